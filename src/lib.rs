@@ -1,0 +1,15 @@
+//! kiosk-agent: guided identity capture on a Linux kiosk, Smile ID v1 job bundles,
+//! a durable offline queue, and signed uploads when the link returns.
+//!
+//! In scope: the Smile ID v1 image-job and Enhanced KYC protocol (signature, prep_upload,
+//! zip upload, job_status, id_verification), a local sandbox that speaks it, capture from a
+//! camera, on-device quality checks, rendering prompts, and queueing jobs on the device.
+//!
+//! Out of scope: Smile ID's v3 JWT API, the hosted-web token flow, business verification,
+//! callbacks (a kiosk cannot receive them: point `callback_url` at the partner's backend),
+//! and any face matching or liveness decision (Smile ID makes those).
+//!
+//! Layout: [`smileid`] is the sans-IO protocol core; everything that touches sockets, files
+//! or devices lives in the other modules, at the edges.
+
+pub mod smileid;

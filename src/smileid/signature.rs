@@ -1,0 +1,85 @@
+//! The v1 request signature (protocol §1):
+//! `base64(HMAC-SHA256(key = api_key, msg = timestamp ‖ partner_id ‖ "sid_request"))`.
+
+use base64::engine::general_purpose::STANDARD as B64;
+use base64::Engine;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+use super::timestamp::UnixMillis;
+
+type HmacSha256 = Hmac<Sha256>;
+
+/// A `{timestamp, signature}` pair, made for exactly one request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Signed {
+    pub timestamp: String,
+    pub signature: String,
+}
+
+/// The partner's API key. Its `Debug` never prints the key, so it cannot leak through logs or errors.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        ApiKey(key.into())
+    }
+
+    fn mac(&self, timestamp: &str, partner_id: &str) -> HmacSha256 {
+        let mut mac = HmacSha256::new_from_slice(self.0.as_bytes()).expect("HMAC accepts keys of any length");
+        mac.update(timestamp.as_bytes());
+        mac.update(partner_id.as_bytes());
+        mac.update(b"sid_request");
+        mac
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// Signature over an arbitrary timestamp string, exactly as the official SDKs compute it.
+pub fn signature_for(key: &ApiKey, partner_id: &str, timestamp: &str) -> String {
+    B64.encode(key.mac(timestamp, partner_id).finalize().into_bytes())
+}
+
+/// Signs at `now`, in the agent's own timestamp form.
+pub fn sign_at(key: &ApiKey, partner_id: &str, now: UnixMillis) -> Signed {
+    let timestamp = now.to_iso();
+    let signature = signature_for(key, partner_id, &timestamp);
+    Signed { timestamp, signature }
+}
+
+/// Checks a signature in constant time (response signatures, and the sandbox's request check).
+pub fn verify(key: &ApiKey, partner_id: &str, timestamp: &str, signature: &str) -> bool {
+    match B64.decode(signature.trim()) {
+        Ok(raw) => key.mac(timestamp, partner_id).verify_slice(&raw).is_ok(),
+        Err(_) => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn docs_vector() {
+        let key = ApiKey::new("kR3v9ZsQ2mXb7LpT0aYc1NdE5fGh8JkW-fake-sandbox-key");
+        let s = sign_at(&key, "085", UnixMillis(1_714_557_600_000));
+        assert_eq!(s.timestamp, "2024-05-01T10:00:00.000Z");
+        assert_eq!(s.signature, "tipKAnMZdfRmY/S1JM3FpNiyZ5/3VosBRKVREBObXao=");
+        assert!(verify(&key, "085", &s.timestamp, &s.signature));
+        assert!(!verify(&key, "85", &s.timestamp, &s.signature));
+        assert!(!verify(&key, "085", "2024-05-01T10:00:00.001Z", &s.signature));
+        assert!(!verify(&key, "085", &s.timestamp, "not base64!"));
+    }
+
+    #[test]
+    fn debug_hides_key() {
+        let key = ApiKey::new("super-secret-key");
+        assert!(!format!("{key:?}").contains("super-secret"));
+    }
+}

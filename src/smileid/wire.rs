@@ -1,0 +1,201 @@
+//! Request and response bodies of the v1 endpoints, and the typed error of a rejected request.
+
+use serde::{Deserialize, Serialize};
+
+use super::job::{IdInfo, Job, PartnerParams};
+use super::signature::Signed;
+
+/// `source_sdk` as Smile ID's REST docs ask direct integrators to send it.
+pub const SOURCE_SDK: &str = "rest_api";
+pub const SOURCE_SDK_VERSION: &str = concat!("kiosk-agent/", env!("CARGO_PKG_VERSION"));
+/// The zip name every server SDK declares.
+pub const ZIP_NAME: &str = "selfie.zip";
+
+/// `POST /v1/upload` body (protocol §3).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrepUploadRequest {
+    pub file_name: String,
+    pub smile_client_id: String,
+    pub partner_params: PartnerParams,
+    pub model_parameters: serde_json::Map<String, serde_json::Value>,
+    pub callback_url: Option<String>,
+    pub use_enrolled_image: bool,
+    pub source_sdk: String,
+    pub source_sdk_version: String,
+    pub timestamp: String,
+    pub signature: String,
+    /// Sent only when re-preparing a job whose earlier prep_upload may have reached Smile ID (2215).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub retry: bool,
+}
+
+impl PrepUploadRequest {
+    pub fn new(job: &Job, partner_id: &str, signed: &Signed, retry: bool) -> Self {
+        PrepUploadRequest {
+            file_name: ZIP_NAME.into(),
+            smile_client_id: partner_id.into(),
+            partner_params: job.partner_params.clone(),
+            model_parameters: Default::default(),
+            callback_url: job.options.callback_url.clone(),
+            use_enrolled_image: job.options.use_enrolled_image,
+            source_sdk: SOURCE_SDK.into(),
+            source_sdk_version: SOURCE_SDK_VERSION.into(),
+            timestamp: signed.timestamp.clone(),
+            signature: signed.signature.clone(),
+            retry,
+        }
+    }
+}
+
+/// `POST /v1/upload` success body.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PrepUploadResponse {
+    pub upload_url: String,
+    #[serde(default)]
+    pub ref_id: String,
+    pub smile_job_id: String,
+    #[serde(default)]
+    pub camera_config: serde_json::Value,
+    pub code: String,
+}
+
+/// `POST /v1/job_status` body (protocol §5).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobStatusRequest {
+    pub partner_id: String,
+    pub user_id: String,
+    pub job_id: String,
+    pub image_links: bool,
+    pub history: bool,
+    pub timestamp: String,
+    pub signature: String,
+}
+
+/// `POST /v1/job_status` response. `result` stays raw JSON: it is an object once processed
+/// and may be a plain string while pending.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct JobStatusResponse {
+    pub timestamp: String,
+    pub signature: String,
+    pub job_complete: bool,
+    pub job_success: bool,
+    #[serde(default)]
+    pub code: String,
+    #[serde(default)]
+    pub result: serde_json::Value,
+    #[serde(default)]
+    pub history: serde_json::Value,
+    #[serde(default)]
+    pub image_links: serde_json::Value,
+}
+
+impl JobStatusResponse {
+    /// `result.ResultCode`, when the result is an object.
+    pub fn result_code(&self) -> Option<&str> {
+        self.result.get("ResultCode")?.as_str()
+    }
+}
+
+/// `POST /v1/id_verification` body (job type 5): id_info fields flattened at top level.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IdVerificationRequest {
+    pub partner_id: String,
+    pub partner_params: PartnerParams,
+    #[serde(flatten)]
+    pub id_info: IdInfo,
+    pub timestamp: String,
+    pub signature: String,
+    pub source_sdk: String,
+    pub source_sdk_version: String,
+}
+
+/// What the agent should do about a rejected request (protocol §6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RetryClass {
+    /// Server or network trouble: the same request later, with backoff.
+    Transient,
+    /// 2205/2405: re-sign with a fresh timestamp once; if it persists the key, environment or clock is wrong.
+    Resign,
+    /// 2215/2206 on prep_upload: the job exists from our own earlier attempt; re-prep with `retry: true`.
+    RetryFlag,
+    /// 2314, or an expired upload URL: prep again for a fresh upload URL, same job_id.
+    NewUploadUrl,
+    /// 2204: credentials or types wrong for this environment; stop the whole queue until fixed.
+    AuthPause,
+    /// Anything else: the job cannot succeed as it is.
+    Final,
+}
+
+impl RetryClass {
+    pub fn for_code(code: &str) -> Self {
+        match code {
+            "2201" | "2301" | "2401" => RetryClass::Transient,
+            "2205" | "2405" => RetryClass::Resign,
+            "2215" | "2206" => RetryClass::RetryFlag,
+            "2314" => RetryClass::NewUploadUrl,
+            "2204" => RetryClass::AuthPause,
+            _ => RetryClass::Final,
+        }
+    }
+}
+
+/// A request Smile ID (or the network path to it) refused.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("Smile ID refused the request (HTTP {status}{}): {message}", code.as_deref().map(|c| format!(", code {c}")).unwrap_or_default())]
+pub struct ApiError {
+    pub status: u16,
+    pub code: Option<String>,
+    pub message: String,
+    pub class: RetryClass,
+}
+
+#[derive(Deserialize)]
+struct ErrorBody {
+    #[serde(default)]
+    error: Option<String>,
+    #[serde(default)]
+    code: Option<serde_json::Value>,
+}
+
+impl ApiError {
+    /// Reads a non-2xx response: `{error, code}` when the body has it, else the status decides.
+    pub fn from_response(status: u16, body: &[u8]) -> Self {
+        let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
+        let code = parsed.as_ref().and_then(|b| b.code.as_ref()).and_then(|c| match c {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        });
+        let message = parsed
+            .and_then(|b| b.error)
+            .unwrap_or_else(|| {
+                let text = String::from_utf8_lossy(&body[..body.len().min(200)]).trim().to_string();
+                if text.is_empty() { format!("HTTP {status} with no body") } else { text }
+            });
+        let class = match &code {
+            Some(c) => RetryClass::for_code(c),
+            None if status >= 500 || status == 408 || status == 429 => RetryClass::Transient,
+            None if status == 401 || status == 403 => RetryClass::Resign,
+            None => RetryClass::Final,
+        };
+        ApiError { status, code, message, class }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_bodies_are_classified() {
+        let e = ApiError::from_response(400, br#"{"error":"Job already exists. Did you mean to set the retry flag to true?","code":"2215"}"#);
+        assert_eq!(e.class, RetryClass::RetryFlag);
+        assert_eq!(e.code.as_deref(), Some("2215"));
+        assert!(e.to_string().contains("code 2215"));
+        assert_eq!(ApiError::from_response(401, br#"{"error":"You are not authorized to do that.","code":2205}"#).class, RetryClass::Resign);
+        assert_eq!(ApiError::from_response(502, b"<html>bad gateway</html>").class, RetryClass::Transient);
+        assert_eq!(ApiError::from_response(400, br#"{"error":"x","code":"2213"}"#).class, RetryClass::Final);
+        assert_eq!(ApiError::from_response(400, b"").message, "HTTP 400 with no body");
+    }
+}
