@@ -13,3 +13,14 @@
 //! or devices lives in the other modules, at the edges.
 
 pub mod smileid;
+pub mod bundle;
+pub mod camera;
+pub mod config;
+pub mod demo;
+pub mod display;
+pub mod queue;
+pub mod sandbox;
+pub mod session;
+pub mod store;
+pub mod uplink;
+pub mod vision;

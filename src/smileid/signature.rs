@@ -83,3 +83,26 @@ mod tests {
         assert!(!format!("{key:?}").contains("super-secret"));
     }
 }
+
+/// Produces a fresh `{timestamp, signature}` for each request: with a key on the device, or
+/// (later custody modes) by asking something that holds the key.
+pub trait Signer: Send + Sync {
+    fn sign(&self, now: UnixMillis) -> Result<Signed, SignError>;
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("could not sign the request: {0}")]
+pub struct SignError(pub String);
+
+/// Key custody (a): the API key read from a root-only file or a systemd credential.
+#[derive(Debug, Clone)]
+pub struct LocalKeySigner {
+    pub partner_id: String,
+    pub key: ApiKey,
+}
+
+impl Signer for LocalKeySigner {
+    fn sign(&self, now: UnixMillis) -> Result<Signed, SignError> {
+        Ok(sign_at(&self.key, &self.partner_id, now))
+    }
+}

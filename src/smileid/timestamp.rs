@@ -30,6 +30,17 @@ impl UnixMillis {
         self.0.div_euclid(1000)
     }
 
+    /// The IMF-fixdate form of an HTTP `Date` header: `Sun, 06 Nov 1994 08:49:37 GMT`.
+    pub fn to_http_date(self) -> String {
+        let secs = self.0.div_euclid(1000);
+        let days = secs.div_euclid(86_400);
+        let sod = secs.rem_euclid(86_400);
+        let (y, m, d) = civil_from_days(days);
+        const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+        const MON: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+        format!("{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT", WD[days.rem_euclid(7) as usize], MON[(m - 1) as usize], sod / 3600, (sod / 60) % 60, sod % 60)
+    }
+
     /// `YYYY-MM-DDTHH:MM:SS.mmmZ`, the format the agent signs with.
     pub fn to_iso(self) -> String {
         let secs = self.0.div_euclid(1000);
@@ -176,6 +187,11 @@ mod tests {
         for s in ["", "1714557600000", "2024-05-01T10:00:00", "2024-13-01T10:00:00Z", "2023-02-29T10:00:00Z", "2024-05-01T10:00:00.Z", "2024-05-01T10:00:00+0", "2024-05-01T10:00:00Zjunk", "２０２４-05-01T10:00:00Z"] {
             assert_eq!(parse(s), None, "{s}");
         }
+    }
+
+    #[test]
+    fn http_date() {
+        assert_eq!(UnixMillis(784_111_777_000).to_http_date(), "Sun, 06 Nov 1994 08:49:37 GMT");
     }
 
     #[test]

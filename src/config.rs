@@ -1,0 +1,229 @@
+//! The agent's configuration file (TOML). Unknown keys are errors, so a typo is caught at
+//! start instead of silently ignored; every error names the file and key.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::session::CaptureSettings;
+use crate::smileid::signature::ApiKey;
+use crate::uplink::http::Timeouts;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// Where the queue and job bundles live (systemd: StateDirectory).
+    pub state_dir: PathBuf,
+    pub smileid: SmileIdConfig,
+    #[serde(default)]
+    pub camera: CameraConfig,
+    #[serde(default)]
+    pub capture: CaptureSettings,
+    #[serde(default)]
+    pub display: DisplayConfig,
+    #[serde(default)]
+    pub http: Timeouts,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SmileIdConfig {
+    /// Partner id exactly as Smile ID issued it, leading zeros kept ("085").
+    pub partner_id: String,
+    /// "sandbox", "production", or an https URL ending in /v1 (a private deployment or the local sandbox).
+    pub environment: String,
+    /// File holding the API key; relative paths are looked up in $CREDENTIALS_DIRECTORY (systemd LoadCredential).
+    pub api_key_file: PathBuf,
+    /// Extra CA certificate (PEM) trusted besides the public roots.
+    #[serde(default)]
+    pub extra_ca_file: Option<PathBuf>,
+    /// Where Smile ID posts final results: the partner's backend.
+    #[serde(default)]
+    pub callback_url: Option<String>,
+    /// Shown on the consent screen.
+    #[serde(default = "default_partner_name")]
+    pub partner_name: String,
+}
+
+fn default_partner_name() -> String {
+    "This service".into()
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CameraConfig {
+    /// "synthetic" (built-in moving face; V4L2 device paths arrive with the capture issue).
+    pub source: String,
+    /// Image the synthetic camera shows instead of the bundled face.
+    #[serde(default)]
+    pub fixture: Option<PathBuf>,
+}
+
+impl Default for CameraConfig {
+    fn default() -> Self {
+        CameraConfig { source: "synthetic".into(), fixture: None }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DisplayConfig {
+    /// "png": every screen written as a PNG file into `out_dir`.
+    pub backend: String,
+    pub out_dir: PathBuf,
+    pub width: u32,
+    pub height: u32,
+}
+
+impl Default for DisplayConfig {
+    fn default() -> Self {
+        DisplayConfig { backend: "png".into(), out_dir: PathBuf::from("screens"), width: 480, height: 320 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {detail}")]
+    Read { path: String, detail: String },
+    #[error("config file {path} is not valid: {detail}")]
+    Parse { path: String, detail: String },
+    #[error("config key {key}: {problem}")]
+    Invalid { key: &'static str, problem: String },
+    #[error("cannot read the API key file {path}: {detail}; create it with mode 0600, or pass it as a systemd credential")]
+    ApiKey { path: String, detail: String },
+}
+
+fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
+    ConfigError::Invalid { key, problem: problem.into() }
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let p = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: p.clone(), detail: e.to_string() })?;
+        Self::parse(&text, &p)
+    }
+
+    pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        let c: Config = toml::from_str(text).map_err(|e| ConfigError::Parse { path: origin.into(), detail: e.to_string().trim().to_string() })?;
+        c.check()?;
+        Ok(c)
+    }
+
+    fn check(&self) -> Result<(), ConfigError> {
+        let s = &self.smileid;
+        if s.partner_id.is_empty() || !s.partner_id.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid("smileid.partner_id", "must be the numeric partner id as a string, e.g. \"085\""));
+        }
+        self.base_url()?;
+        if let Some(cb) = s.callback_url.as_deref() {
+            if !cb.starts_with("https://") {
+                return Err(invalid("smileid.callback_url", "must be an https URL"));
+            }
+        }
+        if self.camera.source != "synthetic" {
+            return Err(invalid("camera.source", format!("{:?} is not supported by this build; use \"synthetic\"", self.camera.source)));
+        }
+        let d = &self.display;
+        if d.backend != "png" {
+            return Err(invalid("display.backend", format!("{:?} is not supported by this build; use \"png\"", d.backend)));
+        }
+        if !(96..=4096).contains(&d.width) || !(96..=4096).contains(&d.height) {
+            return Err(invalid("display.width/height", "must each be between 96 and 4096 pixels"));
+        }
+        let c = &self.capture;
+        if !(1..=16).contains(&c.liveness_frames) {
+            return Err(invalid("capture.liveness_frames", "must be 1 to 16 (Smile ID expects 8)"));
+        }
+        if !(1..=100).contains(&c.jpeg_quality) {
+            return Err(invalid("capture.jpeg_quality", "must be 1 to 100"));
+        }
+        if c.selfie_long_side < 160 || c.liveness_long_side < 80 {
+            return Err(invalid("capture.selfie_long_side", "selfie must be ≥ 160 px and liveness ≥ 80 px on the long side"));
+        }
+        if c.time_limit_secs == 0 {
+            return Err(invalid("capture.time_limit_secs", "must be above 0"));
+        }
+        Ok(())
+    }
+
+    /// The v1 API root for `smileid.environment`.
+    pub fn base_url(&self) -> Result<String, ConfigError> {
+        Ok(match self.smileid.environment.as_str() {
+            "sandbox" => crate::smileid::SANDBOX_URL.into(),
+            "production" => crate::smileid::PRODUCTION_URL.into(),
+            url if url.starts_with("https://") => url.trim_end_matches('/').into(),
+            other => return Err(invalid("smileid.environment", format!("{other:?}: use \"sandbox\", \"production\" or an https:// URL"))),
+        })
+    }
+
+    /// Reads the API key; never echoes its content in an error.
+    pub fn api_key(&self) -> Result<ApiKey, ConfigError> {
+        read_api_key(&self.smileid.api_key_file)
+    }
+}
+
+/// Reads an API key file (relative paths resolve in systemd's $CREDENTIALS_DIRECTORY).
+pub fn read_api_key(path: &Path) -> Result<ApiKey, ConfigError> {
+    let resolved = match std::env::var_os("CREDENTIALS_DIRECTORY") {
+        Some(dir) if path.is_relative() => Path::new(&dir).join(path),
+        _ => path.to_owned(),
+    };
+    let p = resolved.display().to_string();
+    let raw = std::fs::read_to_string(&resolved).map_err(|e| ConfigError::ApiKey { path: p.clone(), detail: e.to_string() })?;
+    let key = raw.trim();
+    if key.is_empty() {
+        return Err(ConfigError::ApiKey { path: p, detail: "the file is empty".into() });
+    }
+    Ok(ApiKey::new(key))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+state_dir = "/var/lib/kiosk-agent"
+[smileid]
+partner_id = "085"
+environment = "sandbox"
+api_key_file = "api_key"
+"#;
+
+    #[test]
+    fn minimal_config_gets_defaults() {
+        let c = Config::parse(GOOD, "test").unwrap();
+        assert_eq!(c.capture.liveness_frames, 8);
+        assert_eq!(c.base_url().unwrap(), crate::smileid::SANDBOX_URL);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let typo = GOOD.replace("environment", "enviroment");
+        let e = Config::parse(&typo, "kiosk.toml").unwrap_err().to_string();
+        assert!(e.contains("kiosk.toml") && e.contains("enviroment"), "{e}");
+        let bad = GOOD.replace("\"085\"", "\"eighty\"");
+        assert!(Config::parse(&bad, "t").unwrap_err().to_string().contains("smileid.partner_id"));
+        let bad = GOOD.replace("\"sandbox\"", "\"http://plain\"");
+        assert!(Config::parse(&bad, "t").unwrap_err().to_string().contains("smileid.environment"));
+        let bad = format!("{GOOD}\n[capture]\njpeg_quality = 0\n");
+        assert!(Config::parse(&bad, "t").unwrap_err().to_string().contains("capture.jpeg_quality"));
+    }
+
+    #[test]
+    fn the_example_config_parses() {
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/kiosk.example.toml")).unwrap();
+        Config::parse(&text, "kiosk.example.toml").unwrap();
+    }
+
+    #[test]
+    fn api_key_errors_never_show_the_key() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("k");
+        std::fs::write(&p, "  \n").unwrap();
+        assert!(read_api_key(&p).unwrap_err().to_string().contains("empty"));
+        std::fs::write(&p, "secret-key-123\n").unwrap();
+        let k = read_api_key(&p).unwrap();
+        assert!(!format!("{k:?}").contains("secret"));
+    }
+}

@@ -1,0 +1,45 @@
+//! An RGB888 frame buffer that embedded-graphics draws into.
+
+use embedded_graphics::pixelcolor::Rgb888;
+use embedded_graphics::prelude::*;
+
+pub struct Canvas {
+    pub width: u32,
+    pub height: u32,
+    /// Packed RGB, row-major.
+    pub rgb: Vec<u8>,
+}
+
+impl Canvas {
+    pub fn new(width: u32, height: u32) -> Self {
+        Canvas { width, height, rgb: vec![0; (width * height * 3) as usize] }
+    }
+
+    pub fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
+        let i = ((y * self.width + x) * 3) as usize;
+        [self.rgb[i], self.rgb[i + 1], self.rgb[i + 2]]
+    }
+}
+
+impl OriginDimensions for Canvas {
+    fn size(&self) -> Size {
+        Size::new(self.width, self.height)
+    }
+}
+
+impl DrawTarget for Canvas {
+    type Color = Rgb888;
+    type Error = core::convert::Infallible;
+
+    fn draw_iter<I: IntoIterator<Item = Pixel<Rgb888>>>(&mut self, pixels: I) -> Result<(), Self::Error> {
+        for Pixel(p, c) in pixels {
+            if p.x >= 0 && p.y >= 0 && (p.x as u32) < self.width && (p.y as u32) < self.height {
+                let i = ((p.y as u32 * self.width + p.x as u32) * 3) as usize;
+                self.rgb[i] = c.r();
+                self.rgb[i + 1] = c.g();
+                self.rgb[i + 2] = c.b();
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,202 @@
+//! A small HTTP/1.1 server over rustls: one thread per connection, keep-alive, bodies by
+//! Content-Length or chunked. Just enough for the v1 endpoints and the clients that call them.
+
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// One parsed request.
+#[derive(Debug)]
+pub struct Request {
+    pub method: String,
+    /// Path without the query.
+    pub path: String,
+    /// The raw query string (after `?`), exactly as sent.
+    pub query: String,
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+}
+
+pub struct Response {
+    pub status: u16,
+    pub content_type: &'static str,
+    pub body: Vec<u8>,
+}
+
+impl Response {
+    pub fn json(status: u16, v: &serde_json::Value) -> Self {
+        Response { status, content_type: "application/json", body: serde_json::to_vec(v).unwrap_or_default() }
+    }
+
+    pub fn empty(status: u16) -> Self {
+        Response { status, content_type: "text/plain", body: Vec::new() }
+    }
+}
+
+const MAX_BODY: usize = 32 * 1024 * 1024;
+const MAX_HEADER_LINE: usize = 16 * 1024;
+
+#[derive(Debug)]
+enum ReadError {
+    Closed,
+    Bad(&'static str),
+    TooLarge,
+    Io,
+}
+
+fn read_line(r: &mut impl BufRead) -> Result<String, ReadError> {
+    let mut buf = Vec::new();
+    let n = r.by_ref().take(MAX_HEADER_LINE as u64).read_until(b'\n', &mut buf).map_err(|_| ReadError::Io)?;
+    if n == 0 {
+        return Err(ReadError::Closed);
+    }
+    if !buf.ends_with(b"\n") {
+        return Err(ReadError::Bad("header line too long"));
+    }
+    while buf.last().is_some_and(|b| *b == b'\n' || *b == b'\r') {
+        buf.pop();
+    }
+    String::from_utf8(buf).map_err(|_| ReadError::Bad("header is not UTF-8"))
+}
+
+fn read_request<S: Read + Write>(r: &mut BufReader<S>) -> Result<Request, ReadError> {
+    let line = read_line(r)?;
+    let mut parts = line.split(' ');
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(ReadError::Bad("malformed request line"));
+    };
+    if !version.starts_with("HTTP/1.") {
+        return Err(ReadError::Bad("only HTTP/1.x is spoken here"));
+    }
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let mut headers = Vec::new();
+    loop {
+        let h = read_line(r)?;
+        if h.is_empty() {
+            break;
+        }
+        let (k, v) = h.split_once(':').ok_or(ReadError::Bad("malformed header"))?;
+        headers.push((k.trim().to_string(), v.trim().to_string()));
+        if headers.len() > 100 {
+            return Err(ReadError::Bad("too many headers"));
+        }
+    }
+    let mut req = Request { method: method.to_string(), path: path.to_string(), query: query.to_string(), headers, body: Vec::new() };
+    if req.header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
+        let w = r.get_mut();
+        w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").map_err(|_| ReadError::Io)?;
+        w.flush().map_err(|_| ReadError::Io)?;
+    }
+    if req.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
+        loop {
+            let size_line = read_line(r)?;
+            let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16).map_err(|_| ReadError::Bad("bad chunk size"))?;
+            if req.body.len() + size > MAX_BODY {
+                return Err(ReadError::TooLarge);
+            }
+            if size == 0 {
+                while !read_line(r)?.is_empty() {}
+                break;
+            }
+            let start = req.body.len();
+            req.body.resize(start + size, 0);
+            r.read_exact(&mut req.body[start..]).map_err(|_| ReadError::Io)?;
+            read_line(r)?;
+        }
+    } else if let Some(len) = req.header("content-length") {
+        let len: usize = len.parse().map_err(|_| ReadError::Bad("bad Content-Length"))?;
+        if len > MAX_BODY {
+            return Err(ReadError::TooLarge);
+        }
+        req.body.resize(len, 0);
+        r.read_exact(&mut req.body).map_err(|_| ReadError::Io)?;
+    }
+    Ok(req)
+}
+
+fn reason(status: u16) -> &'static str {
+    match status {
+        200 => "OK",
+        400 => "Bad Request",
+        401 => "Unauthorized",
+        403 => "Forbidden",
+        404 => "Not Found",
+        405 => "Method Not Allowed",
+        413 => "Payload Too Large",
+        500 => "Internal Server Error",
+        _ => "Status",
+    }
+}
+
+fn write_response(w: &mut impl Write, resp: &Response, keep_alive: bool) -> std::io::Result<()> {
+    let date = crate::smileid::timestamp::UnixMillis::now().to_http_date();
+    let head = format!(
+        "HTTP/1.1 {} {}\r\nDate: {date}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
+        resp.status,
+        reason(resp.status),
+        resp.content_type,
+        resp.body.len(),
+        if keep_alive { "keep-alive" } else { "close" }
+    );
+    w.write_all(head.as_bytes())?;
+    w.write_all(&resp.body)?;
+    w.flush()
+}
+
+/// Serves `listener` until `stop` is set, handing each request to `handler`.
+pub fn serve<H>(listener: TcpListener, tls: Arc<rustls::ServerConfig>, stop: Arc<AtomicBool>, handler: Arc<H>)
+where
+    H: Fn(&Request) -> Response + Send + Sync + 'static,
+{
+    listener.set_nonblocking(true).ok();
+    while !stop.load(Ordering::Relaxed) {
+        match listener.accept() {
+            Ok((sock, _)) => {
+                let (tls, handler, stop) = (tls.clone(), handler.clone(), stop.clone());
+                std::thread::spawn(move || connection(sock, tls, handler, stop));
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
+            Err(_) => std::thread::sleep(Duration::from_millis(50)),
+        }
+    }
+}
+
+fn connection<H: Fn(&Request) -> Response>(sock: TcpStream, tls: Arc<rustls::ServerConfig>, handler: Arc<H>, stop: Arc<AtomicBool>) {
+    sock.set_nonblocking(false).ok();
+    sock.set_read_timeout(Some(Duration::from_secs(60))).ok();
+    sock.set_write_timeout(Some(Duration::from_secs(60))).ok();
+    sock.set_nodelay(true).ok();
+    let Ok(conn) = rustls::ServerConnection::new(tls) else { return };
+    let stream = rustls::StreamOwned::new(conn, sock);
+    let mut reader = BufReader::new(stream);
+    while !stop.load(Ordering::Relaxed) {
+        let req = match read_request(&mut reader) {
+            Ok(r) => r,
+            Err(ReadError::Closed | ReadError::Io) => return,
+            Err(ReadError::TooLarge) => {
+                let _ = write_response(reader.get_mut(), &Response::json(413, &serde_json::json!({"error": "Request body too large", "code": "2213"})), false);
+                return;
+            }
+            Err(ReadError::Bad(why)) => {
+                let _ = write_response(reader.get_mut(), &Response::json(400, &serde_json::json!({"error": why, "code": "2203"})), false);
+                return;
+            }
+        };
+        let keep_alive = !req.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        let resp = handler(&req);
+        if write_response(reader.get_mut(), &resp, keep_alive).is_err() || !keep_alive {
+            let s = reader.get_mut();
+            s.conn.send_close_notify();
+            let _ = s.flush();
+            return;
+        }
+    }
+}

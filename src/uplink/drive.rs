@@ -1,0 +1,87 @@
+//! Drives one submission to its outcome: signs when asked, sends, sleeps until polls are due,
+//! and retries transient failures a bounded number of times with backoff.
+
+use std::time::Duration;
+
+use crate::smileid::signature::Signer;
+use crate::smileid::submit::{Outcome, Output, Progress, Submission, SubmitError};
+use crate::smileid::timestamp::UnixMillis;
+use crate::smileid::wire::RetryClass;
+
+use super::http::HttpClient;
+
+/// Events worth telling the operator, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    Sent { what: &'static str },
+    Retrying { class: RetryClass, error: String, after: Duration },
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum DriveError {
+    #[error("gave up after {attempts} failed attempts; last error: {last}")]
+    GaveUp { attempts: u32, last: SubmitError },
+    #[error(transparent)]
+    Sign(#[from] crate::smileid::signature::SignError),
+}
+
+/// How hard to try before handing the job back to the queue.
+#[derive(Debug, Clone)]
+pub struct RetryPolicy {
+    pub max_failures: u32,
+    pub first_backoff: Duration,
+    pub max_backoff: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy { max_failures: 5, first_backoff: Duration::from_millis(500), max_backoff: Duration::from_secs(30) }
+    }
+}
+
+/// Runs `sub` until it is done, calling `on_event` (with the progress to persist) before each
+/// request leaves and after each failure.
+pub fn drive(sub: &mut Submission, http: &HttpClient, signer: &dyn Signer, policy: &RetryPolicy, mut on_event: impl FnMut(&Event, &Progress)) -> Result<Outcome, DriveError> {
+    let mut failures = 0u32;
+    loop {
+        let now = UnixMillis::now();
+        let req = match sub.poll_output(now) {
+            Output::Done(o) => return Ok(o),
+            Output::NeedSignature => {
+                sub.provide_signature(signer.sign(now)?);
+                continue;
+            }
+            Output::Wait(until) => {
+                std::thread::sleep(Duration::from_millis((until.0 - now.0).clamp(0, 60_000) as u64));
+                continue;
+            }
+            Output::AwaitingResponse => unreachable!("drive sends and answers each request before asking again"),
+            Output::Send(req) => req,
+        };
+        let what = if req.url.ends_with("/upload") { "prep_upload" } else if req.url.ends_with("/job_status") { "job_status" } else { "zip upload" };
+        on_event(&Event::Sent { what }, sub.progress());
+        let result = match http.execute(&req) {
+            Ok(resp) => sub.handle_response(resp, UnixMillis::now()),
+            Err(e) => Err(sub.handle_transport_error(e.to_string())),
+        };
+        let Err(err) = result else { continue };
+        if sub.phase() == crate::smileid::submit::Phase::Done {
+            continue; // Final: the outcome carries the error.
+        }
+        failures += 1;
+        if failures >= policy.max_failures {
+            return Err(DriveError::GaveUp { attempts: failures, last: err });
+        }
+        let after = backoff(policy, failures, err.class());
+        on_event(&Event::Retrying { class: err.class(), error: err.to_string(), after }, sub.progress());
+        std::thread::sleep(after);
+    }
+}
+
+fn backoff(p: &RetryPolicy, failures: u32, class: RetryClass) -> Duration {
+    if matches!(class, RetryClass::Resign | RetryClass::NewUploadUrl | RetryClass::RetryFlag) {
+        return Duration::ZERO; // A protocol step, not congestion.
+    }
+    let exp = p.first_backoff.saturating_mul(1 << failures.min(16));
+    exp.min(p.max_backoff)
+}

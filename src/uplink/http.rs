@@ -1,0 +1,107 @@
+//! HTTPS on ureq 3 and rustls. Certificate verification is always on: the webpki roots,
+//! plus an optional extra CA file for private deployments and the local sandbox.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+use ureq::tls::{Certificate, RootCerts, TlsConfig};
+
+use crate::smileid::submit::{HttpRequest, HttpResponse, Method};
+
+/// Timeouts per phase. The send timeouts are generous because a 2G link moves ~20 KB/s.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Timeouts {
+    pub connect_secs: u64,
+    pub send_body_secs: u64,
+    pub recv_response_secs: u64,
+    pub recv_body_secs: u64,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts { connect_secs: 15, send_body_secs: 120, recv_response_secs: 60, recv_body_secs: 60 }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    #[error("cannot read the extra CA file {path}: {detail}; point [smileid] extra_ca_file at a PEM certificate")]
+    CaFile { path: PathBuf, detail: String },
+    #[error("request to {host} failed: {detail}")]
+    Transport { host: String, detail: String },
+}
+
+/// Largest answer the agent reads; Smile ID's JSON answers are a few KB.
+const MAX_BODY: u64 = 4 * 1024 * 1024;
+
+/// A connection-reusing HTTPS client.
+#[derive(Debug, Clone)]
+pub struct HttpClient {
+    agent: ureq::Agent,
+}
+
+/// Reads every certificate in a PEM file.
+pub fn load_pem_certs(path: &Path) -> Result<Vec<Certificate<'static>>, HttpError> {
+    let err = |detail: String| HttpError::CaFile { path: path.to_owned(), detail };
+    let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
+    let mut certs = Vec::new();
+    for item in ureq::tls::parse_pem(&pem) {
+        if let ureq::tls::PemItem::Certificate(c) = item.map_err(|e| err(e.to_string()))? {
+            certs.push(c);
+        }
+    }
+    if certs.is_empty() {
+        return Err(err("no CERTIFICATE block found".into()));
+    }
+    Ok(certs)
+}
+
+impl HttpClient {
+    pub fn new(extra_ca_file: Option<&Path>, t: &Timeouts) -> Result<Self, HttpError> {
+        let roots = match extra_ca_file {
+            None => RootCerts::WebPki,
+            Some(path) => {
+                let mut certs: Vec<Certificate<'static>> =
+                    webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().map(|c| Certificate::from_der(c.as_ref()).to_owned()).collect();
+                certs.extend(load_pem_certs(path)?);
+                RootCerts::Specific(Arc::new(certs))
+            }
+        };
+        let secs = |s: u64| Some(Duration::from_secs(s.max(1)));
+        let config = ureq::Agent::config_builder()
+            .tls_config(TlsConfig::builder().root_certs(roots).build())
+            .http_status_as_error(false)
+            .user_agent(concat!("kiosk-agent/", env!("CARGO_PKG_VERSION")))
+            .timeout_connect(secs(t.connect_secs))
+            .timeout_send_request(secs(t.connect_secs))
+            .timeout_send_body(secs(t.send_body_secs))
+            .timeout_recv_response(secs(t.recv_response_secs))
+            .timeout_recv_body(secs(t.recv_body_secs))
+            .build();
+        Ok(HttpClient { agent: config.into() })
+    }
+
+    /// Sends one request exactly as the protocol core built it.
+    pub fn execute(&self, req: &HttpRequest) -> Result<HttpResponse, HttpError> {
+        let host = host_of(&req.url);
+        let fail = |e: ureq::Error| HttpError::Transport { host: host.clone(), detail: e.to_string() };
+        let result = match req.method {
+            Method::Post => self.agent.post(&req.url).header("Content-Type", req.content_type).header("Accept", "application/json").send(&req.body[..]),
+            Method::Put => self.agent.put(&req.url).header("Content-Type", req.content_type).send(&req.body[..]),
+        };
+        let mut resp = result.map_err(fail)?;
+        let status = resp.status().as_u16();
+        let date = resp.headers().get("date").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body = resp.body_mut().with_config().limit(MAX_BODY).read_to_vec().map_err(fail)?;
+        Ok(HttpResponse { status, body, date })
+    }
+}
+
+/// `host[:port]` of a URL, for error messages that must not echo query strings.
+pub fn host_of(url: &str) -> String {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    rest.split(['/', '?']).next().unwrap_or("").to_string()
+}
