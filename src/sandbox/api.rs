@@ -139,7 +139,14 @@ impl Sandbox {
             (_, "/v1/upload" | "/v1/job_status" | "/v1/id_verification") => Err(reject(405, "2213", "Use POST for this endpoint")),
             _ => Err(reject(404, "2213", format!("No such endpoint: {} {}", req.method, req.path))),
         };
-        reply.unwrap_or_else(|r| r)
+        match reply {
+            Ok(r) => r,
+            Err(r) => {
+                // Refusals are logged (never bodies: they carry PII and signatures).
+                eprintln!("sandbox: {} {} -> {} {}", req.method, req.path, r.status, String::from_utf8_lossy(&r.body));
+                r
+            }
+        }
     }
 
     fn parse_json(req: &Request) -> Result<Value, Response> {

@@ -148,7 +148,7 @@ pub fn read_zip(bytes: &[u8], max_entry_bytes: u64) -> Result<ReadPackage, Packa
     let raw = entries.remove("info.json").ok_or(PackageError::NoInfoJson)?;
     let info: InfoJson = serde_json::from_slice(&raw).map_err(|e| PackageError::InfoJson(e.to_string()))?;
     for img in &info.images {
-        if img.image_type_id.is_file() && !entries.contains_key(&img.file_name) {
+        if img.image_type_id.is_file() && !img.file_name.is_empty() && !entries.contains_key(&img.file_name) {
             return Err(PackageError::MissingFile(img.file_name.clone()));
         }
     }
