@@ -12,7 +12,6 @@
 //! Layout: [`smileid`] is the sans-IO protocol core; everything that touches sockets, files
 //! or devices lives in the other modules, at the edges.
 
-pub mod smileid;
 pub mod bundle;
 pub mod camera;
 pub mod config;
@@ -21,6 +20,7 @@ pub mod display;
 pub mod queue;
 pub mod sandbox;
 pub mod session;
+pub mod smileid;
 pub mod store;
 pub mod uplink;
 pub mod vision;

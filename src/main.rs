@@ -84,10 +84,28 @@ fn run(cli: Cli) -> Result<()> {
             let status = kiosk_agent::demo::run(&out).context("the demo failed")?;
             println!("{}", serde_json::to_string(&status)?);
         }
-        Command::Sandbox { listen, partner_id, api_key_file, state_dir, timestamp_window_secs, upload_url_ttl_secs } => {
+        Command::Sandbox {
+            listen,
+            partner_id,
+            api_key_file,
+            state_dir,
+            timestamp_window_secs,
+            upload_url_ttl_secs,
+        } => {
             let api_key = read_api_key(&api_key_file)?;
-            let sb = sandbox::start(SandboxOptions { listen, partner_id, api_key, state_dir, timestamp_window_secs, upload_url_ttl_secs })?;
-            eprintln!("kiosk-agent sandbox: serving {} ; CA certificate in {}", sb.base_url, sb.ca_pem_path.display());
+            let sb = sandbox::start(SandboxOptions {
+                listen,
+                partner_id,
+                api_key,
+                state_dir,
+                timestamp_window_secs,
+                upload_url_ttl_secs,
+            })?;
+            eprintln!(
+                "kiosk-agent sandbox: serving {} ; CA certificate in {}",
+                sb.base_url,
+                sb.ca_pem_path.display()
+            );
             loop {
                 std::thread::park();
             }
@@ -95,13 +113,29 @@ fn run(cli: Cli) -> Result<()> {
         Command::CheckConfig { config } => {
             let c = Config::load(&config)?;
             c.api_key().context("the configuration is valid, but")?;
-            println!("{}: ok (API {}, state in {})", config.display(), c.base_url()?, c.state_dir.display());
+            println!(
+                "{}: ok (API {}, state in {})",
+                config.display(),
+                c.base_url()?,
+                c.state_dir.display()
+            );
         }
-        Command::Queue { config, action: QueueAction::Ls } => {
+        Command::Queue {
+            config,
+            action: QueueAction::Ls,
+        } => {
             let c = Config::load(&config)?;
             let q = Queue::open(&c.state_dir)?;
             for r in q.list()? {
-                println!("{:>6} {:<40} type {:>2} {:<7} attempts {} {}", r.seq, r.job_id, r.job_type, format!("{:?}", r.state).to_lowercase(), r.attempts, r.last_error.unwrap_or_default());
+                println!(
+                    "{:>6} {:<40} type {:>2} {:<7} attempts {} {}",
+                    r.seq,
+                    r.job_id,
+                    r.job_type,
+                    format!("{:?}", r.state).to_lowercase(),
+                    r.attempts,
+                    r.last_error.unwrap_or_default()
+                );
             }
         }
     }

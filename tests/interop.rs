@@ -11,8 +11,18 @@ use kiosk_agent::smileid::signature::{verify, ApiKey};
 
 fn run_lines(mut cmd: Command) -> Vec<serde_json::Value> {
     let out = cmd.output().expect("the SDK runner starts");
-    assert!(out.status.success(), "SDK runner failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
-    String::from_utf8(out.stdout).unwrap().lines().filter(|l| l.starts_with('{')).map(|l| serde_json::from_str(l).unwrap()).collect()
+    assert!(
+        out.status.success(),
+        "SDK runner failed: {}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
 }
 
 fn check(lines: &[serde_json::Value], names: &[&str], sb: &SandboxProcess) {
@@ -21,11 +31,28 @@ fn check(lines: &[serde_json::Value], names: &[&str], sb: &SandboxProcess) {
     let key = ApiKey::new(API_KEY);
     let records = sandbox_jobs(sb);
     for l in lines {
-        assert!(l.get("error").is_none(), "{} failed in the SDK: {}", l["name"], l["error"]);
+        assert!(
+            l.get("error").is_none(),
+            "{} failed in the SDK: {}",
+            l["name"],
+            l["error"]
+        );
         let r = &l["response"];
         assert_eq!(r["job_complete"], true, "{}: {r}", l["name"]);
-        assert!(verify(&key, PARTNER_ID, r["timestamp"].as_str().unwrap(), r["signature"].as_str().unwrap()), "{}: response signature", l["name"]);
-        let rec = records.iter().find(|x| x["job_id"] == l["job_id"]).unwrap_or_else(|| panic!("sandbox has no record of {}", l["job_id"]));
+        assert!(
+            verify(
+                &key,
+                PARTNER_ID,
+                r["timestamp"].as_str().unwrap(),
+                r["signature"].as_str().unwrap()
+            ),
+            "{}: response signature",
+            l["name"]
+        );
+        let rec = records
+            .iter()
+            .find(|x| x["job_id"] == l["job_id"])
+            .unwrap_or_else(|| panic!("sandbox has no record of {}", l["job_id"]));
         assert_eq!(rec["uploads"], 1, "{} uploaded exactly once", l["job_id"]);
     }
 }
@@ -41,7 +68,17 @@ fn python_sdk_jobs_complete_against_the_sandbox() {
         .arg(std::process::id().to_string())
         .env("REQUESTS_CA_BUNDLE", &sb.ca_pem);
     let lines = run_lines(cmd);
-    check(&lines, &["bkyc_files", "bkyc_base64", "document_verification", "smartselfie_enrollment", "smartselfie_authentication"], &sb);
+    check(
+        &lines,
+        &[
+            "bkyc_files",
+            "bkyc_base64",
+            "document_verification",
+            "smartselfie_enrollment",
+            "smartselfie_authentication",
+        ],
+        &sb,
+    );
     for l in &lines {
         assert_eq!(l["response"]["job_success"], true, "{}", l["name"]);
     }
@@ -51,7 +88,10 @@ fn python_sdk_jobs_complete_against_the_sandbox() {
 fn node_sdk_jobs_complete_against_the_sandbox() {
     let sb = start_sandbox(&[]);
     let dir = repo().join("tests/interop");
-    assert!(dir.join("node_modules/smile-identity-core").exists(), "run scripts/test.sh (npm ci in tests/interop) first");
+    assert!(
+        dir.join("node_modules/smile-identity-core").exists(),
+        "run scripts/test.sh (npm ci in tests/interop) first"
+    );
     let mut cmd = Command::new("node");
     cmd.current_dir(&dir)
         .arg("node_sdk.js")
@@ -61,7 +101,16 @@ fn node_sdk_jobs_complete_against_the_sandbox() {
         .arg(std::process::id().to_string())
         .env("NODE_EXTRA_CA_CERTS", &sb.ca_pem);
     let lines = run_lines(cmd);
-    check(&lines, &["bkyc_files", "bkyc_base64", "document_verification", "smartselfie_enrollment"], &sb);
+    check(
+        &lines,
+        &[
+            "bkyc_files",
+            "bkyc_base64",
+            "document_verification",
+            "smartselfie_enrollment",
+        ],
+        &sb,
+    );
     for l in &lines {
         let r = &l["response"];
         if l["name"] == "bkyc_files" {

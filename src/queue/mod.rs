@@ -67,11 +67,22 @@ fn idx(e: sled::Error) -> QueueError {
 impl Queue {
     /// Opens (or creates) the queue under `dir`, with sled's cache capped for small boards.
     pub fn open(dir: &Path) -> Result<Self, QueueError> {
-        let open_err = |d: String| QueueError::Open { path: dir.display().to_string(), detail: d };
+        let open_err = |d: String| QueueError::Open {
+            path: dir.display().to_string(),
+            detail: d,
+        };
         private_dir(&dir.join("bundles")).map_err(|e| open_err(e.to_string()))?;
-        let db = sled::Config::new().path(dir.join("index.sled")).cache_capacity(4 * 1024 * 1024).open().map_err(|e| open_err(e.to_string()))?;
+        let db = sled::Config::new()
+            .path(dir.join("index.sled"))
+            .cache_capacity(4 * 1024 * 1024)
+            .open()
+            .map_err(|e| open_err(e.to_string()))?;
         let jobs = db.open_tree("jobs").map_err(|e| open_err(e.to_string()))?;
-        Ok(Queue { dir: dir.to_owned(), db, jobs })
+        Ok(Queue {
+            dir: dir.to_owned(),
+            db,
+            jobs,
+        })
     }
 
     fn bundle_path(&self, seq: u64) -> PathBuf {
@@ -109,7 +120,12 @@ impl Queue {
     pub fn save(&self, rec: &Record) -> Result<(), QueueError> {
         let mut rec = rec.clone();
         rec.updated_at = UnixMillis::now().0;
-        self.jobs.insert(rec.seq.to_be_bytes(), serde_json::to_vec(&rec).expect("records serialize")).map_err(idx)?;
+        self.jobs
+            .insert(
+                rec.seq.to_be_bytes(),
+                serde_json::to_vec(&rec).expect("records serialize"),
+            )
+            .map_err(idx)?;
         self.jobs.flush().map_err(idx)?;
         Ok(())
     }
@@ -127,7 +143,11 @@ impl Queue {
     }
 
     pub fn pending(&self) -> Result<Vec<Record>, QueueError> {
-        Ok(self.list()?.into_iter().filter(|r| r.state == JobState::Queued).collect())
+        Ok(self
+            .list()?
+            .into_iter()
+            .filter(|r| r.state == JobState::Queued)
+            .collect())
     }
 
     pub fn load_job(&self, rec: &Record) -> Result<Job, QueueError> {
@@ -137,7 +157,11 @@ impl Queue {
     /// Deletes a job's images once they are no longer needed (final result reached).
     pub fn erase_bundle(&self, rec: &Record) -> Result<(), QueueError> {
         match std::fs::remove_file(self.bundle_path(rec.seq)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(BundleError::Write { path: self.bundle_path(rec.seq).display().to_string(), detail: e.to_string() }.into()),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(BundleError::Write {
+                path: self.bundle_path(rec.seq).display().to_string(),
+                detail: e.to_string(),
+            }
+            .into()),
             _ => Ok(()),
         }
     }

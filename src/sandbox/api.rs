@@ -81,16 +81,32 @@ fn job_dir_name(job_id: &str) -> String {
 fn field<'a>(body: &'a Value, path: &str) -> Result<&'a Value, Response> {
     let mut v = body;
     for part in path.split('.') {
-        v = v.get(part).filter(|x| !x.is_null()).ok_or_else(|| reject(400, "2213", format!("A required parameter is missing: {path}")))?;
+        v = v.get(part).filter(|x| !x.is_null()).ok_or_else(|| {
+            reject(
+                400,
+                "2213",
+                format!("A required parameter is missing: {path}"),
+            )
+        })?;
     }
     Ok(v)
 }
 
 fn str_field<'a>(body: &'a Value, path: &str) -> Result<&'a str, Response> {
     let v = field(body, path)?;
-    let s = v.as_str().ok_or_else(|| reject(400, "2204", format!("A parameter is of the wrong data type: {path} must be a string")))?;
+    let s = v.as_str().ok_or_else(|| {
+        reject(
+            400,
+            "2204",
+            format!("A parameter is of the wrong data type: {path} must be a string"),
+        )
+    })?;
     if s.is_empty() {
-        return Err(reject(400, "2213", format!("A required parameter is missing: {path} is empty")));
+        return Err(reject(
+            400,
+            "2213",
+            format!("A required parameter is missing: {path} is empty"),
+        ));
     }
     Ok(s)
 }
@@ -101,7 +117,11 @@ fn bool_field(body: &Value, name: &str) -> Result<bool, Response> {
         Some(Value::Bool(b)) => Ok(*b),
         // The official server SDKs send some flags as "true"/"false" strings.
         Some(Value::String(s)) if s == "true" || s == "false" => Ok(s == "true"),
-        Some(_) => Err(reject(400, "2204", format!("A parameter is of the wrong data type: {name} must be a boolean"))),
+        Some(_) => Err(reject(
+            400,
+            "2204",
+            format!("A parameter is of the wrong data type: {name} must be a boolean"),
+        )),
     }
 }
 
@@ -118,12 +138,22 @@ impl Sandbox {
                 }
             }
         }
-        Ok(Sandbox { s, url_secret, jobs: Mutex::new(jobs) })
+        Ok(Sandbox {
+            s,
+            url_secret,
+            jobs: Mutex::new(jobs),
+        })
     }
 
     /// Every job the sandbox has seen, for tests that count deliveries.
     pub fn records(&self) -> Vec<JobRecord> {
-        let mut v: Vec<_> = self.jobs.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
+        let mut v: Vec<_> = self
+            .jobs
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .values()
+            .cloned()
+            .collect();
         v.sort_by(|a, b| a.job_id.cmp(&b.job_id));
         v
     }
@@ -135,34 +165,65 @@ impl Sandbox {
             ("POST", "/v1/job_status") => self.job_status(req, now),
             ("POST", "/v1/id_verification") => self.id_verification(req, now),
             ("PUT", p) if p.starts_with("/uploads/") => self.upload(req, now),
-            ("GET", "/sandbox/jobs") => Ok(Response::json(200, &serde_json::to_value(self.records()).unwrap_or_default())),
-            (_, "/v1/upload" | "/v1/job_status" | "/v1/id_verification") => Err(reject(405, "2213", "Use POST for this endpoint")),
-            _ => Err(reject(404, "2213", format!("No such endpoint: {} {}", req.method, req.path))),
+            ("GET", "/sandbox/jobs") => Ok(Response::json(
+                200,
+                &serde_json::to_value(self.records()).unwrap_or_default(),
+            )),
+            (_, "/v1/upload" | "/v1/job_status" | "/v1/id_verification") => {
+                Err(reject(405, "2213", "Use POST for this endpoint"))
+            }
+            _ => Err(reject(
+                404,
+                "2213",
+                format!("No such endpoint: {} {}", req.method, req.path),
+            )),
         };
         match reply {
             Ok(r) => r,
             Err(r) => {
                 // Refusals are logged (never bodies: they carry PII and signatures).
-                eprintln!("sandbox: {} {} -> {} {}", req.method, req.path, r.status, String::from_utf8_lossy(&r.body));
+                eprintln!(
+                    "sandbox: {} {} -> {} {}",
+                    req.method,
+                    req.path,
+                    r.status,
+                    String::from_utf8_lossy(&r.body)
+                );
                 r
             }
         }
     }
 
     fn parse_json(req: &Request) -> Result<Value, Response> {
-        let v: Value = serde_json::from_slice(&req.body).map_err(|e| reject(400, "2203", format!("Invalid JSON: {e}")))?;
+        let v: Value = serde_json::from_slice(&req.body)
+            .map_err(|e| reject(400, "2203", format!("Invalid JSON: {e}")))?;
         if !v.is_object() {
-            return Err(reject(400, "2203", "Invalid JSON: the body must be an object"));
+            return Err(reject(
+                400,
+                "2203",
+                "Invalid JSON: the body must be an object",
+            ));
         }
         Ok(v)
     }
 
     /// The partner and signature checks every signed endpoint makes.
-    fn authenticate(&self, body: &Value, partner_key: &str, now: UnixMillis) -> Result<(), Response> {
+    fn authenticate(
+        &self,
+        body: &Value,
+        partner_key: &str,
+        now: UnixMillis,
+    ) -> Result<(), Response> {
         let partner = str_field(body, partner_key)?;
         let ts = str_field(body, "timestamp")?;
         let sig = str_field(body, "signature")?;
-        let unauthorized = |why: &str| reject(401, "2205", format!("You are not authorized to do that. ({why})"));
+        let unauthorized = |why: &str| {
+            reject(
+                401,
+                "2205",
+                format!("You are not authorized to do that. ({why})"),
+            )
+        };
         if partner != self.s.partner_id {
             return Err(unauthorized("unknown partner id"));
         }
@@ -170,7 +231,9 @@ impl Sandbox {
             return Err(unauthorized("timestamp is not ISO 8601 with a time zone"));
         };
         if (t.0 - now.0).abs() > self.s.timestamp_window_secs * 1000 {
-            return Err(unauthorized("timestamp is outside the allowed window; check the device clock"));
+            return Err(unauthorized(
+                "timestamp is outside the allowed window; check the device clock",
+            ));
         }
         if !verify(&self.s.api_key, partner, ts, sig) {
             return Err(unauthorized("signature does not match"));
@@ -185,7 +248,11 @@ impl Sandbox {
         if let Some((name, bytes)) = file {
             write_private(&dir.join(name), bytes).map_err(io)?;
         }
-        write_private(&dir.join("record.json"), &serde_json::to_vec_pretty(r).unwrap_or_default()).map_err(io)
+        write_private(
+            &dir.join("record.json"),
+            &serde_json::to_vec_pretty(r).unwrap_or_default(),
+        )
+        .map_err(io)
     }
 
     fn url_sig(&self, path: &str, expires: i64) -> String {
@@ -202,19 +269,27 @@ impl Sandbox {
         let jt = field(&body, "partner_params.job_type")?
             .as_i64()
             .ok_or_else(|| reject(400, "2204", "A parameter is of the wrong data type: partner_params.job_type must be an integer"))?;
-        let job_type = JobType::from_code(jt).filter(|t| t.has_images()).ok_or_else(|| reject(400, "2212", format!("Invalid job type {jt} for /v1/upload")))?;
+        let job_type = JobType::from_code(jt)
+            .filter(|t| t.has_images())
+            .ok_or_else(|| reject(400, "2212", format!("Invalid job type {jt} for /v1/upload")))?;
         if !field(&body, "partner_params")?.is_object() {
-            return Err(reject(400, "2204", "A parameter is of the wrong data type: partner_params must be an object"));
+            return Err(reject(
+                400,
+                "2204",
+                "A parameter is of the wrong data type: partner_params must be an object",
+            ));
         }
         let retry = bool_field(&body, "retry")?;
-        for flag in ["use_enrolled_image"] {
-            bool_field(&body, flag)?;
-        }
+        bool_field(&body, "use_enrolled_image")?;
         let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         let record = match jobs.get(&job_id) {
             Some(existing) if !retry => {
                 let _ = existing;
-                return Err(reject(400, "2215", "Job already exists. Did you mean to set the retry flag to true?"));
+                return Err(reject(
+                    400,
+                    "2215",
+                    "Job already exists. Did you mean to set the retry flag to true?",
+                ));
             }
             Some(existing) => {
                 let mut r = existing.clone();
@@ -224,7 +299,8 @@ impl Sandbox {
             None => {
                 let n = jobs.len() as u64 + 1;
                 let mut salt = [0u8; 6];
-                getrandom::fill(&mut salt).map_err(|e| reject(500, "2201", format!("System error: {e}")))?;
+                getrandom::fill(&mut salt)
+                    .map_err(|e| reject(500, "2201", format!("System error: {e}")))?;
                 let smile_job_id = format!("{:010}", 1_000_000_000u64 + n);
                 let hash: String = salt.iter().map(|b| format!("{b:02x}")).collect();
                 JobRecord {
@@ -242,30 +318,60 @@ impl Sandbox {
         self.save(&record, Some(("prep_upload.json", &req.body)))?;
         let path = format!("/uploads/{}/selfie.zip", record.ref_id);
         let expires = now.secs() + self.s.upload_url_ttl_secs;
-        let upload_url =
-            format!("{}{path}?Content-Type=application%2Fzip&Expires={expires}&Signature={}", self.s.public_base, self.url_sig(&path, expires));
+        let upload_url = format!(
+            "{}{path}?Content-Type=application%2Fzip&Expires={expires}&Signature={}",
+            self.s.public_base,
+            self.url_sig(&path, expires)
+        );
         let answer = json!({"upload_url": upload_url, "ref_id": record.ref_id, "smile_job_id": record.smile_job_id, "camera_config": "null", "code": "2202"});
         jobs.insert(job_id, record);
         Ok(Response::json(200, &answer))
     }
 
     fn upload(&self, req: &Request, now: UnixMillis) -> Reply {
-        let q: HashMap<&str, &str> = req.query.split('&').filter_map(|kv| kv.split_once('=')).collect();
-        let expires: i64 = q.get("Expires").and_then(|e| e.parse().ok()).ok_or_else(|| reject(403, "2205", "Upload URL has no valid Expires"))?;
+        let q: HashMap<&str, &str> = req
+            .query
+            .split('&')
+            .filter_map(|kv| kv.split_once('='))
+            .collect();
+        let expires: i64 = q
+            .get("Expires")
+            .and_then(|e| e.parse().ok())
+            .ok_or_else(|| reject(403, "2205", "Upload URL has no valid Expires"))?;
         let sig = q.get("Signature").copied().unwrap_or("");
         let want = self.url_sig(&req.path, expires);
-        if !ct_eq(sig.as_bytes(), want.as_bytes()) || q.get("Content-Type") != Some(&"application%2Fzip") {
-            return Err(reject(403, "2205", "The upload URL signature does not match; use the URL exactly as returned"));
+        if !ct_eq(sig.as_bytes(), want.as_bytes())
+            || q.get("Content-Type") != Some(&"application%2Fzip")
+        {
+            return Err(reject(
+                403,
+                "2205",
+                "The upload URL signature does not match; use the URL exactly as returned",
+            ));
         }
         if now.secs() > expires {
             return Err(reject(403, "2314", format!("Upload URL expired at {expires}; call prep_upload again (with retry: true) for a new one")));
         }
-        if !req.header("content-type").is_some_and(|c| c.eq_ignore_ascii_case("application/zip")) {
-            return Err(reject(403, "2205", "The upload must be sent with Content-Type: application/zip"));
+        if !req
+            .header("content-type")
+            .is_some_and(|c| c.eq_ignore_ascii_case("application/zip"))
+        {
+            return Err(reject(
+                403,
+                "2205",
+                "The upload must be sent with Content-Type: application/zip",
+            ));
         }
-        let ref_id = req.path.trim_start_matches("/uploads/").trim_end_matches("/selfie.zip");
+        let ref_id = req
+            .path
+            .trim_start_matches("/uploads/")
+            .trim_end_matches("/selfie.zip");
         let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-        let record = jobs.values().find(|r| r.ref_id == ref_id).cloned().ok_or_else(|| reject(404, "2213", "No job was prepared for this upload URL"))?;
+        let record = jobs
+            .values()
+            .find(|r| r.ref_id == ref_id)
+            .cloned()
+            .ok_or_else(|| reject(404, "2213", "No job was prepared for this upload URL"))?;
         let result = self.check_zip(&record, &req.body)?;
         let mut record = record;
         record.uploads += 1;
@@ -284,7 +390,11 @@ impl Sandbox {
             other => reject(400, "2203", format!("Invalid zip: {other}")),
         })?;
         if pkg.info.misc_information.partner_params.job_id != rec.job_id {
-            return Err(reject(400, "2213", "info.json partner_params.job_id does not match the prepared job"));
+            return Err(reject(
+                400,
+                "2213",
+                "info.json partner_params.job_id does not match the prepared job",
+            ));
         }
         let mut selfies = 0;
         let mut id_front = 0;
@@ -305,7 +415,14 @@ impl Sandbox {
                 continue;
             }
             if !is_jpeg {
-                return Err(reject(400, "2203", format!("images[{i}] (image_type_id {}) is not a JPEG; only .jpg is accepted", t.code())));
+                return Err(reject(
+                    400,
+                    "2203",
+                    format!(
+                        "images[{i}] (image_type_id {}) is not a JPEG; only .jpg is accepted",
+                        t.code()
+                    ),
+                ));
             }
             selfies += t.is_selfie() as u32;
             id_front += t.is_id_front() as u32;
@@ -313,12 +430,26 @@ impl Sandbox {
         }
         let job_type = JobType::from_code(rec.job_type as i64).unwrap_or(JobType::BiometricKyc);
         if selfies == 0 {
-            return Err(reject(400, "2213", "A required parameter is missing: at least one selfie image (image_type_id 0 or 2)"));
+            return Err(reject(
+                400,
+                "2213",
+                "A required parameter is missing: at least one selfie image (image_type_id 0 or 2)",
+            ));
         }
         if job_type.is_document() && id_front == 0 {
-            return Err(reject(400, "2213", "A required parameter is missing: an ID card front image (image_type_id 1 or 3)"));
+            return Err(reject(
+                400,
+                "2213",
+                "A required parameter is missing: an ID card front image (image_type_id 1 or 3)",
+            ));
         }
-        Ok(decide(rec, job_type, &pkg.info.id_info, liveness_ok, liveness_bad))
+        Ok(decide(
+            rec,
+            job_type,
+            &pkg.info.id_info,
+            liveness_ok,
+            liveness_bad,
+        ))
     }
 
     fn job_status(&self, req: &Request, now: UnixMillis) -> Reply {
@@ -329,7 +460,16 @@ impl Sandbox {
         let history = bool_field(&body, "history")?;
         bool_field(&body, "image_links")?;
         let jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
-        let rec = jobs.get(job_id).filter(|r| r.user_id == user_id).ok_or_else(|| reject(404, "2213", format!("No job found for job_id {job_id} and user_id {user_id}")))?;
+        let rec = jobs
+            .get(job_id)
+            .filter(|r| r.user_id == user_id)
+            .ok_or_else(|| {
+                reject(
+                    404,
+                    "2213",
+                    format!("No job found for job_id {job_id} and user_id {user_id}"),
+                )
+            })?;
         let ts = now.to_iso();
         let mut answer = json!({
             "timestamp": ts,
@@ -362,7 +502,11 @@ impl Sandbox {
         str_field(&body, "partner_params.user_id")?;
         let jt = field(&body, "partner_params.job_type")?.as_i64().ok_or_else(|| reject(400, "2204", "A parameter is of the wrong data type: partner_params.job_type must be an integer"))?;
         if jt != 5 {
-            return Err(reject(400, "2212", format!("Invalid job type {jt} for /v1/id_verification; use 5")));
+            return Err(reject(
+                400,
+                "2212",
+                format!("Invalid job type {jt} for /v1/id_verification; use 5"),
+            ));
         }
         for f in ["country", "id_type", "id_number"] {
             str_field(&body, f)?;
@@ -388,27 +532,67 @@ impl Sandbox {
 }
 
 fn full_name(id: &Value) -> Value {
-    let parts: Vec<&str> = ["first_name", "middle_name", "last_name"].iter().filter_map(|k| id.get(*k).and_then(Value::as_str)).filter(|s| !s.is_empty()).collect();
-    if parts.is_empty() { Value::Null } else { json!(parts.join(" ")) }
+    let parts: Vec<&str> = ["first_name", "middle_name", "last_name"]
+        .iter()
+        .filter_map(|k| id.get(*k).and_then(Value::as_str))
+        .filter(|s| !s.is_empty())
+        .collect();
+    if parts.is_empty() {
+        Value::Null
+    } else {
+        json!(parts.join(" "))
+    }
 }
 
 /// The sandbox's verdict: plausible codes and Actions per job type. Not Smile ID's logic:
 /// every well-formed job passes, except that liveness images which never arrived fail the liveness check.
-fn decide(rec: &JobRecord, job_type: JobType, id_info: &Value, liveness_ok: u32, liveness_bad: u32) -> Value {
-    let liveness = if liveness_bad > 0 { "Failed" } else if liveness_ok > 0 { "Passed" } else { "Not Applicable" };
+fn decide(
+    rec: &JobRecord,
+    job_type: JobType,
+    id_info: &Value,
+    liveness_ok: u32,
+    liveness_bad: u32,
+) -> Value {
+    let liveness = if liveness_bad > 0 {
+        "Failed"
+    } else if liveness_ok > 0 {
+        "Passed"
+    } else {
+        "Not Applicable"
+    };
     let passed = liveness != "Failed";
     let (code, text, mut actions) = match job_type {
-        JobType::BiometricKyc => ("1020", "Exact Match", json!({"Verify_ID_Number": "Verified", "Return_Personal_Info": "Returned",
-            "Selfie_To_ID_Authority_Compare": "Completed", "Human_Review_Compare": "Not Applicable", "Register_Selfie": "Approved"})),
-        JobType::SmartSelfieAuthentication => ("0820", "Authenticated", json!({"Selfie_To_Registered_Selfie_Compare": "Completed", "Human_Review_Compare": "Not Applicable"})),
-        JobType::SmartSelfieEnrollment => ("0810", "Enroll User", json!({"Register_Selfie": "Approved", "Human_Review_Compare": "Not Applicable"})),
-        JobType::DocumentVerification | JobType::EnhancedDocumentVerification => ("0810", "Document Verified", json!({"Document_Check": "Passed", "Verify_Document": "Passed",
-            "Selfie_To_ID_Card_Compare": "Completed", "Return_Personal_Info": "Returned", "Human_Review_Compare": "Not Applicable"})),
+        JobType::BiometricKyc => (
+            "1020",
+            "Exact Match",
+            json!({"Verify_ID_Number": "Verified", "Return_Personal_Info": "Returned",
+            "Selfie_To_ID_Authority_Compare": "Completed", "Human_Review_Compare": "Not Applicable", "Register_Selfie": "Approved"}),
+        ),
+        JobType::SmartSelfieAuthentication => (
+            "0820",
+            "Authenticated",
+            json!({"Selfie_To_Registered_Selfie_Compare": "Completed", "Human_Review_Compare": "Not Applicable"}),
+        ),
+        JobType::SmartSelfieEnrollment => (
+            "0810",
+            "Enroll User",
+            json!({"Register_Selfie": "Approved", "Human_Review_Compare": "Not Applicable"}),
+        ),
+        JobType::DocumentVerification | JobType::EnhancedDocumentVerification => (
+            "0810",
+            "Document Verified",
+            json!({"Document_Check": "Passed", "Verify_Document": "Passed",
+            "Selfie_To_ID_Card_Compare": "Completed", "Return_Personal_Info": "Returned", "Human_Review_Compare": "Not Applicable"}),
+        ),
         JobType::EnhancedKyc => ("1012", "ID Number Validated", json!({})),
     };
     actions["Liveness_Check"] = json!(liveness);
     actions["Selfie_Provided"] = json!("Passed");
-    let (code, text) = if passed { (code, text) } else { ("0001", "Liveness images unusable") };
+    let (code, text) = if passed {
+        (code, text)
+    } else {
+        ("0001", "Liveness images unusable")
+    };
     json!({
         "ResultCode": code, "ResultText": text, "ResultType": "SAIA",
         "SmileJobID": rec.smile_job_id,

@@ -72,7 +72,9 @@ pub struct SessionRequest {
 pub enum SessionError {
     #[error("the person declined consent; nothing was captured")]
     Declined,
-    #[error("capture took longer than {limit:?}; last problem: {hint:?}. Ask the person to try again")]
+    #[error(
+        "capture took longer than {limit:?}; last problem: {hint:?}. Ask the person to try again"
+    )]
     TimedOut { limit: Duration, hint: Option<Hint> },
     #[error(transparent)]
     Camera(#[from] CameraError),
@@ -91,12 +93,19 @@ pub fn new_job_id() -> String {
     let mut r = [0u8; 6];
     getrandom::fill(&mut r).expect("the OS random source works");
     let hex: String = r.iter().map(|b| format!("{b:02x}")).collect();
-    format!("kiosk-{}-{hex}", crate::smileid::timestamp::UnixMillis::now().0)
+    format!(
+        "kiosk-{}-{hex}",
+        crate::smileid::timestamp::UnixMillis::now().0
+    )
 }
 
 /// Captures 8 liveness frames, spaced in time and with motion between them, then one selfie.
 /// Liveness images come back first in capture order, the selfie last.
-pub fn capture_selfie_and_liveness(cam: &mut dyn FrameSource, display: &mut dyn Display, s: &CaptureSettings) -> Result<Vec<JobImage>, SessionError> {
+pub fn capture_selfie_and_liveness(
+    cam: &mut dyn FrameSource,
+    display: &mut dyn Display,
+    s: &CaptureSettings,
+) -> Result<Vec<JobImage>, SessionError> {
     let total = s.liveness_frames + 1;
     let interval = Duration::from_millis(s.liveness_interval_ms);
     let limit = Duration::from_secs(s.time_limit_secs);
@@ -114,19 +123,31 @@ pub fn capture_selfie_and_liveness(cam: &mut dyn FrameSource, display: &mut dyn 
         let gray = Gray::from_frame(&frame);
         let q = measure(&gray);
         hint = gate(&q, &s.thresholds).err();
-        let due = last.as_ref().is_none_or(|(at, _)| frame.at.saturating_sub(*at) >= interval);
+        let due = last
+            .as_ref()
+            .is_none_or(|(at, _)| frame.at.saturating_sub(*at) >= interval);
         if hint.is_none() && due {
-            let moved = last.as_ref().is_none_or(|(_, g)| motion(g, &gray) >= s.thresholds.min_motion);
+            let moved = last
+                .as_ref()
+                .is_none_or(|(_, g)| motion(g, &gray) >= s.thresholds.min_motion);
             let n = images.len() as u32;
             if n < s.liveness_frames && !moved {
                 hint = Some(Hint::MoveALittle);
             } else if n < s.liveness_frames {
                 let jpeg = jpeg_long_side(&frame, s.liveness_long_side, s.jpeg_quality)?;
-                images.push(JobImage { image_type: ImageType::LivenessFile, file_name: format!("liveness_{n}.jpg"), jpeg });
+                images.push(JobImage {
+                    image_type: ImageType::LivenessFile,
+                    file_name: format!("liveness_{n}.jpg"),
+                    jpeg,
+                });
                 last = Some((frame.at, gray));
             } else {
                 let jpeg = jpeg_long_side(&frame, s.selfie_long_side, s.jpeg_quality)?;
-                images.push(JobImage { image_type: ImageType::SelfieFile, file_name: "selfie.jpg".into(), jpeg });
+                images.push(JobImage {
+                    image_type: ImageType::SelfieFile,
+                    file_name: "selfie.jpg".into(),
+                    jpeg,
+                });
             }
         }
         // Redraw only when something the person should see changed: rendering must not slow capture.
@@ -134,29 +155,57 @@ pub fn capture_selfie_and_liveness(cam: &mut dyn FrameSource, display: &mut dyn 
         if shown != Some(state) {
             shown = Some(state);
             let preview = Some((frame.width, frame.height, frame.data.clone()));
-            let title = if images.len() as u32 >= s.liveness_frames { "Look straight at the camera" } else { "Slowly move your head" };
-            display.show(&Screen::Capture { title: title.into(), hint, done: images.len() as u32, total, preview })?;
+            let title = if images.len() as u32 >= s.liveness_frames {
+                "Look straight at the camera"
+            } else {
+                "Slowly move your head"
+            };
+            display.show(&Screen::Capture {
+                title: title.into(),
+                hint,
+                done: images.len() as u32,
+                total,
+                preview,
+            })?;
         }
     }
     Ok(images)
 }
 
 /// Runs one whole session and returns the validated job.
-pub fn run(req: &SessionRequest, cam: &mut dyn FrameSource, display: &mut dyn Display, input: &mut dyn Input, s: &CaptureSettings) -> Result<Job, SessionError> {
+pub fn run(
+    req: &SessionRequest,
+    cam: &mut dyn FrameSource,
+    display: &mut dyn Display,
+    input: &mut dyn Input,
+    s: &CaptureSettings,
+) -> Result<Job, SessionError> {
     if req.job_type.is_document() || !req.job_type.has_images() {
         return Err(SessionError::Unsupported(req.job_type));
     }
-    display.show(&Screen::Consent { partner: req.partner_name.clone() })?;
+    display.show(&Screen::Consent {
+        partner: req.partner_name.clone(),
+    })?;
     if !input.consent() {
-        display.show(&Screen::Error { title: "Cancelled".into(), detail: "Nothing was recorded.".into() })?;
+        display.show(&Screen::Error {
+            title: "Cancelled".into(),
+            detail: "Nothing was recorded.".into(),
+        })?;
         return Err(SessionError::Declined);
     }
     let mut images = capture_selfie_and_liveness(cam, display, s)?;
     // Selfie first, then liveness: the order the server SDKs send.
     images.rotate_right(1);
-    display.show(&Screen::Review { images: images.len() as u32 })?;
+    display.show(&Screen::Review {
+        images: images.len() as u32,
+    })?;
     let job = Job {
-        partner_params: PartnerParams { user_id: req.user_id.clone(), job_id: req.job_id.clone(), job_type: req.job_type, extra: Default::default() },
+        partner_params: PartnerParams {
+            user_id: req.user_id.clone(),
+            job_id: req.job_id.clone(),
+            job_type: req.job_type,
+            extra: Default::default(),
+        },
         id_info: req.id_info.clone(),
         options: req.options.clone(),
         images,

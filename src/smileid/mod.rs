@@ -19,10 +19,18 @@ pub const SANDBOX_URL: &str = "https://testapi.smileidentity.com/v1";
 pub const PRODUCTION_URL: &str = "https://api.smileidentity.com/v1";
 
 /// `POST /v1/id_verification` for an Enhanced KYC job (type 5, synchronous, no images).
-pub fn id_verification_request(job: &Job, partner_id: &str, base_url: &str, signed: &Signed) -> Result<HttpRequest, validate::ValidationError> {
+pub fn id_verification_request(
+    job: &Job,
+    partner_id: &str,
+    base_url: &str,
+    signed: &Signed,
+) -> Result<HttpRequest, validate::ValidationError> {
     validate::validate(job)?;
     if job.partner_params.job_type != job::JobType::EnhancedKyc {
-        return Err(validate::ValidationError { field: "partner_params.job_type".into(), problem: "must be 5 for id_verification".into() });
+        return Err(validate::ValidationError {
+            field: "partner_params.job_type".into(),
+            problem: "must be 5 for id_verification".into(),
+        });
     }
     let body = IdVerificationRequest {
         partner_id: partner_id.into(),

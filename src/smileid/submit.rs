@@ -82,7 +82,10 @@ use super::package::{build_zip, info_json, PackageError};
 use super::signature::{verify, ApiKey, Signed};
 use super::timestamp::UnixMillis;
 use super::validate::{validate, ValidationError};
-use super::wire::{ApiError, JobStatusRequest, JobStatusResponse, PrepUploadRequest, PrepUploadResponse, RetryClass};
+use super::wire::{
+    ApiError, JobStatusRequest, JobStatusResponse, PrepUploadRequest, PrepUploadResponse,
+    RetryClass,
+};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -109,7 +112,11 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn new(status: u16, body: Vec<u8>) -> Self {
-        HttpResponse { status, body, date: None }
+        HttpResponse {
+            status,
+            body,
+            date: None,
+        }
     }
 }
 
@@ -141,7 +148,10 @@ impl SubmitConfig {
             base_url: base_url.trim_end_matches('/').into(),
             response_check,
             // First poll right after the PUT (as JS does), then back off to 4 s.
-            poll_delays: [0, 1000, 2000, 2000, 4000].iter().map(|ms| Duration::from_millis(*ms)).collect(),
+            poll_delays: [0, 1000, 2000, 2000, 4000]
+                .iter()
+                .map(|ms| Duration::from_millis(*ms))
+                .collect(),
             max_polls: 20,
         }
     }
@@ -167,7 +177,10 @@ pub enum Outcome {
     /// Uploaded; the result goes to the callback only (`return_job_status` false).
     Submitted { smile_job_id: String },
     /// Uploaded, but no final status within the polling window (e.g. human review).
-    PollingExhausted { smile_job_id: String, last: Option<JobStatusResponse> },
+    PollingExhausted {
+        smile_job_id: String,
+        last: Option<JobStatusResponse>,
+    },
     /// Refused for good.
     Failed(ApiError),
 }
@@ -217,7 +230,9 @@ impl SubmitError {
     pub fn class(&self) -> RetryClass {
         match self {
             SubmitError::Api(e) => e.class,
-            SubmitError::BadResponse { .. } | SubmitError::BadSignature | SubmitError::Transport(_) => RetryClass::Transient,
+            SubmitError::BadResponse { .. }
+            | SubmitError::BadSignature
+            | SubmitError::Transport(_) => RetryClass::Transient,
             SubmitError::Package(_) | SubmitError::Misuse(_) => RetryClass::Final,
         }
     }
@@ -226,8 +241,16 @@ impl SubmitError {
 #[derive(Debug, Clone)]
 enum Step {
     Prep,
-    Upload { prep: PrepUploadResponse, signed: Signed },
-    Poll { smile_job_id: String, polls: u32, not_before: UnixMillis, last: Option<JobStatusResponse> },
+    Upload {
+        prep: PrepUploadResponse,
+        signed: Signed,
+    },
+    Poll {
+        smile_job_id: String,
+        polls: u32,
+        not_before: UnixMillis,
+        last: Option<JobStatusResponse>,
+    },
     Done(Outcome),
 }
 
@@ -255,19 +278,42 @@ impl Submission {
     }
 
     /// A job that may have been partly submitted before a restart.
-    pub fn resume(job: Job, cfg: SubmitConfig, progress: Progress) -> Result<Self, ValidationError> {
+    pub fn resume(
+        job: Job,
+        cfg: SubmitConfig,
+        progress: Progress,
+    ) -> Result<Self, ValidationError> {
         validate(&job)?;
         if !job.partner_params.job_type.has_images() {
-            return Err(ValidationError { field: "partner_params.job_type".into(), problem: "job_type 5 is synchronous; use id_verification".into() });
+            return Err(ValidationError {
+                field: "partner_params.job_type".into(),
+                problem: "job_type 5 is synchronous; use id_verification".into(),
+            });
         }
         let step = match (&progress.uploaded, &progress.smile_job_id) {
-            (true, Some(id)) if job.options.return_job_status => {
-                Step::Poll { smile_job_id: id.clone(), polls: 0, not_before: UnixMillis(i64::MIN), last: None }
-            }
-            (true, Some(id)) => Step::Done(Outcome::Submitted { smile_job_id: id.clone() }),
+            (true, Some(id)) if job.options.return_job_status => Step::Poll {
+                smile_job_id: id.clone(),
+                polls: 0,
+                not_before: UnixMillis(i64::MIN),
+                last: None,
+            },
+            (true, Some(id)) => Step::Done(Outcome::Submitted {
+                smile_job_id: id.clone(),
+            }),
             _ => Step::Prep,
         };
-        Ok(Submission { job, cfg, step, in_flight: false, signature: None, prep_signed: None, retry_flag: false, attempted_before: false, resigned: false, progress })
+        Ok(Submission {
+            job,
+            cfg,
+            step,
+            in_flight: false,
+            signature: None,
+            prep_signed: None,
+            retry_flag: false,
+            attempted_before: false,
+            resigned: false,
+            progress,
+        })
     }
 
     pub fn job(&self) -> &Job {
@@ -305,8 +351,15 @@ impl Submission {
         }
         match &self.step {
             Step::Prep => {
-                let Some(signed) = self.signature.take() else { return Output::NeedSignature };
-                let body = PrepUploadRequest::new(&self.job, &self.cfg.partner_id, &signed, self.retry_flag);
+                let Some(signed) = self.signature.take() else {
+                    return Output::NeedSignature;
+                };
+                let body = PrepUploadRequest::new(
+                    &self.job,
+                    &self.cfg.partner_id,
+                    &signed,
+                    self.retry_flag,
+                );
                 self.prep_signed = Some(signed);
                 self.attempted_before = self.progress.prep_attempted;
                 // Persist-worthy before the bytes leave: from here a 2215 is our own job.
@@ -315,24 +368,46 @@ impl Submission {
                 Output::Send(self.post("/upload", &body))
             }
             Step::Upload { prep, signed } => {
-                let info = info_json(&self.job, &self.cfg.partner_id, signed, self.retry_flag, prep);
+                let info = info_json(
+                    &self.job,
+                    &self.cfg.partner_id,
+                    signed,
+                    self.retry_flag,
+                    prep,
+                );
                 match build_zip(&info, &self.job) {
                     Ok(zip) => {
                         self.in_flight = true;
-                        Output::Send(HttpRequest { method: Method::Put, url: prep.upload_url.clone(), content_type: "application/zip", body: zip })
+                        Output::Send(HttpRequest {
+                            method: Method::Put,
+                            url: prep.upload_url.clone(),
+                            content_type: "application/zip",
+                            body: zip,
+                        })
                     }
                     Err(e) => {
-                        let failed = ApiError { status: 0, code: None, message: e.to_string(), class: RetryClass::Final };
+                        let failed = ApiError {
+                            status: 0,
+                            code: None,
+                            message: e.to_string(),
+                            class: RetryClass::Final,
+                        };
                         self.step = Step::Done(Outcome::Failed(failed.clone()));
                         Output::Done(Outcome::Failed(failed))
                     }
                 }
             }
-            Step::Poll { smile_job_id: _, not_before, .. } => {
+            Step::Poll {
+                smile_job_id: _,
+                not_before,
+                ..
+            } => {
                 if now < *not_before {
                     return Output::Wait(*not_before);
                 }
-                let Some(signed) = self.signature.take() else { return Output::NeedSignature };
+                let Some(signed) = self.signature.take() else {
+                    return Output::NeedSignature;
+                };
                 let o = &self.job.options;
                 let body = JobStatusRequest {
                     partner_id: self.cfg.partner_id.clone(),
@@ -368,9 +443,15 @@ impl Submission {
     /// Feeds back the answer to the request in flight. `Ok` means the machine moved on (or
     /// recovered by itself, e.g. re-preparing with `retry: true`); `Err` means this attempt
     /// failed: on a final class the machine is `Done(Failed)`, otherwise it can be redone later.
-    pub fn handle_response(&mut self, resp: HttpResponse, now: UnixMillis) -> Result<(), SubmitError> {
+    pub fn handle_response(
+        &mut self,
+        resp: HttpResponse,
+        now: UnixMillis,
+    ) -> Result<(), SubmitError> {
         if !self.in_flight {
-            return Err(SubmitError::Misuse("a response came with no request in flight"));
+            return Err(SubmitError::Misuse(
+                "a response came with no request in flight",
+            ));
         }
         self.in_flight = false;
         let ok = (200..300).contains(&resp.status);
@@ -379,12 +460,23 @@ impl Submission {
                 if !ok {
                     return self.prep_refused(ApiError::from_response(resp.status, &resp.body));
                 }
-                let prep: PrepUploadResponse = serde_json::from_slice(&resp.body)
-                    .map_err(|e| SubmitError::BadResponse { what: "prep_upload", detail: e.to_string() })?;
-                if !(prep.upload_url.starts_with("https://") || prep.upload_url.starts_with("http://")) {
-                    return Err(SubmitError::BadResponse { what: "prep_upload", detail: "upload_url is not an http(s) URL".into() });
+                let prep: PrepUploadResponse =
+                    serde_json::from_slice(&resp.body).map_err(|e| SubmitError::BadResponse {
+                        what: "prep_upload",
+                        detail: e.to_string(),
+                    })?;
+                if !(prep.upload_url.starts_with("https://")
+                    || prep.upload_url.starts_with("http://"))
+                {
+                    return Err(SubmitError::BadResponse {
+                        what: "prep_upload",
+                        detail: "upload_url is not an http(s) URL".into(),
+                    });
                 }
-                let signed = self.prep_signed.take().ok_or(SubmitError::Misuse("prep answer without a signed prep"))?;
+                let signed = self
+                    .prep_signed
+                    .take()
+                    .ok_or(SubmitError::Misuse("prep answer without a signed prep"))?;
                 self.progress.smile_job_id = Some(prep.smile_job_id.clone());
                 self.step = Step::Upload { prep, signed };
                 Ok(())
@@ -393,9 +485,16 @@ impl Submission {
                 if ok {
                     self.progress.uploaded = true;
                     self.step = if self.job.options.return_job_status {
-                        Step::Poll { smile_job_id: prep.smile_job_id, polls: 0, not_before: now.plus(self.cfg.poll_delays[0]), last: None }
+                        Step::Poll {
+                            smile_job_id: prep.smile_job_id,
+                            polls: 0,
+                            not_before: now.plus(self.cfg.poll_delays[0]),
+                            last: None,
+                        }
                     } else {
-                        Step::Done(Outcome::Submitted { smile_job_id: prep.smile_job_id })
+                        Step::Done(Outcome::Submitted {
+                            smile_job_id: prep.smile_job_id,
+                        })
                     };
                     return Ok(());
                 }
@@ -404,7 +503,10 @@ impl Submission {
                 if err.class == RetryClass::NewUploadUrl || resp.status == 403 {
                     self.retry_flag = true;
                     self.step = Step::Prep;
-                    return Err(SubmitError::Api(ApiError { class: RetryClass::NewUploadUrl, ..err }));
+                    return Err(SubmitError::Api(ApiError {
+                        class: RetryClass::NewUploadUrl,
+                        ..err
+                    }));
                 }
                 if err.class == RetryClass::Transient {
                     self.step = Step::Upload { prep, signed };
@@ -412,19 +514,34 @@ impl Submission {
                 }
                 self.fail(err)
             }
-            Step::Poll { smile_job_id, polls, last, .. } => {
+            Step::Poll {
+                smile_job_id,
+                polls,
+                last,
+                ..
+            } => {
                 if !ok {
                     let err = ApiError::from_response(resp.status, &resp.body);
                     if matches!(err.class, RetryClass::Final | RetryClass::AuthPause) {
                         return self.fail(err);
                     }
-                    self.step = Step::Poll { smile_job_id, polls, not_before: now.plus(self.delay(polls + 1)), last };
+                    self.step = Step::Poll {
+                        smile_job_id,
+                        polls,
+                        not_before: now.plus(self.delay(polls + 1)),
+                        last,
+                    };
                     return Err(err.into());
                 }
                 let status = match self.read_status(&resp.body) {
                     Ok(s) => s,
                     Err(e) => {
-                        self.step = Step::Poll { smile_job_id, polls, not_before: now.plus(self.delay(polls + 1)), last };
+                        self.step = Step::Poll {
+                            smile_job_id,
+                            polls,
+                            not_before: now.plus(self.delay(polls + 1)),
+                            last,
+                        };
                         return Err(e);
                     }
                 };
@@ -432,9 +549,17 @@ impl Submission {
                 self.step = if status.job_complete {
                     Step::Done(Outcome::Completed(status))
                 } else if polls >= self.cfg.max_polls {
-                    Step::Done(Outcome::PollingExhausted { smile_job_id, last: Some(status) })
+                    Step::Done(Outcome::PollingExhausted {
+                        smile_job_id,
+                        last: Some(status),
+                    })
                 } else {
-                    Step::Poll { smile_job_id, polls, not_before: now.plus(self.delay(polls)), last: Some(status) }
+                    Step::Poll {
+                        smile_job_id,
+                        polls,
+                        not_before: now.plus(self.delay(polls)),
+                        last: Some(status),
+                    }
                 };
                 Ok(())
             }
@@ -452,9 +577,17 @@ impl Submission {
 
     fn read_status(&self, body: &[u8]) -> Result<JobStatusResponse, SubmitError> {
         let status: JobStatusResponse =
-            serde_json::from_slice(body).map_err(|e| SubmitError::BadResponse { what: "job_status", detail: e.to_string() })?;
+            serde_json::from_slice(body).map_err(|e| SubmitError::BadResponse {
+                what: "job_status",
+                detail: e.to_string(),
+            })?;
         if let ResponseCheck::Key(key) = &self.cfg.response_check {
-            if !verify(key, &self.cfg.partner_id, &status.timestamp, &status.signature) {
+            if !verify(
+                key,
+                &self.cfg.partner_id,
+                &status.timestamp,
+                &status.signature,
+            ) {
                 return Err(SubmitError::BadSignature);
             }
         }
@@ -494,10 +627,19 @@ mod tests {
 
     fn job() -> Job {
         Job {
-            partner_params: PartnerParams { user_id: "u".into(), job_id: "j".into(), job_type: JobType::SmartSelfieAuthentication, extra: Default::default() },
+            partner_params: PartnerParams {
+                user_id: "u".into(),
+                job_id: "j".into(),
+                job_type: JobType::SmartSelfieAuthentication,
+                extra: Default::default(),
+            },
             id_info: IdInfo::default(),
             options: JobOptions::default(),
-            images: vec![JobImage { image_type: ImageType::SelfieFile, file_name: "selfie.jpg".into(), jpeg: vec![0xFF, 0xD8, 0xFF, 0xD9] }],
+            images: vec![JobImage {
+                image_type: ImageType::SelfieFile,
+                file_name: "selfie.jpg".into(),
+                jpeg: vec![0xFF, 0xD8, 0xFF, 0xD9],
+            }],
         }
     }
 
@@ -506,7 +648,11 @@ mod tests {
     }
 
     fn machine() -> Submission {
-        Submission::new(job(), SubmitConfig::new("085", "https://s.test/v1", ResponseCheck::Key(key()))).unwrap()
+        Submission::new(
+            job(),
+            SubmitConfig::new("085", "https://s.test/v1", ResponseCheck::Key(key())),
+        )
+        .unwrap()
     }
 
     fn send(s: &mut Submission, now: UnixMillis) -> HttpRequest {
@@ -532,7 +678,15 @@ mod tests {
         // A 2215 on the very first prep is somebody else's job_id: final.
         let mut fresh = machine();
         send(&mut fresh, t);
-        let e = fresh.handle_response(HttpResponse::new(400, br#"{"error":"Job already exists","code":"2215"}"#.to_vec()), t).unwrap_err();
+        let e = fresh
+            .handle_response(
+                HttpResponse::new(
+                    400,
+                    br#"{"error":"Job already exists","code":"2215"}"#.to_vec(),
+                ),
+                t,
+            )
+            .unwrap_err();
         assert_eq!(e.class(), RetryClass::RetryFlag);
         assert_eq!(fresh.phase(), Phase::Done);
         // After a prep whose answer was lost, the 2215 is ours.
@@ -540,13 +694,29 @@ mod tests {
         s.handle_transport_error("connection reset");
         let first = send(&mut s, t);
         assert!(body(&first).get("retry").is_none());
-        s.handle_response(HttpResponse::new(400, br#"{"error":"Job already exists","code":"2215"}"#.to_vec()), t).unwrap();
+        s.handle_response(
+            HttpResponse::new(
+                400,
+                br#"{"error":"Job already exists","code":"2215"}"#.to_vec(),
+            ),
+            t,
+        )
+        .unwrap();
         let second = send(&mut s, UnixMillis(2_000));
         assert_eq!(body(&second)["retry"], true);
         assert_eq!(body(&second)["partner_params"]["job_id"], "j");
-        assert_ne!(body(&first)["signature"], body(&second)["signature"], "a signature is never reused");
+        assert_ne!(
+            body(&first)["signature"],
+            body(&second)["signature"],
+            "a signature is never reused"
+        );
         // A second 2215 even with retry set is final.
-        let e = s.handle_response(HttpResponse::new(400, br#"{"error":"x","code":"2215"}"#.to_vec()), t).unwrap_err();
+        let e = s
+            .handle_response(
+                HttpResponse::new(400, br#"{"error":"x","code":"2215"}"#.to_vec()),
+                t,
+            )
+            .unwrap_err();
         assert_eq!(e.class(), RetryClass::RetryFlag);
         assert_eq!(s.phase(), Phase::Done);
     }
@@ -556,7 +726,8 @@ mod tests {
         let mut s = machine();
         let t = UnixMillis(5);
         send(&mut s, t);
-        s.handle_response(HttpResponse::new(200, PREP.to_vec()), t).unwrap();
+        s.handle_response(HttpResponse::new(200, PREP.to_vec()), t)
+            .unwrap();
         send(&mut s, t);
         let e = s.handle_response(HttpResponse::new(403, b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>".to_vec()), t).unwrap_err();
         assert_eq!(e.class(), RetryClass::NewUploadUrl);
@@ -571,7 +742,9 @@ mod tests {
         let mut s = machine();
         let t = UnixMillis(5);
         send(&mut s, t);
-        let e = s.handle_response(HttpResponse::new(503, b"busy".to_vec()), t).unwrap_err();
+        let e = s
+            .handle_response(HttpResponse::new(503, b"busy".to_vec()), t)
+            .unwrap_err();
         assert_eq!(e.class(), RetryClass::Transient);
         assert_eq!(s.phase(), Phase::Prep);
         send(&mut s, t);
@@ -585,16 +758,24 @@ mod tests {
         let mut s = machine();
         let t = UnixMillis(5);
         send(&mut s, t);
-        s.handle_response(HttpResponse::new(200, PREP.to_vec()), t).unwrap();
+        s.handle_response(HttpResponse::new(200, PREP.to_vec()), t)
+            .unwrap();
         send(&mut s, t);
-        s.handle_response(HttpResponse::new(200, vec![]), t).unwrap();
+        s.handle_response(HttpResponse::new(200, vec![]), t)
+            .unwrap();
         send(&mut s, t);
         let forged = br#"{"timestamp":"2024-01-01T00:00:00.000Z","signature":"AAAA","job_complete":true,"job_success":true}"#;
-        assert!(matches!(s.handle_response(HttpResponse::new(200, forged.to_vec()), t), Err(SubmitError::BadSignature)));
+        assert!(matches!(
+            s.handle_response(HttpResponse::new(200, forged.to_vec()), t),
+            Err(SubmitError::BadSignature)
+        ));
         assert_eq!(s.phase(), Phase::Poll);
         // Pending answers schedule the next poll later, and the window is bounded.
         let ts = "2024-01-01T00:00:00.000Z";
-        let pending = format!(r#"{{"timestamp":"{ts}","signature":"{}","job_complete":false,"job_success":false,"result":"pending"}}"#, signature_for(&key(), "085", ts));
+        let pending = format!(
+            r#"{{"timestamp":"{ts}","signature":"{}","job_complete":false,"job_success":false,"result":"pending"}}"#,
+            signature_for(&key(), "085", ts)
+        );
         let mut now = UnixMillis(10_000);
         for _ in 0..20 {
             match s.poll_output(now) {
@@ -603,23 +784,132 @@ mod tests {
                 _ => {}
             }
             send(&mut s, now);
-            s.handle_response(HttpResponse::new(200, pending.clone().into_bytes()), now).unwrap();
+            s.handle_response(HttpResponse::new(200, pending.clone().into_bytes()), now)
+                .unwrap();
         }
-        assert!(matches!(s.poll_output(now), Output::Done(Outcome::PollingExhausted { .. })));
+        assert!(matches!(
+            s.poll_output(now),
+            Output::Done(Outcome::PollingExhausted { .. })
+        ));
     }
 
     #[test]
     fn final_codes_fail_the_job_and_resume_skips_done_steps() {
         let mut s = machine();
         send(&mut s, UnixMillis(1));
-        let e = s.handle_response(HttpResponse::new(400, br#"{"error":"Invalid job type","code":"2212"}"#.to_vec()), UnixMillis(1)).unwrap_err();
+        let e = s
+            .handle_response(
+                HttpResponse::new(
+                    400,
+                    br#"{"error":"Invalid job type","code":"2212"}"#.to_vec(),
+                ),
+                UnixMillis(1),
+            )
+            .unwrap_err();
         assert_eq!(e.class(), RetryClass::Final);
-        assert!(matches!(s.poll_output(UnixMillis(1)), Output::Done(Outcome::Failed(_))));
+        assert!(matches!(
+            s.poll_output(UnixMillis(1)),
+            Output::Done(Outcome::Failed(_))
+        ));
 
-        let p = Progress { prep_attempted: true, uploaded: true, smile_job_id: Some("7".into()) };
-        let mut r = Submission::resume(job(), SubmitConfig::new("085", "https://s.test/v1", ResponseCheck::TlsOnly), p).unwrap();
+        let p = Progress {
+            prep_attempted: true,
+            uploaded: true,
+            smile_job_id: Some("7".into()),
+        };
+        let mut r = Submission::resume(
+            job(),
+            SubmitConfig::new("085", "https://s.test/v1", ResponseCheck::TlsOnly),
+            p,
+        )
+        .unwrap();
         assert_eq!(r.phase(), Phase::Poll);
         let req = send(&mut r, UnixMillis(1));
         assert!(req.url.ends_with("/job_status"));
+    }
+}
+
+#[cfg(test)]
+mod garbage {
+    use super::*;
+    use crate::smileid::job::*;
+    use crate::smileid::signature::sign_at;
+
+    /// Deterministic xorshift: reproducible mutations without a dependency.
+    struct Rng(u64);
+    impl Rng {
+        fn next(&mut self) -> u64 {
+            self.0 ^= self.0 << 13;
+            self.0 ^= self.0 >> 7;
+            self.0 ^= self.0 << 17;
+            self.0
+        }
+    }
+
+    fn mutate(rng: &mut Rng, base: &[u8]) -> Vec<u8> {
+        let mut b = base.to_vec();
+        match rng.next() % 4 {
+            0 => b.truncate((rng.next() as usize) % (b.len() + 1)),
+            1 => {
+                for _ in 0..1 + rng.next() % 8 {
+                    if !b.is_empty() {
+                        let i = rng.next() as usize % b.len();
+                        b[i] = rng.next() as u8;
+                    }
+                }
+            }
+            2 => b = (0..rng.next() % 64).map(|_| rng.next() as u8).collect(),
+            _ => b = br#"{"upload_url":5,"smile_job_id":null,"job_complete":"yes","error":[],"code":{}}"#.to_vec(),
+        }
+        b
+    }
+
+    #[test]
+    fn garbage_answers_give_errors_never_panics() {
+        let key = ApiKey::new("k");
+        let prep = br#"{"upload_url":"https://s.test/up?Expires=1","ref_id":"r","smile_job_id":"1","camera_config":"null","code":"2202"}"#;
+        let status = br#"{"timestamp":"t","signature":"s","job_complete":true,"job_success":true,"code":"2302","result":{}}"#;
+        let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
+        for round in 0..3000 {
+            let job = Job {
+                partner_params: PartnerParams {
+                    user_id: "u".into(),
+                    job_id: "j".into(),
+                    job_type: JobType::SmartSelfieEnrollment,
+                    extra: Default::default(),
+                },
+                id_info: IdInfo::default(),
+                options: JobOptions::default(),
+                images: vec![JobImage {
+                    image_type: ImageType::SelfieFile,
+                    file_name: "s.jpg".into(),
+                    jpeg: vec![0xFF, 0xD8, 0xFF, 0xD9],
+                }],
+            };
+            let mut s = Submission::new(
+                job,
+                SubmitConfig::new("1", "https://s.test/v1", ResponseCheck::Key(key.clone())),
+            )
+            .unwrap();
+            let t = UnixMillis(round);
+            for step in 0..6 {
+                match s.poll_output(t) {
+                    Output::NeedSignature => s.provide_signature(sign_at(&key, "1", t)),
+                    Output::Send(_) => {
+                        let base: &[u8] = if step < 2 { prep } else { status };
+                        let code = [200u16, 200, 400, 403, 500][rng.next() as usize % 5];
+                        let body = if rng.next() % 3 == 0 {
+                            base.to_vec()
+                        } else {
+                            mutate(&mut rng, base)
+                        };
+                        if let Err(e) = s.handle_response(HttpResponse::new(code, body), t) {
+                            assert!(!e.to_string().is_empty());
+                        }
+                    }
+                    Output::Wait(_) | Output::AwaitingResponse | Output::Done(_) => break,
+                }
+            }
+        }
     }
 }

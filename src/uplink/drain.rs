@@ -22,7 +22,14 @@ pub enum DrainError {
 }
 
 /// Drives every pending job once; jobs that only hit transient trouble stay queued.
-pub fn drain(queue: &Queue, http: &HttpClient, signer: &dyn Signer, cfg: &SubmitConfig, policy: &RetryPolicy, mut on_event: impl FnMut(&Record, &Event)) -> Result<Vec<Drained>, DrainError> {
+pub fn drain(
+    queue: &Queue,
+    http: &HttpClient,
+    signer: &dyn Signer,
+    cfg: &SubmitConfig,
+    policy: &RetryPolicy,
+    mut on_event: impl FnMut(&Record, &Event),
+) -> Result<Vec<Drained>, DrainError> {
     let mut out = Vec::new();
     for mut rec in queue.pending()? {
         let job = match queue.load_job(&rec) {
@@ -31,7 +38,10 @@ pub fn drain(queue: &Queue, http: &HttpClient, signer: &dyn Signer, cfg: &Submit
                 rec.state = JobState::Failed;
                 rec.last_error = Some(e.to_string());
                 queue.save(&rec)?;
-                out.push(Drained { record: rec, outcome: Err(e.to_string()) });
+                out.push(Drained {
+                    record: rec,
+                    outcome: Err(e.to_string()),
+                });
                 continue;
             }
         };
@@ -41,7 +51,10 @@ pub fn drain(queue: &Queue, http: &HttpClient, signer: &dyn Signer, cfg: &Submit
                 rec.state = JobState::Failed;
                 rec.last_error = Some(e.to_string());
                 queue.save(&rec)?;
-                out.push(Drained { record: rec, outcome: Err(e.to_string()) });
+                out.push(Drained {
+                    record: rec,
+                    outcome: Err(e.to_string()),
+                });
                 continue;
             }
         };
@@ -70,7 +83,9 @@ pub fn drain(queue: &Queue, http: &HttpClient, signer: &dyn Signer, cfg: &Submit
                         rec.last_error = None;
                     }
                     Outcome::Submitted { .. } => rec.state = JobState::Done,
-                    Outcome::PollingExhausted { .. } => rec.last_error = Some("no final result yet; will ask again".into()),
+                    Outcome::PollingExhausted { .. } => {
+                        rec.last_error = Some("no final result yet; will ask again".into())
+                    }
                     Outcome::Failed(e) => {
                         rec.state = JobState::Failed;
                         rec.last_error = Some(e.to_string());
@@ -91,7 +106,10 @@ pub fn drain(queue: &Queue, http: &HttpClient, signer: &dyn Signer, cfg: &Submit
         if rec.state != JobState::Queued {
             queue.erase_bundle(&rec)?;
         }
-        out.push(Drained { record: rec, outcome });
+        out.push(Drained {
+            record: rec,
+            outcome,
+        });
     }
     Ok(out)
 }

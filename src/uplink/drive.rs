@@ -13,8 +13,14 @@ use super::http::HttpClient;
 /// Events worth telling the operator, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    Sent { what: &'static str },
-    Retrying { class: RetryClass, error: String, after: Duration },
+    Sent {
+        what: &'static str,
+    },
+    Retrying {
+        class: RetryClass,
+        error: String,
+        after: Duration,
+    },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -35,13 +41,23 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { max_failures: 5, first_backoff: Duration::from_millis(500), max_backoff: Duration::from_secs(30) }
+        RetryPolicy {
+            max_failures: 5,
+            first_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+        }
     }
 }
 
 /// Runs `sub` until it is done, calling `on_event` (with the progress to persist) before each
 /// request leaves and after each failure.
-pub fn drive(sub: &mut Submission, http: &HttpClient, signer: &dyn Signer, policy: &RetryPolicy, mut on_event: impl FnMut(&Event, &Progress)) -> Result<Outcome, DriveError> {
+pub fn drive(
+    sub: &mut Submission,
+    http: &HttpClient,
+    signer: &dyn Signer,
+    policy: &RetryPolicy,
+    mut on_event: impl FnMut(&Event, &Progress),
+) -> Result<Outcome, DriveError> {
     let mut failures = 0u32;
     loop {
         let now = UnixMillis::now();
@@ -52,13 +68,23 @@ pub fn drive(sub: &mut Submission, http: &HttpClient, signer: &dyn Signer, polic
                 continue;
             }
             Output::Wait(until) => {
-                std::thread::sleep(Duration::from_millis((until.0 - now.0).clamp(0, 60_000) as u64));
+                std::thread::sleep(Duration::from_millis(
+                    (until.0 - now.0).clamp(0, 60_000) as u64
+                ));
                 continue;
             }
-            Output::AwaitingResponse => unreachable!("drive sends and answers each request before asking again"),
+            Output::AwaitingResponse => {
+                unreachable!("drive sends and answers each request before asking again")
+            }
             Output::Send(req) => req,
         };
-        let what = if req.url.ends_with("/upload") { "prep_upload" } else if req.url.ends_with("/job_status") { "job_status" } else { "zip upload" };
+        let what = if req.url.ends_with("/upload") {
+            "prep_upload"
+        } else if req.url.ends_with("/job_status") {
+            "job_status"
+        } else {
+            "zip upload"
+        };
         on_event(&Event::Sent { what }, sub.progress());
         let result = match http.execute(&req) {
             Ok(resp) => sub.handle_response(resp, UnixMillis::now()),
@@ -70,16 +96,29 @@ pub fn drive(sub: &mut Submission, http: &HttpClient, signer: &dyn Signer, polic
         }
         failures += 1;
         if failures >= policy.max_failures {
-            return Err(DriveError::GaveUp { attempts: failures, last: err });
+            return Err(DriveError::GaveUp {
+                attempts: failures,
+                last: err,
+            });
         }
         let after = backoff(policy, failures, err.class());
-        on_event(&Event::Retrying { class: err.class(), error: err.to_string(), after }, sub.progress());
+        on_event(
+            &Event::Retrying {
+                class: err.class(),
+                error: err.to_string(),
+                after,
+            },
+            sub.progress(),
+        );
         std::thread::sleep(after);
     }
 }
 
 fn backoff(p: &RetryPolicy, failures: u32, class: RetryClass) -> Duration {
-    if matches!(class, RetryClass::Resign | RetryClass::NewUploadUrl | RetryClass::RetryFlag) {
+    if matches!(
+        class,
+        RetryClass::Resign | RetryClass::NewUploadUrl | RetryClass::RetryFlag
+    ) {
         return Duration::ZERO; // A protocol step, not congestion.
     }
     let exp = p.first_backoff.saturating_mul(1 << failures.min(16));

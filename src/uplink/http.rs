@@ -22,7 +22,12 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts { connect_secs: 15, send_body_secs: 120, recv_response_secs: 60, recv_body_secs: 60 }
+        Timeouts {
+            connect_secs: 15,
+            send_body_secs: 120,
+            recv_response_secs: 60,
+            recv_body_secs: 60,
+        }
     }
 }
 
@@ -45,7 +50,10 @@ pub struct HttpClient {
 
 /// Reads every certificate in a PEM file.
 pub fn load_pem_certs(path: &Path) -> Result<Vec<Certificate<'static>>, HttpError> {
-    let err = |detail: String| HttpError::CaFile { path: path.to_owned(), detail };
+    let err = |detail: String| HttpError::CaFile {
+        path: path.to_owned(),
+        detail,
+    };
     let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
     let mut certs = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
@@ -64,8 +72,10 @@ impl HttpClient {
         let roots = match extra_ca_file {
             None => RootCerts::WebPki,
             Some(path) => {
-                let mut certs: Vec<Certificate<'static>> =
-                    webpki_root_certs::TLS_SERVER_ROOT_CERTS.iter().map(|c| Certificate::from_der(c.as_ref()).to_owned()).collect();
+                let mut certs: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+                    .iter()
+                    .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+                    .collect();
                 certs.extend(load_pem_certs(path)?);
                 RootCerts::Specific(Arc::new(certs))
             }
@@ -81,21 +91,44 @@ impl HttpClient {
             .timeout_recv_response(secs(t.recv_response_secs))
             .timeout_recv_body(secs(t.recv_body_secs))
             .build();
-        Ok(HttpClient { agent: config.into() })
+        Ok(HttpClient {
+            agent: config.into(),
+        })
     }
 
     /// Sends one request exactly as the protocol core built it.
     pub fn execute(&self, req: &HttpRequest) -> Result<HttpResponse, HttpError> {
         let host = host_of(&req.url);
-        let fail = |e: ureq::Error| HttpError::Transport { host: host.clone(), detail: e.to_string() };
+        let fail = |e: ureq::Error| HttpError::Transport {
+            host: host.clone(),
+            detail: e.to_string(),
+        };
         let result = match req.method {
-            Method::Post => self.agent.post(&req.url).header("Content-Type", req.content_type).header("Accept", "application/json").send(&req.body[..]),
-            Method::Put => self.agent.put(&req.url).header("Content-Type", req.content_type).send(&req.body[..]),
+            Method::Post => self
+                .agent
+                .post(&req.url)
+                .header("Content-Type", req.content_type)
+                .header("Accept", "application/json")
+                .send(&req.body[..]),
+            Method::Put => self
+                .agent
+                .put(&req.url)
+                .header("Content-Type", req.content_type)
+                .send(&req.body[..]),
         };
         let mut resp = result.map_err(fail)?;
         let status = resp.status().as_u16();
-        let date = resp.headers().get("date").and_then(|v| v.to_str().ok()).map(str::to_owned);
-        let body = resp.body_mut().with_config().limit(MAX_BODY).read_to_vec().map_err(fail)?;
+        let date = resp
+            .headers()
+            .get("date")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let body = resp
+            .body_mut()
+            .with_config()
+            .limit(MAX_BODY)
+            .read_to_vec()
+            .map_err(fail)?;
         Ok(HttpResponse { status, body, date })
     }
 }

@@ -30,7 +30,11 @@ impl Drop for SandboxProcess {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 pub fn start_sandbox(extra_args: &[&str]) -> SandboxProcess {
@@ -40,7 +44,14 @@ pub fn start_sandbox(extra_args: &[&str]) -> SandboxProcess {
     let state = dir.path().join("state");
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
-        .args(["sandbox", "--listen", &format!("127.0.0.1:{port}"), "--partner-id", PARTNER_ID, "--api-key-file"])
+        .args([
+            "sandbox",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--partner-id",
+            PARTNER_ID,
+            "--api-key-file",
+        ])
         .arg(&key_file)
         .arg("--state-dir")
         .arg(&state)
@@ -50,7 +61,13 @@ pub fn start_sandbox(extra_args: &[&str]) -> SandboxProcess {
         .spawn()
         .expect("the kiosk-agent binary starts");
     let ca_pem = state.join("ca.pem");
-    let mut sb = SandboxProcess { child, dir, base_url: format!("https://127.0.0.1:{port}/v1"), ca_pem, key_file };
+    let mut sb = SandboxProcess {
+        child,
+        dir,
+        base_url: format!("https://127.0.0.1:{port}/v1"),
+        ca_pem,
+        key_file,
+    };
     wait_for(&sb.ca_pem, &mut sb.child);
     sb
 }
@@ -61,19 +78,35 @@ fn wait_for(p: &Path, child: &mut Child) {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("the sandbox exited early: {status}");
         }
-        assert!(t.elapsed() < Duration::from_secs(30), "the sandbox did not write {} within 30 s", p.display());
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the sandbox did not write {} within 30 s",
+            p.display()
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
 }
 
 /// A ureq agent that trusts only the sandbox's CA.
 pub fn sandbox_agent(sb: &SandboxProcess) -> ureq::Agent {
-    let roots = ureq::tls::RootCerts::Specific(std::sync::Arc::new(kiosk_agent::uplink::http::load_pem_certs(&sb.ca_pem).unwrap()));
-    ureq::Agent::config_builder().tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build()).http_status_as_error(false).build().new_agent()
+    let roots = ureq::tls::RootCerts::Specific(std::sync::Arc::new(
+        kiosk_agent::uplink::http::load_pem_certs(&sb.ca_pem).unwrap(),
+    ));
+    ureq::Agent::config_builder()
+        .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
+        .http_status_as_error(false)
+        .build()
+        .new_agent()
 }
 
 /// The sandbox's own count of jobs, by job_id.
 pub fn sandbox_jobs(sb: &SandboxProcess) -> Vec<serde_json::Value> {
-    let body = sandbox_agent(sb).get(sb.base_url.replace("/v1", "/sandbox/jobs")).call().unwrap().body_mut().read_to_string().unwrap();
+    let body = sandbox_agent(sb)
+        .get(sb.base_url.replace("/v1", "/sandbox/jobs"))
+        .call()
+        .unwrap()
+        .body_mut()
+        .read_to_string()
+        .unwrap();
     serde_json::from_str(&body).unwrap()
 }

@@ -1,0 +1,37 @@
+#!/usr/bin/env bash
+# Runs every test of kiosk-agent. On a fresh Debian machine with the Rust toolchain it first
+# installs what the tests need: the official Smile ID SDKs (Python smile-id-core from PyPI,
+# Node smile-identity-core from npm) used as interop peers, and Debian packages when missing.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+apt_install() {
+  local missing=()
+  for p in "$@"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+  if [ ${#missing[@]} -gt 0 ]; then
+    echo "== apt-get install ${missing[*]}"
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}"
+  fi
+}
+
+command -v python3 >/dev/null || apt_install python3 python3-venv
+command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+
+echo "== Python interop peer (smile-id-core)"
+venv=target/interop-venv
+if ! [ -x "$venv/bin/python" ]; then
+  python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
+fi
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
+export PYTHON="$PWD/$venv/bin/python"
+
+echo "== Node interop peer (smile-identity-core)"
+(cd tests/interop && CI=true npm ci --no-audit --no-fund --loglevel=error)
+
+echo "== format and lints"
+cargo fmt --all -- --check
+cargo clippy --locked --all-targets -- -D warnings
+
+echo "== tests"
+cargo test --locked
