@@ -522,7 +522,7 @@ impl Submission {
             } => {
                 if !ok {
                     let err = ApiError::from_response(resp.status, &resp.body);
-                    if matches!(err.class, RetryClass::Final | RetryClass::AuthPause) {
+                    if err.class == RetryClass::Final {
                         return self.fail(err);
                     }
                     self.step = Step::Poll {
@@ -606,6 +606,14 @@ impl Submission {
                 self.resigned = true;
                 Err(err.into())
             }
+            // Refused twice with fresh signatures, or a type error: the key, environment or
+            // clock is wrong. Every job would fail the same way, so the job stays as it is and
+            // the caller pauses instead of failing it.
+            RetryClass::Resign | RetryClass::AuthPause => Err(ApiError {
+                class: RetryClass::AuthPause,
+                ..err
+            }
+            .into()),
             RetryClass::Transient => Err(err.into()),
             _ => self.fail(err),
         }

@@ -74,6 +74,7 @@ pub fn drain(
             return Err(e.into());
         }
         rec.progress = sub.progress().clone();
+        let paused = matches!(result, Err(DriveError::Paused(_)));
         let outcome = match result {
             Ok(o) => {
                 match &o {
@@ -110,6 +111,10 @@ pub fn drain(
             record: rec,
             outcome,
         });
+        if paused {
+            // Every other job would be refused the same way: stop here, keep them queued.
+            break;
+        }
     }
     Ok(out)
 }

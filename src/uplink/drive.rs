@@ -27,6 +27,8 @@ pub enum Event {
 pub enum DriveError {
     #[error("gave up after {attempts} failed attempts; last error: {last}")]
     GaveUp { attempts: u32, last: SubmitError },
+    #[error("Smile ID refuses this kiosk's credentials ({0}); uploads are paused: check the partner id, the API key for this environment, and the clock")]
+    Paused(SubmitError),
     #[error(transparent)]
     Sign(#[from] crate::smileid::signature::SignError),
 }
@@ -93,6 +95,9 @@ pub fn drive(
         let Err(err) = result else { continue };
         if sub.phase() == crate::smileid::submit::Phase::Done {
             continue; // Final: the outcome carries the error.
+        }
+        if err.class() == RetryClass::AuthPause {
+            return Err(DriveError::Paused(err));
         }
         failures += 1;
         if failures >= policy.max_failures {
