@@ -61,10 +61,7 @@ pub struct CameraConfig {
 
 impl Default for CameraConfig {
     fn default() -> Self {
-        CameraConfig {
-            source: "synthetic".into(),
-            fixture: None,
-        }
+        CameraConfig { source: "synthetic".into(), fixture: None }
     }
 }
 
@@ -80,12 +77,7 @@ pub struct DisplayConfig {
 
 impl Default for DisplayConfig {
     fn default() -> Self {
-        DisplayConfig {
-            backend: "png".into(),
-            out_dir: PathBuf::from("screens"),
-            width: 480,
-            height: 320,
-        }
+        DisplayConfig { backend: "png".into(), out_dir: PathBuf::from("screens"), width: 480, height: 320 }
     }
 }
 
@@ -97,32 +89,27 @@ pub enum ConfigError {
     Parse { path: String, detail: String },
     #[error("config key {key}: {problem}")]
     Invalid { key: &'static str, problem: String },
-    #[error("cannot read the API key file {path}: {detail}; create it with mode 0600, or pass it as a systemd credential")]
+    #[error(
+        "cannot read the API key file {path}: {detail}; create it with mode 0600, or pass it as a systemd credential"
+    )]
     ApiKey { path: String, detail: String },
 }
 
 fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
-    ConfigError::Invalid {
-        key,
-        problem: problem.into(),
-    }
+    ConfigError::Invalid { key, problem: problem.into() }
 }
 
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let p = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
-            path: p.clone(),
-            detail: e.to_string(),
-        })?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: p.clone(), detail: e.to_string() })?;
         Self::parse(&text, &p)
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let c: Config = toml::from_str(text).map_err(|e| ConfigError::Parse {
-            path: origin.into(),
-            detail: e.to_string().trim().to_string(),
-        })?;
+        let c: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: origin.into(), detail: e.to_string().trim().to_string() })?;
         c.check()?;
         Ok(c)
     }
@@ -130,10 +117,7 @@ impl Config {
     fn check(&self) -> Result<(), ConfigError> {
         let s = &self.smileid;
         if s.partner_id.is_empty() || !s.partner_id.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(invalid(
-                "smileid.partner_id",
-                "must be the numeric partner id as a string, e.g. \"085\"",
-            ));
+            return Err(invalid("smileid.partner_id", "must be the numeric partner id as a string, e.g. \"085\""));
         }
         self.base_url()?;
         if let Some(cb) = s.callback_url.as_deref() {
@@ -144,34 +128,22 @@ impl Config {
         if self.camera.source != "synthetic" {
             return Err(invalid(
                 "camera.source",
-                format!(
-                    "{:?} is not supported by this build; use \"synthetic\"",
-                    self.camera.source
-                ),
+                format!("{:?} is not supported by this build; use \"synthetic\"", self.camera.source),
             ));
         }
         let d = &self.display;
         if d.backend != "png" {
             return Err(invalid(
                 "display.backend",
-                format!(
-                    "{:?} is not supported by this build; use \"png\"",
-                    d.backend
-                ),
+                format!("{:?} is not supported by this build; use \"png\"", d.backend),
             ));
         }
         if !(96..=4096).contains(&d.width) || !(96..=4096).contains(&d.height) {
-            return Err(invalid(
-                "display.width/height",
-                "must each be between 96 and 4096 pixels",
-            ));
+            return Err(invalid("display.width/height", "must each be between 96 and 4096 pixels"));
         }
         let c = &self.capture;
         if !(1..=16).contains(&c.liveness_frames) {
-            return Err(invalid(
-                "capture.liveness_frames",
-                "must be 1 to 16 (Smile ID expects 8)",
-            ));
+            return Err(invalid("capture.liveness_frames", "must be 1 to 16 (Smile ID expects 8)"));
         }
         if !(1..=100).contains(&c.jpeg_quality) {
             return Err(invalid("capture.jpeg_quality", "must be 1 to 100"));
@@ -216,16 +188,11 @@ pub fn read_api_key(path: &Path) -> Result<ApiKey, ConfigError> {
         _ => path.to_owned(),
     };
     let p = resolved.display().to_string();
-    let raw = std::fs::read_to_string(&resolved).map_err(|e| ConfigError::ApiKey {
-        path: p.clone(),
-        detail: e.to_string(),
-    })?;
+    let raw = std::fs::read_to_string(&resolved)
+        .map_err(|e| ConfigError::ApiKey { path: p.clone(), detail: e.to_string() })?;
     let key = raw.trim();
     if key.is_empty() {
-        return Err(ConfigError::ApiKey {
-            path: p,
-            detail: "the file is empty".into(),
-        });
+        return Err(ConfigError::ApiKey { path: p, detail: "the file is empty".into() });
     }
     Ok(ApiKey::new(key))
 }
@@ -255,29 +222,16 @@ api_key_file = "api_key"
         let e = Config::parse(&typo, "kiosk.toml").unwrap_err().to_string();
         assert!(e.contains("kiosk.toml") && e.contains("enviroment"), "{e}");
         let bad = GOOD.replace("\"085\"", "\"eighty\"");
-        assert!(Config::parse(&bad, "t")
-            .unwrap_err()
-            .to_string()
-            .contains("smileid.partner_id"));
+        assert!(Config::parse(&bad, "t").unwrap_err().to_string().contains("smileid.partner_id"));
         let bad = GOOD.replace("\"sandbox\"", "\"http://plain\"");
-        assert!(Config::parse(&bad, "t")
-            .unwrap_err()
-            .to_string()
-            .contains("smileid.environment"));
+        assert!(Config::parse(&bad, "t").unwrap_err().to_string().contains("smileid.environment"));
         let bad = format!("{GOOD}\n[capture]\njpeg_quality = 0\n");
-        assert!(Config::parse(&bad, "t")
-            .unwrap_err()
-            .to_string()
-            .contains("capture.jpeg_quality"));
+        assert!(Config::parse(&bad, "t").unwrap_err().to_string().contains("capture.jpeg_quality"));
     }
 
     #[test]
     fn the_example_config_parses() {
-        let text = std::fs::read_to_string(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/config/kiosk.example.toml"
-        ))
-        .unwrap();
+        let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/kiosk.example.toml")).unwrap();
         Config::parse(&text, "kiosk.example.toml").unwrap();
     }
 

@@ -27,8 +27,7 @@ pub fn run(out: &Path) -> Result<serde_json::Value> {
     for sub in ["screens", "state", "sandbox"] {
         let p = out.join(sub);
         if p.exists() {
-            std::fs::remove_dir_all(&p)
-                .with_context(|| format!("clearing the previous demo's {}", p.display()))?;
+            std::fs::remove_dir_all(&p).with_context(|| format!("clearing the previous demo's {}", p.display()))?;
         }
     }
     // A throwaway key: the demo never needs or prints a real one.
@@ -44,17 +43,11 @@ pub fn run(out: &Path) -> Result<serde_json::Value> {
         timestamp_window_secs: 300,
         upload_url_ttl_secs: 900,
     })?;
-    eprintln!(
-        "sandbox: serving {} (CA {})",
-        sb.base_url,
-        sb.ca_pem_path.display()
-    );
+    eprintln!("sandbox: serving {} (CA {})", sb.base_url, sb.ca_pem_path.display());
 
     let mut display = PngDisplay::new(out.join("screens"), 480, 320)?;
     let queue = Queue::open(&out.join("state"))?;
-    display.show(&Screen::Welcome {
-        queued: queue.pending()?.len(),
-    })?;
+    display.show(&Screen::Welcome { queued: queue.pending()?.len() })?;
 
     let req = SessionRequest {
         partner_name: "Demo Bank".into(),
@@ -74,52 +67,25 @@ pub fn run(out: &Path) -> Result<serde_json::Value> {
         options: JobOptions::default(),
     };
     let mut cam = SyntheticCamera::with_default_face();
-    let job = session::run(
-        &req,
-        &mut cam,
-        &mut display,
-        &mut ScriptedInput { accept: true },
-        &CaptureSettings::default(),
-    )?;
+    let job =
+        session::run(&req, &mut cam, &mut display, &mut ScriptedInput { accept: true }, &CaptureSettings::default())?;
     let bytes: usize = job.images.iter().map(|i| i.jpeg.len()).sum();
-    eprintln!(
-        "session: captured {} images ({} KB) for job {}",
-        job.images.len(),
-        bytes / 1024,
-        req.job_id
-    );
+    eprintln!("session: captured {} images ({} KB) for job {}", job.images.len(), bytes / 1024, req.job_id);
 
     let rec = queue.enqueue(&job)?;
-    eprintln!(
-        "queue: job {} stored durably as #{} before any network call",
-        rec.job_id, rec.seq
-    );
-    display.show(&Screen::Saved {
-        job_id: rec.job_id.clone(),
-    })?;
+    eprintln!("queue: job {} stored durably as #{} before any network call", rec.job_id, rec.seq);
+    display.show(&Screen::Saved { job_id: rec.job_id.clone() })?;
 
     let http = HttpClient::new(Some(&sb.ca_pem_path), &Timeouts::default())?;
-    let signer = LocalKeySigner {
-        partner_id: PARTNER_ID.into(),
-        key: key.clone(),
-    };
+    let signer = LocalKeySigner { partner_id: PARTNER_ID.into(), key: key.clone() };
     let cfg = SubmitConfig::new(PARTNER_ID, &sb.base_url, ResponseCheck::Key(key));
-    display.show(&Screen::Uploading {
-        step: "Sending your photos securely".into(),
+    display.show(&Screen::Uploading { step: "Sending your photos securely".into() })?;
+    let drained = drain(&queue, &http, &signer, &cfg, &RetryPolicy::default(), |r, ev| match ev {
+        Event::Sent { what } => eprintln!("uplink: {} -> {what}", r.job_id),
+        Event::Retrying { error, after, .. } => {
+            eprintln!("uplink: {} retry in {after:?}: {error}", r.job_id)
+        }
     })?;
-    let drained = drain(
-        &queue,
-        &http,
-        &signer,
-        &cfg,
-        &RetryPolicy::default(),
-        |r, ev| match ev {
-            Event::Sent { what } => eprintln!("uplink: {} -> {what}", r.job_id),
-            Event::Retrying { error, after, .. } => {
-                eprintln!("uplink: {} retry in {after:?}: {error}", r.job_id)
-            }
-        },
-    )?;
     let Some(d) = drained.into_iter().find(|d| d.record.job_id == rec.job_id) else {
         bail!("the demo job was not drained")
     };
@@ -130,18 +96,9 @@ pub fn run(out: &Path) -> Result<serde_json::Value> {
     display.show(&Screen::Result {
         success: status.job_success,
         code: status.result_code().unwrap_or("-").into(),
-        text: status
-            .result
-            .get("ResultText")
-            .and_then(|v| v.as_str())
-            .unwrap_or("")
-            .into(),
+        text: status.result.get("ResultText").and_then(|v| v.as_str()).unwrap_or("").into(),
     })?;
-    eprintln!(
-        "job_status: signature verified; {} screens in {}",
-        display.written.len(),
-        out.join("screens").display()
-    );
+    eprintln!("job_status: signature verified; {} screens in {}", display.written.len(), out.join("screens").display());
     sb.stop();
     Ok(serde_json::to_value(&status)?)
 }

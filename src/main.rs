@@ -140,32 +140,20 @@ fn run(cli: Cli) -> Result<()> {
                 timestamp_window_secs,
                 upload_url_ttl_secs,
             })?;
-            eprintln!(
-                "kiosk-agent sandbox: serving {} ; CA certificate in {}",
-                sb.base_url,
-                sb.ca_pem_path.display()
-            );
+            eprintln!("kiosk-agent sandbox: serving {} ; CA certificate in {}", sb.base_url, sb.ca_pem_path.display());
             loop {
                 std::thread::park();
             }
         }
-        Command::Capture {
-            config,
-            user_id,
-            job_type,
-            id_info,
-            job_id,
-            consent_given,
-        } => {
+        Command::Capture { config, user_id, job_type, id_info, job_id, consent_given } => {
             let c = Config::load(&config)?;
-            let job_type = JobType::from_code(job_type).with_context(|| {
-                format!("--job-type {job_type} is not a Smile ID job type (1, 2, 4)")
-            })?;
+            let job_type = JobType::from_code(job_type)
+                .with_context(|| format!("--job-type {job_type} is not a Smile ID job type (1, 2, 4)"))?;
             let id_info: IdInfo = match id_info {
-                Some(p) => serde_json::from_slice(
-                    &std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?,
-                )
-                .with_context(|| format!("{} is not a valid id_info object", p.display()))?,
+                Some(p) => {
+                    serde_json::from_slice(&std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?)
+                        .with_context(|| format!("{} is not a valid id_info object", p.display()))?
+                }
                 None => IdInfo::default(),
             };
             let req = SessionRequest {
@@ -174,35 +162,21 @@ fn run(cli: Cli) -> Result<()> {
                 job_id: job_id.unwrap_or_else(session::new_job_id),
                 job_type,
                 id_info,
-                options: JobOptions {
-                    callback_url: c.smileid.callback_url.clone(),
-                    ..JobOptions::default()
-                },
+                options: JobOptions { callback_url: c.smileid.callback_url.clone(), ..JobOptions::default() },
             };
             let mut cam = match &c.camera.fixture {
                 Some(p) => SyntheticCamera::new(
-                    &std::fs::read(p)
-                        .with_context(|| format!("reading camera.fixture {}", p.display()))?,
+                    &std::fs::read(p).with_context(|| format!("reading camera.fixture {}", p.display()))?,
                     30,
                 )?,
                 None => SyntheticCamera::with_default_face(),
             };
-            let mut display =
-                PngDisplay::new(&c.display.out_dir, c.display.width, c.display.height)?;
+            let mut display = PngDisplay::new(&c.display.out_dir, c.display.width, c.display.height)?;
             let queue = Queue::open(&c.state_dir)?;
-            let job = session::run(
-                &req,
-                &mut cam,
-                &mut display,
-                &mut ScriptedInput {
-                    accept: consent_given,
-                },
-                &c.capture,
-            )?;
+            let job =
+                session::run(&req, &mut cam, &mut display, &mut ScriptedInput { accept: consent_given }, &c.capture)?;
             let rec = queue.enqueue(&job)?;
-            display.show(&Screen::Saved {
-                job_id: rec.job_id.clone(),
-            })?;
+            display.show(&Screen::Saved { job_id: rec.job_id.clone() })?;
             println!("{}", rec.job_id);
         }
         Command::Upload { config } => {
@@ -210,27 +184,13 @@ fn run(cli: Cli) -> Result<()> {
             let key = c.api_key()?;
             let queue = Queue::open(&c.state_dir)?;
             let http = HttpClient::new(c.smileid.extra_ca_file.as_deref(), &c.http)?;
-            let signer = LocalKeySigner {
-                partner_id: c.smileid.partner_id.clone(),
-                key: key.clone(),
-            };
-            let cfg = SubmitConfig::new(
-                &c.smileid.partner_id,
-                &c.base_url()?,
-                ResponseCheck::Key(key),
-            );
-            let drained = drain(
-                &queue,
-                &http,
-                &signer,
-                &cfg,
-                &RetryPolicy::default(),
-                |r, ev| {
-                    if let Event::Retrying { error, after, .. } = ev {
-                        eprintln!("kiosk-agent: {}: retrying in {after:?}: {error}", r.job_id);
-                    }
-                },
-            )?;
+            let signer = LocalKeySigner { partner_id: c.smileid.partner_id.clone(), key: key.clone() };
+            let cfg = SubmitConfig::new(&c.smileid.partner_id, &c.base_url()?, ResponseCheck::Key(key));
+            let drained = drain(&queue, &http, &signer, &cfg, &RetryPolicy::default(), |r, ev| {
+                if let Event::Retrying { error, after, .. } = ev {
+                    eprintln!("kiosk-agent: {}: retrying in {after:?}: {error}", r.job_id);
+                }
+            })?;
             for d in drained {
                 let line = match d.outcome {
                     Ok(Outcome::Completed(s)) => {
@@ -249,17 +209,9 @@ fn run(cli: Cli) -> Result<()> {
         Command::CheckConfig { config } => {
             let c = Config::load(&config)?;
             c.api_key().context("the configuration is valid, but")?;
-            println!(
-                "{}: ok (API {}, state in {})",
-                config.display(),
-                c.base_url()?,
-                c.state_dir.display()
-            );
+            println!("{}: ok (API {}, state in {})", config.display(), c.base_url()?, c.state_dir.display());
         }
-        Command::Queue {
-            config,
-            action: QueueAction::Ls,
-        } => {
+        Command::Queue { config, action: QueueAction::Ls } => {
             let c = Config::load(&config)?;
             let q = Queue::open(&c.state_dir)?;
             for r in q.list()? {

@@ -9,20 +9,11 @@ use std::process::{Command, Output};
 use common::*;
 
 fn agent(args: &[&str], config: &Path) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
-        .args(args)
-        .arg("--config")
-        .arg(config)
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_kiosk-agent")).args(args).arg("--config").arg(config).output().unwrap()
 }
 
 fn text(o: &Output) -> String {
-    format!(
-        "{}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    )
+    format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
 fn write_config(dir: &Path, sb: &SandboxProcess) -> std::path::PathBuf {
@@ -45,33 +36,20 @@ fn capture_offline_then_upload_exactly_once() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sb);
     let id_info = dir.path().join("id.json");
-    std::fs::write(&id_info, r#"{"country":"NG","id_type":"NIN_V2","id_number":"12345678901","first_name":"Ada","entered":true}"#).unwrap();
+    std::fs::write(
+        &id_info,
+        r#"{"country":"NG","id_type":"NIN_V2","id_number":"12345678901","first_name":"Ada","entered":true}"#,
+    )
+    .unwrap();
 
-    let o = agent(
-        &[
-            "capture",
-            "--user-id",
-            "u-7",
-            "--consent-given",
-            "--id-info",
-            id_info.to_str().unwrap(),
-        ],
-        &config,
-    );
+    let o = agent(&["capture", "--user-id", "u-7", "--consent-given", "--id-info", id_info.to_str().unwrap()], &config);
     assert!(o.status.success(), "{}", text(&o));
-    let job_id = String::from_utf8(o.stdout.clone())
-        .unwrap()
-        .trim()
-        .to_string();
+    let job_id = String::from_utf8(o.stdout.clone()).unwrap().trim().to_string();
     assert!(job_id.starts_with("kiosk-"), "{job_id}");
     assert!(sandbox_jobs(&sb).is_empty(), "capture sends nothing");
 
     let ls = agent(&["queue", "ls"], &config);
-    assert!(
-        text(&ls).contains(&job_id) && text(&ls).contains("queued"),
-        "{}",
-        text(&ls)
-    );
+    assert!(text(&ls).contains(&job_id) && text(&ls).contains("queued"), "{}", text(&ls));
 
     let up = agent(&["upload"], &config);
     assert!(up.status.success(), "{}", text(&up));
@@ -83,17 +61,10 @@ fn capture_offline_then_upload_exactly_once() {
 
     // A second upload sends nothing again.
     let again = agent(&["upload"], &config);
-    assert!(
-        again.status.success() && again.stdout.is_empty(),
-        "{}",
-        text(&again)
-    );
+    assert!(again.status.success() && again.stdout.is_empty(), "{}", text(&again));
     let jobs = sandbox_jobs(&sb);
     assert_eq!(jobs.len(), 1);
-    assert_eq!(
-        (jobs[0]["preps"].as_u64(), jobs[0]["uploads"].as_u64()),
-        (Some(1), Some(1))
-    );
+    assert_eq!((jobs[0]["preps"].as_u64(), jobs[0]["uploads"].as_u64()), (Some(1), Some(1)));
 
     // Neither output ever carries the key or the ID number.
     for o in [&o, &ls, &up, &again] {
@@ -101,12 +72,7 @@ fn capture_offline_then_upload_exactly_once() {
         assert!(!t.contains(API_KEY) && !t.contains("12345678901"), "{t}");
     }
     // The queued bundle was private while it existed, and is gone now the result is final.
-    assert_eq!(
-        std::fs::read_dir(dir.path().join("state/bundles"))
-            .unwrap()
-            .count(),
-        0
-    );
+    assert_eq!(std::fs::read_dir(dir.path().join("state/bundles")).unwrap().count(), 0);
 }
 
 #[test]
@@ -131,58 +97,21 @@ fn bad_input_is_refused_clearly() {
     assert!(!o.status.success());
     assert!(text(&o).contains("id_info.entered"), "{}", text(&o));
     // An unknown job type.
-    let o = agent(
-        &[
-            "capture",
-            "--user-id",
-            "u",
-            "--consent-given",
-            "--job-type",
-            "3",
-        ],
-        &config,
-    );
+    let o = agent(&["capture", "--user-id", "u", "--consent-given", "--job-type", "3"], &config);
     assert!(text(&o).contains("--job-type 3"), "{}", text(&o));
     // A typo in the config names the key and the file.
     let bad = dir.path().join("bad.toml");
-    std::fs::write(
-        &bad,
-        std::fs::read_to_string(&config)
-            .unwrap()
-            .replace("environment", "enviroment"),
-    )
-    .unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
-        .arg("check-config")
-        .arg(&bad)
-        .output()
-        .unwrap();
+    std::fs::write(&bad, std::fs::read_to_string(&config).unwrap().replace("environment", "enviroment")).unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_kiosk-agent")).arg("check-config").arg(&bad).output().unwrap();
     assert!(!o.status.success());
-    assert!(
-        text(&o).contains("enviroment") && text(&o).contains("bad.toml"),
-        "{}",
-        text(&o)
-    );
+    assert!(text(&o).contains("enviroment") && text(&o).contains("bad.toml"), "{}", text(&o));
     // A wrong API key: Smile ID's 2205 is reported and the job stays queued, key not echoed.
-    let o = agent(
-        &[
-            "capture",
-            "--user-id",
-            "u",
-            "--consent-given",
-            "--job-type",
-            "4",
-        ],
-        &config,
-    );
+    let o = agent(&["capture", "--user-id", "u", "--consent-given", "--job-type", "4"], &config);
     assert!(o.status.success(), "{}", text(&o));
     std::fs::write(&sb.key_file, "another-key-entirely").unwrap();
     let o = agent(&["upload"], &config);
     let t = text(&o);
-    assert!(
-        t.contains("2205") && !t.contains("another-key-entirely"),
-        "{t}"
-    );
+    assert!(t.contains("2205") && !t.contains("another-key-entirely"), "{t}");
     let ls = agent(&["queue", "ls"], &config);
     assert!(text(&ls).contains("queued"), "{}", text(&ls));
 }

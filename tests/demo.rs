@@ -8,18 +8,11 @@ use kiosk_agent::smileid::timestamp;
 #[test]
 fn demo_completes_a_biometric_kyc_job() {
     let out = tempfile::tempdir().unwrap();
-    let run = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
-        .args(["demo", "--out"])
-        .arg(out.path())
-        .output()
-        .unwrap();
+    let run = Command::new(env!("CARGO_BIN_EXE_kiosk-agent")).args(["demo", "--out"]).arg(out.path()).output().unwrap();
     let stderr = String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "demo failed: {stderr}");
     let stdout = String::from_utf8(run.stdout).unwrap();
-    let last = stdout
-        .lines()
-        .last()
-        .expect("the demo prints the job_status");
+    let last = stdout.lines().last().expect("the demo prints the job_status");
     let status: serde_json::Value = serde_json::from_str(last).unwrap();
     assert_eq!(status["job_complete"], true);
     assert_eq!(status["job_success"], true);
@@ -35,26 +28,14 @@ fn demo_completes_a_biometric_kyc_job() {
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())
         .collect();
-    for want in [
-        "consent",
-        "capture",
-        "review",
-        "saved",
-        "uploading",
-        "result",
-    ] {
-        assert!(
-            screens.iter().any(|s| s.ends_with(&format!("-{want}.png"))),
-            "no {want} screen in {screens:?}"
-        );
+    for want in ["consent", "capture", "review", "saved", "uploading", "result"] {
+        assert!(screens.iter().any(|s| s.ends_with(&format!("-{want}.png"))), "no {want} screen in {screens:?}");
     }
     let result_png = screens.iter().find(|s| s.ends_with("-result.png")).unwrap();
     let img = image::open(out.path().join("screens").join(result_png)).unwrap();
     assert_eq!((img.width(), img.height()), (480, 320));
 
     // The images are erased once the result is final: nothing is kept longer than needed.
-    let bundles = std::fs::read_dir(out.path().join("state/bundles"))
-        .unwrap()
-        .count();
+    let bundles = std::fs::read_dir(out.path().join("state/bundles")).unwrap().count();
     assert_eq!(bundles, 0);
 }

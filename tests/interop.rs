@@ -11,12 +11,7 @@ use kiosk_agent::smileid::signature::{verify, ApiKey};
 
 fn run_lines(mut cmd: Command) -> Vec<serde_json::Value> {
     let out = cmd.output().expect("the SDK runner starts");
-    assert!(
-        out.status.success(),
-        "SDK runner failed: {}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "SDK runner failed: {}\n{}", out.status, String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout)
         .unwrap()
         .lines()
@@ -31,21 +26,11 @@ fn check(lines: &[serde_json::Value], names: &[&str], sb: &SandboxProcess) {
     let key = ApiKey::new(API_KEY);
     let records = sandbox_jobs(sb);
     for l in lines {
-        assert!(
-            l.get("error").is_none(),
-            "{} failed in the SDK: {}",
-            l["name"],
-            l["error"]
-        );
+        assert!(l.get("error").is_none(), "{} failed in the SDK: {}", l["name"], l["error"]);
         let r = &l["response"];
         assert_eq!(r["job_complete"], true, "{}: {r}", l["name"]);
         assert!(
-            verify(
-                &key,
-                PARTNER_ID,
-                r["timestamp"].as_str().unwrap(),
-                r["signature"].as_str().unwrap()
-            ),
+            verify(&key, PARTNER_ID, r["timestamp"].as_str().unwrap(), r["signature"].as_str().unwrap()),
             "{}: response signature",
             l["name"]
         );
@@ -70,13 +55,7 @@ fn python_sdk_jobs_complete_against_the_sandbox() {
     let lines = run_lines(cmd);
     check(
         &lines,
-        &[
-            "bkyc_files",
-            "bkyc_base64",
-            "document_verification",
-            "smartselfie_enrollment",
-            "smartselfie_authentication",
-        ],
+        &["bkyc_files", "bkyc_base64", "document_verification", "smartselfie_enrollment", "smartselfie_authentication"],
         &sb,
     );
     for l in &lines {
@@ -101,16 +80,7 @@ fn node_sdk_jobs_complete_against_the_sandbox() {
         .arg(std::process::id().to_string())
         .env("NODE_EXTRA_CA_CERTS", &sb.ca_pem);
     let lines = run_lines(cmd);
-    check(
-        &lines,
-        &[
-            "bkyc_files",
-            "bkyc_base64",
-            "document_verification",
-            "smartselfie_enrollment",
-        ],
-        &sb,
-    );
+    check(&lines, &["bkyc_files", "bkyc_base64", "document_verification", "smartselfie_enrollment"], &sb);
     for l in &lines {
         let r = &l["response"];
         if l["name"] == "bkyc_files" {

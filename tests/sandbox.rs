@@ -22,21 +22,9 @@ fn key() -> ApiKey {
 }
 
 fn img(t: ImageType, name: &str) -> JobImage {
-    let file = if name.is_empty() {
-        "selfie.jpg".to_string()
-    } else {
-        name.to_string()
-    };
+    let file = if name.is_empty() { "selfie.jpg".to_string() } else { name.to_string() };
     let jpeg = std::fs::read(repo().join("tests/vectors/input_images").join(file)).unwrap();
-    JobImage {
-        image_type: t,
-        file_name: if t.is_file() {
-            name.into()
-        } else {
-            String::new()
-        },
-        jpeg,
-    }
+    JobImage { image_type: t, file_name: if t.is_file() { name.into() } else { String::new() }, jpeg }
 }
 
 fn job(job_type: JobType, job_id: &str) -> Job {
@@ -51,16 +39,12 @@ fn job(job_type: JobType, job_id: &str) -> Job {
     let mut images = vec![img(ImageType::SelfieFile, "selfie.jpg")];
     let id_info = match job_type {
         JobType::BiometricKyc => person,
-        JobType::DocumentVerification => IdInfo {
-            country: Some("NG".into()),
-            id_type: Some("PASSPORT".into()),
-            ..Default::default()
-        },
-        JobType::EnhancedDocumentVerification => IdInfo {
-            country: Some("GH".into()),
-            id_type: Some("GHANA_CARD".into()),
-            ..Default::default()
-        },
+        JobType::DocumentVerification => {
+            IdInfo { country: Some("NG".into()), id_type: Some("PASSPORT".into()), ..Default::default() }
+        }
+        JobType::EnhancedDocumentVerification => {
+            IdInfo { country: Some("GH".into()), id_type: Some("GHANA_CARD".into()), ..Default::default() }
+        }
         JobType::EnhancedKyc => {
             images.clear();
             person
@@ -98,11 +82,7 @@ fn post(sb: &SandboxProcess, path: &str, body: &Value) -> (u16, Value) {
 }
 
 fn put(sb: &SandboxProcess, url: &str, zip: Vec<u8>) -> (u16, Value) {
-    let mut r = sandbox_agent(sb)
-        .put(url)
-        .header("Content-Type", "application/zip")
-        .send(zip)
-        .unwrap();
+    let mut r = sandbox_agent(sb).put(url).header("Content-Type", "application/zip").send(zip).unwrap();
     let status = r.status().as_u16();
     let text = r.body_mut().read_to_string().unwrap();
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
@@ -144,32 +124,18 @@ fn rejects_bad_signature_stale_timestamp_and_unknown_partner() {
     let j = job(JobType::BiometricKyc, "sig-1");
     let mut signed = sign_at(&key(), PARTNER_ID, UnixMillis::now());
     signed.signature = sign_at(&ApiKey::new("wrong-key"), PARTNER_ID, UnixMillis::now()).signature;
-    let (s, v) = post(
-        &sb,
-        "/upload",
-        &serde_json::to_value(PrepUploadRequest::new(&j, PARTNER_ID, &signed, false)).unwrap(),
-    );
+    let (s, v) =
+        post(&sb, "/upload", &serde_json::to_value(PrepUploadRequest::new(&j, PARTNER_ID, &signed, false)).unwrap());
     assert_eq!((s, code(&v)), (401, "2205"), "{v}");
 
-    let stale = sign_at(
-        &key(),
-        PARTNER_ID,
-        UnixMillis(UnixMillis::now().0 - 3_600_000),
-    );
-    let (s, v) = post(
-        &sb,
-        "/upload",
-        &serde_json::to_value(PrepUploadRequest::new(&j, PARTNER_ID, &stale, false)).unwrap(),
-    );
+    let stale = sign_at(&key(), PARTNER_ID, UnixMillis(UnixMillis::now().0 - 3_600_000));
+    let (s, v) =
+        post(&sb, "/upload", &serde_json::to_value(PrepUploadRequest::new(&j, PARTNER_ID, &stale, false)).unwrap());
     assert_eq!((s, code(&v)), (401, "2205"), "{v}");
     assert!(v["error"].as_str().unwrap().contains("clock"), "{v}");
 
     let other = sign_at(&key(), "999", UnixMillis::now());
-    let (s, v) = post(
-        &sb,
-        "/upload",
-        &serde_json::to_value(PrepUploadRequest::new(&j, "999", &other, false)).unwrap(),
-    );
+    let (s, v) = post(&sb, "/upload", &serde_json::to_value(PrepUploadRequest::new(&j, "999", &other, false)).unwrap());
     assert_eq!((s, code(&v)), (401, "2205"), "{v}");
 
     let (s, v) = post(&sb, "/upload", &json!({"smile_client_id": PARTNER_ID}));
@@ -206,16 +172,9 @@ fn rejects_bad_zips_each_with_its_code() {
     let j = job(JobType::SmartSelfieEnrollment, "zip-missing");
     let (p, signed) = prepped(&sb, &j);
     let info = serde_json::to_value(info_json(&j, PARTNER_ID, &signed, false, &p)).unwrap();
-    let (s, v) = put(
-        &sb,
-        &p.upload_url,
-        raw_zip(&info, &[("selfie.jpg", &selfie)]),
-    );
+    let (s, v) = put(&sb, &p.upload_url, raw_zip(&info, &[("selfie.jpg", &selfie)]));
     assert_eq!((s, code(&v)), (400, "2213"), "{v}");
-    assert!(
-        v["error"].as_str().unwrap().contains("liveness_0.jpg"),
-        "{v}"
-    );
+    assert!(v["error"].as_str().unwrap().contains("liveness_0.jpg"), "{v}");
 
     // No selfie at all.
     let mut j = job(JobType::SmartSelfieEnrollment, "zip-noselfie");
@@ -239,11 +198,7 @@ fn rejects_bad_zips_each_with_its_code() {
     let (p, _) = prepped(&sb, &j);
     let (s, v) = put(&sb, &p.upload_url, b"not a zip".to_vec());
     assert_eq!((s, code(&v)), (400, "2203"), "{v}");
-    let (s, v) = put(
-        &sb,
-        &p.upload_url.replace("Signature=", "Signature=x"),
-        b"".to_vec(),
-    );
+    let (s, v) = put(&sb, &p.upload_url.replace("Signature=", "Signature=x"), b"".to_vec());
     assert_eq!((s, code(&v)), (403, "2205"), "{v}");
     // Nothing was counted as an upload.
     assert!(sandbox_jobs(&sb).iter().all(|r| r["uploads"] == 0));
@@ -271,20 +226,14 @@ fn tls_is_verified_a_client_without_the_ca_is_refused() {
         body: b"{}".to_vec(),
     };
     let e = http.execute(&req).unwrap_err().to_string();
-    assert!(
-        e.to_lowercase().contains("certificate") || e.contains("UnknownIssuer"),
-        "{e}"
-    );
+    assert!(e.to_lowercase().contains("certificate") || e.contains("UnknownIssuer"), "{e}");
 }
 
 #[test]
 fn agent_completes_every_job_type_against_the_sandbox() {
     let sb = start_sandbox(&[]);
     let http = HttpClient::new(Some(&sb.ca_pem), &Timeouts::default()).unwrap();
-    let signer = LocalKeySigner {
-        partner_id: PARTNER_ID.into(),
-        key: key(),
-    };
+    let signer = LocalKeySigner { partner_id: PARTNER_ID.into(), key: key() };
     let cfg = SubmitConfig::new(PARTNER_ID, &sb.base_url, ResponseCheck::Key(key()));
     for jt in [
         JobType::BiometricKyc,
@@ -293,17 +242,11 @@ fn agent_completes_every_job_type_against_the_sandbox() {
         JobType::DocumentVerification,
         JobType::EnhancedDocumentVerification,
     ] {
-        let mut sub =
-            Submission::new(job(jt, &format!("agent-{}", jt.code())), cfg.clone()).unwrap();
+        let mut sub = Submission::new(job(jt, &format!("agent-{}", jt.code())), cfg.clone()).unwrap();
         let out = drive(&mut sub, &http, &signer, &RetryPolicy::default(), |_, _| {}).unwrap();
-        let Outcome::Completed(status) = out else {
-            panic!("{jt:?}: {out:?}")
-        };
+        let Outcome::Completed(status) = out else { panic!("{jt:?}: {out:?}") };
         assert!(status.job_success, "{jt:?}: {status:?}");
-        assert_eq!(
-            status.result["PartnerParams"]["job_id"],
-            format!("agent-{}", jt.code())
-        );
+        assert_eq!(status.result["PartnerParams"]["job_id"], format!("agent-{}", jt.code()));
     }
     let ekyc = job(JobType::EnhancedKyc, "agent-5");
     let req = kiosk_agent::smileid::id_verification_request(
@@ -318,8 +261,5 @@ fn agent_completes_every_job_type_against_the_sandbox() {
     assert_eq!(result["ResultCode"], "1012");
     let jobs = sandbox_jobs(&sb);
     assert_eq!(jobs.len(), 5);
-    assert!(
-        jobs.iter().all(|r| r["uploads"] == 1 && r["preps"] == 1),
-        "{jobs:#?}"
-    );
+    assert!(jobs.iter().all(|r| r["uploads"] == 1 && r["preps"] == 1), "{jobs:#?}");
 }

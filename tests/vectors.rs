@@ -20,9 +20,7 @@ use serde_json::{json, Value};
 
 use kiosk_agent::smileid::job::{IdInfo, Job, JobImage, JobOptions, PartnerParams};
 use kiosk_agent::smileid::signature::{signature_for, ApiKey, Signed};
-use kiosk_agent::smileid::submit::{
-    HttpResponse, Method, Outcome, Output, ResponseCheck, Submission, SubmitConfig,
-};
+use kiosk_agent::smileid::submit::{HttpResponse, Method, Outcome, Output, ResponseCheck, Submission, SubmitConfig};
 use kiosk_agent::smileid::timestamp::UnixMillis;
 
 const KEY: &str = "kR3v9ZsQ2mXb7LpT0aYc1NdE5fGh8JkW-fake-sandbox-key";
@@ -32,8 +30,7 @@ fn vectors() -> PathBuf {
 }
 
 fn load(p: &Path) -> Value {
-    serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
-        .unwrap()
+    serde_json::from_slice(&std::fs::read(p).unwrap_or_else(|e| panic!("{}: {e}", p.display()))).unwrap()
 }
 
 #[test]
@@ -43,21 +40,14 @@ fn signatures_match_the_sdks_byte_for_byte() {
     assert!(cases.len() >= 7);
     for c in cases {
         let key = ApiKey::new(c["api_key"].as_str().unwrap());
-        let got = signature_for(
-            &key,
-            c["partner_id"].as_str().unwrap(),
-            c["timestamp"].as_str().unwrap(),
-        );
+        let got = signature_for(&key, c["partner_id"].as_str().unwrap(), c["timestamp"].as_str().unwrap());
         assert_eq!(got, c["signature"].as_str().unwrap(), "{}", c["note"]);
         assert_eq!(got, c["openssl_cli"].as_str().unwrap());
     }
     // Node's numeric-timestamp quirk: the signed string is the ISO form of the number.
     let q = &v["node_numeric_timestamp_quirk"];
     let ms = q["input"].as_i64().unwrap();
-    assert_eq!(
-        UnixMillis(ms).to_iso(),
-        q["signed_string"].as_str().unwrap()
-    );
+    assert_eq!(UnixMillis(ms).to_iso(), q["signed_string"].as_str().unwrap());
     let key = ApiKey::new(q["api_key"].as_str().unwrap());
     assert_eq!(
         kiosk_agent::smileid::signature::sign_at(&key, "085", UnixMillis(ms)).signature,
@@ -82,11 +72,7 @@ fn job_from(dir: &Path) -> (Job, Value, Value) {
             } else {
                 std::fs::read(vectors().join("input_images").join(name)).unwrap()
             };
-            JobImage {
-                image_type: t,
-                file_name: name.into(),
-                jpeg,
-            }
+            JobImage { image_type: t, file_name: name.into(), jpeg }
         })
         .collect();
     let pp: PartnerParams = serde_json::from_value(body["partner_params"].clone()).unwrap();
@@ -96,16 +82,7 @@ fn job_from(dir: &Path) -> (Job, Value, Value) {
         use_enrolled_image: body["use_enrolled_image"].as_bool().unwrap(),
         ..JobOptions::default()
     };
-    (
-        Job {
-            partner_params: pp,
-            id_info,
-            options,
-            images,
-        },
-        prep,
-        info,
-    )
+    (Job { partner_params: pp, id_info, options, images }, prep, info)
 }
 
 fn signed_of(body: &Value) -> Signed {
@@ -120,12 +97,8 @@ fn assert_same_except(ours: &Value, theirs: &Value, except: &[&str], what: &str)
     let ok: Vec<_> = o.keys().filter(|k| !except.contains(&k.as_str())).collect();
     let tk: Vec<_> = t.keys().filter(|k| !except.contains(&k.as_str())).collect();
     assert_eq!(
-        BTreeMap::from_iter(ok.iter().map(|k| (*k, ())))
-            .keys()
-            .collect::<Vec<_>>(),
-        BTreeMap::from_iter(tk.iter().map(|k| (*k, ())))
-            .keys()
-            .collect::<Vec<_>>(),
+        BTreeMap::from_iter(ok.iter().map(|k| (*k, ()))).keys().collect::<Vec<_>>(),
+        BTreeMap::from_iter(tk.iter().map(|k| (*k, ()))).keys().collect::<Vec<_>>(),
         "{what}: field names"
     );
     for k in ok {
@@ -156,42 +129,22 @@ fn replay(scenario: &str) {
         prep_body["signature"].as_str().unwrap()
     );
 
-    let mut sub = Submission::new(
-        job,
-        SubmitConfig::new("085", "http://127.0.0.1:18080/v1", ResponseCheck::Key(key)),
-    )
-    .unwrap();
+    let mut sub =
+        Submission::new(job, SubmitConfig::new("085", "http://127.0.0.1:18080/v1", ResponseCheck::Key(key))).unwrap();
     let now = UnixMillis(0);
     assert_eq!(sub.poll_output(now), Output::NeedSignature);
     sub.provide_signature(signed_of(prep_body));
-    let Output::Send(req) = sub.poll_output(now) else {
-        panic!("expected prep_upload")
-    };
+    let Output::Send(req) = sub.poll_output(now) else { panic!("expected prep_upload") };
     assert_eq!(req.url, "http://127.0.0.1:18080/v1/upload");
     let ours: Value = serde_json::from_slice(&req.body).unwrap();
-    assert_same_except(
-        &ours,
-        prep_body,
-        &["source_sdk", "source_sdk_version"],
-        "prep_upload",
-    );
+    assert_same_except(&ours, prep_body, &["source_sdk", "source_sdk_version"], "prep_upload");
     assert_eq!(ours["source_sdk"], "rest_api");
 
     let prep_resp = &prep["response"]["body"];
-    sub.handle_response(
-        HttpResponse::new(200, serde_json::to_vec(prep_resp).unwrap()),
-        now,
-    )
-    .unwrap();
-    let Output::Send(put) = sub.poll_output(now) else {
-        panic!("expected the PUT")
-    };
+    sub.handle_response(HttpResponse::new(200, serde_json::to_vec(prep_resp).unwrap()), now).unwrap();
+    let Output::Send(put) = sub.poll_output(now) else { panic!("expected the PUT") };
     assert_eq!(put.method, Method::Put);
-    assert_eq!(
-        put.url,
-        prep_resp["upload_url"].as_str().unwrap(),
-        "the upload URL is used exactly as returned"
-    );
+    assert_eq!(put.url, prep_resp["upload_url"].as_str().unwrap(), "the upload URL is used exactly as returned");
     assert_eq!(put.content_type, "application/zip");
 
     let ours_zip = zip_entries(&put.body);
@@ -200,11 +153,7 @@ fn replay(scenario: &str) {
         .filter(|(n, _)| n != "base64imgString")
         .collect();
     let names = |v: &[(String, Vec<u8>)]| v.iter().map(|(n, _)| n.clone()).collect::<Vec<_>>();
-    assert_eq!(
-        names(&ours_zip),
-        names(&theirs_zip),
-        "zip entries, in order"
-    );
+    assert_eq!(names(&ours_zip), names(&theirs_zip), "zip entries, in order");
     for ((n, a), (_, b)) in ours_zip.iter().zip(&theirs_zip).skip(1) {
         assert_eq!(a, b, "zip entry {n} bytes");
     }
@@ -214,12 +163,7 @@ fn replay(scenario: &str) {
         info,
         "the recorded info.json is the zipped one"
     );
-    assert_same_except(
-        &our_info,
-        &info,
-        &["package_information", "server_information"],
-        "info.json",
-    );
+    assert_same_except(&our_info, &info, &["package_information", "server_information"], "info.json");
     assert_same_except(
         &our_info["package_information"],
         &info["package_information"],
@@ -227,17 +171,10 @@ fn replay(scenario: &str) {
         "info.json package_information",
     );
     assert_eq!(our_info["package_information"]["language"], "rust");
-    assert_eq!(
-        info["server_information"], prep_resp["upload_url"],
-        "Python sends the URL string"
-    );
-    assert_eq!(
-        our_info["server_information"], *prep_resp,
-        "the agent sends the prep_upload answer object"
-    );
+    assert_eq!(info["server_information"], prep_resp["upload_url"], "Python sends the URL string");
+    assert_eq!(our_info["server_information"], *prep_resp, "the agent sends the prep_upload answer object");
 
-    sub.handle_response(HttpResponse::new(200, vec![]), now)
-        .unwrap();
+    sub.handle_response(HttpResponse::new(200, vec![]), now).unwrap();
     let mut now = now;
     for poll in ["03_POST_v1_job_status.json", "04_POST_v1_job_status.json"] {
         let rec = load(&dir.join(poll));
@@ -246,20 +183,13 @@ fn replay(scenario: &str) {
         }
         assert_eq!(sub.poll_output(now), Output::NeedSignature);
         sub.provide_signature(signed_of(&rec["body_json"]));
-        let Output::Send(req) = sub.poll_output(now) else {
-            panic!("expected job_status")
-        };
+        let Output::Send(req) = sub.poll_output(now) else { panic!("expected job_status") };
         let ours: Value = serde_json::from_slice(&req.body).unwrap();
         assert_same_except(&ours, &rec["body_json"], &[], "job_status");
-        sub.handle_response(
-            HttpResponse::new(200, serde_json::to_vec(&rec["response"]["body"]).unwrap()),
-            now,
-        )
-        .unwrap();
+        sub.handle_response(HttpResponse::new(200, serde_json::to_vec(&rec["response"]["body"]).unwrap()), now)
+            .unwrap();
     }
-    let Output::Done(Outcome::Completed(status)) = sub.poll_output(now) else {
-        panic!("expected a completed job")
-    };
+    let Output::Done(Outcome::Completed(status)) = sub.poll_output(now) else { panic!("expected a completed job") };
     assert!(status.job_complete);
 }
 
@@ -307,24 +237,11 @@ fn python_enhanced_kyc_body() {
         options: JobOptions::default(),
         images: vec![],
     };
-    let req = kiosk_agent::smileid::id_verification_request(
-        &job,
-        "085",
-        "http://127.0.0.1:18080/v1",
-        &signed_of(body),
-    )
-    .unwrap();
+    let req = kiosk_agent::smileid::id_verification_request(&job, "085", "http://127.0.0.1:18080/v1", &signed_of(body))
+        .unwrap();
     assert_eq!(req.url, "http://127.0.0.1:18080/v1/id_verification");
     let ours: Value = serde_json::from_slice(&req.body).unwrap();
-    assert_same_except(
-        &ours,
-        body,
-        &["source_sdk", "source_sdk_version"],
-        "id_verification",
-    );
+    assert_same_except(&ours, body, &["source_sdk", "source_sdk_version"], "id_verification");
     let resp = serde_json::to_vec(&rec["response"]["body"]).unwrap();
-    assert_eq!(
-        kiosk_agent::smileid::id_verification_result(200, &resp).unwrap()["ResultCode"],
-        "1012"
-    );
+    assert_eq!(kiosk_agent::smileid::id_verification_result(200, &resp).unwrap()["ResultCode"], "1012");
 }

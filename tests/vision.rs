@@ -9,12 +9,8 @@ use kiosk_agent::camera::{Frame, PixelFormat};
 use kiosk_agent::vision::quality::{gate, measure, Gray, Hint, Thresholds};
 
 fn frame(name: &str) -> Frame {
-    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/fixtures/frames")
-        .join(name);
-    let img = image::open(&p)
-        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
-        .to_rgb8();
+    let p = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/frames").join(name);
+    let img = image::open(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).to_rgb8();
     Frame {
         width: img.width(),
         height: img.height(),
@@ -31,11 +27,7 @@ fn verdict(name: &str) -> Result<(), Hint> {
 
 #[test]
 fn good_frames_pass() {
-    for f in [
-        "640x480_center.jpg",
-        "640x480_large.jpg",
-        "1280x720_center.jpg",
-    ] {
+    for f in ["640x480_center.jpg", "640x480_large.jpg", "1280x720_center.jpg"] {
         assert_eq!(verdict(f), Ok(()), "{f}");
     }
 }
@@ -57,20 +49,13 @@ fn bad_frames_get_the_right_hint() {
 #[test]
 fn luma_agrees_with_the_opencv_baseline() {
     let manifest: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(
-            PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/frames/manifest.json"),
-        )
-        .unwrap(),
+        &std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/frames/manifest.json")).unwrap(),
     )
     .unwrap();
     for f in manifest["frames"].as_array().unwrap() {
         let name = f["file"].as_str().unwrap();
         let q = measure(&Gray::from_frame(&frame(name)));
         let want = f["mean_luma"].as_f64().unwrap() as f32;
-        assert!(
-            (q.mean_luma - want).abs() < 3.0,
-            "{name}: luma {} vs OpenCV {want}",
-            q.mean_luma
-        );
+        assert!((q.mean_luma - want).abs() < 3.0, "{name}: luma {} vs OpenCV {want}", q.mean_luma);
     }
 }

@@ -24,11 +24,7 @@ pub struct Frame {
 
 impl std::fmt::Debug for Frame {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "Frame({}x{} {:?} at {:?})",
-            self.width, self.height, self.format, self.at
-        )
+        write!(f, "Frame({}x{} {:?} at {:?})", self.width, self.height, self.format, self.at)
     }
 }
 

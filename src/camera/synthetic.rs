@@ -20,15 +20,8 @@ pub struct SyntheticCamera {
 impl SyntheticCamera {
     /// Frames of `fixture` (JPEG or PNG bytes) at `fps` on the camera's virtual clock.
     pub fn new(fixture: &[u8], fps: u32) -> Result<Self, CameraError> {
-        let base = image::load_from_memory(fixture)
-            .map_err(|e| CameraError::Fixture(e.to_string()))?
-            .to_rgb8();
-        Ok(SyntheticCamera {
-            base,
-            fps: fps.max(1),
-            n: 0,
-            sway_px: 24.0,
-        })
+        let base = image::load_from_memory(fixture).map_err(|e| CameraError::Fixture(e.to_string()))?.to_rgb8();
+        Ok(SyntheticCamera { base, fps: fps.max(1), n: 0, sway_px: 24.0 })
     }
 
     pub fn with_default_face() -> Self {
@@ -55,13 +48,7 @@ impl FrameSource for SyntheticCamera {
                 data[d..d + 3].copy_from_slice(&src[s..s + 3]);
             }
         }
-        Ok(Frame {
-            width: w,
-            height: h,
-            format: PixelFormat::Rgb8,
-            data,
-            at: Duration::from_secs_f32(t),
-        })
+        Ok(Frame { width: w, height: h, format: PixelFormat::Rgb8, data, at: Duration::from_secs_f32(t) })
     }
 }
 
@@ -79,15 +66,7 @@ mod tests {
         let b = cam.next_frame().unwrap();
         assert_eq!((a.width, a.height), (640, 480));
         assert!(b.at > a.at);
-        let diff: u64 = a
-            .data
-            .iter()
-            .zip(&b.data)
-            .map(|(x, y)| x.abs_diff(*y) as u64)
-            .sum();
-        assert!(
-            diff / a.data.len() as u64 >= 1,
-            "the face must move between frames"
-        );
+        let diff: u64 = a.data.iter().zip(&b.data).map(|(x, y)| x.abs_diff(*y) as u64).sum();
+        assert!(diff / a.data.len() as u64 >= 1, "the face must move between frames");
     }
 }

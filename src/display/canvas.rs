@@ -12,11 +12,7 @@ pub struct Canvas {
 
 impl Canvas {
     pub fn new(width: u32, height: u32) -> Self {
-        Canvas {
-            width,
-            height,
-            rgb: vec![0; (width * height * 3) as usize],
-        }
+        Canvas { width, height, rgb: vec![0; (width * height * 3) as usize] }
     }
 
     pub fn pixel(&self, x: u32, y: u32) -> [u8; 3] {
@@ -35,10 +31,7 @@ impl DrawTarget for Canvas {
     type Color = Rgb888;
     type Error = core::convert::Infallible;
 
-    fn draw_iter<I: IntoIterator<Item = Pixel<Rgb888>>>(
-        &mut self,
-        pixels: I,
-    ) -> Result<(), Self::Error> {
+    fn draw_iter<I: IntoIterator<Item = Pixel<Rgb888>>>(&mut self, pixels: I) -> Result<(), Self::Error> {
         for Pixel(p, c) in pixels {
             if p.x >= 0 && p.y >= 0 && (p.x as u32) < self.width && (p.y as u32) < self.height {
                 let i = ((p.y as u32 * self.width + p.x as u32) * 3) as usize;

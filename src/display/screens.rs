@@ -87,13 +87,7 @@ fn font_for(c: &Canvas) -> &'static MonoFont<'static> {
 }
 
 /// Draws word-wrapped text from `y`, returning the y below it.
-fn paragraph(
-    c: &mut Canvas,
-    text: &str,
-    y: i32,
-    color: Rgb888,
-    font: &'static MonoFont<'static>,
-) -> i32 {
+fn paragraph(c: &mut Canvas, text: &str, y: i32, color: Rgb888, font: &'static MonoFont<'static>) -> i32 {
     let cw = font.character_size.width as i32;
     let lh = font.character_size.height as i32 + 4;
     let max_chars = ((c.width as i32 - 16) / cw).max(8) as usize;
@@ -126,11 +120,7 @@ fn bar(c: &mut Canvas, y: i32, done: u32, total: u32) {
     let _ = Rectangle::new(Point::new(8, y), Size::new(w as u32, 10))
         .into_styled(PrimitiveStyle::with_stroke(FG, 1))
         .draw(c);
-    let filled = if total == 0 {
-        0
-    } else {
-        (w - 4) * done as i32 / total as i32
-    };
+    let filled = if total == 0 { 0 } else { (w - 4) * done as i32 / total as i32 };
     if filled > 0 {
         let _ = Rectangle::new(Point::new(10, y + 2), Size::new(filled as u32, 6))
             .into_styled(PrimitiveStyle::with_fill(ACCENT))
@@ -157,16 +147,10 @@ fn preview(c: &mut Canvas, top: i32, bottom: i32, (pw, ph, rgb): &(u32, u32, Vec
     // The face oval the person should fill: centred, about 45 % of the preview height.
     let oh = h * 45 / 100;
     let ow = oh * 3 / 4;
-    let style = PrimitiveStyleBuilder::new()
-        .stroke_color(ACCENT)
-        .stroke_width(3)
-        .build();
-    let _ = Ellipse::new(
-        Point::new((c.width / 2 - ow / 2) as i32, top + (h / 2 - oh / 2) as i32),
-        Size::new(ow, oh),
-    )
-    .into_styled(style)
-    .draw(c);
+    let style = PrimitiveStyleBuilder::new().stroke_color(ACCENT).stroke_width(3).build();
+    let _ = Ellipse::new(Point::new((c.width / 2 - ow / 2) as i32, top + (h / 2 - oh / 2) as i32), Size::new(ow, oh))
+        .into_styled(style)
+        .draw(c);
 }
 
 /// Draws `screen` onto `c`.
@@ -178,39 +162,15 @@ pub fn render(screen: &Screen, c: &mut Canvas) {
     match screen {
         Screen::Welcome { queued } => {
             let y = paragraph(c, "Welcome", 12, ACCENT, font);
-            let y = paragraph(
-                c,
-                "Press the button to verify your identity.",
-                y + 8,
-                FG,
-                font,
-            );
-            paragraph(
-                c,
-                &format!("Jobs waiting to upload: {queued}"),
-                y + 8,
-                FG,
-                small,
-            );
+            let y = paragraph(c, "Press the button to verify your identity.", y + 8, FG, font);
+            paragraph(c, &format!("Jobs waiting to upload: {queued}"), y + 8, FG, small);
         }
         Screen::Consent { partner } => {
             let y = paragraph(c, "Your consent", 12, ACCENT, font);
             let y = paragraph(c, &format!("{partner} will take photos of your face and check your ID details with Smile ID to verify who you are."), y + 6, FG, font);
-            paragraph(
-                c,
-                "Button: I agree     Hold: No, cancel",
-                y + 10,
-                WARN,
-                font,
-            );
+            paragraph(c, "Button: I agree     Hold: No, cancel", y + 10, WARN, font);
         }
-        Screen::Capture {
-            title,
-            hint,
-            done,
-            total,
-            preview: pv,
-        } => {
+        Screen::Capture { title, hint, done, total, preview: pv } => {
             let y = paragraph(c, title, 8, FG, font);
             bar(c, y + 2, *done, *total);
             let footer = h - font.character_size.height as i32 - 12;
@@ -225,13 +185,7 @@ pub fn render(screen: &Screen, c: &mut Canvas) {
         }
         Screen::Review { images } => {
             let y = paragraph(c, "All done", 12, ACCENT, font);
-            paragraph(
-                c,
-                &format!("{images} photos taken. Thank you."),
-                y + 6,
-                FG,
-                font,
-            );
+            paragraph(c, &format!("{images} photos taken. Thank you."), y + 6, FG, font);
         }
         Screen::Saved { job_id } => {
             let y = paragraph(c, "Saved", 12, ACCENT, font);
@@ -248,16 +202,8 @@ pub fn render(screen: &Screen, c: &mut Canvas) {
             let y = paragraph(c, "Uploading", 12, ACCENT, font);
             paragraph(c, step, y + 6, FG, font);
         }
-        Screen::Result {
-            success,
-            code,
-            text,
-        } => {
-            let (title, color) = if *success {
-                ("Verified", ACCENT)
-            } else {
-                ("Not verified", BAD)
-            };
+        Screen::Result { success, code, text } => {
+            let (title, color) = if *success { ("Verified", ACCENT) } else { ("Not verified", BAD) };
             let y = paragraph(c, title, 12, color, font);
             paragraph(c, &format!("{text} ({code})"), y + 6, FG, font);
         }
@@ -276,9 +222,7 @@ mod tests {
     fn every_screen_draws_text_on_every_size() {
         let screens = [
             Screen::Welcome { queued: 2 },
-            Screen::Consent {
-                partner: "Bank".into(),
-            },
+            Screen::Consent { partner: "Bank".into() },
             Screen::Capture {
                 title: "Look at the camera".into(),
                 hint: Some(Hint::MoreLight),
@@ -288,18 +232,9 @@ mod tests {
             },
             Screen::Review { images: 9 },
             Screen::Saved { job_id: "j".into() },
-            Screen::Uploading {
-                step: "Sending".into(),
-            },
-            Screen::Result {
-                success: true,
-                code: "1020".into(),
-                text: "Exact Match".into(),
-            },
-            Screen::Error {
-                title: "Camera missing".into(),
-                detail: "Check the cable".into(),
-            },
+            Screen::Uploading { step: "Sending".into() },
+            Screen::Result { success: true, code: "1020".into(), text: "Exact Match".into() },
+            Screen::Error { title: "Camera missing".into(), detail: "Check the cable".into() },
         ];
         for (w, h) in [(240, 320), (320, 240), (480, 320), (800, 480)] {
             for s in &screens {

@@ -12,6 +12,8 @@ use crate::smileid::submit::Progress;
 use crate::smileid::timestamp::UnixMillis;
 use crate::store::private_dir;
 
+pub mod machine;
+
 pub const RECORD_SCHEMA: u32 = 1;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -67,10 +69,7 @@ fn idx(e: sled::Error) -> QueueError {
 impl Queue {
     /// Opens (or creates) the queue under `dir`, with sled's cache capped for small boards.
     pub fn open(dir: &Path) -> Result<Self, QueueError> {
-        let open_err = |d: String| QueueError::Open {
-            path: dir.display().to_string(),
-            detail: d,
-        };
+        let open_err = |d: String| QueueError::Open { path: dir.display().to_string(), detail: d };
         private_dir(&dir.join("bundles")).map_err(|e| open_err(e.to_string()))?;
         let db = sled::Config::new()
             .path(dir.join("index.sled"))
@@ -78,11 +77,7 @@ impl Queue {
             .open()
             .map_err(|e| open_err(e.to_string()))?;
         let jobs = db.open_tree("jobs").map_err(|e| open_err(e.to_string()))?;
-        Ok(Queue {
-            dir: dir.to_owned(),
-            db,
-            jobs,
-        })
+        Ok(Queue { dir: dir.to_owned(), db, jobs })
     }
 
     fn bundle_path(&self, seq: u64) -> PathBuf {
@@ -120,12 +115,7 @@ impl Queue {
     pub fn save(&self, rec: &Record) -> Result<(), QueueError> {
         let mut rec = rec.clone();
         rec.updated_at = UnixMillis::now().0;
-        self.jobs
-            .insert(
-                rec.seq.to_be_bytes(),
-                serde_json::to_vec(&rec).expect("records serialize"),
-            )
-            .map_err(idx)?;
+        self.jobs.insert(rec.seq.to_be_bytes(), serde_json::to_vec(&rec).expect("records serialize")).map_err(idx)?;
         self.jobs.flush().map_err(idx)?;
         Ok(())
     }
@@ -143,11 +133,7 @@ impl Queue {
     }
 
     pub fn pending(&self) -> Result<Vec<Record>, QueueError> {
-        Ok(self
-            .list()?
-            .into_iter()
-            .filter(|r| r.state == JobState::Queued)
-            .collect())
+        Ok(self.list()?.into_iter().filter(|r| r.state == JobState::Queued).collect())
     }
 
     pub fn load_job(&self, rec: &Record) -> Result<Job, QueueError> {
@@ -157,11 +143,10 @@ impl Queue {
     /// Deletes a job's images once they are no longer needed (final result reached).
     pub fn erase_bundle(&self, rec: &Record) -> Result<(), QueueError> {
         match std::fs::remove_file(self.bundle_path(rec.seq)) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(BundleError::Write {
-                path: self.bundle_path(rec.seq).display().to_string(),
-                detail: e.to_string(),
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => {
+                Err(BundleError::Write { path: self.bundle_path(rec.seq).display().to_string(), detail: e.to_string() }
+                    .into())
             }
-            .into()),
             _ => Ok(()),
         }
     }

@@ -81,13 +81,10 @@ fn job_dir_name(job_id: &str) -> String {
 fn field<'a>(body: &'a Value, path: &str) -> Result<&'a Value, Response> {
     let mut v = body;
     for part in path.split('.') {
-        v = v.get(part).filter(|x| !x.is_null()).ok_or_else(|| {
-            reject(
-                400,
-                "2213",
-                format!("A required parameter is missing: {path}"),
-            )
-        })?;
+        v = v
+            .get(part)
+            .filter(|x| !x.is_null())
+            .ok_or_else(|| reject(400, "2213", format!("A required parameter is missing: {path}")))?;
     }
     Ok(v)
 }
@@ -95,18 +92,10 @@ fn field<'a>(body: &'a Value, path: &str) -> Result<&'a Value, Response> {
 fn str_field<'a>(body: &'a Value, path: &str) -> Result<&'a str, Response> {
     let v = field(body, path)?;
     let s = v.as_str().ok_or_else(|| {
-        reject(
-            400,
-            "2204",
-            format!("A parameter is of the wrong data type: {path} must be a string"),
-        )
+        reject(400, "2204", format!("A parameter is of the wrong data type: {path} must be a string"))
     })?;
     if s.is_empty() {
-        return Err(reject(
-            400,
-            "2213",
-            format!("A required parameter is missing: {path} is empty"),
-        ));
+        return Err(reject(400, "2213", format!("A required parameter is missing: {path} is empty")));
     }
     Ok(s)
 }
@@ -117,11 +106,7 @@ fn bool_field(body: &Value, name: &str) -> Result<bool, Response> {
         Some(Value::Bool(b)) => Ok(*b),
         // The official server SDKs send some flags as "true"/"false" strings.
         Some(Value::String(s)) if s == "true" || s == "false" => Ok(s == "true"),
-        Some(_) => Err(reject(
-            400,
-            "2204",
-            format!("A parameter is of the wrong data type: {name} must be a boolean"),
-        )),
+        Some(_) => Err(reject(400, "2204", format!("A parameter is of the wrong data type: {name} must be a boolean"))),
     }
 }
 
@@ -138,22 +123,12 @@ impl Sandbox {
                 }
             }
         }
-        Ok(Sandbox {
-            s,
-            url_secret,
-            jobs: Mutex::new(jobs),
-        })
+        Ok(Sandbox { s, url_secret, jobs: Mutex::new(jobs) })
     }
 
     /// Every job the sandbox has seen, for tests that count deliveries.
     pub fn records(&self) -> Vec<JobRecord> {
-        let mut v: Vec<_> = self
-            .jobs
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .values()
-            .cloned()
-            .collect();
+        let mut v: Vec<_> = self.jobs.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
         v.sort_by(|a, b| a.job_id.cmp(&b.job_id));
         v
     }
@@ -165,65 +140,39 @@ impl Sandbox {
             ("POST", "/v1/job_status") => self.job_status(req, now),
             ("POST", "/v1/id_verification") => self.id_verification(req, now),
             ("PUT", p) if p.starts_with("/uploads/") => self.upload(req, now),
-            ("GET", "/sandbox/jobs") => Ok(Response::json(
-                200,
-                &serde_json::to_value(self.records()).unwrap_or_default(),
-            )),
+            ("GET", "/sandbox/jobs") => {
+                Ok(Response::json(200, &serde_json::to_value(self.records()).unwrap_or_default()))
+            }
             (_, "/v1/upload" | "/v1/job_status" | "/v1/id_verification") => {
                 Err(reject(405, "2213", "Use POST for this endpoint"))
             }
-            _ => Err(reject(
-                404,
-                "2213",
-                format!("No such endpoint: {} {}", req.method, req.path),
-            )),
+            _ => Err(reject(404, "2213", format!("No such endpoint: {} {}", req.method, req.path))),
         };
         match reply {
             Ok(r) => r,
             Err(r) => {
                 // Refusals are logged (never bodies: they carry PII and signatures).
-                eprintln!(
-                    "sandbox: {} {} -> {} {}",
-                    req.method,
-                    req.path,
-                    r.status,
-                    String::from_utf8_lossy(&r.body)
-                );
+                eprintln!("sandbox: {} {} -> {} {}", req.method, req.path, r.status, String::from_utf8_lossy(&r.body));
                 r
             }
         }
     }
 
     fn parse_json(req: &Request) -> Result<Value, Response> {
-        let v: Value = serde_json::from_slice(&req.body)
-            .map_err(|e| reject(400, "2203", format!("Invalid JSON: {e}")))?;
+        let v: Value =
+            serde_json::from_slice(&req.body).map_err(|e| reject(400, "2203", format!("Invalid JSON: {e}")))?;
         if !v.is_object() {
-            return Err(reject(
-                400,
-                "2203",
-                "Invalid JSON: the body must be an object",
-            ));
+            return Err(reject(400, "2203", "Invalid JSON: the body must be an object"));
         }
         Ok(v)
     }
 
     /// The partner and signature checks every signed endpoint makes.
-    fn authenticate(
-        &self,
-        body: &Value,
-        partner_key: &str,
-        now: UnixMillis,
-    ) -> Result<(), Response> {
+    fn authenticate(&self, body: &Value, partner_key: &str, now: UnixMillis) -> Result<(), Response> {
         let partner = str_field(body, partner_key)?;
         let ts = str_field(body, "timestamp")?;
         let sig = str_field(body, "signature")?;
-        let unauthorized = |why: &str| {
-            reject(
-                401,
-                "2205",
-                format!("You are not authorized to do that. ({why})"),
-            )
-        };
+        let unauthorized = |why: &str| reject(401, "2205", format!("You are not authorized to do that. ({why})"));
         if partner != self.s.partner_id {
             return Err(unauthorized("unknown partner id"));
         }
@@ -231,9 +180,7 @@ impl Sandbox {
             return Err(unauthorized("timestamp is not ISO 8601 with a time zone"));
         };
         if (t.0 - now.0).abs() > self.s.timestamp_window_secs * 1000 {
-            return Err(unauthorized(
-                "timestamp is outside the allowed window; check the device clock",
-            ));
+            return Err(unauthorized("timestamp is outside the allowed window; check the device clock"));
         }
         if !verify(&self.s.api_key, partner, ts, sig) {
             return Err(unauthorized("signature does not match"));
@@ -248,11 +195,7 @@ impl Sandbox {
         if let Some((name, bytes)) = file {
             write_private(&dir.join(name), bytes).map_err(io)?;
         }
-        write_private(
-            &dir.join("record.json"),
-            &serde_json::to_vec_pretty(r).unwrap_or_default(),
-        )
-        .map_err(io)
+        write_private(&dir.join("record.json"), &serde_json::to_vec_pretty(r).unwrap_or_default()).map_err(io)
     }
 
     fn url_sig(&self, path: &str, expires: i64) -> String {
@@ -266,18 +209,14 @@ impl Sandbox {
         self.authenticate(&body, "smile_client_id", now)?;
         let job_id = str_field(&body, "partner_params.job_id")?.to_string();
         let user_id = str_field(&body, "partner_params.user_id")?.to_string();
-        let jt = field(&body, "partner_params.job_type")?
-            .as_i64()
-            .ok_or_else(|| reject(400, "2204", "A parameter is of the wrong data type: partner_params.job_type must be an integer"))?;
+        let jt = field(&body, "partner_params.job_type")?.as_i64().ok_or_else(|| {
+            reject(400, "2204", "A parameter is of the wrong data type: partner_params.job_type must be an integer")
+        })?;
         let job_type = JobType::from_code(jt)
             .filter(|t| t.has_images())
             .ok_or_else(|| reject(400, "2212", format!("Invalid job type {jt} for /v1/upload")))?;
         if !field(&body, "partner_params")?.is_object() {
-            return Err(reject(
-                400,
-                "2204",
-                "A parameter is of the wrong data type: partner_params must be an object",
-            ));
+            return Err(reject(400, "2204", "A parameter is of the wrong data type: partner_params must be an object"));
         }
         let retry = bool_field(&body, "retry")?;
         bool_field(&body, "use_enrolled_image")?;
@@ -285,11 +224,7 @@ impl Sandbox {
         let record = match jobs.get(&job_id) {
             Some(existing) if !retry => {
                 let _ = existing;
-                return Err(reject(
-                    400,
-                    "2215",
-                    "Job already exists. Did you mean to set the retry flag to true?",
-                ));
+                return Err(reject(400, "2215", "Job already exists. Did you mean to set the retry flag to true?"));
             }
             Some(existing) => {
                 let mut r = existing.clone();
@@ -299,8 +234,7 @@ impl Sandbox {
             None => {
                 let n = jobs.len() as u64 + 1;
                 let mut salt = [0u8; 6];
-                getrandom::fill(&mut salt)
-                    .map_err(|e| reject(500, "2201", format!("System error: {e}")))?;
+                getrandom::fill(&mut salt).map_err(|e| reject(500, "2201", format!("System error: {e}")))?;
                 let smile_job_id = format!("{:010}", 1_000_000_000u64 + n);
                 let hash: String = salt.iter().map(|b| format!("{b:02x}")).collect();
                 JobRecord {
@@ -329,20 +263,14 @@ impl Sandbox {
     }
 
     fn upload(&self, req: &Request, now: UnixMillis) -> Reply {
-        let q: HashMap<&str, &str> = req
-            .query
-            .split('&')
-            .filter_map(|kv| kv.split_once('='))
-            .collect();
+        let q: HashMap<&str, &str> = req.query.split('&').filter_map(|kv| kv.split_once('=')).collect();
         let expires: i64 = q
             .get("Expires")
             .and_then(|e| e.parse().ok())
             .ok_or_else(|| reject(403, "2205", "Upload URL has no valid Expires"))?;
         let sig = q.get("Signature").copied().unwrap_or("");
         let want = self.url_sig(&req.path, expires);
-        if !ct_eq(sig.as_bytes(), want.as_bytes())
-            || q.get("Content-Type") != Some(&"application%2Fzip")
-        {
+        if !ct_eq(sig.as_bytes(), want.as_bytes()) || q.get("Content-Type") != Some(&"application%2Fzip") {
             return Err(reject(
                 403,
                 "2205",
@@ -350,22 +278,16 @@ impl Sandbox {
             ));
         }
         if now.secs() > expires {
-            return Err(reject(403, "2314", format!("Upload URL expired at {expires}; call prep_upload again (with retry: true) for a new one")));
-        }
-        if !req
-            .header("content-type")
-            .is_some_and(|c| c.eq_ignore_ascii_case("application/zip"))
-        {
             return Err(reject(
                 403,
-                "2205",
-                "The upload must be sent with Content-Type: application/zip",
+                "2314",
+                format!("Upload URL expired at {expires}; call prep_upload again (with retry: true) for a new one"),
             ));
         }
-        let ref_id = req
-            .path
-            .trim_start_matches("/uploads/")
-            .trim_end_matches("/selfie.zip");
+        if !req.header("content-type").is_some_and(|c| c.eq_ignore_ascii_case("application/zip")) {
+            return Err(reject(403, "2205", "The upload must be sent with Content-Type: application/zip"));
+        }
+        let ref_id = req.path.trim_start_matches("/uploads/").trim_end_matches("/selfie.zip");
         let mut jobs = self.jobs.lock().unwrap_or_else(|e| e.into_inner());
         let record = jobs
             .values()
@@ -386,15 +308,15 @@ impl Sandbox {
         use crate::smileid::package::PackageError as P;
         let pkg = read_zip(zip, 8 * 1024 * 1024).map_err(|e| match e {
             P::NoInfoJson => reject(400, "2213", "A required parameter is missing: info.json is not in the zip"),
-            P::MissingFile(f) => reject(400, "2213", format!("A required parameter is missing: {f} is listed in info.json but not in the zip")),
+            P::MissingFile(f) => reject(
+                400,
+                "2213",
+                format!("A required parameter is missing: {f} is listed in info.json but not in the zip"),
+            ),
             other => reject(400, "2203", format!("Invalid zip: {other}")),
         })?;
         if pkg.info.misc_information.partner_params.job_id != rec.job_id {
-            return Err(reject(
-                400,
-                "2213",
-                "info.json partner_params.job_id does not match the prepared job",
-            ));
+            return Err(reject(400, "2213", "info.json partner_params.job_id does not match the prepared job"));
         }
         let mut selfies = 0;
         let mut id_front = 0;
@@ -418,10 +340,7 @@ impl Sandbox {
                 return Err(reject(
                     400,
                     "2203",
-                    format!(
-                        "images[{i}] (image_type_id {}) is not a JPEG; only .jpg is accepted",
-                        t.code()
-                    ),
+                    format!("images[{i}] (image_type_id {}) is not a JPEG; only .jpg is accepted", t.code()),
                 ));
             }
             selfies += t.is_selfie() as u32;
@@ -443,13 +362,7 @@ impl Sandbox {
                 "A required parameter is missing: an ID card front image (image_type_id 1 or 3)",
             ));
         }
-        Ok(decide(
-            rec,
-            job_type,
-            &pkg.info.id_info,
-            liveness_ok,
-            liveness_bad,
-        ))
+        Ok(decide(rec, job_type, &pkg.info.id_info, liveness_ok, liveness_bad))
     }
 
     fn job_status(&self, req: &Request, now: UnixMillis) -> Reply {
@@ -463,13 +376,7 @@ impl Sandbox {
         let rec = jobs
             .get(job_id)
             .filter(|r| r.user_id == user_id)
-            .ok_or_else(|| {
-                reject(
-                    404,
-                    "2213",
-                    format!("No job found for job_id {job_id} and user_id {user_id}"),
-                )
-            })?;
+            .ok_or_else(|| reject(404, "2213", format!("No job found for job_id {job_id} and user_id {user_id}")))?;
         let ts = now.to_iso();
         let mut answer = json!({
             "timestamp": ts,
@@ -500,13 +407,11 @@ impl Sandbox {
         self.authenticate(&body, "partner_id", now)?;
         let job_id = str_field(&body, "partner_params.job_id")?;
         str_field(&body, "partner_params.user_id")?;
-        let jt = field(&body, "partner_params.job_type")?.as_i64().ok_or_else(|| reject(400, "2204", "A parameter is of the wrong data type: partner_params.job_type must be an integer"))?;
+        let jt = field(&body, "partner_params.job_type")?.as_i64().ok_or_else(|| {
+            reject(400, "2204", "A parameter is of the wrong data type: partner_params.job_type must be an integer")
+        })?;
         if jt != 5 {
-            return Err(reject(
-                400,
-                "2212",
-                format!("Invalid job type {jt} for /v1/id_verification; use 5"),
-            ));
+            return Err(reject(400, "2212", format!("Invalid job type {jt} for /v1/id_verification; use 5")));
         }
         for f in ["country", "id_type", "id_number"] {
             str_field(&body, f)?;
@@ -546,13 +451,7 @@ fn full_name(id: &Value) -> Value {
 
 /// The sandbox's verdict: plausible codes and Actions per job type. Not Smile ID's logic:
 /// every well-formed job passes, except that liveness images which never arrived fail the liveness check.
-fn decide(
-    rec: &JobRecord,
-    job_type: JobType,
-    id_info: &Value,
-    liveness_ok: u32,
-    liveness_bad: u32,
-) -> Value {
+fn decide(rec: &JobRecord, job_type: JobType, id_info: &Value, liveness_ok: u32, liveness_bad: u32) -> Value {
     let liveness = if liveness_bad > 0 {
         "Failed"
     } else if liveness_ok > 0 {
@@ -573,11 +472,9 @@ fn decide(
             "Authenticated",
             json!({"Selfie_To_Registered_Selfie_Compare": "Completed", "Human_Review_Compare": "Not Applicable"}),
         ),
-        JobType::SmartSelfieEnrollment => (
-            "0810",
-            "Enroll User",
-            json!({"Register_Selfie": "Approved", "Human_Review_Compare": "Not Applicable"}),
-        ),
+        JobType::SmartSelfieEnrollment => {
+            ("0810", "Enroll User", json!({"Register_Selfie": "Approved", "Human_Review_Compare": "Not Applicable"}))
+        }
         JobType::DocumentVerification | JobType::EnhancedDocumentVerification => (
             "0810",
             "Document Verified",
@@ -588,11 +485,7 @@ fn decide(
     };
     actions["Liveness_Check"] = json!(liveness);
     actions["Selfie_Provided"] = json!("Passed");
-    let (code, text) = if passed {
-        (code, text)
-    } else {
-        ("0001", "Liveness images unusable")
-    };
+    let (code, text) = if passed { (code, text) } else { ("0001", "Liveness images unusable") };
     json!({
         "ResultCode": code, "ResultText": text, "ResultType": "SAIA",
         "SmileJobID": rec.smile_job_id,

@@ -21,10 +21,7 @@ pub struct Request {
 
 impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
     }
 }
 
@@ -36,19 +33,11 @@ pub struct Response {
 
 impl Response {
     pub fn json(status: u16, v: &serde_json::Value) -> Self {
-        Response {
-            status,
-            content_type: "application/json",
-            body: serde_json::to_vec(v).unwrap_or_default(),
-        }
+        Response { status, content_type: "application/json", body: serde_json::to_vec(v).unwrap_or_default() }
     }
 
     pub fn empty(status: u16) -> Self {
-        Response {
-            status,
-            content_type: "text/plain",
-            body: Vec::new(),
-        }
+        Response { status, content_type: "text/plain", body: Vec::new() }
     }
 }
 
@@ -65,11 +54,7 @@ enum ReadError {
 
 fn read_line(r: &mut impl BufRead) -> Result<String, ReadError> {
     let mut buf = Vec::new();
-    let n = r
-        .by_ref()
-        .take(MAX_HEADER_LINE as u64)
-        .read_until(b'\n', &mut buf)
-        .map_err(|_| ReadError::Io)?;
+    let n = r.by_ref().take(MAX_HEADER_LINE as u64).read_until(b'\n', &mut buf).map_err(|_| ReadError::Io)?;
     if n == 0 {
         return Err(ReadError::Closed);
     }
@@ -85,8 +70,7 @@ fn read_line(r: &mut impl BufRead) -> Result<String, ReadError> {
 fn read_request<S: Read + Write>(r: &mut BufReader<S>) -> Result<Request, ReadError> {
     let line = read_line(r)?;
     let mut parts = line.split(' ');
-    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next())
-    else {
+    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
         return Err(ReadError::Bad("malformed request line"));
     };
     if !version.starts_with("HTTP/1.") {
@@ -99,9 +83,7 @@ fn read_request<S: Read + Write>(r: &mut BufReader<S>) -> Result<Request, ReadEr
         if h.is_empty() {
             break;
         }
-        let (k, v) = h
-            .split_once(':')
-            .ok_or(ReadError::Bad("malformed header"))?;
+        let (k, v) = h.split_once(':').ok_or(ReadError::Bad("malformed header"))?;
         headers.push((k.trim().to_string(), v.trim().to_string()));
         if headers.len() > 100 {
             return Err(ReadError::Bad("too many headers"));
@@ -114,19 +96,12 @@ fn read_request<S: Read + Write>(r: &mut BufReader<S>) -> Result<Request, ReadEr
         headers,
         body: Vec::new(),
     };
-    if req
-        .header("expect")
-        .is_some_and(|v| v.eq_ignore_ascii_case("100-continue"))
-    {
+    if req.header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
         let w = r.get_mut();
-        w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n")
-            .map_err(|_| ReadError::Io)?;
+        w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").map_err(|_| ReadError::Io)?;
         w.flush().map_err(|_| ReadError::Io)?;
     }
-    if req
-        .header("transfer-encoding")
-        .is_some_and(|v| v.to_ascii_lowercase().contains("chunked"))
-    {
+    if req.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
         loop {
             let size_line = read_line(r)?;
             let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
@@ -140,14 +115,11 @@ fn read_request<S: Read + Write>(r: &mut BufReader<S>) -> Result<Request, ReadEr
             }
             let start = req.body.len();
             req.body.resize(start + size, 0);
-            r.read_exact(&mut req.body[start..])
-                .map_err(|_| ReadError::Io)?;
+            r.read_exact(&mut req.body[start..]).map_err(|_| ReadError::Io)?;
             read_line(r)?;
         }
     } else if let Some(len) = req.header("content-length") {
-        let len: usize = len
-            .parse()
-            .map_err(|_| ReadError::Bad("bad Content-Length"))?;
+        let len: usize = len.parse().map_err(|_| ReadError::Bad("bad Content-Length"))?;
         if len > MAX_BODY {
             return Err(ReadError::TooLarge);
         }
@@ -187,12 +159,8 @@ fn write_response(w: &mut impl Write, resp: &Response, keep_alive: bool) -> std:
 }
 
 /// Serves `listener` until `stop` is set, handing each request to `handler`.
-pub fn serve<H>(
-    listener: TcpListener,
-    tls: Arc<rustls::ServerConfig>,
-    stop: Arc<AtomicBool>,
-    handler: Arc<H>,
-) where
+pub fn serve<H>(listener: TcpListener, tls: Arc<rustls::ServerConfig>, stop: Arc<AtomicBool>, handler: Arc<H>)
+where
     H: Fn(&Request) -> Response + Send + Sync + 'static,
 {
     listener.set_nonblocking(true).ok();
@@ -202,9 +170,7 @@ pub fn serve<H>(
                 let (tls, handler, stop) = (tls.clone(), handler.clone(), stop.clone());
                 std::thread::spawn(move || connection(sock, tls, handler, stop));
             }
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                std::thread::sleep(Duration::from_millis(20))
-            }
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(20)),
             Err(_) => std::thread::sleep(Duration::from_millis(50)),
         }
     }
@@ -232,10 +198,7 @@ fn connection<H: Fn(&Request) -> Response>(
             Err(ReadError::TooLarge) => {
                 let _ = write_response(
                     reader.get_mut(),
-                    &Response::json(
-                        413,
-                        &serde_json::json!({"error": "Request body too large", "code": "2213"}),
-                    ),
+                    &Response::json(413, &serde_json::json!({"error": "Request body too large", "code": "2213"})),
                     false,
                 );
                 return;
@@ -249,9 +212,7 @@ fn connection<H: Fn(&Request) -> Response>(
                 return;
             }
         };
-        let keep_alive = !req
-            .header("connection")
-            .is_some_and(|v| v.eq_ignore_ascii_case("close"));
+        let keep_alive = !req.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
         let resp = handler(&req);
         if write_response(reader.get_mut(), &resp, keep_alive).is_err() || !keep_alive {
             let s = reader.get_mut();

@@ -68,10 +68,7 @@ impl Drop for RunningSandbox {
 
 /// Binds, makes the certificates, writes `state_dir/ca.pem` (only once ready) and serves.
 pub fn start(o: SandboxOptions) -> Result<RunningSandbox, SandboxError> {
-    let state = |e: std::io::Error| SandboxError::State {
-        path: o.state_dir.clone(),
-        detail: e.to_string(),
-    };
+    let state = |e: std::io::Error| SandboxError::State { path: o.state_dir.clone(), detail: e.to_string() };
     private_dir(&o.state_dir).map_err(state)?;
     let ca_pem_path = o.state_dir.join("ca.pem");
     // A stale ca.pem would tell a waiting client the sandbox is up before it is.
@@ -79,21 +76,14 @@ pub fn start(o: SandboxOptions) -> Result<RunningSandbox, SandboxError> {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(state(e)),
         _ => {}
     }
-    let listener = TcpListener::bind(o.listen).map_err(|e| SandboxError::Listen {
-        addr: o.listen.to_string(),
-        detail: e.to_string(),
-    })?;
-    let addr = listener.local_addr().map_err(|e| SandboxError::Listen {
-        addr: o.listen.to_string(),
-        detail: e.to_string(),
-    })?;
+    let listener = TcpListener::bind(o.listen)
+        .map_err(|e| SandboxError::Listen { addr: o.listen.to_string(), detail: e.to_string() })?;
+    let addr = listener
+        .local_addr()
+        .map_err(|e| SandboxError::Listen { addr: o.listen.to_string(), detail: e.to_string() })?;
     let host = addr.ip().to_string();
     let (ca_pem, tls) = tls::server_config(&o.state_dir, &[host.clone(), "localhost".to_string()])?;
-    let host_for_url = if addr.is_ipv6() {
-        format!("[{host}]")
-    } else {
-        host
-    };
+    let host_for_url = if addr.is_ipv6() { format!("[{host}]") } else { host };
     let public_base = format!("https://{host_for_url}:{}", addr.port());
     let api = Arc::new(
         api::Sandbox::new(api::Settings {
@@ -121,14 +111,7 @@ pub fn start(o: SandboxOptions) -> Result<RunningSandbox, SandboxError> {
     // Readable by clients (it is a public certificate), written last: its presence means "ready".
     write_private(&ca_pem_path, ca_pem.as_bytes()).map_err(state)?;
     set_mode(&ca_pem_path, 0o644).map_err(state)?;
-    Ok(RunningSandbox {
-        addr,
-        base_url: format!("{public_base}/v1"),
-        ca_pem_path,
-        api,
-        stop,
-        thread: Some(thread),
-    })
+    Ok(RunningSandbox { addr, base_url: format!("{public_base}/v1"), ca_pem_path, api, stop, thread: Some(thread) })
 }
 
 fn set_mode(p: &Path, mode: u32) -> std::io::Result<()> {

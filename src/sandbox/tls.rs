@@ -5,8 +5,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose,
+    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair, KeyUsagePurpose,
 };
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 
@@ -19,26 +18,16 @@ fn ca_params() -> CertificateParams {
     let mut p = CertificateParams::new(Vec::<String>::new()).expect("no SANs to parse");
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.distinguished_name.push(DnType::CommonName, CA_NAME);
-    p.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::CrlSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
+    p.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign, KeyUsagePurpose::DigitalSignature];
     p
 }
 
 /// The CA's PEM (for `ca.pem`) and a rustls server config for the sandbox's hosts.
-pub fn server_config(
-    state_dir: &Path,
-    hosts: &[String],
-) -> Result<(String, Arc<rustls::ServerConfig>), SandboxError> {
+pub fn server_config(state_dir: &Path, hosts: &[String]) -> Result<(String, Arc<rustls::ServerConfig>), SandboxError> {
     let tls = |e: &dyn std::fmt::Display| SandboxError::Tls(e.to_string());
     let key_path = state_dir.join("ca-key.pem");
     let cert_path = state_dir.join("ca-cert.pem");
-    let (ca_key, ca_pem) = match (
-        std::fs::read_to_string(&key_path),
-        std::fs::read_to_string(&cert_path),
-    ) {
+    let (ca_key, ca_pem) = match (std::fs::read_to_string(&key_path), std::fs::read_to_string(&cert_path)) {
         (Ok(k), Ok(c)) => (KeyPair::from_pem(&k).map_err(|e| tls(&e))?, c),
         _ => {
             let key = KeyPair::generate().map_err(|e| tls(&e))?;
@@ -51,8 +40,7 @@ pub fn server_config(
     let issuer = Issuer::new(ca_params(), &ca_key);
     let leaf_key = KeyPair::generate().map_err(|e| tls(&e))?;
     let mut leaf = CertificateParams::new(hosts.to_vec()).map_err(|e| tls(&e))?;
-    leaf.distinguished_name
-        .push(DnType::CommonName, "kiosk-agent sandbox");
+    leaf.distinguished_name.push(DnType::CommonName, "kiosk-agent sandbox");
     leaf.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
     let leaf_cert = leaf.signed_by(&leaf_key, &issuer).map_err(|e| tls(&e))?;
     let ca_der = rustls::pki_types::pem::PemObject::from_pem_slice(ca_pem.as_bytes())

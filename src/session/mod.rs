@@ -72,9 +72,7 @@ pub struct SessionRequest {
 pub enum SessionError {
     #[error("the person declined consent; nothing was captured")]
     Declined,
-    #[error(
-        "capture took longer than {limit:?}; last problem: {hint:?}. Ask the person to try again"
-    )]
+    #[error("capture took longer than {limit:?}; last problem: {hint:?}. Ask the person to try again")]
     TimedOut { limit: Duration, hint: Option<Hint> },
     #[error(transparent)]
     Camera(#[from] CameraError),
@@ -93,10 +91,7 @@ pub fn new_job_id() -> String {
     let mut r = [0u8; 6];
     getrandom::fill(&mut r).expect("the OS random source works");
     let hex: String = r.iter().map(|b| format!("{b:02x}")).collect();
-    format!(
-        "kiosk-{}-{hex}",
-        crate::smileid::timestamp::UnixMillis::now().0
-    )
+    format!("kiosk-{}-{hex}", crate::smileid::timestamp::UnixMillis::now().0)
 }
 
 /// Captures 8 liveness frames, spaced in time and with motion between them, then one selfie.
@@ -123,13 +118,9 @@ pub fn capture_selfie_and_liveness(
         let gray = Gray::from_frame(&frame);
         let q = measure(&gray);
         hint = gate(&q, &s.thresholds).err();
-        let due = last
-            .as_ref()
-            .is_none_or(|(at, _)| frame.at.saturating_sub(*at) >= interval);
+        let due = last.as_ref().is_none_or(|(at, _)| frame.at.saturating_sub(*at) >= interval);
         if hint.is_none() && due {
-            let moved = last
-                .as_ref()
-                .is_none_or(|(_, g)| motion(g, &gray) >= s.thresholds.min_motion);
+            let moved = last.as_ref().is_none_or(|(_, g)| motion(g, &gray) >= s.thresholds.min_motion);
             let n = images.len() as u32;
             if n < s.liveness_frames && !moved {
                 hint = Some(Hint::MoveALittle);
@@ -143,11 +134,7 @@ pub fn capture_selfie_and_liveness(
                 last = Some((frame.at, gray));
             } else {
                 let jpeg = jpeg_long_side(&frame, s.selfie_long_side, s.jpeg_quality)?;
-                images.push(JobImage {
-                    image_type: ImageType::SelfieFile,
-                    file_name: "selfie.jpg".into(),
-                    jpeg,
-                });
+                images.push(JobImage { image_type: ImageType::SelfieFile, file_name: "selfie.jpg".into(), jpeg });
             }
         }
         // Redraw only when something the person should see changed: rendering must not slow capture.
@@ -160,13 +147,7 @@ pub fn capture_selfie_and_liveness(
             } else {
                 "Slowly move your head"
             };
-            display.show(&Screen::Capture {
-                title: title.into(),
-                hint,
-                done: images.len() as u32,
-                total,
-                preview,
-            })?;
+            display.show(&Screen::Capture { title: title.into(), hint, done: images.len() as u32, total, preview })?;
         }
     }
     Ok(images)
@@ -183,22 +164,15 @@ pub fn run(
     if req.job_type.is_document() || !req.job_type.has_images() {
         return Err(SessionError::Unsupported(req.job_type));
     }
-    display.show(&Screen::Consent {
-        partner: req.partner_name.clone(),
-    })?;
+    display.show(&Screen::Consent { partner: req.partner_name.clone() })?;
     if !input.consent() {
-        display.show(&Screen::Error {
-            title: "Cancelled".into(),
-            detail: "Nothing was recorded.".into(),
-        })?;
+        display.show(&Screen::Error { title: "Cancelled".into(), detail: "Nothing was recorded.".into() })?;
         return Err(SessionError::Declined);
     }
     let mut images = capture_selfie_and_liveness(cam, display, s)?;
     // Selfie first, then liveness: the order the server SDKs send.
     images.rotate_right(1);
-    display.show(&Screen::Review {
-        images: images.len() as u32,
-    })?;
+    display.show(&Screen::Review { images: images.len() as u32 })?;
     let job = Job {
         partner_params: PartnerParams {
             user_id: req.user_id.clone(),

@@ -34,10 +34,7 @@ impl JobType {
 
     /// Jobs 6 and 11 verify a document and need an ID front image.
     pub fn is_document(self) -> bool {
-        matches!(
-            self,
-            Self::DocumentVerification | Self::EnhancedDocumentVerification
-        )
+        matches!(self, Self::DocumentVerification | Self::EnhancedDocumentVerification)
     }
 
     /// Job 5 goes through the synchronous `/v1/id_verification` and carries no images.
@@ -56,9 +53,7 @@ impl<'de> Deserialize<'de> for JobType {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         let code = i64::deserialize(d)?;
         JobType::from_code(code).ok_or_else(|| {
-            serde::de::Error::custom(format!(
-                "unknown job_type {code}; expected one of 1, 2, 4, 5, 6, 11"
-            ))
+            serde::de::Error::custom(format!("unknown job_type {code}; expected one of 1, 2, 4, 5, 6, 11"))
         })
     }
 }
@@ -97,10 +92,7 @@ impl ImageType {
 
     /// File types travel as zip entries; the others inline as base64 in info.json.
     pub fn is_file(self) -> bool {
-        matches!(
-            self,
-            Self::SelfieFile | Self::IdFrontFile | Self::LivenessFile | Self::IdBackFile
-        )
+        matches!(self, Self::SelfieFile | Self::IdFrontFile | Self::LivenessFile | Self::IdBackFile)
     }
 
     pub fn is_selfie(self) -> bool {
@@ -124,15 +116,10 @@ impl<'de> Deserialize<'de> for ImageType {
         let code = match serde_json::Value::deserialize(d)? {
             serde_json::Value::Number(n) => n.as_i64().unwrap_or(-1),
             serde_json::Value::String(s) => s.parse().unwrap_or(-1),
-            other => {
-                return Err(serde::de::Error::custom(format!(
-                    "image_type_id must be a number, got {other}"
-                )))
-            }
+            other => return Err(serde::de::Error::custom(format!("image_type_id must be a number, got {other}"))),
         };
-        ImageType::from_code(code).ok_or_else(|| {
-            serde::de::Error::custom(format!("unknown image_type_id {code}; expected 0 to 7"))
-        })
+        ImageType::from_code(code)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown image_type_id {code}; expected 0 to 7")))
     }
 }
 
@@ -212,13 +199,7 @@ pub struct JobImage {
 impl std::fmt::Debug for JobImage {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Image bytes are PII and large: never dump them.
-        write!(
-            f,
-            "JobImage({:?}, {:?}, {} bytes)",
-            self.image_type,
-            self.file_name,
-            self.jpeg.len()
-        )
+        write!(f, "JobImage({:?}, {:?}, {} bytes)", self.image_type, self.file_name, self.jpeg.len())
     }
 }
 
@@ -242,8 +223,6 @@ mod b64_bytes {
 
     pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Vec<u8>, D::Error> {
         let s = String::deserialize(d)?;
-        STANDARD
-            .decode(s.as_bytes())
-            .map_err(serde::de::Error::custom)
+        STANDARD.decode(s.as_bytes()).map_err(serde::de::Error::custom)
     }
 }

@@ -72,29 +72,15 @@ pub enum PackageError {
 }
 
 /// info.json for a prepared job; `signed` is the pair that signed the prep_upload.
-pub fn info_json(
-    job: &Job,
-    partner_id: &str,
-    signed: &Signed,
-    retry: bool,
-    prep: &PrepUploadResponse,
-) -> InfoJson {
+pub fn info_json(job: &Job, partner_id: &str, signed: &Signed, retry: bool, prep: &PrepUploadResponse) -> InfoJson {
     let images = job
         .images
         .iter()
         .map(|img| {
             if img.image_type.is_file() {
-                InfoImage {
-                    image_type_id: img.image_type,
-                    image: String::new(),
-                    file_name: img.file_name.clone(),
-                }
+                InfoImage { image_type_id: img.image_type, image: String::new(), file_name: img.file_name.clone() }
             } else {
-                InfoImage {
-                    image_type_id: img.image_type,
-                    image: B64.encode(&img.jpeg),
-                    file_name: String::new(),
-                }
+                InfoImage { image_type_id: img.image_type, image: B64.encode(&img.jpeg), file_name: String::new() }
             }
         })
         .collect();
@@ -121,8 +107,7 @@ pub fn info_json(
 /// The zip bytes: DEFLATE, `info.json` first, then the file-type images in job order.
 pub fn build_zip(info: &InfoJson, job: &Job) -> Result<Vec<u8>, PackageError> {
     let mut zw = zip::ZipWriter::new(Cursor::new(Vec::new()));
-    let opts = zip::write::SimpleFileOptions::default()
-        .compression_method(zip::CompressionMethod::Deflated);
+    let opts = zip::write::SimpleFileOptions::default().compression_method(zip::CompressionMethod::Deflated);
     let w = |e: &dyn std::fmt::Display| PackageError::Write(e.to_string());
     let info_bytes = serde_json::to_vec(info).map_err(|e| w(&e))?;
     zw.start_file("info.json", opts).map_err(|e| w(&e))?;
@@ -130,8 +115,7 @@ pub fn build_zip(info: &InfoJson, job: &Job) -> Result<Vec<u8>, PackageError> {
     for img in job.images.iter().filter(|i| i.image_type.is_file()) {
         // JPEG does not deflate; storing it saves CPU on a Pi for the same bytes on the wire.
         let o = opts.compression_method(zip::CompressionMethod::Stored);
-        zw.start_file(img.file_name.as_str(), o)
-            .map_err(|e| w(&e))?;
+        zw.start_file(img.file_name.as_str(), o).map_err(|e| w(&e))?;
         zw.write_all(&img.jpeg).map_err(|e| w(&e))?;
     }
     Ok(zw.finish().map_err(|e| w(&e))?.into_inner())
@@ -146,38 +130,25 @@ pub struct ReadPackage {
 
 /// Reads an upload zip, with limits, and checks that every listed file is present.
 pub fn read_zip(bytes: &[u8], max_entry_bytes: u64) -> Result<ReadPackage, PackageError> {
-    let mut za =
-        zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| PackageError::Zip(e.to_string()))?;
+    let mut za = zip::ZipArchive::new(Cursor::new(bytes)).map_err(|e| PackageError::Zip(e.to_string()))?;
     let mut entries = BTreeMap::new();
     for i in 0..za.len() {
-        let f = za
-            .by_index(i)
-            .map_err(|e| PackageError::Zip(e.to_string()))?;
+        let f = za.by_index(i).map_err(|e| PackageError::Zip(e.to_string()))?;
         if f.is_dir() {
             continue;
         }
         let name = f.name().to_string();
         let mut buf = Vec::new();
-        f.take(max_entry_bytes + 1)
-            .read_to_end(&mut buf)
-            .map_err(|e| PackageError::Zip(format!("{name}: {e}")))?;
+        f.take(max_entry_bytes + 1).read_to_end(&mut buf).map_err(|e| PackageError::Zip(format!("{name}: {e}")))?;
         if buf.len() as u64 > max_entry_bytes {
-            return Err(PackageError::Zip(format!(
-                "entry {name} is larger than {max_entry_bytes} bytes"
-            )));
+            return Err(PackageError::Zip(format!("entry {name} is larger than {max_entry_bytes} bytes")));
         }
         entries.insert(name, buf);
     }
-    let raw = entries
-        .remove("info.json")
-        .ok_or(PackageError::NoInfoJson)?;
-    let info: InfoJson =
-        serde_json::from_slice(&raw).map_err(|e| PackageError::InfoJson(e.to_string()))?;
+    let raw = entries.remove("info.json").ok_or(PackageError::NoInfoJson)?;
+    let info: InfoJson = serde_json::from_slice(&raw).map_err(|e| PackageError::InfoJson(e.to_string()))?;
     for img in &info.images {
-        if img.image_type_id.is_file()
-            && !img.file_name.is_empty()
-            && !entries.contains_key(&img.file_name)
-        {
+        if img.image_type_id.is_file() && !img.file_name.is_empty() && !entries.contains_key(&img.file_name) {
             return Err(PackageError::MissingFile(img.file_name.clone()));
         }
     }

@@ -27,8 +27,7 @@ impl ApiKey {
     }
 
     fn mac(&self, timestamp: &str, partner_id: &str) -> HmacSha256 {
-        let mut mac =
-            HmacSha256::new_from_slice(self.0.as_bytes()).expect("HMAC accepts keys of any length");
+        let mut mac = HmacSha256::new_from_slice(self.0.as_bytes()).expect("HMAC accepts keys of any length");
         mac.update(timestamp.as_bytes());
         mac.update(partner_id.as_bytes());
         mac.update(b"sid_request");
@@ -51,10 +50,7 @@ pub fn signature_for(key: &ApiKey, partner_id: &str, timestamp: &str) -> String 
 pub fn sign_at(key: &ApiKey, partner_id: &str, now: UnixMillis) -> Signed {
     let timestamp = now.to_iso();
     let signature = signature_for(key, partner_id, &timestamp);
-    Signed {
-        timestamp,
-        signature,
-    }
+    Signed { timestamp, signature }
 }
 
 /// Checks a signature in constant time (response signatures, and the sandbox's request check).
@@ -77,12 +73,7 @@ mod tests {
         assert_eq!(s.signature, "tipKAnMZdfRmY/S1JM3FpNiyZ5/3VosBRKVREBObXao=");
         assert!(verify(&key, "085", &s.timestamp, &s.signature));
         assert!(!verify(&key, "85", &s.timestamp, &s.signature));
-        assert!(!verify(
-            &key,
-            "085",
-            "2024-05-01T10:00:00.001Z",
-            &s.signature
-        ));
+        assert!(!verify(&key, "085", "2024-05-01T10:00:00.001Z", &s.signature));
         assert!(!verify(&key, "085", &s.timestamp, "not base64!"));
     }
 

@@ -9,6 +9,10 @@
 //!
 //! * `Prep`: a prep_upload (`POST /v1/upload`) must be signed and sent.
 //! * `PrepSent`: waiting for the prep_upload answer.
+//! * `Probe`: after a restart that may have cut off a PUT, a job_status asks whether the zip
+//!   arrived (Smile ID answers code 2314, "no zip file received", when it did not), so a zip is
+//!   never uploaded twice.
+//! * `ProbeSent`: waiting for that answer.
 //! * `Upload`: the zip (built now, from the prep answer) must be PUT to the upload URL.
 //! * `UploadSent`: waiting for the PUT answer.
 //! * `Poll`: a job_status must be signed and sent, not before a given time.
@@ -21,6 +25,8 @@
 //!   ▲  ▲              │ 2215 (ours): retry=true     │ expired/2314     complete │ max polls
 //!   │  └──────────────┘ 2205 once: re-sign          │                          ▼
 //!   └───────────────────────────────────────────────┘            Done(Completed | PollingExhausted)
+//!   ▲                        zip arrived
+//!   └── 2314 ── ProbeSent ◀── Probe ─────────────▶ Poll      (resume after an interrupted PUT)
 //!  any state ─ final code ─▶ Done(Failed);  transient error ─▶ back to the step's ready state
 //! ```
 //!
@@ -82,10 +88,7 @@ use super::package::{build_zip, info_json, PackageError};
 use super::signature::{verify, ApiKey, Signed};
 use super::timestamp::UnixMillis;
 use super::validate::{validate, ValidationError};
-use super::wire::{
-    ApiError, JobStatusRequest, JobStatusResponse, PrepUploadRequest, PrepUploadResponse,
-    RetryClass,
-};
+use super::wire::{ApiError, JobStatusRequest, JobStatusResponse, PrepUploadRequest, PrepUploadResponse, RetryClass};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -112,11 +115,7 @@ pub struct HttpResponse {
 
 impl HttpResponse {
     pub fn new(status: u16, body: Vec<u8>) -> Self {
-        HttpResponse {
-            status,
-            body,
-            date: None,
-        }
+        HttpResponse { status, body, date: None }
     }
 }
 
@@ -148,10 +147,7 @@ impl SubmitConfig {
             base_url: base_url.trim_end_matches('/').into(),
             response_check,
             // First poll right after the PUT (as JS does), then back off to 4 s.
-            poll_delays: [0, 1000, 2000, 2000, 4000]
-                .iter()
-                .map(|ms| Duration::from_millis(*ms))
-                .collect(),
+            poll_delays: [0, 1000, 2000, 2000, 4000].iter().map(|ms| Duration::from_millis(*ms)).collect(),
             max_polls: 20,
         }
     }
@@ -160,6 +156,8 @@ impl SubmitConfig {
 /// The externally visible state (see the module doc for the graph).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Phase {
+    Probe,
+    ProbeSent,
     Prep,
     PrepSent,
     Upload,
@@ -177,10 +175,7 @@ pub enum Outcome {
     /// Uploaded; the result goes to the callback only (`return_job_status` false).
     Submitted { smile_job_id: String },
     /// Uploaded, but no final status within the polling window (e.g. human review).
-    PollingExhausted {
-        smile_job_id: String,
-        last: Option<JobStatusResponse>,
-    },
+    PollingExhausted { smile_job_id: String, last: Option<JobStatusResponse> },
     /// Refused for good.
     Failed(ApiError),
 }
@@ -201,9 +196,12 @@ pub enum Output {
 
 /// What must survive a restart so that the job is neither lost nor duplicated.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Progress {
     /// A prep_upload for this job_id may have reached Smile ID: a 2215 is then our own job.
     pub prep_attempted: bool,
+    /// A PUT of the zip may have reached Smile ID: ask before uploading again.
+    pub put_attempted: bool,
     /// The zip was accepted: only job_status remains.
     pub uploaded: bool,
     pub smile_job_id: Option<String>,
@@ -230,9 +228,9 @@ impl SubmitError {
     pub fn class(&self) -> RetryClass {
         match self {
             SubmitError::Api(e) => e.class,
-            SubmitError::BadResponse { .. }
-            | SubmitError::BadSignature
-            | SubmitError::Transport(_) => RetryClass::Transient,
+            SubmitError::BadResponse { .. } | SubmitError::BadSignature | SubmitError::Transport(_) => {
+                RetryClass::Transient
+            }
             SubmitError::Package(_) | SubmitError::Misuse(_) => RetryClass::Final,
         }
     }
@@ -240,17 +238,10 @@ impl SubmitError {
 
 #[derive(Debug, Clone)]
 enum Step {
+    Probe,
     Prep,
-    Upload {
-        prep: PrepUploadResponse,
-        signed: Signed,
-    },
-    Poll {
-        smile_job_id: String,
-        polls: u32,
-        not_before: UnixMillis,
-        last: Option<JobStatusResponse>,
-    },
+    Upload { prep: PrepUploadResponse, signed: Signed },
+    Poll { smile_job_id: String, polls: u32, not_before: UnixMillis, last: Option<JobStatusResponse> },
     Done(Outcome),
 }
 
@@ -278,11 +269,7 @@ impl Submission {
     }
 
     /// A job that may have been partly submitted before a restart.
-    pub fn resume(
-        job: Job,
-        cfg: SubmitConfig,
-        progress: Progress,
-    ) -> Result<Self, ValidationError> {
+    pub fn resume(job: Job, cfg: SubmitConfig, progress: Progress) -> Result<Self, ValidationError> {
         validate(&job)?;
         if !job.partner_params.job_type.has_images() {
             return Err(ValidationError {
@@ -291,15 +278,11 @@ impl Submission {
             });
         }
         let step = match (&progress.uploaded, &progress.smile_job_id) {
-            (true, Some(id)) if job.options.return_job_status => Step::Poll {
-                smile_job_id: id.clone(),
-                polls: 0,
-                not_before: UnixMillis(i64::MIN),
-                last: None,
-            },
-            (true, Some(id)) => Step::Done(Outcome::Submitted {
-                smile_job_id: id.clone(),
-            }),
+            (true, Some(id)) if job.options.return_job_status => {
+                Step::Poll { smile_job_id: id.clone(), polls: 0, not_before: UnixMillis(i64::MIN), last: None }
+            }
+            (true, Some(id)) => Step::Done(Outcome::Submitted { smile_job_id: id.clone() }),
+            _ if progress.put_attempted => Step::Probe,
             _ => Step::Prep,
         };
         Ok(Submission {
@@ -326,6 +309,8 @@ impl Submission {
 
     pub fn phase(&self) -> Phase {
         match (&self.step, self.in_flight) {
+            (Step::Probe, false) => Phase::Probe,
+            (Step::Probe, true) => Phase::ProbeSent,
             (Step::Prep, false) => Phase::Prep,
             (Step::Prep, true) => Phase::PrepSent,
             (Step::Upload { .. }, false) => Phase::Upload,
@@ -350,16 +335,18 @@ impl Submission {
             return Output::AwaitingResponse;
         }
         match &self.step {
+            Step::Probe => {
+                let Some(signed) = self.signature.take() else {
+                    return Output::NeedSignature;
+                };
+                self.in_flight = true;
+                Output::Send(self.post("/job_status", &self.status_request(signed)))
+            }
             Step::Prep => {
                 let Some(signed) = self.signature.take() else {
                     return Output::NeedSignature;
                 };
-                let body = PrepUploadRequest::new(
-                    &self.job,
-                    &self.cfg.partner_id,
-                    &signed,
-                    self.retry_flag,
-                );
+                let body = PrepUploadRequest::new(&self.job, &self.cfg.partner_id, &signed, self.retry_flag);
                 self.prep_signed = Some(signed);
                 self.attempted_before = self.progress.prep_attempted;
                 // Persist-worthy before the bytes leave: from here a 2215 is our own job.
@@ -368,15 +355,10 @@ impl Submission {
                 Output::Send(self.post("/upload", &body))
             }
             Step::Upload { prep, signed } => {
-                let info = info_json(
-                    &self.job,
-                    &self.cfg.partner_id,
-                    signed,
-                    self.retry_flag,
-                    prep,
-                );
+                let info = info_json(&self.job, &self.cfg.partner_id, signed, self.retry_flag, prep);
                 match build_zip(&info, &self.job) {
                     Ok(zip) => {
+                        self.progress.put_attempted = true;
                         self.in_flight = true;
                         Output::Send(HttpRequest {
                             method: Method::Put,
@@ -386,42 +368,37 @@ impl Submission {
                         })
                     }
                     Err(e) => {
-                        let failed = ApiError {
-                            status: 0,
-                            code: None,
-                            message: e.to_string(),
-                            class: RetryClass::Final,
-                        };
+                        let failed =
+                            ApiError { status: 0, code: None, message: e.to_string(), class: RetryClass::Final };
                         self.step = Step::Done(Outcome::Failed(failed.clone()));
                         Output::Done(Outcome::Failed(failed))
                     }
                 }
             }
-            Step::Poll {
-                smile_job_id: _,
-                not_before,
-                ..
-            } => {
+            Step::Poll { smile_job_id: _, not_before, .. } => {
                 if now < *not_before {
                     return Output::Wait(*not_before);
                 }
                 let Some(signed) = self.signature.take() else {
                     return Output::NeedSignature;
                 };
-                let o = &self.job.options;
-                let body = JobStatusRequest {
-                    partner_id: self.cfg.partner_id.clone(),
-                    user_id: self.job.partner_params.user_id.clone(),
-                    job_id: self.job.partner_params.job_id.clone(),
-                    image_links: o.return_image_links,
-                    history: o.return_history,
-                    timestamp: signed.timestamp,
-                    signature: signed.signature,
-                };
                 self.in_flight = true;
-                Output::Send(self.post("/job_status", &body))
+                Output::Send(self.post("/job_status", &self.status_request(signed)))
             }
             Step::Done(_) => unreachable!("handled above"),
+        }
+    }
+
+    fn status_request(&self, signed: Signed) -> JobStatusRequest {
+        let o = &self.job.options;
+        JobStatusRequest {
+            partner_id: self.cfg.partner_id.clone(),
+            user_id: self.job.partner_params.user_id.clone(),
+            job_id: self.job.partner_params.job_id.clone(),
+            image_links: o.return_image_links,
+            history: o.return_history,
+            timestamp: signed.timestamp,
+            signature: signed.signature,
         }
     }
 
@@ -443,40 +420,57 @@ impl Submission {
     /// Feeds back the answer to the request in flight. `Ok` means the machine moved on (or
     /// recovered by itself, e.g. re-preparing with `retry: true`); `Err` means this attempt
     /// failed: on a final class the machine is `Done(Failed)`, otherwise it can be redone later.
-    pub fn handle_response(
-        &mut self,
-        resp: HttpResponse,
-        now: UnixMillis,
-    ) -> Result<(), SubmitError> {
+    pub fn handle_response(&mut self, resp: HttpResponse, now: UnixMillis) -> Result<(), SubmitError> {
         if !self.in_flight {
-            return Err(SubmitError::Misuse(
-                "a response came with no request in flight",
-            ));
+            return Err(SubmitError::Misuse("a response came with no request in flight"));
         }
         self.in_flight = false;
         let ok = (200..300).contains(&resp.status);
         match std::mem::replace(&mut self.step, Step::Prep) {
+            Step::Probe => {
+                if !ok {
+                    let err = ApiError::from_response(resp.status, &resp.body);
+                    // Smile ID knows no such job: it was never uploaded.
+                    if resp.status == 404 || err.class == RetryClass::Final {
+                        return Ok(());
+                    }
+                    self.step = Step::Probe;
+                    return Err(err.into());
+                }
+                let status = match self.read_status(&resp.body) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        self.step = Step::Probe;
+                        return Err(e);
+                    }
+                };
+                if status.job_complete || status.code != "2314" {
+                    // The interrupted PUT did arrive: never send the zip twice.
+                    self.progress.uploaded = true;
+                    let smile_job_id = self.progress.smile_job_id.clone().unwrap_or_default();
+                    self.step = if status.job_complete {
+                        Step::Done(Outcome::Completed(status))
+                    } else if self.job.options.return_job_status {
+                        Step::Poll { smile_job_id, polls: 0, not_before: now.plus(self.delay(1)), last: Some(status) }
+                    } else {
+                        Step::Done(Outcome::Submitted { smile_job_id })
+                    };
+                }
+                Ok(())
+            }
             Step::Prep => {
                 if !ok {
                     return self.prep_refused(ApiError::from_response(resp.status, &resp.body));
                 }
-                let prep: PrepUploadResponse =
-                    serde_json::from_slice(&resp.body).map_err(|e| SubmitError::BadResponse {
-                        what: "prep_upload",
-                        detail: e.to_string(),
-                    })?;
-                if !(prep.upload_url.starts_with("https://")
-                    || prep.upload_url.starts_with("http://"))
-                {
+                let prep: PrepUploadResponse = serde_json::from_slice(&resp.body)
+                    .map_err(|e| SubmitError::BadResponse { what: "prep_upload", detail: e.to_string() })?;
+                if !(prep.upload_url.starts_with("https://") || prep.upload_url.starts_with("http://")) {
                     return Err(SubmitError::BadResponse {
                         what: "prep_upload",
                         detail: "upload_url is not an http(s) URL".into(),
                     });
                 }
-                let signed = self
-                    .prep_signed
-                    .take()
-                    .ok_or(SubmitError::Misuse("prep answer without a signed prep"))?;
+                let signed = self.prep_signed.take().ok_or(SubmitError::Misuse("prep answer without a signed prep"))?;
                 self.progress.smile_job_id = Some(prep.smile_job_id.clone());
                 self.step = Step::Upload { prep, signed };
                 Ok(())
@@ -492,9 +486,7 @@ impl Submission {
                             last: None,
                         }
                     } else {
-                        Step::Done(Outcome::Submitted {
-                            smile_job_id: prep.smile_job_id,
-                        })
+                        Step::Done(Outcome::Submitted { smile_job_id: prep.smile_job_id })
                     };
                     return Ok(());
                 }
@@ -503,10 +495,7 @@ impl Submission {
                 if err.class == RetryClass::NewUploadUrl || resp.status == 403 {
                     self.retry_flag = true;
                     self.step = Step::Prep;
-                    return Err(SubmitError::Api(ApiError {
-                        class: RetryClass::NewUploadUrl,
-                        ..err
-                    }));
+                    return Err(SubmitError::Api(ApiError { class: RetryClass::NewUploadUrl, ..err }));
                 }
                 if err.class == RetryClass::Transient {
                     self.step = Step::Upload { prep, signed };
@@ -514,34 +503,20 @@ impl Submission {
                 }
                 self.fail(err)
             }
-            Step::Poll {
-                smile_job_id,
-                polls,
-                last,
-                ..
-            } => {
+            Step::Poll { smile_job_id, polls, last, .. } => {
                 if !ok {
                     let err = ApiError::from_response(resp.status, &resp.body);
                     if err.class == RetryClass::Final {
                         return self.fail(err);
                     }
-                    self.step = Step::Poll {
-                        smile_job_id,
-                        polls,
-                        not_before: now.plus(self.delay(polls + 1)),
-                        last,
-                    };
+                    self.step = Step::Poll { smile_job_id, polls, not_before: now.plus(self.delay(polls + 1)), last };
                     return Err(err.into());
                 }
                 let status = match self.read_status(&resp.body) {
                     Ok(s) => s,
                     Err(e) => {
-                        self.step = Step::Poll {
-                            smile_job_id,
-                            polls,
-                            not_before: now.plus(self.delay(polls + 1)),
-                            last,
-                        };
+                        self.step =
+                            Step::Poll { smile_job_id, polls, not_before: now.plus(self.delay(polls + 1)), last };
                         return Err(e);
                     }
                 };
@@ -549,17 +524,9 @@ impl Submission {
                 self.step = if status.job_complete {
                     Step::Done(Outcome::Completed(status))
                 } else if polls >= self.cfg.max_polls {
-                    Step::Done(Outcome::PollingExhausted {
-                        smile_job_id,
-                        last: Some(status),
-                    })
+                    Step::Done(Outcome::PollingExhausted { smile_job_id, last: Some(status) })
                 } else {
-                    Step::Poll {
-                        smile_job_id,
-                        polls,
-                        not_before: now.plus(self.delay(polls)),
-                        last: Some(status),
-                    }
+                    Step::Poll { smile_job_id, polls, not_before: now.plus(self.delay(polls)), last: Some(status) }
                 };
                 Ok(())
             }
@@ -576,18 +543,10 @@ impl Submission {
     }
 
     fn read_status(&self, body: &[u8]) -> Result<JobStatusResponse, SubmitError> {
-        let status: JobStatusResponse =
-            serde_json::from_slice(body).map_err(|e| SubmitError::BadResponse {
-                what: "job_status",
-                detail: e.to_string(),
-            })?;
+        let status: JobStatusResponse = serde_json::from_slice(body)
+            .map_err(|e| SubmitError::BadResponse { what: "job_status", detail: e.to_string() })?;
         if let ResponseCheck::Key(key) = &self.cfg.response_check {
-            if !verify(
-                key,
-                &self.cfg.partner_id,
-                &status.timestamp,
-                &status.signature,
-            ) {
+            if !verify(key, &self.cfg.partner_id, &status.timestamp, &status.signature) {
                 return Err(SubmitError::BadSignature);
             }
         }
@@ -609,11 +568,7 @@ impl Submission {
             // Refused twice with fresh signatures, or a type error: the key, environment or
             // clock is wrong. Every job would fail the same way, so the job stays as it is and
             // the caller pauses instead of failing it.
-            RetryClass::Resign | RetryClass::AuthPause => Err(ApiError {
-                class: RetryClass::AuthPause,
-                ..err
-            }
-            .into()),
+            RetryClass::Resign | RetryClass::AuthPause => Err(ApiError { class: RetryClass::AuthPause, ..err }.into()),
             RetryClass::Transient => Err(err.into()),
             _ => self.fail(err),
         }
@@ -656,11 +611,7 @@ mod tests {
     }
 
     fn machine() -> Submission {
-        Submission::new(
-            job(),
-            SubmitConfig::new("085", "https://s.test/v1", ResponseCheck::Key(key())),
-        )
-        .unwrap()
+        Submission::new(job(), SubmitConfig::new("085", "https://s.test/v1", ResponseCheck::Key(key()))).unwrap()
     }
 
     fn send(s: &mut Submission, now: UnixMillis) -> HttpRequest {
@@ -687,13 +638,7 @@ mod tests {
         let mut fresh = machine();
         send(&mut fresh, t);
         let e = fresh
-            .handle_response(
-                HttpResponse::new(
-                    400,
-                    br#"{"error":"Job already exists","code":"2215"}"#.to_vec(),
-                ),
-                t,
-            )
+            .handle_response(HttpResponse::new(400, br#"{"error":"Job already exists","code":"2215"}"#.to_vec()), t)
             .unwrap_err();
         assert_eq!(e.class(), RetryClass::RetryFlag);
         assert_eq!(fresh.phase(), Phase::Done);
@@ -702,29 +647,14 @@ mod tests {
         s.handle_transport_error("connection reset");
         let first = send(&mut s, t);
         assert!(body(&first).get("retry").is_none());
-        s.handle_response(
-            HttpResponse::new(
-                400,
-                br#"{"error":"Job already exists","code":"2215"}"#.to_vec(),
-            ),
-            t,
-        )
-        .unwrap();
+        s.handle_response(HttpResponse::new(400, br#"{"error":"Job already exists","code":"2215"}"#.to_vec()), t)
+            .unwrap();
         let second = send(&mut s, UnixMillis(2_000));
         assert_eq!(body(&second)["retry"], true);
         assert_eq!(body(&second)["partner_params"]["job_id"], "j");
-        assert_ne!(
-            body(&first)["signature"],
-            body(&second)["signature"],
-            "a signature is never reused"
-        );
+        assert_ne!(body(&first)["signature"], body(&second)["signature"], "a signature is never reused");
         // A second 2215 even with retry set is final.
-        let e = s
-            .handle_response(
-                HttpResponse::new(400, br#"{"error":"x","code":"2215"}"#.to_vec()),
-                t,
-            )
-            .unwrap_err();
+        let e = s.handle_response(HttpResponse::new(400, br#"{"error":"x","code":"2215"}"#.to_vec()), t).unwrap_err();
         assert_eq!(e.class(), RetryClass::RetryFlag);
         assert_eq!(s.phase(), Phase::Done);
     }
@@ -734,10 +664,17 @@ mod tests {
         let mut s = machine();
         let t = UnixMillis(5);
         send(&mut s, t);
-        s.handle_response(HttpResponse::new(200, PREP.to_vec()), t)
-            .unwrap();
+        s.handle_response(HttpResponse::new(200, PREP.to_vec()), t).unwrap();
         send(&mut s, t);
-        let e = s.handle_response(HttpResponse::new(403, b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>".to_vec()), t).unwrap_err();
+        let e = s
+            .handle_response(
+                HttpResponse::new(
+                    403,
+                    b"<Error><Code>AccessDenied</Code><Message>Request has expired</Message></Error>".to_vec(),
+                ),
+                t,
+            )
+            .unwrap_err();
         assert_eq!(e.class(), RetryClass::NewUploadUrl);
         assert_eq!(s.phase(), Phase::Prep);
         let again = send(&mut s, t);
@@ -750,9 +687,7 @@ mod tests {
         let mut s = machine();
         let t = UnixMillis(5);
         send(&mut s, t);
-        let e = s
-            .handle_response(HttpResponse::new(503, b"busy".to_vec()), t)
-            .unwrap_err();
+        let e = s.handle_response(HttpResponse::new(503, b"busy".to_vec()), t).unwrap_err();
         assert_eq!(e.class(), RetryClass::Transient);
         assert_eq!(s.phase(), Phase::Prep);
         send(&mut s, t);
@@ -766,13 +701,12 @@ mod tests {
         let mut s = machine();
         let t = UnixMillis(5);
         send(&mut s, t);
-        s.handle_response(HttpResponse::new(200, PREP.to_vec()), t)
-            .unwrap();
+        s.handle_response(HttpResponse::new(200, PREP.to_vec()), t).unwrap();
         send(&mut s, t);
-        s.handle_response(HttpResponse::new(200, vec![]), t)
-            .unwrap();
+        s.handle_response(HttpResponse::new(200, vec![]), t).unwrap();
         send(&mut s, t);
-        let forged = br#"{"timestamp":"2024-01-01T00:00:00.000Z","signature":"AAAA","job_complete":true,"job_success":true}"#;
+        let forged =
+            br#"{"timestamp":"2024-01-01T00:00:00.000Z","signature":"AAAA","job_complete":true,"job_success":true}"#;
         assert!(matches!(
             s.handle_response(HttpResponse::new(200, forged.to_vec()), t),
             Err(SubmitError::BadSignature)
@@ -792,13 +726,9 @@ mod tests {
                 _ => {}
             }
             send(&mut s, now);
-            s.handle_response(HttpResponse::new(200, pending.clone().into_bytes()), now)
-                .unwrap();
+            s.handle_response(HttpResponse::new(200, pending.clone().into_bytes()), now).unwrap();
         }
-        assert!(matches!(
-            s.poll_output(now),
-            Output::Done(Outcome::PollingExhausted { .. })
-        ));
+        assert!(matches!(s.poll_output(now), Output::Done(Outcome::PollingExhausted { .. })));
     }
 
     #[test]
@@ -807,30 +737,16 @@ mod tests {
         send(&mut s, UnixMillis(1));
         let e = s
             .handle_response(
-                HttpResponse::new(
-                    400,
-                    br#"{"error":"Invalid job type","code":"2212"}"#.to_vec(),
-                ),
+                HttpResponse::new(400, br#"{"error":"Invalid job type","code":"2212"}"#.to_vec()),
                 UnixMillis(1),
             )
             .unwrap_err();
         assert_eq!(e.class(), RetryClass::Final);
-        assert!(matches!(
-            s.poll_output(UnixMillis(1)),
-            Output::Done(Outcome::Failed(_))
-        ));
+        assert!(matches!(s.poll_output(UnixMillis(1)), Output::Done(Outcome::Failed(_))));
 
-        let p = Progress {
-            prep_attempted: true,
-            uploaded: true,
-            smile_job_id: Some("7".into()),
-        };
-        let mut r = Submission::resume(
-            job(),
-            SubmitConfig::new("085", "https://s.test/v1", ResponseCheck::TlsOnly),
-            p,
-        )
-        .unwrap();
+        let p = Progress { prep_attempted: true, put_attempted: true, uploaded: true, smile_job_id: Some("7".into()) };
+        let mut r = Submission::resume(job(), SubmitConfig::new("085", "https://s.test/v1", ResponseCheck::TlsOnly), p)
+            .unwrap();
         assert_eq!(r.phase(), Phase::Poll);
         let req = send(&mut r, UnixMillis(1));
         assert!(req.url.ends_with("/job_status"));
@@ -876,7 +792,8 @@ mod garbage {
     fn garbage_answers_give_errors_never_panics() {
         let key = ApiKey::new("k");
         let prep = br#"{"upload_url":"https://s.test/up?Expires=1","ref_id":"r","smile_job_id":"1","camera_config":"null","code":"2202"}"#;
-        let status = br#"{"timestamp":"t","signature":"s","job_complete":true,"job_success":true,"code":"2302","result":{}}"#;
+        let status =
+            br#"{"timestamp":"t","signature":"s","job_complete":true,"job_success":true,"code":"2302","result":{}}"#;
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         for round in 0..3000 {
             let job = Job {
@@ -894,11 +811,9 @@ mod garbage {
                     jpeg: vec![0xFF, 0xD8, 0xFF, 0xD9],
                 }],
             };
-            let mut s = Submission::new(
-                job,
-                SubmitConfig::new("1", "https://s.test/v1", ResponseCheck::Key(key.clone())),
-            )
-            .unwrap();
+            let mut s =
+                Submission::new(job, SubmitConfig::new("1", "https://s.test/v1", ResponseCheck::Key(key.clone())))
+                    .unwrap();
             let t = UnixMillis(round);
             for step in 0..6 {
                 match s.poll_output(t) {
@@ -906,11 +821,7 @@ mod garbage {
                     Output::Send(_) => {
                         let base: &[u8] = if step < 2 { prep } else { status };
                         let code = [200u16, 200, 400, 403, 500][rng.next() as usize % 5];
-                        let body = if rng.next() % 3 == 0 {
-                            base.to_vec()
-                        } else {
-                            mutate(&mut rng, base)
-                        };
+                        let body = if rng.next() % 3 == 0 { base.to_vec() } else { mutate(&mut rng, base) };
                         if let Err(e) = s.handle_response(HttpResponse::new(code, body), t) {
                             assert!(!e.to_string().is_empty());
                         }
@@ -919,5 +830,81 @@ mod garbage {
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod probe {
+    use super::*;
+    use crate::smileid::job::*;
+    use crate::smileid::signature::{sign_at, signature_for};
+
+    fn resumed() -> (Submission, ApiKey) {
+        let key = ApiKey::new("k");
+        let job = Job {
+            partner_params: PartnerParams {
+                user_id: "u".into(),
+                job_id: "j".into(),
+                job_type: JobType::SmartSelfieEnrollment,
+                extra: Default::default(),
+            },
+            id_info: IdInfo::default(),
+            options: JobOptions::default(),
+            images: vec![JobImage {
+                image_type: ImageType::SelfieFile,
+                file_name: "s.jpg".into(),
+                jpeg: vec![0xFF, 0xD8, 0xFF, 0xD9],
+            }],
+        };
+        let p = Progress { prep_attempted: true, put_attempted: true, uploaded: false, smile_job_id: Some("7".into()) };
+        (
+            Submission::resume(job, SubmitConfig::new("1", "https://s.test/v1", ResponseCheck::Key(key.clone())), p)
+                .unwrap(),
+            key,
+        )
+    }
+
+    fn status(key: &ApiKey, complete: bool, code: &str) -> Vec<u8> {
+        let ts = "2026-01-01T00:00:00.000Z";
+        format!(
+            r#"{{"timestamp":"{ts}","signature":"{}","job_complete":{complete},"job_success":false,"code":"{code}"}}"#,
+            signature_for(key, "1", ts)
+        )
+        .into_bytes()
+    }
+
+    fn ask(s: &mut Submission, key: &ApiKey) -> HttpRequest {
+        assert_eq!(s.phase(), Phase::Probe);
+        assert_eq!(s.poll_output(UnixMillis(0)), Output::NeedSignature);
+        s.provide_signature(sign_at(key, "1", UnixMillis(0)));
+        let Output::Send(r) = s.poll_output(UnixMillis(0)) else { panic!() };
+        r
+    }
+
+    #[test]
+    fn an_interrupted_put_that_arrived_is_not_sent_again() {
+        let (mut s, key) = resumed();
+        assert!(ask(&mut s, &key).url.ends_with("/job_status"));
+        s.handle_response(HttpResponse::new(200, status(&key, false, "2302")), UnixMillis(0)).unwrap();
+        assert_eq!(s.phase(), Phase::Poll);
+        assert!(s.progress().uploaded);
+    }
+
+    #[test]
+    fn an_interrupted_put_that_did_not_arrive_is_prepared_again() {
+        let (mut s, key) = resumed();
+        ask(&mut s, &key);
+        s.handle_response(HttpResponse::new(200, status(&key, false, "2314")), UnixMillis(0)).unwrap();
+        assert_eq!(s.phase(), Phase::Prep);
+        let (mut s, key) = resumed();
+        ask(&mut s, &key);
+        s.handle_response(HttpResponse::new(404, br#"{"error":"No job found","code":"2213"}"#.to_vec()), UnixMillis(0))
+            .unwrap();
+        assert_eq!(s.phase(), Phase::Prep);
+        // Trouble reaching Smile ID keeps asking; it never guesses.
+        let (mut s, key) = resumed();
+        ask(&mut s, &key);
+        assert!(s.handle_response(HttpResponse::new(502, vec![]), UnixMillis(0)).is_err());
+        assert_eq!(s.phase(), Phase::Probe);
     }
 }

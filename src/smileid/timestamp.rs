@@ -37,9 +37,7 @@ impl UnixMillis {
         let sod = secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
         const WD: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
-        const MON: [&str; 12] = [
-            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
-        ];
+        const MON: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
         format!(
             "{}, {d:02} {} {y:04} {:02}:{:02}:{:02} GMT",
             WD[days.rem_euclid(7) as usize],
@@ -57,12 +55,7 @@ impl UnixMillis {
         let days = secs.div_euclid(86_400);
         let sod = secs.rem_euclid(86_400);
         let (y, m, d) = civil_from_days(days);
-        format!(
-            "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z",
-            sod / 3600,
-            (sod / 60) % 60,
-            sod % 60
-        )
+        format!("{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{ms:03}Z", sod / 3600, (sod / 60) % 60, sod % 60)
     }
 }
 
@@ -83,18 +76,12 @@ pub fn parse(s: &str) -> Option<UnixMillis> {
             None
         }
     };
-    if b[4] != b'-'
-        || b[7] != b'-'
-        || !(b[10] == b'T' || b[10] == b' ')
-        || b[13] != b':'
-        || b[16] != b':'
-    {
+    if b[4] != b'-' || b[7] != b'-' || !(b[10] == b'T' || b[10] == b' ') || b[13] != b':' || b[16] != b':' {
         return None;
     }
     let (y, mo, d) = (num(0..4)?, num(5..7)?, num(8..10)?);
     let (h, mi, se) = (num(11..13)?, num(14..16)?, num(17..19)?);
-    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 60
-    {
+    if !(1..=12).contains(&mo) || d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || se > 60 {
         return None;
     }
     let mut i = 19;
@@ -173,15 +160,7 @@ fn civil_from_days(z: i64) -> (i64, i64, i64) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        if m <= 2 {
-            yoe + era * 400 + 1
-        } else {
-            yoe + era * 400
-        },
-        m,
-        d,
-    )
+    (if m <= 2 { yoe + era * 400 + 1 } else { yoe + era * 400 }, m, d)
 }
 
 #[cfg(test)]
@@ -190,14 +169,8 @@ mod tests {
 
     #[test]
     fn formats_as_js_iso() {
-        assert_eq!(
-            UnixMillis(1_714_557_600_000).to_iso(),
-            "2024-05-01T10:00:00.000Z"
-        );
-        assert_eq!(
-            UnixMillis(1_767_225_599_999).to_iso(),
-            "2025-12-31T23:59:59.999Z"
-        );
+        assert_eq!(UnixMillis(1_714_557_600_000).to_iso(), "2024-05-01T10:00:00.000Z");
+        assert_eq!(UnixMillis(1_767_225_599_999).to_iso(), "2025-12-31T23:59:59.999Z");
         assert_eq!(UnixMillis(0).to_iso(), "1970-01-01T00:00:00.000Z");
     }
 
@@ -205,16 +178,10 @@ mod tests {
     fn parses_every_sdk_form() {
         let want = UnixMillis(1_714_557_600_000);
         assert_eq!(parse("2024-05-01T10:00:00.000Z"), Some(want));
-        assert_eq!(
-            parse("2024-05-01T10:00:00.123456+00:00"),
-            Some(UnixMillis(want.0 + 123))
-        );
+        assert_eq!(parse("2024-05-01T10:00:00.123456+00:00"), Some(UnixMillis(want.0 + 123)));
         assert_eq!(parse("2024-05-01 10:00:00 +0000"), Some(want));
         assert_eq!(parse("2024-05-01T13:00:00+03:00"), Some(want));
-        assert_eq!(
-            parse("2024-02-29T12:34:56.789+03:00"),
-            Some(UnixMillis(1_709_199_296_789))
-        );
+        assert_eq!(parse("2024-02-29T12:34:56.789+03:00"), Some(UnixMillis(1_709_199_296_789)));
     }
 
     #[test]
@@ -236,10 +203,7 @@ mod tests {
 
     #[test]
     fn http_date() {
-        assert_eq!(
-            UnixMillis(784_111_777_000).to_http_date(),
-            "Sun, 06 Nov 1994 08:49:37 GMT"
-        );
+        assert_eq!(UnixMillis(784_111_777_000).to_http_date(), "Sun, 06 Nov 1994 08:49:37 GMT");
     }
 
     #[test]

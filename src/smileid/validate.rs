@@ -14,10 +14,7 @@ pub struct ValidationError {
 }
 
 fn err(field: impl Into<String>, problem: impl Into<String>) -> ValidationError {
-    ValidationError {
-        field: field.into(),
-        problem: problem.into(),
-    }
+    ValidationError { field: field.into(), problem: problem.into() }
 }
 
 /// True for bytes that start with a JPEG SOI marker and end with EOI (trailing padding allowed).
@@ -34,31 +31,19 @@ pub fn validate(job: &Job) -> Result<(), ValidationError> {
     let pp = &job.partner_params;
     for (name, v) in [("user_id", &pp.user_id), ("job_id", &pp.job_id)] {
         if v.trim().is_empty() {
-            return Err(err(
-                format!("partner_params.{name}"),
-                "must be a non-empty string",
-            ));
+            return Err(err(format!("partner_params.{name}"), "must be a non-empty string"));
         }
         if v.len() > 128 || v.chars().any(|c| c.is_control()) {
-            return Err(err(
-                format!("partner_params.{name}"),
-                "must be at most 128 printable characters",
-            ));
+            return Err(err(format!("partner_params.{name}"), "must be at most 128 printable characters"));
         }
     }
     for (k, v) in &pp.extra {
         if !v.is_string() {
-            return Err(err(
-                format!("partner_params.{k}"),
-                "extra partner params must be strings",
-            ));
+            return Err(err(format!("partner_params.{k}"), "extra partner params must be strings"));
         }
     }
     let o = &job.options;
-    let has_callback = o
-        .callback_url
-        .as_deref()
-        .is_some_and(|u| !u.trim().is_empty());
+    let has_callback = o.callback_url.as_deref().is_some_and(|u| !u.trim().is_empty());
     if !has_callback && !o.return_job_status {
         return Err(err(
             "options.return_job_status",
@@ -120,35 +105,17 @@ fn validate_images(job: &Job) -> Result<(), ValidationError> {
     let has_selfie = job.images.iter().any(|i| i.image_type.is_selfie());
     let enrolled_ok = jt.is_document() && job.options.use_enrolled_image;
     if !has_selfie && !enrolled_ok {
-        return Err(err(
-            "images",
-            "needs at least one selfie image (image_type_id 0 or 2)",
-        ));
+        return Err(err("images", "needs at least one selfie image (image_type_id 0 or 2)"));
     }
     let has_front = job.images.iter().any(|i| i.image_type.is_id_front());
     if jt.is_document() && !has_front {
-        return Err(err(
-            "images",
-            "a Document Verification job needs an ID card front image (image_type_id 1 or 3)",
-        ));
+        return Err(err("images", "a Document Verification job needs an ID card front image (image_type_id 1 or 3)"));
     }
-    if matches!(
-        jt,
-        JobType::SmartSelfieAuthentication | JobType::SmartSelfieEnrollment
-    ) && has_front
-    {
+    if matches!(jt, JobType::SmartSelfieAuthentication | JobType::SmartSelfieEnrollment) && has_front {
         return Err(err("images", "SmartSelfie jobs take no ID card images"));
     }
-    let backs = job
-        .images
-        .iter()
-        .filter(|i| {
-            matches!(
-                i.image_type,
-                ImageType::IdBackFile | ImageType::IdBackBase64
-            )
-        })
-        .count();
+    let backs =
+        job.images.iter().filter(|i| matches!(i.image_type, ImageType::IdBackFile | ImageType::IdBackBase64)).count();
     if backs > 1 {
         return Err(err("images", "at most one ID card back image"));
     }
@@ -161,45 +128,23 @@ fn validate_id_info(job: &Job) -> Result<(), ValidationError> {
     let present = |v: &Option<String>| v.as_deref().is_some_and(|s| !s.trim().is_empty());
     if let Some(c) = id.country.as_deref() {
         if !(c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase())) {
-            return Err(err(
-                "id_info.country",
-                "must be an ISO 3166-1 alpha-2 code in capitals, e.g. NG",
-            ));
+            return Err(err("id_info.country", "must be an ISO 3166-1 alpha-2 code in capitals, e.g. NG"));
         }
     }
     if jt.is_document() && !present(&id.country) {
-        return Err(err(
-            "id_info.country",
-            "is required for Document Verification",
-        ));
+        return Err(err("id_info.country", "is required for Document Verification"));
     }
     if jt == JobType::EnhancedDocumentVerification && !present(&id.id_type) {
-        return Err(err(
-            "id_info.id_type",
-            "is required for Enhanced Document Verification",
-        ));
+        return Err(err("id_info.id_type", "is required for Enhanced Document Verification"));
     }
     let entered = id.entered == Some(true);
-    if jt == JobType::BiometricKyc
-        && !entered
-        && !job.images.iter().any(|i| i.image_type.is_id_front())
-    {
-        return Err(err(
-            "id_info.entered",
-            "Biometric KYC needs id_info with entered: true (or an ID card image)",
-        ));
+    if jt == JobType::BiometricKyc && !entered && !job.images.iter().any(|i| i.image_type.is_id_front()) {
+        return Err(err("id_info.entered", "Biometric KYC needs id_info with entered: true (or an ID card image)"));
     }
     if entered || jt == JobType::EnhancedKyc {
-        for (name, v) in [
-            ("country", &id.country),
-            ("id_type", &id.id_type),
-            ("id_number", &id.id_number),
-        ] {
+        for (name, v) in [("country", &id.country), ("id_type", &id.id_type), ("id_number", &id.id_number)] {
             if !present(v) {
-                return Err(err(
-                    format!("id_info.{name}"),
-                    "is required when the ID details are to be verified",
-                ));
+                return Err(err(format!("id_info.{name}"), "is required when the ID details are to be verified"));
             }
         }
     }
@@ -214,11 +159,7 @@ mod tests {
     pub(crate) const JPEG: &[u8] = &[0xFF, 0xD8, 0xFF, 0xE0, 0, 0, 0xFF, 0xD9];
 
     fn img(t: ImageType, name: &str) -> JobImage {
-        JobImage {
-            image_type: t,
-            file_name: name.into(),
-            jpeg: JPEG.to_vec(),
-        }
+        JobImage { image_type: t, file_name: name.into(), jpeg: JPEG.to_vec() }
     }
 
     fn bkyc() -> Job {
@@ -259,9 +200,7 @@ mod tests {
         assert_eq!(field_of(&j), "partner_params.user_id");
 
         let mut j = bkyc();
-        j.partner_params
-            .extra
-            .insert("kiosk".into(), serde_json::json!(5));
+        j.partner_params.extra.insert("kiosk".into(), serde_json::json!(5));
         assert_eq!(field_of(&j), "partner_params.kiosk");
 
         let mut j = bkyc();

@@ -162,18 +162,13 @@ impl ApiError {
     /// Reads a non-2xx response: `{error, code}` when the body has it, else the status decides.
     pub fn from_response(status: u16, body: &[u8]) -> Self {
         let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
-        let code = parsed
-            .as_ref()
-            .and_then(|b| b.code.as_ref())
-            .and_then(|c| match c {
-                serde_json::Value::String(s) => Some(s.clone()),
-                serde_json::Value::Number(n) => Some(n.to_string()),
-                _ => None,
-            });
+        let code = parsed.as_ref().and_then(|b| b.code.as_ref()).and_then(|c| match c {
+            serde_json::Value::String(s) => Some(s.clone()),
+            serde_json::Value::Number(n) => Some(n.to_string()),
+            _ => None,
+        });
         let message = parsed.and_then(|b| b.error).unwrap_or_else(|| {
-            let text = String::from_utf8_lossy(&body[..body.len().min(200)])
-                .trim()
-                .to_string();
+            let text = String::from_utf8_lossy(&body[..body.len().min(200)]).trim().to_string();
             if text.is_empty() {
                 format!("HTTP {status} with no body")
             } else {
@@ -186,12 +181,7 @@ impl ApiError {
             None if status == 401 || status == 403 => RetryClass::Resign,
             None => RetryClass::Final,
         };
-        ApiError {
-            status,
-            code,
-            message,
-            class,
-        }
+        ApiError { status, code, message, class }
     }
 }
 
@@ -201,29 +191,19 @@ mod tests {
 
     #[test]
     fn error_bodies_are_classified() {
-        let e = ApiError::from_response(400, br#"{"error":"Job already exists. Did you mean to set the retry flag to true?","code":"2215"}"#);
+        let e = ApiError::from_response(
+            400,
+            br#"{"error":"Job already exists. Did you mean to set the retry flag to true?","code":"2215"}"#,
+        );
         assert_eq!(e.class, RetryClass::RetryFlag);
         assert_eq!(e.code.as_deref(), Some("2215"));
         assert!(e.to_string().contains("code 2215"));
         assert_eq!(
-            ApiError::from_response(
-                401,
-                br#"{"error":"You are not authorized to do that.","code":2205}"#
-            )
-            .class,
+            ApiError::from_response(401, br#"{"error":"You are not authorized to do that.","code":2205}"#).class,
             RetryClass::Resign
         );
-        assert_eq!(
-            ApiError::from_response(502, b"<html>bad gateway</html>").class,
-            RetryClass::Transient
-        );
-        assert_eq!(
-            ApiError::from_response(400, br#"{"error":"x","code":"2213"}"#).class,
-            RetryClass::Final
-        );
-        assert_eq!(
-            ApiError::from_response(400, b"").message,
-            "HTTP 400 with no body"
-        );
+        assert_eq!(ApiError::from_response(502, b"<html>bad gateway</html>").class, RetryClass::Transient);
+        assert_eq!(ApiError::from_response(400, br#"{"error":"x","code":"2213"}"#).class, RetryClass::Final);
+        assert_eq!(ApiError::from_response(400, b"").message, "HTTP 400 with no body");
     }
 }

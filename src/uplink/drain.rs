@@ -38,10 +38,7 @@ pub fn drain(
                 rec.state = JobState::Failed;
                 rec.last_error = Some(e.to_string());
                 queue.save(&rec)?;
-                out.push(Drained {
-                    record: rec,
-                    outcome: Err(e.to_string()),
-                });
+                out.push(Drained { record: rec, outcome: Err(e.to_string()) });
                 continue;
             }
         };
@@ -51,10 +48,7 @@ pub fn drain(
                 rec.state = JobState::Failed;
                 rec.last_error = Some(e.to_string());
                 queue.save(&rec)?;
-                out.push(Drained {
-                    record: rec,
-                    outcome: Err(e.to_string()),
-                });
+                out.push(Drained { record: rec, outcome: Err(e.to_string()) });
                 continue;
             }
         };
@@ -107,10 +101,7 @@ pub fn drain(
         if rec.state != JobState::Queued {
             queue.erase_bundle(&rec)?;
         }
-        out.push(Drained {
-            record: rec,
-            outcome,
-        });
+        out.push(Drained { record: rec, outcome });
         if paused {
             // Every other job would be refused the same way: stop here, keep them queued.
             break;

@@ -13,14 +13,8 @@ use super::http::HttpClient;
 /// Events worth telling the operator, in order.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Event {
-    Sent {
-        what: &'static str,
-    },
-    Retrying {
-        class: RetryClass,
-        error: String,
-        after: Duration,
-    },
+    Sent { what: &'static str },
+    Retrying { class: RetryClass, error: String, after: Duration },
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -43,11 +37,7 @@ pub struct RetryPolicy {
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy {
-            max_failures: 5,
-            first_backoff: Duration::from_millis(500),
-            max_backoff: Duration::from_secs(30),
-        }
+        RetryPolicy { max_failures: 5, first_backoff: Duration::from_millis(500), max_backoff: Duration::from_secs(30) }
     }
 }
 
@@ -70,9 +60,7 @@ pub fn drive(
                 continue;
             }
             Output::Wait(until) => {
-                std::thread::sleep(Duration::from_millis(
-                    (until.0 - now.0).clamp(0, 60_000) as u64
-                ));
+                std::thread::sleep(Duration::from_millis((until.0 - now.0).clamp(0, 60_000) as u64));
                 continue;
             }
             Output::AwaitingResponse => {
@@ -101,29 +89,16 @@ pub fn drive(
         }
         failures += 1;
         if failures >= policy.max_failures {
-            return Err(DriveError::GaveUp {
-                attempts: failures,
-                last: err,
-            });
+            return Err(DriveError::GaveUp { attempts: failures, last: err });
         }
         let after = backoff(policy, failures, err.class());
-        on_event(
-            &Event::Retrying {
-                class: err.class(),
-                error: err.to_string(),
-                after,
-            },
-            sub.progress(),
-        );
+        on_event(&Event::Retrying { class: err.class(), error: err.to_string(), after }, sub.progress());
         std::thread::sleep(after);
     }
 }
 
 fn backoff(p: &RetryPolicy, failures: u32, class: RetryClass) -> Duration {
-    if matches!(
-        class,
-        RetryClass::Resign | RetryClass::NewUploadUrl | RetryClass::RetryFlag
-    ) {
+    if matches!(class, RetryClass::Resign | RetryClass::NewUploadUrl | RetryClass::RetryFlag) {
         return Duration::ZERO; // A protocol step, not congestion.
     }
     let exp = p.first_backoff.saturating_mul(1 << failures.min(16));

@@ -22,12 +22,7 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts {
-            connect_secs: 15,
-            send_body_secs: 120,
-            recv_response_secs: 60,
-            recv_body_secs: 60,
-        }
+        Timeouts { connect_secs: 15, send_body_secs: 120, recv_response_secs: 60, recv_body_secs: 60 }
     }
 }
 
@@ -50,10 +45,7 @@ pub struct HttpClient {
 
 /// Reads every certificate in a PEM file.
 pub fn load_pem_certs(path: &Path) -> Result<Vec<Certificate<'static>>, HttpError> {
-    let err = |detail: String| HttpError::CaFile {
-        path: path.to_owned(),
-        detail,
-    };
+    let err = |detail: String| HttpError::CaFile { path: path.to_owned(), detail };
     let pem = std::fs::read(path).map_err(|e| err(e.to_string()))?;
     let mut certs = Vec::new();
     for item in ureq::tls::parse_pem(&pem) {
@@ -91,18 +83,13 @@ impl HttpClient {
             .timeout_recv_response(secs(t.recv_response_secs))
             .timeout_recv_body(secs(t.recv_body_secs))
             .build();
-        Ok(HttpClient {
-            agent: config.into(),
-        })
+        Ok(HttpClient { agent: config.into() })
     }
 
     /// Sends one request exactly as the protocol core built it.
     pub fn execute(&self, req: &HttpRequest) -> Result<HttpResponse, HttpError> {
         let host = host_of(&req.url);
-        let fail = |e: ureq::Error| HttpError::Transport {
-            host: host.clone(),
-            detail: e.to_string(),
-        };
+        let fail = |e: ureq::Error| HttpError::Transport { host: host.clone(), detail: e.to_string() };
         let result = match req.method {
             Method::Post => self
                 .agent
@@ -110,25 +97,12 @@ impl HttpClient {
                 .header("Content-Type", req.content_type)
                 .header("Accept", "application/json")
                 .send(&req.body[..]),
-            Method::Put => self
-                .agent
-                .put(&req.url)
-                .header("Content-Type", req.content_type)
-                .send(&req.body[..]),
+            Method::Put => self.agent.put(&req.url).header("Content-Type", req.content_type).send(&req.body[..]),
         };
         let mut resp = result.map_err(fail)?;
         let status = resp.status().as_u16();
-        let date = resp
-            .headers()
-            .get("date")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = resp
-            .body_mut()
-            .with_config()
-            .limit(MAX_BODY)
-            .read_to_vec()
-            .map_err(fail)?;
+        let date = resp.headers().get("date").and_then(|v| v.to_str().ok()).map(str::to_owned);
+        let body = resp.body_mut().with_config().limit(MAX_BODY).read_to_vec().map_err(fail)?;
         Ok(HttpResponse { status, body, date })
     }
 }

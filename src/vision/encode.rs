@@ -16,10 +16,7 @@ pub fn jpeg_long_side(frame: &Frame, long_side: u32, quality: u8) -> Result<Vec<
         .ok_or_else(|| EncodeError("frame buffer has the wrong size".into()))?;
     let long = frame.width.max(frame.height);
     let img = if long > long_side {
-        let (w, h) = (
-            (frame.width * long_side).div_ceil(long),
-            (frame.height * long_side).div_ceil(long),
-        );
+        let (w, h) = ((frame.width * long_side).div_ceil(long), (frame.height * long_side).div_ceil(long));
         image::imageops::thumbnail(&img, w.max(1), h.max(1))
     } else {
         img

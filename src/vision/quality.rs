@@ -36,18 +36,13 @@ impl Gray {
                     let row = (y * k as usize + yy) * stride;
                     for xx in 0..k as usize {
                         let p = row + (x * k as usize + xx) * 3;
-                        acc +=
-                            77 * rgb[p] as u32 + 150 * rgb[p + 1] as u32 + 29 * rgb[p + 2] as u32;
+                        acc += 77 * rgb[p] as u32 + 150 * rgb[p + 1] as u32 + 29 * rgb[p + 2] as u32;
                     }
                 }
                 data.push((acc / (256 * k * k)) as u8);
             }
         }
-        Gray {
-            width: w,
-            height: h,
-            data,
-        }
+        Gray { width: w, height: h, data }
     }
 }
 
@@ -84,10 +79,7 @@ pub fn measure(g: &Gray) -> Quality {
         let m = s as f64 / n as f64;
         (s2 as f64 / n as f64 - m * m) as f32
     };
-    Quality {
-        mean_luma,
-        sharpness,
-    }
+    Quality { mean_luma, sharpness }
 }
 
 /// What the person should change; shown on the display.
@@ -116,12 +108,7 @@ impl Default for Thresholds {
         // Sharpness on the fixtures: motion blur 28-31, defocus 8, a sharp but large (upscaled) face 37,
         // ordinary good frames 150-230. Whole-frame variance is a coarse measure; the face-region
         // measure replaces it once a face detector is in.
-        Thresholds {
-            min_luma: 60.0,
-            max_luma: 200.0,
-            min_sharpness: 33.0,
-            min_motion: 1.5,
-        }
+        Thresholds { min_luma: 60.0, max_luma: 200.0, min_sharpness: 33.0, min_motion: 1.5 }
     }
 }
 
@@ -143,11 +130,6 @@ pub fn motion(a: &Gray, b: &Gray) -> f32 {
     if a.data.len() != b.data.len() || a.data.is_empty() {
         return 0.0;
     }
-    let sum: u64 = a
-        .data
-        .iter()
-        .zip(&b.data)
-        .map(|(x, y)| x.abs_diff(*y) as u64)
-        .sum();
+    let sum: u64 = a.data.iter().zip(&b.data).map(|(x, y)| x.abs_diff(*y) as u64).sum();
     sum as f32 / a.data.len() as f32
 }

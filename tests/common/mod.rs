@@ -30,11 +30,7 @@ impl Drop for SandboxProcess {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 pub fn start_sandbox(extra_args: &[&str]) -> SandboxProcess {
@@ -44,14 +40,7 @@ pub fn start_sandbox(extra_args: &[&str]) -> SandboxProcess {
     let state = dir.path().join("state");
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
-        .args([
-            "sandbox",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-            "--partner-id",
-            PARTNER_ID,
-            "--api-key-file",
-        ])
+        .args(["sandbox", "--listen", &format!("127.0.0.1:{port}"), "--partner-id", PARTNER_ID, "--api-key-file"])
         .arg(&key_file)
         .arg("--state-dir")
         .arg(&state)
@@ -61,13 +50,7 @@ pub fn start_sandbox(extra_args: &[&str]) -> SandboxProcess {
         .spawn()
         .expect("the kiosk-agent binary starts");
     let ca_pem = state.join("ca.pem");
-    let mut sb = SandboxProcess {
-        child,
-        dir,
-        base_url: format!("https://127.0.0.1:{port}/v1"),
-        ca_pem,
-        key_file,
-    };
+    let mut sb = SandboxProcess { child, dir, base_url: format!("https://127.0.0.1:{port}/v1"), ca_pem, key_file };
     wait_for(&sb.ca_pem, &mut sb.child);
     sb
 }
@@ -78,11 +61,7 @@ fn wait_for(p: &Path, child: &mut Child) {
         if let Ok(Some(status)) = child.try_wait() {
             panic!("the sandbox exited early: {status}");
         }
-        assert!(
-            t.elapsed() < Duration::from_secs(30),
-            "the sandbox did not write {} within 30 s",
-            p.display()
-        );
+        assert!(t.elapsed() < Duration::from_secs(30), "the sandbox did not write {} within 30 s", p.display());
         std::thread::sleep(Duration::from_millis(50));
     }
 }

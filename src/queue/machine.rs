@@ -1,0 +1,380 @@
+//! The life of one queued job, as pure code: events in, a new record out. No disk, no clock
+//! (time is an input), no randomness (jitter is an input).
+//!
+//! # States
+//!
+//! * `Captured`: the bundle is on disk but not yet indexed (only seen while enqueueing, or when
+//!   reconciling after a crash).
+//! * `Queued`: indexed, waiting for the link. Nothing has been sent.
+//! * `Prepped`: prep_upload answered (smile_job_id known); the zip is not confirmed uploaded.
+//! * `Uploaded`: the zip was accepted; only the result is missing.
+//! * `Result`: a final job_status is stored. The images wait for the retention time.
+//! * `Erased`: images deleted; the record keeps the result until it is purged.
+//! * `Failed`: refused for good (final Smile ID code, expired, or given up); images erased.
+//! * `Quarantined`: the bundle failed its integrity check; kept aside for inspection, never sent.
+//!
+//! ```text
+//!  Captured ─Indexed─▶ Queued ─Progress─▶ Prepped ─Progress─▶ Uploaded ─Final─▶ Result ─Erased─▶ Erased
+//!                        │  ▲               │                    │
+//!                        │  └──Retry──┐     │ AttemptFailed: same state, attempts+1, next_attempt_at
+//!                        ▼            │     ▼                    ▼
+//!              Failed (final code, TTL) ◀───┴────────────────────┘      any ─Integrity─▶ Quarantined
+//! ```
+//!
+//! ```
+//! use kiosk_agent::queue::machine::*;
+//! use kiosk_agent::smileid::submit::Progress;
+//!
+//! let mut r = Record::new(1, "job-1", "user-1", 1, 150_000, 1_000);
+//! assert_eq!(r.stage, Stage::Captured);
+//! r.apply(Event::Indexed, 1_000).unwrap();
+//! assert!(r.due(1_000));
+//! r.apply(Event::AttemptFailed { error: "link down".into(), backoff_ms: 2_000 }, 1_500).unwrap();
+//! assert_eq!((r.stage, r.attempts, r.due(2_000), r.due(3_500)), (Stage::Queued, 1, false, true));
+//! let prepped = Progress { prep_attempted: true, smile_job_id: Some("7".into()), ..Default::default() };
+//! r.apply(Event::Progress(prepped.clone()), 3_600).unwrap();
+//! assert_eq!(r.stage, Stage::Prepped);
+//! r.apply(Event::Progress(Progress { put_attempted: true, uploaded: true, ..prepped }), 3_700).unwrap();
+//! assert_eq!(r.stage, Stage::Uploaded);
+//! r.apply(Event::Final { success: true, result: serde_json::json!({"ResultCode": "1020"}) }, 4_000).unwrap();
+//! assert_eq!(r.stage, Stage::Result);
+//! assert!(r.erase_due(4_000, 0));
+//! r.apply(Event::Erased, 4_001).unwrap();
+//! assert_eq!(r.stage, Stage::Erased);
+//! assert!(r.apply(Event::Indexed, 4_002).is_err());
+//!
+//! let mut q = Record::new(2, "job-2", "user-1", 1, 1, 0);
+//! q.apply(Event::Integrity("seal mismatch".into()), 0).unwrap();
+//! assert_eq!(q.stage, Stage::Quarantined);
+//! let mut f = Record::new(3, "job-3", "user-1", 1, 1, 0);
+//! f.apply(Event::Indexed, 0).unwrap();
+//! f.apply(Event::Refused { code: Some("2212".into()), error: "Invalid job type".into() }, 1).unwrap();
+//! assert_eq!(f.stage, Stage::Failed);
+//! f.apply(Event::Retry, 2).unwrap();
+//! assert_eq!(f.stage, Stage::Queued);
+//! ```
+
+use serde::{Deserialize, Serialize};
+
+use crate::smileid::submit::Progress;
+
+/// Version of [`Record`] as stored in the index. v1 had `state: queued|done|failed`.
+pub const RECORD_SCHEMA: u32 = 2;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Stage {
+    Captured,
+    Queued,
+    Prepped,
+    Uploaded,
+    Result,
+    Erased,
+    Failed,
+    Quarantined,
+}
+
+impl Stage {
+    /// Still to be sent or answered.
+    pub fn is_pending(self) -> bool {
+        matches!(self, Stage::Queued | Stage::Prepped | Stage::Uploaded)
+    }
+
+    /// The bundle (images) should still exist in this stage.
+    pub fn holds_images(self) -> bool {
+        matches!(self, Stage::Captured | Stage::Queued | Stage::Prepped | Stage::Uploaded | Stage::Result | Stage::Quarantined)
+    }
+}
+
+/// What happened to a job.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Event {
+    /// The index now holds the job (after its bundle was written).
+    Indexed,
+    /// Submission progress, saved before each request leaves.
+    Progress(Progress),
+    /// A try failed for a reason that may pass (network, 5xx, paused credentials).
+    AttemptFailed { error: String, backoff_ms: u64 },
+    /// Smile ID refused the job for good.
+    Refused { code: Option<String>, error: String },
+    /// A final job_status (or, with callbacks only, the confirmed upload).
+    Final { success: bool, result: serde_json::Value },
+    /// The job outlived its time to live without being delivered.
+    Expired,
+    /// The images are gone from disk.
+    Erased,
+    /// The bundle failed its seal or could not be read.
+    Integrity(String),
+    /// The operator asked to try a failed job again.
+    Retry,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("job {job_id}: {event} is not possible in state {stage:?}")]
+pub struct TransitionError {
+    pub job_id: String,
+    pub stage: Stage,
+    pub event: &'static str,
+}
+
+/// The index entry of one job.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Record {
+    pub schema: u32,
+    pub seq: u64,
+    pub job_id: String,
+    pub user_id: String,
+    pub job_type: u8,
+    pub stage: Stage,
+    pub progress: Progress,
+    pub attempts: u32,
+    pub last_error: Option<String>,
+    pub last_code: Option<String>,
+    /// Unix ms before which the job is not tried again.
+    pub next_attempt_at: i64,
+    pub job_success: Option<bool>,
+    /// Final job_status `result`, kept for the host application until purged.
+    pub result: Option<serde_json::Value>,
+    /// Size of the bundle file while it exists.
+    pub bundle_bytes: u64,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub finished_at: Option<i64>,
+}
+
+impl Record {
+    pub fn new(seq: u64, job_id: &str, user_id: &str, job_type: u8, bundle_bytes: u64, now: i64) -> Self {
+        Record {
+            schema: RECORD_SCHEMA,
+            seq,
+            job_id: job_id.into(),
+            user_id: user_id.into(),
+            job_type,
+            stage: Stage::Captured,
+            progress: Progress::default(),
+            attempts: 0,
+            last_error: None,
+            last_code: None,
+            next_attempt_at: now,
+            job_success: None,
+            result: None,
+            bundle_bytes,
+            created_at: now,
+            updated_at: now,
+            finished_at: None,
+        }
+    }
+
+    /// Applies `event` at `now`; an impossible transition leaves the record untouched.
+    pub fn apply(&mut self, event: Event, now: i64) -> Result<(), TransitionError> {
+        use Stage::*;
+        let name = match &event {
+            Event::Indexed => "Indexed",
+            Event::Progress(_) => "Progress",
+            Event::AttemptFailed { .. } => "AttemptFailed",
+            Event::Refused { .. } => "Refused",
+            Event::Final { .. } => "Final",
+            Event::Expired => "Expired",
+            Event::Erased => "Erased",
+            Event::Integrity(_) => "Integrity",
+            Event::Retry => "Retry",
+        };
+        let bad = || TransitionError { job_id: self.job_id.clone(), stage: self.stage, event: name };
+        match (self.stage, event) {
+            (Captured, Event::Indexed) => self.stage = Queued,
+            (Queued | Prepped | Uploaded, Event::Progress(p)) => {
+                self.stage = if p.uploaded {
+                    Uploaded
+                } else if p.smile_job_id.is_some() {
+                    Prepped
+                } else {
+                    Queued
+                };
+                self.progress = p;
+            }
+            (Queued | Prepped | Uploaded, Event::AttemptFailed { error, backoff_ms }) => {
+                self.attempts += 1;
+                self.last_error = Some(error);
+                self.next_attempt_at = now.saturating_add(backoff_ms as i64);
+            }
+            (Queued | Prepped | Uploaded, Event::Refused { code, error }) => {
+                self.stage = Failed;
+                self.last_code = code;
+                self.last_error = Some(error);
+                self.finished_at = Some(now);
+            }
+            (Queued | Prepped | Uploaded, Event::Final { success, result }) => {
+                self.stage = Result;
+                self.job_success = Some(success);
+                self.result = Some(result);
+                self.last_error = None;
+                self.finished_at = Some(now);
+            }
+            (Queued | Prepped | Uploaded, Event::Expired) => {
+                self.stage = Failed;
+                self.last_error = Some("expired before it could be delivered; capture again".into());
+                self.finished_at = Some(now);
+            }
+            (Result, Event::Erased) => {
+                self.stage = Erased;
+                self.bundle_bytes = 0;
+            }
+            // A failed job's images go too; the stage keeps saying why it failed.
+            (Failed, Event::Erased) => self.bundle_bytes = 0,
+            (Captured | Queued | Prepped | Uploaded | Result, Event::Integrity(why)) => {
+                self.stage = Quarantined;
+                self.last_error = Some(why);
+                self.finished_at = Some(now);
+            }
+            (Failed, Event::Retry) if self.bundle_bytes > 0 => {
+                self.stage = Queued;
+                self.attempts = 0;
+                self.last_error = None;
+                self.last_code = None;
+                self.next_attempt_at = now;
+                self.finished_at = None;
+            }
+            _ => return Err(bad()),
+        }
+        self.updated_at = now;
+        Ok(())
+    }
+
+    /// Whether the uplink should try this job at `now`.
+    pub fn due(&self, now: i64) -> bool {
+        self.stage.is_pending() && now >= self.next_attempt_at
+    }
+
+    /// Whether the job outlived `ttl_ms` without reaching Smile ID. Uploaded jobs never expire:
+    /// Smile ID has them, only the answer is missing.
+    pub fn expired(&self, now: i64, ttl_ms: i64) -> bool {
+        matches!(self.stage, Stage::Queued | Stage::Prepped) && now.saturating_sub(self.created_at) > ttl_ms
+    }
+
+    /// Whether the images should be erased at `now`.
+    pub fn erase_due(&self, now: i64, retention_ms: i64) -> bool {
+        match self.stage {
+            Stage::Result => now.saturating_sub(self.finished_at.unwrap_or(now)) >= retention_ms,
+            Stage::Failed => self.bundle_bytes > 0,
+            _ => false,
+        }
+    }
+
+    /// Whether the record itself (with its result) should be deleted at `now`.
+    pub fn purge_due(&self, now: i64, keep_ms: i64) -> bool {
+        matches!(self.stage, Stage::Erased | Stage::Failed) && self.bundle_bytes == 0 && now.saturating_sub(self.finished_at.unwrap_or(now)) >= keep_ms
+    }
+}
+
+/// Exponential backoff with jitter: `base * 2^attempts`, capped, then scaled into
+/// [50 %, 100 %] by `jitter` (0..1) so that kiosks coming back online do not retry in step.
+pub fn backoff_ms(attempts: u32, base_ms: u64, cap_ms: u64, jitter: f64) -> u64 {
+    let exp = base_ms.saturating_mul(1u64 << attempts.min(20)).min(cap_ms);
+    let j = jitter.clamp(0.0, 1.0);
+    (exp as f64 * (0.5 + 0.5 * j)) as u64
+}
+
+/// Reads an index record of any known schema, migrating older ones.
+pub fn decode(bytes: &[u8]) -> Result<Record, String> {
+    let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+    match v.get("schema").and_then(|s| s.as_u64()) {
+        Some(2) => serde_json::from_value(v).map_err(|e| e.to_string()),
+        Some(1) => migrate_v1(v),
+        Some(n) => Err(format!("record schema {n} is newer than this agent ({RECORD_SCHEMA}); upgrade the agent")),
+        None => Err("record has no schema".into()),
+    }
+}
+
+#[derive(Deserialize)]
+struct RecordV1 {
+    seq: u64,
+    job_id: String,
+    user_id: String,
+    job_type: u8,
+    state: String,
+    #[serde(default)]
+    progress: Progress,
+    #[serde(default)]
+    attempts: u32,
+    #[serde(default)]
+    last_error: Option<String>,
+    #[serde(default)]
+    result: Option<serde_json::Value>,
+    created_at: i64,
+    updated_at: i64,
+}
+
+fn migrate_v1(v: serde_json::Value) -> Result<Record, String> {
+    let o: RecordV1 = serde_json::from_value(v).map_err(|e| format!("v1 record: {e}"))?;
+    let mut r = Record::new(o.seq, &o.job_id, &o.user_id, o.job_type, 0, o.created_at);
+    r.progress = o.progress;
+    r.attempts = o.attempts;
+    r.last_error = o.last_error;
+    r.updated_at = o.updated_at;
+    r.stage = match o.state.as_str() {
+        "queued" if r.progress.uploaded => Stage::Uploaded,
+        "queued" if r.progress.smile_job_id.is_some() => Stage::Prepped,
+        "queued" => Stage::Queued,
+        // v1 erased images as soon as a job finished.
+        "done" => Stage::Erased,
+        "failed" => Stage::Failed,
+        other => return Err(format!("v1 record has unknown state {other:?}")),
+    };
+    if r.stage == Stage::Erased {
+        r.job_success = Some(true);
+        r.result = o.result;
+        r.finished_at = Some(o.updated_at);
+    }
+    if r.stage == Stage::Failed {
+        r.finished_at = Some(o.updated_at);
+    }
+    Ok(r)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_is_capped_and_jittered() {
+        assert_eq!(backoff_ms(0, 1000, 60_000, 1.0), 1000);
+        assert_eq!(backoff_ms(3, 1000, 60_000, 1.0), 8000);
+        assert_eq!(backoff_ms(30, 1000, 60_000, 1.0), 60_000);
+        assert_eq!(backoff_ms(3, 1000, 60_000, 0.0), 4000);
+    }
+
+    #[test]
+    fn v1_records_migrate() {
+        let v1 = br#"{"schema":1,"seq":4,"job_id":"j","user_id":"u","job_type":1,"state":"queued","progress":{"prep_attempted":true,"uploaded":false,"smile_job_id":"9"},"attempts":2,"last_error":"x","result":null,"created_at":5,"updated_at":6}"#;
+        let r = decode(v1).unwrap();
+        assert_eq!((r.schema, r.stage, r.attempts, r.progress.smile_job_id.as_deref()), (2, Stage::Prepped, 2, Some("9")));
+        let done = String::from_utf8_lossy(v1).replace("\"queued\"", "\"done\"");
+        assert_eq!(decode(done.as_bytes()).unwrap().stage, Stage::Erased);
+        let future = String::from_utf8_lossy(v1).replace("\"schema\":1", "\"schema\":9");
+        assert!(decode(future.as_bytes()).unwrap_err().contains("newer"));
+        assert!(decode(b"\x00garbage").is_err());
+    }
+
+    #[test]
+    fn impossible_transitions_change_nothing() {
+        let mut r = Record::new(1, "j", "u", 1, 10, 0);
+        let before = r.clone();
+        assert!(r.apply(Event::Final { success: true, result: serde_json::Value::Null }, 5).is_err());
+        assert_eq!(r, before);
+        r.apply(Event::Integrity("bad".into()), 1).unwrap();
+        assert!(r.apply(Event::Retry, 2).is_err(), "a quarantined bundle is never sent");
+    }
+
+    #[test]
+    fn ttl_and_retention() {
+        let mut r = Record::new(1, "j", "u", 1, 10, 0);
+        r.apply(Event::Indexed, 0).unwrap();
+        assert!(!r.expired(10, 100) && r.expired(101, 100));
+        r.apply(Event::Progress(Progress { uploaded: true, put_attempted: true, prep_attempted: true, smile_job_id: Some("1".into()) }), 5).unwrap();
+        assert!(!r.expired(1_000_000, 100), "uploaded jobs are Smile ID's now");
+        r.apply(Event::Final { success: true, result: serde_json::json!({}) }, 10).unwrap();
+        assert!(!r.erase_due(15, 10) && r.erase_due(20, 10));
+        r.apply(Event::Erased, 20).unwrap();
+        assert!(!r.purge_due(25, 100) && r.purge_due(110, 100));
+    }
+}
