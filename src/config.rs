@@ -5,9 +5,11 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
+use crate::queue::QueueSettings;
 use crate::session::CaptureSettings;
 use crate::smileid::signature::ApiKey;
 use crate::uplink::http::Timeouts;
+use crate::uplink::service::UplinkSettings;
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -23,6 +25,10 @@ pub struct Config {
     pub display: DisplayConfig,
     #[serde(default)]
     pub http: Timeouts,
+    #[serde(default)]
+    pub queue: QueueSettings,
+    #[serde(default)]
+    pub uplink: UplinkSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -153,6 +159,16 @@ impl Config {
                 "capture.selfie_long_side",
                 "selfie must be ≥ 160 px and liveness ≥ 80 px on the long side",
             ));
+        }
+        let q = &self.queue;
+        if q.max_jobs == 0 || q.max_bytes < 1024 * 1024 {
+            return Err(invalid("queue.max_jobs/max_bytes", "must allow at least one job (max_bytes ≥ 1 MiB)"));
+        }
+        if q.ttl_hours == 0 {
+            return Err(invalid("queue.ttl_hours", "must be above 0"));
+        }
+        if self.uplink.base_backoff_secs == 0 || self.uplink.max_backoff_secs < self.uplink.base_backoff_secs {
+            return Err(invalid("uplink.base_backoff_secs", "must be above 0 and at most max_backoff_secs"));
         }
         if c.time_limit_secs == 0 {
             return Err(invalid("capture.time_limit_secs", "must be above 0"));

@@ -10,15 +10,15 @@ use base64::Engine;
 use crate::camera::synthetic::SyntheticCamera;
 use crate::display::png::PngDisplay;
 use crate::display::{Display, Screen};
-use crate::queue::Queue;
+use crate::queue::{Queue, QueueSettings};
 use crate::sandbox::{self, SandboxOptions};
 use crate::session::{self, CaptureSettings, ScriptedInput, SessionRequest};
 use crate::smileid::job::{IdInfo, JobOptions, JobType};
 use crate::smileid::signature::{ApiKey, LocalKeySigner};
 use crate::smileid::submit::{Outcome, ResponseCheck, SubmitConfig};
-use crate::uplink::drain::drain;
-use crate::uplink::drive::{Event, RetryPolicy};
+use crate::uplink::drive::Event;
 use crate::uplink::http::{HttpClient, Timeouts};
+use crate::uplink::service::{Uplink, UplinkSettings};
 
 const PARTNER_ID: &str = "085";
 
@@ -46,8 +46,8 @@ pub fn run(out: &Path) -> Result<serde_json::Value> {
     eprintln!("sandbox: serving {} (CA {})", sb.base_url, sb.ca_pem_path.display());
 
     let mut display = PngDisplay::new(out.join("screens"), 480, 320)?;
-    let queue = Queue::open(&out.join("state"))?;
-    display.show(&Screen::Welcome { queued: queue.pending()?.len() })?;
+    let queue = Queue::open(&out.join("state"), QueueSettings::default())?;
+    display.show(&Screen::Welcome { queued: queue.stats()?.pending })?;
 
     let req = SessionRequest {
         partner_name: "Demo Bank".into(),
@@ -80,11 +80,10 @@ pub fn run(out: &Path) -> Result<serde_json::Value> {
     let signer = LocalKeySigner { partner_id: PARTNER_ID.into(), key: key.clone() };
     let cfg = SubmitConfig::new(PARTNER_ID, &sb.base_url, ResponseCheck::Key(key));
     display.show(&Screen::Uploading { step: "Sending your photos securely".into() })?;
-    let drained = drain(&queue, &http, &signer, &cfg, &RetryPolicy::default(), |r, ev| match ev {
+    let mut uplink = Uplink::new(&queue, &http, &signer, cfg, UplinkSettings::default());
+    let drained = uplink.pass(|r, ev| match ev {
         Event::Sent { what } => eprintln!("uplink: {} -> {what}", r.job_id),
-        Event::Retrying { error, after, .. } => {
-            eprintln!("uplink: {} retry in {after:?}: {error}", r.job_id)
-        }
+        Event::Retrying { error, after, .. } => eprintln!("uplink: {} retry in {after:?}: {error}", r.job_id),
     })?;
     let Some(d) = drained.into_iter().find(|d| d.record.job_id == rec.job_id) else {
         bail!("the demo job was not drained")

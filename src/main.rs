@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
@@ -10,15 +11,15 @@ use kiosk_agent::camera::synthetic::SyntheticCamera;
 use kiosk_agent::config::{read_api_key, Config};
 use kiosk_agent::display::png::PngDisplay;
 use kiosk_agent::display::{Display, Screen};
-use kiosk_agent::queue::Queue;
+use kiosk_agent::queue::{Queue, Record};
 use kiosk_agent::sandbox::{self, SandboxOptions};
 use kiosk_agent::session::{self, ScriptedInput, SessionRequest};
 use kiosk_agent::smileid::job::{IdInfo, JobOptions, JobType};
 use kiosk_agent::smileid::signature::LocalKeySigner;
 use kiosk_agent::smileid::submit::{Outcome, ResponseCheck, SubmitConfig};
-use kiosk_agent::uplink::drain::drain;
-use kiosk_agent::uplink::drive::{Event, RetryPolicy};
+use kiosk_agent::uplink::drive::Event;
 use kiosk_agent::uplink::http::HttpClient;
+use kiosk_agent::uplink::service::{LinkState, Uplink};
 
 /// Identity-capture kiosk agent: guides a person through Smile ID verification on the
 /// kiosk's camera and screen, queues the job safely while offline, and uploads it when the
@@ -83,8 +84,23 @@ enum Command {
         #[arg(long)]
         consent_given: bool,
     },
-    /// Upload every queued job, in order, and print each outcome as a JSON line.
+    /// Upload what is due now, oldest first, and print each job's outcome as a JSON line.
     Upload {
+        /// Path to the TOML configuration.
+        #[arg(long, default_value = "/etc/kiosk-agent/kiosk.toml")]
+        config: PathBuf,
+    },
+    /// Run the uplink: upload queued jobs whenever the link is there, until stopped (SIGTERM).
+    Run {
+        /// Path to the TOML configuration.
+        #[arg(long, default_value = "/etc/kiosk-agent/kiosk.toml")]
+        config: PathBuf,
+        /// Exit once no job is waiting (for scripts and tests).
+        #[arg(long)]
+        exit_when_idle: bool,
+    },
+    /// Show the link state and the queue's counts.
+    Status {
         /// Path to the TOML configuration.
         #[arg(long, default_value = "/etc/kiosk-agent/kiosk.toml")]
         config: PathBuf,
@@ -108,12 +124,84 @@ enum Command {
 enum QueueAction {
     /// List jobs with their state, attempts and last error.
     Ls,
+    /// Show one job's record as JSON (no images).
+    Show { job_id: String },
+    /// Put a failed job back in line.
+    Retry { job_id: String },
+    /// Delete a job: its images are erased and its record removed.
+    Purge { job_id: String },
 }
 
 fn main() {
     if let Err(e) = run(Cli::parse()) {
         eprintln!("kiosk-agent: error: {e:#}");
         std::process::exit(1);
+    }
+}
+
+static STOP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_signal(_: libc::c_int) {
+    STOP.store(true, Ordering::Relaxed);
+}
+
+/// SIGTERM (systemd stop) and SIGINT end `run` after the request in flight.
+fn install_stop_handler() {
+    // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGTERM, on_signal as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGINT, on_signal as *const () as libc::sighandler_t);
+    }
+}
+
+fn log_event(r: &Record, ev: &Event) {
+    match ev {
+        Event::Sent { .. } => {}
+        Event::Retrying { error, after, .. } => eprintln!("kiosk-agent: {}: retrying in {after:?}: {error}", r.job_id),
+    }
+}
+
+/// Opens the queue and reports anything reconciliation had to repair.
+fn open_queue(c: &Config) -> Result<Queue> {
+    let q = Queue::open(&c.state_dir, c.queue.clone())?;
+    let r = &q.report;
+    if r.index_rebuilt {
+        eprintln!(
+            "kiosk-agent: the queue index was damaged ({}); it was rebuilt from the job bundles",
+            r.index_error.as_deref().unwrap_or("?")
+        );
+    }
+    for qn in &r.quarantined {
+        eprintln!("kiosk-agent: quarantined {qn}");
+    }
+    if r.migrated > 0 {
+        eprintln!("kiosk-agent: migrated {} job bundles to the current format", r.migrated);
+    }
+    Ok(q)
+}
+
+/// What the uplink needs from the config: an HTTPS client and a signer.
+struct UplinkParts {
+    http: HttpClient,
+    signer: LocalKeySigner,
+    key: kiosk_agent::smileid::signature::ApiKey,
+}
+
+impl UplinkParts {
+    fn new(c: &Config) -> Result<Self> {
+        let key = c.api_key()?;
+        Ok(UplinkParts {
+            http: HttpClient::new(c.smileid.extra_ca_file.as_deref(), &c.http)?,
+            signer: LocalKeySigner { partner_id: c.smileid.partner_id.clone(), key: key.clone() },
+            key,
+        })
+    }
+
+    fn uplink<'a>(&'a self, c: &Config, queue: &'a Queue) -> Result<Uplink<'a>> {
+        let cfg = SubmitConfig::new(&c.smileid.partner_id, &c.base_url()?, ResponseCheck::Key(self.key.clone()));
+        let mut u = Uplink::new(queue, &self.http, &self.signer, cfg, c.uplink.clone());
+        u.status_file = Some(c.state_dir.join("status.json"));
+        Ok(u)
     }
 }
 
@@ -172,7 +260,16 @@ fn run(cli: Cli) -> Result<()> {
                 None => SyntheticCamera::with_default_face(),
             };
             let mut display = PngDisplay::new(&c.display.out_dir, c.display.width, c.display.height)?;
-            let queue = Queue::open(&c.state_dir)?;
+            let queue = open_queue(&c)?;
+            // Refuse before the person spends two minutes in front of the camera, not after.
+            if let Err(e) = queue.check_room(kiosk_agent::queue::TYPICAL_JOB_BYTES) {
+                display.show(&Screen::Error {
+                    title: "Storage full".into(),
+                    detail: "This kiosk cannot take new verifications until it is back online. Please try again later."
+                        .into(),
+                })?;
+                return Err(e.into());
+            }
             let job =
                 session::run(&req, &mut cam, &mut display, &mut ScriptedInput { accept: consent_given }, &c.capture)?;
             let rec = queue.enqueue(&job)?;
@@ -181,50 +278,73 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Upload { config } => {
             let c = Config::load(&config)?;
-            let key = c.api_key()?;
-            let queue = Queue::open(&c.state_dir)?;
-            let http = HttpClient::new(c.smileid.extra_ca_file.as_deref(), &c.http)?;
-            let signer = LocalKeySigner { partner_id: c.smileid.partner_id.clone(), key: key.clone() };
-            let cfg = SubmitConfig::new(&c.smileid.partner_id, &c.base_url()?, ResponseCheck::Key(key));
-            let drained = drain(&queue, &http, &signer, &cfg, &RetryPolicy::default(), |r, ev| {
-                if let Event::Retrying { error, after, .. } = ev {
-                    eprintln!("kiosk-agent: {}: retrying in {after:?}: {error}", r.job_id);
+            let queue = open_queue(&c)?;
+            let parts = UplinkParts::new(&c)?;
+            let mut uplink = parts.uplink(&c, &queue)?;
+            let delivered = uplink.pass(log_event)?;
+            for d in delivered {
+                let r = &d.record;
+                let mut line = serde_json::json!({"job_id": r.job_id, "stage": r.stage, "job_success": r.job_success});
+                if let Ok(Outcome::Completed(s)) = &d.outcome {
+                    line["result_code"] = serde_json::json!(s.result_code());
                 }
-            })?;
-            for d in drained {
-                let line = match d.outcome {
-                    Ok(Outcome::Completed(s)) => {
-                        serde_json::json!({"job_id": d.record.job_id, "state": d.record.state, "job_success": s.job_success, "result_code": s.result_code()})
-                    }
-                    Ok(other) => {
-                        serde_json::json!({"job_id": d.record.job_id, "state": d.record.state, "outcome": format!("{other:?}")})
-                    }
-                    Err(e) => {
-                        serde_json::json!({"job_id": d.record.job_id, "state": d.record.state, "error": e})
-                    }
-                };
+                if let Err(e) = &d.outcome {
+                    line["error"] = serde_json::json!(e);
+                }
                 println!("{line}");
+            }
+            if !matches!(uplink.link, LinkState::Up | LinkState::Unknown) {
+                eprintln!("kiosk-agent: uploads stopped: {}", serde_json::to_string(&uplink.link)?);
+            }
+        }
+        Command::Run { config, exit_when_idle } => {
+            let c = Config::load(&config)?;
+            let queue = open_queue(&c)?;
+            let parts = UplinkParts::new(&c)?;
+            let mut uplink = parts.uplink(&c, &queue)?;
+            install_stop_handler();
+            uplink.run(&STOP, exit_when_idle, log_event)?;
+        }
+        Command::Status { config } => {
+            let c = Config::load(&config)?;
+            let status_file = c.state_dir.join("status.json");
+            let queue = open_queue(&c)?;
+            let link = std::fs::read(&status_file)
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                .unwrap_or_else(|| serde_json::json!({"link": "unknown"}));
+            let stats = kiosk_agent::uplink::service::stats_json(&queue.stats()?);
+            println!("{}", serde_json::to_string_pretty(&serde_json::json!({"uplink": link, "queue": stats}))?);
+        }
+        Command::Queue { config, action } => {
+            let c = Config::load(&config)?;
+            let q = open_queue(&c)?;
+            match action {
+                QueueAction::Ls => {
+                    for r in q.list()? {
+                        let stage = serde_json::to_value(r.stage)?.as_str().unwrap_or("").to_string();
+                        let err = r.last_error.unwrap_or_default();
+                        println!(
+                            "{:>6} {:<44} type {:>2} {:<11} attempts {} {err}",
+                            r.seq, r.job_id, r.job_type, stage, r.attempts
+                        );
+                    }
+                }
+                QueueAction::Show { job_id } => println!("{}", serde_json::to_string_pretty(&q.get(&job_id)?)?),
+                QueueAction::Retry { job_id } => {
+                    q.retry(&job_id)?;
+                    println!("{job_id}: queued again");
+                }
+                QueueAction::Purge { job_id } => {
+                    q.purge(&job_id)?;
+                    println!("{job_id}: images erased, record removed");
+                }
             }
         }
         Command::CheckConfig { config } => {
             let c = Config::load(&config)?;
             c.api_key().context("the configuration is valid, but")?;
             println!("{}: ok (API {}, state in {})", config.display(), c.base_url()?, c.state_dir.display());
-        }
-        Command::Queue { config, action: QueueAction::Ls } => {
-            let c = Config::load(&config)?;
-            let q = Queue::open(&c.state_dir)?;
-            for r in q.list()? {
-                println!(
-                    "{:>6} {:<40} type {:>2} {:<7} attempts {} {}",
-                    r.seq,
-                    r.job_id,
-                    r.job_type,
-                    format!("{:?}", r.state).to_lowercase(),
-                    r.attempts,
-                    r.last_error.unwrap_or_default()
-                );
-            }
         }
     }
     Ok(())

@@ -56,9 +56,11 @@ fn capture_offline_then_upload_exactly_once() {
     let line: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&up.stdout).lines().next().unwrap()).unwrap();
     assert_eq!(line["job_id"], job_id.as_str());
-    assert_eq!(line["state"], "done");
+    assert_eq!(line["stage"], "result");
     assert_eq!(line["job_success"], true);
 
+    let ls = agent(&["queue", "ls"], &config);
+    assert!(text(&ls).contains("erased"), "images erased once the result is in: {}", text(&ls));
     // A second upload sends nothing again.
     let again = agent(&["upload"], &config);
     assert!(again.status.success() && again.stdout.is_empty(), "{}", text(&again));

@@ -36,7 +36,7 @@
 //! assert_eq!(r.stage, Stage::Prepped);
 //! r.apply(Event::Progress(Progress { put_attempted: true, uploaded: true, ..prepped }), 3_700).unwrap();
 //! assert_eq!(r.stage, Stage::Uploaded);
-//! r.apply(Event::Final { success: true, result: serde_json::json!({"ResultCode": "1020"}) }, 4_000).unwrap();
+//! r.apply(Event::Final { success: Some(true), result: serde_json::json!({"ResultCode": "1020"}) }, 4_000).unwrap();
 //! assert_eq!(r.stage, Stage::Result);
 //! assert!(r.erase_due(4_000, 0));
 //! r.apply(Event::Erased, 4_001).unwrap();
@@ -82,7 +82,10 @@ impl Stage {
 
     /// The bundle (images) should still exist in this stage.
     pub fn holds_images(self) -> bool {
-        matches!(self, Stage::Captured | Stage::Queued | Stage::Prepped | Stage::Uploaded | Stage::Result | Stage::Quarantined)
+        matches!(
+            self,
+            Stage::Captured | Stage::Queued | Stage::Prepped | Stage::Uploaded | Stage::Result | Stage::Quarantined
+        )
     }
 }
 
@@ -97,8 +100,8 @@ pub enum Event {
     AttemptFailed { error: String, backoff_ms: u64 },
     /// Smile ID refused the job for good.
     Refused { code: Option<String>, error: String },
-    /// A final job_status (or, with callbacks only, the confirmed upload).
-    Final { success: bool, result: serde_json::Value },
+    /// A final job_status (or, with callbacks only, the confirmed upload: success unknown here).
+    Final { success: Option<bool>, result: serde_json::Value },
     /// The job outlived its time to live without being delivered.
     Expired,
     /// The images are gone from disk.
@@ -205,7 +208,7 @@ impl Record {
             }
             (Queued | Prepped | Uploaded, Event::Final { success, result }) => {
                 self.stage = Result;
-                self.job_success = Some(success);
+                self.job_success = success;
                 self.result = Some(result);
                 self.last_error = None;
                 self.finished_at = Some(now);
@@ -262,7 +265,9 @@ impl Record {
 
     /// Whether the record itself (with its result) should be deleted at `now`.
     pub fn purge_due(&self, now: i64, keep_ms: i64) -> bool {
-        matches!(self.stage, Stage::Erased | Stage::Failed) && self.bundle_bytes == 0 && now.saturating_sub(self.finished_at.unwrap_or(now)) >= keep_ms
+        matches!(self.stage, Stage::Erased | Stage::Failed)
+            && self.bundle_bytes == 0
+            && now.saturating_sub(self.finished_at.unwrap_or(now)) >= keep_ms
     }
 }
 
@@ -347,7 +352,10 @@ mod tests {
     fn v1_records_migrate() {
         let v1 = br#"{"schema":1,"seq":4,"job_id":"j","user_id":"u","job_type":1,"state":"queued","progress":{"prep_attempted":true,"uploaded":false,"smile_job_id":"9"},"attempts":2,"last_error":"x","result":null,"created_at":5,"updated_at":6}"#;
         let r = decode(v1).unwrap();
-        assert_eq!((r.schema, r.stage, r.attempts, r.progress.smile_job_id.as_deref()), (2, Stage::Prepped, 2, Some("9")));
+        assert_eq!(
+            (r.schema, r.stage, r.attempts, r.progress.smile_job_id.as_deref()),
+            (2, Stage::Prepped, 2, Some("9"))
+        );
         let done = String::from_utf8_lossy(v1).replace("\"queued\"", "\"done\"");
         assert_eq!(decode(done.as_bytes()).unwrap().stage, Stage::Erased);
         let future = String::from_utf8_lossy(v1).replace("\"schema\":1", "\"schema\":9");
@@ -359,7 +367,7 @@ mod tests {
     fn impossible_transitions_change_nothing() {
         let mut r = Record::new(1, "j", "u", 1, 10, 0);
         let before = r.clone();
-        assert!(r.apply(Event::Final { success: true, result: serde_json::Value::Null }, 5).is_err());
+        assert!(r.apply(Event::Final { success: Some(true), result: serde_json::Value::Null }, 5).is_err());
         assert_eq!(r, before);
         r.apply(Event::Integrity("bad".into()), 1).unwrap();
         assert!(r.apply(Event::Retry, 2).is_err(), "a quarantined bundle is never sent");
@@ -370,9 +378,18 @@ mod tests {
         let mut r = Record::new(1, "j", "u", 1, 10, 0);
         r.apply(Event::Indexed, 0).unwrap();
         assert!(!r.expired(10, 100) && r.expired(101, 100));
-        r.apply(Event::Progress(Progress { uploaded: true, put_attempted: true, prep_attempted: true, smile_job_id: Some("1".into()) }), 5).unwrap();
+        r.apply(
+            Event::Progress(Progress {
+                uploaded: true,
+                put_attempted: true,
+                prep_attempted: true,
+                smile_job_id: Some("1".into()),
+            }),
+            5,
+        )
+        .unwrap();
         assert!(!r.expired(1_000_000, 100), "uploaded jobs are Smile ID's now");
-        r.apply(Event::Final { success: true, result: serde_json::json!({}) }, 10).unwrap();
+        r.apply(Event::Final { success: Some(true), result: serde_json::json!({}) }, 10).unwrap();
         assert!(!r.erase_due(15, 10) && r.erase_due(20, 10));
         r.apply(Event::Erased, 20).unwrap();
         assert!(!r.purge_due(25, 100) && r.purge_due(110, 100));

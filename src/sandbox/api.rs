@@ -140,6 +140,8 @@ impl Sandbox {
             ("POST", "/v1/job_status") => self.job_status(req, now),
             ("POST", "/v1/id_verification") => self.id_verification(req, now),
             ("PUT", p) if p.starts_with("/uploads/") => self.upload(req, now),
+            // What a link probe reaches: any answer with a Date proves TLS and HTTP work.
+            ("GET", "/") => Ok(Response::json(200, &json!({"service": "kiosk-agent sandbox"}))),
             ("GET", "/sandbox/jobs") => {
                 Ok(Response::json(200, &serde_json::to_value(self.records()).unwrap_or_default()))
             }

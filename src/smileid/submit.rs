@@ -92,6 +92,7 @@ use super::wire::{ApiError, JobStatusRequest, JobStatusResponse, PrepUploadReque
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
+    Get,
     Post,
     Put,
 }

@@ -127,6 +127,24 @@ pub fn parse(s: &str) -> Option<UnixMillis> {
     Some(UnixMillis(secs * 1000 + millis))
 }
 
+/// Parses an HTTP `Date` header (IMF-fixdate, `Sun, 06 Nov 1994 08:49:37 GMT`).
+pub fn parse_http_date(s: &str) -> Option<UnixMillis> {
+    let mut it = s.split_whitespace();
+    let (_wd, d, mon, y, hms, gmt) = (it.next()?, it.next()?, it.next()?, it.next()?, it.next()?, it.next()?);
+    if gmt != "GMT" || it.next().is_some() {
+        return None;
+    }
+    const MON: [&str; 12] = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"];
+    let m = MON.iter().position(|x| *x == mon)? as i64 + 1;
+    let (d, y): (i64, i64) = (d.parse().ok()?, y.parse().ok()?);
+    let mut t = hms.split(':').map(|x| x.parse::<i64>().ok());
+    let (h, mi, se) = (t.next()??, t.next()??, t.next()??);
+    if d < 1 || d > days_in_month(y, m) || h > 23 || mi > 59 || se > 60 {
+        return None;
+    }
+    Some(UnixMillis((days_from_civil(y, m, d) * 86_400 + h * 3600 + mi * 60 + se) * 1000))
+}
+
 fn is_leap(y: i64) -> bool {
     (y % 4 == 0 && y % 100 != 0) || y % 400 == 0
 }
@@ -204,6 +222,9 @@ mod tests {
     #[test]
     fn http_date() {
         assert_eq!(UnixMillis(784_111_777_000).to_http_date(), "Sun, 06 Nov 1994 08:49:37 GMT");
+        assert_eq!(parse_http_date("Sun, 06 Nov 1994 08:49:37 GMT"), Some(UnixMillis(784_111_777_000)));
+        assert_eq!(parse_http_date("Sun, 31 Feb 1994 08:49:37 GMT"), None);
+        assert_eq!(parse_http_date("yesterday"), None);
     }
 
     #[test]

@@ -1,11 +1,12 @@
 //! Drives one submission to its outcome: signs when asked, sends, sleeps until polls are due,
-//! and retries transient failures a bounded number of times with backoff.
+//! checks the clock against every answer's `Date`, and retries transient failures a bounded
+//! number of times with backoff.
 
 use std::time::Duration;
 
 use crate::smileid::signature::Signer;
-use crate::smileid::submit::{Outcome, Output, Progress, Submission, SubmitError};
-use crate::smileid::timestamp::UnixMillis;
+use crate::smileid::submit::{Outcome, Output, Phase, Progress, Submission, SubmitError};
+use crate::smileid::timestamp::{parse_http_date, UnixMillis};
 use crate::smileid::wire::RetryClass;
 
 use super::http::HttpClient;
@@ -23,6 +24,8 @@ pub enum DriveError {
     GaveUp { attempts: u32, last: SubmitError },
     #[error("Smile ID refuses this kiosk's credentials ({0}); uploads are paused: check the partner id, the API key for this environment, and the clock")]
     Paused(SubmitError),
+    #[error("the kiosk's clock is {skew_secs} s off the server's; requests would be refused, so nothing is signed until the clock is fixed (check NTP)")]
+    ClockWrong { skew_secs: i64 },
     #[error(transparent)]
     Sign(#[from] crate::smileid::signature::SignError),
 }
@@ -33,12 +36,24 @@ pub struct RetryPolicy {
     pub max_failures: u32,
     pub first_backoff: Duration,
     pub max_backoff: Duration,
+    /// Largest accepted difference between the local clock and a server's `Date`.
+    pub max_clock_skew: Duration,
 }
 
 impl Default for RetryPolicy {
     fn default() -> Self {
-        RetryPolicy { max_failures: 5, first_backoff: Duration::from_millis(500), max_backoff: Duration::from_secs(30) }
+        RetryPolicy {
+            max_failures: 5,
+            first_backoff: Duration::from_millis(500),
+            max_backoff: Duration::from_secs(30),
+            max_clock_skew: Duration::from_secs(300),
+        }
     }
+}
+
+/// Local clock minus server clock, from an HTTP `Date` header (seconds resolution).
+pub fn clock_skew_secs(date_header: &str, local: UnixMillis) -> Option<i64> {
+    parse_http_date(date_header).map(|server| (local.0 - server.0) / 1000)
 }
 
 /// Runs `sub` until it is done, calling `on_event` (with the progress to persist) before each
@@ -63,9 +78,7 @@ pub fn drive(
                 std::thread::sleep(Duration::from_millis((until.0 - now.0).clamp(0, 60_000) as u64));
                 continue;
             }
-            Output::AwaitingResponse => {
-                unreachable!("drive sends and answers each request before asking again")
-            }
+            Output::AwaitingResponse => unreachable!("drive sends and answers each request before asking again"),
             Output::Send(req) => req,
         };
         let what = if req.url.ends_with("/upload") {
@@ -77,11 +90,19 @@ pub fn drive(
         };
         on_event(&Event::Sent { what }, sub.progress());
         let result = match http.execute(&req) {
-            Ok(resp) => sub.handle_response(resp, UnixMillis::now()),
+            Ok(resp) => {
+                let skew = resp.date.as_deref().and_then(|d| clock_skew_secs(d, UnixMillis::now()));
+                let r = sub.handle_response(resp, UnixMillis::now());
+                if let Some(s) = skew.filter(|s| s.unsigned_abs() > policy.max_clock_skew.as_secs()) {
+                    // The answer is kept (the machine has moved on); the next signature would be refused.
+                    return Err(DriveError::ClockWrong { skew_secs: s });
+                }
+                r
+            }
             Err(e) => Err(sub.handle_transport_error(e.to_string())),
         };
         let Err(err) = result else { continue };
-        if sub.phase() == crate::smileid::submit::Phase::Done {
+        if sub.phase() == Phase::Done {
             continue; // Final: the outcome carries the error.
         }
         if err.class() == RetryClass::AuthPause {
@@ -101,6 +122,17 @@ fn backoff(p: &RetryPolicy, failures: u32, class: RetryClass) -> Duration {
     if matches!(class, RetryClass::Resign | RetryClass::NewUploadUrl | RetryClass::RetryFlag) {
         return Duration::ZERO; // A protocol step, not congestion.
     }
-    let exp = p.first_backoff.saturating_mul(1 << failures.min(16));
-    exp.min(p.max_backoff)
+    p.first_backoff.saturating_mul(1 << failures.min(16)).min(p.max_backoff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn skew_from_date_header() {
+        let local = UnixMillis(784_111_777_000 + 3_600_000);
+        assert_eq!(clock_skew_secs("Sun, 06 Nov 1994 08:49:37 GMT", local), Some(3600));
+        assert_eq!(clock_skew_secs("garbage", local), None);
+    }
 }

@@ -91,6 +91,7 @@ impl HttpClient {
         let host = host_of(&req.url);
         let fail = |e: ureq::Error| HttpError::Transport { host: host.clone(), detail: e.to_string() };
         let result = match req.method {
+            Method::Get => self.agent.get(&req.url).call(),
             Method::Post => self
                 .agent
                 .post(&req.url)

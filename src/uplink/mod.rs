@@ -1,6 +1,6 @@
 //! The network edge: HTTPS with verified certificates, and the loop that drives a
 //! [`Submission`](crate::smileid::submit::Submission) with real requests, signatures and time.
 
-pub mod drain;
 pub mod drive;
 pub mod http;
+pub mod service;

@@ -1,0 +1,319 @@
+//! The uplink loop: drains the queue oldest first whenever the link is there.
+//!
+//! Each pass: housekeeping (expire, erase, purge); if anything is due, a link probe (a TLS
+//! handshake and HTTP answer from the API host, not a ping), a clock check against the answer's
+//! `Date`, then the due jobs in FIFO order. Failures move a job's `next_attempt_at` by
+//! exponential backoff with jitter; a dead link, refused credentials (2204/2205) or a wrong
+//! clock stop the pass and show in the status instead of burning through the queue.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+use crate::queue::machine::backoff_ms;
+use crate::queue::{Event as QEvent, Queue, QueueError, QueueStats, Record};
+use crate::smileid::signature::Signer;
+use crate::smileid::submit::{HttpRequest, Method, Outcome, Submission, SubmitConfig, SubmitError};
+use crate::smileid::timestamp::UnixMillis;
+use crate::store::write_private;
+
+use super::drive::{clock_skew_secs, drive, DriveError, Event, RetryPolicy};
+use super::http::HttpClient;
+
+/// Uplink tuning, from `[uplink]` in the config.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UplinkSettings {
+    /// First per-job retry delay; doubles per failure up to `max_backoff_secs`, with jitter.
+    pub base_backoff_secs: u64,
+    pub max_backoff_secs: u64,
+    /// How long to wait before asking again after credentials were refused.
+    pub paused_retry_secs: u64,
+    /// Largest accepted difference between the kiosk's clock and the server's.
+    pub max_clock_skew_secs: u64,
+    /// Time between passes when idle.
+    pub idle_poll_secs: u64,
+}
+
+impl Default for UplinkSettings {
+    fn default() -> Self {
+        UplinkSettings {
+            base_backoff_secs: 2,
+            max_backoff_secs: 900,
+            paused_retry_secs: 300,
+            max_clock_skew_secs: 300,
+            idle_poll_secs: 5,
+        }
+    }
+}
+
+/// The link as last seen, for status output and the idle screen.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "link", rename_all = "snake_case")]
+pub enum LinkState {
+    Unknown,
+    Up,
+    Down {
+        error: String,
+    },
+    /// Credentials refused: nothing is sent until `retry_at`.
+    Paused {
+        error: String,
+        retry_at: i64,
+    },
+    ClockWrong {
+        skew_secs: i64,
+    },
+}
+
+/// What `kiosk-agent status` shows (written to `state_dir/status.json` after every pass).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Status {
+    pub updated_at: String,
+    #[serde(flatten)]
+    pub link: LinkState,
+    pub queue: serde_json::Value,
+}
+
+/// One job's result in a pass.
+#[derive(Debug)]
+pub struct Delivered {
+    pub record: Record,
+    pub outcome: Result<Outcome, String>,
+}
+
+pub struct Uplink<'a> {
+    pub queue: &'a Queue,
+    pub http: &'a HttpClient,
+    pub signer: &'a dyn Signer,
+    pub cfg: SubmitConfig,
+    pub settings: UplinkSettings,
+    pub link: LinkState,
+    pub status_file: Option<PathBuf>,
+}
+
+fn jitter() -> f64 {
+    let mut b = [0u8; 2];
+    let _ = getrandom::fill(&mut b);
+    u16::from_le_bytes(b) as f64 / u16::MAX as f64
+}
+
+impl<'a> Uplink<'a> {
+    pub fn new(
+        queue: &'a Queue,
+        http: &'a HttpClient,
+        signer: &'a dyn Signer,
+        cfg: SubmitConfig,
+        settings: UplinkSettings,
+    ) -> Self {
+        Uplink { queue, http, signer, cfg, settings, link: LinkState::Unknown, status_file: None }
+    }
+
+    fn policy(&self) -> RetryPolicy {
+        RetryPolicy {
+            max_failures: 3,
+            max_clock_skew: Duration::from_secs(self.settings.max_clock_skew_secs),
+            ..RetryPolicy::default()
+        }
+    }
+
+    /// Reaches the API host over TLS; any HTTP answer means the link works. Returns the clock skew.
+    pub fn probe(&self) -> Result<Option<i64>, String> {
+        let root =
+            match self.cfg.base_url.find("://").and_then(|i| self.cfg.base_url[i + 3..].find('/').map(|j| i + 3 + j)) {
+                Some(end) => self.cfg.base_url[..end].to_string(),
+                None => self.cfg.base_url.clone(),
+            };
+        let req = HttpRequest {
+            method: Method::Get,
+            url: format!("{root}/"),
+            content_type: "application/json",
+            body: Vec::new(),
+        };
+        let resp = self.http.execute(&req).map_err(|e| e.to_string())?;
+        Ok(resp.date.as_deref().and_then(|d| clock_skew_secs(d, UnixMillis::now())))
+    }
+
+    fn per_job_backoff(&self, r: &Record) -> u64 {
+        backoff_ms(r.attempts, self.settings.base_backoff_secs * 1000, self.settings.max_backoff_secs * 1000, jitter())
+    }
+
+    /// One pass over the queue. Returns what happened to each job it tried.
+    pub fn pass(&mut self, mut on_event: impl FnMut(&Record, &Event)) -> Result<Vec<Delivered>, QueueError> {
+        let now = UnixMillis::now().0;
+        self.queue.housekeeping(now)?;
+        let due = self.queue.due(now)?;
+        if let LinkState::Paused { retry_at, .. } = self.link {
+            if now < retry_at {
+                self.write_status();
+                return Ok(Vec::new());
+            }
+        }
+        if due.is_empty() {
+            self.write_status();
+            return Ok(Vec::new());
+        }
+        match self.probe() {
+            Err(e) => {
+                self.link = LinkState::Down { error: e };
+                self.write_status();
+                return Ok(Vec::new());
+            }
+            Ok(Some(skew)) if skew.unsigned_abs() > self.settings.max_clock_skew_secs => {
+                self.link = LinkState::ClockWrong { skew_secs: skew };
+                self.write_status();
+                return Ok(Vec::new());
+            }
+            Ok(_) => self.link = LinkState::Up,
+        }
+        let mut out = Vec::new();
+        for mut rec in due {
+            let stop = self.one(&mut rec, &mut on_event, &mut out)?;
+            if stop {
+                break;
+            }
+        }
+        self.queue.housekeeping(UnixMillis::now().0)?;
+        self.write_status();
+        Ok(out)
+    }
+
+    /// Submits one job; returns true when the pass must stop (link, credentials or clock).
+    fn one(
+        &mut self,
+        rec: &mut Record,
+        on_event: &mut impl FnMut(&Record, &Event),
+        out: &mut Vec<Delivered>,
+    ) -> Result<bool, QueueError> {
+        let job = match self.queue.load_job(rec) {
+            Ok(j) => j,
+            Err(QueueError::Bundle(e)) => {
+                out.push(Delivered { record: rec.clone(), outcome: Err(e.to_string()) });
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        let mut sub = match Submission::resume(job, self.cfg.clone(), rec.progress.clone()) {
+            Ok(s) => s,
+            Err(e) => {
+                self.queue.apply(rec, QEvent::Refused { code: None, error: e.to_string() })?;
+                out.push(Delivered { record: rec.clone(), outcome: Err(e.to_string()) });
+                return Ok(false);
+            }
+        };
+        let mut save_err = None;
+        let policy = self.policy();
+        let result = drive(&mut sub, self.http, self.signer, &policy, |ev, progress| {
+            // Saved before the request leaves: after a crash, the next try knows what may have
+            // reached Smile ID (a 2215 is ours; a PUT may have landed).
+            if *progress != rec.progress {
+                if let Err(e) = self.queue.apply(rec, QEvent::Progress(progress.clone())) {
+                    save_err = Some(e);
+                }
+            }
+            on_event(rec, ev);
+        });
+        if let Some(e) = save_err {
+            return Err(e);
+        }
+        if *sub.progress() != rec.progress {
+            self.queue.apply(rec, QEvent::Progress(sub.progress().clone()))?;
+        }
+        let backoff = self.per_job_backoff(rec);
+        let (outcome, stop) = match result {
+            Ok(o) => {
+                match &o {
+                    Outcome::Completed(s) => self
+                        .queue
+                        .apply(rec, QEvent::Final { success: Some(s.job_success), result: s.result.clone() })?,
+                    Outcome::Submitted { .. } => self.queue.apply(
+                        rec,
+                        QEvent::Final {
+                            success: None,
+                            result: serde_json::json!({"note": "result sent to callback_url"}),
+                        },
+                    )?,
+                    Outcome::PollingExhausted { .. } => self.queue.apply(
+                        rec,
+                        QEvent::AttemptFailed {
+                            error: "uploaded; no final result yet, will ask again".into(),
+                            backoff_ms: backoff,
+                        },
+                    )?,
+                    Outcome::Failed(e) => {
+                        self.queue.apply(rec, QEvent::Refused { code: e.code.clone(), error: e.to_string() })?
+                    }
+                }
+                (Ok(o), false)
+            }
+            Err(e) => {
+                let msg = e.to_string();
+                let stop = match &e {
+                    DriveError::Paused(_) => {
+                        let retry_at = UnixMillis::now().0 + self.settings.paused_retry_secs as i64 * 1000;
+                        self.link = LinkState::Paused { error: msg.clone(), retry_at };
+                        true
+                    }
+                    DriveError::ClockWrong { skew_secs } => {
+                        self.link = LinkState::ClockWrong { skew_secs: *skew_secs };
+                        true
+                    }
+                    DriveError::GaveUp { last: SubmitError::Transport(t), .. } => {
+                        self.link = LinkState::Down { error: t.clone() };
+                        true
+                    }
+                    _ => false,
+                };
+                self.queue.apply(rec, QEvent::AttemptFailed { error: msg.clone(), backoff_ms: backoff })?;
+                (Err(msg), stop)
+            }
+        };
+        out.push(Delivered { record: rec.clone(), outcome });
+        Ok(stop)
+    }
+
+    pub fn status(&self) -> Status {
+        let stats = self.queue.stats().unwrap_or_default();
+        Status { updated_at: UnixMillis::now().to_iso(), link: self.link.clone(), queue: stats_json(&stats) }
+    }
+
+    fn write_status(&self) {
+        if let Some(p) = &self.status_file {
+            // Status holds counts and link state only, no personal data.
+            let _ = write_private(p, &serde_json::to_vec_pretty(&self.status()).unwrap_or_default());
+        }
+    }
+
+    /// Passes until `stop` is set, or (with `exit_when_idle`) until nothing is pending.
+    pub fn run(
+        &mut self,
+        stop: &AtomicBool,
+        exit_when_idle: bool,
+        mut on_event: impl FnMut(&Record, &Event),
+    ) -> Result<(), QueueError> {
+        while !stop.load(Ordering::Relaxed) {
+            self.pass(&mut on_event)?;
+            let stats = self.queue.stats()?;
+            if exit_when_idle && stats.pending == 0 {
+                return Ok(());
+            }
+            let now = UnixMillis::now().0;
+            let next_due = self.queue.list()?.iter().filter(|r| r.stage.is_pending()).map(|r| r.next_attempt_at).min();
+            let wait = match (&self.link, next_due) {
+                (LinkState::Up, Some(t)) => (t - now).clamp(0, self.settings.idle_poll_secs as i64 * 1000),
+                _ => self.settings.idle_poll_secs as i64 * 1000,
+            };
+            let deadline = now + wait;
+            while UnixMillis::now().0 < deadline && !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+        Ok(())
+    }
+}
+
+pub fn stats_json(s: &QueueStats) -> serde_json::Value {
+    serde_json::to_value(s).unwrap_or_default()
+}
