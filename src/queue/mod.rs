@@ -41,6 +41,9 @@ pub struct QueueSettings {
     pub result_retention_hours: u64,
     /// sled's cache (its default is 1 GiB, far beyond a Pi's budget).
     pub index_cache_bytes: u64,
+    /// Ballast file kept in the state dir and released when the disk fills, so the queue can
+    /// still open and record uploads.
+    pub reserve_bytes: u64,
     /// Key file for encrypting bundles at rest (created, 0600, if missing). Relative names
     /// resolve in $CREDENTIALS_DIRECTORY, else in the state dir. None: sealed but not encrypted.
     pub encryption_key_file: Option<PathBuf>,
@@ -56,6 +59,7 @@ impl Default for QueueSettings {
             image_retention_secs: 0,
             result_retention_hours: 168,
             index_cache_bytes: 4 * 1024 * 1024,
+            reserve_bytes: 4 * 1024 * 1024,
             encryption_key_file: Some(PathBuf::from("keys/bundle.key")),
         }
     }
@@ -86,6 +90,8 @@ pub enum QueueError {
 pub struct OpenReport {
     pub index_rebuilt: bool,
     pub index_error: Option<String>,
+    /// The disk was full: the ballast file was released so the queue could open.
+    pub reserve_released: bool,
     pub adopted: usize,
     pub migrated: usize,
     pub quarantined: Vec<String>,
@@ -152,13 +158,43 @@ fn load_or_create_key(path: &Path) -> Result<[u8; 32], QueueError> {
     }
 }
 
-fn open_index(path: &Path, cache: u64) -> Result<sled::Db, String> {
+enum IndexError {
+    NoSpace,
+    Damaged(String),
+}
+
+fn open_index(path: &Path, cache: u64) -> Result<(sled::Db, sled::Tree), IndexError> {
     // sled can panic on some corruptions (its issue #1533); a panic here must not crash-loop the agent.
     let p = path.to_owned();
-    match std::panic::catch_unwind(move || sled::Config::new().path(p).cache_capacity(cache).open()) {
-        Ok(Ok(db)) => Ok(db),
-        Ok(Err(e)) => Err(e.to_string()),
-        Err(_) => Err("sled panicked while opening the index".into()),
+    let r = std::panic::catch_unwind(move || {
+        let db = sled::Config::new().path(p).cache_capacity(cache).open()?;
+        let t = db.open_tree("jobs")?;
+        Ok::<_, sled::Error>((db, t))
+    });
+    match r {
+        Ok(Ok(x)) => Ok(x),
+        Ok(Err(sled::Error::Io(e))) if e.raw_os_error() == Some(libc::ENOSPC) => Err(IndexError::NoSpace),
+        Ok(Err(e)) => Err(IndexError::Damaged(e.to_string())),
+        Err(_) => Err(IndexError::Damaged("sled panicked while opening the index".into())),
+    }
+}
+
+/// Ballast kept on the state file system: released when the disk fills, so the queue can
+/// still open and record progress while nothing new is accepted.
+const RESERVE_FILE: &str = "reserve.bin";
+
+fn release_reserve(dir: &Path) -> bool {
+    std::fs::remove_file(dir.join(RESERVE_FILE)).is_ok()
+}
+
+fn keep_reserve(dir: &Path, bytes: u64, min_free: u64) {
+    let p = dir.join(RESERVE_FILE);
+    let have = std::fs::metadata(&p).map(|m| m.len()).unwrap_or(0);
+    if have >= bytes || free_bytes(dir).is_none_or(|f| f < bytes + min_free) {
+        return;
+    }
+    if write_private(&p, &vec![0u8; bytes as usize]).is_err() {
+        let _ = std::fs::remove_file(&p);
     }
 }
 
@@ -177,25 +213,32 @@ impl Queue {
         let sealer = Sealer::new(seal_key, enc_key);
         let mut report = OpenReport::default();
         let index_path = dir.join("index.sled");
-        let trees = open_index(&index_path, settings.index_cache_bytes).and_then(|db| match db.open_tree("jobs") {
-            Ok(t) => Ok((db, t)),
-            Err(e) => Err(e.to_string()),
-        });
-        let (db, jobs) = match trees {
+        let cache = settings.index_cache_bytes;
+        let mut opened = open_index(&index_path, cache);
+        if matches!(opened, Err(IndexError::NoSpace)) && release_reserve(dir) {
+            report.reserve_released = true;
+            opened = open_index(&index_path, cache);
+        }
+        let full = || open_err("the disk is full; free some space".into());
+        let (db, jobs) = match opened {
             Ok(x) => x,
-            Err(e) => {
+            Err(IndexError::NoSpace) => return Err(full()),
+            Err(IndexError::Damaged(e)) => {
                 report.index_rebuilt = true;
                 report.index_error = Some(e);
                 let aside = dir.join(format!("index.sled.damaged-{}", now_ms()));
                 std::fs::rename(&index_path, &aside)
                     .map_err(|e| open_err(format!("moving the damaged index aside: {e}")))?;
-                let db = open_index(&index_path, settings.index_cache_bytes).map_err(open_err)?;
-                let t = db.open_tree("jobs").map_err(|e| open_err(e.to_string()))?;
-                (db, t)
+                match open_index(&index_path, cache) {
+                    Ok(x) => x,
+                    Err(IndexError::NoSpace) => return Err(full()),
+                    Err(IndexError::Damaged(e)) => return Err(open_err(e)),
+                }
             }
         };
         let mut q = Queue { dir: dir.to_owned(), db, jobs, sealer, settings, report };
         q.reconcile()?;
+        keep_reserve(dir, q.settings.reserve_bytes, q.settings.min_free_bytes);
         Ok(q)
     }
 
@@ -273,15 +316,13 @@ impl Queue {
                     }
                 }
                 None => {
-                    // Bundle written but never indexed (crash), or the index was rebuilt. What
+                    // Bundle written but never indexed (a crash), or the index was lost. What
                     // reached Smile ID is unknown: assume the most, so the submission asks first.
                     let pp = &b.job.partner_params;
                     let mut r = Record::new(seq, &pp.job_id, &pp.user_id, pp.job_type.code(), size, b.created_at);
                     r.apply(Event::Indexed, now_ms())?;
-                    if self.report.index_rebuilt {
-                        let p = Progress { prep_attempted: true, put_attempted: true, ..Default::default() };
-                        r.apply(Event::Progress(p), now_ms())?;
-                    }
+                    let p = Progress { prep_attempted: true, put_attempted: true, ..Default::default() };
+                    r.apply(Event::Progress(p), now_ms())?;
                     self.save(&r)?;
                     self.report.adopted += 1;
                 }
@@ -359,9 +400,18 @@ impl Queue {
 
     /// Writes a record and flushes the index to disk before returning.
     pub fn save(&self, rec: &Record) -> Result<(), QueueError> {
-        self.jobs.insert(rec.seq.to_be_bytes(), serde_json::to_vec(rec).expect("records serialize")).map_err(idx)?;
-        self.jobs.flush().map_err(idx)?;
-        Ok(())
+        let write = || -> Result<(), sled::Error> {
+            self.jobs.insert(rec.seq.to_be_bytes(), serde_json::to_vec(rec).expect("records serialize"))?;
+            self.jobs.flush()?;
+            Ok(())
+        };
+        match write() {
+            // Progress on a job already queued must be recorded even on a full disk.
+            Err(sled::Error::Io(e)) if e.raw_os_error() == Some(libc::ENOSPC) && release_reserve(&self.dir) => {
+                write().map_err(idx)
+            }
+            r => r.map_err(idx),
+        }
     }
 
     /// Applies an event to the job's record and saves it.
