@@ -35,3 +35,6 @@ cargo clippy --locked --all-targets -- -D warnings
 
 echo "== tests"
 cargo test --locked
+
+echo "== crash test: SIGKILL while enqueueing and uploading (release build)"
+KILL_LOOP_RUNS="${KILL_LOOP_RUNS:-200}" cargo test --release --locked --test crash -- --nocapture

@@ -42,6 +42,7 @@ pub fn run(out: &Path) -> Result<serde_json::Value> {
         state_dir: out.join("sandbox"),
         timestamp_window_secs: 300,
         upload_url_ttl_secs: 900,
+        latency_ms: 0,
     })?;
     eprintln!("sandbox: serving {} (CA {})", sb.base_url, sb.ca_pem_path.display());
 

@@ -60,6 +60,9 @@ enum Command {
         /// Lifetime of the upload URLs it hands out.
         #[arg(long, default_value_t = 900)]
         upload_url_ttl_secs: i64,
+        /// Delay added before every answer, in milliseconds (to test interrupted requests).
+        #[arg(long, default_value_t = 0)]
+        latency_ms: u64,
     },
     /// Capture one job on the configured camera and display, and store it in the queue.
     /// Nothing is sent: `upload` does that when the network is there.
@@ -218,6 +221,7 @@ fn run(cli: Cli) -> Result<()> {
             state_dir,
             timestamp_window_secs,
             upload_url_ttl_secs,
+            latency_ms,
         } => {
             let api_key = read_api_key(&api_key_file)?;
             let sb = sandbox::start(SandboxOptions {
@@ -227,6 +231,7 @@ fn run(cli: Cli) -> Result<()> {
                 state_dir,
                 timestamp_window_secs,
                 upload_url_ttl_secs,
+                latency_ms,
             })?;
             eprintln!("kiosk-agent sandbox: serving {} ; CA certificate in {}", sb.base_url, sb.ca_pem_path.display());
             loop {

@@ -44,6 +44,8 @@ pub struct Settings {
     /// How far a request timestamp may be from the sandbox's clock.
     pub timestamp_window_secs: i64,
     pub upload_url_ttl_secs: i64,
+    /// Added before every answer: a slow server for tests that must interrupt requests mid-way.
+    pub latency_ms: u64,
 }
 
 /// What the sandbox keeps per job (also written to `jobs/<id>/record.json`).
@@ -134,6 +136,9 @@ impl Sandbox {
     }
 
     pub fn handle(&self, req: &Request) -> Response {
+        if self.s.latency_ms > 0 {
+            std::thread::sleep(std::time::Duration::from_millis(self.s.latency_ms));
+        }
         let now = UnixMillis::now();
         let reply = match (req.method.as_str(), req.path.as_str()) {
             ("POST", "/v1/upload") => self.prep_upload(req, now),

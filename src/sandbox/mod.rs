@@ -34,6 +34,7 @@ pub struct SandboxOptions {
     pub state_dir: PathBuf,
     pub timestamp_window_secs: i64,
     pub upload_url_ttl_secs: i64,
+    pub latency_ms: u64,
 }
 
 /// A running sandbox; stops when dropped.
@@ -93,6 +94,7 @@ pub fn start(o: SandboxOptions) -> Result<RunningSandbox, SandboxError> {
             public_base: public_base.clone(),
             timestamp_window_secs: o.timestamp_window_secs,
             upload_url_ttl_secs: o.upload_url_ttl_secs,
+            latency_ms: o.latency_ms,
         })
         .map_err(state)?,
     );
