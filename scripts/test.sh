@@ -38,3 +38,6 @@ cargo test --locked
 
 echo "== crash test: SIGKILL while enqueueing and uploading (release build)"
 KILL_LOOP_RUNS="${KILL_LOOP_RUNS:-200}" cargo test --release --locked --test crash -- --nocapture
+
+echo "== benchmarks (figures as 'metric <name> <value> <unit>')"
+cargo bench --locked --bench queue

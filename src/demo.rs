@@ -43,6 +43,7 @@ pub fn run(out: &Path) -> Result<serde_json::Value> {
         timestamp_window_secs: 300,
         upload_url_ttl_secs: 900,
         latency_ms: 0,
+        clock_offset_secs: 0,
     })?;
     eprintln!("sandbox: serving {} (CA {})", sb.base_url, sb.ca_pem_path.display());
 

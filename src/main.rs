@@ -63,6 +63,9 @@ enum Command {
         /// Delay added before every answer, in milliseconds (to test interrupted requests).
         #[arg(long, default_value_t = 0)]
         latency_ms: u64,
+        /// Run the sandbox's clock this many seconds ahead (negative: behind), to test wrong clocks.
+        #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
+        clock_offset_secs: i64,
     },
     /// Capture one job on the configured camera and display, and store it in the queue.
     /// Nothing is sent: `upload` does that when the network is there.
@@ -222,6 +225,7 @@ fn run(cli: Cli) -> Result<()> {
             timestamp_window_secs,
             upload_url_ttl_secs,
             latency_ms,
+            clock_offset_secs,
         } => {
             let api_key = read_api_key(&api_key_file)?;
             let sb = sandbox::start(SandboxOptions {
@@ -232,6 +236,7 @@ fn run(cli: Cli) -> Result<()> {
                 timestamp_window_secs,
                 upload_url_ttl_secs,
                 latency_ms,
+                clock_offset_secs,
             })?;
             eprintln!("kiosk-agent sandbox: serving {} ; CA certificate in {}", sb.base_url, sb.ca_pem_path.display());
             loop {

@@ -116,4 +116,39 @@ fn bad_input_is_refused_clearly() {
     assert!(t.contains("2205") && !t.contains("another-key-entirely"), "{t}");
     let ls = agent(&["queue", "ls"], &config);
     assert!(text(&ls).contains("queued"), "{}", text(&ls));
+    // The whole queue is paused, visibly, instead of burning through every job.
+    let s = status(&config);
+    assert_eq!(s["uplink"]["link"], "paused", "{s}");
+}
+
+fn status(config: &Path) -> serde_json::Value {
+    let o = agent(&["status"], config);
+    assert!(o.status.success(), "{}", text(&o));
+    serde_json::from_slice(&o.stdout).unwrap()
+}
+
+#[test]
+fn wrong_clock_and_dead_link_keep_jobs_queued_and_say_why() {
+    // The server's clock is an hour ahead of the kiosk's: the kiosk's clock is plainly wrong.
+    let sb = start_sandbox(&["--clock-offset-secs", "3600"]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let o = agent(&["capture", "--user-id", "u", "--consent-given", "--job-type", "4"], &config);
+    assert!(o.status.success(), "{}", text(&o));
+    let up = agent(&["upload"], &config);
+    assert!(text(&up).contains("clock_wrong"), "{}", text(&up));
+    assert!(sandbox_jobs(&sb).is_empty(), "nothing is signed or sent with a wrong clock");
+    let s = status(&config);
+    assert_eq!(s["uplink"]["link"], "clock_wrong", "{s}");
+    assert!((s["uplink"]["skew_secs"].as_i64().unwrap() + 3600).abs() <= 5, "{s}");
+    assert_eq!(s["queue"]["pending"], 1);
+
+    // The API host cannot be reached: the job waits, the status says the link is down.
+    let cfg = std::fs::read_to_string(&config).unwrap().replace(&sb.base_url, "https://127.0.0.1:9/v1");
+    std::fs::write(&config, cfg).unwrap();
+    let up = agent(&["upload"], &config);
+    assert!(up.status.success(), "{}", text(&up));
+    let s = status(&config);
+    assert_eq!(s["uplink"]["link"], "down", "{s}");
+    assert_eq!(s["queue"]["pending"], 1);
 }

@@ -158,6 +158,10 @@ fn load_or_create_key(path: &Path) -> Result<[u8; 32], QueueError> {
     }
 }
 
+/// sled's log segment size. Records are about 1 KB; sled's default 512 KiB segments would keep
+/// several MB allocated for a few KB of live records, which dominates a small queue's footprint.
+const SEGMENT_BYTES: usize = 64 * 1024;
+
 enum IndexError {
     NoSpace,
     Damaged(String),
@@ -167,7 +171,7 @@ fn open_index(path: &Path, cache: u64) -> Result<(sled::Db, sled::Tree), IndexEr
     // sled can panic on some corruptions (its issue #1533); a panic here must not crash-loop the agent.
     let p = path.to_owned();
     let r = std::panic::catch_unwind(move || {
-        let db = sled::Config::new().path(p).cache_capacity(cache).open()?;
+        let db = sled::Config::new().path(p).cache_capacity(cache).segment_size(SEGMENT_BYTES).open()?;
         let t = db.open_tree("jobs")?;
         Ok::<_, sled::Error>((db, t))
     });

@@ -46,6 +46,9 @@ pub struct Settings {
     pub upload_url_ttl_secs: i64,
     /// Added before every answer: a slow server for tests that must interrupt requests mid-way.
     pub latency_ms: u64,
+    /// Shifts the sandbox's clock (its Date headers and timestamp checks), to test kiosks
+    /// whose clock is wrong.
+    pub clock_offset_secs: i64,
 }
 
 /// What the sandbox keeps per job (also written to `jobs/<id>/record.json`).
@@ -128,6 +131,11 @@ impl Sandbox {
         Ok(Sandbox { s, url_secret, jobs: Mutex::new(jobs) })
     }
 
+    /// The sandbox's idea of the time.
+    pub fn now(&self) -> UnixMillis {
+        UnixMillis(UnixMillis::now().0 + self.s.clock_offset_secs * 1000)
+    }
+
     /// Every job the sandbox has seen, for tests that count deliveries.
     pub fn records(&self) -> Vec<JobRecord> {
         let mut v: Vec<_> = self.jobs.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect();
@@ -139,7 +147,7 @@ impl Sandbox {
         if self.s.latency_ms > 0 {
             std::thread::sleep(std::time::Duration::from_millis(self.s.latency_ms));
         }
-        let now = UnixMillis::now();
+        let now = self.now();
         let reply = match (req.method.as_str(), req.path.as_str()) {
             ("POST", "/v1/upload") => self.prep_upload(req, now),
             ("POST", "/v1/job_status") => self.job_status(req, now),
@@ -155,14 +163,16 @@ impl Sandbox {
             }
             _ => Err(reject(404, "2213", format!("No such endpoint: {} {}", req.method, req.path))),
         };
-        match reply {
+        let mut resp = match reply {
             Ok(r) => r,
             Err(r) => {
-                // Refusals are logged (never bodies: they carry PII and signatures).
+                // Refusals are logged (never request bodies: they carry PII and signatures).
                 eprintln!("sandbox: {} {} -> {} {}", req.method, req.path, r.status, String::from_utf8_lossy(&r.body));
                 r
             }
-        }
+        };
+        resp.date = Some(now);
+        resp
     }
 
     fn parse_json(req: &Request) -> Result<Value, Response> {

@@ -26,6 +26,8 @@ impl Request {
 }
 
 pub struct Response {
+    /// The `Date` header's time; the server's clock when unset.
+    pub date: Option<crate::smileid::timestamp::UnixMillis>,
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
@@ -33,11 +35,16 @@ pub struct Response {
 
 impl Response {
     pub fn json(status: u16, v: &serde_json::Value) -> Self {
-        Response { status, content_type: "application/json", body: serde_json::to_vec(v).unwrap_or_default() }
+        Response {
+            date: None,
+            status,
+            content_type: "application/json",
+            body: serde_json::to_vec(v).unwrap_or_default(),
+        }
     }
 
     pub fn empty(status: u16) -> Self {
-        Response { status, content_type: "text/plain", body: Vec::new() }
+        Response { date: None, status, content_type: "text/plain", body: Vec::new() }
     }
 }
 
@@ -144,7 +151,7 @@ fn reason(status: u16) -> &'static str {
 }
 
 fn write_response(w: &mut impl Write, resp: &Response, keep_alive: bool) -> std::io::Result<()> {
-    let date = crate::smileid::timestamp::UnixMillis::now().to_http_date();
+    let date = resp.date.unwrap_or_else(crate::smileid::timestamp::UnixMillis::now).to_http_date();
     let head = format!(
         "HTTP/1.1 {} {}\r\nDate: {date}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
         resp.status,

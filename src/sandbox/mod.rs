@@ -35,6 +35,7 @@ pub struct SandboxOptions {
     pub timestamp_window_secs: i64,
     pub upload_url_ttl_secs: i64,
     pub latency_ms: u64,
+    pub clock_offset_secs: i64,
 }
 
 /// A running sandbox; stops when dropped.
@@ -95,6 +96,7 @@ pub fn start(o: SandboxOptions) -> Result<RunningSandbox, SandboxError> {
             timestamp_window_secs: o.timestamp_window_secs,
             upload_url_ttl_secs: o.upload_url_ttl_secs,
             latency_ms: o.latency_ms,
+            clock_offset_secs: o.clock_offset_secs,
         })
         .map_err(state)?,
     );
