@@ -49,6 +49,8 @@ fn job(id: &str, kb: usize) -> Job {
         id_info: IdInfo::default(),
         options: JobOptions::default(),
         images,
+        consent: None,
+        metadata: vec![],
     }
 }
 

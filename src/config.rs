@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 
 use crate::queue::QueueSettings;
 use crate::session::CaptureSettings;
-use crate::smileid::signature::ApiKey;
+use crate::smileid::signature::{ApiKey, LocalKeySigner, Signer};
+use crate::uplink::custody::{AuthSmileSigner, PartnerSigner, Secret};
+use crate::uplink::http::HttpClient;
 use crate::uplink::http::Timeouts;
 use crate::uplink::service::UplinkSettings;
 
@@ -29,6 +31,26 @@ pub struct Config {
     pub queue: QueueSettings,
     #[serde(default)]
     pub uplink: UplinkSettings,
+    #[serde(default)]
+    pub api: ApiConfig,
+}
+
+/// The local control API.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Unix socket the host application connects to (systemd: RuntimeDirectory=kiosk-agent).
+    pub socket: PathBuf,
+    /// Group allowed to connect (the socket is 0660); unset: the agent's own group.
+    pub group: Option<String>,
+    /// How long a session waits on the consent screen before it ends as declined.
+    pub consent_timeout_secs: u64,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        ApiConfig { socket: PathBuf::from("/run/kiosk-agent/control.sock"), group: None, consent_timeout_secs: 120 }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -38,8 +60,21 @@ pub struct SmileIdConfig {
     pub partner_id: String,
     /// "sandbox", "production", or an https URL ending in /v1 (a private deployment or the local sandbox).
     pub environment: String,
-    /// File holding the API key; relative paths are looked up in $CREDENTIALS_DIRECTORY (systemd LoadCredential).
-    pub api_key_file: PathBuf,
+    /// Who holds the API key and signs: "local_key", "partner_signer" or "auth_smile".
+    #[serde(default)]
+    pub custody: Custody,
+    /// local_key: file holding the API key; relative paths are looked up in $CREDENTIALS_DIRECTORY.
+    #[serde(default)]
+    pub api_key_file: Option<PathBuf>,
+    /// partner_signer: the partner backend's signing endpoint (https).
+    #[serde(default)]
+    pub signer_url: Option<String>,
+    /// partner_signer: file holding this kiosk's device token.
+    #[serde(default)]
+    pub device_token_file: Option<PathBuf>,
+    /// auth_smile: file holding the Smile ID auth_token.
+    #[serde(default)]
+    pub auth_token_file: Option<PathBuf>,
     /// Extra CA certificate (PEM) trusted besides the public roots.
     #[serde(default)]
     pub extra_ca_file: Option<PathBuf>,
@@ -49,6 +84,16 @@ pub struct SmileIdConfig {
     /// Shown on the consent screen.
     #[serde(default = "default_partner_name")]
     pub partner_name: String,
+}
+
+/// Key custody modes (see `uplink::custody`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Custody {
+    #[default]
+    LocalKey,
+    PartnerSigner,
+    AuthSmile,
 }
 
 fn default_partner_name() -> String {
@@ -126,6 +171,24 @@ impl Config {
             return Err(invalid("smileid.partner_id", "must be the numeric partner id as a string, e.g. \"085\""));
         }
         self.base_url()?;
+        match s.custody {
+            Custody::LocalKey if s.api_key_file.is_none() => {
+                return Err(invalid("smileid.api_key_file", "is required with custody = \"local_key\""))
+            }
+            Custody::PartnerSigner if !s.signer_url.as_deref().is_some_and(|u| u.starts_with("https://")) => {
+                return Err(invalid(
+                    "smileid.signer_url",
+                    "custody = \"partner_signer\" needs the https URL of your signing endpoint",
+                ))
+            }
+            Custody::PartnerSigner if s.device_token_file.is_none() => {
+                return Err(invalid("smileid.device_token_file", "is required with custody = \"partner_signer\""))
+            }
+            Custody::AuthSmile if s.auth_token_file.is_none() => {
+                return Err(invalid("smileid.auth_token_file", "is required with custody = \"auth_smile\""))
+            }
+            _ => {}
+        }
         if let Some(cb) = s.callback_url.as_deref() {
             if !cb.starts_with("https://") {
                 return Err(invalid("smileid.callback_url", "must be an https URL"));
@@ -191,9 +254,35 @@ impl Config {
         })
     }
 
-    /// Reads the API key; never echoes its content in an error.
+    /// Reads the API key (custody local_key); never echoes its content in an error.
     pub fn api_key(&self) -> Result<ApiKey, ConfigError> {
-        read_api_key(&self.smileid.api_key_file)
+        let p = self.smileid.api_key_file.as_deref().ok_or_else(|| invalid("smileid.api_key_file", "is not set"))?;
+        read_api_key(p)
+    }
+
+    /// The signer for the configured custody mode.
+    pub fn signer(&self, http: &HttpClient) -> Result<Box<dyn Signer>, ConfigError> {
+        let s = &self.smileid;
+        let secret = |p: &Option<PathBuf>, key: &'static str| -> Result<Secret, ConfigError> {
+            let p = p.as_deref().ok_or_else(|| invalid(key, "is not set"))?;
+            Ok(Secret::new(read_api_key(p)?.expose_for_custody()))
+        };
+        Ok(match s.custody {
+            Custody::LocalKey => Box::new(LocalKeySigner { partner_id: s.partner_id.clone(), key: self.api_key()? }),
+            Custody::PartnerSigner => Box::new(PartnerSigner {
+                url: s.signer_url.clone().unwrap_or_default(),
+                partner_id: s.partner_id.clone(),
+                device_token: secret(&s.device_token_file, "smileid.device_token_file")?,
+                http: http.clone(),
+            }),
+            Custody::AuthSmile => Box::new(AuthSmileSigner {
+                base_url: self.base_url()?,
+                partner_id: s.partner_id.clone(),
+                auth_token: secret(&s.auth_token_file, "smileid.auth_token_file")?,
+                production: s.environment == "production",
+                http: http.clone(),
+            }),
+        })
     }
 }
 

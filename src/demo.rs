@@ -44,6 +44,7 @@ pub fn run(out: &Path) -> Result<serde_json::Value> {
         upload_url_ttl_secs: 900,
         latency_ms: 0,
         clock_offset_secs: 0,
+        auth_token: None,
     })?;
     eprintln!("sandbox: serving {} (CA {})", sb.base_url, sb.ca_pem_path.display());
 
@@ -67,6 +68,8 @@ pub fn run(out: &Path) -> Result<serde_json::Value> {
             ..Default::default()
         },
         options: JobOptions::default(),
+        extra: Default::default(),
+        document_back: false,
     };
     let mut cam = SyntheticCamera::with_default_face();
     let job =
@@ -80,9 +83,10 @@ pub fn run(out: &Path) -> Result<serde_json::Value> {
 
     let http = HttpClient::new(Some(&sb.ca_pem_path), &Timeouts::default())?;
     let signer = LocalKeySigner { partner_id: PARTNER_ID.into(), key: key.clone() };
+    let signer: &dyn crate::smileid::signature::Signer = &signer;
     let cfg = SubmitConfig::new(PARTNER_ID, &sb.base_url, ResponseCheck::Key(key));
     display.show(&Screen::Uploading { step: "Sending your photos securely".into() })?;
-    let mut uplink = Uplink::new(&queue, &http, &signer, cfg, UplinkSettings::default());
+    let mut uplink = Uplink::new(&queue, &http, signer, cfg, UplinkSettings::default());
     let drained = uplink.pass(|r, ev| match ev {
         Event::Sent { what } => eprintln!("uplink: {} -> {what}", r.job_id),
         Event::Retrying { error, after, .. } => eprintln!("uplink: {} retry in {after:?}: {error}", r.job_id),

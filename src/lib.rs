@@ -12,13 +12,16 @@
 //! Layout: [`smileid`] is the sans-IO protocol core; everything that touches sockets, files
 //! or devices lives in the other modules, at the edges.
 
+pub mod api;
 pub mod bundle;
 pub mod camera;
 pub mod config;
 pub mod demo;
 pub mod display;
+pub mod httpd;
 pub mod queue;
 pub mod sandbox;
+pub mod service;
 pub mod session;
 pub mod smileid;
 pub mod store;

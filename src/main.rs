@@ -15,8 +15,8 @@ use kiosk_agent::queue::{Queue, Record};
 use kiosk_agent::sandbox::{self, SandboxOptions};
 use kiosk_agent::session::{self, ScriptedInput, SessionRequest};
 use kiosk_agent::smileid::job::{IdInfo, JobOptions, JobType};
-use kiosk_agent::smileid::signature::LocalKeySigner;
-use kiosk_agent::smileid::submit::{Outcome, ResponseCheck, SubmitConfig};
+use kiosk_agent::smileid::signature::Signer;
+use kiosk_agent::smileid::submit::{Outcome, SubmitConfig};
 use kiosk_agent::uplink::drive::Event;
 use kiosk_agent::uplink::http::HttpClient;
 use kiosk_agent::uplink::service::{LinkState, Uplink};
@@ -66,6 +66,9 @@ enum Command {
         /// Run the sandbox's clock this many seconds ahead (negative: behind), to test wrong clocks.
         #[arg(long, default_value_t = 0, allow_negative_numbers = true)]
         clock_offset_secs: i64,
+        /// File with the auth_token that /v1/auth_smile accepts (mobile-style key custody).
+        #[arg(long)]
+        auth_token_file: Option<PathBuf>,
     },
     /// Capture one job on the configured camera and display, and store it in the queue.
     /// Nothing is sent: `upload` does that when the network is there.
@@ -105,6 +108,44 @@ enum Command {
         #[arg(long)]
         exit_when_idle: bool,
     },
+    /// Drive a session through the running agent's control API, showing progress.
+    Session {
+        #[command(flatten)]
+        at: ApiAt,
+        /// Job type: 1 Biometric KYC, 2/4 SmartSelfie authentication/enrollment, 6/11 Document Verification.
+        #[arg(long, default_value_t = 1)]
+        job_type: i64,
+        #[arg(long)]
+        user_id: String,
+        #[arg(long)]
+        job_id: Option<String>,
+        /// JSON file with the id_info.
+        #[arg(long)]
+        id_info: Option<PathBuf>,
+        /// The host application already recorded the person's consent: answer the consent screen yes.
+        #[arg(long)]
+        consent_given: bool,
+    },
+    /// Jobs as the running agent sees them (through the control API).
+    Jobs {
+        #[command(flatten)]
+        at: ApiAt,
+        /// A job_id to show; without it, all jobs are listed.
+        job_id: Option<String>,
+        /// Purge that job (images erased, record removed).
+        #[arg(long, requires = "job_id")]
+        purge: bool,
+    },
+    /// Enhanced KYC (job type 5) through the running agent: the ID details checked at the authority.
+    Ekyc {
+        #[command(flatten)]
+        at: ApiAt,
+        #[arg(long)]
+        user_id: String,
+        /// JSON file with the id_info (country, id_type, id_number, names, dob).
+        #[arg(long)]
+        id_info: PathBuf,
+    },
     /// Show the link state and the queue's counts.
     Status {
         /// Path to the TOML configuration.
@@ -124,6 +165,44 @@ enum Command {
         #[command(subcommand)]
         action: QueueAction,
     },
+}
+
+/// Where the running agent's control socket is.
+#[derive(clap::Args)]
+struct ApiAt {
+    /// Path to the TOML configuration (its [api] socket is used).
+    #[arg(long, default_value = "/etc/kiosk-agent/kiosk.toml")]
+    config: PathBuf,
+    /// The control socket, overriding the config.
+    #[arg(long)]
+    socket: Option<PathBuf>,
+}
+
+impl ApiAt {
+    fn socket(&self) -> Result<PathBuf> {
+        match &self.socket {
+            Some(s) => Ok(s.clone()),
+            None => Ok(Config::load(&self.config)?.api.socket),
+        }
+    }
+}
+
+fn api_call(
+    socket: &std::path::Path,
+    method: &str,
+    path: &str,
+    body: Option<&serde_json::Value>,
+) -> Result<serde_json::Value> {
+    let (status, v) = kiosk_agent::api::client::call(socket, method, path, body)?;
+    if status >= 400 {
+        anyhow::bail!("the agent refused ({status}): {}", v["error"].as_str().unwrap_or(&v.to_string()));
+    }
+    Ok(v)
+}
+
+fn read_json(p: &std::path::Path) -> Result<serde_json::Value> {
+    serde_json::from_slice(&std::fs::read(p).with_context(|| format!("reading {}", p.display()))?)
+        .with_context(|| format!("{} is not JSON", p.display()))
 }
 
 #[derive(Subcommand)]
@@ -189,23 +268,19 @@ fn open_queue(c: &Config) -> Result<Queue> {
 /// What the uplink needs from the config: an HTTPS client and a signer.
 struct UplinkParts {
     http: HttpClient,
-    signer: LocalKeySigner,
-    key: kiosk_agent::smileid::signature::ApiKey,
+    signer: Box<dyn Signer>,
 }
 
 impl UplinkParts {
     fn new(c: &Config) -> Result<Self> {
-        let key = c.api_key()?;
-        Ok(UplinkParts {
-            http: HttpClient::new(c.smileid.extra_ca_file.as_deref(), &c.http)?,
-            signer: LocalKeySigner { partner_id: c.smileid.partner_id.clone(), key: key.clone() },
-            key,
-        })
+        let http = HttpClient::new(c.smileid.extra_ca_file.as_deref(), &c.http)?;
+        let signer = c.signer(&http)?;
+        Ok(UplinkParts { http, signer })
     }
 
     fn uplink<'a>(&'a self, c: &Config, queue: &'a Queue) -> Result<Uplink<'a>> {
-        let cfg = SubmitConfig::new(&c.smileid.partner_id, &c.base_url()?, ResponseCheck::Key(self.key.clone()));
-        let mut u = Uplink::new(queue, &self.http, &self.signer, cfg, c.uplink.clone());
+        let cfg = SubmitConfig::new(&c.smileid.partner_id, &c.base_url()?, self.signer.response_check());
+        let mut u = Uplink::new(queue, &self.http, &*self.signer, cfg, c.uplink.clone());
         u.status_file = Some(c.state_dir.join("status.json"));
         Ok(u)
     }
@@ -226,8 +301,15 @@ fn run(cli: Cli) -> Result<()> {
             upload_url_ttl_secs,
             latency_ms,
             clock_offset_secs,
+            auth_token_file,
         } => {
             let api_key = read_api_key(&api_key_file)?;
+            let auth_token = match auth_token_file {
+                Some(p) => Some(
+                    std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?.trim().to_string(),
+                ),
+                None => None,
+            };
             let sb = sandbox::start(SandboxOptions {
                 listen,
                 partner_id,
@@ -237,6 +319,7 @@ fn run(cli: Cli) -> Result<()> {
                 upload_url_ttl_secs,
                 latency_ms,
                 clock_offset_secs,
+                auth_token,
             })?;
             eprintln!("kiosk-agent sandbox: serving {} ; CA certificate in {}", sb.base_url, sb.ca_pem_path.display());
             loop {
@@ -261,6 +344,8 @@ fn run(cli: Cli) -> Result<()> {
                 job_type,
                 id_info,
                 options: JobOptions { callback_url: c.smileid.callback_url.clone(), ..JobOptions::default() },
+                extra: Default::default(),
+                document_back: true,
             };
             let mut cam = match &c.camera.fixture {
                 Some(p) => SyntheticCamera::new(
@@ -309,11 +394,87 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Run { config, exit_when_idle } => {
             let c = Config::load(&config)?;
-            let queue = open_queue(&c)?;
-            let parts = UplinkParts::new(&c)?;
-            let mut uplink = parts.uplink(&c, &queue)?;
+            let queue = std::sync::Arc::new(open_queue(&c)?);
             install_stop_handler();
-            uplink.run(&STOP, exit_when_idle, log_event)?;
+            if exit_when_idle {
+                // Batch mode: drain and leave; no sessions, no control socket.
+                let parts = UplinkParts::new(&c)?;
+                let mut uplink = parts.uplink(&c, &queue)?;
+                uplink.run(&STOP, true, log_event)?;
+                return Ok(());
+            }
+            let service = std::sync::Arc::new(kiosk_agent::service::build(c.clone(), queue.clone())?);
+            let stop = std::sync::Arc::new(AtomicBool::new(false));
+            kiosk_agent::service::start_api(service.clone(), stop.clone())?;
+            eprintln!("kiosk-agent: running; control API on {}", c.api.socket.display());
+            let cfg = SubmitConfig::new(&c.smileid.partner_id, &c.base_url()?, service.signer.response_check());
+            let mut uplink = Uplink::new(&queue, &service.http, &*service.signer, cfg, c.uplink.clone());
+            uplink.status_file = Some(c.state_dir.join("status.json"));
+            uplink.run(&STOP, false, log_event)?;
+            stop.store(true, Ordering::Relaxed);
+            let _ = std::fs::remove_file(&c.api.socket);
+        }
+        Command::Session { at, job_type, user_id, job_id, id_info, consent_given } => {
+            let socket = at.socket()?;
+            let mut body = serde_json::json!({"job_type": job_type, "user_id": user_id});
+            if let Some(j) = job_id {
+                body["job_id"] = j.into();
+            }
+            if let Some(p) = id_info {
+                body["id_info"] = read_json(&p)?;
+            }
+            let v = api_call(&socket, "POST", "/v1/sessions", Some(&body))?;
+            let id = v["session_id"].as_str().unwrap_or_default().to_string();
+            eprintln!("session {id} started for job {}", v["job_id"]);
+            if consent_given {
+                api_call(
+                    &socket,
+                    "POST",
+                    &format!("/v1/sessions/{id}/consent"),
+                    Some(&serde_json::json!({"granted": true})),
+                )?;
+            }
+            let mut last = String::new();
+            let view = loop {
+                let v = api_call(&socket, "GET", &format!("/v1/sessions/{id}"), None)?;
+                let line = format!(
+                    "{} {}/{} {} {}",
+                    v["state"].as_str().unwrap_or(""),
+                    v["done"],
+                    v["total"],
+                    v["step"].as_str().unwrap_or(""),
+                    v["hint"].as_str().unwrap_or("")
+                );
+                if line != last {
+                    eprintln!("  {line}");
+                    last = line;
+                }
+                if ["queued", "declined", "cancelled", "timed_out", "failed"]
+                    .contains(&v["state"].as_str().unwrap_or(""))
+                {
+                    break v;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(300));
+            };
+            println!("{view}");
+            if view["state"] != "queued" {
+                anyhow::bail!("the session ended {}: {}", view["state"], view["error"].as_str().unwrap_or("-"));
+            }
+        }
+        Command::Jobs { at, job_id, purge } => {
+            let socket = at.socket()?;
+            let v = match (job_id, purge) {
+                (Some(j), true) => api_call(&socket, "DELETE", &format!("/v1/jobs/{j}"), None)?,
+                (Some(j), false) => api_call(&socket, "GET", &format!("/v1/jobs/{j}"), None)?,
+                (None, _) => api_call(&socket, "GET", "/v1/jobs", None)?,
+            };
+            println!("{}", serde_json::to_string_pretty(&v)?);
+        }
+        Command::Ekyc { at, user_id, id_info } => {
+            let socket = at.socket()?;
+            let body = serde_json::json!({"user_id": user_id, "id_info": read_json(&id_info)?});
+            let v = api_call(&socket, "POST", "/v1/enhanced_kyc", Some(&body))?;
+            println!("{v}");
         }
         Command::Status { config } => {
             let c = Config::load(&config)?;
@@ -353,7 +514,8 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::CheckConfig { config } => {
             let c = Config::load(&config)?;
-            c.api_key().context("the configuration is valid, but")?;
+            let http = HttpClient::new(c.smileid.extra_ca_file.as_deref(), &c.http)?;
+            c.signer(&http).context("the configuration is valid, but")?;
             println!("{}: ok (API {}, state in {})", config.display(), c.base_url()?, c.state_dir.display());
         }
     }

@@ -32,6 +32,8 @@ fn job(id: &str, marker: &str) -> Job {
         id_info: IdInfo { first_name: Some(marker.into()), ..Default::default() },
         options: JobOptions::default(),
         images: vec![JobImage { image_type: ImageType::SelfieFile, file_name: "selfie.jpg".into(), jpeg }],
+        consent: None,
+        metadata: vec![],
     }
 }
 

@@ -67,6 +67,8 @@ fn job(job_type: JobType, job_id: &str) -> Job {
         id_info,
         options: JobOptions::default(),
         images,
+        consent: None,
+        metadata: vec![],
     }
 }
 

@@ -82,7 +82,7 @@ fn job_from(dir: &Path) -> (Job, Value, Value) {
         use_enrolled_image: body["use_enrolled_image"].as_bool().unwrap(),
         ..JobOptions::default()
     };
-    (Job { partner_params: pp, id_info, options, images }, prep, info)
+    (Job { partner_params: pp, id_info, options, images, consent: None, metadata: vec![] }, prep, info)
 }
 
 fn signed_of(body: &Value) -> Signed {
@@ -236,6 +236,8 @@ fn python_enhanced_kyc_body() {
         .unwrap(),
         options: JobOptions::default(),
         images: vec![],
+        consent: None,
+        metadata: vec![],
     };
     let req = kiosk_agent::smileid::id_verification_request(&job, "085", "http://127.0.0.1:18080/v1", &signed_of(body))
         .unwrap();

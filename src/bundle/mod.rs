@@ -227,6 +227,8 @@ mod tests {
                     file_name: "s.jpg".into(),
                     jpeg: vec![0xFF, 0xD8, 1, 2, 3, 0xFF, 0xD9],
                 }],
+                consent: None,
+                metadata: vec![],
             },
             created_at: 42,
         }

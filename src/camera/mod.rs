@@ -36,7 +36,17 @@ pub enum CameraError {
     Stopped(String),
 }
 
+/// What the session is asking the person to show. Real cameras ignore it; the synthetic
+/// camera shows the matching scene.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scene {
+    Face,
+    DocumentFront,
+    DocumentBack,
+}
+
 /// A source of frames, real or synthetic.
 pub trait FrameSource {
     fn next_frame(&mut self) -> Result<Frame, CameraError>;
+    fn set_scene(&mut self, _scene: Scene) {}
 }

@@ -4,13 +4,23 @@
 use std::f32::consts::TAU;
 use std::time::Duration;
 
-use super::{CameraError, Frame, FrameSource, PixelFormat};
+use embedded_graphics::mono_font::ascii::FONT_10X20;
+use embedded_graphics::mono_font::MonoTextStyle;
+use embedded_graphics::pixelcolor::Rgb888;
+use embedded_graphics::prelude::*;
+use embedded_graphics::primitives::{PrimitiveStyle, Rectangle, RoundedRectangle};
+use embedded_graphics::text::Text;
+
+use super::{CameraError, Frame, FrameSource, PixelFormat, Scene};
+use crate::display::Canvas;
 
 /// The bundled fixture: NASA astronaut portrait (public domain) in a 640×480 webcam-like frame.
 pub const FIXTURE_FACE: &[u8] = include_bytes!("../../assets/face-640x480.jpg");
 
 pub struct SyntheticCamera {
     base: image::RgbImage,
+    face: image::RgbImage,
+    scene: Scene,
     fps: u32,
     n: u64,
     /// Peak horizontal drift in pixels; 0 makes a still camera.
@@ -21,7 +31,7 @@ impl SyntheticCamera {
     /// Frames of `fixture` (JPEG or PNG bytes) at `fps` on the camera's virtual clock.
     pub fn new(fixture: &[u8], fps: u32) -> Result<Self, CameraError> {
         let base = image::load_from_memory(fixture).map_err(|e| CameraError::Fixture(e.to_string()))?.to_rgb8();
-        Ok(SyntheticCamera { base, fps: fps.max(1), n: 0, sway_px: 24.0 })
+        Ok(SyntheticCamera { face: base.clone(), base, scene: Scene::Face, fps: fps.max(1), n: 0, sway_px: 24.0 })
     }
 
     pub fn with_default_face() -> Self {
@@ -29,7 +39,59 @@ impl SyntheticCamera {
     }
 }
 
+/// A made-up identity card (no real document's design), held up to the camera.
+fn render_card(face: &image::RgbImage, (w, h): (u32, u32), back: bool) -> image::RgbImage {
+    let mut c = Canvas::new(w, h);
+    let _ = c.clear(Rgb888::new(96, 88, 80));
+    let (cw, ch) = (w * 3 / 4, w * 3 / 4 * 54 / 86);
+    let (x0, y0) = ((w - cw) as i32 / 2, (h - ch) as i32 / 2);
+    let card =
+        RoundedRectangle::with_equal_corners(Rectangle::new(Point::new(x0, y0), Size::new(cw, ch)), Size::new(16, 16));
+    let _ = card.into_styled(PrimitiveStyle::with_fill(Rgb888::new(236, 240, 228))).draw(&mut c);
+    let _ = Rectangle::new(Point::new(x0, y0 + 12), Size::new(cw, 40))
+        .into_styled(PrimitiveStyle::with_fill(Rgb888::new(20, 110, 70)))
+        .draw(&mut c);
+    let ink = MonoTextStyle::new(&FONT_10X20, Rgb888::new(20, 20, 30));
+    let white = MonoTextStyle::new(&FONT_10X20, Rgb888::WHITE);
+    let _ = Text::new("SAMPLE IDENTITY CARD", Point::new(x0 + 16, y0 + 38), white).draw(&mut c);
+    if back {
+        for (i, line) in ["ADDRESS: 1 SAMPLE ROAD", "ISSUED: 2024-01-01", "NOT A REAL DOCUMENT"].iter().enumerate() {
+            let _ = Text::new(line, Point::new(x0 + 16, y0 + 90 + 28 * i as i32), ink).draw(&mut c);
+        }
+        for i in 0..48 {
+            let bar =
+                Rectangle::new(Point::new(x0 + 16 + i * 9, y0 + ch as i32 - 60), Size::new(1 + (i as u32 * 7) % 5, 44));
+            let _ = bar.into_styled(PrimitiveStyle::with_fill(Rgb888::BLACK)).draw(&mut c);
+        }
+    } else {
+        for (i, line) in ["SURNAME: SAMPLE", "GIVEN: ADA", "NO: 0000000000"].iter().enumerate() {
+            let _ = Text::new(line, Point::new(x0 + cw as i32 / 3 + 10, y0 + 90 + 28 * i as i32), ink).draw(&mut c);
+        }
+    }
+    let mut img = image::RgbImage::from_raw(w, h, c.rgb).expect("canvas size");
+    if !back {
+        // The portrait: the fixture's face region, scaled into the card's photo box.
+        let (fw, fh) = face.dimensions();
+        let crop = image::imageops::crop_imm(face, fw * 3 / 8, fh / 4, fw / 4, fh / 3).to_image();
+        let photo = image::imageops::thumbnail(&crop, cw / 3 - 24, ch - 80);
+        image::imageops::overlay(&mut img, &photo, (x0 + 12) as i64, (y0 + 64) as i64);
+    }
+    img
+}
+
 impl FrameSource for SyntheticCamera {
+    fn set_scene(&mut self, scene: Scene) {
+        if scene != self.scene {
+            let dims = self.face.dimensions();
+            self.base = match scene {
+                Scene::Face => self.face.clone(),
+                Scene::DocumentFront => render_card(&self.face, dims, false),
+                Scene::DocumentBack => render_card(&self.face, dims, true),
+            };
+            self.scene = scene;
+        }
+    }
+
     fn next_frame(&mut self) -> Result<Frame, CameraError> {
         let t = self.n as f32 / self.fps as f32;
         self.n += 1;

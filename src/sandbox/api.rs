@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use super::http::{Request, Response};
+use crate::httpd::{Request, Response};
 use crate::smileid::job::{ImageType, JobType};
 use crate::smileid::package::read_zip;
 use crate::smileid::signature::{signature_for, verify, ApiKey};
@@ -49,6 +49,8 @@ pub struct Settings {
     /// Shifts the sandbox's clock (its Date headers and timestamp checks), to test kiosks
     /// whose clock is wrong.
     pub clock_offset_secs: i64,
+    /// The mobile-style auth_token `/v1/auth_smile` accepts (none: that endpoint refuses all).
+    pub auth_token: Option<String>,
 }
 
 /// What the sandbox keeps per job (also written to `jobs/<id>/record.json`).
@@ -152,6 +154,7 @@ impl Sandbox {
             ("POST", "/v1/upload") => self.prep_upload(req, now),
             ("POST", "/v1/job_status") => self.job_status(req, now),
             ("POST", "/v1/id_verification") => self.id_verification(req, now),
+            ("POST", "/v1/auth_smile") => self.auth_smile(req, now),
             ("PUT", p) if p.starts_with("/uploads/") => self.upload(req, now),
             // What a link probe reaches: any answer with a Date proves TLS and HTTP work.
             ("GET", "/") => Ok(Response::json(200, &json!({"service": "kiosk-agent sandbox"}))),
@@ -417,6 +420,27 @@ impl Sandbox {
             answer["result"] = visible;
         }
         Ok(Response::json(200, &answer))
+    }
+
+    /// Mobile-style auth: a valid auth_token gets a server-minted `{timestamp, signature}`.
+    fn auth_smile(&self, req: &Request, now: UnixMillis) -> Reply {
+        let body = Self::parse_json(req)?;
+        let partner = str_field(&body, "partner_id")?;
+        let token = str_field(&body, "auth_token")?;
+        let ok = partner == self.s.partner_id
+            && self.s.auth_token.as_deref().is_some_and(|t| ct_eq(t.as_bytes(), token.as_bytes()));
+        if !ok {
+            return Err(reject(401, "2205", "You are not authorized to do that. (auth_token)"));
+        }
+        let jt = field(&body, "job_type")?
+            .as_i64()
+            .ok_or_else(|| reject(400, "2204", "A parameter is of the wrong data type: job_type must be an integer"))?;
+        let ts = now.to_iso();
+        Ok(Response::json(
+            200,
+            &json!({"success": true, "timestamp": ts, "signature": signature_for(&self.s.api_key, &self.s.partner_id, &ts),
+                    "partner_params": {"job_type": jt, "job_id": body.get("job_id"), "user_id": body.get("user_id")}}),
+        ))
     }
 
     fn id_verification(&self, req: &Request, now: UnixMillis) -> Reply {

@@ -3,7 +3,6 @@
 //! verification: every well-formed job passes (see [`api`] for what is checked).
 
 pub mod api;
-pub mod http;
 pub mod tls;
 
 use std::net::{SocketAddr, TcpListener};
@@ -36,6 +35,7 @@ pub struct SandboxOptions {
     pub upload_url_ttl_secs: i64,
     pub latency_ms: u64,
     pub clock_offset_secs: i64,
+    pub auth_token: Option<String>,
 }
 
 /// A running sandbox; stops when dropped.
@@ -97,19 +97,20 @@ pub fn start(o: SandboxOptions) -> Result<RunningSandbox, SandboxError> {
             upload_url_ttl_secs: o.upload_url_ttl_secs,
             latency_ms: o.latency_ms,
             clock_offset_secs: o.clock_offset_secs,
+            auth_token: o.auth_token.clone(),
         })
         .map_err(state)?,
     );
     let stop = Arc::new(AtomicBool::new(false));
     let handler = {
         let api = api.clone();
-        Arc::new(move |req: &http::Request| api.handle(req))
+        Arc::new(move |req: &crate::httpd::Request| api.handle(req))
     };
     let thread = {
         let stop = stop.clone();
         std::thread::Builder::new()
             .name("sandbox-accept".into())
-            .spawn(move || http::serve(listener, tls, stop, handler))
+            .spawn(move || crate::httpd::serve(listener, tls, stop, handler))
             .map_err(state)?
     };
     // Readable by clients (it is a public certificate), written last: its presence means "ready".

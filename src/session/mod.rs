@@ -1,13 +1,25 @@
-//! One person's visit: welcome, consent, guided selfie and liveness capture, review, and the
-//! finished [`Job`] ready for the queue. Devices come in as traits, so tests drive it for real.
+//! One person's visit: consent, guided capture (ID document front and back for document
+//! jobs; liveness frames and a selfie), review, and the finished [`Job`] ready for the queue.
+//! Devices come in as traits, so tests drive it for real.
+//!
+//! ```text
+//! Idle ─start─▶ Consent ─accept─▶ Capture (document front, back; liveness ×8; selfie) ─▶ Review ─▶ Queued
+//!                  │ decline / timeout        │ cancel / time limit / camera lost
+//!                  ▼                          ▼
+//!               Declined                Cancelled / TimedOut / Failed
+//! ```
+
+pub mod manager;
 
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::camera::{CameraError, FrameSource};
+use crate::camera::{CameraError, FrameSource, Scene};
 use crate::display::{Display, DisplayError, Screen};
-use crate::smileid::job::{IdInfo, ImageType, Job, JobImage, JobOptions, JobType, PartnerParams};
+use crate::smileid::job::{
+    ConsentInformation, Consented, IdInfo, ImageType, Job, JobImage, JobOptions, JobType, Metadatum, PartnerParams,
+};
 use crate::smileid::validate::{validate, ValidationError};
 use crate::vision::encode::{jpeg_long_side, EncodeError};
 use crate::vision::quality::{gate, measure, motion, Gray, Hint, Thresholds};
@@ -41,8 +53,12 @@ impl Default for CaptureSettings {
 
 /// The person's answers.
 pub trait Input {
-    /// True when the person accepts the consent screen.
+    /// True when the person accepts the consent screen (blocks until they answer or give up).
     fn consent(&mut self) -> bool;
+    /// True once the session should stop (the host cancelled it).
+    fn cancelled(&self) -> bool {
+        false
+    }
 }
 
 /// Input that answers from a script: for the demo and tests (a real button lives behind the same trait).
@@ -66,12 +82,18 @@ pub struct SessionRequest {
     pub job_type: JobType,
     pub id_info: IdInfo,
     pub options: JobOptions,
+    /// Extra partner_params (strings), echoed in Smile ID's results.
+    pub extra: std::collections::BTreeMap<String, serde_json::Value>,
+    /// Document jobs: also capture the back of the ID.
+    pub document_back: bool,
 }
 
 #[derive(Debug, thiserror::Error)]
 pub enum SessionError {
     #[error("the person declined consent; nothing was captured")]
     Declined,
+    #[error("the session was cancelled; nothing was kept")]
+    Cancelled,
     #[error("capture took longer than {limit:?}; last problem: {hint:?}. Ask the person to try again")]
     TimedOut { limit: Duration, hint: Option<Hint> },
     #[error(transparent)]
@@ -82,7 +104,7 @@ pub enum SessionError {
     Encode(#[from] EncodeError),
     #[error("the captured job is not valid: {0}")]
     Invalid(#[from] ValidationError),
-    #[error("job type {0:?} needs document capture, which this build does not do yet")]
+    #[error("job type {0:?} has no capture session (Enhanced KYC is a direct call)")]
     Unsupported(JobType),
 }
 
@@ -99,8 +121,11 @@ pub fn new_job_id() -> String {
 pub fn capture_selfie_and_liveness(
     cam: &mut dyn FrameSource,
     display: &mut dyn Display,
+    input: &dyn Input,
     s: &CaptureSettings,
+    retries: &mut u32,
 ) -> Result<Vec<JobImage>, SessionError> {
+    cam.set_scene(Scene::Face);
     let total = s.liveness_frames + 1;
     let interval = Duration::from_millis(s.liveness_interval_ms);
     let limit = Duration::from_secs(s.time_limit_secs);
@@ -110,6 +135,9 @@ pub fn capture_selfie_and_liveness(
     let mut shown: Option<(u32, Option<Hint>)> = None;
     let mut hint = None;
     while (images.len() as u32) < total {
+        if input.cancelled() {
+            return Err(SessionError::Cancelled);
+        }
         let frame = cam.next_frame()?;
         let t0 = *start.get_or_insert(frame.at);
         if frame.at.saturating_sub(t0) > limit {
@@ -118,6 +146,7 @@ pub fn capture_selfie_and_liveness(
         let gray = Gray::from_frame(&frame);
         let q = measure(&gray);
         hint = gate(&q, &s.thresholds).err();
+        *retries += hint.is_some() as u32;
         let due = last.as_ref().is_none_or(|(at, _)| frame.at.saturating_sub(*at) >= interval);
         if hint.is_none() && due {
             let moved = last.as_ref().is_none_or(|(_, g)| motion(g, &gray) >= s.thresholds.min_motion);
@@ -153,6 +182,48 @@ pub fn capture_selfie_and_liveness(
     Ok(images)
 }
 
+/// Captures one side of an ID document: the first frame that passes the gates after the card
+/// has been held steady for a moment, encoded at document quality.
+fn capture_document(
+    cam: &mut dyn FrameSource,
+    display: &mut dyn Display,
+    input: &dyn Input,
+    s: &CaptureSettings,
+    scene: Scene,
+    retries: &mut u32,
+) -> Result<JobImage, SessionError> {
+    cam.set_scene(scene);
+    let (title, image_type, name) = match scene {
+        Scene::DocumentBack => ("Show the back of your ID card", ImageType::IdBackFile, "id_back.jpg"),
+        _ => ("Show the front of your ID card", ImageType::IdFrontFile, "id_front.jpg"),
+    };
+    let limit = Duration::from_secs(s.time_limit_secs);
+    let settle = Duration::from_millis(500);
+    let mut start = None;
+    let mut shown = None;
+    loop {
+        if input.cancelled() {
+            return Err(SessionError::Cancelled);
+        }
+        let frame = cam.next_frame()?;
+        let t0 = *start.get_or_insert(frame.at);
+        let hint = gate(&measure(&Gray::from_frame(&frame)), &s.thresholds).err();
+        *retries += hint.is_some() as u32;
+        if frame.at.saturating_sub(t0) > limit {
+            return Err(SessionError::TimedOut { limit, hint });
+        }
+        if shown != Some(hint) {
+            shown = Some(hint);
+            let preview = Some((frame.width, frame.height, frame.data.clone()));
+            display.show(&Screen::Capture { title: title.into(), hint, done: 0, total: 1, preview })?;
+        }
+        if hint.is_none() && frame.at.saturating_sub(t0) >= settle {
+            let jpeg = jpeg_long_side(&frame, 1280, 95)?;
+            return Ok(JobImage { image_type, file_name: name.into(), jpeg });
+        }
+    }
+}
+
 /// Runs one whole session and returns the validated job.
 pub fn run(
     req: &SessionRequest,
@@ -161,28 +232,53 @@ pub fn run(
     input: &mut dyn Input,
     s: &CaptureSettings,
 ) -> Result<Job, SessionError> {
-    if req.job_type.is_document() || !req.job_type.has_images() {
+    if !req.job_type.has_images() {
         return Err(SessionError::Unsupported(req.job_type));
     }
+    let started = crate::smileid::timestamp::UnixMillis::now();
     display.show(&Screen::Consent { partner: req.partner_name.clone() })?;
     if !input.consent() {
         display.show(&Screen::Error { title: "Cancelled".into(), detail: "Nothing was recorded.".into() })?;
         return Err(SessionError::Declined);
     }
-    let mut images = capture_selfie_and_liveness(cam, display, s)?;
-    // Selfie first, then liveness: the order the server SDKs send.
+    let consent = ConsentInformation {
+        consented: Consented {
+            consent_granted_date: crate::smileid::timestamp::UnixMillis::now().to_iso(),
+            personal_details: true,
+            contact_information: true,
+            document_information: req.job_type.is_document(),
+        },
+    };
+    let mut retries = 0u32;
+    let mut documents = Vec::new();
+    if req.job_type.is_document() {
+        documents.push(capture_document(cam, display, input, s, Scene::DocumentFront, &mut retries)?);
+        if req.document_back {
+            documents.push(capture_document(cam, display, input, s, Scene::DocumentBack, &mut retries)?);
+        }
+    }
+    let mut images = capture_selfie_and_liveness(cam, display, input, s, &mut retries)?;
+    // Selfie first, then liveness, then the document: the order the server SDKs send.
     images.rotate_right(1);
+    images.extend(documents);
     display.show(&Screen::Review { images: images.len() as u32 })?;
+    let seconds = (crate::smileid::timestamp::UnixMillis::now().0 - started.0) as f64 / 1000.0;
     let job = Job {
         partner_params: PartnerParams {
             user_id: req.user_id.clone(),
             job_id: req.job_id.clone(),
             job_type: req.job_type,
-            extra: Default::default(),
+            extra: req.extra.clone(),
         },
         id_info: req.id_info.clone(),
         options: req.options.clone(),
         images,
+        consent: Some(consent),
+        metadata: vec![
+            Metadatum { name: "capture_retries".into(), value: retries.into() },
+            Metadatum { name: "session_seconds".into(), value: (seconds as u64).into() },
+            Metadatum { name: "client".into(), value: concat!("kiosk-agent/", env!("CARGO_PKG_VERSION")).into() },
+        ],
     };
     validate(&job)?;
     Ok(job)

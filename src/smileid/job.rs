@@ -203,6 +203,28 @@ impl std::fmt::Debug for JobImage {
     }
 }
 
+/// The person's consent, as Smile ID's mobile SDKs send it in info.json (`consent_information`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ConsentInformation {
+    pub consented: Consented,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Consented {
+    /// ISO 8601 UTC time the person agreed.
+    pub consent_granted_date: String,
+    pub personal_details: bool,
+    pub contact_information: bool,
+    pub document_information: bool,
+}
+
+/// One `{name, value}` entry of prep_upload's `metadata` (as the mobile SDKs send it).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Metadatum {
+    pub name: String,
+    pub value: serde_json::Value,
+}
+
 /// Everything needed to submit one job; the `job_id` is fixed when the job is captured.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Job {
@@ -210,6 +232,12 @@ pub struct Job {
     pub id_info: IdInfo,
     pub options: JobOptions,
     pub images: Vec<JobImage>,
+    /// Recorded by the kiosk's consent screen; sent in info.json.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent: Option<ConsentInformation>,
+    /// Capture facts (retries, timings, device) sent with prep_upload.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metadata: Vec<Metadatum>,
 }
 
 mod b64_bytes {

@@ -36,6 +36,9 @@ pub struct InfoJson {
     /// The whole prep_upload response object (the JS/Ruby form; Python puts only the URL string).
     #[serde(default)]
     pub server_information: Value,
+    /// The person's consent, in the mobile SDKs' form; omitted when not recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consent_information: Option<crate::smileid::job::ConsentInformation>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -101,6 +104,7 @@ pub fn info_json(job: &Job, partner_id: &str, signed: &Signed, retry: bool, prep
         id_info: serde_json::to_value(&job.id_info).unwrap_or(Value::Null),
         images,
         server_information: serde_json::to_value(prep).unwrap_or(Value::Null),
+        consent_information: job.consent.clone(),
     }
 }
 

@@ -26,6 +26,11 @@ impl ApiKey {
         ApiKey(key.into())
     }
 
+    /// The raw secret, for the custody code that hands a token file's content on; never log it.
+    pub fn expose_for_custody(&self) -> &str {
+        &self.0
+    }
+
     fn mac(&self, timestamp: &str, partner_id: &str) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(self.0.as_bytes()).expect("HMAC accepts keys of any length");
         mac.update(timestamp.as_bytes());
@@ -84,10 +89,22 @@ mod tests {
     }
 }
 
-/// Produces a fresh `{timestamp, signature}` for each request: with a key on the device, or
-/// (later custody modes) by asking something that holds the key.
+/// What a signature is for: some custody modes (Smile ID's `auth_smile`) mint it per job.
+#[derive(Debug, Clone, Copy)]
+pub struct SignContext<'a> {
+    pub job_type: u8,
+    pub job_id: &'a str,
+    pub user_id: &'a str,
+}
+
+/// Produces a fresh `{timestamp, signature}` for each request: with a key on the device, or by
+/// asking something that holds the key (see `uplink::custody`).
 pub trait Signer: Send + Sync {
-    fn sign(&self, now: UnixMillis) -> Result<Signed, SignError>;
+    fn sign(&self, now: UnixMillis, ctx: &SignContext) -> Result<Signed, SignError>;
+    /// Whether job_status answers can be checked here (only with the key on the device).
+    fn response_check(&self) -> crate::smileid::submit::ResponseCheck {
+        crate::smileid::submit::ResponseCheck::TlsOnly
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -102,7 +119,11 @@ pub struct LocalKeySigner {
 }
 
 impl Signer for LocalKeySigner {
-    fn sign(&self, now: UnixMillis) -> Result<Signed, SignError> {
+    fn sign(&self, now: UnixMillis, _: &SignContext) -> Result<Signed, SignError> {
         Ok(sign_at(&self.key, &self.partner_id, now))
+    }
+
+    fn response_check(&self) -> crate::smileid::submit::ResponseCheck {
+        crate::smileid::submit::ResponseCheck::Key(self.key.clone())
     }
 }

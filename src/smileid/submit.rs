@@ -43,6 +43,8 @@
 //!     id_info: IdInfo::default(),
 //!     options: JobOptions::default(),
 //!     images: vec![JobImage { image_type: ImageType::SelfieFile, file_name: "selfie.jpg".into(), jpeg }],
+//!     consent: None,
+//!     metadata: vec![],
 //! };
 //! let cfg = SubmitConfig::new("085", "https://sandbox.test/v1", ResponseCheck::Key(key.clone()));
 //! let mut s = Submission::new(job, cfg).unwrap();
@@ -302,6 +304,16 @@ impl Submission {
 
     pub fn job(&self) -> &Job {
         &self.job
+    }
+
+    /// What the next signature is for.
+    pub fn sign_context(&self) -> crate::smileid::signature::SignContext<'_> {
+        let pp = &self.job.partner_params;
+        crate::smileid::signature::SignContext {
+            job_type: pp.job_type.code(),
+            job_id: &pp.job_id,
+            user_id: &pp.user_id,
+        }
     }
 
     pub fn progress(&self) -> &Progress {
@@ -604,6 +616,8 @@ mod tests {
                 file_name: "selfie.jpg".into(),
                 jpeg: vec![0xFF, 0xD8, 0xFF, 0xD9],
             }],
+            consent: None,
+            metadata: vec![],
         }
     }
 
@@ -811,6 +825,8 @@ mod garbage {
                     file_name: "s.jpg".into(),
                     jpeg: vec![0xFF, 0xD8, 0xFF, 0xD9],
                 }],
+                consent: None,
+                metadata: vec![],
             };
             let mut s =
                 Submission::new(job, SubmitConfig::new("1", "https://s.test/v1", ResponseCheck::Key(key.clone())))
@@ -856,6 +872,8 @@ mod probe {
                 file_name: "s.jpg".into(),
                 jpeg: vec![0xFF, 0xD8, 0xFF, 0xD9],
             }],
+            consent: None,
+            metadata: vec![],
         };
         let p = Progress { prep_attempted: true, put_attempted: true, uploaded: false, smile_job_id: Some("7".into()) };
         (

@@ -181,6 +181,8 @@ mod tests {
             },
             options: JobOptions::default(),
             images,
+            consent: None,
+            metadata: vec![],
         }
     }
 

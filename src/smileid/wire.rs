@@ -27,6 +27,9 @@ pub struct PrepUploadRequest {
     /// Sent only when re-preparing a job whose earlier prep_upload may have reached Smile ID (2215).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub retry: bool,
+    /// Capture metadata, as the mobile SDKs send it; omitted when empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metadata: Vec<super::job::Metadatum>,
 }
 
 impl PrepUploadRequest {
@@ -43,6 +46,7 @@ impl PrepUploadRequest {
             timestamp: signed.timestamp.clone(),
             signature: signed.signature.clone(),
             retry,
+            metadata: job.metadata.clone(),
         }
     }
 }

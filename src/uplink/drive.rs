@@ -71,7 +71,8 @@ pub fn drive(
         let req = match sub.poll_output(now) {
             Output::Done(o) => return Ok(o),
             Output::NeedSignature => {
-                sub.provide_signature(signer.sign(now)?);
+                let signed = signer.sign(now, &sub.sign_context())?;
+                sub.provide_signature(signed);
                 continue;
             }
             Output::Wait(until) => {

@@ -88,16 +88,30 @@ impl HttpClient {
 
     /// Sends one request exactly as the protocol core built it.
     pub fn execute(&self, req: &HttpRequest) -> Result<HttpResponse, HttpError> {
+        self.send(req, None)
+    }
+
+    /// Same, with `Authorization: Bearer <token>` (the partner signer's device token).
+    pub fn execute_with_bearer(&self, req: &HttpRequest, token: &str) -> Result<HttpResponse, HttpError> {
+        self.send(req, Some(token))
+    }
+
+    fn send(&self, req: &HttpRequest, bearer: Option<&str>) -> Result<HttpResponse, HttpError> {
         let host = host_of(&req.url);
         let fail = |e: ureq::Error| HttpError::Transport { host: host.clone(), detail: e.to_string() };
         let result = match req.method {
             Method::Get => self.agent.get(&req.url).call(),
-            Method::Post => self
-                .agent
-                .post(&req.url)
-                .header("Content-Type", req.content_type)
-                .header("Accept", "application/json")
-                .send(&req.body[..]),
+            Method::Post => {
+                let mut r = self
+                    .agent
+                    .post(&req.url)
+                    .header("Content-Type", req.content_type)
+                    .header("Accept", "application/json");
+                if let Some(t) = bearer {
+                    r = r.header("Authorization", format!("Bearer {t}"));
+                }
+                r.send(&req.body[..])
+            }
             Method::Put => self.agent.put(&req.url).header("Content-Type", req.content_type).send(&req.body[..]),
         };
         let mut resp = result.map_err(fail)?;

@@ -1,5 +1,6 @@
-//! A small HTTP/1.1 server over rustls: one thread per connection, keep-alive, bodies by
-//! Content-Length or chunked. Just enough for the v1 endpoints and the clients that call them.
+//! A small HTTP/1.1 server: one thread per connection, keep-alive, bodies by Content-Length or
+//! chunked, over any byte stream (TLS for the sandbox, a Unix socket for the control API).
+//! Just enough for JSON endpoints and the clients that call them.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -197,6 +198,19 @@ fn connection<H: Fn(&Request) -> Response>(
         return;
     };
     let stream = rustls::StreamOwned::new(conn, sock);
+    serve_stream(stream, &*handler, &stop, |s| {
+        s.conn.send_close_notify();
+        let _ = s.flush();
+    });
+}
+
+/// Serves requests on one connection until it closes, `stop` is set, or a request asks to close.
+pub fn serve_stream<S: Read + Write, H: Fn(&Request) -> Response + ?Sized>(
+    stream: S,
+    handler: &H,
+    stop: &AtomicBool,
+    on_close: impl FnOnce(&mut S),
+) {
     let mut reader = BufReader::new(stream);
     while !stop.load(Ordering::Relaxed) {
         let req = match read_request(&mut reader) {
@@ -205,26 +219,21 @@ fn connection<H: Fn(&Request) -> Response>(
             Err(ReadError::TooLarge) => {
                 let _ = write_response(
                     reader.get_mut(),
-                    &Response::json(413, &serde_json::json!({"error": "Request body too large", "code": "2213"})),
+                    &Response::json(413, &serde_json::json!({"error": "request body too large"})),
                     false,
                 );
                 return;
             }
             Err(ReadError::Bad(why)) => {
-                let _ = write_response(
-                    reader.get_mut(),
-                    &Response::json(400, &serde_json::json!({"error": why, "code": "2203"})),
-                    false,
-                );
+                let _ =
+                    write_response(reader.get_mut(), &Response::json(400, &serde_json::json!({"error": why})), false);
                 return;
             }
         };
         let keep_alive = !req.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
         let resp = handler(&req);
         if write_response(reader.get_mut(), &resp, keep_alive).is_err() || !keep_alive {
-            let s = reader.get_mut();
-            s.conn.send_close_notify();
-            let _ = s.flush();
+            on_close(reader.get_mut());
             return;
         }
     }

@@ -1,0 +1,293 @@
+//! The local control API: HTTP/JSON over a Unix socket, for the kiosk's host application.
+//!
+//! | method and path | does |
+//! |---|---|
+//! | `POST /v1/sessions` | start a capture session (job types 1, 2, 4, 6, 11) |
+//! | `GET /v1/sessions/{id}` | the session's state, on-screen hint and progress |
+//! | `POST /v1/sessions/{id}/consent` | `{"granted": bool}`: the person's answer on the consent screen |
+//! | `POST /v1/sessions/{id}/cancel` | stop the session; nothing is kept |
+//! | `GET /v1/jobs`, `GET /v1/jobs/{job_id}` | queued and finished jobs with their Smile ID result |
+//! | `DELETE /v1/jobs/{job_id}` | purge a job: images erased, record removed |
+//! | `POST /v1/enhanced_kyc` | Enhanced KYC (job type 5), answered synchronously |
+//! | `GET /v1/health` | link state and queue counts |
+//! | `GET /metrics` | Prometheus text |
+//!
+//! Requests are checked here, field by field: a bad one gets a 4xx whose `error` names the
+//! field. The routing is pure ([`route`] over a [`Backend`]), so it is fuzzed without devices.
+
+pub mod client;
+pub mod server;
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::httpd::{Request, Response};
+use crate::smileid::job::{IdInfo, ImageType, Job, JobImage, JobOptions, JobType, PartnerParams};
+use crate::smileid::validate::validate;
+
+/// A session request after validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StartSession {
+    pub job_type: JobType,
+    pub user_id: String,
+    pub job_id: Option<String>,
+    pub extra: BTreeMap<String, Value>,
+    pub id_info: IdInfo,
+    pub options: JobOptions,
+    pub document_back: bool,
+}
+
+/// An Enhanced KYC request after validation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EnhancedKyc {
+    pub user_id: String,
+    pub job_id: Option<String>,
+    pub id_info: IdInfo,
+}
+
+/// A refusal: HTTP status and a message that names what is wrong.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Refusal {
+    pub status: u16,
+    pub error: String,
+}
+
+impl Refusal {
+    pub fn new(status: u16, error: impl Into<String>) -> Self {
+        Refusal { status, error: error.into() }
+    }
+}
+
+/// What the API drives; implemented by the service, and by a fake in tests.
+pub trait Backend: Send + Sync {
+    fn start_session(&self, req: StartSession) -> Result<Value, Refusal>;
+    fn session(&self, id: &str) -> Option<Value>;
+    fn consent(&self, id: &str, granted: bool) -> Option<Value>;
+    fn cancel(&self, id: &str) -> Option<Value>;
+    fn jobs(&self) -> Result<Value, Refusal>;
+    fn job(&self, job_id: &str) -> Option<Value>;
+    fn purge(&self, job_id: &str) -> Result<(), Refusal>;
+    fn enhanced_kyc(&self, req: EnhancedKyc) -> Result<Value, Refusal>;
+    fn health(&self) -> Value;
+    fn metrics(&self) -> String;
+}
+
+fn bad(field: &str, problem: &str) -> Refusal {
+    Refusal::new(422, format!("invalid {field}: {problem}"))
+}
+
+fn opt_str(o: &serde_json::Map<String, Value>, key: &str, field: &str) -> Result<Option<String>, Refusal> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(bad(field, "must be a string")),
+    }
+}
+
+fn opt_bool(o: &serde_json::Map<String, Value>, key: &str, field: &str, default: bool) -> Result<bool, Refusal> {
+    match o.get(key) {
+        None | Some(Value::Null) => Ok(default),
+        Some(Value::Bool(b)) => Ok(*b),
+        Some(_) => Err(bad(field, "must be true or false")),
+    }
+}
+
+fn object<'a>(v: &'a Value, field: &str) -> Result<&'a serde_json::Map<String, Value>, Refusal> {
+    v.as_object().ok_or_else(|| bad(field, "must be a JSON object"))
+}
+
+fn only_keys(o: &serde_json::Map<String, Value>, allowed: &[&str], prefix: &str) -> Result<(), Refusal> {
+    match o.keys().find(|k| !allowed.contains(&k.as_str())) {
+        Some(k) => Err(bad(&format!("{prefix}{k}"), &format!("unknown field; expected one of {}", allowed.join(", ")))),
+        None => Ok(()),
+    }
+}
+
+fn parse_id_info(v: Option<&Value>) -> Result<IdInfo, Refusal> {
+    let Some(v) = v.filter(|v| !v.is_null()) else { return Ok(IdInfo::default()) };
+    let o = object(v, "id_info")?;
+    const KEYS: [&str; 9] =
+        ["first_name", "middle_name", "last_name", "country", "id_type", "id_number", "dob", "phone_number", "entered"];
+    only_keys(o, &KEYS, "id_info.")?;
+    let s = |k: &str| opt_str(o, k, &format!("id_info.{k}"));
+    Ok(IdInfo {
+        first_name: s("first_name")?,
+        middle_name: s("middle_name")?,
+        last_name: s("last_name")?,
+        country: s("country")?,
+        id_type: s("id_type")?,
+        id_number: s("id_number")?,
+        dob: s("dob")?,
+        phone_number: s("phone_number")?,
+        entered: match o.get("entered") {
+            None | Some(Value::Null) => None,
+            Some(Value::Bool(b)) => Some(*b),
+            Some(_) => return Err(bad("id_info.entered", "must be true or false")),
+        },
+    })
+}
+
+fn parse_body(req: &Request) -> Result<serde_json::Map<String, Value>, Refusal> {
+    if req.body.is_empty() {
+        return Err(Refusal::new(400, "the request needs a JSON object body"));
+    }
+    match serde_json::from_slice::<Value>(&req.body) {
+        Ok(Value::Object(o)) => Ok(o),
+        Ok(_) => Err(Refusal::new(400, "the body must be a JSON object")),
+        Err(e) => Err(Refusal::new(400, format!("the body is not valid JSON: {e}"))),
+    }
+}
+
+fn user_and_job(o: &serde_json::Map<String, Value>) -> Result<(String, Option<String>), Refusal> {
+    let user_id = opt_str(o, "user_id", "user_id")?
+        .filter(|s| !s.trim().is_empty())
+        .ok_or_else(|| bad("user_id", "is required"))?;
+    let job_id = opt_str(o, "job_id", "job_id")?;
+    if job_id.as_deref().is_some_and(|j| j.trim().is_empty()) {
+        return Err(bad("job_id", "must not be empty (leave it out to get a new one)"));
+    }
+    Ok((user_id, job_id))
+}
+
+/// Checks a session request as Smile ID will, before anyone stands in front of the camera.
+pub fn parse_start_session(body: &serde_json::Map<String, Value>) -> Result<StartSession, Refusal> {
+    only_keys(body, &["job_type", "user_id", "job_id", "partner_params", "id_info", "options", "document_back"], "")?;
+    let jt =
+        body.get("job_type").and_then(Value::as_i64).ok_or_else(|| bad("job_type", "is required: 1, 2, 4, 6 or 11"))?;
+    let job_type = JobType::from_code(jt)
+        .filter(|t| t.has_images())
+        .ok_or_else(|| bad("job_type", "must be 1, 2, 4, 6 or 11 (5 is POST /v1/enhanced_kyc)"))?;
+    let (user_id, job_id) = user_and_job(body)?;
+    let mut extra = BTreeMap::new();
+    if let Some(pp) = body.get("partner_params").filter(|v| !v.is_null()) {
+        for (k, v) in object(pp, "partner_params")? {
+            if ["user_id", "job_id", "job_type"].contains(&k.as_str()) {
+                return Err(bad(&format!("partner_params.{k}"), "is set at the top level of the request"));
+            }
+            if !v.is_string() {
+                return Err(bad(&format!("partner_params.{k}"), "must be a string"));
+            }
+            extra.insert(k.clone(), v.clone());
+        }
+    }
+    let id_info = parse_id_info(body.get("id_info"))?;
+    let mut options = JobOptions::default();
+    if let Some(o) = body.get("options").filter(|v| !v.is_null()) {
+        let o = object(o, "options")?;
+        only_keys(
+            o,
+            &["return_job_status", "return_history", "return_image_links", "use_enrolled_image", "callback_url"],
+            "options.",
+        )?;
+        options.return_job_status = opt_bool(o, "return_job_status", "options.return_job_status", true)?;
+        options.return_history = opt_bool(o, "return_history", "options.return_history", false)?;
+        options.return_image_links = opt_bool(o, "return_image_links", "options.return_image_links", false)?;
+        options.use_enrolled_image = opt_bool(o, "use_enrolled_image", "options.use_enrolled_image", false)?;
+        options.callback_url = opt_str(o, "callback_url", "options.callback_url")?;
+    }
+    let document_back = opt_bool(body, "document_back", "document_back", job_type.is_document())?;
+    let req = StartSession { job_type, user_id, job_id, extra, id_info, options, document_back };
+    // The same rules the job will meet after capture, checked now against stand-in images.
+    validate(&provisional_job(&req)).map_err(|e| bad(&e.field, &e.problem))?;
+    Ok(req)
+}
+
+fn provisional_job(r: &StartSession) -> Job {
+    const JPEG: [u8; 4] = [0xFF, 0xD8, 0xFF, 0xD9];
+    let img = |t: ImageType, n: &str| JobImage { image_type: t, file_name: n.into(), jpeg: JPEG.to_vec() };
+    let mut images = vec![img(ImageType::SelfieFile, "selfie.jpg"), img(ImageType::LivenessFile, "liveness_0.jpg")];
+    if r.job_type.is_document() {
+        images.push(img(ImageType::IdFrontFile, "id_front.jpg"));
+    }
+    Job {
+        partner_params: PartnerParams {
+            user_id: r.user_id.clone(),
+            job_id: r.job_id.clone().unwrap_or_else(|| "new".into()),
+            job_type: r.job_type,
+            extra: r.extra.clone(),
+        },
+        id_info: r.id_info.clone(),
+        options: r.options.clone(),
+        images,
+        consent: None,
+        metadata: Vec::new(),
+    }
+}
+
+pub fn parse_enhanced_kyc(body: &serde_json::Map<String, Value>) -> Result<EnhancedKyc, Refusal> {
+    only_keys(body, &["user_id", "job_id", "id_info"], "")?;
+    let (user_id, job_id) = user_and_job(body)?;
+    let id_info = parse_id_info(body.get("id_info"))?;
+    let job = Job {
+        partner_params: PartnerParams {
+            user_id: user_id.clone(),
+            job_id: job_id.clone().unwrap_or_else(|| "new".into()),
+            job_type: JobType::EnhancedKyc,
+            extra: Default::default(),
+        },
+        id_info: id_info.clone(),
+        options: JobOptions::default(),
+        images: Vec::new(),
+        consent: None,
+        metadata: Vec::new(),
+    };
+    validate(&job).map_err(|e| bad(&e.field, &e.problem))?;
+    Ok(EnhancedKyc { user_id, job_id, id_info })
+}
+
+fn reply(r: Result<Value, Refusal>, ok: u16) -> Response {
+    match r {
+        Ok(v) => Response::json(ok, &v),
+        Err(e) => Response::json(e.status, &json!({"error": e.error})),
+    }
+}
+
+fn found(v: Option<Value>, what: &str) -> Result<Value, Refusal> {
+    v.ok_or_else(|| Refusal::new(404, format!("no {what} with that id")))
+}
+
+/// Routes one request. Never panics on any input; answers 4xx for every bad request.
+pub fn route(b: &dyn Backend, req: &Request) -> Response {
+    let parts: Vec<&str> = req.path.trim_end_matches('/').split('/').skip(1).collect();
+    let m = req.method.as_str();
+    match (m, parts.as_slice()) {
+        ("POST", ["v1", "sessions"]) => {
+            reply(parse_body(req).and_then(|o| parse_start_session(&o)).and_then(|r| b.start_session(r)), 202)
+        }
+        ("GET", ["v1", "sessions", id]) => reply(found(b.session(id), "session"), 200),
+        ("POST", ["v1", "sessions", id, "consent"]) => {
+            let granted = parse_body(req).and_then(|o| {
+                only_keys(&o, &["granted"], "")?;
+                o.get("granted").and_then(Value::as_bool).ok_or_else(|| bad("granted", "is required: true or false"))
+            });
+            reply(granted.and_then(|g| found(b.consent(id, g), "session")), 200)
+        }
+        ("POST", ["v1", "sessions", id, "cancel"]) => reply(found(b.cancel(id), "session"), 200),
+        ("GET", ["v1", "jobs"]) => reply(b.jobs(), 200),
+        ("GET", ["v1", "jobs", id]) => reply(found(b.job(id), "job"), 200),
+        ("DELETE", ["v1", "jobs", id]) => reply(b.purge(id).map(|_| json!({"purged": id})), 200),
+        ("POST", ["v1", "enhanced_kyc"]) => {
+            reply(parse_body(req).and_then(|o| parse_enhanced_kyc(&o)).and_then(|r| b.enhanced_kyc(r)), 200)
+        }
+        ("GET", ["v1", "health"]) => Response::json(200, &b.health()),
+        ("GET", ["metrics"]) => Response {
+            date: None,
+            status: 200,
+            content_type: "text/plain; version=0.0.4",
+            body: b.metrics().into_bytes(),
+        },
+        (
+            _,
+            ["v1", "sessions"]
+            | ["v1", "sessions", _]
+            | ["v1", "sessions", _, _]
+            | ["v1", "jobs"]
+            | ["v1", "jobs", _]
+            | ["v1", "enhanced_kyc"]
+            | ["v1", "health"]
+            | ["metrics"],
+        ) => Response::json(405, &json!({"error": format!("{m} is not allowed on {}", req.path)})),
+        _ => Response::json(404, &json!({"error": format!("no endpoint {} {}; see GET /v1/health", m, req.path)})),
+    }
+}

@@ -1,0 +1,218 @@
+//! `kiosk-agent run`: the long-running agent. It wires the queue, the session manager (camera
+//! and display), the control API and the uplink together: sessions and API requests on their
+//! own threads, the uplink loop on the main thread.
+
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{json, Value};
+
+use crate::api::{Backend, EnhancedKyc, Refusal, StartSession};
+use crate::camera::synthetic::SyntheticCamera;
+use crate::camera::FrameSource;
+use crate::config::Config;
+use crate::display::png::PngDisplay;
+use crate::display::Display;
+use crate::queue::{Queue, QueueError};
+use crate::session::manager::{Devices, SessionManager, SessionState, StartError};
+use crate::session::{new_job_id, SessionRequest};
+use crate::smileid::job::{Job, JobOptions, JobType, PartnerParams};
+use crate::smileid::signature::{SignContext, Signer};
+use crate::smileid::timestamp::UnixMillis;
+use crate::uplink::http::HttpClient;
+
+/// The camera and display named in the config.
+pub struct ConfiguredDevices {
+    pub config: Config,
+}
+
+impl Devices for ConfiguredDevices {
+    fn camera(&self) -> Result<Box<dyn FrameSource + Send>, String> {
+        let cam = match &self.config.camera.fixture {
+            Some(p) => {
+                let bytes = std::fs::read(p).map_err(|e| format!("camera.fixture {}: {e}", p.display()))?;
+                SyntheticCamera::new(&bytes, 30).map_err(|e| e.to_string())?
+            }
+            None => SyntheticCamera::with_default_face(),
+        };
+        Ok(Box::new(cam))
+    }
+
+    fn display(&self) -> Result<Box<dyn Display + Send>, String> {
+        let d = &self.config.display;
+        Ok(Box::new(PngDisplay::new(&d.out_dir, d.width, d.height).map_err(|e| e.to_string())?))
+    }
+}
+
+pub struct Service {
+    pub queue: Arc<Queue>,
+    pub sessions: SessionManager,
+    pub http: HttpClient,
+    pub signer: Box<dyn Signer>,
+    pub config: Config,
+    pub status_file: PathBuf,
+}
+
+fn queue_refusal(e: QueueError) -> Refusal {
+    match e {
+        QueueError::NotFound(_) => Refusal::new(404, e.to_string()),
+        QueueError::Full(_) => Refusal::new(507, e.to_string()),
+        _ => Refusal::new(500, e.to_string()),
+    }
+}
+
+impl Backend for Service {
+    fn start_session(&self, r: StartSession) -> Result<Value, Refusal> {
+        let job_id = r.job_id.unwrap_or_else(new_job_id);
+        if self.queue.get(&job_id).is_ok() {
+            return Err(Refusal::new(
+                409,
+                format!("job_id {job_id} is already used; every session needs a new job_id"),
+            ));
+        }
+        let mut options = r.options;
+        if options.callback_url.is_none() {
+            options.callback_url = self.config.smileid.callback_url.clone();
+        }
+        let req = SessionRequest {
+            partner_name: self.config.smileid.partner_name.clone(),
+            user_id: r.user_id,
+            job_id,
+            job_type: r.job_type,
+            id_info: r.id_info,
+            options,
+            extra: r.extra,
+            document_back: r.document_back,
+        };
+        match self.sessions.start(req) {
+            Ok(v) => Ok(serde_json::to_value(v).unwrap_or_default()),
+            Err(e @ StartError::Busy(_)) => Err(Refusal::new(409, e.to_string())),
+            Err(StartError::Full(e)) => Err(queue_refusal(e)),
+        }
+    }
+
+    fn session(&self, id: &str) -> Option<Value> {
+        self.sessions.view(id).map(|v| serde_json::to_value(v).unwrap_or_default())
+    }
+
+    fn consent(&self, id: &str, granted: bool) -> Option<Value> {
+        self.sessions.consent(id, granted).map(|v| serde_json::to_value(v).unwrap_or_default())
+    }
+
+    fn cancel(&self, id: &str) -> Option<Value> {
+        self.sessions.cancel(id).map(|v| serde_json::to_value(v).unwrap_or_default())
+    }
+
+    fn jobs(&self) -> Result<Value, Refusal> {
+        Ok(serde_json::to_value(self.queue.list().map_err(queue_refusal)?).unwrap_or_default())
+    }
+
+    fn job(&self, job_id: &str) -> Option<Value> {
+        self.queue.get(job_id).ok().map(|r| serde_json::to_value(r).unwrap_or_default())
+    }
+
+    fn purge(&self, job_id: &str) -> Result<(), Refusal> {
+        self.queue.purge(job_id).map_err(queue_refusal)
+    }
+
+    fn enhanced_kyc(&self, r: EnhancedKyc) -> Result<Value, Refusal> {
+        let job = Job {
+            partner_params: PartnerParams {
+                user_id: r.user_id,
+                job_id: r.job_id.unwrap_or_else(new_job_id),
+                job_type: JobType::EnhancedKyc,
+                extra: Default::default(),
+            },
+            id_info: r.id_info,
+            options: JobOptions::default(),
+            images: Vec::new(),
+            consent: None,
+            metadata: Vec::new(),
+        };
+        let pp = &job.partner_params;
+        let ctx = SignContext { job_type: 5, job_id: &pp.job_id, user_id: &pp.user_id };
+        let signed = self.signer.sign(UnixMillis::now(), &ctx).map_err(|e| Refusal::new(502, e.to_string()))?;
+        let base = self.config.base_url().map_err(|e| Refusal::new(500, e.to_string()))?;
+        let req = crate::smileid::id_verification_request(&job, &self.config.smileid.partner_id, &base, &signed)
+            .map_err(|e| Refusal::new(422, e.to_string()))?;
+        let resp = self.http.execute(&req).map_err(|e| Refusal::new(502, format!("Smile ID is unreachable: {e}")))?;
+        let result = crate::smileid::id_verification_result(resp.status, &resp.body)
+            .map_err(|e| Refusal::new(502, e.to_string()))?;
+        Ok(json!({"job_id": pp.job_id, "result": result}))
+    }
+
+    fn health(&self) -> Value {
+        let link = std::fs::read(&self.status_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .map(|s| json!({"link": s["link"], "skew_secs": s.get("skew_secs"), "error": s.get("error")}))
+            .unwrap_or_else(|| json!({"link": "unknown"}));
+        let queue = self.queue.stats().map(|s| serde_json::to_value(s).unwrap_or_default()).unwrap_or(Value::Null);
+        json!({"status": "ok", "uplink": link, "queue": queue, "version": env!("CARGO_PKG_VERSION")})
+    }
+
+    fn metrics(&self) -> String {
+        let s = self.queue.stats().unwrap_or_default();
+        let link_up = std::fs::read(&self.status_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+            .is_some_and(|v| v["link"] == "up");
+        let mut out = String::new();
+        let mut metric = |name: &str, help: &str, v: String| {
+            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"));
+        };
+        metric("kiosk_queue_pending_jobs", "Jobs waiting to reach Smile ID.", s.pending.to_string());
+        metric("kiosk_queue_bundle_bytes", "Bytes of job bundles on disk.", s.bundle_bytes.to_string());
+        metric("kiosk_queue_failed_jobs", "Jobs refused for good.", s.failed.to_string());
+        metric(
+            "kiosk_queue_quarantined_jobs",
+            "Jobs whose bundle failed its integrity check.",
+            s.quarantined.to_string(),
+        );
+        metric("kiosk_queue_finished_jobs", "Jobs with a final result.", s.finished.to_string());
+        metric("kiosk_disk_free_bytes", "Free bytes on the state file system.", s.free_bytes.unwrap_or(0).to_string());
+        metric("kiosk_uplink_up", "1 when the last link probe reached the API host.", (link_up as u8).to_string());
+        out.push_str("# HELP kiosk_sessions Sessions since start, by state.\n# TYPE kiosk_sessions gauge\n");
+        let counts = self.sessions.counts();
+        for st in [
+            SessionState::Queued,
+            SessionState::Declined,
+            SessionState::Cancelled,
+            SessionState::TimedOut,
+            SessionState::Failed,
+        ] {
+            let name = serde_json::to_value(st).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+            out.push_str(&format!("kiosk_sessions{{state=\"{name}\"}} {}\n", counts.get(&st).copied().unwrap_or(0)));
+        }
+        out
+    }
+}
+
+/// Builds the service from its config.
+pub fn build(config: Config, queue: Arc<Queue>) -> Result<Service, crate::config::ConfigError> {
+    let http = HttpClient::new(config.smileid.extra_ca_file.as_deref(), &config.http)
+        .map_err(|e| crate::config::ConfigError::Invalid { key: "smileid.extra_ca_file", problem: e.to_string() })?;
+    let signer = config.signer(&http)?;
+    let devices = Arc::new(ConfiguredDevices { config: config.clone() });
+    let sessions = SessionManager::new(
+        queue.clone(),
+        devices,
+        config.capture.clone(),
+        Duration::from_secs(config.api.consent_timeout_secs),
+    );
+    Ok(Service { status_file: config.state_dir.join("status.json"), queue, sessions, http, signer, config })
+}
+
+/// Starts the control API on its socket in a background thread.
+pub fn start_api(service: Arc<Service>, stop: Arc<AtomicBool>) -> Result<(), crate::api::server::ServerError> {
+    let api = &service.config.api;
+    let listener = crate::api::server::bind(&api.socket, api.group.as_deref())?;
+    let backend: Arc<dyn Backend> = service;
+    std::thread::Builder::new()
+        .name("control-api".into())
+        .spawn(move || crate::api::server::serve(listener, backend, stop))
+        .expect("thread");
+    Ok(())
+}

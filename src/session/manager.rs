@@ -1,0 +1,271 @@
+//! Runs sessions for the control API: one at a time (one camera, one screen), each in its own
+//! thread, with consent and cancel coming in over channels and progress published as a view.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use serde::Serialize;
+
+use super::{run, CaptureSettings, Input, SessionError, SessionRequest};
+use crate::camera::FrameSource;
+use crate::display::{Canvas, Display, DisplayError, Screen};
+use crate::queue::{Queue, QueueError, TYPICAL_JOB_BYTES};
+use crate::smileid::timestamp::UnixMillis;
+use crate::vision::quality::Hint;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionState {
+    AwaitingConsent,
+    Capturing,
+    Review,
+    Queued,
+    Declined,
+    Cancelled,
+    TimedOut,
+    Failed,
+}
+
+impl SessionState {
+    pub fn is_over(self) -> bool {
+        matches!(self, Self::Queued | Self::Declined | Self::Cancelled | Self::TimedOut | Self::Failed)
+    }
+}
+
+/// What the host application sees of a session.
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionView {
+    pub session_id: String,
+    pub job_id: String,
+    pub job_type: u8,
+    pub state: SessionState,
+    /// The guidance currently on screen (more_light, hold_still, ...).
+    pub hint: Option<Hint>,
+    pub step: String,
+    pub done: u32,
+    pub total: u32,
+    pub error: Option<String>,
+    pub started_at: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("a session ({0}) is already running on this kiosk; wait for it to finish or cancel it")]
+    Busy(String),
+    #[error(transparent)]
+    Full(QueueError),
+}
+
+struct Live {
+    consent: Sender<bool>,
+    cancel: Arc<AtomicBool>,
+}
+
+type Views = Arc<Mutex<HashMap<String, SessionView>>>;
+
+/// Makes the devices for one session.
+pub trait Devices: Send + Sync {
+    fn camera(&self) -> Result<Box<dyn FrameSource + Send>, String>;
+    fn display(&self) -> Result<Box<dyn Display + Send>, String>;
+}
+
+pub struct SessionManager {
+    views: Views,
+    live: Mutex<HashMap<String, Live>>,
+    queue: Arc<Queue>,
+    devices: Arc<dyn Devices>,
+    settings: CaptureSettings,
+    consent_timeout: Duration,
+}
+
+struct ChannelInput {
+    rx: Receiver<bool>,
+    cancel: Arc<AtomicBool>,
+    timeout: Duration,
+}
+
+impl Input for ChannelInput {
+    fn consent(&mut self) -> bool {
+        match self.rx.recv_timeout(self.timeout) {
+            Ok(granted) => granted && !self.cancel.load(Ordering::Relaxed),
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => false,
+        }
+    }
+
+    fn cancelled(&self) -> bool {
+        self.cancel.load(Ordering::Relaxed)
+    }
+}
+
+/// Shows screens on the real display and mirrors their progress into the session's view.
+struct Observed {
+    inner: Box<dyn Display + Send>,
+    views: Views,
+    id: String,
+}
+
+impl Display for Observed {
+    fn size(&self) -> (u32, u32) {
+        self.inner.size()
+    }
+
+    fn present(&mut self, canvas: &Canvas, name: &str) -> Result<(), DisplayError> {
+        self.inner.present(canvas, name)
+    }
+
+    fn show(&mut self, screen: &Screen) -> Result<(), DisplayError> {
+        if let Some(v) = self.views.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&self.id) {
+            match screen {
+                Screen::Consent { .. } => v.state = SessionState::AwaitingConsent,
+                Screen::Capture { title, hint, done, total, .. } => {
+                    v.state = SessionState::Capturing;
+                    v.step = title.clone();
+                    v.hint = *hint;
+                    (v.done, v.total) = (*done, *total);
+                }
+                Screen::Review { .. } => v.state = SessionState::Review,
+                _ => {}
+            }
+        }
+        let (w, h) = self.inner.size();
+        let mut c = Canvas::new(w, h);
+        crate::display::screens::render(screen, &mut c);
+        self.inner.present(&c, screen.name())
+    }
+}
+
+fn new_session_id() -> String {
+    let mut r = [0u8; 8];
+    getrandom::fill(&mut r).expect("OS randomness");
+    r.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+impl SessionManager {
+    pub fn new(
+        queue: Arc<Queue>,
+        devices: Arc<dyn Devices>,
+        settings: CaptureSettings,
+        consent_timeout: Duration,
+    ) -> Self {
+        SessionManager {
+            views: Default::default(),
+            live: Mutex::new(HashMap::new()),
+            queue,
+            devices,
+            settings,
+            consent_timeout,
+        }
+    }
+
+    fn active(&self) -> Option<String> {
+        let views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+        views.values().find(|v| !v.state.is_over()).map(|v| v.session_id.clone())
+    }
+
+    /// Starts a session in its own thread; refuses while another runs or when storage is full.
+    pub fn start(&self, req: SessionRequest) -> Result<SessionView, StartError> {
+        if let Some(id) = self.active() {
+            return Err(StartError::Busy(id));
+        }
+        // Refuse before the person spends two minutes in front of the camera, not after.
+        self.queue.check_room(TYPICAL_JOB_BYTES).map_err(StartError::Full)?;
+        let id = new_session_id();
+        let view = SessionView {
+            session_id: id.clone(),
+            job_id: req.job_id.clone(),
+            job_type: req.job_type.code(),
+            state: SessionState::AwaitingConsent,
+            hint: None,
+            step: "consent".into(),
+            done: 0,
+            total: 0,
+            error: None,
+            started_at: UnixMillis::now().to_iso(),
+        };
+        self.views.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), view.clone());
+        let (tx, rx) = channel();
+        let cancel = Arc::new(AtomicBool::new(false));
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(id.clone(), Live { consent: tx, cancel: cancel.clone() });
+        let (views, queue, devices, settings) =
+            (self.views.clone(), self.queue.clone(), self.devices.clone(), self.settings.clone());
+        let timeout = self.consent_timeout;
+        std::thread::Builder::new()
+            .name(format!("session-{id}"))
+            .spawn(move || {
+                let end = |state: SessionState, error: Option<String>| {
+                    if let Some(v) = views.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&id) {
+                        v.state = state;
+                        v.error = error;
+                        v.hint = None;
+                    }
+                };
+                let (cam, disp) = match (devices.camera(), devices.display()) {
+                    (Ok(c), Ok(d)) => (c, d),
+                    (Err(e), _) | (_, Err(e)) => return end(SessionState::Failed, Some(e)),
+                };
+                let mut cam = cam;
+                let mut display = Observed { inner: disp, views: views.clone(), id: id.clone() };
+                let mut input = ChannelInput { rx, cancel, timeout };
+                match run(&req, &mut *cam, &mut display, &mut input, &settings) {
+                    Ok(job) => match queue.enqueue(&job) {
+                        Ok(_) => {
+                            let _ = display.show(&Screen::Saved { job_id: job.partner_params.job_id.clone() });
+                            end(SessionState::Queued, None)
+                        }
+                        Err(e) => {
+                            let _ =
+                                display.show(&Screen::Error { title: "Could not save".into(), detail: e.to_string() });
+                            end(SessionState::Failed, Some(e.to_string()))
+                        }
+                    },
+                    Err(SessionError::Declined) => end(SessionState::Declined, None),
+                    Err(SessionError::Cancelled) => end(SessionState::Cancelled, None),
+                    Err(e @ SessionError::TimedOut { .. }) => end(SessionState::TimedOut, Some(e.to_string())),
+                    Err(e) => end(SessionState::Failed, Some(e.to_string())),
+                }
+            })
+            .expect("a thread can be spawned");
+        Ok(view)
+    }
+
+    pub fn view(&self, id: &str) -> Option<SessionView> {
+        self.views.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
+    }
+
+    /// The person's (or the host's) consent answer; `None` if the session is unknown.
+    pub fn consent(&self, id: &str, granted: bool) -> Option<SessionView> {
+        if let Some(l) = self.live.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
+            let _ = l.consent.send(granted);
+        }
+        self.view(id)
+    }
+
+    pub fn cancel(&self, id: &str) -> Option<SessionView> {
+        if let Some(l) = self.live.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
+            l.cancel.store(true, Ordering::Relaxed);
+            let _ = l.consent.send(false);
+        }
+        self.view(id)
+    }
+
+    /// Counts of sessions by state, for metrics.
+    pub fn counts(&self) -> HashMap<SessionState, usize> {
+        let mut m = HashMap::new();
+        for v in self.views.lock().unwrap_or_else(|e| e.into_inner()).values() {
+            *m.entry(v.state).or_default() += 1;
+        }
+        m
+    }
+}
+
+impl std::hash::Hash for SessionState {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        (*self as u8).hash(h)
+    }
+}

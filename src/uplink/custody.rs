@@ -1,0 +1,117 @@
+//! Key custody: who holds the Smile ID API key and produces each request's signature.
+//!
+//! * `local_key`: the key in a root-only file or a systemd credential on the kiosk
+//!   ([`LocalKeySigner`](crate::smileid::signature::LocalKeySigner)).
+//! * `partner_signer`: the key stays on the partner's backend; the kiosk asks it over TLS for
+//!   `{timestamp, signature}` per request, authenticated with a device token.
+//! * `auth_smile`: Smile ID's mobile flow; the kiosk holds an `auth_token` and Smile ID mints
+//!   the signature per job through `POST /v1/auth_smile`.
+//!
+//! In the two remote modes the key is never on the device, so job_status answers are trusted
+//! on TLS alone. No mode writes a key or token into logs, bundles or errors.
+
+use serde::Deserialize;
+
+use crate::smileid::signature::{SignContext, SignError, Signed, Signer};
+use crate::smileid::submit::{HttpRequest, Method};
+use crate::smileid::timestamp::{self, UnixMillis};
+
+use super::http::HttpClient;
+
+/// A secret read from a file: `Debug` never prints it.
+#[derive(Clone)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(<redacted>)")
+    }
+}
+
+#[derive(Deserialize)]
+struct SignedAnswer {
+    timestamp: String,
+    signature: String,
+    #[serde(default)]
+    success: Option<bool>,
+}
+
+fn read_answer(what: &str, status: u16, body: &[u8]) -> Result<Signed, SignError> {
+    if !(200..300).contains(&status) {
+        let detail = String::from_utf8_lossy(&body[..body.len().min(200)]).to_string();
+        return Err(SignError(format!("{what} refused to sign (HTTP {status}): {detail}")));
+    }
+    let a: SignedAnswer =
+        serde_json::from_slice(body).map_err(|e| SignError(format!("{what} answered something unreadable: {e}")))?;
+    if a.success == Some(false) {
+        return Err(SignError(format!("{what} answered success: false")));
+    }
+    if timestamp::parse(&a.timestamp).is_none() || a.signature.len() != 44 {
+        return Err(SignError(format!("{what} answered a malformed timestamp or signature")));
+    }
+    Ok(Signed { timestamp: a.timestamp, signature: a.signature })
+}
+
+/// Custody (b): the partner's backend signs; the kiosk authenticates with a device token.
+#[derive(Debug)]
+pub struct PartnerSigner {
+    pub url: String,
+    pub partner_id: String,
+    pub device_token: Secret,
+    pub http: HttpClient,
+}
+
+impl Signer for PartnerSigner {
+    fn sign(&self, _now: UnixMillis, ctx: &SignContext) -> Result<Signed, SignError> {
+        let body = serde_json::json!({"partner_id": self.partner_id, "job_id": ctx.job_id, "user_id": ctx.user_id, "job_type": ctx.job_type});
+        let req = HttpRequest {
+            method: Method::Post,
+            url: self.url.clone(),
+            content_type: "application/json",
+            body: serde_json::to_vec(&body).expect("json"),
+        };
+        let resp = self
+            .http
+            .execute_with_bearer(&req, self.device_token.expose())
+            .map_err(|e| SignError(format!("the partner signer is unreachable: {e}")))?;
+        read_answer("the partner signer", resp.status, &resp.body)
+    }
+}
+
+/// Custody (c): Smile ID mints the signature per job from the kiosk's auth_token.
+#[derive(Debug)]
+pub struct AuthSmileSigner {
+    /// The API root, e.g. `https://testapi.smileidentity.com/v1`.
+    pub base_url: String,
+    pub partner_id: String,
+    pub auth_token: Secret,
+    pub production: bool,
+    pub http: HttpClient,
+}
+
+impl Signer for AuthSmileSigner {
+    fn sign(&self, _now: UnixMillis, ctx: &SignContext) -> Result<Signed, SignError> {
+        let body = serde_json::json!({
+            "job_type": ctx.job_type, "enrollment": ctx.job_type == 4, "job_id": ctx.job_id, "user_id": ctx.user_id,
+            "signature": true, "production": self.production, "partner_id": self.partner_id, "auth_token": self.auth_token.expose(),
+        });
+        let req = HttpRequest {
+            method: Method::Post,
+            url: format!("{}/auth_smile", self.base_url.trim_end_matches('/')),
+            content_type: "application/json",
+            body: serde_json::to_vec(&body).expect("json"),
+        };
+        let resp = self.http.execute(&req).map_err(|e| SignError(format!("auth_smile is unreachable: {e}")))?;
+        read_answer("auth_smile", resp.status, &resp.body)
+    }
+}
