@@ -65,6 +65,9 @@ pub struct JobRecord {
     pub preps: u32,
     /// Zips accepted for this job_id: exactly one when a client behaves.
     pub uploads: u32,
+    /// Whether the last zip's info.json carried the person's consent_information.
+    #[serde(default)]
+    pub consent_recorded: bool,
     pub result: Option<Value>,
 }
 
@@ -265,6 +268,7 @@ impl Sandbox {
                     job_type: job_type.code(),
                     preps: 1,
                     uploads: 0,
+                    consent_recorded: false,
                     result: None,
                 }
             }
@@ -314,9 +318,10 @@ impl Sandbox {
             .find(|r| r.ref_id == ref_id)
             .cloned()
             .ok_or_else(|| reject(404, "2213", "No job was prepared for this upload URL"))?;
-        let result = self.check_zip(&record, &req.body)?;
+        let (result, consent) = self.check_zip(&record, &req.body)?;
         let mut record = record;
         record.uploads += 1;
+        record.consent_recorded = consent;
         record.result = Some(result);
         self.save(&record, Some(("selfie.zip", &req.body)))?;
         jobs.insert(record.job_id.clone(), record);
@@ -324,7 +329,7 @@ impl Sandbox {
     }
 
     /// Validates the zip as Smile ID's processing would, and decides the job's result.
-    fn check_zip(&self, rec: &JobRecord, zip: &[u8]) -> Result<Value, Response> {
+    fn check_zip(&self, rec: &JobRecord, zip: &[u8]) -> Result<(Value, bool), Response> {
         use crate::smileid::package::PackageError as P;
         let pkg = read_zip(zip, 8 * 1024 * 1024).map_err(|e| match e {
             P::NoInfoJson => reject(400, "2213", "A required parameter is missing: info.json is not in the zip"),
@@ -382,7 +387,10 @@ impl Sandbox {
                 "A required parameter is missing: an ID card front image (image_type_id 1 or 3)",
             ));
         }
-        Ok(decide(rec, job_type, &pkg.info.id_info, liveness_ok, liveness_bad))
+        Ok((
+            decide(rec, job_type, &pkg.info.id_info, liveness_ok, liveness_bad),
+            pkg.info.consent_information.is_some(),
+        ))
     }
 
     fn job_status(&self, req: &Request, now: UnixMillis) -> Reply {

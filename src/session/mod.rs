@@ -239,7 +239,7 @@ pub fn run(
     display.show(&Screen::Consent { partner: req.partner_name.clone() })?;
     if !input.consent() {
         display.show(&Screen::Error { title: "Cancelled".into(), detail: "Nothing was recorded.".into() })?;
-        return Err(SessionError::Declined);
+        return Err(if input.cancelled() { SessionError::Cancelled } else { SessionError::Declined });
     }
     let consent = ConsentInformation {
         consented: Consented {

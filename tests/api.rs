@@ -1,0 +1,318 @@
+//! The control API driven as a host application would: sessions for job types 1, 2, 4, 6 and
+//! 11 and Enhanced KYC (5) against the sandbox, under each key custody mode; bad requests get a
+//! 4xx naming the field; and the agent's logs never carry the API key or an ID number.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use common::*;
+use serde_json::{json, Value};
+
+use kiosk_agent::api::client::call;
+use kiosk_agent::smileid::signature::{signature_for, ApiKey};
+use kiosk_agent::smileid::timestamp::UnixMillis;
+
+const ID_NUMBER: &str = "12345678901";
+const AUTH_TOKEN: &str = "auth-token-for-sandbox-only";
+const DEVICE_TOKEN: &str = "device-token-K01";
+
+struct Agent {
+    child: Child,
+    socket: PathBuf,
+    log: PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Agent {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `kiosk-agent run` against the sandbox, trusting `ca`, with the given custody lines.
+fn start_agent_at(sb: &SandboxProcess, ca: &Path, custody: &str) -> Agent {
+    let dir = tempfile::tempdir().unwrap();
+    let socket = dir.path().join("control.sock");
+    let config = dir.path().join("kiosk.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "state_dir = {:?}\n[smileid]\npartner_id = \"{PARTNER_ID}\"\nenvironment = {:?}\nextra_ca_file = {:?}\npartner_name = \"Test Bank\"\n{custody}\n\
+             [display]\nbackend = \"png\"\nout_dir = {:?}\nwidth = 320\nheight = 240\n[api]\nsocket = {:?}\nconsent_timeout_secs = 20\n\
+             [queue]\nmin_free_bytes = 0\nreserve_bytes = 0\n[uplink]\nidle_poll_secs = 1\n",
+            dir.path().join("state"),
+            sb.base_url,
+            ca,
+            dir.path().join("screens"),
+            socket
+        ),
+    )
+    .unwrap();
+    let log = dir.path().join("agent.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .stdout(Stdio::from(std::fs::File::create(dir.path().join("agent.out")).unwrap()))
+        .stderr(Stdio::from(std::fs::File::create(&log).unwrap()))
+        .spawn()
+        .unwrap();
+    let t = Instant::now();
+    while !socket.exists() {
+        assert!(
+            t.elapsed() < Duration::from_secs(30),
+            "the agent did not open its socket: {}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Agent { child, socket, log, _dir: dir }
+}
+
+fn start_agent(sb: &SandboxProcess, custody: &str) -> Agent {
+    start_agent_at(sb, &sb.ca_pem, custody)
+}
+
+fn api(a: &Agent, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+    call(&a.socket, method, path, body.as_ref()).unwrap()
+}
+
+fn wait_for(a: &Agent, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let t = Instant::now();
+    loop {
+        let (s, v) = api(a, "GET", path, None);
+        if s == 200 && done(&v) {
+            return v;
+        }
+        assert!(t.elapsed() < Duration::from_secs(90), "timed out waiting for {what}: {v}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+fn person() -> Value {
+    json!({"first_name": "Ada", "last_name": "Obi", "country": "NG", "id_type": "NIN_V2", "id_number": ID_NUMBER, "dob": "1990-01-01", "entered": true})
+}
+
+/// Runs one session through the API as a host app would, and waits for Smile ID's result.
+fn session(a: &Agent, job_type: u8) -> Value {
+    let id_info = match job_type {
+        1 => person(),
+        6 => json!({"country": "NG", "id_type": "PASSPORT"}),
+        11 => json!({"country": "GH", "id_type": "GHANA_CARD"}),
+        _ => Value::Null,
+    };
+    let (s, v) = api(
+        a,
+        "POST",
+        "/v1/sessions",
+        Some(
+            json!({"job_type": job_type, "user_id": "host-user-1", "id_info": id_info, "partner_params": {"kiosk_id": "K-01"}}),
+        ),
+    );
+    assert_eq!(s, 202, "{v}");
+    let sid = v["session_id"].as_str().unwrap().to_string();
+    let job_id = v["job_id"].as_str().unwrap().to_string();
+    wait_for(a, &format!("/v1/sessions/{sid}"), "the consent screen", |v| v["state"] == "awaiting_consent");
+    let (s, v) = api(a, "POST", &format!("/v1/sessions/{sid}/consent"), Some(json!({"granted": true})));
+    assert_eq!(s, 200, "{v}");
+    let end = wait_for(a, &format!("/v1/sessions/{sid}"), "the end of capture", |v| {
+        !["awaiting_consent", "capturing", "review"].contains(&v["state"].as_str().unwrap_or(""))
+    });
+    assert_eq!(end["state"], "queued", "{end}");
+    wait_for(a, &format!("/v1/jobs/{job_id}"), "Smile ID's result", |v| {
+        ["result", "erased"].contains(&v["stage"].as_str().unwrap_or(""))
+    })
+}
+
+fn assert_clean_logs(a: &Agent, secrets: &[&str]) {
+    let log = std::fs::read_to_string(&a.log).unwrap();
+    for s in secrets {
+        assert!(!log.contains(s), "the agent's log contains a secret or an ID number ({s}):\n{log}");
+    }
+}
+
+#[test]
+fn host_app_drives_every_job_type_with_a_local_key() {
+    let sb = start_sandbox(&[]);
+    let a = start_agent(&sb, &format!("custody = \"local_key\"\napi_key_file = {:?}", sb.key_file));
+    for jt in [1u8, 2, 4, 6, 11] {
+        let job = session(&a, jt);
+        assert_eq!(job["job_success"], true, "job type {jt}: {job}");
+        assert_eq!(job["result"]["PartnerParams"]["job_type"], jt);
+        assert_eq!(job["bundle_bytes"], 0, "images erased after the result");
+    }
+    let (s, v) = api(&a, "POST", "/v1/enhanced_kyc", Some(json!({"user_id": "host-user-1", "id_info": person()})));
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["result"]["ResultCode"], "1012");
+    let records = sandbox_jobs(&sb);
+    assert_eq!(records.len(), 5);
+    assert!(records.iter().all(|r| r["uploads"] == 1 && r["consent_recorded"] == true), "{records:#?}");
+    let (_, health) = api(&a, "GET", "/v1/health", None);
+    assert_eq!(health["uplink"]["link"], "up", "{health}");
+    let (_, metrics) = api(&a, "GET", "/metrics", None);
+    let m = metrics.as_str().unwrap();
+    assert!(m.contains("kiosk_queue_pending_jobs 0") && m.contains("kiosk_sessions{state=\"queued\"} 5"), "{m}");
+    let (s, _) = api(&a, "DELETE", &format!("/v1/jobs/{}", records[0]["job_id"].as_str().unwrap()), None);
+    assert_eq!(s, 200);
+    assert_clean_logs(&a, &[API_KEY, ID_NUMBER]);
+}
+
+#[test]
+fn declined_cancelled_and_busy_sessions() {
+    let sb = start_sandbox(&[]);
+    let a = start_agent(&sb, &format!("api_key_file = {:?}", sb.key_file));
+    let (_, v) = api(&a, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u"})));
+    let sid = v["session_id"].as_str().unwrap().to_string();
+    let (s, busy) = api(&a, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u2"})));
+    assert_eq!(s, 409, "one camera, one session at a time: {busy}");
+    api(&a, "POST", &format!("/v1/sessions/{sid}/consent"), Some(json!({"granted": false})));
+    let v = wait_for(&a, &format!("/v1/sessions/{sid}"), "declined", |v| v["state"] != "awaiting_consent");
+    assert_eq!(v["state"], "declined");
+    let (_, v) = api(&a, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u3"})));
+    let sid = v["session_id"].as_str().unwrap().to_string();
+    api(&a, "POST", &format!("/v1/sessions/{sid}/cancel"), None);
+    let v = wait_for(&a, &format!("/v1/sessions/{sid}"), "cancelled", |v| v["state"] != "awaiting_consent");
+    assert_eq!(v["state"], "cancelled");
+    let (_, jobs) = api(&a, "GET", "/v1/jobs", None);
+    assert_eq!(jobs.as_array().unwrap().len(), 0, "nothing kept: {jobs}");
+}
+
+#[test]
+fn bad_requests_get_a_4xx_naming_the_field() {
+    let sb = start_sandbox(&[]);
+    let a = start_agent(&sb, &format!("api_key_file = {:?}", sb.key_file));
+    let cases: Vec<(&str, &str, Option<Value>, u16, &str)> = vec![
+        ("POST", "/v1/sessions", Some(json!({"user_id": "u"})), 422, "job_type"),
+        ("POST", "/v1/sessions", Some(json!({"job_type": 5, "user_id": "u"})), 422, "job_type"),
+        ("POST", "/v1/sessions", Some(json!({"job_type": 1, "user_id": "u"})), 422, "id_info.entered"),
+        (
+            "POST",
+            "/v1/sessions",
+            Some(json!({"job_type": 1, "user_id": "u", "id_info": {"country": "Nigeria", "entered": true}})),
+            422,
+            "id_info.country",
+        ),
+        ("POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": ""})), 422, "user_id"),
+        ("POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u", "colour": "red"})), 422, "colour"),
+        (
+            "POST",
+            "/v1/sessions",
+            Some(json!({"job_type": 4, "user_id": "u", "partner_params": {"n": 5}})),
+            422,
+            "partner_params.n",
+        ),
+        (
+            "POST",
+            "/v1/sessions",
+            Some(json!({"job_type": 4, "user_id": "u", "options": {"return_history": "yes"}})),
+            422,
+            "options.return_history",
+        ),
+        (
+            "POST",
+            "/v1/sessions",
+            Some(json!({"job_type": 6, "user_id": "u", "id_info": {"id_type": "PASSPORT"}})),
+            422,
+            "id_info.country",
+        ),
+        ("POST", "/v1/sessions", Some(json!([1, 2])), 400, "JSON object"),
+        ("POST", "/v1/sessions/abc/consent", Some(json!({"granted": "yes"})), 422, "granted"),
+        ("GET", "/v1/sessions/nope", None, 404, "session"),
+        ("GET", "/v1/jobs/nope", None, 404, "job"),
+        ("DELETE", "/v1/jobs/nope", None, 404, "nope"),
+        (
+            "POST",
+            "/v1/enhanced_kyc",
+            Some(json!({"user_id": "u", "id_info": {"country": "NG"}})),
+            422,
+            "id_info.id_type",
+        ),
+        ("PUT", "/v1/health", None, 405, "not allowed"),
+        ("GET", "/v2/anything", None, 404, "no endpoint"),
+    ];
+    for (m, p, body, status, names) in cases {
+        let (s, v) = api(&a, m, p, body.clone());
+        assert_eq!(s, status, "{m} {p} {body:?}: {v}");
+        assert!(v["error"].as_str().unwrap_or("").contains(names), "{m} {p}: the error must name {names}: {v}");
+    }
+    // Malformed JSON on the wire.
+    let (s, v) = call(&a.socket, "POST", "/v1/sessions", Some(&Value::String("{not json".into()))).unwrap();
+    assert_eq!(s, 400, "{v}");
+}
+
+/// A stand-in for the partner's signing backend: holds the API key, checks the device token.
+fn start_partner_signer(dir: &Path) -> (u16, Arc<AtomicBool>, PathBuf) {
+    let (ca, tls) = kiosk_agent::sandbox::tls::server_config(dir, &["127.0.0.1".into()]).unwrap();
+    let ca_path = dir.join("signer-ca.pem");
+    std::fs::write(&ca_path, ca).unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let stop = Arc::new(AtomicBool::new(false));
+    let handler = Arc::new(|req: &kiosk_agent::httpd::Request| {
+        if req.header("authorization") != Some(&format!("Bearer {DEVICE_TOKEN}")) {
+            return kiosk_agent::httpd::Response::json(401, &json!({"error": "unknown device"}));
+        }
+        let ts = UnixMillis::now().to_iso();
+        kiosk_agent::httpd::Response::json(
+            200,
+            &json!({"timestamp": ts, "signature": signature_for(&ApiKey::new(API_KEY), PARTNER_ID, &ts)}),
+        )
+    });
+    let s = stop.clone();
+    std::thread::spawn(move || kiosk_agent::httpd::serve(listener, tls, s, handler));
+    (port, stop, ca_path)
+}
+
+#[test]
+fn partner_signer_and_auth_smile_custody_keep_the_key_off_the_kiosk() {
+    let token_dir = tempfile::tempdir().unwrap();
+    let auth_file = token_dir.path().join("auth_token");
+    std::fs::write(&auth_file, AUTH_TOKEN).unwrap();
+    let sb = start_sandbox(&["--auth-token-file", auth_file.to_str().unwrap()]);
+
+    // auth_smile: Smile ID mints the signature per job from the kiosk's auth_token.
+    let a = start_agent(&sb, &format!("custody = \"auth_smile\"\nauth_token_file = {auth_file:?}"));
+    let job = session(&a, 4);
+    assert_eq!(job["job_success"], true, "{job}");
+    let (s, v) = api(&a, "POST", "/v1/enhanced_kyc", Some(json!({"user_id": "u", "id_info": person()})));
+    assert_eq!((s, &v["result"]["ResultCode"]), (200, &json!("1012")), "{v}");
+    assert_clean_logs(&a, &[API_KEY, AUTH_TOKEN, ID_NUMBER]);
+    drop(a);
+
+    // partner_signer: the partner's backend signs; the kiosk holds only a device token.
+    let (port, stop, signer_ca) = start_partner_signer(token_dir.path());
+    // One PEM with both CAs: the sandbox's and the signer's.
+    let both = token_dir.path().join("both-ca.pem");
+    std::fs::write(
+        &both,
+        format!("{}{}", std::fs::read_to_string(&sb.ca_pem).unwrap(), std::fs::read_to_string(&signer_ca).unwrap()),
+    )
+    .unwrap();
+    let token_file = token_dir.path().join("device_token");
+    std::fs::write(&token_file, DEVICE_TOKEN).unwrap();
+    let custody = format!("custody = \"partner_signer\"\nsigner_url = \"https://127.0.0.1:{port}/sign\"\ndevice_token_file = {token_file:?}");
+    let a = start_agent_at(&sb, &both, &custody);
+    let job = session(&a, 4);
+    assert_eq!(job["job_success"], true, "{job}");
+    assert_clean_logs(&a, &[API_KEY, DEVICE_TOKEN]);
+
+    // A device the signer does not know gets nothing signed: the job waits, nothing is sent.
+    std::fs::write(&token_file, "stolen-or-revoked").unwrap();
+    let b = start_agent_at(&sb, &both, &custody);
+    let (_, v) = api(&b, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u9"})));
+    let sid = v["session_id"].as_str().unwrap().to_string();
+    let job_id = v["job_id"].as_str().unwrap().to_string();
+    wait_for(&b, &format!("/v1/sessions/{sid}"), "consent", |v| v["state"] == "awaiting_consent");
+    api(&b, "POST", &format!("/v1/sessions/{sid}/consent"), Some(json!({"granted": true})));
+    let rec =
+        wait_for(&b, &format!("/v1/jobs/{job_id}"), "a refused signature", |v| v["attempts"].as_u64().unwrap_or(0) > 0);
+    assert_eq!(rec["stage"], "queued", "{rec}");
+    assert!(rec["last_error"].as_str().unwrap().contains("partner signer refused"), "{rec}");
+    assert!(sandbox_jobs(&sb).iter().all(|r| r["job_id"] != job_id.as_str()));
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+}
