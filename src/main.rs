@@ -11,6 +11,7 @@ use kiosk_agent::camera::synthetic::SyntheticCamera;
 use kiosk_agent::config::{read_api_key, Config};
 use kiosk_agent::display::png::PngDisplay;
 use kiosk_agent::display::{Display, Screen};
+use kiosk_agent::log;
 use kiosk_agent::queue::{Queue, Record};
 use kiosk_agent::sandbox::{self, SandboxOptions};
 use kiosk_agent::session::{self, ScriptedInput, SessionRequest};
@@ -152,6 +153,16 @@ enum Command {
         #[arg(long, default_value = "/etc/kiosk-agent/kiosk.toml")]
         config: PathBuf,
     },
+    /// Check the kiosk's parts (config, camera, display, input, clock, storage, key custody,
+    /// network) and say for each what to do. Exits 1 if any check fails.
+    Doctor {
+        /// Path to the TOML configuration.
+        #[arg(long, default_value = "/etc/kiosk-agent/kiosk.toml")]
+        config: PathBuf,
+        /// Print the checks as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Check a configuration file and say what is wrong with it.
     CheckConfig {
         /// Path to the TOML configuration.
@@ -242,8 +253,28 @@ fn install_stop_handler() {
 fn log_event(r: &Record, ev: &Event) {
     match ev {
         Event::Sent { .. } => {}
-        Event::Retrying { error, after, .. } => eprintln!("kiosk-agent: {}: retrying in {after:?}: {error}", r.job_id),
+        Event::Retrying { error, after, .. } => {
+            let after = format!("{after:?}");
+            log::warn(
+                &format!("{}: retrying in {after}: {error}", r.job_id),
+                &[("job_id", &r.job_id), ("retry_in", &after)],
+            );
+        }
     }
+}
+
+/// Pings systemd's watchdog while the uplink loop shows signs of life: a hung loop stops the
+/// pings and systemd restarts the agent.
+fn start_watchdog(heartbeat: std::sync::Arc<std::sync::atomic::AtomicI64>) {
+    let Some(every) = kiosk_agent::systemd::watchdog_interval() else { return };
+    std::thread::spawn(move || loop {
+        let age_ms = kiosk_agent::smileid::timestamp::UnixMillis::now().0 - heartbeat.load(Ordering::Relaxed);
+        // A single upload on 2G may take minutes; beyond 4 minutes without progress, stop vouching.
+        if age_ms < 240_000 {
+            kiosk_agent::systemd::notify("WATCHDOG=1");
+        }
+        std::thread::sleep(every);
+    });
 }
 
 /// Opens the queue and reports anything reconciliation had to repair.
@@ -406,11 +437,15 @@ fn run(cli: Cli) -> Result<()> {
             let service = std::sync::Arc::new(kiosk_agent::service::build(c.clone(), queue.clone())?);
             let stop = std::sync::Arc::new(AtomicBool::new(false));
             kiosk_agent::service::start_api(service.clone(), stop.clone())?;
-            eprintln!("kiosk-agent: running; control API on {}", c.api.socket.display());
             let cfg = SubmitConfig::new(&c.smileid.partner_id, &c.base_url()?, service.signer.response_check());
             let mut uplink = Uplink::new(&queue, &service.http, &*service.signer, cfg, c.uplink.clone());
             uplink.status_file = Some(c.state_dir.join("status.json"));
+            uplink.heartbeat.store(kiosk_agent::smileid::timestamp::UnixMillis::now().0, Ordering::Relaxed);
+            start_watchdog(uplink.heartbeat.clone());
+            log::info(&format!("running; control API on {}", c.api.socket.display()), &[]);
+            kiosk_agent::systemd::notify("READY=1\nSTATUS=running");
             uplink.run(&STOP, false, log_event)?;
+            kiosk_agent::systemd::notify("STOPPING=1");
             stop.store(true, Ordering::Relaxed);
             let _ = std::fs::remove_file(&c.api.socket);
         }
@@ -510,6 +545,21 @@ fn run(cli: Cli) -> Result<()> {
                     q.purge(&job_id)?;
                     println!("{job_id}: images erased, record removed");
                 }
+            }
+        }
+        Command::Doctor { config, json } => {
+            let checks = kiosk_agent::doctor::run(&config);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&checks)?);
+            } else {
+                for c in &checks {
+                    let v = serde_json::to_value(c.verdict)?;
+                    let advice = if c.advice.is_empty() { String::new() } else { format!("\n      -> {}", c.advice) };
+                    println!("{:<4} {:<12} {}{advice}", v.as_str().unwrap_or(""), c.name, c.detail);
+                }
+            }
+            if checks.iter().any(|c| c.verdict == kiosk_agent::doctor::Verdict::Fail) {
+                std::process::exit(1);
             }
         }
         Command::CheckConfig { config } => {

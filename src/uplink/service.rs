@@ -7,7 +7,8 @@
 //! clock stop the pass and show in the status instead of burning through the queue.
 
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -92,6 +93,8 @@ pub struct Uplink<'a> {
     pub settings: UplinkSettings,
     pub link: LinkState,
     pub status_file: Option<PathBuf>,
+    /// Unix ms of the loop's last sign of life (pass started, request sent), for the watchdog.
+    pub heartbeat: Arc<AtomicI64>,
 }
 
 fn jitter() -> f64 {
@@ -108,7 +111,16 @@ impl<'a> Uplink<'a> {
         cfg: SubmitConfig,
         settings: UplinkSettings,
     ) -> Self {
-        Uplink { queue, http, signer, cfg, settings, link: LinkState::Unknown, status_file: None }
+        Uplink {
+            queue,
+            http,
+            signer,
+            cfg,
+            settings,
+            link: LinkState::Unknown,
+            status_file: None,
+            heartbeat: Default::default(),
+        }
     }
 
     fn policy(&self) -> RetryPolicy {
@@ -143,6 +155,7 @@ impl<'a> Uplink<'a> {
     /// One pass over the queue. Returns what happened to each job it tried.
     pub fn pass(&mut self, mut on_event: impl FnMut(&Record, &Event)) -> Result<Vec<Delivered>, QueueError> {
         let now = UnixMillis::now().0;
+        self.heartbeat.store(now, Ordering::Relaxed);
         self.queue.housekeeping(now)?;
         let due = self.queue.due(now)?;
         if let LinkState::Paused { retry_at, .. } = self.link {
@@ -205,7 +218,9 @@ impl<'a> Uplink<'a> {
         };
         let mut save_err = None;
         let policy = self.policy();
+        let heartbeat = self.heartbeat.clone();
         let result = drive(&mut sub, self.http, self.signer, &policy, |ev, progress| {
+            heartbeat.store(UnixMillis::now().0, Ordering::Relaxed);
             // Saved before the request leaves: after a crash, the next try knows what may have
             // reached Smile ID (a 2215 is ours; a PUT may have landed).
             if *progress != rec.progress {

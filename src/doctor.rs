@@ -1,0 +1,286 @@
+//! `kiosk-agent doctor`: checks the kiosk's parts one by one and says, for each, pass, warn or
+//! fail and what to do. Every check is isolated: one that breaks (or panics) is reported as a
+//! failure of that check and the others still run.
+
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::config::{Config, Custody};
+use crate::smileid::submit::{HttpRequest, Method};
+use crate::smileid::timestamp::UnixMillis;
+use crate::uplink::drive::clock_skew_secs;
+use crate::uplink::http::{HttpClient, Timeouts};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Verdict {
+    Pass,
+    Warn,
+    Fail,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Check {
+    pub name: &'static str,
+    pub verdict: Verdict,
+    pub detail: String,
+    /// What to do about it (empty on pass).
+    pub advice: String,
+}
+
+fn check(name: &'static str, verdict: Verdict, detail: impl Into<String>, advice: impl Into<String>) -> Check {
+    Check { name, verdict, detail: detail.into(), advice: advice.into() }
+}
+
+fn devices(prefix: &str) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir("/dev")
+        .map(|d| {
+            d.flatten()
+                .map(|e| e.path())
+                .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with(prefix)))
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+fn list(v: &[PathBuf]) -> String {
+    v.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
+}
+
+fn camera(c: Option<&Config>) -> Check {
+    let cams = devices("video");
+    let synthetic = c.is_some_and(|c| c.camera.source == "synthetic");
+    match (cams.is_empty(), synthetic) {
+        (true, true) => check(
+            "camera",
+            Verdict::Warn,
+            "no V4L2 camera (/dev/video*); the synthetic camera is configured (demo and tests only)",
+            "plug in the USB (UVC) camera and check `dmesg` for uvcvideo",
+        ),
+        (true, false) => check(
+            "camera",
+            Verdict::Fail,
+            "no V4L2 camera (/dev/video*) found",
+            "plug in the USB (UVC) camera and check `dmesg` for uvcvideo",
+        ),
+        (false, true) => check(
+            "camera",
+            Verdict::Warn,
+            format!("cameras present ({}), but the synthetic camera is configured", list(&cams)),
+            "set [camera] source to the device once V4L2 capture is enabled",
+        ),
+        (false, false) => check("camera", Verdict::Pass, format!("found {}", list(&cams)), ""),
+    }
+}
+
+fn display(c: Option<&Config>) -> Check {
+    let fbs = devices("fb");
+    let spi = devices("spidev");
+    let backend = c.map(|c| c.display.backend.as_str()).unwrap_or("png");
+    match (backend, fbs.is_empty() && spi.is_empty()) {
+        ("png", true) => check(
+            "display",
+            Verdict::Warn,
+            "no framebuffer or SPI panel; screens are written as PNG files (headless)",
+            "connect the screen; for an SPI panel enable SPI (dtparam=spi=on) and its overlay",
+        ),
+        ("png", false) => check(
+            "display",
+            Verdict::Warn,
+            format!("screens go to PNG files though {} exist", list(&[fbs, spi].concat())),
+            "choose the framebuffer or SPI backend once available",
+        ),
+        _ => check("display", Verdict::Pass, format!("backend {backend}"), ""),
+    }
+}
+
+fn input() -> Check {
+    let gpio = devices("gpiochip");
+    let mut ev: Vec<PathBuf> =
+        std::fs::read_dir("/dev/input").map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+    ev.retain(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("event")));
+    if gpio.is_empty() && ev.is_empty() {
+        check(
+            "input",
+            Verdict::Warn,
+            "no GPIO chip and no input device; consent must come from the host application",
+            "wire the button to a GPIO pin, or connect a touch screen",
+        )
+    } else {
+        check("input", Verdict::Pass, format!("found {}", list(&[gpio, ev].concat())), "")
+    }
+}
+
+fn clock() -> Check {
+    // adjtimex reports whether the kernel clock is being disciplined (NTP, chrony, timesyncd).
+    let mut t: libc::timex = unsafe { std::mem::zeroed() };
+    // SAFETY: `t` is a valid, zeroed timex; modes 0 only reads.
+    let state = unsafe { libc::adjtimex(&mut t) };
+    let year_ok = UnixMillis::now().to_iso().as_str() >= "2025";
+    if !year_ok {
+        return check(
+            "clock",
+            Verdict::Fail,
+            format!("the clock says {}", UnixMillis::now().to_iso()),
+            "set the time (NTP); Smile ID refuses requests signed with a wrong clock",
+        );
+    }
+    if state == libc::TIME_ERROR || (t.status & libc::STA_UNSYNC) != 0 {
+        check(
+            "clock",
+            Verdict::Warn,
+            format!("{} UTC, not synchronized by NTP", UnixMillis::now().to_iso()),
+            "enable time sync: `timedatectl set-ntp true` (systemd-timesyncd or chrony)",
+        )
+    } else {
+        check("clock", Verdict::Pass, format!("{} UTC, synchronized", UnixMillis::now().to_iso()), "")
+    }
+}
+
+fn storage(c: &Config) -> Check {
+    let dir = &c.state_dir;
+    if let Err(e) = crate::store::private_dir(dir) {
+        return check(
+            "storage",
+            Verdict::Fail,
+            format!("cannot create {}: {e}", dir.display()),
+            "create it, owned by the service user, mode 0700 (systemd: StateDirectory=kiosk-agent)",
+        );
+    }
+    let probe = dir.join(".doctor-write-test");
+    if let Err(e) = crate::store::write_private(&probe, b"ok") {
+        return check(
+            "storage",
+            Verdict::Fail,
+            format!("{} is not writable: {e}", dir.display()),
+            "fix its owner and permissions, or free space",
+        );
+    }
+    let _ = std::fs::remove_file(&probe);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(dir).map(|m| m.permissions().mode() & 0o777).unwrap_or(0);
+    let free = crate::queue::free_bytes(dir).unwrap_or(0);
+    let need = c.queue.min_free_bytes + crate::queue::TYPICAL_JOB_BYTES;
+    if free < need {
+        check(
+            "storage",
+            Verdict::Fail,
+            format!("{} MB free in {}, {} MB needed", free >> 20, dir.display(), need >> 20),
+            "free space on the SD card; queued jobs are kept until uploaded",
+        )
+    } else if mode & 0o077 != 0 {
+        check(
+            "storage",
+            Verdict::Warn,
+            format!("{} is mode {mode:o}: others can read personal data", dir.display()),
+            format!("chmod 700 {}", dir.display()),
+        )
+    } else {
+        check("storage", Verdict::Pass, format!("{} writable, {} MB free", dir.display(), free >> 20), "")
+    }
+}
+
+fn secret_file(name: &'static str, p: Option<&Path>) -> Check {
+    let Some(p) = p else { return check(name, Verdict::Fail, "not configured", "set it in [smileid]") };
+    let resolved = match std::env::var_os("CREDENTIALS_DIRECTORY") {
+        Some(d) if p.is_relative() => Path::new(&d).join(p),
+        _ => p.to_owned(),
+    };
+    use std::os::unix::fs::PermissionsExt;
+    match std::fs::metadata(&resolved) {
+        Err(e) => check(
+            name,
+            Verdict::Fail,
+            format!("{}: {e}", resolved.display()),
+            "create it (mode 0600, owned by root) or pass it with LoadCredential=",
+        ),
+        Ok(m) if m.len() == 0 => check(
+            name,
+            Verdict::Fail,
+            format!("{} is empty", resolved.display()),
+            "put the secret in it, alone on one line",
+        ),
+        Ok(m) if m.permissions().mode() & 0o077 != 0 => check(
+            name,
+            Verdict::Warn,
+            format!("{} is readable by others (mode {:o})", resolved.display(), m.permissions().mode() & 0o777),
+            format!("chmod 600 {}", resolved.display()),
+        ),
+        Ok(_) => check(name, Verdict::Pass, format!("{} present, private", resolved.display()), ""),
+    }
+}
+
+fn custody(c: &Config) -> Check {
+    let s = &c.smileid;
+    match s.custody {
+        Custody::LocalKey => {
+            let mut k = secret_file("key custody", s.api_key_file.as_deref());
+            if k.verdict == Verdict::Pass {
+                k.detail =
+                    format!("local API key: {}; consider a partner signer so the key leaves the kiosk", k.detail);
+            }
+            k
+        }
+        Custody::PartnerSigner => secret_file("key custody", s.device_token_file.as_deref()),
+        Custody::AuthSmile => secret_file("key custody", s.auth_token_file.as_deref()),
+    }
+}
+
+fn network(c: &Config) -> Check {
+    let base = match c.base_url() {
+        Ok(b) => b,
+        Err(e) => return check("network", Verdict::Fail, e.to_string(), "fix [smileid] environment"),
+    };
+    let t = Timeouts { connect_secs: 10, send_body_secs: 10, recv_response_secs: 10, recv_body_secs: 10 };
+    let http = match HttpClient::new(c.smileid.extra_ca_file.as_deref(), &t) {
+        Ok(h) => h,
+        Err(e) => return check("network", Verdict::Fail, e.to_string(), "fix [smileid] extra_ca_file"),
+    };
+    let root = base.split('/').take(3).collect::<Vec<_>>().join("/");
+    let req = HttpRequest {
+        method: Method::Get,
+        url: format!("{root}/"),
+        content_type: "application/json",
+        body: Vec::new(),
+    };
+    match http.execute(&req) {
+        Err(e) => check("network", Verdict::Fail, format!("cannot reach {root} over TLS: {e}"), "check the mobile data link, DNS, and that no captive portal or proxy intercepts TLS; jobs wait in the queue meanwhile"),
+        Ok(r) => match r.date.as_deref().and_then(|d| clock_skew_secs(d, UnixMillis::now())) {
+            Some(s) if s.unsigned_abs() > c.uplink.max_clock_skew_secs => check("network", Verdict::Fail, format!("{root} reachable, but this clock is {s} s off the server's"), "fix the clock (NTP); nothing is signed until then"),
+            Some(s) => check("network", Verdict::Pass, format!("{root} reachable over verified TLS; clock within {s} s of the server"), ""),
+            None => check("network", Verdict::Pass, format!("{root} reachable over verified TLS"), ""),
+        },
+    }
+}
+
+/// Runs every check; a check that panics is reported as failed.
+pub fn run(config_path: &Path) -> Vec<Check> {
+    let guard = |name: &'static str, f: &dyn Fn() -> Check| {
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
+            .unwrap_or_else(|_| check(name, Verdict::Fail, "the check itself crashed", "report this as a bug"))
+    };
+    let cfg = Config::load(config_path);
+    let mut out = vec![match &cfg {
+        Ok(_) => check("config", Verdict::Pass, format!("{} is valid", config_path.display()), ""),
+        Err(e) => check(
+            "config",
+            Verdict::Fail,
+            e.to_string(),
+            format!("fix {}; `kiosk-agent check-config` explains each key", config_path.display()),
+        ),
+    }];
+    let c = cfg.as_ref().ok();
+    out.push(guard("camera", &|| camera(c)));
+    out.push(guard("display", &|| display(c)));
+    out.push(guard("input", &|| input()));
+    out.push(guard("clock", &|| clock()));
+    if let Some(c) = c {
+        out.push(guard("storage", &|| storage(c)));
+        out.push(guard("key custody", &|| custody(c)));
+        out.push(guard("network", &|| network(c)));
+    }
+    out
+}

@@ -1,0 +1,63 @@
+//! `kiosk-agent doctor` on a machine with no camera, display or network (CI's, and a kiosk
+//! before its parts are connected): every missing part is explained with what to do, the exit
+//! code says something failed, and nothing panics.
+
+use std::process::Command;
+
+fn doctor(config: &std::path::Path) -> (i32, serde_json::Value) {
+    let o = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
+        .args(["doctor", "--json", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    let code = o.status.code().expect("doctor exits, it is not killed");
+    assert_ne!(code, 101, "doctor panicked: {}", String::from_utf8_lossy(&o.stderr));
+    (code, serde_json::from_slice(&o.stdout).unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&o.stdout))))
+}
+
+fn find<'a>(checks: &'a serde_json::Value, name: &str) -> &'a serde_json::Value {
+    checks
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["name"] == name)
+        .unwrap_or_else(|| panic!("no {name} check in {checks}"))
+}
+
+#[test]
+fn explains_every_missing_part_and_never_panics() {
+    let d = tempfile::tempdir().unwrap();
+    let key = d.path().join("api_key");
+    std::fs::write(&key, "k").unwrap();
+    let cfg = d.path().join("kiosk.toml");
+    // Nothing listens on port 9: the API host is unreachable, as with no network at all.
+    std::fs::write(
+        &cfg,
+        format!("state_dir = {:?}\n[smileid]\npartner_id = \"085\"\nenvironment = \"https://127.0.0.1:9/v1\"\napi_key_file = {key:?}\n", d.path().join("state")),
+    )
+    .unwrap();
+    let (code, checks) = doctor(&cfg);
+    assert_eq!(code, 1, "{checks:#}");
+    for name in ["config", "camera", "display", "input", "clock", "storage", "key custody", "network"] {
+        let c = find(&checks, name);
+        assert!(!c["detail"].as_str().unwrap().is_empty(), "{c}");
+        if c["verdict"] != "PASS" {
+            assert!(!c["advice"].as_str().unwrap().is_empty(), "a {} without advice: {c}", c["verdict"]);
+        }
+    }
+    assert_eq!(find(&checks, "config")["verdict"], "PASS");
+    assert_eq!(find(&checks, "storage")["verdict"], "PASS");
+    assert_eq!(find(&checks, "network")["verdict"], "FAIL");
+    assert!(find(&checks, "network")["detail"].as_str().unwrap().contains("cannot reach"));
+    assert_eq!(find(&checks, "key custody")["verdict"], "WARN", "the key file is world-readable (0644)");
+    if std::fs::read_dir("/dev").unwrap().flatten().all(|e| !e.file_name().to_string_lossy().starts_with("video")) {
+        assert_ne!(find(&checks, "camera")["verdict"], "PASS");
+    }
+
+    // No config at all: the failure is the config, and the device checks still run.
+    let (code, checks) = doctor(&d.path().join("missing.toml"));
+    assert_eq!(code, 1);
+    assert_eq!(find(&checks, "config")["verdict"], "FAIL");
+    find(&checks, "camera");
+    find(&checks, "clock");
+}
