@@ -601,7 +601,8 @@ mod tests {
 
     const PREP: &[u8] = br#"{"upload_url":"https://s.test/up?Expires=1","ref_id":"r","smile_job_id":"0000000007","camera_config":"null","code":"2202"}"#;
 
-    fn job() -> Job {
+    /// A minimal valid SmartSelfie job, shared by the test modules of this file.
+    pub(super) fn job() -> Job {
         Job {
             partner_params: PartnerParams {
                 user_id: "u".into(),
@@ -771,7 +772,6 @@ mod tests {
 #[cfg(test)]
 mod garbage {
     use super::*;
-    use crate::smileid::job::*;
     use crate::smileid::signature::sign_at;
 
     /// Deterministic xorshift: reproducible mutations without a dependency.
@@ -811,23 +811,7 @@ mod garbage {
             br#"{"timestamp":"t","signature":"s","job_complete":true,"job_success":true,"code":"2302","result":{}}"#;
         let mut rng = Rng(0x9E37_79B9_7F4A_7C15);
         for round in 0..3000 {
-            let job = Job {
-                partner_params: PartnerParams {
-                    user_id: "u".into(),
-                    job_id: "j".into(),
-                    job_type: JobType::SmartSelfieEnrollment,
-                    extra: Default::default(),
-                },
-                id_info: IdInfo::default(),
-                options: JobOptions::default(),
-                images: vec![JobImage {
-                    image_type: ImageType::SelfieFile,
-                    file_name: "s.jpg".into(),
-                    jpeg: vec![0xFF, 0xD8, 0xFF, 0xD9],
-                }],
-                consent: None,
-                metadata: vec![],
-            };
+            let job = super::tests::job();
             let mut s =
                 Submission::new(job, SubmitConfig::new("1", "https://s.test/v1", ResponseCheck::Key(key.clone())))
                     .unwrap();
@@ -853,28 +837,11 @@ mod garbage {
 #[cfg(test)]
 mod probe {
     use super::*;
-    use crate::smileid::job::*;
     use crate::smileid::signature::{sign_at, signature_for};
 
     fn resumed() -> (Submission, ApiKey) {
         let key = ApiKey::new("k");
-        let job = Job {
-            partner_params: PartnerParams {
-                user_id: "u".into(),
-                job_id: "j".into(),
-                job_type: JobType::SmartSelfieEnrollment,
-                extra: Default::default(),
-            },
-            id_info: IdInfo::default(),
-            options: JobOptions::default(),
-            images: vec![JobImage {
-                image_type: ImageType::SelfieFile,
-                file_name: "s.jpg".into(),
-                jpeg: vec![0xFF, 0xD8, 0xFF, 0xD9],
-            }],
-            consent: None,
-            metadata: vec![],
-        };
+        let job = super::tests::job();
         let p = Progress { prep_attempted: true, put_attempted: true, uploaded: false, smile_job_id: Some("7".into()) };
         (
             Submission::resume(job, SubmitConfig::new("1", "https://s.test/v1", ResponseCheck::Key(key.clone())), p)
