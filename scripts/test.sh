@@ -33,3 +33,12 @@ KILL_LOOP_RUNS="${KILL_LOOP_RUNS:-200}" cargo test --release --locked --test cra
 
 echo "== benchmarks (figures as 'metric <name> <value> <unit>')"
 cargo bench --locked --bench queue
+
+echo "== systemd unit: exposure by systemd-analyze (goal <= 2.0)"
+apt_install systemd
+exposure=$(systemd-analyze security --offline=true systemd/kiosk-agent.service 2>/dev/null | sed -n 's/.*exposure level for kiosk-agent.service: \([0-9.]*\).*/\1/p')
+echo "metric unit_exposure ${exposure:-unknown} score"
+awk -v e="${exposure:-99}" 'BEGIN { exit !(e <= 2.0) }'
+
+echo "== ARM: aarch64 and armv7 release builds, Debian packages, aarch64 tests under qemu-user"
+bash scripts/arm.sh all
