@@ -50,8 +50,49 @@ fn list(v: &[PathBuf]) -> String {
     v.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
+/// `struct v4l2_fmtdesc` (videodev2.h): the same 64-byte layout on every architecture.
+#[repr(C)]
+struct FmtDesc {
+    index: u32,
+    kind: u32,
+    flags: u32,
+    description: [u8; 32],
+    pixelformat: u32,
+    mbus_code: u32,
+    reserved: [u32; 3],
+}
+
+/// `VIDIOC_ENUM_FMT` = `_IOWR('V', 2, struct v4l2_fmtdesc)`.
+const VIDIOC_ENUM_FMT: libc::c_ulong = 0xC040_5602;
+
+/// The capture formats a V4L2 device offers, as FourCC codes ("MJPG", "YUYV", ...).
+pub fn capture_formats(dev: &Path) -> Result<Vec<String>, String> {
+    use std::os::fd::AsRawFd;
+    let f = std::fs::OpenOptions::new().read(true).write(true).open(dev).map_err(|e| e.to_string())?;
+    let mut out = Vec::new();
+    for index in 0..64 {
+        let mut d =
+            FmtDesc { index, kind: 1, flags: 0, description: [0; 32], pixelformat: 0, mbus_code: 0, reserved: [0; 3] };
+        // SAFETY: `d` is a properly laid out v4l2_fmtdesc that outlives the call; type 1 is VIDEO_CAPTURE.
+        let rc = unsafe { libc::ioctl(f.as_raw_fd(), VIDIOC_ENUM_FMT as _, &mut d as *mut FmtDesc) };
+        if rc != 0 {
+            break;
+        }
+        out.push(String::from_utf8_lossy(&d.pixelformat.to_le_bytes()).into_owned());
+    }
+    Ok(out)
+}
+
 fn camera(c: Option<&Config>) -> Check {
     let cams = devices("video");
+    let formats: Vec<String> = cams
+        .iter()
+        .map(|d| match capture_formats(d) {
+            Ok(f) if f.is_empty() => format!("{}: no capture formats (not a camera node)", d.display()),
+            Ok(f) => format!("{}: {}", d.display(), f.join(" ")),
+            Err(e) => format!("{}: cannot open ({e}); is the service user in group video?", d.display()),
+        })
+        .collect();
     let synthetic = c.is_some_and(|c| c.camera.source == "synthetic");
     match (cams.is_empty(), synthetic) {
         (true, true) => check(
@@ -69,10 +110,10 @@ fn camera(c: Option<&Config>) -> Check {
         (false, true) => check(
             "camera",
             Verdict::Warn,
-            format!("cameras present ({}), but the synthetic camera is configured", list(&cams)),
+            format!("cameras present ({}), but the synthetic camera is configured", formats.join("; ")),
             "set [camera] source to the device once V4L2 capture is enabled",
         ),
-        (false, false) => check("camera", Verdict::Pass, format!("found {}", list(&cams)), ""),
+        (false, false) => check("camera", Verdict::Pass, formats.join("; "), ""),
     }
 }
 
@@ -283,4 +324,16 @@ pub fn run(config_path: &Path) -> Vec<Check> {
         out.push(guard("network", &|| network(c)));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_that_is_not_a_camera_lists_no_formats() {
+        assert_eq!(std::mem::size_of::<FmtDesc>(), 64, "v4l2_fmtdesc is 64 bytes");
+        assert_eq!(capture_formats(Path::new("/dev/null")).unwrap(), Vec::<String>::new());
+        assert!(capture_formats(Path::new("/dev/does-not-exist")).is_err());
+    }
 }

@@ -36,6 +36,8 @@ pub struct UplinkSettings {
     pub max_clock_skew_secs: u64,
     /// Time between passes when idle.
     pub idle_poll_secs: u64,
+    /// Longest wait between link probes while the link is down (they back off up to this).
+    pub max_probe_interval_secs: u64,
 }
 
 impl Default for UplinkSettings {
@@ -46,6 +48,7 @@ impl Default for UplinkSettings {
             paused_retry_secs: 300,
             max_clock_skew_secs: 300,
             idle_poll_secs: 5,
+            max_probe_interval_secs: 60,
         }
     }
 }
@@ -308,6 +311,9 @@ impl<'a> Uplink<'a> {
         exit_when_idle: bool,
         mut on_event: impl FnMut(&Record, &Event),
     ) -> Result<(), QueueError> {
+        // Consecutive passes that found the link down: probing backs off too, with jitter, so a
+        // fleet of kiosks does not hammer the API host the moment a cell tower returns.
+        let mut down_streak = 0u32;
         while !stop.load(Ordering::Relaxed) {
             self.pass(&mut on_event)?;
             let stats = self.queue.stats()?;
@@ -316,9 +322,14 @@ impl<'a> Uplink<'a> {
             }
             let now = UnixMillis::now().0;
             let next_due = self.queue.list()?.iter().filter(|r| r.stage.is_pending()).map(|r| r.next_attempt_at).min();
+            let idle_ms = self.settings.idle_poll_secs * 1000;
+            down_streak = if matches!(self.link, LinkState::Down { .. }) { down_streak + 1 } else { 0 };
             let wait = match (&self.link, next_due) {
-                (LinkState::Up, Some(t)) => (t - now).clamp(0, self.settings.idle_poll_secs as i64 * 1000),
-                _ => self.settings.idle_poll_secs as i64 * 1000,
+                (LinkState::Up, Some(t)) => (t - now).clamp(0, idle_ms as i64),
+                (LinkState::Down { .. }, _) => {
+                    backoff_ms(down_streak - 1, idle_ms, self.settings.max_probe_interval_secs * 1000, jitter()) as i64
+                }
+                _ => idle_ms as i64,
             };
             let deadline = now + wait;
             while UnixMillis::now().0 < deadline && !stop.load(Ordering::Relaxed) {
