@@ -59,9 +59,21 @@ build() {
 
 test_aarch64() {
   echo "== aarch64 tests under qemu-user"
-  # Tests that start other processes of the agent need binfmt to run aarch64 children: the
-  # suites below exercise the library in-process (protocol, vectors, queue on disk, vision, API).
-  cargo test --locked --target aarch64-unknown-linux-gnu --lib --test vectors --test queue --test vision --test api_fuzz
+  # The tests start agent and sandbox processes: those aarch64 children run through
+  # binfmt_misc and qemu-user, with the cross loader found through QEMU_LD_PREFIX.
+  [ -e /proc/sys/fs/binfmt_misc/register ] || mount -t binfmt_misc binfmt_misc /proc/sys/fs/binfmt_misc
+  apt_install binfmt-support
+  update-binfmts --enable qemu-aarch64 2>/dev/null || true
+  if ! [ -e /proc/sys/fs/binfmt_misc/qemu-aarch64 ]; then
+    echo "binfmt_misc has no qemu-aarch64 handler; cannot run aarch64 child processes" >&2
+    exit 1
+  fi
+  export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
+  # Bounded for CI: the SIGKILL loop and the multi-session API runs (minutes each when emulated)
+  # run on the host (scripts/test.sh); everything else runs here.
+  cargo test --locked --target aarch64-unknown-linux-gnu -- \
+    --skip sigkill_never_loses_or_duplicates_a_job --skip host_app_drives_every_job_type \
+    --skip partner_signer_and_auth_smile_custody
 }
 
 package() {
