@@ -265,7 +265,7 @@ impl Config {
         let s = &self.smileid;
         let secret = |p: &Option<PathBuf>, key: &'static str| -> Result<Secret, ConfigError> {
             let p = p.as_deref().ok_or_else(|| invalid(key, "is not set"))?;
-            Ok(Secret::new(read_api_key(p)?.expose_for_custody()))
+            read_secret(p)
         };
         Ok(match s.custody {
             Custody::LocalKey => Box::new(LocalKeySigner { partner_id: s.partner_id.clone(), key: self.api_key()? }),
@@ -288,6 +288,11 @@ impl Config {
 
 /// Reads an API key file (relative paths resolve in systemd's $CREDENTIALS_DIRECTORY).
 pub fn read_api_key(path: &Path) -> Result<ApiKey, ConfigError> {
+    Ok(ApiKey::new(read_secret(path)?.expose()))
+}
+
+/// Reads a one-line secret file (key or token); the error names the file, never the content.
+pub fn read_secret(path: &Path) -> Result<Secret, ConfigError> {
     let resolved = match std::env::var_os("CREDENTIALS_DIRECTORY") {
         Some(dir) if path.is_relative() => Path::new(&dir).join(path),
         _ => path.to_owned(),
@@ -299,7 +304,7 @@ pub fn read_api_key(path: &Path) -> Result<ApiKey, ConfigError> {
     if key.is_empty() {
         return Err(ConfigError::ApiKey { path: p, detail: "the file is empty".into() });
     }
-    Ok(ApiKey::new(key))
+    Ok(Secret::new(key))
 }
 
 #[cfg(test)]

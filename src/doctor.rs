@@ -280,7 +280,7 @@ fn network(c: &Config) -> Check {
         Ok(h) => h,
         Err(e) => return check("network", Verdict::Fail, e.to_string(), "fix [smileid] extra_ca_file"),
     };
-    let root = base.split('/').take(3).collect::<Vec<_>>().join("/");
+    let root = crate::uplink::http::origin_of(&base);
     let req = HttpRequest {
         method: Method::Get,
         url: format!("{root}/"),

@@ -63,6 +63,13 @@ fn queue_refusal(e: QueueError) -> Refusal {
     }
 }
 
+impl Service {
+    /// What the uplink loop last wrote to `status.json` (it runs on another thread).
+    fn uplink_status(&self) -> Option<Value> {
+        std::fs::read(&self.status_file).ok().and_then(|b| serde_json::from_slice(&b).ok())
+    }
+}
+
 impl Backend for Service {
     fn start_session(&self, r: StartSession) -> Result<Value, Refusal> {
         let job_id = r.job_id.unwrap_or_else(new_job_id);
@@ -144,9 +151,8 @@ impl Backend for Service {
     }
 
     fn health(&self) -> Value {
-        let link = std::fs::read(&self.status_file)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
+        let link = self
+            .uplink_status()
             .map(|s| json!({"link": s["link"], "skew_secs": s.get("skew_secs"), "error": s.get("error")}))
             .unwrap_or_else(|| json!({"link": "unknown"}));
         let queue = self.queue.stats().map(|s| serde_json::to_value(s).unwrap_or_default()).unwrap_or(Value::Null);
@@ -155,10 +161,7 @@ impl Backend for Service {
 
     fn metrics(&self) -> String {
         let s = self.queue.stats().unwrap_or_default();
-        let link_up = std::fs::read(&self.status_file)
-            .ok()
-            .and_then(|b| serde_json::from_slice::<Value>(&b).ok())
-            .is_some_and(|v| v["link"] == "up");
+        let link_up = self.uplink_status().is_some_and(|v| v["link"] == "up");
         let mut out = String::new();
         let mut metric = |name: &str, help: &str, v: String| {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"));

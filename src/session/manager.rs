@@ -130,10 +130,7 @@ impl Display for Observed {
                 _ => {}
             }
         }
-        let (w, h) = self.inner.size();
-        let mut c = Canvas::new(w, h);
-        crate::display::screens::render(screen, &mut c);
-        self.inner.present(&c, screen.name())
+        self.inner.show(screen)
     }
 }
 

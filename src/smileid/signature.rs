@@ -26,11 +26,6 @@ impl ApiKey {
         ApiKey(key.into())
     }
 
-    /// The raw secret, for the custody code that hands a token file's content on; never log it.
-    pub fn expose_for_custody(&self) -> &str {
-        &self.0
-    }
-
     fn mac(&self, timestamp: &str, partner_id: &str) -> HmacSha256 {
         let mut mac = HmacSha256::new_from_slice(self.0.as_bytes()).expect("HMAC accepts keys of any length");
         mac.update(timestamp.as_bytes());

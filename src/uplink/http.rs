@@ -122,8 +122,28 @@ impl HttpClient {
     }
 }
 
+/// `scheme://host[:port]` of a URL: what a link probe reaches.
+pub fn origin_of(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, _)) => format!("{scheme}://{}", host_of(url)),
+        None => host_of(url),
+    }
+}
+
 /// `host[:port]` of a URL, for error messages that must not echo query strings.
 pub fn host_of(url: &str) -> String {
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
     rest.split(['/', '?']).next().unwrap_or("").to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn origin_and_host() {
+        assert_eq!(origin_of("https://testapi.smileidentity.com/v1"), "https://testapi.smileidentity.com");
+        assert_eq!(origin_of("https://127.0.0.1:8443/v1/upload?x=1"), "https://127.0.0.1:8443");
+        assert_eq!(host_of("https://h:1/a?b"), "h:1");
+    }
 }

@@ -136,11 +136,7 @@ impl<'a> Uplink<'a> {
 
     /// Reaches the API host over TLS; any HTTP answer means the link works. Returns the clock skew.
     pub fn probe(&self) -> Result<Option<i64>, String> {
-        let root =
-            match self.cfg.base_url.find("://").and_then(|i| self.cfg.base_url[i + 3..].find('/').map(|j| i + 3 + j)) {
-                Some(end) => self.cfg.base_url[..end].to_string(),
-                None => self.cfg.base_url.clone(),
-            };
+        let root = super::http::origin_of(&self.cfg.base_url);
         let req = HttpRequest {
             method: Method::Get,
             url: format!("{root}/"),
