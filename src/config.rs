@@ -2,9 +2,13 @@
 //! start instead of silently ignored; every error names the file and key.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
+use crate::camera::synthetic::SyntheticCamera;
+use crate::camera::v4l2::{V4l2Camera, V4l2Settings};
+use crate::camera::{CameraError, FrameSource};
 use crate::queue::QueueSettings;
 use crate::session::CaptureSettings;
 use crate::smileid::signature::{ApiKey, LocalKeySigner, Signer};
@@ -102,17 +106,61 @@ fn default_partner_name() -> String {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(default)]
 pub struct CameraConfig {
-    /// "synthetic" (built-in moving face; V4L2 device paths arrive with the capture issue).
+    /// "v4l2" (a real camera) or "synthetic" (built-in moving face, for demos and tests).
     pub source: String,
+    /// V4L2 device path, or "auto" for the first capture node with MJPEG or YUYV.
+    pub device: String,
+    /// Smallest frame size wanted; the driver's nearest larger size is used.
+    pub width: u32,
+    pub height: u32,
+    /// Pixel formats in order of preference ("MJPG", "YUYV").
+    pub formats: Vec<String>,
+    /// No frame for this long: the stream is restarted (and "camera missing" shown while it stays away).
+    pub frame_timeout_ms: u64,
     /// Image the synthetic camera shows instead of the bundled face.
-    #[serde(default)]
     pub fixture: Option<PathBuf>,
 }
 
 impl Default for CameraConfig {
     fn default() -> Self {
-        CameraConfig { source: "synthetic".into(), fixture: None }
+        let v = V4l2Settings::default();
+        CameraConfig {
+            source: "synthetic".into(),
+            device: v.device,
+            width: v.width,
+            height: v.height,
+            formats: v.formats,
+            frame_timeout_ms: v.frame_timeout.as_millis() as u64,
+            fixture: None,
+        }
+    }
+}
+
+impl CameraConfig {
+    pub fn v4l2_settings(&self) -> V4l2Settings {
+        V4l2Settings {
+            device: self.device.clone(),
+            width: self.width,
+            height: self.height,
+            formats: self.formats.clone(),
+            frame_timeout: Duration::from_millis(self.frame_timeout_ms),
+            ..V4l2Settings::default()
+        }
+    }
+
+    /// The configured camera. A V4L2 camera opens lazily, at its first frame.
+    pub fn open(&self) -> Result<Box<dyn FrameSource + Send>, CameraError> {
+        Ok(match (self.source.as_str(), &self.fixture) {
+            ("v4l2", _) => Box::new(V4l2Camera::new(self.v4l2_settings())),
+            (_, Some(p)) => {
+                let bytes = std::fs::read(p)
+                    .map_err(|e| CameraError::Fixture(format!("camera.fixture {}: {e}", p.display())))?;
+                Box::new(SyntheticCamera::new(&bytes, 30)?)
+            }
+            (_, None) => Box::new(SyntheticCamera::with_default_face()),
+        })
     }
 }
 
@@ -194,11 +242,18 @@ impl Config {
                 return Err(invalid("smileid.callback_url", "must be an https URL"));
             }
         }
-        if self.camera.source != "synthetic" {
-            return Err(invalid(
-                "camera.source",
-                format!("{:?} is not supported by this build; use \"synthetic\"", self.camera.source),
-            ));
+        let cam = &self.camera;
+        if cam.source != "synthetic" && cam.source != "v4l2" {
+            return Err(invalid("camera.source", format!("{:?} is not a camera source; use \"v4l2\" or \"synthetic\"", cam.source)));
+        }
+        if cam.width < 320 || cam.height < 240 {
+            return Err(invalid("camera.width/height", "must be at least 320x240 (640x480 recommended)"));
+        }
+        if cam.formats.is_empty() || cam.formats.iter().any(|f| f != "MJPG" && f != "YUYV") {
+            return Err(invalid("camera.formats", "must list \"MJPG\" and/or \"YUYV\""));
+        }
+        if !(100..=60_000).contains(&cam.frame_timeout_ms) {
+            return Err(invalid("camera.frame_timeout_ms", "must be 100 to 60000"));
         }
         let d = &self.display;
         if d.backend != "png" {

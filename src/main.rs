@@ -7,7 +7,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use kiosk_agent::camera::synthetic::SyntheticCamera;
 use kiosk_agent::config::{read_api_key, Config};
 use kiosk_agent::display::png::PngDisplay;
 use kiosk_agent::display::{Display, Screen};
@@ -163,6 +162,11 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Cameras: list the V4L2 devices and their formats, or stream from one and run the gates.
+    Camera {
+        #[command(subcommand)]
+        action: CameraCommand,
+    },
     /// Check a configuration file and say what is wrong with it.
     CheckConfig {
         /// Path to the TOML configuration.
@@ -214,6 +218,31 @@ fn api_call(
 fn read_json(p: &std::path::Path) -> Result<serde_json::Value> {
     serde_json::from_slice(&std::fs::read(p).with_context(|| format!("reading {}", p.display()))?)
         .with_context(|| format!("{} is not JSON", p.display()))
+}
+
+#[derive(Subcommand)]
+enum CameraCommand {
+    /// Every /dev/video* node: driver, card, bus, and for capture nodes the formats and sizes (JSON).
+    List,
+    /// Stream from a V4L2 camera through the capture pipeline and print what it saw (JSON).
+    /// Rides out unplugging and stalls until the frames arrive or the time is up.
+    Test {
+        /// Path to the TOML configuration (its [camera] section); defaults apply without one.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Device path (overrides the config; "auto" picks the first capture node).
+        #[arg(long)]
+        device: Option<String>,
+        /// Frames to take.
+        #[arg(long, default_value_t = 30)]
+        frames: u64,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 30)]
+        seconds: u64,
+        /// Save the last frame as a JPEG here.
+        #[arg(long)]
+        save: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -378,13 +407,7 @@ fn run(cli: Cli) -> Result<()> {
                 extra: Default::default(),
                 document_back: true,
             };
-            let mut cam = match &c.camera.fixture {
-                Some(p) => SyntheticCamera::new(
-                    &std::fs::read(p).with_context(|| format!("reading camera.fixture {}", p.display()))?,
-                    30,
-                )?,
-                None => SyntheticCamera::with_default_face(),
-            };
+            let mut cam = c.camera.open()?;
             let mut display = PngDisplay::new(&c.display.out_dir, c.display.width, c.display.height)?;
             let queue = open_queue(&c)?;
             // Refuse before the person spends two minutes in front of the camera, not after.
@@ -397,7 +420,7 @@ fn run(cli: Cli) -> Result<()> {
                 return Err(e.into());
             }
             let job =
-                session::run(&req, &mut cam, &mut display, &mut ScriptedInput { accept: consent_given }, &c.capture)?;
+                session::run(&req, &mut *cam, &mut display, &mut ScriptedInput { accept: consent_given, confirmations: Vec::new() }, &c.capture)?;
             let rec = queue.enqueue(&job)?;
             display.show(&Screen::Saved { job_id: rec.job_id.clone() })?;
             println!("{}", rec.job_id);
@@ -546,6 +569,26 @@ fn run(cli: Cli) -> Result<()> {
                     println!("{job_id}: images erased, record removed");
                 }
             }
+        }
+        Command::Camera { action: CameraCommand::List } => {
+            println!("{}", serde_json::to_string_pretty(&kiosk_agent::camera::v4l2::list())?);
+        }
+        Command::Camera { action: CameraCommand::Test { config, device, frames, seconds, save } } => {
+            let mut cam_config = match config {
+                Some(p) => Config::load(p.as_path())?.camera,
+                None => Default::default(),
+            };
+            if let Some(d) = device {
+                cam_config.device = d;
+            }
+            let mut cam = kiosk_agent::camera::v4l2::V4l2Camera::new(cam_config.v4l2_settings());
+            let mut last = None;
+            let report = kiosk_agent::camera::v4l2::stream_test(&mut cam, frames, std::time::Duration::from_secs(seconds), &mut last)?;
+            if let (Some(p), Some(f)) = (save, last) {
+                let jpeg = kiosk_agent::vision::encode::jpeg_long_side(&f, 4096, 90)?;
+                std::fs::write(&p, jpeg).with_context(|| format!("writing {}", p.display()))?;
+            }
+            println!("{}", serde_json::to_string_pretty(&report)?);
         }
         Command::Doctor { config, json } => {
             let checks = kiosk_agent::doctor::run(&config);

@@ -10,7 +10,6 @@ use std::time::Duration;
 use serde_json::{json, Value};
 
 use crate::api::{Backend, EnhancedKyc, Refusal, StartSession};
-use crate::camera::synthetic::SyntheticCamera;
 use crate::camera::FrameSource;
 use crate::config::Config;
 use crate::display::png::PngDisplay;
@@ -30,14 +29,7 @@ pub struct ConfiguredDevices {
 
 impl Devices for ConfiguredDevices {
     fn camera(&self) -> Result<Box<dyn FrameSource + Send>, String> {
-        let cam = match &self.config.camera.fixture {
-            Some(p) => {
-                let bytes = std::fs::read(p).map_err(|e| format!("camera.fixture {}: {e}", p.display()))?;
-                SyntheticCamera::new(&bytes, 30).map_err(|e| e.to_string())?
-            }
-            None => SyntheticCamera::with_default_face(),
-        };
-        Ok(Box::new(cam))
+        self.config.camera.open().map_err(|e| e.to_string())
     }
 
     fn display(&self) -> Result<Box<dyn Display + Send>, String> {

@@ -1,7 +1,9 @@
-//! Where frames come from: a small trait over cameras, and the synthetic camera used by the
-//! demo and tests. (The V4L2 implementation joins here with the capture issue.)
+//! Where frames come from: a small trait over cameras, with the real Linux implementation
+//! ([`v4l2`], UVC webcams and anything else with a V4L2 capture node) and the synthetic camera
+//! the demo and tests use ([`synthetic`]).
 
 pub mod synthetic;
+pub mod v4l2;
 
 use std::time::Duration;
 
@@ -10,6 +12,10 @@ use std::time::Duration;
 pub enum PixelFormat {
     /// Packed 8-bit RGB, `width * height * 3` bytes.
     Rgb8,
+    /// YUV 4:2:2 packed as Y0 U Y1 V, `width * height * 2` bytes.
+    Yuyv,
+    /// One JPEG picture per frame (UVC MJPEG), possibly without Huffman tables.
+    Mjpeg,
 }
 
 /// One frame; `at` is the capture time since the stream started (the camera's clock).
@@ -34,6 +40,17 @@ pub enum CameraError {
     Fixture(String),
     #[error("camera stopped delivering frames: {0}; check the cable, the agent retries by itself")]
     Stopped(String),
+    #[error("camera {0} is not available: {1}; check that it is plugged in (the agent keeps looking for it)")]
+    Unavailable(String, String),
+    #[error("camera {0} offers no usable format ({1}); kiosk-agent needs MJPEG or YUYV capture")]
+    NoFormat(String, String),
+}
+
+impl CameraError {
+    /// True when waiting (for a replug, or the next frame) can fix it.
+    pub fn is_transient(&self) -> bool {
+        matches!(self, CameraError::Stopped(_) | CameraError::Unavailable(..))
+    }
 }
 
 /// What the session is asking the person to show. Real cameras ignore it; the synthetic

@@ -1,5 +1,7 @@
 //! A test camera: frames of a real face photo that drifts and sways as a person would in
 //! front of a kiosk, on a virtual clock (no sleeping), so capture logic runs at full speed.
+//! It delivers RGB, YUYV or MJPEG like a UVC camera, and can show the bad cases the gates must
+//! catch: too dark, blurred, two people (a picture without a face is just another fixture).
 
 use std::f32::consts::TAU;
 use std::time::Duration;
@@ -13,25 +15,67 @@ use embedded_graphics::text::Text;
 
 use super::{CameraError, Frame, FrameSource, PixelFormat, Scene};
 use crate::display::Canvas;
+use crate::vision::decode::{rgb_to_yuyv, Rgb};
+use crate::vision::encode::jpeg;
 
-/// The bundled fixture: NASA astronaut portrait (public domain) in a 640×480 webcam-like frame.
+/// The bundled fixture: NASA astronaut portrait (public domain) in a 640×480 webcam-like frame,
+/// at the distance a kiosk wants (face about a quarter of the frame).
 pub const FIXTURE_FACE: &[u8] = include_bytes!("../../assets/face-640x480.jpg");
+
+/// What is wrong with the picture, on purpose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Variant {
+    Good,
+    /// A dim room: every channel at a fifth.
+    Dark,
+    /// Out of focus: a wide box blur.
+    Blurred,
+    /// Two people side by side (the picture twice, at half size).
+    TwoFaces,
+}
 
 pub struct SyntheticCamera {
     base: image::RgbImage,
     face: image::RgbImage,
     scene: Scene,
+    variant: Variant,
     fps: u32,
     n: u64,
     /// Peak horizontal drift in pixels; 0 makes a still camera.
     pub sway_px: f32,
+    /// What the frames are delivered as.
+    pub format: PixelFormat,
 }
 
 impl SyntheticCamera {
     /// Frames of `fixture` (JPEG or PNG bytes) at `fps` on the camera's virtual clock.
     pub fn new(fixture: &[u8], fps: u32) -> Result<Self, CameraError> {
         let base = image::load_from_memory(fixture).map_err(|e| CameraError::Fixture(e.to_string()))?.to_rgb8();
-        Ok(SyntheticCamera { face: base.clone(), base, scene: Scene::Face, fps: fps.max(1), n: 0, sway_px: 24.0 })
+        if base.width() % 2 == 1 {
+            return Err(CameraError::Fixture("the fixture's width must be even (YUYV pairs pixels)".into()));
+        }
+        Ok(SyntheticCamera {
+            face: base.clone(),
+            base,
+            scene: Scene::Face,
+            variant: Variant::Good,
+            fps: fps.max(1),
+            n: 0,
+            sway_px: 24.0,
+            format: PixelFormat::Rgb8,
+        })
+    }
+
+    /// The same camera showing `v`.
+    pub fn with_variant(mut self, v: Variant) -> Self {
+        self.variant = v;
+        self.base = apply(&self.face, v);
+        self
+    }
+
+    pub fn with_format(mut self, f: PixelFormat) -> Self {
+        self.format = f;
+        self
     }
 
     pub fn with_default_face() -> Self {
@@ -79,14 +123,34 @@ fn render_card(face: &image::RgbImage, (w, h): (u32, u32), back: bool) -> image:
     img
 }
 
+fn apply(img: &image::RgbImage, v: Variant) -> image::RgbImage {
+    match v {
+        Variant::Good => img.clone(),
+        Variant::Dark => {
+            let mut out = img.clone();
+            out.pixels_mut().for_each(|p| p.0 = p.0.map(|c| c / 5));
+            out
+        }
+        Variant::Blurred => image::imageops::fast_blur(img, 6.0),
+        Variant::TwoFaces => {
+            let (w, h) = img.dimensions();
+            let half = image::imageops::thumbnail(img, w / 2, h / 2);
+            let mut out = image::RgbImage::from_pixel(w, h, image::Rgb([120, 118, 112]));
+            image::imageops::overlay(&mut out, &half, 0, (h / 4) as i64);
+            image::imageops::overlay(&mut out, &half, (w / 2) as i64, (h / 4) as i64);
+            out
+        }
+    }
+}
+
 impl FrameSource for SyntheticCamera {
     fn set_scene(&mut self, scene: Scene) {
         if scene != self.scene {
             let dims = self.face.dimensions();
             self.base = match scene {
-                Scene::Face => self.face.clone(),
-                Scene::DocumentFront => render_card(&self.face, dims, false),
-                Scene::DocumentBack => render_card(&self.face, dims, true),
+                Scene::Face => apply(&self.face, self.variant),
+                Scene::DocumentFront => apply(&render_card(&self.face, dims, false), self.variant),
+                Scene::DocumentBack => apply(&render_card(&self.face, dims, true), self.variant),
             };
             self.scene = scene;
         }
@@ -110,7 +174,13 @@ impl FrameSource for SyntheticCamera {
                 data[d..d + 3].copy_from_slice(&src[s..s + 3]);
             }
         }
-        Ok(Frame { width: w, height: h, format: PixelFormat::Rgb8, data, at: Duration::from_secs_f32(t) })
+        let at = Duration::from_secs_f32(t);
+        let data = match self.format {
+            PixelFormat::Rgb8 => data,
+            PixelFormat::Yuyv => rgb_to_yuyv(&Rgb { width: w, height: h, data }),
+            PixelFormat::Mjpeg => jpeg(&Rgb { width: w, height: h, data }, 85).map_err(|e| CameraError::Fixture(e.to_string()))?,
+        };
+        Ok(Frame { width: w, height: h, format: self.format, data, at })
     }
 }
 

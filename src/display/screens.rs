@@ -75,6 +75,11 @@ pub fn hint_text(h: Hint) -> &'static str {
         Hint::LessLight => "Too bright: move out of direct light",
         Hint::HoldStill => "Hold still",
         Hint::MoveALittle => "Move your head a little",
+        Hint::NoFace => "Look at the camera",
+        Hint::OneFaceOnly => "Only one person, please",
+        Hint::MoveCloser => "Come a little closer",
+        Hint::MoveBack => "Move back a little",
+        Hint::Centre => "Move to the centre",
     }
 }
 

@@ -9,6 +9,7 @@
 //!               Declined                Cancelled / TimedOut / Failed
 //! ```
 
+pub mod capture;
 pub mod manager;
 
 use std::time::Duration;
@@ -17,12 +18,13 @@ use serde::{Deserialize, Serialize};
 
 use crate::camera::{CameraError, FrameSource, Scene};
 use crate::display::{Display, DisplayError, Screen};
+use capture::{capture_document, capture_selfie_and_liveness};
 use crate::smileid::job::{
-    ConsentInformation, Consented, IdInfo, ImageType, Job, JobImage, JobOptions, JobType, Metadatum, PartnerParams,
+    ConsentInformation, Consented, IdInfo, Job, JobOptions, JobType, Metadatum, PartnerParams,
 };
 use crate::smileid::validate::{validate, ValidationError};
-use crate::vision::encode::{jpeg_long_side, EncodeError};
-use crate::vision::quality::{gate, measure, motion, Gray, Hint, Thresholds};
+use crate::vision::encode::EncodeError;
+use crate::vision::quality::{Hint, Thresholds};
 
 /// Capture parameters (Smile ID's mobile SDK values by default, protocol §8).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -33,7 +35,14 @@ pub struct CaptureSettings {
     pub selfie_long_side: u32,
     pub liveness_long_side: u32,
     pub jpeg_quality: u8,
+    /// Document photos: long side and quality (Smile ID's SDKs send documents at high quality).
+    pub document_long_side: u32,
+    pub document_jpeg_quality: u8,
     pub time_limit_secs: u64,
+    /// Smallest face the detector looks for, in pixels at its 320 px working width.
+    pub min_face_px: u32,
+    /// A new hint replaces the shown one only after this long (no flicker).
+    pub hint_hold_ms: u64,
     pub thresholds: Thresholds,
 }
 
@@ -45,7 +54,11 @@ impl Default for CaptureSettings {
             selfie_long_side: 640,
             liveness_long_side: 320,
             jpeg_quality: 80,
+            document_long_side: 1280,
+            document_jpeg_quality: 92,
             time_limit_secs: 120,
+            min_face_px: 40,
+            hint_hold_ms: 300,
             thresholds: Thresholds::default(),
         }
     }
@@ -59,16 +72,35 @@ pub trait Input {
     fn cancelled(&self) -> bool {
         false
     }
+    /// True when the person accepts the photo of a document side shown for review (false: retake).
+    fn confirm(&mut self, _scene: Scene) -> bool {
+        true
+    }
 }
 
 /// Input that answers from a script: for the demo and tests (a real button lives behind the same trait).
 pub struct ScriptedInput {
     pub accept: bool,
+    /// Answers to the document review, in order; once used up, every photo is accepted.
+    pub confirmations: Vec<bool>,
+}
+
+impl ScriptedInput {
+    pub fn accepting() -> Self {
+        ScriptedInput { accept: true, confirmations: Vec::new() }
+    }
 }
 
 impl Input for ScriptedInput {
     fn consent(&mut self) -> bool {
         self.accept
+    }
+    fn confirm(&mut self, _scene: Scene) -> bool {
+        if self.confirmations.is_empty() {
+            true
+        } else {
+            self.confirmations.remove(0)
+        }
     }
 }
 
@@ -94,7 +126,7 @@ pub enum SessionError {
     Declined,
     #[error("the session was cancelled; nothing was kept")]
     Cancelled,
-    #[error("capture took longer than {limit:?}; last problem: {hint:?}. Ask the person to try again")]
+    #[error("capture took longer than {limit:?}; last problem: {}. Ask the person to try again", hint.map(crate::display::screens::hint_text).unwrap_or("none"))]
     TimedOut { limit: Duration, hint: Option<Hint> },
     #[error(transparent)]
     Camera(#[from] CameraError),
@@ -114,114 +146,6 @@ pub fn new_job_id() -> String {
     getrandom::fill(&mut r).expect("the OS random source works");
     let hex: String = r.iter().map(|b| format!("{b:02x}")).collect();
     format!("kiosk-{}-{hex}", crate::smileid::timestamp::UnixMillis::now().0)
-}
-
-/// Captures 8 liveness frames, spaced in time and with motion between them, then one selfie.
-/// Liveness images come back first in capture order, the selfie last.
-pub fn capture_selfie_and_liveness(
-    cam: &mut dyn FrameSource,
-    display: &mut dyn Display,
-    input: &dyn Input,
-    s: &CaptureSettings,
-    retries: &mut u32,
-) -> Result<Vec<JobImage>, SessionError> {
-    cam.set_scene(Scene::Face);
-    let total = s.liveness_frames + 1;
-    let interval = Duration::from_millis(s.liveness_interval_ms);
-    let limit = Duration::from_secs(s.time_limit_secs);
-    let mut images = Vec::with_capacity(total as usize);
-    let mut last: Option<(Duration, Gray)> = None;
-    let mut start = None;
-    let mut shown: Option<(u32, Option<Hint>)> = None;
-    let mut hint = None;
-    while (images.len() as u32) < total {
-        if input.cancelled() {
-            return Err(SessionError::Cancelled);
-        }
-        let frame = cam.next_frame()?;
-        let t0 = *start.get_or_insert(frame.at);
-        if frame.at.saturating_sub(t0) > limit {
-            return Err(SessionError::TimedOut { limit, hint });
-        }
-        let gray = Gray::from_frame(&frame);
-        let q = measure(&gray);
-        hint = gate(&q, &s.thresholds).err();
-        *retries += hint.is_some() as u32;
-        let due = last.as_ref().is_none_or(|(at, _)| frame.at.saturating_sub(*at) >= interval);
-        if hint.is_none() && due {
-            let moved = last.as_ref().is_none_or(|(_, g)| motion(g, &gray) >= s.thresholds.min_motion);
-            let n = images.len() as u32;
-            if n < s.liveness_frames && !moved {
-                hint = Some(Hint::MoveALittle);
-            } else if n < s.liveness_frames {
-                let jpeg = jpeg_long_side(&frame, s.liveness_long_side, s.jpeg_quality)?;
-                images.push(JobImage {
-                    image_type: ImageType::LivenessFile,
-                    file_name: format!("liveness_{n}.jpg"),
-                    jpeg,
-                });
-                last = Some((frame.at, gray));
-            } else {
-                let jpeg = jpeg_long_side(&frame, s.selfie_long_side, s.jpeg_quality)?;
-                images.push(JobImage { image_type: ImageType::SelfieFile, file_name: "selfie.jpg".into(), jpeg });
-            }
-        }
-        // Redraw only when something the person should see changed: rendering must not slow capture.
-        let state = (images.len() as u32, hint);
-        if shown != Some(state) {
-            shown = Some(state);
-            let preview = Some((frame.width, frame.height, frame.data.clone()));
-            let title = if images.len() as u32 >= s.liveness_frames {
-                "Look straight at the camera"
-            } else {
-                "Slowly move your head"
-            };
-            display.show(&Screen::Capture { title: title.into(), hint, done: images.len() as u32, total, preview })?;
-        }
-    }
-    Ok(images)
-}
-
-/// Captures one side of an ID document: the first frame that passes the gates after the card
-/// has been held steady for a moment, encoded at document quality.
-fn capture_document(
-    cam: &mut dyn FrameSource,
-    display: &mut dyn Display,
-    input: &dyn Input,
-    s: &CaptureSettings,
-    scene: Scene,
-    retries: &mut u32,
-) -> Result<JobImage, SessionError> {
-    cam.set_scene(scene);
-    let (title, image_type, name) = match scene {
-        Scene::DocumentBack => ("Show the back of your ID card", ImageType::IdBackFile, "id_back.jpg"),
-        _ => ("Show the front of your ID card", ImageType::IdFrontFile, "id_front.jpg"),
-    };
-    let limit = Duration::from_secs(s.time_limit_secs);
-    let settle = Duration::from_millis(500);
-    let mut start = None;
-    let mut shown = None;
-    loop {
-        if input.cancelled() {
-            return Err(SessionError::Cancelled);
-        }
-        let frame = cam.next_frame()?;
-        let t0 = *start.get_or_insert(frame.at);
-        let hint = gate(&measure(&Gray::from_frame(&frame)), &s.thresholds).err();
-        *retries += hint.is_some() as u32;
-        if frame.at.saturating_sub(t0) > limit {
-            return Err(SessionError::TimedOut { limit, hint });
-        }
-        if shown != Some(hint) {
-            shown = Some(hint);
-            let preview = Some((frame.width, frame.height, frame.data.clone()));
-            display.show(&Screen::Capture { title: title.into(), hint, done: 0, total: 1, preview })?;
-        }
-        if hint.is_none() && frame.at.saturating_sub(t0) >= settle {
-            let jpeg = jpeg_long_side(&frame, 1280, 95)?;
-            return Ok(JobImage { image_type, file_name: name.into(), jpeg });
-        }
-    }
 }
 
 /// Runs one whole session and returns the validated job.

@@ -1,5 +1,7 @@
-//! On-device image checks: gray conversion at a working scale, brightness and sharpness,
-//! motion between frames, and the JPEG encoding Smile ID expects.
+//! On-device image work: camera bytes to pixels ([`decode`]), face detection ([`face`]), the
+//! quality gates and hints ([`quality`]), and the JPEGs Smile ID expects ([`encode`]).
 
+pub mod decode;
 pub mod encode;
+pub mod face;
 pub mod quality;

@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# A small x86_64 VM with real kernel drivers, for the device tests: Debian's own kernel (vivid
+# for V4L2), a busybox initramfs, the host's target/ shared over 9p. No image is downloaded but
+# Debian packages. Software emulation (TCG): this machine's /dev/kvm hangs a stock kernel.
+#
+#   bash scripts/vm.sh kit                 kernel + initramfs into target/vm (cached)
+#   bash scripts/vm.sh run DIR PAYLOAD     boot, run PAYLOAD (a shell script, copied into DIR)
+#                                          with DIR mounted at /mnt, leave its exit code in DIR/rc
+set -euo pipefail
+cd "$(dirname "$0")/.."
+. scripts/lib.sh
+
+VM=target/vm
+MODULES="virtio_pci 9pnet_virtio 9p vivid"
+
+kit() {
+  apt_install qemu-system-x86 busybox-static cpio kmod
+  if [ -f "$VM/initrd.gz" ] && [ -f "$VM/vmlinuz" ]; then return; fi
+  mkdir -p "$VM/dl"
+  local pkg kver
+  # The versioned image package Debian's linux-image-amd64 points at today.
+  pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
+  kver=${pkg#linux-image-}
+  echo "== kernel $kver"
+  (cd "$VM/dl" && { ls "$pkg"_*.deb >/dev/null 2>&1 || apt-get download "$pkg" >/dev/null 2>&1 || { apt-get update -qq && apt-get download "$pkg"; }; })
+  rm -rf "$VM/root" "$VM/initramfs"
+  dpkg-deb -x "$VM"/dl/"$pkg"_*.deb "$VM/root"
+  depmod -b "$VM/root" "$kver"
+  cp "$VM/root/boot/vmlinuz-$kver" "$VM/vmlinuz"
+  local ir="$VM/initramfs"
+  mkdir -p "$ir"/{bin,dev,proc,sys,mnt,tmp,etc,lib/modules}
+  cp /bin/busybox "$ir/bin/busybox"
+  for a in sh mount umount insmod mkdir cat echo sleep ls poweroff sync ln chmod; do ln -sf busybox "$ir/bin/$a"; done
+  # Only the modules the tests need, in dependency order, loaded by plain insmod.
+  : >"$ir/modules.list"
+  for m in $MODULES; do
+    modprobe -d "$VM/root" -S "$kver" --show-depends "$m" | awk '$1 == "insmod" {print $2}' | while read -r ko; do
+      local rel=${ko#"$VM/root/"}
+      rel=${rel#"$(pwd)/$VM/root/"}
+      grep -qx "/$rel" "$ir/modules.list" && continue
+      mkdir -p "$ir/$(dirname "$rel")"
+      cp "$ko" "$ir/$rel"
+      echo "/$rel" >>"$ir/modules.list"
+    done
+  done
+  cat >"$ir/init" <<'EOF'
+#!/bin/sh
+mount -t proc proc /proc
+mount -t sysfs sys /sys
+mount -t devtmpfs dev /dev
+mount -t configfs none /sys/kernel/config 2>/dev/null
+mount -t tmpfs tmp /tmp
+while read -r ko; do insmod "$ko" || echo "insmod $ko failed"; done < /modules.list
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 host /mnt || echo "9p mount failed"
+echo "== payload start"
+sh /mnt/payload.sh > /mnt/payload.log 2>&1
+echo $? > /mnt/rc
+sync
+echo "== payload done rc=$(cat /mnt/rc)"
+poweroff -f
+EOF
+  chmod +x "$ir/init"
+  (cd "$ir" && find . | cpio -o -H newc --quiet | gzip -1 >"../initrd.gz")
+  echo "== initramfs $(du -h "$VM/initrd.gz" | cut -f1)"
+}
+
+# Copies a dynamically linked binary and the shared libraries it needs into DIR (run it as
+# DIR/lib/ld-linux-x86-64.so.2 --library-path DIR/lib DIR/BIN).
+stage_binary() {
+  local bin=$1 dir=$2
+  mkdir -p "$dir/lib"
+  cp "$bin" "$dir/"
+  ldd "$bin" | awk '/=>/ {print $3} /ld-linux/ {print $1}' | while read -r so; do
+    [ -f "$so" ] && cp -L "$so" "$dir/lib/"
+  done
+}
+
+run() {
+  local dir=$1 payload=$2
+  kit
+  mkdir -p "$dir"
+  cp "$payload" "$dir/payload.sh"
+  rm -f "$dir/rc"
+  local start=$SECONDS
+  timeout 600 qemu-system-x86_64 -accel tcg -M q35 -m 768 -smp 1 -nographic -no-reboot \
+    -kernel "$VM/vmlinuz" -initrd "$VM/initrd.gz" \
+    -append "console=ttyS0 quiet panic=-1 vivid.n_devs=1" \
+    -virtfs "local,path=$dir,mount_tag=host,security_model=none" >"$dir/console.log" 2>&1 || true
+  echo "== VM ran $((SECONDS - start)) s; payload log:"
+  cat "$dir/payload.log" 2>/dev/null || true
+  [ -f "$dir/rc" ] || { echo "the VM did not finish its payload; console:"; tail -40 "$dir/console.log"; return 1; }
+  return "$(cat "$dir/rc")"
+}
+
+case "${1:-}" in
+  kit) kit ;;
+  stage) stage_binary "$2" "$3" ;;
+  run) run "$2" "$3" ;;
+  *) echo "usage: $0 kit | stage BIN DIR | run DIR PAYLOAD" >&2; exit 2 ;;
+esac

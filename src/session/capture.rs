@@ -1,0 +1,207 @@
+//! Guided capture: the loops that read frames, run the gates, show the debounced hint and keep
+//! the frames Smile ID expects.
+//!
+//! Liveness: 8 frames at least `liveness_interval_ms` apart, each passing every face gate, each
+//! with the face box moved by at least `min_motion` of the face width since the last one kept;
+//! then the selfie, the next frame that passes. Documents: a frame that passes the document gates
+//! for half a second, shown for review, retaken if the person says no. A camera that goes away
+//! (unplugged, stalled) puts "camera missing" on screen while the camera is looked for again;
+//! every loop ends at the time limit with the last problem as its reason.
+
+use std::time::{Duration, Instant};
+
+use super::{CaptureSettings, Input, SessionError};
+use crate::camera::{Frame, FrameSource, Scene};
+use crate::display::{Display, Screen};
+use crate::smileid::job::{ImageType, JobImage};
+use crate::vision::decode::rgb;
+use crate::vision::encode::{fit_long_side, jpeg, jpeg_long_side};
+use crate::vision::face::{Detector, FaceBox};
+use crate::vision::quality::{analyze_document, analyze_face, face_motion, prepare, Debounce, Hint};
+
+/// Wall-clock limit and camera-loss handling shared by the capture loops.
+struct Clock {
+    limit: Duration,
+    started: Instant,
+    first_frame: Option<Duration>,
+}
+
+impl Clock {
+    fn new(s: &CaptureSettings) -> Self {
+        Clock { limit: Duration::from_secs(s.time_limit_secs), started: Instant::now(), first_frame: None }
+    }
+
+    /// Over the limit by the camera's clock (virtual for the synthetic camera) or the wall clock.
+    fn over(&mut self, frame_at: Option<Duration>) -> bool {
+        if let Some(at) = frame_at {
+            let t0 = *self.first_frame.get_or_insert(at);
+            if at.saturating_sub(t0) > self.limit {
+                return true;
+            }
+        }
+        self.started.elapsed() > self.limit
+    }
+}
+
+/// The next frame; while the camera is missing, says so on screen and keeps looking.
+fn next_frame(
+    cam: &mut dyn FrameSource,
+    display: &mut dyn Display,
+    input: &dyn Input,
+    clock: &mut Clock,
+    hint: Option<Hint>,
+) -> Result<Frame, SessionError> {
+    let mut shown = false;
+    loop {
+        if input.cancelled() {
+            return Err(SessionError::Cancelled);
+        }
+        match cam.next_frame() {
+            Ok(f) => return Ok(f),
+            Err(e) if e.is_transient() => {
+                crate::log::warn(&e.to_string(), &[]);
+                if clock.over(None) {
+                    return Err(SessionError::TimedOut { limit: clock.limit, hint });
+                }
+                if !shown {
+                    shown = true;
+                    display.show(&Screen::Error {
+                        title: "Camera missing".into(),
+                        detail: "Please call staff: the camera is not working. Waiting for it...".into(),
+                    })?;
+                }
+                std::thread::sleep(Duration::from_millis(300));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+}
+
+/// RGB preview for the display, decoded only when the screen changes.
+fn preview(frame: &Frame) -> Option<(u32, u32, Vec<u8>)> {
+    rgb(frame).ok().map(|p| (p.width, p.height, p.data))
+}
+
+/// Captures the liveness frames, then one selfie. Liveness images come back first in capture
+/// order, the selfie last.
+pub fn capture_selfie_and_liveness(
+    cam: &mut dyn FrameSource,
+    display: &mut dyn Display,
+    input: &dyn Input,
+    s: &CaptureSettings,
+    retries: &mut u32,
+) -> Result<Vec<JobImage>, SessionError> {
+    cam.set_scene(Scene::Face);
+    let det = Detector { min_face: s.min_face_px, ..Detector::default() };
+    let total = s.liveness_frames + 1;
+    let interval = Duration::from_millis(s.liveness_interval_ms);
+    let mut clock = Clock::new(s);
+    let mut debounce = Debounce::new(Duration::from_millis(s.hint_hold_ms));
+    let mut images = Vec::with_capacity(total as usize);
+    let mut last: Option<(Duration, FaceBox)> = None;
+    let mut shown: Option<(u32, Option<Hint>)> = None;
+    let mut hint = None;
+    while (images.len() as u32) < total {
+        let frame = next_frame(cam, display, input, &mut clock, hint)?;
+        if clock.over(Some(frame.at)) {
+            return Err(SessionError::TimedOut { limit: clock.limit, hint });
+        }
+        let Ok(prepared) = prepare(&frame) else {
+            *retries += 1;
+            continue;
+        };
+        let a = analyze_face(&prepared, &det, &s.thresholds);
+        hint = a.hint;
+        let n = images.len() as u32;
+        if let (None, Some(face)) = (hint, a.face) {
+            let due = last.is_none_or(|(at, _)| frame.at.saturating_sub(at) >= interval);
+            let moved = last.is_none_or(|(_, prev)| face_motion(&prev, &face) >= s.thresholds.min_motion);
+            if n < s.liveness_frames && due && !moved {
+                hint = Some(Hint::MoveALittle);
+            } else if n < s.liveness_frames && due {
+                let jpeg = jpeg_long_side(&frame, s.liveness_long_side, s.jpeg_quality)?;
+                images.push(JobImage { image_type: ImageType::LivenessFile, file_name: format!("liveness_{n}.jpg"), jpeg });
+                last = Some((frame.at, face));
+            } else if n >= s.liveness_frames && due {
+                let jpeg = jpeg_long_side(&frame, s.selfie_long_side, s.jpeg_quality)?;
+                images.push(JobImage { image_type: ImageType::SelfieFile, file_name: "selfie.jpg".into(), jpeg });
+            }
+        }
+        *retries += hint.is_some() as u32;
+        // Redraw only when what the person should see changed: rendering must not slow capture.
+        let state = (images.len() as u32, debounce.update(hint, frame.at));
+        if shown != Some(state) {
+            shown = Some(state);
+            let title = if images.len() as u32 >= s.liveness_frames {
+                "Look straight at the camera"
+            } else {
+                "Slowly move your head"
+            };
+            display.show(&Screen::Capture {
+                title: title.into(),
+                hint: state.1,
+                done: images.len() as u32,
+                total,
+                preview: preview(&frame),
+            })?;
+        }
+    }
+    Ok(images)
+}
+
+/// Captures one side of an ID document: a frame that has passed the document gates for half a
+/// second, shown to the person, kept when they accept it.
+pub fn capture_document(
+    cam: &mut dyn FrameSource,
+    display: &mut dyn Display,
+    input: &mut dyn Input,
+    s: &CaptureSettings,
+    scene: Scene,
+    retries: &mut u32,
+) -> Result<JobImage, SessionError> {
+    cam.set_scene(scene);
+    let (title, image_type, name) = match scene {
+        Scene::DocumentBack => ("Show the back of your ID card", ImageType::IdBackFile, "id_back.jpg"),
+        _ => ("Show the front of your ID card", ImageType::IdFrontFile, "id_front.jpg"),
+    };
+    let settle = Duration::from_millis(500);
+    let mut clock = Clock::new(s);
+    let mut debounce = Debounce::new(Duration::from_millis(s.hint_hold_ms));
+    let mut good_since: Option<Duration> = None;
+    let mut shown = None;
+    let mut hint = None;
+    loop {
+        let frame = next_frame(cam, display, input, &mut clock, hint)?;
+        if clock.over(Some(frame.at)) {
+            return Err(SessionError::TimedOut { limit: clock.limit, hint });
+        }
+        let Ok(prepared) = prepare(&frame) else {
+            *retries += 1;
+            continue;
+        };
+        hint = analyze_document(&prepared, &s.thresholds).hint;
+        *retries += hint.is_some() as u32;
+        good_since = if hint.is_none() { Some(good_since.unwrap_or(frame.at)) } else { None };
+        let show = debounce.update(hint, frame.at);
+        if shown != Some(show) {
+            shown = Some(show);
+            display.show(&Screen::Capture { title: title.into(), hint: show, done: 0, total: 1, preview: preview(&frame) })?;
+        }
+        if good_since.is_some_and(|t| frame.at.saturating_sub(t) >= settle) {
+            let img = fit_long_side(&rgb(&frame).map_err(crate::vision::encode::EncodeError::from)?, s.document_long_side);
+            display.show(&Screen::Capture {
+                title: "Is the card sharp and easy to read?".into(),
+                hint: None,
+                done: 1,
+                total: 1,
+                preview: Some((img.width, img.height, img.data.clone())),
+            })?;
+            if input.confirm(scene) {
+                return Ok(JobImage { image_type, file_name: name.into(), jpeg: jpeg(&img, s.document_jpeg_quality)? });
+            }
+            *retries += 1;
+            good_since = None;
+            shown = None;
+        }
+    }
+}
