@@ -239,7 +239,7 @@ enum CameraCommand {
         /// Give up after this many seconds.
         #[arg(long, default_value_t = 30)]
         seconds: u64,
-        /// Save the last frame as a JPEG here.
+        /// Save the last frame here (PNG if the name ends in .png, else JPEG).
         #[arg(long)]
         save: Option<PathBuf>,
     },
@@ -585,8 +585,17 @@ fn run(cli: Cli) -> Result<()> {
             let mut last = None;
             let report = kiosk_agent::camera::v4l2::stream_test(&mut cam, frames, std::time::Duration::from_secs(seconds), &mut last)?;
             if let (Some(p), Some(f)) = (save, last) {
-                let jpeg = kiosk_agent::vision::encode::jpeg_long_side(&f, 4096, 90)?;
-                std::fs::write(&p, jpeg).with_context(|| format!("writing {}", p.display()))?;
+                let bytes = if p.extension().is_some_and(|e| e == "png") {
+                    let img = kiosk_agent::vision::decode::rgb(&f)?;
+                    let mut out = Vec::new();
+                    image::RgbImage::from_raw(img.width, img.height, img.data)
+                        .context("frame size")?
+                        .write_to(&mut std::io::Cursor::new(&mut out), image::ImageFormat::Png)?;
+                    out
+                } else {
+                    kiosk_agent::vision::encode::jpeg_long_side(&f, 4096, 90)?
+                };
+                std::fs::write(&p, bytes).with_context(|| format!("writing {}", p.display()))?;
             }
             println!("{}", serde_json::to_string_pretty(&report)?);
         }

@@ -1,0 +1,104 @@
+//! Test helper for the VM (not part of the agent): feeds the synthetic camera's moving face into
+//! vivid's video output, with vivid's output-to-capture loopback on, so that the agent's real
+//! V4L2 capture path sees a person. Prints the devices, inputs and controls it found.
+//!
+//!     vivid_feed SECONDS
+use std::time::{Duration, Instant};
+
+use kiosk_agent::camera::synthetic::SyntheticCamera;
+use kiosk_agent::camera::{FrameSource, PixelFormat};
+use v4l::capability::Flags;
+use v4l::control::{Control, Value};
+use v4l::video::Output;
+use v4l::{Device, Format, FourCC};
+
+fn set_index(dev: &Device, req: u64, mut index: i32) -> std::io::Result<()> {
+    // SAFETY: VIDIOC_S_INPUT / VIDIOC_S_OUTPUT take a pointer to an int index.
+    unsafe { v4l::v4l2::ioctl(dev.handle().fd(), req as _, &mut index as *mut i32 as *mut std::os::raw::c_void) }
+}
+
+fn main() {
+    let seconds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(60);
+    let (mut cap, mut out) = (None, None);
+    for p in kiosk_agent::camera::v4l2::device_paths() {
+        let Ok(d) = Device::with_path(&p) else { continue };
+        let caps = d.query_caps().unwrap();
+        println!("{p}: {} {:?}", caps.card, caps.capabilities);
+        if caps.capabilities.contains(Flags::VIDEO_CAPTURE) && cap.is_none() {
+            cap = Some((p.clone(), d));
+        } else if caps.capabilities.contains(Flags::VIDEO_OUTPUT) && out.is_none() {
+            out = Some((p.clone(), d));
+        }
+    }
+    let (cap_path, cap) = cap.expect("a vivid capture node");
+    let (out_path, out) = out.expect("a vivid output node");
+    for c in cap.query_controls().unwrap_or_default() {
+        println!("control {:#x} {:?}", c.id, c.name);
+    }
+    let lp = cap.query_controls().unwrap().into_iter().find(|c| c.name == "Loop Video").expect("Loop Video control");
+    cap.set_control(Control { id: lp.id, value: Value::Boolean(true) }).expect("set Loop Video");
+    // Capture input 2 and output 0 are vivid's S-Video pair, the loopback's path.
+    set_index(&cap, v4l::v4l2::vidioc::VIDIOC_S_INPUT as u64, 2).expect("select S-Video input");
+    set_index(&out, v4l::v4l2::vidioc::VIDIOC_S_OUTPUT as u64, 0).expect("select S-Video output");
+    let mut cam = SyntheticCamera::with_default_face().with_format(PixelFormat::Yuyv);
+    let first = cam.next_frame().unwrap();
+    let fmt = out.set_format(&Format::new(first.width, first.height, FourCC::new(b"YUYV"))).expect("output format");
+    println!("feeding {out_path} -> {cap_path}: {}x{} {}", fmt.width, fmt.height, fmt.fourcc);
+    // Raw mmap streaming: every buffer is queued before STREAMON (vivid needs two or more), then
+    // each dequeued buffer is refilled with the next frame and queued again.
+    let fd = out.handle().fd();
+    let ioctl = |req: u64, arg: *mut std::os::raw::c_void| -> std::io::Result<()> {
+        // SAFETY: each call passes the struct its request code names.
+        unsafe { v4l::v4l2::ioctl(fd, req as _, arg) }
+    };
+    let mut rb: v4l::v4l_sys::v4l2_requestbuffers = unsafe { std::mem::zeroed() };
+    rb.count = 4;
+    rb.type_ = 2; // V4L2_BUF_TYPE_VIDEO_OUTPUT
+    rb.memory = 1; // V4L2_MEMORY_MMAP
+    ioctl(v4l::v4l2::vidioc::VIDIOC_REQBUFS as u64, &mut rb as *mut _ as *mut _).expect("REQBUFS");
+    let desc = |index: u32| {
+        let mut b: v4l::v4l_sys::v4l2_buffer = unsafe { std::mem::zeroed() };
+        b.index = index;
+        b.type_ = 2;
+        b.memory = 1;
+        b
+    };
+    let mut maps = Vec::new();
+    for i in 0..rb.count {
+        let mut b = desc(i);
+        ioctl(v4l::v4l2::vidioc::VIDIOC_QUERYBUF as u64, &mut b as *mut _ as *mut _).expect("QUERYBUF");
+        // SAFETY: maps the driver's buffer at the offset it gave; lives until the process ends.
+        let ptr = unsafe {
+            libc::mmap(std::ptr::null_mut(), b.length as usize, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, b.m.offset as i64)
+        };
+        assert_ne!(ptr, libc::MAP_FAILED, "mmap");
+        maps.push(unsafe { std::slice::from_raw_parts_mut(ptr as *mut u8, b.length as usize) });
+    }
+    let mut fill_and_queue = |i: u32, maps: &mut Vec<&mut [u8]>| {
+        let f = cam.next_frame().unwrap();
+        let n = f.data.len().min(maps[i as usize].len());
+        maps[i as usize][..n].copy_from_slice(&f.data[..n]);
+        let mut b = desc(i);
+        b.bytesused = n as u32;
+        b.field = 1; // V4L2_FIELD_NONE
+        ioctl(v4l::v4l2::vidioc::VIDIOC_QBUF as u64, &mut b as *mut _ as *mut _).expect("QBUF");
+    };
+    for i in 0..rb.count {
+        fill_and_queue(i, &mut maps);
+    }
+    let mut typ: i32 = 2;
+    ioctl(v4l::v4l2::vidioc::VIDIOC_STREAMON as u64, &mut typ as *mut _ as *mut _).expect("STREAMON");
+    let start = Instant::now();
+    let mut n = 0u64;
+    while start.elapsed() < Duration::from_secs(seconds) {
+        // The crate opens devices non-blocking: wait for a buffer the driver has finished with.
+        out.handle().poll(libc::POLLOUT, 2000).expect("poll");
+        let mut b = desc(0);
+        ioctl(v4l::v4l2::vidioc::VIDIOC_DQBUF as u64, &mut b as *mut _ as *mut _).expect("DQBUF");
+        fill_and_queue(b.index, &mut maps);
+        n += 1;
+        if n % 50 == 0 {
+            println!("fed {n} frames");
+        }
+    }
+}

@@ -1,0 +1,91 @@
+//! Real kernel drivers in a small VM (scripts/vm.sh: Debian's kernel under qemu, busybox
+//! initramfs): the agent's V4L2 path against vivid. Booting takes a minute under software
+//! emulation, so these run on purpose, from scripts/test.sh:
+//!
+//!     cargo build --release --example vivid_feed
+//!     cargo test --release --test vm -- --ignored --nocapture
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use serde_json::Value;
+
+fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Stages the agent and the helpers into a fresh share, boots the VM with `payload` and
+/// returns the share.
+fn boot(payload: &str, helpers: &[&str]) -> tempfile::TempDir {
+    let share = tempfile::tempdir().unwrap();
+    let agent = PathBuf::from(env!("CARGO_BIN_EXE_kiosk-agent"));
+    let examples = agent.parent().unwrap().join("examples");
+    let mut bins = vec![agent.clone()];
+    bins.extend(helpers.iter().map(|h| examples.join(h)));
+    for b in &bins {
+        assert!(b.exists(), "{} is missing: cargo build --release --example {}", b.display(), b.display());
+        let s = Command::new("bash").arg("scripts/vm.sh").arg("stage").arg(b).arg(share.path()).current_dir(root()).status();
+        assert!(s.unwrap().success());
+    }
+    let o = Command::new("bash")
+        .arg("scripts/vm.sh")
+        .arg("run")
+        .arg(share.path())
+        .arg(root().join(payload))
+        .current_dir(root())
+        .output()
+        .unwrap();
+    print!("{}", String::from_utf8_lossy(&o.stdout));
+    eprint!("{}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.status.success(), "the VM payload failed (exit code above)");
+    share
+}
+
+fn json(dir: &Path, name: &str) -> Value {
+    let p = dir.join(name);
+    serde_json::from_slice(&std::fs::read(&p).unwrap_or_else(|e| panic!("{}: {e}", p.display())))
+        .unwrap_or_else(|e| panic!("{}: {e}", p.display()))
+}
+
+#[test]
+#[ignore = "boots a VM; scripts/test.sh runs it"]
+fn v4l2_capture_against_vivid() {
+    let share = boot("tests/vm/camera.sh", &["vivid_feed"]);
+    let dir = share.path();
+
+    // Formats listed: vivid's capture node, with YUYV among its formats.
+    let list = json(dir, "list.json");
+    let cap = list.as_array().unwrap().iter().find(|d| d["path"] == "/dev/video0").expect("/dev/video0 listed");
+    assert_eq!(cap["driver"], "vivid");
+    assert_eq!(cap["capture"], true);
+    let fourccs: Vec<&str> = cap["formats"].as_array().unwrap().iter().map(|f| f["fourcc"].as_str().unwrap()).collect();
+    assert!(fourccs.contains(&"YUYV"), "{fourccs:?}");
+    assert!(fourccs.len() > 10, "vivid offers many formats: {fourccs:?}");
+
+    // Frames streamed by mmap, negotiated to YUYV at the configured size, every one analysed.
+    let pattern = json(dir, "pattern.json");
+    assert_eq!(pattern["format"], "Yuyv");
+    assert_eq!((pattern["width"].as_u64(), pattern["height"].as_u64()), (Some(640), Some(480)));
+    assert_eq!(pattern["frames"], 30);
+    assert_eq!(pattern["verdicts"]["no_face"], 30, "vivid's test pattern has no face: {pattern}");
+    assert_eq!(pattern["stats"]["opens"], 1);
+
+    // Unplugged and plugged back in while streaming: the camera came back without a restart.
+    let replug = json(dir, "replug.json");
+    assert_eq!(replug["frames"], 60);
+    assert!(replug["stats"]["opens"].as_u64().unwrap() >= 2, "reopened after the replug: {replug}");
+    let errors = replug["errors"].as_array().unwrap();
+    assert!(errors.iter().any(|e| e.as_str().unwrap().contains("not available")), "{errors:?}");
+
+    // A face looped through vivid passes the gates, and a whole Biometric KYC capture finishes.
+    let face = json(dir, "face.json");
+    assert!(face["verdicts"]["ok"].as_u64().unwrap_or(0) >= 15, "most frames pass: {face}");
+    let job = json(dir, "job.json");
+    assert_eq!(job["stage"], "queued");
+    assert_eq!(job["job_type"], 1);
+    assert_eq!(job["user_id"], "vm-user");
+    assert!(job["bundle_bytes"].as_u64().unwrap() > 50_000, "{job}");
+    let screens: Vec<String> =
+        std::fs::read_dir(dir.join("screens")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert!(screens.iter().filter(|s| s.contains("capture")).count() >= 9, "progress shown: {screens:?}");
+}
