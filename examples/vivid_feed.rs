@@ -12,9 +12,9 @@ use v4l::control::{Control, Value};
 use v4l::video::Output;
 use v4l::{Device, Format, FourCC};
 
-fn set_index(dev: &Device, req: u64, mut index: i32) -> std::io::Result<()> {
+fn set_index(dev: &Device, req: v4l::v4l2::vidioc::_IOC_TYPE, mut index: i32) -> std::io::Result<()> {
     // SAFETY: VIDIOC_S_INPUT / VIDIOC_S_OUTPUT take a pointer to an int index.
-    unsafe { v4l::v4l2::ioctl(dev.handle().fd(), req as _, &mut index as *mut i32 as *mut std::os::raw::c_void) }
+    unsafe { v4l::v4l2::ioctl(dev.handle().fd(), req, &mut index as *mut i32 as *mut std::os::raw::c_void) }
 }
 
 fn main() {
@@ -38,8 +38,8 @@ fn main() {
     let lp = cap.query_controls().unwrap().into_iter().find(|c| c.name == "Loop Video").expect("Loop Video control");
     cap.set_control(Control { id: lp.id, value: Value::Boolean(true) }).expect("set Loop Video");
     // Capture input 2 and output 0 are vivid's S-Video pair, the loopback's path.
-    set_index(&cap, v4l::v4l2::vidioc::VIDIOC_S_INPUT as u64, 2).expect("select S-Video input");
-    set_index(&out, v4l::v4l2::vidioc::VIDIOC_S_OUTPUT as u64, 0).expect("select S-Video output");
+    set_index(&cap, v4l::v4l2::vidioc::VIDIOC_S_INPUT, 2).expect("select S-Video input");
+    set_index(&out, v4l::v4l2::vidioc::VIDIOC_S_OUTPUT, 0).expect("select S-Video output");
     let mut cam = SyntheticCamera::with_default_face().with_format(PixelFormat::Yuyv);
     let first = cam.next_frame().unwrap();
     let fmt = out.set_format(&Format::new(first.width, first.height, FourCC::new(b"YUYV"))).expect("output format");
@@ -47,15 +47,15 @@ fn main() {
     // Raw mmap streaming: every buffer is queued before STREAMON (vivid needs two or more), then
     // each dequeued buffer is refilled with the next frame and queued again.
     let fd = out.handle().fd();
-    let ioctl = |req: u64, arg: *mut std::os::raw::c_void| -> std::io::Result<()> {
+    let ioctl = |req: v4l::v4l2::vidioc::_IOC_TYPE, arg: *mut std::os::raw::c_void| -> std::io::Result<()> {
         // SAFETY: each call passes the struct its request code names.
-        unsafe { v4l::v4l2::ioctl(fd, req as _, arg) }
+        unsafe { v4l::v4l2::ioctl(fd, req, arg) }
     };
     let mut rb: v4l::v4l_sys::v4l2_requestbuffers = unsafe { std::mem::zeroed() };
     rb.count = 4;
     rb.type_ = 2; // V4L2_BUF_TYPE_VIDEO_OUTPUT
     rb.memory = 1; // V4L2_MEMORY_MMAP
-    ioctl(v4l::v4l2::vidioc::VIDIOC_REQBUFS as u64, &mut rb as *mut _ as *mut _).expect("REQBUFS");
+    ioctl(v4l::v4l2::vidioc::VIDIOC_REQBUFS, &mut rb as *mut _ as *mut _).expect("REQBUFS");
     let desc = |index: u32| {
         let mut b: v4l::v4l_sys::v4l2_buffer = unsafe { std::mem::zeroed() };
         b.index = index;
@@ -66,10 +66,17 @@ fn main() {
     let mut maps = Vec::new();
     for i in 0..rb.count {
         let mut b = desc(i);
-        ioctl(v4l::v4l2::vidioc::VIDIOC_QUERYBUF as u64, &mut b as *mut _ as *mut _).expect("QUERYBUF");
+        ioctl(v4l::v4l2::vidioc::VIDIOC_QUERYBUF, &mut b as *mut _ as *mut _).expect("QUERYBUF");
         // SAFETY: maps the driver's buffer at the offset it gave; lives until the process ends.
         let ptr = unsafe {
-            libc::mmap(std::ptr::null_mut(), b.length as usize, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, b.m.offset as i64)
+            libc::mmap(
+                std::ptr::null_mut(),
+                b.length as usize,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                b.m.offset as i64,
+            )
         };
         assert_ne!(ptr, libc::MAP_FAILED, "mmap");
         maps.push(unsafe { std::slice::from_raw_parts_mut(ptr as *mut u8, b.length as usize) });
@@ -81,20 +88,20 @@ fn main() {
         let mut b = desc(i);
         b.bytesused = n as u32;
         b.field = 1; // V4L2_FIELD_NONE
-        ioctl(v4l::v4l2::vidioc::VIDIOC_QBUF as u64, &mut b as *mut _ as *mut _).expect("QBUF");
+        ioctl(v4l::v4l2::vidioc::VIDIOC_QBUF, &mut b as *mut _ as *mut _).expect("QBUF");
     };
     for i in 0..rb.count {
         fill_and_queue(i, &mut maps);
     }
     let mut typ: i32 = 2;
-    ioctl(v4l::v4l2::vidioc::VIDIOC_STREAMON as u64, &mut typ as *mut _ as *mut _).expect("STREAMON");
+    ioctl(v4l::v4l2::vidioc::VIDIOC_STREAMON, &mut typ as *mut _ as *mut _).expect("STREAMON");
     let start = Instant::now();
     let mut n = 0u64;
     while start.elapsed() < Duration::from_secs(seconds) {
         // The crate opens devices non-blocking: wait for a buffer the driver has finished with.
         out.handle().poll(libc::POLLOUT, 2000).expect("poll");
         let mut b = desc(0);
-        ioctl(v4l::v4l2::vidioc::VIDIOC_DQBUF as u64, &mut b as *mut _ as *mut _).expect("DQBUF");
+        ioctl(v4l::v4l2::vidioc::VIDIOC_DQBUF, &mut b as *mut _ as *mut _).expect("DQBUF");
         fill_and_queue(b.index, &mut maps);
         n += 1;
         if n % 50 == 0 {

@@ -244,7 +244,10 @@ impl Config {
         }
         let cam = &self.camera;
         if cam.source != "synthetic" && cam.source != "v4l2" {
-            return Err(invalid("camera.source", format!("{:?} is not a camera source; use \"v4l2\" or \"synthetic\"", cam.source)));
+            return Err(invalid(
+                "camera.source",
+                format!("{:?} is not a camera source; use \"v4l2\" or \"synthetic\"", cam.source),
+            ));
         }
         if cam.width < 320 || cam.height < 240 {
             return Err(invalid("camera.width/height", "must be at least 320x240 (640x480 recommended)"));

@@ -72,8 +72,7 @@ pub fn run(out: &Path) -> Result<serde_json::Value> {
         document_back: false,
     };
     let mut cam = SyntheticCamera::with_default_face();
-    let job =
-        session::run(&req, &mut cam, &mut display, &mut ScriptedInput::accepting(), &CaptureSettings::default())?;
+    let job = session::run(&req, &mut cam, &mut display, &mut ScriptedInput::accepting(), &CaptureSettings::default())?;
     let bytes: usize = job.images.iter().map(|i| i.jpeg.len()).sum();
     eprintln!("session: captured {} images ({} KB) for job {}", job.images.len(), bytes / 1024, req.job_id);
 

@@ -419,8 +419,13 @@ fn run(cli: Cli) -> Result<()> {
                 })?;
                 return Err(e.into());
             }
-            let job =
-                session::run(&req, &mut *cam, &mut display, &mut ScriptedInput { accept: consent_given, confirmations: Vec::new() }, &c.capture)?;
+            let job = session::run(
+                &req,
+                &mut *cam,
+                &mut display,
+                &mut ScriptedInput { accept: consent_given, confirmations: Vec::new() },
+                &c.capture,
+            )?;
             let rec = queue.enqueue(&job)?;
             display.show(&Screen::Saved { job_id: rec.job_id.clone() })?;
             println!("{}", rec.job_id);
@@ -583,7 +588,12 @@ fn run(cli: Cli) -> Result<()> {
             }
             let mut cam = kiosk_agent::camera::v4l2::V4l2Camera::new(cam_config.v4l2_settings());
             let mut last = None;
-            let report = kiosk_agent::camera::v4l2::stream_test(&mut cam, frames, std::time::Duration::from_secs(seconds), &mut last)?;
+            let report = kiosk_agent::camera::v4l2::stream_test(
+                &mut cam,
+                frames,
+                std::time::Duration::from_secs(seconds),
+                &mut last,
+            )?;
             if let (Some(p), Some(f)) = (save, last) {
                 let bytes = if p.extension().is_some_and(|e| e == "png") {
                     let img = kiosk_agent::vision::decode::rgb(&f)?;

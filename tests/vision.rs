@@ -90,7 +90,11 @@ fn faces_are_found_where_the_manifest_says() {
         let (w, h) = (f["width"].as_f64().unwrap() as f32, f["height"].as_f64().unwrap() as f32);
         let a = analyze(&mjpeg(name), &Thresholds::default());
         let want_luma = f["mean_luma"].as_f64().unwrap() as f32;
-        assert!((a.quality.mean_luma - want_luma).abs() < 3.0, "{name}: luma {} vs OpenCV {want_luma}", a.quality.mean_luma);
+        assert!(
+            (a.quality.mean_luma - want_luma).abs() < 3.0,
+            "{name}: luma {} vs OpenCV {want_luma}",
+            a.quality.mean_luma
+        );
         if !f["expect_face"].as_bool().unwrap() {
             assert_eq!(a.faces, 0, "{name}: no face expected");
             continue;
@@ -121,7 +125,13 @@ fn mjpeg_without_huffman_tables_decodes_like_the_original() {
 
 #[test]
 fn yuyv_fixture_matches_its_jpeg() {
-    let f = Frame { width: 640, height: 480, format: PixelFormat::Yuyv, data: fixture("640x480_center.yuyv"), at: Duration::ZERO };
+    let f = Frame {
+        width: 640,
+        height: 480,
+        format: PixelFormat::Yuyv,
+        data: fixture("640x480_center.yuyv"),
+        at: Duration::ZERO,
+    };
     let (a, b) = (gray(&f, 640).unwrap(), gray(&mjpeg("640x480_center.jpg"), 640).unwrap());
     let diff: u64 = a.data.iter().zip(&b.data).map(|(x, y)| x.abs_diff(*y) as u64).sum();
     assert!(diff as f64 / (a.data.len() as f64) < 4.0, "mean |Δ| {}", diff as f64 / a.data.len() as f64);
@@ -202,7 +212,8 @@ fn liveness_and_selfie_capture_finishes_in_every_format() {
         let mut boxes = Vec::new();
         for img in &images[..8] {
             assert_eq!(jpeg_dims(&img.jpeg), (320, 240));
-            let f = Frame { width: 0, height: 0, format: PixelFormat::Mjpeg, data: img.jpeg.clone(), at: Duration::ZERO };
+            let f =
+                Frame { width: 0, height: 0, format: PixelFormat::Mjpeg, data: img.jpeg.clone(), at: Duration::ZERO };
             let a = analyze_face(&prepare(&f).unwrap(), &Detector::default(), &Thresholds::default());
             boxes.push(a.face.expect("every liveness frame shows one face"));
         }
@@ -222,8 +233,8 @@ fn a_bad_picture_ends_at_the_time_limit_with_its_reason() {
     for (v, want) in [(Variant::Dark, Hint::MoreLight), (Variant::TwoFaces, Hint::OneFaceOnly)] {
         let mut cam = synthetic(v, PixelFormat::Mjpeg);
         let mut screens = Screens::default();
-        let e = capture_selfie_and_liveness(&mut cam, &mut screens, &ScriptedInput::accepting(), &s, &mut 0)
-            .unwrap_err();
+        let e =
+            capture_selfie_and_liveness(&mut cam, &mut screens, &ScriptedInput::accepting(), &s, &mut 0).unwrap_err();
         match e {
             SessionError::TimedOut { hint, .. } => assert_eq!(hint, Some(want), "{v:?}"),
             e => panic!("{v:?}: {e}"),

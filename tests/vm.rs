@@ -24,7 +24,13 @@ fn boot(payload: &str, helpers: &[&str]) -> tempfile::TempDir {
     bins.extend(helpers.iter().map(|h| examples.join(h)));
     for b in &bins {
         assert!(b.exists(), "{} is missing: cargo build --release --example {}", b.display(), b.display());
-        let s = Command::new("bash").arg("scripts/vm.sh").arg("stage").arg(b).arg(share.path()).current_dir(root()).status();
+        let s = Command::new("bash")
+            .arg("scripts/vm.sh")
+            .arg("stage")
+            .arg(b)
+            .arg(share.path())
+            .current_dir(root())
+            .status();
         assert!(s.unwrap().success());
     }
     let o = Command::new("bash")
@@ -85,7 +91,9 @@ fn v4l2_capture_against_vivid() {
     assert_eq!(job["job_type"], 1);
     assert_eq!(job["user_id"], "vm-user");
     assert!(job["bundle_bytes"].as_u64().unwrap() > 50_000, "{job}");
-    let screens: Vec<String> =
-        std::fs::read_dir(dir.join("screens")).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    let screens: Vec<String> = std::fs::read_dir(dir.join("screens"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
     assert!(screens.iter().filter(|s| s.contains("capture")).count() >= 9, "progress shown: {screens:?}");
 }

@@ -178,7 +178,9 @@ impl FrameSource for SyntheticCamera {
         let data = match self.format {
             PixelFormat::Rgb8 => data,
             PixelFormat::Yuyv => rgb_to_yuyv(&Rgb { width: w, height: h, data }),
-            PixelFormat::Mjpeg => jpeg(&Rgb { width: w, height: h, data }, 85).map_err(|e| CameraError::Fixture(e.to_string()))?,
+            PixelFormat::Mjpeg => {
+                jpeg(&Rgb { width: w, height: h, data }, 85).map_err(|e| CameraError::Fixture(e.to_string()))?
+            }
         };
         Ok(Frame { width: w, height: h, format: self.format, data, at })
     }

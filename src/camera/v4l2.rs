@@ -340,7 +340,10 @@ pub fn stream_test(
     while cam.stats.frames < frames {
         if started.elapsed() > deadline {
             let e = errors.last().cloned().unwrap_or_else(|| "no frames".into());
-            return Err(CameraError::Stopped(format!("{} of {frames} frames before the deadline; last error: {e}", cam.stats.frames)));
+            return Err(CameraError::Stopped(format!(
+                "{} of {frames} frames before the deadline; last error: {e}",
+                cam.stats.frames
+            )));
         }
         let f = match cam.next_frame() {
             Ok(f) => f,
@@ -356,7 +359,9 @@ pub fn stream_test(
             Ok(p) => {
                 let a = analyze_face(&p, &det, &Thresholds::default());
                 luma += a.quality.mean_luma as f64;
-                a.hint.map(|h| serde_json::to_value(h).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default())
+                a.hint.map(|h| {
+                    serde_json::to_value(h).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()
+                })
             }
             Err(e) => Some(format!("undecodable: {e}")),
         };

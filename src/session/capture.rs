@@ -120,7 +120,11 @@ pub fn capture_selfie_and_liveness(
                 hint = Some(Hint::MoveALittle);
             } else if n < s.liveness_frames && due {
                 let jpeg = jpeg_long_side(&frame, s.liveness_long_side, s.jpeg_quality)?;
-                images.push(JobImage { image_type: ImageType::LivenessFile, file_name: format!("liveness_{n}.jpg"), jpeg });
+                images.push(JobImage {
+                    image_type: ImageType::LivenessFile,
+                    file_name: format!("liveness_{n}.jpg"),
+                    jpeg,
+                });
                 last = Some((frame.at, face));
             } else if n >= s.liveness_frames && due {
                 let jpeg = jpeg_long_side(&frame, s.selfie_long_side, s.jpeg_quality)?;
@@ -185,10 +189,17 @@ pub fn capture_document(
         let show = debounce.update(hint, frame.at);
         if shown != Some(show) {
             shown = Some(show);
-            display.show(&Screen::Capture { title: title.into(), hint: show, done: 0, total: 1, preview: preview(&frame) })?;
+            display.show(&Screen::Capture {
+                title: title.into(),
+                hint: show,
+                done: 0,
+                total: 1,
+                preview: preview(&frame),
+            })?;
         }
         if good_since.is_some_and(|t| frame.at.saturating_sub(t) >= settle) {
-            let img = fit_long_side(&rgb(&frame).map_err(crate::vision::encode::EncodeError::from)?, s.document_long_side);
+            let img =
+                fit_long_side(&rgb(&frame).map_err(crate::vision::encode::EncodeError::from)?, s.document_long_side);
             display.show(&Screen::Capture {
                 title: "Is the card sharp and easy to read?".into(),
                 hint: None,

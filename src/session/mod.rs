@@ -18,13 +18,11 @@ use serde::{Deserialize, Serialize};
 
 use crate::camera::{CameraError, FrameSource, Scene};
 use crate::display::{Display, DisplayError, Screen};
-use capture::{capture_document, capture_selfie_and_liveness};
-use crate::smileid::job::{
-    ConsentInformation, Consented, IdInfo, Job, JobOptions, JobType, Metadatum, PartnerParams,
-};
+use crate::smileid::job::{ConsentInformation, Consented, IdInfo, Job, JobOptions, JobType, Metadatum, PartnerParams};
 use crate::smileid::validate::{validate, ValidationError};
 use crate::vision::encode::EncodeError;
 use crate::vision::quality::{Hint, Thresholds};
+use capture::{capture_document, capture_selfie_and_liveness};
 
 /// Capture parameters (Smile ID's mobile SDK values by default, protocol §8).
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -132,7 +132,7 @@ pub struct Detector {
 
 impl Default for Detector {
     fn default() -> Self {
-        Detector { min_face: 40, scale_step: 1.15, min_hits: 3 }
+        Detector { min_face: 40, scale_step: 1.2, min_hits: 3 }
     }
 }
 

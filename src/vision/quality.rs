@@ -22,7 +22,7 @@ pub const DETECT_WIDTH: u32 = 320;
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Quality {
     pub mean_luma: f32,
-    /// Variance of the 4-neighbour Laplacian: low means blurred or out of focus.
+    /// Variance of the 4-neighbour Laplacian: low means blurred or out of focus (0 when no face was measured).
     pub sharpness: f32,
 }
 
@@ -158,7 +158,9 @@ fn light(q: &Quality, t: &Thresholds) -> Option<Hint> {
 
 /// The face gates on a prepared frame.
 pub fn analyze_face(p: &Prepared, det: &Detector, t: &Thresholds) -> Analysis {
-    let whole = measure(&p.work);
+    // Brightness from the small image is as good and far cheaper; sharpness comes from the face.
+    let mean_luma = p.detect.data.iter().map(|&v| v as u64).sum::<u64>() as f32 / p.detect.data.len().max(1) as f32;
+    let whole = Quality { mean_luma, sharpness: 0.0 };
     let found = det.detect(&p.detect);
     let (dw, dh) = (p.detect.width as f32, p.detect.height as f32);
     let face = (found.len() == 1).then(|| {
@@ -176,7 +178,8 @@ pub fn analyze_face(p: &Prepared, det: &Detector, t: &Thresholds) -> Analysis {
     };
     // Sharpness where it matters, on the face (not a sharp background behind a blurred face), and at
     // one face size, so near and far faces are held to the same standard.
-    a.quality = Quality { mean_luma: whole.mean_luma, sharpness: measure(&crop_to_width(&p.work, &f, FACE_WIDTH)).sharpness };
+    a.quality =
+        Quality { mean_luma: whole.mean_luma, sharpness: measure(&crop_to_width(&p.work, &f, FACE_WIDTH)).sharpness };
     let area = f.w * f.h;
     let (cx, cy) = f.center();
     let inside = f.x >= 0.0 && f.y >= 0.0 && f.x + f.w <= 1.0 && f.y + f.h <= 1.0;
@@ -213,7 +216,10 @@ pub fn crop_to_width(g: &Gray, f: &FaceBox, out_w: u32) -> Gray {
             let xe = ((x0 + (ox + 1) as f32 * kx).ceil() as u32).clamp(xs + 1, g.width);
             let mut acc = 0u32;
             for y in ys..ye {
-                acc += g.data[(y * g.width + xs) as usize..(y * g.width + xe) as usize].iter().map(|&v| v as u32).sum::<u32>();
+                acc += g.data[(y * g.width + xs) as usize..(y * g.width + xe) as usize]
+                    .iter()
+                    .map(|&v| v as u32)
+                    .sum::<u32>();
             }
             data.push((acc / ((ye - ys) * (xe - xs)).max(1)) as u8);
         }
@@ -262,14 +268,14 @@ pub fn analyze_document(p: &Prepared, t: &Thresholds) -> Analysis {
 fn edge_box(g: &Gray) -> (u32, u32, u32, u32) {
     let (w, h) = (g.width as usize, g.height as usize);
     let (mut cols, mut rows) = (vec![0u32; w], vec![0u32; h]);
-    for y in 1..h.saturating_sub(1) {
-        for x in 1..w - 1 {
+    for (y, row_count) in rows.iter_mut().enumerate().take(h.saturating_sub(1)).skip(1) {
+        for (x, col_count) in cols.iter_mut().enumerate().take(w - 1).skip(1) {
             let i = y * w + x;
             let gx = (g.data[i + 1] as i32 - g.data[i - 1] as i32).abs();
             let gy = (g.data[i + w] as i32 - g.data[i - w] as i32).abs();
             if gx + gy > 48 {
-                cols[x] += 1;
-                rows[y] += 1;
+                *col_count += 1;
+                *row_count += 1;
             }
         }
     }

@@ -1,0 +1,179 @@
+//! Capture-pipeline benchmark; prints `metric <name> <value> <unit>` lines.
+//!
+//! - full analysis per frame (decode to gray at the working scale, brightness, face detection,
+//!   face gates and face sharpness) of 1280×720 MJPEG and 640×480 YUYV fixture frames, median
+//!   and p90 over many runs, single thread; and its parts (decode, detection);
+//! - bytes of a selfie, a liveness frame and a whole Biometric KYC upload zip captured from the
+//!   synthetic camera through the real capture loop;
+//! - when `PYTHON` names an interpreter with OpenCV (scripts/test.sh sets one up), the same
+//!   steps in Python + OpenCV on the same frames and machine (benches/opencv_baseline.py).
+//!
+//! Run: `cargo bench --bench vision`
+
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use kiosk_agent::camera::synthetic::SyntheticCamera;
+use kiosk_agent::camera::{Frame, PixelFormat};
+use kiosk_agent::display::{Canvas, Display, DisplayError};
+use kiosk_agent::session::capture::capture_selfie_and_liveness;
+use kiosk_agent::session::{CaptureSettings, ScriptedInput};
+use kiosk_agent::smileid::job::*;
+use kiosk_agent::smileid::package::{build_zip, info_json};
+use kiosk_agent::smileid::signature::Signed;
+use kiosk_agent::smileid::wire::PrepUploadResponse;
+use kiosk_agent::vision::decode::gray;
+use kiosk_agent::vision::face::Detector;
+use kiosk_agent::vision::quality::{analyze_face, prepare, Thresholds};
+
+fn fixture(name: &str) -> Vec<u8> {
+    std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/frames").join(name)).unwrap()
+}
+
+/// Median and p90 in milliseconds of `runs` calls of `f`, after a warm-up.
+fn time(runs: usize, mut f: impl FnMut()) -> (f64, f64) {
+    for _ in 0..runs / 10 + 1 {
+        f();
+    }
+    let mut v: Vec<Duration> = (0..runs)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed()
+        })
+        .collect();
+    v.sort();
+    let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+    (ms(v[runs / 2]), ms(v[runs * 9 / 10]))
+}
+
+fn report(name: &str, (p50, p90): (f64, f64)) {
+    println!("metric {name}_p50 {p50:.2} ms");
+    println!("metric {name}_p90 {p90:.2} ms");
+}
+
+struct NoDisplay;
+impl Display for NoDisplay {
+    fn size(&self) -> (u32, u32) {
+        (240, 320)
+    }
+    fn present(&mut self, _: &Canvas, _: &str) -> Result<(), DisplayError> {
+        Ok(())
+    }
+}
+
+fn main() {
+    let runs = std::env::var("VISION_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
+    let det = Detector::default();
+    let t = Thresholds::default();
+    let frames = [
+        (
+            "mjpeg_1280x720",
+            Frame {
+                width: 1280,
+                height: 720,
+                format: PixelFormat::Mjpeg,
+                data: fixture("1280x720_center.jpg"),
+                at: Duration::ZERO,
+            },
+        ),
+        (
+            "mjpeg_1280x720_large_face",
+            Frame {
+                width: 1280,
+                height: 720,
+                format: PixelFormat::Mjpeg,
+                data: fixture("1280x720_large.jpg"),
+                at: Duration::ZERO,
+            },
+        ),
+        (
+            "yuyv_640x480",
+            Frame {
+                width: 640,
+                height: 480,
+                format: PixelFormat::Yuyv,
+                data: fixture("640x480_center.yuyv"),
+                at: Duration::ZERO,
+            },
+        ),
+    ];
+    for (name, f) in &frames {
+        report(
+            &format!("analysis_{name}"),
+            time(runs, || {
+                let p = prepare(f).unwrap();
+                std::hint::black_box(analyze_face(&p, &det, &t));
+            }),
+        );
+        report(
+            &format!("decode_{name}"),
+            time(runs, || {
+                std::hint::black_box(gray(f, 640).unwrap());
+            }),
+        );
+        let p = prepare(f).unwrap();
+        report(
+            &format!("detect_{name}"),
+            time(runs, || {
+                std::hint::black_box(det.detect(&p.detect));
+            }),
+        );
+    }
+
+    // Upload sizes from a real capture on the synthetic camera (MJPEG, as a UVC camera sends).
+    let mut cam = SyntheticCamera::with_default_face().with_format(PixelFormat::Mjpeg);
+    let s = CaptureSettings::default();
+    let images =
+        capture_selfie_and_liveness(&mut cam, &mut NoDisplay, &ScriptedInput::accepting(), &s, &mut 0).unwrap();
+    let selfie = images.iter().find(|i| i.image_type == ImageType::SelfieFile).unwrap().jpeg.len();
+    let liveness: Vec<usize> =
+        images.iter().filter(|i| i.image_type == ImageType::LivenessFile).map(|i| i.jpeg.len()).collect();
+    println!("metric selfie_bytes {selfie} B");
+    println!("metric liveness_frame_bytes {} B", liveness.iter().sum::<usize>() / liveness.len());
+    let mut images = images;
+    images.rotate_right(1);
+    let job = Job {
+        partner_params: PartnerParams {
+            user_id: "bench-user".into(),
+            job_id: "kiosk-bench-0001".into(),
+            job_type: JobType::BiometricKyc,
+            extra: Default::default(),
+        },
+        id_info: IdInfo {
+            country: Some("NG".into()),
+            id_type: Some("NIN_V2".into()),
+            id_number: Some("00000000000".into()),
+            first_name: Some("Ada".into()),
+            entered: Some(true),
+            ..Default::default()
+        },
+        options: JobOptions::default(),
+        images,
+        consent: None,
+        metadata: Vec::new(),
+    };
+    let signed = Signed { timestamp: "2026-11-25T00:00:00.000Z".into(), signature: "x".repeat(44) };
+    let prep = PrepUploadResponse {
+        upload_url: "https://example.invalid/upload".into(),
+        ref_id: String::new(),
+        smile_job_id: "0000000001".into(),
+        camera_config: serde_json::Value::Null,
+        code: "2202".into(),
+    };
+    let zip = build_zip(&info_json(&job, "1", &signed, false, &prep), &job).unwrap();
+    println!("metric bkyc_bundle_bytes {} B", zip.len());
+
+    if let Ok(py) = std::env::var("PYTHON") {
+        let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("benches/opencv_baseline.py");
+        let st = std::process::Command::new(py)
+            .arg(script)
+            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/frames"))
+            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/lbpcascade_frontalface.xml"))
+            .arg(runs.to_string())
+            .status();
+        if !st.is_ok_and(|s| s.success()) {
+            println!("(OpenCV baseline not run: PYTHON has no cv2)");
+        }
+    }
+}
