@@ -16,6 +16,8 @@ if ! [ -x "$venv/bin/python" ]; then
   python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
 fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r tests/interop/requirements.txt
+# OpenCV for the vision bench's baseline (benches/opencv_baseline.py), in the same venv.
+"$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r benches/requirements.txt
 export PYTHON="$PWD/$venv/bin/python"
 
 echo "== Node interop peer (smile-identity-core)"

@@ -50,70 +50,55 @@ fn list(v: &[PathBuf]) -> String {
     v.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", ")
 }
 
-/// `struct v4l2_fmtdesc` (videodev2.h): the same 64-byte layout on every architecture.
-#[repr(C)]
-struct FmtDesc {
-    index: u32,
-    kind: u32,
-    flags: u32,
-    description: [u8; 32],
-    pixelformat: u32,
-    mbus_code: u32,
-    reserved: [u32; 3],
-}
-
-/// `VIDIOC_ENUM_FMT` = `_IOWR('V', 2, struct v4l2_fmtdesc)`.
-const VIDIOC_ENUM_FMT: libc::c_ulong = 0xC040_5602;
-
-/// The capture formats a V4L2 device offers, as FourCC codes ("MJPG", "YUYV", ...).
-pub fn capture_formats(dev: &Path) -> Result<Vec<String>, String> {
-    use std::os::fd::AsRawFd;
-    let f = std::fs::OpenOptions::new().read(true).write(true).open(dev).map_err(|e| e.to_string())?;
-    let mut out = Vec::new();
-    for index in 0..64 {
-        let mut d =
-            FmtDesc { index, kind: 1, flags: 0, description: [0; 32], pixelformat: 0, mbus_code: 0, reserved: [0; 3] };
-        // SAFETY: `d` is a properly laid out v4l2_fmtdesc that outlives the call; type 1 is VIDEO_CAPTURE.
-        let rc = unsafe { libc::ioctl(f.as_raw_fd(), VIDIOC_ENUM_FMT as _, &mut d as *mut FmtDesc) };
-        if rc != 0 {
-            break;
-        }
-        out.push(String::from_utf8_lossy(&d.pixelformat.to_le_bytes()).into_owned());
-    }
-    Ok(out)
-}
-
 fn camera(c: Option<&Config>) -> Check {
+    use crate::camera::v4l2::describe;
     let cams = devices("video");
+    let mut usable = Vec::new();
     let formats: Vec<String> = cams
         .iter()
-        .map(|d| match capture_formats(d) {
-            Ok(f) if f.is_empty() => format!("{}: no capture formats (not a camera node)", d.display()),
-            Ok(f) => format!("{}: {}", d.display(), f.join(" ")),
-            Err(e) => format!("{}: cannot open ({e}); is the service user in group video?", d.display()),
+        .map(|d| {
+            let path = d.display().to_string();
+            match describe(&path) {
+                Ok(i) if !i.capture => format!("{path}: not a capture node ({})", i.card),
+                Ok(i) => {
+                    let f: Vec<&str> = i.formats.iter().map(|f| f.fourcc.as_str()).collect();
+                    if f.iter().any(|f| *f == "MJPG" || *f == "YUYV") {
+                        usable.push(path.clone());
+                    }
+                    format!("{path}: {} ({})", f.join(" "), i.card)
+                }
+                Err(e) => format!("{path}: {e}; is the service user in group video?"),
+            }
         })
         .collect();
     let synthetic = c.is_some_and(|c| c.camera.source == "synthetic");
-    match (cams.is_empty(), synthetic) {
-        (true, true) => check(
+    let wanted = c.map(|c| c.camera.device.clone()).unwrap_or_else(|| "auto".into());
+    let found = if wanted == "auto" { !usable.is_empty() } else { usable.contains(&wanted) };
+    let advice = "plug in the USB (UVC) camera and check `dmesg` for uvcvideo; a Raspberry Pi CSI camera needs `libcamerify kiosk-agent ...`";
+    match (synthetic, found) {
+        (true, _) if cams.is_empty() => check(
             "camera",
             Verdict::Warn,
             "no V4L2 camera (/dev/video*); the synthetic camera is configured (demo and tests only)",
-            "plug in the USB (UVC) camera and check `dmesg` for uvcvideo",
+            advice,
         ),
-        (true, false) => check(
-            "camera",
-            Verdict::Fail,
-            "no V4L2 camera (/dev/video*) found",
-            "plug in the USB (UVC) camera and check `dmesg` for uvcvideo",
-        ),
-        (false, true) => check(
+        (true, _) => check(
             "camera",
             Verdict::Warn,
             format!("cameras present ({}), but the synthetic camera is configured", formats.join("; ")),
-            "set [camera] source to the device once V4L2 capture is enabled",
+            "set [camera] source = \"v4l2\"",
         ),
-        (false, false) => check("camera", Verdict::Pass, formats.join("; "), ""),
+        (false, true) => check("camera", Verdict::Pass, formats.join("; "), ""),
+        (false, false) => check(
+            "camera",
+            Verdict::Fail,
+            if cams.is_empty() {
+                "no V4L2 camera (/dev/video*) found".to_string()
+            } else {
+                format!("camera {wanted} with MJPEG or YUYV capture not found among: {}", formats.join("; "))
+            },
+            advice,
+        ),
     }
 }
 
@@ -324,16 +309,4 @@ pub fn run(config_path: &Path) -> Vec<Check> {
         out.push(guard("network", &|| network(c)));
     }
     out
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_node_that_is_not_a_camera_lists_no_formats() {
-        assert_eq!(std::mem::size_of::<FmtDesc>(), 64, "v4l2_fmtdesc is 64 bytes");
-        assert_eq!(capture_formats(Path::new("/dev/null")).unwrap(), Vec::<String>::new());
-        assert!(capture_formats(Path::new("/dev/does-not-exist")).is_err());
-    }
 }

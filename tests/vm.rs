@@ -91,6 +91,10 @@ fn v4l2_capture_against_vivid() {
     assert_eq!(job["job_type"], 1);
     assert_eq!(job["user_id"], "vm-user");
     assert!(job["bundle_bytes"].as_u64().unwrap() > 50_000, "{job}");
+    let doctor = json(dir, "doctor.json");
+    let cam = doctor.as_array().unwrap().iter().find(|c| c["name"] == "camera").unwrap();
+    assert_eq!(cam["verdict"], "PASS", "{cam}");
+    assert!(cam["detail"].as_str().unwrap().contains("/dev/video0: YUYV"), "{cam}");
     let screens: Vec<String> = std::fs::read_dir(dir.join("screens"))
         .unwrap()
         .map(|e| e.unwrap().file_name().into_string().unwrap())

@@ -47,5 +47,7 @@ TOML
 printf '{"country":"NG","id_type":"NIN_V2","id_number":"12345678901","first_name":"Ada","entered":true}' > /tmp/id.json
 $A capture --config /tmp/kiosk.toml --user-id vm-user --consent-given --id-info /tmp/id.json > /mnt/capture.out || exit 17
 $A queue --config /tmp/kiosk.toml show "$(cat /mnt/capture.out)" > /mnt/job.json || exit 18
+# The doctor's camera check on the configured device (other checks fail in the VM: no network).
+$A doctor --config /tmp/kiosk.toml --json > /mnt/doctor.json
 kill $feed
 exit 0
