@@ -294,6 +294,22 @@ impl Config {
         if c.time_limit_secs == 0 {
             return Err(invalid("capture.time_limit_secs", "must be above 0"));
         }
+        let t = &c.thresholds;
+        if !(0.0 < t.min_face_area && t.min_face_area < t.max_face_area && t.max_face_area <= 1.0) {
+            return Err(invalid("capture.thresholds.min_face_area/max_face_area", "need 0 < min < max <= 1"));
+        }
+        if !(0.0..=255.0).contains(&t.min_luma) || t.max_luma <= t.min_luma || t.max_luma > 255.0 {
+            return Err(invalid("capture.thresholds.min_luma/max_luma", "need 0 <= min < max <= 255"));
+        }
+        if !(0.0..=0.5).contains(&t.max_off_centre) || !(0.0..=1.0).contains(&t.min_document_fill) {
+            return Err(invalid(
+                "capture.thresholds.max_off_centre/min_document_fill",
+                "are shares of the frame: 0 to 0.5 and 0 to 1",
+            ));
+        }
+        if !(24..=240).contains(&c.min_face_px) {
+            return Err(invalid("capture.min_face_px", "must be 24 to 240 (pixels at 320 px width)"));
+        }
         Ok(())
     }
 
@@ -395,6 +411,12 @@ api_key_file = "api_key"
         assert!(Config::parse(&bad, "t").unwrap_err().to_string().contains("smileid.environment"));
         let bad = format!("{GOOD}\n[capture]\njpeg_quality = 0\n");
         assert!(Config::parse(&bad, "t").unwrap_err().to_string().contains("capture.jpeg_quality"));
+        let bad = format!("{GOOD}\n[capture.thresholds]\nmin_face_area = 0.5\n");
+        assert!(Config::parse(&bad, "t").unwrap_err().to_string().contains("min_face_area"));
+        let bad = format!("{GOOD}\n[camera]\nsource = \"usb\"\n");
+        assert!(Config::parse(&bad, "t").unwrap_err().to_string().contains("camera.source"));
+        let bad = format!("{GOOD}\n[camera]\nformats = [\"H264\"]\n");
+        assert!(Config::parse(&bad, "t").unwrap_err().to_string().contains("camera.formats"));
     }
 
     #[test]
