@@ -9,6 +9,7 @@ use base64::Engine;
 
 use crate::camera::synthetic::SyntheticCamera;
 use crate::display::png::PngDisplay;
+use crate::display::screens::Link;
 use crate::display::{Display, Screen};
 use crate::queue::{Queue, QueueSettings};
 use crate::sandbox::{self, SandboxOptions};
@@ -50,7 +51,7 @@ pub fn run(out: &Path) -> Result<serde_json::Value> {
 
     let mut display = PngDisplay::new(out.join("screens"), 480, 320)?;
     let queue = Queue::open(&out.join("state"), QueueSettings::default())?;
-    display.show(&Screen::Welcome { queued: queue.stats()?.pending })?;
+    display.show(&Screen::Idle { queued: queue.stats()?.pending, link: Link::Online })?;
 
     let req = SessionRequest {
         partner_name: "Demo Bank".into(),
@@ -84,7 +85,7 @@ pub fn run(out: &Path) -> Result<serde_json::Value> {
     let signer = LocalKeySigner { partner_id: PARTNER_ID.into(), key: key.clone() };
     let signer: &dyn crate::smileid::signature::Signer = &signer;
     let cfg = SubmitConfig::new(PARTNER_ID, &sb.base_url, ResponseCheck::Key(key));
-    display.show(&Screen::Uploading { step: "Sending your photos securely".into() })?;
+    display.show(&Screen::Uploading { done: 0, total: 1 })?;
     let mut uplink = Uplink::new(&queue, &http, signer, cfg, UplinkSettings::default());
     let drained = uplink.pass(|r, ev| match ev {
         Event::Sent { what } => eprintln!("uplink: {} -> {what}", r.job_id),

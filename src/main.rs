@@ -412,11 +412,7 @@ fn run(cli: Cli) -> Result<()> {
             let queue = open_queue(&c)?;
             // Refuse before the person spends two minutes in front of the camera, not after.
             if let Err(e) = queue.check_room(kiosk_agent::queue::TYPICAL_JOB_BYTES) {
-                display.show(&Screen::Error {
-                    title: "Storage full".into(),
-                    detail: "This kiosk cannot take new verifications until it is back online. Please try again later."
-                        .into(),
-                })?;
+                display.show(&Screen::Error { problem: kiosk_agent::display::screens::Problem::StorageFull })?;
                 return Err(e.into());
             }
             let job = session::run(

@@ -223,7 +223,7 @@ fn liveness_and_selfie_capture_finishes_in_every_format() {
         assert_eq!(jpeg_dims(&images[8].jpeg), (640, 480));
         let total: usize = images.iter().map(|i| i.jpeg.len()).sum();
         assert!(total < 200_000, "{total} bytes of images");
-        assert!(screens.0.iter().any(|s| matches!(s, Screen::Capture { done: 8, .. })), "progress shown");
+        assert!(screens.0.iter().any(|s| matches!(s, Screen::Face { done: 8, .. })), "progress shown");
     }
 }
 
@@ -240,7 +240,7 @@ fn a_bad_picture_ends_at_the_time_limit_with_its_reason() {
             e => panic!("{v:?}: {e}"),
         }
         // The debounced hint reached the screen.
-        assert!(screens.0.iter().any(|s| matches!(s, Screen::Capture { hint: Some(h), .. } if *h == want)), "{v:?}");
+        assert!(screens.0.iter().any(|s| matches!(s, Screen::Face { hint: Some(h), .. } if *h == want)), "{v:?}");
     }
 }
 
@@ -256,7 +256,7 @@ fn document_capture_checks_fill_and_sharpness_and_asks_to_confirm() {
     assert!(input.confirmations.is_empty(), "both answers used");
     assert!(retries >= 1);
     assert_eq!(jpeg_dims(&front.jpeg), (640, 480));
-    let reviews = screens.0.iter().filter(|s| matches!(s, Screen::Capture { done: 1, total: 1, .. })).count();
+    let reviews = screens.0.iter().filter(|s| matches!(s, Screen::Document { review: true, .. })).count();
     assert_eq!(reviews, 2, "two photos shown for review");
 
     let t = Thresholds::default();

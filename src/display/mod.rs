@@ -1,13 +1,22 @@
-//! What the person sees: screens drawn with embedded-graphics onto a [`Canvas`], shown by a
-//! [`Display`] backend. The headless PNG backend is here; framebuffer and SPI panels join with
-//! the display issue.
+//! What the person sees: screens drawn with embedded-graphics onto a [`Canvas`] in the
+//! person's language ([`text`]), shown by a [`Display`] backend.
 
 pub mod canvas;
 pub mod png;
 pub mod screens;
+pub mod text;
+
+use std::sync::{Arc, OnceLock};
 
 pub use canvas::Canvas;
 pub use screens::Screen;
+pub use text::Texts;
+
+/// English, the language a display starts in.
+pub fn english() -> Arc<Texts> {
+    static EN: OnceLock<Arc<Texts>> = OnceLock::new();
+    EN.get_or_init(|| Arc::new(Texts::english())).clone()
+}
 
 #[derive(Debug, thiserror::Error)]
 pub enum DisplayError {
@@ -22,11 +31,18 @@ pub trait Display {
     /// Shows a fully rendered frame.
     fn present(&mut self, canvas: &Canvas, name: &str) -> Result<(), DisplayError>;
 
+    /// The language screens are drawn in.
+    fn texts(&self) -> Arc<Texts> {
+        english()
+    }
+    /// Switches the language (for the next person); displays without a language stay English.
+    fn set_texts(&mut self, _texts: Arc<Texts>) {}
+
     /// Renders `screen` at this display's size and shows it.
     fn show(&mut self, screen: &Screen) -> Result<(), DisplayError> {
         let (w, h) = self.size();
         let mut c = Canvas::new(w, h);
-        screens::render(screen, &mut c);
+        screens::render(screen, &self.texts(), &mut c);
         self.present(&c, screen.name())
     }
 }

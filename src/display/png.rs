@@ -1,14 +1,16 @@
 //! Headless backend: every screen shown becomes `NN-name.png` in a directory.
 
 use std::path::PathBuf;
+use std::sync::Arc;
 
-use super::{Canvas, Display, DisplayError};
+use super::{Canvas, Display, DisplayError, Texts};
 
 pub struct PngDisplay {
     dir: PathBuf,
     width: u32,
     height: u32,
     shown: u32,
+    texts: Arc<Texts>,
     /// Paths written, in order.
     pub written: Vec<PathBuf>,
 }
@@ -18,13 +20,21 @@ impl PngDisplay {
         let dir = dir.into();
         std::fs::create_dir_all(&dir)
             .map_err(|e| DisplayError::Write { path: dir.display().to_string(), detail: e.to_string() })?;
-        Ok(PngDisplay { dir, width, height, shown: 0, written: Vec::new() })
+        Ok(PngDisplay { dir, width, height, shown: 0, texts: super::english(), written: Vec::new() })
     }
 }
 
 impl Display for PngDisplay {
     fn size(&self) -> (u32, u32) {
         (self.width, self.height)
+    }
+
+    fn texts(&self) -> Arc<Texts> {
+        self.texts.clone()
+    }
+
+    fn set_texts(&mut self, texts: Arc<Texts>) {
+        self.texts = texts;
     }
 
     fn present(&mut self, c: &Canvas, name: &str) -> Result<(), DisplayError> {

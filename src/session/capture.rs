@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 
 use super::{CaptureSettings, Input, SessionError};
 use crate::camera::{Frame, FrameSource, Scene};
+use crate::display::screens::{FaceStep, Problem, Side};
 use crate::display::{Display, Screen};
 use crate::smileid::job::{ImageType, JobImage};
 use crate::vision::decode::rgb;
@@ -65,10 +66,7 @@ fn next_frame(
                 }
                 if !shown {
                     shown = true;
-                    display.show(&Screen::Error {
-                        title: "Camera missing".into(),
-                        detail: "Please call staff: the camera is not working. Waiting for it...".into(),
-                    })?;
+                    display.show(&Screen::Error { problem: Problem::CameraMissing })?;
                 }
                 std::thread::sleep(Duration::from_millis(300));
             }
@@ -136,13 +134,9 @@ pub fn capture_selfie_and_liveness(
         let state = (images.len() as u32, debounce.update(hint, frame.at));
         if shown != Some(state) {
             shown = Some(state);
-            let title = if images.len() as u32 >= s.liveness_frames {
-                "Look straight at the camera"
-            } else {
-                "Slowly move your head"
-            };
-            display.show(&Screen::Capture {
-                title: title.into(),
+            let step = if images.len() as u32 >= s.liveness_frames { FaceStep::Selfie } else { FaceStep::Liveness };
+            display.show(&Screen::Face {
+                step,
                 hint: state.1,
                 done: images.len() as u32,
                 total,
@@ -164,9 +158,9 @@ pub fn capture_document(
     retries: &mut u32,
 ) -> Result<JobImage, SessionError> {
     cam.set_scene(scene);
-    let (title, image_type, name) = match scene {
-        Scene::DocumentBack => ("Show the back of your ID card", ImageType::IdBackFile, "id_back.jpg"),
-        _ => ("Show the front of your ID card", ImageType::IdFrontFile, "id_front.jpg"),
+    let (side, image_type, name) = match scene {
+        Scene::DocumentBack => (Side::Back, ImageType::IdBackFile, "id_back.jpg"),
+        _ => (Side::Front, ImageType::IdFrontFile, "id_front.jpg"),
     };
     let settle = Duration::from_millis(500);
     let mut clock = Clock::new(s);
@@ -189,23 +183,16 @@ pub fn capture_document(
         let show = debounce.update(hint, frame.at);
         if shown != Some(show) {
             shown = Some(show);
-            display.show(&Screen::Capture {
-                title: title.into(),
-                hint: show,
-                done: 0,
-                total: 1,
-                preview: preview(&frame),
-            })?;
+            display.show(&Screen::Document { side, hint: show, preview: preview(&frame), review: false })?;
         }
         if good_since.is_some_and(|t| frame.at.saturating_sub(t) >= settle) {
             let img =
                 fit_long_side(&rgb(&frame).map_err(crate::vision::encode::EncodeError::from)?, s.document_long_side);
-            display.show(&Screen::Capture {
-                title: "Is the card sharp and easy to read?".into(),
+            display.show(&Screen::Document {
+                side,
                 hint: None,
-                done: 1,
-                total: 1,
                 preview: Some((img.width, img.height, img.data.clone())),
+                review: true,
             })?;
             if input.confirm(scene) {
                 return Ok(JobImage { image_type, file_name: name.into(), jpeg: jpeg(&img, s.document_jpeg_quality)? });

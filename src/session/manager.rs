@@ -11,6 +11,7 @@ use serde::Serialize;
 
 use super::{run, CaptureSettings, Input, SessionError, SessionRequest};
 use crate::camera::FrameSource;
+use crate::display::screens::{FaceStep, Problem, Side};
 use crate::display::{Canvas, Display, DisplayError, Screen};
 use crate::queue::{Queue, QueueError, TYPICAL_JOB_BYTES};
 use crate::smileid::timestamp::UnixMillis;
@@ -116,15 +117,34 @@ impl Display for Observed {
         self.inner.present(canvas, name)
     }
 
+    fn texts(&self) -> std::sync::Arc<crate::display::Texts> {
+        self.inner.texts()
+    }
+
+    fn set_texts(&mut self, texts: std::sync::Arc<crate::display::Texts>) {
+        self.inner.set_texts(texts)
+    }
+
     fn show(&mut self, screen: &Screen) -> Result<(), DisplayError> {
         if let Some(v) = self.views.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&self.id) {
             match screen {
                 Screen::Consent { .. } => v.state = SessionState::AwaitingConsent,
-                Screen::Capture { title, hint, done, total, .. } => {
+                Screen::Face { step, hint, done, total, .. } => {
                     v.state = SessionState::Capturing;
-                    v.step = title.clone();
+                    v.step = if *step == FaceStep::Liveness { "liveness" } else { "selfie" }.into();
                     v.hint = *hint;
                     (v.done, v.total) = (*done, *total);
+                }
+                Screen::Document { side, hint, review, .. } => {
+                    v.state = SessionState::Capturing;
+                    v.step = match (review, side) {
+                        (true, _) => "document_review",
+                        (false, Side::Front) => "document_front",
+                        (false, Side::Back) => "document_back",
+                    }
+                    .into();
+                    v.hint = *hint;
+                    (v.done, v.total) = (*review as u32, 1);
                 }
                 Screen::Review { .. } => v.state = SessionState::Review,
                 _ => {}
@@ -216,8 +236,7 @@ impl SessionManager {
                             end(SessionState::Queued, None)
                         }
                         Err(e) => {
-                            let _ =
-                                display.show(&Screen::Error { title: "Could not save".into(), detail: e.to_string() });
+                            let _ = display.show(&Screen::Error { problem: Problem::SaveFailed });
                             end(SessionState::Failed, Some(e.to_string()))
                         }
                     },

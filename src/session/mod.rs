@@ -124,7 +124,7 @@ pub enum SessionError {
     Declined,
     #[error("the session was cancelled; nothing was kept")]
     Cancelled,
-    #[error("capture took longer than {limit:?}; last problem: {}. Ask the person to try again", hint.map(crate::display::screens::hint_text).unwrap_or("none"))]
+    #[error("capture took longer than {limit:?}; last problem: {}. Ask the person to try again", hint.map(crate::display::screens::hint_text).unwrap_or_else(|| "none".into()))]
     TimedOut { limit: Duration, hint: Option<Hint> },
     #[error(transparent)]
     Camera(#[from] CameraError),
@@ -160,7 +160,7 @@ pub fn run(
     let started = crate::smileid::timestamp::UnixMillis::now();
     display.show(&Screen::Consent { partner: req.partner_name.clone() })?;
     if !input.consent() {
-        display.show(&Screen::Error { title: "Cancelled".into(), detail: "Nothing was recorded.".into() })?;
+        display.show(&Screen::Error { problem: crate::display::screens::Problem::Cancelled })?;
         return Err(if input.cancelled() { SessionError::Cancelled } else { SessionError::Declined });
     }
     let consent = ConsentInformation {
