@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # A small x86_64 VM with real kernel drivers, for the device tests: Debian's own kernel (vivid
-# for V4L2), a busybox initramfs, the host's target/ shared over 9p. No image is downloaded but
-# Debian packages. Software emulation (TCG): this machine's /dev/kvm hangs a stock kernel.
+# for V4L2, bochs for a framebuffer), gpio-sim built from Debian's kernel source (Debian's
+# kernels leave it out), a busybox initramfs, a host directory shared over 9p. Nothing is
+# downloaded but Debian packages. Software emulation (TCG): this machine's /dev/kvm hangs a
+# stock kernel.
 #
 #   bash scripts/vm.sh kit                 kernel + initramfs into target/vm (cached)
 #   bash scripts/vm.sh run DIR PAYLOAD     boot, run PAYLOAD (a shell script, copied into DIR)
@@ -11,16 +13,19 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 VM=target/vm
-MODULES="virtio_pci 9pnet_virtio 9p vivid"
+MODULES="virtio_pci 9pnet_virtio 9p configfs vivid bochs"
+KIT_VERSION=2
 
 kit() {
   apt_install qemu-system-x86 busybox-static cpio kmod
-  if [ -f "$VM/initrd.gz" ] && [ -f "$VM/vmlinuz" ]; then return; fi
+  if [ -f "$VM/initrd.gz" ] && [ "$(cat "$VM/kit.version" 2>/dev/null)" = "$KIT_VERSION" ]; then return; fi
   mkdir -p "$VM/dl"
   local pkg kver
   # The versioned image package Debian's linux-image-amd64 points at today.
   pkg=$(apt-cache depends linux-image-amd64 | awk '/Depends: linux-image-[0-9]/ {print $2; exit}')
   kver=${pkg#linux-image-}
+  # Headers and source of the same kernel, for the gpio-sim module.
+  apt_install "linux-headers-$kver" linux-source-6.1 make gcc
   echo "== kernel $kver"
   (cd "$VM/dl" && { ls "$pkg"_*.deb >/dev/null 2>&1 || apt-get download "$pkg" >/dev/null 2>&1 || { apt-get update -qq && apt-get download "$pkg"; }; })
   rm -rf "$VM/root" "$VM/initramfs"
@@ -30,7 +35,7 @@ kit() {
   local ir="$VM/initramfs"
   mkdir -p "$ir"/{bin,dev,proc,sys,mnt,tmp,etc,lib/modules}
   cp /bin/busybox "$ir/bin/busybox"
-  for a in sh mount umount insmod mkdir cat echo sleep ls poweroff sync ln chmod; do ln -sf busybox "$ir/bin/$a"; done
+  for a in sh mount umount insmod mkdir rmdir cat echo sleep ls poweroff sync ln chmod kill grep test [ tr cut wc head tail find dd; do ln -sf busybox "$ir/bin/$a"; done
   # Only the modules the tests need, in dependency order, loaded by plain insmod.
   : >"$ir/modules.list"
   for m in $MODULES; do
@@ -43,14 +48,27 @@ kit() {
       echo "/$rel" >>"$ir/modules.list"
     done
   done
+  # gpio-sim: its own source and the kernel's irq_sim.c linked into one module; the one call of
+  # the unexported irq_to_desc() replaced by generic_handle_irq(), which is exported.
+  local gs="$VM/gpio-sim"
+  rm -rf "$gs" && mkdir -p "$gs"
+  tar -xJf /usr/src/linux-source-6.1.tar.xz -C "$gs" --strip-components=3 \
+    linux-source-6.1/drivers/gpio/gpio-sim.c linux-source-6.1/drivers/gpio/gpiolib.h
+  tar -xJf /usr/src/linux-source-6.1.tar.xz -C "$gs" --strip-components=3 linux-source-6.1/kernel/irq/irq_sim.c
+  sed -i 's/handle_simple_irq(irq_to_desc(irqnum));/generic_handle_irq(irqnum);/' "$gs/irq_sim.c"
+  grep -q 'generic_handle_irq(irqnum);' "$gs/irq_sim.c"
+  printf 'obj-m := gpio-sim-kiosk.o\ngpio-sim-kiosk-objs := gpio-sim.o irq_sim.o\n' >"$gs/Makefile"
+  make -s -C "/usr/src/linux-headers-$kver" M="$(pwd)/$gs" modules
+  cp "$gs/gpio-sim-kiosk.ko" "$ir/gpio-sim-kiosk.ko"
+  echo "/gpio-sim-kiosk.ko" >>"$ir/modules.list"
   cat >"$ir/init" <<'EOF'
 #!/bin/sh
 mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
-mount -t configfs none /sys/kernel/config 2>/dev/null
 mount -t tmpfs tmp /tmp
 while read -r ko; do insmod "$ko" || echo "insmod $ko failed"; done < /modules.list
+mount -t configfs none /sys/kernel/config || echo "configfs mount failed"
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=262144 host /mnt || echo "9p mount failed"
 echo "== payload start"
 sh /mnt/payload.sh > /mnt/payload.log 2>&1
@@ -61,6 +79,7 @@ poweroff -f
 EOF
   chmod +x "$ir/init"
   (cd "$ir" && find . | cpio -o -H newc --quiet | gzip -1 >"../initrd.gz")
+  echo "$KIT_VERSION" >"$VM/kit.version"
   echo "== initramfs $(du -h "$VM/initrd.gz" | cut -f1)"
 }
 

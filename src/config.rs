@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use crate::camera::synthetic::SyntheticCamera;
 use crate::camera::v4l2::{V4l2Camera, V4l2Settings};
 use crate::camera::{CameraError, FrameSource};
+use crate::display::fb::Framebuffer;
+use crate::display::png::PngDisplay;
+use crate::display::{Display, DisplayError, Texts};
 use crate::queue::QueueSettings;
 use crate::session::CaptureSettings;
 use crate::smileid::signature::{ApiKey, LocalKeySigner, Signer};
@@ -25,6 +28,8 @@ pub struct Config {
     pub smileid: SmileIdConfig,
     #[serde(default)]
     pub camera: CameraConfig,
+    #[serde(default)]
+    pub input: InputConfig,
     #[serde(default)]
     pub capture: CaptureSettings,
     #[serde(default)]
@@ -166,17 +171,95 @@ impl CameraConfig {
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
+#[serde(default)]
 pub struct DisplayConfig {
-    /// "png": every screen written as a PNG file into `out_dir`.
+    /// "png" (every screen written as a PNG file into `out_dir`) or "framebuffer" (`device`).
     pub backend: String,
     pub out_dir: PathBuf,
+    /// Framebuffer device, e.g. /dev/fb0; its size comes from the driver.
+    pub device: String,
+    /// Panel size for the PNG backend.
     pub width: u32,
     pub height: u32,
+    /// Language of the screens: a built-in code (en, fr, sw) or a file `<code>.toml` in `lang_dir`.
+    pub language: String,
+    pub lang_dir: Option<PathBuf>,
 }
 
 impl Default for DisplayConfig {
     fn default() -> Self {
-        DisplayConfig { backend: "png".into(), out_dir: PathBuf::from("screens"), width: 480, height: 320 }
+        DisplayConfig {
+            backend: "png".into(),
+            out_dir: PathBuf::from("screens"),
+            device: "/dev/fb0".into(),
+            width: 480,
+            height: 320,
+            language: "en".into(),
+            lang_dir: None,
+        }
+    }
+}
+
+impl DisplayConfig {
+    /// The configured display, speaking the configured language.
+    pub fn open(&self) -> Result<Box<dyn Display + Send>, DisplayError> {
+        let texts = Texts::load(&self.language, self.lang_dir.as_deref())
+            .map_err(|e| DisplayError::Device { device: "language".into(), detail: e.to_string() })?;
+        let mut d: Box<dyn Display + Send> = match self.backend.as_str() {
+            "framebuffer" => Box::new(Framebuffer::open(&self.device)?),
+            _ => Box::new(PngDisplay::new(&self.out_dir, self.width, self.height)?),
+        };
+        d.set_texts(texts);
+        Ok(d)
+    }
+}
+
+/// Where the person's answers come from at the kiosk.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+#[serde(default)]
+pub struct InputConfig {
+    /// "none" (consent comes from the host application) or "gpio" (a push button).
+    pub backend: String,
+    pub chip: String,
+    pub line: u32,
+    /// Pressed reads low (button to ground with a pull-up).
+    pub active_low: bool,
+    pub settle_ms: u64,
+    /// Holding the button this long means "no".
+    pub hold_ms: u64,
+    /// No answer for this long: consent is declined.
+    pub answer_timeout_secs: u64,
+}
+
+impl Default for InputConfig {
+    fn default() -> Self {
+        InputConfig {
+            backend: "none".into(),
+            chip: "/dev/gpiochip0".into(),
+            line: 17,
+            active_low: true,
+            settle_ms: 20,
+            hold_ms: 800,
+            answer_timeout_secs: 60,
+        }
+    }
+}
+
+impl InputConfig {
+    /// The button's answers, when a button is configured.
+    pub fn open(&self) -> Result<Option<crate::input::ButtonInput>, crate::input::gpio::GpioError> {
+        if self.backend != "gpio" {
+            return Ok(None);
+        }
+        let rx = crate::input::gpio::watch(&crate::input::gpio::ButtonSettings {
+            chip: self.chip.clone(),
+            line: self.line,
+            active_low: self.active_low,
+            settle: Duration::from_millis(self.settle_ms),
+            hold: Duration::from_millis(self.hold_ms),
+        })?;
+        Ok(Some(crate::input::ButtonInput::new(rx, Duration::from_secs(self.answer_timeout_secs))))
     }
 }
 
@@ -259,11 +342,21 @@ impl Config {
             return Err(invalid("camera.frame_timeout_ms", "must be 100 to 60000"));
         }
         let d = &self.display;
-        if d.backend != "png" {
+        if d.backend != "png" && d.backend != "framebuffer" {
             return Err(invalid(
                 "display.backend",
-                format!("{:?} is not supported by this build; use \"png\"", d.backend),
+                format!("{:?} is not a display; use \"framebuffer\" or \"png\"", d.backend),
             ));
+        }
+        let i = &self.input;
+        if i.backend != "none" && i.backend != "gpio" {
+            return Err(invalid("input.backend", format!("{:?} is not an input; use \"gpio\" or \"none\"", i.backend)));
+        }
+        if i.settle_ms == 0 || i.hold_ms <= i.settle_ms || i.answer_timeout_secs == 0 {
+            return Err(invalid("input.settle_ms/hold_ms", "need 0 < settle_ms < hold_ms and answer_timeout_secs > 0"));
+        }
+        if let Err(e) = Texts::load(&d.language, d.lang_dir.as_deref()) {
+            return Err(invalid("display.language", e.to_string()));
         }
         if !(96..=4096).contains(&d.width) || !(96..=4096).contains(&d.height) {
             return Err(invalid("display.width/height", "must each be between 96 and 4096 pixels"));

@@ -20,6 +20,7 @@ pub mod demo;
 pub mod display;
 pub mod doctor;
 pub mod httpd;
+pub mod input;
 pub mod log;
 pub mod queue;
 pub mod sandbox;

@@ -8,8 +8,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 use kiosk_agent::config::{read_api_key, Config};
-use kiosk_agent::display::png::PngDisplay;
-use kiosk_agent::display::{Display, Screen};
+use kiosk_agent::display::Screen;
 use kiosk_agent::log;
 use kiosk_agent::queue::{Queue, Record};
 use kiosk_agent::sandbox::{self, SandboxOptions};
@@ -167,6 +166,11 @@ enum Command {
         #[command(subcommand)]
         action: CameraCommand,
     },
+    /// Displays: show every screen on a framebuffer, read it back and compare (JSON).
+    Display {
+        #[command(subcommand)]
+        action: DisplayCommand,
+    },
     /// Check a configuration file and say what is wrong with it.
     CheckConfig {
         /// Path to the TOML configuration.
@@ -218,6 +222,22 @@ fn api_call(
 fn read_json(p: &std::path::Path) -> Result<serde_json::Value> {
     serde_json::from_slice(&std::fs::read(p).with_context(|| format!("reading {}", p.display()))?)
         .with_context(|| format!("{} is not JSON", p.display()))
+}
+
+#[derive(Subcommand)]
+enum DisplayCommand {
+    /// Draw every screen on the framebuffer, read each back from the device and compare.
+    Test {
+        /// Framebuffer device.
+        #[arg(long, default_value = "/dev/fb0")]
+        device: String,
+        /// Language of the screens (en, fr, sw, ...).
+        #[arg(long, default_value = "en")]
+        language: String,
+        /// Save the read-back pictures here as PNG.
+        #[arg(long)]
+        save: Option<PathBuf>,
+    },
 }
 
 #[derive(Subcommand)]
@@ -408,20 +428,21 @@ fn run(cli: Cli) -> Result<()> {
                 document_back: true,
             };
             let mut cam = c.camera.open()?;
-            let mut display = PngDisplay::new(&c.display.out_dir, c.display.width, c.display.height)?;
+            let mut display = c.display.open()?;
             let queue = open_queue(&c)?;
             // Refuse before the person spends two minutes in front of the camera, not after.
             if let Err(e) = queue.check_room(kiosk_agent::queue::TYPICAL_JOB_BYTES) {
                 display.show(&Screen::Error { problem: kiosk_agent::display::screens::Problem::StorageFull })?;
                 return Err(e.into());
             }
-            let job = session::run(
-                &req,
-                &mut *cam,
-                &mut display,
-                &mut ScriptedInput { accept: consent_given, confirmations: Vec::new() },
-                &c.capture,
-            )?;
+            // Without --consent-given, the person answers on the kiosk's button (when one is configured).
+            let mut scripted = ScriptedInput { accept: consent_given, confirmations: Vec::new() };
+            let mut button = if consent_given { None } else { c.input.open()? };
+            let input: &mut dyn session::Input = match button.as_mut() {
+                Some(b) => b,
+                None => &mut scripted,
+            };
+            let job = session::run(&req, &mut *cam, &mut *display, input, &c.capture)?;
             let rec = queue.enqueue(&job)?;
             display.show(&Screen::Saved { job_id: rec.job_id.clone() })?;
             println!("{}", rec.job_id);
@@ -569,6 +590,17 @@ fn run(cli: Cli) -> Result<()> {
                     q.purge(&job_id)?;
                     println!("{job_id}: images erased, record removed");
                 }
+            }
+        }
+        Command::Display { action: DisplayCommand::Test { device, language, save } } => {
+            let texts = kiosk_agent::display::Texts::load(&language, None)?;
+            if let Some(d) = &save {
+                std::fs::create_dir_all(d).with_context(|| format!("creating {}", d.display()))?;
+            }
+            let report = kiosk_agent::display::fb::self_test(&device, texts, save.as_deref())?;
+            println!("{}", serde_json::to_string_pretty(&report)?);
+            if report.matched != report.screens {
+                std::process::exit(1);
             }
         }
         Command::Camera { action: CameraCommand::List } => {

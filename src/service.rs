@@ -12,7 +12,6 @@ use serde_json::{json, Value};
 use crate::api::{Backend, EnhancedKyc, Refusal, StartSession};
 use crate::camera::FrameSource;
 use crate::config::Config;
-use crate::display::png::PngDisplay;
 use crate::display::Display;
 use crate::queue::{Queue, QueueError};
 use crate::session::manager::{Devices, SessionManager, SessionState, StartError};
@@ -33,8 +32,7 @@ impl Devices for ConfiguredDevices {
     }
 
     fn display(&self) -> Result<Box<dyn Display + Send>, String> {
-        let d = &self.config.display;
-        Ok(Box::new(PngDisplay::new(&d.out_dir, d.width, d.height).map_err(|e| e.to_string())?))
+        self.config.display.open().map_err(|e| e.to_string())
     }
 }
 

@@ -101,3 +101,46 @@ fn v4l2_capture_against_vivid() {
         .collect();
     assert!(screens.iter().filter(|s| s.contains("capture")).count() >= 9, "progress shown: {screens:?}");
 }
+
+#[test]
+#[ignore = "boots a VM; scripts/test.sh runs it"]
+fn framebuffer_and_gpio_button() {
+    use kiosk_agent::display::screens::{render, Screen};
+    use kiosk_agent::display::{Canvas, Texts};
+    let share = boot("tests/vm/display.sh", &["vivid_feed"]);
+    let dir = share.path();
+
+    // Every screen drawn on bochs' /dev/fb0 and read back from the device, identical, in two languages.
+    for lang in ["en", "fr"] {
+        let r = json(dir, &format!("fb-{lang}.json"));
+        assert_eq!(r["format"], "Xrgb8888", "{r}");
+        assert_eq!(r["matched"], r["screens"], "{lang}: {r}");
+        assert!(r["screens"].as_u64().unwrap() >= 20, "{r}");
+        assert_eq!(r["max_diff"], 0, "{r}");
+    }
+
+    // While waiting for the button, the framebuffer showed the consent screen, in Swahili.
+    let (w, h) = (
+        json(dir, "fb-en.json")["width"].as_u64().unwrap() as u32,
+        json(dir, "fb-en.json")["height"].as_u64().unwrap() as u32,
+    );
+    let raw = std::fs::read(dir.join("consent.raw")).unwrap();
+    let mut want = Canvas::new(w, h);
+    render(&Screen::Consent { partner: "This service".into() }, &Texts::load("sw", None).unwrap(), &mut want);
+    let stride = raw.len() / h as usize;
+    let shown: Vec<u8> = (0..h as usize)
+        .flat_map(|y| {
+            raw[y * stride..][..w as usize * 4].chunks(4).flat_map(|p| [p[2], p[1], p[0]]).collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(shown == want.rgb, "the framebuffer did not show the Swahili consent screen before the press");
+
+    // A short press on the gpio-sim line answered "I agree": the capture went on and was queued.
+    assert_eq!(std::fs::read_to_string(dir.join("capture.rc")).unwrap().trim(), "0");
+    let job = json(dir, "job.json");
+    assert_eq!(job["stage"], "queued");
+    assert_eq!(job["user_id"], "button-user");
+    // Holding the button declined: nothing captured.
+    assert_ne!(std::fs::read_to_string(dir.join("hold.rc")).unwrap().trim(), "0");
+    assert!(std::fs::read_to_string(dir.join("hold.err")).unwrap().contains("declined"));
+}

@@ -2,7 +2,9 @@
 //! person's language ([`text`]), shown by a [`Display`] backend.
 
 pub mod canvas;
+pub mod fb;
 pub mod png;
+pub mod samples;
 pub mod screens;
 pub mod text;
 
@@ -22,6 +24,8 @@ pub fn english() -> Arc<Texts> {
 pub enum DisplayError {
     #[error("cannot write screen image {path}: {detail}; check the output directory is writable")]
     Write { path: String, detail: String },
+    #[error("display {device}: {detail}; check the [display] settings and that the service user may open it")]
+    Device { device: String, detail: String },
 }
 
 /// A place screens are shown.

@@ -1,0 +1,156 @@
+//! The person's answers from a button: a short press means yes, holding it means no.
+//! [`Debounce`] is the pure part (samples in, events out); [`gpio`] reads a real button on a
+//! GPIO character device (linux-embedded-hal's `CdevPin`) in its own thread; [`ButtonInput`]
+//! turns the events into the session's consent and review answers.
+
+pub mod gpio;
+
+use std::sync::mpsc::{Receiver, RecvTimeoutError};
+use std::time::Duration;
+
+use crate::camera::Scene;
+use crate::session::Input;
+
+/// What the button did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Event {
+    /// Pressed and released before the hold time.
+    Press,
+    /// Held down for the hold time (reported once, while still held).
+    Hold,
+}
+
+/// Turns raw pin samples into presses and holds. A level must stay the same for `settle` before
+/// it counts (contact bounce), and one press gives one event.
+#[derive(Debug, Clone)]
+pub struct Debounce {
+    pub settle: Duration,
+    pub hold: Duration,
+    raw: bool,
+    raw_since: Duration,
+    stable: bool,
+    pressed_at: Option<Duration>,
+    held: bool,
+}
+
+impl Debounce {
+    pub fn new(settle: Duration, hold: Duration) -> Self {
+        Debounce { settle, hold, raw: false, raw_since: Duration::ZERO, stable: false, pressed_at: None, held: false }
+    }
+
+    /// Feeds one sample (`down`: the button is pressed) taken at `at`.
+    pub fn sample(&mut self, down: bool, at: Duration) -> Option<Event> {
+        if down != self.raw {
+            self.raw = down;
+            self.raw_since = at;
+        }
+        if self.raw != self.stable && at.saturating_sub(self.raw_since) >= self.settle {
+            self.stable = self.raw;
+            if self.stable {
+                self.pressed_at = Some(self.raw_since);
+                self.held = false;
+            } else {
+                let was_held = self.held;
+                self.pressed_at = None;
+                if !was_held {
+                    return Some(Event::Press);
+                }
+            }
+        }
+        if let Some(t) = self.pressed_at {
+            if self.stable && !self.held && at.saturating_sub(t) >= self.hold {
+                self.held = true;
+                return Some(Event::Hold);
+            }
+        }
+        None
+    }
+}
+
+/// The session's answers from button events.
+pub struct ButtonInput {
+    events: Receiver<Event>,
+    /// No answer for this long: consent counts as declined (the person walked away).
+    pub timeout: Duration,
+}
+
+impl ButtonInput {
+    pub fn new(events: Receiver<Event>, timeout: Duration) -> Self {
+        ButtonInput { events, timeout }
+    }
+
+    fn answer(&mut self) -> Option<bool> {
+        // Presses made before the question was shown are not answers to it.
+        while self.events.try_recv().is_ok() {}
+        match self.events.recv_timeout(self.timeout) {
+            Ok(Event::Press) => Some(true),
+            Ok(Event::Hold) => Some(false),
+            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => None,
+        }
+    }
+}
+
+impl Input for ButtonInput {
+    fn consent(&mut self) -> bool {
+        self.answer().unwrap_or(false)
+    }
+    fn confirm(&mut self, _scene: Scene) -> bool {
+        // No answer at the review: keep the photo, it passed every check.
+        self.answer().unwrap_or(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn run(d: &mut Debounce, samples: &[(u64, bool)]) -> Vec<(u64, Event)> {
+        samples.iter().filter_map(|&(ms, down)| d.sample(down, Duration::from_millis(ms)).map(|e| (ms, e))).collect()
+    }
+
+    #[test]
+    fn bounce_gives_one_press() {
+        let mut d = Debounce::new(Duration::from_millis(20), Duration::from_millis(800));
+        // Contact bounce on press and on release, 5 ms sampling.
+        let mut s = vec![(0, true), (5, false), (10, true), (15, false), (20, true)];
+        s.extend((25..=200).step_by(5).map(|t| (t, true)));
+        s.extend([(205, false), (210, true), (215, false)]);
+        s.extend((220..=300).step_by(5).map(|t| (t, false)));
+        assert_eq!(run(&mut d, &s), vec![(235, Event::Press)]);
+    }
+
+    #[test]
+    fn holding_gives_one_hold_and_no_press() {
+        let mut d = Debounce::new(Duration::from_millis(20), Duration::from_millis(800));
+        let mut s: Vec<(u64, bool)> = (0..=1200).step_by(10).map(|t| (t, true)).collect();
+        s.extend((1210..=1400).step_by(10).map(|t| (t, false)));
+        assert_eq!(run(&mut d, &s), vec![(800, Event::Hold)]);
+    }
+
+    #[test]
+    fn glitches_shorter_than_settle_are_ignored() {
+        let mut d = Debounce::new(Duration::from_millis(20), Duration::from_millis(800));
+        let s: Vec<(u64, bool)> = (0..=500).step_by(5).map(|t| (t, t % 100 == 0)).collect();
+        assert!(run(&mut d, &s).is_empty());
+    }
+
+    #[test]
+    fn button_answers_consent_and_review() {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let mut input = ButtonInput::new(rx, Duration::from_millis(200));
+        let answer = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            tx.send(Event::Hold).unwrap();
+            tx
+        });
+        assert!(!input.consent(), "hold declines");
+        let tx = answer.join().unwrap();
+        assert!(!input.consent(), "no answer within the timeout declines");
+        let t = std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            tx.send(Event::Press).unwrap();
+        });
+        assert!(input.confirm(Scene::DocumentFront));
+        t.join().unwrap();
+    }
+}

@@ -1,0 +1,74 @@
+# Runs inside the test VM (busybox sh) with the share at /mnt: the framebuffer backend on the
+# bochs DRM driver's /dev/fb0, and a GPIO button on gpio-sim answering a session's consent.
+set -x
+L="/mnt/lib/ld-linux-x86-64.so.2 --library-path /mnt/lib"
+A="$L /mnt/kiosk-agent"
+
+# 1. Framebuffer: every screen drawn, read back from the device and compared, in two languages.
+ls -la /dev/fb0 || exit 21
+# No text console drawing into the picture: stop the cursor blink and unbind fbcon (only
+# fbcon: the dummy console must stay bound for fbcon to let go).
+echo 0 > /sys/class/graphics/fbcon/cursor_blink
+for v in /sys/class/vtconsole/vtcon*; do
+  grep -q "frame buffer" $v/name && echo 0 > $v/bind
+done
+cat /sys/class/vtconsole/vtcon*/name /sys/class/vtconsole/vtcon*/bind
+mkdir -p /mnt/fb-en /mnt/fb-fr
+$A display test --device /dev/fb0 --language en --save /mnt/fb-en > /mnt/fb-en.json || exit 22
+$A display test --device /dev/fb0 --language fr --save /mnt/fb-fr > /mnt/fb-fr.json || exit 23
+
+# 2. A button on gpio-sim line 3, wired active-low (pull-up idle; pressing pulls it down).
+G=/sys/kernel/config/gpio-sim/kiosk
+mkdir $G $G/bank0 || exit 24
+echo 8 > $G/bank0/num_lines
+echo 1 > $G/live || exit 25
+chip=$(cat $G/bank0/chip_name); dev=$(cat $G/dev_name)
+pull=/sys/devices/platform/$dev/$chip/sim_gpio3/pull
+echo pull-up > $pull || exit 26
+echo "$chip" > /mnt/gpiochip
+
+# 3. A session that waits for the button at the consent screen: a face from vivid's loopback,
+#    the framebuffer showing the screens, the press answering "I agree".
+$L /mnt/vivid_feed 300 > /mnt/feed.log 2>&1 &
+feed=$!
+mkdir -p /tmp/state
+printf 'not-a-real-key' > /tmp/api_key
+cat > /tmp/kiosk.toml <<TOML
+state_dir = "/tmp/state"
+[smileid]
+partner_id = "1"
+environment = "https://127.0.0.1:9/v1"
+api_key_file = "/tmp/api_key"
+[camera]
+source = "v4l2"
+device = "/dev/video0"
+[display]
+backend = "framebuffer"
+device = "/dev/fb0"
+language = "sw"
+[input]
+backend = "gpio"
+chip = "/dev/$chip"
+line = 3
+answer_timeout_secs = 120
+TOML
+printf '{"country":"NG","id_type":"NIN_V2","id_number":"12345678901","first_name":"Ada","entered":true}' > /tmp/id.json
+sleep 3
+$A capture --config /tmp/kiosk.toml --user-id button-user --id-info /tmp/id.json > /mnt/capture.out 2> /mnt/capture.err &
+cap=$!
+sleep 8
+# The consent screen is up: read it back from the framebuffer for the record.
+dd if=/dev/fb0 of=/mnt/consent.raw bs=4096 2>/dev/null
+echo pull-down > $pull; sleep 0.3; echo pull-up > $pull
+echo pressed > /mnt/pressed
+wait $cap; echo $? > /mnt/capture.rc
+$A queue --config /tmp/kiosk.toml show "$(cat /mnt/capture.out)" > /mnt/job.json
+
+# 4. Holding the button at the consent screen declines: nothing is captured.
+$A capture --config /tmp/kiosk.toml --user-id hold-user --id-info /tmp/id.json > /mnt/hold.out 2> /mnt/hold.err &
+cap=$!
+sleep 6
+echo pull-down > $pull; sleep 1.5; echo pull-up > $pull
+wait $cap; echo $? > /mnt/hold.rc
+kill $feed
+exit 0
