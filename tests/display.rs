@@ -9,8 +9,6 @@ use kiosk_agent::display::screens::render;
 use kiosk_agent::display::text::{Texts, BUILT_IN};
 use kiosk_agent::display::Canvas;
 
-pub const SIZES: [(u32, u32); 4] = [(240, 320), (320, 240), (480, 320), (800, 480)];
-
 #[test]
 fn every_screen_matches_its_golden_picture() {
     let update = std::env::var_os("UPDATE_GOLDEN").is_some();

@@ -4,6 +4,9 @@
 use super::screens::{FaceStep, Link, Problem, Screen, Side};
 use crate::vision::quality::Hint;
 
+/// The panel sizes layouts are made for (and golden pictures exist for).
+pub const SIZES: [(u32, u32); 4] = [(240, 320), (320, 240), (480, 320), (800, 480)];
+
 /// A stand-in camera picture: a head-and-shoulders silhouette, so goldens stay small.
 fn preview() -> (u32, u32, Vec<u8>) {
     let (w, h) = (160u32, 120u32);
