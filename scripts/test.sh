@@ -33,13 +33,14 @@ cargo test --locked
 echo "== crash test: SIGKILL while enqueueing and uploading (release build)"
 KILL_LOOP_RUNS="${KILL_LOOP_RUNS:-200}" cargo test --release --locked --test crash -- --nocapture
 
-echo "== device tests in a VM: V4L2 against the vivid driver (Debian kernel under qemu)"
+echo "== device tests in a VM (Debian kernel under qemu): V4L2 on vivid, framebuffer on bochs, a button on gpio-sim"
 cargo build --release --locked --example vivid_feed
 cargo test --release --locked --test vm -- --ignored --nocapture
 
 echo "== benchmarks (figures as 'metric <name> <value> <unit>')"
 cargo bench --locked --bench queue
 cargo bench --locked --bench vision
+cargo bench --locked --bench display
 
 echo "== systemd unit: exposure by systemd-analyze (goal <= 2.0)"
 apt_install systemd

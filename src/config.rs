@@ -11,6 +11,7 @@ use crate::camera::v4l2::{V4l2Camera, V4l2Settings};
 use crate::camera::{CameraError, FrameSource};
 use crate::display::fb::Framebuffer;
 use crate::display::png::PngDisplay;
+use crate::display::threaded::Threaded;
 use crate::display::{Display, DisplayError, Texts};
 use crate::queue::QueueSettings;
 use crate::session::CaptureSettings;
@@ -173,14 +174,21 @@ impl CameraConfig {
 #[serde(deny_unknown_fields)]
 #[serde(default)]
 pub struct DisplayConfig {
-    /// "png" (every screen written as a PNG file into `out_dir`) or "framebuffer" (`device`).
+    /// "png" (every screen written as a PNG file into `out_dir`), "framebuffer" (`device`), or
+    /// "spi" (an ST7789/ILI9341 panel on `spi_device` with D/C and reset on `gpio_chip` lines).
     pub backend: String,
     pub out_dir: PathBuf,
     /// Framebuffer device, e.g. /dev/fb0; its size comes from the driver.
     pub device: String,
-    /// Panel size for the PNG backend.
+    /// Panel size for the PNG and SPI backends.
     pub width: u32,
     pub height: u32,
+    pub spi_model: crate::display::spi::Model,
+    pub spi_device: String,
+    pub spi_hz: u32,
+    pub gpio_chip: String,
+    pub dc_line: u32,
+    pub reset_line: Option<u32>,
     /// Language of the screens: a built-in code (en, fr, sw) or a file `<code>.toml` in `lang_dir`.
     pub language: String,
     pub lang_dir: Option<PathBuf>,
@@ -194,6 +202,12 @@ impl Default for DisplayConfig {
             device: "/dev/fb0".into(),
             width: 480,
             height: 320,
+            spi_model: crate::display::spi::Model::St7789,
+            spi_device: "/dev/spidev0.0".into(),
+            spi_hz: 32_000_000,
+            gpio_chip: "/dev/gpiochip0".into(),
+            dc_line: 25,
+            reset_line: Some(27),
             language: "en".into(),
             lang_dir: None,
         }
@@ -207,10 +221,20 @@ impl DisplayConfig {
             .map_err(|e| DisplayError::Device { device: "language".into(), detail: e.to_string() })?;
         let mut d: Box<dyn Display + Send> = match self.backend.as_str() {
             "framebuffer" => Box::new(Framebuffer::open(&self.device)?),
+            "spi" => crate::display::spi::open(
+                self.spi_model,
+                &self.spi_device,
+                self.spi_hz,
+                &self.gpio_chip,
+                self.dc_line,
+                self.reset_line,
+                (self.width, self.height),
+            )?,
             _ => Box::new(PngDisplay::new(&self.out_dir, self.width, self.height)?),
         };
         d.set_texts(texts);
-        Ok(d)
+        // Screens people watch are drawn on their own thread: capture never waits for them.
+        Ok(if self.backend == "png" { d } else { Box::new(Threaded::new(d)) })
     }
 }
 

@@ -6,7 +6,9 @@ pub mod fb;
 pub mod png;
 pub mod samples;
 pub mod screens;
+pub mod spi;
 pub mod text;
+pub mod threaded;
 
 use std::sync::{Arc, OnceLock};
 
@@ -41,6 +43,11 @@ pub trait Display {
     }
     /// Switches the language (for the next person); displays without a language stay English.
     fn set_texts(&mut self, _texts: Arc<Texts>) {}
+    /// True for screens a person watches (the preview is refreshed on every frame, up to 15 fps);
+    /// false for file-backed displays, which get a new picture only when something changes.
+    fn live(&self) -> bool {
+        false
+    }
 
     /// Renders `screen` at this display's size and shows it.
     fn show(&mut self, screen: &Screen) -> Result<(), DisplayError> {

@@ -75,9 +75,12 @@ fn next_frame(
     }
 }
 
-/// RGB preview for the display, decoded only when the screen changes.
+/// Live displays get a new preview at most this often.
+const PREVIEW_EVERY: Duration = Duration::from_millis(66);
+
+/// RGB preview for the display, at most 320 px wide (no panel shows more of it).
 fn preview(frame: &Frame) -> Option<(u32, u32, Vec<u8>)> {
-    rgb(frame).ok().map(|p| (p.width, p.height, p.data))
+    rgb(frame).ok().map(|p| fit_long_side(&p, 320)).map(|p| (p.width, p.height, p.data))
 }
 
 /// Captures the liveness frames, then one selfie. Liveness images come back first in capture
@@ -98,6 +101,7 @@ pub fn capture_selfie_and_liveness(
     let mut images = Vec::with_capacity(total as usize);
     let mut last: Option<(Duration, FaceBox)> = None;
     let mut shown: Option<(u32, Option<Hint>)> = None;
+    let mut drawn_at = Duration::ZERO;
     let mut hint = None;
     while (images.len() as u32) < total {
         let frame = next_frame(cam, display, input, &mut clock, hint)?;
@@ -130,10 +134,13 @@ pub fn capture_selfie_and_liveness(
             }
         }
         *retries += hint.is_some() as u32;
-        // Redraw only when what the person should see changed: rendering must not slow capture.
+        // Redraw when what the person should see changed, and on live displays (drawn on their own
+        // thread) also to move the preview along, at most 15 times a second.
         let state = (images.len() as u32, debounce.update(hint, frame.at));
-        if shown != Some(state) {
+        let refresh = display.live() && frame.at.saturating_sub(drawn_at) >= PREVIEW_EVERY;
+        if shown != Some(state) || refresh {
             shown = Some(state);
+            drawn_at = frame.at;
             let step = if images.len() as u32 >= s.liveness_frames { FaceStep::Selfie } else { FaceStep::Liveness };
             display.show(&Screen::Face {
                 step,

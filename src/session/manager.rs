@@ -125,6 +125,10 @@ impl Display for Observed {
         self.inner.set_texts(texts)
     }
 
+    fn live(&self) -> bool {
+        self.inner.live()
+    }
+
     fn show(&mut self, screen: &Screen) -> Result<(), DisplayError> {
         if let Some(v) = self.views.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&self.id) {
             match screen {
