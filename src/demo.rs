@@ -71,6 +71,7 @@ pub fn run(out: &Path) -> Result<serde_json::Value> {
         options: JobOptions::default(),
         extra: Default::default(),
         document_back: false,
+        texts: None,
     };
     let mut cam = SyntheticCamera::with_default_face();
     let job = session::run(&req, &mut cam, &mut display, &mut ScriptedInput::accepting(), &CaptureSettings::default())?;

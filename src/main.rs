@@ -87,8 +87,12 @@ enum Command {
         /// A job_id chosen by the host application (default: a new unique one).
         #[arg(long)]
         job_id: Option<String>,
+        /// Language of the screens for this person (en, fr, sw, ...; default: the config's).
+        #[arg(long)]
+        language: Option<String>,
         /// The person's consent was recorded by the host application; without it the
-        /// consent screen is shown and the session ends as declined.
+        /// consent screen is shown and the person answers on the kiosk's button ([input]
+        /// backend = "gpio"); with no button the session ends as declined.
         #[arg(long)]
         consent_given: bool,
     },
@@ -406,7 +410,7 @@ fn run(cli: Cli) -> Result<()> {
                 std::thread::park();
             }
         }
-        Command::Capture { config, user_id, job_type, id_info, job_id, consent_given } => {
+        Command::Capture { config, user_id, job_type, id_info, job_id, language, consent_given } => {
             let c = Config::load(&config)?;
             let job_type = JobType::from_code(job_type)
                 .with_context(|| format!("--job-type {job_type} is not a Smile ID job type (1, 2, 4)"))?;
@@ -426,6 +430,10 @@ fn run(cli: Cli) -> Result<()> {
                 options: JobOptions { callback_url: c.smileid.callback_url.clone(), ..JobOptions::default() },
                 extra: Default::default(),
                 document_back: true,
+                texts: match &language {
+                    Some(l) => Some(kiosk_agent::display::Texts::load(l, c.display.lang_dir.as_deref())?),
+                    None => None,
+                },
             };
             let mut cam = c.camera.open()?;
             let mut display = c.display.open()?;

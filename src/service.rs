@@ -69,6 +69,9 @@ impl Backend for Service {
                 format!("job_id {job_id} is already used; every session needs a new job_id"),
             ));
         }
+        let d = &self.config.display;
+        let texts = crate::display::Texts::load(r.language.as_deref().unwrap_or(&d.language), d.lang_dir.as_deref())
+            .map_err(|e| Refusal::new(400, format!("language: {e}")))?;
         let mut options = r.options;
         if options.callback_url.is_none() {
             options.callback_url = self.config.smileid.callback_url.clone();
@@ -82,6 +85,7 @@ impl Backend for Service {
             options,
             extra: r.extra,
             document_back: r.document_back,
+            texts: Some(texts),
         };
         match self.sessions.start(req) {
             Ok(v) => Ok(serde_json::to_value(v).unwrap_or_default()),

@@ -197,6 +197,8 @@ fn bad_requests_get_a_4xx_naming_the_field() {
             "id_info.country",
         ),
         ("POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": ""})), 422, "user_id"),
+        ("POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u", "language": "fr fr"})), 422, "language"),
+        ("POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u", "language": "zz"})), 400, "language"),
         ("POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u", "colour": "red"})), 422, "colour"),
         (
             "POST",

@@ -36,6 +36,8 @@ pub struct StartSession {
     pub id_info: IdInfo,
     pub options: JobOptions,
     pub document_back: bool,
+    /// Language of the screens for this person (a code such as "fr"); the kiosk's default if absent.
+    pub language: Option<String>,
 }
 
 /// An Enhanced KYC request after validation.
@@ -152,7 +154,11 @@ fn user_and_job(o: &serde_json::Map<String, Value>) -> Result<(String, Option<St
 
 /// Checks a session request as Smile ID will, before anyone stands in front of the camera.
 pub fn parse_start_session(body: &serde_json::Map<String, Value>) -> Result<StartSession, Refusal> {
-    only_keys(body, &["job_type", "user_id", "job_id", "partner_params", "id_info", "options", "document_back"], "")?;
+    only_keys(
+        body,
+        &["job_type", "user_id", "job_id", "partner_params", "id_info", "options", "document_back", "language"],
+        "",
+    )?;
     let jt =
         body.get("job_type").and_then(Value::as_i64).ok_or_else(|| bad("job_type", "is required: 1, 2, 4, 6 or 11"))?;
     let job_type = JobType::from_code(jt)
@@ -187,7 +193,13 @@ pub fn parse_start_session(body: &serde_json::Map<String, Value>) -> Result<Star
         options.callback_url = opt_str(o, "callback_url", "options.callback_url")?;
     }
     let document_back = opt_bool(body, "document_back", "document_back", job_type.is_document())?;
-    let req = StartSession { job_type, user_id, job_id, extra, id_info, options, document_back };
+    let language = opt_str(body, "language", "language")?;
+    if let Some(l) = &language {
+        if l.is_empty() || l.len() > 16 || !l.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+            return Err(bad("language", "must be a language code such as \"en\", \"fr\" or \"sw\""));
+        }
+    }
+    let req = StartSession { job_type, user_id, job_id, extra, id_info, options, document_back, language };
     // The same rules the job will meet after capture, checked now against stand-in images.
     validate(&provisional_job(&req)).map_err(|e| bad(&e.field, &e.problem))?;
     Ok(req)

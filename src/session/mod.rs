@@ -116,6 +116,8 @@ pub struct SessionRequest {
     pub extra: std::collections::BTreeMap<String, serde_json::Value>,
     /// Document jobs: also capture the back of the ID.
     pub document_back: bool,
+    /// The person's language for the screens (the display keeps its own when `None`).
+    pub texts: Option<std::sync::Arc<crate::display::Texts>>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -158,6 +160,9 @@ pub fn run(
         return Err(SessionError::Unsupported(req.job_type));
     }
     let started = crate::smileid::timestamp::UnixMillis::now();
+    if let Some(t) = &req.texts {
+        display.set_texts(t.clone());
+    }
     display.show(&Screen::Consent { partner: req.partner_name.clone() })?;
     if !input.consent() {
         display.show(&Screen::Error { problem: crate::display::screens::Problem::Cancelled })?;
