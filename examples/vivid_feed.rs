@@ -2,7 +2,8 @@
 //! vivid's video output, with vivid's output-to-capture loopback on, so that the agent's real
 //! V4L2 capture path sees a person. Prints the devices, inputs and controls it found.
 //!
-//!     vivid_feed SECONDS
+//!     vivid_feed SECONDS           feed the face for SECONDS
+//!     vivid_feed set NAME VALUE    set one of vivid's integer controls on the capture node
 use std::time::{Duration, Instant};
 
 use kiosk_agent::camera::synthetic::SyntheticCamera;
@@ -17,8 +18,32 @@ fn set_index(dev: &Device, req: v4l::v4l2::vidioc::_IOC_TYPE, mut index: i32) ->
     unsafe { v4l::v4l2::ioctl(dev.handle().fd(), req, &mut index as *mut i32 as *mut std::os::raw::c_void) }
 }
 
+fn set_control(name: &str, value: i64) {
+    let path = kiosk_agent::camera::v4l2::device_paths()
+        .into_iter()
+        .find(|p| {
+            Device::with_path(p)
+                .is_ok_and(|d| d.query_caps().is_ok_and(|c| c.capabilities.contains(Flags::VIDEO_CAPTURE)))
+        })
+        .expect("a vivid capture node");
+    let dev = Device::with_path(&path).unwrap();
+    let c = dev
+        .query_controls()
+        .unwrap()
+        .into_iter()
+        .find(|c| c.name == name)
+        .unwrap_or_else(|| panic!("no control {name:?}"));
+    dev.set_control(Control { id: c.id, value: Value::Integer(value) }).expect("set the control");
+    println!("{path}: {name} = {value}");
+}
+
 fn main() {
-    let seconds: u64 = std::env::args().nth(1).and_then(|s| s.parse().ok()).unwrap_or(60);
+    let args: Vec<String> = std::env::args().collect();
+    if args.get(1).map(String::as_str) == Some("set") {
+        set_control(&args[2], args[3].parse().expect("an integer value"));
+        return;
+    }
+    let seconds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
     let (mut cap, mut out) = (None, None);
     for p in kiosk_agent::camera::v4l2::device_paths() {
         let Ok(d) = Device::with_path(&p) else { continue };

@@ -117,13 +117,48 @@ fn display(c: Option<&Config>) -> Check {
             "display",
             Verdict::Warn,
             format!("screens go to PNG files though {} exist", list(&[fbs, spi].concat())),
-            "choose the framebuffer or SPI backend once available",
+            "set [display] backend = \"framebuffer\" or \"spi\"",
         ),
+        ("framebuffer", _) => {
+            let dev = c.map(|c| c.display.device.clone()).unwrap_or_else(|| "/dev/fb0".into());
+            match crate::display::fb::Framebuffer::open(&dev) {
+                Ok(fb) => {
+                    check("display", Verdict::Pass, format!("{dev}: {}x{} {:?}", fb.width, fb.height, fb.format), "")
+                }
+                Err(e) => check("display", Verdict::Fail, e.to_string(), "check [display] device and the video group"),
+            }
+        }
+        ("spi", _) => {
+            let d = c.map(|c| c.display.clone()).unwrap_or_default();
+            let present = std::path::Path::new(&d.spi_device).exists() && std::path::Path::new(&d.gpio_chip).exists();
+            if present {
+                check(
+                    "display",
+                    Verdict::Pass,
+                    format!("{:?} on {} (D/C line {})", d.spi_model, d.spi_device, d.dc_line),
+                    "",
+                )
+            } else {
+                check(
+                    "display",
+                    Verdict::Fail,
+                    format!("{} or {} is missing", d.spi_device, d.gpio_chip),
+                    "enable SPI (dtparam=spi=on in config.txt) and check [display] spi_device and gpio_chip",
+                )
+            }
+        }
         _ => check("display", Verdict::Pass, format!("backend {backend}"), ""),
     }
 }
 
-fn input() -> Check {
+fn input(c: Option<&Config>) -> Check {
+    if let Some(i) = c.map(|c| &c.input).filter(|i| i.backend == "gpio") {
+        // The button's line must be free to request (another program holding it would steal presses).
+        return match i.open() {
+            Ok(_) => check("input", Verdict::Pass, format!("button on {} line {}", i.chip, i.line), ""),
+            Err(e) => check("input", Verdict::Fail, e.to_string(), "check [input] chip and line against the wiring"),
+        };
+    }
     let gpio = devices("gpiochip");
     let mut ev: Vec<PathBuf> =
         std::fs::read_dir("/dev/input").map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
@@ -301,7 +336,7 @@ pub fn run(config_path: &Path) -> Vec<Check> {
     let c = cfg.as_ref().ok();
     out.push(guard("camera", &|| camera(c)));
     out.push(guard("display", &|| display(c)));
-    out.push(guard("input", &|| input()));
+    out.push(guard("input", &|| input(c)));
     out.push(guard("clock", &|| clock()));
     if let Some(c) = c {
         out.push(guard("storage", &|| storage(c)));

@@ -83,6 +83,12 @@ fn v4l2_capture_against_vivid() {
     let errors = replug["errors"].as_array().unwrap();
     assert!(errors.iter().any(|e| e.as_str().unwrap().contains("not available")), "{errors:?}");
 
+    // A stream that stalls (vivid dropping every buffer) times out, is restarted, and recovers.
+    let stall = json(dir, "stall.json");
+    assert_eq!(stall["frames"], 60, "{stall}");
+    assert!(stall["stats"]["timeouts"].as_u64().unwrap() >= 1, "{stall}");
+    assert!(stall["stats"]["opens"].as_u64().unwrap() >= 2, "{stall}");
+
     // A face looped through vivid passes the gates, and a whole Biometric KYC capture finishes.
     let face = json(dir, "face.json");
     assert!(face["verdicts"]["ok"].as_u64().unwrap_or(0) >= 15, "most frames pass: {face}");
@@ -140,6 +146,12 @@ fn framebuffer_and_gpio_button() {
     let job = json(dir, "job.json");
     assert_eq!(job["stage"], "queued");
     assert_eq!(job["user_id"], "button-user");
+    let doctor = json(dir, "doctor.json");
+    for (name, want) in [("display", "/dev/fb0: "), ("input", "button on /dev/gpiochip")] {
+        let c = doctor.as_array().unwrap().iter().find(|c| c["name"] == name).unwrap();
+        assert_eq!(c["verdict"], "PASS", "{c}");
+        assert!(c["detail"].as_str().unwrap().contains(want), "{c}");
+    }
     // Holding the button declined: nothing captured.
     assert_ne!(std::fs::read_to_string(dir.join("hold.rc")).unwrap().trim(), "0");
     assert!(std::fs::read_to_string(dir.join("hold.err")).unwrap().contains("declined"));

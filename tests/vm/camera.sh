@@ -21,7 +21,26 @@ sleep 3
 echo vivid.0 > /sys/bus/platform/drivers/vivid/bind || exit 14
 wait $pid || exit 15
 
-# 4. A person in front of the camera: the synthetic face fed into vivid's output, looped back
+# 4. A stalled stream: vivid drops every buffer for a while (no frame arrives), then recovers.
+cat > /tmp/stall.toml <<TOML
+state_dir = "/tmp/stall"
+[smileid]
+partner_id = "1"
+environment = "https://127.0.0.1:9/v1"
+api_key_file = "/tmp/none"
+[camera]
+device = "/dev/video0"
+frame_timeout_ms = 1000
+TOML
+$A camera test --config /tmp/stall.toml --frames 60 --seconds 240 > /mnt/stall.json &
+pid=$!
+sleep 5
+$L /mnt/vivid_feed set "Percentage of Dropped Buffers" 100 || exit 19
+sleep 4
+$L /mnt/vivid_feed set "Percentage of Dropped Buffers" 0 || exit 19
+wait $pid || exit 20
+
+# 5. A person in front of the camera: the synthetic face fed into vivid's output, looped back
 #    to its capture input; first the gates, then a whole Biometric KYC capture into the queue.
 $L /mnt/vivid_feed 400 > /mnt/feed.log 2>&1 &
 feed=$!

@@ -64,6 +64,9 @@ echo pressed > /mnt/pressed
 wait $cap; echo $? > /mnt/capture.rc
 $A queue --config /tmp/kiosk.toml show "$(cat /mnt/capture.out)" > /mnt/job.json
 
+# The doctor on this configuration: framebuffer and button found.
+$A doctor --config /tmp/kiosk.toml --json > /mnt/doctor.json
+
 # 4. Holding the button at the consent screen declines: nothing is captured.
 $A capture --config /tmp/kiosk.toml --user-id hold-user --id-info /tmp/id.json > /mnt/hold.out 2> /mnt/hold.err &
 cap=$!
