@@ -490,6 +490,7 @@ fn run(cli: Cli) -> Result<()> {
             let service = std::sync::Arc::new(kiosk_agent::service::build(c.clone(), queue.clone())?);
             let stop = std::sync::Arc::new(AtomicBool::new(false));
             kiosk_agent::service::start_api(service.clone(), stop.clone())?;
+            kiosk_agent::service::start_button(service.clone())?;
             let cfg = SubmitConfig::new(&c.smileid.partner_id, &c.base_url()?, service.signer.response_check());
             let mut uplink = Uplink::new(&queue, &service.http, &*service.signer, cfg, c.uplink.clone());
             uplink.status_file = Some(c.state_dir.join("status.json"));

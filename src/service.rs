@@ -202,6 +202,35 @@ pub fn build(config: Config, queue: Arc<Queue>) -> Result<Service, crate::config
     Ok(Service { status_file: config.state_dir.join("status.json"), queue, sessions, http, signer, config })
 }
 
+/// With a button configured, its presses answer the running session's consent (press: yes,
+/// hold: no), as the host application's consent call would.
+pub fn start_button(service: Arc<Service>) -> Result<(), crate::input::gpio::GpioError> {
+    let i = &service.config.input;
+    if i.backend != "gpio" {
+        return Ok(());
+    }
+    let rx = crate::input::gpio::watch(&crate::input::gpio::ButtonSettings {
+        chip: i.chip.clone(),
+        line: i.line,
+        active_low: i.active_low,
+        settle: Duration::from_millis(i.settle_ms),
+        hold: Duration::from_millis(i.hold_ms),
+    })?;
+    std::thread::Builder::new()
+        .name("button-consent".into())
+        .spawn(move || {
+            for ev in rx {
+                let Some(id) = service.sessions.active() else { continue };
+                let waiting = service.sessions.view(&id).is_some_and(|v| v.state == SessionState::AwaitingConsent);
+                if waiting {
+                    service.sessions.consent(&id, ev == crate::input::Event::Press);
+                }
+            }
+        })
+        .expect("thread");
+    Ok(())
+}
+
 /// Starts the control API on its socket in a background thread.
 pub fn start_api(service: Arc<Service>, stop: Arc<AtomicBool>) -> Result<(), crate::api::server::ServerError> {
     let api = &service.config.api;

@@ -155,4 +155,9 @@ fn framebuffer_and_gpio_button() {
     // Holding the button declined: nothing captured.
     assert_ne!(std::fs::read_to_string(dir.join("hold.rc")).unwrap().trim(), "0");
     assert!(std::fs::read_to_string(dir.join("hold.err")).unwrap().contains("declined"));
+    // Under `kiosk-agent run`, the button answers the consent of a session the host application started.
+    let session_err = std::fs::read_to_string(dir.join("session.err")).unwrap_or_default();
+    assert_eq!(std::fs::read_to_string(dir.join("session.rc")).unwrap().trim(), "0", "{session_err}");
+    let view: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("session.out")).unwrap()).unwrap();
+    assert_eq!(view["state"], "queued", "{view}");
 }

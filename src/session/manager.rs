@@ -181,7 +181,8 @@ impl SessionManager {
         }
     }
 
-    fn active(&self) -> Option<String> {
+    /// The session under way, if any.
+    pub fn active(&self) -> Option<String> {
         let views = self.views.lock().unwrap_or_else(|e| e.into_inner());
         views.values().find(|v| !v.state.is_over()).map(|v| v.session_id.clone())
     }

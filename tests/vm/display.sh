@@ -73,5 +73,19 @@ cap=$!
 sleep 6
 echo pull-down > $pull; sleep 1.5; echo pull-up > $pull
 wait $cap; echo $? > /mnt/hold.rc
+
+# 5. The service: a session the host application starts waits at the consent screen, and the
+#    button answers it (no consent through the API).
+sed -e 's#/tmp/state#/tmp/state-run#' /tmp/kiosk.toml > /tmp/run.toml
+printf '[api]\nsocket = "/tmp/control.sock"\n' >> /tmp/run.toml
+$A run --config /tmp/run.toml > /mnt/run.log 2>&1 &
+run=$!
+sleep 6
+$A session --config /tmp/run.toml --user-id svc-user --id-info /tmp/id.json > /mnt/session.out 2> /mnt/session.err &
+sess=$!
+sleep 8
+echo pull-down > $pull; sleep 0.3; echo pull-up > $pull
+wait $sess; echo $? > /mnt/session.rc
+kill $run
 kill $feed
 exit 0
