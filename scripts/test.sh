@@ -34,6 +34,7 @@ echo "== crash test: SIGKILL while enqueueing and uploading (release build)"
 KILL_LOOP_RUNS="${KILL_LOOP_RUNS:-200}" cargo test --release --locked --test crash -- --nocapture
 
 echo "== device tests in a VM (Debian kernel under qemu): V4L2 on vivid, framebuffer on bochs, a button on gpio-sim"
+bash scripts/vm.sh kit
 cargo build --release --locked --example vivid_feed
 cargo test --release --locked --test vm -- --ignored --nocapture
 

@@ -17,8 +17,12 @@ MODULES="virtio_pci 9pnet_virtio 9p configfs vivid bochs"
 KIT_VERSION=2
 
 kit() {
+  # Tests boot VMs in parallel: one of them builds the kit, the others wait for it.
+  mkdir -p "$VM"
+  exec 9>"$VM.lock"
+  flock 9
   apt_install qemu-system-x86 busybox-static cpio kmod
-  if [ -f "$VM/initrd.gz" ] && [ "$(cat "$VM/kit.version" 2>/dev/null)" = "$KIT_VERSION" ]; then return; fi
+  if [ -f "$VM/initrd.gz" ] && [ "$(cat "$VM/kit.version" 2>/dev/null)" = "$KIT_VERSION" ]; then flock -u 9; return; fi
   mkdir -p "$VM/dl"
   local pkg kver
   # The versioned image package Debian's linux-image-amd64 points at today.
@@ -81,6 +85,7 @@ EOF
   (cd "$ir" && find . | cpio -o -H newc --quiet | gzip -1 >"../initrd.gz")
   echo "$KIT_VERSION" >"$VM/kit.version"
   echo "== initramfs $(du -h "$VM/initrd.gz" | cut -f1)"
+  flock -u 9
 }
 
 # Copies a dynamically linked binary and the shared libraries it needs into DIR (run it as
