@@ -3,6 +3,8 @@
 set -x
 L="/mnt/lib/ld-linux-x86-64.so.2 --library-path /mnt/lib"
 A="$L /mnt/kiosk-agent"
+# Scratch files live in a fresh directory of the guest's tmpfs.
+W=$(mktemp -d)
 cat /sys/class/video4linux/video*/name
 
 # 1. Devices and formats.
@@ -22,17 +24,17 @@ echo vivid.0 > /sys/bus/platform/drivers/vivid/bind || exit 14
 wait $pid || exit 15
 
 # 4. A stalled stream: vivid drops every buffer for a while (no frame arrives), then recovers.
-cat > /tmp/stall.toml <<TOML
-state_dir = "/tmp/stall"
+cat > $W/stall.toml <<TOML
+state_dir = "$W/stall"
 [smileid]
 partner_id = "1"
 environment = "https://127.0.0.1:9/v1"
-api_key_file = "/tmp/none"
+api_key_file = "$W/none"
 [camera]
 device = "/dev/video0"
 frame_timeout_ms = 1000
 TOML
-$A camera test --config /tmp/stall.toml --frames 60 --seconds 240 > /mnt/stall.json &
+$A camera test --config $W/stall.toml --frames 60 --seconds 240 > /mnt/stall.json &
 pid=$!
 sleep 5
 $L /mnt/vivid_feed set "Percentage of Dropped Buffers" 100 || exit 19
@@ -46,14 +48,14 @@ $L /mnt/vivid_feed 400 > /mnt/feed.log 2>&1 &
 feed=$!
 sleep 5
 $A camera test --device /dev/video0 --frames 20 --seconds 120 --save /mnt/face.png > /mnt/face.json || exit 16
-mkdir -p /tmp/state /mnt/screens
-printf 'not-a-real-key' > /tmp/api_key
-cat > /tmp/kiosk.toml <<TOML
-state_dir = "/tmp/state"
+mkdir -p $W/state /mnt/screens
+printf 'not-a-real-key' > $W/api_key
+cat > $W/kiosk.toml <<TOML
+state_dir = "$W/state"
 [smileid]
 partner_id = "1"
 environment = "https://127.0.0.1:9/v1"
-api_key_file = "/tmp/api_key"
+api_key_file = "$W/api_key"
 [camera]
 source = "v4l2"
 device = "/dev/video0"
@@ -63,10 +65,10 @@ out_dir = "/mnt/screens"
 width = 320
 height = 240
 TOML
-printf '{"country":"NG","id_type":"NIN_V2","id_number":"12345678901","first_name":"Ada","entered":true}' > /tmp/id.json
-$A capture --config /tmp/kiosk.toml --user-id vm-user --consent-given --id-info /tmp/id.json > /mnt/capture.out || exit 17
-$A queue --config /tmp/kiosk.toml show "$(cat /mnt/capture.out)" > /mnt/job.json || exit 18
+printf '{"country":"NG","id_type":"NIN_V2","id_number":"12345678901","first_name":"Ada","entered":true}' > $W/id.json
+$A capture --config $W/kiosk.toml --user-id vm-user --consent-given --id-info $W/id.json > /mnt/capture.out || exit 17
+$A queue --config $W/kiosk.toml show "$(cat /mnt/capture.out)" > /mnt/job.json || exit 18
 # The doctor's camera check on the configured device (other checks fail in the VM: no network).
-$A doctor --config /tmp/kiosk.toml --json > /mnt/doctor.json
+$A doctor --config $W/kiosk.toml --json > /mnt/doctor.json
 kill $feed
 exit 0

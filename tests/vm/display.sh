@@ -3,6 +3,8 @@
 set -x
 L="/mnt/lib/ld-linux-x86-64.so.2 --library-path /mnt/lib"
 A="$L /mnt/kiosk-agent"
+# Scratch files live in a fresh directory of the guest's tmpfs.
+W=$(mktemp -d)
 
 # 1. Framebuffer: every screen drawn, read back from the device and compared, in two languages.
 ls -la /dev/fb0 || exit 21
@@ -31,14 +33,14 @@ echo "$chip" > /mnt/gpiochip
 #    the framebuffer showing the screens, the press answering "I agree".
 $L /mnt/vivid_feed 300 > /mnt/feed.log 2>&1 &
 feed=$!
-mkdir -p /tmp/state
-printf 'not-a-real-key' > /tmp/api_key
-cat > /tmp/kiosk.toml <<TOML
-state_dir = "/tmp/state"
+mkdir -p $W/state
+printf 'not-a-real-key' > $W/api_key
+cat > $W/kiosk.toml <<TOML
+state_dir = "$W/state"
 [smileid]
 partner_id = "1"
 environment = "https://127.0.0.1:9/v1"
-api_key_file = "/tmp/api_key"
+api_key_file = "$W/api_key"
 [camera]
 source = "v4l2"
 device = "/dev/video0"
@@ -52,9 +54,9 @@ chip = "/dev/$chip"
 line = 3
 answer_timeout_secs = 120
 TOML
-printf '{"country":"NG","id_type":"NIN_V2","id_number":"12345678901","first_name":"Ada","entered":true}' > /tmp/id.json
+printf '{"country":"NG","id_type":"NIN_V2","id_number":"12345678901","first_name":"Ada","entered":true}' > $W/id.json
 sleep 3
-$A capture --config /tmp/kiosk.toml --user-id button-user --id-info /tmp/id.json > /mnt/capture.out 2> /mnt/capture.err &
+$A capture --config $W/kiosk.toml --user-id button-user --id-info $W/id.json > /mnt/capture.out 2> /mnt/capture.err &
 cap=$!
 sleep 8
 # The consent screen is up: read it back from the framebuffer for the record.
@@ -62,13 +64,13 @@ dd if=/dev/fb0 of=/mnt/consent.raw bs=4096 2>/dev/null
 echo pull-down > $pull; sleep 0.3; echo pull-up > $pull
 echo pressed > /mnt/pressed
 wait $cap; echo $? > /mnt/capture.rc
-$A queue --config /tmp/kiosk.toml show "$(cat /mnt/capture.out)" > /mnt/job.json
+$A queue --config $W/kiosk.toml show "$(cat /mnt/capture.out)" > /mnt/job.json
 
 # The doctor on this configuration: framebuffer and button found.
-$A doctor --config /tmp/kiosk.toml --json > /mnt/doctor.json
+$A doctor --config $W/kiosk.toml --json > /mnt/doctor.json
 
 # 4. Holding the button at the consent screen declines: nothing is captured.
-$A capture --config /tmp/kiosk.toml --user-id hold-user --id-info /tmp/id.json > /mnt/hold.out 2> /mnt/hold.err &
+$A capture --config $W/kiosk.toml --user-id hold-user --id-info $W/id.json > /mnt/hold.out 2> /mnt/hold.err &
 cap=$!
 sleep 6
 echo pull-down > $pull; sleep 1.5; echo pull-up > $pull
@@ -76,12 +78,12 @@ wait $cap; echo $? > /mnt/hold.rc
 
 # 5. The service: a session the host application starts waits at the consent screen, and the
 #    button answers it (no consent through the API).
-sed -e 's#/tmp/state#/tmp/state-run#' /tmp/kiosk.toml > /tmp/run.toml
-printf '[api]\nsocket = "/tmp/control.sock"\n' >> /tmp/run.toml
-$A run --config /tmp/run.toml > /mnt/run.log 2>&1 &
+sed -e "s#$W/state#$W/state-run#" $W/kiosk.toml > $W/run.toml
+printf '[api]\nsocket = "%s/control.sock"\n' "$W" >> $W/run.toml
+$A run --config $W/run.toml > /mnt/run.log 2>&1 &
 run=$!
 sleep 6
-$A session --config /tmp/run.toml --user-id svc-user --id-info /tmp/id.json > /mnt/session.out 2> /mnt/session.err &
+$A session --config $W/run.toml --user-id svc-user --id-info $W/id.json > /mnt/session.out 2> /mnt/session.err &
 sess=$!
 sleep 8
 echo pull-down > $pull; sleep 0.3; echo pull-up > $pull
