@@ -295,7 +295,8 @@ fn network(c: &Config) -> Check {
         Ok(b) => b,
         Err(e) => return check("network", Verdict::Fail, e.to_string(), "fix [smileid] environment"),
     };
-    let t = Timeouts { connect_secs: 10, send_body_secs: 10, recv_response_secs: 10, recv_body_secs: 10 };
+    let t =
+        Timeouts { connect_secs: 10, idle_secs: 10, send_body_secs: 10, recv_response_secs: 10, recv_body_secs: 10 };
     let http = match HttpClient::new(c.smileid.extra_ca_file.as_deref(), &t) {
         Ok(h) => h,
         Err(e) => return check("network", Verdict::Fail, e.to_string(), "fix [smileid] extra_ca_file"),

@@ -32,6 +32,37 @@ pub struct Response {
     pub status: u16,
     pub content_type: &'static str,
     pub body: Vec<u8>,
+    pub wire: Wire,
+}
+
+/// How an answer goes on the wire: whole, or broken on purpose (the sandbox's fault injection).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Wire {
+    #[default]
+    Whole,
+    /// Wait, then close the connection without answering: a stalled server, or a middlebox
+    /// that ate the answer.
+    Silent { wait_ms: u64 },
+    /// The head with the full `Content-Length`, half the body, then close.
+    Truncated,
+}
+
+/// What serves requests: a closure, or a type that also breaks uploads on purpose.
+pub trait Handler: Send + Sync {
+    fn handle(&self, req: &Request) -> Response;
+    /// How many body bytes of `req` (headers read) to take before dropping the connection with
+    /// the rest unread, which the kernel answers with a reset. `None` reads the whole body.
+    fn cut_body(&self, _req: &Request) -> Option<usize> {
+        None
+    }
+    /// Told once per TLS connection, after its handshake: whether the session was resumed.
+    fn connected(&self, _resumed: bool) {}
+}
+
+impl<F: Fn(&Request) -> Response + Send + Sync> Handler for F {
+    fn handle(&self, req: &Request) -> Response {
+        self(req)
+    }
 }
 
 impl Response {
@@ -41,11 +72,12 @@ impl Response {
             status,
             content_type: "application/json",
             body: serde_json::to_vec(v).unwrap_or_default(),
+            wire: Wire::Whole,
         }
     }
 
     pub fn empty(status: u16) -> Self {
-        Response { date: None, status, content_type: "text/plain", body: Vec::new() }
+        Response { date: None, status, content_type: "text/plain", body: Vec::new(), wire: Wire::Whole }
     }
 }
 
@@ -58,6 +90,8 @@ enum ReadError {
     Bad(&'static str),
     TooLarge,
     Io,
+    /// The handler asked for the body to be cut short.
+    Cut,
 }
 
 fn read_line(r: &mut impl BufRead) -> Result<String, ReadError> {
@@ -75,7 +109,7 @@ fn read_line(r: &mut impl BufRead) -> Result<String, ReadError> {
     String::from_utf8(buf).map_err(|_| ReadError::Bad("header is not UTF-8"))
 }
 
-fn read_request<S: Read + Write>(r: &mut BufReader<S>) -> Result<Request, ReadError> {
+fn read_request<S: Read + Write, H: Handler + ?Sized>(r: &mut BufReader<S>, handler: &H) -> Result<Request, ReadError> {
     let line = read_line(r)?;
     let mut parts = line.split(' ');
     let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
@@ -104,6 +138,12 @@ fn read_request<S: Read + Write>(r: &mut BufReader<S>) -> Result<Request, ReadEr
         headers,
         body: Vec::new(),
     };
+    if let Some(n) = handler.cut_body(&req) {
+        let len: usize = req.header("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+        let mut part = vec![0u8; n.min(len)];
+        let _ = r.read_exact(&mut part);
+        return Err(ReadError::Cut);
+    }
     if req.header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
         let w = r.get_mut();
         w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").map_err(|_| ReadError::Io)?;
@@ -147,6 +187,9 @@ fn reason(status: u16) -> &'static str {
         405 => "Method Not Allowed",
         413 => "Payload Too Large",
         500 => "Internal Server Error",
+        502 => "Bad Gateway",
+        503 => "Service Unavailable",
+        504 => "Gateway Timeout",
         _ => "Status",
     }
 }
@@ -161,15 +204,29 @@ fn write_response(w: &mut impl Write, resp: &Response, keep_alive: bool) -> std:
         resp.body.len(),
         if keep_alive { "keep-alive" } else { "close" }
     );
-    w.write_all(head.as_bytes())?;
-    w.write_all(&resp.body)?;
+    match resp.wire {
+        Wire::Whole => {
+            w.write_all(head.as_bytes())?;
+            w.write_all(&resp.body)?;
+        }
+        Wire::Silent { wait_ms } => {
+            std::thread::sleep(Duration::from_millis(wait_ms));
+            return Err(std::io::Error::other("answer withheld on purpose"));
+        }
+        Wire::Truncated => {
+            w.write_all(head.as_bytes())?;
+            w.write_all(&resp.body[..resp.body.len() / 2])?;
+            w.flush()?;
+            return Err(std::io::Error::other("answer cut short on purpose"));
+        }
+    }
     w.flush()
 }
 
 /// Serves `listener` until `stop` is set, handing each request to `handler`.
 pub fn serve<H>(listener: TcpListener, tls: Arc<rustls::ServerConfig>, stop: Arc<AtomicBool>, handler: Arc<H>)
 where
-    H: Fn(&Request) -> Response + Send + Sync + 'static,
+    H: Handler + ?Sized + 'static,
 {
     listener.set_nonblocking(true).ok();
     while !stop.load(Ordering::Relaxed) {
@@ -184,7 +241,7 @@ where
     }
 }
 
-fn connection<H: Fn(&Request) -> Response>(
+fn connection<H: Handler + ?Sized>(
     sock: TcpStream,
     tls: Arc<rustls::ServerConfig>,
     handler: Arc<H>,
@@ -197,7 +254,13 @@ fn connection<H: Fn(&Request) -> Response>(
     let Ok(conn) = rustls::ServerConnection::new(tls) else {
         return;
     };
-    let stream = rustls::StreamOwned::new(conn, sock);
+    let mut stream = rustls::StreamOwned::new(conn, sock);
+    while stream.conn.is_handshaking() {
+        if stream.conn.complete_io(&mut stream.sock).is_err() {
+            return;
+        }
+    }
+    handler.connected(stream.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed));
     serve_stream(stream, &*handler, &stop, |s| {
         s.conn.send_close_notify();
         let _ = s.flush();
@@ -205,7 +268,7 @@ fn connection<H: Fn(&Request) -> Response>(
 }
 
 /// Serves requests on one connection until it closes, `stop` is set, or a request asks to close.
-pub fn serve_stream<S: Read + Write, H: Fn(&Request) -> Response + ?Sized>(
+pub fn serve_stream<S: Read + Write, H: Handler + ?Sized>(
     stream: S,
     handler: &H,
     stop: &AtomicBool,
@@ -213,9 +276,10 @@ pub fn serve_stream<S: Read + Write, H: Fn(&Request) -> Response + ?Sized>(
 ) {
     let mut reader = BufReader::new(stream);
     while !stop.load(Ordering::Relaxed) {
-        let req = match read_request(&mut reader) {
+        let req = match read_request(&mut reader, handler) {
             Ok(r) => r,
-            Err(ReadError::Closed | ReadError::Io) => return,
+            // Cut: dropped with the body unread, so the peer sees a reset mid-upload.
+            Err(ReadError::Closed | ReadError::Io | ReadError::Cut) => return,
             Err(ReadError::TooLarge) => {
                 let _ = write_response(
                     reader.get_mut(),
@@ -231,7 +295,7 @@ pub fn serve_stream<S: Read + Write, H: Fn(&Request) -> Response + ?Sized>(
             }
         };
         let keep_alive = !req.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        let resp = handler(&req);
+        let resp = handler.handle(&req);
         if write_response(reader.get_mut(), &resp, keep_alive).is_err() || !keep_alive {
             on_close(reader.get_mut());
             return;

@@ -17,61 +17,6 @@ use kiosk_agent::smileid::wire::{PrepUploadRequest, PrepUploadResponse};
 use kiosk_agent::uplink::drive::{drive, RetryPolicy};
 use kiosk_agent::uplink::http::{HttpClient, Timeouts};
 
-fn key() -> ApiKey {
-    ApiKey::new(API_KEY)
-}
-
-fn img(t: ImageType, name: &str) -> JobImage {
-    let file = if name.is_empty() { "selfie.jpg".to_string() } else { name.to_string() };
-    let jpeg = std::fs::read(repo().join("tests/vectors/input_images").join(file)).unwrap();
-    JobImage { image_type: t, file_name: if t.is_file() { name.into() } else { String::new() }, jpeg }
-}
-
-fn job(job_type: JobType, job_id: &str) -> Job {
-    let person = IdInfo {
-        first_name: Some("Ada".into()),
-        country: Some("NG".into()),
-        id_type: Some("NIN_V2".into()),
-        id_number: Some("00000000000".into()),
-        entered: Some(true),
-        ..Default::default()
-    };
-    let mut images = vec![img(ImageType::SelfieFile, "selfie.jpg")];
-    let id_info = match job_type {
-        JobType::BiometricKyc => person,
-        JobType::DocumentVerification => {
-            IdInfo { country: Some("NG".into()), id_type: Some("PASSPORT".into()), ..Default::default() }
-        }
-        JobType::EnhancedDocumentVerification => {
-            IdInfo { country: Some("GH".into()), id_type: Some("GHANA_CARD".into()), ..Default::default() }
-        }
-        JobType::EnhancedKyc => {
-            images.clear();
-            person
-        }
-        _ => IdInfo::default(),
-    };
-    if job_type.is_document() {
-        images.push(img(ImageType::IdFrontFile, "id_front.jpg"));
-        images.push(img(ImageType::IdBackBase64, "id_back.jpg"));
-    } else if job_type.has_images() {
-        images.extend((0..8).map(|i| img(ImageType::LivenessFile, &format!("liveness_{i}.jpg"))));
-    }
-    Job {
-        partner_params: PartnerParams {
-            user_id: "user-1".into(),
-            job_id: job_id.into(),
-            job_type,
-            extra: [("kiosk_id".to_string(), json!("K-01"))].into(),
-        },
-        id_info,
-        options: JobOptions::default(),
-        images,
-        consent: None,
-        metadata: vec![],
-    }
-}
-
 fn post(sb: &SandboxProcess, path: &str, body: &Value) -> (u16, Value) {
     let mut r = sandbox_agent(sb)
         .post(format!("{}{path}", sb.base_url))

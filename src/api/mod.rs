@@ -288,6 +288,7 @@ pub fn route(b: &dyn Backend, req: &Request) -> Response {
             status: 200,
             content_type: "text/plain; version=0.0.4",
             body: b.metrics().into_bytes(),
+            wire: crate::httpd::Wire::Whole,
         },
         (
             _,

@@ -13,9 +13,13 @@
 //! | zip unreadable, info.json invalid, an image not JPEG | 400, 2203 |
 //! | info.json missing, a listed file missing, no selfie, no ID image for 6/11 | 400, 2213 |
 //! | job_status for an unknown job | 404, 2213 |
+//!
+//! Faults for field tests are queued with [`Sandbox::inject`] (see [`Fault`]), and the clock
+//! can jump with [`Sandbox::set_clock_offset`]; [`Sandbox::stats`] counts connections.
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
@@ -25,7 +29,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
-use crate::httpd::{Request, Response};
+use crate::httpd::{Handler, Request, Response, Wire};
 use crate::smileid::job::{ImageType, JobType};
 use crate::smileid::package::read_zip;
 use crate::smileid::signature::{signature_for, verify, ApiKey};
@@ -71,10 +75,70 @@ pub struct JobRecord {
     pub result: Option<Value>,
 }
 
+/// Which endpoint a queued fault hits.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// `GET /`, what a link probe reaches.
+    Probe,
+    PrepUpload,
+    Upload,
+    JobStatus,
+}
+
+/// One misbehaviour, used by the next request to its endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// Answer with this HTTP status and a proxy's HTML page, without processing the request.
+    Status(u16),
+    /// Read half the zip, then drop the connection: the client sees a reset mid-PUT.
+    ResetMidUpload,
+    /// Process the request, then hold the answer this long and close without it.
+    Stall { ms: u64 },
+    /// Process the request, then send only half of the answer.
+    Truncate,
+    /// prep_upload hands out an upload URL that has already expired.
+    ExpiredUrl,
+}
+
+/// Connection counters, for measuring how well a client uses the link.
+#[derive(Debug, Default, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Stats {
+    pub connections: u64,
+    /// TLS connections whose handshake resumed an earlier session.
+    pub resumed: u64,
+    pub requests: u64,
+}
+
 pub struct Sandbox {
     s: Settings,
     url_secret: [u8; 32],
     jobs: Mutex<HashMap<String, JobRecord>>,
+    faults: Mutex<Vec<(Endpoint, Fault)>>,
+    clock_offset_secs: AtomicI64,
+    connections: AtomicU64,
+    resumed: AtomicU64,
+    requests: AtomicU64,
+}
+
+impl Handler for Sandbox {
+    fn handle(&self, req: &Request) -> Response {
+        Sandbox::handle(self, req)
+    }
+
+    fn cut_body(&self, req: &Request) -> Option<usize> {
+        if req.method != "PUT" || self.take_fault(Endpoint::Upload, |f| f == Fault::ResetMidUpload).is_none() {
+            return None;
+        }
+        let len: usize = req.header("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
+        Some(len / 2)
+    }
+
+    fn connected(&self, resumed: bool) {
+        self.connections.fetch_add(1, Ordering::Relaxed);
+        if resumed {
+            self.resumed.fetch_add(1, Ordering::Relaxed);
+        }
+    }
 }
 
 type Reply = Result<Response, Response>;
@@ -133,12 +197,52 @@ impl Sandbox {
                 }
             }
         }
-        Ok(Sandbox { s, url_secret, jobs: Mutex::new(jobs) })
+        let clock_offset_secs = AtomicI64::new(s.clock_offset_secs);
+        Ok(Sandbox {
+            s,
+            url_secret,
+            jobs: Mutex::new(jobs),
+            faults: Mutex::new(Vec::new()),
+            clock_offset_secs,
+            connections: AtomicU64::new(0),
+            resumed: AtomicU64::new(0),
+            requests: AtomicU64::new(0),
+        })
     }
 
     /// The sandbox's idea of the time.
     pub fn now(&self) -> UnixMillis {
-        UnixMillis(UnixMillis::now().0 + self.s.clock_offset_secs * 1000)
+        UnixMillis(UnixMillis::now().0 + self.clock_offset_secs.load(Ordering::Relaxed) * 1000)
+    }
+
+    /// Moves the sandbox's clock: a jump that makes a kiosk's clock look wrong.
+    pub fn set_clock_offset(&self, secs: i64) {
+        self.clock_offset_secs.store(secs, Ordering::Relaxed);
+    }
+
+    /// Queues a fault for the next request to `at` (faults for one endpoint apply in order).
+    pub fn inject(&self, at: Endpoint, fault: Fault) {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner()).push((at, fault));
+    }
+
+    /// Faults queued and not yet used.
+    pub fn pending_faults(&self) -> usize {
+        self.faults.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn stats(&self) -> Stats {
+        Stats {
+            connections: self.connections.load(Ordering::Relaxed),
+            resumed: self.resumed.load(Ordering::Relaxed),
+            requests: self.requests.load(Ordering::Relaxed),
+        }
+    }
+
+    /// Removes and returns the first fault queued for `at`, if `wanted` accepts it.
+    fn take_fault(&self, at: Endpoint, wanted: impl Fn(Fault) -> bool) -> Option<Fault> {
+        let mut faults = self.faults.lock().unwrap_or_else(|e| e.into_inner());
+        let i = faults.iter().position(|(e, _)| *e == at)?;
+        wanted(faults[i].1).then(|| faults.remove(i).1)
     }
 
     /// Every job the sandbox has seen, for tests that count deliveries.
@@ -152,15 +256,39 @@ impl Sandbox {
         if self.s.latency_ms > 0 {
             std::thread::sleep(std::time::Duration::from_millis(self.s.latency_ms));
         }
+        self.requests.fetch_add(1, Ordering::Relaxed);
         let now = self.now();
+        let endpoint = match (req.method.as_str(), req.path.as_str()) {
+            ("GET", "/") => Some(Endpoint::Probe),
+            ("POST", "/v1/upload") => Some(Endpoint::PrepUpload),
+            ("POST", "/v1/job_status") => Some(Endpoint::JobStatus),
+            ("PUT", p) if p.starts_with("/uploads/") => Some(Endpoint::Upload),
+            _ => None,
+        };
+        // A reset is the body reader's to use (`cut_body`), before the request reaches here.
+        let fault = endpoint.and_then(|e| self.take_fault(e, |f| f != Fault::ResetMidUpload));
+        if let Some(Fault::Status(code)) = fault {
+            // What a load balancer or proxy sends: HTML, not Smile ID's JSON.
+            let page = format!("<html><body><h1>{code}</h1>The upstream server is unavailable.</body></html>");
+            return Response {
+                date: Some(now),
+                status: code,
+                content_type: "text/html",
+                body: page.into_bytes(),
+                wire: Wire::Whole,
+            };
+        }
         let reply = match (req.method.as_str(), req.path.as_str()) {
-            ("POST", "/v1/upload") => self.prep_upload(req, now),
+            ("POST", "/v1/upload") => self.prep_upload(req, now, fault == Some(Fault::ExpiredUrl)),
             ("POST", "/v1/job_status") => self.job_status(req, now),
             ("POST", "/v1/id_verification") => self.id_verification(req, now),
             ("POST", "/v1/auth_smile") => self.auth_smile(req, now),
             ("PUT", p) if p.starts_with("/uploads/") => self.upload(req, now),
             // What a link probe reaches: any answer with a Date proves TLS and HTTP work.
             ("GET", "/") => Ok(Response::json(200, &json!({"service": "kiosk-agent sandbox"}))),
+            ("GET", "/sandbox/stats") => {
+                Ok(Response::json(200, &serde_json::to_value(self.stats()).unwrap_or_default()))
+            }
             ("GET", "/sandbox/jobs") => {
                 Ok(Response::json(200, &serde_json::to_value(self.records()).unwrap_or_default()))
             }
@@ -178,6 +306,11 @@ impl Sandbox {
             }
         };
         resp.date = Some(now);
+        resp.wire = match fault {
+            Some(Fault::Stall { ms }) => Wire::Silent { wait_ms: ms },
+            Some(Fault::Truncate) => Wire::Truncated,
+            _ => Wire::Whole,
+        };
         resp
     }
 
@@ -227,7 +360,7 @@ impl Sandbox {
         B64URL.encode(mac.finalize().into_bytes())
     }
 
-    fn prep_upload(&self, req: &Request, now: UnixMillis) -> Reply {
+    fn prep_upload(&self, req: &Request, now: UnixMillis, expired_url: bool) -> Reply {
         let body = Self::parse_json(req)?;
         self.authenticate(&body, "smile_client_id", now)?;
         let job_id = str_field(&body, "partner_params.job_id")?.to_string();
@@ -275,7 +408,7 @@ impl Sandbox {
         };
         self.save(&record, Some(("prep_upload.json", &req.body)))?;
         let path = format!("/uploads/{}/selfie.zip", record.ref_id);
-        let expires = now.secs() + self.s.upload_url_ttl_secs;
+        let expires = if expired_url { now.secs() - 1 } else { now.secs() + self.s.upload_url_ttl_secs };
         let upload_url = format!(
             "{}{path}?Content-Type=application%2Fzip&Expires={expires}&Signature={}",
             self.s.public_base,

@@ -102,10 +102,7 @@ pub fn start(o: SandboxOptions) -> Result<RunningSandbox, SandboxError> {
         .map_err(state)?,
     );
     let stop = Arc::new(AtomicBool::new(false));
-    let handler = {
-        let api = api.clone();
-        Arc::new(move |req: &crate::httpd::Request| api.handle(req))
-    };
+    let handler = api.clone();
     let thread = {
         let stop = stop.clone();
         std::thread::Builder::new()

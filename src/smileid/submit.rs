@@ -9,7 +9,8 @@
 //!
 //! * `Prep`: a prep_upload (`POST /v1/upload`) must be signed and sent.
 //! * `PrepSent`: waiting for the prep_upload answer.
-//! * `Probe`: after a restart that may have cut off a PUT, a job_status asks whether the zip
+//! * `Probe`: after a PUT that got no answer (or a 5xx), or a restart that may have cut one
+//!   off, a job_status asks whether the zip
 //!   arrived (Smile ID answers code 2314, "no zip file received", when it did not), so a zip is
 //!   never uploaded twice.
 //! * `ProbeSent`: waiting for that answer.
@@ -27,7 +28,8 @@
 //!   └───────────────────────────────────────────────┘            Done(Completed | PollingExhausted)
 //!   ▲                        zip arrived
 //!   └── 2314 ── ProbeSent ◀── Probe ─────────────▶ Poll      (resume after an interrupted PUT)
-//!  any state ─ final code ─▶ Done(Failed);  transient error ─▶ back to the step's ready state
+//!  any state ─ final code ─▶ Done(Failed);  transient error ─▶ back to the step's ready state,
+//!  except after a PUT (no answer or a 5xx): the zip may have landed, so ─▶ Probe
 //! ```
 //!
 //! ```
@@ -241,10 +243,21 @@ impl SubmitError {
 
 #[derive(Debug, Clone)]
 enum Step {
-    Probe,
+    /// `upload`: the prep answer of a PUT cut off in this process, to PUT again if it did not land.
+    Probe {
+        upload: Option<Box<(PrepUploadResponse, Signed)>>,
+    },
     Prep,
-    Upload { prep: PrepUploadResponse, signed: Signed },
-    Poll { smile_job_id: String, polls: u32, not_before: UnixMillis, last: Option<JobStatusResponse> },
+    Upload {
+        prep: PrepUploadResponse,
+        signed: Signed,
+    },
+    Poll {
+        smile_job_id: String,
+        polls: u32,
+        not_before: UnixMillis,
+        last: Option<JobStatusResponse>,
+    },
     Done(Outcome),
 }
 
@@ -285,7 +298,7 @@ impl Submission {
                 Step::Poll { smile_job_id: id.clone(), polls: 0, not_before: UnixMillis(i64::MIN), last: None }
             }
             (true, Some(id)) => Step::Done(Outcome::Submitted { smile_job_id: id.clone() }),
-            _ if progress.put_attempted => Step::Probe,
+            _ if progress.put_attempted => Step::Probe { upload: None },
             _ => Step::Prep,
         };
         Ok(Submission {
@@ -322,8 +335,8 @@ impl Submission {
 
     pub fn phase(&self) -> Phase {
         match (&self.step, self.in_flight) {
-            (Step::Probe, false) => Phase::Probe,
-            (Step::Probe, true) => Phase::ProbeSent,
+            (Step::Probe { .. }, false) => Phase::Probe,
+            (Step::Probe { .. }, true) => Phase::ProbeSent,
             (Step::Prep, false) => Phase::Prep,
             (Step::Prep, true) => Phase::PrepSent,
             (Step::Upload { .. }, false) => Phase::Upload,
@@ -348,7 +361,7 @@ impl Submission {
             return Output::AwaitingResponse;
         }
         match &self.step {
-            Step::Probe => {
+            Step::Probe { .. } => {
                 let Some(signed) = self.signature.take() else {
                     return Output::NeedSignature;
                 };
@@ -425,7 +438,14 @@ impl Submission {
     }
 
     /// The request in flight got no answer (connect, TLS, reset, timeout). The step can be redone.
+    /// A PUT cut off this way may still have landed, so the next step asks first (`Probe`).
     pub fn handle_transport_error(&mut self, detail: impl Into<String>) -> SubmitError {
+        if self.in_flight {
+            self.step = match std::mem::replace(&mut self.step, Step::Prep) {
+                Step::Upload { prep, signed } => Step::Probe { upload: Some(Box::new((prep, signed))) },
+                other => other,
+            };
+        }
         self.in_flight = false;
         SubmitError::Transport(detail.into())
     }
@@ -440,20 +460,26 @@ impl Submission {
         self.in_flight = false;
         let ok = (200..300).contains(&resp.status);
         match std::mem::replace(&mut self.step, Step::Prep) {
-            Step::Probe => {
+            Step::Probe { upload } => {
+                // Not received: PUT again to the URL still held, or prepare anew after a restart.
+                let not_received = match &upload {
+                    Some(u) => Step::Upload { prep: u.0.clone(), signed: u.1.clone() },
+                    None => Step::Prep,
+                };
                 if !ok {
                     let err = ApiError::from_response(resp.status, &resp.body);
                     // Smile ID knows no such job: it was never uploaded.
                     if resp.status == 404 || err.class == RetryClass::Final {
+                        self.step = not_received;
                         return Ok(());
                     }
-                    self.step = Step::Probe;
+                    self.step = Step::Probe { upload };
                     return Err(err.into());
                 }
                 let status = match self.read_status(&resp.body) {
                     Ok(s) => s,
                     Err(e) => {
-                        self.step = Step::Probe;
+                        self.step = Step::Probe { upload };
                         return Err(e);
                     }
                 };
@@ -468,6 +494,8 @@ impl Submission {
                     } else {
                         Step::Done(Outcome::Submitted { smile_job_id })
                     };
+                } else {
+                    self.step = not_received;
                 }
                 Ok(())
             }
@@ -511,7 +539,8 @@ impl Submission {
                     return Err(SubmitError::Api(ApiError { class: RetryClass::NewUploadUrl, ..err }));
                 }
                 if err.class == RetryClass::Transient {
-                    self.step = Step::Upload { prep, signed };
+                    // A 5xx from a proxy says nothing about whether the zip reached storage.
+                    self.step = Step::Probe { upload: Some(Box::new((prep, signed))) };
                     return Err(err.into());
                 }
                 self.fail(err)
@@ -892,5 +921,29 @@ mod probe {
         ask(&mut s, &key);
         assert!(s.handle_response(HttpResponse::new(502, vec![]), UnixMillis(0)).is_err());
         assert_eq!(s.phase(), Phase::Probe);
+    }
+
+    #[test]
+    fn a_put_without_an_answer_is_asked_about_then_sent_again_to_the_same_url() {
+        let key = ApiKey::new("k");
+        let cfg = SubmitConfig::new("1", "https://s.test/v1", ResponseCheck::Key(key.clone()));
+        let mut s = Submission::new(super::tests::job(), cfg).unwrap();
+        assert_eq!(s.poll_output(UnixMillis(0)), Output::NeedSignature);
+        s.provide_signature(sign_at(&key, "1", UnixMillis(0)));
+        let Output::Send(_) = s.poll_output(UnixMillis(0)) else { panic!() };
+        let prep = br#"{"upload_url":"https://up.test/1","ref_id":"r","smile_job_id":"7","code":"2202"}"#;
+        s.handle_response(HttpResponse::new(200, prep.to_vec()), UnixMillis(0)).unwrap();
+        for cut_off in [true, false] {
+            let Output::Send(put) = s.poll_output(UnixMillis(0)) else { panic!() };
+            assert_eq!(put.url, "https://up.test/1");
+            if cut_off {
+                s.handle_transport_error("connection reset");
+            } else {
+                assert!(s.handle_response(HttpResponse::new(502, vec![]), UnixMillis(0)).is_err());
+            }
+            assert!(ask(&mut s, &key).url.ends_with("/job_status"));
+            s.handle_response(HttpResponse::new(200, status(&key, false, "2314")), UnixMillis(0)).unwrap();
+            assert_eq!(s.phase(), Phase::Upload, "not received: the same URL, no new prep_upload");
+        }
     }
 }

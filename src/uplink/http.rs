@@ -10,11 +10,15 @@ use ureq::tls::{Certificate, RootCerts, TlsConfig};
 
 use crate::smileid::submit::{HttpRequest, HttpResponse, Method};
 
-/// Timeouts per phase. The send timeouts are generous because a 2G link moves ~20 KB/s.
+/// Timeouts. `idle_secs` follows progress: every socket read or write must move some bytes
+/// within it, so a slow link that keeps moving is never cut off while a dead or stalled one is
+/// noticed in seconds. The per-phase limits are ceilings above that, for links that trickle.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct Timeouts {
     pub connect_secs: u64,
+    /// Longest wait for any progress (bytes sent or received) on an open connection.
+    pub idle_secs: u64,
     pub send_body_secs: u64,
     pub recv_response_secs: u64,
     pub recv_body_secs: u64,
@@ -22,7 +26,8 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Self {
-        Timeouts { connect_secs: 15, send_body_secs: 120, recv_response_secs: 60, recv_body_secs: 60 }
+        // A 5 MB document job takes ~4 min at 2G's 20 KB/s: the send ceiling leaves room for it.
+        Timeouts { connect_secs: 15, idle_secs: 30, send_body_secs: 900, recv_response_secs: 120, recv_body_secs: 120 }
     }
 }
 
@@ -77,6 +82,10 @@ impl HttpClient {
             .tls_config(TlsConfig::builder().root_certs(roots).build())
             .http_status_as_error(false)
             .user_agent(concat!("kiosk-agent/", env!("CARGO_PKG_VERSION")))
+            .timeout_per_read(secs(t.idle_secs))
+            .timeout_per_write(secs(t.idle_secs))
+            // Kiosks poll every few seconds: keep the connection (and its TLS session) for reuse.
+            .max_idle_age(Duration::from_secs(60))
             .timeout_connect(secs(t.connect_secs))
             .timeout_send_request(secs(t.connect_secs))
             .timeout_send_body(secs(t.send_body_secs))
@@ -98,7 +107,7 @@ impl HttpClient {
 
     fn send(&self, req: &HttpRequest, bearer: Option<&str>) -> Result<HttpResponse, HttpError> {
         let host = host_of(&req.url);
-        let fail = |e: ureq::Error| HttpError::Transport { host: host.clone(), detail: e.to_string() };
+        let fail = |e: ureq::Error| HttpError::Transport { host: host.clone(), detail: advise(e.to_string()) };
         let result = match req.method {
             Method::Get => self.agent.get(&req.url).call(),
             Method::Post => {
@@ -119,6 +128,20 @@ impl HttpClient {
         let date = resp.headers().get("date").and_then(|v| v.to_str().ok()).map(str::to_owned);
         let body = resp.body_mut().with_config().limit(MAX_BODY).read_to_vec().map_err(fail)?;
         Ok(HttpResponse { status, body, date })
+    }
+}
+
+/// Adds what to do to the errors an operator can act on.
+fn advise(detail: String) -> String {
+    if detail.contains("certificate") {
+        format!(
+            "{detail}; the server's certificate was refused and nothing was sent: check the kiosk's clock, the \
+             API host in [smileid], and extra_ca_file (a captive portal or proxy shows its own certificate)"
+        )
+    } else if detail.contains("timed out") || detail.contains("Timeout") {
+        format!("{detail}; no progress within the timeout: the link is down or stalled, the job will be retried")
+    } else {
+        detail
     }
 }
 
