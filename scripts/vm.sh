@@ -2,19 +2,20 @@
 # A small x86_64 VM with real kernel drivers, for the device tests: Debian's own kernel (vivid
 # for V4L2, bochs for a framebuffer), gpio-sim built from Debian's kernel source (Debian's
 # kernels leave it out), a busybox initramfs, a host directory shared over 9p. Nothing is
-# downloaded but Debian packages. Software emulation (TCG): this machine's /dev/kvm hangs a
-# stock kernel.
+# downloaded but Debian packages. veth and sch_netem are there for the field tests (this host's
+# own kernel has no netem). Software emulation (TCG): this machine's /dev/kvm hangs a stock kernel.
 #
 #   bash scripts/vm.sh kit                 kernel + initramfs into target/vm (cached)
 #   bash scripts/vm.sh run DIR PAYLOAD     boot, run PAYLOAD (a shell script, copied into DIR)
 #                                          with DIR mounted at /mnt, leave its exit code in DIR/rc
+#                                          (VM_CPUS, VM_TIMEOUT: CPUs and time limit, 1 and 600 s)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 VM=target/vm
-MODULES="virtio_pci 9pnet_virtio 9p configfs vivid bochs"
-KIT_VERSION=2
+MODULES="virtio_pci 9pnet_virtio 9p configfs vivid bochs veth sch_netem"
+KIT_VERSION=3
 
 kit() {
   # Tests boot VMs in parallel: one of them builds the kit, the others wait for it.
@@ -39,7 +40,7 @@ kit() {
   local ir="$VM/initramfs"
   mkdir -p "$ir"/{bin,dev,proc,sys,mnt,tmp,etc,lib/modules}
   cp /bin/busybox "$ir/bin/busybox"
-  for a in sh mount umount insmod mkdir rmdir cat echo sleep ls poweroff sync ln chmod kill grep test [ tr cut wc head tail find dd; do ln -sf busybox "$ir/bin/$a"; done
+  for a in sh mount umount insmod mkdir rmdir cat echo sleep ls poweroff sync ln chmod kill grep test [ tr cut wc head tail find dd date cp rm awk sed expr seq mv mktemp printf; do ln -sf busybox "$ir/bin/$a"; done
   # Only the modules the tests need, in dependency order, loaded by plain insmod.
   : >"$ir/modules.list"
   for m in $MODULES; do
@@ -106,7 +107,7 @@ run() {
   cp "$payload" "$dir/payload.sh"
   rm -f "$dir/rc"
   local start=$SECONDS
-  timeout 600 qemu-system-x86_64 -accel tcg -M q35 -m 768 -smp 1 -nographic -no-reboot \
+  timeout "${VM_TIMEOUT:-600}" qemu-system-x86_64 -accel tcg -M q35 -m 768 -smp "${VM_CPUS:-1}" -nographic -no-reboot \
     -kernel "$VM/vmlinuz" -initrd "$VM/initrd.gz" \
     -append "console=ttyS0 quiet panic=-1 vivid.n_devs=1" \
     -virtfs "local,path=$dir,mount_tag=host,security_model=none" >"$dir/console.log" 2>&1 || true

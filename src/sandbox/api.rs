@@ -306,6 +306,9 @@ impl Sandbox {
             }
         };
         resp.date = Some(now);
+        // For harnesses that cannot ask over HTTP (the field tests read it after the run).
+        let _ =
+            std::fs::write(self.s.state_dir.join("stats.json"), serde_json::to_vec(&self.stats()).unwrap_or_default());
         resp.wire = match fault {
             Some(Fault::Stall { ms }) => Wire::Silent { wait_ms: ms },
             Some(Fault::Truncate) => Wire::Truncated,

@@ -2,13 +2,15 @@
 //!
 //! Each pass: housekeeping (expire, erase, purge); if anything is due, a link probe (a TLS
 //! handshake and HTTP answer from the API host, not a ping), a clock check against the answer's
-//! `Date`, then the due jobs in FIFO order. Failures move a job's `next_attempt_at` by
-//! exponential backoff with jitter; a dead link, refused credentials (2204/2205) or a wrong
-//! clock stop the pass and show in the status instead of burning through the queue.
+//! `Date`, then the due jobs oldest first, `parallel_uploads` at a time on their own
+//! connections. Failures move a job's `next_attempt_at` by exponential backoff with jitter; a
+//! dead link, refused credentials (2204/2205) or a wrong clock stop the pass and show in the
+//! status instead of burning through the queue.
 
+use std::collections::VecDeque;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
@@ -38,6 +40,9 @@ pub struct UplinkSettings {
     pub idle_poll_secs: u64,
     /// Longest wait between link probes while the link is down (they back off up to this).
     pub max_probe_interval_secs: u64,
+    /// Jobs sent at once, each on its own connection: while one waits a round trip for an
+    /// answer, the other keeps the link busy (on 2G a round trip is ~0.3 s).
+    pub parallel_uploads: usize,
 }
 
 impl Default for UplinkSettings {
@@ -49,6 +54,7 @@ impl Default for UplinkSettings {
             max_clock_skew_secs: 300,
             idle_poll_secs: 5,
             max_probe_interval_secs: 60,
+            parallel_uploads: 2,
         }
     }
 }
@@ -152,7 +158,7 @@ impl<'a> Uplink<'a> {
     }
 
     /// One pass over the queue. Returns what happened to each job it tried.
-    pub fn pass(&mut self, mut on_event: impl FnMut(&Record, &Event)) -> Result<Vec<Delivered>, QueueError> {
+    pub fn pass(&mut self, on_event: impl FnMut(&Record, &Event) + Send) -> Result<Vec<Delivered>, QueueError> {
         let now = UnixMillis::now().0;
         self.heartbeat.store(now, Ordering::Relaxed);
         self.queue.housekeeping(now)?;
@@ -180,30 +186,58 @@ impl<'a> Uplink<'a> {
             }
             Ok(_) => self.link = LinkState::Up,
         }
-        let mut out = Vec::new();
-        for mut rec in due {
-            let stop = self.one(&mut rec, &mut on_event, &mut out)?;
-            if stop {
-                break;
+        // Workers take jobs oldest first; a stop (link, credentials, clock) ends the pass for all.
+        let todo = Mutex::new(VecDeque::from(due));
+        let out = Mutex::new(Vec::new());
+        let stop: Mutex<Option<LinkState>> = Mutex::new(None);
+        let failed: Mutex<Option<QueueError>> = Mutex::new(None);
+        let on_event = Mutex::new(on_event);
+        let this = &*self;
+        let worker = || loop {
+            if lock(&stop).is_some() || lock(&failed).is_some() {
+                return;
             }
+            let Some(mut rec) = lock(&todo).pop_front() else { return };
+            match this.one(&mut rec, &|r: &Record, ev: &Event| (lock(&on_event))(r, ev)) {
+                Ok((delivered, link)) => {
+                    lock(&out).push(delivered);
+                    if link.is_some() {
+                        *lock(&stop) = link;
+                    }
+                }
+                Err(e) => *lock(&failed) = Some(e),
+            }
+        };
+        std::thread::scope(|s| {
+            for _ in 1..self.settings.parallel_uploads.max(1) {
+                s.spawn(worker);
+            }
+            worker();
+        });
+        if let Some(e) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            return Err(e);
         }
+        if let Some(link) = stop.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            self.link = link;
+        }
+        let mut out = out.into_inner().unwrap_or_else(|e| e.into_inner());
+        out.sort_by_key(|d| d.record.seq);
         self.queue.housekeeping(UnixMillis::now().0)?;
         self.write_status();
         Ok(out)
     }
 
-    /// Submits one job; returns true when the pass must stop (link, credentials or clock).
+    /// Submits one job. The link state comes back when the pass must stop (link, credentials
+    /// or clock).
     fn one(
-        &mut self,
+        &self,
         rec: &mut Record,
-        on_event: &mut impl FnMut(&Record, &Event),
-        out: &mut Vec<Delivered>,
-    ) -> Result<bool, QueueError> {
+        on_event: &dyn Fn(&Record, &Event),
+    ) -> Result<(Delivered, Option<LinkState>), QueueError> {
         let job = match self.queue.load_job(rec) {
             Ok(j) => j,
             Err(QueueError::Bundle(e)) => {
-                out.push(Delivered { record: rec.clone(), outcome: Err(e.to_string()) });
-                return Ok(false);
+                return Ok((Delivered { record: rec.clone(), outcome: Err(e.to_string()) }, None));
             }
             Err(e) => return Err(e),
         };
@@ -211,8 +245,7 @@ impl<'a> Uplink<'a> {
             Ok(s) => s,
             Err(e) => {
                 self.queue.apply(rec, QEvent::Refused { code: None, error: e.to_string() })?;
-                out.push(Delivered { record: rec.clone(), outcome: Err(e.to_string()) });
-                return Ok(false);
+                return Ok((Delivered { record: rec.clone(), outcome: Err(e.to_string()) }, None));
             }
         };
         let mut save_err = None;
@@ -260,32 +293,26 @@ impl<'a> Uplink<'a> {
                         self.queue.apply(rec, QEvent::Refused { code: e.code.clone(), error: e.to_string() })?
                     }
                 }
-                (Ok(o), false)
+                (Ok(o), None)
             }
             Err(e) => {
                 let msg = e.to_string();
                 let stop = match &e {
                     DriveError::Paused(_) => {
                         let retry_at = UnixMillis::now().0 + self.settings.paused_retry_secs as i64 * 1000;
-                        self.link = LinkState::Paused { error: msg.clone(), retry_at };
-                        true
+                        Some(LinkState::Paused { error: msg.clone(), retry_at })
                     }
-                    DriveError::ClockWrong { skew_secs } => {
-                        self.link = LinkState::ClockWrong { skew_secs: *skew_secs };
-                        true
-                    }
+                    DriveError::ClockWrong { skew_secs } => Some(LinkState::ClockWrong { skew_secs: *skew_secs }),
                     DriveError::GaveUp { last: SubmitError::Transport(t), .. } => {
-                        self.link = LinkState::Down { error: t.clone() };
-                        true
+                        Some(LinkState::Down { error: t.clone() })
                     }
-                    _ => false,
+                    _ => None,
                 };
                 self.queue.apply(rec, QEvent::AttemptFailed { error: msg.clone(), backoff_ms: backoff })?;
                 (Err(msg), stop)
             }
         };
-        out.push(Delivered { record: rec.clone(), outcome });
-        Ok(stop)
+        Ok((Delivered { record: rec.clone(), outcome }, stop))
     }
 
     pub fn status(&self) -> Status {
@@ -305,7 +332,7 @@ impl<'a> Uplink<'a> {
         &mut self,
         stop: &AtomicBool,
         exit_when_idle: bool,
-        mut on_event: impl FnMut(&Record, &Event),
+        mut on_event: impl FnMut(&Record, &Event) + Send,
     ) -> Result<(), QueueError> {
         // Consecutive passes that found the link down: probing backs off too, with jitter, so a
         // fleet of kiosks does not hammer the API host the moment a cell tower returns.
@@ -334,6 +361,10 @@ impl<'a> Uplink<'a> {
         }
         Ok(())
     }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
 }
 
 pub fn stats_json(s: &QueueStats) -> serde_json::Value {
