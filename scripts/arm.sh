@@ -69,11 +69,12 @@ test_aarch64() {
     exit 1
   fi
   export QEMU_LD_PREFIX=/usr/aarch64-linux-gnu
-  # Bounded for CI: the SIGKILL loop and the multi-session API runs (minutes each when emulated)
-  # run on the host (scripts/test.sh); everything else runs here.
+  # Bounded for CI: the SIGKILL loop, the multi-session API runs and the injected network faults
+  # (timing-bound, minutes each when emulated) run on the host (scripts/test.sh); everything
+  # else runs here.
   cargo test --locked --target aarch64-unknown-linux-gnu -- \
     --skip sigkill_never_loses_or_duplicates_a_job --skip host_app_drives_every_job_type \
-    --skip partner_signer_and_auth_smile_custody
+    --skip partner_signer_and_auth_smile_custody --skip each_server_and_network_fault
 }
 
 package() {

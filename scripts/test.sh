@@ -25,6 +25,7 @@ echo "== Node interop peer (smile-identity-core)"
 
 echo "== format and lints"
 cargo fmt --all -- --check
+(cd fuzz && cargo fmt -- --check)
 cargo clippy --locked --all-targets -- -D warnings
 
 echo "== tests"
@@ -33,13 +34,21 @@ cargo test --locked
 echo "== crash test: SIGKILL while enqueueing and uploading (release build)"
 KILL_LOOP_RUNS="${KILL_LOOP_RUNS:-200}" cargo test --release --locked --test crash -- --nocapture
 
+echo "== fuzzing: each cargo-fuzz target for a bounded time"
+bash scripts/fuzz.sh "${FUZZ_SECS:-20}"
+
 echo "== device tests in a VM (Debian kernel under qemu): V4L2 on vivid, framebuffer on bochs, a button on gpio-sim"
 bash scripts/vm.sh kit
 cargo build --release --locked --example vivid_feed
 cargo test --release --locked --test vm -- --ignored --nocapture
 
+echo "== field conditions in the VM (network namespaces, veth, tc netem): the soak, then the link bench"
+cargo test --release --locked --test field -- --ignored --nocapture
+cargo bench --locked --bench field
+
 echo "== benchmarks (figures as 'metric <name> <value> <unit>')"
-cargo bench --locked --bench queue
+# 3,000 enqueue/erase cycles show the space amplification's trend; 10,000 add a minute of CI.
+CYCLES="${CYCLES:-3000}" cargo bench --locked --bench queue
 cargo bench --locked --bench vision
 cargo bench --locked --bench display
 

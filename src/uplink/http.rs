@@ -1,12 +1,19 @@
 //! HTTPS on ureq 3 and rustls. Certificate verification is always on: the webpki roots,
 //! plus an optional extra CA file for private deployments and the local sandbox.
 
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::os::fd::AsRawFd;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use ureq::tls::{Certificate, RootCerts, TlsConfig};
+use ureq::unversioned::transport::{
+    Buffers, ConnectionDetails, Connector, Either, LazyBuffers, NextTimeout, Transport,
+};
 
 use crate::smileid::submit::{HttpRequest, HttpResponse, Method};
 
@@ -46,6 +53,122 @@ const MAX_BODY: u64 = 4 * 1024 * 1024;
 #[derive(Debug, Clone)]
 pub struct HttpClient {
     agent: ureq::Agent,
+    /// Upload body bytes handed to the connection so far, by every clone of this client: how
+    /// far the uploads in flight have got.
+    sent: Arc<AtomicU64>,
+}
+
+/// A PUT body that counts what the connection has taken of it.
+struct Counting<'a> {
+    body: &'a [u8],
+    sent: &'a AtomicU64,
+}
+
+impl std::io::Read for Counting<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.body.read(buf)?;
+        self.sent.fetch_add(n as u64, Ordering::Relaxed);
+        Ok(n)
+    }
+}
+
+/// TCP connections that end with a reset, never a graceful close. When a request is given up
+/// (no progress, or the process is killed), the kernel would otherwise go on delivering the bytes
+/// already queued, and an upload the agent has written off could land after it has asked whether
+/// it arrived: a duplicate. With SO_LINGER 0 the queued bytes are dropped with the socket.
+#[derive(Debug)]
+struct AbortiveTcp {
+    connect: Duration,
+}
+
+impl<In: Transport> Connector<In> for AbortiveTcp {
+    type Out = Either<In, AbortiveTransport>;
+
+    fn connect(&self, details: &ConnectionDetails, chained: Option<In>) -> Result<Option<Self::Out>, ureq::Error> {
+        if chained.is_some() {
+            return Ok(chained.map(Either::A));
+        }
+        let mut last = None;
+        for addr in details.addrs.iter() {
+            match TcpStream::connect_timeout(addr, self.connect) {
+                Ok(stream) => {
+                    stream.set_nodelay(true)?;
+                    let linger = libc::linger { l_onoff: 1, l_linger: 0 };
+                    // SAFETY: a valid socket and a correctly sized option value.
+                    let rc = unsafe {
+                        libc::setsockopt(
+                            stream.as_raw_fd(),
+                            libc::SOL_SOCKET,
+                            libc::SO_LINGER,
+                            (&linger as *const libc::linger).cast(),
+                            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+                        )
+                    };
+                    if rc != 0 {
+                        return Err(std::io::Error::last_os_error().into());
+                    }
+                    let c = details.config;
+                    let buffers = LazyBuffers::new(c.input_buffer_size(), c.output_buffer_size());
+                    return Ok(Some(Either::B(AbortiveTransport { stream, buffers })));
+                }
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(last.map(ureq::Error::from).unwrap_or(ureq::Error::HostNotFound))
+    }
+}
+
+/// A plain TCP transport for ureq over a socket set up by [`AbortiveTcp`].
+#[derive(Debug)]
+struct AbortiveTransport {
+    stream: TcpStream,
+    buffers: LazyBuffers,
+}
+
+/// The socket timeout for one read or write: what is left of the phase, capped by the idle limit.
+fn socket_timeout(t: &NextTimeout) -> Option<Duration> {
+    if t.after.is_not_happening() {
+        None
+    } else {
+        Some((*t.after).max(Duration::from_millis(1)))
+    }
+}
+
+fn io_error(e: std::io::Error, t: &NextTimeout) -> ureq::Error {
+    match e.kind() {
+        std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => ureq::Error::Timeout(t.reason),
+        _ => e.into(),
+    }
+}
+
+impl Transport for AbortiveTransport {
+    fn buffers(&mut self) -> &mut dyn Buffers {
+        &mut self.buffers
+    }
+
+    fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), ureq::Error> {
+        let t = timeout.for_write();
+        self.stream.set_write_timeout(socket_timeout(&t))?;
+        let out = &self.buffers.output()[..amount];
+        (&self.stream).write_all(out).map_err(|e| io_error(e, &t))
+    }
+
+    fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, ureq::Error> {
+        let t = timeout.for_read();
+        self.stream.set_read_timeout(socket_timeout(&t))?;
+        let n = (&self.stream).read(self.buffers.input_append_buf()).map_err(|e| io_error(e, &t))?;
+        self.buffers.input_appended(n);
+        Ok(n > 0)
+    }
+
+    fn is_open(&mut self) -> bool {
+        // Open means: nothing to read and no error (a pooled connection has no answer pending).
+        if self.stream.set_nonblocking(true).is_err() {
+            return false;
+        }
+        let open = matches!((&self.stream).read(&mut [0u8]), Err(e) if e.kind() == std::io::ErrorKind::WouldBlock);
+        self.stream.set_nonblocking(false).is_ok() && open
+    }
 }
 
 /// Reads every certificate in a PEM file.
@@ -92,7 +215,16 @@ impl HttpClient {
             .timeout_recv_response(secs(t.recv_response_secs))
             .timeout_recv_body(secs(t.recv_body_secs))
             .build();
-        Ok(HttpClient { agent: config.into() })
+        let connector =
+            ().chain(AbortiveTcp { connect: Duration::from_secs(t.connect_secs.max(1)) })
+                .chain(ureq::unversioned::transport::RustlsConnector::default());
+        let agent = ureq::Agent::with_parts(config, connector, ureq::unversioned::resolver::DefaultResolver::default());
+        Ok(HttpClient { agent, sent: Arc::new(AtomicU64::new(0)) })
+    }
+
+    /// Upload body bytes sent so far by this client and its clones.
+    pub fn bytes_sent(&self) -> u64 {
+        self.sent.load(Ordering::Relaxed)
     }
 
     /// Sends one request exactly as the protocol core built it.
@@ -121,7 +253,15 @@ impl HttpClient {
                 }
                 r.send(&req.body[..])
             }
-            Method::Put => self.agent.put(&req.url).header("Content-Type", req.content_type).send(&req.body[..]),
+            Method::Put => {
+                let mut body = Counting { body: &req.body, sent: &self.sent };
+                self.agent
+                    .put(&req.url)
+                    .header("Content-Type", req.content_type)
+                    // Stated, so the body goes length-delimited as S3's presigned PUTs require.
+                    .header("Content-Length", req.body.len())
+                    .send(ureq::SendBody::from_reader(&mut body))
+            }
         };
         let mut resp = result.map_err(fail)?;
         let status = resp.status().as_u16();

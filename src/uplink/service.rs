@@ -1,11 +1,12 @@
 //! The uplink loop: drains the queue oldest first whenever the link is there.
 //!
 //! Each pass: housekeeping (expire, erase, purge); if anything is due, a link probe (a TLS
-//! handshake and HTTP answer from the API host, not a ping), a clock check against the answer's
-//! `Date`, then the due jobs oldest first, `parallel_uploads` at a time on their own
-//! connections. Failures move a job's `next_attempt_at` by exponential backoff with jitter; a
-//! dead link, refused credentials (2204/2205) or a wrong clock stop the pass and show in the
-//! status instead of burning through the queue.
+//! handshake and HTTP answer from the API host, not a ping; skipped when the last pass ended with
+//! the link up less than 30 s ago), a clock check against the answer's `Date`, then the due jobs
+//! oldest first, `parallel_uploads` at a time on their own connections. Failures move a job's
+//! `next_attempt_at` by exponential backoff with jitter; a dead link, refused credentials
+//! (2204/2205) or a wrong clock stop the pass and show in the status instead of burning through
+//! the queue.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -104,7 +105,12 @@ pub struct Uplink<'a> {
     pub status_file: Option<PathBuf>,
     /// Unix ms of the loop's last sign of life (pass started, request sent), for the watchdog.
     pub heartbeat: Arc<AtomicI64>,
+    /// When a pass last ended with the link up: a pass soon after needs no probe.
+    last_up_at: Option<i64>,
 }
+
+/// A link that worked this recently is not probed again: every answer's `Date` is checked anyway.
+const PROBE_SKIP_MS: i64 = 30_000;
 
 fn jitter() -> f64 {
     let mut b = [0u8; 2];
@@ -129,6 +135,7 @@ impl<'a> Uplink<'a> {
             link: LinkState::Unknown,
             status_file: None,
             heartbeat: Default::default(),
+            last_up_at: None,
         }
     }
 
@@ -173,7 +180,8 @@ impl<'a> Uplink<'a> {
             self.write_status();
             return Ok(Vec::new());
         }
-        match self.probe() {
+        let recently_up = self.link == LinkState::Up && self.last_up_at.is_some_and(|t| now - t < PROBE_SKIP_MS);
+        match if recently_up { Ok(None) } else { self.probe() } {
             Err(e) => {
                 self.link = LinkState::Down { error: e };
                 self.write_status();
@@ -208,11 +216,25 @@ impl<'a> Uplink<'a> {
                 Err(e) => *lock(&failed) = Some(e),
             }
         };
+        // Two uploads started together share the link evenly, finish together and then wait out
+        // their round trips (answer, job_status, next prep_upload) together, leaving the link idle.
+        // Each further worker starts once the uploads so far have sent half a job, so one's
+        // round trips fall in another's upload.
+        let half_job = lock(&todo).front().map_or(0, |r| r.bundle_bytes / 2);
+        let start = self.http.bytes_sent();
         std::thread::scope(|s| {
-            for _ in 1..self.settings.parallel_uploads.max(1) {
+            s.spawn(worker);
+            for k in 1..self.settings.parallel_uploads.max(1) as u64 {
+                let deadline = std::time::Instant::now() + Duration::from_secs(30);
+                while self.http.bytes_sent() < start + k * half_job
+                    && std::time::Instant::now() < deadline
+                    && !lock(&todo).is_empty()
+                    && lock(&stop).is_none()
+                {
+                    std::thread::sleep(Duration::from_millis(20));
+                }
                 s.spawn(worker);
             }
-            worker();
         });
         if let Some(e) = failed.into_inner().unwrap_or_else(|e| e.into_inner()) {
             return Err(e);
@@ -222,6 +244,7 @@ impl<'a> Uplink<'a> {
         }
         let mut out = out.into_inner().unwrap_or_else(|e| e.into_inner());
         out.sort_by_key(|d| d.record.seq);
+        self.last_up_at = (self.link == LinkState::Up).then(|| UnixMillis::now().0);
         self.queue.housekeeping(UnixMillis::now().0)?;
         self.write_status();
         Ok(out)

@@ -90,6 +90,7 @@ for p in $PROFILES; do
     ) &
     FLAP=$!
     done_ok=0
+    set +x  # the watch loop below would flood the log
     while [ $(( ($(now_cs) - t0) / 100 )) -lt "$LIMIT" ]; do
       $IP netns exec kiosk $A run --exit-when-idle --config "$W/kiosk.toml" 2>>"$W/agent.log" &
       AG=$!
@@ -98,11 +99,12 @@ for p in $PROFILES; do
       while kill -0 $AG 2>/dev/null && [ "$(now_cs)" -lt $end ]; do sleep 0.2; done
       if kill -0 $AG 2>/dev/null; then
         kill -9 $AG; wait $AG; kills=$((kills + 1))
-        echo "== killed after $life s" >> "$W/agent.log"
+        echo "== killed after $life s" | tee -a "$W/agent.log"
       else
         wait $AG && { done_ok=1; break; }
       fi
     done
+    set -x
     kill $FLAP
     shape "$rate" "$delay" "$loss"
   else
