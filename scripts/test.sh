@@ -7,10 +7,21 @@ cd "$(dirname "$0")/.."
 
 source scripts/lib.sh
 
+# Each section prints how long the one before it took (CI has a time budget).
+section_start=$SECONDS
+section_name=""
+section() {
+  [ -n "$section_name" ] && echo "metric ci_section_secs $((SECONDS - section_start)) s ($section_name)"
+  section_name=$1
+  section_start=$SECONDS
+  echo "== $1"
+}
+trap 'section done' EXIT
+
 command -v python3 >/dev/null || apt_install python3 python3-venv
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
 
-echo "== Python interop peer (smile-id-core)"
+section "Python interop peer (smile-id-core)"
 venv=target/interop-venv
 if ! [ -x "$venv/bin/python" ]; then
   python3 -m venv "$venv" 2>/dev/null || { apt_install python3-venv; python3 -m venv "$venv"; }
@@ -20,43 +31,43 @@ fi
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check -r benches/requirements.txt
 export PYTHON="$PWD/$venv/bin/python"
 
-echo "== Node interop peer (smile-identity-core)"
+section "Node interop peer (smile-identity-core)"
 (cd tests/interop && CI=true npm ci --no-audit --no-fund --loglevel=error)
 
-echo "== format and lints"
+section "format and lints"
 cargo fmt --all -- --check
 (cd fuzz && cargo fmt -- --check)
 cargo clippy --locked --all-targets -- -D warnings
 
-echo "== tests"
+section "tests"
 cargo test --locked
 
-echo "== crash test: SIGKILL while enqueueing and uploading (release build)"
+section "crash test: SIGKILL while enqueueing and uploading (release build)"
 KILL_LOOP_RUNS="${KILL_LOOP_RUNS:-200}" cargo test --release --locked --test crash -- --nocapture
 
-echo "== fuzzing: each cargo-fuzz target for a bounded time"
+section "fuzzing: each cargo-fuzz target for a bounded time"
 bash scripts/fuzz.sh "${FUZZ_SECS:-20}"
 
-echo "== device tests in a VM (Debian kernel under qemu): V4L2 on vivid, framebuffer on bochs, a button on gpio-sim"
+section "device tests in a VM (Debian kernel under qemu): V4L2 on vivid, framebuffer on bochs, a button on gpio-sim"
 bash scripts/vm.sh kit
 cargo build --release --locked --example vivid_feed
 cargo test --release --locked --test vm -- --ignored --nocapture
 
-echo "== field conditions in the VM (network namespaces, veth, tc netem): the soak, then the link bench"
+section "field conditions in the VM (network namespaces, veth, tc netem): the soak, then the link bench"
 cargo test --release --locked --test field -- --ignored --nocapture
 cargo bench --locked --bench field
 
-echo "== benchmarks (figures as 'metric <name> <value> <unit>')"
+section "benchmarks (figures as 'metric <name> <value> <unit>')"
 # 3,000 enqueue/erase cycles show the space amplification's trend; 10,000 add a minute of CI.
 CYCLES="${CYCLES:-3000}" cargo bench --locked --bench queue
 cargo bench --locked --bench vision
 cargo bench --locked --bench display
 
-echo "== systemd unit: exposure by systemd-analyze (goal <= 2.0)"
+section "systemd unit: exposure by systemd-analyze (goal <= 2.0)"
 apt_install systemd
 exposure=$(systemd-analyze security --offline=true systemd/kiosk-agent.service 2>/dev/null | sed -n 's/.*exposure level for kiosk-agent.service: \([0-9.]*\).*/\1/p')
 echo "metric unit_exposure ${exposure:-unknown} score"
 awk -v e="${exposure:-99}" 'BEGIN { exit !(e <= 2.0) }'
 
-echo "== ARM: aarch64 and armv7 release builds, Debian packages, aarch64 tests under qemu-user"
+section "ARM: aarch64 and armv7 release builds, Debian packages, aarch64 tests under qemu-user"
 bash scripts/arm.sh all
