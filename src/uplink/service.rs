@@ -218,8 +218,9 @@ impl<'a> Uplink<'a> {
         };
         // Two uploads started together share the link evenly, finish together and then wait out
         // their round trips (answer, job_status, next prep_upload) together, leaving the link idle.
-        // Each further worker starts once the uploads so far have sent half a job, so one's
-        // round trips fall in another's upload.
+        // Each further worker starts once the uploads so far have sent half a job (or a job is
+        // done: one that only needed its result polled sends nothing), so one's round trips fall
+        // in another's upload.
         let half_job = lock(&todo).front().map_or(0, |r| r.bundle_bytes / 2);
         let start = self.http.bytes_sent();
         std::thread::scope(|s| {
@@ -227,6 +228,7 @@ impl<'a> Uplink<'a> {
             for k in 1..self.settings.parallel_uploads.max(1) as u64 {
                 let deadline = std::time::Instant::now() + Duration::from_secs(30);
                 while self.http.bytes_sent() < start + k * half_job
+                    && (lock(&out).len() as u64) < k
                     && std::time::Instant::now() < deadline
                     && !lock(&todo).is_empty()
                     && lock(&stop).is_none()
