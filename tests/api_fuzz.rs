@@ -5,44 +5,8 @@
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use kiosk_agent::api::{route, Backend, EnhancedKyc, Refusal, StartSession};
+use kiosk_agent::api::{route, AcceptAll as Fake};
 use kiosk_agent::httpd::Request;
-
-/// Accepts every well-formed request.
-struct Fake;
-
-impl Backend for Fake {
-    fn start_session(&self, r: StartSession) -> Result<Value, Refusal> {
-        Ok(json!({"session_id": "s", "job_type": r.job_type.code()}))
-    }
-    fn session(&self, id: &str) -> Option<Value> {
-        (id == "s").then(|| json!({"session_id": "s"}))
-    }
-    fn consent(&self, id: &str, _: bool) -> Option<Value> {
-        self.session(id)
-    }
-    fn cancel(&self, id: &str) -> Option<Value> {
-        self.session(id)
-    }
-    fn jobs(&self) -> Result<Value, Refusal> {
-        Ok(json!([]))
-    }
-    fn job(&self, _: &str) -> Option<Value> {
-        None
-    }
-    fn purge(&self, _: &str) -> Result<(), Refusal> {
-        Err(Refusal::new(404, "no job"))
-    }
-    fn enhanced_kyc(&self, _: EnhancedKyc) -> Result<Value, Refusal> {
-        Ok(json!({"result": {}}))
-    }
-    fn health(&self) -> Value {
-        json!({"status": "ok"})
-    }
-    fn metrics(&self) -> String {
-        String::new()
-    }
-}
 
 fn json_value() -> impl Strategy<Value = Value> {
     let leaf = prop_oneof![

@@ -6,46 +6,9 @@ use std::io::{Cursor, Read, Write};
 use std::sync::atomic::AtomicBool;
 
 use libfuzzer_sys::fuzz_target;
-use serde_json::{json, Value};
 
-use kiosk_agent::api::{route, Backend, EnhancedKyc, Refusal, StartSession};
+use kiosk_agent::api::{route, AcceptAll};
 use kiosk_agent::httpd::Request;
-
-/// Accepts every well-formed request (no camera, no queue).
-struct Fake;
-
-impl Backend for Fake {
-    fn start_session(&self, r: StartSession) -> Result<Value, Refusal> {
-        Ok(json!({"session_id": "s", "job_type": r.job_type.code()}))
-    }
-    fn session(&self, id: &str) -> Option<Value> {
-        (id == "s").then(|| json!({"session_id": "s"}))
-    }
-    fn consent(&self, id: &str, _: bool) -> Option<Value> {
-        self.session(id)
-    }
-    fn cancel(&self, id: &str) -> Option<Value> {
-        self.session(id)
-    }
-    fn jobs(&self) -> Result<Value, Refusal> {
-        Ok(json!([]))
-    }
-    fn job(&self, _: &str) -> Option<Value> {
-        None
-    }
-    fn purge(&self, _: &str) -> Result<(), Refusal> {
-        Err(Refusal::new(404, "no job"))
-    }
-    fn enhanced_kyc(&self, _: EnhancedKyc) -> Result<Value, Refusal> {
-        Ok(json!({"result": {}}))
-    }
-    fn health(&self) -> Value {
-        json!({"status": "ok"})
-    }
-    fn metrics(&self) -> String {
-        String::new()
-    }
-}
 
 /// The request bytes in, the answers out.
 struct Socket {
@@ -72,7 +35,7 @@ impl Write for Socket {
 fuzz_target!(|data: &[u8]| {
     let stop = AtomicBool::new(false);
     let handler = |req: &Request| {
-        let resp = route(&Fake, req);
+        let resp = route(&AcceptAll, req);
         assert!(resp.status < 500, "{} {} answered {}", req.method, req.path, resp.status);
         resp
     };

@@ -61,7 +61,7 @@ impl Refusal {
     }
 }
 
-/// What the API drives; implemented by the service, and by a fake in tests.
+/// What the API drives; implemented by the service, and by [`AcceptAll`] for tests.
 pub trait Backend: Send + Sync {
     fn start_session(&self, req: StartSession) -> Result<Value, Refusal>;
     fn session(&self, id: &str) -> Option<Value>;
@@ -73,6 +73,44 @@ pub trait Backend: Send + Sync {
     fn enhanced_kyc(&self, req: EnhancedKyc) -> Result<Value, Refusal>;
     fn health(&self) -> Value;
     fn metrics(&self) -> String;
+}
+
+/// A test double of the service: accepts every well-formed request, with no camera or queue
+/// behind it, so that fuzzing and property tests reach only the API's own parsing and routing.
+/// Its one session is `"s"`; it has no jobs.
+pub struct AcceptAll;
+
+impl Backend for AcceptAll {
+    fn start_session(&self, r: StartSession) -> Result<Value, Refusal> {
+        Ok(json!({"session_id": "s", "job_type": r.job_type.code()}))
+    }
+    fn session(&self, id: &str) -> Option<Value> {
+        (id == "s").then(|| json!({"session_id": "s"}))
+    }
+    fn consent(&self, id: &str, _: bool) -> Option<Value> {
+        self.session(id)
+    }
+    fn cancel(&self, id: &str) -> Option<Value> {
+        self.session(id)
+    }
+    fn jobs(&self) -> Result<Value, Refusal> {
+        Ok(json!([]))
+    }
+    fn job(&self, _: &str) -> Option<Value> {
+        None
+    }
+    fn purge(&self, _: &str) -> Result<(), Refusal> {
+        Err(Refusal::new(404, "no job"))
+    }
+    fn enhanced_kyc(&self, _: EnhancedKyc) -> Result<Value, Refusal> {
+        Ok(json!({"result": {}}))
+    }
+    fn health(&self) -> Value {
+        json!({"status": "ok"})
+    }
+    fn metrics(&self) -> String {
+        String::new()
+    }
 }
 
 fn bad(field: &str, problem: &str) -> Refusal {
