@@ -3,8 +3,9 @@
 //! - enqueue latency with fsync (p50, p99) for Biometric-KYC-sized bundles;
 //! - drain throughput of `DRAIN_JOBS` (1,000) jobs to a local sandbox over TLS by
 //!   `kiosk-agent run`, and that process's RSS sampled every 10 ms over the drain;
-//! - disk bytes ÷ live bytes after `CYCLES` (default 10,000; CI 3,000) enqueue/erase cycles of 200 KB jobs with
-//!   20 jobs live (the sled index and key files included; the disk-full ballast excluded).
+//! - disk bytes ÷ live bytes after `CYCLES` (default 10,000; CI 3,000) enqueue/erase cycles of
+//!   200 KB jobs with 20 jobs live (the sled index and key files included; the disk-full ballast
+//!   excluded).
 //!
 //! Run: `cargo bench --bench queue`
 
