@@ -43,10 +43,10 @@ section "tests"
 cargo test --locked
 
 section "crash test: SIGKILL while enqueueing and uploading (release build)"
-KILL_LOOP_RUNS="${KILL_LOOP_RUNS:-200}" cargo test --release --locked --test crash -- --nocapture
+KILL_LOOP_RUNS="${KILL_LOOP_RUNS:-150}" cargo test --release --locked --test crash -- --nocapture
 
 section "fuzzing: each cargo-fuzz target for a bounded time"
-bash scripts/fuzz.sh "${FUZZ_SECS:-20}"
+bash scripts/fuzz.sh "${FUZZ_SECS:-15}"
 
 section "device tests in a VM (Debian kernel under qemu): V4L2 on vivid, framebuffer on bochs, a button on gpio-sim"
 bash scripts/vm.sh kit
