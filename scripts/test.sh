@@ -20,6 +20,8 @@ trap 'section done' EXIT
 
 command -v python3 >/dev/null || apt_install python3 python3-venv
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
+# Clock jumps in the tests (tests/cli.rs, tests/model.rs) move the agent's wall clock with libfaketime.
+apt_install faketime
 
 section "Python interop peer (smile-id-core)"
 venv=target/interop-venv

@@ -398,15 +398,25 @@ impl Config {
                 "selfie must be ≥ 160 px and liveness ≥ 80 px on the long side",
             ));
         }
-        let q = &self.queue;
-        if q.max_jobs == 0 || q.max_bytes < 1024 * 1024 {
-            return Err(invalid("queue.max_jobs/max_bytes", "must allow at least one job (max_bytes ≥ 1 MiB)"));
-        }
-        if q.ttl_hours == 0 {
-            return Err(invalid("queue.ttl_hours", "must be above 0"));
-        }
-        if self.uplink.base_backoff_secs == 0 || self.uplink.max_backoff_secs < self.uplink.base_backoff_secs {
+        self.queue.check().map_err(|(k, p)| invalid(k, p))?;
+        let u = &self.uplink;
+        if u.base_backoff_secs == 0 || u.max_backoff_secs < u.base_backoff_secs {
             return Err(invalid("uplink.base_backoff_secs", "must be above 0 and at most max_backoff_secs"));
+        }
+        if u.max_backoff_secs > 86_400 || u.paused_retry_secs == 0 || u.paused_retry_secs > 86_400 {
+            return Err(invalid("uplink.max_backoff_secs/paused_retry_secs", "must be 1 s to 1 day"));
+        }
+        if u.idle_poll_secs == 0 || u.idle_poll_secs > 3_600 || u.max_probe_interval_secs < u.idle_poll_secs {
+            return Err(invalid(
+                "uplink.idle_poll_secs/max_probe_interval_secs",
+                "need 1 ≤ idle_poll_secs ≤ 3600 and max_probe_interval_secs ≥ idle_poll_secs (0 would spin)",
+            ));
+        }
+        if !(5..=86_400).contains(&u.max_clock_skew_secs) {
+            return Err(invalid("uplink.max_clock_skew_secs", "must be 5 to 86400 seconds"));
+        }
+        if !(1..=8).contains(&u.parallel_uploads) {
+            return Err(invalid("uplink.parallel_uploads", "must be 1 to 8"));
         }
         if c.time_limit_secs == 0 {
             return Err(invalid("capture.time_limit_secs", "must be above 0"));
@@ -435,11 +445,21 @@ impl Config {
         Ok(match self.smileid.environment.as_str() {
             "sandbox" => crate::smileid::SANDBOX_URL.into(),
             "production" => crate::smileid::PRODUCTION_URL.into(),
-            url if url.starts_with("https://") => url.trim_end_matches('/').into(),
+            url if url.starts_with("https://") && url.trim_end_matches('/').ends_with("/v1") => {
+                url.trim_end_matches('/').into()
+            }
+            url if url.starts_with("https://") => {
+                return Err(invalid(
+                    "smileid.environment",
+                    format!(
+                        "{url:?} must be the API's v1 root, ending in /v1 (e.g. https://testapi.smileidentity.com/v1)"
+                    ),
+                ))
+            }
             other => {
                 return Err(invalid(
                     "smileid.environment",
-                    format!("{other:?}: use \"sandbox\", \"production\" or an https:// URL"),
+                    format!("{other:?}: use \"sandbox\", \"production\" or an https:// URL ending in /v1"),
                 ))
             }
         })

@@ -15,6 +15,7 @@
 pub mod api;
 pub mod bundle;
 pub mod camera;
+pub mod clock;
 pub mod config;
 pub mod demo;
 pub mod display;

@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 use kiosk_agent::config::{read_api_key, Config};
 use kiosk_agent::display::Screen;
 use kiosk_agent::log;
-use kiosk_agent::queue::{Queue, Record};
+use kiosk_agent::queue::{Queue, QueueError, Record};
 use kiosk_agent::sandbox::{self, SandboxOptions};
 use kiosk_agent::session::{self, ScriptedInput, SessionRequest};
 use kiosk_agent::smileid::job::{IdInfo, JobOptions, JobType};
@@ -272,12 +272,18 @@ enum CameraCommand {
 #[derive(Subcommand)]
 enum QueueAction {
     /// List jobs with their state, attempts and last error.
-    Ls,
+    Ls {
+        /// Print the records as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show one job's record as JSON (no images).
     Show { job_id: String },
-    /// Put a failed job back in line.
+    /// Put a job back in line: a failed one whose images remain, or a waiting one now.
     Retry { job_id: String },
-    /// Delete a job: its images are erased and its record removed.
+    /// Take a quarantined job back once its bundle checks again (e.g. the right key restored).
+    Restore { job_id: String },
+    /// Delete a job: its images are erased and its record removed. This cannot be undone.
     Purge { job_id: String },
 }
 
@@ -330,9 +336,18 @@ fn start_watchdog(heartbeat: std::sync::Arc<std::sync::atomic::AtomicI64>) {
     });
 }
 
-/// Opens the queue and reports anything reconciliation had to repair.
-fn open_queue(c: &Config) -> Result<Queue> {
-    let q = Queue::open(&c.state_dir, c.queue.clone())?;
+/// Opens the queue for this process alone and reports anything reconciliation had to repair.
+/// `wait` rides out a short-lived holder (an operator's read-only command) for that long.
+fn open_queue(c: &Config, wait: std::time::Duration) -> Result<Queue> {
+    let give_up = std::time::Instant::now() + wait;
+    let q = loop {
+        match Queue::open(&c.state_dir, c.queue.clone()) {
+            Err(QueueError::Busy { .. }) if std::time::Instant::now() < give_up => {
+                std::thread::sleep(std::time::Duration::from_millis(200))
+            }
+            r => break r?,
+        }
+    };
     let r = &q.report;
     if r.index_rebuilt {
         eprintln!(
@@ -343,10 +358,100 @@ fn open_queue(c: &Config) -> Result<Queue> {
     for qn in &r.quarantined {
         eprintln!("kiosk-agent: quarantined {qn}");
     }
+    for j in &r.restored {
+        eprintln!("kiosk-agent: {j}: out of quarantine, its bundle checks again");
+    }
+    for u in &r.unreadable {
+        eprintln!("kiosk-agent: left in place, not quarantined: {u}");
+    }
     if r.migrated > 0 {
         eprintln!("kiosk-agent: migrated {} job bundles to the current format", r.migrated);
     }
     Ok(q)
+}
+
+/// Where `kiosk-agent queue` finds the jobs: the queue itself, or the service that owns it.
+enum Jobs<'a> {
+    Local(&'a Queue),
+    Service(&'a std::path::Path),
+}
+
+impl Jobs<'_> {
+    fn records(&self) -> Result<Vec<Record>> {
+        match self {
+            Jobs::Local(q) => Ok(q.list()?),
+            Jobs::Service(s) => Ok(serde_json::from_value(api_call(s, "GET", "/v1/jobs", None)?)?),
+        }
+    }
+
+    fn one(&self, job_id: &str, action: &str) -> Result<Record> {
+        match (self, action) {
+            (Jobs::Local(q), "show") => Ok(q.get(job_id)?),
+            (Jobs::Local(q), "retry") => Ok(q.retry(job_id)?),
+            (Jobs::Local(q), "restore") => Ok(q.restore(job_id)?),
+            (Jobs::Service(s), "show") => {
+                Ok(serde_json::from_value(api_call(s, "GET", &format!("/v1/jobs/{job_id}"), None)?)?)
+            }
+            (Jobs::Service(s), a) => {
+                Ok(serde_json::from_value(api_call(s, "POST", &format!("/v1/jobs/{job_id}/{a}"), None)?)?)
+            }
+            (Jobs::Local(_), a) => anyhow::bail!("unknown queue action {a}"),
+        }
+    }
+
+    fn purge(&self, job_id: &str) -> Result<()> {
+        match self {
+            Jobs::Local(q) => Ok(q.purge(job_id)?),
+            Jobs::Service(s) => api_call(s, "DELETE", &format!("/v1/jobs/{job_id}"), None).map(|_| ()),
+        }
+    }
+}
+
+fn iso(ms: i64) -> String {
+    kiosk_agent::smileid::timestamp::UnixMillis(ms).to_iso()
+}
+
+fn queue_command(jobs: Jobs, action: QueueAction) -> Result<()> {
+    match action {
+        QueueAction::Ls { json } => {
+            let records = jobs.records()?;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&records)?);
+                return Ok(());
+            }
+            println!(
+                "{:>6}  {:<40}  {:>4}  {:<11}  {:>8}  {:<20}  LAST ERROR",
+                "SEQ", "JOB_ID", "TYPE", "STAGE", "ATTEMPTS", "CAPTURED (UTC)"
+            );
+            for r in records {
+                let stage = serde_json::to_value(r.stage)?.as_str().unwrap_or("").to_string();
+                let err = r.last_error.unwrap_or_default();
+                println!(
+                    "{:>6}  {:<40}  {:>4}  {:<11}  {:>8}  {:<20}  {err}",
+                    r.seq,
+                    r.job_id,
+                    r.job_type,
+                    stage,
+                    r.attempts,
+                    iso(r.created_at)
+                );
+            }
+        }
+        QueueAction::Show { job_id } => println!("{}", serde_json::to_string_pretty(&jobs.one(&job_id, "show")?)?),
+        QueueAction::Retry { job_id } => {
+            let r = jobs.one(&job_id, "retry")?;
+            println!("{job_id}: in line again ({:?}); it is tried at the next pass", r.stage);
+        }
+        QueueAction::Restore { job_id } => {
+            let r = jobs.one(&job_id, "restore")?;
+            println!("{job_id}: out of quarantine ({:?})", r.stage);
+        }
+        QueueAction::Purge { job_id } => {
+            jobs.purge(&job_id)?;
+            println!("{job_id}: images erased, record removed");
+        }
+    }
+    Ok(())
 }
 
 /// What the uplink needs from the config: an HTTPS client and a signer.
@@ -435,9 +540,10 @@ fn run(cli: Cli) -> Result<()> {
                     None => None,
                 },
             };
+            // The queue first: while the service owns it, nothing touches the camera or screen.
+            let queue = open_queue(&c, std::time::Duration::ZERO)?;
             let mut cam = c.camera.open()?;
             let mut display = c.display.open()?;
-            let queue = open_queue(&c)?;
             // Refuse before the person spends two minutes in front of the camera, not after.
             if let Err(e) = queue.check_room(kiosk_agent::queue::TYPICAL_JOB_BYTES) {
                 display.show(&Screen::Error { problem: kiosk_agent::display::screens::Problem::StorageFull })?;
@@ -457,7 +563,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Upload { config } => {
             let c = Config::load(&config)?;
-            let queue = open_queue(&c)?;
+            let queue = open_queue(&c, std::time::Duration::ZERO)?;
             let parts = UplinkParts::new(&c)?;
             let mut uplink = parts.uplink(&c, &queue)?;
             let delivered = uplink.pass(log_event)?;
@@ -472,13 +578,23 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 println!("{line}");
             }
+            let pending = queue.stats()?.pending;
             if !matches!(uplink.link, LinkState::Up | LinkState::Unknown) {
-                eprintln!("kiosk-agent: uploads stopped: {}", serde_json::to_string(&uplink.link)?);
+                eprintln!(
+                    "kiosk-agent: uploads stopped, {pending} job(s) kept in the queue: {}",
+                    serde_json::to_string(&uplink.link)?
+                );
+                std::process::exit(3);
+            }
+            if pending > 0 {
+                eprintln!(
+                    "kiosk-agent: {pending} job(s) still waiting for their next try; `kiosk-agent queue ls` shows why"
+                );
             }
         }
         Command::Run { config, exit_when_idle } => {
             let c = Config::load(&config)?;
-            let queue = std::sync::Arc::new(open_queue(&c)?);
+            let queue = std::sync::Arc::new(open_queue(&c, std::time::Duration::from_secs(20))?);
             install_stop_handler();
             if exit_when_idle {
                 // Batch mode: drain and leave; no sessions, no control socket.
@@ -567,38 +683,42 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Status { config } => {
             let c = Config::load(&config)?;
-            let status_file = c.state_dir.join("status.json");
-            let queue = open_queue(&c)?;
-            let link = std::fs::read(&status_file)
-                .ok()
-                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
-                .unwrap_or_else(|| serde_json::json!({"link": "unknown"}));
-            let stats = kiosk_agent::uplink::service::stats_json(&queue.stats()?);
-            println!("{}", serde_json::to_string_pretty(&serde_json::json!({"uplink": link, "queue": stats}))?);
+            let v = match Queue::open_read_only(&c.state_dir, c.queue.clone()) {
+                Ok(queue) => {
+                    let link = std::fs::read(c.state_dir.join("status.json"))
+                        .ok()
+                        .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
+                        .unwrap_or_else(|| serde_json::json!({"link": "unknown"}));
+                    let stats = kiosk_agent::uplink::service::stats_json(&queue.stats()?);
+                    serde_json::json!({"uplink": link, "queue": stats})
+                }
+                Err(QueueError::Busy { .. }) => {
+                    let h = api_call(&c.api.socket, "GET", "/v1/health", None)
+                        .context("the service owns the queue, but its control API did not answer")?;
+                    serde_json::json!({"uplink": h["uplink"], "queue": h["queue"]})
+                }
+                Err(e @ QueueError::Missing { .. }) => {
+                    eprintln!("kiosk-agent: {e}");
+                    let stats = kiosk_agent::queue::QueueStats::default();
+                    serde_json::json!({"uplink": {"link": "unknown"}, "queue": stats})
+                }
+                Err(e) => return Err(e.into()),
+            };
+            println!("{}", serde_json::to_string_pretty(&v)?);
         }
         Command::Queue { config, action } => {
             let c = Config::load(&config)?;
-            let q = open_queue(&c)?;
-            match action {
-                QueueAction::Ls => {
-                    for r in q.list()? {
-                        let stage = serde_json::to_value(r.stage)?.as_str().unwrap_or("").to_string();
-                        let err = r.last_error.unwrap_or_default();
-                        println!(
-                            "{:>6} {:<44} type {:>2} {:<11} attempts {} {err}",
-                            r.seq, r.job_id, r.job_type, stage, r.attempts
-                        );
-                    }
-                }
-                QueueAction::Show { job_id } => println!("{}", serde_json::to_string_pretty(&q.get(&job_id)?)?),
-                QueueAction::Retry { job_id } => {
-                    q.retry(&job_id)?;
-                    println!("{job_id}: queued again");
-                }
-                QueueAction::Purge { job_id } => {
-                    q.purge(&job_id)?;
-                    println!("{job_id}: images erased, record removed");
-                }
+            let changes = !matches!(action, QueueAction::Ls { .. } | QueueAction::Show { .. });
+            let opened = if changes {
+                Queue::open(&c.state_dir, c.queue.clone())
+            } else {
+                Queue::open_read_only(&c.state_dir, c.queue.clone())
+            };
+            match opened {
+                Ok(q) => queue_command(Jobs::Local(&q), action)?,
+                // The service owns the queue: the same command, through its control API.
+                Err(QueueError::Busy { .. }) => queue_command(Jobs::Service(&c.api.socket), action)?,
+                Err(e) => return Err(e.into()),
             }
         }
         Command::Display { action: DisplayCommand::Test { device, language, save } } => {

@@ -49,6 +49,7 @@ fn queue_refusal(e: QueueError) -> Refusal {
     match e {
         QueueError::NotFound(_) => Refusal::new(404, e.to_string()),
         QueueError::Full(_) => Refusal::new(507, e.to_string()),
+        QueueError::Refused { .. } | QueueError::Transition(_) => Refusal::new(409, e.to_string()),
         _ => Refusal::new(500, e.to_string()),
     }
 }
@@ -115,7 +116,21 @@ impl Backend for Service {
     }
 
     fn purge(&self, job_id: &str) -> Result<(), Refusal> {
-        self.queue.purge(job_id).map_err(queue_refusal)
+        self.queue.purge(job_id).map_err(queue_refusal)?;
+        crate::log::info(&format!("job {job_id} purged by the operator"), &[("JOB_ID", job_id)]);
+        Ok(())
+    }
+
+    fn retry(&self, job_id: &str) -> Result<Value, Refusal> {
+        let r = self.queue.retry(job_id).map_err(queue_refusal)?;
+        crate::log::info(&format!("job {job_id} put back in line by the operator"), &[("JOB_ID", job_id)]);
+        Ok(serde_json::to_value(r).unwrap_or_default())
+    }
+
+    fn restore(&self, job_id: &str) -> Result<Value, Refusal> {
+        let r = self.queue.restore(job_id).map_err(queue_refusal)?;
+        crate::log::info(&format!("job {job_id} restored from quarantine by the operator"), &[("JOB_ID", job_id)]);
+        Ok(serde_json::to_value(r).unwrap_or_default())
     }
 
     fn enhanced_kyc(&self, r: EnhancedKyc) -> Result<Value, Refusal> {

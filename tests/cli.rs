@@ -85,8 +85,10 @@ fn declined_consent_records_nothing() {
     let o = agent(&["capture", "--user-id", "u-8", "--job-type", "4"], &config);
     assert!(!o.status.success());
     assert!(text(&o).contains("declined consent"), "{}", text(&o));
-    let ls = agent(&["queue", "ls"], &config);
-    assert!(ls.stdout.is_empty(), "{}", text(&ls));
+    let ls = agent(&["queue", "ls", "--json"], &config);
+    let records: Vec<serde_json::Value> = serde_json::from_slice(&ls.stdout).unwrap();
+    assert!(records.is_empty(), "{}", text(&ls));
+    assert_eq!(text(&agent(&["queue", "ls"], &config)).lines().count(), 1, "a header, no jobs");
 }
 
 #[test]
@@ -147,8 +149,156 @@ fn wrong_clock_and_dead_link_keep_jobs_queued_and_say_why() {
     let cfg = std::fs::read_to_string(&config).unwrap().replace(&sb.base_url, "https://127.0.0.1:9/v1");
     std::fs::write(&config, cfg).unwrap();
     let up = agent(&["upload"], &config);
-    assert!(up.status.success(), "{}", text(&up));
+    assert_eq!(up.status.code(), Some(3), "the upload did not do its job: {}", text(&up));
+    assert!(text(&up).contains("1 job(s) kept"), "{}", text(&up));
     let s = status(&config);
     assert_eq!(s["uplink"]["link"], "down", "{s}");
     assert_eq!(s["queue"]["pending"], 1);
+}
+
+fn faketime() -> &'static str {
+    let ok = Command::new("faketime").arg("-f").arg("+1d").arg("true").status().is_ok_and(|s| s.success());
+    assert!(ok, "faketime is needed (Debian package faketime; scripts/test.sh installs it)");
+    "faketime"
+}
+
+fn bundle_count(dir: &Path) -> usize {
+    std::fs::read_dir(dir.join("state/bundles")).map(|d| d.count()).unwrap_or(0)
+}
+
+#[test]
+fn a_clock_days_off_fails_nothing_and_upload_says_so() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let o = agent(&["capture", "--user-id", "u", "--consent-given", "--job-type", "4"], &config);
+    assert!(o.status.success(), "{}", text(&o));
+    let job_id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    for offset in ["+4d", "-4d", "+365d"] {
+        let up = Command::new(faketime())
+            .args(["-f", offset, env!("CARGO_BIN_EXE_kiosk-agent"), "upload", "--config"])
+            .arg(&config)
+            .output()
+            .unwrap();
+        assert_eq!(up.status.code(), Some(3), "{offset}: {}", text(&up));
+        assert!(text(&up).contains("clock_wrong") && text(&up).contains("kept"), "{offset}: {}", text(&up));
+        let show = agent(&["queue", "show", &job_id], &config);
+        let r: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
+        assert_eq!(r["stage"], "queued", "{offset}: {r}");
+        assert_eq!(bundle_count(dir.path()), 1, "{offset}: the images are kept");
+    }
+    assert!(sandbox_jobs(&sb).is_empty());
+    let up = agent(&["upload"], &config);
+    assert!(up.status.success(), "{}", text(&up));
+    assert_eq!(sandbox_jobs(&sb).len(), 1);
+}
+
+#[test]
+fn a_wrong_base_url_pauses_keeps_the_job_and_it_goes_once_corrected() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let o = agent(&["capture", "--user-id", "u", "--consent-given", "--job-type", "4"], &config);
+    assert!(o.status.success(), "{}", text(&o));
+    let job_id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let good = std::fs::read_to_string(&config).unwrap();
+    // Without /v1 the config itself says what is wrong.
+    std::fs::write(&config, good.replace(&sb.base_url, &sb.base_url.replace("/v1", ""))).unwrap();
+    let o = agent(&["upload"], &config);
+    assert!(!o.status.success() && text(&o).contains("ending in /v1"), "{}", text(&o));
+    // A path the server does not serve: paused, the job and its images kept.
+    std::fs::write(&config, good.replace(&sb.base_url, &sb.base_url.replace("/v1", "/api/v1"))).unwrap();
+    let o = agent(&["upload"], &config);
+    assert_eq!(o.status.code(), Some(3), "{}", text(&o));
+    assert!(text(&o).contains("smileid.environment"), "{}", text(&o));
+    let r: serde_json::Value = serde_json::from_slice(&agent(&["queue", "show", &job_id], &config).stdout).unwrap();
+    assert_eq!(r["stage"], "queued", "{r}");
+    assert_eq!(bundle_count(dir.path()), 1);
+    std::fs::write(&config, &good).unwrap();
+    let up = agent(&["upload"], &config);
+    assert!(up.status.success(), "{}", text(&up));
+    let jobs = sandbox_jobs(&sb);
+    assert_eq!((jobs.len(), jobs[0]["uploads"].as_u64()), (1, Some(1)));
+}
+
+/// `kiosk-agent run` as the service, with its control socket.
+struct Service {
+    child: std::process::Child,
+    socket: std::path::PathBuf,
+}
+
+impl Drop for Service {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_service(dir: &Path, config: &Path) -> Service {
+    let socket = dir.join("control.sock");
+    let mut cfg = std::fs::read_to_string(config).unwrap();
+    if !cfg.contains("[api]") {
+        cfg.push_str(&format!("[api]\nsocket = {socket:?}\n[uplink]\nidle_poll_secs = 1\n"));
+        std::fs::write(config, cfg).unwrap();
+    }
+    let child = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
+        .args(["run", "--config"])
+        .arg(config)
+        .stderr(std::process::Stdio::from(std::fs::File::create(dir.join("service.log")).unwrap()))
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while !socket.exists() {
+        assert!(t.elapsed().as_secs() < 30, "{}", std::fs::read_to_string(dir.join("service.log")).unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    Service { child, socket }
+}
+
+#[test]
+fn operator_commands_beside_the_running_service_go_through_it_and_lose_nothing() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let o = agent(&["capture", "--user-id", "u", "--consent-given", "--job-type", "4"], &config);
+    assert!(o.status.success(), "{}", text(&o));
+    let first = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let svc = start_service(dir.path(), &config);
+    // While the service runs, every command either goes through it or says why it cannot.
+    for _ in 0..3 {
+        let s = status(&config);
+        assert!(s["queue"]["pending"].is_number(), "{s}");
+        let ls = agent(&["queue", "ls"], &config);
+        assert!(ls.status.success() && text(&ls).contains(&first), "{}", text(&ls));
+        for refused in [vec!["capture", "--user-id", "u", "--consent-given", "--job-type", "4"], vec!["upload"]] {
+            let o = agent(&refused, &config);
+            assert!(!o.status.success() && text(&o).contains("in use by another kiosk-agent"), "{}", text(&o));
+        }
+    }
+    // A session through the service, after all that.
+    let o = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
+        .args(["session", "--user-id", "u2", "--job-type", "4", "--consent-given", "--socket"])
+        .arg(&svc.socket)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let view: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    let second = view["job_id"].as_str().unwrap().to_string();
+    let t = std::time::Instant::now();
+    while sandbox_jobs(&sb).len() < 2 {
+        assert!(t.elapsed().as_secs() < 60, "both jobs reach Smile ID: {:?}", sandbox_jobs(&sb));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    let jobs = sandbox_jobs(&sb);
+    let ids: std::collections::HashSet<_> = jobs.iter().map(|j| j["job_id"].as_str().unwrap().to_string()).collect();
+    assert_eq!(ids, [first, second].into_iter().collect());
+    assert!(jobs.iter().all(|j| j["uploads"] == 1), "{jobs:?}");
+    let names: Vec<_> = std::fs::read_dir(dir.path().join("state")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(!names.iter().any(|n| n.to_string_lossy().contains("damaged")), "{names:?}");
+    // A look at a kiosk that never ran creates nothing.
+    let fresh = dir.path().join("fresh.toml");
+    std::fs::write(&fresh, std::fs::read_to_string(&config).unwrap().replace("/state\"", "/never\"")).unwrap();
+    let o = agent(&["status"], &fresh);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!dir.path().join("never").exists());
 }

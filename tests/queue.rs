@@ -8,9 +8,13 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use common::*;
-use kiosk_agent::queue::{Queue, QueueError, QueueSettings, Stage};
+use std::sync::Arc;
+
+use kiosk_agent::clock::{Clock, ManualClock};
+use kiosk_agent::queue::{Access, Event, Housekeeping, Queue, QueueError, QueueSettings, Stage};
 use kiosk_agent::smileid::job::*;
 use kiosk_agent::smileid::signature::{ApiKey, LocalKeySigner};
+use kiosk_agent::smileid::submit::Progress;
 use kiosk_agent::smileid::submit::{ResponseCheck, SubmitConfig};
 use kiosk_agent::uplink::http::{HttpClient, Timeouts};
 use kiosk_agent::uplink::service::{Uplink, UplinkSettings};
@@ -134,7 +138,7 @@ fn damaged_bundles_are_quarantined_and_the_rest_kept() {
     assert_eq!([by_id("j3"), by_id("j4")], [Stage::Queued; 2]);
     let mut r3 = q.get("j3").unwrap();
     assert_eq!(q.load_job(&mut r3).unwrap().partner_params.job_id, "j3");
-    assert!(q.retry("j0").is_err(), "a quarantined job is never sent");
+    assert!(q.retry("j0").unwrap_err().to_string().contains("queue restore"), "a quarantined job is never sent");
     assert_eq!(std::fs::read_dir(d.path().join("quarantine")).unwrap().count(), 3);
     // Opening again changes nothing more: no crash loop, no double reporting.
     let q2 = {
@@ -196,26 +200,317 @@ fn bounds_refuse_new_jobs_and_drop_nothing() {
     assert!(e.to_string().contains("MB queued"), "{e}");
 }
 
+fn clocked(dir: &Path, s: QueueSettings, clock: &ManualClock) -> Queue {
+    Queue::open_with(dir, s, Access::ReadWrite, Arc::new(clock.clone())).unwrap()
+}
+
+const HOUR: i64 = 3_600_000;
+const DAY: i64 = 24 * HOUR;
+/// 2026-11-29, the day these tests were written.
+const T0: i64 = 1_795_910_400_000;
+
 #[test]
-fn ttl_expires_and_erasure_leaves_no_trace() {
+fn ttl_expires_only_on_a_confirmed_clock_and_failures_keep_their_images() {
     let d = tempfile::tempdir().unwrap();
-    let q = Queue::open(d.path(), QueueSettings { encryption_key_file: None, ..settings() }).unwrap();
+    let clock = ManualClock::new(T0);
+    let s = QueueSettings { encryption_key_file: None, result_retention_hours: 1000, ..settings() };
+    let q = clocked(d.path(), s, &clock);
     q.enqueue(&job("old", "MARKER-OLD-7f3a")).unwrap();
     assert_eq!(files_containing(d.path(), b"MARKER-OLD-7f3a").len(), 1, "plain bundle holds the marker");
-    let later = kiosk_agent::smileid::timestamp::UnixMillis::now().0 + 73 * 3_600_000;
-    let (expired, erased, _) = q.housekeeping(later).unwrap();
-    assert_eq!((expired, erased), (1, 1));
+    // The wall clock jumps 4 days ahead: unconfirmed, it decides nothing.
+    clock.jump(4 * DAY);
+    assert_eq!(q.housekeeping().unwrap(), Housekeeping::default());
+    // Confirmed after the jump: the boot clock says the job is minutes old, not days.
+    q.confirm_clock();
+    let h = q.housekeeping().unwrap();
+    assert_eq!((h.dated, h.expired), (1, 0), "{h:?}");
+    // 73 real hours pass; a confirmation from before does not vouch for now.
+    clock.advance(73 * HOUR);
+    assert_eq!(q.housekeeping().unwrap().expired, 0, "a stale confirmation decides nothing");
+    q.confirm_clock();
+    let h = q.housekeeping().unwrap();
+    assert_eq!((h.expired, h.erased), (1, 0), "expired, but the images stay: {h:?}");
     let r = q.get("old").unwrap();
     assert_eq!(r.stage, Stage::Failed);
     assert!(r.last_error.unwrap().contains("expired"));
+    assert_eq!(files_containing(d.path(), b"MARKER-OLD-7f3a").len(), 1, "a mistaken failure can be undone");
+    assert_eq!(q.retry("old").unwrap().stage, Stage::Queued);
+    // Expired again, then kept for the failed-job retention, then really erased.
+    clock.advance(73 * HOUR);
+    q.confirm_clock();
+    assert_eq!(q.housekeeping().unwrap().expired, 1);
+    clock.advance(169 * HOUR);
+    q.confirm_clock();
+    assert_eq!(q.housekeeping().unwrap().erased, 1);
     assert!(files_containing(d.path(), b"MARKER-OLD-7f3a").is_empty(), "the images are really gone");
     assert!(bundles(d.path()).is_empty());
+    let e = q.retry("old").unwrap_err().to_string();
+    assert!(e.contains("erased") && e.contains("capture again"), "{e}");
     // With encryption on (the shipped default) the marker never reaches the disk in clear.
     let d2 = tempfile::tempdir().unwrap();
     let q2 = Queue::open(d2.path(), settings()).unwrap();
     q2.enqueue(&job("enc", "MARKER-ENC-19bc")).unwrap();
     assert!(files_containing(d2.path(), b"MARKER-ENC-19bc").is_empty());
     assert_eq!(std::fs::metadata(d2.path().join("keys/bundle.key")).map(|m| m.len()).unwrap(), 32);
+}
+
+#[test]
+fn a_job_captured_on_a_slow_clock_is_not_old_when_the_clock_is_fixed() {
+    let d = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0 - 30 * DAY);
+    let q = clocked(d.path(), settings(), &clock);
+    q.enqueue(&job("slow", "m")).unwrap();
+    clock.advance(2 * HOUR);
+    clock.jump(30 * DAY); // NTP sets the clock right
+    q.confirm_clock();
+    let h = q.housekeeping().unwrap();
+    assert_eq!((h.dated, h.expired), (1, 0), "{h:?}");
+    let r = q.get("slow").unwrap();
+    assert_eq!((r.stage, r.aged_from), (Stage::Queued, Some(T0)), "dated 2 h back by the boot clock");
+    // After a reboot nothing says how old an undated job is: its age counts from confirmation.
+    drop(q);
+    let q = clocked(d.path(), settings(), &clock);
+    q.enqueue(&job("before-reboot", "m")).unwrap();
+    assert_eq!(q.get("before-reboot").unwrap().aged_from, None, "captured on an unconfirmed clock");
+    drop(q);
+    clock.reboot();
+    clock.jump(100 * DAY);
+    let q = clocked(d.path(), settings(), &clock);
+    q.confirm_clock();
+    q.housekeeping().unwrap();
+    let r = q.get("before-reboot").unwrap();
+    assert_eq!((r.stage, r.aged_from), (Stage::Queued, Some(clock.wall_ms())));
+}
+
+#[test]
+fn ranges_that_could_lose_data_are_refused() {
+    let d = tempfile::tempdir().unwrap();
+    for (what, s) in [
+        ("ttl_hours", QueueSettings { ttl_hours: 3_000_000_000_000, ..settings() }),
+        ("ttl_hours", QueueSettings { ttl_hours: 0, ..settings() }),
+        ("result_retention_hours", QueueSettings { result_retention_hours: u64::MAX, ..settings() }),
+        ("index_cache_bytes", QueueSettings { index_cache_bytes: 0, ..settings() }),
+    ] {
+        let e = Queue::open(d.path(), s).err().expect("refused").to_string();
+        assert!(e.contains(what), "{what}: {e}");
+    }
+}
+
+#[test]
+fn a_second_owner_is_told_the_queue_is_busy_and_nothing_is_damaged() {
+    let d = tempfile::tempdir().unwrap();
+    let q = Queue::open(d.path(), settings()).unwrap();
+    for i in 0..3 {
+        q.enqueue(&job(&format!("b{i}"), "m")).unwrap();
+    }
+    for e in [Queue::open(d.path(), settings()).err(), Queue::open_read_only(d.path(), settings()).err()] {
+        let e = e.expect("refused while the first owner holds it");
+        assert!(matches!(e, QueueError::Busy { .. }), "{e}");
+        assert!(e.to_string().contains("kiosk-agent status"), "{e}");
+    }
+    let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(!names.iter().any(|n| n.to_string_lossy().contains("damaged")), "{names:?}");
+    q.enqueue(&job("b3", "m")).unwrap();
+    let seqs: std::collections::HashSet<u64> = q.list().unwrap().iter().map(|r| r.seq).collect();
+    assert_eq!(seqs.len(), 4);
+    drop(q);
+    let q = Queue::open_read_only(d.path(), settings()).unwrap();
+    assert_eq!(q.list().unwrap().len(), 4);
+    assert!(matches!(q.enqueue(&job("x", "m")), Err(QueueError::ReadOnly(_))));
+}
+
+#[test]
+fn a_read_only_open_creates_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    let state = d.path().join("never-used");
+    let e = Queue::open_read_only(&state, settings()).err().unwrap();
+    assert!(matches!(e, QueueError::Missing { .. }), "{e}");
+    assert!(!state.exists(), "no directory, keys or reserve made by a look");
+}
+
+#[test]
+fn a_lost_index_never_lets_a_new_job_take_an_old_name() {
+    type Damage = fn(&Path);
+    let damages: [(&str, Damage); 2] = [
+        ("index deleted", |p| std::fs::remove_dir_all(p.join("index.sled")).unwrap()),
+        ("random bytes over the db", |p| {
+            let mut x = 0x9E37_79B9u32;
+            let junk: Vec<u8> = (0..200_000)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 17;
+                    x ^= x << 5;
+                    x as u8
+                })
+                .collect();
+            std::fs::write(p.join("index.sled/db"), junk).unwrap()
+        }),
+    ];
+    for (what, damage) in damages {
+        let d = tempfile::tempdir().unwrap();
+        let q = Queue::open(d.path(), settings()).unwrap();
+        let mut old = Vec::new();
+        for i in 0..4 {
+            old.push(q.enqueue(&job(&format!("old{i}"), "m")).unwrap());
+        }
+        drop(q);
+        // The newest one is damaged too: quarantined files keep their names as well.
+        let b = bundles(d.path());
+        let mut bytes = std::fs::read(&b[3]).unwrap();
+        bytes[100] ^= 1;
+        std::fs::write(&b[3], bytes).unwrap();
+        damage(d.path());
+        let q = Queue::open(d.path(), settings()).unwrap();
+        let fresh = q.enqueue(&job("new", "m")).unwrap();
+        assert!(old.iter().all(|r| r.seq < fresh.seq), "{what}: {} reused", fresh.seq);
+        for r in &old[..3] {
+            let mut rec = q.get(&r.job_id).unwrap_or_else(|e| panic!("{what}: {e}"));
+            assert_eq!(q.load_job(&mut rec).unwrap().partner_params.job_id, r.job_id, "{what}");
+        }
+        assert_eq!(std::fs::read_dir(d.path().join("quarantine")).unwrap().count(), 1, "{what}");
+    }
+}
+
+#[test]
+fn a_bundle_is_never_replaced_by_another_job() {
+    let d = tempfile::tempdir().unwrap();
+    let q = Queue::open(d.path(), settings()).unwrap();
+    let a = q.enqueue(&job("a", "m")).unwrap();
+    // Something already holds the next name (a restored backup, a stray copy).
+    let stray = d.path().join(format!("bundles/{:016}.kab", a.seq + 1));
+    std::fs::write(&stray, b"not ours").unwrap();
+    let b = q.enqueue(&job("b", "m")).unwrap();
+    assert!(b.seq > a.seq + 1);
+    assert_eq!(std::fs::read(&stray).unwrap(), b"not ours");
+}
+
+#[test]
+fn keys_are_never_invented_over_queued_jobs() {
+    let d = tempfile::tempdir().unwrap();
+    let q = Queue::open(d.path(), settings()).unwrap();
+    q.enqueue(&job("k1", "m")).unwrap();
+    q.enqueue(&job("k2", "m")).unwrap();
+    drop(q);
+    let key = d.path().join("keys/bundle.key");
+    let saved = d.path().join("bundle.key.saved");
+    std::fs::rename(&key, &saved).unwrap();
+    let before = bundles(d.path());
+    let e = Queue::open(d.path(), settings()).err().expect("a missing key stops the open").to_string();
+    assert!(e.contains("keys/bundle.key") && e.contains("restore"), "{e}");
+    assert!(!key.exists(), "no new key was made over the jobs");
+    // Another key of the right size is no better.
+    std::fs::write(&key, [7u8; 32]).unwrap();
+    let e = Queue::open(d.path(), settings()).err().expect("a different key stops the open").to_string();
+    assert!(e.contains("not the bundle key"), "{e}");
+    assert_eq!(bundles(d.path()), before, "nothing was quarantined or moved");
+    std::fs::rename(&saved, &key).unwrap();
+    let q = Queue::open(d.path(), settings()).unwrap();
+    assert!(q.report.quarantined.is_empty(), "{:?}", q.report);
+    for id in ["k1", "k2"] {
+        let mut r = q.get(id).unwrap();
+        assert_eq!(r.stage, Stage::Queued);
+        q.load_job(&mut r).unwrap();
+    }
+    // The device key likewise.
+    drop(q);
+    let dev = d.path().join("keys/device.key");
+    std::fs::remove_file(&dev).unwrap();
+    let e = Queue::open(d.path(), settings()).err().unwrap().to_string();
+    assert!(e.contains("keys/device.key") && !dev.exists(), "{e}");
+}
+
+#[test]
+fn quarantine_is_reversible() {
+    let d = tempfile::tempdir().unwrap();
+    let q = Queue::open(d.path(), settings()).unwrap();
+    q.enqueue(&job("q1", "m")).unwrap();
+    q.enqueue(&job("q2", "m")).unwrap();
+    drop(q);
+    let b = bundles(d.path());
+    let (good1, good2) = (std::fs::read(&b[0]).unwrap(), std::fs::read(&b[1]).unwrap());
+    for p in &b {
+        let mut bytes = std::fs::read(p).unwrap();
+        bytes[40] ^= 0x80;
+        std::fs::write(p, bytes).unwrap();
+    }
+    let q = Queue::open(d.path(), settings()).unwrap();
+    assert_eq!(q.get("q1").unwrap().stage, Stage::Quarantined);
+    let e = q.restore("q1").unwrap_err().to_string();
+    assert!(e.contains("still does not check"), "{e}");
+    // The good copy comes back (from a backup, or the cause fixed): restore by hand.
+    let name = b[0].file_name().unwrap();
+    std::fs::write(d.path().join("quarantine").join(name), &good1).unwrap();
+    assert_eq!(q.restore("q1").unwrap().stage, Stage::Queued);
+    let mut r = q.get("q1").unwrap();
+    q.load_job(&mut r).unwrap();
+    // ... or by itself at the next open.
+    std::fs::write(d.path().join("quarantine").join(b[1].file_name().unwrap()), &good2).unwrap();
+    drop(q);
+    let q = Queue::open(d.path(), settings()).unwrap();
+    assert_eq!(q.report.restored, ["q2"], "{:?}", q.report);
+    assert_eq!(q.get("q2").unwrap().stage, Stage::Queued);
+}
+
+#[test]
+fn an_unreadable_bundle_is_left_alone_not_quarantined() {
+    let d = tempfile::tempdir().unwrap();
+    let q = Queue::open(d.path(), settings()).unwrap();
+    q.enqueue(&job("r1", "m")).unwrap();
+    drop(q);
+    // A read error that is not damage (here EISDIR; EACCES and EIO take the same path).
+    let b = bundles(d.path()).remove(0);
+    let aside = d.path().join("aside.kab");
+    std::fs::rename(&b, &aside).unwrap();
+    std::fs::create_dir(&b).unwrap();
+    let q = Queue::open(d.path(), settings()).unwrap();
+    assert!(q.report.quarantined.is_empty() && q.report.unreadable.len() == 1, "{:?}", q.report);
+    let mut r = q.get("r1").unwrap();
+    assert_eq!(r.stage, Stage::Queued);
+    assert!(q.load_job(&mut r).is_err());
+    assert_eq!(q.get("r1").unwrap().stage, Stage::Queued, "still queued after a failed read");
+    drop(q);
+    std::fs::remove_dir(&b).unwrap();
+    std::fs::rename(&aside, &b).unwrap();
+    let q = Queue::open(d.path(), settings()).unwrap();
+    let mut r = q.get("r1").unwrap();
+    q.load_job(&mut r).unwrap();
+}
+
+#[test]
+fn a_purge_during_an_upload_stays_purged_and_updates_do_not_overwrite_each_other() {
+    let d = tempfile::tempdir().unwrap();
+    let q = Queue::open(d.path(), settings()).unwrap();
+    q.enqueue(&job("p1", "m")).unwrap();
+    q.enqueue(&job("p2", "m")).unwrap();
+    // The uplink holds a copy of p1; the operator purges it meanwhile.
+    let mut stale = q.get("p1").unwrap();
+    q.purge("p1").unwrap();
+    let progress = Progress { prep_attempted: true, ..Default::default() };
+    let e = q.apply(&mut stale, Event::Progress(progress.clone())).unwrap_err();
+    assert!(matches!(e, QueueError::NotFound(_)), "{e}");
+    assert!(q.get("p1").is_err() && q.list().unwrap().len() == 1, "the purge stands");
+    // A retry (attempts reset) and the uplink's progress on an older copy both survive.
+    let mut copy = q.get("p2").unwrap();
+    q.apply(&mut copy.clone(), Event::AttemptFailed { error: "down".into(), backoff_ms: 60_000 }).unwrap();
+    q.retry("p2").unwrap();
+    q.apply(&mut copy, Event::Progress(progress.clone())).unwrap();
+    let r = q.get("p2").unwrap();
+    assert_eq!((r.attempts, r.progress, r.last_error.as_deref()), (0, progress, Some("down")));
+    // The job_id is free again once purged.
+    q.enqueue(&job("p1", "m")).unwrap();
+}
+
+#[test]
+fn one_job_id_is_stored_once_even_when_raced() {
+    let d = tempfile::tempdir().unwrap();
+    let q = Arc::new(Queue::open(d.path(), settings()).unwrap());
+    let oks: usize = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..6).map(|_| s.spawn(|| q.enqueue(&job("same", "m")).is_ok())).collect();
+        hs.into_iter().map(|h| h.join().unwrap() as usize).sum()
+    });
+    assert_eq!(oks, 1);
+    assert_eq!(q.list().unwrap().len(), 1);
+    assert_eq!(bundles(d.path()).len(), 1, "the losers took their bundles back");
 }
 
 struct Tmpfs(PathBuf);

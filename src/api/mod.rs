@@ -8,6 +8,8 @@
 //! | `POST /v1/sessions/{id}/cancel` | stop the session; nothing is kept |
 //! | `GET /v1/jobs`, `GET /v1/jobs/{job_id}` | queued and finished jobs with their Smile ID result |
 //! | `DELETE /v1/jobs/{job_id}` | purge a job: images erased, record removed |
+//! | `POST /v1/jobs/{job_id}/retry` | a failed job whose images remain back in line; a waiting one now |
+//! | `POST /v1/jobs/{job_id}/restore` | a quarantined job back once its bundle checks again |
 //! | `POST /v1/enhanced_kyc` | Enhanced KYC (job type 5), answered synchronously |
 //! | `GET /v1/health` | link state and queue counts |
 //! | `GET /metrics` | Prometheus text |
@@ -70,6 +72,8 @@ pub trait Backend: Send + Sync {
     fn jobs(&self) -> Result<Value, Refusal>;
     fn job(&self, job_id: &str) -> Option<Value>;
     fn purge(&self, job_id: &str) -> Result<(), Refusal>;
+    fn retry(&self, job_id: &str) -> Result<Value, Refusal>;
+    fn restore(&self, job_id: &str) -> Result<Value, Refusal>;
     fn enhanced_kyc(&self, req: EnhancedKyc) -> Result<Value, Refusal>;
     fn health(&self) -> Value;
     fn metrics(&self) -> String;
@@ -100,6 +104,12 @@ impl Backend for AcceptAll {
         None
     }
     fn purge(&self, _: &str) -> Result<(), Refusal> {
+        Err(Refusal::new(404, "no job"))
+    }
+    fn retry(&self, _: &str) -> Result<Value, Refusal> {
+        Err(Refusal::new(404, "no job"))
+    }
+    fn restore(&self, _: &str) -> Result<Value, Refusal> {
         Err(Refusal::new(404, "no job"))
     }
     fn enhanced_kyc(&self, _: EnhancedKyc) -> Result<Value, Refusal> {
@@ -317,6 +327,8 @@ pub fn route(b: &dyn Backend, req: &Request) -> Response {
         ("GET", ["v1", "jobs"]) => reply(b.jobs(), 200),
         ("GET", ["v1", "jobs", id]) => reply(found(b.job(id), "job"), 200),
         ("DELETE", ["v1", "jobs", id]) => reply(b.purge(id).map(|_| json!({"purged": id})), 200),
+        ("POST", ["v1", "jobs", id, "retry"]) => reply(b.retry(id), 200),
+        ("POST", ["v1", "jobs", id, "restore"]) => reply(b.restore(id), 200),
         ("POST", ["v1", "enhanced_kyc"]) => {
             reply(parse_body(req).and_then(|o| parse_enhanced_kyc(&o)).and_then(|r| b.enhanced_kyc(r)), 200)
         }
@@ -335,6 +347,7 @@ pub fn route(b: &dyn Backend, req: &Request) -> Response {
             | ["v1", "sessions", _, _]
             | ["v1", "jobs"]
             | ["v1", "jobs", _]
+            | ["v1", "jobs", _, "retry" | "restore"]
             | ["v1", "enhanced_kyc"]
             | ["v1", "health"]
             | ["metrics"],

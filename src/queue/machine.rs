@@ -10,16 +10,26 @@
 //! * `Uploaded`: the zip was accepted; only the result is missing.
 //! * `Result`: a final job_status is stored. The images wait for the retention time.
 //! * `Erased`: images deleted; the record keeps the result until it is purged.
-//! * `Failed`: refused for good (final Smile ID code, expired, or given up); images erased.
+//! * `Failed`: refused for good by Smile ID (a final code), expired (by a confirmed clock), or
+//!   not buildable. The images stay for `failed_retention_hours`, so `Retry` can undo a
+//!   mistaken failure; then they are erased and the stage keeps saying why.
 //! * `Quarantined`: the bundle failed its integrity check; kept aside for inspection, never sent.
+//!   `Restore` puts it back where it was once its seal checks again (the right key restored).
 //!
 //! ```text
 //!  Captured ─Indexed─▶ Queued ─Progress─▶ Prepped ─Progress─▶ Uploaded ─Final─▶ Result ─Erased─▶ Erased
 //!                        │  ▲               │                    │
 //!                        │  └──Retry──┐     │ AttemptFailed: same state, attempts+1, next_attempt_at
 //!                        ▼            │     ▼                    ▼
-//!              Failed (final code, TTL) ◀───┴────────────────────┘      any ─Integrity─▶ Quarantined
+//!              Failed (final code, TTL) ◀───┴────────────────────┘
+//!
+//!  any but Erased ─Integrity─▶ Quarantined ─Restore─▶ the stage its progress and result say
 //! ```
+//!
+//! Only two things end a job for good: Smile ID's verdict (`Final`, `Refused` with its code)
+//! and an operator's purge (which removes the record; not an event here). The TTL needs a
+//! confirmed clock: a job's age counts from `aged_from`, which is set only from a wall time a
+//! server has confirmed ([`Record::anchor_age`]).
 //!
 //! ```
 //! use kiosk_agent::queue::machine::*;
@@ -38,7 +48,7 @@
 //! assert_eq!(r.stage, Stage::Uploaded);
 //! r.apply(Event::Final { success: Some(true), result: serde_json::json!({"ResultCode": "1020"}) }, 4_000).unwrap();
 //! assert_eq!(r.stage, Stage::Result);
-//! assert!(r.erase_due(4_000, 0));
+//! assert!(r.erase_due(4_000, 0, 0));
 //! r.apply(Event::Erased, 4_001).unwrap();
 //! assert_eq!(r.stage, Stage::Erased);
 //! assert!(r.apply(Event::Indexed, 4_002).is_err());
@@ -52,10 +62,13 @@
 //! assert_eq!(f.stage, Stage::Failed);
 //! f.apply(Event::Retry, 2).unwrap();
 //! assert_eq!(f.stage, Stage::Queued);
+//! q.apply(Event::Restore, 3).unwrap();
+//! assert_eq!(q.stage, Stage::Queued);
 //! ```
 
 use serde::{Deserialize, Serialize};
 
+use crate::clock::BootStamp;
 use crate::smileid::submit::Progress;
 
 /// Version of [`Record`] as stored in the index. v1 had `state: queued|done|failed`.
@@ -108,8 +121,10 @@ pub enum Event {
     Erased,
     /// The bundle failed its seal or could not be read.
     Integrity(String),
-    /// The operator asked to try a failed job again.
+    /// The operator asked to try a job again: a failed one back in line, a waiting one now.
     Retry,
+    /// The bundle is back in `bundles/` and passed its seal: out of quarantine.
+    Restore,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -143,6 +158,13 @@ pub struct Record {
     pub created_at: i64,
     pub updated_at: i64,
     pub finished_at: Option<i64>,
+    /// Confirmed wall time from which the job's age counts toward the TTL; `None` until a
+    /// server has confirmed the kiosk's clock since the capture.
+    #[serde(default)]
+    pub aged_from: Option<i64>,
+    /// The boot clock at capture, to date the capture once the wall clock is confirmed.
+    #[serde(default)]
+    pub created_boot: Option<BootStamp>,
 }
 
 impl Record {
@@ -165,7 +187,24 @@ impl Record {
             created_at: now,
             updated_at: now,
             finished_at: None,
+            aged_from: None,
+            created_boot: None,
         }
+    }
+
+    /// Dates the job's age from a confirmed clock (`trusted_now`, with the boot clock read at
+    /// the same moment): on the capture's own boot, the boot clock says how long ago it was;
+    /// across a reboot nothing does, so the age counts from now. A job is never made older
+    /// than it can be shown to be. Returns whether anything changed.
+    pub fn anchor_age(&mut self, trusted_now: i64, boot_now: &BootStamp) -> bool {
+        if self.aged_from.is_some() {
+            return false;
+        }
+        // An interval longer than this boot has lasted is not one (a faked or broken clock).
+        let elapsed =
+            self.created_boot.as_ref().and_then(|b| boot_now.since(b)).filter(|d| (0..=boot_now.ms).contains(d));
+        self.aged_from = Some(trusted_now - elapsed.unwrap_or(0));
+        true
     }
 
     /// Applies `event` at `now`; an impossible transition leaves the record untouched.
@@ -181,6 +220,7 @@ impl Record {
             Event::Erased => "Erased",
             Event::Integrity(_) => "Integrity",
             Event::Retry => "Retry",
+            Event::Restore => "Restore",
         };
         let bad = || TransitionError { job_id: self.job_id.clone(), stage: self.stage, event: name };
         match (self.stage, event) {
@@ -214,6 +254,7 @@ impl Record {
                 self.finished_at = Some(now);
             }
             (Queued | Prepped | Uploaded, Event::Expired) => {
+                // The images stay for the failed-job retention: `Retry` can still send it.
                 self.stage = Failed;
                 self.last_error = Some("expired before it could be delivered; capture again".into());
                 self.finished_at = Some(now);
@@ -224,7 +265,7 @@ impl Record {
             }
             // A failed job's images go too; the stage keeps saying why it failed.
             (Failed, Event::Erased) => self.bundle_bytes = 0,
-            (Captured | Queued | Prepped | Uploaded | Result, Event::Integrity(why)) => {
+            (Captured | Queued | Prepped | Uploaded | Result | Failed, Event::Integrity(why)) => {
                 self.stage = Quarantined;
                 self.last_error = Some(why);
                 self.finished_at = Some(now);
@@ -237,6 +278,26 @@ impl Record {
                 self.next_attempt_at = now;
                 self.finished_at = None;
             }
+            (Queued | Prepped | Uploaded, Event::Retry) => {
+                self.attempts = 0;
+                self.next_attempt_at = now;
+            }
+            (Quarantined, Event::Restore) => {
+                self.stage = if self.result.is_some() {
+                    Result
+                } else if self.progress.uploaded {
+                    Uploaded
+                } else if self.progress.smile_job_id.is_some() {
+                    Prepped
+                } else {
+                    Queued
+                };
+                self.last_error = None;
+                self.next_attempt_at = now;
+                if self.result.is_none() {
+                    self.finished_at = None;
+                }
+            }
             _ => return Err(bad()),
         }
         self.updated_at = now;
@@ -248,17 +309,21 @@ impl Record {
         self.stage.is_pending() && now >= self.next_attempt_at
     }
 
-    /// Whether the job outlived `ttl_ms` without reaching Smile ID. Uploaded jobs never expire:
-    /// Smile ID has them, only the answer is missing.
+    /// Whether the job outlived `ttl_ms` without reaching Smile ID, at a confirmed `now`.
+    /// Uploaded jobs never expire: Smile ID has them, only the answer is missing. A job whose
+    /// age is not yet dated from a confirmed clock is not expired.
     pub fn expired(&self, now: i64, ttl_ms: i64) -> bool {
-        matches!(self.stage, Stage::Queued | Stage::Prepped) && now.saturating_sub(self.created_at) > ttl_ms
+        matches!(self.stage, Stage::Queued | Stage::Prepped)
+            && self.aged_from.is_some_and(|t| now.saturating_sub(t) > ttl_ms)
     }
 
-    /// Whether the images should be erased at `now`.
-    pub fn erase_due(&self, now: i64, retention_ms: i64) -> bool {
+    /// Whether the images should be erased at `now`: after a result, once `retention_ms` has
+    /// passed (0: at once); after a failure, once `failed_retention_ms` has.
+    pub fn erase_due(&self, now: i64, retention_ms: i64, failed_retention_ms: i64) -> bool {
+        let since = |t: Option<i64>| now.saturating_sub(t.unwrap_or(now));
         match self.stage {
-            Stage::Result => now.saturating_sub(self.finished_at.unwrap_or(now)) >= retention_ms,
-            Stage::Failed => self.bundle_bytes > 0,
+            Stage::Result => retention_ms == 0 || since(self.finished_at) >= retention_ms,
+            Stage::Failed => self.bundle_bytes > 0 && since(self.finished_at) >= failed_retention_ms,
             _ => false,
         }
     }
@@ -374,9 +439,48 @@ mod tests {
     }
 
     #[test]
+    fn ages_count_only_from_a_confirmed_clock() {
+        let boot = |ms| BootStamp { boot_id: "b1".into(), ms };
+        let day = 86_400_000;
+        let mut r = Record::new(1, "j", "u", 1, 10, 0);
+        r.apply(Event::Indexed, 0).unwrap();
+        r.created_boot = Some(boot(1_000));
+        // Captured while the wall clock said 0 (30 days slow); confirmed an hour later at 30 days.
+        assert!(!r.expired(30 * day, day), "undated jobs never expire");
+        assert!(r.anchor_age(30 * day + 3_600_000, &boot(1_000 + 3_600_000)));
+        assert_eq!(r.aged_from, Some(30 * day));
+        assert!(!r.expired(30 * day + 3_600_000, day) && r.expired(31 * day + 1, day));
+        assert!(!r.anchor_age(99 * day, &boot(5_000)), "dated once");
+        // Across a reboot the boot clock says nothing: the age counts from the confirmation.
+        let mut r2 = Record::new(2, "k", "u", 1, 10, 0);
+        r2.created_boot = Some(boot(1_000));
+        r2.anchor_age(50 * day, &BootStamp { boot_id: "b2".into(), ms: 10 });
+        assert_eq!(r2.aged_from, Some(50 * day));
+    }
+
+    #[test]
+    fn failures_keep_their_images_for_a_while_and_can_be_retried() {
+        let mut r = Record::new(1, "j", "u", 1, 10, 0);
+        r.apply(Event::Indexed, 0).unwrap();
+        r.apply(Event::Expired, 100).unwrap();
+        assert_eq!((r.stage, r.bundle_bytes), (Stage::Failed, 10));
+        assert!(!r.erase_due(150, 0, 1_000) && r.erase_due(1_100, 0, 1_000));
+        r.apply(Event::Retry, 200).unwrap();
+        assert_eq!((r.stage, r.next_attempt_at), (Stage::Queued, 200));
+        r.apply(Event::AttemptFailed { error: "down".into(), backoff_ms: 5_000 }, 300).unwrap();
+        r.apply(Event::Retry, 400).unwrap();
+        assert!(r.due(400), "retry on a waiting job means now");
+        r.apply(Event::Integrity("seal".into()), 500).unwrap();
+        r.apply(Event::Restore, 600).unwrap();
+        assert_eq!(r.stage, Stage::Queued);
+    }
+
+    #[test]
     fn ttl_and_retention() {
         let mut r = Record::new(1, "j", "u", 1, 10, 0);
         r.apply(Event::Indexed, 0).unwrap();
+        assert!(!r.expired(101, 100), "not dated yet");
+        r.aged_from = Some(0);
         assert!(!r.expired(10, 100) && r.expired(101, 100));
         r.apply(
             Event::Progress(Progress {
@@ -390,7 +494,7 @@ mod tests {
         .unwrap();
         assert!(!r.expired(1_000_000, 100), "uploaded jobs are Smile ID's now");
         r.apply(Event::Final { success: Some(true), result: serde_json::json!({}) }, 10).unwrap();
-        assert!(!r.erase_due(15, 10) && r.erase_due(20, 10));
+        assert!(!r.erase_due(15, 10, 0) && r.erase_due(20, 10, 0));
         r.apply(Event::Erased, 20).unwrap();
         assert!(!r.purge_due(25, 100) && r.purge_due(110, 100));
     }

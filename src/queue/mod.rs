@@ -5,22 +5,42 @@
 //! bundle is fsynced and the index flushed before any network call, and the index is flushed at
 //! every state change. sled's cache is capped for small boards.
 //!
-//! On open the two are reconciled, so no single damaged file can stop the agent: an index that
-//! will not open (or panics) is moved aside and rebuilt from the bundles; bundles that fail their
-//! seal are moved to `quarantine/` and reported; bundles with no record are adopted; records whose
-//! bundle vanished are quarantined; leftover temp files are removed; v1 bundles are migrated.
+//! Ownership and identity:
+//! * One process owns the state dir at a time (an `flock` on `state_dir/lock`); any other gets
+//!   [`QueueError::Busy`], never a "damaged" index. Read-only opens create nothing.
+//! * A job's storage name (its `seq`) is never taken by another job: new bundles are linked
+//!   into place, never renamed over an existing one, and on open the sequence restarts past
+//!   every seq in the index, in `bundles/` and in `quarantine/`.
+//! * Records change only by atomic read-modify-write of the stored record ([`Queue::apply`]),
+//!   so a purge, a retry and the uplink's progress never overwrite each other. A job_id → seq
+//!   tree makes lookups and the duplicate check one read, and enqueue claims the job_id in the
+//!   same transaction that writes the record.
+//! * Keys are never invented over existing data: the device and bundle keys are created only
+//!   for an empty queue, and a key that differs from the one the queue was sealed with (a
+//!   check value in `keys.check`) stops the open with a message naming the credential.
+//! * Time decides nothing until a server has confirmed the clock ([`Queue::confirm_clock`]).
+//!
+//! On open the index and the bundles are reconciled, so no single damaged file can stop the
+//! agent: an index sled cannot read (or that panics) is moved aside and rebuilt from the
+//! bundles; bundles that fail their seal are moved to `quarantine/` and reported (and come back
+//! by themselves, or by [`Queue::restore`], once they check again); a bundle that cannot be read
+//! (permissions, I/O) is left alone and reported; bundles with no record are adopted; records
+//! whose bundle vanished are quarantined; leftover temp files are removed; v1 bundles migrate.
 
 pub mod machine;
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
+use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
 
 use crate::bundle::{self, Bundle, BundleError, Sealer};
+use crate::clock::{BootStamp, Clock, SystemClock};
 use crate::smileid::job::Job;
 use crate::smileid::submit::Progress;
-use crate::smileid::timestamp::UnixMillis;
-use crate::store::{private_dir, write_private};
+use crate::store::{private_dir, write_new_private, write_private, DirLock};
 pub use machine::{Event, Record, Stage};
 
 /// Limits and retention, from `[queue]` in the config.
@@ -33,10 +53,13 @@ pub struct QueueSettings {
     pub max_bytes: u64,
     /// Free space kept on the state file system; a session that would eat into it is refused.
     pub min_free_bytes: u64,
-    /// A job not delivered within this time fails as expired (consent and capture go stale).
+    /// A job not delivered within this time (by a server-confirmed clock) fails as expired;
+    /// its images stay for `failed_retention_hours`, so `queue retry` can still send it.
     pub ttl_hours: u64,
     /// How long images stay after a final result (0: erased at once).
     pub image_retention_secs: u64,
+    /// How long a failed job keeps its images, so a mistaken failure can be retried.
+    pub failed_retention_hours: u64,
     /// How long a finished job's record and result stay for the host application.
     pub result_retention_hours: u64,
     /// sled's cache (its default is 1 GiB, far beyond a Pi's budget).
@@ -44,8 +67,9 @@ pub struct QueueSettings {
     /// Ballast file kept in the state dir and released when the disk fills, so the queue can
     /// still open and record uploads.
     pub reserve_bytes: u64,
-    /// Key file for encrypting bundles at rest (created, 0600, if missing). Relative names
-    /// resolve in $CREDENTIALS_DIRECTORY, else in the state dir. None: sealed but not encrypted.
+    /// Key file for encrypting bundles at rest. Relative names resolve in
+    /// $CREDENTIALS_DIRECTORY, else in the state dir. Created (0600) only for an empty queue.
+    /// None: sealed but not encrypted.
     pub encryption_key_file: Option<PathBuf>,
 }
 
@@ -57,6 +81,7 @@ impl Default for QueueSettings {
             min_free_bytes: 64 * 1024 * 1024,
             ttl_hours: 72,
             image_retention_secs: 0,
+            failed_retention_hours: 168,
             result_retention_hours: 168,
             index_cache_bytes: 4 * 1024 * 1024,
             reserve_bytes: 4 * 1024 * 1024,
@@ -65,10 +90,45 @@ impl Default for QueueSettings {
     }
 }
 
+impl QueueSettings {
+    /// Ranges that keep data safe and the disk quiet; `check-config` and every open use it.
+    pub fn check(&self) -> Result<(), (&'static str, String)> {
+        const TEN_YEARS_H: u64 = 10 * 366 * 24;
+        if self.max_jobs == 0 || self.max_bytes < 1024 * 1024 {
+            return Err(("queue.max_jobs/max_bytes", "must allow at least one job (max_bytes ≥ 1 MiB)".into()));
+        }
+        for (key, v) in [
+            ("queue.ttl_hours", self.ttl_hours),
+            ("queue.failed_retention_hours", self.failed_retention_hours),
+            ("queue.result_retention_hours", self.result_retention_hours),
+        ] {
+            if v == 0 || v > TEN_YEARS_H {
+                return Err((key, format!("must be 1 to {TEN_YEARS_H} hours (ten years); {v} is out of range")));
+            }
+        }
+        if self.image_retention_secs > TEN_YEARS_H * 3600 {
+            return Err(("queue.image_retention_secs", "must be at most ten years".into()));
+        }
+        if self.index_cache_bytes < 256 * 1024 || self.index_cache_bytes > 1 << 30 {
+            return Err(("queue.index_cache_bytes", "must be 256 KiB to 1 GiB".into()));
+        }
+        if self.reserve_bytes > 1 << 30 || self.min_free_bytes > 1 << 40 {
+            return Err(("queue.reserve_bytes/min_free_bytes", "reserve ≤ 1 GiB, min_free ≤ 1 TiB".into()));
+        }
+        Ok(())
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error("the queue in {path} cannot be opened: {detail}; check its owner and permissions")]
     Open { path: String, detail: String },
+    #[error("the queue in {path} is in use by another kiosk-agent process (normally the service, `kiosk-agent run`); while it runs, use the commands that go through it: `kiosk-agent status`, `kiosk-agent queue ...`, `kiosk-agent jobs`, `kiosk-agent session`")]
+    Busy { path: String },
+    #[error("there is no queue in {path} yet (nothing was ever captured there); check state_dir in the config")]
+    Missing { path: String },
+    #[error("the queue was opened read-only; {0} needs the service stopped, or goes through its control API")]
+    ReadOnly(&'static str),
     #[error("the queue index failed: {0}; check free disk space")]
     Index(String),
     #[error(transparent)]
@@ -79,6 +139,8 @@ pub enum QueueError {
     Full(String),
     #[error("no job {0} in the queue")]
     NotFound(String),
+    #[error("job {job_id} cannot be {what}: {why}")]
+    Refused { job_id: String, what: &'static str, why: String },
     #[error(transparent)]
     Transition(#[from] machine::TransitionError),
     #[error("cannot read or create the key file {path}: {detail}")]
@@ -95,11 +157,15 @@ pub struct OpenReport {
     pub adopted: usize,
     pub migrated: usize,
     pub quarantined: Vec<String>,
+    /// Quarantined bundles whose seal checks again (the right key is back): returned to line.
+    pub restored: Vec<String>,
+    /// Bundles that could not be read (permissions, I/O, no key configured): left in place.
+    pub unreadable: Vec<String>,
     pub temp_files_removed: usize,
 }
 
 /// Counts for status output.
-#[derive(Debug, Default, Clone, Serialize)]
+#[derive(Debug, Default, Clone, Serialize, Deserialize)]
 pub struct QueueStats {
     pub pending: usize,
     pub holding_images: usize,
@@ -110,12 +176,48 @@ pub struct QueueStats {
     pub free_bytes: Option<u64>,
 }
 
+/// What one housekeeping round did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Housekeeping {
+    /// Jobs whose age was dated from a newly confirmed clock.
+    pub dated: usize,
+    pub expired: usize,
+    pub erased: usize,
+    pub purged: usize,
+}
+
+/// Whether an open may change the state dir.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    ReadWrite,
+    /// Creates nothing, repairs nothing; refuses every change.
+    ReadOnly,
+}
+
+/// A confirmation of the wall clock by a server: wall and boot time read together.
+#[derive(Debug, Clone)]
+struct Confirmed {
+    wall: i64,
+    boot: BootStamp,
+}
+
+/// A confirmation counts this long (by the boot clock), while the wall clock keeps pace.
+const CONFIRMATION_VALID_MS: i64 = 6 * 3_600_000;
+/// How far the wall clock may drift from the boot clock after a confirmation.
+const CONFIRMATION_DRIFT_MS: i64 = 60_000;
+
 pub struct Queue {
     dir: PathBuf,
     db: sled::Db,
     jobs: sled::Tree,
+    by_job: sled::Tree,
     sealer: Sealer,
     settings: QueueSettings,
+    clock: Arc<dyn Clock>,
+    next_seq: AtomicU64,
+    confirmed: Mutex<Option<Confirmed>>,
+    access: Access,
+    _lock: DirLock,
     pub report: OpenReport,
 }
 
@@ -124,10 +226,6 @@ pub const TYPICAL_JOB_BYTES: u64 = 400 * 1024;
 
 fn idx(e: sled::Error) -> QueueError {
     QueueError::Index(e.to_string())
-}
-
-fn now_ms() -> i64 {
-    UnixMillis::now().0
 }
 
 /// Free bytes for unprivileged users on the file system holding `path`.
@@ -140,22 +238,43 @@ pub fn free_bytes(path: &Path) -> Option<u64> {
     (rc == 0).then(|| s.f_bavail as u64 * s.f_frsize as u64)
 }
 
-fn load_or_create_key(path: &Path) -> Result<[u8; 32], QueueError> {
+/// Reads a 32-byte key; creates it only when `may_create` (nothing sealed yet: nothing to
+/// lose). Says whether it was created.
+fn load_key(path: &Path, may_create: bool, what: &str) -> Result<([u8; 32], bool), QueueError> {
     let err = |d: String| QueueError::Key { path: path.display().to_string(), detail: d };
     match std::fs::read(path) {
-        Ok(b) if b.len() == 32 => Ok(b.try_into().expect("32 bytes")),
+        Ok(b) if b.len() == 32 => Ok((b.try_into().expect("32 bytes"), false)),
         Ok(b) => Err(err(format!("expected 32 bytes, found {}; restore the right file", b.len()))),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && may_create => {
             let mut k = [0u8; 32];
             getrandom::fill(&mut k).map_err(|e| err(e.to_string()))?;
             if let Some(parent) = path.parent() {
                 private_dir(parent).map_err(|e| err(e.to_string()))?;
             }
             write_private(path, &k).map_err(|e| err(e.to_string()))?;
-            Ok(k)
+            Ok((k, true))
         }
-        Err(e) => Err(err(e.to_string())),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(err(format!(
+            "the {what} is missing, and jobs sealed with it are queued, so no new key is made over them; \
+             restore the file (or the systemd credential that provides it) and start again"
+        ))),
+        Err(e) => Err(err(format!("{e}; check the file's owner and permissions"))),
     }
+}
+
+/// A non-secret value that tells whether a key is the one the queue was sealed with.
+fn key_check(key: &[u8; 32]) -> String {
+    use hmac::{Hmac, Mac};
+    let mut m = Hmac::<sha2::Sha256>::new_from_slice(key).expect("any key length");
+    m.update(b"kiosk-agent key check v1");
+    m.finalize().into_bytes()[..12].iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// `keys.check` in the state dir: the check values of the keys the queue was sealed with.
+#[derive(Debug, Default, Serialize, Deserialize, PartialEq)]
+struct KeyChecks {
+    device: Option<String>,
+    bundle: Option<String>,
 }
 
 /// sled's log segment size. Records are about 1 KB; sled's default 512 KiB segments would keep
@@ -164,20 +283,32 @@ const SEGMENT_BYTES: usize = 64 * 1024;
 
 enum IndexError {
     NoSpace,
+    /// sled cannot read what is there: rebuild from the bundles.
     Damaged(String),
+    /// Permissions, I/O: not damage, and not ours to repair.
+    Unavailable(String),
 }
 
-fn open_index(path: &Path, cache: u64) -> Result<(sled::Db, sled::Tree), IndexError> {
+fn open_index(path: &Path, cache: u64) -> Result<sled::Db, IndexError> {
     // sled can panic on some corruptions (its issue #1533); a panic here must not crash-loop the agent.
     let p = path.to_owned();
     let r = std::panic::catch_unwind(move || {
         let db = sled::Config::new().path(p).cache_capacity(cache).segment_size(SEGMENT_BYTES).open()?;
-        let t = db.open_tree("jobs")?;
-        Ok::<_, sled::Error>((db, t))
+        for t in ["jobs", "by_job"] {
+            db.open_tree(t)?;
+        }
+        Ok::<_, sled::Error>(db)
     });
     match r {
         Ok(Ok(x)) => Ok(x),
         Ok(Err(sled::Error::Io(e))) if e.raw_os_error() == Some(libc::ENOSPC) => Err(IndexError::NoSpace),
+        Ok(Err(sled::Error::Io(e)))
+            if matches!(e.kind(), std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::WouldBlock)
+                || e.raw_os_error()
+                    .is_some_and(|c| [libc::EACCES, libc::EPERM, libc::EIO, libc::EROFS].contains(&c)) =>
+        {
+            Err(IndexError::Unavailable(e.to_string()))
+        }
         Ok(Err(e)) => Err(IndexError::Damaged(e.to_string())),
         Err(_) => Err(IndexError::Damaged("sled panicked while opening the index".into())),
     }
@@ -202,48 +333,190 @@ fn keep_reserve(dir: &Path, bytes: u64, min_free: u64) {
     }
 }
 
-impl Queue {
-    /// Opens (or creates) the queue in `dir` and reconciles index and bundles.
-    pub fn open(dir: &Path, settings: QueueSettings) -> Result<Self, QueueError> {
-        let open_err = |d: String| QueueError::Open { path: dir.display().to_string(), detail: d };
-        for sub in ["bundles", "quarantine"] {
-            private_dir(&dir.join(sub)).map_err(|e| open_err(e.to_string()))?;
+/// The seq a bundle or quarantined file is named for (`0000000000000042.kab[.N]`).
+fn seq_of(name: &str) -> Option<u64> {
+    name.split('.').next().and_then(|s| s.parse::<u64>().ok())
+}
+
+fn names_in(dir: &Path) -> Vec<(String, PathBuf)> {
+    let mut v: Vec<_> = std::fs::read_dir(dir)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
+        .collect();
+    v.sort();
+    v
+}
+
+/// Moves `from` to `to_dir/name` without ever replacing a file there (a `.N` suffix if taken).
+fn move_aside(from: &Path, to_dir: &Path, name: &str) -> std::io::Result<PathBuf> {
+    for n in 0..1000 {
+        let to = if n == 0 { to_dir.join(name) } else { to_dir.join(format!("{name}.{n}")) };
+        match std::fs::hard_link(from, &to) {
+            Ok(()) => {
+                std::fs::remove_file(from)?;
+                std::fs::File::open(to_dir)?.sync_all()?;
+                return Ok(to);
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
         }
-        let seal_key = load_or_create_key(&dir.join("keys/device.key"))?;
-        let enc_key = match &settings.encryption_key_file {
-            Some(p) => Some(load_or_create_key(&resolve_key_path(dir, p))?),
-            None => None,
-        };
-        let sealer = Sealer::new(seal_key, enc_key);
-        let mut report = OpenReport::default();
+    }
+    Err(std::io::Error::other("too many files of that name"))
+}
+
+impl Queue {
+    /// Opens (or creates) the queue in `dir` for this process alone, and reconciles index and
+    /// bundles.
+    pub fn open(dir: &Path, settings: QueueSettings) -> Result<Self, QueueError> {
+        Self::open_with(dir, settings, Access::ReadWrite, Arc::new(SystemClock))
+    }
+
+    /// Opens an existing queue to read it: creates, repairs and changes nothing.
+    pub fn open_read_only(dir: &Path, settings: QueueSettings) -> Result<Self, QueueError> {
+        Self::open_with(dir, settings, Access::ReadOnly, Arc::new(SystemClock))
+    }
+
+    /// Opens with an explicit access mode and clock (tests inject time here).
+    pub fn open_with(
+        dir: &Path,
+        settings: QueueSettings,
+        access: Access,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Self, QueueError> {
+        let open_err = |d: String| QueueError::Open { path: dir.display().to_string(), detail: d };
+        settings.check().map_err(|(k, p)| open_err(format!("{k} {p}")))?;
         let index_path = dir.join("index.sled");
+        let rw = access == Access::ReadWrite;
+        if !rw && !index_path.exists() {
+            return Err(QueueError::Missing { path: dir.display().to_string() });
+        }
+        if rw {
+            private_dir(dir).map_err(|e| open_err(e.to_string()))?;
+        }
+        let lock = match DirLock::try_take(&dir.join("lock")) {
+            Ok(Some(l)) => l,
+            Ok(None) => return Err(QueueError::Busy { path: dir.display().to_string() }),
+            Err(e) => return Err(open_err(format!("taking its lock: {e}"))),
+        };
+        if rw {
+            for sub in ["bundles", "quarantine"] {
+                private_dir(&dir.join(sub)).map_err(|e| open_err(e.to_string()))?;
+            }
+        }
+        let mut report = OpenReport::default();
         let cache = settings.index_cache_bytes;
         let mut opened = open_index(&index_path, cache);
-        if matches!(opened, Err(IndexError::NoSpace)) && release_reserve(dir) {
+        if rw && matches!(opened, Err(IndexError::NoSpace)) && release_reserve(dir) {
             report.reserve_released = true;
             opened = open_index(&index_path, cache);
         }
         let full = || open_err("the disk is full; free some space".into());
-        let (db, jobs) = match opened {
+        let db = match opened {
             Ok(x) => x,
             Err(IndexError::NoSpace) => return Err(full()),
+            Err(IndexError::Unavailable(e)) => return Err(open_err(e)),
+            Err(IndexError::Damaged(e)) if !rw => {
+                return Err(open_err(format!("the index is damaged ({e}); the service repairs it when it starts")))
+            }
             Err(IndexError::Damaged(e)) => {
                 report.index_rebuilt = true;
                 report.index_error = Some(e);
-                let aside = dir.join(format!("index.sled.damaged-{}", now_ms()));
+                let aside = dir.join(format!("index.sled.damaged-{}", clock.wall_ms()));
                 std::fs::rename(&index_path, &aside)
                     .map_err(|e| open_err(format!("moving the damaged index aside: {e}")))?;
                 match open_index(&index_path, cache) {
                     Ok(x) => x,
                     Err(IndexError::NoSpace) => return Err(full()),
-                    Err(IndexError::Damaged(e)) => return Err(open_err(e)),
+                    Err(IndexError::Damaged(e) | IndexError::Unavailable(e)) => return Err(open_err(e)),
                 }
             }
         };
-        let mut q = Queue { dir: dir.to_owned(), db, jobs, sealer, settings, report };
-        q.reconcile()?;
-        keep_reserve(dir, q.settings.reserve_bytes, q.settings.min_free_bytes);
+        let jobs = db.open_tree("jobs").map_err(idx)?;
+        let by_job = db.open_tree("by_job").map_err(idx)?;
+        // A look at the index needs no keys (they may be systemd credentials of the service).
+        let sealer = if rw { Self::load_keys(dir, &settings, rw)? } else { Sealer::new([0; 32], None) };
+        let mut q = Queue {
+            dir: dir.to_owned(),
+            db,
+            jobs,
+            by_job,
+            sealer,
+            settings,
+            clock,
+            next_seq: AtomicU64::new(1),
+            confirmed: Mutex::new(None),
+            access,
+            _lock: lock,
+            report,
+        };
+        if rw {
+            q.reconcile()?;
+            keep_reserve(dir, q.settings.reserve_bytes, q.settings.min_free_bytes);
+        }
+        q.next_seq.store(q.highest_seq()? + 1, Ordering::SeqCst);
         Ok(q)
+    }
+
+    /// The device (seal) key and the bundle (encryption) key. Made only for an empty queue; a
+    /// key that is not the one the queue was sealed with stops here, naming the file.
+    fn load_keys(dir: &Path, s: &QueueSettings, rw: bool) -> Result<Sealer, QueueError> {
+        // Only sealed bundles depend on the keys (v1 `.job` files and records do not).
+        let sealed = |sub: &str| names_in(&dir.join(sub)).iter().any(|(n, _)| n.contains(".kab"));
+        let nothing_sealed = !sealed("bundles") && !sealed("quarantine");
+        let checks_path = dir.join("keys.check");
+        let mut stored: KeyChecks =
+            std::fs::read(&checks_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
+        let device_path = dir.join("keys/device.key");
+        let (seal_key, made) = load_key(&device_path, rw && nothing_sealed, "device key")?;
+        if made {
+            stored.device = None;
+        }
+        let enc = match &s.encryption_key_file {
+            Some(p) => {
+                let path = resolve_key_path(dir, p);
+                let (k, made) = load_key(&path, rw && nothing_sealed, "bundle encryption key")?;
+                if made {
+                    stored.bundle = None;
+                }
+                Some((k, path))
+            }
+            None => None,
+        };
+        let now = KeyChecks { device: Some(key_check(&seal_key)), bundle: enc.as_ref().map(|(k, _)| key_check(k)) };
+        let differs = |a: &Option<String>, b: &Option<String>| a.is_some() && b.is_some() && a != b;
+        if differs(&stored.device, &now.device) {
+            return Err(QueueError::Key {
+                path: device_path.display().to_string(),
+                detail: "this is not the device key the queued jobs were sealed with; restore the original file".into(),
+            });
+        }
+        if let Some((_, path)) = enc.as_ref().filter(|_| differs(&stored.bundle, &now.bundle)) {
+            return Err(QueueError::Key {
+                path: path.display().to_string(),
+                detail: "this is not the bundle key the queued jobs were encrypted with; restore the original \
+                         key (or the systemd credential that provides it)"
+                    .into(),
+            });
+        }
+        let merged = KeyChecks { device: now.device.clone(), bundle: now.bundle.clone().or(stored.bundle.clone()) };
+        if rw && merged != stored {
+            write_private(&checks_path, &serde_json::to_vec(&merged).expect("serializes"))
+                .map_err(|e| QueueError::Key { path: checks_path.display().to_string(), detail: e.to_string() })?;
+        }
+        Ok(Sealer::new(seal_key, enc.map(|(k, _)| k)))
+    }
+
+    fn writable(&self, what: &'static str) -> Result<(), QueueError> {
+        match self.access {
+            Access::ReadWrite => Ok(()),
+            Access::ReadOnly => Err(QueueError::ReadOnly(what)),
+        }
+    }
+
+    fn now_ms(&self) -> i64 {
+        self.clock.wall_ms()
     }
 
     pub fn settings(&self) -> &QueueSettings {
@@ -258,36 +531,68 @@ impl Queue {
         self.dir.join("bundles").join(format!("{seq:016}.kab"))
     }
 
-    fn quarantine(&mut self, path: &Path, why: &str) {
+    /// The highest seq anywhere: records, bundles, quarantined files.
+    fn highest_seq(&self) -> Result<u64, QueueError> {
+        let mut hi = match self.jobs.last().map_err(idx)? {
+            Some((k, _)) => u64::from_be_bytes(k.as_ref().try_into().unwrap_or([0; 8])),
+            None => 0,
+        };
+        for sub in ["bundles", "quarantine"] {
+            for (name, _) in names_in(&self.dir.join(sub)) {
+                hi = hi.max(seq_of(name.trim_start_matches('.')).unwrap_or(0));
+            }
+        }
+        Ok(hi)
+    }
+
+    fn quarantine_file(&mut self, path: &Path, why: &str) {
         let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
-        let _ = std::fs::rename(path, self.dir.join("quarantine").join(&name));
+        let _ = move_aside(path, &self.dir.join("quarantine"), &name);
         self.report.quarantined.push(format!("{name}: {why}"));
     }
 
     fn reconcile(&mut self) -> Result<(), QueueError> {
         let mut records = self.list()?;
         let mut seen = std::collections::HashSet::new();
-        let entries: Vec<PathBuf> = std::fs::read_dir(self.dir.join("bundles"))
-            .map_err(|e| QueueError::Index(e.to_string()))?
-            .flatten()
-            .map(|e| e.path())
-            .collect();
-        for path in entries {
-            let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        // Quarantined files that check again (the right key is back) return first.
+        for (name, path) in names_in(&self.dir.join("quarantine")) {
+            let Some(seq) = seq_of(&name).filter(|_| name.ends_with(".kab")) else { continue };
+            let record = records.iter().find(|r| r.seq == seq);
+            if record.is_some_and(|r| r.stage != Stage::Quarantined) || self.bundle_path(seq).exists() {
+                continue;
+            }
+            if bundle::read(&path, Some(seq), &self.sealer).is_ok()
+                && move_aside(&path, &self.dir.join("bundles"), &format!("{seq:016}.kab")).is_ok()
+            {
+                if let Some(r) = records.iter_mut().find(|r| r.seq == seq) {
+                    r.bundle_bytes = std::fs::metadata(self.bundle_path(seq)).map(|m| m.len()).unwrap_or(0);
+                    let now = self.now_ms();
+                    *r = self.update(r.seq, &r.job_id.clone(), |x| {
+                        x.bundle_bytes = r.bundle_bytes;
+                        x.apply(Event::Restore, now).map_err(Into::into)
+                    })?;
+                    self.report.restored.push(r.job_id.clone());
+                } else {
+                    self.report.restored.push(name);
+                }
+            }
+        }
+        for (name, path) in names_in(&self.dir.join("bundles")) {
             if name.starts_with('.') {
                 // A write cut off by a crash: the job was never acknowledged.
                 let _ = std::fs::remove_file(&path);
                 self.report.temp_files_removed += 1;
                 continue;
             }
-            let Some(seq) = name.split('.').next().and_then(|s| s.parse::<u64>().ok()) else {
-                self.quarantine(&path, "unexpected file in bundles/");
+            let Some(seq) = seq_of(&name) else {
+                self.quarantine_file(&path, "unexpected file in bundles/");
                 continue;
             };
             let v1 = name.ends_with(".job");
             let read = if v1 {
                 bundle::read_v1(&path).and_then(|job| {
-                    let created = records.iter().find(|r| r.seq == seq).map(|r| r.created_at).unwrap_or_else(now_ms);
+                    let created =
+                        records.iter().find(|r| r.seq == seq).map(|r| r.created_at).unwrap_or_else(|| self.now_ms());
                     let b = Bundle { job, created_at: created };
                     bundle::write(&self.bundle_path(seq), seq, &b, &self.sealer)?;
                     let _ = std::fs::remove_file(&path);
@@ -299,49 +604,136 @@ impl Queue {
             };
             let (seq, b) = match read {
                 Ok(x) => x,
-                Err(e) => {
-                    self.quarantine(&path, &e.to_string());
+                Err(e @ BundleError::Corrupt { .. }) => {
+                    self.quarantine_file(&path, &e.to_string());
                     if let Some(r) = records.iter_mut().find(|r| r.seq == seq) {
-                        if r.apply(Event::Integrity(e.to_string()), now_ms()).is_ok() {
-                            r.bundle_bytes = 0;
-                            self.save(r)?;
+                        let now = self.now_ms();
+                        let why = e.to_string();
+                        if let Ok(x) = self.update(seq, &r.job_id.clone(), |x| {
+                            x.apply(Event::Integrity(why.clone()), now)?;
+                            x.bundle_bytes = 0;
+                            Ok(())
+                        }) {
+                            *r = x;
                         }
                     }
+                    continue;
+                }
+                Err(e) => {
+                    // Not damage (permissions, I/O, a missing key): leave it for the operator.
+                    seen.insert(seq);
+                    self.report.unreadable.push(e.to_string());
                     continue;
                 }
             };
             seen.insert(seq);
             let size = std::fs::metadata(self.bundle_path(seq)).map(|m| m.len()).unwrap_or(0);
-            match records.iter_mut().find(|r| r.seq == seq) {
-                Some(r) => {
-                    if r.bundle_bytes != size {
-                        r.bundle_bytes = size;
-                        self.save(r)?;
-                    }
+            match records.iter().find(|r| r.seq == seq) {
+                Some(r) if r.bundle_bytes != size => {
+                    self.update(seq, &r.job_id.clone(), |x| {
+                        x.bundle_bytes = size;
+                        Ok(())
+                    })?;
                 }
+                Some(_) => {}
                 None => {
                     // Bundle written but never indexed (a crash), or the index was lost. What
                     // reached Smile ID is unknown: assume the most, so the submission asks first.
                     let pp = &b.job.partner_params;
+                    let now = self.now_ms();
                     let mut r = Record::new(seq, &pp.job_id, &pp.user_id, pp.job_type.code(), size, b.created_at);
-                    r.apply(Event::Indexed, now_ms())?;
+                    r.apply(Event::Indexed, now)?;
                     let p = Progress { prep_attempted: true, put_attempted: true, ..Default::default() };
-                    r.apply(Event::Progress(p), now_ms())?;
-                    self.save(&r)?;
-                    self.report.adopted += 1;
+                    r.apply(Event::Progress(p), now)?;
+                    if self.insert_new(&r)? {
+                        self.report.adopted += 1;
+                        records.push(r);
+                    } else {
+                        // Its job_id belongs to another record: keep the file aside, lose nothing.
+                        self.quarantine_file(&self.bundle_path(seq), "a second bundle for a job_id already queued");
+                    }
                 }
             }
         }
-        for r in records
-            .iter_mut()
-            .filter(|r| r.stage.holds_images() && r.stage != Stage::Quarantined && !seen.contains(&r.seq))
+        for r in
+            records.iter().filter(|r| r.stage.holds_images() && r.stage != Stage::Quarantined && !seen.contains(&r.seq))
         {
-            r.apply(Event::Integrity("bundle file missing".into()), now_ms())?;
-            r.bundle_bytes = 0;
-            self.save(r)?;
+            let now = self.now_ms();
+            self.update(r.seq, &r.job_id, |x| {
+                x.apply(Event::Integrity("bundle file missing".into()), now)?;
+                x.bundle_bytes = 0;
+                Ok(())
+            })?;
             self.report.quarantined.push(format!("{}: bundle file missing", r.job_id));
         }
-        Ok(())
+        // The job_id tree follows the records (it may be new, or from before a crash).
+        for r in self.list()? {
+            if self.by_job.get(r.job_id.as_bytes()).map_err(idx)?.is_none() {
+                self.by_job.insert(r.job_id.as_bytes(), &r.seq.to_be_bytes()).map_err(idx)?;
+            }
+        }
+        for kv in self.by_job.iter() {
+            let (k, v) = kv.map_err(idx)?;
+            if self.jobs.get(&v).map_err(idx)?.is_none() {
+                self.by_job.remove(k).map_err(idx)?;
+            }
+        }
+        self.flush()
+    }
+
+    fn flush(&self) -> Result<(), QueueError> {
+        match self.db.flush() {
+            Err(sled::Error::Io(e)) if e.raw_os_error() == Some(libc::ENOSPC) && release_reserve(&self.dir) => {
+                self.db.flush().map(|_| ()).map_err(idx)
+            }
+            r => r.map(|_| ()).map_err(idx),
+        }
+    }
+
+    /// Inserts a new record and claims its job_id, atomically; false if the job_id is taken.
+    fn insert_new(&self, rec: &Record) -> Result<bool, QueueError> {
+        let key = rec.seq.to_be_bytes();
+        let value = serde_json::to_vec(rec).expect("records serialize");
+        let r = (&self.jobs, &self.by_job).transaction(|(jobs, by_job)| {
+            if by_job.get(rec.job_id.as_bytes())?.is_some() || jobs.get(key)?.is_some() {
+                return Err(ConflictableTransactionError::Abort(()));
+            }
+            by_job.insert(rec.job_id.as_bytes(), &key)?;
+            jobs.insert(&key, value.clone())?;
+            Ok(())
+        });
+        match r {
+            Ok(()) => self.flush().map(|_| true),
+            Err(TransactionError::Abort(())) => Ok(false),
+            Err(TransactionError::Storage(e)) => Err(idx(e)),
+        }
+    }
+
+    /// Reads the stored record, changes it with `f`, and writes it back only if nobody else
+    /// wrote it meanwhile (else again, on the fresh copy); flushed before returning.
+    fn update(
+        &self,
+        seq: u64,
+        job_id: &str,
+        mut f: impl FnMut(&mut Record) -> Result<(), QueueError>,
+    ) -> Result<Record, QueueError> {
+        let key = seq.to_be_bytes();
+        loop {
+            let old = self.jobs.get(key).map_err(idx)?.ok_or_else(|| QueueError::NotFound(job_id.into()))?;
+            let mut r = machine::decode(&old).map_err(QueueError::Index)?;
+            f(&mut r)?;
+            let new = serde_json::to_vec(&r).expect("records serialize");
+            let swapped = match self.jobs.compare_and_swap(key, Some(&old), Some(new.clone())) {
+                Err(sled::Error::Io(e)) if e.raw_os_error() == Some(libc::ENOSPC) && release_reserve(&self.dir) => {
+                    self.jobs.compare_and_swap(key, Some(&old), Some(new)).map_err(idx)?
+                }
+                r => r.map_err(idx)?,
+            };
+            if swapped.is_ok() {
+                self.flush()?;
+                return Ok(r);
+            }
+        }
     }
 
     /// Refuses a new bundle of `bytes` if a limit would be crossed; says which.
@@ -374,54 +766,53 @@ impl Queue {
 
     /// Stores a captured job durably and returns its record. Nothing is sent yet.
     pub fn enqueue(&self, job: &Job) -> Result<Record, QueueError> {
+        self.writable("saving a job")?;
         let pp = &job.partner_params;
-        if self.list()?.iter().any(|r| r.job_id == pp.job_id) {
+        if self.by_job.contains_key(pp.job_id.as_bytes()).map_err(idx)? {
             return Err(QueueError::Duplicate(pp.job_id.clone()));
         }
-        let now = now_ms();
+        let now = self.now_ms();
         let b = Bundle { job: job.clone(), created_at: now };
-        let seq = self.db.generate_id().map_err(idx)?;
-        let bytes = bundle::encode(seq, &b, &self.sealer).map_err(QueueError::Index)?;
-        self.check_room(bytes.len() as u64)?;
-        let path = self.bundle_path(seq);
-        if let Err(e) = write_private(&path, &bytes) {
-            let _ = std::fs::remove_file(&path);
-            return Err(if e.raw_os_error() == Some(libc::ENOSPC) {
-                QueueError::Full("the disk is full".into())
-            } else {
-                BundleError::Write { path: path.display().to_string(), detail: e.to_string() }.into()
-            });
-        }
+        let (seq, path, bytes) = loop {
+            let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
+            let bytes = bundle::encode(seq, &b, &self.sealer).map_err(QueueError::Index)?;
+            self.check_room(bytes.len() as u64)?;
+            let path = self.bundle_path(seq);
+            match write_new_private(&path, &bytes) {
+                Ok(()) => break (seq, path, bytes),
+                // Never over another job's bundle: take the next name.
+                Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
+                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
+                    return Err(QueueError::Full("the disk is full".into()))
+                }
+                Err(e) => {
+                    return Err(BundleError::Write { path: path.display().to_string(), detail: e.to_string() }.into())
+                }
+            }
+        };
         let mut rec = Record::new(seq, &pp.job_id, &pp.user_id, pp.job_type.code(), bytes.len() as u64, now);
         rec.apply(Event::Indexed, now)?;
-        if let Err(e) = self.save(&rec) {
+        rec.created_boot = Some(self.clock.boot());
+        rec.aged_from = self.trusted_now();
+        let stored = self.insert_new(&rec);
+        if !matches!(stored, Ok(true)) {
             // Not acknowledged: take the bundle back so nothing half-stored remains.
             let _ = std::fs::remove_file(&path);
-            return Err(e);
         }
-        Ok(rec)
-    }
-
-    /// Writes a record and flushes the index to disk before returning.
-    pub fn save(&self, rec: &Record) -> Result<(), QueueError> {
-        let write = || -> Result<(), sled::Error> {
-            self.jobs.insert(rec.seq.to_be_bytes(), serde_json::to_vec(rec).expect("records serialize"))?;
-            self.jobs.flush()?;
-            Ok(())
-        };
-        match write() {
-            // Progress on a job already queued must be recorded even on a full disk.
-            Err(sled::Error::Io(e)) if e.raw_os_error() == Some(libc::ENOSPC) && release_reserve(&self.dir) => {
-                write().map_err(idx)
-            }
-            r => r.map_err(idx),
+        match stored {
+            Ok(true) => Ok(rec),
+            Ok(false) => Err(QueueError::Duplicate(pp.job_id.clone())),
+            Err(e) => Err(e),
         }
     }
 
-    /// Applies an event to the job's record and saves it.
+    /// Applies an event to the job's stored record (not to the caller's copy, which may be
+    /// stale) and hands back the result in `rec`. A purged job is `NotFound`.
     pub fn apply(&self, rec: &mut Record, event: Event) -> Result<(), QueueError> {
-        rec.apply(event, now_ms())?;
-        self.save(rec)
+        self.writable("changing a job")?;
+        let now = self.now_ms();
+        *rec = self.update(rec.seq, &rec.job_id.clone(), |r| r.apply(event.clone(), now).map_err(Into::into))?;
+        Ok(())
     }
 
     /// All records, oldest first. Unreadable index entries are skipped, not fatal.
@@ -436,77 +827,213 @@ impl Queue {
         Ok(out)
     }
 
+    /// One job by its job_id, through the job_id tree.
     pub fn get(&self, job_id: &str) -> Result<Record, QueueError> {
-        self.list()?.into_iter().find(|r| r.job_id == job_id).ok_or_else(|| QueueError::NotFound(job_id.into()))
+        let not_found = || QueueError::NotFound(job_id.into());
+        let seq = self.by_job.get(job_id.as_bytes()).map_err(idx)?.ok_or_else(not_found)?;
+        let v = self.jobs.get(seq).map_err(idx)?.ok_or_else(not_found)?;
+        machine::decode(&v).map_err(QueueError::Index)
     }
 
-    /// Jobs the uplink should try at `now`, oldest first.
-    pub fn due(&self, now: i64) -> Result<Vec<Record>, QueueError> {
-        Ok(self.list()?.into_iter().filter(|r| r.due(now)).collect())
+    /// Jobs the uplink should try at `now`, oldest first. A wait that reaches further than
+    /// `max_wait_ms` comes from a clock that jumped back: such a job is due now.
+    pub fn due(&self, now: i64, max_wait_ms: i64) -> Result<Vec<Record>, QueueError> {
+        Ok(self
+            .list()?
+            .into_iter()
+            .filter(|r| r.due(now) || (r.stage.is_pending() && r.next_attempt_at - now > max_wait_ms))
+            .collect())
     }
 
-    /// The job's details and images; a bundle that fails its seal is quarantined.
+    /// The job's details and images. Only a bundle that fails its seal is quarantined; one
+    /// that cannot be read (permissions, I/O, no key) stays where it is.
     pub fn load_job(&self, rec: &mut Record) -> Result<Job, QueueError> {
         let path = self.bundle_path(rec.seq);
         match bundle::read(&path, Some(rec.seq), &self.sealer) {
             Ok((_, b)) => Ok(b.job),
-            Err(e) => {
-                let _ = std::fs::rename(&path, self.dir.join("quarantine").join(path.file_name().unwrap_or_default()));
-                rec.apply(Event::Integrity(e.to_string()), now_ms())?;
-                rec.bundle_bytes = 0;
-                self.save(rec)?;
+            Err(e @ BundleError::Corrupt { .. }) if self.access == Access::ReadWrite => {
+                let name = format!("{:016}.kab", rec.seq);
+                let _ = move_aside(&path, &self.dir.join("quarantine"), &name);
+                let now = self.now_ms();
+                let why = e.to_string();
+                *rec = self.update(rec.seq, &rec.job_id.clone(), |r| {
+                    r.apply(Event::Integrity(why.clone()), now)?;
+                    r.bundle_bytes = 0;
+                    Ok(())
+                })?;
                 Err(e.into())
             }
+            Err(e) => Err(e.into()),
         }
     }
 
     /// Erases a job's images (overwritten, unlinked, directory synced).
     pub fn erase_images(&self, rec: &mut Record) -> Result<(), QueueError> {
+        self.writable("erasing images")?;
         let path = self.bundle_path(rec.seq);
         bundle::erase(&path)
             .map_err(|e| BundleError::Write { path: path.display().to_string(), detail: e.to_string() })?;
-        rec.apply(Event::Erased, now_ms())?;
-        self.save(rec)
+        self.apply(rec, Event::Erased)
     }
 
-    /// Expires, erases and purges what is due; returns how many of each.
-    pub fn housekeeping(&self, now: i64) -> Result<(usize, usize, usize), QueueError> {
+    /// A server confirmed the wall clock just now (its `Date` within the allowed skew).
+    pub fn confirm_clock(&self) {
+        let c = Confirmed { wall: self.clock.wall_ms(), boot: self.clock.boot() };
+        *self.confirmed.lock().unwrap_or_else(|e| e.into_inner()) = Some(c);
+    }
+
+    /// The clock was found wrong: nothing is decided by it until confirmed again.
+    pub fn distrust_clock(&self) {
+        *self.confirmed.lock().unwrap_or_else(|e| e.into_inner()) = None;
+    }
+
+    /// The wall time now, if a confirmation still vouches for it: recent by the boot clock,
+    /// on this boot, and the wall clock has kept pace with the boot clock since.
+    pub fn trusted_now(&self) -> Option<i64> {
+        let c = self.confirmed.lock().unwrap_or_else(|e| e.into_inner()).clone()?;
+        let elapsed = self.clock.boot().since(&c.boot).filter(|e| (0..CONFIRMATION_VALID_MS).contains(e))?;
+        let wall = self.clock.wall_ms();
+        ((wall - c.wall - elapsed).abs() <= CONFIRMATION_DRIFT_MS).then_some(wall)
+    }
+
+    /// Dates, expires, erases and purges what is due. Everything that depends on the time
+    /// waits for a confirmed clock; only the erasure of a result's images with no retention
+    /// (which the result itself decides) runs without one.
+    pub fn housekeeping(&self) -> Result<Housekeeping, QueueError> {
+        self.writable("housekeeping")?;
         let s = &self.settings;
-        let (mut expired, mut erased, mut purged) = (0, 0, 0);
+        let hours = |h: u64| h.saturating_mul(3_600_000).min(i64::MAX as u64) as i64;
+        let (ttl, failed_keep, keep) =
+            (hours(s.ttl_hours), hours(s.failed_retention_hours), hours(s.result_retention_hours));
+        let retention = s.image_retention_secs.saturating_mul(1000).min(i64::MAX as u64) as i64;
+        let trusted = self.trusted_now();
+        let boot = self.clock.boot();
+        let mut done = Housekeeping::default();
         for mut r in self.list()? {
-            if r.expired(now, s.ttl_hours as i64 * 3_600_000) {
-                self.apply(&mut r, Event::Expired)?;
-                expired += 1;
-            }
-            if r.erase_due(now, s.image_retention_secs as i64 * 1000) {
-                self.erase_images(&mut r)?;
-                erased += 1;
-            }
-            if r.purge_due(now, s.result_retention_hours as i64 * 3_600_000) {
-                self.jobs.remove(r.seq.to_be_bytes()).map_err(idx)?;
-                self.jobs.flush().map_err(idx)?;
-                purged += 1;
+            let result = (|| {
+                if let Some(t) = trusted.filter(|_| r.aged_from.is_none() && r.stage.is_pending()) {
+                    r = self.update(r.seq, &r.job_id.clone(), |x| {
+                        x.anchor_age(t, &boot);
+                        Ok(())
+                    })?;
+                    done.dated += 1;
+                }
+                if trusted.is_some_and(|t| r.expired(t, ttl)) {
+                    self.apply(&mut r, Event::Expired)?;
+                    done.expired += 1;
+                }
+                let erase = match trusted {
+                    Some(t) => r.erase_due(t, retention, failed_keep),
+                    None => r.stage == Stage::Result && retention == 0,
+                };
+                if erase {
+                    self.erase_images(&mut r)?;
+                    done.erased += 1;
+                }
+                if trusted.is_some_and(|t| r.purge_due(t, keep)) {
+                    self.remove(&r)?;
+                    done.purged += 1;
+                }
+                Ok::<_, QueueError>(())
+            })();
+            match result {
+                // Purged or changed by someone else meanwhile: theirs is the newer word.
+                Err(QueueError::NotFound(_) | QueueError::Transition(_)) => {}
+                r => r?,
             }
         }
-        Ok((expired, erased, purged))
+        Ok(done)
     }
 
-    /// Puts a failed job back in line (operator's `queue retry`).
+    fn remove(&self, r: &Record) -> Result<(), QueueError> {
+        let key = r.seq.to_be_bytes();
+        (&self.jobs, &self.by_job)
+            .transaction(|(jobs, by_job)| {
+                jobs.remove(&key)?;
+                if by_job.get(r.job_id.as_bytes())?.is_some_and(|v| v.as_ref() == key) {
+                    by_job.remove(r.job_id.as_bytes())?;
+                }
+                Ok::<_, ConflictableTransactionError<()>>(())
+            })
+            .map_err(|e| match e {
+                TransactionError::Storage(e) => idx(e),
+                TransactionError::Abort(()) => QueueError::Index("removal aborted".into()),
+            })?;
+        self.flush()
+    }
+
+    /// Puts a job back in line (operator's `queue retry`): a failed job whose images remain,
+    /// or a waiting one, now rather than after its backoff.
     pub fn retry(&self, job_id: &str) -> Result<Record, QueueError> {
+        self.writable("queue retry")?;
         let mut r = self.get(job_id)?;
+        let refuse = |why: &str| QueueError::Refused { job_id: job_id.into(), what: "retried", why: why.into() };
+        match r.stage {
+            Stage::Result | Stage::Erased => return Err(refuse("Smile ID has already given its result")),
+            Stage::Quarantined => return Err(refuse("it is quarantined; `queue restore` it first")),
+            Stage::Failed if r.bundle_bytes == 0 => {
+                return Err(refuse("its images were erased after the failed-job retention; capture again"))
+            }
+            _ => {}
+        }
         self.apply(&mut r, Event::Retry)?;
         Ok(r)
     }
 
+    /// Takes a quarantined job back (operator's `queue restore`) once its bundle checks again.
+    pub fn restore(&self, job_id: &str) -> Result<Record, QueueError> {
+        self.writable("queue restore")?;
+        let r = self.get(job_id)?;
+        let refuse = |why: String| QueueError::Refused { job_id: job_id.into(), what: "restored", why };
+        if r.stage != Stage::Quarantined {
+            return Err(refuse(format!("it is not quarantined (it is {:?})", r.stage)));
+        }
+        let name = format!("{:016}.kab", r.seq);
+        let candidates: Vec<PathBuf> = names_in(&self.dir.join("quarantine"))
+            .into_iter()
+            .filter(|(n, _)| n.starts_with(&name))
+            .map(|(_, p)| p)
+            .collect();
+        if candidates.is_empty() {
+            return Err(refuse(format!("its bundle {name} is not in quarantine/; nothing is left to restore")));
+        }
+        let mut last = String::new();
+        for path in candidates {
+            match bundle::read(&path, Some(r.seq), &self.sealer) {
+                Ok(_) => {
+                    let to = move_aside(&path, &self.dir.join("bundles"), &name)
+                        .map_err(|e| refuse(format!("moving it back: {e}")))?;
+                    if to != self.bundle_path(r.seq) {
+                        let _ = move_aside(&to, &self.dir.join("quarantine"), &name);
+                        return Err(refuse("another file holds its place in bundles/".into()));
+                    }
+                    let size = std::fs::metadata(&to).map(|m| m.len()).unwrap_or(0);
+                    let now = self.now_ms();
+                    return self.update(r.seq, job_id, |x| {
+                        x.bundle_bytes = size;
+                        x.apply(Event::Restore, now).map_err(Into::into)
+                    });
+                }
+                Err(e) => last = e.to_string(),
+            }
+        }
+        Err(refuse(format!("its bundle still does not check: {last}; restore the keys it was sealed with")))
+    }
+
     /// Deletes a job entirely: images erased, record removed (operator's `queue purge`).
     pub fn purge(&self, job_id: &str) -> Result<(), QueueError> {
+        self.writable("queue purge")?;
         let r = self.get(job_id)?;
-        let path = self.bundle_path(r.seq);
-        bundle::erase(&path)
-            .map_err(|e| BundleError::Write { path: path.display().to_string(), detail: e.to_string() })?;
-        self.jobs.remove(r.seq.to_be_bytes()).map_err(idx)?;
-        self.jobs.flush().map_err(idx)?;
-        Ok(())
+        let name = format!("{:016}.kab", r.seq);
+        let mut files = vec![self.bundle_path(r.seq)];
+        files.extend(
+            names_in(&self.dir.join("quarantine")).into_iter().filter(|(n, _)| n.starts_with(&name)).map(|(_, p)| p),
+        );
+        for path in files {
+            bundle::erase(&path)
+                .map_err(|e| BundleError::Write { path: path.display().to_string(), detail: e.to_string() })?;
+        }
+        self.remove(&r)
     }
 
     pub fn stats(&self) -> Result<QueueStats, QueueError> {
@@ -525,6 +1052,9 @@ impl Queue {
     }
 }
 
+/// A relative key name is looked up in $CREDENTIALS_DIRECTORY (systemd credentials), then in
+/// the state dir; when it is in neither, the state dir's path is named (and created only for
+/// an empty queue).
 fn resolve_key_path(state_dir: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
         return p.to_owned();

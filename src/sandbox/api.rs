@@ -13,6 +13,7 @@
 //! | zip unreadable, info.json invalid, an image not JPEG | 400, 2203 |
 //! | info.json missing, a listed file missing, no selfie, no ID image for 6/11 | 400, 2213 |
 //! | job_status for an unknown job | 404, 2213 |
+//! | a path it does not serve (a wrong base URL) | 404 without a Smile ID code |
 //!
 //! Faults for field tests are queued with [`Sandbox::inject`] (see [`Fault`]), and the clock
 //! can jump with [`Sandbox::set_clock_offset`]; [`Sandbox::stats`] counts connections.
@@ -299,7 +300,8 @@ impl Sandbox {
             (_, "/v1/upload" | "/v1/job_status" | "/v1/id_verification") => {
                 Err(reject(405, "2213", "Use POST for this endpoint"))
             }
-            _ => Err(reject(404, "2213", format!("No such endpoint: {} {}", req.method, req.path))),
+            // As the API gateway in front of Smile ID answers a path it does not route: no code.
+            _ => Err(Response::json(404, &json!({"message": format!("Not Found: {} {}", req.method, req.path)}))),
         };
         let mut resp = match reply {
             Ok(r) => r,

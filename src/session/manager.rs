@@ -66,6 +66,10 @@ struct Live {
 }
 
 type Views = Arc<Mutex<HashMap<String, SessionView>>>;
+type LiveMap = Arc<Mutex<HashMap<String, Live>>>;
+
+/// Ended sessions kept for the host application to read; older ones are dropped.
+const ENDED_VIEWS_KEPT: usize = 64;
 
 /// Makes the devices for one session.
 pub trait Devices: Send + Sync {
@@ -75,7 +79,7 @@ pub trait Devices: Send + Sync {
 
 pub struct SessionManager {
     views: Views,
-    live: Mutex<HashMap<String, Live>>,
+    live: LiveMap,
     queue: Arc<Queue>,
     devices: Arc<dyn Devices>,
     settings: CaptureSettings,
@@ -173,7 +177,7 @@ impl SessionManager {
     ) -> Self {
         SessionManager {
             views: Default::default(),
-            live: Mutex::new(HashMap::new()),
+            live: Default::default(),
             queue,
             devices,
             settings,
@@ -188,12 +192,23 @@ impl SessionManager {
     }
 
     /// Starts a session in its own thread; refuses while another runs or when storage is full.
+    /// The check for a running session and the new session's entry happen under one lock, so
+    /// two requests at the same moment cannot both start.
     pub fn start(&self, req: SessionRequest) -> Result<SessionView, StartError> {
-        if let Some(id) = self.active() {
-            return Err(StartError::Busy(id));
+        let mut views = self.views.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(v) = views.values().find(|v| !v.state.is_over()) {
+            return Err(StartError::Busy(v.session_id.clone()));
         }
         // Refuse before the person spends two minutes in front of the camera, not after.
         self.queue.check_room(TYPICAL_JOB_BYTES).map_err(StartError::Full)?;
+        if views.len() >= ENDED_VIEWS_KEPT {
+            let mut ended: Vec<(String, String)> =
+                views.values().map(|v| (v.started_at.clone(), v.session_id.clone())).collect();
+            ended.sort();
+            for (_, id) in ended.into_iter().take(views.len() + 1 - ENDED_VIEWS_KEPT) {
+                views.remove(&id);
+            }
+        }
         let id = new_session_id();
         let view = SessionView {
             session_id: id.clone(),
@@ -207,15 +222,16 @@ impl SessionManager {
             error: None,
             started_at: UnixMillis::now().to_iso(),
         };
-        self.views.lock().unwrap_or_else(|e| e.into_inner()).insert(id.clone(), view.clone());
+        views.insert(id.clone(), view.clone());
+        drop(views);
         let (tx, rx) = channel();
         let cancel = Arc::new(AtomicBool::new(false));
         self.live
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.clone(), Live { consent: tx, cancel: cancel.clone() });
-        let (views, queue, devices, settings) =
-            (self.views.clone(), self.queue.clone(), self.devices.clone(), self.settings.clone());
+        let (views, live, queue, devices, settings) =
+            (self.views.clone(), self.live.clone(), self.queue.clone(), self.devices.clone(), self.settings.clone());
         let timeout = self.consent_timeout;
         std::thread::Builder::new()
             .name(format!("session-{id}"))
@@ -226,6 +242,7 @@ impl SessionManager {
                         v.error = error;
                         v.hint = None;
                     }
+                    live.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
                 };
                 let (cam, disp) = match (devices.camera(), devices.display()) {
                     (Ok(c), Ok(d)) => (c, d),

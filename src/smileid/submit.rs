@@ -468,8 +468,9 @@ impl Submission {
                 };
                 if !ok {
                     let err = ApiError::from_response(resp.status, &resp.body);
-                    // Smile ID knows no such job: it was never uploaded.
-                    if resp.status == 404 || err.class == RetryClass::Final {
+                    // Smile ID knows no such job (its code says so): it was never uploaded. A page
+                    // without Smile ID's code (a wrong URL) says nothing about the job.
+                    if err.class == RetryClass::Final {
                         self.step = not_received;
                         return Ok(());
                     }
@@ -538,7 +539,7 @@ impl Submission {
                     self.step = Step::Prep;
                     return Err(SubmitError::Api(ApiError { class: RetryClass::NewUploadUrl, ..err }));
                 }
-                if err.class == RetryClass::Transient {
+                if matches!(err.class, RetryClass::Transient | RetryClass::Misdirected) {
                     // A 5xx from a proxy says nothing about whether the zip reached storage.
                     self.step = Step::Probe { upload: Some(Box::new((prep, signed))) };
                     return Err(err.into());
@@ -611,7 +612,7 @@ impl Submission {
             // clock is wrong. Every job would fail the same way, so the job stays as it is and
             // the caller pauses instead of failing it.
             RetryClass::Resign | RetryClass::AuthPause => Err(ApiError { class: RetryClass::AuthPause, ..err }.into()),
-            RetryClass::Transient => Err(err.into()),
+            RetryClass::Transient | RetryClass::Misdirected => Err(err.into()),
             _ => self.fail(err),
         }
     }

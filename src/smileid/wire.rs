@@ -127,6 +127,9 @@ pub enum RetryClass {
     NewUploadUrl,
     /// 2204: credentials or types wrong for this environment; stop the whole queue until fixed.
     AuthPause,
+    /// A 4xx without Smile ID's code: not Smile ID's verdict on the job but a wrong URL, a proxy
+    /// or a captive portal. Every job would meet it: stop the whole queue until fixed.
+    Misdirected,
     /// Anything else: the job cannot succeed as it is.
     Final,
 }
@@ -183,7 +186,7 @@ impl ApiError {
             Some(c) => RetryClass::for_code(c),
             None if status >= 500 || status == 408 || status == 429 => RetryClass::Transient,
             None if status == 401 || status == 403 => RetryClass::Resign,
-            None => RetryClass::Final,
+            None => RetryClass::Misdirected,
         };
         ApiError { status, code, message, class }
     }
@@ -209,5 +212,10 @@ mod tests {
         assert_eq!(ApiError::from_response(502, b"<html>bad gateway</html>").class, RetryClass::Transient);
         assert_eq!(ApiError::from_response(400, br#"{"error":"x","code":"2213"}"#).class, RetryClass::Final);
         assert_eq!(ApiError::from_response(400, b"").message, "HTTP 400 with no body");
+        assert_eq!(
+            ApiError::from_response(404, b"<html>Not Found</html>").class,
+            RetryClass::Misdirected,
+            "a page without Smile ID's code is not Smile ID's verdict"
+        );
     }
 }

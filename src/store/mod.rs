@@ -1,4 +1,5 @@
-//! Durable file writes shared by every module that keeps data on disk.
+//! Durable file writes and the state directory's lock, shared by every module that keeps data
+//! on disk.
 
 use std::fs::{File, OpenOptions};
 use std::io::Write;
@@ -29,6 +30,65 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     result
 }
 
+/// Like [`write_private`], but never replaces: fails with `AlreadyExists` when `path` exists.
+/// The temp file is hard-linked into place, which the kernel refuses over an existing name.
+pub fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "path has no file name"))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".new{}", std::process::id()));
+    let tmp = dir.join(tmp_name);
+    let result = (|| {
+        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
+        f.write_all(bytes)?;
+        f.sync_all()?;
+        std::fs::hard_link(&tmp, path)?;
+        std::fs::remove_file(&tmp)?;
+        File::open(dir)?.sync_all()
+    })();
+    if result.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    result
+}
+
+/// An exclusive `flock` on a file, held until dropped (or the process dies: the kernel then
+/// releases it, so a SIGKILL never leaves a stale lock).
+#[derive(Debug)]
+pub struct DirLock {
+    _file: File,
+}
+
+impl DirLock {
+    /// Takes the lock without waiting; `Ok(None)` when another process (or another open of
+    /// the same file) holds it.
+    pub fn try_take(path: &Path) -> std::io::Result<Option<DirLock>> {
+        use std::os::fd::AsRawFd;
+        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(path)?;
+        // SAFETY: flock on a file descriptor we own.
+        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+            return Ok(Some(DirLock { _file: file }));
+        }
+        let e = std::io::Error::last_os_error();
+        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+            Ok(None)
+        } else {
+            Err(e)
+        }
+    }
+
+    /// Whether someone holds the lock at `path` now (a missing file means no one).
+    pub fn held(path: &Path) -> bool {
+        use std::os::fd::AsRawFd;
+        let Ok(file) = OpenOptions::new().read(true).open(path) else { return false };
+        // SAFETY: as above; a shared probe released at once when `file` closes.
+        unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) != 0 }
+    }
+}
+
 /// Creates a directory (and parents) readable by its owner only.
 pub fn private_dir(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;
@@ -49,5 +109,28 @@ mod tests {
         assert_eq!(std::fs::read(&p).unwrap(), b"two");
         assert_eq!(std::fs::metadata(&p).unwrap().permissions().mode() & 0o777, 0o600);
         assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1, "no temp file left behind");
+    }
+
+    #[test]
+    fn new_files_never_replace() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("0001.kab");
+        write_new_private(&p, b"first").unwrap();
+        let e = write_new_private(&p, b"second").unwrap_err();
+        assert_eq!(e.kind(), std::io::ErrorKind::AlreadyExists);
+        assert_eq!(std::fs::read(&p).unwrap(), b"first");
+        assert_eq!(std::fs::read_dir(d.path()).unwrap().count(), 1, "no temp file left behind");
+    }
+
+    #[test]
+    fn the_lock_is_exclusive_and_released_on_drop() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path().join("lock");
+        let held = DirLock::try_take(&p).unwrap().expect("free");
+        assert!(DirLock::try_take(&p).unwrap().is_none(), "a second open is refused");
+        assert!(DirLock::held(&p));
+        drop(held);
+        assert!(!DirLock::held(&p));
+        assert!(DirLock::try_take(&p).unwrap().is_some());
     }
 }

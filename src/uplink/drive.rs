@@ -24,6 +24,8 @@ pub enum DriveError {
     GaveUp { attempts: u32, last: SubmitError },
     #[error("Smile ID refuses this kiosk's credentials ({0}); uploads are paused: check the partner id, the API key for this environment, and the clock")]
     Paused(SubmitError),
+    #[error("the API at the configured URL answered without Smile ID's codes ({0}); uploads are paused and every job kept: check smileid.environment (\"sandbox\", \"production\", or a URL ending in /v1) and any proxy in between")]
+    Misdirected(SubmitError),
     #[error("the kiosk's clock is {skew_secs} s off the server's; requests would be refused, so nothing is signed until the clock is fixed (check NTP)")]
     ClockWrong { skew_secs: i64 },
     #[error(transparent)]
@@ -108,6 +110,9 @@ pub fn drive(
         }
         if err.class() == RetryClass::AuthPause {
             return Err(DriveError::Paused(err));
+        }
+        if err.class() == RetryClass::Misdirected {
+            return Err(DriveError::Misdirected(err));
         }
         failures += 1;
         if failures >= policy.max_failures {

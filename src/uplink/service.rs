@@ -1,12 +1,15 @@
 //! The uplink loop: drains the queue oldest first whenever the link is there.
 //!
-//! Each pass: housekeeping (expire, erase, purge); if anything is due, a link probe (a TLS
-//! handshake and HTTP answer from the API host, not a ping; skipped when the last pass ended with
-//! the link up less than 30 s ago), a clock check against the answer's `Date`, then the due jobs
-//! oldest first, `parallel_uploads` at a time on their own connections. Failures move a job's
+//! Each pass: if anything is due, a link probe (a TLS handshake and HTTP answer from the API
+//! host, not a ping; skipped when the last pass ended with the link up less than 30 s ago), a
+//! clock check against the answer's `Date` (a good one confirms the clock to the queue, a bad
+//! one withdraws the confirmation), then housekeeping (dating, expiry, erasure, purge: the
+//! queue does what is timed only on a confirmed clock), then the due jobs oldest first,
+//! `parallel_uploads` at a time on their own connections. Failures move a job's
 //! `next_attempt_at` by exponential backoff with jitter; a dead link, refused credentials
-//! (2204/2205) or a wrong clock stop the pass and show in the status instead of burning through
-//! the queue.
+//! (2204/2205), an API that answers without Smile ID's codes (a wrong URL) or a wrong clock stop
+//! the pass and show in the status instead of burning through the queue. No job fails for any
+//! of those: only Smile ID's verdict ends a job.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -107,6 +110,8 @@ pub struct Uplink<'a> {
     pub heartbeat: Arc<AtomicI64>,
     /// When a pass last ended with the link up: a pass soon after needs no probe.
     last_up_at: Option<i64>,
+    /// While paused, when to ask again (monotonic: a clock jump cannot stretch a pause).
+    paused_until: Option<std::time::Instant>,
 }
 
 /// A link that worked this recently is not probed again: every answer's `Date` is checked anyway.
@@ -136,6 +141,7 @@ impl<'a> Uplink<'a> {
             status_file: None,
             heartbeat: Default::default(),
             last_up_at: None,
+            paused_until: None,
         }
     }
 
@@ -164,19 +170,23 @@ impl<'a> Uplink<'a> {
         backoff_ms(r.attempts, self.settings.base_backoff_secs * 1000, self.settings.max_backoff_secs * 1000, jitter())
     }
 
+    /// The longest a job can legitimately wait for its next try; a longer wait means the clock
+    /// jumped back since it was set.
+    fn max_wait_ms(&self) -> i64 {
+        let s = &self.settings;
+        (s.max_backoff_secs.max(s.paused_retry_secs).saturating_mul(2000)).min(i64::MAX as u64) as i64
+    }
+
     /// One pass over the queue. Returns what happened to each job it tried.
     pub fn pass(&mut self, on_event: impl FnMut(&Record, &Event) + Send) -> Result<Vec<Delivered>, QueueError> {
         let now = UnixMillis::now().0;
         self.heartbeat.store(now, Ordering::Relaxed);
-        self.queue.housekeeping(now)?;
-        let due = self.queue.due(now)?;
-        if let LinkState::Paused { retry_at, .. } = self.link {
-            if now < retry_at {
-                self.write_status();
-                return Ok(Vec::new());
-            }
+        if self.paused_until.is_some_and(|t| std::time::Instant::now() < t) {
+            self.write_status();
+            return Ok(Vec::new());
         }
-        if due.is_empty() {
+        if self.queue.due(now, self.max_wait_ms())?.is_empty() {
+            self.queue.housekeeping()?;
             self.write_status();
             return Ok(Vec::new());
         }
@@ -188,12 +198,22 @@ impl<'a> Uplink<'a> {
                 return Ok(Vec::new());
             }
             Ok(Some(skew)) if skew.unsigned_abs() > self.settings.max_clock_skew_secs => {
+                self.queue.distrust_clock();
                 self.link = LinkState::ClockWrong { skew_secs: skew };
                 self.write_status();
                 return Ok(Vec::new());
             }
-            Ok(_) => self.link = LinkState::Up,
+            Ok(skew) => {
+                if skew.is_some() {
+                    self.queue.confirm_clock();
+                }
+                self.link = LinkState::Up;
+                self.paused_until = None;
+            }
         }
+        // After the clock check: what is timed runs only on a confirmed clock.
+        self.queue.housekeeping()?;
+        let due = self.queue.due(UnixMillis::now().0, self.max_wait_ms())?;
         // Workers take jobs oldest first; a stop (link, credentials, clock) ends the pass for all.
         let todo = Mutex::new(VecDeque::from(due));
         let out = Mutex::new(Vec::new());
@@ -242,12 +262,20 @@ impl<'a> Uplink<'a> {
             return Err(e);
         }
         if let Some(link) = stop.into_inner().unwrap_or_else(|e| e.into_inner()) {
+            match &link {
+                LinkState::Paused { .. } => {
+                    let wait = Duration::from_secs(self.settings.paused_retry_secs);
+                    self.paused_until = Some(std::time::Instant::now() + wait);
+                }
+                LinkState::ClockWrong { .. } => self.queue.distrust_clock(),
+                _ => {}
+            }
             self.link = link;
         }
         let mut out = out.into_inner().unwrap_or_else(|e| e.into_inner());
         out.sort_by_key(|d| d.record.seq);
         self.last_up_at = (self.link == LinkState::Up).then(|| UnixMillis::now().0);
-        self.queue.housekeeping(UnixMillis::now().0)?;
+        self.queue.housekeeping()?;
         self.write_status();
         Ok(out)
     }
@@ -259,9 +287,32 @@ impl<'a> Uplink<'a> {
         rec: &mut Record,
         on_event: &dyn Fn(&Record, &Event),
     ) -> Result<(Delivered, Option<LinkState>), QueueError> {
+        match self.submit(rec, on_event) {
+            // The operator purged the job, or changed it, while it was on its way: their word stands.
+            Err(e @ (QueueError::NotFound(_) | QueueError::Transition(_))) => {
+                crate::log::info(
+                    &format!("job {} changed by the operator during its upload: {e}", rec.job_id),
+                    &[("JOB_ID", &rec.job_id)],
+                );
+                Ok((Delivered { record: rec.clone(), outcome: Err(e.to_string()) }, None))
+            }
+            r => r,
+        }
+    }
+
+    fn submit(
+        &self,
+        rec: &mut Record,
+        on_event: &dyn Fn(&Record, &Event),
+    ) -> Result<(Delivered, Option<LinkState>), QueueError> {
         let job = match self.queue.load_job(rec) {
             Ok(j) => j,
             Err(QueueError::Bundle(e)) => {
+                // Unreadable but not damaged (permissions, I/O): tried again later, never dropped.
+                if !matches!(e, crate::bundle::BundleError::Corrupt { .. }) {
+                    let backoff = self.per_job_backoff(rec);
+                    self.queue.apply(rec, QEvent::AttemptFailed { error: e.to_string(), backoff_ms: backoff })?;
+                }
                 return Ok((Delivered { record: rec.clone(), outcome: Err(e.to_string()) }, None));
             }
             Err(e) => return Err(e),
@@ -323,7 +374,7 @@ impl<'a> Uplink<'a> {
             Err(e) => {
                 let msg = e.to_string();
                 let stop = match &e {
-                    DriveError::Paused(_) => {
+                    DriveError::Paused(_) | DriveError::Misdirected(_) => {
                         let retry_at = UnixMillis::now().0 + self.settings.paused_retry_secs as i64 * 1000;
                         Some(LinkState::Paused { error: msg.clone(), retry_at })
                     }
@@ -333,7 +384,10 @@ impl<'a> Uplink<'a> {
                     }
                     _ => None,
                 };
-                self.queue.apply(rec, QEvent::AttemptFailed { error: msg.clone(), backoff_ms: backoff })?;
+                // A stop of the whole queue (link, credentials, URL, clock) is not this job's fault:
+                // it waits on the queue's pause, not on a backoff of its own.
+                let backoff_ms = if stop.is_some() { 0 } else { backoff };
+                self.queue.apply(rec, QEvent::AttemptFailed { error: msg.clone(), backoff_ms })?;
                 (Err(msg), stop)
             }
         };
@@ -369,7 +423,13 @@ impl<'a> Uplink<'a> {
                 return Ok(());
             }
             let now = UnixMillis::now().0;
-            let next_due = self.queue.list()?.iter().filter(|r| r.stage.is_pending()).map(|r| r.next_attempt_at).min();
+            let next_due = self
+                .queue
+                .list()?
+                .iter()
+                .filter(|r| r.stage.is_pending())
+                .map(|r| r.next_attempt_at.min(now + self.max_wait_ms()))
+                .min();
             let idle_ms = self.settings.idle_poll_secs * 1000;
             down_streak = if matches!(self.link, LinkState::Down { .. }) { down_streak + 1 } else { 0 };
             let wait = match (&self.link, next_due) {
