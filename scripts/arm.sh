@@ -8,6 +8,9 @@
 #   bash scripts/arm.sh package  # .deb for arm64 and armhf (cargo-deb), after build
 #   bash scripts/arm.sh test     # the aarch64 test suite under qemu-aarch64
 #   bash scripts/arm.sh          # all three
+#
+# ARM_QUICK=1 (CI) builds without LTO: the release binaries, the packages and the test suite
+# then share one build of every dependency per target instead of an LTO link per binary.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 source scripts/lib.sh
@@ -37,6 +40,7 @@ setup() {
 }
 
 cross_env() {
+  if [ "${ARM_QUICK:-0}" = 1 ]; then export CARGO_PROFILE_RELEASE_LTO=off; fi
   export RUSTC=/usr/bin/rustc RUSTDOC=/usr/bin/rustdoc CARGO_TARGET_DIR=target/cross
   export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_LINKER=aarch64-linux-gnu-gcc
   export CARGO_TARGET_AARCH64_UNKNOWN_LINUX_GNU_RUNNER="qemu-aarch64-static -L /usr/aarch64-linux-gnu"
@@ -72,7 +76,8 @@ test_aarch64() {
   # Bounded for CI: what depends on the architecture (the protocol bytes, the queue's files,
   # pixels, SPI bytes, the sandbox's checks) runs here; the process-heavy suites (SIGKILL loop,
   # API sessions, interop, injected faults: minutes each when emulated) run on the host.
-  cargo test --locked --target aarch64-unknown-linux-gnu --lib \
+  # Release, so the dependencies and the library built for the binary above are reused.
+  cargo test --release --locked --target aarch64-unknown-linux-gnu --lib \
     --test vectors --test queue --test vision --test display --test spi --test sandbox
 }
 

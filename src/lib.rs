@@ -23,6 +23,7 @@ pub mod doctor;
 pub mod httpd;
 pub mod input;
 pub mod log;
+pub mod memory;
 pub mod queue;
 pub mod sandbox;
 pub mod service;

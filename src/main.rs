@@ -288,6 +288,7 @@ enum QueueAction {
 }
 
 fn main() {
+    kiosk_agent::memory::tune_allocator();
     if let Err(e) = run(Cli::parse()) {
         eprintln!("kiosk-agent: error: {e:#}");
         std::process::exit(1);

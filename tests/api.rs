@@ -162,6 +162,25 @@ fn host_app_drives_every_job_type_with_a_local_key() {
 }
 
 #[test]
+fn sessions_started_at_the_same_moment_start_once() {
+    let sb = start_sandbox(&[]);
+    let a = start_agent(&sb, &format!("api_key_file = {:?}", sb.key_file));
+    let statuses: Vec<u16> = std::thread::scope(|s| {
+        let hs: Vec<_> = (0..8)
+            .map(|i| {
+                let a = &a;
+                s.spawn(move || {
+                    api(a, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": format!("racer-{i}")}))).0
+                })
+            })
+            .collect();
+        hs.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    assert_eq!(statuses.iter().filter(|s| **s == 202).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == 409).count(), 7, "{statuses:?}");
+}
+
+#[test]
 fn declined_cancelled_and_busy_sessions() {
     let sb = start_sandbox(&[]);
     let a = start_agent(&sb, &format!("api_key_file = {:?}", sb.key_file));

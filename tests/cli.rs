@@ -56,7 +56,7 @@ fn capture_offline_then_upload_exactly_once() {
     let line: serde_json::Value =
         serde_json::from_str(String::from_utf8_lossy(&up.stdout).lines().next().unwrap()).unwrap();
     assert_eq!(line["job_id"], job_id.as_str());
-    assert_eq!(line["stage"], "result");
+    assert_eq!(line["stage"], "erased", "the result is in and the images erased at once");
     assert_eq!(line["job_success"], true);
 
     let ls = agent(&["queue", "ls"], &config);

@@ -179,6 +179,16 @@ impl<'a> Uplink<'a> {
 
     /// One pass over the queue. Returns what happened to each job it tried.
     pub fn pass(&mut self, on_event: impl FnMut(&Record, &Event) + Send) -> Result<Vec<Delivered>, QueueError> {
+        self.pass_keeping(on_event, true)
+    }
+
+    /// One pass; with `keep` false the outcomes are not collected (a long-running drain would
+    /// hold every job's result until the pass ends: 16 KB a job, 16 MB over 1,000 jobs).
+    fn pass_keeping(
+        &mut self,
+        on_event: impl FnMut(&Record, &Event) + Send,
+        keep: bool,
+    ) -> Result<Vec<Delivered>, QueueError> {
         let now = UnixMillis::now().0;
         self.heartbeat.store(now, Ordering::Relaxed);
         if self.paused_until.is_some_and(|t| std::time::Instant::now() < t) {
@@ -217,6 +227,7 @@ impl<'a> Uplink<'a> {
         // Workers take jobs oldest first; a stop (link, credentials, clock) ends the pass for all.
         let todo = Mutex::new(VecDeque::from(due));
         let out = Mutex::new(Vec::new());
+        let finished = std::sync::atomic::AtomicUsize::new(0);
         let stop: Mutex<Option<LinkState>> = Mutex::new(None);
         let failed: Mutex<Option<QueueError>> = Mutex::new(None);
         let on_event = Mutex::new(on_event);
@@ -228,7 +239,12 @@ impl<'a> Uplink<'a> {
             let Some(mut rec) = lock(&todo).pop_front() else { return };
             match this.one(&mut rec, &|r: &Record, ev: &Event| (lock(&on_event))(r, ev)) {
                 Ok((delivered, link)) => {
-                    lock(&out).push(delivered);
+                    finished.fetch_add(1, Ordering::Relaxed);
+                    // A job's buffers are freed now; give their pages back rather than keep them.
+                    crate::memory::release_free_memory();
+                    if keep {
+                        lock(&out).push(delivered);
+                    }
                     if link.is_some() {
                         *lock(&stop) = link;
                     }
@@ -248,7 +264,7 @@ impl<'a> Uplink<'a> {
             for k in 1..self.settings.parallel_uploads.max(1) as u64 {
                 let deadline = std::time::Instant::now() + Duration::from_secs(30);
                 while self.http.bytes_sent() < start + k * half_job
-                    && (lock(&out).len() as u64) < k
+                    && (finished.load(Ordering::Relaxed) as u64) < k
                     && std::time::Instant::now() < deadline
                     && !lock(&todo).is_empty()
                     && lock(&stop).is_none()
@@ -369,6 +385,10 @@ impl<'a> Uplink<'a> {
                         self.queue.apply(rec, QEvent::Refused { code: e.code.clone(), error: e.to_string() })?
                     }
                 }
+                // With no retention the result itself says the images go: now, not at the pass's end.
+                if rec.stage == crate::queue::Stage::Result && self.queue.settings().image_retention_secs == 0 {
+                    self.queue.erase_images(rec)?;
+                }
                 (Ok(o), None)
             }
             Err(e) => {
@@ -417,7 +437,7 @@ impl<'a> Uplink<'a> {
         // fleet of kiosks does not hammer the API host the moment a cell tower returns.
         let mut down_streak = 0u32;
         while !stop.load(Ordering::Relaxed) {
-            self.pass(&mut on_event)?;
+            self.pass_keeping(&mut on_event, false)?;
             let stats = self.queue.stats()?;
             if exit_when_idle && stats.pending == 0 {
                 return Ok(());

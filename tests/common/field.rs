@@ -156,13 +156,11 @@ pub fn outcome(dir: &Path, p: &Profile) -> Outcome {
         let r: serde_json::Value = serde_json::from_str(line).unwrap();
         uploads.insert(r["job_id"].as_str().unwrap().to_string(), r["uploads"].as_u64().unwrap());
     }
-    // `queue ls` lines: seq job_id "type" N stage "attempts" N [error]
-    let queue = read("queue.txt")
-        .lines()
-        .filter_map(|l| {
-            let w: Vec<&str> = l.split_whitespace().collect();
-            (w.len() >= 7 && w[2] == "type").then(|| (w[1].to_string(), w[4].to_string()))
-        })
+    // `queue ls --json`: the records.
+    let records: Vec<serde_json::Value> = serde_json::from_str(&read("queue.json")).unwrap_or_default();
+    let queue = records
+        .iter()
+        .map(|r| (r["job_id"].as_str().unwrap_or("").to_string(), r["stage"].as_str().unwrap_or("").to_string()))
         .collect();
     let stats = serde_json::from_str(&read("stats.json")).unwrap_or_default();
     Outcome { result, uploads, stats, queue }

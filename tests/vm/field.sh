@@ -5,7 +5,7 @@
 #              drain it through a link that is up UP s and down DOWN s (netem loss 100 %) while
 #              the agent is SIGKILLed every KILL_MIN..KILL_MAX s, for at most LIMIT s.
 # Both ends' netem qdiscs get the profile, so the delay is one way and the loss is per direction.
-# Results: /mnt/out/<profile>/{result.env,records.txt,queue.txt,agent.log}.
+# Results: /mnt/out/<profile>/{result.env,records.txt,queue.json,agent.log}.
 set -x
 . /mnt/field.env
 L="/mnt/lib/ld-linux-x86-64.so.2 --library-path /mnt/lib"
@@ -55,7 +55,7 @@ collect() {
     [ -f "$z" ] && zips=$((zips + $(wc -c < "$z")))
   done > "$out/records.txt"
   cp "$2/sb/stats.json" "$out/stats.json" 2>/dev/null
-  $IP netns exec kiosk $A queue ls --config "$2/kiosk.toml" > "$out/queue.txt" 2>&1
+  $IP netns exec kiosk $A queue ls --json --config "$2/kiosk.toml" > "$out/queue.json" 2>"$out/queue.err"
   cp "$2/agent.log" "$2/sandbox.log" "$out/" 2>/dev/null
 }
 
