@@ -162,6 +162,13 @@ fn faketime() -> &'static str {
     "faketime"
 }
 
+/// A SmartSelfie job captured offline with the CLI; its job_id.
+fn capture(config: &Path) -> String {
+    let o = agent(&["capture", "--user-id", "u", "--consent-given", "--job-type", "4"], config);
+    assert!(o.status.success(), "{}", text(&o));
+    String::from_utf8_lossy(&o.stdout).trim().to_string()
+}
+
 fn bundle_count(dir: &Path) -> usize {
     std::fs::read_dir(dir.join("state/bundles")).map(|d| d.count()).unwrap_or(0)
 }
@@ -171,9 +178,7 @@ fn a_clock_days_off_fails_nothing_and_upload_says_so() {
     let sb = start_sandbox(&[]);
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sb);
-    let o = agent(&["capture", "--user-id", "u", "--consent-given", "--job-type", "4"], &config);
-    assert!(o.status.success(), "{}", text(&o));
-    let job_id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let job_id = capture(&config);
     for offset in ["+4d", "-4d", "+365d"] {
         let up = Command::new(faketime())
             .args(["-f", offset, env!("CARGO_BIN_EXE_kiosk-agent"), "upload", "--config"])
@@ -198,9 +203,7 @@ fn a_wrong_base_url_pauses_keeps_the_job_and_it_goes_once_corrected() {
     let sb = start_sandbox(&[]);
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sb);
-    let o = agent(&["capture", "--user-id", "u", "--consent-given", "--job-type", "4"], &config);
-    assert!(o.status.success(), "{}", text(&o));
-    let job_id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let job_id = capture(&config);
     let good = std::fs::read_to_string(&config).unwrap();
     // Without /v1 the config itself says what is wrong.
     std::fs::write(&config, good.replace(&sb.base_url, &sb.base_url.replace("/v1", ""))).unwrap();
@@ -260,9 +263,7 @@ fn operator_commands_beside_the_running_service_go_through_it_and_lose_nothing()
     let sb = start_sandbox(&[]);
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sb);
-    let o = agent(&["capture", "--user-id", "u", "--consent-given", "--job-type", "4"], &config);
-    assert!(o.status.success(), "{}", text(&o));
-    let first = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let first = capture(&config);
     let svc = start_service(dir.path(), &config);
     // While the service runs, every command either goes through it or says why it cannot.
     for _ in 0..3 {

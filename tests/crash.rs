@@ -13,16 +13,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-struct Rng(u64);
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-}
-
 fn agent(args: &[&str], config: &Path) -> Child {
     Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
         .args(args)

@@ -18,17 +18,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-struct Rng(u64);
-
-impl Rng {
-    fn below(&mut self, n: u64) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0 % n.max(1)
-    }
-}
-
 struct Tmpfs(PathBuf);
 
 impl Drop for Tmpfs {

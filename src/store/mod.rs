@@ -9,6 +9,21 @@ use std::path::Path;
 /// Writes `bytes` to `path` atomically and durably: a 0600 temp file, fsync, rename, fsync of
 /// the directory. A crash leaves either the old file or the new one, never a torn one.
 pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_via_temp(path, bytes, |tmp| std::fs::rename(tmp, path))
+}
+
+/// Like [`write_private`], but never replaces: fails with `AlreadyExists` when `path` exists.
+/// The temp file is hard-linked into place, which the kernel refuses over an existing name.
+pub fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    write_via_temp(path, bytes, |tmp| {
+        std::fs::hard_link(tmp, path)?;
+        std::fs::remove_file(tmp)
+    })
+}
+
+/// A hidden 0600 temp file beside `path`, written and fsynced, then put in place by `place`;
+/// the directory is fsynced after. The temp file never outlives a failure.
+fn write_via_temp(path: &Path, bytes: &[u8], place: impl FnOnce(&Path) -> std::io::Result<()>) -> std::io::Result<()> {
     let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
     let name = path
         .file_name()
@@ -21,32 +36,7 @@ pub fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
         let mut f = OpenOptions::new().write(true).create(true).truncate(true).mode(0o600).open(&tmp)?;
         f.write_all(bytes)?;
         f.sync_all()?;
-        std::fs::rename(&tmp, path)?;
-        File::open(dir)?.sync_all()
-    })();
-    if result.is_err() {
-        let _ = std::fs::remove_file(&tmp);
-    }
-    result
-}
-
-/// Like [`write_private`], but never replaces: fails with `AlreadyExists` when `path` exists.
-/// The temp file is hard-linked into place, which the kernel refuses over an existing name.
-pub fn write_new_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "path has no file name"))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".new{}", std::process::id()));
-    let tmp = dir.join(tmp_name);
-    let result = (|| {
-        let mut f = OpenOptions::new().write(true).create_new(true).mode(0o600).open(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all()?;
-        std::fs::hard_link(&tmp, path)?;
-        std::fs::remove_file(&tmp)?;
+        place(&tmp)?;
         File::open(dir)?.sync_all()
     })();
     if result.is_err() {

@@ -12,6 +12,18 @@ use serde_json::json;
 pub const PARTNER_ID: &str = "085";
 pub const API_KEY: &str = "kR3v9ZsQ2mXb7LpT0aYc1NdE5fGh8JkW-fake-sandbox-key";
 
+/// A small seeded xorshift generator: the random tests replay with the same seed.
+pub struct Rng(pub u64);
+
+impl Rng {
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.0 ^= self.0 << 13;
+        self.0 ^= self.0 >> 7;
+        self.0 ^= self.0 << 17;
+        self.0 % n.max(1)
+    }
+}
+
 pub fn repo() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
 }
