@@ -110,12 +110,51 @@ fn default_partner_name() -> String {
     "This service".into()
 }
 
+/// Where frames come from: `"v4l2"` (a real camera) or `"synthetic"` (a built-in moving face,
+/// for demos and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CameraSource {
+    V4l2,
+    Synthetic,
+}
+
+/// Where screens go: `"framebuffer"` (`/dev/fbN`, HDMI/DSI or a kernel-driven panel), `"spi"`
+/// (an ST7789/ILI9341 panel driven through spidev) or `"png"` (files, for demos and tests).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DisplayBackend {
+    Framebuffer,
+    Spi,
+    Png,
+}
+
+/// Where the person's answers come from: `"none"` (the host application) or `"gpio"` (a push
+/// button).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InputBackend {
+    None,
+    Gpio,
+}
+
+impl CameraSource {
+    pub const ALL: [CameraSource; 2] = [CameraSource::V4l2, CameraSource::Synthetic];
+}
+
+impl DisplayBackend {
+    pub const ALL: [DisplayBackend; 3] = [DisplayBackend::Framebuffer, DisplayBackend::Spi, DisplayBackend::Png];
+}
+
+impl InputBackend {
+    pub const ALL: [InputBackend; 2] = [InputBackend::None, InputBackend::Gpio];
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 #[serde(default)]
 pub struct CameraConfig {
-    /// "v4l2" (a real camera) or "synthetic" (built-in moving face, for demos and tests).
-    pub source: String,
+    pub source: CameraSource,
     /// V4L2 device path, or "auto" for the first capture node with MJPEG or YUYV.
     pub device: String,
     /// Smallest frame size wanted; the driver's nearest larger size is used.
@@ -133,7 +172,7 @@ impl Default for CameraConfig {
     fn default() -> Self {
         let v = V4l2Settings::default();
         CameraConfig {
-            source: "synthetic".into(),
+            source: CameraSource::Synthetic,
             device: v.device,
             width: v.width,
             height: v.height,
@@ -158,8 +197,8 @@ impl CameraConfig {
 
     /// The configured camera. A V4L2 camera opens lazily, at its first frame.
     pub fn open(&self) -> Result<Box<dyn FrameSource + Send>, CameraError> {
-        Ok(match (self.source.as_str(), &self.fixture) {
-            ("v4l2", _) => Box::new(V4l2Camera::new(self.v4l2_settings())),
+        Ok(match (self.source, &self.fixture) {
+            (CameraSource::V4l2, _) => Box::new(V4l2Camera::new(self.v4l2_settings())),
             (_, Some(p)) => {
                 let bytes = std::fs::read(p)
                     .map_err(|e| CameraError::Fixture(format!("camera.fixture {}: {e}", p.display())))?;
@@ -176,7 +215,7 @@ impl CameraConfig {
 pub struct DisplayConfig {
     /// "png" (every screen written as a PNG file into `out_dir`), "framebuffer" (`device`), or
     /// "spi" (an ST7789/ILI9341 panel on `spi_device` with D/C and reset on `gpio_chip` lines).
-    pub backend: String,
+    pub backend: DisplayBackend,
     pub out_dir: PathBuf,
     /// Framebuffer device, e.g. /dev/fb0; its size comes from the driver.
     pub device: String,
@@ -197,7 +236,7 @@ pub struct DisplayConfig {
 impl Default for DisplayConfig {
     fn default() -> Self {
         DisplayConfig {
-            backend: "png".into(),
+            backend: DisplayBackend::Png,
             out_dir: PathBuf::from("screens"),
             device: "/dev/fb0".into(),
             width: 480,
@@ -219,9 +258,9 @@ impl DisplayConfig {
     pub fn open(&self) -> Result<Box<dyn Display + Send>, DisplayError> {
         let texts = Texts::load(&self.language, self.lang_dir.as_deref())
             .map_err(|e| DisplayError::Device { device: "language".into(), detail: e.to_string() })?;
-        let mut d: Box<dyn Display + Send> = match self.backend.as_str() {
-            "framebuffer" => Box::new(Framebuffer::open(&self.device)?),
-            "spi" => crate::display::spi::open(
+        let mut d: Box<dyn Display + Send> = match self.backend {
+            DisplayBackend::Framebuffer => Box::new(Framebuffer::open(&self.device)?),
+            DisplayBackend::Spi => crate::display::spi::open(
                 self.spi_model,
                 &self.spi_device,
                 self.spi_hz,
@@ -230,11 +269,11 @@ impl DisplayConfig {
                 self.reset_line,
                 (self.width, self.height),
             )?,
-            _ => Box::new(PngDisplay::new(&self.out_dir, self.width, self.height)?),
+            DisplayBackend::Png => Box::new(PngDisplay::new(&self.out_dir, self.width, self.height)?),
         };
         d.set_texts(texts);
         // Screens people watch are drawn on their own thread: capture never waits for them.
-        Ok(if self.backend == "png" { d } else { Box::new(Threaded::new(d)) })
+        Ok(if self.backend == DisplayBackend::Png { d } else { Box::new(Threaded::new(d)) })
     }
 }
 
@@ -244,7 +283,7 @@ impl DisplayConfig {
 #[serde(default)]
 pub struct InputConfig {
     /// "none" (consent comes from the host application) or "gpio" (a push button).
-    pub backend: String,
+    pub backend: InputBackend,
     pub chip: String,
     pub line: u32,
     /// Pressed reads low (button to ground with a pull-up).
@@ -259,7 +298,7 @@ pub struct InputConfig {
 impl Default for InputConfig {
     fn default() -> Self {
         InputConfig {
-            backend: "none".into(),
+            backend: InputBackend::None,
             chip: "/dev/gpiochip0".into(),
             line: 17,
             active_low: true,
@@ -273,7 +312,7 @@ impl Default for InputConfig {
 impl InputConfig {
     /// The button's answers, when a button is configured.
     pub fn open(&self) -> Result<Option<crate::input::ButtonInput>, crate::input::gpio::GpioError> {
-        if self.backend != "gpio" {
+        if self.backend != InputBackend::Gpio {
             return Ok(None);
         }
         let rx = crate::input::gpio::watch(&crate::input::gpio::ButtonSettings {
@@ -350,12 +389,6 @@ impl Config {
             }
         }
         let cam = &self.camera;
-        if cam.source != "synthetic" && cam.source != "v4l2" {
-            return Err(invalid(
-                "camera.source",
-                format!("{:?} is not a camera source; use \"v4l2\" or \"synthetic\"", cam.source),
-            ));
-        }
         if cam.width < 320 || cam.height < 240 {
             return Err(invalid("camera.width/height", "must be at least 320x240 (640x480 recommended)"));
         }
@@ -366,16 +399,10 @@ impl Config {
             return Err(invalid("camera.frame_timeout_ms", "must be 100 to 60000"));
         }
         let d = &self.display;
-        if d.backend != "png" && d.backend != "framebuffer" {
-            return Err(invalid(
-                "display.backend",
-                format!("{:?} is not a display; use \"framebuffer\" or \"png\"", d.backend),
-            ));
+        if d.backend == DisplayBackend::Spi && !(1_000_000..=100_000_000).contains(&d.spi_hz) {
+            return Err(invalid("display.spi_hz", "must be 1 MHz to 100 MHz (32 MHz suits most panels)"));
         }
         let i = &self.input;
-        if i.backend != "none" && i.backend != "gpio" {
-            return Err(invalid("input.backend", format!("{:?} is not an input; use \"gpio\" or \"none\"", i.backend)));
-        }
         if i.settle_ms == 0 || i.hold_ms <= i.settle_ms || i.answer_timeout_secs == 0 {
             return Err(invalid("input.settle_ms/hold_ms", "need 0 < settle_ms < hold_ms and answer_timeout_secs > 0"));
         }
@@ -551,9 +578,38 @@ api_key_file = "api_key"
         let bad = format!("{GOOD}\n[capture.thresholds]\nmin_face_area = 0.5\n");
         assert!(Config::parse(&bad, "t").unwrap_err().to_string().contains("min_face_area"));
         let bad = format!("{GOOD}\n[camera]\nsource = \"usb\"\n");
-        assert!(Config::parse(&bad, "t").unwrap_err().to_string().contains("camera.source"));
+        let e = Config::parse(&bad, "t").unwrap_err().to_string();
+        assert!(e.contains("source") && e.contains("v4l2") && e.contains("synthetic"), "{e}");
+        let bad = format!("{GOOD}\n[display]\nbackend = \"hdmi\"\n");
+        let e = Config::parse(&bad, "t").unwrap_err().to_string();
+        assert!(e.contains("backend") && e.contains("framebuffer") && e.contains("spi"), "{e}");
         let bad = format!("{GOOD}\n[camera]\nformats = [\"H264\"]\n");
         assert!(Config::parse(&bad, "t").unwrap_err().to_string().contains("camera.formats"));
+    }
+
+    /// Every backend and mode the types allow passes `check-config` (SPI included), and the
+    /// text the docs use for it is the text serde reads.
+    #[test]
+    fn every_backend_and_mode_is_accepted() {
+        for cam in CameraSource::ALL {
+            for disp in DisplayBackend::ALL {
+                for inp in InputBackend::ALL {
+                    let text = format!(
+                        "{GOOD}\n[camera]\nsource = {:?}\n[display]\nbackend = {:?}\n[input]\nbackend = {:?}\n",
+                        as_text(&cam),
+                        as_text(&disp),
+                        as_text(&inp)
+                    );
+                    let c = Config::parse(&text, "t").unwrap_or_else(|e| panic!("{cam:?}/{disp:?}/{inp:?}: {e}"));
+                    assert_eq!((c.camera.source, c.display.backend, c.input.backend), (cam, disp, inp));
+                }
+            }
+        }
+    }
+
+    /// The config text of a variant, as serde writes it.
+    fn as_text<T: Serialize>(v: &T) -> String {
+        serde_json::to_value(v).unwrap().as_str().unwrap().to_string()
     }
 
     #[test]

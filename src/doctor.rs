@@ -71,7 +71,7 @@ fn camera(c: Option<&Config>) -> Check {
             }
         })
         .collect();
-    let synthetic = c.is_some_and(|c| c.camera.source == "synthetic");
+    let synthetic = c.is_some_and(|c| c.camera.source == crate::config::CameraSource::Synthetic);
     let wanted = c.map(|c| c.camera.device.clone()).unwrap_or_else(|| "auto".into());
     let found = if wanted == "auto" { !usable.is_empty() } else { usable.contains(&wanted) };
     let advice = "plug in the USB (UVC) camera and check `dmesg` for uvcvideo; a Raspberry Pi CSI camera needs `libcamerify kiosk-agent ...`";
@@ -105,7 +105,11 @@ fn camera(c: Option<&Config>) -> Check {
 fn display(c: Option<&Config>) -> Check {
     let fbs = devices("fb");
     let spi = devices("spidev");
-    let backend = c.map(|c| c.display.backend.as_str()).unwrap_or("png");
+    let backend = match c.map(|c| c.display.backend).unwrap_or(crate::config::DisplayBackend::Png) {
+        crate::config::DisplayBackend::Png => "png",
+        crate::config::DisplayBackend::Framebuffer => "framebuffer",
+        crate::config::DisplayBackend::Spi => "spi",
+    };
     match (backend, fbs.is_empty() && spi.is_empty()) {
         ("png", true) => check(
             "display",
@@ -152,7 +156,7 @@ fn display(c: Option<&Config>) -> Check {
 }
 
 fn input(c: Option<&Config>) -> Check {
-    if let Some(i) = c.map(|c| &c.input).filter(|i| i.backend == "gpio") {
+    if let Some(i) = c.map(|c| &c.input).filter(|i| i.backend == crate::config::InputBackend::Gpio) {
         // The button's line must be free to request (another program holding it would steal presses).
         return match i.open() {
             Ok(_) => check("input", Verdict::Pass, format!("button on {} line {}", i.chip, i.line), ""),

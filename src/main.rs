@@ -178,7 +178,11 @@ enum Command {
     /// Check a configuration file and say what is wrong with it.
     CheckConfig {
         /// Path to the TOML configuration.
+        #[arg(long, default_value = "/etc/kiosk-agent/kiosk.toml")]
         config: PathBuf,
+        /// The same path given bare (older form).
+        #[arg(hide = true)]
+        path: Option<PathBuf>,
     },
     /// Inspect the durable job queue.
     Queue {
@@ -782,7 +786,8 @@ fn run(cli: Cli) -> Result<()> {
                 std::process::exit(1);
             }
         }
-        Command::CheckConfig { config } => {
+        Command::CheckConfig { config, path } => {
+            let config = path.unwrap_or(config);
             let c = Config::load(&config)?;
             let http = HttpClient::new(c.smileid.extra_ca_file.as_deref(), &c.http)?;
             c.signer(&http).context("the configuration is valid, but")?;

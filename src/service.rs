@@ -221,7 +221,7 @@ pub fn build(config: Config, queue: Arc<Queue>) -> Result<Service, crate::config
 /// hold: no), as the host application's consent call would.
 pub fn start_button(service: Arc<Service>) -> Result<(), crate::input::gpio::GpioError> {
     let i = &service.config.input;
-    if i.backend != "gpio" {
+    if i.backend != crate::config::InputBackend::Gpio {
         return Ok(());
     }
     let rx = crate::input::gpio::watch(&crate::input::gpio::ButtonSettings {

@@ -106,7 +106,7 @@ fn bad_input_is_refused_clearly() {
     // A typo in the config names the key and the file.
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, std::fs::read_to_string(&config).unwrap().replace("environment", "enviroment")).unwrap();
-    let o = Command::new(env!("CARGO_BIN_EXE_kiosk-agent")).arg("check-config").arg(&bad).output().unwrap();
+    let o = agent(&["check-config"], &bad);
     assert!(!o.status.success());
     assert!(text(&o).contains("enviroment") && text(&o).contains("bad.toml"), "{}", text(&o));
     // A wrong API key: Smile ID's 2205 is reported and the job stays queued, key not echoed.
@@ -121,6 +121,22 @@ fn bad_input_is_refused_clearly() {
     // The whole queue is paused, visibly, instead of burning through every job.
     let s = status(&config);
     assert_eq!(s["uplink"]["link"], "paused", "{s}");
+}
+
+#[test]
+fn check_config_accepts_every_display_the_docs_offer() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let base = std::fs::read_to_string(&config).unwrap();
+    for backend in ["png", "framebuffer", "spi"] {
+        std::fs::write(&config, base.replace("backend = \"png\"", &format!("backend = \"{backend}\""))).unwrap();
+        let o = agent(&["check-config"], &config);
+        assert!(o.status.success(), "{backend}: {}", text(&o));
+    }
+    std::fs::write(&config, base.replace("backend = \"png\"", "backend = \"lcd\"")).unwrap();
+    let o = agent(&["check-config"], &config);
+    assert!(!o.status.success() && text(&o).contains("spi"), "{}", text(&o));
 }
 
 fn status(config: &Path) -> serde_json::Value {
