@@ -57,6 +57,10 @@ fn capture_offline_then_upload_exactly_once() {
         serde_json::from_str(String::from_utf8_lossy(&up.stdout).lines().next().unwrap()).unwrap();
     assert_eq!(line["job_id"], job_id.as_str());
     assert_eq!(line["stage"], "erased", "the result is in and the images erased at once");
+    // The operator's log: the link, then the job's step with its fields.
+    let log = String::from_utf8_lossy(&up.stderr);
+    assert!(log.contains("link up") && log.contains("LINK=up"), "{log}");
+    assert!(log.contains(&format!("JOB_ID={job_id} STAGE=erased SMILE_CODE=")), "{log}");
     assert_eq!(line["job_success"], true);
 
     let ls = agent(&["queue", "ls"], &config);

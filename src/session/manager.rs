@@ -253,7 +253,11 @@ impl SessionManager {
                 let mut input = ChannelInput { rx, cancel, timeout };
                 match run(&req, &mut *cam, &mut display, &mut input, &settings) {
                     Ok(job) => match queue.enqueue(&job) {
-                        Ok(_) => {
+                        Ok(r) => {
+                            crate::log::info(
+                                &format!("job {} captured and queued ({} bytes)", r.job_id, r.bundle_bytes),
+                                &[("JOB_ID", &r.job_id), ("STAGE", "queued")],
+                            );
                             let _ = display.show(&Screen::Saved { job_id: job.partner_params.job_id.clone() });
                             end(SessionState::Queued, None)
                         }

@@ -112,6 +112,8 @@ pub struct Uplink<'a> {
     last_up_at: Option<i64>,
     /// While paused, when to ask again (monotonic: a clock jump cannot stretch a pause).
     paused_until: Option<std::time::Instant>,
+    /// The link state last written to the log: a change is logged once, not every pass.
+    logged_link: Option<LinkState>,
 }
 
 /// A link that worked this recently is not probed again: every answer's `Date` is checked anyway.
@@ -142,6 +144,7 @@ impl<'a> Uplink<'a> {
             heartbeat: Default::default(),
             last_up_at: None,
             paused_until: None,
+            logged_link: None,
         }
     }
 
@@ -196,7 +199,7 @@ impl<'a> Uplink<'a> {
             return Ok(Vec::new());
         }
         if self.queue.due(now, self.max_wait_ms())?.is_empty() {
-            self.queue.housekeeping()?;
+            log_housekeeping(self.queue.housekeeping()?);
             self.write_status();
             return Ok(Vec::new());
         }
@@ -222,7 +225,7 @@ impl<'a> Uplink<'a> {
             }
         }
         // After the clock check: what is timed runs only on a confirmed clock.
-        self.queue.housekeeping()?;
+        log_housekeeping(self.queue.housekeeping()?);
         let due = self.queue.due(UnixMillis::now().0, self.max_wait_ms())?;
         // Workers take jobs oldest first; a stop (link, credentials, clock) ends the pass for all.
         let todo = Mutex::new(VecDeque::from(due));
@@ -291,7 +294,7 @@ impl<'a> Uplink<'a> {
         let mut out = out.into_inner().unwrap_or_else(|e| e.into_inner());
         out.sort_by_key(|d| d.record.seq);
         self.last_up_at = (self.link == LinkState::Up).then(|| UnixMillis::now().0);
-        self.queue.housekeeping()?;
+        log_housekeeping(self.queue.housekeeping()?);
         self.write_status();
         Ok(out)
     }
@@ -411,6 +414,7 @@ impl<'a> Uplink<'a> {
                 (Err(msg), stop)
             }
         };
+        log_outcome(rec, &outcome);
         Ok((Delivered { record: rec.clone(), outcome }, stop))
     }
 
@@ -419,7 +423,22 @@ impl<'a> Uplink<'a> {
         Status { updated_at: UnixMillis::now().to_iso(), link: self.link.clone(), queue: stats_json(&stats) }
     }
 
-    fn write_status(&self) {
+    fn write_status(&mut self) {
+        if self.logged_link.as_ref() != Some(&self.link) && self.link != LinkState::Unknown {
+            let (name, detail) = match &self.link {
+                LinkState::Up => ("up", "Smile ID's API is reachable".to_string()),
+                LinkState::Down { error } => ("down", format!("Smile ID's API is unreachable: {error}")),
+                LinkState::Paused { error, .. } => ("paused", format!("uploads paused, every job kept: {error}")),
+                LinkState::ClockWrong { skew_secs } => (
+                    "clock_wrong",
+                    format!("the clock is {skew_secs} s off the server's; nothing is signed until NTP fixes it"),
+                ),
+                LinkState::Unknown => ("unknown", String::new()),
+            };
+            let level = if name == "up" { crate::log::Level::Info } else { crate::log::Level::Warning };
+            crate::log::log(level, &format!("link {name}: {detail}"), &[("LINK", name)]);
+            self.logged_link = Some(self.link.clone());
+        }
         if let Some(p) = &self.status_file {
             // Status holds counts and link state only, no personal data.
             let _ = write_private(p, &serde_json::to_vec_pretty(&self.status()).unwrap_or_default());
@@ -466,6 +485,47 @@ impl<'a> Uplink<'a> {
         }
         Ok(())
     }
+}
+
+fn log_housekeeping(h: crate::queue::Housekeeping) {
+    if h.expired + h.erased + h.purged > 0 {
+        crate::log::info(
+            &format!(
+                "housekeeping: {} job(s) expired (images kept for retry), images of {} erased, {} record(s) removed",
+                h.expired, h.erased, h.purged
+            ),
+            &[],
+        );
+    }
+}
+
+/// Each job's step in the operator's log, with the journal fields JOB_ID, STAGE and SMILE_CODE.
+fn log_outcome(rec: &Record, outcome: &Result<Outcome, String>) {
+    use crate::log::Level;
+    let stage = serde_json::to_value(rec.stage).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let (level, message, code) = match outcome {
+        Ok(Outcome::Completed(s)) => {
+            let code = s.result_code().unwrap_or("").to_string();
+            (Level::Info, format!("job {}: Smile ID's result is in (success: {})", rec.job_id, s.job_success), code)
+        }
+        Ok(Outcome::Submitted { .. }) => {
+            (Level::Info, format!("job {}: uploaded; the result goes to the callback URL", rec.job_id), String::new())
+        }
+        Ok(Outcome::PollingExhausted { .. }) => {
+            (Level::Info, format!("job {}: uploaded; no result yet, asked again later", rec.job_id), String::new())
+        }
+        Ok(Outcome::Failed(e)) => (
+            Level::Warning,
+            format!("job {}: refused by Smile ID: {e}", rec.job_id),
+            e.code.clone().unwrap_or_default(),
+        ),
+        Err(e) => (Level::Warning, format!("job {}: not delivered this time: {e}", rec.job_id), String::new()),
+    };
+    let mut fields = vec![("JOB_ID", rec.job_id.as_str()), ("STAGE", stage.as_str())];
+    if !code.is_empty() {
+        fields.push(("SMILE_CODE", code.as_str()));
+    }
+    crate::log::log(level, &message, &fields);
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
