@@ -55,6 +55,21 @@ fn queue_refusal(e: QueueError) -> Refusal {
 }
 
 impl Service {
+    /// A V4L2 camera is configured but no such device node exists (unplugged, or no driver).
+    fn camera_missing(&self) -> bool {
+        let cam = &self.config.camera;
+        if cam.source != crate::config::CameraSource::V4l2 {
+            return false;
+        }
+        if cam.device != "auto" {
+            return !std::path::Path::new(&cam.device).exists();
+        }
+        let any_video = std::fs::read_dir("/dev")
+            .map(|d| d.flatten().any(|e| e.file_name().to_string_lossy().starts_with("video")))
+            .unwrap_or(false);
+        !any_video
+    }
+
     /// What the uplink loop last wrote to `status.json` (it runs on another thread).
     fn uplink_status(&self) -> Option<Value> {
         std::fs::read(&self.status_file).ok().and_then(|b| serde_json::from_slice(&b).ok())
@@ -164,8 +179,36 @@ impl Backend for Service {
             .uplink_status()
             .map(|s| json!({"link": s["link"], "skew_secs": s.get("skew_secs"), "error": s.get("error")}))
             .unwrap_or_else(|| json!({"link": "unknown"}));
-        let queue = self.queue.stats().map(|s| serde_json::to_value(s).unwrap_or_default()).unwrap_or(Value::Null);
-        json!({"status": "ok", "uplink": link, "queue": queue, "version": env!("CARGO_PKG_VERSION")})
+        let stats = self.queue.stats();
+        let mut problems: Vec<&str> = Vec::new();
+        match link["link"].as_str() {
+            Some("paused") => problems.push("paused"),
+            Some("clock_wrong") => problems.push("clock_wrong"),
+            Some("down") => problems.push("link_down"),
+            _ => {}
+        }
+        if self.camera_missing() {
+            problems.push("camera_missing");
+        }
+        let room = self.config.queue.min_free_bytes + crate::queue::TYPICAL_JOB_BYTES;
+        match &stats {
+            Ok(s) if s.free_bytes.is_some_and(|f| f < room) || s.holding_images >= self.config.queue.max_jobs => {
+                problems.push("storage_low")
+            }
+            Ok(s) if s.quarantined > 0 => problems.push("quarantined_jobs"),
+            Ok(_) => {}
+            Err(_) => problems.push("queue_unreadable"),
+        }
+        // "ok", or the first problem by how much it stops: nothing captured, nothing sent, less.
+        let status = problems.first().copied().unwrap_or("ok");
+        let queue = stats.map(|s| serde_json::to_value(s).unwrap_or_default()).unwrap_or(Value::Null);
+        json!({
+            "status": status,
+            "problems": problems,
+            "uplink": link,
+            "queue": queue,
+            "version": env!("CARGO_PKG_VERSION"),
+        })
     }
 
     fn metrics(&self) -> String {

@@ -153,12 +153,29 @@ fn host_app_drives_every_job_type_with_a_local_key() {
     assert!(records.iter().all(|r| r["uploads"] == 1 && r["consent_recorded"] == true), "{records:#?}");
     let (_, health) = api(&a, "GET", "/v1/health", None);
     assert_eq!(health["uplink"]["link"], "up", "{health}");
+    assert_eq!(
+        (health["status"].as_str(), health["problems"].as_array().map(Vec::len)),
+        (Some("ok"), Some(0)),
+        "{health}"
+    );
     let (_, metrics) = api(&a, "GET", "/metrics", None);
     let m = metrics.as_str().unwrap();
     assert!(m.contains("kiosk_queue_pending_jobs 0") && m.contains("kiosk_sessions{state=\"queued\"} 5"), "{m}");
     let (s, _) = api(&a, "DELETE", &format!("/v1/jobs/{}", records[0]["job_id"].as_str().unwrap()), None);
     assert_eq!(s, 200);
     assert_clean_logs(&a, &[API_KEY, ID_NUMBER]);
+}
+
+#[test]
+fn health_says_what_is_wrong() {
+    let sb = start_sandbox(&[]);
+    let custody =
+        format!("api_key_file = {:?}\n[camera]\nsource = \"v4l2\"\ndevice = \"/dev/video-unplugged\"", sb.key_file);
+    let a = start_agent(&sb, &custody);
+    let (s, health) = api(&a, "GET", "/v1/health", None);
+    assert_eq!(s, 200);
+    assert_eq!(health["status"], "camera_missing", "{health}");
+    assert!(health["problems"].as_array().unwrap().contains(&json!("camera_missing")), "{health}");
 }
 
 #[test]
