@@ -411,6 +411,11 @@ fn keys_are_never_invented_over_queued_jobs() {
         assert_eq!(r.stage, Stage::Queued);
         q.load_job(&mut r).unwrap();
     }
+    // With nothing sealed any key will do, even after another was made meanwhile.
+    let empty = tempfile::tempdir().unwrap();
+    drop(Queue::open(empty.path(), settings()).unwrap());
+    std::fs::write(empty.path().join("keys/bundle.key"), [9u8; 32]).unwrap();
+    drop(Queue::open(empty.path(), settings()).expect("no sealed job: the key is simply taken"));
     // The device key likewise.
     drop(q);
     let dev = d.path().join("keys/device.key");

@@ -485,7 +485,9 @@ impl Queue {
             None => None,
         };
         let now = KeyChecks { device: Some(key_check(&seal_key)), bundle: enc.as_ref().map(|(k, _)| key_check(k)) };
-        let differs = |a: &Option<String>, b: &Option<String>| a.is_some() && b.is_some() && a != b;
+        // With nothing sealed, any key is the right one: the checks follow the keys.
+        let differs =
+            |a: &Option<String>, b: &Option<String>| !nothing_sealed && a.is_some() && b.is_some() && a != b;
         if differs(&stored.device, &now.device) {
             return Err(QueueError::Key {
                 path: device_path.display().to_string(),
@@ -500,7 +502,8 @@ impl Queue {
                     .into(),
             });
         }
-        let merged = KeyChecks { device: now.device.clone(), bundle: now.bundle.clone().or(stored.bundle.clone()) };
+        let kept = if nothing_sealed { None } else { stored.bundle.clone() };
+        let merged = KeyChecks { device: now.device.clone(), bundle: now.bundle.clone().or(kept) };
         if rw && merged != stored {
             write_private(&checks_path, &serde_json::to_vec(&merged).expect("serializes"))
                 .map_err(|e| QueueError::Key { path: checks_path.display().to_string(), detail: e.to_string() })?;
