@@ -11,7 +11,7 @@
 //! | `POST /v1/jobs/{job_id}/retry` | a failed job whose images remain back in line; a waiting one now |
 //! | `POST /v1/jobs/{job_id}/restore` | a quarantined job back once its bundle checks again |
 //! | `POST /v1/enhanced_kyc` | Enhanced KYC (job type 5), answered synchronously |
-//! | `GET /v1/health` | link state and queue counts |
+//! | `GET /v1/health` | `status` (`ok` or the first problem), `problems`, link state, queue counts |
 //! | `GET /metrics` | Prometheus text |
 //!
 //! Requests are checked here, field by field: a bad one gets a 4xx whose `error` names the
