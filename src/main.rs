@@ -697,9 +697,9 @@ fn run(cli: Cli) -> Result<()> {
                     let stats = kiosk_agent::uplink::service::stats_json(&queue.stats()?);
                     serde_json::json!({"uplink": link, "queue": stats})
                 }
-                Err(QueueError::Busy { .. }) => {
+                Err(QueueError::Busy { .. } | QueueError::NoAccess { .. }) => {
                     let h = api_call(&c.api.socket, "GET", "/v1/health", None)
-                        .context("the service owns the queue, but its control API did not answer")?;
+                        .context("the queue belongs to the service, and its control API did not answer (is `kiosk-agent run` running?)")?;
                     serde_json::json!({"uplink": h["uplink"], "queue": h["queue"]})
                 }
                 Err(e @ QueueError::Missing { .. }) => {
@@ -722,7 +722,9 @@ fn run(cli: Cli) -> Result<()> {
             match opened {
                 Ok(q) => queue_command(Jobs::Local(&q), action)?,
                 // The service owns the queue: the same command, through its control API.
-                Err(QueueError::Busy { .. }) => queue_command(Jobs::Service(&c.api.socket), action)?,
+                Err(QueueError::Busy { .. } | QueueError::NoAccess { .. }) => {
+                    queue_command(Jobs::Service(&c.api.socket), action)?
+                }
                 Err(e) => return Err(e.into()),
             }
         }

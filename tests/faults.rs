@@ -55,7 +55,7 @@ fn policy() -> RetryPolicy {
 fn submit(sb: &RunningSandbox, http: &HttpClient, job_id: &str) -> Result<Outcome, DriveError> {
     let cfg = SubmitConfig::new(PARTNER_ID, &sb.base_url, ResponseCheck::Key(key()));
     let mut sub = Submission::new(job(JobType::BiometricKyc, job_id), cfg).unwrap();
-    drive(&mut sub, http, &signer(), &policy(), |_, _| {})
+    drive(&mut sub, http, &signer(), &policy(), |_, _| Ok(()))
 }
 
 fn counts(sb: &RunningSandbox, job_id: &str) -> (u32, u32) {
@@ -110,7 +110,7 @@ fn a_job_id_prepared_by_someone_else_fails_with_2215_and_is_not_taken_over() {
     let mut other = Submission::new(job(JobType::BiometricKyc, "taken"), cfg).unwrap();
     sb.api.inject(Endpoint::Upload, Fault::Status(500));
     let quick = RetryPolicy { max_failures: 1, ..policy() };
-    assert!(drive(&mut other, &http, &signer(), &quick, |_, _| {}).is_err());
+    assert!(drive(&mut other, &http, &signer(), &quick, |_, _| Ok(())).is_err());
 
     let out = submit(&sb, &http, "taken").unwrap();
     let Outcome::Failed(err) = out else { panic!("{out:?}") };

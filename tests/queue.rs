@@ -235,6 +235,9 @@ fn ttl_expires_only_on_a_confirmed_clock_and_failures_keep_their_images() {
     assert!(r.last_error.unwrap().contains("expired"));
     assert_eq!(files_containing(d.path(), b"MARKER-OLD-7f3a").len(), 1, "a mistaken failure can be undone");
     assert_eq!(q.retry("old").unwrap().stage, Stage::Queued);
+    // Put back by the operator, its age starts again: not expired at the next housekeeping.
+    q.confirm_clock();
+    assert_eq!(q.housekeeping().unwrap().expired, 0, "a retried job gets its full TTL");
     // Expired again, then kept for the failed-job retention, then really erased.
     clock.advance(73 * HOUR);
     q.confirm_clock();
@@ -583,4 +586,108 @@ fn a_full_disk_refuses_new_sessions_keeps_the_queue_and_recovers() {
     let q = Queue::open(&state, QueueSettings { min_free_bytes: 3 * 1024 * 1024, ..small() }).unwrap();
     let e = q.enqueue(&big_job("margin")).unwrap_err();
     assert!(e.to_string().contains("kept in reserve"), "{e}");
+}
+
+#[test]
+fn sleds_own_lock_held_elsewhere_is_busy_not_damage() {
+    let d = tempfile::tempdir().unwrap();
+    let q = Queue::open(d.path(), settings()).unwrap();
+    q.enqueue(&job("l1", "m")).unwrap();
+    drop(q);
+    // A process that takes sled's lock but not ours (an agent from before the state-dir lock).
+    let other = sled::Config::new().path(d.path().join("index.sled")).segment_size(64 * 1024).open().unwrap();
+    let e = Queue::open(d.path(), settings()).err().expect("refused");
+    assert!(matches!(e, QueueError::Busy { .. }), "{e}");
+    drop(other);
+    let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert!(!names.iter().any(|n| n.to_string_lossy().contains("damaged")), "{names:?}");
+    assert_eq!(Queue::open(d.path(), settings()).unwrap().get("l1").unwrap().stage, Stage::Queued);
+}
+
+#[test]
+fn a_purged_or_finished_job_never_comes_back_from_a_stray_copy() {
+    let d = tempfile::tempdir().unwrap();
+    let q = Queue::open(d.path(), settings()).unwrap();
+    q.enqueue(&job("gone", "m")).unwrap();
+    let b = bundles(d.path()).remove(0);
+    // A copy left in quarantine/ (a crash inside a move), then the job is purged.
+    std::fs::copy(&b, d.path().join("quarantine").join(b.file_name().unwrap())).unwrap();
+    q.purge("gone").unwrap();
+    // And a stray copy of some job with no record at all.
+    q.enqueue(&job("other", "m")).unwrap();
+    let o = bundles(d.path()).remove(0);
+    let stray = d.path().join("quarantine").join(format!("{:016}.kab", 9_999));
+    std::fs::copy(&o, &stray).unwrap();
+    drop(q);
+    let q = Queue::open(d.path(), settings()).unwrap();
+    assert!(q.get("gone").is_err(), "a purge stands");
+    assert_eq!(q.list().unwrap().len(), 1);
+    assert!(q.report.restored.is_empty() && q.report.adopted == 0, "{:?}", q.report);
+    assert_eq!(std::fs::read_dir(d.path().join("quarantine")).unwrap().count(), 1, "only the stray stays aside");
+}
+
+#[test]
+fn a_quarantined_job_whose_good_bundle_is_back_in_place_is_restored() {
+    let d = tempfile::tempdir().unwrap();
+    let q = Queue::open(d.path(), settings()).unwrap();
+    q.enqueue(&job("back", "m")).unwrap();
+    drop(q);
+    let b = bundles(d.path()).remove(0);
+    let good = std::fs::read(&b).unwrap();
+    let mut bad = good.clone();
+    bad[50] ^= 4;
+    std::fs::write(&b, bad).unwrap();
+    let q = Queue::open(d.path(), settings()).unwrap();
+    assert_eq!(q.get("back").unwrap().stage, Stage::Quarantined);
+    drop(q);
+    // The restore moved the file back and then the agent died before the record said so.
+    std::fs::remove_file(d.path().join("quarantine").join(b.file_name().unwrap())).unwrap();
+    std::fs::write(&b, &good).unwrap();
+    let q = Queue::open(d.path(), settings()).unwrap();
+    assert_eq!(q.get("back").unwrap().stage, Stage::Queued, "{:?}", q.report);
+}
+
+#[test]
+fn keys_are_pinned_only_once_a_bundle_proves_them() {
+    let d = tempfile::tempdir().unwrap();
+    let q = Queue::open(d.path(), settings()).unwrap();
+    q.enqueue(&job("u1", "m")).unwrap();
+    drop(q);
+    // A queue from before key checks, opened once with the wrong bundle key.
+    std::fs::remove_file(d.path().join("keys.check")).unwrap();
+    let key = d.path().join("keys/bundle.key");
+    let right = std::fs::read(&key).unwrap();
+    std::fs::write(&key, [3u8; 32]).unwrap();
+    let q = Queue::open(d.path(), settings()).unwrap();
+    assert_eq!(q.get("u1").unwrap().stage, Stage::Quarantined);
+    drop(q);
+    assert!(!d.path().join("keys.check").exists(), "the wrong key was not pinned");
+    std::fs::write(&key, right).unwrap();
+    let q = Queue::open(d.path(), settings()).unwrap();
+    assert_eq!(q.get("u1").unwrap().stage, Stage::Queued, "{:?}", q.report);
+    assert!(d.path().join("keys.check").exists());
+}
+
+#[test]
+fn one_file_that_will_not_go_does_not_stop_housekeeping() {
+    let d = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let s = QueueSettings { result_retention_hours: 1000, ..settings() };
+    let q = clocked(d.path(), s, &clock);
+    q.enqueue(&job("h1", "m")).unwrap();
+    q.enqueue(&job("h2", "m")).unwrap();
+    q.confirm_clock();
+    q.housekeeping().unwrap();
+    clock.advance(73 * HOUR);
+    q.confirm_clock();
+    assert_eq!(q.housekeeping().unwrap().expired, 2);
+    // h1's bundle cannot be erased (here a directory stands in its place).
+    let b = bundles(d.path()).remove(0);
+    std::fs::remove_file(&b).unwrap();
+    std::fs::create_dir(&b).unwrap();
+    std::fs::write(b.join("x"), b"x").unwrap();
+    clock.advance(169 * HOUR);
+    q.confirm_clock();
+    let h = q.housekeeping().unwrap();
+    assert_eq!((h.erased, h.failures), (1, 1), "{h:?}");
 }

@@ -190,7 +190,7 @@ fn agent_completes_every_job_type_against_the_sandbox() {
         JobType::EnhancedDocumentVerification,
     ] {
         let mut sub = Submission::new(job(jt, &format!("agent-{}", jt.code())), cfg.clone()).unwrap();
-        let out = drive(&mut sub, &http, &signer, &RetryPolicy::default(), |_, _| {}).unwrap();
+        let out = drive(&mut sub, &http, &signer, &RetryPolicy::default(), |_, _| Ok(())).unwrap();
         let Outcome::Completed(status) = out else { panic!("{jt:?}: {out:?}") };
         assert!(status.job_success, "{jt:?}: {status:?}");
         assert_eq!(status.result["PartnerParams"]["job_id"], format!("agent-{}", jt.code()));

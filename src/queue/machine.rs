@@ -165,6 +165,9 @@ pub struct Record {
     /// The boot clock at capture, to date the capture once the wall clock is confirmed.
     #[serde(default)]
     pub created_boot: Option<BootStamp>,
+    /// The stage a quarantined job was in, so a restore puts it back there.
+    #[serde(default)]
+    pub quarantined_from: Option<Stage>,
 }
 
 impl Record {
@@ -189,7 +192,14 @@ impl Record {
             finished_at: None,
             aged_from: None,
             created_boot: None,
+            quarantined_from: None,
         }
+    }
+
+    /// An operator put the job back: its age counts afresh from the next confirmed clock.
+    fn age_afresh(&mut self) {
+        self.aged_from = None;
+        self.created_boot = None;
     }
 
     /// Dates the job's age from a confirmed clock (`trusted_now`, with the boot clock read at
@@ -253,7 +263,8 @@ impl Record {
                 self.last_error = None;
                 self.finished_at = Some(now);
             }
-            (Queued | Prepped | Uploaded, Event::Expired) => {
+            // Uploaded jobs never expire, nor jobs whose zip may have landed: Smile ID may have them.
+            (Queued | Prepped, Event::Expired) if !self.progress.put_attempted => {
                 // The images stay for the failed-job retention: `Retry` can still send it.
                 self.stage = Failed;
                 self.last_error = Some("expired before it could be delivered; capture again".into());
@@ -266,11 +277,13 @@ impl Record {
             // A failed job's images go too; the stage keeps saying why it failed.
             (Failed, Event::Erased) => self.bundle_bytes = 0,
             (Captured | Queued | Prepped | Uploaded | Result | Failed, Event::Integrity(why)) => {
+                self.quarantined_from = Some(self.stage);
                 self.stage = Quarantined;
                 self.last_error = Some(why);
                 self.finished_at = Some(now);
             }
             (Failed, Event::Retry) if self.bundle_bytes > 0 => {
+                self.age_afresh();
                 self.stage = Queued;
                 self.attempts = 0;
                 self.last_error = None;
@@ -283,8 +296,12 @@ impl Record {
                 self.next_attempt_at = now;
             }
             (Quarantined, Event::Restore) => {
+                self.age_afresh();
                 self.stage = if self.result.is_some() {
                     Result
+                } else if self.quarantined_from == Some(Failed) {
+                    // Smile ID's verdict (or the TTL) stands; `Retry` is the way back from there.
+                    Failed
                 } else if self.progress.uploaded {
                     Uploaded
                 } else if self.progress.smile_job_id.is_some() {
@@ -292,11 +309,14 @@ impl Record {
                 } else {
                     Queued
                 };
-                self.last_error = None;
+                if self.stage != Failed {
+                    self.last_error = None;
+                }
                 self.next_attempt_at = now;
-                if self.result.is_none() {
+                if self.result.is_none() && self.stage != Failed {
                     self.finished_at = None;
                 }
+                self.quarantined_from = None;
             }
             _ => return Err(bad()),
         }
@@ -310,10 +330,12 @@ impl Record {
     }
 
     /// Whether the job outlived `ttl_ms` without reaching Smile ID, at a confirmed `now`.
-    /// Uploaded jobs never expire: Smile ID has them, only the answer is missing. A job whose
-    /// age is not yet dated from a confirmed clock is not expired.
+    /// Uploaded jobs never expire (Smile ID has them, only the answer is missing), nor jobs
+    /// whose zip may have landed. A job whose age is not yet dated from a confirmed clock is not
+    /// expired.
     pub fn expired(&self, now: i64, ttl_ms: i64) -> bool {
         matches!(self.stage, Stage::Queued | Stage::Prepped)
+            && !self.progress.put_attempted
             && self.aged_from.is_some_and(|t| now.saturating_sub(t) > ttl_ms)
     }
 
@@ -473,6 +495,25 @@ mod tests {
         r.apply(Event::Integrity("seal".into()), 500).unwrap();
         r.apply(Event::Restore, 600).unwrap();
         assert_eq!(r.stage, Stage::Queued);
+        // Put back by the operator, a job's age starts again.
+        r.aged_from = Some(0);
+        r.apply(Event::Expired, 700).unwrap();
+        r.apply(Event::Retry, 800).unwrap();
+        assert_eq!((r.stage, r.aged_from), (Stage::Queued, None));
+        // A refused job restored from quarantine stays refused; one whose zip may have landed
+        // never expires.
+        let mut f = Record::new(2, "k", "u", 1, 10, 0);
+        f.apply(Event::Indexed, 0).unwrap();
+        f.apply(Event::Refused { code: Some("2213".into()), error: "no".into() }, 1).unwrap();
+        f.apply(Event::Integrity("seal".into()), 2).unwrap();
+        f.apply(Event::Restore, 3).unwrap();
+        assert_eq!((f.stage, f.last_code.as_deref()), (Stage::Failed, Some("2213")));
+        let mut p = Record::new(3, "p", "u", 1, 10, 0);
+        p.apply(Event::Indexed, 0).unwrap();
+        p.apply(Event::Progress(Progress { prep_attempted: true, put_attempted: true, ..Default::default() }), 1)
+            .unwrap();
+        p.aged_from = Some(0);
+        assert!(!p.expired(i64::MAX, 1) && p.apply(Event::Expired, 2).is_err());
     }
 
     #[test]

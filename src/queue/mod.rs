@@ -127,6 +127,8 @@ pub enum QueueError {
     Busy { path: String },
     #[error("there is no queue in {path} yet (nothing was ever captured there); check state_dir in the config")]
     Missing { path: String },
+    #[error("this user may not open the queue in {path} ({detail}); it belongs to the service's user: use the commands that go through the service (`kiosk-agent status`, `kiosk-agent queue ...`) as a member of its API group, or run as root")]
+    NoAccess { path: String, detail: String },
     #[error("the queue was opened read-only; {0} needs the service stopped, or goes through its control API")]
     ReadOnly(&'static str),
     #[error("the queue index failed: {0}; check free disk space")]
@@ -184,6 +186,8 @@ pub struct Housekeeping {
     pub expired: usize,
     pub erased: usize,
     pub purged: usize,
+    /// Jobs whose files could not be handled this time (tried again next time).
+    pub failures: usize,
 }
 
 /// Whether an open may change the state dir.
@@ -211,15 +215,19 @@ pub struct Queue {
     db: sled::Db,
     jobs: sled::Tree,
     by_job: sled::Tree,
+    /// `seq_hwm`: the highest seq ever given, so a purge of the newest job frees no name.
+    meta: sled::Tree,
     sealer: Sealer,
     settings: QueueSettings,
     clock: Arc<dyn Clock>,
     next_seq: AtomicU64,
     confirmed: Mutex<Option<Confirmed>>,
     access: Access,
-    _lock: DirLock,
+    _lock: Option<DirLock>,
     pub report: OpenReport,
 }
+
+const SEQ_HWM: &[u8] = b"seq_hwm";
 
 /// A Biometric KYC bundle is about 200 KB (9 JPEGs); used to refuse a session before capture.
 pub const TYPICAL_JOB_BYTES: u64 = 400 * 1024;
@@ -285,7 +293,9 @@ enum IndexError {
     NoSpace,
     /// sled cannot read what is there: rebuild from the bundles.
     Damaged(String),
-    /// Permissions, I/O: not damage, and not ours to repair.
+    /// Another process holds sled's own lock (one that takes no `flock`, e.g. an older agent).
+    Locked,
+    /// Permissions, I/O, resources: not damage, and not ours to repair.
     Unavailable(String),
 }
 
@@ -294,7 +304,7 @@ fn open_index(path: &Path, cache: u64) -> Result<sled::Db, IndexError> {
     let p = path.to_owned();
     let r = std::panic::catch_unwind(move || {
         let db = sled::Config::new().path(p).cache_capacity(cache).segment_size(SEGMENT_BYTES).open()?;
-        for t in ["jobs", "by_job"] {
+        for t in ["jobs", "by_job", "meta"] {
             db.open_tree(t)?;
         }
         Ok::<_, sled::Error>(db)
@@ -302,10 +312,20 @@ fn open_index(path: &Path, cache: u64) -> Result<sled::Db, IndexError> {
     match r {
         Ok(Ok(x)) => Ok(x),
         Ok(Err(sled::Error::Io(e))) if e.raw_os_error() == Some(libc::ENOSPC) => Err(IndexError::NoSpace),
+        Ok(Err(sled::Error::Io(e))) if e.to_string().contains("could not acquire lock") => Err(IndexError::Locked),
+        // Only what sled read and could not make sense of is damage; an I/O error that is
+        // about this process or this machine (rights, limits, memory, a read-only mount) is not.
         Ok(Err(sled::Error::Io(e)))
-            if matches!(e.kind(), std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::WouldBlock)
-                || e.raw_os_error()
-                    .is_some_and(|c| [libc::EACCES, libc::EPERM, libc::EIO, libc::EROFS].contains(&c)) =>
+            if matches!(
+                e.kind(),
+                std::io::ErrorKind::PermissionDenied
+                    | std::io::ErrorKind::WouldBlock
+                    | std::io::ErrorKind::OutOfMemory
+                    | std::io::ErrorKind::Other
+            ) || e.raw_os_error().is_some_and(|c| {
+                [libc::EACCES, libc::EPERM, libc::EIO, libc::EROFS, libc::EMFILE, libc::ENFILE, libc::ENOMEM]
+                    .contains(&c)
+            }) =>
         {
             Err(IndexError::Unavailable(e.to_string()))
         }
@@ -389,15 +409,29 @@ impl Queue {
         settings.check().map_err(|(k, p)| open_err(format!("{k} {p}")))?;
         let index_path = dir.join("index.sled");
         let rw = access == Access::ReadWrite;
-        if !rw && !index_path.exists() {
-            return Err(QueueError::Missing { path: dir.display().to_string() });
+        let no_access =
+            |e: std::io::Error| QueueError::NoAccess { path: dir.display().to_string(), detail: e.to_string() };
+        if !rw {
+            match index_path.try_exists() {
+                Ok(true) => {}
+                Ok(false) => return Err(QueueError::Missing { path: dir.display().to_string() }),
+                Err(e) => return Err(no_access(e)),
+            }
         }
         if rw {
-            private_dir(dir).map_err(|e| open_err(e.to_string()))?;
+            private_dir(dir).map_err(|e| match e.kind() {
+                std::io::ErrorKind::PermissionDenied => no_access(e),
+                _ => open_err(e.to_string()),
+            })?;
         }
-        let lock = match DirLock::try_take(&dir.join("lock")) {
-            Ok(Some(l)) => l,
+        let lock_path = dir.join("lock");
+        let taken = if rw { DirLock::try_take(&lock_path) } else { DirLock::try_take_existing(&lock_path) };
+        let lock = match taken {
+            Ok(Some(l)) => Some(l),
             Ok(None) => return Err(QueueError::Busy { path: dir.display().to_string() }),
+            // Never owned by anyone yet: a look needs no lock file of its own.
+            Err(e) if !rw && e.kind() == std::io::ErrorKind::NotFound => None,
+            Err(e) if e.kind() == std::io::ErrorKind::PermissionDenied => return Err(no_access(e)),
             Err(e) => return Err(open_err(format!("taking its lock: {e}"))),
         };
         if rw {
@@ -407,7 +441,16 @@ impl Queue {
         }
         let mut report = OpenReport::default();
         let cache = settings.index_cache_bytes;
+        // sled lets go of its own lock a moment after a close (its flusher thread), so a lock
+        // held right after our own previous open is waited out briefly before it counts as Busy.
         let mut opened = open_index(&index_path, cache);
+        for _ in 0..30 {
+            if !matches!(opened, Err(IndexError::Locked)) {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+            opened = open_index(&index_path, cache);
+        }
         if rw && matches!(opened, Err(IndexError::NoSpace)) && release_reserve(dir) {
             report.reserve_released = true;
             opened = open_index(&index_path, cache);
@@ -416,6 +459,7 @@ impl Queue {
         let db = match opened {
             Ok(x) => x,
             Err(IndexError::NoSpace) => return Err(full()),
+            Err(IndexError::Locked) => return Err(QueueError::Busy { path: dir.display().to_string() }),
             Err(IndexError::Unavailable(e)) => return Err(open_err(e)),
             Err(IndexError::Damaged(e)) if !rw => {
                 return Err(open_err(format!("the index is damaged ({e}); the service repairs it when it starts")))
@@ -429,12 +473,14 @@ impl Queue {
                 match open_index(&index_path, cache) {
                     Ok(x) => x,
                     Err(IndexError::NoSpace) => return Err(full()),
+                    Err(IndexError::Locked) => return Err(QueueError::Busy { path: dir.display().to_string() }),
                     Err(IndexError::Damaged(e) | IndexError::Unavailable(e)) => return Err(open_err(e)),
                 }
             }
         };
         let jobs = db.open_tree("jobs").map_err(idx)?;
         let by_job = db.open_tree("by_job").map_err(idx)?;
+        let meta = db.open_tree("meta").map_err(idx)?;
         // A look at the index needs no keys (they may be systemd credentials of the service).
         let sealer = if rw { Self::load_keys(dir, &settings, rw)? } else { Sealer::new([0; 32], None) };
         let mut q = Queue {
@@ -442,6 +488,7 @@ impl Queue {
             db,
             jobs,
             by_job,
+            meta,
             sealer,
             settings,
             clock,
@@ -486,8 +533,7 @@ impl Queue {
         };
         let now = KeyChecks { device: Some(key_check(&seal_key)), bundle: enc.as_ref().map(|(k, _)| key_check(k)) };
         // With nothing sealed, any key is the right one: the checks follow the keys.
-        let differs =
-            |a: &Option<String>, b: &Option<String>| !nothing_sealed && a.is_some() && b.is_some() && a != b;
+        let differs = |a: &Option<String>, b: &Option<String>| !nothing_sealed && a.is_some() && b.is_some() && a != b;
         if differs(&stored.device, &now.device) {
             return Err(QueueError::Key {
                 path: device_path.display().to_string(),
@@ -504,11 +550,23 @@ impl Queue {
         }
         let kept = if nothing_sealed { None } else { stored.bundle.clone() };
         let merged = KeyChecks { device: now.device.clone(), bundle: now.bundle.clone().or(kept) };
-        if rw && merged != stored {
+        let sealer = Sealer::new(seal_key, enc.as_ref().map(|(k, _)| *k));
+        // A queue from before key checks: pin the keys only once a sealed bundle proves them.
+        let unproven = !nothing_sealed && (stored.device.is_none() || (enc.is_some() && stored.bundle.is_none()));
+        let proven = || {
+            let mut sealed = names_in(&dir.join("bundles"));
+            sealed.extend(names_in(&dir.join("quarantine")));
+            sealed
+                .iter()
+                .filter(|(n, _)| n.ends_with(".kab"))
+                .take(16)
+                .any(|(n, p)| bundle::read(p, seq_of(n), &sealer).is_ok())
+        };
+        if rw && merged != stored && (!unproven || proven()) {
             write_private(&checks_path, &serde_json::to_vec(&merged).expect("serializes"))
                 .map_err(|e| QueueError::Key { path: checks_path.display().to_string(), detail: e.to_string() })?;
         }
-        Ok(Sealer::new(seal_key, enc.map(|(k, _)| k)))
+        Ok(sealer)
     }
 
     fn writable(&self, what: &'static str) -> Result<(), QueueError> {
@@ -534,12 +592,16 @@ impl Queue {
         self.dir.join("bundles").join(format!("{seq:016}.kab"))
     }
 
-    /// The highest seq anywhere: records, bundles, quarantined files.
+    /// The highest seq anywhere: ever given, in records, bundles, quarantined files.
     fn highest_seq(&self) -> Result<u64, QueueError> {
+        let be = |v: &[u8]| u64::from_be_bytes(v.try_into().unwrap_or([0; 8]));
         let mut hi = match self.jobs.last().map_err(idx)? {
-            Some((k, _)) => u64::from_be_bytes(k.as_ref().try_into().unwrap_or([0; 8])),
+            Some((k, _)) => be(&k),
             None => 0,
         };
+        if let Some(v) = self.meta.get(SEQ_HWM).map_err(idx)? {
+            hi = hi.max(be(&v));
+        }
         for sub in ["bundles", "quarantine"] {
             for (name, _) in names_in(&self.dir.join(sub)) {
                 hi = hi.max(seq_of(name.trim_start_matches('.')).unwrap_or(0));
@@ -562,6 +624,12 @@ impl Queue {
             let Some(seq) = seq_of(&name).filter(|_| name.ends_with(".kab")) else { continue };
             let record = records.iter().find(|r| r.seq == seq);
             if record.is_some_and(|r| r.stage != Stage::Quarantined) || self.bundle_path(seq).exists() {
+                continue;
+            }
+            // A file with no record is taken back only when the index was lost this time: any
+            // other time its job was purged, or finished, and must not come back.
+            let raw = self.jobs.contains_key(seq.to_be_bytes()).map_err(idx)?;
+            if record.is_none() && (raw || !self.report.index_rebuilt) {
                 continue;
             }
             if bundle::read(&path, Some(seq), &self.sealer).is_ok()
@@ -632,6 +700,20 @@ impl Queue {
             seen.insert(seq);
             let size = std::fs::metadata(self.bundle_path(seq)).map(|m| m.len()).unwrap_or(0);
             match records.iter().find(|r| r.seq == seq) {
+                // Its images were erased in the record, and a crash came before the file went.
+                Some(r) if !r.stage.holds_images() && r.bundle_bytes == 0 => {
+                    let _ = bundle::erase(&self.bundle_path(seq));
+                    seen.remove(&seq);
+                }
+                // Quarantined, but its bundle is back in place and checks: out of quarantine.
+                Some(r) if r.stage == Stage::Quarantined => {
+                    let now = self.now_ms();
+                    self.update(seq, &r.job_id.clone(), |x| {
+                        x.bundle_bytes = size;
+                        x.apply(Event::Restore, now).map_err(Into::into)
+                    })?;
+                    self.report.restored.push(r.job_id.clone());
+                }
                 Some(r) if r.bundle_bytes != size => {
                     self.update(seq, &r.job_id.clone(), |x| {
                         x.bundle_bytes = size;
@@ -639,6 +721,12 @@ impl Queue {
                     })?;
                 }
                 Some(_) => {}
+                None if self.jobs.contains_key(seq.to_be_bytes()).map_err(idx)? => {
+                    // Its record is there but this agent cannot read it (a newer schema?).
+                    self.report
+                        .unreadable
+                        .push(format!("{name}: its index record cannot be read by this agent version; left as it is"));
+                }
                 None => {
                     // Bundle written but never indexed (a crash), or the index was lost. What
                     // reached Smile ID is unknown: assume the most, so the submission asks first.
@@ -697,12 +785,16 @@ impl Queue {
     fn insert_new(&self, rec: &Record) -> Result<bool, QueueError> {
         let key = rec.seq.to_be_bytes();
         let value = serde_json::to_vec(rec).expect("records serialize");
-        let r = (&self.jobs, &self.by_job).transaction(|(jobs, by_job)| {
+        let r = (&self.jobs, &self.by_job, &self.meta).transaction(|(jobs, by_job, meta)| {
             if by_job.get(rec.job_id.as_bytes())?.is_some() || jobs.get(key)?.is_some() {
                 return Err(ConflictableTransactionError::Abort(()));
             }
             by_job.insert(rec.job_id.as_bytes(), &key)?;
             jobs.insert(&key, value.clone())?;
+            let hwm = meta.get(SEQ_HWM)?.map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])));
+            if hwm.is_none_or(|h| h < rec.seq) {
+                meta.insert(SEQ_HWM, &key)?;
+            }
             Ok(())
         });
         match r {
@@ -778,18 +870,22 @@ impl Queue {
         let b = Bundle { job: job.clone(), created_at: now };
         let (seq, path, bytes) = loop {
             let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
-            let bytes = bundle::encode(seq, &b, &self.sealer).map_err(QueueError::Index)?;
+            let bytes = bundle::encode(seq, &b, &self.sealer)
+                .map_err(|d| BundleError::Write { path: self.bundle_path(seq).display().to_string(), detail: d })?;
             self.check_room(bytes.len() as u64)?;
             let path = self.bundle_path(seq);
             match write_new_private(&path, &bytes) {
                 Ok(()) => break (seq, path, bytes),
                 // Never over another job's bundle: take the next name.
                 Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => continue,
-                Err(e) if e.raw_os_error() == Some(libc::ENOSPC) => {
-                    return Err(QueueError::Full("the disk is full".into()))
-                }
                 Err(e) => {
-                    return Err(BundleError::Write { path: path.display().to_string(), detail: e.to_string() }.into())
+                    // Not acknowledged: if the file got into place before the failure, it goes.
+                    let _ = std::fs::remove_file(&path);
+                    return Err(if e.raw_os_error() == Some(libc::ENOSPC) {
+                        QueueError::Full("the disk is full".into())
+                    } else {
+                        BundleError::Write { path: path.display().to_string(), detail: e.to_string() }.into()
+                    });
                 }
             }
         };
@@ -798,8 +894,12 @@ impl Queue {
         rec.created_boot = Some(self.clock.boot());
         rec.aged_from = self.trusted_now();
         let stored = self.insert_new(&rec);
-        if !matches!(stored, Ok(true)) {
-            // Not acknowledged: take the bundle back so nothing half-stored remains.
+        if let Err(_) | Ok(false) = stored {
+            // Not acknowledged: take back the record (a commit whose flush failed may still
+            // reach the disk) and then the bundle, so nothing half-stored remains.
+            if stored.is_err() {
+                let _ = self.remove(&rec);
+            }
             let _ = std::fs::remove_file(&path);
         }
         match stored {
@@ -870,13 +970,27 @@ impl Queue {
         }
     }
 
-    /// Erases a job's images (overwritten, unlinked, directory synced).
+    /// Erases a job's images (overwritten, unlinked, directory synced), wherever a copy is.
+    /// The record says so first, atomically, so a retry racing this cannot bring back a job
+    /// whose bundle is going; a crash in between is finished at the next open.
     pub fn erase_images(&self, rec: &mut Record) -> Result<(), QueueError> {
         self.writable("erasing images")?;
-        let path = self.bundle_path(rec.seq);
-        bundle::erase(&path)
-            .map_err(|e| BundleError::Write { path: path.display().to_string(), detail: e.to_string() })?;
-        self.apply(rec, Event::Erased)
+        self.apply(rec, Event::Erased)?;
+        self.erase_files(rec.seq)
+    }
+
+    /// Every file of a job: its bundle and any copy in quarantine.
+    fn erase_files(&self, seq: u64) -> Result<(), QueueError> {
+        let name = format!("{seq:016}.kab");
+        let mut files = vec![self.bundle_path(seq)];
+        files.extend(
+            names_in(&self.dir.join("quarantine")).into_iter().filter(|(n, _)| n.starts_with(&name)).map(|(_, p)| p),
+        );
+        for path in files {
+            bundle::erase(&path)
+                .map_err(|e| BundleError::Write { path: path.display().to_string(), detail: e.to_string() })?;
+        }
+        Ok(())
     }
 
     /// A server confirmed the wall clock just now (its `Date` within the allowed skew).
@@ -942,6 +1056,11 @@ impl Queue {
             match result {
                 // Purged or changed by someone else meanwhile: theirs is the newer word.
                 Err(QueueError::NotFound(_) | QueueError::Transition(_)) => {}
+                // One job's file (I/O, permissions) must not stop the others, nor the agent.
+                Err(e @ QueueError::Bundle(_)) => {
+                    done.failures += 1;
+                    crate::log::warn(&format!("housekeeping: job {}: {e}", r.job_id), &[("JOB_ID", &r.job_id)]);
+                }
                 r => r?,
             }
         }
@@ -1027,15 +1146,7 @@ impl Queue {
     pub fn purge(&self, job_id: &str) -> Result<(), QueueError> {
         self.writable("queue purge")?;
         let r = self.get(job_id)?;
-        let name = format!("{:016}.kab", r.seq);
-        let mut files = vec![self.bundle_path(r.seq)];
-        files.extend(
-            names_in(&self.dir.join("quarantine")).into_iter().filter(|(n, _)| n.starts_with(&name)).map(|(_, p)| p),
-        );
-        for path in files {
-            bundle::erase(&path)
-                .map_err(|e| BundleError::Write { path: path.display().to_string(), detail: e.to_string() })?;
-        }
+        self.erase_files(r.seq)?;
         self.remove(&r)
     }
 

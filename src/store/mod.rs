@@ -56,8 +56,16 @@ impl DirLock {
     /// Takes the lock without waiting; `Ok(None)` when another process (or another open of
     /// the same file) holds it.
     pub fn try_take(path: &Path) -> std::io::Result<Option<DirLock>> {
+        Self::take_from(OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(path)?)
+    }
+
+    /// Like [`DirLock::try_take`], but never creates the file (a look changes nothing).
+    pub fn try_take_existing(path: &Path) -> std::io::Result<Option<DirLock>> {
+        Self::take_from(OpenOptions::new().read(true).open(path)?)
+    }
+
+    fn take_from(file: File) -> std::io::Result<Option<DirLock>> {
         use std::os::fd::AsRawFd;
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o600).open(path)?;
         // SAFETY: flock on a file descriptor we own.
         if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
             return Ok(Some(DirLock { _file: file }));

@@ -30,6 +30,8 @@ pub enum DriveError {
     ClockWrong { skew_secs: i64 },
     #[error(transparent)]
     Sign(#[from] crate::smileid::signature::SignError),
+    #[error("stopped before the next request: {0}")]
+    Abandoned(String),
 }
 
 /// How hard to try before handing the job back to the queue.
@@ -59,13 +61,15 @@ pub fn clock_skew_secs(date_header: &str, local: UnixMillis) -> Option<i64> {
 }
 
 /// Runs `sub` until it is done, calling `on_event` (with the progress to persist) before each
-/// request leaves and after each failure.
+/// request leaves and after each failure. An error from `on_event` before a request (the
+/// progress could not be saved, the job was purged) stops the submission there: nothing is sent
+/// that the queue does not know of.
 pub fn drive(
     sub: &mut Submission,
     http: &HttpClient,
     signer: &dyn Signer,
     policy: &RetryPolicy,
-    mut on_event: impl FnMut(&Event, &Progress),
+    mut on_event: impl FnMut(&Event, &Progress) -> Result<(), String>,
 ) -> Result<Outcome, DriveError> {
     let mut failures = 0u32;
     loop {
@@ -91,7 +95,7 @@ pub fn drive(
         } else {
             "zip upload"
         };
-        on_event(&Event::Sent { what }, sub.progress());
+        on_event(&Event::Sent { what }, sub.progress()).map_err(DriveError::Abandoned)?;
         let result = match http.execute(&req) {
             Ok(resp) => {
                 let skew = resp.date.as_deref().and_then(|d| clock_skew_secs(d, UnixMillis::now()));
@@ -119,7 +123,8 @@ pub fn drive(
             return Err(DriveError::GaveUp { attempts: failures, last: err });
         }
         let after = backoff(policy, failures, err.class());
-        on_event(&Event::Retrying { class: err.class(), error: err.to_string(), after }, sub.progress());
+        on_event(&Event::Retrying { class: err.class(), error: err.to_string(), after }, sub.progress())
+            .map_err(DriveError::Abandoned)?;
         std::thread::sleep(after);
     }
 }

@@ -114,7 +114,12 @@ pub struct Uplink<'a> {
     paused_until: Option<std::time::Instant>,
     /// The link state last written to the log: a change is logged once, not every pass.
     logged_link: Option<LinkState>,
+    /// When an idle kiosk last asked a server for the time (for timed housekeeping).
+    clock_asked: Option<std::time::Instant>,
 }
+
+/// How often an idle kiosk with timed housekeeping waiting asks a server for the time.
+const IDLE_CLOCK_CHECK: Duration = Duration::from_secs(15 * 60);
 
 /// A link that worked this recently is not probed again: every answer's `Date` is checked anyway.
 const PROBE_SKIP_MS: i64 = 30_000;
@@ -145,6 +150,7 @@ impl<'a> Uplink<'a> {
             last_up_at: None,
             paused_until: None,
             logged_link: None,
+            clock_asked: None,
         }
     }
 
@@ -199,6 +205,20 @@ impl<'a> Uplink<'a> {
             return Ok(Vec::new());
         }
         if self.queue.due(now, self.max_wait_ms())?.is_empty() {
+            // Nothing to send, but finished or failed jobs wait on a confirmed clock for their
+            // retention: an idle kiosk asks the API host for the time now and then.
+            let stale = self.clock_asked.is_none_or(|t| t.elapsed() >= IDLE_CLOCK_CHECK);
+            if stale && self.queue.trusted_now().is_none() {
+                let s = self.queue.stats()?;
+                if s.failed + s.finished > 0 {
+                    self.clock_asked = Some(std::time::Instant::now());
+                    if let Ok(Some(skew)) = self.probe() {
+                        if skew.unsigned_abs() <= self.settings.max_clock_skew_secs {
+                            self.queue.confirm_clock();
+                        }
+                    }
+                }
+            }
             log_housekeeping(self.queue.housekeeping()?);
             self.write_status();
             return Ok(Vec::new());
@@ -352,10 +372,13 @@ impl<'a> Uplink<'a> {
             // reached Smile ID (a 2215 is ours; a PUT may have landed).
             if *progress != rec.progress {
                 if let Err(e) = self.queue.apply(rec, QEvent::Progress(progress.clone())) {
+                    let why = e.to_string();
                     save_err = Some(e);
+                    return Err(why);
                 }
             }
             on_event(rec, ev);
+            Ok(())
         });
         if let Some(e) = save_err {
             return Err(e);
@@ -390,7 +413,10 @@ impl<'a> Uplink<'a> {
                 }
                 // With no retention the result itself says the images go: now, not at the pass's end.
                 if rec.stage == crate::queue::Stage::Result && self.queue.settings().image_retention_secs == 0 {
-                    self.queue.erase_images(rec)?;
+                    // A file that will not go now goes at the next housekeeping or open.
+                    if let Err(e) = self.queue.erase_images(rec) {
+                        crate::log::warn(&format!("job {}: {e}", rec.job_id), &[("JOB_ID", &rec.job_id)]);
+                    }
                 }
                 (Ok(o), None)
             }
@@ -456,7 +482,16 @@ impl<'a> Uplink<'a> {
         // fleet of kiosks does not hammer the API host the moment a cell tower returns.
         let mut down_streak = 0u32;
         while !stop.load(Ordering::Relaxed) {
-            self.pass_keeping(&mut on_event, false)?;
+            // A pass that fails (the index, the disk) is reported and tried again; the agent
+            // stays up for the person at the screen rather than crash-looping under systemd.
+            let failed = match self.pass_keeping(&mut on_event, false) {
+                Ok(_) => false,
+                Err(e) if exit_when_idle => return Err(e),
+                Err(e) => {
+                    crate::log::log(crate::log::Level::Error, &format!("upload pass failed: {e}"), &[]);
+                    true
+                }
+            };
             let stats = self.queue.stats()?;
             if exit_when_idle && stats.pending == 0 {
                 return Ok(());
@@ -478,7 +513,7 @@ impl<'a> Uplink<'a> {
                 }
                 _ => idle_ms as i64,
             };
-            let deadline = now + wait;
+            let deadline = now + if failed { wait.max(idle_ms as i64) } else { wait };
             while UnixMillis::now().0 < deadline && !stop.load(Ordering::Relaxed) {
                 std::thread::sleep(Duration::from_millis(50));
             }
