@@ -154,6 +154,9 @@ enum Command {
         /// Path to the TOML configuration.
         #[arg(long, default_value = "/etc/kiosk-agent/kiosk.toml")]
         config: PathBuf,
+        /// Print the status as JSON (for scripts).
+        #[arg(long)]
+        json: bool,
     },
     /// Check the kiosk's parts (config, camera, display, input, clock, storage, key custody,
     /// network) and say for each what to do. Exits 1 if any check fails.
@@ -409,6 +412,39 @@ impl Jobs<'_> {
             Jobs::Local(q) => Ok(q.purge(job_id)?),
             Jobs::Service(s) => api_call(s, "DELETE", &format!("/v1/jobs/{job_id}"), None).map(|_| ()),
         }
+    }
+}
+
+/// `status` for a person: what the link is doing and why, and the queue in words.
+fn print_status(v: &serde_json::Value) {
+    let (u, q) = (&v["uplink"], &v["queue"]);
+    let n = |k: &str| q[k].as_u64().unwrap_or(0);
+    let link = match u["link"].as_str().unwrap_or("unknown") {
+        "up" => "up: Smile ID's API answers".to_string(),
+        "down" => format!("down: {}", u["error"].as_str().unwrap_or("no answer")),
+        "paused" => format!("paused, every job kept: {}", u["error"].as_str().unwrap_or("")),
+        "clock_wrong" => format!(
+            "clock wrong by {} s: nothing is signed until NTP sets it right",
+            u["skew_secs"].as_i64().unwrap_or(0)
+        ),
+        other => format!("{other} (no upload tried yet)"),
+    };
+    println!("{:<11}{link}", "link");
+    if let Some(t) = u["updated_at"].as_str() {
+        println!("{:<11}{t}", "checked");
+    }
+    println!(
+        "{:<11}{} waiting, {} holding images ({:.1} MB), {} failed, {} quarantined, {} finished",
+        "queue",
+        n("pending"),
+        n("holding_images"),
+        n("bundle_bytes") as f64 / 1_048_576.0,
+        n("failed"),
+        n("quarantined"),
+        n("finished")
+    );
+    if let Some(f) = q["free_bytes"].as_u64() {
+        println!("{:<11}{} MB free", "disk", f >> 20);
     }
 }
 
@@ -686,7 +722,7 @@ fn run(cli: Cli) -> Result<()> {
             let v = api_call(&socket, "POST", "/v1/enhanced_kyc", Some(&body))?;
             println!("{v}");
         }
-        Command::Status { config } => {
+        Command::Status { config, json } => {
             let c = Config::load(&config)?;
             let v = match Queue::open_read_only(&c.state_dir, c.queue.clone()) {
                 Ok(queue) => {
@@ -709,7 +745,11 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 Err(e) => return Err(e.into()),
             };
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&v)?);
+            } else {
+                print_status(&v);
+            }
         }
         Command::Queue { config, action } => {
             let c = Config::load(&config)?;

@@ -144,7 +144,7 @@ fn check_config_accepts_every_display_the_docs_offer() {
 }
 
 fn status(config: &Path) -> serde_json::Value {
-    let o = agent(&["status"], config);
+    let o = agent(&["status", "--json"], config);
     assert!(o.status.success(), "{}", text(&o));
     serde_json::from_slice(&o.stdout).unwrap()
 }
@@ -162,6 +162,8 @@ fn wrong_clock_and_dead_link_keep_jobs_queued_and_say_why() {
     assert!(sandbox_jobs(&sb).is_empty(), "nothing is signed or sent with a wrong clock");
     let s = status(&config);
     assert_eq!(s["uplink"]["link"], "clock_wrong", "{s}");
+    let words = text(&agent(&["status"], &config));
+    assert!(words.contains("clock wrong by") && words.contains("1 waiting"), "{words}");
     assert!((s["uplink"]["skew_secs"].as_i64().unwrap() + 3600).abs() <= 5, "{s}");
     assert_eq!(s["queue"]["pending"], 1);
 
