@@ -44,6 +44,10 @@ cargo clippy --locked --all-targets -- -D warnings
 section "tests"
 cargo test --locked
 
+section "nothing lost: the model-based test's counts (60 random steps beside the running service)"
+# Already run, silently, with the suite above; again here for its metric lines.
+cargo test --locked --test model -- --nocapture 2>&1 | grep -E "^metric|test result"
+
 section "crash test: SIGKILL while enqueueing and uploading (release build)"
 KILL_LOOP_RUNS="${KILL_LOOP_RUNS:-150}" cargo test --release --locked --test crash -- --nocapture
 
