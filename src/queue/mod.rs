@@ -10,22 +10,24 @@
 //!   [`QueueError::Busy`], never a "damaged" index. Read-only opens create nothing.
 //! * A job's storage name (its `seq`) is never taken by another job: new bundles are linked
 //!   into place, never renamed over an existing one, and on open the sequence restarts past
-//!   every seq in the index, in `bundles/` and in `quarantine/`.
+//!   the highest seq ever given (`meta`), in the index, in `bundles/` and in `quarantine/`.
 //! * Records change only by atomic read-modify-write of the stored record ([`Queue::apply`]),
 //!   so a purge, a retry and the uplink's progress never overwrite each other. A job_id → seq
 //!   tree makes lookups and the duplicate check one read, and enqueue claims the job_id in the
 //!   same transaction that writes the record.
 //! * Keys are never invented over existing data: the device and bundle keys are created only
-//!   for an empty queue, and a key that differs from the one the queue was sealed with (a
-//!   check value in `keys.check`) stops the open with a message naming the credential.
+//!   while nothing is sealed, and while something is, a key that differs from the one it was
+//!   sealed with (a check value in `keys.check`) stops the open with a message naming it.
 //! * Time decides nothing until a server has confirmed the clock ([`Queue::confirm_clock`]).
 //!
 //! On open the index and the bundles are reconciled, so no single damaged file can stop the
 //! agent: an index sled cannot read (or that panics) is moved aside and rebuilt from the
 //! bundles; bundles that fail their seal are moved to `quarantine/` and reported (and come back
 //! by themselves, or by [`Queue::restore`], once they check again); a bundle that cannot be read
-//! (permissions, I/O) is left alone and reported; bundles with no record are adopted; records
-//! whose bundle vanished are quarantined; leftover temp files are removed; v1 bundles migrate.
+//! (permissions, I/O) is left alone and reported; bundles with no record are adopted (from
+//! `quarantine/` only when the index itself was lost); records whose bundle vanished are
+//! quarantined; erasures a crash cut short are finished; leftover temp files are removed; v1
+//! bundles migrate.
 
 pub mod machine;
 
