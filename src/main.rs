@@ -296,6 +296,10 @@ enum QueueAction {
 
 fn main() {
     kiosk_agent::memory::tune_allocator();
+    // Everything the agent writes is the kiosk's or a person's business: private by default,
+    // under systemd (UMask=0077) or not. Files meant for others (the socket) are opened up by name.
+    // SAFETY: umask only sets the process's file-creation mask.
+    unsafe { libc::umask(0o077) };
     if let Err(e) = run(Cli::parse()) {
         eprintln!("kiosk-agent: error: {e:#}");
         std::process::exit(1);
@@ -382,6 +386,8 @@ fn open_queue(c: &Config, wait: std::time::Duration) -> Result<Queue> {
 enum Jobs<'a> {
     Local(&'a Queue),
     Service(&'a std::path::Path),
+    /// No queue was ever made here.
+    Empty,
 }
 
 impl Jobs<'_> {
@@ -389,6 +395,7 @@ impl Jobs<'_> {
         match self {
             Jobs::Local(q) => Ok(q.list()?),
             Jobs::Service(s) => Ok(serde_json::from_value(api_call(s, "GET", "/v1/jobs", None)?)?),
+            Jobs::Empty => Ok(Vec::new()),
         }
     }
 
@@ -404,6 +411,7 @@ impl Jobs<'_> {
                 Ok(serde_json::from_value(api_call(s, "POST", &format!("/v1/jobs/{job_id}/{a}"), None)?)?)
             }
             (Jobs::Local(_), a) => anyhow::bail!("unknown queue action {a}"),
+            (Jobs::Empty, _) => anyhow::bail!("no job {job_id}: there is no queue yet"),
         }
     }
 
@@ -411,6 +419,7 @@ impl Jobs<'_> {
         match self {
             Jobs::Local(q) => Ok(q.purge(job_id)?),
             Jobs::Service(s) => api_call(s, "DELETE", &format!("/v1/jobs/{job_id}"), None).map(|_| ()),
+            Jobs::Empty => anyhow::bail!("no job {job_id}: there is no queue yet"),
         }
     }
 }
@@ -422,7 +431,10 @@ fn print_status(v: &serde_json::Value) {
     let link = match u["link"].as_str().unwrap_or("unknown") {
         "up" => "up: Smile ID's API answers".to_string(),
         "down" => format!("down: {}", u["error"].as_str().unwrap_or("no answer")),
-        "paused" => format!("paused, every job kept: {}", u["error"].as_str().unwrap_or("")),
+        "paused" => {
+            let until = u["retry_at"].as_i64().map(|t| format!(" (asks again at {})", iso(t))).unwrap_or_default();
+            format!("paused{until}: {}", u["error"].as_str().unwrap_or(""))
+        }
         "clock_wrong" => format!(
             "clock wrong by {} s: nothing is signed until NTP sets it right",
             u["skew_secs"].as_i64().unwrap_or(0)
@@ -445,6 +457,9 @@ fn print_status(v: &serde_json::Value) {
     );
     if let Some(f) = q["free_bytes"].as_u64() {
         println!("{:<11}{} MB free", "disk", f >> 20);
+    }
+    if let Some(k) = v["keys_problem"].as_str() {
+        println!("{:<11}{k}", "keys");
     }
 }
 
@@ -481,11 +496,11 @@ fn queue_command(jobs: Jobs, action: QueueAction) -> Result<()> {
         QueueAction::Show { job_id } => println!("{}", serde_json::to_string_pretty(&jobs.one(&job_id, "show")?)?),
         QueueAction::Retry { job_id } => {
             let r = jobs.one(&job_id, "retry")?;
-            println!("{job_id}: in line again ({:?}); it is tried at the next pass", r.stage);
+            println!("{job_id}: {}; it is tried at the next pass", r.stage.as_str());
         }
         QueueAction::Restore { job_id } => {
             let r = jobs.one(&job_id, "restore")?;
-            println!("{job_id}: out of quarantine ({:?})", r.stage);
+            println!("{job_id}: out of quarantine, {}", r.stage.as_str());
         }
         QueueAction::Purge { job_id } => {
             jobs.purge(&job_id)?;
@@ -731,7 +746,11 @@ fn run(cli: Cli) -> Result<()> {
                         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
                         .unwrap_or_else(|| serde_json::json!({"link": "unknown"}));
                     let stats = kiosk_agent::uplink::service::stats_json(&queue.stats()?);
-                    serde_json::json!({"uplink": link, "queue": stats})
+                    let mut v = serde_json::json!({"uplink": link, "queue": stats});
+                    if let Some(k) = &queue.report.key_problem {
+                        v["keys_problem"] = k.clone().into();
+                    }
+                    v
                 }
                 Err(QueueError::Busy { .. } | QueueError::NoAccess { .. }) => {
                     let h = api_call(&c.api.socket, "GET", "/v1/health", None)
@@ -764,6 +783,10 @@ fn run(cli: Cli) -> Result<()> {
                 // The service owns the queue: the same command, through its control API.
                 Err(QueueError::Busy { .. } | QueueError::NoAccess { .. }) => {
                     queue_command(Jobs::Service(&c.api.socket), action)?
+                }
+                Err(e @ QueueError::Missing { .. }) if matches!(action, QueueAction::Ls { .. }) => {
+                    eprintln!("kiosk-agent: {e}");
+                    queue_command(Jobs::Empty, action)?
                 }
                 Err(e) => return Err(e.into()),
             }

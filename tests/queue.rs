@@ -594,11 +594,20 @@ fn sleds_own_lock_held_elsewhere_is_busy_not_damage() {
     let q = Queue::open(d.path(), settings()).unwrap();
     q.enqueue(&job("l1", "m")).unwrap();
     drop(q);
-    // A process that takes sled's lock but not ours (an agent from before the state-dir lock).
-    let other = sled::Config::new().path(d.path().join("index.sled")).segment_size(64 * 1024).open().unwrap();
+    // Another process takes sled's lock but not ours (an agent from before the state-dir lock).
+    let mut other = Command::new("flock")
+        .arg("-o") // the lock stays with flock(1) itself, so killing it frees the lock
+        .arg(d.path().join("index.sled/db"))
+        .args(["sleep", "30"])
+        .spawn()
+        .expect("flock(1) from util-linux");
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let t = std::time::Instant::now();
     let e = Queue::open(d.path(), settings()).err().expect("refused");
     assert!(matches!(e, QueueError::Busy { .. }), "{e}");
-    drop(other);
+    assert!(t.elapsed().as_secs() < 5, "another process's lock is not waited out");
+    other.kill().unwrap();
+    other.wait().unwrap();
     let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(!names.iter().any(|n| n.to_string_lossy().contains("damaged")), "{names:?}");
     assert_eq!(Queue::open(d.path(), settings()).unwrap().get("l1").unwrap().stage, Stage::Queued);

@@ -88,6 +88,20 @@ pub enum Stage {
 }
 
 impl Stage {
+    /// The stage's name as the API, the logs and the CLI show it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Stage::Captured => "captured",
+            Stage::Queued => "queued",
+            Stage::Prepped => "prepped",
+            Stage::Uploaded => "uploaded",
+            Stage::Result => "result",
+            Stage::Erased => "erased",
+            Stage::Failed => "failed",
+            Stage::Quarantined => "quarantined",
+        }
+    }
+
     /// Still to be sent or answered.
     pub fn is_pending(self) -> bool {
         matches!(self, Stage::Queued | Stage::Prepped | Stage::Uploaded)

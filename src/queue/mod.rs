@@ -147,7 +147,7 @@ pub enum QueueError {
     Refused { job_id: String, what: &'static str, why: String },
     #[error(transparent)]
     Transition(#[from] machine::TransitionError),
-    #[error("cannot read or create the key file {path}: {detail}")]
+    #[error("the key file {path} cannot be used: {detail}")]
     Key { path: String, detail: String },
 }
 
@@ -165,6 +165,8 @@ pub struct OpenReport {
     pub restored: Vec<String>,
     /// Bundles that could not be read (permissions, I/O, no key configured): left in place.
     pub unreadable: Vec<String>,
+    /// A read-only look found the keys missing or different (the service would refuse to start).
+    pub key_problem: Option<String>,
     pub temp_files_removed: usize,
 }
 
@@ -224,6 +226,8 @@ pub struct Queue {
     clock: Arc<dyn Clock>,
     next_seq: AtomicU64,
     confirmed: Mutex<Option<Confirmed>>,
+    /// Set by an operator's retry: the uplink tries now, even while paused.
+    wake: std::sync::atomic::AtomicBool,
     access: Access,
     _lock: Option<DirLock>,
     pub report: OpenReport,
@@ -336,6 +340,20 @@ fn open_index(path: &Path, cache: u64) -> Result<sled::Db, IndexError> {
     }
 }
 
+/// The process holding an `flock` on sled's data file, from `/proc/locks`.
+fn sled_lock_holder(index: &Path) -> Option<u32> {
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(index.join("db")).ok()?.ino();
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF": the pid, then major:minor:inode.
+    locks.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let at = f.iter().position(|w| *w == "FLOCK")?;
+        let (pid, dev) = (f.get(at + 3)?, f.get(at + 4)?);
+        (dev.rsplit(':').next()?.parse::<u64>().ok()? == ino).then(|| pid.parse().ok())?
+    })
+}
+
 /// Ballast kept on the state file system: released when the disk fills, so the queue can
 /// still open and record progress while nothing new is accepted.
 const RESERVE_FILE: &str = "reserve.bin";
@@ -443,13 +461,14 @@ impl Queue {
         }
         let mut report = OpenReport::default();
         let cache = settings.index_cache_bytes;
-        // sled lets go of its own lock a moment after a close (its flusher thread), so a lock
-        // held right after our own previous open is waited out briefly before it counts as Busy.
+        // sled lets go of its own lock a while after a close (its background threads), so a
+        // lock this very process still holds is waited out; one held by another process is Busy.
         let mut opened = open_index(&index_path, cache);
-        for _ in 0..30 {
-            if !matches!(opened, Err(IndexError::Locked)) {
-                break;
-            }
+        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(30);
+        while matches!(opened, Err(IndexError::Locked))
+            && sled_lock_holder(&index_path) == Some(std::process::id())
+            && std::time::Instant::now() < give_up
+        {
             std::thread::sleep(std::time::Duration::from_millis(100));
             opened = open_index(&index_path, cache);
         }
@@ -483,8 +502,14 @@ impl Queue {
         let jobs = db.open_tree("jobs").map_err(idx)?;
         let by_job = db.open_tree("by_job").map_err(idx)?;
         let meta = db.open_tree("meta").map_err(idx)?;
-        // A look at the index needs no keys (they may be systemd credentials of the service).
-        let sealer = if rw { Self::load_keys(dir, &settings, rw)? } else { Sealer::new([0; 32], None) };
+        // A look at the index needs no keys, but says when they would stop the service (as far
+        // as this user can see them: they may be the service's systemd credentials).
+        let (sealer, key_problem) = if rw {
+            (Self::load_keys(dir, &settings, rw)?, None)
+        } else {
+            (Sealer::new([0; 32], None), Self::load_keys(dir, &settings, false).err().map(|e| e.to_string()))
+        };
+        report.key_problem = key_problem;
         let mut q = Queue {
             dir: dir.to_owned(),
             db,
@@ -496,6 +521,7 @@ impl Queue {
             clock,
             next_seq: AtomicU64::new(1),
             confirmed: Mutex::new(None),
+            wake: Default::default(),
             access,
             _lock: lock,
             report,
@@ -1101,7 +1127,18 @@ impl Queue {
             _ => {}
         }
         self.apply(&mut r, Event::Retry)?;
+        self.wake.store(true, Ordering::SeqCst);
         Ok(r)
+    }
+
+    /// Whether an operator asked for a try now; clears the request.
+    pub fn take_wake(&self) -> bool {
+        self.wake.swap(false, Ordering::SeqCst)
+    }
+
+    /// Whether an operator asked for a try now (the request stays for `take_wake`).
+    pub fn wake_pending(&self) -> bool {
+        self.wake.load(Ordering::SeqCst)
     }
 
     /// Takes a quarantined job back (operator's `queue restore`) once its bundle checks again.
@@ -1110,7 +1147,7 @@ impl Queue {
         let r = self.get(job_id)?;
         let refuse = |why: String| QueueError::Refused { job_id: job_id.into(), what: "restored", why };
         if r.stage != Stage::Quarantined {
-            return Err(refuse(format!("it is not quarantined (it is {:?})", r.stage)));
+            return Err(refuse(format!("it is not quarantined (it is {})", r.stage.as_str())));
         }
         let name = format!("{:016}.kab", r.seq);
         let candidates: Vec<PathBuf> = names_in(&self.dir.join("quarantine"))

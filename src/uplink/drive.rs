@@ -24,8 +24,8 @@ pub enum DriveError {
     GaveUp { attempts: u32, last: SubmitError },
     #[error("Smile ID refuses this kiosk's credentials ({0}); uploads are paused: check the partner id, the API key for this environment, and the clock")]
     Paused(SubmitError),
-    #[error("the API at the configured URL answered without Smile ID's codes ({0}); uploads are paused and every job kept: check smileid.environment (\"sandbox\", \"production\", or a URL ending in /v1) and any proxy in between")]
-    Misdirected(SubmitError),
+    #[error("the server at the configured URL answered HTTP {status} without Smile ID's codes, so it is not Smile ID's API; uploads are paused and every job kept: check smileid.environment (\"sandbox\", \"production\", or a URL ending in /v1) and any proxy in between")]
+    Misdirected { status: u16 },
     #[error("the kiosk's clock is {skew_secs} s off the server's; requests would be refused, so nothing is signed until the clock is fixed (check NTP)")]
     ClockWrong { skew_secs: i64 },
     #[error(transparent)]
@@ -116,7 +116,11 @@ pub fn drive(
             return Err(DriveError::Paused(err));
         }
         if err.class() == RetryClass::Misdirected {
-            return Err(DriveError::Misdirected(err));
+            let status = match &err {
+                SubmitError::Api(a) => a.status,
+                _ => 0,
+            };
+            return Err(DriveError::Misdirected { status });
         }
         failures += 1;
         if failures >= policy.max_failures {

@@ -200,6 +200,10 @@ impl<'a> Uplink<'a> {
     ) -> Result<Vec<Delivered>, QueueError> {
         let now = UnixMillis::now().0;
         self.heartbeat.store(now, Ordering::Relaxed);
+        if self.queue.take_wake() {
+            // The operator asked for a try now (`queue retry`): that ends a pause too.
+            self.paused_until = None;
+        }
         if self.paused_until.is_some_and(|t| std::time::Instant::now() < t) {
             self.write_status();
             return Ok(Vec::new());
@@ -423,7 +427,7 @@ impl<'a> Uplink<'a> {
             Err(e) => {
                 let msg = e.to_string();
                 let stop = match &e {
-                    DriveError::Paused(_) | DriveError::Misdirected(_) => {
+                    DriveError::Paused(_) | DriveError::Misdirected { .. } => {
                         let retry_at = UnixMillis::now().0 + self.settings.paused_retry_secs as i64 * 1000;
                         Some(LinkState::Paused { error: msg.clone(), retry_at })
                     }
@@ -454,7 +458,7 @@ impl<'a> Uplink<'a> {
             let (name, detail) = match &self.link {
                 LinkState::Up => ("up", "Smile ID's API is reachable".to_string()),
                 LinkState::Down { error } => ("down", format!("Smile ID's API is unreachable: {error}")),
-                LinkState::Paused { error, .. } => ("paused", format!("uploads paused, every job kept: {error}")),
+                LinkState::Paused { error, .. } => ("paused", error.clone()),
                 LinkState::ClockWrong { skew_secs } => (
                     "clock_wrong",
                     format!("the clock is {skew_secs} s off the server's; nothing is signed until NTP fixes it"),
@@ -514,7 +518,7 @@ impl<'a> Uplink<'a> {
                 _ => idle_ms as i64,
             };
             let deadline = now + if failed { wait.max(idle_ms as i64) } else { wait };
-            while UnixMillis::now().0 < deadline && !stop.load(Ordering::Relaxed) {
+            while UnixMillis::now().0 < deadline && !stop.load(Ordering::Relaxed) && !self.queue.wake_pending() {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }
@@ -537,7 +541,7 @@ fn log_housekeeping(h: crate::queue::Housekeeping) {
 /// Each job's step in the operator's log, with the journal fields JOB_ID, STAGE and SMILE_CODE.
 fn log_outcome(rec: &Record, outcome: &Result<Outcome, String>) {
     use crate::log::Level;
-    let stage = serde_json::to_value(rec.stage).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
+    let stage = rec.stage.as_str();
     let (level, message, code) = match outcome {
         Ok(Outcome::Completed(s)) => {
             let code = s.result_code().unwrap_or("").to_string();
@@ -556,7 +560,7 @@ fn log_outcome(rec: &Record, outcome: &Result<Outcome, String>) {
         ),
         Err(e) => (Level::Warning, format!("job {}: not delivered this time: {e}", rec.job_id), String::new()),
     };
-    let mut fields = vec![("JOB_ID", rec.job_id.as_str()), ("STAGE", stage.as_str())];
+    let mut fields = vec![("JOB_ID", rec.job_id.as_str()), ("STAGE", stage)];
     if !code.is_empty() {
         fields.push(("SMILE_CODE", code.as_str()));
     }
