@@ -246,6 +246,33 @@ fn a_wrong_base_url_pauses_keeps_the_job_and_it_goes_once_corrected() {
     assert_eq!((jobs.len(), jobs[0]["uploads"].as_u64()), (1, Some(1)));
 }
 
+#[test]
+fn a_quarantined_job_is_refused_a_retry_and_comes_back_once_its_bundle_checks() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let job_id = capture(&config);
+    let bundle = std::fs::read_dir(dir.path().join("state/bundles")).unwrap().next().unwrap().unwrap().path();
+    let good = std::fs::read(&bundle).unwrap();
+    let mut bad = good.clone();
+    bad[60] ^= 1;
+    std::fs::write(&bundle, bad).unwrap();
+    // The next command that opens the queue for changes finds the damage and sets it aside.
+    let o = agent(&["queue", "retry", &job_id], &config);
+    assert!(!o.status.success() && text(&o).contains("queue restore"), "{}", text(&o));
+    let o = agent(&["queue", "restore", &job_id], &config);
+    assert!(!o.status.success() && text(&o).contains("still does not check"), "{}", text(&o));
+    let ls = agent(&["queue", "ls"], &config);
+    assert!(text(&ls).contains("quarantined"), "{}", text(&ls));
+    // The good copy is put back (from a backup): the job returns and goes up once.
+    let name = bundle.file_name().unwrap();
+    std::fs::write(dir.path().join("state/quarantine").join(name), &good).unwrap();
+    let up = agent(&["upload"], &config);
+    assert!(up.status.success() && text(&up).contains("out of quarantine"), "{}", text(&up));
+    let jobs = sandbox_jobs(&sb);
+    assert_eq!((jobs.len(), jobs[0]["uploads"].as_u64()), (1, Some(1)));
+}
+
 /// `kiosk-agent run` as the service, with its control socket.
 struct Service {
     child: std::process::Child,

@@ -171,7 +171,7 @@ pub struct OpenReport {
 }
 
 /// Counts for status output.
-#[derive(Debug, Default, Clone, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, Serialize)]
 pub struct QueueStats {
     pub pending: usize,
     pub holding_images: usize,

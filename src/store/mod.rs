@@ -77,14 +77,6 @@ impl DirLock {
             Err(e)
         }
     }
-
-    /// Whether someone holds the lock at `path` now (a missing file means no one).
-    pub fn held(path: &Path) -> bool {
-        use std::os::fd::AsRawFd;
-        let Ok(file) = OpenOptions::new().read(true).open(path) else { return false };
-        // SAFETY: as above; a shared probe released at once when `file` closes.
-        unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_SH | libc::LOCK_NB) != 0 }
-    }
 }
 
 /// Creates a directory (and parents) readable by its owner only.
@@ -126,9 +118,8 @@ mod tests {
         let p = d.path().join("lock");
         let held = DirLock::try_take(&p).unwrap().expect("free");
         assert!(DirLock::try_take(&p).unwrap().is_none(), "a second open is refused");
-        assert!(DirLock::held(&p));
+        assert!(DirLock::try_take_existing(&p).unwrap().is_none());
         drop(held);
-        assert!(!DirLock::held(&p));
         assert!(DirLock::try_take(&p).unwrap().is_some());
     }
 }
