@@ -66,15 +66,22 @@ impl DirLock {
 
     fn take_from(file: File) -> std::io::Result<Option<DirLock>> {
         use std::os::fd::AsRawFd;
-        // SAFETY: flock on a file descriptor we own.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
-            return Ok(Some(DirLock { _file: file }));
-        }
-        let e = std::io::Error::last_os_error();
-        if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
-            Ok(None)
-        } else {
-            Err(e)
+        // A child this process is forking holds a copy of the lock until its exec closes it,
+        // so a held lock is tried again for a moment before it counts as someone else's.
+        let give_up = std::time::Instant::now() + std::time::Duration::from_millis(250);
+        loop {
+            // SAFETY: flock on a file descriptor we own.
+            if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
+                return Ok(Some(DirLock { _file: file }));
+            }
+            let e = std::io::Error::last_os_error();
+            if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
+                return Err(e);
+            }
+            if std::time::Instant::now() >= give_up {
+                return Ok(None);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
 }
