@@ -171,8 +171,9 @@ pub struct CameraConfig {
 impl Default for CameraConfig {
     fn default() -> Self {
         let v = V4l2Settings::default();
+        // A real kiosk's camera; the synthetic one only when asked for by name.
         CameraConfig {
-            source: CameraSource::Synthetic,
+            source: CameraSource::V4l2,
             device: v.device,
             width: v.width,
             height: v.height,
@@ -231,12 +232,15 @@ pub struct DisplayConfig {
     /// Language of the screens: a built-in code (en, fr, sw) or a file `<code>.toml` in `lang_dir`.
     pub language: String,
     pub lang_dir: Option<PathBuf>,
+    /// Under `run`, how long a session's outcome stays on screen before the idle screen returns.
+    pub outcome_secs: u64,
 }
 
 impl Default for DisplayConfig {
     fn default() -> Self {
+        // A real kiosk's screen; PNG files only when asked for by name.
         DisplayConfig {
-            backend: DisplayBackend::Png,
+            backend: DisplayBackend::Framebuffer,
             out_dir: PathBuf::from("screens"),
             device: "/dev/fb0".into(),
             width: 480,
@@ -249,6 +253,7 @@ impl Default for DisplayConfig {
             reset_line: Some(27),
             language: "en".into(),
             lang_dir: None,
+            outcome_secs: 8,
         }
     }
 }
@@ -291,8 +296,29 @@ pub struct InputConfig {
     pub settle_ms: u64,
     /// Holding the button this long means "no".
     pub hold_ms: u64,
-    /// No answer for this long: consent is declined.
+    /// No answer for this long: consent is declined (a document photo is kept).
     pub answer_timeout_secs: u64,
+    /// What a press at the idle screen starts under `run`: nothing (`off`, the host application
+    /// starts sessions), or a walk-up session of the given kind.
+    pub walk_up: WalkUp,
+    /// Walk-up document verification: the document's country (ISO 3166 alpha-2) and id type.
+    pub walk_up_country: Option<String>,
+    pub walk_up_id_type: Option<String>,
+}
+
+/// Walk-up sessions: what a press of the button at the idle screen starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WalkUp {
+    Off,
+    /// SmartSelfie enrollment (job type 4): a selfie and liveness frames, no document.
+    SmartSelfie,
+    /// Document verification (job type 6) of `walk_up_country`/`walk_up_id_type` with a selfie.
+    Document,
+}
+
+impl WalkUp {
+    pub const ALL: [WalkUp; 3] = [WalkUp::Off, WalkUp::SmartSelfie, WalkUp::Document];
 }
 
 impl Default for InputConfig {
@@ -305,6 +331,9 @@ impl Default for InputConfig {
             settle_ms: 20,
             hold_ms: 800,
             answer_timeout_secs: 60,
+            walk_up: WalkUp::Off,
+            walk_up_country: None,
+            walk_up_id_type: None,
         }
     }
 }
@@ -405,6 +434,25 @@ impl Config {
         let i = &self.input;
         if i.settle_ms == 0 || i.hold_ms <= i.settle_ms || i.answer_timeout_secs == 0 {
             return Err(invalid("input.settle_ms/hold_ms", "need 0 < settle_ms < hold_ms and answer_timeout_secs > 0"));
+        }
+        if i.walk_up != WalkUp::Off && i.backend == InputBackend::None {
+            return Err(invalid(
+                "input.walk_up",
+                "walk-up sessions start with a press: set input.backend = \"gpio\", or walk_up = \"off\"",
+            ));
+        }
+        if i.walk_up == WalkUp::Document {
+            let country_ok =
+                i.walk_up_country.as_deref().is_some_and(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()));
+            if !country_ok || i.walk_up_id_type.as_deref().is_none_or(str::is_empty) {
+                return Err(invalid(
+                    "input.walk_up_country/walk_up_id_type",
+                    "walk_up = \"document\" needs the document's country (e.g. \"KE\") and id type (e.g. \"NATIONAL_ID\")",
+                ));
+            }
+        }
+        if !(1..=600).contains(&d.outcome_secs) {
+            return Err(invalid("display.outcome_secs", "must be 1 to 600 seconds"));
         }
         if let Err(e) = Texts::load(&d.language, d.lang_dir.as_deref()) {
             return Err(invalid("display.language", e.to_string()));
@@ -531,10 +579,7 @@ pub fn read_api_key(path: &Path) -> Result<ApiKey, ConfigError> {
 
 /// Reads a one-line secret file (key or token); the error names the file, never the content.
 pub fn read_secret(path: &Path) -> Result<Secret, ConfigError> {
-    let resolved = match std::env::var_os("CREDENTIALS_DIRECTORY") {
-        Some(dir) if path.is_relative() => Path::new(&dir).join(path),
-        _ => path.to_owned(),
-    };
+    let resolved = crate::store::secret_path(path);
     let p = resolved.display().to_string();
     let raw = std::fs::read_to_string(&resolved)
         .map_err(|e| ConfigError::ApiKey { path: p.clone(), detail: e.to_string() })?;
@@ -590,6 +635,28 @@ api_key_file = "api_key"
     /// Every backend and mode the types allow passes `check-config` (SPI included), and the
     /// text the docs use for it is the text serde reads.
     #[test]
+    fn walk_up_needs_a_button_and_a_document_its_kind() {
+        for inp in InputBackend::ALL {
+            for walk in WalkUp::ALL {
+                for doc in ["", "walk_up_country = \"KE\"\nwalk_up_id_type = \"NATIONAL_ID\"\n"] {
+                    let text = format!(
+                        "{GOOD}\n[input]\nbackend = {:?}\nwalk_up = {:?}\n{doc}",
+                        as_text(&inp),
+                        as_text(&walk)
+                    );
+                    let ok = walk == WalkUp::Off
+                        || (inp != InputBackend::None && (walk != WalkUp::Document || !doc.is_empty()));
+                    let r = Config::parse(&text, "t");
+                    assert_eq!(r.is_ok(), ok, "{inp:?}/{walk:?}/{doc:?}: {:?}", r.err());
+                    if let Ok(c) = r {
+                        assert_eq!((c.input.backend, c.input.walk_up), (inp, walk));
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
     fn every_backend_and_mode_is_accepted() {
         for cam in CameraSource::ALL {
             for disp in DisplayBackend::ALL {
@@ -613,9 +680,23 @@ api_key_file = "api_key"
     }
 
     #[test]
-    fn the_example_config_parses() {
+    fn the_packaged_config_describes_a_real_kiosk_once_the_partner_id_is_set() {
         let text = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/config/kiosk.example.toml")).unwrap();
-        Config::parse(&text, "kiosk.example.toml").unwrap();
+        let e = Config::parse(&text, "kiosk.example.toml").unwrap_err().to_string();
+        assert!(e.contains("smileid.partner_id"), "no demo partner id ships: {e}");
+        let c = Config::parse(&text.replace("partner_id = \"\"", "partner_id = \"085\""), "kiosk.toml").unwrap();
+        assert_eq!(
+            (c.camera.source, c.display.backend, c.input.backend),
+            (CameraSource::V4l2, DisplayBackend::Framebuffer, InputBackend::Gpio)
+        );
+        assert_eq!(c.camera.device, "auto");
+        assert_eq!(c.smileid.environment, "production");
+        // Nothing names the demo parts but their own comments.
+        let defaults = Config::parse(GOOD, "t").unwrap();
+        assert_eq!(
+            (defaults.camera.source, defaults.display.backend),
+            (CameraSource::V4l2, DisplayBackend::Framebuffer)
+        );
     }
 
     #[test]

@@ -9,7 +9,7 @@ use base64::Engine;
 
 use crate::camera::synthetic::SyntheticCamera;
 use crate::display::png::PngDisplay;
-use crate::display::screens::Link;
+use crate::display::screens::{Link, Start};
 use crate::display::{Display, Screen};
 use crate::queue::{Queue, QueueSettings};
 use crate::sandbox::{self, SandboxOptions};
@@ -51,7 +51,7 @@ pub fn run(out: &Path) -> Result<serde_json::Value> {
 
     let mut display = PngDisplay::new(out.join("screens"), 480, 320)?;
     let queue = Queue::open(&out.join("state"), QueueSettings::default())?;
-    display.show(&Screen::Idle { queued: queue.stats()?.pending, link: Link::Online })?;
+    display.show(&Screen::Idle { link: Link::Online, start: Start::Staff })?;
 
     let req = SessionRequest {
         partner_name: "Demo Bank".into(),
@@ -80,13 +80,13 @@ pub fn run(out: &Path) -> Result<serde_json::Value> {
 
     let rec = queue.enqueue(&job)?;
     eprintln!("queue: job {} stored durably as #{} before any network call", rec.job_id, rec.seq);
-    display.show(&Screen::Saved { job_id: rec.job_id.clone() })?;
+    display.show(&Screen::Saved)?;
 
     let http = HttpClient::new(Some(&sb.ca_pem_path), &Timeouts::default())?;
     let signer = LocalKeySigner { partner_id: PARTNER_ID.into(), key: key.clone() };
     let signer: &dyn crate::smileid::signature::Signer = &signer;
     let cfg = SubmitConfig::new(PARTNER_ID, &sb.base_url, ResponseCheck::Key(key));
-    display.show(&Screen::Uploading { done: 0, total: 1 })?;
+    display.show(&Screen::Uploading)?;
     let mut uplink = Uplink::new(&queue, &http, signer, cfg, UplinkSettings::default());
     let drained = uplink.pass(|r, ev| match ev {
         Event::Sent { what } => eprintln!("uplink: {} -> {what}", r.job_id),
@@ -99,11 +99,7 @@ pub fn run(out: &Path) -> Result<serde_json::Value> {
         Ok(Outcome::Completed(status)) => status,
         other => bail!("the demo job did not complete: {other:?}"),
     };
-    display.show(&Screen::Result {
-        success: status.job_success,
-        code: status.result_code().unwrap_or("-").into(),
-        text: status.result.get("ResultText").and_then(|v| v.as_str()).unwrap_or("").into(),
-    })?;
+    display.show(&Screen::Result { success: status.job_success })?;
     eprintln!("job_status: signature verified; {} screens in {}", display.written.len(), out.join("screens").display());
     sb.stop();
     Ok(serde_json::to_value(&status)?)

@@ -76,16 +76,20 @@ fn camera(c: Option<&Config>) -> Check {
     let found = if wanted == "auto" { !usable.is_empty() } else { usable.contains(&wanted) };
     let advice = "plug in the USB (UVC) camera and check `dmesg` for uvcvideo; a Raspberry Pi CSI camera needs `libcamerify kiosk-agent ...`";
     match (synthetic, found) {
+        // A kiosk that films a built-in face would upload it as a customer.
         (true, _) if cams.is_empty() => check(
             "camera",
-            Verdict::Warn,
-            "no V4L2 camera (/dev/video*); the synthetic camera is configured (demo and tests only)",
-            advice,
+            Verdict::Fail,
+            "no V4L2 camera (/dev/video*), and the synthetic camera (demo and tests only) is configured",
+            format!("set [camera] source = \"v4l2\"; {advice}"),
         ),
         (true, _) => check(
             "camera",
-            Verdict::Warn,
-            format!("cameras present ({}), but the synthetic camera is configured", formats.join("; ")),
+            Verdict::Fail,
+            format!(
+                "the synthetic camera (demo and tests only) is configured; cameras present: {}",
+                formats.join("; ")
+            ),
             "set [camera] source = \"v4l2\"",
         ),
         (false, true) => check("camera", Verdict::Pass, formats.join("; "), ""),
@@ -105,21 +109,22 @@ fn camera(c: Option<&Config>) -> Check {
 fn display(c: Option<&Config>) -> Check {
     let fbs = devices("fb");
     let spi = devices("spidev");
-    let backend = match c.map(|c| c.display.backend).unwrap_or(crate::config::DisplayBackend::Png) {
+    let backend = match c.map(|c| c.display.backend).unwrap_or(crate::config::DisplayBackend::Framebuffer) {
         crate::config::DisplayBackend::Png => "png",
         crate::config::DisplayBackend::Framebuffer => "framebuffer",
         crate::config::DisplayBackend::Spi => "spi",
     };
     match (backend, fbs.is_empty() && spi.is_empty()) {
+        // Nobody at the kiosk sees PNG files.
         ("png", true) => check(
             "display",
-            Verdict::Warn,
-            "no framebuffer or SPI panel; screens are written as PNG files (headless)",
-            "connect the screen; for an SPI panel enable SPI (dtparam=spi=on) and its overlay",
+            Verdict::Fail,
+            "no framebuffer or SPI panel, and screens are written as PNG files (demo and tests only)",
+            "connect the screen and set [display] backend; for an SPI panel enable SPI (dtparam=spi=on) and its overlay",
         ),
         ("png", false) => check(
             "display",
-            Verdict::Warn,
+            Verdict::Fail,
             format!("screens go to PNG files though {} exist", list(&[fbs, spi].concat())),
             "set [display] backend = \"framebuffer\" or \"spi\"",
         ),
@@ -250,10 +255,7 @@ fn storage(c: &Config) -> Check {
 
 fn secret_file(name: &'static str, p: Option<&Path>) -> Check {
     let Some(p) = p else { return check(name, Verdict::Fail, "not configured", "set it in [smileid]") };
-    let resolved = match std::env::var_os("CREDENTIALS_DIRECTORY") {
-        Some(d) if p.is_relative() => Path::new(&d).join(p),
-        _ => p.to_owned(),
-    };
+    let resolved = crate::store::secret_path(p);
     use std::os::unix::fs::PermissionsExt;
     match std::fs::metadata(&resolved) {
         Err(e) => check(

@@ -13,6 +13,7 @@
 //! or devices lives in the other modules, at the edges.
 
 pub mod api;
+pub mod app;
 pub mod bundle;
 pub mod camera;
 pub mod clock;
@@ -26,7 +27,6 @@ pub mod log;
 pub mod memory;
 pub mod queue;
 pub mod sandbox;
-pub mod service;
 pub mod session;
 pub mod smileid;
 pub mod store;

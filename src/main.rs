@@ -614,7 +614,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             let job = session::run(&req, &mut *cam, &mut *display, input, &c.capture)?;
             let rec = queue.enqueue(&job)?;
-            display.show(&Screen::Saved { job_id: rec.job_id.clone() })?;
+            display.show(&Screen::Saved)?;
             println!("{}", rec.job_id);
         }
         Command::Upload { config } => {
@@ -659,21 +659,11 @@ fn run(cli: Cli) -> Result<()> {
                 uplink.run(&STOP, true, log_event)?;
                 return Ok(());
             }
-            let service = std::sync::Arc::new(kiosk_agent::service::build(c.clone(), queue.clone())?);
-            let stop = std::sync::Arc::new(AtomicBool::new(false));
-            kiosk_agent::service::start_api(service.clone(), stop.clone())?;
-            kiosk_agent::service::start_button(service.clone())?;
-            let cfg = SubmitConfig::new(&c.smileid.partner_id, &c.base_url()?, service.signer.response_check());
-            let mut uplink = Uplink::new(&queue, &service.http, &*service.signer, cfg, c.uplink.clone());
-            uplink.status_file = Some(c.state_dir.join("status.json"));
-            uplink.heartbeat.store(kiosk_agent::smileid::timestamp::UnixMillis::now().0, Ordering::Relaxed);
-            start_watchdog(uplink.heartbeat.clone());
-            log::info(&format!("running; control API on {}", c.api.socket.display()), &[]);
-            kiosk_agent::systemd::notify("READY=1\nSTATUS=running");
-            uplink.run(&STOP, false, log_event)?;
+            let agent = kiosk_agent::app::Agent::build(c.clone(), queue)?;
+            agent.heartbeat.store(kiosk_agent::smileid::timestamp::UnixMillis::now().0, Ordering::Relaxed);
+            start_watchdog(agent.heartbeat.clone());
+            agent.run(&STOP, log_event)?;
             kiosk_agent::systemd::notify("STOPPING=1");
-            stop.store(true, Ordering::Relaxed);
-            let _ = std::fs::remove_file(&c.api.socket);
         }
         Command::Session { at, job_type, user_id, job_id, id_info, consent_given } => {
             let socket = at.socket()?;

@@ -43,14 +43,16 @@ fn start_agent_at(sb: &SandboxProcess, ca: &Path, custody: &str) -> Agent {
     std::fs::write(
         &config,
         format!(
-            "state_dir = {:?}\n[smileid]\npartner_id = \"{PARTNER_ID}\"\nenvironment = {:?}\nextra_ca_file = {:?}\npartner_name = \"Test Bank\"\n{custody}\n\
-             [display]\nbackend = \"png\"\nout_dir = {:?}\nwidth = 320\nheight = 240\n[api]\nsocket = {:?}\nconsent_timeout_secs = 20\n\
+            "state_dir = {:?}\n[smileid]\npartner_id = \"{PARTNER_ID}\"\nenvironment = {:?}\nextra_ca_file = {:?}\npartner_name = \"Test Bank\"\n{custody}\n{camera}\
+             [display]\nbackend = \"png\"\nout_dir = {:?}\nwidth = 320\nheight = 240\noutcome_secs = 2\n[api]\nsocket = {:?}\nconsent_timeout_secs = 20\n\
              [queue]\nmin_free_bytes = 0\nreserve_bytes = 0\n[uplink]\nidle_poll_secs = 1\n",
             dir.path().join("state"),
             sb.base_url,
             ca,
             dir.path().join("screens"),
-            socket
+            socket,
+            // The tests' person is the synthetic camera's face, unless a test names a camera.
+            camera = if custody.contains("[camera]") { "" } else { "[camera]\nsource = \"synthetic\"\n" },
         ),
     )
     .unwrap();
@@ -164,6 +166,93 @@ fn host_app_drives_every_job_type_with_a_local_key() {
     let (s, _) = api(&a, "DELETE", &format!("/v1/jobs/{}", records[0]["job_id"].as_str().unwrap()), None);
     assert_eq!(s, 200);
     assert_clean_logs(&a, &[API_KEY, ID_NUMBER]);
+}
+
+/// The screens `run` has drawn so far, oldest first: (name, path) from `NN-name.png`.
+fn screens(a: &Agent) -> Vec<(String, PathBuf)> {
+    let files = std::fs::read_dir(a._dir.path().join("screens")).map(|d| d.flatten().map(|e| e.path()).collect());
+    let mut v: Vec<(u32, String, PathBuf)> = files
+        .unwrap_or_else(|_| Vec::new())
+        .into_iter()
+        .filter_map(|p| {
+            let (n, name) = p.file_stem()?.to_str()?.split_once('-')?;
+            Some((n.parse().ok()?, name.to_string(), p.clone()))
+        })
+        .collect();
+    v.sort();
+    v.into_iter().map(|(_, name, p)| (name, p)).collect()
+}
+
+fn wait_screen(a: &Agent, what: &str, done: impl Fn(&[(String, PathBuf)]) -> bool) -> Vec<(String, PathBuf)> {
+    let t = Instant::now();
+    loop {
+        let s = screens(a);
+        if done(&s) {
+            return s;
+        }
+        let names: Vec<&str> = s.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(t.elapsed() < Duration::from_secs(60), "timed out waiting for {what}; screens: {names:?}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Whether a screen file is exactly `screen` drawn in English at the test panel's size.
+fn shows(path: &Path, screen: &kiosk_agent::display::Screen) -> bool {
+    let mut c = kiosk_agent::display::Canvas::new(320, 240);
+    kiosk_agent::display::screens::render(screen, &kiosk_agent::display::english(), &mut c);
+    // The file may still be being written: a moment's patience.
+    let t = Instant::now();
+    loop {
+        match image::open(path) {
+            Ok(i) => return i.to_rgb8().as_raw() == &c.rgb,
+            Err(e) => assert!(t.elapsed() < Duration::from_secs(3), "{}: {e}", path.display()),
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+fn assert_shows(path: &Path, screen: &kiosk_agent::display::Screen) {
+    assert!(shows(path, screen), "{} is not {screen:?}", path.display());
+}
+
+#[test]
+fn run_keeps_the_screen_attended_between_sessions() {
+    use kiosk_agent::display::screens::{Link, Problem, Start};
+    use kiosk_agent::display::Screen;
+    let sb = start_sandbox(&[]);
+    let a = start_agent(&sb, &format!("api_key_file = {:?}", sb.key_file));
+    // At start, before anyone asks for anything: the welcome screen, then online once probed.
+    let online = Screen::Idle { link: Link::Online, start: Start::Staff };
+    let s = wait_screen(&a, "the welcome screen", |s| !s.is_empty());
+    assert_eq!(s[0].0, "idle", "{s:?}");
+    wait_screen(&a, "the online welcome", |s| s.last().is_some_and(|(n, p)| n == "idle" && shows(p, &online)));
+    let job = session(&a, 4);
+    assert_eq!(job["job_success"], true, "{job}");
+    // The outcome, then the welcome again: nothing of the person's job is left on screen.
+    let s = wait_screen(&a, "the welcome after the outcome", |s| {
+        s.iter().rposition(|(n, _)| n == "saved").is_some_and(|i| s[i + 1..].iter().any(|(n, _)| n == "idle"))
+    });
+    let saved = s.iter().rposition(|(n, _)| n == "saved").unwrap();
+    assert_shows(&s[saved].1, &Screen::Saved);
+    assert_shows(&s[saved + 1].1, &online);
+    let modified = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
+    let shown_for = modified(&s[saved + 1].1).duration_since(modified(&s[saved].1)).unwrap();
+    assert!(shown_for >= Duration::from_millis(1800), "the outcome stayed {shown_for:?}, not outcome_secs = 2");
+    let names: Vec<&str> = s.iter().map(|(n, _)| n.as_str()).collect();
+    let consent = names.iter().position(|n| *n == "consent").expect("consent shown");
+    assert!(names[consent..saved].contains(&"capture"), "{names:?}");
+    // A person who says no sees "Cancelled", then the welcome again.
+    let (st, v) = api(&a, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "host-user-2"})));
+    assert_eq!(st, 202, "{v}");
+    let sid = v["session_id"].as_str().unwrap().to_string();
+    wait_for(&a, &format!("/v1/sessions/{sid}"), "the consent screen", |v| v["state"] == "awaiting_consent");
+    api(&a, "POST", &format!("/v1/sessions/{sid}/consent"), Some(json!({"granted": false})));
+    let before = s.len();
+    let s = wait_screen(&a, "the welcome after a refusal", |s| {
+        s.len() > before && s[before..].iter().any(|(n, _)| n == "error") && s.last().is_some_and(|(n, _)| n == "idle")
+    });
+    let err = s[before..].iter().rfind(|(n, _)| n == "error").unwrap();
+    assert_shows(&err.1, &Screen::Error { problem: Problem::Cancelled });
 }
 
 #[test]

@@ -18,7 +18,7 @@ fn text(o: &Output) -> String {
 
 fn write_config(dir: &Path, sb: &SandboxProcess) -> std::path::PathBuf {
     let cfg = format!(
-        "state_dir = {:?}\n[smileid]\npartner_id = \"{PARTNER_ID}\"\nenvironment = {:?}\napi_key_file = {:?}\nextra_ca_file = {:?}\n[display]\nbackend = \"png\"\nout_dir = {:?}\nwidth = 320\nheight = 240\n",
+        "state_dir = {:?}\n[smileid]\npartner_id = \"{PARTNER_ID}\"\nenvironment = {:?}\napi_key_file = {:?}\nextra_ca_file = {:?}\n[camera]\nsource = \"synthetic\"\n[display]\nbackend = \"png\"\nout_dir = {:?}\nwidth = 320\nheight = 240\n",
         dir.join("state"),
         sb.base_url,
         sb.key_file,

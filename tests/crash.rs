@@ -51,7 +51,7 @@ fn sigkill_never_loses_or_duplicates_a_job() {
         &config,
         format!(
             "state_dir = {:?}\n[smileid]\npartner_id = \"{PARTNER_ID}\"\nenvironment = {:?}\napi_key_file = {:?}\nextra_ca_file = {:?}\n\
-             [display]\nbackend = \"png\"\nout_dir = {:?}\nwidth = 240\nheight = 320\n\
+             [camera]\nsource = \"synthetic\"\n[display]\nbackend = \"png\"\nout_dir = {:?}\nwidth = 240\nheight = 320\n\
              [queue]\nmin_free_bytes = 0\nreserve_bytes = 0\n[uplink]\nbase_backoff_secs = 1\nmax_backoff_secs = 2\nidle_poll_secs = 1\n",
             dir.path().join("state"),
             sb.base_url,

@@ -320,7 +320,7 @@ fn every_acknowledged_job_is_delivered_once_or_purged() {
     let socket = dir.join("control.sock");
     let good = format!(
         "state_dir = {state:?}\n[smileid]\npartner_id = \"{PARTNER_ID}\"\nenvironment = \"{}\"\napi_key_file = {:?}\nextra_ca_file = {:?}\n\
-         [display]\nbackend = \"png\"\nout_dir = {:?}\nwidth = 240\nheight = 320\n[api]\nsocket = {socket:?}\n\
+         [camera]\nsource = \"synthetic\"\n[display]\nbackend = \"png\"\nout_dir = {:?}\nwidth = 240\nheight = 320\n[api]\nsocket = {socket:?}\n\
          [queue]\nmin_free_bytes = 0\nreserve_bytes = 262144\n\
          [uplink]\nbase_backoff_secs = 1\nmax_backoff_secs = 4\npaused_retry_secs = 2\nidle_poll_secs = 1\nmax_probe_interval_secs = 2\n",
         sb.base_url,

@@ -6,6 +6,7 @@ pub mod fb;
 pub mod png;
 pub mod samples;
 pub mod screens;
+pub mod slot;
 pub mod spi;
 pub mod text;
 pub mod threaded;

@@ -1,7 +1,7 @@
 //! A sample of every screen, for the golden pictures, `kiosk-agent display test` and the
 //! display bench.
 
-use super::screens::{FaceStep, Link, Problem, Screen, Side};
+use super::screens::{FaceStep, Link, Problem, Screen, Side, Start};
 use crate::vision::quality::Hint;
 
 /// The panel sizes layouts are made for (and golden pictures exist for).
@@ -32,8 +32,8 @@ fn preview() -> (u32, u32, Vec<u8>) {
 pub fn screens() -> Vec<(&'static str, Screen)> {
     let p = Some(preview());
     vec![
-        ("idle", Screen::Idle { queued: 3, link: Link::Offline }),
-        ("idle-online", Screen::Idle { queued: 0, link: Link::Online }),
+        ("idle", Screen::Idle { link: Link::Offline, start: Start::Button }),
+        ("idle-online", Screen::Idle { link: Link::Online, start: Start::Staff }),
         ("consent", Screen::Consent { partner: "Example Bank".into() }),
         (
             "liveness",
@@ -57,10 +57,10 @@ pub fn screens() -> Vec<(&'static str, Screen)> {
         ("document-back", Screen::Document { side: Side::Back, hint: None, preview: None, review: false }),
         ("document-review", Screen::Document { side: Side::Front, hint: None, preview: p, review: true }),
         ("review", Screen::Review { images: 9 }),
-        ("saved", Screen::Saved { job_id: "kiosk-1764028800000-3f2a1b9c0d4e".into() }),
-        ("uploading", Screen::Uploading { done: 1, total: 3 }),
-        ("result-ok", Screen::Result { success: true, code: "1020".into(), text: "Exact Match".into() }),
-        ("result-fail", Screen::Result { success: false, code: "1022".into(), text: "No Match".into() }),
+        ("saved", Screen::Saved),
+        ("uploading", Screen::Uploading),
+        ("result-ok", Screen::Result { success: true }),
+        ("result-fail", Screen::Result { success: false }),
         ("error-camera", Screen::Error { problem: Problem::CameraMissing }),
         ("error-storage", Screen::Error { problem: Problem::StorageFull }),
         ("error-clock", Screen::Error { problem: Problem::ClockWrong }),

@@ -31,6 +31,14 @@ pub enum Link {
     ClockWrong,
 }
 
+/// How a person starts a verification at this kiosk: with the button (walk-up sessions), or
+/// through staff and the host application.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Start {
+    Button,
+    Staff,
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FaceStep {
     Liveness,
@@ -59,11 +67,12 @@ pub enum Problem {
 pub type Preview = (u32, u32, Vec<u8>);
 
 /// Everything the agent can show.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum Screen {
+    /// Between customers: a welcome, how to start, and whether the kiosk is online, in words.
     Idle {
-        queued: usize,
         link: Link,
+        start: Start,
     },
     Consent {
         partner: String,
@@ -86,17 +95,10 @@ pub enum Screen {
     Review {
         images: u32,
     },
-    Saved {
-        job_id: String,
-    },
-    Uploading {
-        done: u32,
-        total: u32,
-    },
+    Saved,
+    Uploading,
     Result {
         success: bool,
-        code: String,
-        text: String,
     },
     Error {
         problem: Problem,
@@ -113,8 +115,8 @@ impl Screen {
             Screen::Document { review: false, .. } => "document",
             Screen::Document { review: true, .. } => "document-review",
             Screen::Review { .. } => "review",
-            Screen::Saved { .. } => "saved",
-            Screen::Uploading { .. } => "uploading",
+            Screen::Saved => "saved",
+            Screen::Uploading => "uploading",
             Screen::Result { .. } => "result",
             Screen::Error { .. } => "error",
         }
@@ -420,9 +422,10 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
     let (m, w, h) = (l.margin, c.width as i32, c.height as i32);
     let tw = w - 2 * m;
     match screen {
-        Screen::Idle { queued, link } => {
+        Screen::Idle { link, start } => {
             let y = paragraph(c, &t.get("welcome_title"), m, m + 4, tw, l.title, ACCENT);
-            paragraph(c, &t.get("welcome_body"), m, y + 8, tw, l.body, FG);
+            let how = if *start == Start::Button { "welcome_body" } else { "welcome_staff" };
+            paragraph(c, &t.get(how), m, y + 8, tw, l.body, FG);
             let key = match link {
                 Link::Online => "link_online",
                 Link::Offline => "link_offline",
@@ -433,15 +436,6 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             let y0 = h - m - 2 * line;
             status_dot(c, *link, m, y0 + 2, (line - 6).max(6) as u32);
             paragraph(c, &t.get(key), m + line, y0, tw - line, l.small, DIM);
-            paragraph(
-                c,
-                &t.fmt("queue_waiting", &[("n", &queued.to_string())]),
-                m + line,
-                y0 + line,
-                tw - line,
-                l.small,
-                DIM,
-            );
         }
         Screen::Consent { partner } => {
             let y = paragraph(c, &t.get("consent_title"), m, m + 4, tw, l.title, ACCENT);
@@ -507,29 +501,26 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             let y = paragraph(c, &t.get("review_title"), m, h / 3 + h / 8 + 10, tw, l.title, ACCENT);
             paragraph(c, &t.fmt("review_body", &[("n", &images.to_string())]), m, y + 6, tw, l.body, FG);
         }
-        Screen::Saved { job_id } => {
-            let y = paragraph(c, &t.get("saved_title"), m, m + 4, tw, l.title, ACCENT);
-            let y = paragraph(c, &t.get("saved_body"), m, y + 6, tw, l.body, FG);
-            paragraph(c, &t.fmt("reference", &[("id", job_id)]), m, y + 10, tw, l.small, DIM);
+        // No references, codes or counts here: they mean nothing to the person at the screen
+        // (they go to the log and the API).
+        Screen::Saved => {
+            tick(c, Point::new(w / 2, h / 3), (h / 8).max(16), true);
+            let y = paragraph(c, &t.get("saved_title"), m, h / 3 + h / 8 + 10, tw, l.title, ACCENT);
+            paragraph(c, &t.get("saved_body"), m, y + 6, tw, l.body, FG);
         }
-        Screen::Uploading { done, total } => {
+        Screen::Uploading => {
             let y = paragraph(c, &t.get("uploading_title"), m, m + 4, tw, l.title, ACCENT);
-            let y = paragraph(
-                c,
-                &t.fmt("uploading_body", &[("done", &done.to_string()), ("total", &total.to_string())]),
-                m,
-                y + 6,
-                tw,
-                l.body,
-                FG,
-            );
-            bar(c, m, y + 8, tw, *done, *total);
+            paragraph(c, &t.get("uploading_body"), m, y + 6, tw, l.body, FG);
         }
-        Screen::Result { success, code, text } => {
+        Screen::Result { success } => {
             tick(c, Point::new(w / 2, h / 3), (h / 8).max(16), *success);
-            let (title, color) = if *success { ("result_ok", ACCENT) } else { ("result_fail", BAD) };
+            let (title, body, color) = if *success {
+                ("result_ok", "result_ok_body", ACCENT)
+            } else {
+                ("result_fail", "result_fail_body", BAD)
+            };
             let y = paragraph(c, &t.get(title), m, h / 3 + h / 8 + 10, tw, l.title, color);
-            paragraph(c, &format!("{text} ({code})"), m, y + 6, tw, l.body, FG);
+            paragraph(c, &t.get(body), m, y + 6, tw, l.body, FG);
         }
         Screen::Error { problem } => {
             let (title, body) = match problem {

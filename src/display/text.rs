@@ -116,7 +116,7 @@ mod tests {
         assert!(Texts::parse("xx", &missing, "xx.toml").unwrap_err().to_string().contains("welcome_title"));
         let glyph = en.replace("\"Welcome\"", "\"Karibu \u{263A}\"");
         assert!(Texts::parse("xx", &glyph, "xx.toml").unwrap_err().to_string().contains("U+263A"));
-        let mark = en.replace("{n} waiting", "{count} waiting");
+        let mark = en.replace("{n} photos", "{count} photos");
         assert!(Texts::parse("xx", &mark, "xx.toml").unwrap_err().to_string().contains("marks"));
         assert_eq!(Texts::load("zz", None).unwrap_err(), TextError::Unknown("zz".into()));
     }

@@ -111,7 +111,14 @@ mod tests {
         let mut d = Threaded::new(Box::new(Slow(shown.clone())));
         let t = Instant::now();
         for i in 0..20 {
-            d.show(&Screen::Uploading { done: i, total: 20 }).unwrap();
+            d.show(&Screen::Face {
+                step: crate::display::screens::FaceStep::Liveness,
+                hint: None,
+                done: i,
+                total: 20,
+                preview: None,
+            })
+            .unwrap();
         }
         d.show(&Screen::Review { images: 9 }).unwrap();
         assert!(t.elapsed() < Duration::from_millis(50), "show blocked for {:?}", t.elapsed());

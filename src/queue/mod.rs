@@ -1212,8 +1212,5 @@ fn resolve_key_path(state_dir: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
         return p.to_owned();
     }
-    match std::env::var_os("CREDENTIALS_DIRECTORY") {
-        Some(d) if Path::new(&d).join(p).exists() => Path::new(&d).join(p),
-        _ => state_dir.join(p),
-    }
+    crate::store::credential(p).unwrap_or_else(|| state_dir.join(p))
 }

@@ -1,18 +1,19 @@
 //! Runs sessions for the control API: one at a time (one camera, one screen), each in its own
-//! thread, with consent and cancel coming in over channels and progress published as a view.
+//! thread, with consent, review answers and cancel coming in over channels and progress
+//! published as a view. How the last session ended is kept for the screen between sessions.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{channel, Receiver, RecvTimeoutError, Sender};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
 use super::{run, CaptureSettings, Input, SessionError, SessionRequest};
 use crate::camera::FrameSource;
-use crate::display::screens::{FaceStep, Problem, Side};
-use crate::display::{Canvas, Display, DisplayError, Screen};
+use crate::display::screens::{FaceStep, Side};
+use crate::display::{Canvas, Display, DisplayError, Screen, Texts};
 use crate::queue::{Queue, QueueError, TYPICAL_JOB_BYTES};
 use crate::smileid::timestamp::UnixMillis;
 use crate::vision::quality::Hint;
@@ -68,6 +69,19 @@ struct Live {
 type Views = Arc<Mutex<HashMap<String, SessionView>>>;
 type LiveMap = Arc<Mutex<HashMap<String, Live>>>;
 
+/// How the last session ended, for the outcome screen.
+#[derive(Debug, Clone)]
+pub struct Ended {
+    /// Counts sessions ended since start: a new one has a higher number.
+    pub number: u64,
+    pub state: SessionState,
+    /// The person's language.
+    pub texts: Option<Arc<Texts>>,
+    /// The camera was the reason it failed.
+    pub camera_failed: bool,
+    pub at: Instant,
+}
+
 /// Ended sessions kept for the host application to read; older ones are dropped.
 const ENDED_VIEWS_KEPT: usize = 64;
 
@@ -84,12 +98,17 @@ pub struct SessionManager {
     devices: Arc<dyn Devices>,
     settings: CaptureSettings,
     consent_timeout: Duration,
+    /// With a button or touch screen, how long the document review waits for "keep" or "take
+    /// again"; without one (`None`) the photo is kept, as nobody at the kiosk can answer.
+    review_timeout: Option<Duration>,
+    ended: Arc<Mutex<Option<Ended>>>,
 }
 
 struct ChannelInput {
     rx: Receiver<bool>,
     cancel: Arc<AtomicBool>,
     timeout: Duration,
+    review_timeout: Option<Duration>,
 }
 
 impl Input for ChannelInput {
@@ -102,6 +121,14 @@ impl Input for ChannelInput {
 
     fn cancelled(&self) -> bool {
         self.cancel.load(Ordering::Relaxed)
+    }
+
+    fn confirm(&mut self, _scene: crate::camera::Scene) -> bool {
+        let Some(timeout) = self.review_timeout else { return true };
+        // A second press meant for the consent screen must not answer the review.
+        while self.rx.try_recv().is_ok() {}
+        // No answer: the photo passed every check, so it is kept.
+        self.rx.recv_timeout(timeout).unwrap_or(true)
     }
 }
 
@@ -174,6 +201,7 @@ impl SessionManager {
         devices: Arc<dyn Devices>,
         settings: CaptureSettings,
         consent_timeout: Duration,
+        review_timeout: Option<Duration>,
     ) -> Self {
         SessionManager {
             views: Default::default(),
@@ -182,7 +210,14 @@ impl SessionManager {
             devices,
             settings,
             consent_timeout,
+            review_timeout,
+            ended: Default::default(),
         }
+    }
+
+    /// How the last session ended, if one has.
+    pub fn last_ended(&self) -> Option<Ended> {
+        self.ended.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 
     /// The session under way, if any.
@@ -230,46 +265,63 @@ impl SessionManager {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.clone(), Live { consent: tx, cancel: cancel.clone() });
-        let (views, live, queue, devices, settings) =
-            (self.views.clone(), self.live.clone(), self.queue.clone(), self.devices.clone(), self.settings.clone());
-        let timeout = self.consent_timeout;
+        let (views, live, queue, devices, settings, ended) = (
+            self.views.clone(),
+            self.live.clone(),
+            self.queue.clone(),
+            self.devices.clone(),
+            self.settings.clone(),
+            self.ended.clone(),
+        );
+        let (timeout, review_timeout) = (self.consent_timeout, self.review_timeout);
+        let texts = req.texts.clone();
         std::thread::Builder::new()
             .name(format!("session-{id}"))
             .spawn(move || {
-                let end = |state: SessionState, error: Option<String>| {
+                // The outcome screen is the screen owner's (it knows how long to keep it up);
+                // the display goes back to it when this thread's loan is dropped, before `end`.
+                let end = |state: SessionState, error: Option<String>, camera_failed: bool| {
                     if let Some(v) = views.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&id) {
                         v.state = state;
                         v.error = error;
                         v.hint = None;
                     }
                     live.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                    let mut last = ended.lock().unwrap_or_else(|e| e.into_inner());
+                    let number = last.as_ref().map_or(1, |e| e.number + 1);
+                    *last = Some(Ended { number, state, texts: texts.clone(), camera_failed, at: Instant::now() });
                 };
-                let (cam, disp) = match (devices.camera(), devices.display()) {
-                    (Ok(c), Ok(d)) => (c, d),
-                    (Err(e), _) | (_, Err(e)) => return end(SessionState::Failed, Some(e)),
+                let disp = match devices.display() {
+                    Ok(d) => d,
+                    Err(e) => return end(SessionState::Failed, Some(e), false),
                 };
-                let mut cam = cam;
+                let mut cam = match devices.camera() {
+                    Ok(c) => c,
+                    Err(e) => {
+                        drop(disp);
+                        return end(SessionState::Failed, Some(e), true);
+                    }
+                };
                 let mut display = Observed { inner: disp, views: views.clone(), id: id.clone() };
-                let mut input = ChannelInput { rx, cancel, timeout };
-                match run(&req, &mut *cam, &mut display, &mut input, &settings) {
+                let mut input = ChannelInput { rx, cancel, timeout, review_timeout };
+                let outcome = run(&req, &mut *cam, &mut display, &mut input, &settings);
+                drop((display, cam));
+                match outcome {
                     Ok(job) => match queue.enqueue(&job) {
                         Ok(r) => {
                             crate::log::info(
                                 &format!("job {} captured and queued ({} bytes)", r.job_id, r.bundle_bytes),
                                 &[("JOB_ID", &r.job_id), ("STAGE", "queued")],
                             );
-                            let _ = display.show(&Screen::Saved { job_id: job.partner_params.job_id.clone() });
-                            end(SessionState::Queued, None)
+                            end(SessionState::Queued, None, false)
                         }
-                        Err(e) => {
-                            let _ = display.show(&Screen::Error { problem: Problem::SaveFailed });
-                            end(SessionState::Failed, Some(e.to_string()))
-                        }
+                        Err(e) => end(SessionState::Failed, Some(e.to_string()), false),
                     },
-                    Err(SessionError::Declined) => end(SessionState::Declined, None),
-                    Err(SessionError::Cancelled) => end(SessionState::Cancelled, None),
-                    Err(e @ SessionError::TimedOut { .. }) => end(SessionState::TimedOut, Some(e.to_string())),
-                    Err(e) => end(SessionState::Failed, Some(e.to_string())),
+                    Err(SessionError::Declined) => end(SessionState::Declined, None, false),
+                    Err(SessionError::Cancelled) => end(SessionState::Cancelled, None, false),
+                    Err(e @ SessionError::TimedOut { .. }) => end(SessionState::TimedOut, Some(e.to_string()), false),
+                    Err(e @ SessionError::Camera(_)) => end(SessionState::Failed, Some(e.to_string()), true),
+                    Err(e) => end(SessionState::Failed, Some(e.to_string()), false),
                 }
             })
             .expect("a thread can be spawned");
@@ -280,7 +332,8 @@ impl SessionManager {
         self.views.lock().unwrap_or_else(|e| e.into_inner()).get(id).cloned()
     }
 
-    /// The person's (or the host's) consent answer; `None` if the session is unknown.
+    /// The person's (or the host's) answer to the question on screen (consent, or keeping a
+    /// document photo); `None` if the session is unknown.
     pub fn consent(&self, id: &str, granted: bool) -> Option<SessionView> {
         if let Some(l) = self.live.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
             let _ = l.consent.send(granted);

@@ -86,6 +86,28 @@ impl DirLock {
     }
 }
 
+/// Where a relative secret name (`api_key`) is among systemd's credentials: as loaded one by
+/// one (`LoadCredential=api_key:...`, `$CREDENTIALS_DIRECTORY/api_key`), or with the packaged
+/// unit's whole directory (`LoadCredential=kiosk:/etc/kiosk-agent/credentials`, which names it
+/// `kiosk_api_key`). `None` outside systemd or when it is in neither place.
+pub fn credential(name: &Path) -> Option<std::path::PathBuf> {
+    let dir = std::path::PathBuf::from(std::env::var_os("CREDENTIALS_DIRECTORY")?);
+    if name.is_absolute() {
+        return None;
+    }
+    let prefixed = format!("kiosk_{}", name.display());
+    [dir.join(name), dir.join(prefixed)].into_iter().find(|p| p.exists())
+}
+
+/// A secret file's path: absolute as given, relative among systemd's credentials when there,
+/// else as given (relative to the working directory, for a command run by hand).
+pub fn secret_path(name: &Path) -> std::path::PathBuf {
+    credential(name).unwrap_or_else(|| match std::env::var_os("CREDENTIALS_DIRECTORY") {
+        Some(d) if name.is_relative() => Path::new(&d).join(name),
+        _ => name.to_owned(),
+    })
+}
+
 /// Creates a directory (and parents) readable by its owner only.
 pub fn private_dir(path: &Path) -> std::io::Result<()> {
     use std::os::unix::fs::DirBuilderExt;

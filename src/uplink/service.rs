@@ -82,6 +82,10 @@ pub enum LinkState {
     },
 }
 
+/// The link state as the uplink last saw it, shared with the rest of the running agent (the
+/// idle screen, health) without a trip through `status.json`.
+pub type LinkWatch = Arc<std::sync::Mutex<LinkState>>;
+
 /// What `kiosk-agent status` shows (written to `state_dir/status.json` after every pass).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Status {
@@ -106,6 +110,8 @@ pub struct Uplink<'a> {
     pub settings: UplinkSettings,
     pub link: LinkState,
     pub status_file: Option<PathBuf>,
+    /// Given the link state after every pass.
+    pub link_watch: Option<LinkWatch>,
     /// Unix ms of the loop's last sign of life (pass started, request sent), for the watchdog.
     pub heartbeat: Arc<AtomicI64>,
     /// When a pass last ended with the link up: a pass soon after needs no probe.
@@ -114,12 +120,12 @@ pub struct Uplink<'a> {
     paused_until: Option<std::time::Instant>,
     /// The link state last written to the log: a change is logged once, not every pass.
     logged_link: Option<LinkState>,
-    /// When an idle kiosk last asked a server for the time (for timed housekeeping).
-    clock_asked: Option<std::time::Instant>,
+    /// When an idle kiosk last probed the API host (link state, clock).
+    idle_probed: Option<std::time::Instant>,
 }
 
-/// How often an idle kiosk with timed housekeeping waiting asks a server for the time.
-const IDLE_CLOCK_CHECK: Duration = Duration::from_secs(15 * 60);
+/// How often an idle kiosk asks the API host whether it is there and what time it is.
+const IDLE_PROBE: Duration = Duration::from_secs(5 * 60);
 
 /// A link that worked this recently is not probed again: every answer's `Date` is checked anyway.
 const PROBE_SKIP_MS: i64 = 30_000;
@@ -146,11 +152,12 @@ impl<'a> Uplink<'a> {
             settings,
             link: LinkState::Unknown,
             status_file: None,
+            link_watch: None,
             heartbeat: Default::default(),
             last_up_at: None,
             paused_until: None,
             logged_link: None,
-            clock_asked: None,
+            idle_probed: None,
         }
     }
 
@@ -209,44 +216,24 @@ impl<'a> Uplink<'a> {
             return Ok(Vec::new());
         }
         if self.queue.due(now, self.max_wait_ms())?.is_empty() {
-            // Nothing to send, but finished or failed jobs wait on a confirmed clock for their
-            // retention: an idle kiosk asks the API host for the time now and then.
-            let stale = self.clock_asked.is_none_or(|t| t.elapsed() >= IDLE_CLOCK_CHECK);
-            if stale && self.queue.trusted_now().is_none() {
-                let s = self.queue.stats()?;
-                if s.failed + s.finished > 0 {
-                    self.clock_asked = Some(std::time::Instant::now());
-                    if let Ok(Some(skew)) = self.probe() {
-                        if skew.unsigned_abs() <= self.settings.max_clock_skew_secs {
-                            self.queue.confirm_clock();
-                        }
-                    }
-                }
+            // Nothing to send, but the idle screen and health say whether the kiosk is online,
+            // and finished or failed jobs wait on a confirmed clock for their retention: an idle
+            // kiosk asks the API host now and then (once at start, then every few minutes).
+            if self.idle_probed.is_none_or(|t| t.elapsed() >= IDLE_PROBE) {
+                self.idle_probed = Some(std::time::Instant::now());
+                self.check_link();
             }
             log_housekeeping(self.queue.housekeeping()?);
             self.write_status();
             return Ok(Vec::new());
         }
         let recently_up = self.link == LinkState::Up && self.last_up_at.is_some_and(|t| now - t < PROBE_SKIP_MS);
-        match if recently_up { Ok(None) } else { self.probe() } {
-            Err(e) => {
-                self.link = LinkState::Down { error: e };
-                self.write_status();
-                return Ok(Vec::new());
-            }
-            Ok(Some(skew)) if skew.unsigned_abs() > self.settings.max_clock_skew_secs => {
-                self.queue.distrust_clock();
-                self.link = LinkState::ClockWrong { skew_secs: skew };
-                self.write_status();
-                return Ok(Vec::new());
-            }
-            Ok(skew) => {
-                if skew.is_some() {
-                    self.queue.confirm_clock();
-                }
-                self.link = LinkState::Up;
-                self.paused_until = None;
-            }
+        if !recently_up && !self.check_link() {
+            self.write_status();
+            return Ok(Vec::new());
+        }
+        if recently_up {
+            self.paused_until = None;
         }
         // After the clock check: what is timed runs only on a confirmed clock.
         log_housekeeping(self.queue.housekeeping()?);
@@ -453,6 +440,30 @@ impl<'a> Uplink<'a> {
         Status { updated_at: UnixMillis::now().to_iso(), link: self.link.clone(), queue: stats_json(&stats) }
     }
 
+    /// Probes the API host: the link is up (and the clock confirmed by its `Date`), down, or
+    /// the clock is wrong. True when jobs may be sent.
+    fn check_link(&mut self) -> bool {
+        match self.probe() {
+            Err(e) => {
+                self.link = LinkState::Down { error: e };
+                false
+            }
+            Ok(Some(skew)) if skew.unsigned_abs() > self.settings.max_clock_skew_secs => {
+                self.queue.distrust_clock();
+                self.link = LinkState::ClockWrong { skew_secs: skew };
+                false
+            }
+            Ok(skew) => {
+                if skew.is_some() {
+                    self.queue.confirm_clock();
+                }
+                self.link = LinkState::Up;
+                self.paused_until = None;
+                true
+            }
+        }
+    }
+
     fn write_status(&mut self) {
         if self.logged_link.as_ref() != Some(&self.link) && self.link != LinkState::Unknown {
             let (name, detail) = match &self.link {
@@ -468,6 +479,9 @@ impl<'a> Uplink<'a> {
             let level = if name == "up" { crate::log::Level::Info } else { crate::log::Level::Warning };
             crate::log::log(level, &format!("link {name}: {detail}"), &[("LINK", name)]);
             self.logged_link = Some(self.link.clone());
+        }
+        if let Some(w) = &self.link_watch {
+            *w.lock().unwrap_or_else(|e| e.into_inner()) = self.link.clone();
         }
         if let Some(p) = &self.status_file {
             // Status holds counts and link state only, no personal data.

@@ -40,7 +40,7 @@ impl Profile {
 fn config(state: &str, ca: &str, env: &str, screens: &str, key_file: &Path) -> String {
     format!(
         "state_dir = \"{state}\"\n[smileid]\npartner_id = \"085\"\nenvironment = \"{env}\"\napi_key_file = {key_file:?}\n\
-         extra_ca_file = \"{ca}\"\n[display]\nbackend = \"png\"\nout_dir = \"{screens}\"\nwidth = 240\nheight = 320\n\
+         extra_ca_file = \"{ca}\"\n[camera]\nsource = \"synthetic\"\n[display]\nbackend = \"png\"\nout_dir = \"{screens}\"\nwidth = 240\nheight = 320\n\
          [queue]\nmin_free_bytes = 0\nreserve_bytes = 0\n\
          [uplink]\nbase_backoff_secs = 1\nmax_backoff_secs = 8\nidle_poll_secs = 1\nmax_probe_interval_secs = 5\n\
          parallel_uploads = {parallel}\n",

@@ -1,8 +1,6 @@
-//! `kiosk-agent run`: the long-running agent. It wires the queue, the session manager (camera
-//! and display), the control API and the uplink together: sessions and API requests on their
-//! own threads, the uplink loop on the main thread.
+//! What the control API and the button ask of the running agent: sessions (camera and the
+//! borrowed display), the queue, Enhanced KYC calls, health and metrics.
 
-use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,6 +10,7 @@ use serde_json::{json, Value};
 use crate::api::{Backend, EnhancedKyc, Refusal, StartSession};
 use crate::camera::FrameSource;
 use crate::config::Config;
+use crate::display::slot::DisplaySlot;
 use crate::display::Display;
 use crate::queue::{Queue, QueueError};
 use crate::session::manager::{Devices, SessionManager, SessionState, StartError};
@@ -20,10 +19,12 @@ use crate::smileid::job::{Job, JobOptions, JobType, PartnerParams};
 use crate::smileid::signature::{SignContext, Signer};
 use crate::smileid::timestamp::UnixMillis;
 use crate::uplink::http::HttpClient;
+use crate::uplink::service::{LinkState, LinkWatch};
 
-/// The camera and display named in the config.
+/// The camera named in the config, and the display the agent opened once for the day.
 pub struct ConfiguredDevices {
     pub config: Config,
+    pub display: Arc<DisplaySlot>,
 }
 
 impl Devices for ConfiguredDevices {
@@ -32,7 +33,11 @@ impl Devices for ConfiguredDevices {
     }
 
     fn display(&self) -> Result<Box<dyn Display + Send>, String> {
-        self.config.display.open().map_err(|e| e.to_string())
+        // The screen between sessions gives it back within one redraw.
+        match self.display.borrow(Duration::from_secs(5)) {
+            Some(d) => Ok(Box::new(d)),
+            None => Err("the display stayed busy for 5 s; restart the service if this repeats".into()),
+        }
     }
 }
 
@@ -42,7 +47,7 @@ pub struct Service {
     pub http: HttpClient,
     pub signer: Box<dyn Signer>,
     pub config: Config,
-    pub status_file: PathBuf,
+    pub link: LinkWatch,
 }
 
 fn queue_refusal(e: QueueError) -> Refusal {
@@ -56,7 +61,7 @@ fn queue_refusal(e: QueueError) -> Refusal {
 
 impl Service {
     /// A V4L2 camera is configured but no such device node exists (unplugged, or no driver).
-    fn camera_missing(&self) -> bool {
+    pub fn camera_missing(&self) -> bool {
         let cam = &self.config.camera;
         if cam.source != crate::config::CameraSource::V4l2 {
             return false;
@@ -70,9 +75,14 @@ impl Service {
         !any_video
     }
 
-    /// What the uplink loop last wrote to `status.json` (it runs on another thread).
-    fn uplink_status(&self) -> Option<Value> {
-        std::fs::read(&self.status_file).ok().and_then(|b| serde_json::from_slice(&b).ok())
+    /// The link as the uplink last saw it.
+    pub fn link(&self) -> LinkState {
+        self.link.lock().unwrap_or_else(|e| e.into_inner()).clone()
+    }
+
+    /// No room for one more job: a session would be refused.
+    pub fn storage_full(&self) -> bool {
+        self.queue.check_room(crate::queue::TYPICAL_JOB_BYTES).is_err()
     }
 }
 
@@ -175,10 +185,7 @@ impl Backend for Service {
     }
 
     fn health(&self) -> Value {
-        let link = self
-            .uplink_status()
-            .map(|s| json!({"link": s["link"], "skew_secs": s.get("skew_secs"), "error": s.get("error")}))
-            .unwrap_or_else(|| json!({"link": "unknown"}));
+        let link = serde_json::to_value(self.link()).unwrap_or_else(|_| json!({"link": "unknown"}));
         let stats = self.queue.stats();
         let mut problems: Vec<&str> = Vec::new();
         match link["link"].as_str() {
@@ -213,7 +220,7 @@ impl Backend for Service {
 
     fn metrics(&self) -> String {
         let s = self.queue.stats().unwrap_or_default();
-        let link_up = self.uplink_status().is_some_and(|v| v["link"] == "up");
+        let link_up = self.link() == LinkState::Up;
         let mut out = String::new();
         let mut metric = |name: &str, help: &str, v: String| {
             out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"));
@@ -245,48 +252,26 @@ impl Backend for Service {
     }
 }
 
-/// Builds the service from its config.
-pub fn build(config: Config, queue: Arc<Queue>) -> Result<Service, crate::config::ConfigError> {
+/// Builds the service from its config, around the display opened for the day.
+pub fn build(
+    config: Config,
+    queue: Arc<Queue>,
+    display: Arc<DisplaySlot>,
+    link: LinkWatch,
+) -> Result<Service, crate::config::ConfigError> {
     let http = HttpClient::new(config.smileid.extra_ca_file.as_deref(), &config.http)
         .map_err(|e| crate::config::ConfigError::Invalid { key: "smileid.extra_ca_file", problem: e.to_string() })?;
     let signer = config.signer(&http)?;
-    let devices = Arc::new(ConfiguredDevices { config: config.clone() });
+    let devices = Arc::new(ConfiguredDevices { config: config.clone(), display });
+    let answers_on_device = config.input.backend != crate::config::InputBackend::None;
     let sessions = SessionManager::new(
         queue.clone(),
         devices,
         config.capture.clone(),
         Duration::from_secs(config.api.consent_timeout_secs),
+        answers_on_device.then(|| Duration::from_secs(config.input.answer_timeout_secs)),
     );
-    Ok(Service { status_file: config.state_dir.join("status.json"), queue, sessions, http, signer, config })
-}
-
-/// With a button configured, its presses answer the running session's consent (press: yes,
-/// hold: no), as the host application's consent call would.
-pub fn start_button(service: Arc<Service>) -> Result<(), crate::input::gpio::GpioError> {
-    let i = &service.config.input;
-    if i.backend != crate::config::InputBackend::Gpio {
-        return Ok(());
-    }
-    let rx = crate::input::gpio::watch(&crate::input::gpio::ButtonSettings {
-        chip: i.chip.clone(),
-        line: i.line,
-        active_low: i.active_low,
-        settle: Duration::from_millis(i.settle_ms),
-        hold: Duration::from_millis(i.hold_ms),
-    })?;
-    std::thread::Builder::new()
-        .name("button-consent".into())
-        .spawn(move || {
-            for ev in rx {
-                let Some(id) = service.sessions.active() else { continue };
-                let waiting = service.sessions.view(&id).is_some_and(|v| v.state == SessionState::AwaitingConsent);
-                if waiting {
-                    service.sessions.consent(&id, ev == crate::input::Event::Press);
-                }
-            }
-        })
-        .expect("thread");
-    Ok(())
+    Ok(Service { link, queue, sessions, http, signer, config })
 }
 
 /// Starts the control API on its socket in a background thread.

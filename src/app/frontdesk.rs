@@ -1,0 +1,217 @@
+//! The screen between sessions, all day: idle with the link in words and how to start, a
+//! session's outcome for `display.outcome_secs`, and the camera, storage, paused and clock
+//! screens when they apply. [`screen_for`] is the pure choice; [`run`] draws it whenever it
+//! changes, on the display the sessions borrow. The button's presses are routed here too: they
+//! answer the session's question, or start a walk-up session at the idle screen.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::api::StartSession;
+use crate::config::WalkUp;
+use crate::display::screens::{Link, Problem, Start};
+use crate::display::slot::DisplaySlot;
+use crate::display::{Display, Screen, Texts};
+use crate::session::manager::{Ended, SessionState};
+use crate::smileid::job::{IdInfo, JobOptions, JobType};
+use crate::uplink::service::LinkState;
+
+use super::service::Service;
+
+/// What the screen between sessions depends on.
+#[derive(Debug, Clone)]
+pub struct Facts {
+    /// A session has the display.
+    pub session_running: bool,
+    /// How the last session ended, and whether its outcome is still due on screen.
+    pub outcome: Option<(SessionState, bool)>,
+    pub camera_missing: bool,
+    pub storage_full: bool,
+    pub link: LinkState,
+    pub start: Start,
+}
+
+/// The screen to show, or `None` while a session draws its own.
+pub fn screen_for(f: &Facts) -> Option<Screen> {
+    if f.session_running {
+        return None;
+    }
+    if let Some((state, camera_failed)) = f.outcome {
+        let problem = match state {
+            SessionState::Queued => return Some(Screen::Saved),
+            SessionState::Declined | SessionState::Cancelled => Problem::Cancelled,
+            SessionState::TimedOut => Problem::TimedOut,
+            SessionState::Failed if camera_failed => Problem::CameraMissing,
+            _ => Problem::SaveFailed,
+        };
+        return Some(Screen::Error { problem });
+    }
+    let problem = if f.camera_missing {
+        Problem::CameraMissing
+    } else if f.storage_full {
+        Problem::StorageFull
+    } else {
+        match f.link {
+            LinkState::Paused { .. } => Problem::QueuePaused,
+            LinkState::ClockWrong { .. } => Problem::ClockWrong,
+            // Unknown (not probed yet) says "offline": true to the person, jobs are kept.
+            LinkState::Up => return Some(Screen::Idle { link: Link::Online, start: f.start }),
+            LinkState::Down { .. } | LinkState::Unknown => {
+                return Some(Screen::Idle { link: Link::Offline, start: f.start })
+            }
+        }
+    };
+    Some(Screen::Error { problem })
+}
+
+/// How often the facts are looked at again (a press or a session's end shows within this).
+const TICK: Duration = Duration::from_millis(200);
+
+/// Draws the screen between sessions until `stop`.
+pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>) {
+    let d = &service.config.display;
+    let home = Texts::load(&d.language, d.lang_dir.as_deref()).unwrap_or_else(|_| crate::display::english());
+    let outcome_for = Duration::from_secs(d.outcome_secs);
+    let start = if service.config.input.walk_up == WalkUp::Off { Start::Staff } else { Start::Button };
+    // What is on the panel: the screen and the language it was drawn in.
+    let mut drawn: Option<(Screen, String)> = None;
+    while !stop.load(Ordering::Relaxed) {
+        let ended = service.sessions.last_ended();
+        let facts = Facts {
+            session_running: service.sessions.active().is_some(),
+            outcome: ended.as_ref().filter(|e| e.at.elapsed() < outcome_for).map(|e| (e.state, e.camera_failed)),
+            camera_missing: service.camera_missing(),
+            storage_full: service.storage_full(),
+            link: service.link(),
+            start,
+        };
+        match screen_for(&facts) {
+            // The session draws; whatever it leaves is not ours to trust.
+            None => drawn = None,
+            Some(screen) => {
+                // The outcome speaks the person's language; everything else the kiosk's.
+                let texts = match (&screen, &ended) {
+                    (Screen::Idle { .. }, _) | (_, None) => home.clone(),
+                    (_, Some(Ended { texts, .. })) if facts.outcome.is_some() => {
+                        texts.clone().unwrap_or_else(|| home.clone())
+                    }
+                    _ => home.clone(),
+                };
+                let now = (screen, texts.code.clone());
+                if drawn.as_ref() != Some(&now) {
+                    if let Some(mut display) = slot.borrow(TICK) {
+                        display.set_texts(texts);
+                        match display.show(&now.0) {
+                            Ok(()) => drawn = Some(now),
+                            Err(e) => crate::log::warn(&format!("the screen could not be drawn: {e}"), &[]),
+                        }
+                    }
+                }
+            }
+        }
+        std::thread::sleep(TICK);
+    }
+}
+
+/// A press or hold of the button: answers the session's question (consent, or keeping a
+/// document photo: press yes, hold no), or at the idle screen starts a walk-up session.
+pub fn on_button(service: &Service, press: bool) {
+    if let Some(id) = service.sessions.active() {
+        let asking = service
+            .sessions
+            .view(&id)
+            .is_some_and(|v| v.state == SessionState::AwaitingConsent || v.step == "document_review");
+        if asking {
+            service.sessions.consent(&id, press);
+        }
+        return;
+    }
+    let walk_up = &service.config.input;
+    let job_type = match walk_up.walk_up {
+        WalkUp::Off => return,
+        WalkUp::SmartSelfie => JobType::SmartSelfieEnrollment,
+        WalkUp::Document => JobType::DocumentVerification,
+    };
+    // A press at an error screen starts nothing: the person could not finish.
+    if !press || service.camera_missing() || service.storage_full() {
+        return;
+    }
+    let req = StartSession {
+        job_type,
+        user_id: format!("walkup-{}", crate::session::new_job_id().trim_start_matches("kiosk-")),
+        job_id: None,
+        extra: Default::default(),
+        id_info: IdInfo {
+            country: walk_up.walk_up_country.clone(),
+            id_type: walk_up.walk_up_id_type.clone(),
+            ..Default::default()
+        },
+        options: JobOptions::default(),
+        document_back: false,
+        language: None,
+    };
+    use crate::api::Backend;
+    match service.start_session(req) {
+        Ok(v) => crate::log::info(
+            &format!("walk-up session started at the button: {}", v["job_id"].as_str().unwrap_or("")),
+            &[("JOB_ID", v["job_id"].as_str().unwrap_or("")), ("STAGE", "session")],
+        ),
+        Err(e) => crate::log::warn(&format!("walk-up session refused: {}", e.error), &[]),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn idle() -> Facts {
+        Facts {
+            session_running: false,
+            outcome: None,
+            camera_missing: false,
+            storage_full: false,
+            link: LinkState::Up,
+            start: Start::Staff,
+        }
+    }
+
+    #[test]
+    fn a_session_draws_its_own_screens() {
+        assert_eq!(screen_for(&Facts { session_running: true, camera_missing: true, ..idle() }), None);
+    }
+
+    #[test]
+    fn the_outcome_comes_before_anything_else_then_idle() {
+        let saved = Facts { outcome: Some((SessionState::Queued, false)), link: LinkState::Unknown, ..idle() };
+        assert_eq!(screen_for(&saved), Some(Screen::Saved));
+        for (state, cam, problem) in [
+            (SessionState::Declined, false, Problem::Cancelled),
+            (SessionState::Cancelled, false, Problem::Cancelled),
+            (SessionState::TimedOut, false, Problem::TimedOut),
+            (SessionState::Failed, true, Problem::CameraMissing),
+            (SessionState::Failed, false, Problem::SaveFailed),
+        ] {
+            let f = Facts { outcome: Some((state, cam)), storage_full: true, ..idle() };
+            assert_eq!(screen_for(&f), Some(Screen::Error { problem }), "{state:?}");
+        }
+        assert_eq!(screen_for(&idle()), Some(Screen::Idle { link: Link::Online, start: Start::Staff }));
+    }
+
+    #[test]
+    fn problems_replace_idle_in_order_of_what_they_stop() {
+        let down = LinkState::Down { error: "x".into() };
+        let walk_up = Facts { link: down.clone(), start: Start::Button, ..idle() };
+        assert_eq!(screen_for(&walk_up), Some(Screen::Idle { link: Link::Offline, start: Start::Button }));
+        let paused = LinkState::Paused { error: "401".into(), retry_at: 0 };
+        let cases = [
+            (Facts { camera_missing: true, storage_full: true, ..idle() }, Problem::CameraMissing),
+            (Facts { storage_full: true, link: paused.clone(), ..idle() }, Problem::StorageFull),
+            (Facts { link: paused, ..idle() }, Problem::QueuePaused),
+            (Facts { link: LinkState::ClockWrong { skew_secs: 900 }, ..idle() }, Problem::ClockWrong),
+        ];
+        for (f, problem) in cases {
+            assert_eq!(screen_for(&f), Some(Screen::Error { problem }), "{f:?}");
+        }
+    }
+}

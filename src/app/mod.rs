@@ -1,0 +1,107 @@
+//! The application core of `kiosk-agent run`, built once from a typed [`Config`]: the queue,
+//! the display (opened for the day and lent to sessions), the session manager, the control
+//! API, the button, the screen between sessions and the uplink. The link state is shared as a
+//! typed [`LinkWatch`]; JSON exists only at the API's edge.
+//!
+//! ```text
+//!   button ──▶ frontdesk::on_button ──▶ SessionManager ◀── control API (socket)
+//!                                        │  borrows
+//!   frontdesk::run ── draws between ──▶ DisplaySlot
+//!        ▲ link                          │
+//!   Uplink (this thread) ──▶ Smile ID    Queue ◀── sessions enqueue, uplink drains
+//! ```
+
+pub mod frontdesk;
+pub mod service;
+
+use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
+use std::sync::Arc;
+
+use crate::config::{Config, ConfigError, InputBackend};
+use crate::display::slot::DisplaySlot;
+use crate::display::DisplayError;
+use crate::queue::{Queue, QueueError, Record};
+use crate::smileid::submit::SubmitConfig;
+use crate::uplink::drive::Event;
+use crate::uplink::service::{LinkState, LinkWatch, Uplink};
+use service::Service;
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    #[error(transparent)]
+    Display(#[from] DisplayError),
+    #[error("control API: {0}")]
+    Api(#[from] crate::api::server::ServerError),
+    #[error("button: {0}")]
+    Button(#[from] crate::input::gpio::GpioError),
+    #[error(transparent)]
+    Queue(#[from] QueueError),
+}
+
+/// The running kiosk.
+pub struct Agent {
+    pub config: Config,
+    pub queue: Arc<Queue>,
+    pub service: Arc<Service>,
+    pub display: Arc<DisplaySlot>,
+    pub link: LinkWatch,
+    /// Unix ms of the uplink's last sign of life, for the systemd watchdog.
+    pub heartbeat: Arc<AtomicI64>,
+}
+
+impl Agent {
+    /// Opens the display and builds every part; nothing runs yet.
+    pub fn build(config: Config, queue: Arc<Queue>) -> Result<Agent, AppError> {
+        let display = DisplaySlot::new(config.display.open()?);
+        let link: LinkWatch = Arc::new(std::sync::Mutex::new(LinkState::Unknown));
+        let service = Arc::new(service::build(config.clone(), queue.clone(), display.clone(), link.clone())?);
+        Ok(Agent { config, queue, service, display, link, heartbeat: Default::default() })
+    }
+
+    /// Serves the control API, the button and the screen, and uploads on this thread until
+    /// `stop` is set.
+    pub fn run(&self, stop: &AtomicBool, on_event: impl FnMut(&Record, &Event) + Send) -> Result<(), AppError> {
+        let threads_stop = Arc::new(AtomicBool::new(false));
+        let c = &self.config;
+        service::start_api(self.service.clone(), threads_stop.clone())?;
+        if c.input.backend == InputBackend::Gpio {
+            let rx = crate::input::gpio::watch(&crate::input::gpio::ButtonSettings {
+                chip: c.input.chip.clone(),
+                line: c.input.line,
+                active_low: c.input.active_low,
+                settle: std::time::Duration::from_millis(c.input.settle_ms),
+                hold: std::time::Duration::from_millis(c.input.hold_ms),
+            })?;
+            let service = self.service.clone();
+            std::thread::Builder::new()
+                .name("button".into())
+                .spawn(move || {
+                    for ev in rx {
+                        frontdesk::on_button(&service, ev == crate::input::Event::Press);
+                    }
+                })
+                .expect("a thread can be spawned");
+        }
+        {
+            let (service, slot, stop) = (self.service.clone(), self.display.clone(), threads_stop.clone());
+            std::thread::Builder::new()
+                .name("frontdesk".into())
+                .spawn(move || frontdesk::run(service, slot, stop))
+                .expect("a thread can be spawned");
+        }
+        crate::log::info(&format!("running; control API on {}", c.api.socket.display()), &[]);
+        crate::systemd::notify("READY=1\nSTATUS=running");
+        let cfg = SubmitConfig::new(&c.smileid.partner_id, &c.base_url()?, self.service.signer.response_check());
+        let mut uplink = Uplink::new(&self.queue, &self.service.http, &*self.service.signer, cfg, c.uplink.clone());
+        uplink.status_file = Some(c.state_dir.join("status.json"));
+        uplink.link_watch = Some(self.link.clone());
+        uplink.heartbeat = self.heartbeat.clone();
+        uplink.heartbeat.store(crate::smileid::timestamp::UnixMillis::now().0, Ordering::Relaxed);
+        let result = uplink.run(stop, false, on_event);
+        threads_stop.store(true, Ordering::Relaxed);
+        let _ = std::fs::remove_file(&c.api.socket);
+        Ok(result?)
+    }
+}

@@ -1,0 +1,115 @@
+//! One panel, two users: the screens between sessions and the session under way. Whoever
+//! draws borrows the display from the slot and gives it back by dropping the loan, so an SPI
+//! panel's GPIO lines or a framebuffer are opened once for the whole day.
+
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use super::{Canvas, Display, DisplayError, Screen, Texts};
+
+pub struct DisplaySlot {
+    display: Mutex<Option<Box<dyn Display + Send>>>,
+    returned: Condvar,
+}
+
+impl DisplaySlot {
+    pub fn new(display: Box<dyn Display + Send>) -> Arc<Self> {
+        Arc::new(DisplaySlot { display: Mutex::new(Some(display)), returned: Condvar::new() })
+    }
+
+    /// The display, once whoever has it gives it back (waiting up to `wait`).
+    pub fn borrow(self: &Arc<Self>, wait: Duration) -> Option<Loan> {
+        let until = Instant::now() + wait;
+        let mut d = self.display.lock().unwrap_or_else(|e| e.into_inner());
+        loop {
+            if let Some(display) = d.take() {
+                return Some(Loan { slot: self.clone(), display: Some(display) });
+            }
+            let left = until.checked_duration_since(Instant::now())?;
+            d = self.returned.wait_timeout(d, left).unwrap_or_else(|e| e.into_inner()).0;
+        }
+    }
+}
+
+/// A borrowed display; dropping it returns the display to its slot.
+pub struct Loan {
+    slot: Arc<DisplaySlot>,
+    display: Option<Box<dyn Display + Send>>,
+}
+
+impl Loan {
+    fn inner(&self) -> &(dyn Display + Send) {
+        self.display.as_deref().expect("a loan holds its display until dropped")
+    }
+
+    fn inner_mut(&mut self) -> &mut (dyn Display + Send) {
+        self.display.as_deref_mut().expect("a loan holds its display until dropped")
+    }
+}
+
+impl Drop for Loan {
+    fn drop(&mut self) {
+        *self.slot.display.lock().unwrap_or_else(|e| e.into_inner()) = self.display.take();
+        self.slot.returned.notify_all();
+    }
+}
+
+impl Display for Loan {
+    fn size(&self) -> (u32, u32) {
+        self.inner().size()
+    }
+
+    fn present(&mut self, canvas: &Canvas, name: &str) -> Result<(), DisplayError> {
+        self.inner_mut().present(canvas, name)
+    }
+
+    fn texts(&self) -> Arc<Texts> {
+        self.inner().texts()
+    }
+
+    fn set_texts(&mut self, texts: Arc<Texts>) {
+        self.inner_mut().set_texts(texts)
+    }
+
+    fn live(&self) -> bool {
+        self.inner().live()
+    }
+
+    fn show(&mut self, screen: &Screen) -> Result<(), DisplayError> {
+        self.inner_mut().show(screen)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Named(Arc<Mutex<Vec<String>>>);
+
+    impl Display for Named {
+        fn size(&self) -> (u32, u32) {
+            (32, 24)
+        }
+        fn present(&mut self, _c: &Canvas, name: &str) -> Result<(), DisplayError> {
+            self.0.lock().unwrap().push(name.into());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn one_borrower_at_a_time_and_the_display_comes_back() {
+        let shown = Arc::new(Mutex::new(Vec::new()));
+        let slot = DisplaySlot::new(Box::new(Named(shown.clone())));
+        let mut a = slot.borrow(Duration::ZERO).expect("free at first");
+        assert!(slot.borrow(Duration::from_millis(20)).is_none(), "lent out");
+        a.show(&Screen::Saved).unwrap();
+        let waiter = {
+            let slot = slot.clone();
+            std::thread::spawn(move || slot.borrow(Duration::from_secs(5)).map(|mut b| b.show(&Screen::Uploading)))
+        };
+        std::thread::sleep(Duration::from_millis(50));
+        drop(a);
+        assert!(waiter.join().unwrap().is_some(), "the waiter got it once it came back");
+        assert_eq!(*shown.lock().unwrap(), ["saved", "uploading"]);
+    }
+}
