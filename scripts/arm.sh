@@ -82,7 +82,7 @@ test_aarch64() {
 }
 
 package() {
-  command -v cargo-deb >/dev/null || cargo install --locked cargo-deb
+  install_cargo_deb
   for t in "${TARGETS[@]}"; do
     echo "== Debian package for $t"
     cargo deb --no-build --target "$t" --output target/cross/debian/

@@ -8,3 +8,8 @@ apt_install() {
     DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
   fi
 }
+
+# cargo-deb, from crates.io, once per machine.
+install_cargo_deb() {
+  command -v cargo-deb >/dev/null || cargo install --locked cargo-deb
+}

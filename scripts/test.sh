@@ -54,9 +54,12 @@ KILL_LOOP_RUNS="${KILL_LOOP_RUNS:-150}" cargo test --release --locked --test cra
 section "fuzzing: each cargo-fuzz target for a bounded time"
 bash scripts/fuzz.sh "${FUZZ_SECS:-15}"
 
-section "device tests in a VM (Debian kernel under qemu): V4L2 on vivid, framebuffer on bochs, a button on gpio-sim"
+section "device tests in a VM (Debian kernel under qemu): V4L2 on vivid, framebuffer on bochs, a button on gpio-sim; the deployed kiosk (amd64 .deb, systemd as PID 1)"
 bash scripts/vm.sh kit
-cargo build --release --locked --example vivid_feed
+bash scripts/vm.sh rootfs
+cargo build --release --locked --bin kiosk-agent --example vivid_feed
+install_cargo_deb
+cargo deb --locked --no-build --output target/debian/
 cargo test --release --locked --test vm -- --ignored --nocapture
 
 section "field conditions in the VM (network namespaces, veth, tc netem): the soak, then the link bench"

@@ -378,7 +378,19 @@ impl Config {
         let p = path.display().to_string();
         let text =
             std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: p.clone(), detail: e.to_string() })?;
-        Self::parse(&text, &p)
+        let mut c = Self::parse(&text, &p)?;
+        // Outside systemd (an operator's `check-config` or `doctor`), relative secret names are
+        // found where the service's credentials come from: `credentials/` beside the config.
+        if std::env::var_os("CREDENTIALS_DIRECTORY").is_none() {
+            let creds = path.parent().unwrap_or(Path::new(".")).join("credentials");
+            let s = &mut c.smileid;
+            for f in [&mut s.api_key_file, &mut s.device_token_file, &mut s.auth_token_file].into_iter().flatten() {
+                if f.is_relative() && creds.join(&*f).exists() {
+                    *f = creds.join(&*f);
+                }
+            }
+        }
+        Ok(c)
     }
 
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {

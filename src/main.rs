@@ -138,6 +138,9 @@ enum Command {
         /// Purge that job (images erased, record removed).
         #[arg(long, requires = "job_id")]
         purge: bool,
+        /// Everything the agent keeps, as JSON (Smile ID's result may hold personal data).
+        #[arg(long)]
+        json: bool,
     },
     /// Enhanced KYC (job type 5) through the running agent: the ID details checked at the authority.
     Ekyc {
@@ -467,6 +470,45 @@ fn iso(ms: i64) -> String {
     kiosk_agent::smileid::timestamp::UnixMillis(ms).to_iso()
 }
 
+/// The queue as a table a person reads: one line a job, no personal data.
+fn print_jobs(records: &[Record]) {
+    println!(
+        "{:>6}  {:<40}  {:>4}  {:<11}  {:>8}  {:<20}  LAST ERROR",
+        "SEQ", "JOB_ID", "TYPE", "STAGE", "ATTEMPTS", "CAPTURED (UTC)"
+    );
+    for r in records {
+        println!(
+            "{:>6}  {:<40}  {:>4}  {:<11}  {:>8}  {:<20}  {}",
+            r.seq,
+            r.job_id,
+            r.job_type,
+            r.stage.as_str(),
+            r.attempts,
+            iso(r.created_at),
+            r.last_error.as_deref().unwrap_or("")
+        );
+    }
+}
+
+/// One job in words: where it is and Smile ID's verdict, without the result's personal data.
+fn print_job(r: &Record) {
+    let line = |k: &str, v: &str| println!("{k:<11}{v}");
+    line("job", &format!("{} (type {}, user {})", r.job_id, r.job_type, r.user_id));
+    line("stage", &format!("{}, {} attempt(s)", r.stage.as_str(), r.attempts));
+    line("captured", &iso(r.created_at));
+    if let Some(t) = r.finished_at {
+        line("finished", &iso(t));
+    }
+    if let Some(res) = &r.result {
+        let text = |k: &str| res.get(k).and_then(|v| v.as_str()).unwrap_or("-").to_string();
+        let verdict = if r.job_success == Some(true) { "success" } else { "not successful" };
+        line("result", &format!("{verdict}: {} {}", text("ResultCode"), text("ResultText")));
+    }
+    if let Some(e) = &r.last_error {
+        line("last error", e);
+    }
+}
+
 fn queue_command(jobs: Jobs, action: QueueAction) -> Result<()> {
     match action {
         QueueAction::Ls { json } => {
@@ -475,23 +517,7 @@ fn queue_command(jobs: Jobs, action: QueueAction) -> Result<()> {
                 println!("{}", serde_json::to_string_pretty(&records)?);
                 return Ok(());
             }
-            println!(
-                "{:>6}  {:<40}  {:>4}  {:<11}  {:>8}  {:<20}  LAST ERROR",
-                "SEQ", "JOB_ID", "TYPE", "STAGE", "ATTEMPTS", "CAPTURED (UTC)"
-            );
-            for r in records {
-                let stage = serde_json::to_value(r.stage)?.as_str().unwrap_or("").to_string();
-                let err = r.last_error.unwrap_or_default();
-                println!(
-                    "{:>6}  {:<40}  {:>4}  {:<11}  {:>8}  {:<20}  {err}",
-                    r.seq,
-                    r.job_id,
-                    r.job_type,
-                    stage,
-                    r.attempts,
-                    iso(r.created_at)
-                );
-            }
+            print_jobs(&records);
         }
         QueueAction::Show { job_id } => println!("{}", serde_json::to_string_pretty(&jobs.one(&job_id, "show")?)?),
         QueueAction::Retry { job_id } => {
@@ -712,14 +738,19 @@ fn run(cli: Cli) -> Result<()> {
                 anyhow::bail!("the session ended {}: {}", view["state"], view["error"].as_str().unwrap_or("-"));
             }
         }
-        Command::Jobs { at, job_id, purge } => {
+        Command::Jobs { at, job_id, purge, json } => {
             let socket = at.socket()?;
-            let v = match (job_id, purge) {
+            let v = match (&job_id, purge) {
                 (Some(j), true) => api_call(&socket, "DELETE", &format!("/v1/jobs/{j}"), None)?,
                 (Some(j), false) => api_call(&socket, "GET", &format!("/v1/jobs/{j}"), None)?,
                 (None, _) => api_call(&socket, "GET", "/v1/jobs", None)?,
             };
-            println!("{}", serde_json::to_string_pretty(&v)?);
+            match (json, job_id, purge) {
+                (true, _, _) => println!("{}", serde_json::to_string_pretty(&v)?),
+                (false, Some(j), true) => println!("{j}: images erased, record removed"),
+                (false, Some(_), false) => print_job(&serde_json::from_value(v)?),
+                (false, None, _) => print_jobs(&serde_json::from_value::<Vec<Record>>(v)?),
+            }
         }
         Command::Ekyc { at, user_id, id_info } => {
             let socket = at.socket()?;

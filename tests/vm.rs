@@ -161,3 +161,132 @@ fn framebuffer_and_gpio_button() {
     let view: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("session.out")).unwrap()).unwrap();
     assert_eq!(view["state"], "queued", "{view}");
 }
+
+/// One screen read back from bochs' XRGB8888 framebuffer, as packed RGB.
+fn framebuffer_rgb(dir: &Path, name: &str, (w, h, stride): (usize, usize, usize)) -> Vec<u8> {
+    let raw = std::fs::read(dir.join(format!("fb-{name}.raw"))).unwrap();
+    assert!(raw.len() >= stride * h, "fb-{name}.raw is short: {} bytes", raw.len());
+    (0..h)
+        .flat_map(|y| raw[y * stride..][..w * 4].chunks(4).flat_map(|p| [p[2], p[1], p[0]]).collect::<Vec<_>>())
+        .collect()
+}
+
+#[test]
+#[ignore = "boots a Debian VM with systemd; scripts/test.sh runs it"]
+fn deployed_kiosk() {
+    use kiosk_agent::display::screens::{render, FaceStep, Link, Screen, Start};
+    use kiosk_agent::display::{english, Canvas};
+    let deb = std::fs::read_dir(root().join("target/debian"))
+        .ok()
+        .and_then(|d| d.flatten().map(|e| e.path()).find(|p| p.to_string_lossy().ends_with("_amd64.deb")))
+        .expect("no target/debian/kiosk-agent_*_amd64.deb: cargo deb --no-build --output target/debian/");
+    let share = tempfile::tempdir().unwrap();
+    std::fs::copy(&deb, share.path().join(deb.file_name().unwrap())).unwrap();
+    let agent = PathBuf::from(env!("CARGO_BIN_EXE_kiosk-agent"));
+    for b in [agent.clone(), agent.parent().unwrap().join("examples/vivid_feed")] {
+        let s = Command::new("bash")
+            .args(["scripts/vm.sh", "stage"])
+            .arg(&b)
+            .arg(share.path())
+            .current_dir(root())
+            .status();
+        assert!(s.unwrap().success(), "staging {}", b.display());
+    }
+    let o = Command::new("bash")
+        .args(["scripts/vm.sh", "boot"])
+        .arg(share.path())
+        .arg(root().join("tests/vm/deployed.sh"))
+        .env("VM_TIMEOUT", std::env::var("VM_TIMEOUT").unwrap_or_else(|_| "420".into()))
+        .current_dir(root())
+        .output()
+        .unwrap();
+    print!("{}", String::from_utf8_lossy(&o.stdout));
+    eprint!("{}", String::from_utf8_lossy(&o.stderr));
+    let dir = share.path();
+    let text = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
+    assert!(o.status.success(), "the deployed kiosk failed at step \"{}\" (log above)", text("step").trim());
+
+    // The operator edited only what the README names: the partner id, the environment, the CA.
+    let packaged = std::fs::read_to_string(root().join("config/kiosk.example.toml")).unwrap();
+    let installed = text("kiosk.toml");
+    let changed: Vec<&str> = installed.lines().filter(|l| !packaged.lines().any(|p| p == *l)).collect();
+    let keys: Vec<&str> = changed.iter().map(|l| l.split(" =").next().unwrap()).collect();
+    assert_eq!(keys, ["partner_id", "environment", "extra_ca_file"], "{changed:?}");
+
+    // The screens as the framebuffer showed them, each exactly as drawn for that moment.
+    let size = text("fb.txt");
+    let mut it = size.split_whitespace();
+    let (w, h) = it.next().unwrap().split_once(',').map(|(w, h)| (w.parse().unwrap(), h.parse().unwrap())).unwrap();
+    let (bpp, stride): (usize, usize) = (it.next().unwrap().parse().unwrap(), it.next().unwrap().parse().unwrap());
+    assert_eq!(bpp, 32, "{size}");
+    let drawn = |s: &Screen| {
+        let mut c = Canvas::new(w as u32, h as u32);
+        render(s, &english(), &mut c);
+        c.rgb
+    };
+    let welcome = drawn(&Screen::Idle { link: Link::Online, start: Start::Staff });
+    let fb = |name: &str| framebuffer_rgb(dir, name, (w, h, stride));
+    for (name, want) in [
+        ("idle", &welcome),
+        ("consent1", &drawn(&Screen::Consent { partner: "Example Bank".into() })),
+        ("consent2", &drawn(&Screen::Consent { partner: "Example Bank".into() })),
+        ("outcome1", &drawn(&Screen::Saved)),
+        ("idle1", &welcome),
+        ("restarted", &welcome),
+    ] {
+        assert!(fb(name) == *want, "the framebuffer at {name} is not the expected screen");
+    }
+    // During capture the preview moves and the progress bar fills, so only the first line of
+    // the title is compared.
+    let title_rows = h / 16;
+    let top_right = |rgb: &[u8]| -> Vec<u8> {
+        (0..title_rows).flat_map(|y| rgb[(y * w + w * 6 / 10) * 3..(y * w + w) * 3].to_vec()).collect()
+    };
+    for n in ["capture1", "capture2"] {
+        let shown = top_right(&fb(n));
+        let face = |step| top_right(&drawn(&Screen::Face { step, hint: None, done: 0, total: 9, preview: None }));
+        assert!(
+            shown == face(FaceStep::Liveness) || shown == face(FaceStep::Selfie),
+            "the framebuffer at {n} shows no capture guidance"
+        );
+    }
+
+    // Both jobs reached Smile ID exactly once, the restart in the middle of an upload included.
+    let jobs: Vec<String> =
+        ["session1.out", "session2.out"].iter().map(|f| json(dir, f)["job_id"].as_str().unwrap().to_string()).collect();
+    let records: Vec<Value> = std::fs::read_dir(dir.join("sandbox/jobs"))
+        .unwrap()
+        .flatten()
+        .map(|e| serde_json::from_slice(&std::fs::read(e.path().join("record.json")).unwrap()).unwrap())
+        .collect();
+    assert_eq!(records.len(), 2, "{records:#?}");
+    for j in &jobs {
+        let r = records.iter().find(|r| r["job_id"] == j.as_str()).unwrap_or_else(|| panic!("{j} not at Smile ID"));
+        assert_eq!(r["uploads"], 1, "{r}");
+    }
+    assert_eq!(json(dir, "status-end.json")["queue"]["pending"], 0);
+
+    // The operator's commands beside the service: words and tables, the devices found.
+    let status = text("status.txt");
+    assert!(status.contains("link") && status.contains("up"), "{status}");
+    let jobs_table = text("jobs.txt");
+    assert!(jobs_table.starts_with("   SEQ") && jobs_table.contains(&jobs[0]), "{jobs_table}");
+    let doctor = json(dir, "doctor.json");
+    for name in ["config", "camera", "display", "input", "storage", "network"] {
+        let c = doctor.as_array().unwrap().iter().find(|c| c["name"] == name).unwrap();
+        assert_eq!(c["verdict"], "PASS", "{c}");
+    }
+
+    // journalctl -u kiosk-agent: each job's lifecycle with its fields, and the link.
+    let journal: Vec<Value> = text("journal.json").lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
+    for j in &jobs {
+        let stages: Vec<&str> =
+            journal.iter().filter(|e| e["JOB_ID"] == j.as_str()).filter_map(|e| e["STAGE"].as_str()).collect();
+        assert!(stages.first() == Some(&"queued") && stages.len() >= 2, "{j}: {stages:?}");
+        assert!(
+            journal.iter().any(|e| e["JOB_ID"] == j.as_str() && e["SMILE_CODE"].is_string()),
+            "{j}: no entry with Smile ID's code"
+        );
+    }
+    assert!(journal.iter().any(|e| e["LINK"] == "up"), "no LINK=up entry");
+}

@@ -16,6 +16,8 @@ pub enum ServerError {
     Bind { path: PathBuf, detail: String },
     #[error("no group named {0:?} for the control socket; create it or fix [api] group")]
     Group(String),
+    #[error("cannot give the control socket to group {group:?}: {detail}; under systemd make it the service's group (`systemctl edit kiosk-agent`: [Service] Group={group}), or fix [api] group")]
+    GroupOwner { group: String, detail: String },
 }
 
 fn group_id(name: &str) -> Option<u32> {
@@ -36,7 +38,13 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, ServerErro
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(|e| err(e.to_string()))?;
     if let Some(g) = group {
         let gid = group_id(g).ok_or_else(|| ServerError::Group(g.into()))?;
-        std::os::unix::fs::chown(path, None, Some(gid)).map_err(|e| err(e.to_string()))?;
+        // Under the packaged unit the group is the service's own (Group=kiosk): the socket is
+        // born with it, and no chown is needed (the unit's syscall filter forbids it anyway).
+        // SAFETY: getegid has no preconditions.
+        if gid != unsafe { libc::getegid() } {
+            std::os::unix::fs::chown(path, None, Some(gid))
+                .map_err(|e| ServerError::GroupOwner { group: g.into(), detail: e.to_string() })?;
+        }
     }
     Ok(l)
 }

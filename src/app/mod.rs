@@ -32,9 +32,9 @@ pub enum AppError {
     Config(#[from] ConfigError),
     #[error(transparent)]
     Display(#[from] DisplayError),
-    #[error("control API: {0}")]
+    #[error(transparent)]
     Api(#[from] crate::api::server::ServerError),
-    #[error("button: {0}")]
+    #[error(transparent)]
     Button(#[from] crate::input::gpio::GpioError),
     #[error(transparent)]
     Queue(#[from] QueueError),

@@ -30,6 +30,12 @@ pub struct ButtonSettings {
     pub hold: Duration,
 }
 
+/// The label of whoever holds the line (the agent requests it as "kiosk-agent"), if anyone.
+pub fn holder(chip: &str, line: u32) -> Option<String> {
+    let info = Chip::new(chip).ok()?.get_line(line).ok()?.info().ok()?;
+    info.consumer().map(str::to_owned)
+}
+
 /// Requests the line as an input and starts the sampling thread.
 pub fn watch(s: &ButtonSettings) -> Result<Receiver<Event>, GpioError> {
     let err = |e: &dyn std::fmt::Display| GpioError { chip: s.chip.clone(), line: s.line, detail: e.to_string() };
