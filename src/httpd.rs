@@ -42,8 +42,10 @@ pub enum Wire {
     Whole,
     /// Wait, then close the connection without answering: a stalled server, or a middlebox
     /// that ate the answer.
+    #[cfg(feature = "sandbox")]
     Silent { wait_ms: u64 },
     /// The head with the full `Content-Length`, half the body, then close.
+    #[cfg(feature = "sandbox")]
     Truncated,
 }
 
@@ -52,6 +54,7 @@ pub trait Handler: Send + Sync {
     fn handle(&self, req: &Request) -> Response;
     /// How many body bytes of `req` (headers read) to take before dropping the connection with
     /// the rest unread, which the kernel answers with a reset. `None` reads the whole body.
+    #[cfg(feature = "sandbox")]
     fn cut_body(&self, _req: &Request) -> Option<usize> {
         None
     }
@@ -91,6 +94,7 @@ enum ReadError {
     TooLarge,
     Io,
     /// The handler asked for the body to be cut short.
+    #[cfg(feature = "sandbox")]
     Cut,
 }
 
@@ -109,6 +113,7 @@ fn read_line(r: &mut impl BufRead) -> Result<String, ReadError> {
     String::from_utf8(buf).map_err(|_| ReadError::Bad("header is not UTF-8"))
 }
 
+#[cfg_attr(not(feature = "sandbox"), allow(unused_variables))]
 fn read_request<S: Read + Write, H: Handler + ?Sized>(r: &mut BufReader<S>, handler: &H) -> Result<Request, ReadError> {
     let line = read_line(r)?;
     let mut parts = line.split(' ');
@@ -138,6 +143,7 @@ fn read_request<S: Read + Write, H: Handler + ?Sized>(r: &mut BufReader<S>, hand
         headers,
         body: Vec::new(),
     };
+    #[cfg(feature = "sandbox")]
     if let Some(n) = handler.cut_body(&req) {
         let len: usize = req.header("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
         let mut part = vec![0u8; n.min(len)];
@@ -209,10 +215,12 @@ fn write_response(w: &mut impl Write, resp: &Response, keep_alive: bool) -> std:
             w.write_all(head.as_bytes())?;
             w.write_all(&resp.body)?;
         }
+        #[cfg(feature = "sandbox")]
         Wire::Silent { wait_ms } => {
             std::thread::sleep(Duration::from_millis(wait_ms));
             return Err(std::io::Error::other("answer withheld on purpose"));
         }
+        #[cfg(feature = "sandbox")]
         Wire::Truncated => {
             w.write_all(head.as_bytes())?;
             w.write_all(&resp.body[..resp.body.len() / 2])?;
@@ -278,8 +286,10 @@ pub fn serve_stream<S: Read + Write, H: Handler + ?Sized>(
     while !stop.load(Ordering::Relaxed) {
         let req = match read_request(&mut reader, handler) {
             Ok(r) => r,
+            Err(ReadError::Closed | ReadError::Io) => return,
             // Cut: dropped with the body unread, so the peer sees a reset mid-upload.
-            Err(ReadError::Closed | ReadError::Io | ReadError::Cut) => return,
+            #[cfg(feature = "sandbox")]
+            Err(ReadError::Cut) => return,
             Err(ReadError::TooLarge) => {
                 let _ = write_response(
                     reader.get_mut(),

@@ -18,6 +18,7 @@ pub mod bundle;
 pub mod camera;
 pub mod clock;
 pub mod config;
+#[cfg(feature = "sandbox")]
 pub mod demo;
 pub mod display;
 pub mod doctor;
@@ -26,6 +27,7 @@ pub mod input;
 pub mod log;
 pub mod memory;
 pub mod queue;
+#[cfg(feature = "sandbox")]
 pub mod sandbox;
 pub mod session;
 pub mod smileid;

@@ -1,5 +1,6 @@
 //! The `kiosk-agent` binary: argument parsing and error reporting; the work is in the library.
 
+#[cfg(feature = "sandbox")]
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -7,10 +8,13 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
-use kiosk_agent::config::{read_api_key, Config};
+#[cfg(feature = "sandbox")]
+use kiosk_agent::config::read_api_key;
+use kiosk_agent::config::Config;
 use kiosk_agent::display::Screen;
 use kiosk_agent::log;
 use kiosk_agent::queue::{Queue, QueueError, Record};
+#[cfg(feature = "sandbox")]
 use kiosk_agent::sandbox::{self, SandboxOptions};
 use kiosk_agent::session::{self, ScriptedInput, SessionRequest};
 use kiosk_agent::smileid::job::{IdInfo, JobOptions, JobType};
@@ -34,12 +38,14 @@ struct Cli {
 enum Command {
     /// Run one Biometric KYC job end to end on built-in defaults: a local Smile ID sandbox,
     /// the synthetic camera, screens saved as PNGs. Prints the final job_status JSON last.
+    #[cfg(feature = "sandbox")]
     Demo {
         /// Directory for the screens (out/screens) and the demo's state.
         #[arg(long, default_value = "demo-out")]
         out: PathBuf,
     },
     /// Serve a local HTTPS stand-in for Smile ID's v1 API (for development and tests).
+    #[cfg(feature = "sandbox")]
     Sandbox {
         /// Address to listen on, e.g. 127.0.0.1:8443 (port 0 picks a free one).
         #[arg(long)]
@@ -559,10 +565,12 @@ impl UplinkParts {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        #[cfg(feature = "sandbox")]
         Command::Demo { out } => {
             let status = kiosk_agent::demo::run(&out).context("the demo failed")?;
             println!("{}", serde_json::to_string(&status)?);
         }
+        #[cfg(feature = "sandbox")]
         Command::Sandbox {
             listen,
             partner_id,

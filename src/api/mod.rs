@@ -79,11 +79,13 @@ pub trait Backend: Send + Sync {
     fn metrics(&self) -> String;
 }
 
+#[cfg(feature = "sandbox")]
 /// A test double of the service: accepts every well-formed request, with no camera or queue
 /// behind it, so that fuzzing and property tests reach only the API's own parsing and routing.
 /// Its one session is `"s"`; it has no jobs.
 pub struct AcceptAll;
 
+#[cfg(feature = "sandbox")]
 impl Backend for AcceptAll {
     fn start_session(&self, r: StartSession) -> Result<Value, Refusal> {
         Ok(json!({"session_id": "s", "job_type": r.job_type.code()}))

@@ -4,6 +4,8 @@
 pub mod canvas;
 pub mod fb;
 pub mod png;
+#[cfg(feature = "sandbox")]
+pub mod recorder;
 pub mod samples;
 pub mod screens;
 pub mod slot;

@@ -38,6 +38,8 @@ step "apt install ./kiosk-agent_*_amd64.deb"
 cp /mnt/kiosk-agent_*_amd64.deb /root/
 (cd /root && apt-get install -y ./kiosk-agent_*_amd64.deb) > /mnt/apt.log 2>&1 || { tail -20 /mnt/apt.log; fail "apt install"; }
 ls -l /dev/gpiochip* > /mnt/gpiochip.ls
+kiosk-agent sandbox --help > /dev/null 2>&1 && fail "the packaged binary carries the sandbox"
+kiosk-agent demo --help > /dev/null 2>&1 && fail "the packaged binary carries the demo"
 
 step "the operator's edits (README): the API key, partner id, environment, the sandbox's CA"
 install -m 0600 /root/api_key /etc/kiosk-agent/credentials/api_key
@@ -72,8 +74,8 @@ session() {
   fb "consent$n"
   press
   until_ok 60 grep -q capturing "/mnt/session$n.err" || fail "capture did not start: $(cat /mnt/session$n.err)"
-  sleep 1
-  fb "capture$n"
+  # An emulated CPU draws a 1280x800 preview slowly: three looks, a moment apart.
+  for k in a b c; do sleep 0.7; fb "capture$n$k"; done
   wait $s || fail "session $n: $(cat /mnt/session$n.err)"
 }
 
