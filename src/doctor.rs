@@ -331,6 +331,69 @@ fn network(c: &Config) -> Check {
     }
 }
 
+/// Whether Smile ID accepts this kiosk's signature: a job_status for a job that does not exist
+/// is signed as every upload is, and asks for nothing that exists. Any answer but "not
+/// authorized" means the partner id, the key (or signer) and the environment belong together.
+fn credentials(c: &Config) -> Check {
+    let advice = "check smileid.partner_id, the key (keys are per environment) and smileid.environment";
+    let base = match c.base_url() {
+        Ok(b) => b,
+        Err(e) => return check("credentials", Verdict::Fail, e.to_string(), "fix [smileid] environment"),
+    };
+    let t =
+        Timeouts { connect_secs: 10, idle_secs: 10, send_body_secs: 10, recv_response_secs: 10, recv_body_secs: 10 };
+    let http = match HttpClient::new(c.smileid.extra_ca_file.as_deref(), &t) {
+        Ok(h) => h,
+        Err(e) => return check("credentials", Verdict::Fail, e.to_string(), "fix [smileid] extra_ca_file"),
+    };
+    let signer = match c.signer(&http) {
+        Ok(s) => s,
+        Err(e) => return check("credentials", Verdict::Fail, e.to_string(), advice),
+    };
+    let job_id = format!("kiosk-doctor-{}", UnixMillis::now().0);
+    let ctx = crate::smileid::signature::SignContext { job_type: 4, job_id: &job_id, user_id: "kiosk-doctor" };
+    let signed = match signer.sign(UnixMillis::now(), &ctx) {
+        Ok(s) => s,
+        Err(e) => return check("credentials", Verdict::Fail, format!("nothing could be signed: {e}"), advice),
+    };
+    let body = crate::smileid::wire::JobStatusRequest {
+        partner_id: c.smileid.partner_id.clone(),
+        user_id: "kiosk-doctor".into(),
+        job_id,
+        image_links: false,
+        history: false,
+        timestamp: signed.timestamp,
+        signature: signed.signature,
+    };
+    let req = HttpRequest {
+        method: Method::Post,
+        url: format!("{base}/job_status"),
+        content_type: "application/json",
+        body: serde_json::to_vec(&body).unwrap_or_default(),
+    };
+    let resp = match http.execute(&req) {
+        Ok(r) => r,
+        Err(e) => {
+            return check("credentials", Verdict::Warn, format!("not checked: {base} unreachable ({e})"), "run doctor again once the kiosk is online")
+        }
+    };
+    let code = serde_json::from_slice::<serde_json::Value>(&resp.body)
+        .ok()
+        .and_then(|v| v["code"].as_str().map(str::to_owned))
+        .unwrap_or_default();
+    let pid = &c.smileid.partner_id;
+    if matches!(resp.status, 401 | 403) || ["2204", "2205", "2405"].contains(&code.as_str()) {
+        check(
+            "credentials",
+            Verdict::Fail,
+            format!("Smile ID refused the signature of partner {pid} at {base} (HTTP {}, code {code})", resp.status),
+            advice,
+        )
+    } else {
+        check("credentials", Verdict::Pass, format!("Smile ID accepts partner {pid}'s signature at {base}"), "")
+    }
+}
+
 /// Runs every check; a check that panics is reported as failed.
 pub fn run(config_path: &Path) -> Vec<Check> {
     let guard = |name: &'static str, f: &dyn Fn() -> Check| {
@@ -356,6 +419,7 @@ pub fn run(config_path: &Path) -> Vec<Check> {
         out.push(guard("storage", &|| storage(c)));
         out.push(guard("key custody", &|| custody(c)));
         out.push(guard("network", &|| network(c)));
+        out.push(guard("credentials", &|| credentials(c)));
     }
     out
 }

@@ -2,6 +2,8 @@
 //! before its parts are connected): every missing part is explained with what to do, the exit
 //! code says something failed, and nothing panics.
 
+mod common;
+
 use std::process::Command;
 
 fn doctor(config: &std::path::Path) -> (i32, serde_json::Value) {
@@ -60,4 +62,34 @@ fn explains_every_missing_part_and_never_panics() {
     assert_eq!(find(&checks, "config")["verdict"], "FAIL");
     find(&checks, "camera");
     find(&checks, "clock");
+}
+
+/// The credentials check signs a harmless request: the right partner id passes, a wrong one
+/// (or a key of another environment) fails and says what to check.
+#[test]
+fn a_wrong_partner_id_fails_the_credentials_check() {
+    let sb = common::start_sandbox(&[]);
+    let d = tempfile::tempdir().unwrap();
+    let cfg = d.path().join("kiosk.toml");
+    let write = |partner: &str| {
+        std::fs::write(
+            &cfg,
+            format!(
+                "state_dir = {:?}\n[smileid]\npartner_id = \"{partner}\"\nenvironment = {:?}\napi_key_file = {:?}\nextra_ca_file = {:?}\n",
+                d.path().join("state"),
+                sb.base_url,
+                sb.key_file,
+                sb.ca_pem
+            ),
+        )
+        .unwrap()
+    };
+    write(common::PARTNER_ID);
+    let (_, checks) = doctor(&cfg);
+    assert_eq!(find(&checks, "credentials")["verdict"], "PASS", "{checks:#}");
+    write("999");
+    let (code, checks) = doctor(&cfg);
+    let c = find(&checks, "credentials");
+    assert_eq!((code, c["verdict"].as_str()), (1, Some("FAIL")), "{c}");
+    assert!(c["detail"].as_str().unwrap().contains("refused") && c["advice"].as_str().unwrap().contains("partner_id"), "{c}");
 }

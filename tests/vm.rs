@@ -283,7 +283,7 @@ fn deployed_kiosk() {
     let jobs_table = text("jobs.txt");
     assert!(jobs_table.starts_with("   SEQ") && jobs_table.contains(&jobs[0]), "{jobs_table}");
     let doctor = json(dir, "doctor.json");
-    for name in ["config", "camera", "display", "input", "storage", "network"] {
+    for name in ["config", "camera", "display", "input", "storage", "network", "credentials"] {
         let c = doctor.as_array().unwrap().iter().find(|c| c["name"] == name).unwrap();
         assert_eq!(c["verdict"], "PASS", "{c}");
     }

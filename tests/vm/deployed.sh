@@ -49,7 +49,7 @@ sed -i -e 's/^partner_id = ""/partner_id = "085"/' \
   -e 's@^\# extra_ca_file = .*@extra_ca_file = "/etc/kiosk-agent/extra-ca.pem"@' /etc/kiosk-agent/kiosk.toml
 [ "$chip" = gpiochip0 ] || sed -i "s#^chip = \"/dev/gpiochip0\"#chip = \"/dev/$chip\"#" /etc/kiosk-agent/kiosk.toml
 cp /etc/kiosk-agent/kiosk.toml /mnt/kiosk.toml
-kiosk-agent check-config --config /etc/kiosk-agent/kiosk.toml > /mnt/check-config.txt 2>&1 || fail "check-config: $(cat /mnt/check-config.txt)"
+kiosk-agent check-config > /mnt/check-config.txt 2>&1 || fail "check-config: $(cat /mnt/check-config.txt)"
 
 step "systemctl start kiosk-agent"
 systemctl start kiosk-agent || fail "systemctl start"
