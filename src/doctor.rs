@@ -374,7 +374,12 @@ fn credentials(c: &Config) -> Check {
     let resp = match http.execute(&req) {
         Ok(r) => r,
         Err(e) => {
-            return check("credentials", Verdict::Warn, format!("not checked: {base} unreachable ({e})"), "run doctor again once the kiosk is online")
+            return check(
+                "credentials",
+                Verdict::Warn,
+                format!("not checked: {base} unreachable ({e})"),
+                "run doctor again once the kiosk is online",
+            )
         }
     };
     let code = serde_json::from_slice::<serde_json::Value>(&resp.body)

@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+use kiosk_agent::app::SmileLink;
 #[cfg(feature = "sandbox")]
 use kiosk_agent::config::read_api_key;
 use kiosk_agent::config::Config;
@@ -16,13 +17,12 @@ use kiosk_agent::log;
 use kiosk_agent::queue::{Queue, QueueError, Record};
 #[cfg(feature = "sandbox")]
 use kiosk_agent::sandbox::{self, SandboxOptions};
-use kiosk_agent::session::{self, ScriptedInput, SessionRequest};
+use kiosk_agent::session::{self, ScriptedInput};
 use kiosk_agent::smileid::job::{IdInfo, JobOptions, JobType};
-use kiosk_agent::smileid::signature::Signer;
-use kiosk_agent::smileid::submit::{Outcome, SubmitConfig};
+use kiosk_agent::smileid::submit::Outcome;
 use kiosk_agent::uplink::drive::Event;
 use kiosk_agent::uplink::http::HttpClient;
-use kiosk_agent::uplink::service::{LinkState, Uplink};
+use kiosk_agent::uplink::service::LinkState;
 
 /// Identity-capture kiosk agent: guides a person through Smile ID verification on the
 /// kiosk's camera and screen, queues the job safely while offline, and uploads it when the
@@ -124,8 +124,10 @@ enum Command {
         /// Job type: 1 Biometric KYC, 2/4 SmartSelfie authentication/enrollment, 6/11 Document Verification.
         #[arg(long, default_value_t = 1)]
         job_type: i64,
+        /// The person's user_id in the partner's system.
         #[arg(long)]
         user_id: String,
+        /// A job_id chosen by the host application (default: a new unique one).
         #[arg(long)]
         job_id: Option<String>,
         /// JSON file with the id_info.
@@ -152,6 +154,7 @@ enum Command {
     Ekyc {
         #[command(flatten)]
         at: ApiAt,
+        /// The person's user_id in the partner's system.
         #[arg(long)]
         user_id: String,
         /// JSON file with the id_info (country, id_type, id_number, names, dob).
@@ -294,13 +297,25 @@ enum QueueAction {
         json: bool,
     },
     /// Show one job's record as JSON (no images).
-    Show { job_id: String },
+    Show {
+        /// The job's job_id (as `queue ls` lists it).
+        job_id: String,
+    },
     /// Put a job back in line: a failed one whose images remain, or a waiting one now.
-    Retry { job_id: String },
+    Retry {
+        /// The job's job_id (as `queue ls` lists it).
+        job_id: String,
+    },
     /// Take a quarantined job back once its bundle checks again (e.g. the right key restored).
-    Restore { job_id: String },
+    Restore {
+        /// The job's job_id (as `queue ls` lists it).
+        job_id: String,
+    },
     /// Delete a job: its images are erased and its record removed. This cannot be undone.
-    Purge { job_id: String },
+    Purge {
+        /// The job's job_id (as `queue ls` lists it).
+        job_id: String,
+    },
 }
 
 fn main() {
@@ -542,27 +557,6 @@ fn queue_command(jobs: Jobs, action: QueueAction) -> Result<()> {
     Ok(())
 }
 
-/// What the uplink needs from the config: an HTTPS client and a signer.
-struct UplinkParts {
-    http: HttpClient,
-    signer: Box<dyn Signer>,
-}
-
-impl UplinkParts {
-    fn new(c: &Config) -> Result<Self> {
-        let http = HttpClient::new(c.smileid.extra_ca_file.as_deref(), &c.http)?;
-        let signer = c.signer(&http)?;
-        Ok(UplinkParts { http, signer })
-    }
-
-    fn uplink<'a>(&'a self, c: &Config, queue: &'a Queue) -> Result<Uplink<'a>> {
-        let cfg = SubmitConfig::new(&c.smileid.partner_id, &c.base_url()?, self.signer.response_check());
-        let mut u = Uplink::new(queue, &self.http, &*self.signer, cfg, c.uplink.clone());
-        u.status_file = Some(c.state_dir.join("status.json"));
-        Ok(u)
-    }
-}
-
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         #[cfg(feature = "sandbox")]
@@ -616,20 +610,17 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 None => IdInfo::default(),
             };
-            let req = SessionRequest {
-                partner_name: c.smileid.partner_name.clone(),
-                user_id,
-                job_id: job_id.unwrap_or_else(session::new_job_id),
+            let start = kiosk_agent::api::StartSession {
                 job_type,
-                id_info,
-                options: JobOptions { callback_url: c.smileid.callback_url.clone(), ..JobOptions::default() },
+                user_id,
+                job_id,
                 extra: Default::default(),
+                id_info,
+                options: JobOptions::default(),
                 document_back: true,
-                texts: match &language {
-                    Some(l) => Some(kiosk_agent::display::Texts::load(l, c.display.lang_dir.as_deref())?),
-                    None => None,
-                },
+                language,
             };
+            let req = kiosk_agent::app::session_request(&c, start)?;
             // The queue first: while the service owns it, nothing touches the camera or screen.
             let queue = open_queue(&c, std::time::Duration::ZERO)?;
             let mut cam = c.camera.open()?;
@@ -654,8 +645,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Upload { config } => {
             let c = Config::load(&config)?;
             let queue = open_queue(&c, std::time::Duration::ZERO)?;
-            let parts = UplinkParts::new(&c)?;
-            let mut uplink = parts.uplink(&c, &queue)?;
+            let smile = SmileLink::new(&c)?;
+            let mut uplink = smile.uplink(&c, &queue);
             let delivered = uplink.pass(log_event)?;
             for d in delivered {
                 let r = &d.record;
@@ -688,9 +679,8 @@ fn run(cli: Cli) -> Result<()> {
             install_stop_handler();
             if exit_when_idle {
                 // Batch mode: drain and leave; no sessions, no control socket.
-                let parts = UplinkParts::new(&c)?;
-                let mut uplink = parts.uplink(&c, &queue)?;
-                uplink.run(&STOP, true, log_event)?;
+                let smile = SmileLink::new(&c)?;
+                smile.uplink(&c, &queue).run(&STOP, true, log_event)?;
                 return Ok(());
             }
             let agent = kiosk_agent::app::Agent::build(c.clone(), queue)?;

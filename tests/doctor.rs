@@ -91,5 +91,8 @@ fn a_wrong_partner_id_fails_the_credentials_check() {
     let (code, checks) = doctor(&cfg);
     let c = find(&checks, "credentials");
     assert_eq!((code, c["verdict"].as_str()), (1, Some("FAIL")), "{c}");
-    assert!(c["detail"].as_str().unwrap().contains("refused") && c["advice"].as_str().unwrap().contains("partner_id"), "{c}");
+    assert!(
+        c["detail"].as_str().unwrap().contains("refused") && c["advice"].as_str().unwrap().contains("partner_id"),
+        "{c}"
+    );
 }

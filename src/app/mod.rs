@@ -21,8 +21,11 @@ use crate::config::{Config, ConfigError, InputBackend};
 use crate::display::slot::DisplaySlot;
 use crate::display::DisplayError;
 use crate::queue::{Queue, QueueError, Record};
+use crate::session::SessionRequest;
+use crate::smileid::signature::Signer;
 use crate::smileid::submit::SubmitConfig;
 use crate::uplink::drive::Event;
+use crate::uplink::http::HttpClient;
 use crate::uplink::service::{LinkState, LinkWatch, Uplink};
 use service::Service;
 
@@ -38,6 +41,57 @@ pub enum AppError {
     Button(#[from] crate::input::gpio::GpioError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+}
+
+/// What talking to Smile ID needs, built once from the config: the HTTPS client (with the
+/// extra CA), the signer of the custody mode and the submission settings. The service, `upload`
+/// and `run --exit-when-idle` all make their uplink from it.
+pub struct SmileLink {
+    pub http: HttpClient,
+    pub signer: Box<dyn Signer>,
+    pub submit: SubmitConfig,
+}
+
+impl SmileLink {
+    pub fn new(c: &Config) -> Result<SmileLink, ConfigError> {
+        let http = HttpClient::new(c.smileid.extra_ca_file.as_deref(), &c.http)
+            .map_err(|e| ConfigError::Invalid { key: "smileid.extra_ca_file", problem: e.to_string() })?;
+        let signer = c.signer(&http)?;
+        let submit = SubmitConfig::new(&c.smileid.partner_id, &c.base_url()?, signer.response_check());
+        Ok(SmileLink { http, signer, submit })
+    }
+
+    /// An uplink over `queue` that reports to `state_dir/status.json`.
+    pub fn uplink<'a>(&'a self, c: &Config, queue: &'a Queue) -> Uplink<'a> {
+        let mut u = Uplink::new(queue, &self.http, &*self.signer, self.submit.clone(), c.uplink.clone());
+        u.status_file = Some(c.state_dir.join("status.json"));
+        u
+    }
+}
+
+/// A session as the kiosk's config completes it: the partner's name on the consent screen, the
+/// callback URL, the person's language (the kiosk's by default).
+pub fn session_request(
+    c: &Config,
+    r: crate::api::StartSession,
+) -> Result<SessionRequest, crate::display::text::TextError> {
+    let d = &c.display;
+    let texts = crate::display::Texts::load(r.language.as_deref().unwrap_or(&d.language), d.lang_dir.as_deref())?;
+    let mut options = r.options;
+    if options.callback_url.is_none() {
+        options.callback_url = c.smileid.callback_url.clone();
+    }
+    Ok(SessionRequest {
+        partner_name: c.smileid.partner_name.clone(),
+        user_id: r.user_id,
+        job_id: r.job_id.unwrap_or_else(crate::session::new_job_id),
+        job_type: r.job_type,
+        id_info: r.id_info,
+        options,
+        extra: r.extra,
+        document_back: r.document_back,
+        texts: Some(texts),
+    })
 }
 
 /// The running kiosk.
@@ -93,9 +147,7 @@ impl Agent {
         }
         crate::log::info(&format!("running; control API on {}", c.api.socket.display()), &[]);
         crate::systemd::notify("READY=1\nSTATUS=running");
-        let cfg = SubmitConfig::new(&c.smileid.partner_id, &c.base_url()?, self.service.signer.response_check());
-        let mut uplink = Uplink::new(&self.queue, &self.service.http, &*self.service.signer, cfg, c.uplink.clone());
-        uplink.status_file = Some(c.state_dir.join("status.json"));
+        let mut uplink = self.service.smile.uplink(c, &self.queue);
         uplink.link_watch = Some(self.link.clone());
         uplink.heartbeat = self.heartbeat.clone();
         uplink.heartbeat.store(crate::smileid::timestamp::UnixMillis::now().0, Ordering::Relaxed);

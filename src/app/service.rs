@@ -14,11 +14,10 @@ use crate::display::slot::DisplaySlot;
 use crate::display::Display;
 use crate::queue::{Queue, QueueError};
 use crate::session::manager::{Devices, SessionManager, SessionState, StartError};
-use crate::session::{new_job_id, SessionRequest};
+use crate::session::new_job_id;
 use crate::smileid::job::{Job, JobOptions, JobType, PartnerParams};
-use crate::smileid::signature::{SignContext, Signer};
+use crate::smileid::signature::SignContext;
 use crate::smileid::timestamp::UnixMillis;
-use crate::uplink::http::HttpClient;
 use crate::uplink::service::{LinkState, LinkWatch};
 
 /// The camera named in the config, and the display the agent opened once for the day.
@@ -44,8 +43,7 @@ impl Devices for ConfiguredDevices {
 pub struct Service {
     pub queue: Arc<Queue>,
     pub sessions: SessionManager,
-    pub http: HttpClient,
-    pub signer: Box<dyn Signer>,
+    pub smile: super::SmileLink,
     pub config: Config,
     pub link: LinkWatch,
 }
@@ -88,31 +86,14 @@ impl Service {
 
 impl Backend for Service {
     fn start_session(&self, r: StartSession) -> Result<Value, Refusal> {
-        let job_id = r.job_id.unwrap_or_else(new_job_id);
-        if self.queue.get(&job_id).is_ok() {
+        let req = super::session_request(&self.config, r).map_err(|e| Refusal::new(400, format!("language: {e}")))?;
+        let job_id = &req.job_id;
+        if self.queue.get(job_id).is_ok() {
             return Err(Refusal::new(
                 409,
                 format!("job_id {job_id} is already used; every session needs a new job_id"),
             ));
         }
-        let d = &self.config.display;
-        let texts = crate::display::Texts::load(r.language.as_deref().unwrap_or(&d.language), d.lang_dir.as_deref())
-            .map_err(|e| Refusal::new(400, format!("language: {e}")))?;
-        let mut options = r.options;
-        if options.callback_url.is_none() {
-            options.callback_url = self.config.smileid.callback_url.clone();
-        }
-        let req = SessionRequest {
-            partner_name: self.config.smileid.partner_name.clone(),
-            user_id: r.user_id,
-            job_id,
-            job_type: r.job_type,
-            id_info: r.id_info,
-            options,
-            extra: r.extra,
-            document_back: r.document_back,
-            texts: Some(texts),
-        };
         match self.sessions.start(req) {
             Ok(v) => Ok(serde_json::to_value(v).unwrap_or_default()),
             Err(e @ StartError::Busy(_)) => Err(Refusal::new(409, e.to_string())),
@@ -174,11 +155,12 @@ impl Backend for Service {
         };
         let pp = &job.partner_params;
         let ctx = SignContext { job_type: 5, job_id: &pp.job_id, user_id: &pp.user_id };
-        let signed = self.signer.sign(UnixMillis::now(), &ctx).map_err(|e| Refusal::new(502, e.to_string()))?;
+        let signed = self.smile.signer.sign(UnixMillis::now(), &ctx).map_err(|e| Refusal::new(502, e.to_string()))?;
         let base = self.config.base_url().map_err(|e| Refusal::new(500, e.to_string()))?;
         let req = crate::smileid::id_verification_request(&job, &self.config.smileid.partner_id, &base, &signed)
             .map_err(|e| Refusal::new(422, e.to_string()))?;
-        let resp = self.http.execute(&req).map_err(|e| Refusal::new(502, format!("Smile ID is unreachable: {e}")))?;
+        let resp =
+            self.smile.http.execute(&req).map_err(|e| Refusal::new(502, format!("Smile ID is unreachable: {e}")))?;
         let result = crate::smileid::id_verification_result(resp.status, &resp.body)
             .map_err(|e| Refusal::new(502, e.to_string()))?;
         Ok(json!({"job_id": pp.job_id, "result": result}))
@@ -259,9 +241,7 @@ pub fn build(
     display: Arc<DisplaySlot>,
     link: LinkWatch,
 ) -> Result<Service, crate::config::ConfigError> {
-    let http = HttpClient::new(config.smileid.extra_ca_file.as_deref(), &config.http)
-        .map_err(|e| crate::config::ConfigError::Invalid { key: "smileid.extra_ca_file", problem: e.to_string() })?;
-    let signer = config.signer(&http)?;
+    let smile = super::SmileLink::new(&config)?;
     let devices = Arc::new(ConfiguredDevices { config: config.clone(), display });
     let answers_on_device = config.input.backend != crate::config::InputBackend::None;
     let sessions = SessionManager::new(
@@ -271,7 +251,7 @@ pub fn build(
         Duration::from_secs(config.api.consent_timeout_secs),
         answers_on_device.then(|| Duration::from_secs(config.input.answer_timeout_secs)),
     );
-    Ok(Service { link, queue, sessions, http, signer, config })
+    Ok(Service { link, queue, sessions, smile, config })
 }
 
 /// Starts the control API on its socket in a background thread.
