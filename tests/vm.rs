@@ -160,6 +160,16 @@ fn framebuffer_and_gpio_button() {
     assert_eq!(std::fs::read_to_string(dir.join("session.rc")).unwrap().trim(), "0", "{session_err}");
     let view: serde_json::Value = serde_json::from_slice(&std::fs::read(dir.join("session.out")).unwrap()).unwrap();
     assert_eq!(view["state"], "queued", "{view}");
+    // Walk-up: a press at the welcome screen started a document verification; at the review a
+    // hold took the photo again and a press kept the second one.
+    let log = std::fs::read_to_string(dir.join("walkup.log")).unwrap();
+    assert_eq!(log.matches("keep the document photo or take it again").count(), 2, "{log}");
+    assert_eq!(log.matches("asked to take the document photo again").count(), 1, "{log}");
+    let jobs = json(dir, "walkup-jobs.json");
+    let jobs = jobs.as_array().unwrap();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
+    assert_eq!(jobs[0]["job_type"], 6, "{}", jobs[0]);
+    assert!(jobs[0]["user_id"].as_str().unwrap().starts_with("walkup-"), "{}", jobs[0]);
 }
 
 /// One screen read back from bochs' XRGB8888 framebuffer, as packed RGB.

@@ -109,6 +109,7 @@ struct ChannelInput {
     cancel: Arc<AtomicBool>,
     timeout: Duration,
     review_timeout: Option<Duration>,
+    job_id: String,
 }
 
 impl Input for ChannelInput {
@@ -127,8 +128,20 @@ impl Input for ChannelInput {
         let Some(timeout) = self.review_timeout else { return true };
         // A second press meant for the consent screen must not answer the review.
         while self.rx.try_recv().is_ok() {}
+        let fields = [("JOB_ID", self.job_id.as_str()), ("STAGE", "document_review")];
+        crate::log::info(
+            &format!("job {}: the person is asked to keep the document photo or take it again", self.job_id),
+            &fields,
+        );
         // No answer: the photo passed every check, so it is kept.
-        self.rx.recv_timeout(timeout).unwrap_or(true)
+        let keep = self.rx.recv_timeout(timeout).unwrap_or(true);
+        if !keep {
+            crate::log::info(
+                &format!("job {}: the person asked to take the document photo again", self.job_id),
+                &fields,
+            );
+        }
+        keep
     }
 }
 
@@ -303,7 +316,8 @@ impl SessionManager {
                     }
                 };
                 let mut display = Observed { inner: disp, views: views.clone(), id: id.clone() };
-                let mut input = ChannelInput { rx, cancel, timeout, review_timeout };
+                let job_id = req.job_id.clone();
+                let mut input = ChannelInput { rx, cancel, timeout, review_timeout, job_id };
                 let outcome = run(&req, &mut *cam, &mut display, &mut input, &settings);
                 drop((display, cam));
                 match outcome {

@@ -90,4 +90,30 @@ echo pull-down > $pull; sleep 0.3; echo pull-up > $pull
 wait $sess; echo $? > /mnt/session.rc
 kill $run
 kill $feed
+wait $run
+
+# 6. Walk-up: a press at the welcome screen starts a document verification (the synthetic
+#    camera shows the card), the button answers consent, and at the review a hold takes the
+#    photo again and a press keeps it.
+sed -e "s#$W/state#$W/state-walkup#" -e 's/^source = "v4l2"/source = "synthetic"/' $W/kiosk.toml > $W/walkup.toml
+printf 'walk_up = "document"\nwalk_up_country = "NG"\nwalk_up_id_type = "PASSPORT"\n[api]\nsocket = "%s/walkup.sock"\n' "$W" >> $W/walkup.toml
+$A run --config $W/walkup.toml > /mnt/walkup.log 2>&1 &
+run=$!
+# Until the log has N lines matching PATTERN (at most 120 s).
+log_has() { for _ in $(seq 240); do [ "$(grep -c "$2" /mnt/walkup.log)" -ge "$1" ] && return 0; sleep 0.5; done; return 1; }
+log_has 1 "running; control API" || exit 30
+sleep 2
+echo pull-down > $pull; sleep 0.3; echo pull-up > $pull
+log_has 1 "walk-up session started" || exit 31
+sleep 4
+echo pull-down > $pull; sleep 0.3; echo pull-up > $pull
+log_has 1 "keep the document photo" || exit 32
+sleep 1
+echo pull-down > $pull; sleep 1.5; echo pull-up > $pull
+log_has 2 "keep the document photo" || exit 33
+sleep 1
+echo pull-down > $pull; sleep 0.3; echo pull-up > $pull
+log_has 1 "captured and queued" || exit 34
+$A jobs --config $W/walkup.toml --json > /mnt/walkup-jobs.json
+kill $run
 exit 0
