@@ -339,19 +339,26 @@ impl Default for InputConfig {
 }
 
 impl InputConfig {
-    /// The button's answers, when a button is configured.
-    pub fn open(&self) -> Result<Option<crate::input::ButtonInput>, crate::input::gpio::GpioError> {
+    /// The button's events (press, hold), read on their own thread, when a button is configured.
+    pub fn watch(
+        &self,
+    ) -> Result<Option<std::sync::mpsc::Receiver<crate::input::Event>>, crate::input::gpio::GpioError> {
         if self.backend != InputBackend::Gpio {
             return Ok(None);
         }
-        let rx = crate::input::gpio::watch(&crate::input::gpio::ButtonSettings {
+        crate::input::gpio::watch(&crate::input::gpio::ButtonSettings {
             chip: self.chip.clone(),
             line: self.line,
             active_low: self.active_low,
             settle: Duration::from_millis(self.settle_ms),
             hold: Duration::from_millis(self.hold_ms),
-        })?;
-        Ok(Some(crate::input::ButtonInput::new(rx, Duration::from_secs(self.answer_timeout_secs))))
+        })
+        .map(Some)
+    }
+
+    /// The button's answers for one session, when a button is configured.
+    pub fn open(&self) -> Result<Option<crate::input::ButtonInput>, crate::input::gpio::GpioError> {
+        Ok(self.watch()?.map(|rx| crate::input::ButtonInput::new(rx, Duration::from_secs(self.answer_timeout_secs))))
     }
 }
 

@@ -684,7 +684,6 @@ fn run(cli: Cli) -> Result<()> {
                 return Ok(());
             }
             let agent = kiosk_agent::app::Agent::build(c.clone(), queue)?;
-            agent.heartbeat.store(kiosk_agent::smileid::timestamp::UnixMillis::now().0, Ordering::Relaxed);
             start_watchdog(agent.heartbeat.clone());
             agent.run(&STOP, log_event)?;
             kiosk_agent::systemd::notify("STOPPING=1");

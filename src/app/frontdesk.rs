@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::api::StartSession;
+use crate::api::{Backend, StartSession};
 use crate::config::WalkUp;
 use crate::display::screens::{Link, Problem, Start};
 use crate::display::slot::DisplaySlot;
@@ -151,7 +151,6 @@ pub fn on_button(service: &Service, press: bool) {
         document_back: false,
         language: None,
     };
-    use crate::api::Backend;
     match service.start_session(req) {
         Ok(v) => crate::log::info(
             &format!("walk-up session started at the button: {}", v["job_id"].as_str().unwrap_or("")),

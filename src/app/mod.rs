@@ -17,7 +17,7 @@ pub mod service;
 use std::sync::atomic::{AtomicBool, AtomicI64, Ordering};
 use std::sync::Arc;
 
-use crate::config::{Config, ConfigError, InputBackend};
+use crate::config::{Config, ConfigError};
 use crate::display::slot::DisplaySlot;
 use crate::display::DisplayError;
 use crate::queue::{Queue, QueueError, Record};
@@ -120,14 +120,7 @@ impl Agent {
         let threads_stop = Arc::new(AtomicBool::new(false));
         let c = &self.config;
         service::start_api(self.service.clone(), threads_stop.clone())?;
-        if c.input.backend == InputBackend::Gpio {
-            let rx = crate::input::gpio::watch(&crate::input::gpio::ButtonSettings {
-                chip: c.input.chip.clone(),
-                line: c.input.line,
-                active_low: c.input.active_low,
-                settle: std::time::Duration::from_millis(c.input.settle_ms),
-                hold: std::time::Duration::from_millis(c.input.hold_ms),
-            })?;
+        if let Some(rx) = c.input.watch()? {
             let service = self.service.clone();
             std::thread::Builder::new()
                 .name("button".into())
