@@ -371,7 +371,7 @@ pub enum ConfigError {
     #[error("config key {key}: {problem}")]
     Invalid { key: &'static str, problem: String },
     #[error(
-        "cannot read the API key file {path}: {detail}; create it with mode 0600, or pass it as a systemd credential"
+        "cannot read the API key file {path}: {detail}; create it with mode 0600 (with the packaged unit: /etc/kiosk-agent/credentials/<name>), or pass it as a systemd credential"
     )]
     ApiKey { path: String, detail: String },
 }

@@ -2,7 +2,7 @@
 
 #[cfg(feature = "sandbox")]
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use anyhow::{Context, Result};
@@ -27,6 +27,9 @@ use kiosk_agent::uplink::service::LinkState;
 /// Identity-capture kiosk agent: guides a person through Smile ID verification on the
 /// kiosk's camera and screen, queues the job safely while offline, and uploads it when the
 /// network returns.
+/// Where the package installs the config; every command's `--config` defaults to it.
+const DEFAULT_CONFIG: &str = "/etc/kiosk-agent/kiosk.toml";
+
 #[derive(Parser)]
 #[command(name = "kiosk-agent", version, propagate_version = true)]
 struct Cli {
@@ -79,7 +82,7 @@ enum Command {
     /// Nothing is sent: `upload` does that when the network is there.
     Capture {
         /// Path to the TOML configuration.
-        #[arg(long, default_value = "/etc/kiosk-agent/kiosk.toml")]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// The person's user_id in the partner's system.
         #[arg(long)]
@@ -105,13 +108,13 @@ enum Command {
     /// Upload what is due now, oldest first, and print each job's outcome as a JSON line.
     Upload {
         /// Path to the TOML configuration.
-        #[arg(long, default_value = "/etc/kiosk-agent/kiosk.toml")]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
     /// Run the uplink: upload queued jobs whenever the link is there, until stopped (SIGTERM).
     Run {
         /// Path to the TOML configuration.
-        #[arg(long, default_value = "/etc/kiosk-agent/kiosk.toml")]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// Exit once no job is waiting (for scripts and tests).
         #[arg(long)]
@@ -164,7 +167,7 @@ enum Command {
     /// Show the link state and the queue's counts.
     Status {
         /// Path to the TOML configuration.
-        #[arg(long, default_value = "/etc/kiosk-agent/kiosk.toml")]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// Print the status as JSON (for scripts).
         #[arg(long)]
@@ -174,7 +177,7 @@ enum Command {
     /// network) and say for each what to do. Exits 1 if any check fails.
     Doctor {
         /// Path to the TOML configuration.
-        #[arg(long, default_value = "/etc/kiosk-agent/kiosk.toml")]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// Print the checks as JSON.
         #[arg(long)]
@@ -193,7 +196,7 @@ enum Command {
     /// Check a configuration file and say what is wrong with it.
     CheckConfig {
         /// Path to the TOML configuration.
-        #[arg(long, default_value = "/etc/kiosk-agent/kiosk.toml")]
+        #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         /// The same path given bare (older form).
         #[arg(hide = true)]
@@ -202,7 +205,7 @@ enum Command {
     /// Inspect the durable job queue.
     Queue {
         /// Path to the TOML configuration.
-        #[arg(long, global = true, default_value = "/etc/kiosk-agent/kiosk.toml")]
+        #[arg(long, global = true, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
         #[command(subcommand)]
         action: QueueAction,
@@ -213,7 +216,7 @@ enum Command {
 #[derive(clap::Args)]
 struct ApiAt {
     /// Path to the TOML configuration (its [api] socket is used).
-    #[arg(long, default_value = "/etc/kiosk-agent/kiosk.toml")]
+    #[arg(long, default_value = DEFAULT_CONFIG)]
     config: PathBuf,
     /// The control socket, overriding the config.
     #[arg(long)]
@@ -224,7 +227,15 @@ impl ApiAt {
     fn socket(&self) -> Result<PathBuf> {
         match &self.socket {
             Some(s) => Ok(s.clone()),
-            None => Ok(Config::load(&self.config)?.api.socket),
+            // The host application may not read the kiosk's config (root:kiosk-agent 0640):
+            // the packaged socket then.
+            None => match Config::load(&self.config) {
+                Ok(c) => Ok(c.api.socket),
+                Err(kiosk_agent::config::ConfigError::Read { .. }) if self.config == Path::new(DEFAULT_CONFIG) => {
+                    Ok(kiosk_agent::config::ApiConfig::default().socket)
+                }
+                Err(e) => Err(e.into()),
+            },
         }
     }
 }
@@ -326,7 +337,12 @@ fn main() {
     unsafe { libc::umask(0o077) };
     if let Err(e) = run(Cli::parse()) {
         eprintln!("kiosk-agent: error: {e:#}");
-        std::process::exit(1);
+        // A config that cannot work exits 78 (EX_CONFIG): the unit does not restart on it.
+        let config_error = e.chain().any(|c| {
+            c.downcast_ref::<kiosk_agent::config::ConfigError>().is_some()
+                || matches!(c.downcast_ref::<kiosk_agent::app::AppError>(), Some(kiosk_agent::app::AppError::Config(_)))
+        });
+        std::process::exit(if config_error { 78 } else { 1 });
     }
 }
 
@@ -800,6 +816,14 @@ fn run(cli: Cli) -> Result<()> {
                 Ok(q) => queue_command(Jobs::Local(&q), action)?,
                 // The service owns the queue: the same command, through its control API.
                 Err(QueueError::Busy { .. } | QueueError::NoAccess { .. }) => {
+                    queue_command(Jobs::Service(&c.api.socket), action)?
+                }
+                // Another user's queue (root beside the service's): through the service if it
+                // runs, else refused with what to do.
+                Err(e @ QueueError::NotOwner { .. }) => {
+                    if kiosk_agent::api::client::call(&c.api.socket, "GET", "/v1/health", None).is_err() {
+                        return Err(e.into());
+                    }
                     queue_command(Jobs::Service(&c.api.socket), action)?
                 }
                 Err(e @ QueueError::Missing { .. }) if matches!(action, QueueAction::Ls { .. }) => {

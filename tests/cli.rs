@@ -141,6 +141,35 @@ fn check_config_accepts_every_display_the_docs_offer() {
     std::fs::write(&config, base.replace("backend = \"png\"", "backend = \"lcd\"")).unwrap();
     let o = agent(&["check-config"], &config);
     assert!(!o.status.success() && text(&o).contains("spi"), "{}", text(&o));
+    // A config that cannot work exits 78, which the unit does not restart on (the packaged one
+    // before its partner id is set, too).
+    assert_eq!(o.status.code(), Some(78), "{}", text(&o));
+    let packaged = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("config/kiosk.example.toml");
+    let o = agent(&["run"], &packaged);
+    assert_eq!(o.status.code(), Some(78), "{}", text(&o));
+    assert!(text(&o).contains("smileid.partner_id"), "{}", text(&o));
+}
+
+/// Root (or anyone) beside the service's queue writes nothing into it: a root-owned file there
+/// would stop the service at its next start. Needs root to give the state dir away (CI is root).
+#[test]
+fn another_users_queue_is_not_written() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: cannot hand a state dir to another user here");
+        return;
+    }
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::os::unix::fs::chown(&state, Some(65534), Some(65534)).unwrap();
+    for args in [&["queue", "retry", "some-job"][..], &["upload"]] {
+        let o = agent(args, &config);
+        assert!(!o.status.success() && text(&o).contains("belongs to uid 65534"), "{args:?}: {}", text(&o));
+    }
+    assert_eq!(std::fs::read_dir(&state).unwrap().count(), 0, "nothing was created in another user's queue");
 }
 
 fn status(config: &Path) -> serde_json::Value {

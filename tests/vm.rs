@@ -221,7 +221,7 @@ fn deployed_kiosk() {
     let installed = text("kiosk.toml");
     let changed: Vec<&str> = installed.lines().filter(|l| !packaged.lines().any(|p| p == *l)).collect();
     let keys: Vec<&str> = changed.iter().map(|l| l.split(" =").next().unwrap()).collect();
-    assert_eq!(keys, ["partner_id", "environment", "extra_ca_file"], "{changed:?}");
+    assert_eq!(keys, ["partner_id", "environment", "extra_ca_file", "partner_name"], "{changed:?}");
 
     // The screens as the framebuffer showed them, each exactly as drawn for that moment.
     let size = text("fb.txt");
@@ -246,8 +246,8 @@ fn deployed_kiosk() {
     };
     for (name, want) in [
         ("idle", &welcome),
-        ("consent1", &drawn(&Screen::Consent { partner: "Example Bank".into() })),
-        ("consent2", &drawn(&Screen::Consent { partner: "Example Bank".into() })),
+        ("consent1", &drawn(&Screen::Consent { partner: "Kiosk Test Bank".into() })),
+        ("consent2", &drawn(&Screen::Consent { partner: "Kiosk Test Bank".into() })),
         ("outcome1", &drawn(&Screen::Saved)),
         ("idle1", &welcome),
         ("restarted", &welcome),

@@ -131,6 +131,8 @@ pub enum QueueError {
     Missing { path: String },
     #[error("this user may not open the queue in {path} ({detail}); it belongs to the service's user: use the commands that go through the service (`kiosk-agent status`, `kiosk-agent queue ...`) as a member of its API group, or run as root")]
     NoAccess { path: String, detail: String },
+    #[error("the queue in {path} belongs to uid {owner}, not to this user; run the command as that user (`sudo -u kiosk-agent kiosk-agent ...`) so that no file in it ends up owned by someone the service cannot write as")]
+    NotOwner { path: String, owner: u32 },
     #[error("the queue was opened read-only; {0} needs the service stopped, or goes through its control API")]
     ReadOnly(&'static str),
     #[error("the queue index failed: {0}; check free disk space")]
@@ -439,6 +441,15 @@ impl Queue {
             }
         }
         if rw {
+            // Written only as the state dir's owner (the service's user): a file root made here
+            // would stop the service at its next start.
+            use std::os::unix::fs::MetadataExt;
+            if let Ok(m) = std::fs::metadata(dir) {
+                // SAFETY: geteuid has no preconditions.
+                if m.uid() != unsafe { libc::geteuid() } {
+                    return Err(QueueError::NotOwner { path: dir.display().to_string(), owner: m.uid() });
+                }
+            }
             private_dir(dir).map_err(|e| match e.kind() {
                 std::io::ErrorKind::PermissionDenied => no_access(e),
                 _ => open_err(e.to_string()),

@@ -41,10 +41,10 @@ ls -l /dev/gpiochip* > /mnt/gpiochip.ls
 kiosk-agent sandbox --help > /dev/null 2>&1 && fail "the packaged binary carries the sandbox"
 kiosk-agent demo --help > /dev/null 2>&1 && fail "the packaged binary carries the demo"
 
-step "the operator's edits (README): the API key, partner id, environment, the sandbox's CA"
+step "the operator's edits (README): the API key, partner id and name, environment, the sandbox's CA"
 install -m 0600 /root/api_key /etc/kiosk-agent/credentials/api_key
 install -m 0644 /mnt/sandbox/ca.pem /etc/kiosk-agent/extra-ca.pem
-sed -i -e 's/^partner_id = ""/partner_id = "085"/' \
+sed -i -e 's/^partner_id = ""/partner_id = "085"/' -e 's/^# partner_name = .*/partner_name = "Kiosk Test Bank"/' \
   -e 's#^environment = "production"#environment = "https://127.0.0.1:8443/v1"#' \
   -e 's@^\# extra_ca_file = .*@extra_ca_file = "/etc/kiosk-agent/extra-ca.pem"@' /etc/kiosk-agent/kiosk.toml
 [ "$chip" = gpiochip0 ] || sed -i "s#^chip = \"/dev/gpiochip0\"#chip = \"/dev/$chip\"#" /etc/kiosk-agent/kiosk.toml
@@ -66,7 +66,7 @@ fb idle
 # The capture's end is left to the caller (wait $s).
 session() {
   local n=$1
-  runuser -u hostapp -- kiosk-agent session --socket /run/kiosk-agent/control.sock --job-type 4 \
+  runuser -u hostapp -- kiosk-agent session --job-type 4 \
     --user-id "host-user-$n" > "/mnt/session$n.out" 2> "/mnt/session$n.err" &
   local s=$!
   until_ok 60 grep -q awaiting_consent "/mnt/session$n.err" || fail "no consent screen: $(cat /mnt/session$n.err)"
