@@ -22,11 +22,15 @@ pub mod server;
 
 use std::collections::BTreeMap;
 
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::httpd::{Request, Response};
+use crate::queue::{QueueStats, Record};
+use crate::session::manager::SessionView;
 use crate::smileid::job::{IdInfo, ImageType, Job, JobImage, JobOptions, JobType, PartnerParams};
 use crate::smileid::validate::validate;
+use crate::uplink::service::LinkState;
 
 /// A session request after validation.
 #[derive(Debug, Clone, PartialEq)]
@@ -63,19 +67,38 @@ impl Refusal {
     }
 }
 
-/// What the API drives; implemented by the service, and by [`AcceptAll`] for tests.
+/// An Enhanced KYC answer: the job_id used and Smile ID's result as it came.
+#[derive(Debug, Clone, Serialize)]
+pub struct EnhancedKycAnswer {
+    pub job_id: String,
+    pub result: Value,
+}
+
+/// The kiosk's health: `status` is "ok" or the first problem, by how much it stops (nothing
+/// captured, nothing sent, less); `problems` has them all.
+#[derive(Debug, Clone, Serialize)]
+pub struct Health {
+    pub status: &'static str,
+    pub problems: Vec<&'static str>,
+    pub uplink: LinkState,
+    pub queue: Option<QueueStats>,
+    pub version: &'static str,
+}
+
+/// What the API drives, in the agent's own types (JSON is made only here, at the edge);
+/// implemented by the service, and by [`AcceptAll`] for tests.
 pub trait Backend: Send + Sync {
-    fn start_session(&self, req: StartSession) -> Result<Value, Refusal>;
-    fn session(&self, id: &str) -> Option<Value>;
-    fn consent(&self, id: &str, granted: bool) -> Option<Value>;
-    fn cancel(&self, id: &str) -> Option<Value>;
-    fn jobs(&self) -> Result<Value, Refusal>;
-    fn job(&self, job_id: &str) -> Option<Value>;
+    fn start_session(&self, req: StartSession) -> Result<SessionView, Refusal>;
+    fn session(&self, id: &str) -> Option<SessionView>;
+    fn consent(&self, id: &str, granted: bool) -> Option<SessionView>;
+    fn cancel(&self, id: &str) -> Option<SessionView>;
+    fn jobs(&self) -> Result<Vec<Record>, Refusal>;
+    fn job(&self, job_id: &str) -> Option<Record>;
     fn purge(&self, job_id: &str) -> Result<(), Refusal>;
-    fn retry(&self, job_id: &str) -> Result<Value, Refusal>;
-    fn restore(&self, job_id: &str) -> Result<Value, Refusal>;
-    fn enhanced_kyc(&self, req: EnhancedKyc) -> Result<Value, Refusal>;
-    fn health(&self) -> Value;
+    fn retry(&self, job_id: &str) -> Result<Record, Refusal>;
+    fn restore(&self, job_id: &str) -> Result<Record, Refusal>;
+    fn enhanced_kyc(&self, req: EnhancedKyc) -> Result<EnhancedKycAnswer, Refusal>;
+    fn health(&self) -> Health;
     fn metrics(&self) -> String;
 }
 
@@ -86,39 +109,57 @@ pub trait Backend: Send + Sync {
 pub struct AcceptAll;
 
 #[cfg(feature = "sandbox")]
+impl AcceptAll {
+    fn view(job_type: u8) -> SessionView {
+        SessionView {
+            session_id: "s".into(),
+            job_id: "j".into(),
+            job_type,
+            state: crate::session::manager::SessionState::AwaitingConsent,
+            hint: None,
+            step: "consent".into(),
+            done: 0,
+            total: 0,
+            error: None,
+            started_at: String::new(),
+        }
+    }
+}
+
+#[cfg(feature = "sandbox")]
 impl Backend for AcceptAll {
-    fn start_session(&self, r: StartSession) -> Result<Value, Refusal> {
-        Ok(json!({"session_id": "s", "job_type": r.job_type.code()}))
+    fn start_session(&self, r: StartSession) -> Result<SessionView, Refusal> {
+        Ok(Self::view(r.job_type.code()))
     }
-    fn session(&self, id: &str) -> Option<Value> {
-        (id == "s").then(|| json!({"session_id": "s"}))
+    fn session(&self, id: &str) -> Option<SessionView> {
+        (id == "s").then(|| Self::view(1))
     }
-    fn consent(&self, id: &str, _: bool) -> Option<Value> {
+    fn consent(&self, id: &str, _: bool) -> Option<SessionView> {
         self.session(id)
     }
-    fn cancel(&self, id: &str) -> Option<Value> {
+    fn cancel(&self, id: &str) -> Option<SessionView> {
         self.session(id)
     }
-    fn jobs(&self) -> Result<Value, Refusal> {
-        Ok(json!([]))
+    fn jobs(&self) -> Result<Vec<Record>, Refusal> {
+        Ok(Vec::new())
     }
-    fn job(&self, _: &str) -> Option<Value> {
+    fn job(&self, _: &str) -> Option<Record> {
         None
     }
     fn purge(&self, _: &str) -> Result<(), Refusal> {
         Err(Refusal::new(404, "no job"))
     }
-    fn retry(&self, _: &str) -> Result<Value, Refusal> {
+    fn retry(&self, _: &str) -> Result<Record, Refusal> {
         Err(Refusal::new(404, "no job"))
     }
-    fn restore(&self, _: &str) -> Result<Value, Refusal> {
+    fn restore(&self, _: &str) -> Result<Record, Refusal> {
         Err(Refusal::new(404, "no job"))
     }
-    fn enhanced_kyc(&self, _: EnhancedKyc) -> Result<Value, Refusal> {
-        Ok(json!({"result": {}}))
+    fn enhanced_kyc(&self, r: EnhancedKyc) -> Result<EnhancedKycAnswer, Refusal> {
+        Ok(EnhancedKycAnswer { job_id: r.job_id.unwrap_or_default(), result: json!({}) })
     }
-    fn health(&self) -> Value {
-        json!({"status": "ok"})
+    fn health(&self) -> Health {
+        Health { status: "ok", problems: Vec::new(), uplink: LinkState::Unknown, queue: None, version: "test" }
     }
     fn metrics(&self) -> String {
         String::new()
@@ -298,14 +339,14 @@ pub fn parse_enhanced_kyc(body: &serde_json::Map<String, Value>) -> Result<Enhan
     Ok(EnhancedKyc { user_id, job_id, id_info })
 }
 
-fn reply(r: Result<Value, Refusal>, ok: u16) -> Response {
-    match r {
+fn reply<T: Serialize>(r: Result<T, Refusal>, ok: u16) -> Response {
+    match r.and_then(|v| serde_json::to_value(v).map_err(|e| Refusal::new(500, e.to_string()))) {
         Ok(v) => Response::json(ok, &v),
         Err(e) => Response::json(e.status, &json!({"error": e.error})),
     }
 }
 
-fn found(v: Option<Value>, what: &str) -> Result<Value, Refusal> {
+fn found<T>(v: Option<T>, what: &str) -> Result<T, Refusal> {
     v.ok_or_else(|| Refusal::new(404, format!("no {what} with that id")))
 }
 
@@ -334,7 +375,7 @@ pub fn route(b: &dyn Backend, req: &Request) -> Response {
         ("POST", ["v1", "enhanced_kyc"]) => {
             reply(parse_body(req).and_then(|o| parse_enhanced_kyc(&o)).and_then(|r| b.enhanced_kyc(r)), 200)
         }
-        ("GET", ["v1", "health"]) => Response::json(200, &b.health()),
+        ("GET", ["v1", "health"]) => reply(Ok::<_, Refusal>(b.health()), 200),
         ("GET", ["metrics"]) => Response {
             date: None,
             status: 200,

@@ -153,8 +153,8 @@ pub fn on_button(service: &Service, press: bool) {
     };
     match service.start_session(req) {
         Ok(v) => crate::log::info(
-            &format!("walk-up session started at the button: {}", v["job_id"].as_str().unwrap_or("")),
-            &[("JOB_ID", v["job_id"].as_str().unwrap_or("")), ("STAGE", "session")],
+            &format!("walk-up session started at the button: {}", v.job_id),
+            &[("JOB_ID", &v.job_id), ("STAGE", "session")],
         ),
         Err(e) => crate::log::warn(&format!("walk-up session refused: {}", e.error), &[]),
     }

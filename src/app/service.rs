@@ -5,15 +5,13 @@ use std::sync::atomic::AtomicBool;
 use std::sync::Arc;
 use std::time::Duration;
 
-use serde_json::{json, Value};
-
-use crate::api::{Backend, EnhancedKyc, Refusal, StartSession};
+use crate::api::{Backend, EnhancedKyc, EnhancedKycAnswer, Health, Refusal, StartSession};
 use crate::camera::FrameSource;
 use crate::config::Config;
 use crate::display::slot::DisplaySlot;
 use crate::display::Display;
-use crate::queue::{Queue, QueueError};
-use crate::session::manager::{Devices, SessionManager, SessionState, StartError};
+use crate::queue::{Queue, QueueError, Record};
+use crate::session::manager::{Devices, SessionManager, SessionState, SessionView, StartError};
 use crate::session::new_job_id;
 use crate::smileid::job::{Job, JobOptions, JobType, PartnerParams};
 use crate::smileid::signature::SignContext;
@@ -85,7 +83,7 @@ impl Service {
 }
 
 impl Backend for Service {
-    fn start_session(&self, r: StartSession) -> Result<Value, Refusal> {
+    fn start_session(&self, r: StartSession) -> Result<SessionView, Refusal> {
         let req = super::session_request(&self.config, r).map_err(|e| Refusal::new(400, format!("language: {e}")))?;
         let job_id = &req.job_id;
         if self.queue.get(job_id).is_ok() {
@@ -95,30 +93,30 @@ impl Backend for Service {
             ));
         }
         match self.sessions.start(req) {
-            Ok(v) => Ok(serde_json::to_value(v).unwrap_or_default()),
+            Ok(v) => Ok(v),
             Err(e @ StartError::Busy(_)) => Err(Refusal::new(409, e.to_string())),
             Err(StartError::Full(e)) => Err(queue_refusal(e)),
         }
     }
 
-    fn session(&self, id: &str) -> Option<Value> {
-        self.sessions.view(id).map(|v| serde_json::to_value(v).unwrap_or_default())
+    fn session(&self, id: &str) -> Option<SessionView> {
+        self.sessions.view(id)
     }
 
-    fn consent(&self, id: &str, granted: bool) -> Option<Value> {
-        self.sessions.consent(id, granted).map(|v| serde_json::to_value(v).unwrap_or_default())
+    fn consent(&self, id: &str, granted: bool) -> Option<SessionView> {
+        self.sessions.consent(id, granted)
     }
 
-    fn cancel(&self, id: &str) -> Option<Value> {
-        self.sessions.cancel(id).map(|v| serde_json::to_value(v).unwrap_or_default())
+    fn cancel(&self, id: &str) -> Option<SessionView> {
+        self.sessions.cancel(id)
     }
 
-    fn jobs(&self) -> Result<Value, Refusal> {
-        Ok(serde_json::to_value(self.queue.list().map_err(queue_refusal)?).unwrap_or_default())
+    fn jobs(&self) -> Result<Vec<Record>, Refusal> {
+        self.queue.list().map_err(queue_refusal)
     }
 
-    fn job(&self, job_id: &str) -> Option<Value> {
-        self.queue.get(job_id).ok().map(|r| serde_json::to_value(r).unwrap_or_default())
+    fn job(&self, job_id: &str) -> Option<Record> {
+        self.queue.get(job_id).ok()
     }
 
     fn purge(&self, job_id: &str) -> Result<(), Refusal> {
@@ -127,19 +125,19 @@ impl Backend for Service {
         Ok(())
     }
 
-    fn retry(&self, job_id: &str) -> Result<Value, Refusal> {
+    fn retry(&self, job_id: &str) -> Result<Record, Refusal> {
         let r = self.queue.retry(job_id).map_err(queue_refusal)?;
         crate::log::info(&format!("job {job_id} put back in line by the operator"), &[("JOB_ID", job_id)]);
-        Ok(serde_json::to_value(r).unwrap_or_default())
+        Ok(r)
     }
 
-    fn restore(&self, job_id: &str) -> Result<Value, Refusal> {
+    fn restore(&self, job_id: &str) -> Result<Record, Refusal> {
         let r = self.queue.restore(job_id).map_err(queue_refusal)?;
         crate::log::info(&format!("job {job_id} restored from quarantine by the operator"), &[("JOB_ID", job_id)]);
-        Ok(serde_json::to_value(r).unwrap_or_default())
+        Ok(r)
     }
 
-    fn enhanced_kyc(&self, r: EnhancedKyc) -> Result<Value, Refusal> {
+    fn enhanced_kyc(&self, r: EnhancedKyc) -> Result<EnhancedKycAnswer, Refusal> {
         let job = Job {
             partner_params: PartnerParams {
                 user_id: r.user_id,
@@ -163,18 +161,18 @@ impl Backend for Service {
             self.smile.http.execute(&req).map_err(|e| Refusal::new(502, format!("Smile ID is unreachable: {e}")))?;
         let result = crate::smileid::id_verification_result(resp.status, &resp.body)
             .map_err(|e| Refusal::new(502, e.to_string()))?;
-        Ok(json!({"job_id": pp.job_id, "result": result}))
+        Ok(EnhancedKycAnswer { job_id: pp.job_id.clone(), result })
     }
 
-    fn health(&self) -> Value {
-        let link = serde_json::to_value(self.link()).unwrap_or_else(|_| json!({"link": "unknown"}));
+    fn health(&self) -> Health {
+        let link = self.link();
         let stats = self.queue.stats();
-        let mut problems: Vec<&str> = Vec::new();
-        match link["link"].as_str() {
-            Some("paused") => problems.push("paused"),
-            Some("clock_wrong") => problems.push("clock_wrong"),
-            Some("down") => problems.push("link_down"),
-            _ => {}
+        let mut problems: Vec<&'static str> = Vec::new();
+        match link {
+            LinkState::Paused { .. } => problems.push("paused"),
+            LinkState::ClockWrong { .. } => problems.push("clock_wrong"),
+            LinkState::Down { .. } => problems.push("link_down"),
+            LinkState::Up | LinkState::Unknown => {}
         }
         if self.camera_missing() {
             problems.push("camera_missing");
@@ -189,15 +187,13 @@ impl Backend for Service {
             Err(_) => problems.push("queue_unreadable"),
         }
         // "ok", or the first problem by how much it stops: nothing captured, nothing sent, less.
-        let status = problems.first().copied().unwrap_or("ok");
-        let queue = stats.map(|s| serde_json::to_value(s).unwrap_or_default()).unwrap_or(Value::Null);
-        json!({
-            "status": status,
-            "problems": problems,
-            "uplink": link,
-            "queue": queue,
-            "version": env!("CARGO_PKG_VERSION"),
-        })
+        Health {
+            status: problems.first().copied().unwrap_or("ok"),
+            problems,
+            uplink: link,
+            queue: stats.ok(),
+            version: env!("CARGO_PKG_VERSION"),
+        }
     }
 
     fn metrics(&self) -> String {
