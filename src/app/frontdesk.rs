@@ -68,6 +68,9 @@ pub fn screen_for(f: &Facts) -> Option<Screen> {
 /// How often the facts are looked at again (a press or a session's end shows within this).
 const TICK: Duration = Duration::from_millis(200);
 
+/// How often the costlier facts (the queue's counts, the disk, the camera's node) are looked at.
+const SLOW_TICK: Duration = Duration::from_secs(2);
+
 /// Draws the screen between sessions until `stop`.
 pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>) {
     let d = &service.config.display;
@@ -76,13 +79,23 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
     let start = if service.config.input.walk_up == WalkUp::Off { Start::Staff } else { Start::Button };
     // What is on the panel: the screen and the language it was drawn in.
     let mut drawn: Option<(Screen, String)> = None;
+    let mut slow: Option<(std::time::Instant, bool, bool)> = None;
     while !stop.load(Ordering::Relaxed) {
         let ended = service.sessions.last_ended();
+        // The queue's counts decode every record: on a Pi with a full queue, not 5 times a second.
+        let (camera_missing, storage_full) = match slow {
+            Some((at, c, s)) if at.elapsed() < SLOW_TICK => (c, s),
+            _ => {
+                let (c, s) = (service.camera_missing(), service.storage_full());
+                slow = Some((std::time::Instant::now(), c, s));
+                (c, s)
+            }
+        };
         let facts = Facts {
             session_running: service.sessions.active().is_some(),
             outcome: ended.as_ref().filter(|e| e.at.elapsed() < outcome_for).map(|e| (e.state, e.camera_failed)),
-            camera_missing: service.camera_missing(),
-            storage_full: service.storage_full(),
+            camera_missing,
+            storage_full,
             link: service.link(),
             start,
         };
