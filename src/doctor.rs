@@ -303,16 +303,21 @@ fn custody(c: &Config) -> Check {
     }
 }
 
-fn network(c: &Config) -> Check {
-    let base = match c.base_url() {
-        Ok(b) => b,
-        Err(e) => return check("network", Verdict::Fail, e.to_string(), "fix [smileid] environment"),
-    };
+/// The API root and a client with short timeouts, or the failed check `name` saying which
+/// setting is wrong.
+fn client(c: &Config, name: &'static str) -> Result<(String, HttpClient), Check> {
+    let base = c.base_url().map_err(|e| check(name, Verdict::Fail, e.to_string(), "fix [smileid] environment"))?;
     let t =
         Timeouts { connect_secs: 10, idle_secs: 10, send_body_secs: 10, recv_response_secs: 10, recv_body_secs: 10 };
-    let http = match HttpClient::new(c.smileid.extra_ca_file.as_deref(), &t) {
-        Ok(h) => h,
-        Err(e) => return check("network", Verdict::Fail, e.to_string(), "fix [smileid] extra_ca_file"),
+    let http = HttpClient::new(c.smileid.extra_ca_file.as_deref(), &t)
+        .map_err(|e| check(name, Verdict::Fail, e.to_string(), "fix [smileid] extra_ca_file"))?;
+    Ok((base, http))
+}
+
+fn network(c: &Config) -> Check {
+    let (base, http) = match client(c, "network") {
+        Ok(x) => x,
+        Err(failed) => return failed,
     };
     let root = crate::uplink::http::origin_of(&base);
     let req = HttpRequest {
@@ -336,15 +341,9 @@ fn network(c: &Config) -> Check {
 /// authorized" means the partner id, the key (or signer) and the environment belong together.
 fn credentials(c: &Config) -> Check {
     let advice = "check smileid.partner_id, the key (keys are per environment) and smileid.environment";
-    let base = match c.base_url() {
-        Ok(b) => b,
-        Err(e) => return check("credentials", Verdict::Fail, e.to_string(), "fix [smileid] environment"),
-    };
-    let t =
-        Timeouts { connect_secs: 10, idle_secs: 10, send_body_secs: 10, recv_response_secs: 10, recv_body_secs: 10 };
-    let http = match HttpClient::new(c.smileid.extra_ca_file.as_deref(), &t) {
-        Ok(h) => h,
-        Err(e) => return check("credentials", Verdict::Fail, e.to_string(), "fix [smileid] extra_ca_file"),
+    let (base, http) = match client(c, "credentials") {
+        Ok(x) => x,
+        Err(failed) => return failed,
     };
     let signer = match c.signer(&http) {
         Ok(s) => s,

@@ -381,3 +381,78 @@ fn operator_commands_beside_the_running_service_go_through_it_and_lose_nothing()
     assert!(o.status.success(), "{}", text(&o));
     assert!(!dir.path().join("never").exists());
 }
+
+/// What `check-config` accepts is exactly what the agent builds: every camera source, display
+/// backend (both SPI panel models), input backend and walk-up mode, through the CLI as an
+/// operator runs it, then built as `run` builds it. Devices that are not on this machine (the
+/// framebuffer, the SPI bus, the GPIO chip: named so that they cannot exist) fail only as
+/// missing devices, never as configuration.
+#[test]
+fn check_config_accepts_exactly_what_the_agent_builds() {
+    use kiosk_agent::config::{CameraSource, Config, DisplayBackend, InputBackend, WalkUp};
+    let as_text = |v: serde_json::Value| v.as_str().unwrap().to_string();
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("api_key");
+    std::fs::write(&key, "k").unwrap();
+    let config = dir.path().join("kiosk.toml");
+    let mut combos = 0;
+    for cam in CameraSource::ALL {
+        for disp in DisplayBackend::ALL {
+            let models: &[&str] = if disp == DisplayBackend::Spi { &["st7789", "ili9341"] } else { &["st7789"] };
+            for model in models {
+                for inp in InputBackend::ALL {
+                    for walk in WalkUp::ALL {
+                        combos += 1;
+                        let n = combos;
+                        let toml = format!(
+                            "state_dir = {:?}\n[smileid]\npartner_id = \"085\"\nenvironment = \"sandbox\"\napi_key_file = {key:?}\n\
+                             [camera]\nsource = \"{}\"\ndevice = \"/dev/video-none\"\n\
+                             [display]\nbackend = \"{}\"\ndevice = \"/dev/fb-none\"\nspi_model = \"{model}\"\nspi_device = \"/dev/spidev-none\"\ngpio_chip = \"/dev/gpiochip-none\"\nout_dir = {:?}\n\
+                             [input]\nbackend = \"{}\"\nchip = \"/dev/gpiochip-none\"\nwalk_up = \"{}\"\nwalk_up_country = \"KE\"\nwalk_up_id_type = \"NATIONAL_ID\"\n\
+                             [api]\nsocket = {:?}\n",
+                            dir.path().join(format!("state{n}")),
+                            as_text(serde_json::to_value(cam).unwrap()),
+                            as_text(serde_json::to_value(disp).unwrap()),
+                            dir.path().join(format!("screens{n}")),
+                            as_text(serde_json::to_value(inp).unwrap()),
+                            as_text(serde_json::to_value(walk).unwrap()),
+                            dir.path().join(format!("api{n}.sock")),
+                        );
+                        std::fs::write(&config, &toml).unwrap();
+                        let o = agent(&["check-config"], &config);
+                        let what = format!("{cam:?}/{disp:?}/{model}/{inp:?}/{walk:?}");
+                        // A walk-up session starts with a press: it needs the button.
+                        let buildable = walk == WalkUp::Off || inp == InputBackend::Gpio;
+                        assert_eq!(o.status.success(), buildable, "{what}: {}", text(&o));
+                        if !buildable {
+                            assert_eq!(o.status.code(), Some(78), "{what}: {}", text(&o));
+                            assert!(text(&o).contains("input.walk_up"), "{what}: {}", text(&o));
+                            continue;
+                        }
+                        let c = Config::parse(&toml, "kiosk.toml").unwrap();
+                        c.camera.open().unwrap_or_else(|e| panic!("{what}: the camera: {e}"));
+                        let queue = std::sync::Arc::new(
+                            kiosk_agent::queue::Queue::open(&c.state_dir, c.queue.clone()).unwrap(),
+                        );
+                        match (disp, kiosk_agent::app::Agent::build(c.clone(), queue)) {
+                            (DisplayBackend::Png, Ok(_)) => {}
+                            (
+                                DisplayBackend::Framebuffer | DisplayBackend::Spi,
+                                Err(kiosk_agent::app::AppError::Display(kiosk_agent::display::DisplayError::Device {
+                                    ..
+                                })),
+                            ) => {}
+                            (_, Err(e)) => panic!("{what}: built with {e}"),
+                            (_, Ok(_)) => panic!("{what}: a display that cannot be here was built"),
+                        }
+                        match (inp, c.input.watch()) {
+                            (InputBackend::None, Ok(None)) | (InputBackend::Gpio, Err(_)) => {}
+                            (_, r) => panic!("{what}: the button: {:?}", r.map(|r| r.is_some())),
+                        }
+                    }
+                }
+            }
+        }
+    }
+    assert_eq!(combos, 2 * 4 * 2 * 3, "every value of every choice");
+}

@@ -10,6 +10,8 @@ fail() { echo "FAILED at step \"$(cat /mnt/step)\": $*"; journalctl -u kiosk-age
 until_ok() { local n=$1; shift; for _ in $(seq "$n"); do "$@" && return 0; sleep 1; done; return 1; }
 # The peer and the feed are the test's, not the kiosk's: dev builds staged with their libraries.
 L="/mnt/lib/ld-linux-x86-64.so.2 --library-path /mnt/lib"
+# The test's own scratch files, in the guest.
+W=$(mktemp -d)
 fb() { dd if=/dev/fb0 of="/mnt/fb-$1.raw" bs=65536 2>/dev/null; }
 
 step "the kiosk's hardware: vivid camera, bochs framebuffer, a button on gpio-sim line 17"
@@ -27,22 +29,29 @@ echo "$chip" > /mnt/gpiochip
 press() { echo pull-down > "$pull"; sleep 0.3; echo pull-up > "$pull"; }
 
 step "a Smile ID sandbox on loopback, answering 2 s late (a slow link)"
-head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > /root/api_key
+head -c 24 /dev/urandom | od -An -tx1 | tr -d ' \n' > $W/api_key
 mkdir -p /mnt/sandbox
-$L /mnt/kiosk-agent sandbox --listen 127.0.0.1:8443 --partner-id 085 --api-key-file /root/api_key \
+$L /mnt/kiosk-agent sandbox --listen 127.0.0.1:8443 --partner-id 085 --api-key-file $W/api_key \
   --state-dir /mnt/sandbox --latency-ms 2000 > /mnt/sandbox.log 2>&1 &
 until_ok 60 test -s /mnt/sandbox/ca.pem || fail "the sandbox did not start"
 $L /mnt/vivid_feed 900 > /mnt/feed.log 2>&1 &
 
 step "apt install ./kiosk-agent_*_amd64.deb"
-cp /mnt/kiosk-agent_*_amd64.deb /root/
-(cd /root && apt-get install -y ./kiosk-agent_*_amd64.deb) > /mnt/apt.log 2>&1 || { tail -20 /mnt/apt.log; fail "apt install"; }
+cp /mnt/kiosk-agent_*_amd64.deb $W/
+(cd $W && apt-get install -y ./kiosk-agent_*_amd64.deb) > /mnt/apt.log 2>&1 || { tail -20 /mnt/apt.log; fail "apt install"; }
 ls -l /dev/gpiochip* > /mnt/gpiochip.ls
+
+step "as installed (no partner id yet) the service refuses to start, and is not restarted"
+systemctl start kiosk-agent && fail "the unconfigured service started"
+sleep 7
+systemctl show kiosk-agent -p ExecMainStatus -p NRestarts > /mnt/unconfigured.txt
+grep -qx ExecMainStatus=78 /mnt/unconfigured.txt && grep -qx NRestarts=0 /mnt/unconfigured.txt ||
+  fail "not refused once with exit 78: $(cat /mnt/unconfigured.txt)"
 kiosk-agent sandbox --help > /dev/null 2>&1 && fail "the packaged binary carries the sandbox"
 kiosk-agent demo --help > /dev/null 2>&1 && fail "the packaged binary carries the demo"
 
 step "the operator's edits (README): the API key, partner id and name, environment, the sandbox's CA"
-install -m 0600 /root/api_key /etc/kiosk-agent/credentials/api_key
+install -m 0600 $W/api_key /etc/kiosk-agent/credentials/api_key
 install -m 0644 /mnt/sandbox/ca.pem /etc/kiosk-agent/extra-ca.pem
 sed -i -e 's/^partner_id = ""/partner_id = "085"/' -e 's/^# partner_name = .*/partner_name = "Kiosk Test Bank"/' \
   -e 's#^environment = "production"#environment = "https://127.0.0.1:8443/v1"#' \

@@ -26,6 +26,9 @@ echo 8 > $G/bank0/num_lines
 echo 1 > $G/live || exit 25
 chip=$(cat $G/bank0/chip_name); dev=$(cat $G/dev_name)
 pull=/sys/devices/platform/$dev/$chip/sim_gpio3/pull
+# The person at the button: a short press (yes, keep), or a hold (no, take again).
+press() { echo pull-down > $pull; sleep 0.3; echo pull-up > $pull; }
+hold() { echo pull-down > $pull; sleep 1.5; echo pull-up > $pull; }
 echo pull-up > $pull || exit 26
 echo "$chip" > /mnt/gpiochip
 
@@ -61,7 +64,7 @@ cap=$!
 sleep 8
 # The consent screen is up: read it back from the framebuffer for the record.
 dd if=/dev/fb0 of=/mnt/consent.raw bs=4096 2>/dev/null
-echo pull-down > $pull; sleep 0.3; echo pull-up > $pull
+press
 echo pressed > /mnt/pressed
 wait $cap; echo $? > /mnt/capture.rc
 $A queue --config $W/kiosk.toml show "$(cat /mnt/capture.out)" > /mnt/job.json
@@ -73,7 +76,7 @@ $A doctor --config $W/kiosk.toml --json > /mnt/doctor.json
 $A capture --config $W/kiosk.toml --user-id hold-user --id-info $W/id.json > /mnt/hold.out 2> /mnt/hold.err &
 cap=$!
 sleep 6
-echo pull-down > $pull; sleep 1.5; echo pull-up > $pull
+hold
 wait $cap; echo $? > /mnt/hold.rc
 
 # 5. The service: a session the host application starts waits at the consent screen, and the
@@ -86,7 +89,7 @@ sleep 6
 $A session --config $W/run.toml --user-id svc-user --id-info $W/id.json > /mnt/session.out 2> /mnt/session.err &
 sess=$!
 sleep 8
-echo pull-down > $pull; sleep 0.3; echo pull-up > $pull
+press
 wait $sess; echo $? > /mnt/session.rc
 kill $run
 kill $feed
@@ -103,16 +106,16 @@ run=$!
 log_has() { for _ in $(seq 240); do [ "$(grep -c "$2" /mnt/walkup.log)" -ge "$1" ] && return 0; sleep 0.5; done; return 1; }
 log_has 1 "running; control API" || exit 30
 sleep 2
-echo pull-down > $pull; sleep 0.3; echo pull-up > $pull
+press
 log_has 1 "walk-up session started" || exit 31
 sleep 4
-echo pull-down > $pull; sleep 0.3; echo pull-up > $pull
+press
 log_has 1 "keep the document photo" || exit 32
 sleep 1
-echo pull-down > $pull; sleep 1.5; echo pull-up > $pull
+hold
 log_has 2 "keep the document photo" || exit 33
 sleep 1
-echo pull-down > $pull; sleep 0.3; echo pull-up > $pull
+press
 log_has 1 "captured and queued" || exit 34
 $A jobs --config $W/walkup.toml --json > /mnt/walkup-jobs.json
 kill $run
