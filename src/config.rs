@@ -55,11 +55,30 @@ pub struct ApiConfig {
     pub group: Option<String>,
     /// How long a session waits on the consent screen before it ends as declined.
     pub consent_timeout_secs: u64,
+    /// Who may run sessions and read their own jobs' results: "user:NAME" or "group:NAME"
+    /// entries, matched against the peer's credentials; unset: members of `group`.
+    pub operators: Option<Vec<String>>,
+    /// Who may also purge, retry, restore, list every job, run Enhanced KYC and read metrics;
+    /// root and the agent's own user always may.
+    pub admins: Vec<String>,
+    /// Enhanced KYC lookups allowed per hour (each costs the partner money); up to 5 at once.
+    pub enhanced_kyc_per_hour: u32,
+    /// Connections served at once; beyond it the one that has waited longest for its request
+    /// is closed, and if every one is busy the newcomer gets 503.
+    pub max_connections: usize,
 }
 
 impl Default for ApiConfig {
     fn default() -> Self {
-        ApiConfig { socket: PathBuf::from("/run/kiosk-agent/control.sock"), group: None, consent_timeout_secs: 120 }
+        ApiConfig {
+            socket: PathBuf::from("/run/kiosk-agent/control.sock"),
+            group: None,
+            consent_timeout_secs: 120,
+            operators: None,
+            admins: Vec::new(),
+            enhanced_kyc_per_hour: 60,
+            max_connections: 16,
+        }
     }
 }
 
@@ -430,6 +449,26 @@ impl Config {
                 return Err(invalid("smileid.auth_token_file", "is required with custody = \"auth_smile\""))
             }
             _ => {}
+        }
+        let api = &self.api;
+        for e in api.operators.iter().flatten() {
+            crate::api::access::check_entry("operators", e).map_err(|e| invalid("api.operators", e.to_string()))?;
+        }
+        for e in &api.admins {
+            crate::api::access::check_entry("admins", e).map_err(|e| invalid("api.admins", e.to_string()))?;
+        }
+        if !(2..=256).contains(&api.max_connections) {
+            return Err(invalid("api.max_connections", "must be 2 to 256"));
+        }
+        if api.enhanced_kyc_per_hour > 3_600 {
+            return Err(invalid("api.enhanced_kyc_per_hour", "must be 0 (off) to 3600"));
+        }
+        if self.display.backend == DisplayBackend::Png && s.environment == "production" {
+            return Err(invalid(
+                "display.backend",
+                "\"png\" writes every screen, live face previews included, to files: it is for demos and \
+                 tests, not for a kiosk on the production environment; use \"framebuffer\" or \"spi\"",
+            ));
         }
         if let Some(cb) = s.callback_url.as_deref() {
             if !cb.starts_with("https://") {

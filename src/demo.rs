@@ -54,6 +54,7 @@ pub fn run(out: &Path) -> Result<serde_json::Value> {
     display.show(&Screen::Idle { link: Link::Online, start: Start::Staff })?;
 
     let req = SessionRequest {
+        owner: None,
         partner_name: "Demo Bank".into(),
         user_id: "demo-user-0001".into(),
         job_id: session::new_job_id(),

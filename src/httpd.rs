@@ -1,6 +1,10 @@
-//! A small HTTP/1.1 server: one thread per connection, keep-alive, bodies by Content-Length or
-//! chunked, over any byte stream (TLS for the sandbox, a Unix socket for the control API).
-//! Just enough for JSON endpoints and the clients that call them.
+//! A small HTTP/1.1 server: keep-alive, bodies by Content-Length or chunked, over any byte
+//! stream (TLS for the sandbox, a Unix socket for the control API). Just enough for JSON
+//! endpoints and the clients that call them.
+//!
+//! Nothing is allocated from what a client declares: a body is refused when its declared size
+//! is over the handler's cap for that request, and otherwise read as it arrives. [`Limits`] put
+//! deadlines on the request head and the body, so a client that trickles bytes is cut off.
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
@@ -60,6 +64,11 @@ pub trait Handler: Send + Sync {
     }
     /// Told once per TLS connection, after its handshake: whether the session was resumed.
     fn connected(&self, _resumed: bool) {}
+    /// The largest body `req` (headers read) may have; a bigger one is refused with 413 before
+    /// any of it is read.
+    fn body_limit(&self, _req: &Request) -> usize {
+        MAX_BODY
+    }
 }
 
 impl<F: Fn(&Request) -> Response + Send + Sync> Handler for F {
@@ -84,8 +93,53 @@ impl Response {
     }
 }
 
-const MAX_BODY: usize = 32 * 1024 * 1024;
+/// The default body cap (the sandbox takes whole job zips).
+pub const MAX_BODY: usize = 32 * 1024 * 1024;
 const MAX_HEADER_LINE: usize = 16 * 1024;
+
+/// Deadlines for one request, counted from when the server starts waiting for it (`head`: the
+/// request line and headers, which covers a keep-alive connection's idle time) and from the end
+/// of its head (`body`). `None` waits as long as the stream's own timeouts allow.
+///
+/// A deadline needs the stream to return from a read now and then: give the socket a short read
+/// timeout (the control API uses 200 ms); a timed-out read before the deadline is tried again.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Limits {
+    pub head: Option<Duration>,
+    pub body: Option<Duration>,
+}
+
+/// A stream whose reads fail with `TimedOut` once `deadline` has passed.
+struct Timed<S> {
+    inner: S,
+    deadline: Option<std::time::Instant>,
+}
+
+impl<S: Read> Read for Timed<S> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        loop {
+            if self.deadline.is_some_and(|d| std::time::Instant::now() >= d) {
+                return Err(std::io::ErrorKind::TimedOut.into());
+            }
+            match self.inner.read(buf) {
+                Err(e)
+                    if self.deadline.is_some()
+                        && matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
+        }
+    }
+}
+
+impl<S: Write> Write for Timed<S> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.inner.write(buf)
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
 
 #[derive(Debug)]
 enum ReadError {
@@ -114,7 +168,11 @@ fn read_line(r: &mut impl BufRead) -> Result<String, ReadError> {
 }
 
 #[cfg_attr(not(feature = "sandbox"), allow(unused_variables))]
-fn read_request<S: Read + Write, H: Handler + ?Sized>(r: &mut BufReader<S>, handler: &H) -> Result<Request, ReadError> {
+fn read_request<S: Read + Write, H: Handler + ?Sized>(
+    r: &mut BufReader<Timed<S>>,
+    handler: &H,
+    body_deadline: impl FnOnce() -> Option<std::time::Instant>,
+) -> Result<Request, ReadError> {
     let line = read_line(r)?;
     let mut parts = line.split(' ');
     let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
@@ -143,6 +201,7 @@ fn read_request<S: Read + Write, H: Handler + ?Sized>(r: &mut BufReader<S>, hand
         headers,
         body: Vec::new(),
     };
+    r.get_mut().deadline = body_deadline();
     #[cfg(feature = "sandbox")]
     if let Some(n) = handler.cut_body(&req) {
         let len: usize = req.header("content-length").and_then(|l| l.parse().ok()).unwrap_or(0);
@@ -155,32 +214,41 @@ fn read_request<S: Read + Write, H: Handler + ?Sized>(r: &mut BufReader<S>, hand
         w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").map_err(|_| ReadError::Io)?;
         w.flush().map_err(|_| ReadError::Io)?;
     }
+    let cap = handler.body_limit(&req);
     if req.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
         loop {
             let size_line = read_line(r)?;
             let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
                 .map_err(|_| ReadError::Bad("bad chunk size"))?;
-            if req.body.len() + size > MAX_BODY {
+            if size > cap.saturating_sub(req.body.len()) {
                 return Err(ReadError::TooLarge);
             }
             if size == 0 {
                 while !read_line(r)?.is_empty() {}
                 break;
             }
-            let start = req.body.len();
-            req.body.resize(start + size, 0);
-            r.read_exact(&mut req.body[start..]).map_err(|_| ReadError::Io)?;
+            read_exactly(r, size, &mut req.body)?;
             read_line(r)?;
         }
     } else if let Some(len) = req.header("content-length") {
         let len: usize = len.parse().map_err(|_| ReadError::Bad("bad Content-Length"))?;
-        if len > MAX_BODY {
+        if len > cap {
             return Err(ReadError::TooLarge);
         }
-        req.body.resize(len, 0);
-        r.read_exact(&mut req.body).map_err(|_| ReadError::Io)?;
+        read_exactly(r, len, &mut req.body)?;
     }
     Ok(req)
+}
+
+/// Appends exactly `n` bytes from `r` to `body`, growing it only as bytes arrive.
+fn read_exactly(r: &mut impl Read, n: usize, body: &mut Vec<u8>) -> Result<(), ReadError> {
+    let want = body.len() + n;
+    r.take(n as u64).read_to_end(body).map_err(|_| ReadError::Io)?;
+    if body.len() == want {
+        Ok(())
+    } else {
+        Err(ReadError::Io)
+    }
 }
 
 fn reason(status: u16) -> &'static str {
@@ -191,7 +259,10 @@ fn reason(status: u16) -> &'static str {
         403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
+        409 => "Conflict",
         413 => "Payload Too Large",
+        422 => "Unprocessable Entity",
+        429 => "Too Many Requests",
         500 => "Internal Server Error",
         502 => "Bad Gateway",
         503 => "Service Unavailable",
@@ -269,22 +340,26 @@ fn connection<H: Handler + ?Sized>(
         }
     }
     handler.connected(stream.conn.handshake_kind() == Some(rustls::HandshakeKind::Resumed));
-    serve_stream(stream, &*handler, &stop, |s| {
+    serve_stream(stream, &*handler, &stop, Limits::default(), |s| {
         s.conn.send_close_notify();
         let _ = s.flush();
     });
 }
 
-/// Serves requests on one connection until it closes, `stop` is set, or a request asks to close.
+/// Serves requests on one connection until it closes, `stop` is set, a request asks to close,
+/// or a deadline of `limits` passes.
 pub fn serve_stream<S: Read + Write, H: Handler + ?Sized>(
     stream: S,
     handler: &H,
     stop: &AtomicBool,
+    limits: Limits,
     on_close: impl FnOnce(&mut S),
 ) {
-    let mut reader = BufReader::new(stream);
+    let mut reader = BufReader::new(Timed { inner: stream, deadline: None });
+    let after = |d: Option<Duration>| d.map(|d| std::time::Instant::now() + d);
     while !stop.load(Ordering::Relaxed) {
-        let req = match read_request(&mut reader, handler) {
+        reader.get_mut().deadline = after(limits.head);
+        let req = match read_request(&mut reader, handler, || after(limits.body)) {
             Ok(r) => r,
             Err(ReadError::Closed | ReadError::Io) => return,
             // Cut: dropped with the body unread, so the peer sees a reset mid-upload.
@@ -304,10 +379,11 @@ pub fn serve_stream<S: Read + Write, H: Handler + ?Sized>(
                 return;
             }
         };
+        reader.get_mut().deadline = None;
         let keep_alive = !req.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
         let resp = handler.handle(&req);
         if write_response(reader.get_mut(), &resp, keep_alive).is_err() || !keep_alive {
-            on_close(reader.get_mut());
+            on_close(&mut reader.get_mut().inner);
             return;
         }
     }

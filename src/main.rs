@@ -635,6 +635,7 @@ fn run(cli: Cli) -> Result<()> {
                 options: JobOptions::default(),
                 document_back: true,
                 language,
+                owner: None,
             };
             let req = kiosk_agent::app::session_request(&c, start)?;
             // The queue first: while the service owns it, nothing touches the camera or screen.

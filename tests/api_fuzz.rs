@@ -1,11 +1,12 @@
-//! Fuzzed control-API requests (proptest): whatever the method, path and body, the router never
-//! panics and answers a bad request with a 4xx, never a 5xx. The backend here is a fake (no
-//! camera or queue), so only the API's own parsing and validation are under test.
+//! Fuzzed control-API requests (proptest): whatever the method, path, body and caller, the router
+//! never panics, answers a bad request with a 4xx, never a 5xx, and answers 403 exactly when the
+//! caller lacks the route's role. The backend here is a fake (no camera or queue), so only the
+//! API's own parsing, limits, roles and validation are under test.
 
 use proptest::prelude::*;
 use serde_json::{json, Value};
 
-use kiosk_agent::api::{route, AcceptAll as Fake};
+use kiosk_agent::api::{required_role, route, AcceptAll as Fake, Caller, Role};
 use kiosk_agent::httpd::Request;
 
 fn json_value() -> impl Strategy<Value = Value> {
@@ -15,6 +16,9 @@ fn json_value() -> impl Strategy<Value = Value> {
         any::<i64>().prop_map(|n| json!(n)),
         any::<f64>().prop_map(|f| json!(f)),
         "[a-zA-Z0-9_ ]{0,12}".prop_map(Value::String),
+        // Text-direction and control characters, and texts past every cap.
+        "[a-z\u{202E}\u{2066}\u{0007}\u{00E9}]{0,6}".prop_map(Value::String),
+        (1usize..300).prop_map(|n| Value::String("x".repeat(n))),
         prop_oneof![Just("NG"), Just("PASSPORT"), Just("true"), Just("")].prop_map(|s| Value::String(s.into())),
     ];
     leaf.prop_recursive(3, 24, 6, |inner| {
@@ -77,13 +81,22 @@ fn request() -> impl Strategy<Value = Request> {
     })
 }
 
+fn caller() -> impl Strategy<Value = Caller> {
+    prop_oneof![Just(None), Just(Some(Role::Operate)), Just(Some(Role::Administer))]
+        .prop_map(|role| Caller { uid: 4242, role })
+}
+
+const ADMIN: Caller = Caller { uid: 0, role: Some(Role::Administer) };
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 4000, ..ProptestConfig::default() })]
 
     #[test]
-    fn any_request_gets_an_answer_and_never_a_5xx(req in request()) {
-        let resp = route(&Fake, &req);
+    fn any_request_gets_an_answer_and_never_a_5xx(req in request(), who in caller()) {
+        let resp = route(&Fake, &who, &req);
         prop_assert!(resp.status < 500, "{} {} -> {}", req.method, req.path, resp.status);
+        let lacking = required_role(&req).is_some_and(|need| who.role.is_none_or(|r| r < need));
+        prop_assert_eq!(resp.status == 403, lacking, "{} {} by {:?}", req.method, req.path, who.role);
         if resp.status >= 400 {
             let v: Value = serde_json::from_slice(&resp.body).unwrap();
             prop_assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()));
@@ -93,8 +106,9 @@ proptest! {
     #[test]
     fn session_bodies_are_accepted_or_refused_with_a_named_field(body in json_value()) {
         let req = Request { method: "POST".into(), path: "/v1/sessions".into(), query: String::new(), headers: vec![], body: serde_json::to_vec(&body).unwrap() };
-        let resp = route(&Fake, &req);
+        let resp = route(&Fake, &Caller { uid: 4242, role: Some(Role::Operate) }, &req);
         prop_assert!(resp.status == 202 || (400..500).contains(&resp.status));
+        prop_assert!(resp.status != 403, "an operator may start sessions");
         if resp.status == 422 {
             let v: Value = serde_json::from_slice(&resp.body).unwrap();
             prop_assert!(v["error"].as_str().unwrap().starts_with("invalid "), "{v}");
@@ -112,5 +126,67 @@ fn a_valid_session_request_is_accepted() {
         headers: vec![],
         body: serde_json::to_vec(&body).unwrap(),
     };
-    assert_eq!(route(&Fake, &req).status, 202);
+    assert_eq!(route(&Fake, &ADMIN, &req).status, 202);
+}
+
+fn post(path: &str, body: Value) -> Request {
+    Request {
+        method: "POST".into(),
+        path: path.into(),
+        query: String::new(),
+        headers: vec![],
+        body: serde_json::to_vec(&body).unwrap(),
+    }
+}
+
+fn error_of(resp: &kiosk_agent::httpd::Response) -> String {
+    let v: Value = serde_json::from_slice(&resp.body).unwrap();
+    v["error"].as_str().unwrap().to_string()
+}
+
+#[test]
+fn texts_have_caps_and_no_direction_overrides() {
+    let base = json!({"job_type": 1, "user_id": "u", "id_info": {"country": "NG", "id_type": "NIN_V2", "id_number": "1", "entered": true}});
+    let with = |f: &dyn Fn(&mut Value)| {
+        let mut b = base.clone();
+        f(&mut b);
+        route(&Fake, &ADMIN, &post("/v1/sessions", b))
+    };
+    let r = with(&|b| b["user_id"] = json!("user\u{202E}gpj.exe"));
+    assert_eq!(r.status, 422);
+    assert!(error_of(&r).contains("user_id") && error_of(&r).contains("U+202E"), "{}", error_of(&r));
+    let r = with(&|b| b["id_info"]["first_name"] = json!("A".repeat(101)));
+    assert!(error_of(&r).contains("id_info.first_name") && error_of(&r).contains("100"), "{}", error_of(&r));
+    let r = with(&|b| b["id_info"]["first_name"] = json!("Ọlábísí Adébáyọ̀"));
+    assert_eq!(r.status, 202, "names in their own script are fine: {}", error_of(&r));
+    let r = with(&|b| b["options"] = json!({"callback_url": "http://partner.example/cb"}));
+    assert!(r.status == 422 && error_of(&r).contains("https"), "{}", error_of(&r));
+    let r = with(&|b| b["job_id"] = json!("job\u{2066}1"));
+    assert_eq!(r.status, 422);
+}
+
+#[test]
+fn an_operator_reads_only_its_own_jobs_and_administers_nothing() {
+    let op = Caller { uid: 4242, role: Some(Role::Operate) };
+    let get = |path: &str| Request {
+        method: "GET".into(),
+        path: path.into(),
+        query: String::new(),
+        headers: vec![],
+        body: vec![],
+    };
+    for (req, need) in [
+        (get("/v1/jobs"), "administer"),
+        (Request { method: "DELETE".into(), ..get("/v1/jobs/j") }, "administer"),
+        (post("/v1/enhanced_kyc", json!({})), "administer"),
+        (get("/metrics"), "administer"),
+    ] {
+        let r = route(&Fake, &op, &req);
+        assert_eq!(r.status, 403, "{} {}", req.method, req.path);
+        assert!(error_of(&r).contains(need) && error_of(&r).contains("uid 4242"), "{}", error_of(&r));
+    }
+    let nobody = Caller { uid: 4243, role: None };
+    assert_eq!(route(&Fake, &nobody, &get("/v1/health")).status, 200, "health is open to any peer");
+    assert_eq!(route(&Fake, &nobody, &get("/v1/sessions/s")).status, 403);
+    assert_eq!(route(&Fake, &op, &get("/v1/sessions/s")).status, 200);
 }

@@ -101,6 +101,48 @@ fn each_server_and_network_fault_is_survived_and_the_job_arrives_once() {
 }
 
 #[test]
+fn a_plaintext_upload_url_gets_nothing_and_the_job_is_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = sandbox(dir.path());
+    let http = client(&sb);
+    // Where the hostile answer points: a plain TCP port that counts what reaches it.
+    let plain = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = plain.local_addr().unwrap().port();
+    plain.set_nonblocking(true).unwrap();
+    let queue = Queue::open(&dir.path().join("q"), QueueSettings::default()).unwrap();
+    queue.enqueue(&job(JobType::BiometricKyc, "plain-1")).unwrap();
+    let signer = signer();
+    let cfg = SubmitConfig::new(PARTNER_ID, &sb.base_url, ResponseCheck::Key(key()));
+    let settings = UplinkSettings { base_backoff_secs: 1, ..UplinkSettings::default() };
+    let mut up = Uplink::new(&queue, &http, &signer, cfg, settings);
+    // A server that keeps answering so: more often than one pass tries.
+    for _ in 0..12 {
+        sb.api.inject(Endpoint::PrepUpload, Fault::PlainUrl { port });
+    }
+    let delivered = up.pass(|_, _| {}).unwrap();
+    assert!(sb.api.pending_faults() < 12, "the hostile answer was never given");
+    assert!(delivered.iter().all(|d| d.outcome.is_err()), "{delivered:?}");
+    assert!(plain.accept().is_err(), "something connected to the plaintext URL");
+    let rec = queue.get("plain-1").unwrap();
+    assert!(rec.stage.is_pending(), "the job must stay queued: {:?}", rec.stage);
+    assert!(rec.last_error.as_deref().unwrap_or("").contains("https"), "{:?}", rec.last_error);
+    assert_eq!(counts(&sb, "plain-1").1, 0);
+    // Once the server answers properly again, the job goes through, once.
+    let mut done = false;
+    for _ in 0..30 {
+        std::thread::sleep(Duration::from_millis(500));
+        let delivered = up.pass(|_, _| {}).unwrap();
+        if delivered.iter().any(|d| matches!(d.outcome, Ok(Outcome::Completed(_)))) {
+            done = true;
+            break;
+        }
+    }
+    assert!(done && sb.api.pending_faults() == 0, "never delivered after the hostile answers stopped");
+    assert!(plain.accept().is_err(), "something connected to the plaintext URL");
+    assert_eq!(counts(&sb, "plain-1").1, 1);
+}
+
+#[test]
 fn a_job_id_prepared_by_someone_else_fails_with_2215_and_is_not_taken_over() {
     let dir = tempfile::tempdir().unwrap();
     let sb = sandbox(dir.path());

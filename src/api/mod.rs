@@ -15,10 +15,17 @@
 //! | `GET /metrics` | Prometheus text |
 //!
 //! Requests are checked here, field by field: a bad one gets a 4xx whose `error` names the
-//! field. The routing is pure ([`route`] over a [`Backend`]), so it is fuzzed without devices.
+//! field. Every text has a length cap and no control or bidi-override characters; bodies have
+//! a cap per route ([`body_limit`]). Each route needs a role ([`required_role`]): health is
+//! open to any peer that can connect; sessions and a job's own result need `operate`;
+//! everything else `administer` (see [`access`]). The routing is pure ([`route`] over a
+//! [`Backend`], for one [`Caller`]), so it is fuzzed without devices.
 
+pub mod access;
 pub mod client;
 pub mod server;
+
+pub use access::{Caller, Role};
 
 use std::collections::BTreeMap;
 
@@ -44,6 +51,8 @@ pub struct StartSession {
     pub document_back: bool,
     /// Language of the screens for this person (a code such as "fr"); the kiosk's default if absent.
     pub language: Option<String>,
+    /// The uid of the peer that asked (the job's owner, who may read its result).
+    pub owner: Option<u32>,
 }
 
 /// An Enhanced KYC request after validation.
@@ -203,7 +212,14 @@ fn parse_id_info(v: Option<&Value>) -> Result<IdInfo, Refusal> {
     const KEYS: [&str; 9] =
         ["first_name", "middle_name", "last_name", "country", "id_type", "id_number", "dob", "phone_number", "entered"];
     only_keys(o, &KEYS, "id_info.")?;
-    let s = |k: &str| opt_str(o, k, &format!("id_info.{k}"));
+    let s = |k: &str| {
+        let field = format!("id_info.{k}");
+        let v = opt_str(o, k, &field)?;
+        if let Some(v) = &v {
+            check_text(&field, v, id_info_cap(k))?;
+        }
+        Ok::<_, Refusal>(v)
+    };
     Ok(IdInfo {
         first_name: s("first_name")?,
         middle_name: s("middle_name")?,
@@ -221,6 +237,57 @@ fn parse_id_info(v: Option<&Value>) -> Result<IdInfo, Refusal> {
     })
 }
 
+/// Longest value of each id_info field, in characters: names as ID registries hold them, an
+/// ISO country code, the longest ID numbers and types Smile ID lists, an ISO date, E.164 phones.
+fn id_info_cap(key: &str) -> usize {
+    match key {
+        "first_name" | "middle_name" | "last_name" => 100,
+        "country" => 2,
+        "id_type" => 50,
+        "id_number" => 50,
+        "dob" => 10,
+        "phone_number" => 20,
+        _ => 100,
+    }
+}
+
+/// Characters never accepted in a request's text: controls, and the bidi embeddings, overrides
+/// and isolates that make a text read differently from what it holds (U+202E in a user_id).
+fn forbidden_char(c: char) -> bool {
+    c.is_control()
+        || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
+}
+
+/// A text field: at most `max` characters, none of them [`forbidden_char`].
+fn check_text(field: &str, v: &str, max: usize) -> Result<(), Refusal> {
+    if v.chars().count() > max {
+        return Err(bad(field, &format!("is longer than {max} characters")));
+    }
+    match v.chars().find(|c| forbidden_char(*c)) {
+        Some(c) => Err(bad(field, &format!("contains U+{:04X}, a control or text-direction character", c as u32))),
+        None => Ok(()),
+    }
+}
+
+/// The largest body each route takes: what a kiosk plausibly sends, with room to spare.
+pub fn body_limit(req: &Request) -> usize {
+    match (req.method.as_str(), req.path.trim_end_matches('/')) {
+        ("POST", "/v1/sessions") => 16 * 1024,
+        ("POST", "/v1/enhanced_kyc") => 8 * 1024,
+        _ => 1024,
+    }
+}
+
+/// The role a request needs; `None` for health, which any peer may read.
+pub fn required_role(req: &Request) -> Option<Role> {
+    let parts: Vec<&str> = req.path.trim_end_matches('/').split('/').skip(1).collect();
+    match (req.method.as_str(), parts.as_slice()) {
+        (_, ["v1", "health"]) => None,
+        (_, ["v1", "sessions", ..]) | ("GET", ["v1", "jobs", _]) => Some(Role::Operate),
+        _ => Some(Role::Administer),
+    }
+}
+
 fn parse_body(req: &Request) -> Result<serde_json::Map<String, Value>, Refusal> {
     if req.body.is_empty() {
         return Err(Refusal::new(400, "the request needs a JSON object body"));
@@ -236,9 +303,13 @@ fn user_and_job(o: &serde_json::Map<String, Value>) -> Result<(String, Option<St
     let user_id = opt_str(o, "user_id", "user_id")?
         .filter(|s| !s.trim().is_empty())
         .ok_or_else(|| bad("user_id", "is required"))?;
+    check_text("user_id", &user_id, 128)?;
     let job_id = opt_str(o, "job_id", "job_id")?;
     if job_id.as_deref().is_some_and(|j| j.trim().is_empty()) {
         return Err(bad("job_id", "must not be empty (leave it out to get a new one)"));
+    }
+    if let Some(j) = &job_id {
+        check_text("job_id", j, 128)?;
     }
     Ok((user_id, job_id))
 }
@@ -258,7 +329,15 @@ pub fn parse_start_session(body: &serde_json::Map<String, Value>) -> Result<Star
     let (user_id, job_id) = user_and_job(body)?;
     let mut extra = BTreeMap::new();
     if let Some(pp) = body.get("partner_params").filter(|v| !v.is_null()) {
-        for (k, v) in object(pp, "partner_params")? {
+        let pp = object(pp, "partner_params")?;
+        if pp.len() > 20 {
+            return Err(bad("partner_params", "has more than 20 entries"));
+        }
+        for (k, v) in pp {
+            check_text(&format!("partner_params key {k:?}"), k, 64)?;
+            if let Some(v) = v.as_str() {
+                check_text(&format!("partner_params.{k}"), v, 256)?;
+            }
             if ["user_id", "job_id", "job_type"].contains(&k.as_str()) {
                 return Err(bad(&format!("partner_params.{k}"), "is set at the top level of the request"));
             }
@@ -282,6 +361,13 @@ pub fn parse_start_session(body: &serde_json::Map<String, Value>) -> Result<Star
         options.return_image_links = opt_bool(o, "return_image_links", "options.return_image_links", false)?;
         options.use_enrolled_image = opt_bool(o, "use_enrolled_image", "options.use_enrolled_image", false)?;
         options.callback_url = opt_str(o, "callback_url", "options.callback_url")?;
+        if let Some(u) = &options.callback_url {
+            check_text("options.callback_url", u, 2048)?;
+            // Smile ID posts the result there, names and ID number included: never in plaintext.
+            if !u.starts_with("https://") {
+                return Err(bad("options.callback_url", "must be an https:// URL"));
+            }
+        }
     }
     let document_back = opt_bool(body, "document_back", "document_back", job_type.is_document())?;
     let language = opt_str(body, "language", "language")?;
@@ -290,7 +376,7 @@ pub fn parse_start_session(body: &serde_json::Map<String, Value>) -> Result<Star
             return Err(bad("language", "must be a language code such as \"en\", \"fr\" or \"sw\""));
         }
     }
-    let req = StartSession { job_type, user_id, job_id, extra, id_info, options, document_back, language };
+    let req = StartSession { job_type, user_id, job_id, extra, id_info, options, document_back, language, owner: None };
     // The same rules the job will meet after capture, checked now against stand-in images.
     validate(&provisional_job(&req)).map_err(|e| bad(&e.field, &e.problem))?;
     Ok(req)
@@ -350,13 +436,29 @@ fn found<T>(v: Option<T>, what: &str) -> Result<T, Refusal> {
     v.ok_or_else(|| Refusal::new(404, format!("no {what} with that id")))
 }
 
-/// Routes one request. Never panics on any input; answers 4xx for every bad request.
-pub fn route(b: &dyn Backend, req: &Request) -> Response {
+/// Routes one request for `caller`. Never panics on any input; answers 4xx for every bad
+/// request, 403 when the caller lacks the route's role.
+pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
     let parts: Vec<&str> = req.path.trim_end_matches('/').split('/').skip(1).collect();
     let m = req.method.as_str();
+    if let Some(need) = required_role(req) {
+        if caller.role.is_none_or(|r| r < need) {
+            let msg = format!(
+                "{m} {} needs the {} role, which uid {} does not have; add its user or group to [api] {} in kiosk.toml",
+                req.path,
+                need.name(),
+                caller.uid,
+                if need == Role::Administer { "admins" } else { "operators" }
+            );
+            return Response::json(403, &json!({ "error": msg }));
+        }
+    }
+    // An operator sees only the results of the jobs it started.
+    let mine = |r: Record| (caller.role >= Some(Role::Administer) || r.owner == Some(caller.uid)).then_some(r);
     match (m, parts.as_slice()) {
         ("POST", ["v1", "sessions"]) => {
-            reply(parse_body(req).and_then(|o| parse_start_session(&o)).and_then(|r| b.start_session(r)), 202)
+            let start = parse_body(req).and_then(|o| parse_start_session(&o));
+            reply(start.and_then(|r| b.start_session(StartSession { owner: Some(caller.uid), ..r })), 202)
         }
         ("GET", ["v1", "sessions", id]) => reply(found(b.session(id), "session"), 200),
         ("POST", ["v1", "sessions", id, "consent"]) => {
@@ -368,7 +470,7 @@ pub fn route(b: &dyn Backend, req: &Request) -> Response {
         }
         ("POST", ["v1", "sessions", id, "cancel"]) => reply(found(b.cancel(id), "session"), 200),
         ("GET", ["v1", "jobs"]) => reply(b.jobs(), 200),
-        ("GET", ["v1", "jobs", id]) => reply(found(b.job(id), "job"), 200),
+        ("GET", ["v1", "jobs", id]) => reply(found(b.job(id).and_then(mine), "job"), 200),
         ("DELETE", ["v1", "jobs", id]) => reply(b.purge(id).map(|_| json!({"purged": id})), 200),
         ("POST", ["v1", "jobs", id, "retry"]) => reply(b.retry(id), 200),
         ("POST", ["v1", "jobs", id, "restore"]) => reply(b.restore(id), 200),

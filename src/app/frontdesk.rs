@@ -163,6 +163,7 @@ pub fn on_button(service: &Service, press: bool) {
         options: JobOptions::default(),
         document_back: false,
         language: None,
+        owner: None,
     };
     match service.start_session(req) {
         Ok(v) => crate::log::info(

@@ -91,6 +91,7 @@ pub fn session_request(
         extra: r.extra,
         document_back: r.document_back,
         texts: Some(texts),
+        owner: r.owner,
     })
 }
 

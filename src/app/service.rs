@@ -44,6 +44,8 @@ pub struct Service {
     pub smile: super::SmileLink,
     pub config: Config,
     pub link: LinkWatch,
+    /// Enhanced KYC lookups left ([api] enhanced_kyc_per_hour).
+    pub ekyc_budget: std::sync::Mutex<crate::api::access::RateLimit>,
 }
 
 fn queue_refusal(e: QueueError) -> Refusal {
@@ -138,6 +140,17 @@ impl Backend for Service {
     }
 
     fn enhanced_kyc(&self, r: EnhancedKyc) -> Result<EnhancedKycAnswer, Refusal> {
+        let allowed = self.ekyc_budget.lock().unwrap_or_else(|e| e.into_inner()).take(std::time::Instant::now());
+        if let Err(wait) = allowed {
+            return Err(Refusal::new(
+                429,
+                format!(
+                    "Enhanced KYC is limited to {} lookups an hour ([api] enhanced_kyc_per_hour); try again in {} s",
+                    self.config.api.enhanced_kyc_per_hour,
+                    wait.as_secs()
+                ),
+            ));
+        }
         let job = Job {
             partner_params: PartnerParams {
                 user_id: r.user_id,
@@ -247,17 +260,19 @@ pub fn build(
         Duration::from_secs(config.api.consent_timeout_secs),
         answers_on_device.then(|| Duration::from_secs(config.input.answer_timeout_secs)),
     );
-    Ok(Service { link, queue, sessions, smile, config })
+    let per_hour = config.api.enhanced_kyc_per_hour;
+    let ekyc_budget = std::sync::Mutex::new(crate::api::access::RateLimit::new(per_hour, per_hour.min(5)));
+    Ok(Service { link, queue, sessions, smile, config, ekyc_budget })
 }
 
 /// Starts the control API on its socket in a background thread.
 pub fn start_api(service: Arc<Service>, stop: Arc<AtomicBool>) -> Result<(), crate::api::server::ServerError> {
     let api = &service.config.api;
     let listener = crate::api::server::bind(&api.socket, api.group.as_deref())?;
+    let access = crate::api::access::Access::from_config(api)?;
+    let limits = crate::api::server::ServerLimits { workers: api.max_connections, ..Default::default() };
     let backend: Arc<dyn Backend> = service;
-    std::thread::Builder::new()
-        .name("control-api".into())
-        .spawn(move || crate::api::server::serve(listener, backend, stop))
-        .expect("thread");
+    crate::api::server::Server::start(listener, backend, access, limits, stop)
+        .map_err(crate::api::server::ServerError::Workers)?;
     Ok(())
 }

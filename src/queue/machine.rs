@@ -182,6 +182,9 @@ pub struct Record {
     /// The stage a quarantined job was in, so a restore puts it back there.
     #[serde(default)]
     pub quarantined_from: Option<Stage>,
+    /// The uid of the control-API peer whose session made the job; operators read only theirs.
+    #[serde(default)]
+    pub owner: Option<u32>,
 }
 
 impl Record {
@@ -207,6 +210,7 @@ impl Record {
             aged_from: None,
             created_boot: None,
             quarantined_from: None,
+            owner: None,
         }
     }
 

@@ -900,6 +900,11 @@ impl Queue {
 
     /// Stores a captured job durably and returns its record. Nothing is sent yet.
     pub fn enqueue(&self, job: &Job) -> Result<Record, QueueError> {
+        self.enqueue_owned(job, None)
+    }
+
+    /// [`Queue::enqueue`] for a job a control-API peer asked for: `owner` may read its result.
+    pub fn enqueue_owned(&self, job: &Job, owner: Option<u32>) -> Result<Record, QueueError> {
         self.writable("saving a job")?;
         let pp = &job.partner_params;
         if self.by_job.contains_key(pp.job_id.as_bytes()).map_err(idx)? {
@@ -932,6 +937,7 @@ impl Queue {
         rec.apply(Event::Indexed, now)?;
         rec.created_boot = Some(self.clock.boot());
         rec.aged_from = self.trusted_now();
+        rec.owner = owner;
         let stored = self.insert_new(&rec);
         if let Err(_) | Ok(false) = stored {
             // Not acknowledged: take back the record (a commit whose flush failed may still

@@ -99,6 +99,9 @@ pub enum Fault {
     Truncate,
     /// prep_upload hands out an upload URL that has already expired.
     ExpiredUrl,
+    /// prep_upload hands out a plaintext `http://127.0.0.1:{port}` upload URL, as a hostile or
+    /// broken server might.
+    PlainUrl { port: u16 },
 }
 
 /// Connection counters, for measuring how well a client uses the link.
@@ -284,7 +287,7 @@ impl Sandbox {
             };
         }
         let reply = match (req.method.as_str(), req.path.as_str()) {
-            ("POST", "/v1/upload") => self.prep_upload(req, now, fault == Some(Fault::ExpiredUrl)),
+            ("POST", "/v1/upload") => self.prep_upload(req, now, fault),
             ("POST", "/v1/job_status") => self.job_status(req, now),
             ("POST", "/v1/id_verification") => self.id_verification(req, now),
             ("POST", "/v1/auth_smile") => self.auth_smile(req, now),
@@ -366,7 +369,7 @@ impl Sandbox {
         B64URL.encode(mac.finalize().into_bytes())
     }
 
-    fn prep_upload(&self, req: &Request, now: UnixMillis, expired_url: bool) -> Reply {
+    fn prep_upload(&self, req: &Request, now: UnixMillis, fault: Option<Fault>) -> Reply {
         let body = Self::parse_json(req)?;
         self.authenticate(&body, "smile_client_id", now)?;
         let job_id = str_field(&body, "partner_params.job_id")?.to_string();
@@ -414,10 +417,14 @@ impl Sandbox {
         };
         self.save(&record, Some(("prep_upload.json", &req.body)))?;
         let path = format!("/uploads/{}/selfie.zip", record.ref_id);
-        let expires = if expired_url { now.secs() - 1 } else { now.secs() + self.s.upload_url_ttl_secs };
+        let expires =
+            if fault == Some(Fault::ExpiredUrl) { now.secs() - 1 } else { now.secs() + self.s.upload_url_ttl_secs };
+        let base = match fault {
+            Some(Fault::PlainUrl { port }) => format!("http://127.0.0.1:{port}"),
+            _ => self.s.public_base.clone(),
+        };
         let upload_url = format!(
-            "{}{path}?Content-Type=application%2Fzip&Expires={expires}&Signature={}",
-            self.s.public_base,
+            "{base}{path}?Content-Type=application%2Fzip&Expires={expires}&Signature={}",
             self.url_sig(&path, expires)
         );
         let answer = json!({"upload_url": upload_url, "ref_id": record.ref_id, "smile_job_id": record.smile_job_id, "camera_config": "null", "code": "2202"});

@@ -321,7 +321,7 @@ impl SessionManager {
                 let outcome = run(&req, &mut *cam, &mut display, &mut input, &settings);
                 drop((display, cam));
                 match outcome {
-                    Ok(job) => match queue.enqueue(&job) {
+                    Ok(job) => match queue.enqueue_owned(&job, req.owner) {
                         Ok(r) => {
                             crate::log::info(
                                 &format!("job {} captured and queued ({} bytes)", r.job_id, r.bundle_bytes),

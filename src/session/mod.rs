@@ -118,6 +118,8 @@ pub struct SessionRequest {
     pub document_back: bool,
     /// The person's language for the screens (the display keeps its own when `None`).
     pub texts: Option<std::sync::Arc<crate::display::Texts>>,
+    /// The uid of the control-API peer that asked: the one operator that may read the result.
+    pub owner: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]

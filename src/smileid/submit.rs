@@ -506,10 +506,12 @@ impl Submission {
                 }
                 let prep: PrepUploadResponse = serde_json::from_slice(&resp.body)
                     .map_err(|e| SubmitError::BadResponse { what: "prep_upload", detail: e.to_string() })?;
-                if !(prep.upload_url.starts_with("https://") || prep.upload_url.starts_with("http://")) {
+                // The zip holds the person's face and ID data: it never goes in plaintext.
+                if !prep.upload_url.get(..8).is_some_and(|s| s.eq_ignore_ascii_case("https://")) {
                     return Err(SubmitError::BadResponse {
                         what: "prep_upload",
-                        detail: "upload_url is not an http(s) URL".into(),
+                        detail: "upload_url is not an https:// URL; nothing was sent to it and the job stays queued"
+                            .into(),
                     });
                 }
                 let signed = self.prep_signed.take().ok_or(SubmitError::Misuse("prep answer without a signed prep"))?;
