@@ -640,6 +640,7 @@ pub fn read_secret(path: &Path) -> Result<Secret, ConfigError> {
     let resolved = crate::store::secret_path(path);
     let p = resolved.display().to_string();
     let raw = std::fs::read_to_string(&resolved)
+        .map(zeroize::Zeroizing::new)
         .map_err(|e| ConfigError::ApiKey { path: p.clone(), detail: e.to_string() })?;
     let key = raw.trim();
     if key.is_empty() {

@@ -335,6 +335,10 @@ fn main() {
     // under systemd (UMask=0077) or not. Files meant for others (the socket) are opened up by name.
     // SAFETY: umask only sets the process's file-creation mask.
     unsafe { libc::umask(0o077) };
+    // No core dumps and no ptrace by other processes of the same user: the agent's memory holds
+    // the API key and, during a session, a person's name, ID number and face.
+    // SAFETY: prctl(PR_SET_DUMPABLE) only changes this process's dumpable flag.
+    unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
     if let Err(e) = run(Cli::parse()) {
         eprintln!("kiosk-agent: error: {e:#}");
         // A config that cannot work exits 78 (EX_CONFIG): the unit does not restart on it.

@@ -667,9 +667,9 @@ fn keys_are_pinned_only_once_a_bundle_proves_them() {
     let key = d.path().join("keys/bundle.key");
     let right = std::fs::read(&key).unwrap();
     std::fs::write(&key, [3u8; 32]).unwrap();
-    let q = Queue::open(d.path(), settings()).unwrap();
-    assert_eq!(q.get("u1").unwrap().stage, Stage::Quarantined);
-    drop(q);
+    // The index is encrypted under the bundle key too: the wrong one stops the open, naming it.
+    let e = Queue::open(d.path(), settings()).err().expect("the wrong key stops the open").to_string();
+    assert!(e.contains("bundle.key") && e.contains("another bundle key"), "{e}");
     assert!(!d.path().join("keys.check").exists(), "the wrong key was not pinned");
     std::fs::write(&key, right).unwrap();
     let q = Queue::open(d.path(), settings()).unwrap();
@@ -699,4 +699,35 @@ fn one_file_that_will_not_go_does_not_stop_housekeeping() {
     q.confirm_clock();
     let h = q.housekeeping().unwrap();
     assert_eq!((h.erased, h.failures), (1, 1), "{h:?}");
+}
+
+#[test]
+fn the_index_keeps_no_personal_data_and_none_in_clear() {
+    let d = tempfile::tempdir().unwrap();
+    let q = Queue::open(d.path(), settings()).unwrap();
+    let mut j = job("pii-1", "MARKER-NAME-5c1d");
+    j.partner_params.user_id = "MARKER-USER-77e0".into();
+    let mut rec = q.enqueue(&j).unwrap();
+    let p = Progress { prep_attempted: true, put_attempted: true, uploaded: true, smile_job_id: Some("7".into()) };
+    q.apply(&mut rec, Event::Progress(p)).unwrap();
+    let result = serde_json::json!({
+        "ResultCode": "1020", "ResultText": "Exact Match", "SmileJobID": "7",
+        "FullName": "MARKER-NAME-5c1d", "IDNumber": "MARKER-IDNO-31aa", "DOB": "1990-01-01",
+        "Photo": "MARKER-PHOTO", "PartnerParams": {"job_id": "pii-1", "user_id": "MARKER-USER-77e0", "job_type": 4},
+    });
+    q.apply(&mut rec, Event::Final { success: Some(true), result }).unwrap();
+    let kept = q.get("pii-1").unwrap().result.unwrap();
+    assert_eq!(kept["ResultCode"], "1020");
+    for gone in ["FullName", "IDNumber", "DOB", "Photo"] {
+        assert!(kept.get(gone).is_none(), "{gone} was kept: {kept}");
+    }
+    drop(q);
+    // Nothing personal on disk in clear: not in the index (sled's files), not in the bundles.
+    for marker in [&b"MARKER-NAME-5c1d"[..], b"MARKER-IDNO-31aa", b"MARKER-USER-77e0", b"Exact Match"] {
+        let found = files_containing(d.path(), marker);
+        assert!(found.is_empty(), "{} in clear in {found:?}", String::from_utf8_lossy(marker));
+    }
+    // Reopened with the key it reads back; without the key, the records are not readable.
+    let q = Queue::open(d.path(), settings()).unwrap();
+    assert_eq!(q.get("pii-1").unwrap().result.unwrap()["ResultText"], "Exact Match");
 }

@@ -30,11 +30,17 @@ const HEADER: usize = 32;
 const TAG: usize = 32;
 const FLAG_ENCRYPTED: u8 = 1;
 
-/// Keys for sealing and (optionally) encrypting bundles. `Debug` shows no key material.
+/// Keys for sealing and (optionally) encrypting bundles, and for encrypting the index's
+/// records (a key derived from the bundle key). `Debug` shows no key material; the seal key is
+/// zeroed when dropped (ring wipes its own AEAD keys).
 pub struct Sealer {
-    seal_key: [u8; 32],
+    seal_key: zeroize::Zeroizing<[u8; 32]>,
     aead: Option<LessSafeKey>,
+    index: Option<LessSafeKey>,
 }
+
+/// The start of an encrypted index record: magic, then a 12-byte nonce, then the sealed JSON.
+const RECORD_MAGIC: &[u8; 4] = b"KIR1";
 
 impl std::fmt::Debug for Sealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -44,9 +50,63 @@ impl std::fmt::Debug for Sealer {
 
 impl Sealer {
     pub fn new(seal_key: [u8; 32], encryption_key: Option<[u8; 32]>) -> Self {
-        let aead =
-            encryption_key.map(|k| LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, &k).expect("32-byte key")));
-        Sealer { seal_key, aead }
+        let aead_of = |k: &[u8]| LessSafeKey::new(UnboundKey::new(&CHACHA20_POLY1305, k).expect("32-byte key"));
+        let aead = encryption_key.map(|k| aead_of(&k));
+        let index = encryption_key.map(|k| {
+            let mut m = Hmac::<Sha256>::new_from_slice(&k).expect("any key length");
+            m.update(b"kiosk-agent index records v1");
+            aead_of(&*zeroize::Zeroizing::new(<[u8; 32]>::from(m.finalize().into_bytes())))
+        });
+        let mut k = encryption_key;
+        zeroize::Zeroize::zeroize(&mut k);
+        Sealer { seal_key: zeroize::Zeroizing::new(seal_key), aead, index }
+    }
+
+    /// An index record's stored form: encrypted (bound to its seq) when there is a bundle key,
+    /// else the JSON as it is.
+    pub fn seal_record(&self, seq: u64, json: Vec<u8>) -> Vec<u8> {
+        let Some(key) = &self.index else { return json };
+        let mut nonce = [0u8; 12];
+        if getrandom::fill(&mut nonce).is_err() {
+            // No randomness at all: the OS is broken; a nonce from the clock and seq is unique enough.
+            let t = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            nonce[..8].copy_from_slice(&(t.as_nanos() as u64).to_le_bytes());
+            nonce[8..].copy_from_slice(&(seq as u32).to_le_bytes());
+        }
+        let mut body = json;
+        let sealed =
+            key.seal_in_place_append_tag(Nonce::assume_unique_for_key(nonce), Aad::from(seq.to_be_bytes()), &mut body);
+        debug_assert!(sealed.is_ok());
+        let mut out = Vec::with_capacity(16 + body.len());
+        out.extend_from_slice(RECORD_MAGIC);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&body);
+        zeroize::Zeroize::zeroize(&mut body);
+        out
+    }
+
+    /// The JSON of a stored index record (see [`Sealer::seal_record`]).
+    pub fn open_record(&self, seq: u64, stored: &[u8]) -> Result<zeroize::Zeroizing<Vec<u8>>, String> {
+        let Some(rest) = stored.strip_prefix(RECORD_MAGIC) else {
+            return Ok(zeroize::Zeroizing::new(stored.to_vec()));
+        };
+        let key = self.index.as_ref().ok_or("the index record is encrypted, and the bundle key is not available")?;
+        if rest.len() < 12 + CHACHA20_POLY1305.tag_len() {
+            return Err("the encrypted index record is truncated".into());
+        }
+        let nonce = Nonce::try_assume_unique_for_key(&rest[..12]).map_err(|_| "bad nonce")?;
+        let mut body = zeroize::Zeroizing::new(rest[12..].to_vec());
+        let n = key
+            .open_in_place(nonce, Aad::from(seq.to_be_bytes()), &mut body)
+            .map_err(|_| "the index record does not decrypt with this bundle key (or belongs to another seq)")?
+            .len();
+        body.truncate(n);
+        Ok(body)
+    }
+
+    /// Whether a stored record is in the form this sealer writes (else it is rewritten on open).
+    pub fn record_is_current(&self, stored: &[u8]) -> bool {
+        stored.starts_with(RECORD_MAGIC) == self.index.is_some()
     }
 
     pub fn encrypts(&self) -> bool {
@@ -56,7 +116,7 @@ impl Sealer {
     /// The seal over a bundle's header and payload (its last 32 bytes); public so that fuzzing
     /// can reach the parsing behind the seal.
     pub fn mac(&self, bytes: &[u8]) -> [u8; 32] {
-        let mut m = Hmac::<Sha256>::new_from_slice(&self.seal_key).expect("any key length");
+        let mut m = Hmac::<Sha256>::new_from_slice(&*self.seal_key).expect("any key length");
         m.update(bytes);
         m.finalize().into_bytes().into()
     }

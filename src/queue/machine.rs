@@ -277,7 +277,7 @@ impl Record {
             (Queued | Prepped | Uploaded, Event::Final { success, result }) => {
                 self.stage = Result;
                 self.job_success = success;
-                self.result = Some(result);
+                self.result = Some(kept_result(result));
                 self.last_error = None;
                 self.finished_at = Some(now);
             }
@@ -384,15 +384,45 @@ pub fn backoff_ms(attempts: u32, base_ms: u64, cap_ms: u64, jitter: f64) -> u64 
     (exp as f64 * (0.5 + 0.5 * j)) as u64
 }
 
-/// Reads an index record of any known schema, migrating older ones.
+/// The parts of Smile ID's result the kiosk keeps for the host application: the verdict and
+/// how it was reached, never the person's data (FullName, IDNumber, DOB, Photo, Address,
+/// PhoneNumber...), which the partner gets from Smile ID itself (callback or job status).
+pub fn kept_result(result: serde_json::Value) -> serde_json::Value {
+    const KEPT: [&str; 10] = [
+        "ResultCode",
+        "ResultText",
+        "ResultType",
+        "SmileJobID",
+        "PartnerParams",
+        "Actions",
+        "ConfidenceValue",
+        "IsFinalResult",
+        "IsMachineResult",
+        "IDType",
+    ];
+    match result {
+        serde_json::Value::Object(o) => {
+            serde_json::Value::Object(o.into_iter().filter(|(k, _)| KEPT.contains(&k.as_str())).collect())
+        }
+        // A result that is not an object says nothing personal the kiosk could pick out.
+        _ => serde_json::Value::Null,
+    }
+}
+
+/// Reads an index record of any known schema, migrating older ones (and keeping of a stored
+/// result only what [`kept_result`] keeps).
 pub fn decode(bytes: &[u8]) -> Result<Record, String> {
     let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
-    match v.get("schema").and_then(|s| s.as_u64()) {
-        Some(2) => serde_json::from_value(v).map_err(|e| e.to_string()),
-        Some(1) => migrate_v1(v),
-        Some(n) => Err(format!("record schema {n} is newer than this agent ({RECORD_SCHEMA}); upgrade the agent")),
-        None => Err("record has no schema".into()),
-    }
+    let mut r = match v.get("schema").and_then(|s| s.as_u64()) {
+        Some(2) => serde_json::from_value::<Record>(v).map_err(|e| e.to_string())?,
+        Some(1) => migrate_v1(v)?,
+        Some(n) => {
+            return Err(format!("record schema {n} is newer than this agent ({RECORD_SCHEMA}); upgrade the agent"))
+        }
+        None => return Err("record has no schema".into()),
+    };
+    r.result = r.result.take().map(kept_result);
+    Ok(r)
 }
 
 #[derive(Deserialize)]

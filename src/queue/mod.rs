@@ -37,11 +37,13 @@ use std::sync::{Arc, Mutex};
 
 use serde::{Deserialize, Serialize};
 use sled::transaction::{ConflictableTransactionError, TransactionError, Transactional};
+use zeroize::Zeroizing;
 
 use crate::bundle::{self, Bundle, BundleError, Sealer};
 use crate::clock::{BootStamp, Clock, SystemClock};
 use crate::smileid::job::Job;
 use crate::smileid::submit::Progress;
+
 use crate::store::{private_dir, write_new_private, write_private, DirLock};
 pub use machine::{Event, Record, Stage};
 
@@ -69,11 +71,17 @@ pub struct QueueSettings {
     /// Ballast file kept in the state dir and released when the disk fills, so the queue can
     /// still open and record uploads.
     pub reserve_bytes: u64,
-    /// Key file for encrypting bundles at rest. Relative names resolve in
+    /// Key file for encrypting bundles and index records at rest. Relative names resolve in
     /// $CREDENTIALS_DIRECTORY, else in the state dir. Created (0600) only for an empty queue.
     /// None: sealed but not encrypted.
     pub encryption_key_file: Option<PathBuf>,
+    /// Key file of the seal (HMAC) over every bundle; resolved like `encryption_key_file`.
+    pub device_key_file: PathBuf,
 }
+
+/// Where the keys lived inside the state dir before they came as systemd credentials.
+const LEGACY_DEVICE_KEY: &str = "keys/device.key";
+const LEGACY_BUNDLE_KEY: &str = "keys/bundle.key";
 
 impl Default for QueueSettings {
     fn default() -> Self {
@@ -88,6 +96,7 @@ impl Default for QueueSettings {
             index_cache_bytes: 4 * 1024 * 1024,
             reserve_bytes: 4 * 1024 * 1024,
             encryption_key_file: Some(PathBuf::from("keys/bundle.key")),
+            device_key_file: PathBuf::from(LEGACY_DEVICE_KEY),
         }
     }
 }
@@ -256,18 +265,29 @@ pub fn free_bytes(path: &Path) -> Option<u64> {
 
 /// Reads a 32-byte key; creates it only when `may_create` (nothing sealed yet: nothing to
 /// lose). Says whether it was created.
-fn load_key(path: &Path, may_create: bool, what: &str) -> Result<([u8; 32], bool), QueueError> {
+fn load_key(path: &Path, may_create: bool, what: &str) -> Result<(Zeroizing<[u8; 32]>, bool), QueueError> {
     let err = |d: String| QueueError::Key { path: path.display().to_string(), detail: d };
-    match std::fs::read(path) {
-        Ok(b) if b.len() == 32 => Ok((b.try_into().expect("32 bytes"), false)),
+    match std::fs::read(path).map(Zeroizing::new) {
+        Ok(b) if b.len() == 32 => {
+            let mut k = Zeroizing::new([0u8; 32]);
+            k.copy_from_slice(&b);
+            Ok((k, false))
+        }
         Ok(b) => Err(err(format!("expected 32 bytes, found {}; restore the right file", b.len()))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && may_create => {
-            let mut k = [0u8; 32];
-            getrandom::fill(&mut k).map_err(|e| err(e.to_string()))?;
+            // A credential is made by whoever installs the kiosk, never by the agent.
+            if std::env::var_os("CREDENTIALS_DIRECTORY").is_some_and(|d| path.starts_with(d)) {
+                return Err(err(format!(
+                    "the {what} is not among the service's credentials; the package makes it \
+                     (/etc/kiosk-agent/keys): reinstall it, or see README \"Keys\""
+                )));
+            }
+            let mut k = Zeroizing::new([0u8; 32]);
+            getrandom::fill(&mut *k).map_err(|e| err(e.to_string()))?;
             if let Some(parent) = path.parent() {
                 private_dir(parent).map_err(|e| err(e.to_string()))?;
             }
-            write_private(path, &k).map_err(|e| err(e.to_string()))?;
+            write_private(path, &*k).map_err(|e| err(e.to_string()))?;
             Ok((k, true))
         }
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => Err(err(format!(
@@ -275,6 +295,26 @@ fn load_key(path: &Path, may_create: bool, what: &str) -> Result<([u8; 32], bool
              restore the file (or the systemd credential that provides it) and start again"
         ))),
         Err(e) => Err(err(format!("{e}; check the file's owner and permissions"))),
+    }
+}
+
+/// Keys that now come from elsewhere (systemd credentials) leave the state dir: a copy at the
+/// old place that matches is overwritten and removed, so a copied SD card holds no key.
+fn forget_legacy_copies(dir: &Path, loaded: &[(&Path, &[u8; 32])]) {
+    for legacy in [LEGACY_DEVICE_KEY, LEGACY_BUNDLE_KEY] {
+        let old = dir.join(legacy);
+        // Still loaded from there (a queue run by hand, or an older config): kept.
+        if loaded.iter().any(|(p, _)| *p == old) {
+            continue;
+        }
+        let Ok(bytes) = std::fs::read(&old).map(Zeroizing::new) else { continue };
+        // Only a copy of a key now loaded from elsewhere goes; anything else is the operator's.
+        if loaded.iter().any(|(_, k)| bytes[..] == k[..]) && crate::bundle::erase(&old).is_ok() {
+            crate::log::info(
+                "a key that now comes from systemd credentials was erased from the state directory",
+                &[("path", &old.display().to_string())],
+            );
+        }
     }
 }
 
@@ -518,9 +558,27 @@ impl Queue {
         let (sealer, key_problem) = if rw {
             (Self::load_keys(dir, &settings, rw)?, None)
         } else {
-            (Sealer::new([0; 32], None), Self::load_keys(dir, &settings, false).err().map(|e| e.to_string()))
+            match Self::load_keys(dir, &settings, false) {
+                Ok(s) => (s, None),
+                Err(e) => (Sealer::new([0; 32], None), Some(e.to_string())),
+            }
         };
         report.key_problem = key_problem;
+        // Records are encrypted under the bundle key too: one that does not open them is the
+        // wrong key, and nothing may be judged (or rewritten) under it.
+        if jobs.iter().take(64).filter_map(Result::ok).any(|(k, v)| sealer.open_record(seq_of_key(&k), &v).is_err()) {
+            let path = settings.encryption_key_file.as_ref().map(|p| resolve_key_path(dir, p));
+            let e = QueueError::Key {
+                path: path.map(|p| p.display().to_string()).unwrap_or_else(|| "[queue] encryption_key_file".into()),
+                detail: "the job index is encrypted under another bundle key; restore the original key (or the \
+                         systemd credential that provides it)"
+                    .into(),
+            };
+            if rw {
+                return Err(e);
+            }
+            report.key_problem.get_or_insert(e.to_string());
+        }
         let mut q = Queue {
             dir: dir.to_owned(),
             db,
@@ -554,7 +612,7 @@ impl Queue {
         let checks_path = dir.join("keys.check");
         let mut stored: KeyChecks =
             std::fs::read(&checks_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
-        let device_path = dir.join("keys/device.key");
+        let device_path = resolve_key_path(dir, &s.device_key_file);
         let (seal_key, made) = load_key(&device_path, rw && nothing_sealed, "device key")?;
         if made {
             stored.device = None;
@@ -589,7 +647,12 @@ impl Queue {
         }
         let kept = if nothing_sealed { None } else { stored.bundle.clone() };
         let merged = KeyChecks { device: now.device.clone(), bundle: now.bundle.clone().or(kept) };
-        let sealer = Sealer::new(seal_key, enc.as_ref().map(|(k, _)| *k));
+        if rw {
+            let mut loaded: Vec<(&Path, &[u8; 32])> = vec![(&device_path, &seal_key)];
+            loaded.extend(enc.as_ref().map(|(k, p)| (p.as_path(), &**k)));
+            forget_legacy_copies(dir, &loaded);
+        }
+        let sealer = Sealer::new(*seal_key, enc.as_ref().map(|(k, _)| **k));
         // A queue from before key checks: pin the keys only once a sealed bundle proves them.
         let unproven = !nothing_sealed && (stored.device.is_none() || (enc.is_some() && stored.bundle.is_none()));
         let proven = || {
@@ -656,6 +719,23 @@ impl Queue {
     }
 
     fn reconcile(&mut self) -> Result<(), QueueError> {
+        // Records stored before the index was encrypted (or before a key was set), or holding
+        // more of a result than is kept now, or of an older schema: rewritten in today's form.
+        // Only under keys a check value has pinned: never encrypt under a key not yet proven.
+        let mut stale = Vec::new();
+        let pinned = self.dir.join("keys.check").exists();
+        for kv in self.jobs.iter().filter(|_| pinned) {
+            let (k, v) = kv.map_err(idx)?;
+            let seq = seq_of_key(&k);
+            let Ok(json) = self.sealer.open_record(seq, &v) else { continue };
+            let Ok(r) = machine::decode(&json) else { continue };
+            if !self.sealer.record_is_current(&v) || serde_json::to_vec(&r).ok().as_deref() != Some(&json[..]) {
+                stale.push((seq, r.job_id));
+            }
+        }
+        for (seq, job_id) in stale {
+            self.update(seq, &job_id, |_| Ok(()))?;
+        }
         let mut records = self.list()?;
         let mut seen = std::collections::HashSet::new();
         // Quarantined files that check again (the right key is back) return first.
@@ -823,7 +903,7 @@ impl Queue {
     /// Inserts a new record and claims its job_id, atomically; false if the job_id is taken.
     fn insert_new(&self, rec: &Record) -> Result<bool, QueueError> {
         let key = rec.seq.to_be_bytes();
-        let value = serde_json::to_vec(rec).expect("records serialize");
+        let value = self.sealer.seal_record(rec.seq, serde_json::to_vec(rec).expect("records serialize"));
         let r = (&self.jobs, &self.by_job, &self.meta).transaction(|(jobs, by_job, meta)| {
             if by_job.get(rec.job_id.as_bytes())?.is_some() || jobs.get(key)?.is_some() {
                 return Err(ConflictableTransactionError::Abort(()));
@@ -854,9 +934,9 @@ impl Queue {
         let key = seq.to_be_bytes();
         loop {
             let old = self.jobs.get(key).map_err(idx)?.ok_or_else(|| QueueError::NotFound(job_id.into()))?;
-            let mut r = machine::decode(&old).map_err(QueueError::Index)?;
+            let mut r = self.decode(seq, &old)?;
             f(&mut r)?;
-            let new = serde_json::to_vec(&r).expect("records serialize");
+            let new = self.sealer.seal_record(seq, serde_json::to_vec(&r).expect("records serialize"));
             let swapped = match self.jobs.compare_and_swap(key, Some(&old), Some(new.clone())) {
                 Err(sled::Error::Io(e)) if e.raw_os_error() == Some(libc::ENOSPC) && release_reserve(&self.dir) => {
                     self.jobs.compare_and_swap(key, Some(&old), Some(new)).map_err(idx)?
@@ -967,20 +1047,26 @@ impl Queue {
     pub fn list(&self) -> Result<Vec<Record>, QueueError> {
         let mut out = Vec::new();
         for kv in self.jobs.iter() {
-            let (_, v) = kv.map_err(idx)?;
-            if let Ok(r) = machine::decode(&v) {
+            let (k, v) = kv.map_err(idx)?;
+            if let Ok(r) = self.decode(seq_of_key(&k), &v) {
                 out.push(r);
             }
         }
         Ok(out)
     }
 
+    /// A stored record: decrypted, then read in any known schema.
+    fn decode(&self, seq: u64, stored: &[u8]) -> Result<Record, QueueError> {
+        let json = self.sealer.open_record(seq, stored).map_err(QueueError::Index)?;
+        machine::decode(&json).map_err(QueueError::Index)
+    }
+
     /// One job by its job_id, through the job_id tree.
     pub fn get(&self, job_id: &str) -> Result<Record, QueueError> {
         let not_found = || QueueError::NotFound(job_id.into());
         let seq = self.by_job.get(job_id.as_bytes()).map_err(idx)?.ok_or_else(not_found)?;
-        let v = self.jobs.get(seq).map_err(idx)?.ok_or_else(not_found)?;
-        machine::decode(&v).map_err(QueueError::Index)
+        let v = self.jobs.get(&seq).map_err(idx)?.ok_or_else(not_found)?;
+        self.decode(seq_of_key(&seq), &v)
     }
 
     /// Jobs the uplink should try at `now`, oldest first. A wait that reaches further than
@@ -1222,12 +1308,22 @@ impl Queue {
     }
 }
 
+/// The seq a `jobs` tree key holds (big-endian u64).
+fn seq_of_key(key: &[u8]) -> u64 {
+    u64::from_be_bytes(key.try_into().unwrap_or([0; 8]))
+}
+
 /// A relative key name is looked up in $CREDENTIALS_DIRECTORY (systemd credentials), then in
-/// the state dir; when it is in neither, the state dir's path is named (and created only for
-/// an empty queue).
+/// the state dir; when it is in neither, a bare name names the missing credential and a name
+/// with a directory the state dir's file (created only for an empty queue).
 fn resolve_key_path(state_dir: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
         return p.to_owned();
     }
-    crate::store::credential(p).unwrap_or_else(|| state_dir.join(p))
+    // A bare name under systemd is a credential even when it is missing (the open then says
+    // so); a name with a directory ("keys/bundle.key") is a file in the state dir.
+    crate::store::credential(p).unwrap_or_else(|| match std::env::var_os("CREDENTIALS_DIRECTORY") {
+        Some(d) if p.components().count() == 1 => PathBuf::from(d).join(p),
+        _ => state_dir.join(p),
+    })
 }

@@ -21,6 +21,12 @@ pub struct Signed {
 #[derive(Clone)]
 pub struct ApiKey(String);
 
+impl Drop for ApiKey {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
 impl ApiKey {
     pub fn new(key: impl Into<String>) -> Self {
         ApiKey(key.into())

@@ -95,8 +95,11 @@ pub fn credential(name: &Path) -> Option<std::path::PathBuf> {
     if name.is_absolute() {
         return None;
     }
-    let prefixed = format!("kiosk_{}", name.display());
-    [dir.join(name), dir.join(prefixed)].into_iter().find(|p| p.exists())
+    // The packaged unit's two directories: /etc/kiosk-agent/credentials (kiosk_) and the
+    // encrypted keys in /etc/kiosk-agent/keys (kiosk-keys_).
+    let names =
+        [name.display().to_string(), format!("kiosk_{}", name.display()), format!("kiosk-keys_{}", name.display())];
+    names.iter().map(|n| dir.join(n)).find(|p| p.exists())
 }
 
 /// A secret file's path: absolute as given, relative among systemd's credentials when there,

@@ -22,6 +22,12 @@ use super::http::HttpClient;
 #[derive(Clone)]
 pub struct Secret(String);
 
+impl Drop for Secret {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
 impl Secret {
     pub fn new(s: impl Into<String>) -> Self {
         Secret(s.into())

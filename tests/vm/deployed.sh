@@ -126,5 +126,22 @@ kiosk-agent status --json > /mnt/status-end.json 2>&1
 step "the operator's log"
 journalctl -u kiosk-agent -o json --no-pager > /mnt/journal.json
 journalctl -u kiosk-agent --no-pager > /mnt/journal.txt
+
+step "keys and secrets: the keys outside the state dir and encrypted, no key in files or logs, no core dumps"
+for k in device_key bundle_key; do
+  f=/etc/kiosk-agent/keys/$k
+  [ -f "$f" ] || fail "the package made no $f"
+  # A bare key is 32 bytes; systemd-creds' encrypted form is larger and not the key itself.
+  [ "$(stat -c %s "$f")" -gt 32 ] || fail "$f is not encrypted"
+done
+find /var/lib/kiosk-agent -type f \( -name '*key*' -o -size 32c \) > /mnt/state-keys.txt
+[ -s /mnt/state-keys.txt ] && fail "key-like files in the state dir: $(cat /mnt/state-keys.txt)"
+key=$(cat $W/api_key)
+grep -rlsF "$key" /var/lib/kiosk-agent /run/kiosk-agent /mnt/journal.txt /mnt/journal.json > /mnt/key-found.txt
+[ -s /mnt/key-found.txt ] && fail "the API key is in $(cat /mnt/key-found.txt)"
+pid=$(systemctl show -p MainPID --value kiosk-agent)
+grep -Eq '^Max core file size +0 +0 ' /proc/$pid/limits || fail "core dumps are not off: $(grep core /proc/$pid/limits)"
+# A process that made itself non-dumpable has its /proc entries owned by root.
+[ "$(stat -c %u /proc/$pid/environ)" = 0 ] || fail "the agent is dumpable"
 systemctl stop kiosk-agent
 echo "== all steps passed"
