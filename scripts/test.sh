@@ -21,7 +21,7 @@ trap 'section done' EXIT
 command -v python3 >/dev/null || apt_install python3 python3-venv
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
 # Clock jumps in the tests (tests/cli.rs, tests/model.rs) move the agent's wall clock with libfaketime.
-apt_install faketime
+apt_install faketime curl
 
 section "Python interop peer (smile-id-core)"
 venv=target/interop-venv
@@ -77,6 +77,7 @@ section "benchmarks (figures as 'metric <name> <value> <unit>')"
 CYCLES="${CYCLES:-3000}" cargo bench --locked --bench queue
 cargo bench --locked --bench vision
 cargo bench --locked --bench display
+cargo bench --locked --bench api
 
 section "systemd unit: exposure by systemd-analyze (goal <= 2.0)"
 apt_install systemd

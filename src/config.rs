@@ -66,6 +66,8 @@ pub struct ApiConfig {
     /// Connections served at once; beyond it the one that has waited longest for its request
     /// is closed, and if every one is busy the newcomer gets 503.
     pub max_connections: usize,
+    /// Seconds a request's line and headers may take to arrive, and its body again as long.
+    pub request_timeout_secs: u64,
 }
 
 impl Default for ApiConfig {
@@ -78,6 +80,7 @@ impl Default for ApiConfig {
             admins: Vec::new(),
             enhanced_kyc_per_hour: 60,
             max_connections: 16,
+            request_timeout_secs: 10,
         }
     }
 }
@@ -459,6 +462,9 @@ impl Config {
         }
         if !(2..=256).contains(&api.max_connections) {
             return Err(invalid("api.max_connections", "must be 2 to 256"));
+        }
+        if !(1..=300).contains(&api.request_timeout_secs) {
+            return Err(invalid("api.request_timeout_secs", "must be 1 to 300 seconds"));
         }
         if api.enhanced_kyc_per_hour > 3_600 {
             return Err(invalid("api.enhanced_kyc_per_hour", "must be 0 (off) to 3600"));

@@ -77,22 +77,36 @@ struct Open {
     id: u64,
     /// A handle to shut the connection down from the acceptor (the worker owns the stream).
     sock: UnixStream,
-    since: Instant,
-    /// In the handler now (not waiting for bytes): never shut down to make room.
-    busy: Arc<AtomicBool>,
+    /// [`QUEUED`], [`BUSY`], or the time (ms since the server started) from which a worker has
+    /// been waiting for this connection's next request.
+    state: Arc<AtomicU64>,
 }
 
+/// Waiting for a worker: it has not had its chance yet, so it is never closed to make room.
+const QUEUED: u64 = u64::MAX;
+/// In its handler now.
+const BUSY: u64 = u64::MAX - 1;
+/// A connection a worker has waited on this long for its request may be closed to make room
+/// (a local client sends its request at once; only a trickle or an idle keep-alive takes this long).
+const SLOW: Duration = Duration::from_millis(25);
+/// How long a newcomer waits for room before it gets 503.
+const ROOM_WAIT: Duration = Duration::from_secs(1);
+
 /// The API's connections: a fixed pool of workers, made once, so a connection never needs a
-/// new thread. When every worker is taken, the connection that has waited longest for its
-/// request (idle, or trickling its head or body) is shut down to make room; if every one is in
-/// its handler, the newcomer gets 503. Nothing here can stop the acceptor.
+/// new thread. When every worker is taken, the connection a worker has waited on longest for
+/// its request (idle, or trickling its head or body, for more than [`SLOW`]) is shut down to
+/// make room; a newcomer that finds none within [`ROOM_WAIT`] gets 503. Nothing here can stop
+/// the acceptor.
 pub struct Server {
     open: Mutex<Vec<Open>>,
     next_id: AtomicU64,
+    started: Instant,
     backend: Arc<dyn Backend>,
     access: Access,
     limits: ServerLimits,
 }
+
+type Conn = (u64, UnixStream, Arc<AtomicU64>);
 
 impl Server {
     /// Makes the workers; fails (and so does the agent's start) only if they cannot be made.
@@ -103,9 +117,15 @@ impl Server {
         limits: ServerLimits,
         stop: Arc<AtomicBool>,
     ) -> std::io::Result<std::thread::JoinHandle<()>> {
-        let server =
-            Arc::new(Server { open: Mutex::new(Vec::new()), next_id: AtomicU64::new(0), backend, access, limits });
-        let (tx, rx) = sync_channel::<(u64, UnixStream, Arc<AtomicBool>)>(limits.workers.max(1));
+        let server = Arc::new(Server {
+            open: Mutex::new(Vec::new()),
+            next_id: AtomicU64::new(0),
+            started: Instant::now(),
+            backend,
+            access,
+            limits,
+        });
+        let (tx, rx) = sync_channel::<Conn>(limits.workers.max(1));
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..limits.workers.max(1) {
             let (server, rx, stop) = (server.clone(), rx.clone(), stop.clone());
@@ -114,68 +134,100 @@ impl Server {
         std::thread::Builder::new().name("api-accept".into()).spawn(move || server.accept(listener, tx, &stop))
     }
 
-    fn accept(&self, listener: UnixListener, tx: SyncSender<(u64, UnixStream, Arc<AtomicBool>)>, stop: &AtomicBool) {
+    fn now_ms(&self) -> u64 {
+        self.started.elapsed().as_millis() as u64
+    }
+
+    fn accept(&self, listener: UnixListener, tx: SyncSender<Conn>, stop: &AtomicBool) {
         listener.set_nonblocking(true).ok();
         while !stop.load(Ordering::Relaxed) {
             match listener.accept() {
                 Ok((sock, _)) => self.admit(sock, &tx),
-                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => std::thread::sleep(Duration::from_millis(10)),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => wait_readable(&listener, 100),
                 // Out of file descriptors and the like: this one connection is lost, not the API.
                 Err(_) => std::thread::sleep(Duration::from_millis(50)),
             }
         }
     }
 
-    fn admit(&self, sock: UnixStream, tx: &SyncSender<(u64, UnixStream, Arc<AtomicBool>)>) {
+    /// Makes room for one more connection: true once there is.
+    fn room(&self, open: &mut Vec<Open>) -> bool {
+        if open.len() < self.limits.workers.max(1) {
+            return true;
+        }
+        let now = self.now_ms();
+        let slowest = open
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| {
+                let since = o.state.load(Ordering::Relaxed);
+                (since < BUSY && now.saturating_sub(since) >= SLOW.as_millis() as u64).then_some((i, since))
+            })
+            .min_by_key(|(_, since)| *since);
+        match slowest {
+            Some((i, _)) => {
+                let o = open.swap_remove(i);
+                let _ = o.sock.shutdown(std::net::Shutdown::Both);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn admit(&self, sock: UnixStream, tx: &SyncSender<Conn>) {
         sock.set_nonblocking(false).ok();
         sock.set_read_timeout(Some(READ_TICK)).ok();
         sock.set_write_timeout(Some(Duration::from_secs(10))).ok();
         let Ok(handle) = sock.try_clone() else {
             return refuse(sock, "the kiosk agent has no file descriptors left; try again shortly");
         };
+        let give_up = Instant::now() + ROOM_WAIT;
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        if open.len() >= self.limits.workers.max(1) {
-            let idle =
-                open.iter().enumerate().filter(|(_, o)| !o.busy.load(Ordering::Relaxed)).min_by_key(|(_, o)| o.since);
-            match idle.map(|(i, _)| i) {
-                Some(i) => {
-                    let o = open.swap_remove(i);
-                    let _ = o.sock.shutdown(std::net::Shutdown::Both);
-                }
-                None => {
-                    drop(open);
-                    return refuse(sock, "the kiosk agent is busy with other requests; try again shortly");
-                }
+        while !self.room(&mut open) {
+            drop(open);
+            if Instant::now() >= give_up {
+                return refuse(sock, "the kiosk agent is busy with other requests; try again shortly");
             }
+            std::thread::sleep(Duration::from_millis(2));
+            open = self.open.lock().unwrap_or_else(|e| e.into_inner());
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let busy = Arc::new(AtomicBool::new(false));
-        open.push(Open { id, sock: handle, since: Instant::now(), busy: busy.clone() });
+        let state = Arc::new(AtomicU64::new(QUEUED));
+        open.push(Open { id, sock: handle, state: state.clone() });
         drop(open);
-        // The channel holds as many as there are workers, and the list allows no more than that
-        // open, so this does not block for long: a shut-down connection's worker is freed at once.
-        let _ = tx.send((id, sock, busy));
+        // The channel holds as many as there are workers, and no more are open than that, so
+        // this waits at most for a shut-down connection's worker to let go of it.
+        let _ = tx.send((id, sock, state));
     }
 
-    fn work(&self, rx: &Mutex<Receiver<(u64, UnixStream, Arc<AtomicBool>)>>, stop: &AtomicBool) {
+    fn work(&self, rx: &Mutex<Receiver<Conn>>, stop: &AtomicBool) {
         loop {
             let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
-            let Ok((id, sock, busy)) = next else { return };
+            let Ok((id, sock, state)) = next else { return };
+            state.store(self.now_ms(), Ordering::Relaxed);
             // A panic in one request ends that connection, never the worker.
-            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.serve(&sock, &busy, stop)));
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.serve(&sock, &state, stop)));
             self.open.lock().unwrap_or_else(|e| e.into_inner()).retain(|o| o.id != id);
         }
     }
 
-    fn serve(&self, sock: &UnixStream, busy: &AtomicBool, stop: &AtomicBool) {
+    fn serve(&self, sock: &UnixStream, state: &AtomicU64, stop: &AtomicBool) {
         use std::os::fd::AsFd;
         let caller = match super::access::peer(sock.as_fd()) {
             Ok((uid, gid, _)) => Caller { uid, role: self.access.role(uid, gid) },
             Err(_) => return,
         };
-        let handler = Api { backend: &*self.backend, caller, busy };
+        let handler = Api { server: self, caller, state };
         crate::httpd::serve_stream(sock, &handler, stop, self.limits.limits, |_| {});
     }
+}
+
+/// Waits until a connection is there to accept, or `ms` have passed (so `stop` is looked at).
+fn wait_readable(listener: &UnixListener, ms: i32) {
+    use std::os::fd::AsRawFd;
+    let mut p = libc::pollfd { fd: listener.as_raw_fd(), events: libc::POLLIN, revents: 0 };
+    // SAFETY: one valid pollfd for the duration of the call.
+    unsafe { libc::poll(&mut p, 1, ms) };
 }
 
 /// Answers 503 and closes, without reading the request (the answer is small enough for the
@@ -195,15 +247,15 @@ fn refuse(mut sock: UnixStream, why: &str) {
 /// One connection's handler: the router for this caller, with the body caps of its routes and
 /// a log line for every administrative action.
 struct Api<'a> {
-    backend: &'a dyn Backend,
+    server: &'a Server,
     caller: Caller,
-    busy: &'a AtomicBool,
+    state: &'a AtomicU64,
 }
 
 impl crate::httpd::Handler for Api<'_> {
     fn handle(&self, req: &Request) -> Response {
-        self.busy.store(true, Ordering::Relaxed);
-        let resp = route(self.backend, &self.caller, req);
+        self.state.store(BUSY, Ordering::Relaxed);
+        let resp = route(&*self.server.backend, &self.caller, req);
         if super::required_role(req) == Some(Role::Administer) && resp.status != 403 {
             crate::log::info(
                 "administrative request",
@@ -214,7 +266,8 @@ impl crate::httpd::Handler for Api<'_> {
                 ],
             );
         }
-        self.busy.store(false, Ordering::Relaxed);
+        // Waiting for the next request on this connection from now.
+        self.state.store(self.server.now_ms(), Ordering::Relaxed);
         resp
     }
 

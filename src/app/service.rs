@@ -98,6 +98,7 @@ impl Backend for Service {
             Ok(v) => Ok(v),
             Err(e @ StartError::Busy(_)) => Err(Refusal::new(409, e.to_string())),
             Err(StartError::Full(e)) => Err(queue_refusal(e)),
+            Err(e @ StartError::Threads(_)) => Err(Refusal::new(503, e.to_string())),
         }
     }
 
@@ -270,7 +271,11 @@ pub fn start_api(service: Arc<Service>, stop: Arc<AtomicBool>) -> Result<(), cra
     let api = &service.config.api;
     let listener = crate::api::server::bind(&api.socket, api.group.as_deref())?;
     let access = crate::api::access::Access::from_config(api)?;
-    let limits = crate::api::server::ServerLimits { workers: api.max_connections, ..Default::default() };
+    let deadline = Some(std::time::Duration::from_secs(api.request_timeout_secs));
+    let limits = crate::api::server::ServerLimits {
+        workers: api.max_connections,
+        limits: crate::httpd::Limits { head: deadline, body: deadline },
+    };
     let backend: Arc<dyn Backend> = service;
     crate::api::server::Server::start(listener, backend, access, limits, stop)
         .map_err(crate::api::server::ServerError::Workers)?;

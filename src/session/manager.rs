@@ -59,6 +59,8 @@ pub enum StartError {
     Busy(String),
     #[error(transparent)]
     Full(QueueError),
+    #[error("the session could not start: {0}; the system is out of threads or memory (check TasksMax and LimitNPROC), try again shortly")]
+    Threads(std::io::Error),
 }
 
 struct Live {
@@ -288,57 +290,60 @@ impl SessionManager {
         );
         let (timeout, review_timeout) = (self.consent_timeout, self.review_timeout);
         let texts = req.texts.clone();
-        std::thread::Builder::new()
-            .name(format!("session-{id}"))
-            .spawn(move || {
-                // The outcome screen is the screen owner's (it knows how long to keep it up);
-                // the display goes back to it when this thread's loan is dropped, before `end`.
-                let end = |state: SessionState, error: Option<String>, camera_failed: bool| {
-                    if let Some(v) = views.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&id) {
-                        v.state = state;
-                        v.error = error;
-                        v.hint = None;
-                    }
-                    live.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
-                    let mut last = ended.lock().unwrap_or_else(|e| e.into_inner());
-                    let number = last.as_ref().map_or(1, |e| e.number + 1);
-                    *last = Some(Ended { number, state, texts: texts.clone(), camera_failed, at: Instant::now() });
-                };
-                let disp = match devices.display() {
-                    Ok(d) => d,
-                    Err(e) => return end(SessionState::Failed, Some(e), false),
-                };
-                let mut cam = match devices.camera() {
-                    Ok(c) => c,
-                    Err(e) => {
-                        drop(disp);
-                        return end(SessionState::Failed, Some(e), true);
-                    }
-                };
-                let mut display = Observed { inner: disp, views: views.clone(), id: id.clone() };
-                let job_id = req.job_id.clone();
-                let mut input = ChannelInput { rx, cancel, timeout, review_timeout, job_id };
-                let outcome = run(&req, &mut *cam, &mut display, &mut input, &settings);
-                drop((display, cam));
-                match outcome {
-                    Ok(job) => match queue.enqueue_owned(&job, req.owner) {
-                        Ok(r) => {
-                            crate::log::info(
-                                &format!("job {} captured and queued ({} bytes)", r.job_id, r.bundle_bytes),
-                                &[("JOB_ID", &r.job_id), ("STAGE", "queued")],
-                            );
-                            end(SessionState::Queued, None, false)
-                        }
-                        Err(e) => end(SessionState::Failed, Some(e.to_string()), false),
-                    },
-                    Err(SessionError::Declined) => end(SessionState::Declined, None, false),
-                    Err(SessionError::Cancelled) => end(SessionState::Cancelled, None, false),
-                    Err(e @ SessionError::TimedOut { .. }) => end(SessionState::TimedOut, Some(e.to_string()), false),
-                    Err(e @ SessionError::Camera(_)) => end(SessionState::Failed, Some(e.to_string()), true),
-                    Err(e) => end(SessionState::Failed, Some(e.to_string()), false),
+        let spawned = std::thread::Builder::new().name(format!("session-{id}")).spawn(move || {
+            // The outcome screen is the screen owner's (it knows how long to keep it up);
+            // the display goes back to it when this thread's loan is dropped, before `end`.
+            let end = |state: SessionState, error: Option<String>, camera_failed: bool| {
+                if let Some(v) = views.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&id) {
+                    v.state = state;
+                    v.error = error;
+                    v.hint = None;
                 }
-            })
-            .expect("a thread can be spawned");
+                live.lock().unwrap_or_else(|e| e.into_inner()).remove(&id);
+                let mut last = ended.lock().unwrap_or_else(|e| e.into_inner());
+                let number = last.as_ref().map_or(1, |e| e.number + 1);
+                *last = Some(Ended { number, state, texts: texts.clone(), camera_failed, at: Instant::now() });
+            };
+            let disp = match devices.display() {
+                Ok(d) => d,
+                Err(e) => return end(SessionState::Failed, Some(e), false),
+            };
+            let mut cam = match devices.camera() {
+                Ok(c) => c,
+                Err(e) => {
+                    drop(disp);
+                    return end(SessionState::Failed, Some(e), true);
+                }
+            };
+            let mut display = Observed { inner: disp, views: views.clone(), id: id.clone() };
+            let job_id = req.job_id.clone();
+            let mut input = ChannelInput { rx, cancel, timeout, review_timeout, job_id };
+            let outcome = run(&req, &mut *cam, &mut display, &mut input, &settings);
+            drop((display, cam));
+            match outcome {
+                Ok(job) => match queue.enqueue_owned(&job, req.owner) {
+                    Ok(r) => {
+                        crate::log::info(
+                            &format!("job {} captured and queued ({} bytes)", r.job_id, r.bundle_bytes),
+                            &[("JOB_ID", &r.job_id), ("STAGE", "queued")],
+                        );
+                        end(SessionState::Queued, None, false)
+                    }
+                    Err(e) => end(SessionState::Failed, Some(e.to_string()), false),
+                },
+                Err(SessionError::Declined) => end(SessionState::Declined, None, false),
+                Err(SessionError::Cancelled) => end(SessionState::Cancelled, None, false),
+                Err(e @ SessionError::TimedOut { .. }) => end(SessionState::TimedOut, Some(e.to_string()), false),
+                Err(e @ SessionError::Camera(_)) => end(SessionState::Failed, Some(e.to_string()), true),
+                Err(e) => end(SessionState::Failed, Some(e.to_string()), false),
+            }
+        });
+        if let Err(e) = spawned {
+            // Nothing started: the session is forgotten, as if it had never been asked for.
+            self.live.lock().unwrap_or_else(|e| e.into_inner()).remove(&view.session_id);
+            self.views.lock().unwrap_or_else(|e| e.into_inner()).remove(&view.session_id);
+            return Err(StartError::Threads(e));
+        }
         Ok(view)
     }
 
