@@ -209,12 +209,16 @@ fn read_request<S: Read + Write, H: Handler + ?Sized>(
         let _ = r.read_exact(&mut part);
         return Err(ReadError::Cut);
     }
+    let cap = handler.body_limit(&req);
+    let declared: Option<usize> = req.header("content-length").and_then(|l| l.parse().ok());
+    if declared.is_some_and(|n| n > cap) {
+        return Err(ReadError::TooLarge);
+    }
     if req.header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
         let w = r.get_mut();
         w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").map_err(|_| ReadError::Io)?;
         w.flush().map_err(|_| ReadError::Io)?;
     }
-    let cap = handler.body_limit(&req);
     if req.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
         loop {
             let size_line = read_line(r)?;

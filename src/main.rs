@@ -344,7 +344,13 @@ fn main() {
         // A config that cannot work exits 78 (EX_CONFIG): the unit does not restart on it.
         let config_error = e.chain().any(|c| {
             c.downcast_ref::<kiosk_agent::config::ConfigError>().is_some()
-                || matches!(c.downcast_ref::<kiosk_agent::app::AppError>(), Some(kiosk_agent::app::AppError::Config(_)))
+                || matches!(
+                    c.downcast_ref::<kiosk_agent::app::AppError>(),
+                    Some(
+                        kiosk_agent::app::AppError::Config(_)
+                            | kiosk_agent::app::AppError::Api(kiosk_agent::api::server::ServerError::Access(_))
+                    )
+                )
         });
         std::process::exit(if config_error { 78 } else { 1 });
     }

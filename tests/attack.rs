@@ -200,6 +200,9 @@ fn a_peer_without_the_role_is_refused_and_admin_actions_are_logged() {
         404,
         "another operator's job"
     );
+    assert_eq!(as_user(OTHER_OPERATOR, &a, "GET", &format!("/v1/sessions/{sid}"), None).0, 404, "another's session");
+    let (s, _) = as_user(OTHER_OPERATOR, &a, "POST", &format!("/v1/sessions/{sid}/cancel"), None);
+    assert_eq!(s, 404, "another operator's session cancelled");
     assert_eq!(as_user(STRANGER, &a, "GET", &format!("/v1/jobs/{job_id}"), None).0, 403);
     for (m, p) in
         [("GET", "/v1/jobs".to_string()), ("DELETE", format!("/v1/jobs/{job_id}")), ("GET", "/metrics".into())]
@@ -338,4 +341,51 @@ fn no_key_name_or_id_number_on_disk_in_the_log_or_in_a_core() {
         .filter(|e| e.file_name().to_string_lossy().starts_with("core"))
         .collect();
     assert!(cores.is_empty(), "a core dump was written: {cores:?}");
+}
+
+#[test]
+fn keys_leave_the_state_dir_once_they_come_as_credentials() {
+    // An older install: the keys were made in the state dir, and a job is queued under them.
+    let a = agent::start(BIN, NO_SMILE_ID, None, "", None);
+    let (s, v) = admin(&a, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u-keys"})));
+    assert_eq!(s, 202, "{v}");
+    let sid = v["session_id"].as_str().unwrap().to_string();
+    let t = Instant::now();
+    loop {
+        let (_, v) = admin(&a, "POST", &format!("/v1/sessions/{sid}/consent"), Some(json!({"granted": true})));
+        if v["state"] == "queued" {
+            break;
+        }
+        assert!(t.elapsed() < Duration::from_secs(90), "{v}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    let keys = a.state.join("keys");
+    let device = std::fs::read(keys.join("device.key")).unwrap();
+    let bundle = std::fs::read(keys.join("bundle.key")).unwrap();
+    let dir = a.stop();
+    // The package made credentials of them (systemd-creds decrypts them into this directory).
+    let creds = tempfile::tempdir().unwrap();
+    std::fs::write(creds.path().join("kiosk-keys_device_key"), &device).unwrap();
+    std::fs::write(creds.path().join("kiosk-keys_bundle_key"), &bundle).unwrap();
+    let state = dir.path().join("state");
+    let b = agent::start_in(dir, BIN, NO_SMILE_ID, None, "", None, &[("CREDENTIALS_DIRECTORY", creds.path())]);
+    let jobs = admin(&b, "GET", "/v1/jobs", None).1;
+    assert_eq!(jobs.as_array().map(Vec::len), Some(1), "the queued job reads under the credentials: {jobs}");
+    assert!(!keys.join("device.key").exists() && !keys.join("bundle.key").exists(), "{}", b.log_text());
+    assert!(b.log_text().contains("erased from the state directory"), "{}", b.log_text());
+    for key in [&device, &bundle] {
+        assert!(files_with(&state, key).is_empty(), "a key is still in the state dir");
+    }
+    // Without the credentials the agent stops and names what is missing; it makes no key.
+    let dir = b.stop();
+    let out = Command::new(BIN)
+        .args(["run", "--config"])
+        .arg(dir.path().join("kiosk.toml"))
+        .env("CREDENTIALS_DIRECTORY", dir.path().join("no-credentials"))
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("device key is missing"), "{text}");
+    assert!(!keys.join("device.key").exists(), "a new key was made over the queued job");
 }

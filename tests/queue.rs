@@ -731,3 +731,12 @@ fn the_index_keeps_no_personal_data_and_none_in_clear() {
     let q = Queue::open(d.path(), settings()).unwrap();
     assert_eq!(q.get("pii-1").unwrap().result.unwrap()["ResultText"], "Exact Match");
 }
+
+#[test]
+fn a_key_named_as_a_credential_is_never_made_by_the_agent() {
+    let d = tempfile::tempdir().unwrap();
+    let s = QueueSettings { device_key_file: "device_key".into(), ..settings() };
+    let e = Queue::open(d.path(), s).err().expect("no key, no queue").to_string();
+    assert!(e.contains("systemd credential") && e.contains("/etc/kiosk-agent/keys"), "{e}");
+    assert!(!d.path().join("device_key").exists() && !d.path().join("keys/device.key").exists());
+}

@@ -140,7 +140,12 @@ fn replay(scenario: &str) {
     assert_same_except(&ours, prep_body, &["source_sdk", "source_sdk_version"], "prep_upload");
     assert_eq!(ours["source_sdk"], "rest_api");
 
-    let prep_resp = &prep["response"]["body"];
+    // The SDKs were recorded against a plaintext stand-in of the upload store; the agent sends a
+    // zip only over https (`tests/faults.rs` has the refusal), so the answer is replayed as https.
+    let recorded_url = prep["response"]["body"]["upload_url"].as_str().unwrap().to_string();
+    let mut prep_https = prep["response"]["body"].clone();
+    prep_https["upload_url"] = recorded_url.replacen("http://", "https://", 1).into();
+    let prep_resp = &prep_https;
     sub.handle_response(HttpResponse::new(200, serde_json::to_vec(prep_resp).unwrap()), now).unwrap();
     let Output::Send(put) = sub.poll_output(now) else { panic!("expected the PUT") };
     assert_eq!(put.method, Method::Put);
@@ -171,7 +176,7 @@ fn replay(scenario: &str) {
         "info.json package_information",
     );
     assert_eq!(our_info["package_information"]["language"], "rust");
-    assert_eq!(info["server_information"], prep_resp["upload_url"], "Python sends the URL string");
+    assert_eq!(info["server_information"], recorded_url.as_str(), "Python sends the URL string");
     assert_eq!(our_info["server_information"], *prep_resp, "the agent sends the prep_upload answer object");
 
     sub.handle_response(HttpResponse::new(200, vec![]), now).unwrap();

@@ -131,6 +131,7 @@ impl AcceptAll {
             total: 0,
             error: None,
             started_at: String::new(),
+            owner: None,
         }
     }
 }
@@ -453,8 +454,16 @@ pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
             return Response::json(403, &json!({ "error": msg }));
         }
     }
-    // An operator sees only the results of the jobs it started.
-    let mine = |r: Record| (caller.role >= Some(Role::Administer) || r.owner == Some(caller.uid)).then_some(r);
+    // An operator sees only the results of the jobs it started, and acts only on its own
+    // sessions and the kiosk's walk-up ones.
+    let admin = caller.role >= Some(Role::Administer);
+    let mine = |r: Record| (admin || r.owner == Some(caller.uid)).then_some(r);
+    let session_mine = |id: &str| admin || b.session(id).is_none_or(|v| v.owner.is_none_or(|o| o == caller.uid));
+    if let ["v1", "sessions", id, ..] = parts.as_slice() {
+        if !session_mine(id) {
+            return Response::json(404, &json!({"error": "no session with that id"}));
+        }
+    }
     match (m, parts.as_slice()) {
         ("POST", ["v1", "sessions"]) => {
             let start = parse_body(req).and_then(|o| parse_start_session(&o));

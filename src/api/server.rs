@@ -77,6 +77,8 @@ struct Open {
     id: u64,
     /// A handle to shut the connection down from the acceptor (the worker owns the stream).
     sock: UnixStream,
+    /// The peer's uid, so that one user cannot hold every worker.
+    uid: Option<u32>,
     /// [`QUEUED`], [`BUSY`], or the time (ms since the server started) from which a worker has
     /// been waiting for this connection's next request.
     state: Arc<AtomicU64>,
@@ -95,7 +97,8 @@ const ROOM_WAIT: Duration = Duration::from_secs(1);
 /// The API's connections: a fixed pool of workers, made once, so a connection never needs a
 /// new thread. When every worker is taken, the connection a worker has waited on longest for
 /// its request (idle, or trickling its head or body, for more than [`SLOW`]) is shut down to
-/// make room; a newcomer that finds none within [`ROOM_WAIT`] gets 503. Nothing here can stop
+/// make room, else one of a user that holds more than half the workers (a newcomer from another
+/// user); a newcomer that finds no room within [`ROOM_WAIT`] gets 503. Nothing here can stop
 /// the acceptor.
 pub struct Server {
     open: Mutex<Vec<Open>>,
@@ -150,9 +153,10 @@ impl Server {
         }
     }
 
-    /// Makes room for one more connection: true once there is.
-    fn room(&self, open: &mut Vec<Open>) -> bool {
-        if open.len() < self.limits.workers.max(1) {
+    /// Makes room for one more connection, from `uid`: true once there is.
+    fn room(&self, open: &mut Vec<Open>, uid: Option<u32>) -> bool {
+        let workers = self.limits.workers.max(1);
+        if open.len() < workers {
             return true;
         }
         let now = self.now_ms();
@@ -164,7 +168,21 @@ impl Server {
                 (since < BUSY && now.saturating_sub(since) >= SLOW.as_millis() as u64).then_some((i, since))
             })
             .min_by_key(|(_, since)| *since);
-        match slowest {
+        // None slow: a user holding more than half the workers gives one up to another user
+        // (whatever it is doing between requests), so that no client can shut the others out.
+        let hog = || {
+            let count = |u: Option<u32>| open.iter().filter(|o| o.uid == u).count();
+            let (top, n) = open.iter().map(|o| (o.uid, count(o.uid))).max_by_key(|(_, n)| *n)?;
+            if n * 2 <= workers || top == uid {
+                return None;
+            }
+            open.iter()
+                .enumerate()
+                .filter(|(_, o)| o.uid == top && o.state.load(Ordering::Relaxed) != BUSY)
+                .min_by_key(|(_, o)| o.state.load(Ordering::Relaxed))
+                .map(|(i, o)| (i, o.state.load(Ordering::Relaxed)))
+        };
+        match slowest.or_else(hog) {
             Some((i, _)) => {
                 let o = open.swap_remove(i);
                 let _ = o.sock.shutdown(std::net::Shutdown::Both);
@@ -181,9 +199,13 @@ impl Server {
         let Ok(handle) = sock.try_clone() else {
             return refuse(sock, "the kiosk agent has no file descriptors left; try again shortly");
         };
+        let uid = {
+            use std::os::fd::AsFd;
+            super::access::peer(sock.as_fd()).ok().map(|(uid, _, _)| uid)
+        };
         let give_up = Instant::now() + ROOM_WAIT;
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        while !self.room(&mut open) {
+        while !self.room(&mut open, uid) {
             drop(open);
             if Instant::now() >= give_up {
                 return refuse(sock, "the kiosk agent is busy with other requests; try again shortly");
@@ -193,7 +215,7 @@ impl Server {
         }
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
         let state = Arc::new(AtomicU64::new(QUEUED));
-        open.push(Open { id, sock: handle, state: state.clone() });
+        open.push(Open { id, sock: handle, uid, state: state.clone() });
         drop(open);
         // The channel holds as many as there are workers, and no more are open than that, so
         // this waits at most for a shut-down connection's worker to let go of it.
@@ -204,7 +226,6 @@ impl Server {
         loop {
             let next = rx.lock().unwrap_or_else(|e| e.into_inner()).recv();
             let Ok((id, sock, state)) = next else { return };
-            state.store(self.now_ms(), Ordering::Relaxed);
             // A panic in one request ends that connection, never the worker.
             let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.serve(&sock, &state, stop)));
             self.open.lock().unwrap_or_else(|e| e.into_inner()).retain(|o| o.id != id);
@@ -217,6 +238,8 @@ impl Server {
             Ok((uid, gid, _)) => Caller { uid, role: self.access.role(uid, gid) },
             Err(_) => return,
         };
+        // Its wait for a request counts from here, after the role's lookups.
+        state.store(self.now_ms(), Ordering::Relaxed);
         let handler = Api { server: self, caller, state };
         crate::httpd::serve_stream(sock, &handler, stop, self.limits.limits, |_| {});
     }

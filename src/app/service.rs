@@ -141,6 +141,9 @@ impl Backend for Service {
     }
 
     fn enhanced_kyc(&self, r: EnhancedKyc) -> Result<EnhancedKycAnswer, Refusal> {
+        if self.config.api.enhanced_kyc_per_hour == 0 {
+            return Err(Refusal::new(403, "Enhanced KYC is off on this kiosk ([api] enhanced_kyc_per_hour = 0)"));
+        }
         let allowed = self.ekyc_budget.lock().unwrap_or_else(|e| e.into_inner()).take(std::time::Instant::now());
         if let Err(wait) = allowed {
             return Err(Refusal::new(

@@ -42,6 +42,11 @@ pub struct Sealer {
 /// The start of an encrypted index record: magic, then a 12-byte nonce, then the sealed JSON.
 const RECORD_MAGIC: &[u8; 4] = b"KIR1";
 
+/// Whether a stored index record is encrypted (it then needs the bundle key to be read).
+pub fn is_sealed_record(stored: &[u8]) -> bool {
+    stored.starts_with(RECORD_MAGIC)
+}
+
 impl std::fmt::Debug for Sealer {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "Sealer(encrypting: {})", self.aead.is_some())
@@ -57,8 +62,6 @@ impl Sealer {
             m.update(b"kiosk-agent index records v1");
             aead_of(&*zeroize::Zeroizing::new(<[u8; 32]>::from(m.finalize().into_bytes())))
         });
-        let mut k = encryption_key;
-        zeroize::Zeroize::zeroize(&mut k);
         Sealer { seal_key: zeroize::Zeroizing::new(seal_key), aead, index }
     }
 
@@ -106,7 +109,7 @@ impl Sealer {
 
     /// Whether a stored record is in the form this sealer writes (else it is rewritten on open).
     pub fn record_is_current(&self, stored: &[u8]) -> bool {
-        stored.starts_with(RECORD_MAGIC) == self.index.is_some()
+        is_sealed_record(stored) == self.index.is_some()
     }
 
     pub fn encrypts(&self) -> bool {

@@ -388,7 +388,9 @@ pub fn backoff_ms(attempts: u32, base_ms: u64, cap_ms: u64, jitter: f64) -> u64 
 /// how it was reached, never the person's data (FullName, IDNumber, DOB, Photo, Address,
 /// PhoneNumber...), which the partner gets from Smile ID itself (callback or job status).
 pub fn kept_result(result: serde_json::Value) -> serde_json::Value {
-    const KEPT: [&str; 10] = [
+    const KEPT: [&str; 11] = [
+        // What the kiosk writes itself when the result goes to the partner's callback.
+        "note",
         "ResultCode",
         "ResultText",
         "ResultType",

@@ -265,8 +265,9 @@ pub fn free_bytes(path: &Path) -> Option<u64> {
 
 /// Reads a 32-byte key; creates it only when `may_create` (nothing sealed yet: nothing to
 /// lose). Says whether it was created.
-fn load_key(path: &Path, may_create: bool, what: &str) -> Result<(Zeroizing<[u8; 32]>, bool), QueueError> {
+fn load_key(path: &Path, name: &Path, may_create: bool, what: &str) -> Result<(Zeroizing<[u8; 32]>, bool), QueueError> {
     let err = |d: String| QueueError::Key { path: path.display().to_string(), detail: d };
+    let credential = is_credential_name(name);
     match std::fs::read(path).map(Zeroizing::new) {
         Ok(b) if b.len() == 32 => {
             let mut k = Zeroizing::new([0u8; 32]);
@@ -274,14 +275,14 @@ fn load_key(path: &Path, may_create: bool, what: &str) -> Result<(Zeroizing<[u8;
             Ok((k, false))
         }
         Ok(b) => Err(err(format!("expected 32 bytes, found {}; restore the right file", b.len()))),
+        // A credential is made by whoever installs the kiosk, never by the agent.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && credential => Err(err(format!(
+            "the {what} is a systemd credential that the package makes in /etc/kiosk-agent/keys, and it \
+             is not there: under systemd, reinstall the package; by hand, run the command as the service \
+             does (systemd-run --pipe --wait -p User=kiosk-agent -p LoadCredentialEncrypted=kiosk-keys:/etc/kiosk-agent/keys \
+             kiosk-agent ...)"
+        ))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && may_create => {
-            // A credential is made by whoever installs the kiosk, never by the agent.
-            if std::env::var_os("CREDENTIALS_DIRECTORY").is_some_and(|d| path.starts_with(d)) {
-                return Err(err(format!(
-                    "the {what} is not among the service's credentials; the package makes it \
-                     (/etc/kiosk-agent/keys): reinstall it, or see README \"Keys\""
-                )));
-            }
             let mut k = Zeroizing::new([0u8; 32]);
             getrandom::fill(&mut *k).map_err(|e| err(e.to_string()))?;
             if let Some(parent) = path.parent() {
@@ -298,24 +299,29 @@ fn load_key(path: &Path, may_create: bool, what: &str) -> Result<(Zeroizing<[u8;
     }
 }
 
-/// Keys that now come from elsewhere (systemd credentials) leave the state dir: a copy at the
-/// old place that matches is overwritten and removed, so a copied SD card holds no key.
+/// Keys that now come from systemd credentials leave the state dir: a copy at the old place
+/// that matches one is overwritten and removed, so the state dir holds no key.
 fn forget_legacy_copies(dir: &Path, loaded: &[(&Path, &[u8; 32])]) {
+    // Only for keys that came from systemd's credentials, which never name a state-dir file.
+    let Some(creds) = std::env::var_os("CREDENTIALS_DIRECTORY") else { return };
+    let from_creds: Vec<&[u8; 32]> = loaded.iter().filter(|(p, _)| p.starts_with(&creds)).map(|(_, k)| *k).collect();
     for legacy in [LEGACY_DEVICE_KEY, LEGACY_BUNDLE_KEY] {
         let old = dir.join(legacy);
-        // Still loaded from there (a queue run by hand, or an older config): kept.
-        if loaded.iter().any(|(p, _)| *p == old) {
-            continue;
-        }
         let Ok(bytes) = std::fs::read(&old).map(Zeroizing::new) else { continue };
-        // Only a copy of a key now loaded from elsewhere goes; anything else is the operator's.
-        if loaded.iter().any(|(_, k)| bytes[..] == k[..]) && crate::bundle::erase(&old).is_ok() {
+        // Only a copy of a key now loaded from a credential goes; anything else is the operator's.
+        if from_creds.iter().any(|k| bytes[..] == k[..]) && crate::bundle::erase(&old).is_ok() {
             crate::log::info(
                 "a key that now comes from systemd credentials was erased from the state directory",
                 &[("path", &old.display().to_string())],
             );
         }
     }
+}
+
+/// A bare key name ("bundle_key") names a systemd credential, which the installer makes and
+/// the agent never does; a name with a directory ("keys/bundle.key") is a state-dir file.
+fn is_credential_name(p: &Path) -> bool {
+    p.is_relative() && p.components().count() == 1
 }
 
 /// A non-secret value that tells whether a key is the one the queue was sealed with.
@@ -385,15 +391,7 @@ fn open_index(path: &Path, cache: u64) -> Result<sled::Db, IndexError> {
 /// The process holding an `flock` on sled's data file, from `/proc/locks`.
 fn sled_lock_holder(index: &Path) -> Option<u32> {
     use std::os::unix::fs::MetadataExt;
-    let ino = std::fs::metadata(index.join("db")).ok()?.ino();
-    let locks = std::fs::read_to_string("/proc/locks").ok()?;
-    // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF": the pid, then major:minor:inode.
-    locks.lines().find_map(|l| {
-        let f: Vec<&str> = l.split_whitespace().collect();
-        let at = f.iter().position(|w| *w == "FLOCK")?;
-        let (pid, dev) = (f.get(at + 3)?, f.get(at + 4)?);
-        (dev.rsplit(':').next()?.parse::<u64>().ok()? == ino).then(|| pid.parse().ok())?
-    })
+    crate::store::flock_holder(std::fs::metadata(index.join("db")).ok()?.ino())
 }
 
 /// Ballast kept on the state file system: released when the disk fills, so the queue can
@@ -556,29 +554,14 @@ impl Queue {
         // A look at the index needs no keys, but says when they would stop the service (as far
         // as this user can see them: they may be the service's systemd credentials).
         let (sealer, key_problem) = if rw {
-            (Self::load_keys(dir, &settings, rw)?, None)
+            (Self::load_keys(dir, &settings, rw, &jobs)?, None)
         } else {
-            match Self::load_keys(dir, &settings, false) {
+            match Self::load_keys(dir, &settings, false, &jobs) {
                 Ok(s) => (s, None),
                 Err(e) => (Sealer::new([0; 32], None), Some(e.to_string())),
             }
         };
         report.key_problem = key_problem;
-        // Records are encrypted under the bundle key too: one that does not open them is the
-        // wrong key, and nothing may be judged (or rewritten) under it.
-        if jobs.iter().take(64).filter_map(Result::ok).any(|(k, v)| sealer.open_record(seq_of_key(&k), &v).is_err()) {
-            let path = settings.encryption_key_file.as_ref().map(|p| resolve_key_path(dir, p));
-            let e = QueueError::Key {
-                path: path.map(|p| p.display().to_string()).unwrap_or_else(|| "[queue] encryption_key_file".into()),
-                detail: "the job index is encrypted under another bundle key; restore the original key (or the \
-                         systemd credential that provides it)"
-                    .into(),
-            };
-            if rw {
-                return Err(e);
-            }
-            report.key_problem.get_or_insert(e.to_string());
-        }
         let mut q = Queue {
             dir: dir.to_owned(),
             db,
@@ -605,22 +588,25 @@ impl Queue {
 
     /// The device (seal) key and the bundle (encryption) key. Made only for an empty queue; a
     /// key that is not the one the queue was sealed with stops here, naming the file.
-    fn load_keys(dir: &Path, s: &QueueSettings, rw: bool) -> Result<Sealer, QueueError> {
-        // Only sealed bundles depend on the keys (v1 `.job` files and records do not).
+    fn load_keys(dir: &Path, s: &QueueSettings, rw: bool, index: &sled::Tree) -> Result<Sealer, QueueError> {
+        // Sealed bundles and encrypted index records depend on the keys (v1 `.job` files and
+        // plain records do not).
         let sealed = |sub: &str| names_in(&dir.join(sub)).iter().any(|(n, _)| n.contains(".kab"));
-        let nothing_sealed = !sealed("bundles") && !sealed("quarantine");
+        let records_sealed =
+            index.iter().values().take(64).filter_map(Result::ok).any(|v| bundle::is_sealed_record(&v));
+        let nothing_sealed = !sealed("bundles") && !sealed("quarantine") && !records_sealed;
         let checks_path = dir.join("keys.check");
         let mut stored: KeyChecks =
             std::fs::read(&checks_path).ok().and_then(|b| serde_json::from_slice(&b).ok()).unwrap_or_default();
         let device_path = resolve_key_path(dir, &s.device_key_file);
-        let (seal_key, made) = load_key(&device_path, rw && nothing_sealed, "device key")?;
+        let (seal_key, made) = load_key(&device_path, &s.device_key_file, rw && nothing_sealed, "device key")?;
         if made {
             stored.device = None;
         }
         let enc = match &s.encryption_key_file {
             Some(p) => {
                 let path = resolve_key_path(dir, p);
-                let (k, made) = load_key(&path, rw && nothing_sealed, "bundle encryption key")?;
+                let (k, made) = load_key(&path, p, rw && nothing_sealed, "bundle encryption key")?;
                 if made {
                     stored.bundle = None;
                 }
@@ -647,12 +633,25 @@ impl Queue {
         }
         let kept = if nothing_sealed { None } else { stored.bundle.clone() };
         let merged = KeyChecks { device: now.device.clone(), bundle: now.bundle.clone().or(kept) };
+        let sealer = Sealer::new(*seal_key, enc.as_ref().map(|(k, _)| **k));
+        // Records are encrypted under the bundle key: one that does not open them is the wrong
+        // key, and nothing may be pinned, judged or erased under it.
+        let undecryptable =
+            index.iter().take(64).filter_map(Result::ok).any(|(k, v)| sealer.open_record(seq_of_key(&k), &v).is_err());
+        if undecryptable {
+            let path = enc.as_ref().map(|(_, p)| p.display().to_string());
+            return Err(QueueError::Key {
+                path: path.unwrap_or_else(|| "[queue] encryption_key_file".into()),
+                detail: "the job index is encrypted under another bundle key; restore the original key (or the \
+                         systemd credential that provides it)"
+                    .into(),
+            });
+        }
         if rw {
             let mut loaded: Vec<(&Path, &[u8; 32])> = vec![(&device_path, &seal_key)];
             loaded.extend(enc.as_ref().map(|(k, p)| (p.as_path(), &**k)));
             forget_legacy_copies(dir, &loaded);
         }
-        let sealer = Sealer::new(*seal_key, enc.as_ref().map(|(k, _)| **k));
         // A queue from before key checks: pin the keys only once a sealed bundle proves them.
         let unproven = !nothing_sealed && (stored.device.is_none() || (enc.is_some() && stored.bundle.is_none()));
         let proven = || {
@@ -1320,10 +1319,19 @@ fn resolve_key_path(state_dir: &Path, p: &Path) -> PathBuf {
     if p.is_absolute() {
         return p.to_owned();
     }
-    // A bare name under systemd is a credential even when it is missing (the open then says
-    // so); a name with a directory ("keys/bundle.key") is a file in the state dir.
-    crate::store::credential(p).unwrap_or_else(|| match std::env::var_os("CREDENTIALS_DIRECTORY") {
-        Some(d) if p.components().count() == 1 => PathBuf::from(d).join(p),
-        _ => state_dir.join(p),
+    // An older install's config names the state-dir files; the package has since made
+    // credentials of them, which win.
+    let upgraded = match p.to_str() {
+        Some(LEGACY_DEVICE_KEY) => crate::store::credential(Path::new("device_key")),
+        Some(LEGACY_BUNDLE_KEY) => crate::store::credential(Path::new("bundle_key")),
+        _ => None,
+    };
+    // A bare name is a credential even when it is missing (the open then says so); a name
+    // with a directory ("keys/bundle.key") is a file in the state dir.
+    upgraded.or_else(|| crate::store::credential(p)).unwrap_or_else(|| {
+        match std::env::var_os("CREDENTIALS_DIRECTORY") {
+            Some(d) if is_credential_name(p) => PathBuf::from(d).join(p),
+            _ => state_dir.join(p),
+        }
     })
 }

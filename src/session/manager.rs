@@ -51,6 +51,8 @@ pub struct SessionView {
     pub total: u32,
     pub error: Option<String>,
     pub started_at: String,
+    /// The uid of the control-API peer that started it; `None` for a walk-up session.
+    pub owner: Option<u32>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -271,6 +273,7 @@ impl SessionManager {
             total: 0,
             error: None,
             started_at: UnixMillis::now().to_iso(),
+            owner: req.owner,
         };
         views.insert(id.clone(), view.clone());
         drop(views);

@@ -731,6 +731,19 @@ mod tests {
     }
 
     #[test]
+    fn a_plaintext_upload_url_is_refused_and_nothing_is_sent_to_it() {
+        let mut s = machine();
+        let t = UnixMillis(5);
+        send(&mut s, t);
+        let plain = String::from_utf8(PREP.to_vec()).unwrap().replace("https://", "http://");
+        let e = s.handle_response(HttpResponse::new(200, plain.into_bytes()), t).unwrap_err();
+        assert!(e.to_string().contains("not an https:// URL"), "{e}");
+        assert_eq!(s.phase(), Phase::Prep, "asks again instead of uploading");
+        let again = send(&mut s, t);
+        assert!(again.url.ends_with("/upload"), "{}", again.url);
+    }
+
+    #[test]
     fn transient_errors_leave_the_step_ready_to_redo() {
         let mut s = machine();
         let t = UnixMillis(5);

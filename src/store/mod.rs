@@ -66,9 +66,13 @@ impl DirLock {
 
     fn take_from(file: File) -> std::io::Result<Option<DirLock>> {
         use std::os::fd::AsRawFd;
+        use std::os::unix::fs::MetadataExt;
         // A child this process is forking holds a copy of the lock until its exec closes it,
-        // so a held lock is tried again for a moment before it counts as someone else's.
-        let give_up = std::time::Instant::now() + std::time::Duration::from_millis(250);
+        // so a held lock is tried again for a moment before it counts as someone else's; for
+        // longer (a loaded machine may take a while to run the child) while the lock is this
+        // process's own.
+        let start = std::time::Instant::now();
+        let ino = file.metadata()?.ino();
         loop {
             // SAFETY: flock on a file descriptor we own.
             if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 {
@@ -78,12 +82,27 @@ impl DirLock {
             if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
                 return Err(e);
             }
-            if std::time::Instant::now() >= give_up {
+            let waited = start.elapsed();
+            if waited >= std::time::Duration::from_millis(250)
+                && (waited >= std::time::Duration::from_secs(3) || flock_holder(ino) != Some(std::process::id()))
+            {
                 return Ok(None);
             }
             std::thread::sleep(std::time::Duration::from_millis(10));
         }
     }
+}
+
+/// The pid that took the `flock` on the file with inode `ino` (on any device), from /proc/locks.
+pub fn flock_holder(ino: u64) -> Option<u32> {
+    let locks = std::fs::read_to_string("/proc/locks").ok()?;
+    // "1: FLOCK  ADVISORY  WRITE 1234 fd:01:5678 0 EOF": the pid, then major:minor:inode.
+    locks.lines().find_map(|l| {
+        let f: Vec<&str> = l.split_whitespace().collect();
+        let at = f.iter().position(|w| *w == "FLOCK")?;
+        let (pid, dev) = (f.get(at + 3)?, f.get(at + 4)?);
+        (dev.rsplit(':').next()?.parse::<u64>().ok()? == ino).then(|| pid.parse().ok())?
+    })
 }
 
 /// Where a relative secret name (`api_key`) is among systemd's credentials: as loaded one by

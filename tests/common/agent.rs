@@ -37,7 +37,20 @@ pub fn start(
     api_lines: &str,
     uid: Option<u32>,
 ) -> RunningAgent {
-    let dir = tempfile::tempdir().unwrap();
+    start_in(tempfile::tempdir().unwrap(), bin, environment, extra_ca, api_lines, uid, &[])
+}
+
+/// [`start`] in a given directory (an earlier agent's, to start it again) with extra
+/// environment variables.
+pub fn start_in(
+    dir: tempfile::TempDir,
+    bin: &str,
+    environment: &str,
+    extra_ca: Option<&std::path::Path>,
+    api_lines: &str,
+    uid: Option<u32>,
+    env: &[(&str, &std::path::Path)],
+) -> RunningAgent {
     let socket = dir.path().join("control.sock");
     let state = dir.path().join("state");
     std::fs::write(dir.path().join("api_key"), super::API_KEY).unwrap();
@@ -56,7 +69,9 @@ pub fn start(
     )
     .unwrap();
     let log = dir.path().join("agent.log");
+    let _ = std::fs::remove_file(&socket);
     let mut cmd = Command::new(bin);
+    cmd.envs(env.iter().copied());
     cmd.args(["run", "--config"])
         .arg(&config)
         .current_dir(dir.path())
@@ -83,6 +98,13 @@ pub fn start(
 }
 
 impl RunningAgent {
+    /// Stops the agent and gives back its directory, to start it again.
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        std::mem::replace(&mut self.dir, tempfile::TempDir::new().unwrap())
+    }
+
     pub fn log_text(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }

@@ -134,7 +134,7 @@ for k in device_key bundle_key; do
   # A bare key is 32 bytes; systemd-creds' encrypted form is larger and not the key itself.
   [ "$(stat -c %s "$f")" -gt 32 ] || fail "$f is not encrypted"
 done
-find /var/lib/kiosk-agent -type f \( -name '*key*' -o -size 32c \) > /mnt/state-keys.txt
+find /var/lib/kiosk-agent -type f ! -name keys.check \( -name '*key*' -o -size 32c \) > /mnt/state-keys.txt
 [ -s /mnt/state-keys.txt ] && fail "key-like files in the state dir: $(cat /mnt/state-keys.txt)"
 key=$(cat $W/api_key)
 grep -rlsF "$key" /var/lib/kiosk-agent /run/kiosk-agent /mnt/journal.txt /mnt/journal.json > /mnt/key-found.txt
