@@ -513,11 +513,13 @@ impl Queue {
         // sled lets go of its own lock a while after a close (its background threads), so a
         // lock this very process still holds is waited out; one held by another process is Busy.
         let mut opened = open_index(&index_path, cache);
-        let give_up = std::time::Instant::now() + std::time::Duration::from_secs(30);
-        while matches!(opened, Err(IndexError::Locked))
-            && sled_lock_holder(&index_path) == Some(std::process::id())
-            && std::time::Instant::now() < give_up
-        {
+        let started = std::time::Instant::now();
+        let ours_or_unknown = || match sled_lock_holder(&index_path) {
+            Some(pid) => pid == std::process::id() && started.elapsed() < std::time::Duration::from_secs(30),
+            // Held, but by whom cannot be told (a child being forked holds a copy): a little while.
+            None => started.elapsed() < std::time::Duration::from_secs(3),
+        };
+        while matches!(opened, Err(IndexError::Locked)) && ours_or_unknown() {
             std::thread::sleep(std::time::Duration::from_millis(100));
             opened = open_index(&index_path, cache);
         }

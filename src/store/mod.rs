@@ -82,9 +82,11 @@ impl DirLock {
             if e.raw_os_error() != Some(libc::EWOULDBLOCK) {
                 return Err(e);
             }
+            // Another process's lock counts at once (after the short grace); this process's own,
+            // or one whose holder cannot be told, is waited on for up to 3 s.
             let waited = start.elapsed();
-            if waited >= std::time::Duration::from_millis(250)
-                && (waited >= std::time::Duration::from_secs(3) || flock_holder(ino) != Some(std::process::id()))
+            let other = flock_holder(ino).is_some_and(|p| p != std::process::id());
+            if waited >= std::time::Duration::from_secs(3) || (other && waited >= std::time::Duration::from_millis(250))
             {
                 return Ok(None);
             }
