@@ -6,6 +6,10 @@
 //! bytes allow at a 32 MHz SPI clock, the full-screen figure for comparison, and the time to
 //! render and diff one frame here.
 //!
+//! And the time to render whole 800×480 screens (the 7" panel) with the Unicode text stack, in
+//! English, Arabic and Amharic, warm (glyphs cached, as on a running kiosk) and cold (first
+//! screen after start). The stripped aarch64 binary's size is printed by `scripts/arm.sh build`.
+//!
 //! Run: `cargo bench --bench display`
 
 use std::time::Instant;
@@ -20,7 +24,41 @@ use kiosk_agent::vision::encode::fit_long_side;
 
 const SPI_HZ: f64 = 32_000_000.0;
 
+/// p50 and p90 of `f`'s time over `n` runs, in ms.
+fn time(n: usize, mut f: impl FnMut()) -> (f64, f64) {
+    let mut ms: Vec<f64> = (0..n)
+        .map(|_| {
+            let t = Instant::now();
+            f();
+            t.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    ms.sort_by(f64::total_cmp);
+    (ms[n / 2], ms[n * 9 / 10])
+}
+
+fn full_screens() {
+    use kiosk_agent::display::samples::screens;
+    use kiosk_agent::display::screens::render;
+    use kiosk_agent::display::{Canvas, Texts};
+    let mut worst = 0.0f64;
+    for code in ["en", "ar", "am"] {
+        let t = Texts::load(code, None).unwrap();
+        let cold = Instant::now();
+        render(&screens()[2].1, &t, &mut Canvas::new(800, 480));
+        println!("metric render_800x480_{code}_cold {:.1} ms", cold.elapsed().as_secs_f64() * 1000.0);
+        for (name, screen) in screens().into_iter().filter(|(n, _)| ["idle", "consent", "liveness"].contains(n)) {
+            let (p50, p90) = time(50, || render(&screen, &t, &mut Canvas::new(800, 480)));
+            worst = worst.max(p50);
+            println!("metric render_800x480_{code}_{name}_p50 {p50:.2} ms");
+            println!("metric render_800x480_{code}_{name}_p90 {p90:.2} ms");
+        }
+    }
+    println!("metric render_800x480_worst_p50 {worst:.2} ms");
+}
+
 fn main() {
+    full_screens();
     let frames = std::env::var("DISPLAY_FRAMES").ok().and_then(|v| v.parse().ok()).unwrap_or(120);
     for (model, size, name) in
         [(Model::St7789, (240, 320), "st7789_240x320"), (Model::Ili9341, (320, 240), "ili9341_320x240")]

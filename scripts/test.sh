@@ -22,6 +22,10 @@ command -v python3 >/dev/null || apt_install python3 python3-venv
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
 # Clock jumps in the tests (tests/cli.rs, tests/model.rs) move the agent's wall clock with libfaketime.
 apt_install faketime curl
+# The text stack's references: HarfBuzz's hb-shape and hb-view (tests/shaping.rs), Tesseract with
+# the scripts' language data (tests/legibility.rs).
+apt_install libharfbuzz-bin tesseract-ocr tesseract-ocr-yor tesseract-ocr-amh tesseract-ocr-ara \
+  tesseract-ocr-swa tesseract-ocr-fra
 
 section "Python interop peer (smile-id-core)"
 venv=target/interop-venv
@@ -49,6 +53,9 @@ cargo test --locked
 section "nothing lost: the model-based test's counts (60 random steps beside the running service)"
 # Already run, silently, with the suite above; again here for its metric lines.
 cargo test --locked --test model -- --nocapture 2>&1 | grep -E "^metric|test result"
+
+section "legibility: Tesseract reads our screens' text against HarfBuzz's hb-view, per language"
+cargo test --locked --test legibility -- --ignored --nocapture
 
 section "crash test: SIGKILL while enqueueing and uploading (release build)"
 KILL_LOOP_RUNS="${KILL_LOOP_RUNS:-150}" cargo test --release --locked --test crash -- --nocapture

@@ -251,9 +251,13 @@ pub struct DisplayConfig {
     pub gpio_chip: String,
     pub dc_line: u32,
     pub reset_line: Option<u32>,
-    /// Language of the screens: a built-in code (en, fr, sw) or a file `<code>.toml` in `lang_dir`.
+    /// Language of the screens: a built-in code (en, fr, pt, ar, sw, ha, yo, ig, am, zu) or a file
+    /// `<code>.toml` in `lang_dir`.
     pub language: String,
     pub lang_dir: Option<PathBuf>,
+    /// The panel's diagonal in inches, for sizing type and touch targets in millimetres; unset,
+    /// the usual panel of the resolution (800×480: 7", 240×320: 2.8", 480×320: 3.5").
+    pub diagonal_inches: Option<f32>,
     /// Under `run`, how long a session's outcome stays on screen before the idle screen returns.
     pub outcome_secs: u64,
 }
@@ -275,6 +279,7 @@ impl Default for DisplayConfig {
             reset_line: Some(27),
             language: "en".into(),
             lang_dir: None,
+            diagonal_inches: None,
             outcome_secs: 8,
         }
     }
@@ -299,6 +304,9 @@ impl DisplayConfig {
             DisplayBackend::Png => Box::new(PngDisplay::new(&self.out_dir, self.width, self.height)?),
         };
         d.set_texts(texts);
+        if let Some(diagonal) = self.diagonal_inches {
+            d = Box::new(crate::display::panel::Physical { inner: d, diagonal });
+        }
         // Screens people watch are drawn on their own thread: capture never waits for them.
         Ok(if self.backend == DisplayBackend::Png { d } else { Box::new(Threaded::new(d)) })
     }
@@ -514,6 +522,9 @@ impl Config {
                     "walk_up = \"document\" needs the document's country (e.g. \"KE\") and id type (e.g. \"NATIONAL_ID\")",
                 ));
             }
+        }
+        if d.diagonal_inches.is_some_and(|v| !(1.0..=100.0).contains(&v)) {
+            return Err(invalid("display.diagonal_inches", "must be the panel's diagonal, 1 to 100 inches"));
         }
         if !(1..=600).contains(&d.outcome_secs) {
             return Err(invalid("display.outcome_secs", "must be 1 to 600 seconds"));

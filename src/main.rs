@@ -272,6 +272,24 @@ enum DisplayCommand {
         #[arg(long)]
         save: Option<PathBuf>,
     },
+    /// Write every screen as PNG, for translators and designers: no hardware, no service.
+    Render {
+        /// Language code (built in: en, fr, pt, ar, sw, ha, yo, ig, am, zu; or a file in --lang-dir).
+        #[arg(long, default_value = "en")]
+        language: String,
+        /// A directory of language files (CODE.toml) that add or override languages.
+        #[arg(long)]
+        lang_dir: Option<PathBuf>,
+        /// Panel size in pixels, WIDTHxHEIGHT.
+        #[arg(long, default_value = "800x480")]
+        size: String,
+        /// Panel diagonal in inches (default: the usual panel of that size).
+        #[arg(long)]
+        diagonal: Option<f32>,
+        /// Directory the PNG files go to.
+        #[arg(long)]
+        out: PathBuf,
+    },
 }
 
 #[derive(Subcommand)]
@@ -854,6 +872,18 @@ fn run(cli: Cli) -> Result<()> {
             if report.matched != report.screens {
                 std::process::exit(1);
             }
+        }
+        Command::Display { action: DisplayCommand::Render { language, lang_dir, size, diagonal, out } } => {
+            let texts = kiosk_agent::display::Texts::load(&language, lang_dir.as_deref())?;
+            let (w, h) = size
+                .split_once('x')
+                .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
+                .filter(|&(w, h)| (64..=4096).contains(&w) && (64..=4096).contains(&h))
+                .with_context(|| {
+                    format!("--size {size:?}: give WIDTHxHEIGHT in pixels, each 64 to 4096, e.g. 800x480")
+                })?;
+            let written = kiosk_agent::display::samples::render_to(&texts, (w, h), diagonal, &out)?;
+            println!("{} screens in {} ({w}x{h}, {})", written.len(), out.display(), texts.code);
         }
         Command::Camera { action: CameraCommand::List } => {
             println!("{}", serde_json::to_string_pretty(&kiosk_agent::camera::v4l2::list())?);

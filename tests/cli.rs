@@ -456,3 +456,40 @@ fn check_config_accepts_exactly_what_the_agent_builds() {
     }
     assert_eq!(combos, 2 * 4 * 2 * 3, "every value of every choice");
 }
+
+/// A translator previews a language file of their own, as README says: every screen as PNG,
+/// no hardware, no service; a character the fonts lack, or a bad size, is named.
+#[test]
+fn display_render_previews_a_translators_language_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let render = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kiosk-agent")).args(["display", "render"]).args(args).output().unwrap()
+    };
+    let out = dir.path().join("yo");
+    let o = render(&["--language", "yo", "--size", "240x320", "--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    let pngs = std::fs::read_dir(&out).unwrap().count();
+    assert_eq!(pngs, kiosk_agent::display::samples::screens().len());
+    let idle = image::open(out.join("idle.png")).unwrap().to_rgb8();
+    assert_eq!(idle.dimensions(), (240, 320));
+
+    // A Hausa file from an operator's directory overrides the built-in one.
+    let langs = dir.path().join("lang");
+    std::fs::create_dir(&langs).unwrap();
+    let ha = kiosk_agent::display::text::BUILT_IN.iter().find(|(c, _)| *c == "ha").unwrap().1;
+    std::fs::write(langs.join("ha.toml"), ha.replace("Barka da zuwa", "Sannu")).unwrap();
+    let (a, b) = (dir.path().join("a"), dir.path().join("b"));
+    assert!(render(&["--language", "ha", "--out", a.to_str().unwrap()]).status.success());
+    let o = render(&["--language", "ha", "--lang-dir", langs.to_str().unwrap(), "--out", b.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert_ne!(std::fs::read(a.join("idle.png")).unwrap(), std::fs::read(b.join("idle.png")).unwrap());
+    assert_eq!(std::fs::read(a.join("consent.png")).unwrap(), std::fs::read(b.join("consent.png")).unwrap());
+
+    // A Tamil word: no built-in font has it, and the message says which character and key.
+    std::fs::write(langs.join("ha.toml"), ha.replace("Barka da zuwa", "வணக்கம்")).unwrap();
+    let o = render(&["--language", "ha", "--lang-dir", langs.to_str().unwrap(), "--out", b.to_str().unwrap()]);
+    assert!(!o.status.success());
+    assert!(text(&o).contains("U+0BB5") && text(&o).contains("welcome_title"), "{}", text(&o));
+    let o = render(&["--size", "800", "--out", b.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("WIDTHxHEIGHT"), "{}", text(&o));
+}

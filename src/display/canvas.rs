@@ -8,11 +8,20 @@ pub struct Canvas {
     pub height: u32,
     /// Packed RGB, row-major.
     pub rgb: Vec<u8>,
+    /// Pixels per millimetre on the panel: type and touch targets are sized in millimetres.
+    pub px_per_mm: f32,
 }
 
 impl Canvas {
+    /// A canvas for the usual panel of this resolution ([`super::panel::guess_diagonal`]).
     pub fn new(width: u32, height: u32) -> Self {
-        Canvas { width, height, rgb: vec![0; (width * height * 3) as usize] }
+        Self::for_panel(width, height, super::panel::guess_diagonal(width, height))
+    }
+
+    /// A canvas for a panel of `diagonal` inches.
+    pub fn for_panel(width: u32, height: u32, diagonal: f32) -> Self {
+        let px_per_mm = super::panel::px_per_mm(width, height, diagonal);
+        Canvas { width, height, rgb: vec![0; (width * height * 3) as usize], px_per_mm }
     }
 
     pub fn pixel(&self, x: u32, y: u32) -> [u8; 3] {

@@ -3,6 +3,8 @@
 
 pub mod canvas;
 pub mod fb;
+pub mod panel;
+pub mod pictograms;
 pub mod png;
 #[cfg(feature = "sandbox")]
 pub mod recorder;
@@ -10,8 +12,11 @@ pub mod samples;
 pub mod screens;
 pub mod slot;
 pub mod spi;
+pub mod style;
 pub mod text;
 pub mod threaded;
+pub mod typeset;
+pub mod widgets;
 
 use std::sync::{Arc, OnceLock};
 
@@ -58,5 +63,26 @@ pub trait Display {
         let mut c = Canvas::new(w, h);
         screens::render(screen, &self.texts(), &mut c);
         self.present(&c, screen.name())
+    }
+}
+
+impl<T: Display + ?Sized> Display for Box<T> {
+    fn size(&self) -> (u32, u32) {
+        (**self).size()
+    }
+    fn present(&mut self, canvas: &Canvas, name: &str) -> Result<(), DisplayError> {
+        (**self).present(canvas, name)
+    }
+    fn texts(&self) -> Arc<Texts> {
+        (**self).texts()
+    }
+    fn set_texts(&mut self, texts: Arc<Texts>) {
+        (**self).set_texts(texts)
+    }
+    fn live(&self) -> bool {
+        (**self).live()
+    }
+    fn show(&mut self, screen: &Screen) -> Result<(), DisplayError> {
+        (**self).show(screen)
     }
 }

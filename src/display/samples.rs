@@ -1,7 +1,10 @@
 //! A sample of every screen, for the golden pictures, `kiosk-agent display test` and the
 //! display bench.
 
-use super::screens::{FaceStep, Link, Problem, Screen, Side, Start};
+use std::path::{Path, PathBuf};
+
+use super::screens::{render, FaceStep, Link, Problem, Screen, Side, Start};
+use super::{Canvas, DisplayError, Texts};
 use crate::vision::quality::Hint;
 
 /// The panel sizes layouts are made for (and golden pictures exist for).
@@ -21,7 +24,7 @@ fn preview() -> (u32, u32, Vec<u8>) {
             } else if body {
                 [60, 70, 110]
             } else {
-                [150 + (x / 8) as u8, 150 + (y / 8) as u8, 140]
+                [150 + (x / 40) as u8 * 8, 150 + (y / 40) as u8 * 8, 140]
             };
             rgb.extend_from_slice(&px);
         }
@@ -68,4 +71,31 @@ pub fn screens() -> Vec<(&'static str, Screen)> {
         ("cancelled", Screen::Error { problem: Problem::Cancelled }),
         ("timed-out", Screen::Error { problem: Problem::TimedOut }),
     ]
+}
+
+/// Renders every sample screen in `texts` at `size` and writes them to `dir` as NAME.png.
+pub fn render_to(
+    texts: &Texts,
+    (w, h): (u32, u32),
+    diagonal: Option<f32>,
+    dir: &Path,
+) -> Result<Vec<PathBuf>, DisplayError> {
+    let err = |p: &Path, e: &dyn std::fmt::Display| DisplayError::Write {
+        path: p.display().to_string(),
+        detail: e.to_string(),
+    };
+    std::fs::create_dir_all(dir).map_err(|e| err(dir, &e))?;
+    let mut written = Vec::new();
+    for (name, screen) in screens() {
+        let mut c = match diagonal {
+            Some(d) => Canvas::for_panel(w, h, d),
+            None => Canvas::new(w, h),
+        };
+        render(&screen, texts, &mut c);
+        let path = dir.join(format!("{name}.png"));
+        let img = image::RgbImage::from_raw(w, h, c.rgb).ok_or_else(|| err(&path, &"canvas size mismatch"))?;
+        img.save(&path).map_err(|e| err(&path, &e))?;
+        written.push(path);
+    }
+    Ok(written)
 }

@@ -1,26 +1,19 @@
-//! The screens of a visit, in the person's language, laid out for the panel: portrait panels
-//! stack text over the camera preview, landscape ones put the preview left and the words right.
-//! Fonts are embedded-graphics' ISO 8859-1 mono fonts (from the public-domain X11 misc-fixed
-//! set), doubled on large panels.
+//! The screens of a visit, in the person's language, composed on the panel in millimetres
+//! ([`super::style`]): centred compositions with a pictogram, a title and a few words; camera
+//! steps put the picture beside the words on landscape panels (mirrored for right-to-left
+//! languages) and under them on portrait ones.
 
-use embedded_graphics::mono_font::iso_8859_1::{FONT_10X20, FONT_6X10, FONT_7X13, FONT_9X15};
-use embedded_graphics::mono_font::{MonoFont, MonoTextStyle};
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
-use embedded_graphics::primitives::{Circle, Ellipse, Line, PrimitiveStyle, Rectangle, RoundedRectangle};
-use embedded_graphics::text::Text;
+use embedded_graphics::primitives::{Line, PrimitiveStyle};
 
+use super::pictograms::{self, Pictogram};
+use super::style::{scale, Scale, PALETTE};
 use super::text::Texts;
+use super::typeset::{Align, Setting};
+use super::widgets::{band, band_height, buttons, fit, progress, status, Area, Button, Kind};
 use super::Canvas;
 use crate::vision::quality::Hint;
-
-const BG: Rgb888 = Rgb888::new(16, 24, 40);
-const FG: Rgb888 = Rgb888::new(240, 240, 240);
-const DIM: Rgb888 = Rgb888::new(150, 160, 175);
-const ACCENT: Rgb888 = Rgb888::new(40, 170, 110);
-const WARN: Rgb888 = Rgb888::new(230, 160, 40);
-const BAD: Rgb888 = Rgb888::new(220, 70, 60);
-const INK: Rgb888 = Rgb888::new(16, 24, 40);
 
 /// The uplink's state as the idle screen shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -143,145 +136,26 @@ pub fn hint_text(h: Hint) -> String {
     Texts::english().get(hint_key(h))
 }
 
-/// A font at an integer scale.
-#[derive(Clone, Copy)]
-struct Style {
-    font: &'static MonoFont<'static>,
-    scale: u32,
-}
-
-impl Style {
-    fn char_w(&self) -> i32 {
-        (self.font.character_size.width * self.scale) as i32
+/// The pictogram that goes with a hint.
+fn hint_icon(h: Hint) -> Pictogram {
+    match h {
+        Hint::MoreLight => Pictogram::Light,
+        Hint::LessLight => Pictogram::TooBright,
+        Hint::HoldStill => Pictogram::Still,
+        Hint::MoveALittle => Pictogram::Turn,
+        Hint::NoFace | Hint::Centre => Pictogram::Face,
+        Hint::OneFaceOnly => Pictogram::One,
+        Hint::MoveCloser => Pictogram::Closer,
+        Hint::MoveBack => Pictogram::Back,
     }
-    fn line_h(&self) -> i32 {
-        ((self.font.character_size.height + 3) * self.scale) as i32
-    }
-}
-
-/// Type sizes for a panel: small (≤ 320×240), medium (≤ 480×320), large.
-struct Layout {
-    title: Style,
-    body: Style,
-    small: Style,
-    margin: i32,
-}
-
-fn layout(c: &Canvas) -> Layout {
-    let area = c.width * c.height;
-    let s = |font, scale| Style { font, scale };
-    if area <= 320 * 240 {
-        Layout { title: s(&FONT_10X20, 1), body: s(&FONT_7X13, 1), small: s(&FONT_6X10, 1), margin: 6 }
-    } else if area <= 480 * 320 {
-        Layout { title: s(&FONT_10X20, 1), body: s(&FONT_9X15, 1), small: s(&FONT_7X13, 1), margin: 10 }
-    } else {
-        Layout { title: s(&FONT_10X20, 2), body: s(&FONT_10X20, 1), small: s(&FONT_9X15, 1), margin: 16 }
-    }
-}
-
-/// Draws `text` with its top-left at `p`, scaled by whole pixels.
-fn draw_text(c: &mut Canvas, text: &str, p: Point, st: Style, color: Rgb888) {
-    let base = Point::new(0, st.font.baseline as i32);
-    if st.scale == 1 {
-        let _ = Text::new(text, p + base, MonoTextStyle::new(st.font, color)).draw(c);
-        return;
-    }
-    let mut tmp =
-        Canvas::new(st.font.character_size.width * text.chars().count() as u32, st.font.character_size.height);
-    let _ = Text::new(text, base, MonoTextStyle::new(st.font, Rgb888::WHITE)).draw(&mut tmp);
-    let k = st.scale as i32;
-    for y in 0..tmp.height {
-        for x in 0..tmp.width {
-            if tmp.pixel(x, y)[0] > 127 {
-                let r = Rectangle::new(p + Point::new(x as i32 * k, y as i32 * k), Size::new(st.scale, st.scale));
-                let _ = r.into_styled(PrimitiveStyle::with_fill(color)).draw(c);
-            }
-        }
-    }
-}
-
-/// Word-wraps `text` into `width` pixels. Spaces break lines; no-break spaces (French
-/// punctuation) do not.
-fn wrap(text: &str, st: Style, width: i32) -> Vec<String> {
-    let max = (width / st.char_w()).max(4) as usize;
-    let mut lines = Vec::new();
-    let mut line = String::new();
-    // Words longer than a line are cut (narrow columns, long compounds) rather than run off.
-    let words = text.split(' ').filter(|w| !w.is_empty()).flat_map(|w| {
-        let chars: Vec<char> = w.chars().collect();
-        chars.chunks(max).map(|c| c.iter().collect::<String>()).collect::<Vec<_>>()
-    });
-    for word in words {
-        let word = word.as_str();
-        let (n, w) = (line.chars().count(), word.chars().count());
-        if n > 0 && n + 1 + w > max {
-            lines.push(std::mem::take(&mut line));
-        }
-        if !line.is_empty() {
-            line.push(' ');
-        }
-        line.push_str(word);
-    }
-    if !line.is_empty() {
-        lines.push(line);
-    }
-    lines
-}
-
-/// Draws wrapped text in the box from `x` (width `w`) at `y`; returns the y below it.
-fn paragraph(c: &mut Canvas, text: &str, x: i32, y: i32, w: i32, st: Style, color: Rgb888) -> i32 {
-    let mut y = y;
-    for line in wrap(text, st, w) {
-        draw_text(c, &line, Point::new(x, y), st, color);
-        y += st.line_h();
-    }
-    y
-}
-
-/// Where a band goes: left edge, top, width.
-#[derive(Clone, Copy)]
-struct Slot {
-    x: i32,
-    y: i32,
-    w: i32,
-}
-
-/// Text centred in a filled band; returns the band's bottom.
-fn band(c: &mut Canvas, text: &str, Slot { x, y, w }: Slot, st: Style, fill: Rgb888, ink: Rgb888) -> i32 {
-    let lines = wrap(text, st, w - 12);
-    let h = lines.len() as i32 * st.line_h() + 8;
-    let r = RoundedRectangle::with_equal_corners(
-        Rectangle::new(Point::new(x, y), Size::new(w as u32, h as u32)),
-        Size::new(6, 6),
-    );
-    let _ = r.into_styled(PrimitiveStyle::with_fill(fill)).draw(c);
-    for (i, line) in lines.iter().enumerate() {
-        let tw = line.chars().count() as i32 * st.char_w();
-        draw_text(c, line, Point::new(x + (w - tw) / 2, y + 4 + i as i32 * st.line_h()), st, ink);
-    }
-    y + h
-}
-
-fn bar(c: &mut Canvas, x: i32, y: i32, w: i32, done: u32, total: u32) -> i32 {
-    let h = 10;
-    let _ = Rectangle::new(Point::new(x, y), Size::new(w as u32, h))
-        .into_styled(PrimitiveStyle::with_stroke(DIM, 1))
-        .draw(c);
-    let filled = if total == 0 { 0 } else { (w - 4) * done.min(total) as i32 / total as i32 };
-    if filled > 0 {
-        let _ = Rectangle::new(Point::new(x + 2, y + 2), Size::new(filled as u32, h - 4))
-            .into_styled(PrimitiveStyle::with_fill(ACCENT))
-            .draw(c);
-    }
-    y + h as i32
 }
 
 /// Fits `p` into the box (keeping its aspect), mirrored when `mirror`; returns the drawn box.
-fn picture(c: &mut Canvas, bx: Rectangle, (pw, ph, rgb): &Preview, mirror: bool) -> Rectangle {
-    let scale = (bx.size.width as f32 / *pw as f32).min(bx.size.height as f32 / *ph as f32);
+fn picture(c: &mut Canvas, bx: Area, (pw, ph, rgb): &Preview, mirror: bool) -> Area {
+    let scale = (bx.w as f32 / *pw as f32).min(bx.h as f32 / *ph as f32);
     let (w, h) = (((*pw as f32 * scale) as u32).max(1), ((*ph as f32 * scale) as u32).max(1));
-    let x0 = bx.top_left.x as u32 + (bx.size.width - w) / 2;
-    let y0 = bx.top_left.y as u32 + (bx.size.height - h) / 2;
+    let x0 = bx.x as u32 + (bx.w as u32 - w.min(bx.w as u32)) / 2;
+    let y0 = bx.y as u32 + (bx.h as u32 - h.min(bx.h as u32)) / 2;
     for y in 0..h {
         let sy = ((y as f32 / scale) as u32).min(ph - 1);
         for x in 0..w {
@@ -294,172 +168,153 @@ fn picture(c: &mut Canvas, bx: Rectangle, (pw, ph, rgb): &Preview, mirror: bool)
             }
         }
     }
-    Rectangle::new(Point::new(x0 as i32, y0 as i32), Size::new(w, h))
+    Area::new(x0 as i32, y0 as i32, w as i32, h as i32)
 }
 
-/// The preview area: a dark box when there is no picture yet.
-fn preview_box(c: &mut Canvas, bx: Rectangle, p: &Option<Preview>, mirror: bool) -> Rectangle {
+/// The camera area: the picture, or a dark stage with a pictogram of what to show.
+fn stage(c: &mut Canvas, bx: Area, p: &Option<Preview>, mirror: bool, s: &Scale, empty: Pictogram) -> Area {
     match p {
         Some(p) => picture(c, bx, p, mirror),
         None => {
-            let (w, h) = (bx.size.width.min(bx.size.height * 4 / 3), bx.size.height.min(bx.size.width * 3 / 4));
-            let r = Rectangle::new(
-                bx.top_left + Point::new(((bx.size.width - w) / 2) as i32, ((bx.size.height - h) / 2) as i32),
-                Size::new(w, h),
-            );
-            let _ = r.into_styled(PrimitiveStyle::with_fill(Rgb888::new(40, 48, 64))).draw(c);
-            r
+            let _ = bx.rect().into_styled(PrimitiveStyle::with_fill(PALETTE.stage)).draw(c);
+            let side = s.icon.min(bx.w.min(bx.h) * 2 / 3);
+            pictograms::draw(c, empty, Point::new(bx.centre_x(), bx.y + bx.h / 2), side, PALETTE.line);
+            bx
         }
     }
 }
 
 /// The oval the face should fill (about the gates' face size), centred in the picture.
-fn oval(c: &mut Canvas, pic: Rectangle, color: Rgb888) {
-    let oh = pic.size.height * 62 / 100;
+fn oval(c: &mut Canvas, pic: Area, color: Rgb888, width: i32) {
+    let oh = pic.h * 70 / 100;
     let ow = oh * 3 / 4;
-    let center = pic.center();
-    let e = Ellipse::new(Point::new(center.x - ow as i32 / 2, center.y - oh as i32 / 2), Size::new(ow, oh));
-    let _ = e.into_styled(PrimitiveStyle::with_stroke(color, 3)).draw(c);
+    pictograms::ellipse(c, Point::new(pic.centre_x(), pic.y + pic.h / 2), ow / 2, oh / 2, width, color);
 }
 
 /// Corner marks of an ID-1 card (85.6 × 54 mm) frame, centred in the picture.
-fn card_frame(c: &mut Canvas, pic: Rectangle, color: Rgb888) {
-    let w = pic.size.width as i32 * 80 / 100;
-    let h = w * 54 / 86;
-    let (x0, y0) = (pic.center().x - w / 2, pic.center().y - h / 2);
-    let l = (w / 8).max(8);
-    let style = PrimitiveStyle::with_stroke(color, 3);
+fn card_frame(c: &mut Canvas, pic: Area, color: Rgb888, width: i32) {
+    let w = pic.w * 80 / 100;
+    let h = (w * 54 / 86).min(pic.h * 90 / 100);
+    let (x0, y0) = (pic.centre_x() - w / 2, pic.y + pic.h / 2 - h / 2);
+    let l = (w / 7).max(8);
+    let style = PrimitiveStyle::with_stroke(color, width as u32);
     for (cx, cy, dx, dy) in [(x0, y0, 1, 1), (x0 + w, y0, -1, 1), (x0, y0 + h, 1, -1), (x0 + w, y0 + h, -1, -1)] {
         let _ = Line::new(Point::new(cx, cy), Point::new(cx + dx * l, cy)).into_styled(style).draw(c);
         let _ = Line::new(Point::new(cx, cy), Point::new(cx, cy + dy * l)).into_styled(style).draw(c);
     }
 }
 
-/// The two-button legend: press for yes, hold for no.
-/// The two-button legend (press for yes, hold for no), ending at `at.y`: side by side, or
-/// stacked when `stacked` (narrow columns).
-fn buttons(c: &mut Canvas, t: &Texts, (yes, no): (&str, &str), at: Slot, st: Style, stacked: bool) {
-    let labels = [
-        (format!("{}: {}", t.get("button_press"), t.get(yes)), ACCENT),
-        (format!("{}: {}", t.get("button_hold"), t.get(no)), DIM),
-    ];
-    let bw = if stacked { at.w } else { (at.w - 8) / 2 };
-    let height = |text: &str| wrap(text, st, bw - 12).len() as i32 * st.line_h() + 8;
-    if stacked {
-        let total = height(&labels[0].0) + 6 + height(&labels[1].0);
-        let mut y = at.y - total;
-        for (text, fill) in &labels {
-            y = band(c, text, Slot { x: at.x, y, w: bw }, st, *fill, INK) + 6;
-        }
-    } else {
-        let tallest = height(&labels[0].0).max(height(&labels[1].0));
-        for (i, (text, fill)) in labels.iter().enumerate() {
-            band(c, text, Slot { x: at.x + i as i32 * (bw + 8), y: at.y - tallest, w: bw }, st, *fill, INK);
-        }
-    }
+/// A centred message: pictogram, title, body, and optionally buttons at the bottom.
+fn message(c: &mut Canvas, s: &Scale, set: Setting, icon: (Pictogram, Rgb888), title: &str, body: &str, below: i32) {
+    let (w, h, m) = (c.width as i32, c.height as i32, s.margin);
+    let inner = Area::new(m, m, w - 2 * m, h - 2 * m - below);
+    let title_b = fit(title, s.title, inner.w, s.title.px as i32 * 3, s, set);
+    let body_b = fit(body, s.body, inner.w, inner.h / 2, s, set);
+    let icon_side = s.icon.min(inner.h - title_b.height() - body_b.height() - 3 * s.unit).max(s.unit * 4);
+    let total = icon_side + 2 * s.unit + title_b.height() + s.unit + body_b.height();
+    let mut y = inner.y + (inner.h - total).max(0) / 2;
+    pictograms::draw(c, icon.0, Point::new(inner.centre_x(), y + icon_side / 2), icon_side, icon.1);
+    y += icon_side + 2 * s.unit;
+    title_b.draw(c, inner.x, y, inner.w, Align::Centre, PALETTE.ink);
+    y += title_b.height() + s.unit;
+    body_b.draw(c, inner.x, y, inner.w, Align::Centre, PALETTE.muted);
 }
 
-fn hint_band(c: &mut Canvas, t: &Texts, hint: Option<Hint>, ok_text: &str, at: Slot, st: Style) -> i32 {
-    match hint {
-        Some(h) => band(c, &t.get(hint_key(h)), at, st, WARN, INK),
-        None => band(c, ok_text, at, st, ACCENT, INK),
-    }
-}
-
-/// Splits the panel: (text column, picture box). Portrait panels get the text on top.
-fn split(c: &Canvas, l: &Layout, text_h: i32) -> (Rectangle, Rectangle) {
-    let (w, h, m) = (c.width as i32, c.height as i32, l.margin);
+/// Splits the panel for a camera step: (words, picture). Landscape panels put the picture on the
+/// left and the words on the right, mirrored for right-to-left languages; portrait panels put the
+/// words on top.
+fn split(c: &Canvas, s: &Scale, text_h: i32, rtl: bool) -> (Area, Area) {
+    let (w, h, m) = (c.width as i32, c.height as i32, s.margin);
+    let outer = Area::new(0, 0, w, h);
     if w > h {
-        let pw = ((h - 2 * m) * 4 / 3).min(w * 58 / 100);
-        (
-            Rectangle::new(Point::new(pw + 2 * m, m), Size::new((w - pw - 3 * m) as u32, (h - 2 * m) as u32)),
-            Rectangle::new(Point::new(m, m), Size::new(pw as u32, (h - 2 * m) as u32)),
-        )
+        // Small landscape panels keep half the width for the words.
+        let share = if s.compact { 50 } else { 56 };
+        let pw = ((h - 2 * m) * 4 / 3).min(w * share / 100);
+        let pic = Area::new(m, m, pw, h - 2 * m).mirrored(outer, rtl);
+        let col = Area::new(pw + 2 * m, m, w - pw - 3 * m, h - 2 * m).mirrored(outer, rtl);
+        (col, pic)
     } else {
-        (
-            Rectangle::new(Point::new(m, m), Size::new((w - 2 * m) as u32, text_h as u32)),
-            Rectangle::new(
-                Point::new(m, text_h + 2 * m),
-                Size::new((w - 2 * m) as u32, (h - text_h - 3 * m).max(8) as u32),
-            ),
-        )
+        (Area::new(m, m, w - 2 * m, text_h), Area::new(m, text_h + 2 * m, w - 2 * m, h - text_h - 3 * m))
     }
 }
 
-fn status_dot(c: &mut Canvas, link: Link, x: i32, y: i32, d: u32) {
-    let color = match link {
-        Link::Online => ACCENT,
-        Link::Offline => WARN,
-        Link::Paused | Link::ClockWrong => BAD,
-    };
-    let _ = Circle::new(Point::new(x, y), d).into_styled(PrimitiveStyle::with_fill(color)).draw(c);
+/// The scale for a band of `msg` that must fit in `room` px: the small size when the body
+/// size would not.
+fn shrunk(s: &Scale, msg: &str, w: i32, room: i32, set: Setting) -> Scale {
+    if band_height(msg, s, w, set) > room {
+        Scale { body: s.small, ..*s }
+    } else {
+        *s
+    }
 }
 
-fn tick(c: &mut Canvas, center: Point, r: i32, ok: bool) {
-    let color = if ok { ACCENT } else { BAD };
-    let _ = Circle::new(center - Point::new(r, r), (2 * r) as u32)
-        .into_styled(PrimitiveStyle::with_stroke(color, 4))
-        .draw(c);
-    let style = PrimitiveStyle::with_stroke(color, 5);
-    if ok {
-        let _ = Line::new(center + Point::new(-r / 2, 0), center + Point::new(-r / 8, r / 2 - 2))
-            .into_styled(style)
-            .draw(c);
-        let _ = Line::new(center + Point::new(-r / 8, r / 2 - 2), center + Point::new(r / 2, -r / 3))
-            .into_styled(style)
-            .draw(c);
-    } else {
-        let k = r / 2 - 2;
-        let _ = Line::new(center + Point::new(-k, -k), center + Point::new(k, k)).into_styled(style).draw(c);
-        let _ = Line::new(center + Point::new(-k, k), center + Point::new(k, -k)).into_styled(style).draw(c);
-    }
+/// The button legend for a physical button: "Press" or "Hold" under each label.
+fn gestures(t: &Texts) -> (String, String) {
+    (t.get("button_press"), t.get("button_hold"))
 }
 
 /// Draws `screen` onto `c` in the language `t`.
 pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
-    let _ = c.clear(BG);
-    let l = layout(c);
-    let (m, w, h) = (l.margin, c.width as i32, c.height as i32);
-    let tw = w - 2 * m;
+    let _ = c.clear(PALETTE.bg);
+    let s = scale(c);
+    let set = t.setting();
+    let (m, w, h) = (s.margin, c.width as i32, c.height as i32);
+    let full = Area::new(m, m, w - 2 * m, h - 2 * m);
+    let line = (s.unit / 2).max(2);
     match screen {
         Screen::Idle { link, start } => {
-            let y = paragraph(c, &t.get("welcome_title"), m, m + 4, tw, l.title, ACCENT);
-            let how = if *start == Start::Button { "welcome_body" } else { "welcome_staff" };
-            paragraph(c, &t.get(how), m, y + 8, tw, l.body, FG);
-            let key = match link {
-                Link::Online => "link_online",
-                Link::Offline => "link_offline",
-                Link::Paused => "link_paused",
-                Link::ClockWrong => "link_clock",
+            let (key, dot) = match link {
+                Link::Online => ("link_online", PALETTE.ok),
+                Link::Offline => ("link_offline", PALETTE.warn),
+                Link::Paused => ("link_paused", PALETTE.bad),
+                Link::ClockWrong => ("link_clock", PALETTE.bad),
             };
-            let line = l.small.line_h();
-            let y0 = h - m - 2 * line;
-            status_dot(c, *link, m, y0 + 2, (line - 6).max(6) as u32);
-            paragraph(c, &t.get(key), m + line, y0, tw - line, l.small, DIM);
+            let status_h = (s.small.px * 2.8) as i32;
+            let how = if *start == Start::Button { "welcome_body" } else { "welcome_staff" };
+            message(c, &s, set, (Pictogram::Face, PALETTE.accent), &t.get("welcome_title"), &t.get(how), status_h);
+            status(c, &t.get(key), dot, &s, full, set);
         }
         Screen::Consent { partner } => {
-            let y = paragraph(c, &t.get("consent_title"), m, m + 4, tw, l.title, ACCENT);
-            paragraph(c, &t.fmt("consent_body", &[("partner", partner)]), m, y + 6, tw, l.body, FG);
-            buttons(c, t, ("button_yes", "button_no"), Slot { x: m, y: h - m, w: tw }, l.body, false);
+            let (press, hold) = gestures(t);
+            let (yes, no) = (t.get("button_yes"), t.get("button_no"));
+            let list = [
+                Button { label: &yes, gesture: Some(&press), kind: Kind::Primary },
+                Button { label: &no, gesture: Some(&hold), kind: Kind::Secondary },
+            ];
+            let top = buttons(c, &list, &s, full.x, full.w, h - m, full.h / 2, set);
+            let title = fit(&t.get("consent_title"), s.title, full.w, full.h / 4, &s, set);
+            let room = top - m - title.height() - 3 * s.unit;
+            let body = fit(&t.fmt("consent_body", &[("partner", partner)]), s.body, full.w, room, &s, set);
+            let group = title.height() + s.unit + body.height();
+            let y = m + (top - 2 * s.unit - m - group).max(0) / 2;
+            title.draw(c, full.x, y, full.w, Align::Centre, PALETTE.ink);
+            body.draw(c, full.x, y + title.height() + s.unit, full.w, Align::Centre, PALETTE.ink);
         }
         Screen::Face { step, hint, done, total, preview } => {
             let title = t.get(if *step == FaceStep::Liveness { "liveness_title" } else { "selfie_title" });
-            let text_h = l.title.line_h() * 2 + 14;
-            let (col, pic) = split(c, &l, text_h);
-            let cw = col.size.width as i32;
-            let y = paragraph(c, &title, col.top_left.x, col.top_left.y, cw, l.title, FG);
-            let y = bar(c, col.top_left.x, y + 2, cw, *done, *total);
-            let drawn = preview_box(c, pic, preview, true);
-            oval(c, drawn, if hint.is_some() { WARN } else { ACCENT });
-            let progress = t.fmt("progress", &[("done", &done.to_string()), ("total", &total.to_string())]);
+            let title_h = fit(&title, s.title, full.w, s.title.px as i32 * 3, &s, set).height();
+            let (col, pic) = split(c, &s, title_h + s.unit * 3, set.rtl);
+            let title_b = fit(&title, s.title, col.w, if w > h { col.h / 2 } else { title_h }, &s, set);
+            title_b.draw(c, col.x, col.y, col.w, Align::Centre, PALETTE.ink);
+            let y = col.y + title_b.height() + s.unit;
+            let bar_h = s.unit.max(4);
+            progress(c, Area::new(col.x, y, col.w, bar_h), *done, *total, set.rtl);
+            let drawn = stage(c, pic, preview, true, &s, Pictogram::Face);
+            oval(c, drawn, if hint.is_some() { PALETTE.warn_bg } else { PALETTE.accent }, line * 2);
+            let progress_text = t.fmt("progress", &[("done", &done.to_string()), ("total", &total.to_string())]);
+            let (msg, icon, colors) = match hint {
+                Some(hn) => (t.get(hint_key(*hn)), hint_icon(*hn), (PALETTE.warn_bg, PALETTE.ink)),
+                None => (progress_text, Pictogram::Tick, (PALETTE.accent, PALETTE.on_accent)),
+            };
             if w > h {
-                // The column is narrow on small panels: the hint drops to the body size there.
-                let st = if c.width * c.height <= 320 * 240 { l.body } else { l.title };
-                hint_band(c, t, *hint, &progress, Slot { x: col.top_left.x, y: y + 10, w: cw }, st);
+                let at = Area::new(col.x, y + bar_h + 2 * s.unit, col.w, 0);
+                band(c, &msg, icon, at, &shrunk(&s, &msg, col.w, col.bottom() - at.y, set), colors, set);
             } else {
                 // Portrait: the hint sits over the bottom of the picture, where the eye already is.
-                let bh = l.body.line_h() + 8;
-                hint_band(c, t, *hint, &progress, Slot { x: m, y: h - m - bh, w: tw }, l.body);
+                let bw = drawn.w.max(pic.w * 9 / 10);
+                let bh = band_height(&msg, &s, bw, set);
+                let at = Area::new(pic.centre_x() - bw / 2, (drawn.bottom() - bh / 2).min(h - m - bh), bw, 0);
+                band(c, &msg, icon, at, &s, colors, set);
             }
         }
         Screen::Document { side, hint, preview, review } => {
@@ -468,73 +323,82 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
                 (false, Side::Front) => "doc_front_title",
                 (false, Side::Back) => "doc_back_title",
             };
-            let text_h = l.title.line_h() * 2 + 8;
-            let (col, mut pic) = split(c, &l, text_h);
+            let title = t.get(key);
+            let title_h = fit(&title, s.title, full.w, s.title.px as i32 * 3, &s, set).height();
+            let (col, mut pic) = split(c, &s, title_h + s.unit, set.rtl);
+            let (keep, retake) = (t.get("button_keep"), t.get("button_retake"));
+            let (press, hold) = gestures(t);
+            let list = [
+                Button { label: &keep, gesture: Some(&press), kind: Kind::Primary },
+                Button { label: &retake, gesture: Some(&hold), kind: Kind::Secondary },
+            ];
             if *review && h > w {
                 // Portrait: keep the photo clear of the buttons below it.
-                pic.size.height = pic.size.height.saturating_sub((l.body.line_h() * 2 + 16) as u32);
+                let top = buttons(c, &list, &s, full.x, full.w, h - m, full.h / 3, set);
+                pic.h = (top - s.unit * 2 - pic.y).max(8);
             }
-            let cw = col.size.width as i32;
-            let y = paragraph(c, &t.get(key), col.top_left.x, col.top_left.y, cw, l.title, FG);
-            let drawn = preview_box(c, pic, preview, false);
+            let title_b = fit(&title, s.title, col.w, if w > h { col.h / 2 } else { title_h }, &s, set);
+            title_b.draw(c, col.x, col.y, col.w, Align::Centre, PALETTE.ink);
+            let y = col.y + title_b.height() + 2 * s.unit;
+            let drawn = stage(c, pic, preview, false, &s, Pictogram::Card);
             if *review {
-                let at = if w > h {
-                    Slot { x: col.top_left.x, y: col.top_left.y + col.size.height as i32, w: cw }
-                } else {
-                    Slot { x: m, y: h - m, w: tw }
-                };
-                buttons(c, t, ("button_keep", "button_retake"), at, l.body, w > h);
+                if w > h {
+                    buttons(c, &list, &s, col.x, col.w, col.bottom(), col.h / 2, set);
+                }
             } else {
-                card_frame(c, drawn, if hint.is_some() { WARN } else { ACCENT });
+                card_frame(c, drawn, if hint.is_some() { PALETTE.warn_bg } else { PALETTE.accent }, line * 2);
                 if let Some(hn) = hint {
+                    let colors = (PALETTE.warn_bg, PALETTE.ink);
+                    let msg = t.get(hint_key(*hn));
                     let at = if w > h {
-                        Slot { x: col.top_left.x, y: y + 10, w: cw }
+                        Area::new(col.x, y, col.w, 0)
                     } else {
-                        Slot { x: m, y: h - m - l.body.line_h() - 8, w: tw }
+                        let bw = drawn.w.max(pic.w * 9 / 10);
+                        let bh = band_height(&msg, &s, bw, set);
+                        Area::new(pic.centre_x() - bw / 2, (drawn.bottom() - bh / 2).min(h - m - bh), bw, 0)
                     };
-                    band(c, &t.get(hint_key(*hn)), at, l.body, WARN, INK);
+                    band(c, &msg, hint_icon(*hn), at, &shrunk(&s, &msg, at.w, h - m - at.y, set), colors, set);
                 }
             }
         }
         Screen::Review { images } => {
-            tick(c, Point::new(w / 2, h / 3), (h / 8).max(16), true);
-            let y = paragraph(c, &t.get("review_title"), m, h / 3 + h / 8 + 10, tw, l.title, ACCENT);
-            paragraph(c, &t.fmt("review_body", &[("n", &images.to_string())]), m, y + 6, tw, l.body, FG);
+            let body = t.fmt("review_body", &[("n", &images.to_string())]);
+            message(c, &s, set, (Pictogram::Tick, PALETTE.ok), &t.get("review_title"), &body, 0);
         }
         // No references, codes or counts here: they mean nothing to the person at the screen
         // (they go to the log and the API).
         Screen::Saved => {
-            tick(c, Point::new(w / 2, h / 3), (h / 8).max(16), true);
-            let y = paragraph(c, &t.get("saved_title"), m, h / 3 + h / 8 + 10, tw, l.title, ACCENT);
-            paragraph(c, &t.get("saved_body"), m, y + 6, tw, l.body, FG);
+            message(c, &s, set, (Pictogram::Tick, PALETTE.ok), &t.get("saved_title"), &t.get("saved_body"), 0)
         }
-        Screen::Uploading => {
-            let y = paragraph(c, &t.get("uploading_title"), m, m + 4, tw, l.title, ACCENT);
-            paragraph(c, &t.get("uploading_body"), m, y + 6, tw, l.body, FG);
-        }
+        Screen::Uploading => message(
+            c,
+            &s,
+            set,
+            (Pictogram::Upload, PALETTE.accent),
+            &t.get("uploading_title"),
+            &t.get("uploading_body"),
+            0,
+        ),
         Screen::Result { success } => {
-            tick(c, Point::new(w / 2, h / 3), (h / 8).max(16), *success);
-            let (title, body, color) = if *success {
-                ("result_ok", "result_ok_body", ACCENT)
+            let (title, body, icon) = if *success {
+                ("result_ok", "result_ok_body", (Pictogram::Tick, PALETTE.ok))
             } else {
-                ("result_fail", "result_fail_body", BAD)
+                ("result_fail", "result_fail_body", (Pictogram::Cross, PALETTE.bad))
             };
-            let y = paragraph(c, &t.get(title), m, h / 3 + h / 8 + 10, tw, l.title, color);
-            paragraph(c, &t.get(body), m, y + 6, tw, l.body, FG);
+            message(c, &s, set, icon, &t.get(title), &t.get(body), 0);
         }
         Screen::Error { problem } => {
-            let (title, body) = match problem {
-                Problem::CameraMissing => ("error_camera_title", "error_camera_body"),
-                Problem::StorageFull => ("error_storage_title", "error_storage_body"),
-                Problem::ClockWrong => ("error_clock_title", "error_clock_body"),
-                Problem::QueuePaused => ("error_paused_title", "error_paused_body"),
-                Problem::Cancelled => ("cancelled_title", "cancelled_body"),
-                Problem::SaveFailed => ("error_save_title", "error_save_body"),
-                Problem::TimedOut => ("timeout_title", "timeout_body"),
+            let (title, body, icon) = match problem {
+                Problem::CameraMissing => ("error_camera_title", "error_camera_body", Pictogram::Camera),
+                Problem::StorageFull => ("error_storage_title", "error_storage_body", Pictogram::Storage),
+                Problem::ClockWrong => ("error_clock_title", "error_clock_body", Pictogram::Clock),
+                Problem::QueuePaused => ("error_paused_title", "error_paused_body", Pictogram::Warning),
+                Problem::Cancelled => ("cancelled_title", "cancelled_body", Pictogram::Cross),
+                Problem::SaveFailed => ("error_save_title", "error_save_body", Pictogram::Warning),
+                Problem::TimedOut => ("timeout_title", "timeout_body", Pictogram::Clock),
             };
-            let color = if *problem == Problem::Cancelled { DIM } else { BAD };
-            let y = paragraph(c, &t.get(title), m, m + 4, tw, l.title, color);
-            paragraph(c, &t.get(body), m, y + 8, tw, l.body, FG);
+            let color = if *problem == Problem::Cancelled { PALETTE.muted } else { PALETTE.bad };
+            message(c, &s, set, (icon, color), &t.get(title), &t.get(body), 0);
         }
     }
 }
@@ -543,27 +407,29 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
 mod tests {
     use super::*;
 
-    #[test]
-    fn wrapping_respects_no_break_spaces_and_width() {
-        let st = Style { font: &FONT_10X20, scale: 1 };
-        let lines = wrap("Trop lumineux\u{a0}: évitez la lumière directe", st, 150);
-        assert!(lines.iter().all(|l| l.chars().count() <= 15), "{lines:?}");
-        assert!(lines[0].ends_with("\u{a0}:"), "{lines:?}");
+    fn ink_columns(c: &Canvas, y0: u32, y1: u32) -> (u32, u32) {
+        let bg = c.pixel(0, 0);
+        let xs: Vec<u32> = (0..c.width).filter(|&x| (y0..y1).any(|y| c.pixel(x, y) != bg)).collect();
+        (xs[0], *xs.last().unwrap())
     }
 
     #[test]
-    fn words_longer_than_a_line_are_cut() {
-        let st = Style { font: &FONT_10X20, scale: 1 };
-        assert_eq!(wrap("Approchez-vous un peu", st, 100), ["Approchez-", "vous un", "peu"]);
+    fn right_to_left_languages_mirror_the_camera_layout() {
+        let screen = Screen::Face { step: FaceStep::Selfie, hint: None, done: 1, total: 4, preview: None };
+        let (mut ltr, mut rtl) = (Canvas::new(800, 480), Canvas::new(800, 480));
+        render(&screen, &Texts::english(), &mut ltr);
+        render(&screen, &Texts::load("ar", None).unwrap(), &mut rtl);
+        // The dark stage is on the left in English and on the right in Arabic.
+        let dark = |c: &Canvas, x: u32| c.pixel(x, 240) == [31, 41, 55];
+        assert!(dark(&ltr, 60) && !dark(&ltr, 740));
+        assert!(dark(&rtl, 740) && !dark(&rtl, 60));
     }
 
     #[test]
-    fn scaled_text_is_twice_as_tall() {
-        let mut a = Canvas::new(100, 60);
-        let mut b = Canvas::new(100, 60);
-        draw_text(&mut a, "H", Point::zero(), Style { font: &FONT_10X20, scale: 1 }, FG);
-        draw_text(&mut b, "H", Point::zero(), Style { font: &FONT_10X20, scale: 2 }, FG);
-        let rows = |c: &Canvas| (0..c.height).filter(|&y| (0..c.width).any(|x| c.pixel(x, y)[0] > 200)).count();
-        assert_eq!(rows(&b), 2 * rows(&a));
+    fn messages_are_centred() {
+        let mut c = Canvas::new(800, 480);
+        render(&Screen::Saved, &Texts::english(), &mut c);
+        let (l, r) = ink_columns(&c, 0, 480);
+        assert!((l as i32 + r as i32 - 800).abs() < 24, "{l}..{r}");
     }
 }

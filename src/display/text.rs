@@ -1,23 +1,39 @@
 //! What the screens say, per language, from TOML files (`config/lang/*.toml`, built in; a
 //! directory of files can add or replace languages). Every file must have every key, use only
-//! characters the fonts carry (ISO 8859-1), and keep the `{name}` marks of the English text.
+//! characters the built-in fonts carry, and keep the `{name}` marks of the English text. Three
+//! keys describe the file rather than a screen: `language` (its name in itself), `direction`
+//! (`"ltr"` or `"rtl"`) and `reviewed` (whether a native speaker has checked it).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::sync::Arc;
 
+use super::typeset::{self, Setting, Weight};
+
 /// The languages built into the binary.
 pub const BUILT_IN: &[(&str, &str)] = &[
     ("en", include_str!("../../config/lang/en.toml")),
     ("fr", include_str!("../../config/lang/fr.toml")),
+    ("pt", include_str!("../../config/lang/pt.toml")),
+    ("ar", include_str!("../../config/lang/ar.toml")),
     ("sw", include_str!("../../config/lang/sw.toml")),
+    ("ha", include_str!("../../config/lang/ha.toml")),
+    ("yo", include_str!("../../config/lang/yo.toml")),
+    ("ig", include_str!("../../config/lang/ig.toml")),
+    ("am", include_str!("../../config/lang/am.toml")),
+    ("zu", include_str!("../../config/lang/zu.toml")),
 ];
+
+/// The built-in language codes, in the order a person cycles through them.
+pub fn built_in_codes() -> impl Iterator<Item = &'static str> {
+    BUILT_IN.iter().map(|(c, _)| *c)
+}
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum TextError {
     #[error("language file {file}: {detail}")]
     Invalid { file: String, detail: String },
-    #[error("language {0:?} is not available (built in: en, fr, sw; add config/lang/{0}.toml)")]
+    #[error("language {0:?} is not available (built in: en, fr, pt, ar, sw, ha, yo, ig, am, zu; add {0}.toml to [display] lang_dir)")]
     Unknown(String),
 }
 
@@ -25,12 +41,31 @@ pub enum TextError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Texts {
     pub code: String,
+    /// Right-to-left: text is set from the right and layouts are mirrored.
+    pub rtl: bool,
+    /// A native speaker has checked the file.
+    pub reviewed: bool,
     map: BTreeMap<String, String>,
 }
 
-/// True for the characters the ISO 8859-1 fonts draw.
-pub fn drawable(c: char) -> bool {
-    matches!(c as u32, 0x20..=0x7E | 0xA0..=0xFF)
+/// Splits a parsed file into its texts and its (rtl, reviewed) description.
+fn read(table: toml::Table) -> Result<(BTreeMap<String, String>, bool, bool), String> {
+    let mut map = BTreeMap::new();
+    let (mut rtl, mut reviewed) = (false, None);
+    for (k, v) in table {
+        match (k.as_str(), v) {
+            ("direction", toml::Value::String(d)) if d == "ltr" || d == "rtl" => rtl = d == "rtl",
+            ("direction", v) => return Err(format!("direction must be \"ltr\" or \"rtl\", not {v}")),
+            ("reviewed", toml::Value::Boolean(b)) => reviewed = Some(b),
+            ("reviewed", v) => return Err(format!("reviewed must be true or false, not {v}")),
+            (_, toml::Value::String(s)) => {
+                map.insert(k, s);
+            }
+            (_, v) => return Err(format!("key {k:?} must be a text in quotes, not {}", v.type_str())),
+        }
+    }
+    let reviewed = reviewed.ok_or("add reviewed = true or false: whether a native speaker has checked this file")?;
+    Ok((map, rtl, reviewed))
 }
 
 fn marks(s: &str) -> Vec<&str> {
@@ -41,7 +76,8 @@ impl Texts {
     /// Parses and checks one language file against the English reference.
     pub fn parse(code: &str, toml_text: &str, file: &str) -> Result<Texts, TextError> {
         let bad = |detail: String| TextError::Invalid { file: file.into(), detail };
-        let map: BTreeMap<String, String> = toml::from_str(toml_text).map_err(|e| bad(e.to_string()))?;
+        let table: toml::Table = toml::from_str(toml_text).map_err(|e| bad(e.to_string()))?;
+        let (map, rtl, reviewed) = read(table).map_err(bad)?;
         if code != "en" {
             let en = Texts::english();
             for (k, v) in &en.map {
@@ -58,16 +94,32 @@ impl Texts {
             }
         }
         for (k, v) in &map {
-            if let Some(c) = v.chars().find(|c| !drawable(*c)) {
-                return Err(bad(format!("key {k:?}: the fonts have no glyph for {c:?} (U+{:04X})", c as u32)));
+            if let Some(c) =
+                v.chars().find(|c| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+            {
+                return Err(bad(format!(
+                    "key {k:?}: U+{:04X} is a control or bidi override character; write the text without it",
+                    c as u32
+                )));
+            }
+            let missing = typeset::uncovered(v, Weight::Regular).or_else(|| typeset::uncovered(v, Weight::Bold));
+            if let Some(c) = missing {
+                return Err(bad(format!(
+                    "key {k:?}: the built-in fonts have no glyph for {c:?} (U+{:04X}); they cover Latin, Ethiopic and Arabic script",
+                    c as u32
+                )));
             }
         }
-        Ok(Texts { code: code.into(), map })
+        Ok(Texts { code: code.into(), rtl, reviewed, map })
     }
 
     pub fn english() -> Texts {
-        let map = toml::from_str(BUILT_IN[0].1).expect("the built-in English file parses");
-        Texts { code: "en".into(), map }
+        Texts::parse("en", BUILT_IN[0].1, "config/lang/en.toml").expect("the built-in English file is valid")
+    }
+
+    /// The layout settings for this language's text.
+    pub fn setting(&self) -> Setting<'_> {
+        Setting { lang: &self.code, rtl: self.rtl }
     }
 
     /// A built-in language, or one from `dir/<code>.toml` (which wins when both exist).
@@ -91,6 +143,11 @@ impl Texts {
         s
     }
 
+    /// Every text of the file as (key, text), marks unfilled.
+    pub fn entries(&self) -> impl Iterator<Item = (&str, &str)> {
+        self.map.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     pub fn get(&self, key: &str) -> String {
         self.fmt(key, &[])
     }
@@ -105,8 +162,11 @@ mod tests {
         for (code, _) in BUILT_IN {
             let t = Texts::load(code, None).unwrap();
             assert_eq!(t.map.len(), Texts::english().map.len(), "{code}");
+            assert_eq!(t.rtl, *code == "ar", "{code}");
         }
+        assert_eq!(BUILT_IN.len(), 10);
         assert_eq!(Texts::load("fr", None).unwrap().fmt("progress", &[("done", "3"), ("total", "8")]), "3 sur 8");
+        assert!(Texts::english().reviewed && !Texts::load("yo", None).unwrap().reviewed);
     }
 
     #[test]
@@ -116,6 +176,12 @@ mod tests {
         assert!(Texts::parse("xx", &missing, "xx.toml").unwrap_err().to_string().contains("welcome_title"));
         let glyph = en.replace("\"Welcome\"", "\"Karibu \u{263A}\"");
         assert!(Texts::parse("xx", &glyph, "xx.toml").unwrap_err().to_string().contains("U+263A"));
+        let bidi = en.replace("\"Welcome\"", "\"Wel\u{202E}come\"");
+        assert!(Texts::parse("xx", &bidi, "xx.toml").unwrap_err().to_string().contains("U+202E"));
+        let review = en.replace("reviewed = true\n", "");
+        assert!(Texts::parse("xx", &review, "xx.toml").unwrap_err().to_string().contains("reviewed"));
+        let dir = en.replace("direction = \"ltr\"", "direction = \"up\"");
+        assert!(Texts::parse("xx", &dir, "xx.toml").unwrap_err().to_string().contains("direction"));
         let mark = en.replace("{n} photos", "{count} photos");
         assert!(Texts::parse("xx", &mark, "xx.toml").unwrap_err().to_string().contains("marks"));
         assert_eq!(Texts::load("zz", None).unwrap_err(), TextError::Unknown("zz".into()));

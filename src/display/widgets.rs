@@ -1,0 +1,227 @@
+//! The pieces screens are made of: text in a box, buttons, bands with a pictogram, a progress
+//! bar, the link status. Each returns where it ended so screens stack them on the grid.
+
+use embedded_graphics::pixelcolor::Rgb888;
+use embedded_graphics::prelude::*;
+use embedded_graphics::primitives::{Circle, PrimitiveStyle, PrimitiveStyleBuilder, Rectangle, RoundedRectangle};
+
+use super::pictograms::{self, Pictogram};
+use super::style::{Scale, BODY_FLOOR_MM, PALETTE};
+use super::typeset::{layout, Align, Block, Setting, Style};
+use super::Canvas;
+
+/// A box on the panel.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Area {
+    pub x: i32,
+    pub y: i32,
+    pub w: i32,
+    pub h: i32,
+}
+
+impl Area {
+    pub fn new(x: i32, y: i32, w: i32, h: i32) -> Self {
+        Area { x, y, w: w.max(1), h: h.max(1) }
+    }
+    pub fn bottom(&self) -> i32 {
+        self.y + self.h
+    }
+    pub fn centre_x(&self) -> i32 {
+        self.x + self.w / 2
+    }
+    pub fn rect(&self) -> Rectangle {
+        Rectangle::new(Point::new(self.x, self.y), Size::new(self.w as u32, self.h as u32))
+    }
+    /// This area mirrored inside `outer` (for right-to-left layouts) when `mirror`.
+    pub fn mirrored(self, outer: Area, mirror: bool) -> Area {
+        if mirror {
+            Area { x: outer.x + outer.w - (self.x - outer.x) - self.w, ..self }
+        } else {
+            self
+        }
+    }
+}
+
+/// Sets `text` in `w` px and draws it at (`x`, `y`); returns the y below it.
+pub fn text(c: &mut Canvas, text: &str, st: Style, at: Area, align: Align, color: Rgb888, set: Setting) -> i32 {
+    let b = layout(text, st, at.w, set);
+    b.draw(c, at.x, at.y, at.w, align, color);
+    at.y + b.height()
+}
+
+/// Lays `text` out at `st`, shrinking it (not below the body floor) until it is at most
+/// `max_h` tall: a long translation gets smaller type rather than running off the panel.
+pub fn fit(text: &str, st: Style, w: i32, max_h: i32, s: &Scale, set: Setting) -> Block {
+    let floor = (BODY_FLOOR_MM * s.px_per_mm).min(st.px);
+    let mut st = st;
+    loop {
+        let b = layout(text, st, w, set);
+        if b.height() <= max_h || st.px <= floor {
+            return b;
+        }
+        st.px = (st.px * 0.92).max(floor).floor();
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    Primary,
+    Secondary,
+}
+
+/// A button: its label, and for kiosks with a physical button the gesture that chooses it.
+pub struct Button<'a> {
+    pub label: &'a str,
+    pub gesture: Option<&'a str>,
+    pub kind: Kind,
+}
+
+fn button_height(b: &Button, s: &Scale, w: i32, set: Setting) -> i32 {
+    let pad = s.unit;
+    let label = layout(b.label, Style { weight: s.title.weight, ..s.body }, w - 2 * pad, set).height();
+    let gesture = b.gesture.map(|g| layout(g, s.small, w - 2 * pad, set).height()).unwrap_or(0);
+    (label + gesture + 2 * pad).max(s.target)
+}
+
+/// Draws one button filling `at`.
+pub fn button(c: &mut Canvas, b: &Button, s: &Scale, at: Area, set: Setting) {
+    let radius = Size::new(s.unit as u32 * 2, s.unit as u32 * 2);
+    let (fill, ink) = match b.kind {
+        Kind::Primary => (PALETTE.accent, PALETTE.on_accent),
+        Kind::Secondary => (PALETTE.surface, PALETTE.accent),
+    };
+    let style = PrimitiveStyleBuilder::new()
+        .fill_color(fill)
+        .stroke_color(PALETTE.accent)
+        .stroke_width((s.unit / 2).max(2) as u32)
+        .build();
+    let _ = RoundedRectangle::with_equal_corners(at.rect(), radius).into_styled(style).draw(c);
+    let pad = s.unit;
+    let inner = at.w - 2 * pad;
+    let label = layout(b.label, Style { weight: s.title.weight, ..s.body }, inner, set);
+    let gesture = b.gesture.map(|g| layout(g, s.small, inner, set));
+    let total = label.height() + gesture.as_ref().map(Block::height).unwrap_or(0);
+    let y = at.y + (at.h - total) / 2;
+    label.draw(c, at.x + pad, y, inner, Align::Centre, ink);
+    if let Some(g) = gesture {
+        g.draw(c, at.x + pad, y + label.height(), inner, Align::Centre, ink);
+    }
+}
+
+/// A row of buttons ending at `bottom`; returns the row's top. Side by side when every label
+/// fits on one line; else stacked, unless that would be taller than `max_h`, then side by side
+/// with wrapped labels. The first button is on the reading side (left, or right for
+/// right-to-left languages).
+#[allow(clippy::too_many_arguments)]
+pub fn buttons(
+    c: &mut Canvas,
+    list: &[Button],
+    s: &Scale,
+    x: i32,
+    w: i32,
+    bottom: i32,
+    max_h: i32,
+    set: Setting,
+) -> i32 {
+    let n = list.len().max(1) as i32;
+    let gap = s.unit * 2;
+    let each = (w - gap * (n - 1)) / n;
+    let label = Style { weight: s.title.weight, ..s.body };
+    let one_line = |b: &Button| layout(b.label, label, each - 2 * s.unit, set).lines.len() <= 1;
+    let stacked: i32 = list.iter().map(|b| button_height(b, s, w, set) + s.unit).sum::<i32>() - s.unit;
+    if list.iter().all(one_line) || stacked > max_h {
+        let h = list.iter().map(|b| button_height(b, s, each, set)).max().unwrap_or(s.target);
+        for (i, b) in list.iter().enumerate() {
+            let a =
+                Area::new(x + i as i32 * (each + gap), bottom - h, each, h).mirrored(Area::new(x, 0, w, 1), set.rtl);
+            button(c, b, s, a, set);
+        }
+        bottom - h
+    } else {
+        let mut y = bottom;
+        for b in list.iter().rev() {
+            let h = button_height(b, s, w, set);
+            y -= h;
+            button(c, b, s, Area::new(x, y, w, h), set);
+            y -= s.unit;
+        }
+        y + s.unit
+    }
+}
+
+/// A band's pictogram side: none in a narrow band, where the words need the room.
+fn band_icon(s: &Scale, w: i32) -> i32 {
+    if (w as f32) < s.body.px * 9.0 {
+        0
+    } else {
+        (s.body.px * 2.0) as i32
+    }
+}
+
+/// The height [`band`] takes for `text` in `w` px.
+pub fn band_height(text: &str, s: &Scale, w: i32, set: Setting) -> i32 {
+    let (pad, icon_side) = (s.unit, band_icon(s, w));
+    let block = layout(text, Style { weight: s.title.weight, ..s.body }, w - 3 * pad - icon_side, set);
+    (block.height() + 2 * pad).max(icon_side + 2 * pad).max(s.target)
+}
+
+/// A band with a pictogram on the reading side and a line or two of text; returns its bottom.
+pub fn band(
+    c: &mut Canvas,
+    text: &str,
+    icon: Pictogram,
+    at: Area,
+    s: &Scale,
+    colors: (Rgb888, Rgb888),
+    set: Setting,
+) -> i32 {
+    let (fill, ink) = colors;
+    let pad = s.unit;
+    let icon_side = band_icon(s, at.w);
+    let inner = at.w - 3 * pad - icon_side;
+    let block = layout(text, Style { weight: s.title.weight, ..s.body }, inner, set);
+    let h = band_height(text, s, at.w, set);
+    let r = Size::new(s.unit as u32 * 2, s.unit as u32 * 2);
+    let _ = RoundedRectangle::with_equal_corners(Area::new(at.x, at.y, at.w, h).rect(), r)
+        .into_styled(PrimitiveStyle::with_fill(fill))
+        .draw(c);
+    let outer = Area::new(at.x, at.y, at.w, h);
+    if icon_side > 0 {
+        let icon_area = Area::new(at.x + pad, at.y, icon_side, h).mirrored(outer, set.rtl);
+        pictograms::draw(c, icon, Point::new(icon_area.centre_x(), at.y + h / 2), icon_side, ink);
+    }
+    let text_area = Area::new(at.x + 2 * pad + icon_side, at.y, inner, h).mirrored(outer, set.rtl);
+    block.draw(c, text_area.x, at.y + (h - block.height()) / 2, inner, Align::Start, ink);
+    at.y + h
+}
+
+/// A progress bar filling from the reading side; returns its bottom.
+pub fn progress(c: &mut Canvas, at: Area, done: u32, total: u32, rtl: bool) -> i32 {
+    let r = Size::new(at.h as u32 / 2, at.h as u32 / 2);
+    let _ =
+        RoundedRectangle::with_equal_corners(at.rect(), r).into_styled(PrimitiveStyle::with_fill(PALETTE.line)).draw(c);
+    let filled = if total == 0 { 0 } else { at.w * done.min(total) as i32 / total as i32 };
+    if filled > 0 {
+        let bar = Area::new(at.x, at.y, filled.max(at.h), at.h).mirrored(at, rtl);
+        let _ = RoundedRectangle::with_equal_corners(bar.rect(), r)
+            .into_styled(PrimitiveStyle::with_fill(PALETTE.accent))
+            .draw(c);
+    }
+    at.bottom()
+}
+
+/// A dot and a short text, centred at the bottom of `at`.
+pub fn status(c: &mut Canvas, label: &str, dot: Rgb888, s: &Scale, at: Area, set: Setting) {
+    let (centre_x, w, bottom) = (at.centre_x(), at.w, at.bottom());
+    let block = layout(label, s.small, w - s.small.px as i32 * 2, set);
+    let d = (s.small.px * 0.6) as i32;
+    let total = block.width() + d + s.unit;
+    let y = bottom - block.height();
+    let row = Area::new(centre_x - total / 2, y, total, block.height());
+    let dot_area = Area::new(row.x, y, d, block.height()).mirrored(row, set.rtl);
+    let _ = Circle::with_center(Point::new(dot_area.centre_x(), y + block.height() / 2), d as u32)
+        .into_styled(PrimitiveStyle::with_fill(dot))
+        .draw(c);
+    let text_area = Area::new(row.x + d + s.unit, y, block.width(), block.height()).mirrored(row, set.rtl);
+    block.draw(c, text_area.x, y, text_area.w, Align::Start, PALETTE.muted);
+}
