@@ -3,7 +3,7 @@
 
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
-use embedded_graphics::primitives::{Arc, Circle, Line, PrimitiveStyle, Rectangle, RoundedRectangle, Triangle};
+use embedded_graphics::primitives::{Circle, Line, PrimitiveStyle, Rectangle, RoundedRectangle, Triangle};
 
 use super::Canvas;
 
@@ -179,11 +179,12 @@ pub fn draw(c: &mut Canvas, p: Pictogram, o: Point, size: i32, color: Rgb888) {
             circle(c, o + Point::new(0, h * 3 / 10), w, fill(color));
         }
         Pictogram::Upload => {
-            let _ = Arc::with_center(o + Point::new(0, s / 10), (s * 8 / 10) as u32, 180.0.deg(), 180.0.deg())
-                .into_styled(stroke(color, w))
-                .draw(c);
-            line(c, o + Point::new(-s * 4 / 10, s / 10), o + Point::new(s * 4 / 10, s / 10), color, w);
-            arrow(c, o + Point::new(0, s * 4 / 10), o + Point::new(0, -s / 10), s / 7, color, w);
+            // An arrow rising out of a tray.
+            let (l, r, y) = (o.x - s * 4 / 10, o.x + s * 4 / 10, o.y + s * 4 / 10);
+            line(c, Point::new(l, o.y + s / 10), Point::new(l, y), color, w);
+            line(c, Point::new(l, y), Point::new(r, y), color, w);
+            line(c, Point::new(r, y), Point::new(r, o.y + s / 10), color, w);
+            arrow(c, o + Point::new(0, s / 4), o + Point::new(0, -s * 4 / 10), s / 5, color, w * 3 / 2);
         }
         Pictogram::Clock => {
             circle(c, o, s * 45 / 100, stroke(color, w));
@@ -200,15 +201,25 @@ pub fn draw(c: &mut Canvas, p: Pictogram, o: Point, size: i32, color: Rgb888) {
             line(c, o + Point::new(-s * 4 / 10, s * 4 / 10), o + Point::new(s * 4 / 10, -s * 4 / 10), color, w);
         }
         Pictogram::Storage => {
-            for i in 0..3 {
-                let r = Rectangle::with_center(
-                    o + Point::new(0, (i - 1) * s * 28 / 100),
-                    Size::new((s * 7 / 10) as u32, (s / 5) as u32),
-                );
-                let _ = RoundedRectangle::with_equal_corners(r, Size::new((s / 20) as u32, (s / 20) as u32))
-                    .into_styled(fill(color))
-                    .draw(c);
+            // A memory card: a notched outline with its contacts, and a full bar across it.
+            let (l, r, t, btm) = (o.x - s * 3 / 10, o.x + s * 3 / 10, o.y - s * 4 / 10, o.y + s * 4 / 10);
+            let notch = s / 6;
+            for (a, b) in [
+                ((l, t + notch), (l + notch, t)),
+                ((l + notch, t), (r, t)),
+                ((r, t), (r, btm)),
+                ((r, btm), (l, btm)),
+                ((l, btm), (l, t + notch)),
+            ] {
+                line(c, Point::new(a.0, a.1), Point::new(b.0, b.1), color, w);
             }
+            for i in 0..4 {
+                let x = l + notch + s / 20 + i * s / 9;
+                line(c, Point::new(x, t + s / 10), Point::new(x, t + s / 4), color, w);
+            }
+            let full =
+                Rectangle::new(Point::new(l + w, o.y + s / 10), Size::new((r - l - 2 * w) as u32, (s / 4) as u32));
+            let _ = full.into_styled(fill(color)).draw(c);
         }
     }
 }

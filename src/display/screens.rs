@@ -11,7 +11,7 @@ use super::pictograms::{self, Pictogram};
 use super::style::{scale, Scale, PALETTE};
 use super::text::Texts;
 use super::typeset::{Align, Setting};
-use super::widgets::{band, band_height, buttons, fit, progress, status, Area, Button, Kind};
+use super::widgets::{band, band_height, buttons, fit, progress, status, status_height, Area, Button, Kind};
 use super::Canvas;
 use crate::vision::quality::Hint;
 
@@ -176,6 +176,9 @@ fn stage(c: &mut Canvas, bx: Area, p: &Option<Preview>, mirror: bool, s: &Scale,
     match p {
         Some(p) => picture(c, bx, p, mirror),
         None => {
+            // The shape a camera picture will have (4:3), until there is one.
+            let (w, h) = (bx.w.min(bx.h * 4 / 3), bx.h.min(bx.w * 3 / 4));
+            let bx = Area::new(bx.centre_x() - w / 2, bx.y + (bx.h - h) / 2, w, h);
             let _ = bx.rect().into_styled(PrimitiveStyle::with_fill(PALETTE.stage)).draw(c);
             let side = s.icon.min(bx.w.min(bx.h) * 2 / 3);
             pictograms::draw(c, empty, Point::new(bx.centre_x(), bx.y + bx.h / 2), side, PALETTE.line);
@@ -210,11 +213,16 @@ fn message(c: &mut Canvas, s: &Scale, set: Setting, icon: (Pictogram, Rgb888), t
     let inner = Area::new(m, m, w - 2 * m, h - 2 * m - below);
     let title_b = fit(title, s.title, inner.w, s.title.px as i32 * 3, s, set);
     let body_b = fit(body, s.body, inner.w, inner.h / 2, s, set);
-    let icon_side = s.icon.min(inner.h - title_b.height() - body_b.height() - 3 * s.unit).max(s.unit * 4);
-    let total = icon_side + 2 * s.unit + title_b.height() + s.unit + body_b.height();
+    // The pictogram gives way when the words need the room.
+    let room = inner.h - title_b.height() - body_b.height() - 3 * s.unit;
+    let icon_side = if room >= s.unit * 5 { s.icon.min(room) } else { 0 };
+    let gap = if icon_side > 0 { 2 * s.unit } else { 0 };
+    let total = icon_side + gap + title_b.height() + s.unit + body_b.height();
     let mut y = inner.y + (inner.h - total).max(0) / 2;
-    pictograms::draw(c, icon.0, Point::new(inner.centre_x(), y + icon_side / 2), icon_side, icon.1);
-    y += icon_side + 2 * s.unit;
+    if icon_side > 0 {
+        pictograms::draw(c, icon.0, Point::new(inner.centre_x(), y + icon_side / 2), icon_side, icon.1);
+    }
+    y += icon_side + gap;
     title_b.draw(c, inner.x, y, inner.w, Align::Centre, PALETTE.ink);
     y += title_b.height() + s.unit;
     body_b.draw(c, inner.x, y, inner.w, Align::Centre, PALETTE.muted);
@@ -226,16 +234,32 @@ fn message(c: &mut Canvas, s: &Scale, set: Setting, icon: (Pictogram, Rgb888), t
 fn split(c: &Canvas, s: &Scale, text_h: i32, rtl: bool) -> (Area, Area) {
     let (w, h, m) = (c.width as i32, c.height as i32, s.margin);
     let outer = Area::new(0, 0, w, h);
-    if w > h {
+    if w <= h {
+        return split_portrait(c, s, text_h);
+    }
+    {
         // Small landscape panels keep half the width for the words.
         let share = if s.compact { 50 } else { 56 };
         let pw = ((h - 2 * m) * 4 / 3).min(w * share / 100);
         let pic = Area::new(m, m, pw, h - 2 * m).mirrored(outer, rtl);
         let col = Area::new(pw + 2 * m, m, w - pw - 3 * m, h - 2 * m).mirrored(outer, rtl);
         (col, pic)
-    } else {
-        (Area::new(m, m, w - 2 * m, text_h), Area::new(m, text_h + 2 * m, w - 2 * m, h - text_h - 3 * m))
     }
+}
+
+/// Words on top (`text_h` tall), the picture under them.
+fn split_portrait(c: &Canvas, s: &Scale, text_h: i32) -> (Area, Area) {
+    let (w, h, m) = (c.width as i32, c.height as i32, s.margin);
+    (Area::new(m, m, w - 2 * m, text_h), Area::new(m, text_h + 2 * m, w - 2 * m, h - text_h - 3 * m))
+}
+
+/// Where a hint band goes on a portrait panel: under the picture when it fits there, else over
+/// the picture's lower edge (never over the face in its middle).
+fn under_picture(s: &Scale, msg: &str, pic: Area, drawn: Area, bottom: i32, set: Setting) -> Area {
+    let bw = pic.w;
+    let bh = band_height(msg, s, bw, set);
+    let y = if drawn.bottom() + s.unit + bh <= bottom { drawn.bottom() + s.unit } else { bottom - bh };
+    Area::new(pic.x, y, bw, 0)
 }
 
 /// The scale for a band of `msg` that must fit in `room` px: the small size when the body
@@ -269,7 +293,7 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
                 Link::Paused => ("link_paused", PALETTE.bad),
                 Link::ClockWrong => ("link_clock", PALETTE.bad),
             };
-            let status_h = (s.small.px * 2.8) as i32;
+            let status_h = status_height(&t.get(key), &s, full.w, set) + 2 * s.unit;
             let how = if *start == Start::Button { "welcome_body" } else { "welcome_staff" };
             message(c, &s, set, (Pictogram::Face, PALETTE.accent), &t.get("welcome_title"), &t.get(how), status_h);
             status(c, &t.get(key), dot, &s, full, set);
@@ -282,7 +306,9 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
                 Button { label: &no, gesture: Some(&hold), kind: Kind::Secondary },
             ];
             let top = buttons(c, &list, &s, full.x, full.w, h - m, full.h / 2, set);
-            let title = fit(&t.get("consent_title"), s.title, full.w, full.h / 4, &s, set);
+            // On small panels the title keeps to one line, leaving the room to what is agreed to.
+            let title_max = if s.compact { (s.title.px * 1.5) as i32 } else { full.h / 4 };
+            let title = fit(&t.get("consent_title"), s.title, full.w, title_max, &s, set);
             let room = top - m - title.height() - 3 * s.unit;
             let body = fit(&t.fmt("consent_body", &[("partner", partner)]), s.body, full.w, room, &s, set);
             let group = title.height() + s.unit + body.height();
@@ -293,27 +319,28 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
         Screen::Face { step, hint, done, total, preview } => {
             let title = t.get(if *step == FaceStep::Liveness { "liveness_title" } else { "selfie_title" });
             let title_h = fit(&title, s.title, full.w, s.title.px as i32 * 3, &s, set).height();
-            let (col, pic) = split(c, &s, title_h + s.unit * 3, set.rtl);
+            let (col, mut pic) = split(c, &s, title_h + s.unit * 3, set.rtl);
             let title_b = fit(&title, s.title, col.w, if w > h { col.h / 2 } else { title_h }, &s, set);
             title_b.draw(c, col.x, col.y, col.w, Align::Centre, PALETTE.ink);
             let y = col.y + title_b.height() + s.unit;
             let bar_h = s.unit.max(4);
             progress(c, Area::new(col.x, y, col.w, bar_h), *done, *total, set.rtl);
-            let drawn = stage(c, pic, preview, true, &s, Pictogram::Face);
-            oval(c, drawn, if hint.is_some() { PALETTE.warn_bg } else { PALETTE.accent }, line * 2);
             let progress_text = t.fmt("progress", &[("done", &done.to_string()), ("total", &total.to_string())]);
             let (msg, icon, colors) = match hint {
                 Some(hn) => (t.get(hint_key(*hn)), hint_icon(*hn), (PALETTE.warn_bg, PALETTE.ink)),
                 None => (progress_text, Pictogram::Tick, (PALETTE.accent, PALETTE.on_accent)),
             };
+            if w <= h {
+                // Portrait: the band goes under the picture, which gives it room (never over the face).
+                pic.h -= band_height(&msg, &s, pic.w, set) + s.unit;
+            }
+            let drawn = stage(c, pic, preview, true, &s, Pictogram::Face);
+            oval(c, drawn, if hint.is_some() { PALETTE.warn_bg } else { PALETTE.accent }, line * 2);
             if w > h {
                 let at = Area::new(col.x, y + bar_h + 2 * s.unit, col.w, 0);
                 band(c, &msg, icon, at, &shrunk(&s, &msg, col.w, col.bottom() - at.y, set), colors, set);
             } else {
-                // Portrait: the hint sits over the bottom of the picture, where the eye already is.
-                let bw = drawn.w.max(pic.w * 9 / 10);
-                let bh = band_height(&msg, &s, bw, set);
-                let at = Area::new(pic.centre_x() - bw / 2, (drawn.bottom() - bh / 2).min(h - m - bh), bw, 0);
+                let at = under_picture(&s, &msg, pic, drawn, h - m, set);
                 band(c, &msg, icon, at, &s, colors, set);
             }
         }
@@ -324,38 +351,54 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
                 (false, Side::Back) => "doc_back_title",
             };
             let title = t.get(key);
-            let title_h = fit(&title, s.title, full.w, s.title.px as i32 * 3, &s, set).height();
-            let (col, mut pic) = split(c, &s, title_h + s.unit, set.rtl);
+            // A small panel's review keeps its title to one line: the photo needs the room.
+            let title_lines = if *review && s.compact { 1.5 } else { 3.0 };
+            let title_h = fit(&title, s.title, full.w, (s.title.px * title_lines) as i32, &s, set).height();
+            let (col, pic) = split(c, &s, title_h + s.unit, set.rtl);
             let (keep, retake) = (t.get("button_keep"), t.get("button_retake"));
             let (press, hold) = gestures(t);
             let list = [
                 Button { label: &keep, gesture: Some(&press), kind: Kind::Primary },
                 Button { label: &retake, gesture: Some(&hold), kind: Kind::Secondary },
             ];
-            if *review && h > w {
-                // Portrait: keep the photo clear of the buttons below it.
+            // Portrait and small panels: the buttons go across the bottom, the photo between them
+            // and the title, as large as it can be.
+            let across = *review && (h > w || s.compact);
+            let (col, mut pic) = if across { split_portrait(c, &s, title_h) } else { (col, pic) };
+            if across {
                 let top = buttons(c, &list, &s, full.x, full.w, h - m, full.h / 3, set);
                 pic.h = (top - s.unit * 2 - pic.y).max(8);
             }
-            let title_b = fit(&title, s.title, col.w, if w > h { col.h / 2 } else { title_h }, &s, set);
+            // Landscape review: the buttons stack at the foot of the column, the title takes the rest.
+            let column_top = if *review && !across {
+                buttons(c, &list, &s, col.x, col.w, col.bottom(), col.h, set)
+            } else {
+                col.bottom()
+            };
+            let title_max = if across || w <= h {
+                title_h
+            } else if *review {
+                column_top - col.y - 2 * s.unit
+            } else {
+                col.h / 2
+            };
+            let title_b = fit(&title, s.title, col.w, title_max, &s, set);
             title_b.draw(c, col.x, col.y, col.w, Align::Centre, PALETTE.ink);
             let y = col.y + title_b.height() + 2 * s.unit;
+            let hint_msg = hint.filter(|_| !*review).map(|hn| t.get(hint_key(hn)));
+            if let (Some(msg), true) = (&hint_msg, w <= h) {
+                pic.h -= band_height(msg, &s, pic.w, set) + s.unit;
+            }
             let drawn = stage(c, pic, preview, false, &s, Pictogram::Card);
-            if *review {
-                if w > h {
-                    buttons(c, &list, &s, col.x, col.w, col.bottom(), col.h / 2, set);
-                }
-            } else {
+            if !*review {
                 card_frame(c, drawn, if hint.is_some() { PALETTE.warn_bg } else { PALETTE.accent }, line * 2);
                 if let Some(hn) = hint {
                     let colors = (PALETTE.warn_bg, PALETTE.ink);
-                    let msg = t.get(hint_key(*hn));
+                    let msg = hint_msg.clone().unwrap_or_default();
                     let at = if w > h {
                         Area::new(col.x, y, col.w, 0)
                     } else {
-                        let bw = drawn.w.max(pic.w * 9 / 10);
-                        let bh = band_height(&msg, &s, bw, set);
-                        Area::new(pic.centre_x() - bw / 2, (drawn.bottom() - bh / 2).min(h - m - bh), bw, 0)
+                        under_picture(&s, &msg, pic, drawn, h - m, set)
                     };
                     band(c, &msg, hint_icon(*hn), at, &shrunk(&s, &msg, at.w, h - m - at.y, set), colors, set);
                 }

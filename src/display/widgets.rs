@@ -76,9 +76,15 @@ pub struct Button<'a> {
     pub kind: Kind,
 }
 
+/// A button's label: bold body text, or bold small text on small panels (two buttons side by
+/// side then keep their words whole).
+fn label_style(s: &Scale) -> Style {
+    Style { weight: s.title.weight, ..if s.compact { s.small } else { s.body } }
+}
+
 fn button_height(b: &Button, s: &Scale, w: i32, set: Setting) -> i32 {
     let pad = s.unit;
-    let label = layout(b.label, Style { weight: s.title.weight, ..s.body }, w - 2 * pad, set).height();
+    let label = layout(b.label, label_style(s), w - 2 * pad, set).height();
     let gesture = b.gesture.map(|g| layout(g, s.small, w - 2 * pad, set).height()).unwrap_or(0);
     (label + gesture + 2 * pad).max(s.target)
 }
@@ -98,7 +104,7 @@ pub fn button(c: &mut Canvas, b: &Button, s: &Scale, at: Area, set: Setting) {
     let _ = RoundedRectangle::with_equal_corners(at.rect(), radius).into_styled(style).draw(c);
     let pad = s.unit;
     let inner = at.w - 2 * pad;
-    let label = layout(b.label, Style { weight: s.title.weight, ..s.body }, inner, set);
+    let label = layout(b.label, label_style(s), inner, set);
     let gesture = b.gesture.map(|g| layout(g, s.small, inner, set));
     let total = label.height() + gesture.as_ref().map(Block::height).unwrap_or(0);
     let y = at.y + (at.h - total) / 2;
@@ -108,10 +114,19 @@ pub fn button(c: &mut Canvas, b: &Button, s: &Scale, at: Area, set: Setting) {
     }
 }
 
-/// A row of buttons ending at `bottom`; returns the row's top. Side by side when every label
-/// fits on one line; else stacked, unless that would be taller than `max_h`, then side by side
-/// with wrapped labels. The first button is on the reading side (left, or right for
-/// right-to-left languages).
+/// True when every word of the button's texts fits in `inner` px: a label may wrap between
+/// words, never inside one.
+fn words_fit(b: &Button, s: &Scale, inner: i32, set: Setting) -> bool {
+    let label = label_style(s);
+    let fits =
+        |text: &str, st: Style| text.split_whitespace().all(|w| layout(w, st, i32::MAX / 128, set).width() <= inner);
+    fits(b.label, label) && b.gesture.is_none_or(|g| fits(g, s.small))
+}
+
+/// A row of buttons ending at `bottom`; returns the row's top. Side by side when every word of
+/// every label fits its button (labels wrap between words); else stacked full width, unless
+/// that would be taller than `max_h`. The first button is on the reading side (left, or right
+/// for right-to-left languages).
 #[allow(clippy::too_many_arguments)]
 pub fn buttons(
     c: &mut Canvas,
@@ -126,10 +141,8 @@ pub fn buttons(
     let n = list.len().max(1) as i32;
     let gap = s.unit * 2;
     let each = (w - gap * (n - 1)) / n;
-    let label = Style { weight: s.title.weight, ..s.body };
-    let one_line = |b: &Button| layout(b.label, label, each - 2 * s.unit, set).lines.len() <= 1;
     let stacked: i32 = list.iter().map(|b| button_height(b, s, w, set) + s.unit).sum::<i32>() - s.unit;
-    if list.iter().all(one_line) || stacked > max_h {
+    if list.iter().all(|b| words_fit(b, s, each - 2 * s.unit, set)) || stacked > max_h {
         let h = list.iter().map(|b| button_height(b, s, each, set)).max().unwrap_or(s.target);
         for (i, b) in list.iter().enumerate() {
             let a =
@@ -208,6 +221,11 @@ pub fn progress(c: &mut Canvas, at: Area, done: u32, total: u32, rtl: bool) -> i
             .draw(c);
     }
     at.bottom()
+}
+
+/// The height [`status`] takes in `w` px.
+pub fn status_height(label: &str, s: &Scale, w: i32, set: Setting) -> i32 {
+    layout(label, s.small, w - s.small.px as i32 * 2, set).height()
 }
 
 /// A dot and a short text, centred at the bottom of `at`.

@@ -26,6 +26,20 @@ pub struct Face {
     pub descent: f32,
     /// Height of a capital letter (Latin) or of the script's typical letter.
     pub cap_height: f32,
+    /// How much larger than the nominal size this face is set, so that its letters look as
+    /// large as Noto Sans' (Ethiopic and Arabic letters are drawn small on their em).
+    pub adjust: f32,
+}
+
+/// The size adjustment of a face by its file name (see [`Face::adjust`]).
+fn adjust(name: &str) -> f32 {
+    if name.starts_with("NotoSansEthiopic") {
+        1.12
+    } else if name.starts_with("NotoSansArabic") {
+        1.15
+    } else {
+        1.0
+    }
 }
 
 /// The built-in files: (name, weight, bytes), in the order they are tried for a character.
@@ -53,10 +67,13 @@ pub fn faces() -> &'static [Face] {
                 let m = font.metrics();
                 let upem = m.units_per_em as f32;
                 let line = m.hhea_line.or(m.typo_line).expect("the built-in fonts have line metrics");
-                let ascent = line.ascender.to_f32();
-                let descent = -line.descender.to_f32();
+                // Arabic's line box makes room for stacks of marks no kiosk text has; lines are
+                // spaced for what the texts use (a mark over a tall letter may reach the line above's
+                // descent).
+                let ascent = line.ascender.to_f32().min(upem * 1.1);
+                let descent = (-line.descender.to_f32()).min(upem * 0.45);
                 let cap_height = m.cap_height.map(|c| c.to_f32()).filter(|c| *c > 0.0).unwrap_or(upem * 0.7);
-                Face { name, weight, font, upem, ascent, descent, cap_height }
+                Face { name, weight, font, upem, ascent, descent, cap_height, adjust: adjust(name) }
             })
             .collect()
     })

@@ -105,11 +105,15 @@ fn items(text: &str, levels: &[Level], range: Range<usize>, weight: Weight) -> V
 
 /// Width of `range` set as one line, in 1/64 px.
 fn measure(text: &str, levels: &[Level], range: Range<usize>, style: Style, set: Setting) -> i32 {
-    let scale = scale_for(style.px);
     items(text, levels, range, style.weight)
         .into_iter()
-        .map(|(r, f, rtl)| shape(&text[r], f, scale, rtl, set.lang).advance())
+        .map(|(r, f, rtl)| shape(&text[r], f, face_scale(style, f), rtl, set.lang).advance())
         .sum()
+}
+
+/// The scale face `f` is set at for `style`.
+fn face_scale(style: Style, f: u8) -> i32 {
+    scale_for(style.px * faces()[f as usize].adjust)
 }
 
 /// Trims trailing white space from a line's range.
@@ -164,7 +168,6 @@ fn break_lines(text: &str, levels: &[Level], max: i32, style: Style, set: Settin
 
 /// Lays out `text` in lines at most `max_width` px wide.
 pub fn layout(text: &str, style: Style, max_width: i32, set: Setting) -> Block {
-    let scale = scale_for(style.px);
     let base = if set.rtl { Level::rtl() } else { Level::ltr() };
     let mut lines = Vec::new();
     let mut used = Vec::new();
@@ -185,7 +188,7 @@ pub fn layout(text: &str, style: Style, max_width: i32, set: Setting) -> Block {
             for v in visual {
                 let mut pieces: Vec<Run> = items(para, &levels, v, style.weight)
                     .into_iter()
-                    .map(|(r, f, rtl)| shape(&para[r], f, scale, rtl, set.lang))
+                    .map(|(r, f, rtl)| shape(&para[r], f, face_scale(style, f), rtl, set.lang))
                     .collect();
                 if pieces.first().is_some_and(|p| p.rtl) {
                     pieces.reverse();
@@ -200,7 +203,7 @@ pub fn layout(text: &str, style: Style, max_width: i32, set: Setting) -> Block {
     if used.is_empty() {
         used.push(0);
     }
-    let em = |v: f32, f: &super::fonts::Face| v * style.px / f.upem;
+    let em = |v: f32, f: &super::fonts::Face| v * style.px * f.adjust / f.upem;
     let ascent = used.iter().map(|&f| em(faces()[f as usize].ascent, &faces()[f as usize])).fold(0.0, f32::max);
     let descent = used.iter().map(|&f| em(faces()[f as usize].descent, &faces()[f as usize])).fold(0.0, f32::max);
     Block { lines, rtl: set.rtl, ascent: ascent.ceil() as i32, line_height: (ascent + descent).ceil() as i32 }
