@@ -253,6 +253,12 @@ fn split_portrait(c: &Canvas, s: &Scale, text_h: i32) -> (Area, Area) {
     (Area::new(m, m, w - 2 * m, text_h), Area::new(m, text_h + 2 * m, w - 2 * m, h - text_h - 3 * m))
 }
 
+/// The room kept under a portrait picture for its band: two lines' worth whatever the hint, so
+/// the picture does not jump when the hint changes (and an SPI panel resends only the band).
+fn band_room(s: &Scale, msg: &str, w: i32, set: Setting) -> i32 {
+    band_height(msg, s, w, set).max(band_height("x\nx", s, w, set)) + s.unit
+}
+
 /// Where a hint band goes on a portrait panel: under the picture when it fits there, else over
 /// the picture's lower edge (never over the face in its middle).
 fn under_picture(s: &Scale, msg: &str, pic: Area, drawn: Area, bottom: i32, set: Setting) -> Area {
@@ -332,7 +338,7 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             };
             if w <= h {
                 // Portrait: the band goes under the picture, which gives it room (never over the face).
-                pic.h -= band_height(&msg, &s, pic.w, set) + s.unit;
+                pic.h -= band_room(&s, &msg, pic.w, set);
             }
             let drawn = stage(c, pic, preview, true, &s, Pictogram::Face);
             oval(c, drawn, if hint.is_some() { PALETTE.warn_bg } else { PALETTE.accent }, line * 2);
@@ -386,8 +392,8 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             title_b.draw(c, col.x, col.y, col.w, Align::Centre, PALETTE.ink);
             let y = col.y + title_b.height() + 2 * s.unit;
             let hint_msg = hint.filter(|_| !*review).map(|hn| t.get(hint_key(hn)));
-            if let (Some(msg), true) = (&hint_msg, w <= h) {
-                pic.h -= band_height(msg, &s, pic.w, set) + s.unit;
+            if !*review && w <= h {
+                pic.h -= band_room(&s, hint_msg.as_deref().unwrap_or(""), pic.w, set);
             }
             let drawn = stage(c, pic, preview, false, &s, Pictogram::Card);
             if !*review {
