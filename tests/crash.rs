@@ -1,6 +1,6 @@
 //! Kill the agent with SIGKILL at random moments while jobs are being enqueued and uploaded,
 //! restart it, and check by the sandbox's own count that every acknowledged job arrived exactly
-//! once. `KILL_LOOP_RUNS` sets the number of kill cycles (CI: 150); `KILL_LOOP_SEED` the seed.
+//! once. `KILL_LOOP_RUNS` sets the number of kill cycles (CI: 100); `KILL_LOOP_SEED` the seed.
 //!
 //! Run: `KILL_LOOP_RUNS=200 cargo test --release --test crash -- --nocapture`
 
