@@ -407,12 +407,15 @@ fn check_config_accepts_exactly_what_the_agent_builds() {
                         let toml = format!(
                             "state_dir = {:?}\n[smileid]\npartner_id = \"085\"\nenvironment = \"sandbox\"\napi_key_file = {key:?}\n\
                              [camera]\nsource = \"{}\"\ndevice = \"/dev/video-none\"\n\
-                             [display]\nbackend = \"{}\"\ndevice = \"/dev/fb-none\"\nspi_model = \"{model}\"\nspi_device = \"/dev/spidev-none\"\ngpio_chip = \"/dev/gpiochip-none\"\nout_dir = {:?}\n\
+                             [display]\nbackend = \"{}\"\nlanguage = \"{}\"\n{}device = \"/dev/fb-none\"\nspi_model = \"{model}\"\nspi_device = \"/dev/spidev-none\"\ngpio_chip = \"/dev/gpiochip-none\"\nout_dir = {:?}\n\
                              [input]\nbackend = \"{}\"\nchip = \"/dev/gpiochip-none\"\nwalk_up = \"{}\"\nwalk_up_country = \"KE\"\nwalk_up_id_type = \"NATIONAL_ID\"\n\
                              [api]\nsocket = {:?}\n",
                             dir.path().join(format!("state{n}")),
                             as_text(serde_json::to_value(cam).unwrap()),
                             as_text(serde_json::to_value(disp).unwrap()),
+                            // Every built-in language, and a panel diagonal set or guessed.
+                            kiosk_agent::display::text::BUILT_IN[n % 10].0,
+                            if n % 2 == 0 { "diagonal_inches = 2.8\n" } else { "" },
                             dir.path().join(format!("screens{n}")),
                             as_text(serde_json::to_value(inp).unwrap()),
                             as_text(serde_json::to_value(walk).unwrap()),
@@ -455,6 +458,12 @@ fn check_config_accepts_exactly_what_the_agent_builds() {
         }
     }
     assert_eq!(combos, 2 * 4 * 2 * 3, "every value of every choice");
+    // A diagonal no panel has is refused, naming the key.
+    let good = std::fs::read_to_string(&config).unwrap().replace("diagonal_inches = 2.8\n", "");
+    std::fs::write(&config, good.replace("[display]\n", "[display]\ndiagonal_inches = 0.5\n")).unwrap();
+    let o = agent(&["check-config"], &config);
+    assert_eq!(o.status.code(), Some(78), "{}", text(&o));
+    assert!(text(&o).contains("display.diagonal_inches"), "{}", text(&o));
 }
 
 /// A translator previews a language file of their own, as README says: every screen as PNG,
