@@ -42,13 +42,6 @@ impl Area {
     }
 }
 
-/// Sets `text` in `w` px and draws it at (`x`, `y`); returns the y below it.
-pub fn text(c: &mut Canvas, text: &str, st: Style, at: Area, align: Align, color: Rgb888, set: Setting) -> i32 {
-    let b = layout(text, st, at.w, set);
-    b.draw(c, at.x, at.y, at.w, align, color);
-    at.y + b.height()
-}
-
 /// Lays `text` out at `st`, shrinking it (not below the body floor) until it is at most
 /// `max_h` tall: a long translation gets smaller type rather than running off the panel.
 pub fn fit(text: &str, st: Style, w: i32, max_h: i32, s: &Scale, set: Setting) -> Block {
