@@ -57,10 +57,15 @@ cargo test --locked --test model -- --nocapture 2>&1 | grep -E "^metric|test res
 section "legibility: Tesseract reads our screens' text against HarfBuzz's hb-view, per language"
 cargo test --locked --test legibility -- --ignored --nocapture
 
+# The release builds below (crash test, VM and field tests, the package, benchmarks, the fuzz
+# targets' dependencies) are one build of every dependency, shared: no LTO, whose link per binary
+# took minutes across CI, and 16 codegen units. The same code; `cargo build --release` keeps thin LTO.
+export CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
+
 section "crash test: SIGKILL while enqueueing and uploading (release build)"
 KILL_LOOP_RUNS="${KILL_LOOP_RUNS:-100}" cargo test --release --locked --test crash -- --nocapture
 
-section "fuzzing: each cargo-fuzz target for a bounded time"
+section "fuzzing: each libFuzzer target for a bounded time"
 bash scripts/fuzz.sh "${FUZZ_SECS:-10}"
 
 section "device tests in a VM (Debian kernel under qemu): V4L2 on vivid, framebuffer on bochs, a button on gpio-sim; the deployed kiosk (amd64 .deb, systemd as PID 1)"
@@ -81,10 +86,7 @@ cargo bench --locked --bench field
 
 section "benchmarks (figures as 'metric <name> <value> <unit>')"
 # 3,000 enqueue/erase cycles show the space amplification's trend; 10,000 add a minute of CI.
-CYCLES="${CYCLES:-3000}" cargo bench --locked --bench queue
-cargo bench --locked --bench vision
-cargo bench --locked --bench display
-cargo bench --locked --bench api
+CYCLES="${CYCLES:-3000}" cargo bench --locked --bench queue --bench vision --bench display --bench api
 
 section "systemd unit: exposure by systemd-analyze (goal <= 2.0)"
 apt_install systemd

@@ -255,6 +255,9 @@ pub struct DisplayConfig {
     /// `<code>.toml` in `lang_dir`.
     pub language: String,
     pub lang_dir: Option<PathBuf>,
+    /// Further languages a person may choose at the idle screen (keys, or holding the button,
+    /// go through them in this order after `language`).
+    pub languages: Vec<String>,
     /// The panel's diagonal in inches, for sizing type and touch targets in millimetres; unset,
     /// the usual panel of the resolution (800×480: 7", 240×320: 2.8", 480×320: 3.5").
     pub diagonal_inches: Option<f32>,
@@ -279,6 +282,7 @@ impl Default for DisplayConfig {
             reset_line: Some(27),
             language: "en".into(),
             lang_dir: None,
+            languages: Vec::new(),
             diagonal_inches: None,
             outcome_secs: 8,
         }
@@ -334,6 +338,14 @@ pub struct InputConfig {
     /// Walk-up document verification: the document's country (ISO 3166 alpha-2) and id type.
     pub walk_up_country: Option<String>,
     pub walk_up_id_type: Option<String>,
+    /// Touch panels, keyboards and keypads read through evdev: device paths
+    /// (`/dev/input/by-path/...`), or "auto" for every one with a touch panel or an Enter key.
+    pub evdev: Vec<String>,
+    /// The touch panel turned clockwise against the picture: 0, 90, 180 or 270.
+    pub touch_rotation: u16,
+    /// `[x_min, x_max, y_min, y_max]` in the panel's raw units where the device's own ranges are
+    /// wrong (min above max inverts an axis).
+    pub touch_calibration: Option<[i32; 4]>,
 }
 
 /// Walk-up sessions: what a press of the button at the idle screen starts.
@@ -364,6 +376,9 @@ impl Default for InputConfig {
             walk_up: WalkUp::Off,
             walk_up_country: None,
             walk_up_id_type: None,
+            evdev: Vec::new(),
+            touch_rotation: 0,
+            touch_calibration: None,
         }
     }
 }
@@ -384,6 +399,27 @@ impl InputConfig {
             hold: Duration::from_millis(self.hold_ms),
         })
         .map(Some)
+    }
+
+    /// True when a person can answer at the kiosk: a button, a touch panel or keys.
+    pub fn on_device(&self) -> bool {
+        self.backend != InputBackend::None || !self.evdev.is_empty()
+    }
+
+    /// Starts reading the evdev devices; their gestures come on one channel. `auto` finding
+    /// nothing is no error (the panel may come later); a named device that cannot be opened is.
+    pub fn watch_evdev(
+        &self,
+        panel: (u32, u32),
+    ) -> Result<std::sync::mpsc::Receiver<crate::input::evdev::Gesture>, crate::input::evdev::EvdevError> {
+        use crate::input::evdev;
+        let (tx, rx) = std::sync::mpsc::channel();
+        let touch = evdev::TouchSettings { calibration: self.touch_calibration, rotation: self.touch_rotation, panel };
+        for path in evdev::resolve(&self.evdev) {
+            evdev::watch(&path, touch, tx.clone())?;
+            crate::log::info(&format!("reading input device {}", path.display()), &[]);
+        }
+        Ok(rx)
     }
 
     /// The button's answers for one session, when a button is configured.
@@ -507,10 +543,25 @@ impl Config {
         if i.settle_ms == 0 || i.hold_ms <= i.settle_ms || i.answer_timeout_secs == 0 {
             return Err(invalid("input.settle_ms/hold_ms", "need 0 < settle_ms < hold_ms and answer_timeout_secs > 0"));
         }
-        if i.walk_up != WalkUp::Off && i.backend == InputBackend::None {
+        if i.walk_up != WalkUp::Off && !i.on_device() {
             return Err(invalid(
                 "input.walk_up",
-                "walk-up sessions start with a press: set input.backend = \"gpio\", or walk_up = \"off\"",
+                "walk-up sessions start at the kiosk: set input.backend = \"gpio\" or input.evdev = [\"auto\"], or walk_up = \"off\"",
+            ));
+        }
+        if ![0, 90, 180, 270].contains(&i.touch_rotation) {
+            return Err(invalid("input.touch_rotation", "must be 0, 90, 180 or 270 (degrees clockwise)"));
+        }
+        if i.touch_calibration.is_some_and(|[x0, x1, y0, y1]| x0 == x1 || y0 == y1) {
+            return Err(invalid(
+                "input.touch_calibration",
+                "each axis needs two different ends: [x_min, x_max, y_min, y_max]",
+            ));
+        }
+        if let Some(bad) = i.evdev.iter().find(|e| *e != "auto" && !e.starts_with('/')) {
+            return Err(invalid(
+                "input.evdev",
+                format!("{bad:?} is neither \"auto\" nor a device path such as /dev/input/event0"),
             ));
         }
         if i.walk_up == WalkUp::Document {
@@ -531,6 +582,11 @@ impl Config {
         }
         if let Err(e) = Texts::load(&d.language, d.lang_dir.as_deref()) {
             return Err(invalid("display.language", e.to_string()));
+        }
+        for code in &d.languages {
+            if let Err(e) = Texts::load(code, d.lang_dir.as_deref()) {
+                return Err(invalid("display.languages", e.to_string()));
+            }
         }
         if !(96..=4096).contains(&d.width) || !(96..=4096).contains(&d.height) {
             return Err(invalid("display.width/height", "must each be between 96 and 4096 pixels"));

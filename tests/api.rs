@@ -37,6 +37,11 @@ impl Drop for Agent {
 
 /// Starts `kiosk-agent run` against the sandbox, trusting `ca`, with the given custody lines.
 fn start_agent_at(sb: &SandboxProcess, ca: &Path, custody: &str) -> Agent {
+    start_agent_with(sb, ca, custody, "")
+}
+
+/// As [`start_agent_at`], with more `[display]` lines.
+fn start_agent_with(sb: &SandboxProcess, ca: &Path, custody: &str, display: &str) -> Agent {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("control.sock");
     let config = dir.path().join("kiosk.toml");
@@ -44,7 +49,7 @@ fn start_agent_at(sb: &SandboxProcess, ca: &Path, custody: &str) -> Agent {
         &config,
         format!(
             "state_dir = {:?}\n[smileid]\npartner_id = \"{PARTNER_ID}\"\nenvironment = {:?}\nextra_ca_file = {:?}\npartner_name = \"Test Bank\"\n{custody}\n{camera}\
-             [display]\nbackend = \"png\"\nout_dir = {:?}\nwidth = 320\nheight = 240\noutcome_secs = 2\n[api]\nsocket = {:?}\nconsent_timeout_secs = 20\n\
+             [display]\nbackend = \"png\"\nout_dir = {:?}\nwidth = 320\nheight = 240\noutcome_secs = 2\n{display}\n[api]\nsocket = {:?}\nconsent_timeout_secs = 20\n\
              [queue]\nmin_free_bytes = 0\nreserve_bytes = 0\n[uplink]\nidle_poll_secs = 1\n",
             dir.path().join("state"),
             sb.base_url,
@@ -198,8 +203,13 @@ fn wait_screen(a: &Agent, what: &str, done: impl Fn(&[(String, PathBuf)]) -> boo
 
 /// Whether a screen file is exactly `screen` drawn in English at the test panel's size.
 fn shows(path: &Path, screen: &kiosk_agent::display::Screen) -> bool {
+    shows_in(path, screen, &kiosk_agent::display::english())
+}
+
+/// Whether a screen file is exactly `screen` drawn in `texts` at the test panel's size.
+fn shows_in(path: &Path, screen: &kiosk_agent::display::Screen, texts: &kiosk_agent::display::Texts) -> bool {
     let mut c = kiosk_agent::display::Canvas::new(320, 240);
-    kiosk_agent::display::screens::render(screen, &kiosk_agent::display::english(), &mut c);
+    kiosk_agent::display::screens::render(screen, texts, &mut c);
     // The file may still be being written: a moment's patience.
     let t = Instant::now();
     loop {
@@ -253,6 +263,98 @@ fn run_keeps_the_screen_attended_between_sessions() {
     });
     let err = s[before..].iter().rfind(|(n, _)| n == "error").unwrap();
     assert_shows(&err.1, &Screen::Error { problem: Problem::Cancelled });
+}
+
+/// A touch panel and keys, through a FIFO standing in for the evdev device (a test double: the
+/// VM tests have the kernel's own). Kernel event records as a touch controller sends them.
+struct FakeTouch(std::fs::File);
+
+impl FakeTouch {
+    fn send(&mut self, events: &[(u16, u16, i32)]) {
+        use kiosk_agent::input::evdev::EVENT_BYTES;
+        use std::io::Write;
+        for &(kind, code, value) in events {
+            let mut r = vec![0u8; EVENT_BYTES];
+            let at = EVENT_BYTES - 8;
+            r[at..at + 2].copy_from_slice(&kind.to_ne_bytes());
+            r[at + 2..at + 4].copy_from_slice(&code.to_ne_bytes());
+            r[at + 4..].copy_from_slice(&value.to_ne_bytes());
+            self.0.write_all(&r).unwrap();
+        }
+        self.0.flush().unwrap();
+    }
+
+    /// A finger on the centre of the button that does `action` on `screen`, and off again. Raw
+    /// units 0..4095 on both axes (the config's touch_calibration).
+    fn tap(
+        &mut self,
+        screen: kiosk_agent::display::Screen,
+        texts: &Arc<kiosk_agent::display::Texts>,
+        action: kiosk_agent::display::touch::Action,
+    ) {
+        use kiosk_agent::display::touch::{targets, Shown};
+        let px_per_mm = kiosk_agent::display::Canvas::new(320, 240).px_per_mm;
+        let shown = Shown { screen: screen.clone(), texts: texts.clone(), size: (320, 240), px_per_mm };
+        let t = targets(&shown)
+            .into_iter()
+            .find(|t| t.action == action)
+            .unwrap_or_else(|| panic!("no {action:?} on {screen:?}"));
+        let (x, y) = ((t.x + t.w / 2) * 4095 / 319, (t.y + t.h / 2) * 4095 / 239);
+        self.send(&[(1, 0x14a, 1), (3, 0, x), (3, 1, y), (0, 0, 0), (1, 0x14a, 0), (0, 0, 0)]);
+    }
+}
+
+#[test]
+fn a_person_chooses_a_language_starts_and_agrees_on_the_touch_panel() {
+    use kiosk_agent::display::screens::{Link, Start};
+    use kiosk_agent::display::touch::Action;
+    use kiosk_agent::display::{Screen, Texts};
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("event0");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let custody = format!(
+        "api_key_file = {:?}\n[input]\nwalk_up = \"smart_selfie\"\nevdev = [{fifo:?}]\ntouch_calibration = [0, 4095, 0, 4095]\n",
+        sb.key_file
+    );
+    let a = start_agent_with(&sb, &sb.ca_pem, &custody, "languages = [\"fr\", \"sw\"]");
+    // The agent opens the device after its socket; a FIFO's open meets the writer's.
+    let mut touch = FakeTouch(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
+    let (en, fr) = (kiosk_agent::display::english(), Texts::load("fr", None).unwrap());
+    let idle = Screen::Idle { link: Link::Online, start: Start::Touch };
+    wait_screen(&a, "the welcome with a Start button", |s| s.last().is_some_and(|(_, p)| shows_in(p, &idle, &en)));
+    // The right arrow: the next language offered, French.
+    touch.send(&[(1, 106, 1), (1, 106, 0), (0, 0, 0)]);
+    wait_screen(&a, "the welcome in French", |s| s.last().is_some_and(|(_, p)| shows_in(p, &idle, &fr)));
+    // A tap that slides off the Start button starts nothing.
+    touch.send(&[
+        (1, 0x14a, 1),
+        (3, 0, 2048),
+        (3, 1, 3900),
+        (0, 0, 0),
+        (3, 1, 10),
+        (0, 0, 0),
+        (1, 0x14a, 0),
+        (0, 0, 0),
+    ]);
+    std::thread::sleep(Duration::from_millis(600));
+    let (_, jobs) = api(&a, "GET", "/v1/jobs", None);
+    assert_eq!(jobs.as_array().map(Vec::len), Some(0), "{jobs}");
+    touch.tap(idle, &fr, Action::Start);
+    let consent = Screen::Consent { partner: "Test Bank".into() };
+    wait_screen(&a, "the consent screen in French", |s| {
+        s.last().is_some_and(|(n, p)| n == "consent" && shows_in(p, &consent, &fr))
+    });
+    touch.tap(consent, &fr, Action::Yes);
+    let s = wait_screen(&a, "the outcome", |s| s.iter().any(|(n, _)| n == "saved"));
+    assert!(s.iter().any(|(n, _)| n == "capture"), "{s:?}");
+    let (_, jobs) = api(&a, "GET", "/v1/jobs", None);
+    let list = jobs.as_array().expect("a list of jobs");
+    assert_eq!(list.len(), 1, "{jobs}");
+    assert!(list[0]["user_id"].as_str().is_some_and(|u| u.starts_with("walkup-")), "{jobs}");
+    let log = std::fs::read_to_string(&a.log).unwrap();
+    assert!(log.contains("language chosen at the kiosk: fr"), "{log}");
 }
 
 #[test]

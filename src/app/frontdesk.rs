@@ -1,8 +1,9 @@
 //! The screen between sessions, all day: idle with the link in words and how to start, a
 //! session's outcome for `display.outcome_secs`, and the camera, storage, paused and clock
 //! screens when they apply. [`screen_for`] is the pure choice; [`run`] draws it whenever it
-//! changes, on the display the sessions borrow. The button's presses are routed here too: they
-//! answer the session's question, or start a walk-up session at the idle screen.
+//! changes, on the display the sessions borrow. What the person does is routed here too: a
+//! button's press or hold, a tap on an on-screen button, a key. They answer the session's
+//! question, or at the idle screen start a walk-up session or change the language.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
@@ -12,7 +13,9 @@ use crate::api::{Backend, StartSession};
 use crate::config::WalkUp;
 use crate::display::screens::{Link, Problem, Start};
 use crate::display::slot::DisplaySlot;
+use crate::display::touch::{self, Action};
 use crate::display::{Display, Screen, Texts};
+use crate::input::evdev::{Gesture, Key, Point};
 use crate::session::manager::{Ended, SessionState};
 use crate::smileid::job::{IdInfo, JobOptions, JobType};
 use crate::uplink::service::LinkState;
@@ -74,13 +77,24 @@ const SLOW_TICK: Duration = Duration::from_secs(2);
 /// Draws the screen between sessions until `stop`.
 pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>) {
     let d = &service.config.display;
-    let home = Texts::load(&d.language, d.lang_dir.as_deref()).unwrap_or_else(|_| crate::display::english());
+    let load = |code: &str| Texts::load(code, d.lang_dir.as_deref()).unwrap_or_else(|_| crate::display::english());
+    let mut home = load(&d.language);
     let outcome_for = Duration::from_secs(d.outcome_secs);
-    let start = if service.config.input.walk_up == WalkUp::Off { Start::Staff } else { Start::Button };
+    let input = &service.config.input;
+    let start = match (input.walk_up, input.evdev.is_empty()) {
+        (WalkUp::Off, _) => Start::Staff,
+        (_, true) => Start::Button,
+        (_, false) => Start::Touch,
+    };
     // What is on the panel: the screen and the language it was drawn in.
     let mut drawn: Option<(Screen, String)> = None;
     let mut slow: Option<(std::time::Instant, bool, bool)> = None;
     while !stop.load(Ordering::Relaxed) {
+        let chosen = service.chosen_language.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let code = chosen.as_deref().unwrap_or(&d.language);
+        if home.code != code {
+            home = load(code);
+        }
         let ended = service.sessions.last_ended();
         // The queue's counts decode every record: on a Pi with a full queue, not 5 times a second.
         let (camera_missing, storage_full) = match slow {
@@ -128,18 +142,79 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
 }
 
 /// A press or hold of the button: answers the session's question (consent, or keeping a
-/// document photo: press yes, hold no), or at the idle screen starts a walk-up session.
+/// document photo: press yes, hold no); at the idle screen a press starts a walk-up session and
+/// a hold goes to the next language.
 pub fn on_button(service: &Service, press: bool) {
-    if let Some(id) = service.sessions.active() {
-        let asking = service
-            .sessions
-            .view(&id)
-            .is_some_and(|v| v.state == SessionState::AwaitingConsent || v.step == "document_review");
-        if asking {
-            service.sessions.consent(&id, press);
-        }
+    if answer(service, press) {
         return;
     }
+    if press {
+        start_walk_up(service);
+    } else {
+        choose_language(service, |i, n| (i + 1) % n);
+    }
+}
+
+/// What a person did on the touch panel or the keys.
+pub fn on_gesture(service: &Service, slot: &DisplaySlot, g: Gesture) {
+    match g {
+        Gesture::Tap { down, up } => on_tap(service, slot, down, up),
+        Gesture::Key(Key::Enter) => on_button(service, true),
+        Gesture::Key(Key::Back) => {
+            answer(service, false);
+        }
+        Gesture::Key(Key::Previous) => choose_language(service, |i, n| (i + n - 1) % n),
+        Gesture::Key(Key::Next) => choose_language(service, |i, n| (i + 1) % n),
+        // The nth language offered, counting from 1.
+        Gesture::Key(Key::Digit(d)) => choose_language(service, |_, n| (d as usize).clamp(1, n) - 1),
+    }
+}
+
+/// A tap: the on-screen button it began and ended on acts.
+fn on_tap(service: &Service, slot: &DisplaySlot, down: Point, up: Point) {
+    let Some(shown) = slot.shown() else { return };
+    match touch::hit(&touch::targets(&shown), down, up) {
+        Some(Action::Yes | Action::Keep) => {
+            answer(service, true);
+        }
+        Some(Action::No | Action::Retake) => {
+            answer(service, false);
+        }
+        Some(Action::Start) => start_walk_up(service),
+        None => {}
+    }
+}
+
+/// Answers the running session's question; true when a session is running (asking or not:
+/// nothing else happens while one runs).
+fn answer(service: &Service, yes: bool) -> bool {
+    let Some(id) = service.sessions.active() else { return false };
+    let asking = service
+        .sessions
+        .view(&id)
+        .is_some_and(|v| v.state == SessionState::AwaitingConsent || v.step == "document_review");
+    if asking {
+        service.sessions.consent(&id, yes);
+    }
+    true
+}
+
+/// At the idle screen, another of the offered languages: `pick(current index, count)`.
+fn choose_language(service: &Service, pick: impl Fn(usize, usize) -> usize) {
+    let d = &service.config.display;
+    if service.sessions.active().is_some() || d.languages.is_empty() {
+        return;
+    }
+    let offered: Vec<&String> = std::iter::once(&d.language).chain(d.languages.iter()).collect();
+    let mut chosen = service.chosen_language.lock().unwrap_or_else(|e| e.into_inner());
+    let now = chosen.as_ref().and_then(|c| offered.iter().position(|o| *o == c)).unwrap_or(0);
+    let next = offered[pick(now, offered.len()).min(offered.len() - 1)].clone();
+    crate::log::info(&format!("language chosen at the kiosk: {next}"), &[]);
+    *chosen = Some(next);
+}
+
+/// Starts a walk-up session, when the kiosk offers them and nothing is in the way.
+fn start_walk_up(service: &Service) {
     let walk_up = &service.config.input;
     let job_type = match walk_up.walk_up {
         WalkUp::Off => return,
@@ -147,9 +222,10 @@ pub fn on_button(service: &Service, press: bool) {
         WalkUp::Document => JobType::DocumentVerification,
     };
     // A press at an error screen starts nothing: the person could not finish.
-    if !press || service.camera_missing() || service.storage_full() {
+    if service.sessions.active().is_some() || service.camera_missing() || service.storage_full() {
         return;
     }
+    let language = service.chosen_language.lock().unwrap_or_else(|e| e.into_inner()).clone();
     let req = StartSession {
         job_type,
         user_id: format!("walkup-{}", crate::session::new_job_id().trim_start_matches("kiosk-")),
@@ -162,7 +238,7 @@ pub fn on_button(service: &Service, press: bool) {
         },
         options: JobOptions::default(),
         document_back: false,
-        language: None,
+        language,
         owner: None,
     };
     match service.start_session(req) {

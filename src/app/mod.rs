@@ -40,6 +40,8 @@ pub enum AppError {
     #[error(transparent)]
     Button(#[from] crate::input::gpio::GpioError),
     #[error(transparent)]
+    Input(#[from] crate::input::evdev::EvdevError),
+    #[error(transparent)]
     Queue(#[from] QueueError),
 }
 
@@ -128,6 +130,18 @@ impl Agent {
                 .spawn(move || {
                     for ev in rx {
                         frontdesk::on_button(&service, ev == crate::input::Event::Press);
+                    }
+                })
+                .expect("a thread can be spawned");
+        }
+        if !c.input.evdev.is_empty() {
+            let rx = c.input.watch_evdev(self.display.size)?;
+            let (service, slot) = (self.service.clone(), self.display.clone());
+            std::thread::Builder::new()
+                .name("touch".into())
+                .spawn(move || {
+                    for g in rx {
+                        frontdesk::on_gesture(&service, &slot, g);
                     }
                 })
                 .expect("a thread can be spawned");

@@ -46,6 +46,9 @@ pub struct Service {
     pub link: LinkWatch,
     /// Enhanced KYC lookups left ([api] enhanced_kyc_per_hour).
     pub ekyc_budget: std::sync::Mutex<crate::api::access::RateLimit>,
+    /// The language a person chose at the idle screen (one of `[display] languages`), for the
+    /// walk-up session they start; `None`: `[display] language`.
+    pub chosen_language: std::sync::Mutex<Option<String>>,
 }
 
 fn queue_refusal(e: QueueError) -> Refusal {
@@ -256,7 +259,7 @@ pub fn build(
 ) -> Result<Service, crate::config::ConfigError> {
     let smile = super::SmileLink::new(&config)?;
     let devices = Arc::new(ConfiguredDevices { config: config.clone(), display });
-    let answers_on_device = config.input.backend != crate::config::InputBackend::None;
+    let answers_on_device = config.input.on_device();
     let sessions = SessionManager::new(
         queue.clone(),
         devices,
@@ -266,7 +269,7 @@ pub fn build(
     );
     let per_hour = config.api.enhanced_kyc_per_hour;
     let ekyc_budget = std::sync::Mutex::new(crate::api::access::RateLimit::new(per_hour, per_hour.min(5)));
-    Ok(Service { link, queue, sessions, smile, config, ekyc_budget })
+    Ok(Service { link, queue, sessions, smile, config, ekyc_budget, chosen_language: Default::default() })
 }
 
 /// Starts the control API on its socket in a background thread.

@@ -10,6 +10,8 @@ pub struct Canvas {
     pub rgb: Vec<u8>,
     /// Pixels per millimetre on the panel: type and touch targets are sized in millimetres.
     pub px_per_mm: f32,
+    /// The buttons drawn so far, for the touch panel ([`super::touch`]).
+    pub targets: Vec<super::touch::Target>,
 }
 
 impl Canvas {
@@ -21,7 +23,7 @@ impl Canvas {
     /// A canvas for a panel of `diagonal` inches.
     pub fn for_panel(width: u32, height: u32, diagonal: f32) -> Self {
         let px_per_mm = super::panel::px_per_mm(width, height, diagonal);
-        Canvas { width, height, rgb: vec![0; (width * height * 3) as usize], px_per_mm }
+        Canvas { width, height, rgb: vec![0; (width * height * 3) as usize], px_per_mm, targets: Vec::new() }
     }
 
     pub fn pixel(&self, x: u32, y: u32) -> [u8; 3] {

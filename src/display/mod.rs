@@ -15,6 +15,7 @@ pub mod spi;
 pub mod style;
 pub mod text;
 pub mod threaded;
+pub mod touch;
 pub mod typeset;
 pub mod widgets;
 
@@ -56,6 +57,11 @@ pub trait Display {
     fn live(&self) -> bool {
         false
     }
+    /// Pixels per millimetre: the usual panel of this resolution unless the diagonal is known.
+    fn px_per_mm(&self) -> f32 {
+        let (w, h) = self.size();
+        panel::px_per_mm(w, h, panel::guess_diagonal(w, h))
+    }
 
     /// Renders `screen` at this display's size and shows it.
     fn show(&mut self, screen: &Screen) -> Result<(), DisplayError> {
@@ -81,6 +87,9 @@ impl<T: Display + ?Sized> Display for Box<T> {
     }
     fn live(&self) -> bool {
         (**self).live()
+    }
+    fn px_per_mm(&self) -> f32 {
+        (**self).px_per_mm()
     }
     fn show(&mut self, screen: &Screen) -> Result<(), DisplayError> {
         (**self).show(screen)

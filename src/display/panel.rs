@@ -51,6 +51,10 @@ impl<D: super::Display> super::Display for Physical<D> {
     fn live(&self) -> bool {
         self.inner.live()
     }
+    fn px_per_mm(&self) -> f32 {
+        let (w, h) = self.size();
+        px_per_mm(w, h, self.diagonal)
+    }
     fn show(&mut self, screen: &super::Screen) -> Result<(), super::DisplayError> {
         let (w, h) = self.size();
         let mut c = super::Canvas::for_panel(w, h, self.diagonal);

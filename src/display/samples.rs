@@ -37,6 +37,7 @@ pub fn screens() -> Vec<(&'static str, Screen)> {
     vec![
         ("idle", Screen::Idle { link: Link::Offline, start: Start::Button }),
         ("idle-online", Screen::Idle { link: Link::Online, start: Start::Staff }),
+        ("idle-touch", Screen::Idle { link: Link::Online, start: Start::Touch }),
         ("consent", Screen::Consent { partner: "Example Bank".into() }),
         (
             "liveness",

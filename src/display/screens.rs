@@ -10,6 +10,7 @@ use embedded_graphics::primitives::{Line, PrimitiveStyle};
 use super::pictograms::{self, Pictogram};
 use super::style::{scale, Scale, PALETTE};
 use super::text::Texts;
+use super::touch::Action;
 use super::typeset::{Align, Setting};
 use super::widgets::{band, band_height, buttons, fit, progress, status, status_height, Area, Button, Kind};
 use super::Canvas;
@@ -24,11 +25,12 @@ pub enum Link {
     ClockWrong,
 }
 
-/// How a person starts a verification at this kiosk: with the button (walk-up sessions), or
-/// through staff and the host application.
+/// How a person starts a verification at this kiosk: with the button or on the touch screen
+/// (walk-up sessions), or through staff and the host application.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
     Button,
+    Touch,
     Staff,
 }
 
@@ -300,16 +302,29 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
                 Link::ClockWrong => ("link_clock", PALETTE.bad),
             };
             let status_h = status_height(&t.get(key), &s, full.w, set) + 2 * s.unit;
-            let how = if *start == Start::Button { "welcome_body" } else { "welcome_staff" };
-            message(c, &s, set, (Pictogram::Face, PALETTE.accent), &t.get("welcome_title"), &t.get(how), status_h);
+            let how = match start {
+                Start::Button => "welcome_body",
+                Start::Touch => "welcome_touch",
+                Start::Staff => "welcome_staff",
+            };
+            let mut below = status_h;
+            if *start == Start::Touch {
+                let label = t.get("button_start");
+                let list = [Button { label: &label, gesture: None, kind: Kind::Primary, action: Action::Start }];
+                // One button, as wide as a thumb needs and centred, above the link status.
+                let bw = (full.w / 2).max(s.target * 4).min(full.w);
+                let top = buttons(c, &list, &s, full.x + (full.w - bw) / 2, bw, h - m - status_h, full.h / 3, set);
+                below = h - m - top + 2 * s.unit;
+            }
+            message(c, &s, set, (Pictogram::Face, PALETTE.accent), &t.get("welcome_title"), &t.get(how), below);
             status(c, &t.get(key), dot, &s, full, set);
         }
         Screen::Consent { partner } => {
             let (press, hold) = gestures(t);
             let (yes, no) = (t.get("button_yes"), t.get("button_no"));
             let list = [
-                Button { label: &yes, gesture: Some(&press), kind: Kind::Primary },
-                Button { label: &no, gesture: Some(&hold), kind: Kind::Secondary },
+                Button { label: &yes, gesture: Some(&press), kind: Kind::Primary, action: Action::Yes },
+                Button { label: &no, gesture: Some(&hold), kind: Kind::Secondary, action: Action::No },
             ];
             let top = buttons(c, &list, &s, full.x, full.w, h - m, full.h / 2, set);
             // On small panels the title keeps to one line, leaving the room to what is agreed to.
@@ -364,8 +379,8 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             let (keep, retake) = (t.get("button_keep"), t.get("button_retake"));
             let (press, hold) = gestures(t);
             let list = [
-                Button { label: &keep, gesture: Some(&press), kind: Kind::Primary },
-                Button { label: &retake, gesture: Some(&hold), kind: Kind::Secondary },
+                Button { label: &keep, gesture: Some(&press), kind: Kind::Primary, action: Action::Keep },
+                Button { label: &retake, gesture: Some(&hold), kind: Kind::Secondary, action: Action::Retake },
             ];
             // Portrait and small panels: the buttons go across the bottom, the photo between them
             // and the title, as large as it can be.

@@ -1,20 +1,31 @@
 //! One panel, two users: the screens between sessions and the session under way. Whoever
 //! draws borrows the display from the slot and gives it back by dropping the loan, so an SPI
-//! panel's GPIO lines or a framebuffer are opened once for the whole day.
+//! panel's GPIO lines or a framebuffer are opened once for the whole day. The slot remembers
+//! what was last shown, for the touch panel to find the button under a finger.
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
 
+use super::touch::{without_picture, Shown};
 use super::{Canvas, Display, DisplayError, Screen, Texts};
 
 pub struct DisplaySlot {
     display: Mutex<Option<Box<dyn Display + Send>>>,
     returned: Condvar,
+    shown: Mutex<Option<Shown>>,
+    /// The panel's pixels.
+    pub size: (u32, u32),
 }
 
 impl DisplaySlot {
     pub fn new(display: Box<dyn Display + Send>) -> Arc<Self> {
-        Arc::new(DisplaySlot { display: Mutex::new(Some(display)), returned: Condvar::new() })
+        let size = display.size();
+        Arc::new(DisplaySlot {
+            display: Mutex::new(Some(display)),
+            returned: Condvar::new(),
+            shown: Mutex::new(None),
+            size,
+        })
     }
 
     /// The display, once whoever has it gives it back (waiting up to `wait`).
@@ -28,6 +39,11 @@ impl DisplaySlot {
             let left = until.checked_duration_since(Instant::now())?;
             d = self.returned.wait_timeout(d, left).unwrap_or_else(|e| e.into_inner()).0;
         }
+    }
+
+    /// The screen last shown through a loan, if any.
+    pub fn shown(&self) -> Option<Shown> {
+        self.shown.lock().unwrap_or_else(|e| e.into_inner()).clone()
     }
 }
 
@@ -75,7 +91,18 @@ impl Display for Loan {
         self.inner().live()
     }
 
+    fn px_per_mm(&self) -> f32 {
+        self.inner().px_per_mm()
+    }
+
     fn show(&mut self, screen: &Screen) -> Result<(), DisplayError> {
+        let shown = Shown {
+            screen: without_picture(screen),
+            texts: self.texts(),
+            size: self.size(),
+            px_per_mm: self.px_per_mm(),
+        };
+        *self.slot.shown.lock().unwrap_or_else(|e| e.into_inner()) = Some(shown);
         self.inner_mut().show(screen)
     }
 }

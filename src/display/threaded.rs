@@ -15,6 +15,7 @@ struct Mailbox {
 
 pub struct Threaded {
     size: (u32, u32),
+    px_per_mm: f32,
     shared: Arc<(Mutex<Mailbox>, Condvar)>,
     worker: Option<std::thread::JoinHandle<()>>,
 }
@@ -22,6 +23,7 @@ pub struct Threaded {
 impl Threaded {
     pub fn new(mut inner: Box<dyn Display + Send>) -> Threaded {
         let size = inner.size();
+        let px_per_mm = inner.px_per_mm();
         let shared =
             Arc::new((Mutex::new(Mailbox { next: None, texts: inner.texts(), closed: false }), Condvar::new()));
         let s = shared.clone();
@@ -44,7 +46,7 @@ impl Threaded {
                 }
             })
             .expect("a thread can be started");
-        Threaded { size, shared, worker: Some(worker) }
+        Threaded { size, px_per_mm, shared, worker: Some(worker) }
     }
 }
 
@@ -78,6 +80,10 @@ impl Display for Threaded {
 
     fn live(&self) -> bool {
         true
+    }
+
+    fn px_per_mm(&self) -> f32 {
+        self.px_per_mm
     }
 
     fn show(&mut self, screen: &Screen) -> Result<(), DisplayError> {

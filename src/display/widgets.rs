@@ -7,6 +7,7 @@ use embedded_graphics::primitives::{Circle, PrimitiveStyle, PrimitiveStyleBuilde
 
 use super::pictograms::{self, Pictogram};
 use super::style::{Scale, BODY_FLOOR_MM, PALETTE};
+use super::touch::{Action, Target};
 use super::typeset::{layout, Align, Block, Setting, Style};
 use super::Canvas;
 
@@ -62,11 +63,13 @@ pub enum Kind {
     Secondary,
 }
 
-/// A button: its label, and for kiosks with a physical button the gesture that chooses it.
+/// A button: its label, for kiosks with a physical button the gesture that chooses it, and
+/// what a touch on it does.
 pub struct Button<'a> {
     pub label: &'a str,
     pub gesture: Option<&'a str>,
     pub kind: Kind,
+    pub action: Action,
 }
 
 /// A button's label: bold body text, or bold small text on small panels (two buttons side by
@@ -82,8 +85,9 @@ fn button_height(b: &Button, s: &Scale, w: i32, set: Setting) -> i32 {
     (label + gesture + 2 * pad).max(s.target)
 }
 
-/// Draws one button filling `at`.
+/// Draws one button filling `at`, and leaves its target on the canvas.
 pub fn button(c: &mut Canvas, b: &Button, s: &Scale, at: Area, set: Setting) {
+    c.targets.push(Target { x: at.x, y: at.y, w: at.w, h: at.h, action: b.action });
     let radius = Size::new(s.unit as u32 * 2, s.unit as u32 * 2);
     let (fill, ink) = match b.kind {
         Kind::Primary => (PALETTE.accent, PALETTE.on_accent),

@@ -1,8 +1,10 @@
 //! The person's answers from a button: a short press means yes, holding it means no.
 //! [`Debounce`] is the pure part (samples in, events out); [`gpio`] reads a real button on a
 //! GPIO character device (linux-embedded-hal's `CdevPin`) in its own thread; [`ButtonInput`]
-//! turns the events into the session's consent and review answers.
+//! turns the events into the session's consent and review answers. [`evdev`] reads touch
+//! panels, keyboards and keypads.
 
+pub mod evdev;
 pub mod gpio;
 
 use std::sync::mpsc::{Receiver, RecvTimeoutError};

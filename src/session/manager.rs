@@ -177,6 +177,10 @@ impl Display for Observed {
         self.inner.live()
     }
 
+    fn px_per_mm(&self) -> f32 {
+        self.inner.px_per_mm()
+    }
+
     fn show(&mut self, screen: &Screen) -> Result<(), DisplayError> {
         if let Some(v) = self.views.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&self.id) {
             match screen {
