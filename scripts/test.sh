@@ -75,7 +75,7 @@ bash scripts/vm.sh rootfs
 cargo build --release --locked --no-default-features --bin kiosk-agent
 install_cargo_deb
 cargo deb --locked --no-build --output target/debian/
-cargo build --release --locked --bin kiosk-agent --example vivid_feed
+cargo build --release --locked --bin kiosk-agent --example vivid_feed --example uinput_feed
 cargo test --release --locked --test vm -- --ignored --nocapture
 
 section "field conditions in the VM (network namespaces, veth, tc netem): the soak, then the link bench"

@@ -19,8 +19,8 @@ cd "$(dirname "$0")/.."
 . scripts/lib.sh
 
 VM=target/vm
-MODULES="virtio_pci 9pnet_virtio 9p configfs vivid bochs veth sch_netem virtio_blk ext4"
-KIT_VERSION=4
+MODULES="virtio_pci 9pnet_virtio 9p configfs vivid bochs veth sch_netem virtio_blk ext4 uinput evdev"
+KIT_VERSION=5
 
 kit() {
   # Tests boot VMs in parallel: one of them builds the kit, the others wait for it.
@@ -45,7 +45,7 @@ kit() {
   local ir="$VM/initramfs"
   mkdir -p "$ir"/{bin,dev,proc,sys,mnt,tmp,etc,lib/modules}
   cp /bin/busybox "$ir/bin/busybox"
-  for a in sh mount umount insmod mkdir rmdir cat echo sleep ls poweroff sync ln chmod kill grep test [ tr cut wc head tail find dd date cp rm awk sed expr seq mv mktemp printf switch_root; do ln -sf busybox "$ir/bin/$a"; done
+  for a in sh mount umount insmod mkdir rmdir cat echo sleep ls poweroff sync ln chmod kill grep test [ tr cut wc head tail find dd date cp rm awk sed expr seq mv mktemp mkfifo printf switch_root; do ln -sf busybox "$ir/bin/$a"; done
   # Only the modules the tests need, in dependency order, loaded by plain insmod.
   : >"$ir/modules.list"
   for m in $MODULES; do

@@ -406,20 +406,24 @@ impl InputConfig {
         self.backend != InputBackend::None || !self.evdev.is_empty()
     }
 
-    /// Starts reading the evdev devices; their gestures come on one channel. `auto` finding
-    /// nothing is no error (the panel may come later); a named device that cannot be opened is.
+    /// Starts reading the evdev devices; their gestures come on one channel, with whether any
+    /// of them is a touch panel. `auto` finding nothing is no error (a kiosk with a button and
+    /// no panel); a named device that cannot be opened is.
     pub fn watch_evdev(
         &self,
         panel: (u32, u32),
-    ) -> Result<std::sync::mpsc::Receiver<crate::input::evdev::Gesture>, crate::input::evdev::EvdevError> {
+    ) -> Result<(std::sync::mpsc::Receiver<crate::input::evdev::Gesture>, bool), crate::input::evdev::EvdevError> {
         use crate::input::evdev;
         let (tx, rx) = std::sync::mpsc::channel();
         let touch = evdev::TouchSettings { calibration: self.touch_calibration, rotation: self.touch_rotation, panel };
+        let mut any_touch = false;
         for path in evdev::resolve(&self.evdev) {
-            evdev::watch(&path, touch, tx.clone())?;
-            crate::log::info(&format!("reading input device {}", path.display()), &[]);
+            let caps = evdev::watch(&path, touch, tx.clone())?;
+            let what = if caps.touch { "a touch panel" } else { "keys" };
+            crate::log::info(&format!("reading input device {} ({what})", path.display()), &[]);
+            any_touch |= caps.touch;
         }
-        Ok(rx)
+        Ok((rx, any_touch))
     }
 
     /// The button's answers for one session, when a button is configured.

@@ -191,6 +191,40 @@ fn input(c: Option<&Config>) -> Check {
     }
 }
 
+/// The evdev devices `[input] evdev` names or finds, and what each can do.
+fn touch(c: Option<&Config>) -> Check {
+    use crate::input::evdev;
+    let Some(i) = c.map(|c| &c.input) else { return check("touch", Verdict::Warn, "no config", "pass --config") };
+    let mut found = Vec::new();
+    for path in evdev::resolve(&i.evdev) {
+        match std::fs::File::open(&path) {
+            Ok(f) => {
+                let caps = evdev::caps(&f);
+                let what = if caps.touch || i.touch_calibration.is_some() { "touch panel" } else { "keys" };
+                found.push(format!("{} ({what})", path.display()));
+            }
+            Err(e) => {
+                return check(
+                    "touch",
+                    Verdict::Fail,
+                    format!("input device {}: {e}", path.display()),
+                    "check [input] evdev and that the service user is in group input",
+                )
+            }
+        }
+    }
+    match (found.is_empty(), i.backend == crate::config::InputBackend::Gpio) {
+        (false, _) => check("touch", Verdict::Pass, found.join(", "), ""),
+        (true, true) => check("touch", Verdict::Pass, "no touch panel or keys found; the button answers", ""),
+        (true, false) => check(
+            "touch",
+            Verdict::Warn,
+            "no touch panel or keys found; consent must come from the host application",
+            "connect the touch panel (its USB or I2C cable), or name it in [input] evdev",
+        ),
+    }
+}
+
 fn clock() -> Check {
     // adjtimex reports whether the kernel clock is being disciplined (NTP, chrony, timesyncd).
     let mut t: libc::timex = unsafe { std::mem::zeroed() };
@@ -418,6 +452,9 @@ pub fn run(config_path: &Path) -> Vec<Check> {
     out.push(guard("camera", &|| camera(c)));
     out.push(guard("display", &|| display(c)));
     out.push(guard("input", &|| input(c)));
+    if c.is_some_and(|c| !c.input.evdev.is_empty()) {
+        out.push(guard("touch", &|| touch(c)));
+    }
     out.push(guard("clock", &|| clock()));
     if let Some(c) = c {
         out.push(guard("storage", &|| storage(c)));

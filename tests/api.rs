@@ -37,11 +37,11 @@ impl Drop for Agent {
 
 /// Starts `kiosk-agent run` against the sandbox, trusting `ca`, with the given custody lines.
 fn start_agent_at(sb: &SandboxProcess, ca: &Path, custody: &str) -> Agent {
-    start_agent_with(sb, ca, custody, "")
+    start_agent_with(sb, ca, custody, "", (320, 240))
 }
 
-/// As [`start_agent_at`], with more `[display]` lines.
-fn start_agent_with(sb: &SandboxProcess, ca: &Path, custody: &str, display: &str) -> Agent {
+/// As [`start_agent_at`], with more `[display]` lines and the panel's size.
+fn start_agent_with(sb: &SandboxProcess, ca: &Path, custody: &str, display: &str, (w, h): (u32, u32)) -> Agent {
     let dir = tempfile::tempdir().unwrap();
     let socket = dir.path().join("control.sock");
     let config = dir.path().join("kiosk.toml");
@@ -49,7 +49,7 @@ fn start_agent_with(sb: &SandboxProcess, ca: &Path, custody: &str, display: &str
         &config,
         format!(
             "state_dir = {:?}\n[smileid]\npartner_id = \"{PARTNER_ID}\"\nenvironment = {:?}\nextra_ca_file = {:?}\npartner_name = \"Test Bank\"\n{custody}\n{camera}\
-             [display]\nbackend = \"png\"\nout_dir = {:?}\nwidth = 320\nheight = 240\noutcome_secs = 2\n{display}\n[api]\nsocket = {:?}\nconsent_timeout_secs = 20\n\
+             [display]\nbackend = \"png\"\nout_dir = {:?}\nwidth = {w}\nheight = {h}\noutcome_secs = 2\n{display}\n[api]\nsocket = {:?}\nconsent_timeout_secs = 20\n\
              [queue]\nmin_free_bytes = 0\nreserve_bytes = 0\n[uplink]\nidle_poll_secs = 1\n",
             dir.path().join("state"),
             sb.base_url,
@@ -203,12 +203,17 @@ fn wait_screen(a: &Agent, what: &str, done: impl Fn(&[(String, PathBuf)]) -> boo
 
 /// Whether a screen file is exactly `screen` drawn in English at the test panel's size.
 fn shows(path: &Path, screen: &kiosk_agent::display::Screen) -> bool {
-    shows_in(path, screen, &kiosk_agent::display::english())
+    shows_in(path, screen, &kiosk_agent::display::english(), (320, 240))
 }
 
 /// Whether a screen file is exactly `screen` drawn in `texts` at the test panel's size.
-fn shows_in(path: &Path, screen: &kiosk_agent::display::Screen, texts: &kiosk_agent::display::Texts) -> bool {
-    let mut c = kiosk_agent::display::Canvas::new(320, 240);
+fn shows_in(
+    path: &Path,
+    screen: &kiosk_agent::display::Screen,
+    texts: &kiosk_agent::display::Texts,
+    (w, h): (u32, u32),
+) -> bool {
+    let mut c = kiosk_agent::display::Canvas::new(w, h);
     kiosk_agent::display::screens::render(screen, texts, &mut c);
     // The file may still be being written: a moment's patience.
     let t = Instant::now();
@@ -265,6 +270,9 @@ fn run_keeps_the_screen_attended_between_sessions() {
     assert_shows(&err.1, &Screen::Error { problem: Problem::Cancelled });
 }
 
+use kiosk_agent::display::touch::Action;
+use kiosk_agent::display::{Screen, Texts};
+
 /// A touch panel and keys, through a FIFO standing in for the evdev device (a test double: the
 /// VM tests have the kernel's own). Kernel event records as a touch controller sends them.
 struct FakeTouch(std::fs::File);
@@ -286,29 +294,39 @@ impl FakeTouch {
 
     /// A finger on the centre of the button that does `action` on `screen`, and off again. Raw
     /// units 0..4095 on both axes (the config's touch_calibration).
-    fn tap(
-        &mut self,
-        screen: kiosk_agent::display::Screen,
-        texts: &Arc<kiosk_agent::display::Texts>,
-        action: kiosk_agent::display::touch::Action,
-    ) {
-        use kiosk_agent::display::touch::{targets, Shown};
-        let px_per_mm = kiosk_agent::display::Canvas::new(320, 240).px_per_mm;
-        let shown = Shown { screen: screen.clone(), texts: texts.clone(), size: (320, 240), px_per_mm };
-        let t = targets(&shown)
-            .into_iter()
-            .find(|t| t.action == action)
-            .unwrap_or_else(|| panic!("no {action:?} on {screen:?}"));
-        let (x, y) = ((t.x + t.w / 2) * 4095 / 319, (t.y + t.h / 2) * 4095 / 239);
+    fn tap(&mut self, screen: Screen, texts: &Arc<Texts>, action: Action) {
+        let (x, y) = centre(screen, texts, action);
         self.send(&[(1, 0x14a, 1), (3, 0, x), (3, 1, y), (0, 0, 0), (1, 0x14a, 0), (0, 0, 0)]);
+    }
+
+    /// A finger down on the button, slid to the panel's top left corner before it leaves.
+    fn slide_off(&mut self, screen: Screen, texts: &Arc<Texts>, action: Action) {
+        let (x, y) = centre(screen, texts, action);
+        let up = [(3, 0, 5), (3, 1, 5), (0, 0, 0), (1, 0x14a, 0), (0, 0, 0)];
+        self.send(&[(1, 0x14a, 1), (3, 0, x), (3, 1, y), (0, 0, 0)]);
+        self.send(&up);
     }
 }
 
+/// The touch test's panel: a 7" 800×480, where the whole consent text fits.
+const TOUCH_PANEL: (u32, u32) = (800, 480);
+
+/// The raw point at the centre of the button doing `action` on `screen` at the touch panel's size.
+fn centre(screen: Screen, texts: &Arc<Texts>, action: Action) -> (i32, i32) {
+    use kiosk_agent::display::touch::{targets, Shown};
+    let (w, h) = TOUCH_PANEL;
+    let px_per_mm = kiosk_agent::display::Canvas::new(w, h).px_per_mm;
+    let shown = Shown { screen: screen.clone(), texts: texts.clone(), size: TOUCH_PANEL, px_per_mm };
+    let t = targets(&shown)
+        .into_iter()
+        .find(|t| t.action == action)
+        .unwrap_or_else(|| panic!("no {action:?} on {screen:?}"));
+    ((t.x + t.w / 2) * 4095 / (w as i32 - 1), (t.y + t.h / 2) * 4095 / (h as i32 - 1))
+}
+
 #[test]
-fn a_person_chooses_a_language_starts_and_agrees_on_the_touch_panel() {
+fn a_person_chooses_a_language_starts_reads_and_agrees_on_the_touch_panel() {
     use kiosk_agent::display::screens::{Link, Start};
-    use kiosk_agent::display::touch::Action;
-    use kiosk_agent::display::{Screen, Texts};
     let sb = start_sandbox(&[]);
     let dir = tempfile::tempdir().unwrap();
     let fifo = dir.path().join("event0");
@@ -318,33 +336,44 @@ fn a_person_chooses_a_language_starts_and_agrees_on_the_touch_panel() {
         "api_key_file = {:?}\n[input]\nwalk_up = \"smart_selfie\"\nevdev = [{fifo:?}]\ntouch_calibration = [0, 4095, 0, 4095]\n",
         sb.key_file
     );
-    let a = start_agent_with(&sb, &sb.ca_pem, &custody, "languages = [\"fr\", \"sw\"]");
+    let a = start_agent_with(&sb, &sb.ca_pem, &custody, "languages = [\"fr\", \"sw\"]", TOUCH_PANEL);
     // The agent opens the device after its socket; a FIFO's open meets the writer's.
     let mut touch = FakeTouch(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
     let (en, fr) = (kiosk_agent::display::english(), Texts::load("fr", None).unwrap());
-    let idle = Screen::Idle { link: Link::Online, start: Start::Touch };
-    wait_screen(&a, "the welcome with a Start button", |s| s.last().is_some_and(|(_, p)| shows_in(p, &idle, &en)));
+    let idle = Screen::Idle { link: Link::Online, start: Start::Touch { languages: true } };
+    wait_screen(&a, "the welcome with a Start button", |s| {
+        s.last().is_some_and(|(_, p)| shows_in(p, &idle, &en, TOUCH_PANEL))
+    });
     // The right arrow: the next language offered, French.
     touch.send(&[(1, 106, 1), (1, 106, 0), (0, 0, 0)]);
-    wait_screen(&a, "the welcome in French", |s| s.last().is_some_and(|(_, p)| shows_in(p, &idle, &fr)));
+    wait_screen(&a, "the welcome in French", |s| s.last().is_some_and(|(_, p)| shows_in(p, &idle, &fr, TOUCH_PANEL)));
+    // The arrows beside the language's name: forward to Swahili, back to French.
+    let sw = Texts::load("sw", None).unwrap();
+    touch.tap(idle.clone(), &fr, Action::NextLanguage);
+    wait_screen(&a, "the welcome in Swahili", |s| s.last().is_some_and(|(_, p)| shows_in(p, &idle, &sw, TOUCH_PANEL)));
+    touch.tap(idle.clone(), &sw, Action::PreviousLanguage);
+    wait_screen(&a, "the welcome in French again", |s| {
+        s.last().is_some_and(|(_, p)| shows_in(p, &idle, &fr, TOUCH_PANEL))
+    });
     // A tap that slides off the Start button starts nothing.
-    touch.send(&[
-        (1, 0x14a, 1),
-        (3, 0, 2048),
-        (3, 1, 3900),
-        (0, 0, 0),
-        (3, 1, 10),
-        (0, 0, 0),
-        (1, 0x14a, 0),
-        (0, 0, 0),
-    ]);
+    touch.slide_off(idle.clone(), &fr, Action::Start);
     std::thread::sleep(Duration::from_millis(600));
     let (_, jobs) = api(&a, "GET", "/v1/jobs", None);
     assert_eq!(jobs.as_array().map(Vec::len), Some(0), "{jobs}");
     touch.tap(idle, &fr, Action::Start);
-    let consent = Screen::Consent { partner: "Test Bank".into() };
+    let consent = Screen::Consent { partner: "Test Bank".into(), more: kiosk_agent::display::screens::More::Link };
     wait_screen(&a, "the consent screen in French", |s| {
-        s.last().is_some_and(|(n, p)| n == "consent" && shows_in(p, &consent, &fr))
+        s.last().is_some_and(|(n, p)| n == "consent" && shows_in(p, &consent, &fr, TOUCH_PANEL))
+    });
+    // "Read more": the whole text, then back to the short one, then "I agree".
+    touch.tap(consent.clone(), &fr, Action::More);
+    let open = Screen::Consent { partner: "Test Bank".into(), more: kiosk_agent::display::screens::More::Open };
+    wait_screen(&a, "the whole consent text", |s| {
+        s.last().is_some_and(|(n, p)| n == "consent-more" && shows_in(p, &open, &fr, TOUCH_PANEL))
+    });
+    touch.tap(open, &fr, Action::Back);
+    wait_screen(&a, "the short consent again", |s| {
+        s.last().is_some_and(|(n, p)| n == "consent" && shows_in(p, &consent, &fr, TOUCH_PANEL))
     });
     touch.tap(consent, &fr, Action::Yes);
     let s = wait_screen(&a, "the outcome", |s| s.iter().any(|(n, _)| n == "saved"));

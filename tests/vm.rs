@@ -2,7 +2,7 @@
 //! initramfs): the agent's V4L2 path against vivid. Booting takes a minute under software
 //! emulation, so these run on purpose, from scripts/test.sh:
 //!
-//!     cargo build --release --example vivid_feed
+//!     cargo build --release --example vivid_feed --example uinput_feed
 //!     cargo test --release --test vm -- --ignored --nocapture
 
 use std::path::{Path, PathBuf};
@@ -113,7 +113,7 @@ fn v4l2_capture_against_vivid() {
 fn framebuffer_and_gpio_button() {
     use kiosk_agent::display::screens::{render, Screen};
     use kiosk_agent::display::{Canvas, Texts};
-    let share = boot("tests/vm/display.sh", &["vivid_feed"]);
+    let share = boot("tests/vm/display.sh", &["vivid_feed", "uinput_feed"]);
     let dir = share.path();
 
     // Every screen drawn on bochs' /dev/fb0 and read back from the device, identical, in two languages.
@@ -132,7 +132,11 @@ fn framebuffer_and_gpio_button() {
     );
     let raw = std::fs::read(dir.join("consent.raw")).unwrap();
     let mut want = Canvas::new(w, h);
-    render(&Screen::Consent { partner: "This service".into() }, &Texts::load("sw", None).unwrap(), &mut want);
+    render(
+        &Screen::Consent { partner: "This service".into(), more: kiosk_agent::display::screens::More::No },
+        &Texts::load("sw", None).unwrap(),
+        &mut want,
+    );
     let stride = raw.len() / h as usize;
     let shown: Vec<u8> = (0..h as usize)
         .flat_map(|y| {
@@ -169,6 +173,33 @@ fn framebuffer_and_gpio_button() {
     let jobs = jobs.as_array().unwrap();
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     assert_eq!(jobs[0]["job_type"], 6, "{}", jobs[0]);
+    assert!(jobs[0]["user_id"].as_str().unwrap().starts_with("walkup-"), "{}", jobs[0]);
+
+    // A touch panel and keys through uinput and evdev: the right arrow chose French, and the
+    // welcome was redrawn in it with its Start button, which a tap pressed; a tap on "I agree", a
+    // tap on "Take again" and Enter answered the session.
+    let log = std::fs::read_to_string(dir.join("touch.log")).unwrap();
+    let devices = std::fs::read_to_string(dir.join("touch-devices.txt")).unwrap_or_default();
+    assert!(log.contains("reading input device /dev/input/event"), "{log}\n{devices}");
+    assert!(log.contains("language chosen at the kiosk: fr"), "{log}");
+    assert_eq!(log.matches("asked to take the document photo again").count(), 1, "{log}");
+    let raw = std::fs::read(dir.join("touch-idle.raw")).unwrap();
+    let mut want = Canvas::new(w, h);
+    let idle = Screen::Idle {
+        link: kiosk_agent::display::screens::Link::Offline,
+        start: kiosk_agent::display::screens::Start::Touch { languages: true },
+    };
+    render(&idle, &Texts::load("fr", None).unwrap(), &mut want);
+    let stride = raw.len() / h as usize;
+    let shown: Vec<u8> = (0..h as usize)
+        .flat_map(|y| {
+            raw[y * stride..][..w as usize * 4].chunks(4).flat_map(|p| [p[2], p[1], p[0]]).collect::<Vec<_>>()
+        })
+        .collect();
+    assert!(shown == want.rgb, "the framebuffer did not show the French welcome with its Start button");
+    let jobs = json(dir, "touch-jobs.json");
+    let jobs = jobs.as_array().unwrap();
+    assert_eq!(jobs.len(), 1, "{jobs:?}");
     assert!(jobs[0]["user_id"].as_str().unwrap().starts_with("walkup-"), "{}", jobs[0]);
 }
 
@@ -246,8 +277,20 @@ fn deployed_kiosk() {
     };
     for (name, want) in [
         ("idle", &welcome),
-        ("consent1", &drawn(&Screen::Consent { partner: "Kiosk Test Bank".into() })),
-        ("consent2", &drawn(&Screen::Consent { partner: "Kiosk Test Bank".into() })),
+        (
+            "consent1",
+            &drawn(&Screen::Consent {
+                partner: "Kiosk Test Bank".into(),
+                more: kiosk_agent::display::screens::More::No,
+            }),
+        ),
+        (
+            "consent2",
+            &drawn(&Screen::Consent {
+                partner: "Kiosk Test Bank".into(),
+                more: kiosk_agent::display::screens::More::No,
+            }),
+        ),
         ("outcome1", &drawn(&Screen::Saved)),
         ("idle1", &welcome),
         ("restarted", &welcome),

@@ -11,12 +11,13 @@ use std::time::Duration;
 
 use crate::api::{Backend, StartSession};
 use crate::config::WalkUp;
-use crate::display::screens::{Link, Problem, Start};
+use crate::display::screens::{Link, More, Problem, Start};
 use crate::display::slot::DisplaySlot;
 use crate::display::touch::{self, Action};
 use crate::display::{Display, Screen, Texts};
 use crate::input::evdev::{Gesture, Key, Point};
 use crate::session::manager::{Ended, SessionState};
+use crate::session::Answer;
 use crate::smileid::job::{IdInfo, JobOptions, JobType};
 use crate::uplink::service::LinkState;
 
@@ -81,10 +82,10 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
     let mut home = load(&d.language);
     let outcome_for = Duration::from_secs(d.outcome_secs);
     let input = &service.config.input;
-    let start = match (input.walk_up, input.evdev.is_empty()) {
+    let start = match (input.walk_up, service.touch.load(Ordering::Relaxed)) {
         (WalkUp::Off, _) => Start::Staff,
-        (_, true) => Start::Button,
-        (_, false) => Start::Touch,
+        (_, false) => Start::Button,
+        (_, true) => Start::Touch { languages: !d.languages.is_empty() },
     };
     // What is on the panel: the screen and the language it was drawn in.
     let mut drawn: Option<(Screen, String)> = None;
@@ -144,8 +145,10 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
 /// A press or hold of the button: answers the session's question (consent, or keeping a
 /// document photo: press yes, hold no); at the idle screen a press starts a walk-up session and
 /// a hold goes to the next language.
-pub fn on_button(service: &Service, press: bool) {
-    if answer(service, press) {
+pub fn on_button(service: &Service, slot: &DisplaySlot, press: bool) {
+    // Held at the whole consent text, the button goes back (its legend says so).
+    let no = if consent_open(slot) { Answer::Back } else { Answer::No };
+    if answer(service, if press { Answer::Yes } else { no }) {
         return;
     }
     if press {
@@ -159,9 +162,10 @@ pub fn on_button(service: &Service, press: bool) {
 pub fn on_gesture(service: &Service, slot: &DisplaySlot, g: Gesture) {
     match g {
         Gesture::Tap { down, up } => on_tap(service, slot, down, up),
-        Gesture::Key(Key::Enter) => on_button(service, true),
+        Gesture::Key(Key::Enter) => on_button(service, slot, true),
+        // From the whole consent text, Esc goes back to the short one; elsewhere it says no.
         Gesture::Key(Key::Back) => {
-            answer(service, false);
+            answer(service, if consent_open(slot) { Answer::Back } else { Answer::No });
         }
         Gesture::Key(Key::Previous) => choose_language(service, |i, n| (i + n - 1) % n),
         Gesture::Key(Key::Next) => choose_language(service, |i, n| (i + 1) % n),
@@ -170,31 +174,44 @@ pub fn on_gesture(service: &Service, slot: &DisplaySlot, g: Gesture) {
     }
 }
 
+/// The whole consent text is on screen.
+fn consent_open(slot: &DisplaySlot) -> bool {
+    slot.shown().is_some_and(|s| matches!(s.screen, Screen::Consent { more: More::Open, .. }))
+}
+
 /// A tap: the on-screen button it began and ended on acts.
 fn on_tap(service: &Service, slot: &DisplaySlot, down: Point, up: Point) {
     let Some(shown) = slot.shown() else { return };
     match touch::hit(&touch::targets(&shown), down, up) {
         Some(Action::Yes | Action::Keep) => {
-            answer(service, true);
+            answer(service, Answer::Yes);
         }
         Some(Action::No | Action::Retake) => {
-            answer(service, false);
+            answer(service, Answer::No);
+        }
+        Some(Action::More) => {
+            answer(service, Answer::More);
+        }
+        Some(Action::Back) => {
+            answer(service, Answer::Back);
         }
         Some(Action::Start) => start_walk_up(service),
+        Some(Action::PreviousLanguage) => choose_language(service, |i, n| (i + n - 1) % n),
+        Some(Action::NextLanguage) => choose_language(service, |i, n| (i + 1) % n),
         None => {}
     }
 }
 
 /// Answers the running session's question; true when a session is running (asking or not:
 /// nothing else happens while one runs).
-fn answer(service: &Service, yes: bool) -> bool {
+fn answer(service: &Service, answer: Answer) -> bool {
     let Some(id) = service.sessions.active() else { return false };
     let asking = service
         .sessions
         .view(&id)
         .is_some_and(|v| v.state == SessionState::AwaitingConsent || v.step == "document_review");
     if asking {
-        service.sessions.consent(&id, yes);
+        service.sessions.answer(&id, answer);
     }
     true
 }

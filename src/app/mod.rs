@@ -124,18 +124,21 @@ impl Agent {
         let c = &self.config;
         service::start_api(self.service.clone(), threads_stop.clone())?;
         if let Some(rx) = c.input.watch()? {
-            let service = self.service.clone();
+            let (service, slot) = (self.service.clone(), self.display.clone());
             std::thread::Builder::new()
                 .name("button".into())
                 .spawn(move || {
                     for ev in rx {
-                        frontdesk::on_button(&service, ev == crate::input::Event::Press);
+                        frontdesk::on_button(&service, &slot, ev == crate::input::Event::Press);
                     }
                 })
                 .expect("a thread can be spawned");
         }
         if !c.input.evdev.is_empty() {
-            let rx = c.input.watch_evdev(self.display.size)?;
+            let (rx, touch) = c.input.watch_evdev(self.display.size)?;
+            // The Start button, the language arrows and "Read more" need a finger.
+            self.service.touch.store(touch, Ordering::Relaxed);
+            self.service.sessions.read_more.store(touch, Ordering::Relaxed);
             let (service, slot) = (self.service.clone(), self.display.clone());
             std::thread::Builder::new()
                 .name("touch".into())

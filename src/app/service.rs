@@ -49,6 +49,8 @@ pub struct Service {
     /// The language a person chose at the idle screen (one of `[display] languages`), for the
     /// walk-up session they start; `None`: `[display] language`.
     pub chosen_language: std::sync::Mutex<Option<String>>,
+    /// A touch panel was found (`[input] evdev`): the screens offer on-screen choices.
+    pub touch: std::sync::atomic::AtomicBool,
 }
 
 fn queue_refusal(e: QueueError) -> Refusal {
@@ -269,7 +271,16 @@ pub fn build(
     );
     let per_hour = config.api.enhanced_kyc_per_hour;
     let ekyc_budget = std::sync::Mutex::new(crate::api::access::RateLimit::new(per_hour, per_hour.min(5)));
-    Ok(Service { link, queue, sessions, smile, config, ekyc_budget, chosen_language: Default::default() })
+    Ok(Service {
+        link,
+        queue,
+        sessions,
+        smile,
+        config,
+        ekyc_budget,
+        chosen_language: Default::default(),
+        touch: Default::default(),
+    })
 }
 
 /// Starts the control API on its socket in a background thread.

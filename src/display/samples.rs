@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::screens::{render, FaceStep, Link, Problem, Screen, Side, Start};
+use super::screens::{render, FaceStep, Link, More, Problem, Screen, Side, Start};
 use super::{Canvas, DisplayError, Texts};
 use crate::vision::quality::Hint;
 
@@ -37,8 +37,10 @@ pub fn screens() -> Vec<(&'static str, Screen)> {
     vec![
         ("idle", Screen::Idle { link: Link::Offline, start: Start::Button }),
         ("idle-online", Screen::Idle { link: Link::Online, start: Start::Staff }),
-        ("idle-touch", Screen::Idle { link: Link::Online, start: Start::Touch }),
-        ("consent", Screen::Consent { partner: "Example Bank".into() }),
+        ("idle-touch", Screen::Idle { link: Link::Online, start: Start::Touch { languages: true } }),
+        ("consent", Screen::Consent { partner: "Example Bank".into(), more: More::No }),
+        ("consent-touch", Screen::Consent { partner: "Example Bank".into(), more: More::Link }),
+        ("consent-more", Screen::Consent { partner: "Example Bank".into(), more: More::Open }),
         (
             "liveness",
             Screen::Face {

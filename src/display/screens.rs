@@ -12,7 +12,9 @@ use super::style::{scale, Scale, PALETTE};
 use super::text::Texts;
 use super::touch::Action;
 use super::typeset::{Align, Setting};
-use super::widgets::{band, band_height, buttons, fit, progress, status, status_height, Area, Button, Kind};
+use super::widgets::{
+    band, band_height, button, buttons, fit, link_width, progress, status, status_height, Area, Button, Kind,
+};
 use super::Canvas;
 use crate::vision::quality::Hint;
 
@@ -30,8 +32,20 @@ pub enum Link {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
     Button,
-    Touch,
+    /// A Start button on screen; with `languages`, arrows either side of the language's name.
+    Touch {
+        languages: bool,
+    },
     Staff,
+}
+
+/// The consent screen's text: the short one, with a "Read more" link on touch panels, or the
+/// whole text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum More {
+    No,
+    Link,
+    Open,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -71,6 +85,7 @@ pub enum Screen {
     },
     Consent {
         partner: String,
+        more: More,
     },
     /// Face guidance: mirrored preview with the oval, the hint, liveness progress.
     Face {
@@ -105,6 +120,7 @@ impl Screen {
     pub fn name(&self) -> &'static str {
         match self {
             Screen::Idle { .. } => "idle",
+            Screen::Consent { more: More::Open, .. } => "consent-more",
             Screen::Consent { .. } => "consent",
             Screen::Face { .. } => "capture",
             Screen::Document { review: false, .. } => "document",
@@ -280,6 +296,77 @@ fn shrunk(s: &Scale, msg: &str, w: i32, room: i32, set: Setting) -> Scale {
     }
 }
 
+/// The language's own name between arrows to the previous and next language offered (the
+/// arrows point outwards, mirrored for right-to-left languages); returns the row's top.
+fn language_row(c: &mut Canvas, t: &Texts, s: &Scale, row: Area, set: Setting) -> i32 {
+    let bw = (s.target * 3 / 2).min(row.w / 4);
+    // (where, points left, what it does): the previous language on the reading side.
+    let arrows = [
+        (Area::new(row.x, row.y, bw, row.h), true, Action::PreviousLanguage),
+        (Area::new(row.x + row.w - bw, row.y, bw, row.h), false, Action::NextLanguage),
+    ];
+    for (at, left, action) in arrows {
+        let at = at.mirrored(row, set.rtl);
+        let b = Button { label: "", gesture: None, kind: Kind::Secondary, action };
+        button(c, &b, s, at, set);
+        // A chevron pointing outwards, drawn: a glyph would be text-sized.
+        let (cx, cy, r) = (at.centre_x(), at.y + at.h / 2, (at.h / 5).max(3));
+        let dx = if left != set.rtl { -r / 2 } else { r / 2 };
+        let style = PrimitiveStyle::with_stroke(PALETTE.accent, (s.unit / 2).max(2) as u32);
+        for end in [cy - r, cy + r] {
+            let _ = Line::new(Point::new(cx + dx, cy), Point::new(cx - dx, end)).into_styled(style).draw(c);
+        }
+    }
+    let inner = row.w - 2 * bw - 2 * s.unit;
+    let name = fit(&t.get("language"), s.body, inner, row.h, s, set);
+    name.draw(c, row.x + bw + s.unit, row.y + (row.h - name.height()) / 2, inner, Align::Centre, PALETTE.ink);
+    row.y
+}
+
+/// The consent screen with the text of `key`; false when that text did not fit its room.
+fn consent(c: &mut Canvas, t: &Texts, partner: &str, more: More, key: &str) -> bool {
+    let s = scale(c);
+    let set = t.setting();
+    let (m, w, h) = (s.margin, c.width as i32, c.height as i32);
+    let full = Area::new(m, m, w - 2 * m, h - 2 * m);
+    let (press, hold) = gestures(t);
+    let open = more == More::Open;
+    let (yes, no) = (t.get("button_yes"), t.get(if open { "button_back" } else { "button_no" }));
+    let list = [
+        Button { label: &yes, gesture: Some(&press), kind: Kind::Primary, action: Action::Yes },
+        Button {
+            label: &no,
+            gesture: Some(&hold),
+            kind: Kind::Secondary,
+            action: if open { Action::Back } else { Action::No },
+        },
+    ];
+    let top = buttons(c, &list, &s, full.x, full.w, h - m, full.h / 2, set);
+    // On small panels the title keeps to one line, leaving the room to what is agreed to.
+    let title_max = if s.compact { (s.title.px * 1.5) as i32 } else { full.h / 4 };
+    let title = fit(&t.get("consent_title"), s.title, full.w, title_max, &s, set);
+    let mut room = top - m - title.height() - 3 * s.unit;
+    // "Read more" under the text, as tall as a finger needs, where the text keeps two lines'
+    // room; the whole text gets the small type.
+    let link = t.get("button_read_more");
+    let link_h = if more == More::Link && room - s.target - s.unit >= (s.body.px * 2.6) as i32 { s.target } else { 0 };
+    room -= link_h + if link_h > 0 { s.unit } else { 0 };
+    let whole = key == "consent_more";
+    let body = fit(&t.fmt(key, &[("partner", partner)]), if whole { s.small } else { s.body }, full.w, room, &s, set);
+    let group = title.height() + s.unit + body.height() + if link_h > 0 { s.unit + link_h } else { 0 };
+    let y = m + (top - 2 * s.unit - m - group).max(0) / 2;
+    title.draw(c, full.x, y, full.w, Align::Centre, PALETTE.ink);
+    let body_y = y + title.height() + s.unit;
+    body.draw(c, full.x, body_y, full.w, if whole { Align::Start } else { Align::Centre }, PALETTE.ink);
+    if link_h > 0 {
+        let b = Button { label: &link, gesture: None, kind: Kind::Link, action: Action::More };
+        let lw = (link_width(&b, &s, set) + 4 * s.unit).min(full.w);
+        let at = Area::new(full.centre_x() - lw / 2, body_y + body.height() + s.unit, lw, link_h);
+        button(c, &b, &s, at, set);
+    }
+    body.height() <= room
+}
+
 /// The button legend for a physical button: "Press" or "Hold" under each label.
 fn gestures(t: &Texts) -> (String, String) {
     (t.get("button_press"), t.get("button_hold"))
@@ -304,38 +391,43 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             let status_h = status_height(&t.get(key), &s, full.w, set) + 2 * s.unit;
             let how = match start {
                 Start::Button => "welcome_body",
-                Start::Touch => "welcome_touch",
+                Start::Touch { .. } => "welcome_touch",
                 Start::Staff => "welcome_staff",
             };
             let mut below = status_h;
-            if *start == Start::Touch {
+            if let Start::Touch { languages } = *start {
                 let label = t.get("button_start");
                 let list = [Button { label: &label, gesture: None, kind: Kind::Primary, action: Action::Start }];
                 // One button, as wide as a thumb needs and centred, above the link status.
                 let bw = (full.w / 2).max(s.target * 4).min(full.w);
-                let top = buttons(c, &list, &s, full.x + (full.w - bw) / 2, bw, h - m - status_h, full.h / 3, set);
+                let x = full.x + (full.w - bw) / 2;
+                let mut top = buttons(c, &list, &s, x, bw, h - m - status_h, full.h / 3, set);
+                if languages {
+                    top = language_row(c, t, &s, Area::new(x, top - s.unit * 2 - s.target, bw, s.target), set);
+                }
                 below = h - m - top + 2 * s.unit;
             }
             message(c, &s, set, (Pictogram::Face, PALETTE.accent), &t.get("welcome_title"), &t.get(how), below);
             status(c, &t.get(key), dot, &s, full, set);
         }
-        Screen::Consent { partner } => {
-            let (press, hold) = gestures(t);
-            let (yes, no) = (t.get("button_yes"), t.get("button_no"));
-            let list = [
-                Button { label: &yes, gesture: Some(&press), kind: Kind::Primary, action: Action::Yes },
-                Button { label: &no, gesture: Some(&hold), kind: Kind::Secondary, action: Action::No },
-            ];
-            let top = buttons(c, &list, &s, full.x, full.w, h - m, full.h / 2, set);
-            // On small panels the title keeps to one line, leaving the room to what is agreed to.
-            let title_max = if s.compact { (s.title.px * 1.5) as i32 } else { full.h / 4 };
-            let title = fit(&t.get("consent_title"), s.title, full.w, title_max, &s, set);
-            let room = top - m - title.height() - 3 * s.unit;
-            let body = fit(&t.fmt("consent_body", &[("partner", partner)]), s.body, full.w, room, &s, set);
-            let group = title.height() + s.unit + body.height();
-            let y = m + (top - 2 * s.unit - m - group).max(0) / 2;
-            title.draw(c, full.x, y, full.w, Align::Centre, PALETTE.ink);
-            body.draw(c, full.x, y + title.height() + s.unit, full.w, Align::Centre, PALETTE.ink);
+        Screen::Consent { partner, more } => {
+            // "Read more" only where the whole text fits the panel at a readable size; where it
+            // cannot (a 2.8" panel), the whole-text view, unreachable, keeps the short text.
+            let mut more = *more;
+            if more == More::Link {
+                let mut scratch = Canvas::new(c.width, c.height);
+                scratch.px_per_mm = c.px_per_mm;
+                if !consent(&mut scratch, t, partner, More::Open, "consent_more") {
+                    more = More::No;
+                }
+            }
+            if !consent(c, t, partner, more, if more == More::Open { "consent_more" } else { "consent_body" })
+                && more == More::Open
+            {
+                let _ = c.clear(PALETTE.bg);
+                c.targets.clear();
+                consent(c, t, partner, more, "consent_body");
+            }
         }
         Screen::Face { step, hint, done, total, preview } => {
             let title = t.get(if *step == FaceStep::Liveness { "liveness_title" } else { "selfie_title" });

@@ -18,6 +18,12 @@ pub enum Action {
     Retake,
     /// Idle: start a verification.
     Start,
+    /// Consent: the whole text, and back from it.
+    More,
+    Back,
+    /// Idle: the language before or after the one shown, among those offered.
+    PreviousLanguage,
+    NextLanguage,
 }
 
 /// A button's box on the panel, in pixels, and what it does.
@@ -83,7 +89,7 @@ mod tests {
             let texts = Texts::load(code, None).unwrap();
             for size in [(800, 480), (240, 320)] {
                 let shown = Shown {
-                    screen: Screen::Consent { partner: "Bank".into() },
+                    screen: Screen::Consent { partner: "Bank".into(), more: super::super::screens::More::Link },
                     texts: texts.clone(),
                     size,
                     px_per_mm: Canvas::new(size.0, size.1).px_per_mm,

@@ -61,6 +61,8 @@ pub fn fit(text: &str, st: Style, w: i32, max_h: i32, s: &Scale, set: Setting) -
 pub enum Kind {
     Primary,
     Secondary,
+    /// Underlined accent words on the background: a lesser choice ("Read more").
+    Link,
 }
 
 /// A button: its label, for kiosks with a physical button the gesture that chooses it, and
@@ -92,13 +94,16 @@ pub fn button(c: &mut Canvas, b: &Button, s: &Scale, at: Area, set: Setting) {
     let (fill, ink) = match b.kind {
         Kind::Primary => (PALETTE.accent, PALETTE.on_accent),
         Kind::Secondary => (PALETTE.surface, PALETTE.accent),
+        Kind::Link => (PALETTE.bg, PALETTE.accent),
     };
-    let style = PrimitiveStyleBuilder::new()
-        .fill_color(fill)
-        .stroke_color(PALETTE.accent)
-        .stroke_width((s.unit / 2).max(2) as u32)
-        .build();
-    let _ = RoundedRectangle::with_equal_corners(at.rect(), radius).into_styled(style).draw(c);
+    if b.kind != Kind::Link {
+        let style = PrimitiveStyleBuilder::new()
+            .fill_color(fill)
+            .stroke_color(PALETTE.accent)
+            .stroke_width((s.unit / 2).max(2) as u32)
+            .build();
+        let _ = RoundedRectangle::with_equal_corners(at.rect(), radius).into_styled(style).draw(c);
+    }
     let pad = s.unit;
     let inner = at.w - 2 * pad;
     let label = layout(b.label, label_style(s), inner, set);
@@ -106,9 +111,21 @@ pub fn button(c: &mut Canvas, b: &Button, s: &Scale, at: Area, set: Setting) {
     let total = label.height() + gesture.as_ref().map(Block::height).unwrap_or(0);
     let y = at.y + (at.h - total) / 2;
     label.draw(c, at.x + pad, y, inner, Align::Centre, ink);
+    if b.kind == Kind::Link {
+        let (lw, base) = (label.width().min(inner), y + label.height() - (s.unit / 2).max(1));
+        let x0 = at.x + pad + (inner - lw) / 2;
+        let _ = embedded_graphics::primitives::Line::new(Point::new(x0, base), Point::new(x0 + lw, base))
+            .into_styled(PrimitiveStyle::with_stroke(ink, (s.unit / 4).max(1) as u32))
+            .draw(c);
+    }
     if let Some(g) = gesture {
         g.draw(c, at.x + pad, y + label.height(), inner, Align::Centre, ink);
     }
+}
+
+/// The width of a button's label on one line.
+pub fn link_width(b: &Button, s: &Scale, set: Setting) -> i32 {
+    layout(b.label, label_style(s), i32::MAX / 128, set).width()
 }
 
 /// True when every word of the button's texts fits in `inner` px: a label may wrap between

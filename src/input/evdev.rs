@@ -375,12 +375,14 @@ pub fn resolve(entries: &[String]) -> Vec<PathBuf> {
     out
 }
 
-/// Opens `path` and reads it in a thread until the receiver goes away or the device does.
-/// Without ranges from the device (a pipe standing in for one in tests) the calibration must
-/// come from the config.
-pub fn watch(path: &Path, touch: TouchSettings, tx: Sender<Gesture>) -> Result<(), EvdevError> {
+/// Opens `path` and reads it in a thread until the receiver goes away or the device does;
+/// returns what it can do. Without ranges from the device (a pipe standing in for one in tests)
+/// the calibration must come from the config, and a configured calibration makes it a touch panel.
+pub fn watch(path: &Path, touch: TouchSettings, tx: Sender<Gesture>) -> Result<Caps, EvdevError> {
     let err = |detail: String| EvdevError { path: path.display().to_string(), detail };
     let mut file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+    let mut found = caps(&file);
+    found.touch |= touch.calibration.is_some();
     let ranges = match touch.calibration {
         Some([x0, x1, y0, y1]) => Some((Range { min: x0, max: x1 }, Range { min: y0, max: y1 })),
         None => {
@@ -423,7 +425,7 @@ pub fn watch(path: &Path, touch: TouchSettings, tx: Sender<Gesture>) -> Result<(
             }
         })
         .map_err(|e| err(e.to_string()))?;
-    Ok(())
+    Ok(found)
 }
 
 #[cfg(test)]

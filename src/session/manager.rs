@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{run, CaptureSettings, Input, SessionError, SessionRequest};
+use super::{run, Answer, CaptureSettings, Input, SessionError, SessionRequest};
 use crate::camera::FrameSource;
 use crate::display::screens::{FaceStep, Side};
 use crate::display::{Canvas, Display, DisplayError, Screen, Texts};
@@ -66,7 +66,7 @@ pub enum StartError {
 }
 
 struct Live {
-    consent: Sender<bool>,
+    consent: Sender<Answer>,
     cancel: Arc<AtomicBool>,
 }
 
@@ -105,22 +105,34 @@ pub struct SessionManager {
     /// With a button or touch screen, how long the document review waits for "keep" or "take
     /// again"; without one (`None`) the photo is kept, as nobody at the kiosk can answer.
     review_timeout: Option<Duration>,
+    /// A touch panel: the consent screen offers the whole text.
+    pub read_more: AtomicBool,
     ended: Arc<Mutex<Option<Ended>>>,
 }
 
 struct ChannelInput {
-    rx: Receiver<bool>,
+    rx: Receiver<Answer>,
     cancel: Arc<AtomicBool>,
     timeout: Duration,
     review_timeout: Option<Duration>,
     job_id: String,
+    read_more: bool,
 }
 
 impl Input for ChannelInput {
     fn consent(&mut self) -> bool {
+        self.consent_answer() == Answer::Yes
+    }
+
+    fn can_read_more(&self) -> bool {
+        self.read_more
+    }
+
+    fn consent_answer(&mut self) -> Answer {
         match self.rx.recv_timeout(self.timeout) {
-            Ok(granted) => granted && !self.cancel.load(Ordering::Relaxed),
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => false,
+            Ok(_) if self.cancel.load(Ordering::Relaxed) => Answer::No,
+            Ok(answer) => answer,
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => Answer::No,
         }
     }
 
@@ -137,8 +149,17 @@ impl Input for ChannelInput {
             &format!("job {}: the person is asked to keep the document photo or take it again", self.job_id),
             &fields,
         );
-        // No answer: the photo passed every check, so it is kept.
-        let keep = self.rx.recv_timeout(timeout).unwrap_or(true);
+        // No answer: the photo passed every check, so it is kept. "Read more" and "back" are
+        // not answers here (a tap meant for the consent screens, arriving late).
+        let until = Instant::now() + timeout;
+        let keep = loop {
+            let left = until.saturating_duration_since(Instant::now());
+            match self.rx.recv_timeout(left) {
+                Ok(Answer::Yes) | Err(_) => break true,
+                Ok(Answer::No) => break false,
+                Ok(Answer::More | Answer::Back) => continue,
+            }
+        };
         if !keep {
             crate::log::info(
                 &format!("job {}: the person asked to take the document photo again", self.job_id),
@@ -232,6 +253,7 @@ impl SessionManager {
             settings,
             consent_timeout,
             review_timeout,
+            read_more: AtomicBool::new(false),
             ended: Default::default(),
         }
     }
@@ -295,6 +317,7 @@ impl SessionManager {
             self.settings.clone(),
             self.ended.clone(),
         );
+        let read_more = self.read_more.load(Ordering::Relaxed);
         let (timeout, review_timeout) = (self.consent_timeout, self.review_timeout);
         let texts = req.texts.clone();
         let spawned = std::thread::Builder::new().name(format!("session-{id}")).spawn(move || {
@@ -324,7 +347,7 @@ impl SessionManager {
             };
             let mut display = Observed { inner: disp, views: views.clone(), id: id.clone() };
             let job_id = req.job_id.clone();
-            let mut input = ChannelInput { rx, cancel, timeout, review_timeout, job_id };
+            let mut input = ChannelInput { rx, cancel, timeout, review_timeout, job_id, read_more };
             let outcome = run(&req, &mut *cam, &mut display, &mut input, &settings);
             drop((display, cam));
             match outcome {
@@ -361,8 +384,13 @@ impl SessionManager {
     /// The person's (or the host's) answer to the question on screen (consent, or keeping a
     /// document photo); `None` if the session is unknown.
     pub fn consent(&self, id: &str, granted: bool) -> Option<SessionView> {
+        self.answer(id, if granted { Answer::Yes } else { Answer::No })
+    }
+
+    /// Any answer on the session's question, "read more" and "back" included.
+    pub fn answer(&self, id: &str, answer: Answer) -> Option<SessionView> {
         if let Some(l) = self.live.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
-            let _ = l.consent.send(granted);
+            let _ = l.consent.send(answer);
         }
         self.view(id)
     }
@@ -370,7 +398,7 @@ impl SessionManager {
     pub fn cancel(&self, id: &str) -> Option<SessionView> {
         if let Some(l) = self.live.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
             l.cancel.store(true, Ordering::Relaxed);
-            let _ = l.consent.send(false);
+            let _ = l.consent.send(Answer::No);
         }
         self.view(id)
     }

@@ -17,6 +17,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::camera::{CameraError, FrameSource, Scene};
+use crate::display::screens::More;
 use crate::display::{Display, DisplayError, Screen};
 use crate::smileid::job::{ConsentInformation, Consented, IdInfo, Job, JobOptions, JobType, Metadatum, PartnerParams};
 use crate::smileid::validate::{validate, ValidationError};
@@ -62,10 +63,33 @@ impl Default for CaptureSettings {
     }
 }
 
+/// An answer on the consent screens.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Answer {
+    Yes,
+    No,
+    /// Show the whole consent text.
+    More,
+    /// Back from the whole text to the short one.
+    Back,
+}
+
 /// The person's answers.
 pub trait Input {
     /// True when the person accepts the consent screen (blocks until they answer or give up).
     fn consent(&mut self) -> bool;
+    /// True when the person can ask for the whole consent text (a touch panel).
+    fn can_read_more(&self) -> bool {
+        false
+    }
+    /// One answer on the consent screens; inputs without a "read more" answer yes or no only.
+    fn consent_answer(&mut self) -> Answer {
+        if self.consent() {
+            Answer::Yes
+        } else {
+            Answer::No
+        }
+    }
     /// True once the session should stop (the host cancelled it).
     fn cancelled(&self) -> bool {
         false
@@ -165,10 +189,24 @@ pub fn run(
     if let Some(t) = &req.texts {
         display.set_texts(t.clone());
     }
-    display.show(&Screen::Consent { partner: req.partner_name.clone() })?;
-    if !input.consent() {
-        display.show(&Screen::Error { problem: crate::display::screens::Problem::Cancelled })?;
-        return Err(if input.cancelled() { SessionError::Cancelled } else { SessionError::Declined });
+    let partner = req.partner_name.clone();
+    let mut more = false;
+    loop {
+        let view = match (more, input.can_read_more()) {
+            (true, _) => More::Open,
+            (false, true) => More::Link,
+            (false, false) => More::No,
+        };
+        display.show(&Screen::Consent { partner: partner.clone(), more: view })?;
+        match input.consent_answer() {
+            Answer::Yes => break,
+            Answer::No => {
+                display.show(&Screen::Error { problem: crate::display::screens::Problem::Cancelled })?;
+                return Err(if input.cancelled() { SessionError::Cancelled } else { SessionError::Declined });
+            }
+            Answer::More => more = true,
+            Answer::Back => more = false,
+        }
     }
     let consent = ConsentInformation {
         consented: Consented {

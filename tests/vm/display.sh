@@ -119,4 +119,67 @@ press
 log_has 1 "captured and queued" || exit 34
 $A jobs --config $W/walkup.toml --json > /mnt/walkup-jobs.json
 kill $run
+wait $run
+
+# 7. A touch panel and keys: a uinput device (multitouch type B with keys), found by
+#    evdev = ["auto"]. At the welcome the right arrow chooses French and a tap on Start begins a
+#    walk-up document verification; a tap on "I agree", a tap on "Take again" at the review, and
+#    Enter keeps the second photo. The finger aims at the buttons as drawn (uinput_feed lays the
+#    screens out with the agent's code at the framebuffer's size).
+size=$(cat /sys/class/graphics/fb0/virtual_size)
+fbw=${size%,*}; fbh=${size#*,}
+mkfifo $W/finger
+$L /mnt/uinput_feed "$fbw" "$fbh" < $W/finger > /mnt/touch-feed.log 2>&1 &
+feed=$!
+exec 7> $W/finger
+sleep 1
+ls -l /dev/input/ > /mnt/touch-devices.txt
+cat > $W/touch.toml <<TOML
+state_dir = "$W/state-touch"
+[smileid]
+partner_id = "1"
+environment = "https://127.0.0.1:9/v1"
+api_key_file = "$W/api_key"
+[camera]
+source = "synthetic"
+[display]
+backend = "framebuffer"
+device = "/dev/fb0"
+language = "en"
+languages = ["fr"]
+[input]
+evdev = ["auto"]
+walk_up = "document"
+walk_up_country = "NG"
+walk_up_id_type = "PASSPORT"
+answer_timeout_secs = 120
+[api]
+socket = "$W/touch.sock"
+TOML
+$A run --config $W/touch.toml > /mnt/touch.log 2>&1 &
+run=$!
+touch_has() { for _ in $(seq 240); do [ "$(grep -c "$2" /mnt/touch.log)" -ge "$1" ] && return 0; sleep 0.5; done; return 1; }
+touch_has 1 "running; control API" || exit 40
+touch_has 1 "reading input device" || exit 41
+sleep 2
+echo "key right" >&7
+touch_has 1 "language chosen at the kiosk: fr" || exit 42
+sleep 1
+dd if=/dev/fb0 of=/mnt/touch-idle.raw bs=4096 2>/dev/null
+echo "tap idle start fr" >&7
+touch_has 1 "walk-up session started" || exit 43
+sleep 4
+echo "tap consent yes fr" >&7
+touch_has 1 "keep the document photo" || exit 44
+sleep 1
+echo "tap review retake fr" >&7
+touch_has 1 "asked to take the document photo again" || exit 45
+touch_has 2 "keep the document photo" || exit 46
+sleep 1
+echo "key enter" >&7
+touch_has 1 "captured and queued" || exit 47
+$A jobs --config $W/touch.toml --json > /mnt/touch-jobs.json
+kill $run
+exec 7>&-
+wait $feed
 exit 0
