@@ -360,7 +360,7 @@ fn a_person_chooses_a_language_starts_reads_and_agrees_on_the_touch_panel() {
     std::thread::sleep(Duration::from_millis(600));
     let (_, jobs) = api(&a, "GET", "/v1/jobs", None);
     assert_eq!(jobs.as_array().map(Vec::len), Some(0), "{jobs}");
-    touch.tap(idle, &fr, Action::Start);
+    touch.tap(idle.clone(), &fr, Action::Start);
     let consent = Screen::Consent { partner: "Test Bank".into(), more: kiosk_agent::display::screens::More::Link };
     wait_screen(&a, "the consent screen in French", |s| {
         s.last().is_some_and(|(n, p)| n == "consent" && shows_in(p, &consent, &fr, TOUCH_PANEL))
@@ -384,6 +384,10 @@ fn a_person_chooses_a_language_starts_reads_and_agrees_on_the_touch_panel() {
     assert!(list[0]["user_id"].as_str().is_some_and(|u| u.starts_with("walkup-")), "{jobs}");
     let log = std::fs::read_to_string(&a.log).unwrap();
     assert!(log.contains("language chosen at the kiosk: fr"), "{log}");
+    // After the visit the next person finds the kiosk's own language again.
+    wait_screen(&a, "the welcome in English after the visit", |s| {
+        s.last().is_some_and(|(_, p)| shows_in(p, &idle, &en, TOUCH_PANEL))
+    });
 }
 
 #[test]

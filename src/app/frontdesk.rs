@@ -72,6 +72,10 @@ pub fn screen_for(f: &Facts) -> Option<Screen> {
 /// How often the facts are looked at again (a press or a session's end shows within this).
 const TICK: Duration = Duration::from_millis(200);
 
+/// How long a language chosen at the welcome is kept when nobody starts: the next person
+/// finds the kiosk's own language again.
+pub const CHOICE_KEPT: Duration = Duration::from_secs(120);
+
 /// How often the costlier facts (the queue's counts, the disk, the camera's node) are looked at.
 const SLOW_TICK: Duration = Duration::from_secs(2);
 
@@ -90,13 +94,23 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
     // What is on the panel: the screen and the language it was drawn in.
     let mut drawn: Option<(Screen, String)> = None;
     let mut slow: Option<(std::time::Instant, bool, bool)> = None;
+    // The number of the last session seen ending: a new one forgets the language chosen.
+    let mut ended_seen = service.sessions.last_ended().map(|e| e.number);
     while !stop.load(Ordering::Relaxed) {
-        let chosen = service.chosen_language.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let code = chosen.as_deref().unwrap_or(&d.language);
-        if home.code != code {
-            home = load(code);
-        }
         let ended = service.sessions.last_ended();
+        let code = {
+            let mut chosen = service.chosen_language.lock().unwrap_or_else(|e| e.into_inner());
+            let new_end = ended.as_ref().map(|e| e.number) != ended_seen;
+            let stale = chosen.as_ref().is_some_and(|c| c.1.elapsed() > CHOICE_KEPT);
+            if new_end || (stale && service.sessions.active().is_none()) {
+                *chosen = None;
+                ended_seen = ended.as_ref().map(|e| e.number);
+            }
+            chosen.as_ref().map_or_else(|| d.language.clone(), |c| c.0.clone())
+        };
+        if home.code != code {
+            home = load(&code);
+        }
         // The queue's counts decode every record: on a Pi with a full queue, not 5 times a second.
         let (camera_missing, storage_full) = match slow {
             Some((at, c, s)) if at.elapsed() < SLOW_TICK => (c, s),
@@ -224,10 +238,10 @@ fn choose_language(service: &Service, pick: impl Fn(usize, usize) -> usize) {
     }
     let offered: Vec<&String> = std::iter::once(&d.language).chain(d.languages.iter()).collect();
     let mut chosen = service.chosen_language.lock().unwrap_or_else(|e| e.into_inner());
-    let now = chosen.as_ref().and_then(|c| offered.iter().position(|o| *o == c)).unwrap_or(0);
+    let now = chosen.as_ref().and_then(|c| offered.iter().position(|o| **o == c.0)).unwrap_or(0);
     let next = offered[pick(now, offered.len()).min(offered.len() - 1)].clone();
     crate::log::info(&format!("language chosen at the kiosk: {next}"), &[]);
-    *chosen = Some(next);
+    *chosen = Some((next, std::time::Instant::now()));
 }
 
 /// Starts a walk-up session, when the kiosk offers them and nothing is in the way.
@@ -242,7 +256,7 @@ fn start_walk_up(service: &Service) {
     if service.sessions.active().is_some() || service.camera_missing() || service.storage_full() {
         return;
     }
-    let language = service.chosen_language.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    let language = service.chosen_language.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|c| c.0.clone());
     let req = StartSession {
         job_type,
         user_id: format!("walkup-{}", crate::session::new_job_id().trim_start_matches("kiosk-")),

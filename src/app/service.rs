@@ -46,9 +46,10 @@ pub struct Service {
     pub link: LinkWatch,
     /// Enhanced KYC lookups left ([api] enhanced_kyc_per_hour).
     pub ekyc_budget: std::sync::Mutex<crate::api::access::RateLimit>,
-    /// The language a person chose at the idle screen (one of `[display] languages`), for the
-    /// walk-up session they start; `None`: `[display] language`.
-    pub chosen_language: std::sync::Mutex<Option<String>>,
+    /// The language a person chose at the idle screen (one of `[display] languages`) and when,
+    /// for the session they start; `None`: `[display] language`. The front desk forgets it when
+    /// a session ends or after [`super::frontdesk::CHOICE_KEPT`] without one.
+    pub chosen_language: std::sync::Mutex<Option<(String, std::time::Instant)>>,
     /// A touch panel was found (`[input] evdev`): the screens offer on-screen choices.
     pub touch: std::sync::atomic::AtomicBool,
 }
@@ -90,7 +91,12 @@ impl Service {
 }
 
 impl Backend for Service {
-    fn start_session(&self, r: StartSession) -> Result<SessionView, Refusal> {
+    fn start_session(&self, mut r: StartSession) -> Result<SessionView, Refusal> {
+        // A session the host application starts without a language speaks the one the person
+        // at the kiosk chose.
+        if r.language.is_none() {
+            r.language = self.chosen_language.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|c| c.0.clone());
+        }
         let req = super::session_request(&self.config, r).map_err(|e| Refusal::new(400, format!("language: {e}")))?;
         let job_id = &req.job_id;
         if self.queue.get(job_id).is_ok() {
