@@ -383,10 +383,11 @@ fn operator_commands_beside_the_running_service_go_through_it_and_lose_nothing()
 }
 
 /// What `check-config` accepts is exactly what the agent builds: every camera source, display
-/// backend (both SPI panel models), input backend and walk-up mode, through the CLI as an
-/// operator runs it, then built as `run` builds it. Devices that are not on this machine (the
-/// framebuffer, the SPI bus, the GPIO chip: named so that they cannot exist) fail only as
-/// missing devices, never as configuration.
+/// backend (both SPI panel models), input backend, evdev mode (none, "auto", a named device)
+/// and walk-up mode, through the CLI as an operator runs it, then built as `run` builds it.
+/// Devices that are not on this machine (the framebuffer, the SPI bus, the GPIO chip, the
+/// named input device: named so that they cannot exist) fail only as missing devices, never as
+/// configuration.
 #[test]
 fn check_config_accepts_exactly_what_the_agent_builds() {
     use kiosk_agent::config::{CameraSource, Config, DisplayBackend, InputBackend, WalkUp};
@@ -401,69 +402,104 @@ fn check_config_accepts_exactly_what_the_agent_builds() {
             let models: &[&str] = if disp == DisplayBackend::Spi { &["st7789", "ili9341"] } else { &["st7789"] };
             for model in models {
                 for inp in InputBackend::ALL {
-                    for walk in WalkUp::ALL {
-                        combos += 1;
-                        let n = combos;
-                        let toml = format!(
+                    for evdev in ["[]", "[\"auto\"]", "[\"/dev/input/event-none\"]"] {
+                        for walk in WalkUp::ALL {
+                            combos += 1;
+                            let n = combos;
+                            let toml = format!(
                             "state_dir = {:?}\n[smileid]\npartner_id = \"085\"\nenvironment = \"sandbox\"\napi_key_file = {key:?}\n\
                              [camera]\nsource = \"{}\"\ndevice = \"/dev/video-none\"\n\
                              [display]\nbackend = \"{}\"\nlanguage = \"{}\"\n{}device = \"/dev/fb-none\"\nspi_model = \"{model}\"\nspi_device = \"/dev/spidev-none\"\ngpio_chip = \"/dev/gpiochip-none\"\nout_dir = {:?}\n\
                              [input]\nbackend = \"{}\"\nchip = \"/dev/gpiochip-none\"\nwalk_up = \"{}\"\nwalk_up_country = \"KE\"\nwalk_up_id_type = \"NATIONAL_ID\"\n\
+                             evdev = {evdev}\ntouch_rotation = {}\n{}\
                              [api]\nsocket = {:?}\n",
                             dir.path().join(format!("state{n}")),
                             as_text(serde_json::to_value(cam).unwrap()),
                             as_text(serde_json::to_value(disp).unwrap()),
                             // Every built-in language, and a panel diagonal set or guessed.
                             kiosk_agent::display::text::BUILT_IN[n % 10].0,
-                            if n % 2 == 0 { "diagonal_inches = 2.8\n" } else { "" },
+                            // Further languages offered at the welcome, or none.
+                            if n % 2 == 0 { "diagonal_inches = 2.8\nlanguages = [\"fr\", \"am\"]\n" } else { "" },
                             dir.path().join(format!("screens{n}")),
                             as_text(serde_json::to_value(inp).unwrap()),
                             as_text(serde_json::to_value(walk).unwrap()),
+                            [0, 90, 180, 270][n % 4],
+                            if n % 3 == 0 { "touch_calibration = [4000, 100, 0, 4095]\n" } else { "" },
                             dir.path().join(format!("api{n}.sock")),
                         );
-                        std::fs::write(&config, &toml).unwrap();
-                        let o = agent(&["check-config"], &config);
-                        let what = format!("{cam:?}/{disp:?}/{model}/{inp:?}/{walk:?}");
-                        // A walk-up session starts with a press: it needs the button.
-                        let buildable = walk == WalkUp::Off || inp == InputBackend::Gpio;
-                        assert_eq!(o.status.success(), buildable, "{what}: {}", text(&o));
-                        if !buildable {
-                            assert_eq!(o.status.code(), Some(78), "{what}: {}", text(&o));
-                            assert!(text(&o).contains("input.walk_up"), "{what}: {}", text(&o));
-                            continue;
-                        }
-                        let c = Config::parse(&toml, "kiosk.toml").unwrap();
-                        c.camera.open().unwrap_or_else(|e| panic!("{what}: the camera: {e}"));
-                        let queue = std::sync::Arc::new(
-                            kiosk_agent::queue::Queue::open(&c.state_dir, c.queue.clone()).unwrap(),
-                        );
-                        match (disp, kiosk_agent::app::Agent::build(c.clone(), queue)) {
-                            (DisplayBackend::Png, Ok(_)) => {}
-                            (
-                                DisplayBackend::Framebuffer | DisplayBackend::Spi,
-                                Err(kiosk_agent::app::AppError::Display(kiosk_agent::display::DisplayError::Device {
-                                    ..
-                                })),
-                            ) => {}
-                            (_, Err(e)) => panic!("{what}: built with {e}"),
-                            (_, Ok(_)) => panic!("{what}: a display that cannot be here was built"),
-                        }
-                        match (inp, c.input.watch()) {
-                            (InputBackend::None, Ok(None)) | (InputBackend::Gpio, Err(_)) => {}
-                            (_, r) => panic!("{what}: the button: {:?}", r.map(|r| r.is_some())),
+                            std::fs::write(&config, &toml).unwrap();
+                            let o = agent(&["check-config"], &config);
+                            let what = format!("{cam:?}/{disp:?}/{model}/{inp:?}/{evdev}/{walk:?}");
+                            // A walk-up session starts at the kiosk: it needs the button, a touch
+                            // panel or keys.
+                            let buildable = walk == WalkUp::Off || inp == InputBackend::Gpio || evdev != "[]";
+                            assert_eq!(o.status.success(), buildable, "{what}: {}", text(&o));
+                            if !buildable {
+                                assert_eq!(o.status.code(), Some(78), "{what}: {}", text(&o));
+                                assert!(text(&o).contains("input.walk_up"), "{what}: {}", text(&o));
+                                continue;
+                            }
+                            let c = Config::parse(&toml, "kiosk.toml").unwrap();
+                            c.camera.open().unwrap_or_else(|e| panic!("{what}: the camera: {e}"));
+                            let queue = std::sync::Arc::new(
+                                kiosk_agent::queue::Queue::open(&c.state_dir, c.queue.clone()).unwrap(),
+                            );
+                            match (disp, kiosk_agent::app::Agent::build(c.clone(), queue)) {
+                                (DisplayBackend::Png, Ok(_)) => {}
+                                (
+                                    DisplayBackend::Framebuffer | DisplayBackend::Spi,
+                                    Err(kiosk_agent::app::AppError::Display(
+                                        kiosk_agent::display::DisplayError::Device { .. },
+                                    )),
+                                ) => {}
+                                (_, Err(e)) => panic!("{what}: built with {e}"),
+                                (_, Ok(_)) => panic!("{what}: a display that cannot be here was built"),
+                            }
+                            match (inp, c.input.watch()) {
+                                (InputBackend::None, Ok(None)) | (InputBackend::Gpio, Err(_)) => {}
+                                (_, r) => panic!("{what}: the button: {:?}", r.map(|r| r.is_some())),
+                            }
+                            // As `run` starts them: none, whatever "auto" finds, or the named one
+                            // missing, named in the error.
+                            match (evdev, c.input.watch_evdev((320, 240))) {
+                                ("[]", Ok((_, false))) => {}
+                                ("[\"auto\"]", Ok(_)) => {}
+                                (_, Err(e)) if evdev.contains("event-none") => {
+                                    assert!(e.to_string().contains("/dev/input/event-none"), "{what}: {e}")
+                                }
+                                (_, r) => panic!("{what}: the input devices: {:?}", r.map(|r| r.1)),
+                            }
                         }
                     }
                 }
             }
         }
     }
-    assert_eq!(combos, 2 * 4 * 2 * 3, "every value of every choice");
+    assert_eq!(combos, 2 * 4 * 2 * 3 * 3, "every value of every choice");
     // A diagonal no panel has is refused, naming the key.
     let good = std::fs::read_to_string(&config).unwrap().replace("diagonal_inches = 2.8\n", "");
     std::fs::write(&config, good.replace("[display]\n", "[display]\ndiagonal_inches = 0.5\n")).unwrap();
     let o = agent(&["check-config"], &config);
     assert_eq!(o.status.code(), Some(78), "{}", text(&o));
     assert!(text(&o).contains("display.diagonal_inches"), "{}", text(&o));
+    // Input values no panel has are refused, naming their key.
+    for (bad, key) in [
+        ("touch_rotation = 45\n", "input.touch_rotation"),
+        ("touch_calibration = [10, 10, 0, 4095]\n", "input.touch_calibration"),
+        ("evdev = [\"event0\"]\n", "input.evdev"),
+    ] {
+        let t =
+            good.lines().filter(|l| !l.starts_with("touch_") && !l.starts_with("evdev")).collect::<Vec<_>>().join("\n");
+        std::fs::write(&config, t.replace("[input]\n", &format!("[input]\n{bad}"))).unwrap();
+        let o = agent(&["check-config"], &config);
+        assert_eq!(o.status.code(), Some(78), "{bad}: {}", text(&o));
+        assert!(text(&o).contains(key), "{bad}: {}", text(&o));
+    }
+    let t = good.lines().filter(|l| !l.starts_with("languages")).collect::<Vec<_>>().join("\n");
+    std::fs::write(&config, t.replace("[display]\n", "[display]\nlanguages = [\"xx\"]\n")).unwrap();
+    let o = agent(&["check-config"], &config);
+    assert_eq!(o.status.code(), Some(78), "{}", text(&o));
+    assert!(text(&o).contains("display.languages"), "{}", text(&o));
 }
 
 /// A translator previews a language file of their own, as README says: every screen as PNG,

@@ -130,19 +130,13 @@ fn framebuffer_and_gpio_button() {
         json(dir, "fb-en.json")["width"].as_u64().unwrap() as u32,
         json(dir, "fb-en.json")["height"].as_u64().unwrap() as u32,
     );
-    let raw = std::fs::read(dir.join("consent.raw")).unwrap();
     let mut want = Canvas::new(w, h);
     render(
         &Screen::Consent { partner: "This service".into(), more: kiosk_agent::display::screens::More::No },
         &Texts::load("sw", None).unwrap(),
         &mut want,
     );
-    let stride = raw.len() / h as usize;
-    let shown: Vec<u8> = (0..h as usize)
-        .flat_map(|y| {
-            raw[y * stride..][..w as usize * 4].chunks(4).flat_map(|p| [p[2], p[1], p[0]]).collect::<Vec<_>>()
-        })
-        .collect();
+    let shown = screen_dump(dir, "consent.raw", (w, h));
     assert!(shown == want.rgb, "the framebuffer did not show the Swahili consent screen before the press");
 
     // A short press on the gpio-sim line answered "I agree": the capture went on and was queued.
@@ -183,19 +177,13 @@ fn framebuffer_and_gpio_button() {
     assert!(log.contains("reading input device /dev/input/event"), "{log}\n{devices}");
     assert!(log.contains("language chosen at the kiosk: fr"), "{log}");
     assert_eq!(log.matches("asked to take the document photo again").count(), 1, "{log}");
-    let raw = std::fs::read(dir.join("touch-idle.raw")).unwrap();
     let mut want = Canvas::new(w, h);
     let idle = Screen::Idle {
         link: kiosk_agent::display::screens::Link::Offline,
         start: kiosk_agent::display::screens::Start::Touch { languages: true },
     };
     render(&idle, &Texts::load("fr", None).unwrap(), &mut want);
-    let stride = raw.len() / h as usize;
-    let shown: Vec<u8> = (0..h as usize)
-        .flat_map(|y| {
-            raw[y * stride..][..w as usize * 4].chunks(4).flat_map(|p| [p[2], p[1], p[0]]).collect::<Vec<_>>()
-        })
-        .collect();
+    let shown = screen_dump(dir, "touch-idle.raw", (w, h));
     assert!(shown == want.rgb, "the framebuffer did not show the French welcome with its Start button");
     let jobs = json(dir, "touch-jobs.json");
     let jobs = jobs.as_array().unwrap();
@@ -207,9 +195,17 @@ fn framebuffer_and_gpio_button() {
 fn framebuffer_rgb(dir: &Path, name: &str, (w, h, stride): (usize, usize, usize)) -> Vec<u8> {
     let raw = std::fs::read(dir.join(format!("fb-{name}.raw"))).unwrap();
     assert!(raw.len() >= stride * h, "fb-{name}.raw is short: {} bytes", raw.len());
-    (0..h)
-        .flat_map(|y| raw[y * stride..][..w * 4].chunks(4).flat_map(|p| [p[2], p[1], p[0]]).collect::<Vec<_>>())
-        .collect()
+    xrgb_to_rgb(&raw, (w, h, stride))
+}
+
+/// A whole-device dump of the framebuffer (`dd if=/dev/fb0`), as packed RGB.
+fn screen_dump(dir: &Path, file: &str, (w, h): (u32, u32)) -> Vec<u8> {
+    let raw = std::fs::read(dir.join(file)).unwrap_or_else(|e| panic!("{file}: {e}"));
+    xrgb_to_rgb(&raw, (w as usize, h as usize, raw.len() / h as usize))
+}
+
+fn xrgb_to_rgb(raw: &[u8], (w, h, stride): (usize, usize, usize)) -> Vec<u8> {
+    (0..h).flat_map(|y| raw[y * stride..][..w * 4].chunks(4).flat_map(|p| [p[2], p[1], p[0]])).collect()
 }
 
 #[test]

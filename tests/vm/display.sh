@@ -102,8 +102,8 @@ sed -e "s#$W/state#$W/state-walkup#" -e 's/^source = "v4l2"/source = "synthetic"
 printf 'walk_up = "document"\nwalk_up_country = "NG"\nwalk_up_id_type = "PASSPORT"\n[api]\nsocket = "%s/walkup.sock"\n' "$W" >> $W/walkup.toml
 $A run --config $W/walkup.toml > /mnt/walkup.log 2>&1 &
 run=$!
-# Until the log has N lines matching PATTERN (at most 120 s).
-log_has() { for _ in $(seq 240); do [ "$(grep -c "$2" /mnt/walkup.log)" -ge "$1" ] && return 0; sleep 0.5; done; return 1; }
+# Until the log LOG (the walk-up run's unless named) has N lines matching PATTERN (at most 120 s).
+log_has() { for _ in $(seq 240); do [ "$(grep -c "$2" "${3:-/mnt/walkup.log}")" -ge "$1" ] && return 0; sleep 0.5; done; return 1; }
 log_has 1 "running; control API" || exit 30
 sleep 2
 press
@@ -158,26 +158,25 @@ socket = "$W/touch.sock"
 TOML
 $A run --config $W/touch.toml > /mnt/touch.log 2>&1 &
 run=$!
-touch_has() { for _ in $(seq 240); do [ "$(grep -c "$2" /mnt/touch.log)" -ge "$1" ] && return 0; sleep 0.5; done; return 1; }
-touch_has 1 "running; control API" || exit 40
-touch_has 1 "reading input device" || exit 41
+log_has 1 "running; control API" /mnt/touch.log || exit 40
+log_has 1 "reading input device" /mnt/touch.log || exit 41
 sleep 2
 echo "key right" >&7
-touch_has 1 "language chosen at the kiosk: fr" || exit 42
+log_has 1 "language chosen at the kiosk: fr" /mnt/touch.log || exit 42
 sleep 1
 dd if=/dev/fb0 of=/mnt/touch-idle.raw bs=4096 2>/dev/null
 echo "tap idle start fr" >&7
-touch_has 1 "walk-up session started" || exit 43
+log_has 1 "walk-up session started" /mnt/touch.log || exit 43
 sleep 4
 echo "tap consent yes fr" >&7
-touch_has 1 "keep the document photo" || exit 44
+log_has 1 "keep the document photo" /mnt/touch.log || exit 44
 sleep 1
 echo "tap review retake fr" >&7
-touch_has 1 "asked to take the document photo again" || exit 45
-touch_has 2 "keep the document photo" || exit 46
+log_has 1 "asked to take the document photo again" /mnt/touch.log || exit 45
+log_has 2 "keep the document photo" /mnt/touch.log || exit 46
 sleep 1
 echo "key enter" >&7
-touch_has 1 "captured and queued" || exit 47
+log_has 1 "captured and queued" /mnt/touch.log || exit 47
 $A jobs --config $W/touch.toml --json > /mnt/touch-jobs.json
 kill $run
 exec 7>&-
