@@ -23,7 +23,9 @@ pub enum Event {
 }
 
 /// Turns raw pin samples into presses and holds. A level must stay the same for `settle` before
-/// it counts (contact bounce), and one press gives one event.
+/// it counts (contact bounce), and one press gives one event. A button already down when
+/// sampling starts gives nothing until it is released: that press began before anyone was
+/// listening, and its release alone must not read as "yes".
 #[derive(Debug, Clone)]
 pub struct Debounce {
     pub settle: Duration,
@@ -33,11 +35,22 @@ pub struct Debounce {
     stable: bool,
     pressed_at: Option<Duration>,
     held: bool,
+    /// The first settled level has been seen (until then `stable` is a guess).
+    known: bool,
 }
 
 impl Debounce {
     pub fn new(settle: Duration, hold: Duration) -> Self {
-        Debounce { settle, hold, raw: false, raw_since: Duration::ZERO, stable: false, pressed_at: None, held: false }
+        Debounce {
+            settle,
+            hold,
+            raw: false,
+            raw_since: Duration::ZERO,
+            stable: false,
+            pressed_at: None,
+            held: false,
+            known: false,
+        }
     }
 
     /// Feeds one sample (`down`: the button is pressed) taken at `at`.
@@ -46,7 +59,14 @@ impl Debounce {
             self.raw = down;
             self.raw_since = at;
         }
-        if self.raw != self.stable && at.saturating_sub(self.raw_since) >= self.settle {
+        if !self.known && at.saturating_sub(self.raw_since) >= self.settle {
+            // The first settled level is where the button was, not something it did.
+            self.known = true;
+            self.stable = self.raw;
+            self.held = self.raw;
+            return None;
+        }
+        if self.known && self.raw != self.stable && at.saturating_sub(self.raw_since) >= self.settle {
             self.stable = self.raw;
             if self.stable {
                 self.pressed_at = Some(self.raw_since);
@@ -94,6 +114,8 @@ impl ButtonInput {
 
 impl Input for ButtonInput {
     fn consent(&mut self) -> bool {
+        // Said in the log so that whoever is beside the kiosk (or a test) knows it is listening.
+        crate::log::info("waiting at the consent screen for the button: press to agree, hold to decline", &[]);
         self.answer().unwrap_or(false)
     }
     fn confirm(&mut self, _scene: Scene) -> bool {
@@ -114,19 +136,32 @@ mod tests {
     fn bounce_gives_one_press() {
         let mut d = Debounce::new(Duration::from_millis(20), Duration::from_millis(800));
         // Contact bounce on press and on release, 5 ms sampling.
-        let mut s = vec![(0, true), (5, false), (10, true), (15, false), (20, true)];
-        s.extend((25..=200).step_by(5).map(|t| (t, true)));
-        s.extend([(205, false), (210, true), (215, false)]);
-        s.extend((220..=300).step_by(5).map(|t| (t, false)));
-        assert_eq!(run(&mut d, &s), vec![(235, Event::Press)]);
+        let mut s: Vec<(u64, bool)> = (0..100).step_by(5).map(|t| (t, false)).collect();
+        s.extend([(100, true), (105, false), (110, true), (115, false), (120, true)]);
+        s.extend((125..=300).step_by(5).map(|t| (t, true)));
+        s.extend([(305, false), (310, true), (315, false)]);
+        s.extend((320..=400).step_by(5).map(|t| (t, false)));
+        assert_eq!(run(&mut d, &s), vec![(335, Event::Press)]);
     }
 
     #[test]
     fn holding_gives_one_hold_and_no_press() {
         let mut d = Debounce::new(Duration::from_millis(20), Duration::from_millis(800));
-        let mut s: Vec<(u64, bool)> = (0..=1200).step_by(10).map(|t| (t, true)).collect();
-        s.extend((1210..=1400).step_by(10).map(|t| (t, false)));
-        assert_eq!(run(&mut d, &s), vec![(800, Event::Hold)]);
+        let mut s: Vec<(u64, bool)> = (0..100).step_by(10).map(|t| (t, false)).collect();
+        s.extend((100..=1300).step_by(10).map(|t| (t, true)));
+        s.extend((1310..=1500).step_by(10).map(|t| (t, false)));
+        assert_eq!(run(&mut d, &s), vec![(900, Event::Hold)]);
+    }
+
+    #[test]
+    fn a_press_under_way_when_sampling_starts_is_not_an_answer() {
+        let mut d = Debounce::new(Duration::from_millis(20), Duration::from_millis(800));
+        // Down from the first sample, released after 500 ms (short of a hold), then a real press.
+        let mut s: Vec<(u64, bool)> = (0..500).step_by(10).map(|t| (t, true)).collect();
+        s.extend((500..700).step_by(10).map(|t| (t, false)));
+        s.extend((700..900).step_by(10).map(|t| (t, true)));
+        s.extend((900..1100).step_by(10).map(|t| (t, false)));
+        assert_eq!(run(&mut d, &s), vec![(920, Event::Press)]);
     }
 
     #[test]

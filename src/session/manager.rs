@@ -117,6 +117,8 @@ struct ChannelInput {
     review_timeout: Option<Duration>,
     job_id: String,
     read_more: bool,
+    /// The consent question has been logged (once per session, whatever "read more" does).
+    asked: bool,
 }
 
 impl Input for ChannelInput {
@@ -129,6 +131,12 @@ impl Input for ChannelInput {
     }
 
     fn consent_answer(&mut self) -> Answer {
+        if !std::mem::replace(&mut self.asked, true) {
+            crate::log::info(
+                &format!("job {}: the person is asked for consent", self.job_id),
+                &[("JOB_ID", self.job_id.as_str()), ("STAGE", "consent")],
+            );
+        }
         match self.rx.recv_timeout(self.timeout) {
             Ok(_) if self.cancel.load(Ordering::Relaxed) => Answer::No,
             Ok(answer) => answer,
@@ -347,7 +355,7 @@ impl SessionManager {
             };
             let mut display = Observed { inner: disp, views: views.clone(), id: id.clone() };
             let job_id = req.job_id.clone();
-            let mut input = ChannelInput { rx, cancel, timeout, review_timeout, job_id, read_more };
+            let mut input = ChannelInput { rx, cancel, timeout, review_timeout, job_id, read_more, asked: false };
             let outcome = run(&req, &mut *cam, &mut display, &mut input, &settings);
             drop((display, cam));
             match outcome {

@@ -29,6 +29,8 @@ pull=/sys/devices/platform/$dev/$chip/sim_gpio3/pull
 # The person at the button: a short press (yes, keep), or a hold (no, take again).
 press() { echo pull-down > $pull; sleep 0.3; echo pull-up > $pull; }
 hold() { echo pull-down > $pull; sleep 1.5; echo pull-up > $pull; }
+# Waits (up to 2 min) until FILE (the walk-up log by default) has N lines matching PAT.
+log_has() { for _ in $(seq 240); do [ "$(grep -c "$2" "${3:-/mnt/walkup.log}")" -ge "$1" ] && return 0; sleep 0.5; done; return 1; }
 echo pull-up > $pull || exit 26
 echo "$chip" > /mnt/gpiochip
 
@@ -61,7 +63,8 @@ printf '{"country":"NG","id_type":"NIN_V2","id_number":"12345678901","first_name
 sleep 3
 $A capture --config $W/kiosk.toml --user-id button-user --id-info $W/id.json > /mnt/capture.out 2> /mnt/capture.err &
 cap=$!
-sleep 8
+log_has 1 "waiting at the consent screen" /mnt/capture.err || exit 27
+sleep 1
 # The consent screen is up: read it back from the framebuffer for the record.
 dd if=/dev/fb0 of=/mnt/consent.raw bs=4096 2>/dev/null
 press
@@ -75,7 +78,8 @@ $A doctor --config $W/kiosk.toml --json > /mnt/doctor.json
 # 4. Holding the button at the consent screen declines: nothing is captured.
 $A capture --config $W/kiosk.toml --user-id hold-user --id-info $W/id.json > /mnt/hold.out 2> /mnt/hold.err &
 cap=$!
-sleep 6
+log_has 1 "waiting at the consent screen" /mnt/hold.err || exit 28
+sleep 1
 hold
 wait $cap; echo $? > /mnt/hold.rc
 
@@ -85,10 +89,11 @@ sed -e "s#$W/state#$W/state-run#" $W/kiosk.toml > $W/run.toml
 printf '[api]\nsocket = "%s/control.sock"\n' "$W" >> $W/run.toml
 $A run --config $W/run.toml > /mnt/run.log 2>&1 &
 run=$!
-sleep 6
+log_has 1 "running; control API" /mnt/run.log || exit 29
 $A session --config $W/run.toml --user-id svc-user --id-info $W/id.json > /mnt/session.out 2> /mnt/session.err &
 sess=$!
-sleep 8
+log_has 1 "is asked for consent" /mnt/run.log || exit 39
+sleep 1
 press
 wait $sess; echo $? > /mnt/session.rc
 kill $run
@@ -102,13 +107,12 @@ sed -e "s#$W/state#$W/state-walkup#" -e 's/^source = "v4l2"/source = "synthetic"
 printf 'walk_up = "document"\nwalk_up_country = "NG"\nwalk_up_id_type = "PASSPORT"\n[api]\nsocket = "%s/walkup.sock"\n' "$W" >> $W/walkup.toml
 $A run --config $W/walkup.toml > /mnt/walkup.log 2>&1 &
 run=$!
-# Until the log LOG (the walk-up run's unless named) has N lines matching PATTERN (at most 120 s).
-log_has() { for _ in $(seq 240); do [ "$(grep -c "$2" "${3:-/mnt/walkup.log}")" -ge "$1" ] && return 0; sleep 0.5; done; return 1; }
 log_has 1 "running; control API" || exit 30
 sleep 2
 press
 log_has 1 "walk-up session started" || exit 31
-sleep 4
+log_has 1 "is asked for consent" || exit 35
+sleep 1
 press
 log_has 1 "keep the document photo" || exit 32
 sleep 1
@@ -167,7 +171,8 @@ sleep 1
 dd if=/dev/fb0 of=/mnt/touch-idle.raw bs=4096 2>/dev/null
 echo "tap idle start fr" >&7
 log_has 1 "walk-up session started" /mnt/touch.log || exit 43
-sleep 4
+log_has 1 "is asked for consent" /mnt/touch.log || exit 48
+sleep 1
 echo "tap consent yes fr" >&7
 log_has 1 "keep the document photo" /mnt/touch.log || exit 44
 sleep 1
