@@ -8,6 +8,8 @@
 #   bash scripts/arm.sh package  # .deb for arm64 and armhf (cargo-deb), after build
 #   bash scripts/arm.sh test     # the aarch64 test suite under qemu-aarch64
 #   bash scripts/arm.sh          # all three
+#   bash scripts/arm.sh setup    # only the toolchain and packages (apt), e.g. before building in
+#                                # the background while something else uses apt
 #
 # ARM_QUICK=1 (CI) builds without LTO: the release binaries, the packages and the test suite
 # then share one build of every dependency per target instead of an LTO link per binary.
@@ -53,8 +55,10 @@ cross_env() {
 build() {
   for t in "${TARGETS[@]}"; do
     echo "== release build for $t"
+    local t0=$SECONDS
     # The packaged binary: no sandbox, no fault injection, no test doubles.
     cargo build --release --locked --no-default-features --target "$t" --bin kiosk-agent
+    echo "metric build_secs_${t%%-*} $((SECONDS - t0)) s"
     local bin="target/cross/$t/release/kiosk-agent" strip
     case "$t" in aarch64-*) strip=aarch64-linux-gnu-strip ;; *) strip=arm-linux-gnueabihf-strip ;; esac
     $strip -o "$bin.stripped" "$bin"
@@ -78,7 +82,9 @@ test_aarch64() {
   # pixels, SPI bytes, the sandbox's checks) runs here; the process-heavy suites (SIGKILL loop,
   # API sessions, interop, injected faults: minutes each when emulated) run on the host.
   # Release, so the dependencies and the library built for the binary above are reused.
-  cargo test --release --locked --target aarch64-unknown-linux-gnu --lib \
+  # The library's own unit tests (pure logic, the same 64-bit little-endian machine as the host)
+  # are left to the host: their build was a third compile of the crate for this target.
+  cargo test --release --locked --target aarch64-unknown-linux-gnu \
     --test vectors --test queue --test vision --test display --test spi --test sandbox
 }
 
@@ -97,10 +103,13 @@ package() {
 
 setup
 cross_env
-case "${1:-all}" in
-  build) build ;;
-  test) test_aarch64 ;;
-  package) package ;;
-  all) build; package; test_aarch64 ;;
-  *) echo "usage: $0 [build|test|package|all]" >&2; exit 2 ;;
-esac
+for step in "${@:-all}"; do
+  case "$step" in
+    setup) ;;
+    build) build ;;
+    test) test_aarch64 ;;
+    package) package ;;
+    all) build; package; test_aarch64 ;;
+    *) echo "usage: $0 [setup|build|package|test|all]..." >&2; exit 2 ;;
+  esac
+done

@@ -16,7 +16,8 @@ section() {
   section_start=$SECONDS
   echo "== $1"
 }
-trap 'section done' EXIT
+arm_pid=""
+trap '[ -n "$arm_pid" ] && kill -- "-$arm_pid" 2>/dev/null; section done' EXIT
 
 command -v python3 >/dev/null || apt_install python3 python3-venv
 command -v node >/dev/null && command -v npm >/dev/null || apt_install nodejs npm
@@ -47,20 +48,21 @@ cargo clippy --locked --all-targets -- -D warnings
 # The packaged binary: without the sandbox, its fault injection and the test doubles.
 cargo clippy --locked --no-default-features --lib --bins -- -D warnings
 
+# Every build below (the test suite, crash test, VM and field tests, the package, benchmarks, the
+# fuzz targets' dependencies) is the release profile: one build of every dependency, shared, where
+# a debug-profile suite was a second one (some 4 minutes). No LTO, whose link per binary took
+# minutes across CI, and 16 codegen units: the same code; `cargo build --release` keeps thin LTO.
+export CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
+
 section "tests"
-cargo test --locked
+cargo test --release --locked
 
 section "nothing lost: the model-based test's counts (60 random steps beside the running service)"
 # Already run, silently, with the suite above; again here for its metric lines.
-cargo test --locked --test model -- --nocapture 2>&1 | grep -E "^metric|test result"
+cargo test --release --locked --test model -- --nocapture 2>&1 | grep -E "^metric|test result"
 
 section "legibility: Tesseract reads our screens' text against HarfBuzz's hb-view, per language"
-cargo test --locked --test legibility -- --ignored --nocapture
-
-# The release builds below (crash test, VM and field tests, the package, benchmarks, the fuzz
-# targets' dependencies) are one build of every dependency, shared: no LTO, whose link per binary
-# took minutes across CI, and 16 codegen units. The same code; `cargo build --release` keeps thin LTO.
-export CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
+cargo test --release --locked --test legibility -- --ignored --nocapture
 
 section "crash test: SIGKILL while enqueueing and uploading (release build)"
 KILL_LOOP_RUNS="${KILL_LOOP_RUNS:-100}" cargo test --release --locked --test crash -- --nocapture
@@ -71,20 +73,34 @@ bash scripts/fuzz.sh "${FUZZ_SECS:-10}"
 section "device tests in a VM (Debian kernel under qemu): V4L2 on vivid, framebuffer on bochs, a button on gpio-sim; the deployed kiosk (amd64 .deb, systemd as PID 1)"
 bash scripts/vm.sh kit
 bash scripts/vm.sh rootfs
+install_cargo_deb
+# The ARM builds, packages and aarch64 tests run beside the VM tests and the soak, which leave a
+# core idle most of the time (one emulated CPU, waits on links); their apt installs come first,
+# in the foreground. The benchmarks wait for them, so nothing else runs while figures are taken.
+bash scripts/arm.sh setup
+# Its own process group (setsid), so that a failure elsewhere stops its cargo and qemu too.
+ARM_QUICK=1 setsid bash scripts/arm.sh build package test > target/arm.log 2>&1 &
+arm_pid=$!
 # The package's binary is built without the sandbox; the tests' own build (with it) follows.
 cargo build --release --locked --no-default-features --bin kiosk-agent
-install_cargo_deb
 cargo deb --locked --no-build --output target/debian/
 cargo build --release --locked --bin kiosk-agent --example vivid_feed --example uinput_feed
 cargo test --release --locked --test vm -- --ignored --nocapture
 
-section "field conditions in the VM (network namespaces, veth, tc netem): the soak, then the link bench"
+section "field conditions in the VM (network namespaces, veth, tc netem): the soak"
 # Bounded for CI's 45 minutes: 80 jobs (300 in a full soak: SOAK_JOBS=300 SOAK_LIMIT_SECS=780).
 SOAK_JOBS="${SOAK_JOBS:-80}" SOAK_LIMIT_SECS="${SOAK_LIMIT_SECS:-420}" \
   cargo test --release --locked --test field -- --ignored --nocapture
-cargo bench --locked --bench field
 
-section "benchmarks (figures as 'metric <name> <value> <unit>')"
+section "ARM: aarch64 and armv7 release builds, Debian packages, aarch64 tests under qemu-user (begun beside the VM tests)"
+arm_rc=0
+wait "$arm_pid" || arm_rc=$?
+arm_pid=""
+cat target/arm.log
+[ "$arm_rc" = 0 ] || { echo "the ARM builds or tests failed (exit $arm_rc)" >&2; exit "$arm_rc"; }
+
+section "benchmarks, the link bench among them (figures as 'metric <name> <value> <unit>')"
+cargo bench --locked --bench field
 # 3,000 enqueue/erase cycles show the space amplification's trend; 10,000 add a minute of CI.
 CYCLES="${CYCLES:-3000}" cargo bench --locked --bench queue --bench vision --bench display --bench api
 
@@ -93,6 +109,3 @@ apt_install systemd
 exposure=$(systemd-analyze security --offline=true systemd/kiosk-agent.service 2>/dev/null | sed -n 's/.*exposure level for kiosk-agent.service: \([0-9.]*\).*/\1/p')
 echo "metric unit_exposure ${exposure:-unknown} score"
 awk -v e="${exposure:-99}" 'BEGIN { exit !(e <= 2.0) }'
-
-section "ARM: aarch64 and armv7 release builds, Debian packages, aarch64 tests under qemu-user"
-ARM_QUICK="${ARM_QUICK:-1}" bash scripts/arm.sh all
