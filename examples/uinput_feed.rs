@@ -175,7 +175,13 @@ fn main() {
             ["tap", screen_name, action_name, lang] => {
                 let texts = Texts::load(lang, None).expect("a built-in language");
                 let px_per_mm = Canvas::new(w, h).px_per_mm;
-                let shown = Shown { screen: screen(screen_name), texts, size: (w, h), px_per_mm };
+                let shown = Shown {
+                    screen: screen(screen_name),
+                    texts,
+                    size: (w, h),
+                    px_per_mm,
+                    brand: kiosk_agent::display::brand::Brand::builtin(),
+                };
                 let a = action(action_name);
                 let t = targets(&shown).into_iter().find(|t| t.action == a).expect("the button is on that screen");
                 let (cx, cy) = (t.x + t.w / 2, t.y + t.h / 2);

@@ -18,6 +18,7 @@ cd "$(dirname "$0")/.."
 source scripts/lib.sh
 
 TARGETS=(aarch64-unknown-linux-gnu armv7-unknown-linux-gnueabihf)
+AARCH64_TESTS=(--test vectors --test queue --test vision --test display --test spi --test sandbox)
 deb_arch() { case "$1" in aarch64-*) echo arm64 ;; armv7-*) echo armhf ;; esac; }
 
 setup() {
@@ -84,8 +85,13 @@ test_aarch64() {
   # Release, so the dependencies and the library built for the binary above are reused.
   # The library's own unit tests (pure logic, the same 64-bit little-endian machine as the host)
   # are left to the host: their build was a third compile of the crate for this target.
-  cargo test --release --locked --target aarch64-unknown-linux-gnu \
-    --test vectors --test queue --test vision --test display --test spi --test sandbox
+  cargo test --release --locked --target aarch64-unknown-linux-gnu "${AARCH64_TESTS[@]}"
+}
+
+# The suites test_aarch64 runs, built only (CI builds them in the background, runs them later).
+build_tests_aarch64() {
+  echo "== aarch64 test build"
+  cargo test --release --locked --target aarch64-unknown-linux-gnu "${AARCH64_TESTS[@]}" --no-run
 }
 
 package() {
@@ -107,9 +113,10 @@ for step in "${@:-all}"; do
   case "$step" in
     setup) ;;
     build) build ;;
+    test-build) build_tests_aarch64 ;;
     test) test_aarch64 ;;
     package) package ;;
     all) build; package; test_aarch64 ;;
-    *) echo "usage: $0 [setup|build|package|test|all]..." >&2; exit 2 ;;
+    *) echo "usage: $0 [setup|build|package|test-build|test|all]..." >&2; exit 2 ;;
   esac
 done

@@ -41,18 +41,32 @@ export PYTHON="$PWD/$venv/bin/python"
 section "Node interop peer (smile-identity-core)"
 (cd tests/interop && CI=true npm ci --no-audit --no-fund --loglevel=error)
 
+# Every build below (the test suite, crash test, VM and field tests, the package, benchmarks, the
+# fuzz targets' dependencies, the ARM builds) is the release profile: one build of every
+# dependency per target, shared, where a debug-profile suite was a second one (some 4 minutes).
+# No LTO, whose link per binary took minutes across CI, and 16 codegen units: the same code;
+# `cargo build --release` keeps thin LTO.
+export CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
+
+section "ARM toolchain (the builds run in the background, at the lowest priority)"
+# The ARM builds, packages and the aarch64 tests' build take only the CPU the suite leaves idle
+# (tests waiting on sockets and timers, single-threaded fuzzing): nice 19 gives way to
+# everything else, so the timed parts are not slowed. Their apt installs and cargo-deb come
+# first, in the foreground. The benchmarks wait for them, so nothing else runs while figures
+# are taken; the aarch64 tests run last, in the foreground (their timers need the CPU).
+bash scripts/arm.sh setup
+install_cargo_deb
+mkdir -p target
+# Its own process group (setsid), so that a failure elsewhere stops its cargo and qemu too.
+ARM_QUICK=1 setsid nice -n 19 bash scripts/arm.sh build package test-build > target/arm.log 2>&1 &
+arm_pid=$!
+
 section "format and lints"
 cargo fmt --all -- --check
 (cd fuzz && cargo fmt -- --check)
 cargo clippy --locked --all-targets -- -D warnings
 # The packaged binary: without the sandbox, its fault injection and the test doubles.
 cargo clippy --locked --no-default-features --lib --bins -- -D warnings
-
-# Every build below (the test suite, crash test, VM and field tests, the package, benchmarks, the
-# fuzz targets' dependencies) is the release profile: one build of every dependency, shared, where
-# a debug-profile suite was a second one (some 4 minutes). No LTO, whose link per binary took
-# minutes across CI, and 16 codegen units: the same code; `cargo build --release` keeps thin LTO.
-export CARGO_PROFILE_RELEASE_LTO=off CARGO_PROFILE_RELEASE_CODEGEN_UNITS=16
 
 section "tests"
 cargo test --release --locked
@@ -67,6 +81,10 @@ cargo test --release --locked --test legibility -- --ignored --nocapture
 section "crash test: SIGKILL while enqueueing and uploading (release build)"
 KILL_LOOP_RUNS="${KILL_LOOP_RUNS:-100}" cargo test --release --locked --test crash -- --nocapture
 
+section "fleet: five agents scraped by Prometheus, the alert rules (promtool), the exposition's lint"
+apt_install prometheus
+cargo test --release --locked --test fleet -- --ignored --nocapture
+
 section "fuzzing: each libFuzzer target for a bounded time"
 bash scripts/fuzz.sh "${FUZZ_SECS:-10}"
 
@@ -74,13 +92,6 @@ section "device tests in a VM (Debian kernel under qemu): V4L2 on vivid, framebu
 bash scripts/vm.sh kit
 bash scripts/vm.sh rootfs
 install_cargo_deb
-# The ARM builds, packages and aarch64 tests run beside the VM tests and the soak, which leave a
-# core idle most of the time (one emulated CPU, waits on links); their apt installs come first,
-# in the foreground. The benchmarks wait for them, so nothing else runs while figures are taken.
-bash scripts/arm.sh setup
-# Its own process group (setsid), so that a failure elsewhere stops its cargo and qemu too.
-ARM_QUICK=1 setsid bash scripts/arm.sh build package test > target/arm.log 2>&1 &
-arm_pid=$!
 # The package's binary is built without the sandbox; the tests' own build (with it) follows.
 cargo build --release --locked --no-default-features --bin kiosk-agent
 cargo deb --locked --no-build --output target/debian/
@@ -92,7 +103,7 @@ section "field conditions in the VM (network namespaces, veth, tc netem): the so
 SOAK_JOBS="${SOAK_JOBS:-80}" SOAK_LIMIT_SECS="${SOAK_LIMIT_SECS:-420}" \
   cargo test --release --locked --test field -- --ignored --nocapture
 
-section "ARM: aarch64 and armv7 release builds, Debian packages, aarch64 tests under qemu-user (begun beside the VM tests)"
+section "ARM: aarch64 and armv7 release builds, Debian packages, aarch64 test build (the rest of the background run)"
 arm_rc=0
 wait "$arm_pid" || arm_rc=$?
 arm_pid=""
@@ -102,10 +113,13 @@ cat target/arm.log
 section "benchmarks, the link bench among them (figures as 'metric <name> <value> <unit>')"
 cargo bench --locked --bench field
 # 3,000 enqueue/erase cycles show the space amplification's trend; 10,000 add a minute of CI.
-CYCLES="${CYCLES:-3000}" cargo bench --locked --bench queue --bench vision --bench display --bench api
+CYCLES="${CYCLES:-3000}" cargo bench --locked --bench queue --bench vision --bench display --bench api --bench metrics
 
 section "systemd unit: exposure by systemd-analyze (goal <= 2.0)"
 apt_install systemd
 exposure=$(systemd-analyze security --offline=true systemd/kiosk-agent.service 2>/dev/null | sed -n 's/.*exposure level for kiosk-agent.service: \([0-9.]*\).*/\1/p')
 echo "metric unit_exposure ${exposure:-unknown} score"
 awk -v e="${exposure:-99}" 'BEGIN { exit !(e <= 2.0) }'
+
+section "ARM: the aarch64 tests under qemu-user"
+ARM_QUICK=1 bash scripts/arm.sh test

@@ -43,6 +43,52 @@ pub struct Config {
     pub uplink: UplinkSettings,
     #[serde(default)]
     pub api: ApiConfig,
+    #[serde(default)]
+    pub kiosk: KioskConfig,
+    #[serde(default)]
+    pub metrics: MetricsConfig,
+}
+
+/// Who this kiosk is in the fleet: in every log line (journal field KIOSK_ID), the metrics'
+/// `kiosk_info`, and each job's `partner_params` (`kiosk_id`, with `kiosk_site` and
+/// `kiosk_region` when set), so a result can be traced to the kiosk that took it.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct KioskConfig {
+    /// Letters, digits, '.', '_' and '-', up to 64; unset, the machine's host name.
+    pub id: Option<String>,
+    pub site: Option<String>,
+    pub region: Option<String>,
+}
+
+impl KioskConfig {
+    /// The configured id, or the host name (a kiosk imaged from one card keeps a unique name).
+    pub fn id(&self) -> String {
+        self.id.clone().unwrap_or_else(|| {
+            std::fs::read_to_string("/proc/sys/kernel/hostname")
+                .map(|h| h.trim().to_string())
+                .ok()
+                .filter(|h| !h.is_empty())
+                .unwrap_or_else(|| "kiosk".into())
+        })
+    }
+
+    pub fn identity(&self) -> crate::metrics::Identity {
+        crate::metrics::Identity {
+            id: self.id(),
+            site: self.site.clone().unwrap_or_default(),
+            region: self.region.clone().unwrap_or_default(),
+        }
+    }
+}
+
+/// Prometheus scraping (off unless `listen` is set).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MetricsConfig {
+    /// "ADDR:PORT" to serve `/metrics` on, e.g. the management VPN's address or
+    /// "127.0.0.1:9464"; plain HTTP, so never a public address.
+    pub listen: Option<String>,
 }
 
 /// The local control API.
@@ -263,6 +309,12 @@ pub struct DisplayConfig {
     pub diagonal_inches: Option<f32>,
     /// Under `run`, how long a session's outcome stays on screen before the idle screen returns.
     pub outcome_secs: u64,
+    /// The partner's accent colour, "#RRGGBB": buttons, links, the oval, progress. It must read
+    /// on the screen's background (4.5:1); unset, the kiosk's own teal.
+    pub accent: Option<String>,
+    /// The partner's logo (PNG or JPEG, at most 2 MB and 2048 px a side), at the top of the
+    /// welcome screen.
+    pub logo: Option<PathBuf>,
 }
 
 impl Default for DisplayConfig {
@@ -285,11 +337,18 @@ impl Default for DisplayConfig {
             languages: Vec::new(),
             diagonal_inches: None,
             outcome_secs: 8,
+            accent: None,
+            logo: None,
         }
     }
 }
 
 impl DisplayConfig {
+    /// The partner's brand as configured (the logo read and decoded).
+    pub fn brand(&self) -> Result<crate::display::brand::Brand, crate::display::brand::BrandError> {
+        crate::display::brand::Brand::new(self.accent.as_deref(), self.logo.as_deref())
+    }
+
     /// The configured display, speaking the configured language.
     pub fn open(&self) -> Result<Box<dyn Display + Send>, DisplayError> {
         let texts = Texts::load(&self.language, self.lang_dir.as_deref())
@@ -308,9 +367,12 @@ impl DisplayConfig {
             DisplayBackend::Png => Box::new(PngDisplay::new(&self.out_dir, self.width, self.height)?),
         };
         d.set_texts(texts);
-        if let Some(diagonal) = self.diagonal_inches {
-            d = Box::new(crate::display::panel::Physical { inner: d, diagonal });
-        }
+        let brand = self.brand().map_err(|e| DisplayError::Device { device: "brand".into(), detail: e.to_string() })?;
+        let d = Box::new(crate::display::panel::Physical {
+            inner: d,
+            diagonal: self.diagonal_inches,
+            brand: std::sync::Arc::new(brand),
+        });
         // Screens people watch are drawn on their own thread: capture never waits for them.
         Ok(if self.backend == DisplayBackend::Png { d } else { Box::new(Threaded::new(d)) })
     }
@@ -456,6 +518,8 @@ impl Config {
         let text =
             std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: p.clone(), detail: e.to_string() })?;
         let mut c = Self::parse(&text, &p)?;
+        // Whatever command reads this kiosk's config logs as this kiosk.
+        crate::log::set_kiosk_id(&c.kiosk.id());
         // Outside systemd (an operator's `check-config` or `doctor`), relative secret names are
         // found where the service's credentials come from: `credentials/` beside the config.
         if std::env::var_os("CREDENTIALS_DIRECTORY").is_none() {
@@ -578,6 +642,28 @@ impl Config {
                 ));
             }
         }
+        let ident_ok = |v: &str, max: usize| {
+            !v.is_empty() && v.len() <= max && v.bytes().all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b))
+        };
+        if self.kiosk.id.as_deref().is_some_and(|v| !ident_ok(v, 64)) {
+            return Err(invalid(
+                "kiosk.id",
+                "must be 1 to 64 letters, digits, '.', '_' or '-', e.g. \"nbo-westlands-01\"",
+            ));
+        }
+        for (key, v) in [("kiosk.site", &self.kiosk.site), ("kiosk.region", &self.kiosk.region)] {
+            if v.as_deref().is_some_and(|v| v.is_empty() || v.len() > 64 || v.chars().any(char::is_control)) {
+                return Err(invalid(key, "must be 1 to 64 characters, without control characters"));
+            }
+        }
+        if let Some(l) = &self.metrics.listen {
+            if l.parse::<std::net::SocketAddr>().is_err() {
+                return Err(invalid(
+                    "metrics.listen",
+                    format!("{l:?} is not ADDR:PORT; give this kiosk's management address, e.g. \"10.8.0.12:9464\" or \"127.0.0.1:9464\""),
+                ));
+            }
+        }
         if d.diagonal_inches.is_some_and(|v| !(1.0..=100.0).contains(&v)) {
             return Err(invalid("display.diagonal_inches", "must be the panel's diagonal, 1 to 100 inches"));
         }
@@ -586,6 +672,13 @@ impl Config {
         }
         if let Err(e) = Texts::load(&d.language, d.lang_dir.as_deref()) {
             return Err(invalid("display.language", e.to_string()));
+        }
+        if let Err(e) = d.brand() {
+            let key = match e {
+                crate::display::brand::BrandError::Logo { .. } => "display.logo",
+                _ => "display.accent",
+            };
+            return Err(invalid(key, e.to_string()));
         }
         for code in &d.languages {
             if let Err(e) = Texts::load(code, d.lang_dir.as_deref()) {

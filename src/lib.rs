@@ -12,6 +12,9 @@
 //! Layout: [`smileid`] is the sans-IO protocol core; everything that touches sockets, files
 //! or devices lives in the other modules, at the edges.
 
+/// The version and the commit it was built from, as `kiosk-agent --version` prints it.
+pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("KIOSK_COMMIT"), ")");
+
 pub mod api;
 pub mod app;
 pub mod bundle;
@@ -26,6 +29,7 @@ pub mod httpd;
 pub mod input;
 pub mod log;
 pub mod memory;
+pub mod metrics;
 pub mod queue;
 #[cfg(feature = "sandbox")]
 pub mod sandbox;

@@ -48,7 +48,24 @@ pub fn journal_entry(level: Level, message: &str, fields: &[(&str, &str)]) -> Ve
     out
 }
 
+static KIOSK_ID: OnceLock<String> = OnceLock::new();
+
+/// Names the kiosk in every line logged from now on (journal field KIOSK_ID), so that a fleet's
+/// collected journals say which kiosk each line came from. The first call wins: one process,
+/// one kiosk.
+pub fn set_kiosk_id(id: &str) {
+    let _ = KIOSK_ID.set(id.to_string());
+}
+
 pub fn log(level: Level, message: &str, fields: &[(&str, &str)]) {
+    let with_id;
+    let fields = match KIOSK_ID.get() {
+        Some(id) => {
+            with_id = [fields, &[("KIOSK_ID", id.as_str())]].concat();
+            &with_id[..]
+        }
+        None => fields,
+    };
     if let Some(j) = journal() {
         if j.send(&journal_entry(level, message, fields)).is_ok() {
             return;

@@ -31,7 +31,7 @@ use kiosk_agent::uplink::service::LinkState;
 const DEFAULT_CONFIG: &str = "/etc/kiosk-agent/kiosk.toml";
 
 #[derive(Parser)]
-#[command(name = "kiosk-agent", version, propagate_version = true)]
+#[command(name = "kiosk-agent", version = kiosk_agent::VERSION, propagate_version = true)]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -286,6 +286,12 @@ enum DisplayCommand {
         /// Panel diagonal in inches (default: the usual panel of that size).
         #[arg(long)]
         diagonal: Option<f32>,
+        /// The partner's accent colour, #RRGGBB (as `[display] accent`).
+        #[arg(long)]
+        accent: Option<String>,
+        /// The partner's logo, PNG or JPEG (as `[display] logo`).
+        #[arg(long)]
+        logo: Option<PathBuf>,
         /// Directory the PNG files go to.
         #[arg(long)]
         out: PathBuf,
@@ -873,7 +879,9 @@ fn run(cli: Cli) -> Result<()> {
                 std::process::exit(1);
             }
         }
-        Command::Display { action: DisplayCommand::Render { language, lang_dir, size, diagonal, out } } => {
+        Command::Display {
+            action: DisplayCommand::Render { language, lang_dir, size, diagonal, accent, logo, out },
+        } => {
             let texts = kiosk_agent::display::Texts::load(&language, lang_dir.as_deref())?;
             let (w, h) = size
                 .split_once('x')
@@ -882,7 +890,10 @@ fn run(cli: Cli) -> Result<()> {
                 .with_context(|| {
                     format!("--size {size:?}: give WIDTHxHEIGHT in pixels, each 64 to 4096, e.g. 800x480")
                 })?;
-            let written = kiosk_agent::display::samples::render_to(&texts, (w, h), diagonal, &out)?;
+            let brand = kiosk_agent::display::brand::Brand::new(accent.as_deref(), logo.as_deref())
+                .context("--accent/--logo")?;
+            let written =
+                kiosk_agent::display::samples::render_to(&texts, (w, h), diagonal, &std::sync::Arc::new(brand), &out)?;
             println!("{} screens in {} ({w}x{h}, {})", written.len(), out.display(), texts.code);
         }
         Command::Camera { action: CameraCommand::List } => {

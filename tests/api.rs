@@ -165,9 +165,27 @@ fn host_app_drives_every_job_type_with_a_local_key() {
         (Some("ok"), Some(0)),
         "{health}"
     );
-    let (_, metrics) = api(&a, "GET", "/metrics", None);
-    let m = metrics.as_str().unwrap();
-    assert!(m.contains("kiosk_queue_pending_jobs 0") && m.contains("kiosk_sessions{state=\"queued\"} 5"), "{m}");
+    // The queue's figures are the uplink's as of its last pass, a moment after the last result.
+    let t = std::time::Instant::now();
+    let metrics = loop {
+        let (_, metrics) = api(&a, "GET", "/metrics", None);
+        let m = metrics.as_str().unwrap().to_string();
+        if m.contains("kiosk_queue_jobs{stage=\"pending\"} 0") || t.elapsed().as_secs() > 10 {
+            break m;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let m = metrics.as_str();
+    for want in [
+        "kiosk_queue_jobs{stage=\"pending\"} 0",
+        "kiosk_sessions_total{outcome=\"completed\"} 5",
+        "kiosk_jobs_captured_total 5",
+        "kiosk_jobs_delivered_total 5",
+        "kiosk_link_state{state=\"up\"} 1",
+        "kiosk_job_size_bytes_count 5",
+    ] {
+        assert!(m.contains(want), "{want} in {m}");
+    }
     let (s, _) = api(&a, "DELETE", &format!("/v1/jobs/{}", records[0]["job_id"].as_str().unwrap()), None);
     assert_eq!(s, 200);
     assert_clean_logs(&a, &[API_KEY, ID_NUMBER]);
@@ -316,7 +334,13 @@ fn centre(screen: Screen, texts: &Arc<Texts>, action: Action) -> (i32, i32) {
     use kiosk_agent::display::touch::{targets, Shown};
     let (w, h) = TOUCH_PANEL;
     let px_per_mm = kiosk_agent::display::Canvas::new(w, h).px_per_mm;
-    let shown = Shown { screen: screen.clone(), texts: texts.clone(), size: TOUCH_PANEL, px_per_mm };
+    let shown = Shown {
+        screen: screen.clone(),
+        texts: texts.clone(),
+        size: TOUCH_PANEL,
+        px_per_mm,
+        brand: kiosk_agent::display::brand::Brand::builtin(),
+    };
     let t = targets(&shown)
         .into_iter()
         .find(|t| t.action == action)

@@ -538,3 +538,108 @@ fn display_render_previews_a_translators_language_file() {
     let o = render(&["--size", "800", "--out", b.to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains("WIDTHxHEIGHT"), "{}", text(&o));
 }
+
+/// A partner's accent and logo, set in the config as README shows, reach the screens the agent
+/// draws: the welcome under `run` carries the logo where the pictogram was, the capture's oval
+/// is in the accent and the kiosk's own teal is gone; an accent that would not read, or a logo
+/// that is not an image, is refused naming its key.
+#[test]
+fn a_partners_accent_and_logo_reach_the_screens_from_the_config() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    // A 300×100 logo in a colour no screen uses, its corners transparent.
+    const LOGO: [u8; 3] = [194, 24, 91];
+    let logo = dir.path().join("logo.png");
+    image::RgbaImage::from_fn(300, 100, |x, y| {
+        let corner = !(20..280).contains(&x) && !(20..80).contains(&y);
+        image::Rgba([LOGO[0], LOGO[1], LOGO[2], if corner { 0 } else { 255 }])
+    })
+    .save(&logo)
+    .unwrap();
+    const ACCENT: [u8; 3] = [11, 61, 145];
+    const TEAL: [u8; 3] = [0, 105, 92];
+    let base = std::fs::read_to_string(&config).unwrap();
+    let branded = base.replace("[display]\n", &format!("[display]\naccent = \"#0B3D91\"\nlogo = {logo:?}\n"));
+    std::fs::write(&config, &branded).unwrap();
+    let o = agent(&["check-config"], &config);
+    assert!(o.status.success(), "{}", text(&o));
+
+    let count = |png: &Path, rgb: [u8; 3]| -> (usize, Option<(u32, u32)>) {
+        let img = image::open(png).unwrap().to_rgb8();
+        let hits: Vec<_> = img.enumerate_pixels().filter(|(_, _, p)| p.0 == rgb).map(|(x, y, _)| (x, y)).collect();
+        (hits.len(), hits.first().copied())
+    };
+    let screens = dir.path().join("screens");
+    let named = |name: &str| -> Vec<std::path::PathBuf> {
+        let mut v: Vec<_> = std::fs::read_dir(&screens)
+            .map(|d| {
+                d.map(|e| e.unwrap().path())
+                    .filter(|p| p.to_string_lossy().ends_with(&format!("-{name}.png")))
+                    .collect()
+            })
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    // A capture: the face screens' oval in the accent, no teal anywhere.
+    let job = capture(&config);
+    assert!(!job.is_empty());
+    let faces = named("capture");
+    assert!(!faces.is_empty(), "no capture screens in {screens:?}");
+    assert!(faces.iter().any(|p| count(p, ACCENT).0 > 100), "the oval in the partner's accent");
+    for p in std::fs::read_dir(&screens).unwrap().map(|e| e.unwrap().path()) {
+        assert_eq!(count(&p, TEAL).0, 0, "the kiosk's own accent on {p:?}");
+    }
+    // The welcome under `run`: the logo, centred, in the top half; its transparent corners show
+    // the background.
+    let svc = start_service(dir.path(), &config);
+    let t = std::time::Instant::now();
+    while named("idle").is_empty() {
+        assert!(
+            t.elapsed().as_secs() < 30,
+            "no welcome screen: {}",
+            std::fs::read_to_string(dir.path().join("service.log")).unwrap()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let idle = named("idle").pop().unwrap();
+    let (n, first) = count(&idle, LOGO);
+    assert!(n > 500, "the logo on the welcome screen: {n} pixels");
+    let img = image::open(&idle).unwrap().to_rgb8();
+    let (x, y) = first.unwrap();
+    assert!(y < img.height() / 2, "the logo heads the screen ({x}, {y})");
+    let row: Vec<u32> = (0..img.width()).filter(|&x| img.get_pixel(x, y + 10).0 == LOGO).collect();
+    let centre = (row[0] + row[row.len() - 1]) as i32 / 2;
+    assert!((centre - img.width() as i32 / 2).abs() <= 2, "centred: {row:?}");
+    drop(svc);
+
+    // Refused, naming the key and what to do.
+    for (line, key, says) in
+        [("accent = \"#F5C518\"", "display.accent", "darker"), ("accent = \"blue\"", "display.accent", "#RRGGBB")]
+    {
+        std::fs::write(&config, base.replace("[display]\n", &format!("[display]\n{line}\n"))).unwrap();
+        let o = agent(&["check-config"], &config);
+        assert_eq!(o.status.code(), Some(78), "{line}: {}", text(&o));
+        assert!(text(&o).contains(key) && text(&o).contains(says), "{line}: {}", text(&o));
+    }
+    let not_png = dir.path().join("logo.svg");
+    std::fs::write(&not_png, "<svg/>").unwrap();
+    std::fs::write(&config, base.replace("[display]\n", &format!("[display]\nlogo = {not_png:?}\n"))).unwrap();
+    let o = agent(&["check-config"], &config);
+    assert_eq!(o.status.code(), Some(78), "{}", text(&o));
+    assert!(text(&o).contains("display.logo") && text(&o).contains("logo.svg"), "{}", text(&o));
+    // The designers' preview takes the same two settings.
+    let out = dir.path().join("preview");
+    let o = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
+        .args(["display", "render", "--accent", "#0B3D91", "--logo"])
+        .arg(&logo)
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(count(&out.join("idle.png"), LOGO).0 > 500);
+    assert!(count(&out.join("consent.png"), ACCENT).0 > 100, "the buttons in the accent");
+}

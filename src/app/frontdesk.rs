@@ -116,6 +116,7 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
             Some((at, c, s)) if at.elapsed() < SLOW_TICK => (c, s),
             _ => {
                 let (c, s) = (service.camera_missing(), service.storage_full());
+                service.metrics.set_camera_present(!c);
                 slow = Some((std::time::Instant::now(), c, s));
                 (c, s)
             }

@@ -43,6 +43,8 @@ pub enum AppError {
     Input(#[from] crate::input::evdev::EvdevError),
     #[error(transparent)]
     Queue(#[from] QueueError),
+    #[error(transparent)]
+    Metrics(#[from] crate::metrics::listen::ListenError),
 }
 
 /// What talking to Smile ID needs, built once from the config: the HTTPS client (with the
@@ -72,7 +74,7 @@ impl SmileLink {
 }
 
 /// A session as the kiosk's config completes it: the partner's name on the consent screen, the
-/// callback URL, the person's language (the kiosk's by default).
+/// callback URL, the person's language (the kiosk's by default), the kiosk's identity.
 pub fn session_request(
     c: &Config,
     r: crate::api::StartSession,
@@ -83,6 +85,15 @@ pub fn session_request(
     if options.callback_url.is_none() {
         options.callback_url = c.smileid.callback_url.clone();
     }
+    // Which kiosk took the job, in partner_params (Smile ID echoes them in results and
+    // callbacks; values are strings, as its SDKs require). A host application's own value wins.
+    let mut extra = r.extra;
+    let k = &c.kiosk;
+    for (key, v) in [("kiosk_id", Some(k.id())), ("kiosk_site", k.site.clone()), ("kiosk_region", k.region.clone())] {
+        if let Some(v) = v {
+            extra.entry(key.to_string()).or_insert(serde_json::Value::String(v));
+        }
+    }
     Ok(SessionRequest {
         partner_name: c.smileid.partner_name.clone(),
         user_id: r.user_id,
@@ -90,7 +101,7 @@ pub fn session_request(
         job_type: r.job_type,
         id_info: r.id_info,
         options,
-        extra: r.extra,
+        extra,
         document_back: r.document_back,
         texts: Some(texts),
         owner: r.owner,
@@ -156,10 +167,17 @@ impl Agent {
                 .spawn(move || frontdesk::run(service, slot, stop))
                 .expect("a thread can be spawned");
         }
+        if let Some(addr) = &c.metrics.listen {
+            let service = self.service.clone();
+            let render = move || crate::metrics::expose(&service.metrics, &service.identity, crate::VERSION);
+            let bound = crate::metrics::listen::serve(addr, render, threads_stop.clone())?;
+            crate::log::info(&format!("metrics for Prometheus on http://{bound}/metrics"), &[]);
+        }
         crate::log::info(&format!("running; control API on {}", c.api.socket.display()), &[]);
         crate::systemd::notify("READY=1\nSTATUS=running");
         let mut uplink = self.service.smile.uplink(c, &self.queue);
         uplink.link_watch = Some(self.link.clone());
+        uplink.metrics = self.service.metrics.clone();
         uplink.heartbeat = self.heartbeat.clone();
         uplink.heartbeat.store(crate::smileid::timestamp::UnixMillis::now().0, Ordering::Relaxed);
         let result = uplink.run(stop, false, on_event);

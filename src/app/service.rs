@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::display::slot::DisplaySlot;
 use crate::display::Display;
 use crate::queue::{Queue, QueueError, Record};
-use crate::session::manager::{Devices, SessionManager, SessionState, SessionView, StartError};
+use crate::session::manager::{Devices, SessionManager, SessionView, StartError};
 use crate::session::new_job_id;
 use crate::smileid::job::{Job, JobOptions, JobType, PartnerParams};
 use crate::smileid::signature::SignContext;
@@ -52,6 +52,9 @@ pub struct Service {
     pub chosen_language: std::sync::Mutex<Option<(String, std::time::Instant)>>,
     /// A touch panel was found (`[input] evdev`): the screens offer on-screen choices.
     pub touch: std::sync::atomic::AtomicBool,
+    /// What the kiosk counts for the fleet, and who it is.
+    pub metrics: Arc<crate::metrics::Registry>,
+    pub identity: crate::metrics::Identity,
 }
 
 fn queue_refusal(e: QueueError) -> Refusal {
@@ -225,36 +228,7 @@ impl Backend for Service {
     }
 
     fn metrics(&self) -> String {
-        let s = self.queue.stats().unwrap_or_default();
-        let link_up = self.link() == LinkState::Up;
-        let mut out = String::new();
-        let mut metric = |name: &str, help: &str, v: String| {
-            out.push_str(&format!("# HELP {name} {help}\n# TYPE {name} gauge\n{name} {v}\n"));
-        };
-        metric("kiosk_queue_pending_jobs", "Jobs waiting to reach Smile ID.", s.pending.to_string());
-        metric("kiosk_queue_bundle_bytes", "Bytes of job bundles on disk.", s.bundle_bytes.to_string());
-        metric("kiosk_queue_failed_jobs", "Jobs refused for good.", s.failed.to_string());
-        metric(
-            "kiosk_queue_quarantined_jobs",
-            "Jobs whose bundle failed its integrity check.",
-            s.quarantined.to_string(),
-        );
-        metric("kiosk_queue_finished_jobs", "Jobs with a final result.", s.finished.to_string());
-        metric("kiosk_disk_free_bytes", "Free bytes on the state file system.", s.free_bytes.unwrap_or(0).to_string());
-        metric("kiosk_uplink_up", "1 when the last link probe reached the API host.", (link_up as u8).to_string());
-        out.push_str("# HELP kiosk_sessions Sessions since start, by state.\n# TYPE kiosk_sessions gauge\n");
-        let counts = self.sessions.counts();
-        for st in [
-            SessionState::Queued,
-            SessionState::Declined,
-            SessionState::Cancelled,
-            SessionState::TimedOut,
-            SessionState::Failed,
-        ] {
-            let name = serde_json::to_value(st).ok().and_then(|v| v.as_str().map(str::to_owned)).unwrap_or_default();
-            out.push_str(&format!("kiosk_sessions{{state=\"{name}\"}} {}\n", counts.get(&st).copied().unwrap_or(0)));
-        }
-        out
+        crate::metrics::expose(&self.metrics, &self.identity, crate::VERSION)
     }
 }
 
@@ -268,13 +242,16 @@ pub fn build(
     let smile = super::SmileLink::new(&config)?;
     let devices = Arc::new(ConfiguredDevices { config: config.clone(), display });
     let answers_on_device = config.input.on_device();
-    let sessions = SessionManager::new(
+    let metrics = Arc::new(crate::metrics::Registry::default());
+    let mut sessions = SessionManager::new(
         queue.clone(),
         devices,
         config.capture.clone(),
         Duration::from_secs(config.api.consent_timeout_secs),
         answers_on_device.then(|| Duration::from_secs(config.input.answer_timeout_secs)),
     );
+    sessions.metrics = metrics.clone();
+    let identity = config.kiosk.identity();
     let per_hour = config.api.enhanced_kyc_per_hour;
     let ekyc_budget = std::sync::Mutex::new(crate::api::access::RateLimit::new(per_hour, per_hour.min(5)));
     Ok(Service {
@@ -286,6 +263,8 @@ pub fn build(
         ekyc_budget,
         chosen_language: Default::default(),
         touch: Default::default(),
+        identity,
+        metrics,
     })
 }
 

@@ -12,6 +12,8 @@ pub struct Canvas {
     pub px_per_mm: f32,
     /// The buttons drawn so far, for the touch panel ([`super::touch`]).
     pub targets: Vec<super::touch::Target>,
+    /// The partner's accent and logo ([`super::brand`]).
+    pub brand: std::sync::Arc<super::brand::Brand>,
 }
 
 impl Canvas {
@@ -23,7 +25,14 @@ impl Canvas {
     /// A canvas for a panel of `diagonal` inches.
     pub fn for_panel(width: u32, height: u32, diagonal: f32) -> Self {
         let px_per_mm = super::panel::px_per_mm(width, height, diagonal);
-        Canvas { width, height, rgb: vec![0; (width * height * 3) as usize], px_per_mm, targets: Vec::new() }
+        Canvas {
+            width,
+            height,
+            rgb: vec![0; (width * height * 3) as usize],
+            px_per_mm,
+            targets: Vec::new(),
+            brand: super::brand::Brand::builtin(),
+        }
     }
 
     pub fn pixel(&self, x: u32, y: u32) -> [u8; 3] {

@@ -1,6 +1,7 @@
 //! What the person sees: screens drawn with embedded-graphics onto a [`Canvas`] in the
 //! person's language ([`text`]), shown by a [`Display`] backend.
 
+pub mod brand;
 pub mod canvas;
 pub mod fb;
 pub mod panel;
@@ -63,10 +64,16 @@ pub trait Display {
         panel::px_per_mm(w, h, panel::guess_diagonal(w, h))
     }
 
+    /// The partner's accent and logo; the kiosk's own unless configured ([`panel::Physical`]).
+    fn brand(&self) -> Arc<brand::Brand> {
+        brand::Brand::builtin()
+    }
+
     /// Renders `screen` at this display's size and shows it.
     fn show(&mut self, screen: &Screen) -> Result<(), DisplayError> {
         let (w, h) = self.size();
         let mut c = Canvas::new(w, h);
+        c.brand = self.brand();
         screens::render(screen, &self.texts(), &mut c);
         self.present(&c, screen.name())
     }
@@ -90,6 +97,9 @@ impl<T: Display + ?Sized> Display for Box<T> {
     }
     fn px_per_mm(&self) -> f32 {
         (**self).px_per_mm()
+    }
+    fn brand(&self) -> Arc<brand::Brand> {
+        (**self).brand()
     }
     fn show(&mut self, screen: &Screen) -> Result<(), DisplayError> {
         (**self).show(screen)

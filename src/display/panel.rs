@@ -28,11 +28,13 @@ pub fn px_per_mm(width: u32, height: u32, diagonal: f32) -> f32 {
     (width as f32).hypot(height as f32) / (diagonal * 25.4)
 }
 
-/// A display whose panel's diagonal is known (`[display] diagonal_inches`): screens are laid
-/// out for its real pixels per millimetre.
+/// A display as configured: screens are laid out for the panel's real pixels per millimetre
+/// when its diagonal is known (`[display] diagonal_inches`), in the partner's brand
+/// (`[display] accent`, `logo`).
 pub struct Physical<D> {
     pub inner: D,
-    pub diagonal: f32,
+    pub diagonal: Option<f32>,
+    pub brand: std::sync::Arc<super::brand::Brand>,
 }
 
 impl<D: super::Display> super::Display for Physical<D> {
@@ -53,11 +55,15 @@ impl<D: super::Display> super::Display for Physical<D> {
     }
     fn px_per_mm(&self) -> f32 {
         let (w, h) = self.size();
-        px_per_mm(w, h, self.diagonal)
+        px_per_mm(w, h, self.diagonal.unwrap_or_else(|| guess_diagonal(w, h)))
+    }
+    fn brand(&self) -> std::sync::Arc<super::brand::Brand> {
+        self.brand.clone()
     }
     fn show(&mut self, screen: &super::Screen) -> Result<(), super::DisplayError> {
         let (w, h) = self.size();
-        let mut c = super::Canvas::for_panel(w, h, self.diagonal);
+        let mut c = super::Canvas::for_panel(w, h, self.diagonal.unwrap_or_else(|| guess_diagonal(w, h)));
+        c.brand = self.brand.clone();
         super::screens::render(screen, &self.texts(), &mut c);
         self.present(&c, screen.name())
     }

@@ -76,11 +76,13 @@ pub fn screens() -> Vec<(&'static str, Screen)> {
     ]
 }
 
-/// Renders every sample screen in `texts` at `size` and writes them to `dir` as NAME.png.
+/// Renders every sample screen in `texts` at `size`, in `brand`, and writes them to `dir` as
+/// NAME.png.
 pub fn render_to(
     texts: &Texts,
     (w, h): (u32, u32),
     diagonal: Option<f32>,
+    brand: &std::sync::Arc<super::brand::Brand>,
     dir: &Path,
 ) -> Result<Vec<PathBuf>, DisplayError> {
     let err = |p: &Path, e: &dyn std::fmt::Display| DisplayError::Write {
@@ -94,6 +96,7 @@ pub fn render_to(
             Some(d) => Canvas::for_panel(w, h, d),
             None => Canvas::new(w, h),
         };
+        c.brand = brand.clone();
         render(&screen, texts, &mut c);
         let path = dir.join(format!("{name}.png"));
         let img = image::RgbImage::from_raw(w, h, c.rgb).ok_or_else(|| err(&path, &"canvas size mismatch"))?;

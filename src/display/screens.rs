@@ -7,6 +7,7 @@ use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::{Line, PrimitiveStyle};
 
+use super::brand::Logo;
 use super::pictograms::{self, Pictogram};
 use super::style::{scale, Scale, PALETTE};
 use super::text::Texts;
@@ -226,7 +227,19 @@ fn card_frame(c: &mut Canvas, pic: Area, color: Rgb888, width: i32) {
 }
 
 /// A centred message: pictogram, title, body, and optionally buttons at the bottom.
-fn message(c: &mut Canvas, s: &Scale, set: Setting, icon: (Pictogram, Rgb888), title: &str, body: &str, below: i32) {
+/// A centred message: a pictogram (or, on the welcome screen, the partner's logo in its place),
+/// a title and a body, in the panel above `below` px.
+#[allow(clippy::too_many_arguments)]
+fn message(
+    c: &mut Canvas,
+    s: &Scale,
+    set: Setting,
+    icon: (Pictogram, Rgb888),
+    logo: Option<&Logo>,
+    title: &str,
+    body: &str,
+    below: i32,
+) {
     let (w, h, m) = (c.width as i32, c.height as i32, s.margin);
     let inner = Area::new(m, m, w - 2 * m, h - 2 * m - below);
     let title_b = fit(title, s.title, inner.w, s.title.px as i32 * 3, s, set);
@@ -234,13 +247,22 @@ fn message(c: &mut Canvas, s: &Scale, set: Setting, icon: (Pictogram, Rgb888), t
     // The pictogram gives way when the words need the room.
     let room = inner.h - title_b.height() - body_b.height() - 3 * s.unit;
     let icon_side = if room >= s.unit * 5 { s.icon.min(room) } else { 0 };
-    let gap = if icon_side > 0 { 2 * s.unit } else { 0 };
-    let total = icon_side + gap + title_b.height() + s.unit + body_b.height();
+    // A logo takes the pictogram's height at most, and three fifths of the width.
+    let mark = match logo {
+        Some(l) if icon_side > 0 => l.fitted(inner.w * 3 / 5, icon_side),
+        _ => (icon_side, icon_side),
+    };
+    let gap = if mark.1 > 0 { 2 * s.unit } else { 0 };
+    let total = mark.1 + gap + title_b.height() + s.unit + body_b.height();
     let mut y = inner.y + (inner.h - total).max(0) / 2;
-    if icon_side > 0 {
-        pictograms::draw(c, icon.0, Point::new(inner.centre_x(), y + icon_side / 2), icon_side, icon.1);
+    match logo {
+        Some(l) if mark.1 > 0 => l.draw(c, inner.centre_x() - mark.0 / 2, y, mark.0, mark.1),
+        _ if icon_side > 0 => {
+            pictograms::draw(c, icon.0, Point::new(inner.centre_x(), y + icon_side / 2), icon_side, icon.1)
+        }
+        _ => {}
     }
-    y += icon_side + gap;
+    y += mark.1 + gap;
     title_b.draw(c, inner.x, y, inner.w, Align::Centre, PALETTE.ink);
     y += title_b.height() + s.unit;
     body_b.draw(c, inner.x, y, inner.w, Align::Centre, PALETTE.muted);
@@ -312,7 +334,7 @@ fn language_row(c: &mut Canvas, t: &Texts, s: &Scale, row: Area, set: Setting) -
         // A chevron pointing outwards, drawn: a glyph would be text-sized.
         let (cx, cy, r) = (at.centre_x(), at.y + at.h / 2, (at.h / 5).max(3));
         let dx = if left != set.rtl { -r / 2 } else { r / 2 };
-        let style = PrimitiveStyle::with_stroke(PALETTE.accent, (s.unit / 2).max(2) as u32);
+        let style = PrimitiveStyle::with_stroke(c.brand.accent, (s.unit / 2).max(2) as u32);
         for end in [cy - r, cy + r] {
             let _ = Line::new(Point::new(cx + dx, cy), Point::new(cx - dx, end)).into_styled(style).draw(c);
         }
@@ -376,6 +398,7 @@ fn gestures(t: &Texts) -> (String, String) {
 pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
     let _ = c.clear(PALETTE.bg);
     let s = scale(c);
+    let (accent, on_accent) = (c.brand.accent, c.brand.on_accent);
     let set = t.setting();
     let (m, w, h) = (s.margin, c.width as i32, c.height as i32);
     let full = Area::new(m, m, w - 2 * m, h - 2 * m);
@@ -407,7 +430,9 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
                 }
                 below = h - m - top + 2 * s.unit;
             }
-            message(c, &s, set, (Pictogram::Face, PALETTE.accent), &t.get("welcome_title"), &t.get(how), below);
+            let brand = c.brand.clone();
+            let (title, body) = (t.get("welcome_title"), t.get(how));
+            message(c, &s, set, (Pictogram::Face, accent), brand.logo.as_ref(), &title, &body, below);
             status(c, &t.get(key), dot, &s, full, set);
         }
         Screen::Consent { partner, more } => {
@@ -441,14 +466,14 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             let progress_text = t.fmt("progress", &[("done", &done.to_string()), ("total", &total.to_string())]);
             let (msg, icon, colors) = match hint {
                 Some(hn) => (t.get(hint_key(*hn)), hint_icon(*hn), (PALETTE.warn_bg, PALETTE.ink)),
-                None => (progress_text, Pictogram::Tick, (PALETTE.accent, PALETTE.on_accent)),
+                None => (progress_text, Pictogram::Tick, (accent, on_accent)),
             };
             if w <= h {
                 // Portrait: the band goes under the picture, which gives it room (never over the face).
                 pic.h -= band_room(&s, &msg, pic.w, set);
             }
             let drawn = stage(c, pic, preview, true, &s, Pictogram::Face);
-            oval(c, drawn, if hint.is_some() { PALETTE.warn_bg } else { PALETTE.accent }, line * 2);
+            oval(c, drawn, if hint.is_some() { PALETTE.warn_bg } else { accent }, line * 2);
             if w > h {
                 let at = Area::new(col.x, y + bar_h + 2 * s.unit, col.w, 0);
                 band(c, &msg, icon, at, &shrunk(&s, &msg, col.w, col.bottom() - at.y, set), colors, set);
@@ -504,7 +529,7 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             }
             let drawn = stage(c, pic, preview, false, &s, Pictogram::Card);
             if !*review {
-                card_frame(c, drawn, if hint.is_some() { PALETTE.warn_bg } else { PALETTE.accent }, line * 2);
+                card_frame(c, drawn, if hint.is_some() { PALETTE.warn_bg } else { accent }, line * 2);
                 if let Some(hn) = hint {
                     let colors = (PALETTE.warn_bg, PALETTE.ink);
                     let msg = hint_msg.clone().unwrap_or_default();
@@ -519,18 +544,19 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
         }
         Screen::Review { images } => {
             let body = t.fmt("review_body", &[("n", &images.to_string())]);
-            message(c, &s, set, (Pictogram::Tick, PALETTE.ok), &t.get("review_title"), &body, 0);
+            message(c, &s, set, (Pictogram::Tick, PALETTE.ok), None, &t.get("review_title"), &body, 0);
         }
         // No references, codes or counts here: they mean nothing to the person at the screen
         // (they go to the log and the API).
         Screen::Saved => {
-            message(c, &s, set, (Pictogram::Tick, PALETTE.ok), &t.get("saved_title"), &t.get("saved_body"), 0)
+            message(c, &s, set, (Pictogram::Tick, PALETTE.ok), None, &t.get("saved_title"), &t.get("saved_body"), 0)
         }
         Screen::Uploading => message(
             c,
             &s,
             set,
-            (Pictogram::Upload, PALETTE.accent),
+            (Pictogram::Upload, accent),
+            None,
             &t.get("uploading_title"),
             &t.get("uploading_body"),
             0,
@@ -541,7 +567,7 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             } else {
                 ("result_fail", "result_fail_body", (Pictogram::Cross, PALETTE.bad))
             };
-            message(c, &s, set, icon, &t.get(title), &t.get(body), 0);
+            message(c, &s, set, icon, None, &t.get(title), &t.get(body), 0);
         }
         Screen::Error { problem } => {
             let (title, body, icon) = match problem {
@@ -554,7 +580,7 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
                 Problem::TimedOut => ("timeout_title", "timeout_body", Pictogram::Clock),
             };
             let color = if *problem == Problem::Cancelled { PALETTE.muted } else { PALETTE.bad };
-            message(c, &s, set, (icon, color), &t.get(title), &t.get(body), 0);
+            message(c, &s, set, (icon, color), None, &t.get(title), &t.get(body), 0);
         }
     }
 }

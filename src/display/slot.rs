@@ -95,12 +95,17 @@ impl Display for Loan {
         self.inner().px_per_mm()
     }
 
+    fn brand(&self) -> Arc<super::brand::Brand> {
+        self.inner().brand()
+    }
+
     fn show(&mut self, screen: &Screen) -> Result<(), DisplayError> {
         let shown = Shown {
             screen: without_picture(screen),
             texts: self.texts(),
             size: self.size(),
             px_per_mm: self.px_per_mm(),
+            brand: self.brand(),
         };
         *self.slot.shown.lock().unwrap_or_else(|e| e.into_inner()) = Some(shown);
         self.inner_mut().show(screen)

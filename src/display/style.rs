@@ -7,8 +7,8 @@ use embedded_graphics::pixelcolor::Rgb888;
 use super::typeset::{Style, Weight};
 use super::Canvas;
 
-/// Colours. Text on `bg` and `surface` has a contrast ratio of at least 7:1 (WCAG AAA), the
-/// accent's label at least 4.5:1.
+/// Colours. Text on `bg` and `surface` has a contrast ratio of at least 7:1 (WCAG AAA). The
+/// accent is the partner's ([`super::brand`]).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Palette {
     pub bg: Rgb888,
@@ -16,8 +16,6 @@ pub struct Palette {
     pub ink: Rgb888,
     pub muted: Rgb888,
     pub line: Rgb888,
-    pub accent: Rgb888,
-    pub on_accent: Rgb888,
     pub warn: Rgb888,
     pub warn_bg: Rgb888,
     pub bad: Rgb888,
@@ -32,8 +30,6 @@ pub const PALETTE: Palette = Palette {
     ink: Rgb888::new(17, 24, 39),
     muted: Rgb888::new(64, 72, 88),
     line: Rgb888::new(203, 208, 216),
-    accent: Rgb888::new(0, 105, 92),
-    on_accent: Rgb888::new(255, 255, 255),
     warn: Rgb888::new(161, 72, 8),
     warn_bg: Rgb888::new(255, 241, 204),
     bad: Rgb888::new(185, 28, 28),

@@ -16,6 +16,7 @@ struct Mailbox {
 pub struct Threaded {
     size: (u32, u32),
     px_per_mm: f32,
+    brand: Arc<super::brand::Brand>,
     shared: Arc<(Mutex<Mailbox>, Condvar)>,
     worker: Option<std::thread::JoinHandle<()>>,
 }
@@ -24,6 +25,7 @@ impl Threaded {
     pub fn new(mut inner: Box<dyn Display + Send>) -> Threaded {
         let size = inner.size();
         let px_per_mm = inner.px_per_mm();
+        let brand = inner.brand();
         let shared =
             Arc::new((Mutex::new(Mailbox { next: None, texts: inner.texts(), closed: false }), Condvar::new()));
         let s = shared.clone();
@@ -46,7 +48,7 @@ impl Threaded {
                 }
             })
             .expect("a thread can be started");
-        Threaded { size, px_per_mm, shared, worker: Some(worker) }
+        Threaded { size, px_per_mm, brand, shared, worker: Some(worker) }
     }
 }
 
@@ -84,6 +86,10 @@ impl Display for Threaded {
 
     fn px_per_mm(&self) -> f32 {
         self.px_per_mm
+    }
+
+    fn brand(&self) -> Arc<super::brand::Brand> {
+        self.brand.clone()
     }
 
     fn show(&mut self, screen: &Screen) -> Result<(), DisplayError> {

@@ -50,6 +50,8 @@ pub struct Shown {
     pub texts: Arc<Texts>,
     pub size: (u32, u32),
     pub px_per_mm: f32,
+    /// A logo moves the welcome screen's words and buttons.
+    pub brand: Arc<super::brand::Brand>,
 }
 
 /// The screen without its camera picture.
@@ -66,6 +68,7 @@ pub fn targets(shown: &Shown) -> Vec<Target> {
     let (w, h) = shown.size;
     let mut c = Canvas::new(w, h);
     c.px_per_mm = shown.px_per_mm;
+    c.brand = shown.brand.clone();
     screens::render(&shown.screen, &shown.texts, &mut c);
     c.targets
 }
@@ -93,6 +96,7 @@ mod tests {
                     texts: texts.clone(),
                     size,
                     px_per_mm: Canvas::new(size.0, size.1).px_per_mm,
+                    brand: crate::display::brand::Brand::builtin(),
                 };
                 let t = targets(&shown);
                 let yes = t.iter().find(|t| t.action == Action::Yes).expect("a yes button");
@@ -113,7 +117,13 @@ mod tests {
 
     #[test]
     fn screens_without_choices_have_no_targets() {
-        let shown = Shown { screen: Screen::Saved, texts: crate::display::english(), size: (800, 480), px_per_mm: 5.0 };
+        let shown = Shown {
+            screen: Screen::Saved,
+            texts: crate::display::english(),
+            size: (800, 480),
+            px_per_mm: 5.0,
+            brand: crate::display::brand::Brand::builtin(),
+        };
         assert!(targets(&shown).is_empty());
     }
 }

@@ -92,14 +92,14 @@ pub fn button(c: &mut Canvas, b: &Button, s: &Scale, at: Area, set: Setting) {
     c.targets.push(Target { x: at.x, y: at.y, w: at.w, h: at.h, action: b.action });
     let radius = Size::new(s.unit as u32 * 2, s.unit as u32 * 2);
     let (fill, ink) = match b.kind {
-        Kind::Primary => (PALETTE.accent, PALETTE.on_accent),
-        Kind::Secondary => (PALETTE.surface, PALETTE.accent),
-        Kind::Link => (PALETTE.bg, PALETTE.accent),
+        Kind::Primary => (c.brand.accent, c.brand.on_accent),
+        Kind::Secondary => (PALETTE.surface, c.brand.accent),
+        Kind::Link => (PALETTE.bg, c.brand.accent),
     };
     if b.kind != Kind::Link {
         let style = PrimitiveStyleBuilder::new()
             .fill_color(fill)
-            .stroke_color(PALETTE.accent)
+            .stroke_color(c.brand.accent)
             .stroke_width((s.unit / 2).max(2) as u32)
             .build();
         let _ = RoundedRectangle::with_equal_corners(at.rect(), radius).into_styled(style).draw(c);
@@ -231,7 +231,7 @@ pub fn progress(c: &mut Canvas, at: Area, done: u32, total: u32, rtl: bool) -> i
     if filled > 0 {
         let bar = Area::new(at.x, at.y, filled.max(at.h), at.h).mirrored(at, rtl);
         let _ = RoundedRectangle::with_equal_corners(bar.rect(), r)
-            .into_styled(PrimitiveStyle::with_fill(PALETTE.accent))
+            .into_styled(PrimitiveStyle::with_fill(c.brand.accent))
             .draw(c);
     }
     at.bottom()

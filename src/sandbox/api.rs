@@ -74,6 +74,9 @@ pub struct JobRecord {
     #[serde(default)]
     pub consent_recorded: bool,
     pub result: Option<Value>,
+    /// The partner's keys beyond user_id, job_id and job_type (kiosk_id...), as prep_upload sent them.
+    #[serde(default)]
+    pub partner_extras: serde_json::Map<String, Value>,
 }
 
 /// Which endpoint a queued fault hits.
@@ -412,6 +415,15 @@ impl Sandbox {
                     uploads: 0,
                     consent_recorded: false,
                     result: None,
+                    partner_extras: field(&body, "partner_params")?
+                        .as_object()
+                        .map(|m| {
+                            m.iter()
+                                .filter(|(k, _)| !matches!(k.as_str(), "user_id" | "job_id" | "job_type"))
+                                .map(|(k, v)| (k.clone(), v.clone()))
+                                .collect()
+                        })
+                        .unwrap_or_default(),
                 }
             }
         };

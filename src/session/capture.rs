@@ -92,7 +92,20 @@ pub fn capture_selfie_and_liveness(
     s: &CaptureSettings,
     retries: &mut u32,
 ) -> Result<Vec<JobImage>, SessionError> {
+    capture_face(cam, display, input, s, retries).map(|(images, _)| images)
+}
+
+/// [`capture_selfie_and_liveness`], also giving the selfie frame's brightness and the face's
+/// sharpness (the fleet's camera trends).
+pub fn capture_face(
+    cam: &mut dyn FrameSource,
+    display: &mut dyn Display,
+    input: &dyn Input,
+    s: &CaptureSettings,
+    retries: &mut u32,
+) -> Result<(Vec<JobImage>, Option<crate::vision::quality::Quality>), SessionError> {
     cam.set_scene(Scene::Face);
+    let mut selfie_quality = None;
     let det = Detector { min_face: s.min_face_px, ..Detector::default() };
     let total = s.liveness_frames + 1;
     let interval = Duration::from_millis(s.liveness_interval_ms);
@@ -131,6 +144,7 @@ pub fn capture_selfie_and_liveness(
             } else if n >= s.liveness_frames && due {
                 let jpeg = jpeg_long_side(&frame, s.selfie_long_side, s.jpeg_quality)?;
                 images.push(JobImage { image_type: ImageType::SelfieFile, file_name: "selfie.jpg".into(), jpeg });
+                selfie_quality = Some(a.quality);
             }
         }
         *retries += hint.is_some() as u32;
@@ -151,7 +165,7 @@ pub fn capture_selfie_and_liveness(
             })?;
         }
     }
-    Ok(images)
+    Ok((images, selfie_quality))
 }
 
 /// Captures one side of an ID document: a frame that has passed the document gates for half a

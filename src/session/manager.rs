@@ -108,6 +108,8 @@ pub struct SessionManager {
     /// A touch panel: the consent screen offers the whole text.
     pub read_more: AtomicBool,
     ended: Arc<Mutex<Option<Ended>>>,
+    /// Sessions are counted here by outcome, with their capture times and job sizes.
+    pub metrics: Arc<crate::metrics::Registry>,
 }
 
 struct ChannelInput {
@@ -119,6 +121,8 @@ struct ChannelInput {
     read_more: bool,
     /// The consent question has been logged (once per session, whatever "read more" does).
     asked: bool,
+    /// Nobody answered the consent screen in time (the person walked away).
+    walked_away: bool,
 }
 
 impl Input for ChannelInput {
@@ -140,7 +144,10 @@ impl Input for ChannelInput {
         match self.rx.recv_timeout(self.timeout) {
             Ok(_) if self.cancel.load(Ordering::Relaxed) => Answer::No,
             Ok(answer) => answer,
-            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => Answer::No,
+            Err(RecvTimeoutError::Timeout | RecvTimeoutError::Disconnected) => {
+                self.walked_away = true;
+                Answer::No
+            }
         }
     }
 
@@ -210,6 +217,10 @@ impl Display for Observed {
         self.inner.px_per_mm()
     }
 
+    fn brand(&self) -> std::sync::Arc<crate::display::brand::Brand> {
+        self.inner.brand()
+    }
+
     fn show(&mut self, screen: &Screen) -> Result<(), DisplayError> {
         if let Some(v) = self.views.lock().unwrap_or_else(|e| e.into_inner()).get_mut(&self.id) {
             match screen {
@@ -263,6 +274,7 @@ impl SessionManager {
             review_timeout,
             read_more: AtomicBool::new(false),
             ended: Default::default(),
+            metrics: Default::default(),
         }
     }
 
@@ -317,13 +329,14 @@ impl SessionManager {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .insert(id.clone(), Live { consent: tx, cancel: cancel.clone() });
-        let (views, live, queue, devices, settings, ended) = (
+        let (views, live, queue, devices, settings, ended, metrics) = (
             self.views.clone(),
             self.live.clone(),
             self.queue.clone(),
             self.devices.clone(),
             self.settings.clone(),
             self.ended.clone(),
+            self.metrics.clone(),
         );
         let read_more = self.read_more.load(Ordering::Relaxed);
         let (timeout, review_timeout) = (self.consent_timeout, self.review_timeout);
@@ -355,11 +368,54 @@ impl SessionManager {
             };
             let mut display = Observed { inner: disp, views: views.clone(), id: id.clone() };
             let job_id = req.job_id.clone();
-            let mut input = ChannelInput { rx, cancel, timeout, review_timeout, job_id, read_more, asked: false };
+            let mut input = ChannelInput {
+                rx,
+                cancel,
+                timeout,
+                review_timeout,
+                job_id,
+                read_more,
+                asked: false,
+                walked_away: false,
+            };
+            let began = std::time::Instant::now();
             let outcome = run(&req, &mut *cam, &mut display, &mut input, &settings);
             drop((display, cam));
-            match outcome {
-                Ok(job) => match queue.enqueue_owned(&job, req.owner) {
+            use crate::metrics::SessionOutcome as Counted;
+            let counted = match &outcome {
+                Ok(_) => Counted::Completed,
+                Err(SessionError::Declined) if input.walked_away => Counted::Abandoned,
+                Err(SessionError::Declined) => Counted::Declined,
+                Err(SessionError::Cancelled) => Counted::Cancelled,
+                Err(SessionError::TimedOut { .. }) => Counted::TimedOut,
+                Err(_) => Counted::Failed,
+            };
+            let hint = match &outcome {
+                Err(SessionError::TimedOut { hint, .. }) => *hint,
+                _ => None,
+            };
+            let enqueued = outcome.map(|job| {
+                for m in &job.metadata {
+                    match (m.name.as_str(), m.value.as_f64()) {
+                        ("selfie_sharpness", Some(v)) => metrics.frame_sharpness.observe(v),
+                        ("selfie_brightness", Some(v)) => metrics.frame_brightness.observe(v),
+                        _ => {}
+                    }
+                }
+                queue.enqueue_owned(&job, req.owner)
+            });
+            match &enqueued {
+                Ok(Ok(r)) => {
+                    metrics.jobs_captured.fetch_add(1, Ordering::Relaxed);
+                    metrics.job_bytes.observe(r.bundle_bytes as f64);
+                    metrics.capture_seconds.observe(began.elapsed().as_secs_f64());
+                    metrics.session_ended(Counted::Completed, None);
+                }
+                Ok(Err(_)) => metrics.session_ended(Counted::Failed, None),
+                Err(_) => metrics.session_ended(counted, hint),
+            }
+            match enqueued {
+                Ok(r) => match r {
                     Ok(r) => {
                         crate::log::info(
                             &format!("job {} captured and queued ({} bytes)", r.job_id, r.bundle_bytes),
@@ -409,15 +465,6 @@ impl SessionManager {
             let _ = l.consent.send(Answer::No);
         }
         self.view(id)
-    }
-
-    /// Counts of sessions by state, for metrics.
-    pub fn counts(&self) -> HashMap<SessionState, usize> {
-        let mut m = HashMap::new();
-        for v in self.views.lock().unwrap_or_else(|e| e.into_inner()).values() {
-            *m.entry(v.state).or_default() += 1;
-        }
-        m
     }
 }
 

@@ -23,7 +23,7 @@ use crate::smileid::job::{ConsentInformation, Consented, IdInfo, Job, JobOptions
 use crate::smileid::validate::{validate, ValidationError};
 use crate::vision::encode::EncodeError;
 use crate::vision::quality::{Hint, Thresholds};
-use capture::{capture_document, capture_selfie_and_liveness};
+use capture::capture_document;
 
 /// Capture parameters (Smile ID's mobile SDK values by default, protocol §8).
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -224,13 +224,13 @@ pub fn run(
             documents.push(capture_document(cam, display, input, s, Scene::DocumentBack, &mut retries)?);
         }
     }
-    let mut images = capture_selfie_and_liveness(cam, display, input, s, &mut retries)?;
+    let (mut images, quality) = capture::capture_face(cam, display, input, s, &mut retries)?;
     // Selfie first, then liveness, then the document: the order the server SDKs send.
     images.rotate_right(1);
     images.extend(documents);
     display.show(&Screen::Review { images: images.len() as u32 })?;
     let seconds = (crate::smileid::timestamp::UnixMillis::now().0 - started.0) as f64 / 1000.0;
-    let job = Job {
+    let mut job = Job {
         partner_params: PartnerParams {
             user_id: req.user_id.clone(),
             job_id: req.job_id.clone(),
@@ -247,6 +247,12 @@ pub fn run(
             Metadatum { name: "client".into(), value: concat!("kiosk-agent/", env!("CARGO_PKG_VERSION")).into() },
         ],
     };
+    if let Some(q) = quality {
+        // The selfie's mean brightness (0-255) and the face's sharpness: a camera's drift shows here.
+        let round = |v: f32| serde_json::Value::from((v * 10.0).round() as f64 / 10.0);
+        job.metadata.push(Metadatum { name: "selfie_brightness".into(), value: round(q.mean_luma) });
+        job.metadata.push(Metadatum { name: "selfie_sharpness".into(), value: round(q.sharpness) });
+    }
     validate(&job)?;
     Ok(job)
 }

@@ -122,6 +122,9 @@ pub struct Uplink<'a> {
     logged_link: Option<LinkState>,
     /// When an idle kiosk last probed the API host (link state, clock).
     idle_probed: Option<std::time::Instant>,
+    /// Deliveries, refusals and upload times are counted here; the queue and link state are
+    /// left in its snapshot after every pass.
+    pub metrics: Arc<crate::metrics::Registry>,
 }
 
 /// How often an idle kiosk asks the API host whether it is there and what time it is.
@@ -158,6 +161,7 @@ impl<'a> Uplink<'a> {
             paused_until: None,
             logged_link: None,
             idle_probed: None,
+            metrics: Default::default(),
         }
     }
 
@@ -335,6 +339,7 @@ impl<'a> Uplink<'a> {
         rec: &mut Record,
         on_event: &dyn Fn(&Record, &Event),
     ) -> Result<(Delivered, Option<LinkState>), QueueError> {
+        let started = std::time::Instant::now();
         let job = match self.queue.load_job(rec) {
             Ok(j) => j,
             Err(QueueError::Bundle(e)) => {
@@ -342,6 +347,9 @@ impl<'a> Uplink<'a> {
                 if !matches!(e, crate::bundle::BundleError::Corrupt { .. }) {
                     let backoff = self.per_job_backoff(rec);
                     self.queue.apply(rec, QEvent::AttemptFailed { error: e.to_string(), backoff_ms: backoff })?;
+                } else {
+                    // The queue has set it aside (quarantine).
+                    self.metrics.jobs_quarantined.fetch_add(1, Ordering::Relaxed);
                 }
                 return Ok((Delivered { record: rec.clone(), outcome: Err(e.to_string()) }, None));
             }
@@ -432,6 +440,11 @@ impl<'a> Uplink<'a> {
             }
         };
         log_outcome(rec, &outcome);
+        match &outcome {
+            Ok(Outcome::Failed(e)) => self.metrics.job_failed(e.code.as_deref()),
+            Ok(_) => self.metrics.job_delivered(started.elapsed().as_secs_f64(), UnixMillis::now().0 / 1000),
+            Err(_) => {}
+        }
         Ok((Delivered { record: rec.clone(), outcome }, stop))
     }
 
@@ -483,9 +496,38 @@ impl<'a> Uplink<'a> {
         if let Some(w) = &self.link_watch {
             *w.lock().unwrap_or_else(|e| e.into_inner()) = self.link.clone();
         }
+        let stats = self.queue.stats().unwrap_or_default();
+        self.metrics.set_snapshot(self.snapshot(&stats));
         if let Some(p) = &self.status_file {
             // Status holds counts and link state only, no personal data.
-            let _ = write_private(p, &serde_json::to_vec_pretty(&self.status()).unwrap_or_default());
+            let status =
+                Status { updated_at: UnixMillis::now().to_iso(), link: self.link.clone(), queue: stats_json(&stats) };
+            let _ = write_private(p, &serde_json::to_vec_pretty(&status).unwrap_or_default());
+        }
+    }
+
+    /// The queue and link as the fleet's metrics show them.
+    fn snapshot(&self, stats: &QueueStats) -> crate::metrics::Snapshot {
+        use crate::metrics::Link;
+        let now = UnixMillis::now().0;
+        let oldest =
+            self.queue.list().ok().and_then(|l| l.iter().filter(|r| r.stage.is_pending()).map(|r| r.created_at).min());
+        crate::metrics::Snapshot {
+            pending: stats.pending,
+            failed: stats.failed,
+            quarantined: stats.quarantined,
+            finished: stats.finished,
+            bundle_bytes: stats.bundle_bytes,
+            free_bytes: stats.free_bytes,
+            oldest_pending_secs: oldest.map(|t| (now - t).max(0) as f64 / 1000.0),
+            link: match self.link {
+                LinkState::Unknown => Link::Unknown,
+                LinkState::Up => Link::Up,
+                LinkState::Down { .. } => Link::Down,
+                LinkState::Paused { .. } => Link::Paused,
+                LinkState::ClockWrong { .. } => Link::ClockWrong,
+            },
+            camera_present: None,
         }
     }
 
