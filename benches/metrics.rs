@@ -57,8 +57,9 @@ fn main() {
     let stop = Arc::new(AtomicBool::new(false));
     let reg = r.clone();
     let w = who.clone();
-    let addr = kiosk_agent::metrics::listen::serve("127.0.0.1:0", move || expose(&reg, &w, kiosk_agent::VERSION), stop)
-        .unwrap();
+    let addr =
+        kiosk_agent::metrics::listen::serve("127.0.0.1:0", None, move || expose(&reg, &w, kiosk_agent::VERSION), stop)
+            .unwrap();
     let mut http: Vec<f64> = (0..500)
         .map(|_| {
             let s = Instant::now();

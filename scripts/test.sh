@@ -57,9 +57,13 @@ section "ARM toolchain (the builds run in the background, at the lowest priority
 bash scripts/arm.sh setup
 install_cargo_deb
 mkdir -p target
-# Its own process group (setsid), so that a failure elsewhere stops its cargo and qemu too.
-ARM_QUICK=1 setsid nice -n 19 bash scripts/arm.sh build package test-build > target/arm.log 2>&1 &
+# Its own process group (job control on for the launch), so that a failure elsewhere stops its
+# cargo too; not its own session (setsid), which with the kernel's autogroups would give it an
+# equal share of the CPU whatever its nice value.
+set -m
+ARM_QUICK=1 nice -n 19 bash scripts/arm.sh build package test-build > target/arm.log 2>&1 &
 arm_pid=$!
+set +m
 
 section "format and lints"
 cargo fmt --all -- --check

@@ -87,8 +87,23 @@ impl KioskConfig {
 #[serde(default, deny_unknown_fields)]
 pub struct MetricsConfig {
     /// "ADDR:PORT" to serve `/metrics` on, e.g. the management VPN's address or
-    /// "127.0.0.1:9464"; plain HTTP, so never a public address.
+    /// "127.0.0.1:9464". Plain HTTP unless `tls_cert` is set: then never a public address.
     pub listen: Option<String>,
+    /// TLS for scrapes that cross the internet: this kiosk's certificate chain and key (PEM; a
+    /// relative key name is a systemd credential, as the API key), and the CA whose client
+    /// certificates may scrape (without it, any client may).
+    pub tls_cert: Option<PathBuf>,
+    pub tls_key: Option<PathBuf>,
+    pub client_ca: Option<PathBuf>,
+}
+
+impl MetricsConfig {
+    /// The TLS server config, when `tls_cert` is set.
+    pub fn tls(&self) -> Result<Option<std::sync::Arc<rustls::ServerConfig>>, crate::metrics::listen::TlsError> {
+        let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) else { return Ok(None) };
+        let key = crate::store::secret_path(key);
+        crate::metrics::listen::tls_config(cert, &key, self.client_ca.as_deref()).map(Some)
+    }
 }
 
 /// The local control API.
@@ -655,6 +670,13 @@ impl Config {
             if v.as_deref().is_some_and(|v| v.is_empty() || v.len() > 64 || v.chars().any(char::is_control)) {
                 return Err(invalid(key, "must be 1 to 64 characters, without control characters"));
             }
+        }
+        let m = &self.metrics;
+        if m.tls_cert.is_some() != m.tls_key.is_some() || (m.client_ca.is_some() && m.tls_cert.is_none()) {
+            return Err(invalid(
+                "metrics.tls_cert/tls_key",
+                "TLS needs both tls_cert and tls_key (and client_ca only with them)",
+            ));
         }
         if let Some(l) = &self.metrics.listen {
             if l.parse::<std::net::SocketAddr>().is_err() {

@@ -4,7 +4,8 @@
 //! shipped, their `for:` waits cut to 2 s). Queries through Prometheus' HTTP API then check what
 //! an operator would look at: every kiosk up, delivered jobs adding up to the sandbox's own
 //! count, the kiosk whose link was cut down, the one whose credentials were refused paused, the
-//! matching alerts firing, a stopped kiosk seen as down, and every dashboard query valid.
+//! matching alerts firing, a stopped kiosk seen as down, and every dashboard query valid. One
+//! kiosk is scraped over TLS with a client certificate, as across the internet.
 //!
 //! Needs `prometheus` and `promtool` (Debian's package; scripts/test.sh installs it).
 //! Run: `cargo test --release --test fleet -- --ignored --nocapture`.
@@ -58,7 +59,7 @@ impl Drop for Kiosk {
     }
 }
 
-fn start_kiosk(n: usize, base_url: &str, sb: &SandboxProcess, key: &str) -> Kiosk {
+fn start_kiosk(n: usize, base_url: &str, sb: &SandboxProcess, key: &str, metrics_extra: &str) -> Kiosk {
     let dir = tempfile::tempdir().unwrap();
     let id = format!("fleet-{n:02}");
     let key_file = dir.path().join("api_key");
@@ -70,7 +71,7 @@ fn start_kiosk(n: usize, base_url: &str, sb: &SandboxProcess, key: &str) -> Kios
             "state_dir = {:?}\n[smileid]\npartner_id = \"{PARTNER_ID}\"\nenvironment = {base_url:?}\napi_key_file = {key_file:?}\n\
              extra_ca_file = {:?}\n[camera]\nsource = \"synthetic\"\n[display]\nbackend = \"png\"\nout_dir = {:?}\n\
              width = 320\nheight = 240\n[api]\nsocket = {:?}\n[uplink]\nidle_poll_secs = 1\n\
-             [kiosk]\nid = \"{id}\"\nsite = \"Site {n}\"\nregion = \"KE\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n",
+             [kiosk]\nid = \"{id}\"\nsite = \"Site {n}\"\nregion = \"KE\"\n[metrics]\nlisten = \"127.0.0.1:0\"\n{metrics_extra}",
             dir.path().join("state"),
             sb.ca_pem,
             dir.path().join("screens"),
@@ -89,8 +90,8 @@ fn start_kiosk(n: usize, base_url: &str, sb: &SandboxProcess, key: &str) -> Kios
     // The agent says where it serves its metrics (the port it was given for port 0).
     k.target = loop {
         let log = k.log();
-        if let Some(rest) = log.split("metrics for Prometheus on http://").nth(1) {
-            break rest.split('/').next().unwrap().to_string();
+        if let Some(rest) = log.split("metrics for Prometheus on ").nth(1) {
+            break rest.split("://").nth(1).unwrap().split('/').next().unwrap().to_string();
         }
         assert!(t.elapsed() < Duration::from_secs(30), "kiosk {n} did not start: {log}");
         std::thread::sleep(Duration::from_millis(50));
@@ -146,6 +147,49 @@ impl Link {
     }
 }
 
+/// The fleet's own CA: a server certificate for the kiosk on 127.0.0.1 and a client
+/// certificate for Prometheus, as PEM files in `dir`.
+struct Pki {
+    ca: PathBuf,
+    server_cert: PathBuf,
+    server_key: PathBuf,
+    client_cert: PathBuf,
+    client_key: PathBuf,
+}
+
+fn pki(dir: &std::path::Path) -> Pki {
+    use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+    let ca_key = KeyPair::generate().unwrap();
+    let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    let ca_cert = ca.clone().self_signed(&ca_key).unwrap();
+    let issuer = Issuer::new(ca, &ca_key);
+    let issue = |name: &str| {
+        let key = KeyPair::generate().unwrap();
+        let cert = CertificateParams::new(vec![name.to_string()]).unwrap().signed_by(&key, &issuer).unwrap();
+        (cert.pem(), key.serialize_pem())
+    };
+    let (server, server_key) = issue("127.0.0.1");
+    let (client, client_key) = issue("prometheus.fleet.example");
+    let p = Pki {
+        ca: dir.join("ca.pem"),
+        server_cert: dir.join("kiosk.pem"),
+        server_key: dir.join("kiosk.key"),
+        client_cert: dir.join("prometheus.pem"),
+        client_key: dir.join("prometheus.key"),
+    };
+    for (path, text) in [
+        (&p.ca, ca_cert.pem()),
+        (&p.server_cert, server),
+        (&p.server_key, server_key),
+        (&p.client_cert, client),
+        (&p.client_key, client_key),
+    ] {
+        std::fs::write(path, text).unwrap();
+    }
+    p
+}
+
 struct Prometheus {
     child: Child,
     url: String,
@@ -159,7 +203,9 @@ impl Drop for Prometheus {
     }
 }
 
-fn start_prometheus(targets: &[String]) -> Prometheus {
+/// Prometheus scraping `targets` over plain HTTP and `tls_targets` over TLS with its client
+/// certificate, all as job "kiosk-agent".
+fn start_prometheus(targets: &[String], tls_targets: &[String], pki: &Pki) -> Prometheus {
     let dir = tempfile::tempdir().unwrap();
     // The shipped rules, waiting 2 s where a fleet waits minutes.
     let rules = std::fs::read_to_string(repo().join("config/prometheus/kiosk-agent.rules.yml")).unwrap();
@@ -169,12 +215,19 @@ fn start_prometheus(targets: &[String]) -> Prometheus {
         .collect::<Vec<_>>()
         .join("\n");
     std::fs::write(dir.path().join("rules.yml"), rules).unwrap();
-    let list = targets.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", ");
+    let list = |t: &[String]| t.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", ");
     std::fs::write(
         dir.path().join("prometheus.yml"),
         format!(
             "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n  scrape_timeout: 900ms\n\
-             rule_files: [rules.yml]\nscrape_configs:\n  - job_name: kiosk-agent\n    static_configs:\n      - targets: [{list}]\n"
+             rule_files: [rules.yml]\nscrape_configs:\n  - job_name: kiosk-agent\n    static_configs:\n      - targets: [{}]\n\
+             \x20 - job_name: kiosk-agent-tls\n    scheme: https\n    tls_config:\n      ca_file: {:?}\n      cert_file: {:?}\n      key_file: {:?}\n\
+             \x20   static_configs:\n      - targets: [{}]\n    relabel_configs:\n      - target_label: job\n        replacement: kiosk-agent\n",
+            list(targets),
+            pki.ca,
+            pki.client_cert,
+            pki.client_key,
+            list(tls_targets),
         ),
     )
     .unwrap();
@@ -253,15 +306,23 @@ fn a_fleet_of_five_is_seen_from_one_prometheus() {
     let upstream = sb.base_url.trim_start_matches("https://").trim_end_matches("/v1").to_string();
     let link4 = Link::to(&upstream);
     let via4 = format!("https://127.0.0.1:{}/v1", link4.port);
+    // Kiosk 2 is scraped across the internet: TLS, and only with a client certificate from the
+    // fleet's CA.
+    let certs = tempfile::tempdir().unwrap();
+    let pki = pki(certs.path());
+    let tls = format!("tls_cert = {:?}\ntls_key = {:?}\nclient_ca = {:?}\n", pki.server_cert, pki.server_key, pki.ca);
     let mut kiosks: Vec<Kiosk> = (1..=5)
         .map(|n| match n {
-            4 => start_kiosk(n, &via4, &sb, API_KEY),
-            5 => start_kiosk(n, &sb.base_url, &sb, "a-key-smile-id-refuses"),
-            _ => start_kiosk(n, &sb.base_url, &sb, API_KEY),
+            2 => start_kiosk(n, &sb.base_url, &sb, API_KEY, &tls),
+            4 => start_kiosk(n, &via4, &sb, API_KEY, ""),
+            5 => start_kiosk(n, &sb.base_url, &sb, "a-key-smile-id-refuses", ""),
+            _ => start_kiosk(n, &sb.base_url, &sb, API_KEY, ""),
         })
         .collect();
-    let targets: Vec<String> = kiosks.iter().map(|k| k.target.clone()).collect();
-    let prom = start_prometheus(&targets);
+    let plain: Vec<String> = kiosks.iter().filter(|k| k.id != "fleet-02").map(|k| k.target.clone()).collect();
+    let prom = start_prometheus(&plain, &[kiosks[1].target.clone()], &pki);
+    // Without the client certificate (here, without TLS at all) kiosk 2 answers nothing.
+    assert!(ureq::get(&format!("http://{}/metrics", kiosks[1].target)).call().is_err());
 
     // A person at each kiosk (kiosk 4's link still works; Smile ID refuses kiosk 5's key), then
     // a second one at kiosk 1.
@@ -377,7 +438,7 @@ fn a_fleet_of_five_is_seen_from_one_prometheus() {
 #[ignore = "needs Debian's prometheus; run by scripts/test.sh"]
 fn the_exposition_and_the_rules_pass_promtool() {
     let sb = start_sandbox(&[]);
-    let k = start_kiosk(1, &sb.base_url, &sb, API_KEY);
+    let k = start_kiosk(1, &sb.base_url, &sb, API_KEY, "");
     assert_eq!(k.session("p1").join().unwrap()["state"], "queued");
     let text = until("the job counted", || {
         let t = ureq::get(&format!("http://{}/metrics", k.target)).call().unwrap().body_mut().read_to_string().unwrap();

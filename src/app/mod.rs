@@ -45,6 +45,8 @@ pub enum AppError {
     Queue(#[from] QueueError),
     #[error(transparent)]
     Metrics(#[from] crate::metrics::listen::ListenError),
+    #[error(transparent)]
+    MetricsTls(#[from] crate::metrics::listen::TlsError),
 }
 
 /// What talking to Smile ID needs, built once from the config: the HTTPS client (with the
@@ -170,8 +172,10 @@ impl Agent {
         if let Some(addr) = &c.metrics.listen {
             let service = self.service.clone();
             let render = move || crate::metrics::expose(&service.metrics, &service.identity, crate::VERSION);
-            let bound = crate::metrics::listen::serve(addr, render, threads_stop.clone())?;
-            crate::log::info(&format!("metrics for Prometheus on http://{bound}/metrics"), &[]);
+            let tls = c.metrics.tls()?;
+            let scheme = if tls.is_some() { "https" } else { "http" };
+            let bound = crate::metrics::listen::serve(addr, tls, render, threads_stop.clone())?;
+            crate::log::info(&format!("metrics for Prometheus on {scheme}://{bound}/metrics"), &[]);
         }
         crate::log::info(&format!("running; control API on {}", c.api.socket.display()), &[]);
         crate::systemd::notify("READY=1\nSTATUS=running");

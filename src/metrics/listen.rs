@@ -1,10 +1,16 @@
-//! `/metrics` over TCP for Prometheus (`[metrics] listen`): plain HTTP/1.1, GET only, a few
-//! scrapes at a time; meant for a management VPN or loopback address, never the open internet.
+//! `/metrics` over TCP for Prometheus (`[metrics] listen`): HTTP/1.1, GET only, a few scrapes
+//! at a time. Plain on a management VPN or loopback address; over TLS with client certificates
+//! (`tls_cert`, `tls_key`, `client_ca`) for scrapes that cross the internet, where only a
+//! Prometheus holding a certificate from the fleet's own CA gets an answer.
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
+
+use rustls::pki_types::pem::PemObject;
+use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::httpd::{Handler, Limits, Request, Response};
 
@@ -17,6 +23,53 @@ pub struct ListenError {
     pub addr: String,
     #[source]
     pub source: std::io::Error,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error("metrics TLS: {what} {path}: {detail}; check [metrics] tls_cert, tls_key and client_ca (PEM files the service may read)")]
+pub struct TlsError {
+    pub what: &'static str,
+    pub path: String,
+    pub detail: String,
+}
+
+/// The server side of a TLS scrape: this kiosk's certificate chain and key, and when
+/// `client_ca` is given, only clients with a certificate it issued.
+pub fn tls_config(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<Arc<rustls::ServerConfig>, TlsError> {
+    let fail = |what, path: &Path, detail: String| TlsError { what, path: path.display().to_string(), detail };
+    let chain: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(cert)
+        .and_then(|i| i.collect::<Result<_, _>>())
+        .map_err(|e| fail("certificate", cert, e.to_string()))?;
+    if chain.is_empty() {
+        return Err(fail("certificate", cert, "no CERTIFICATE block".into()));
+    }
+    // The key's text is never put in an error: only its path.
+    let key_der = PrivateKeyDer::from_pem_file(key).map_err(|e| fail("key", key, e.to_string()))?;
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let builder = rustls::ServerConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| fail("certificate", cert, e.to_string()))?;
+    let builder = match client_ca {
+        Some(ca) => {
+            let mut roots = rustls::RootCertStore::empty();
+            for c in CertificateDer::pem_file_iter(ca).map_err(|e| fail("client CA", ca, e.to_string()))? {
+                roots
+                    .add(c.map_err(|e| fail("client CA", ca, e.to_string()))?)
+                    .map_err(|e| fail("client CA", ca, e.to_string()))?;
+            }
+            let verifier = rustls::server::WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider)
+                .build()
+                .map_err(|e| fail("client CA", ca, e.to_string()))?;
+            builder.with_client_cert_verifier(verifier)
+        }
+        None => builder.with_no_client_auth(),
+    };
+    let config = builder.with_single_cert(chain, key_der).map_err(|e| TlsError {
+        what: "certificate and key",
+        path: format!("{} and {}", cert.display(), key.display()),
+        detail: e.to_string(),
+    })?;
+    Ok(Arc::new(config))
 }
 
 struct Scrape<F> {
@@ -47,6 +100,7 @@ impl<F: Fn() -> String + Send + Sync> Handler for Scrape<F> {
 /// Returns the bound address (the port chosen when `addr` asks for port 0).
 pub fn serve(
     addr: &str,
+    tls: Option<Arc<rustls::ServerConfig>>,
     render: impl Fn() -> String + Send + Sync + 'static,
     stop: Arc<AtomicBool>,
 ) -> Result<SocketAddr, ListenError> {
@@ -66,9 +120,9 @@ pub fn serve(
                             busy.fetch_sub(1, Ordering::AcqRel);
                             continue;
                         }
-                        let (handler, done, stop) = (handler.clone(), busy.clone(), stop.clone());
+                        let (handler, done, stop, tls) = (handler.clone(), busy.clone(), stop.clone(), tls.clone());
                         let spawned = std::thread::Builder::new().name("metrics-scrape".into()).spawn(move || {
-                            connection(sock, &*handler, &stop);
+                            connection(sock, tls, &*handler, &stop);
                             done.fetch_sub(1, Ordering::AcqRel);
                         });
                         if spawned.is_err() {
@@ -88,14 +142,34 @@ pub fn serve(
     Ok(bound)
 }
 
-fn connection(sock: TcpStream, handler: &dyn Handler, stop: &AtomicBool) {
+fn connection(sock: TcpStream, tls: Option<Arc<rustls::ServerConfig>>, handler: &dyn Handler, stop: &AtomicBool) {
     sock.set_nonblocking(false).ok();
-    // Short read timeouts let the deadlines below cut off a client that trickles bytes.
-    sock.set_read_timeout(Some(Duration::from_millis(200))).ok();
     sock.set_write_timeout(Some(Duration::from_secs(10))).ok();
     sock.set_nodelay(true).ok();
     let limits = Limits { head: Some(Duration::from_secs(30)), body: Some(Duration::from_secs(5)) };
-    crate::httpd::serve_stream(sock, handler, stop, limits, |_| {});
+    match tls {
+        None => {
+            // Short read timeouts let the deadlines cut off a client that trickles bytes.
+            sock.set_read_timeout(Some(Duration::from_millis(200))).ok();
+            crate::httpd::serve_stream(sock, handler, stop, limits, |_| {});
+        }
+        Some(config) => {
+            // The handshake gets 10 s; a client without an accepted certificate ends here.
+            sock.set_read_timeout(Some(Duration::from_secs(10))).ok();
+            let Ok(conn) = rustls::ServerConnection::new(config) else { return };
+            let mut stream = rustls::StreamOwned::new(conn, sock);
+            while stream.conn.is_handshaking() {
+                if stream.conn.complete_io(&mut stream.sock).is_err() {
+                    return;
+                }
+            }
+            stream.sock.set_read_timeout(Some(Duration::from_millis(200))).ok();
+            crate::httpd::serve_stream(stream, handler, stop, limits, |s| {
+                s.conn.send_close_notify();
+                let _ = std::io::Write::flush(s);
+            });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -114,7 +188,7 @@ mod tests {
     #[test]
     fn serves_the_text_at_metrics_and_nothing_else() {
         let stop = Arc::new(AtomicBool::new(false));
-        let addr = serve("127.0.0.1:0", || "kiosk_up 1\n".to_string(), stop.clone()).unwrap();
+        let addr = serve("127.0.0.1:0", None, || "kiosk_up 1\n".to_string(), stop.clone()).unwrap();
         let ok = get(addr, "GET /metrics HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n");
         assert!(ok.starts_with("HTTP/1.1 200"), "{ok}");
         assert!(ok.contains("text/plain; version=0.0.4") && ok.ends_with("kiosk_up 1\n"), "{ok}");
@@ -123,8 +197,83 @@ mod tests {
         let post = get(addr, "POST /metrics HTTP/1.1\r\nContent-Length: 3\r\nConnection: close\r\n\r\nabc");
         assert!(post.starts_with("HTTP/1.1 413") || post.starts_with("HTTP/1.1 405"), "{post}");
         // A port in use is refused naming the key.
-        let e = serve(&addr.to_string(), String::new, stop.clone()).unwrap_err();
+        let e = serve(&addr.to_string(), None, String::new, stop.clone()).unwrap_err();
         assert!(e.to_string().contains("[metrics] listen"), "{e}");
+        stop.store(true, Ordering::Relaxed);
+    }
+
+    /// A CA, a server certificate for 127.0.0.1 and a client certificate, as PEM files.
+    fn pki(
+        dir: &Path,
+    ) -> (std::path::PathBuf, std::path::PathBuf, std::path::PathBuf, rcgen::Certificate, rcgen::KeyPair) {
+        use rcgen::{BasicConstraints, CertificateParams, IsCa, Issuer, KeyPair};
+        let ca_key = KeyPair::generate().unwrap();
+        let mut ca = CertificateParams::new(Vec::<String>::new()).unwrap();
+        ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        let ca_cert = ca.clone().self_signed(&ca_key).unwrap();
+        let issuer = Issuer::new(ca, &ca_key);
+        let server_key = KeyPair::generate().unwrap();
+        let server =
+            CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap().signed_by(&server_key, &issuer).unwrap();
+        let client_key = KeyPair::generate().unwrap();
+        let client =
+            CertificateParams::new(vec!["prometheus".to_string()]).unwrap().signed_by(&client_key, &issuer).unwrap();
+        let (c, k, a) = (dir.join("server.pem"), dir.join("server.key"), dir.join("ca.pem"));
+        std::fs::write(&c, server.pem()).unwrap();
+        std::fs::write(&k, server_key.serialize_pem()).unwrap();
+        std::fs::write(&a, ca_cert.pem()).unwrap();
+        (c, k, a, client, client_key)
+    }
+
+    fn tls_get(
+        addr: SocketAddr,
+        ca: &Path,
+        client: Option<(&rcgen::Certificate, &rcgen::KeyPair)>,
+    ) -> std::io::Result<String> {
+        let mut roots = rustls::RootCertStore::empty();
+        for c in CertificateDer::pem_file_iter(ca).unwrap() {
+            roots.add(c.unwrap()).unwrap();
+        }
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let b = rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots);
+        let config = match client {
+            Some((cert, key)) => b
+                .with_client_auth_cert(
+                    vec![cert.der().clone()],
+                    PrivateKeyDer::Pkcs8(rustls::pki_types::PrivatePkcs8KeyDer::from(key.serialize_der())),
+                )
+                .unwrap(),
+            None => b.with_no_client_auth(),
+        };
+        let name = rustls::pki_types::ServerName::try_from("127.0.0.1").unwrap();
+        let conn = rustls::ClientConnection::new(Arc::new(config), name).unwrap();
+        let mut s = rustls::StreamOwned::new(conn, TcpStream::connect(addr)?);
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: kiosk\r\nConnection: close\r\n\r\n")?;
+        let mut out = String::new();
+        s.read_to_string(&mut out)?;
+        Ok(out)
+    }
+
+    #[test]
+    fn over_tls_only_a_client_certificate_from_the_fleets_ca_gets_an_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let (cert, key, ca, client, client_key) = pki(dir.path());
+        let tls = tls_config(&cert, &key, Some(&ca)).unwrap();
+        let stop = Arc::new(AtomicBool::new(false));
+        let addr = serve("127.0.0.1:0", Some(tls), || "kiosk_up 1\n".to_string(), stop.clone()).unwrap();
+        let ok = tls_get(addr, &ca, Some((&client, &client_key))).unwrap();
+        assert!(ok.starts_with("HTTP/1.1 200") && ok.ends_with("kiosk_up 1\n"), "{ok}");
+        assert!(tls_get(addr, &ca, None).is_err(), "no client certificate, no answer");
+        // Plain HTTP on the TLS port gets nothing either.
+        let plain = std::panic::catch_unwind(|| get(addr, "GET /metrics HTTP/1.1\r\nConnection: close\r\n\r\n"));
+        assert!(plain.map_or(true, |t| !t.contains("kiosk_up")));
+        // A key that is not a key is named by its path, its text never shown.
+        std::fs::write(&key, "-----BEGIN PRIVATE KEY-----\nbm90IGEga2V5\n-----END PRIVATE KEY-----\n").unwrap();
+        let e = tls_config(&cert, &key, Some(&ca)).unwrap_err().to_string();
+        assert!(e.contains("server.key") && !e.contains("bm90IGEga2V5"), "{e}");
         stop.store(true, Ordering::Relaxed);
     }
 }

@@ -191,6 +191,8 @@ pub struct QueueStats {
     pub quarantined: usize,
     pub finished: usize,
     pub free_bytes: Option<u64>,
+    /// When the oldest job not yet delivered was captured (Unix ms).
+    pub oldest_pending_at: Option<i64>,
 }
 
 /// What one housekeeping round did.
@@ -1296,7 +1298,10 @@ impl Queue {
     pub fn stats(&self) -> Result<QueueStats, QueueError> {
         let mut s = QueueStats { free_bytes: free_bytes(&self.dir), ..Default::default() };
         for r in self.list()? {
-            s.pending += r.stage.is_pending() as usize;
+            if r.stage.is_pending() {
+                s.pending += 1;
+                s.oldest_pending_at = Some(s.oldest_pending_at.map_or(r.created_at, |t| t.min(r.created_at)));
+            }
             if r.bundle_bytes > 0 {
                 s.holding_images += 1;
                 s.bundle_bytes += r.bundle_bytes;

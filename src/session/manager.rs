@@ -381,50 +381,17 @@ impl SessionManager {
             let began = std::time::Instant::now();
             let outcome = run(&req, &mut *cam, &mut display, &mut input, &settings);
             drop((display, cam));
-            use crate::metrics::SessionOutcome as Counted;
-            let counted = match &outcome {
-                Ok(_) => Counted::Completed,
-                Err(SessionError::Declined) if input.walked_away => Counted::Abandoned,
-                Err(SessionError::Declined) => Counted::Declined,
-                Err(SessionError::Cancelled) => Counted::Cancelled,
-                Err(SessionError::TimedOut { .. }) => Counted::TimedOut,
-                Err(_) => Counted::Failed,
-            };
-            let hint = match &outcome {
-                Err(SessionError::TimedOut { hint, .. }) => *hint,
-                _ => None,
-            };
-            let enqueued = outcome.map(|job| {
-                for m in &job.metadata {
-                    match (m.name.as_str(), m.value.as_f64()) {
-                        ("selfie_sharpness", Some(v)) => metrics.frame_sharpness.observe(v),
-                        ("selfie_brightness", Some(v)) => metrics.frame_brightness.observe(v),
-                        _ => {}
-                    }
-                }
-                queue.enqueue_owned(&job, req.owner)
-            });
-            match &enqueued {
-                Ok(Ok(r)) => {
-                    metrics.jobs_captured.fetch_add(1, Ordering::Relaxed);
-                    metrics.job_bytes.observe(r.bundle_bytes as f64);
-                    metrics.capture_seconds.observe(began.elapsed().as_secs_f64());
-                    metrics.session_ended(Counted::Completed, None);
-                }
-                Ok(Err(_)) => metrics.session_ended(Counted::Failed, None),
-                Err(_) => metrics.session_ended(counted, hint),
-            }
+            let enqueued = outcome.map(|job| queue.enqueue_owned(&job, req.owner).map(|r| (r, job)));
+            count(&metrics, &enqueued, input.walked_away, began.elapsed());
             match enqueued {
-                Ok(r) => match r {
-                    Ok(r) => {
-                        crate::log::info(
-                            &format!("job {} captured and queued ({} bytes)", r.job_id, r.bundle_bytes),
-                            &[("JOB_ID", &r.job_id), ("STAGE", "queued")],
-                        );
-                        end(SessionState::Queued, None, false)
-                    }
-                    Err(e) => end(SessionState::Failed, Some(e.to_string()), false),
-                },
+                Ok(Ok((r, _))) => {
+                    crate::log::info(
+                        &format!("job {} captured and queued ({} bytes)", r.job_id, r.bundle_bytes),
+                        &[("JOB_ID", &r.job_id), ("STAGE", "queued")],
+                    );
+                    end(SessionState::Queued, None, false)
+                }
+                Ok(Err(e)) => end(SessionState::Failed, Some(e.to_string()), false),
                 Err(SessionError::Declined) => end(SessionState::Declined, None, false),
                 Err(SessionError::Cancelled) => end(SessionState::Cancelled, None, false),
                 Err(e @ SessionError::TimedOut { .. }) => end(SessionState::TimedOut, Some(e.to_string()), false),
@@ -466,6 +433,39 @@ impl SessionManager {
         }
         self.view(id)
     }
+}
+
+/// Counts how a session ended (and, for a job, its size, the time it took and the camera's
+/// figures) for the fleet's metrics.
+fn count(
+    m: &crate::metrics::Registry,
+    ended: &Result<Result<(crate::queue::Record, crate::smileid::job::Job), crate::queue::QueueError>, SessionError>,
+    walked_away: bool,
+    took: Duration,
+) {
+    use crate::metrics::SessionOutcome as O;
+    let (outcome, hint) = match ended {
+        Ok(Ok((r, job))) => {
+            m.jobs_captured.fetch_add(1, Ordering::Relaxed);
+            m.job_bytes.observe(r.bundle_bytes as f64);
+            m.capture_seconds.observe(took.as_secs_f64());
+            for d in &job.metadata {
+                match (d.name.as_str(), d.value.as_f64()) {
+                    ("selfie_sharpness", Some(v)) => m.frame_sharpness.observe(v),
+                    ("selfie_brightness", Some(v)) => m.frame_brightness.observe(v),
+                    _ => {}
+                }
+            }
+            (O::Completed, None)
+        }
+        Ok(Err(_)) => (O::Failed, None),
+        Err(SessionError::Declined) if walked_away => (O::Abandoned, None),
+        Err(SessionError::Declined) => (O::Declined, None),
+        Err(SessionError::Cancelled) => (O::Cancelled, None),
+        Err(SessionError::TimedOut { hint, .. }) => (O::TimedOut, *hint),
+        Err(_) => (O::Failed, None),
+    };
+    m.session_ended(outcome, hint);
 }
 
 impl std::hash::Hash for SessionState {

@@ -510,8 +510,6 @@ impl<'a> Uplink<'a> {
     fn snapshot(&self, stats: &QueueStats) -> crate::metrics::Snapshot {
         use crate::metrics::Link;
         let now = UnixMillis::now().0;
-        let oldest =
-            self.queue.list().ok().and_then(|l| l.iter().filter(|r| r.stage.is_pending()).map(|r| r.created_at).min());
         crate::metrics::Snapshot {
             pending: stats.pending,
             failed: stats.failed,
@@ -519,7 +517,7 @@ impl<'a> Uplink<'a> {
             finished: stats.finished,
             bundle_bytes: stats.bundle_bytes,
             free_bytes: stats.free_bytes,
-            oldest_pending_secs: oldest.map(|t| (now - t).max(0) as f64 / 1000.0),
+            oldest_pending_secs: stats.oldest_pending_at.map(|t| (now - t).max(0) as f64 / 1000.0),
             link: match self.link {
                 LinkState::Unknown => Link::Unknown,
                 LinkState::Up => Link::Up,
