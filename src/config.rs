@@ -62,14 +62,18 @@ pub struct KioskConfig {
 }
 
 impl KioskConfig {
-    /// The configured id, or the host name (a kiosk imaged from one card keeps a unique name).
+    /// The configured id, or the host name (gethostname(2): the packaged unit hides
+    /// /proc/sys, and a fleet names each card's host when it images it).
     pub fn id(&self) -> String {
         self.id.clone().unwrap_or_else(|| {
-            std::fs::read_to_string("/proc/sys/kernel/hostname")
-                .map(|h| h.trim().to_string())
-                .ok()
-                .filter(|h| !h.is_empty())
-                .unwrap_or_else(|| "kiosk".into())
+            let mut buf = [0u8; 256];
+            // SAFETY: the buffer is valid for its length; the name is NUL-terminated when it fits.
+            let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+            let name = std::ffi::CStr::from_bytes_until_nul(&buf).ok().and_then(|c| c.to_str().ok());
+            match (rc, name) {
+                (0, Some(n)) if !n.is_empty() => n.to_string(),
+                _ => "kiosk".into(),
+            }
         })
     }
 
@@ -540,7 +544,9 @@ impl Config {
         if std::env::var_os("CREDENTIALS_DIRECTORY").is_none() {
             let creds = path.parent().unwrap_or(Path::new(".")).join("credentials");
             let s = &mut c.smileid;
-            for f in [&mut s.api_key_file, &mut s.device_token_file, &mut s.auth_token_file].into_iter().flatten() {
+            let secrets =
+                [&mut s.api_key_file, &mut s.device_token_file, &mut s.auth_token_file, &mut c.metrics.tls_key];
+            for f in secrets.into_iter().flatten() {
                 if f.is_relative() && creds.join(&*f).exists() {
                     *f = creds.join(&*f);
                 }
@@ -672,6 +678,12 @@ impl Config {
             }
         }
         let m = &self.metrics;
+        if m.listen.is_none() && (m.tls_cert.is_some() || m.tls_key.is_some() || m.client_ca.is_some()) {
+            return Err(invalid(
+                "metrics.listen",
+                "TLS settings need the address to serve on, e.g. listen = \"10.8.0.12:9464\"",
+            ));
+        }
         if m.tls_cert.is_some() != m.tls_key.is_some() || (m.client_ca.is_some() && m.tls_cert.is_none()) {
             return Err(invalid(
                 "metrics.tls_cert/tls_key",

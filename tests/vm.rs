@@ -342,7 +342,12 @@ fn deployed_kiosk() {
     for j in &jobs {
         let stages: Vec<&str> =
             journal.iter().filter(|e| e["JOB_ID"] == j.as_str()).filter_map(|e| e["STAGE"].as_str()).collect();
-        assert!(stages.first() == Some(&"queued") && stages.len() >= 2, "{j}: {stages:?}");
+        // The consent question (a session's), then queued, then what the uplink did.
+        let queued = stages.iter().position(|s| *s == "queued");
+        assert!(
+            queued.is_some_and(|q| stages[..q].iter().all(|s| *s == "consent") && stages.len() > q + 1),
+            "{j}: {stages:?}"
+        );
         assert!(
             journal.iter().any(|e| e["JOB_ID"] == j.as_str() && e["SMILE_CODE"].is_string()),
             "{j}: no entry with Smile ID's code"

@@ -75,6 +75,16 @@ impl SmileLink {
     }
 }
 
+/// Which kiosk took a job, for its partner_params: Smile ID echoes them in results and
+/// callbacks (values are strings, as its SDKs require).
+pub fn kiosk_params(c: &Config) -> std::collections::BTreeMap<String, serde_json::Value> {
+    let k = &c.kiosk;
+    [("kiosk_id", Some(k.id())), ("kiosk_site", k.site.clone()), ("kiosk_region", k.region.clone())]
+        .into_iter()
+        .filter_map(|(key, v)| Some((key.to_string(), serde_json::Value::String(v?))))
+        .collect()
+}
+
 /// A session as the kiosk's config completes it: the partner's name on the consent screen, the
 /// callback URL, the person's language (the kiosk's by default), the kiosk's identity.
 pub fn session_request(
@@ -87,14 +97,10 @@ pub fn session_request(
     if options.callback_url.is_none() {
         options.callback_url = c.smileid.callback_url.clone();
     }
-    // Which kiosk took the job, in partner_params (Smile ID echoes them in results and
-    // callbacks; values are strings, as its SDKs require). A host application's own value wins.
+    // A host application's own values win.
     let mut extra = r.extra;
-    let k = &c.kiosk;
-    for (key, v) in [("kiosk_id", Some(k.id())), ("kiosk_site", k.site.clone()), ("kiosk_region", k.region.clone())] {
-        if let Some(v) = v {
-            extra.entry(key.to_string()).or_insert(serde_json::Value::String(v));
-        }
+    for (k, v) in kiosk_params(c) {
+        extra.entry(k).or_insert(v);
     }
     Ok(SessionRequest {
         partner_name: c.smileid.partner_name.clone(),
@@ -128,6 +134,28 @@ impl Agent {
         let link: LinkWatch = Arc::new(std::sync::Mutex::new(LinkState::Unknown));
         let service = Arc::new(service::build(config.clone(), queue.clone(), display.clone(), link.clone())?);
         Ok(Agent { config, queue, service, display, link, heartbeat: Default::default() })
+    }
+
+    /// Serves `/metrics` on `addr` (over TLS when configured) until `stop`.
+    fn serve_metrics(&self, addr: &str, stop: Arc<AtomicBool>) -> Result<(), AppError> {
+        let c = &self.config.metrics;
+        let service = self.service.clone();
+        let render = move || crate::metrics::expose(&service.metrics, &service.identity, crate::VERSION);
+        let tls = c.tls()?;
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let bound = crate::metrics::listen::serve(addr, tls, render, stop)?;
+        let public = match bound.ip() {
+            std::net::IpAddr::V4(ip) => !(ip.is_loopback() || ip.is_private() || ip.is_link_local()),
+            std::net::IpAddr::V6(ip) => !ip.is_loopback(),
+        };
+        if scheme == "http" && public {
+            crate::log::warn(
+                &format!("metrics are served in plain HTTP on {bound}, an address others may reach; bind [metrics] listen to the management VPN or loopback, or set tls_cert, tls_key and client_ca"),
+                &[],
+            );
+        }
+        crate::log::info(&format!("metrics for Prometheus on {scheme}://{bound}/metrics"), &[]);
+        Ok(())
     }
 
     /// Serves the control API, the button and the screen, and uploads on this thread until
@@ -170,12 +198,10 @@ impl Agent {
                 .expect("a thread can be spawned");
         }
         if let Some(addr) = &c.metrics.listen {
-            let service = self.service.clone();
-            let render = move || crate::metrics::expose(&service.metrics, &service.identity, crate::VERSION);
-            let tls = c.metrics.tls()?;
-            let scheme = if tls.is_some() { "https" } else { "http" };
-            let bound = crate::metrics::listen::serve(addr, tls, render, threads_stop.clone())?;
-            crate::log::info(&format!("metrics for Prometheus on {scheme}://{bound}/metrics"), &[]);
+            // The fleet's view is not worth the person's: without it the kiosk still serves.
+            if let Err(e) = self.serve_metrics(addr, threads_stop.clone()) {
+                crate::log::error(&format!("{e}; the kiosk runs without serving metrics until restarted"), &[]);
+            }
         }
         crate::log::info(&format!("running; control API on {}", c.api.socket.display()), &[]);
         crate::systemd::notify("READY=1\nSTATUS=running");

@@ -174,7 +174,7 @@ impl Backend for Service {
                 user_id: r.user_id,
                 job_id: r.job_id.unwrap_or_else(new_job_id),
                 job_type: JobType::EnhancedKyc,
-                extra: Default::default(),
+                extra: super::kiosk_params(&self.config),
             },
             id_info: r.id_info,
             options: JobOptions::default(),

@@ -15,7 +15,9 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 use crate::httpd::{Handler, Limits, Request, Response};
 
 /// Scrapes served at once; more connections are closed at once (Prometheus retries next interval).
-const MAX_CONNECTIONS: usize = 4;
+const MAX_CONNECTIONS: usize = 8;
+/// A TLS client has this long to finish its handshake.
+const HANDSHAKE: Duration = Duration::from_secs(5);
 
 #[derive(Debug, thiserror::Error)]
 #[error("metrics listener on {addr}: {source}; check [metrics] listen (an address of this kiosk, a free port)")]
@@ -154,16 +156,22 @@ fn connection(sock: TcpStream, tls: Option<Arc<rustls::ServerConfig>>, handler: 
             crate::httpd::serve_stream(sock, handler, stop, limits, |_| {});
         }
         Some(config) => {
-            // The handshake gets 10 s; a client without an accepted certificate ends here.
-            sock.set_read_timeout(Some(Duration::from_secs(10))).ok();
+            // The whole handshake gets 5 s, however slowly a client trickles it; one without an
+            // accepted certificate ends here.
+            sock.set_read_timeout(Some(Duration::from_millis(200))).ok();
             let Ok(conn) = rustls::ServerConnection::new(config) else { return };
             let mut stream = rustls::StreamOwned::new(conn, sock);
+            let deadline = std::time::Instant::now() + HANDSHAKE;
             while stream.conn.is_handshaking() {
-                if stream.conn.complete_io(&mut stream.sock).is_err() {
+                if std::time::Instant::now() >= deadline || stop.load(Ordering::Relaxed) {
                     return;
                 }
+                match stream.conn.complete_io(&mut stream.sock) {
+                    Ok(_) => {}
+                    Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+                    Err(_) => return,
+                }
             }
-            stream.sock.set_read_timeout(Some(Duration::from_millis(200))).ok();
             crate::httpd::serve_stream(stream, handler, stop, limits, |s| {
                 s.conn.send_close_notify();
                 let _ = std::io::Write::flush(s);

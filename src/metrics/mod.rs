@@ -142,6 +142,7 @@ pub struct Registry {
     pub jobs_captured: AtomicU64,
     pub jobs_delivered: AtomicU64,
     pub jobs_quarantined: AtomicU64,
+    jobs_refused: AtomicU64,
     failed_by_code: Mutex<Vec<(String, u64)>>,
     sessions: [AtomicU64; 6],
     timeouts_by_hint: [AtomicU64; 10],
@@ -161,6 +162,7 @@ impl Default for Registry {
             jobs_captured: AtomicU64::new(0),
             jobs_delivered: AtomicU64::new(0),
             jobs_quarantined: AtomicU64::new(0),
+            jobs_refused: AtomicU64::new(0),
             failed_by_code: Mutex::new(Vec::with_capacity(MAX_CODES + 1)),
             sessions: Default::default(),
             timeouts_by_hint: Default::default(),
@@ -207,8 +209,8 @@ pub struct Snapshot {
     pub finished: usize,
     pub bundle_bytes: u64,
     pub free_bytes: Option<u64>,
-    /// Age of the oldest job not yet delivered.
-    pub oldest_pending_secs: Option<f64>,
+    /// When the oldest job Smile ID does not have yet was captured (Unix seconds).
+    pub oldest_undelivered_at: Option<f64>,
     pub link: Link,
     /// Whether the camera could be opened at last look (`None` while a session holds it).
     pub camera_present: Option<bool>,
@@ -238,6 +240,7 @@ impl Registry {
 
     /// A job Smile ID refused for good, by its result code.
     pub fn job_failed(&self, code: Option<&str>) {
+        self.jobs_refused.fetch_add(1, Relaxed);
         let code = code.filter(|c| !c.is_empty() && c.len() <= 8 && c.bytes().all(|b| b.is_ascii_alphanumeric()));
         let mut m = lock(&self.failed_by_code);
         let key = match code {
@@ -305,6 +308,14 @@ pub fn expose(r: &Registry, who: &Identity, version: &str) -> String {
         "Jobs whose bundle failed its integrity check.",
         r.jobs_quarantined.load(Relaxed),
     );
+    // All refusals in one series that exists from the start (a code's own series appears with
+    // its first refusal, which `increase()` cannot see), then by code.
+    counter(
+        &mut out,
+        "kiosk_jobs_refused_total",
+        "Jobs Smile ID refused for good, whatever the code.",
+        r.jobs_refused.load(Relaxed),
+    );
     let _ = writeln!(
         out,
         "# HELP kiosk_jobs_failed_total Jobs Smile ID refused for good, by its result code.\n\
@@ -336,11 +347,12 @@ pub fn expose(r: &Registry, who: &Identity, version: &str) -> String {
         s.pending, s.failed, s.quarantined, s.finished
     );
     gauge(&mut out, "kiosk_queue_bundle_bytes", "Bytes of job bundles on disk.", s.bundle_bytes as f64);
+    // A time, not an age: `time() - x` stays right between the uplink's passes.
     gauge(
         &mut out,
-        "kiosk_queue_oldest_pending_age_seconds",
-        "Age of the oldest job not yet delivered (0 when none waits).",
-        s.oldest_pending_secs.unwrap_or(0.0),
+        "kiosk_queue_oldest_undelivered_timestamp_seconds",
+        "When the oldest job not yet sent to Smile ID was captured (Unix time; 0 when none waits).",
+        s.oldest_undelivered_at.unwrap_or(0.0),
     );
     let _ = writeln!(
         out,
@@ -353,7 +365,12 @@ pub fn expose(r: &Registry, who: &Identity, version: &str) -> String {
         gauge(&mut out, "kiosk_storage_free_bytes", "Free bytes on the state file system.", free as f64);
     }
     if let Some(present) = s.camera_present {
-        gauge(&mut out, "kiosk_camera_present", "1 when the camera opened at the last look.", present as u8 as f64);
+        gauge(
+            &mut out,
+            "kiosk_camera_present",
+            "1 when the camera's device was there at the last look (0 also when it failed to open).",
+            present as u8 as f64,
+        );
     }
     gauge(
         &mut out,
@@ -395,7 +412,7 @@ mod tests {
         r.set_snapshot(Snapshot {
             pending: 2,
             link: Link::Paused,
-            oldest_pending_secs: Some(90.0),
+            oldest_undelivered_at: Some(1_700_000_050.0),
             ..Default::default()
         });
         let who = Identity { id: "nbo-\"001\"".into(), site: "Westlands".into(), region: "KE".into() };
@@ -413,7 +430,8 @@ mod tests {
         assert_eq!(value(&t, "kiosk_link_state{state=\"paused\"}"), 1.0);
         assert_eq!(value(&t, "kiosk_link_state{state=\"down\"}"), 0.0);
         assert_eq!(value(&t, "kiosk_queue_jobs{stage=\"pending\"}"), 2.0);
-        assert_eq!(value(&t, "kiosk_queue_oldest_pending_age_seconds"), 90.0);
+        assert_eq!(value(&t, "kiosk_queue_oldest_undelivered_timestamp_seconds"), 1_700_000_050.0);
+        assert_eq!(value(&t, "kiosk_jobs_refused_total"), 3.0);
         assert_eq!(value(&t, "kiosk_last_upload_timestamp_seconds"), 1_700_000_100.0);
         // Histogram buckets are cumulative and end at the count.
         assert_eq!(value(&t, "kiosk_upload_duration_seconds_bucket{le=\"2.5\"}"), 1.0);

@@ -191,8 +191,8 @@ pub struct QueueStats {
     pub quarantined: usize,
     pub finished: usize,
     pub free_bytes: Option<u64>,
-    /// When the oldest job not yet delivered was captured (Unix ms).
-    pub oldest_pending_at: Option<i64>,
+    /// When the oldest job Smile ID does not have yet was captured (Unix ms).
+    pub oldest_undelivered_at: Option<i64>,
 }
 
 /// What one housekeeping round did.
@@ -1298,9 +1298,10 @@ impl Queue {
     pub fn stats(&self) -> Result<QueueStats, QueueError> {
         let mut s = QueueStats { free_bytes: free_bytes(&self.dir), ..Default::default() };
         for r in self.list()? {
-            if r.stage.is_pending() {
-                s.pending += 1;
-                s.oldest_pending_at = Some(s.oldest_pending_at.map_or(r.created_at, |t| t.min(r.created_at)));
+            s.pending += r.stage.is_pending() as usize;
+            if matches!(r.stage, Stage::Queued | Stage::Prepped) {
+                let t = s.oldest_undelivered_at.map_or(r.created_at, |t| t.min(r.created_at));
+                s.oldest_undelivered_at = Some(t);
             }
             if r.bundle_bytes > 0 {
                 s.holding_images += 1;

@@ -357,12 +357,17 @@ impl SessionManager {
             };
             let disp = match devices.display() {
                 Ok(d) => d,
-                Err(e) => return end(SessionState::Failed, Some(e), false),
+                Err(e) => {
+                    metrics.session_ended(crate::metrics::SessionOutcome::Failed, None);
+                    return end(SessionState::Failed, Some(e), false);
+                }
             };
             let mut cam = match devices.camera() {
                 Ok(c) => c,
                 Err(e) => {
                     drop(disp);
+                    metrics.session_ended(crate::metrics::SessionOutcome::Failed, None);
+                    metrics.set_camera_present(false);
                     return end(SessionState::Failed, Some(e), true);
                 }
             };

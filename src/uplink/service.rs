@@ -340,6 +340,8 @@ impl<'a> Uplink<'a> {
         on_event: &dyn Fn(&Record, &Event),
     ) -> Result<(Delivered, Option<LinkState>), QueueError> {
         let started = std::time::Instant::now();
+        // A job Smile ID already has (its result is being asked for again) is not delivered twice.
+        let delivered_before = rec.stage == crate::queue::Stage::Uploaded;
         let job = match self.queue.load_job(rec) {
             Ok(j) => j,
             Err(QueueError::Bundle(e)) => {
@@ -442,8 +444,10 @@ impl<'a> Uplink<'a> {
         log_outcome(rec, &outcome);
         match &outcome {
             Ok(Outcome::Failed(e)) => self.metrics.job_failed(e.code.as_deref()),
-            Ok(_) => self.metrics.job_delivered(started.elapsed().as_secs_f64(), UnixMillis::now().0 / 1000),
-            Err(_) => {}
+            Ok(_) if !delivered_before => {
+                self.metrics.job_delivered(started.elapsed().as_secs_f64(), UnixMillis::now().0 / 1000)
+            }
+            Ok(_) | Err(_) => {}
         }
         Ok((Delivered { record: rec.clone(), outcome }, stop))
     }
@@ -509,7 +513,6 @@ impl<'a> Uplink<'a> {
     /// The queue and link as the fleet's metrics show them.
     fn snapshot(&self, stats: &QueueStats) -> crate::metrics::Snapshot {
         use crate::metrics::Link;
-        let now = UnixMillis::now().0;
         crate::metrics::Snapshot {
             pending: stats.pending,
             failed: stats.failed,
@@ -517,7 +520,7 @@ impl<'a> Uplink<'a> {
             finished: stats.finished,
             bundle_bytes: stats.bundle_bytes,
             free_bytes: stats.free_bytes,
-            oldest_pending_secs: stats.oldest_pending_at.map(|t| (now - t).max(0) as f64 / 1000.0),
+            oldest_undelivered_at: stats.oldest_undelivered_at.map(|t| t as f64 / 1000.0),
             link: match self.link {
                 LinkState::Unknown => Link::Unknown,
                 LinkState::Up => Link::Up,

@@ -64,7 +64,8 @@ sleep 3
 $A capture --config $W/kiosk.toml --user-id button-user --id-info $W/id.json > /mnt/capture.out 2> /mnt/capture.err &
 cap=$!
 log_has 1 "waiting at the consent screen" /mnt/capture.err || exit 27
-sleep 1
+# The screen is drawn on the display's own thread: give a slow (emulated) machine time.
+sleep 4
 # The consent screen is up: read it back from the framebuffer for the record.
 dd if=/dev/fb0 of=/mnt/consent.raw bs=4096 2>/dev/null
 press
