@@ -643,3 +643,93 @@ fn a_partners_accent_and_logo_reach_the_screens_from_the_config() {
     assert!(count(&out.join("idle.png"), LOGO).0 > 500);
     assert!(count(&out.join("consent.png"), ACCENT).0 > 100, "the buttons in the accent");
 }
+
+/// What `check-config` accepts in `[kiosk]`, `[metrics]` and the brand is exactly what `run`
+/// builds: every metrics mode (off, plain, TLS with and without client certificates) with and
+/// without a brand and a kiosk identity passes check-config, builds the agent and serves
+/// `/metrics` as `run` does; settings that cannot work are refused naming their key.
+#[test]
+fn check_config_accepts_exactly_the_metrics_brand_and_identity_the_agent_builds() {
+    use kiosk_agent::config::Config;
+    let dir = tempfile::tempdir().unwrap();
+    let key = dir.path().join("api_key");
+    std::fs::write(&key, "k").unwrap();
+    // The fleet's CA, this kiosk's certificate, and a logo.
+    let (ca_key, mut ca) =
+        (rcgen::KeyPair::generate().unwrap(), rcgen::CertificateParams::new(Vec::<String>::new()).unwrap());
+    ca.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    let ca_pem = ca.clone().self_signed(&ca_key).unwrap().pem();
+    let issuer = rcgen::Issuer::new(ca, &ca_key);
+    let kiosk_key = rcgen::KeyPair::generate().unwrap();
+    let kiosk =
+        rcgen::CertificateParams::new(vec!["127.0.0.1".to_string()]).unwrap().signed_by(&kiosk_key, &issuer).unwrap();
+    let (ca_file, cert, tls_key) =
+        (dir.path().join("ca.pem"), dir.path().join("kiosk.pem"), dir.path().join("kiosk.key"));
+    std::fs::write(&ca_file, ca_pem).unwrap();
+    std::fs::write(&cert, kiosk.pem()).unwrap();
+    std::fs::write(&tls_key, kiosk_key.serialize_pem()).unwrap();
+    let logo = dir.path().join("logo.png");
+    image::RgbaImage::from_pixel(40, 20, image::Rgba([11, 61, 145, 255])).save(&logo).unwrap();
+
+    let metrics_modes = [
+        String::new(),
+        "listen = \"127.0.0.1:0\"\n".to_string(),
+        format!("listen = \"127.0.0.1:0\"\ntls_cert = {cert:?}\ntls_key = {tls_key:?}\n"),
+        format!("listen = \"127.0.0.1:0\"\ntls_cert = {cert:?}\ntls_key = {tls_key:?}\nclient_ca = {ca_file:?}\n"),
+    ];
+    let brands = [String::new(), format!("accent = \"#0B3D91\"\nlogo = {logo:?}\n")];
+    let identities = ["", "[kiosk]\nid = \"nbo-01\"\nsite = \"Westlands\"\nregion = \"KE\"\n"];
+    let config = dir.path().join("kiosk.toml");
+    let mut combos = 0;
+    for (m, metrics) in metrics_modes.iter().enumerate() {
+        for brand in &brands {
+            for ident in identities {
+                combos += 1;
+                let toml = format!(
+                    "state_dir = {:?}\n[smileid]\npartner_id = \"085\"\nenvironment = \"sandbox\"\napi_key_file = {key:?}\n\
+                     [camera]\nsource = \"synthetic\"\n[display]\nbackend = \"png\"\nout_dir = {:?}\n{brand}\
+                     [api]\nsocket = {:?}\n{ident}[metrics]\n{metrics}",
+                    dir.path().join(format!("state{combos}")),
+                    dir.path().join(format!("screens{combos}")),
+                    dir.path().join(format!("api{combos}.sock")),
+                );
+                std::fs::write(&config, &toml).unwrap();
+                let o = agent(&["check-config"], &config);
+                assert!(o.status.success(), "metrics mode {m}, brand {:?}, {ident:?}: {}", !brand.is_empty(), text(&o));
+                // Built as `run` builds it: the agent, then the listener with its TLS.
+                let c = Config::parse(&toml, "kiosk.toml").unwrap();
+                let queue =
+                    std::sync::Arc::new(kiosk_agent::queue::Queue::open(&c.state_dir, c.queue.clone()).unwrap());
+                kiosk_agent::app::Agent::build(c.clone(), queue).unwrap_or_else(|e| panic!("mode {m}: {e}"));
+                let tls = c.metrics.tls().unwrap_or_else(|e| panic!("mode {m}: {e}"));
+                assert_eq!(tls.is_some(), m >= 2, "mode {m}");
+                if let Some(listen) = &c.metrics.listen {
+                    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
+                    kiosk_agent::metrics::listen::serve(listen, tls, String::new, stop).unwrap();
+                }
+                if !ident.is_empty() {
+                    assert_eq!(c.kiosk.id(), "nbo-01");
+                }
+            }
+        }
+    }
+    assert_eq!(combos, 4 * 2 * 2, "every metrics mode, brand and identity");
+    // What cannot work is refused, naming its key.
+    for (bad, name) in [
+        ("[metrics]\ntls_cert = \"/x.pem\"\n", "metrics.listen"),
+        ("[metrics]\nlisten = \"127.0.0.1:9464\"\ntls_cert = \"/x.pem\"\n", "metrics.tls_cert"),
+        ("[metrics]\nlisten = \"127.0.0.1:9464\"\nclient_ca = \"/x.pem\"\n", "metrics.tls_cert"),
+        ("[metrics]\nlisten = \"kiosk:metrics\"\n", "metrics.listen"),
+        ("[kiosk]\nid = \"nbo 01\"\n", "kiosk.id"),
+        ("[kiosk]\nsite = \"\"\n", "kiosk.site"),
+    ] {
+        let toml = format!(
+            "state_dir = {:?}\n[smileid]\npartner_id = \"085\"\nenvironment = \"sandbox\"\napi_key_file = {key:?}\n{bad}",
+            dir.path().join("bad"),
+        );
+        std::fs::write(&config, toml).unwrap();
+        let o = agent(&["check-config"], &config);
+        assert_eq!(o.status.code(), Some(78), "{bad}: {}", text(&o));
+        assert!(text(&o).contains(name), "{bad}: {}", text(&o));
+    }
+}

@@ -109,12 +109,14 @@ pub fn serve(
     let err = |source| ListenError { addr: addr.to_string(), source };
     let listener = TcpListener::bind(addr).map_err(err)?;
     let bound = listener.local_addr().map_err(err)?;
-    listener.set_nonblocking(true).map_err(err)?;
     let handler = Arc::new(Scrape { render });
     let busy = Arc::new(AtomicUsize::new(0));
     std::thread::Builder::new()
         .name("metrics".into())
         .spawn(move || {
+            // A blocking accept: a scrape is answered at once, not at the next poll (polling every
+            // 50 ms made a scrape take 50 ms). `stop` is seen at the next connection; the
+            // service stops it only as the process ends.
             while !stop.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((sock, _)) => {
@@ -133,9 +135,7 @@ pub fn serve(
                             crate::log::warn("metrics: no thread for a scrape; it is refused", &[]);
                         }
                     }
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                        std::thread::sleep(Duration::from_millis(50))
-                    }
+                    // Out of descriptors or memory: try again shortly.
                     Err(_) => std::thread::sleep(Duration::from_millis(200)),
                 }
             }
@@ -145,7 +145,6 @@ pub fn serve(
 }
 
 fn connection(sock: TcpStream, tls: Option<Arc<rustls::ServerConfig>>, handler: &dyn Handler, stop: &AtomicBool) {
-    sock.set_nonblocking(false).ok();
     sock.set_write_timeout(Some(Duration::from_secs(10))).ok();
     sock.set_nodelay(true).ok();
     let limits = Limits { head: Some(Duration::from_secs(30)), body: Some(Duration::from_secs(5)) };
