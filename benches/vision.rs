@@ -22,8 +22,8 @@ use kiosk_agent::smileid::job::*;
 use kiosk_agent::smileid::package::{build_zip, info_json};
 use kiosk_agent::smileid::signature::Signed;
 use kiosk_agent::smileid::wire::PrepUploadResponse;
+use kiosk_agent::vision::blazeface::FaceModel;
 use kiosk_agent::vision::decode::gray;
-use kiosk_agent::vision::face::Detector;
 use kiosk_agent::vision::quality::{analyze_face, prepare, Thresholds};
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -64,7 +64,6 @@ impl Display for NoDisplay {
 
 fn main() {
     let runs = std::env::var("VISION_RUNS").ok().and_then(|v| v.parse().ok()).unwrap_or(300);
-    let det = Detector::default();
     let t = Thresholds::default();
     let frames = [
         (
@@ -103,7 +102,7 @@ fn main() {
             &format!("analysis_{name}"),
             time(runs, || {
                 let p = prepare(f).unwrap();
-                std::hint::black_box(analyze_face(&p, &det, &t));
+                std::hint::black_box(analyze_face(&p, &t));
             }),
         );
         report(
@@ -116,7 +115,7 @@ fn main() {
         report(
             &format!("detect_{name}"),
             time(runs, || {
-                std::hint::black_box(det.detect(&p.detect));
+                std::hint::black_box(FaceModel::shared().detect(&p.rgb));
             }),
         );
     }

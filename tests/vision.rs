@@ -13,7 +13,6 @@ use kiosk_agent::display::{Canvas, Display, DisplayError, Screen};
 use kiosk_agent::session::capture::{capture_document, capture_selfie_and_liveness};
 use kiosk_agent::session::{CaptureSettings, ScriptedInput, SessionError};
 use kiosk_agent::vision::decode::{gray, rgb};
-use kiosk_agent::vision::face::Detector;
 use kiosk_agent::vision::quality::{analyze_document, analyze_face, face_motion, prepare, Analysis, Hint, Thresholds};
 
 fn fixture(name: &str) -> Vec<u8> {
@@ -26,7 +25,7 @@ fn mjpeg(name: &str) -> Frame {
 }
 
 fn analyze(f: &Frame, t: &Thresholds) -> Analysis {
-    analyze_face(&prepare(f).unwrap(), &Detector::default(), t)
+    analyze_face(&prepare(f).unwrap(), t)
 }
 
 fn hint(name: &str, t: &Thresholds) -> Option<Hint> {
@@ -52,21 +51,25 @@ fn bad_fixture_frames_get_the_right_hint() {
         ("1280x720_dark.jpg", Hint::MoreLight),
         ("640x480_overexposed.jpg", Hint::LessLight),
         ("1280x720_overexposed.jpg", Hint::LessLight),
-        // A face cut off by the frame edge, a profile, a tiny far face, no face: none is a usable frontal face.
-        ("640x480_topcut.jpg", Hint::NoFace),
-        ("1280x720_profile.jpg", Hint::NoFace),
+        // A face cut off by the frame edge is found (the old cascade missed it); it is small too.
+        ("640x480_topcut.jpg", Hint::MoveCloser),
+        // A tiny far face (a bystander), no face: none is a usable frontal face.
         ("640x480_small.jpg", Hint::NoFace),
         ("640x480_noface.jpg", Hint::NoFace),
         ("1280x720_noface.jpg", Hint::NoFace),
     ] {
         assert_eq!(hint(f, &t), Some(want), "{f}");
     }
+    // A profile (the face model may find it): never taken.
+    for f in ["640x480_profile.jpg", "1280x720_profile.jpg"] {
+        assert!(hint(f, &t).is_some(), "{f}");
+    }
 }
 
 #[test]
 fn with_a_smaller_face_allowed_blur_and_centring_are_the_next_gates() {
-    // A kiosk with a wide-angle camera may allow 5 % faces; then the fixtures reach the later gates.
-    let t = Thresholds { min_face_area: 0.05, ..Thresholds::default() };
+    // A kiosk with a wide-angle camera may allow 4 % faces; then the fixtures reach the later gates.
+    let t = Thresholds { min_face_area: 0.04, ..Thresholds::default() };
     for (f, want) in [
         ("640x480_center.jpg", None),
         ("1280x720_center.jpg", None),
@@ -96,7 +99,8 @@ fn faces_are_found_where_the_manifest_says() {
             a.quality.mean_luma
         );
         if !f["expect_face"].as_bool().unwrap() {
-            assert_eq!(a.faces, 0, "{name}: no face expected");
+            // The profile is a face, but never one to take.
+            assert!(a.faces == 0 || a.hint.is_some(), "{name}: {a:?}");
             continue;
         }
         let Some(face) = a.face else { continue };
@@ -214,7 +218,7 @@ fn liveness_and_selfie_capture_finishes_in_every_format() {
             assert_eq!(jpeg_dims(&img.jpeg), (320, 240));
             let f =
                 Frame { width: 0, height: 0, format: PixelFormat::Mjpeg, data: img.jpeg.clone(), at: Duration::ZERO };
-            let a = analyze_face(&prepare(&f).unwrap(), &Detector::default(), &Thresholds::default());
+            let a = analyze_face(&prepare(&f).unwrap(), &Thresholds::default());
             boxes.push(a.face.expect("every liveness frame shows one face"));
         }
         for w in boxes.windows(2) {
@@ -272,4 +276,93 @@ fn document_capture_checks_fill_and_sharpness_and_asks_to_confirm() {
     let mut good = synthetic(Variant::Good, PixelFormat::Rgb8);
     good.set_scene(Scene::DocumentBack);
     assert_eq!(doc(&mut good), None);
+}
+
+fn iou(a: [f32; 4], b: [f32; 4]) -> f32 {
+    let ix = ((a[0] + a[2]).min(b[0] + b[2]) - a[0].max(b[0])).max(0.0);
+    let iy = ((a[1] + a[3]).min(b[1] + b[3]) - a[1].max(b[1])).max(0.0);
+    ix * iy / (a[2] * a[3] + b[2] * b[3] - ix * iy)
+}
+
+/// The face model against the LBP cascade it replaced, on the 22 fixture frames: a hit is the
+/// best box within IoU 0.4 of the true face; the frames without a face must stay empty.
+#[test]
+fn the_face_model_finds_at_least_the_faces_the_cascade_found() {
+    use kiosk_agent::vision::blazeface::FaceModel;
+    use kiosk_agent::vision::face::Detector;
+    let manifest: serde_json::Value = serde_json::from_slice(&fixture("manifest.json")).unwrap();
+    let (mut model_hits, mut cascade_hits, mut frames) = (0, 0, 0);
+    for f in manifest["frames"].as_array().unwrap() {
+        let name = f["file"].as_str().unwrap();
+        if name.contains("nodht") {
+            continue;
+        }
+        frames += 1;
+        let frame = mjpeg(name);
+        let p = prepare(&frame).unwrap();
+        let (w, h) = (p.rgb.width as f32, p.rgb.height as f32);
+        let model: Vec<[f32; 4]> =
+            FaceModel::shared().detect(&p.rgb).iter().map(|d| [d.x * w, d.y * h, d.w * w, d.h * h]).collect();
+        let k = w / p.detect.width as f32;
+        let cascade: Vec<[f32; 4]> =
+            Detector::default().detect(&p.detect).iter().map(|b| [b.x * k, b.y * k, b.w * k, b.h * k]).collect();
+        let Some(truth) = f["face_box"].as_array() else {
+            // camera.png's profile is a face (the model may find it); coffee has none.
+            if f["variant"] == "noface" {
+                assert!(model.is_empty() && cascade.is_empty(), "{name}: {model:?} {cascade:?}");
+            }
+            continue;
+        };
+        let t: Vec<f32> = truth.iter().map(|v| v.as_f64().unwrap() as f32).collect();
+        let hit = |boxes: &[[f32; 4]]| boxes.iter().any(|b| iou(*b, [t[0], t[1], t[2], t[3]]) >= 0.4);
+        model_hits += hit(&model) as u32;
+        cascade_hits += hit(&cascade) as u32;
+        assert!(model.len() <= 1, "{name}: one person, {} faces", model.len());
+    }
+    assert_eq!(frames, 22);
+    assert!(model_hits >= cascade_hits, "face model {model_hits} hits, cascade {cascade_hits}");
+    assert!(model_hits >= 16, "face model {model_hits} of 20 faces");
+}
+
+/// `img` turned by `deg` about its centre (bilinear; uncovered corners gray).
+fn rotated(img: &kiosk_agent::vision::decode::Rgb, deg: f32) -> kiosk_agent::vision::decode::Rgb {
+    let (w, h) = (img.width as f32, img.height as f32);
+    let (s, c) = deg.to_radians().sin_cos();
+    let mut data = vec![128u8; img.data.len()];
+    for y in 0..img.height {
+        for x in 0..img.width {
+            let (dx, dy) = (x as f32 - w / 2.0, y as f32 - h / 2.0);
+            let (sx, sy) = (c * dx + s * dy + w / 2.0, -s * dx + c * dy + h / 2.0);
+            if sx < 0.0 || sy < 0.0 || sx >= w - 1.0 || sy >= h - 1.0 {
+                continue;
+            }
+            let (x0, y0, fx, fy) = (sx as usize, sy as usize, sx.fract(), sy.fract());
+            for ch in 0..3 {
+                let at = |xx: usize, yy: usize| img.data[(yy * img.width as usize + xx) * 3 + ch] as f32;
+                let v = at(x0, y0) * (1.0 - fx) * (1.0 - fy)
+                    + at(x0 + 1, y0) * fx * (1.0 - fy)
+                    + at(x0, y0 + 1) * (1.0 - fx) * fy
+                    + at(x0 + 1, y0 + 1) * fx * fy;
+                data[(y as usize * img.width as usize + x as usize) * 3 + ch] = v as u8;
+            }
+        }
+    }
+    kiosk_agent::vision::decode::Rgb { width: img.width, height: img.height, data }
+}
+
+/// A head tilted up to 30° either way is still found, and its roll is measured (the cascade lost
+/// faces past about 20°).
+#[test]
+fn faces_rolled_thirty_degrees_are_found_and_their_roll_measured() {
+    use kiosk_agent::vision::blazeface::FaceModel;
+    use kiosk_agent::vision::pose::estimate;
+    let upright = rgb(&mjpeg("640x480_center.jpg")).unwrap();
+    let base = estimate(&FaceModel::shared().detect(&upright)[0], 640, 480).roll;
+    for deg in [-30.0f32, -20.0, -10.0, 10.0, 20.0, 30.0] {
+        let img = rotated(&upright, deg);
+        let found = FaceModel::shared().detect(&img);
+        assert_eq!(found.len(), 1, "rolled {deg}°: {found:?}");
+        let roll = estimate(&found[0], 640, 480).roll - base;
+        assert!((roll - deg).abs() < 8.0, "rolled {deg}°, measured {roll}°");
+    }
 }

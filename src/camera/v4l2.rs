@@ -331,12 +331,10 @@ pub fn stream_test(
     deadline: Duration,
     last: &mut Option<Frame>,
 ) -> Result<StreamReport, CameraError> {
-    use crate::vision::face::Detector;
     use crate::vision::quality::{analyze_face, prepare, Thresholds};
     let started = Instant::now();
     let (mut verdicts, mut errors) = (std::collections::BTreeMap::new(), Vec::new());
     let (mut luma, mut analysis) = (0.0f64, Duration::ZERO);
-    let det = Detector::default();
     while cam.stats.frames < frames {
         if started.elapsed() > deadline {
             let e = errors.last().cloned().unwrap_or_else(|| "no frames".into());
@@ -357,7 +355,7 @@ pub fn stream_test(
         let t = Instant::now();
         let verdict = match prepare(&f) {
             Ok(p) => {
-                let a = analyze_face(&p, &det, &Thresholds::default());
+                let a = analyze_face(&p, &Thresholds::default());
                 luma += a.quality.mean_luma as f64;
                 a.hint.map(|h| {
                     serde_json::to_value(h).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default()

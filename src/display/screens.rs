@@ -147,6 +147,7 @@ pub fn hint_key(h: Hint) -> &'static str {
         Hint::MoveCloser => "hint_closer",
         Hint::MoveBack => "hint_back",
         Hint::Centre => "hint_centre",
+        Hint::LookStraight => "hint_straight",
     }
 }
 
@@ -162,7 +163,7 @@ fn hint_icon(h: Hint) -> Pictogram {
         Hint::LessLight => Pictogram::TooBright,
         Hint::HoldStill => Pictogram::Still,
         Hint::MoveALittle => Pictogram::Turn,
-        Hint::NoFace | Hint::Centre => Pictogram::Face,
+        Hint::NoFace | Hint::Centre | Hint::LookStraight => Pictogram::Face,
         Hint::OneFaceOnly => Pictogram::One,
         Hint::MoveCloser => Pictogram::Closer,
         Hint::MoveBack => Pictogram::Back,

@@ -54,7 +54,7 @@ impl SessionOutcome {
 }
 
 /// The hints a capture can time out on, with their label values; "none" when none was showing.
-const HINTS: [(Option<Hint>, &str); 10] = [
+const HINTS: [(Option<Hint>, &str); 11] = [
     (None, "none"),
     (Some(Hint::MoreLight), "more_light"),
     (Some(Hint::LessLight), "less_light"),
@@ -65,6 +65,7 @@ const HINTS: [(Option<Hint>, &str); 10] = [
     (Some(Hint::MoveBack), "move_back"),
     (Some(Hint::Centre), "centre"),
     (Some(Hint::MoveALittle), "move_a_little"),
+    (Some(Hint::LookStraight), "look_straight"),
 ];
 
 /// Smile ID's refusal codes are kept apart up to this many; further codes count as "other", so

@@ -17,7 +17,7 @@ use crate::display::{Display, Screen};
 use crate::smileid::job::{ImageType, JobImage};
 use crate::vision::decode::rgb;
 use crate::vision::encode::{fit_long_side, jpeg, jpeg_long_side};
-use crate::vision::face::{Detector, FaceBox};
+use crate::vision::face::FaceBox;
 use crate::vision::quality::{analyze_document, analyze_face, face_motion, prepare, Debounce, Hint};
 
 /// Wall-clock limit and camera-loss handling shared by the capture loops.
@@ -106,7 +106,6 @@ pub fn capture_face(
 ) -> Result<(Vec<JobImage>, Option<crate::vision::quality::Quality>), SessionError> {
     cam.set_scene(Scene::Face);
     let mut selfie_quality = None;
-    let det = Detector { min_face: s.min_face_px, ..Detector::default() };
     let total = s.liveness_frames + 1;
     let interval = Duration::from_millis(s.liveness_interval_ms);
     let mut clock = Clock::new(s);
@@ -125,7 +124,7 @@ pub fn capture_face(
             *retries += 1;
             continue;
         };
-        let a = analyze_face(&prepared, &det, &s.thresholds);
+        let a = analyze_face(&prepared, &s.thresholds);
         hint = a.hint;
         let n = images.len() as u32;
         if let (None, Some(face)) = (hint, a.face) {

@@ -1,7 +1,13 @@
-//! On-device image work: camera bytes to pixels ([`decode`]), face detection ([`face`]), the
-//! quality gates and hints ([`quality`]), and the JPEGs Smile ID expects ([`encode`]).
+//! On-device image work: camera bytes to pixels ([`decode`]), face detection ([`blazeface`], run
+//! by the small interpreter in [`infer`] over the graph [`onnx`] reads; the older LBP cascade in
+//! [`face`]), head pose from the face's keypoints ([`pose`]), the quality gates and hints
+//! ([`quality`]), and the JPEGs Smile ID expects ([`encode`]).
 
+pub mod blazeface;
 pub mod decode;
 pub mod encode;
 pub mod face;
+pub mod infer;
+pub mod onnx;
+pub mod pose;
 pub mod quality;

@@ -1,16 +1,19 @@
 //! The gates a frame passes before it is kept, and the hint that fixes the first one it fails.
 //!
-//! Selfie and liveness frames ([`analyze_face`]): brightness, exactly one face, face size
-//! (box area 10–30 % of the frame by default), face centred and wholly inside the frame, and
-//! sharpness measured on the face itself. Document frames ([`analyze_document`]): brightness,
+//! Selfie and liveness frames ([`analyze_face`]): brightness, exactly one face (faces under 3 %
+//! of the frame are bystanders and ignored), face size (box area 10–30 % of the frame by
+//! default), face centred and wholly inside the frame, the head turned no further than Smile
+//! ID's selfie limits, and sharpness measured on the face itself. Document frames ([`analyze_document`]): brightness,
 //! the card's fill of the frame (from its edges) and sharpness. Measurements run on gray at a
 //! fixed working width, so thresholds mean the same for 640×480 and 1280×720 cameras.
 
 use serde::{Deserialize, Serialize};
 
+use super::blazeface::{Detection, FaceModel};
 pub use super::decode::Gray;
-use super::decode::{box_down, gray, DecodeError};
-use super::face::{Detector, FaceBox};
+use super::decode::{box_down, gray, rgb, DecodeError, Rgb};
+use super::face::FaceBox;
+use super::pose::{estimate, Pose};
 use crate::camera::Frame;
 
 /// Width the brightness and sharpness checks run at (frames are box-downscaled to at least this).
@@ -82,6 +85,8 @@ pub enum Hint {
     /// Centre the face (or the card) in the frame.
     Centre,
     MoveALittle,
+    /// The head is turned or tilted past the selfie's limits.
+    LookStraight,
 }
 
 /// Gate thresholds (fractions are of the whole frame).
@@ -101,6 +106,12 @@ pub struct Thresholds {
     pub max_off_centre: f32,
     /// Smallest face-box movement between liveness frames, as a fraction of the face width.
     pub min_motion: f32,
+    /// Faces with a box under this fraction of the frame are someone else's (Smile ID's 3 %).
+    pub min_tracked_face: f32,
+    /// The selfie's head pose limits in degrees (Smile ID's: 15° yaw, 30° pitch and roll).
+    pub max_yaw: f32,
+    pub max_pitch: f32,
+    pub max_roll: f32,
     /// Document: bounding box of the card's edges ÷ frame area.
     pub min_document_fill: f32,
 }
@@ -108,7 +119,9 @@ pub struct Thresholds {
 impl Default for Thresholds {
     fn default() -> Self {
         // Face sharpness on the fixtures (face at 96 px): sharp 236-403, motion blur 51-66, defocus
-        // 12-22 (tests/vision.rs holds each variant to its verdict).
+        // 12-22 (tests/vision.rs holds each variant to its verdict). Face areas are of the face
+        // model's box (brow to chin): 7.6 % of the frame for the fixtures' far face, 26 % for the
+        // near one.
         Thresholds {
             min_luma: 60.0,
             max_luma: 200.0,
@@ -118,6 +131,10 @@ impl Default for Thresholds {
             max_face_area: 0.30,
             max_off_centre: 0.15,
             min_motion: 0.04,
+            min_tracked_face: 0.03,
+            max_yaw: 15.0,
+            max_pitch: 30.0,
+            max_roll: 30.0,
             min_document_fill: 0.30,
         }
     }
@@ -130,20 +147,25 @@ pub struct Analysis {
     /// The face, in fractions of the frame (x, y, w, h all 0..1), when exactly one was found.
     pub face: Option<FaceBox>,
     pub faces: usize,
+    /// The face's keypoints (fractions of the frame) and its head pose, with that face.
+    pub detection: Option<Detection>,
+    pub pose: Option<Pose>,
     /// `None` when the frame passes every gate.
     pub hint: Option<Hint>,
 }
 
-/// Gray at the working width, plus the detector's input at half that.
+/// Gray at the working width, a smaller gray for brightness, and the colour frame the face
+/// model reads.
 pub struct Prepared {
     pub work: Gray,
     pub detect: Gray,
+    pub rgb: Rgb,
 }
 
 pub fn prepare(f: &Frame) -> Result<Prepared, DecodeError> {
     let work = gray(f, WORK_WIDTH)?;
     let k = (work.width / DETECT_WIDTH).max(1);
-    Ok(Prepared { detect: box_down(&work, k), work })
+    Ok(Prepared { detect: box_down(&work, k), work, rgb: rgb(f)? })
 }
 
 fn light(q: &Quality, t: &Thresholds) -> Option<Hint> {
@@ -157,22 +179,21 @@ fn light(q: &Quality, t: &Thresholds) -> Option<Hint> {
 }
 
 /// The face gates on a prepared frame.
-pub fn analyze_face(p: &Prepared, det: &Detector, t: &Thresholds) -> Analysis {
+pub fn analyze_face(p: &Prepared, t: &Thresholds) -> Analysis {
     // Brightness from the small image is as good and far cheaper; sharpness comes from the face.
     let mean_luma = p.detect.data.iter().map(|&v| v as u64).sum::<u64>() as f32 / p.detect.data.len().max(1) as f32;
     let whole = Quality { mean_luma, sharpness: 0.0 };
-    let found = det.detect(&p.detect);
-    let (dw, dh) = (p.detect.width as f32, p.detect.height as f32);
-    let face = (found.len() == 1).then(|| {
-        let f = found[0];
-        FaceBox { x: f.x / dw, y: f.y / dh, w: f.w / dw, h: f.h / dh, hits: f.hits }
-    });
-    let mut a = Analysis { quality: whole, face, faces: found.len(), hint: None };
+    let found: Vec<Detection> =
+        FaceModel::shared().detect(&p.rgb).into_iter().filter(|d| d.w * d.h >= t.min_tracked_face).collect();
+    let one = (found.len() == 1).then(|| found[0]);
+    let face = one.map(|d| FaceBox { x: d.x, y: d.y, w: d.w, h: d.h, hits: (d.score * 100.0) as u32 });
+    let pose = one.map(|d| estimate(&d, p.rgb.width, p.rgb.height));
+    let mut a = Analysis { quality: whole, face, faces: found.len(), detection: one, pose, hint: None };
     if let Some(h) = light(&whole, t) {
         a.hint = Some(h);
         return a;
     }
-    let Some(f) = face else {
+    let (Some(f), Some(pose)) = (face, pose) else {
         a.hint = Some(if found.len() > 1 { Hint::OneFaceOnly } else { Hint::NoFace });
         return a;
     };
@@ -183,12 +204,15 @@ pub fn analyze_face(p: &Prepared, det: &Detector, t: &Thresholds) -> Analysis {
     let area = f.w * f.h;
     let (cx, cy) = f.center();
     let inside = f.x >= 0.0 && f.y >= 0.0 && f.x + f.w <= 1.0 && f.y + f.h <= 1.0;
+    let turned = pose.yaw.abs() > t.max_yaw || pose.pitch.abs() > t.max_pitch || pose.roll.abs() > t.max_roll;
     a.hint = if area < t.min_face_area {
         Some(Hint::MoveCloser)
     } else if area > t.max_face_area {
         Some(Hint::MoveBack)
     } else if !inside || (cx - 0.5).abs() > t.max_off_centre || (cy - 0.5).abs() > t.max_off_centre {
         Some(Hint::Centre)
+    } else if turned {
+        Some(Hint::LookStraight)
     } else if a.quality.sharpness < t.min_sharpness {
         Some(Hint::HoldStill)
     } else {
@@ -238,7 +262,7 @@ pub fn face_motion(a: &FaceBox, b: &FaceBox) -> f32 {
 /// The document gates: brightness, sharpness, fill (the card's edge bounding box against the frame), centring.
 pub fn analyze_document(p: &Prepared, t: &Thresholds) -> Analysis {
     let q = measure(&p.work);
-    let mut a = Analysis { quality: q, face: None, faces: 0, hint: light(&q, t) };
+    let mut a = Analysis { quality: q, face: None, faces: 0, detection: None, pose: None, hint: light(&q, t) };
     if a.hint.is_some() {
         return a;
     }
