@@ -1,12 +1,14 @@
 //! Capture-pipeline benchmark; prints `metric <name> <value> <unit>` lines.
 //!
-//! - full analysis per frame (decode to gray at the working scale, brightness, face detection,
-//!   face gates and face sharpness) of 1280×720 MJPEG and 640×480 YUYV fixture frames, median
-//!   and p90 over many runs, single thread; and its parts (decode, detection);
+//! - full analysis per frame (decode, gray at the working scale, brightness, the face model,
+//!   head pose, face gates and face sharpness) of 1280×720 and 640×480 MJPEG and 640×480 YUYV
+//!   fixture frames, median and p90 over many runs, single thread; its parts (decode, detection);
+//!   the face model's network alone, and its size;
 //! - bytes of a selfie, a liveness frame and a whole Biometric KYC upload zip captured from the
 //!   synthetic camera through the real capture loop;
 //! - when `PYTHON` names an interpreter with OpenCV (scripts/test.sh sets one up), the same
-//!   steps in Python + OpenCV on the same frames and machine (benches/opencv_baseline.py).
+//!   steps in Python + OpenCV (the same BlazeFace model through its DNN module, one thread) on
+//!   the same frames and machine (benches/opencv_baseline.py).
 //!
 //! Run: `cargo bench --bench vision`
 
@@ -87,6 +89,16 @@ fn main() {
             },
         ),
         (
+            "mjpeg_640x480",
+            Frame {
+                width: 640,
+                height: 480,
+                format: PixelFormat::Mjpeg,
+                data: fixture("640x480_center.jpg"),
+                at: Duration::ZERO,
+            },
+        ),
+        (
             "yuyv_640x480",
             Frame {
                 width: 640,
@@ -119,6 +131,37 @@ fn main() {
             }),
         );
     }
+
+    // The face model alone (the part OpenCV's DNN module runs in the baseline), and what it adds
+    // to the binary: the model's bytes (the interpreter is a few hundred lines, no crate).
+    let model = FaceModel::shared();
+    report("face_model", time(runs, || drop(std::hint::black_box(model.raw(vec![0.1; 128 * 128 * 3]).unwrap()))));
+    println!("metric face_model_bytes {} B", kiosk_agent::vision::blazeface::MODEL.len());
+
+    // Head pose on the rendered head (src/camera/head.rs) over −35…35° yaw × −20…20° pitch, 5°
+    // apart: the largest error of each angle, and the yaw error with the head level.
+    let head = kiosk_agent::camera::head::Head::bundled();
+    let (mut yaw_err, mut pitch_err, mut level_yaw_err, mut missed) = (0f32, 0f32, 0f32, 0);
+    for yaw in (-35..=35).step_by(5) {
+        for pitch in (-20..=20).step_by(5) {
+            let mut frame = kiosk_agent::camera::head::room(640, 480);
+            head.draw(&mut frame, (yaw as f32, pitch as f32, 0.0), (320.0, 220.0), 10.0);
+            let Some(d) = model.detect(&frame).first().copied() else {
+                missed += 1;
+                continue;
+            };
+            let p = kiosk_agent::vision::pose::estimate(&d, 640, 480);
+            yaw_err = yaw_err.max((p.yaw - yaw as f32).abs());
+            pitch_err = pitch_err.max((p.pitch - pitch as f32).abs());
+            if pitch == 0 {
+                level_yaw_err = level_yaw_err.max((p.yaw - yaw as f32).abs());
+            }
+        }
+    }
+    println!("metric pose_yaw_error_max {yaw_err:.1} deg");
+    println!("metric pose_pitch_error_max {pitch_err:.1} deg");
+    println!("metric pose_yaw_error_max_level {level_yaw_err:.1} deg");
+    println!("metric pose_heads_missed {missed} of 135");
 
     // Upload sizes from a real capture on the synthetic camera (MJPEG, as a UVC camera sends).
     let mut cam = SyntheticCamera::with_default_face().with_format(PixelFormat::Mjpeg);
@@ -168,7 +211,7 @@ fn main() {
         let st = std::process::Command::new(py)
             .arg(script)
             .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/frames"))
-            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/lbpcascade_frontalface.xml"))
+            .arg(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("assets/blazeface_short_128.onnx"))
             .arg(runs.to_string())
             .status();
         if !st.is_ok_and(|s| s.success()) {

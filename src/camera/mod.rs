@@ -2,6 +2,7 @@
 //! ([`v4l2`], UVC webcams and anything else with a V4L2 capture node) and the synthetic camera
 //! the demo and tests use ([`synthetic`]).
 
+pub mod head;
 pub mod synthetic;
 pub mod v4l2;
 

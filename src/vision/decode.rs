@@ -142,6 +142,13 @@ pub fn gray(f: &Frame, min_width: u32) -> Result<Gray, DecodeError> {
     Ok(box_down(&Gray { width: w, height: h, data: luma }, (w / min_width.max(1)).max(1)))
 }
 
+/// Gray of an RGB picture, box-downscaled as [`gray`] does: for a frame already decoded to
+/// colour, instead of decoding it a second time.
+pub fn gray_of(img: &Rgb, min_width: u32) -> Gray {
+    let luma = img.data.chunks_exact(3).map(|p| luma601(p[0], p[1], p[2])).collect();
+    box_down(&Gray { width: img.width, height: img.height, data: luma }, (img.width / min_width.max(1)).max(1))
+}
+
 /// BT.601 luma in fixed point.
 fn luma601(r: u8, g: u8, b: u8) -> u8 {
     ((77 * r as u32 + 150 * g as u32 + 29 * b as u32) >> 8) as u8

@@ -17,10 +17,10 @@ pub struct Pose {
 
 /// The mean face: x to the picture's right, y down, z towards the camera; origin between the
 /// eyes. Outline from the model's keypoints on a frontal face (the bundled portrait), depths
-/// from anthropometry: the nose tip 2.7 cm in front of the eyes, the mouth 0.7, the ears' tragion
-/// 7 cm behind.
+/// from anthropometry: the nose tip 2.7 cm in front of the eyes, the mouth 0.7. The model's "ear"
+/// points sit on the face's outline at ear height as seen from the front, about 5 cm behind.
 pub const MEAN_FACE: [[f32; 3]; 6] =
-    [[-3.2, 0.0, 0.0], [3.2, 0.0, 0.0], [0.0, 3.7, 2.7], [0.0, 6.5, 0.7], [-6.7, 1.0, -7.0], [6.7, 1.0, -7.0]];
+    [[-3.2, 0.0, 0.0], [3.2, 0.0, 0.0], [0.0, 3.7, 2.7], [0.0, 6.5, 0.7], [-6.7, 1.0, -5.0], [6.7, 1.0, -5.0]];
 
 /// The ears' keypoints are guesses once a turn hides one: they count for a quarter.
 const WEIGHTS: [f32; 6] = [1.0, 1.0, 1.0, 1.0, 0.25, 0.25];

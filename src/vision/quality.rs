@@ -11,10 +11,10 @@ use serde::{Deserialize, Serialize};
 
 use super::blazeface::{Detection, FaceModel};
 pub use super::decode::Gray;
-use super::decode::{box_down, gray, rgb, DecodeError, Rgb};
+use super::decode::{box_down, gray, gray_of, rgb, DecodeError, Rgb};
 use super::face::FaceBox;
 use super::pose::{estimate, Pose};
-use crate::camera::Frame;
+use crate::camera::{Frame, PixelFormat};
 
 /// Width the brightness and sharpness checks run at (frames are box-downscaled to at least this).
 pub const WORK_WIDTH: u32 = 640;
@@ -163,9 +163,14 @@ pub struct Prepared {
 }
 
 pub fn prepare(f: &Frame) -> Result<Prepared, DecodeError> {
-    let work = gray(f, WORK_WIDTH)?;
+    let rgb = rgb(f)?;
+    // An MJPEG frame is decoded once, to colour; YUYV's gray is its Y bytes, cheaper than luma.
+    let work = match f.format {
+        PixelFormat::Mjpeg => gray_of(&rgb, WORK_WIDTH),
+        _ => gray(f, WORK_WIDTH)?,
+    };
     let k = (work.width / DETECT_WIDTH).max(1);
-    Ok(Prepared { detect: box_down(&work, k), work, rgb: rgb(f)? })
+    Ok(Prepared { detect: box_down(&work, k), work, rgb })
 }
 
 fn light(q: &Quality, t: &Thresholds) -> Option<Hint> {
