@@ -774,6 +774,24 @@ impl Config {
         if !(24..=240).contains(&c.min_face_px) {
             return Err(invalid("capture.min_face_px", "must be 24 to 240 (pixels at 320 px width)"));
         }
+        if !(0.0..0.5).contains(&t.min_tracked_face) || t.min_tracked_face >= t.min_face_area {
+            return Err(invalid(
+                "capture.thresholds.min_tracked_face",
+                "is a share of the frame under min_face_area (Smile ID: 0.03)",
+            ));
+        }
+        for (key, v) in [
+            ("capture.thresholds.max_yaw", t.max_yaw),
+            ("capture.thresholds.max_pitch", t.max_pitch),
+            ("capture.thresholds.max_roll", t.max_roll),
+        ] {
+            if !(0.0..=90.0).contains(&v) {
+                return Err(invalid(
+                    key,
+                    "is degrees from facing the camera, 0 to 90 (Smile ID: yaw 15, pitch and roll 30)",
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -885,6 +903,10 @@ api_key_file = "api_key"
         assert!(Config::parse(&bad, "t").unwrap_err().to_string().contains("capture.jpeg_quality"));
         let bad = format!("{GOOD}\n[capture.thresholds]\nmin_face_area = 0.5\n");
         assert!(Config::parse(&bad, "t").unwrap_err().to_string().contains("min_face_area"));
+        let bad = format!("{GOOD}\n[capture.thresholds]\nmax_yaw = 120.0\n");
+        assert!(Config::parse(&bad, "t").unwrap_err().to_string().contains("capture.thresholds.max_yaw"));
+        let bad = format!("{GOOD}\n[capture.thresholds]\nmin_tracked_face = 0.2\n");
+        assert!(Config::parse(&bad, "t").unwrap_err().to_string().contains("min_tracked_face"));
         let bad = format!("{GOOD}\n[camera]\nsource = \"usb\"\n");
         let e = Config::parse(&bad, "t").unwrap_err().to_string();
         assert!(e.contains("source") && e.contains("v4l2") && e.contains("synthetic"), "{e}");

@@ -366,3 +366,30 @@ fn faces_rolled_thirty_degrees_are_found_and_their_roll_measured() {
         assert!((roll - deg).abs() < 8.0, "rolled {deg}°, measured {roll}°");
     }
 }
+
+/// The flatness check on rendered pictures: the portrait as a print held up, turned and tilted
+/// (perspective), stays on one plane; the same face on a head turning as Smile ID's active
+/// liveness asks (27° left and right, 17° up) does not.
+#[test]
+fn a_print_turned_is_flat_and_a_turning_head_is_not() {
+    use kiosk_agent::camera::head::{room, Head};
+    use kiosk_agent::vision::blazeface::FaceModel;
+    use kiosk_agent::vision::planar::{flatness, Points};
+    let mut head = Head::bundled();
+    let keypoints = |head: &Head, pose: (f32, f32, f32), at: (f32, f32)| -> Points {
+        let mut frame = room(640, 480);
+        head.draw(&mut frame, pose, at, 10.0);
+        let found = FaceModel::shared().detect(&frame);
+        assert_eq!(found.len(), 1, "{pose:?} flat {}", head.flat);
+        found[0].keypoints.map(|(x, y)| (x * 640.0, y * 480.0))
+    };
+    let turns = [(27.0, 0.0, 0.0), (-27.0, 0.0, 0.0), (0.0, 17.0, 0.0)];
+    let real_ref = keypoints(&head, (0.0, 0.0, 0.0), (320.0, 220.0));
+    let real: Vec<Points> = turns.iter().map(|&t| keypoints(&head, t, (320.0, 220.0))).collect();
+    head.flat = true;
+    let print_ref = keypoints(&head, (0.0, 0.0, 0.0), (320.0, 220.0));
+    let moves = [(30.0, 0.0, 0.0), (-30.0, 5.0, 10.0), (0.0, 20.0, 0.0), (15.0, -15.0, -10.0)];
+    let print: Vec<Points> = moves.iter().map(|&t| keypoints(&head, t, (300.0, 230.0))).collect();
+    let (flat, live) = (flatness(&print_ref, &print).unwrap(), flatness(&real_ref, &real).unwrap());
+    assert!(flat < live, "print {flat}, head {live}");
+}

@@ -1,7 +1,8 @@
 //! A head that really turns, for the synthetic camera and the pose tests: the bundled portrait's
 //! face laid on a head-shaped surface (an ellipsoid with a nose), turned to a known yaw, pitch
 //! and roll and drawn in perspective with a depth buffer. A flat photo moved about keeps its
-//! keypoints on one plane; this head's nose and eyes move as a real head's do.
+//! keypoints on one plane; this head's nose and eyes move as a real head's do. With `flat` the
+//! same portrait is a print held up and turned: the attack.
 //!
 //! Head coordinates are centimetres with the origin between the eyes: x to the picture's right,
 //! y down, z towards the camera; turns follow [`crate::vision::pose::rotate`].
@@ -25,6 +26,8 @@ pub struct Head {
     px_per_cm: f32,
     /// The portrait's own tilt (its eye line), undone so that roll 0 is level.
     tilt: (f32, f32),
+    /// Draw a flat print of the portrait instead (the attack a photo makes), turned the same way.
+    pub flat: bool,
 }
 
 /// Depth of the head's surface at (x, y), or `None` off the head.
@@ -47,7 +50,13 @@ impl Head {
         let (rx, ry, lx, ly) = (re.0 * w, re.1 * h, le.0 * w, le.1 * h);
         let px = ((lx - rx).powi(2) + (ly - ry).powi(2)).sqrt() / EYES_CM;
         let tilt = (ly - ry).atan2(lx - rx).sin_cos();
-        Some(Head { tex: portrait.clone(), eyes_at: ((rx + lx) / 2.0, (ry + ly) / 2.0), px_per_cm: px, tilt })
+        Some(Head {
+            tex: portrait.clone(),
+            eyes_at: ((rx + lx) / 2.0, (ry + ly) / 2.0),
+            px_per_cm: px,
+            tilt,
+            flat: false,
+        })
     }
 
     /// The bundled portrait's head.
@@ -79,7 +88,8 @@ impl Head {
         while y < CENTRE.0 + b {
             let mut x = -a;
             while x < a {
-                if let Some(z) = surface(x, y) {
+                let z = if self.flat { Some(0.0) } else { surface(x, y) };
+                if let Some(z) = z {
                     let [rx, ry, rz] = rotate([x, y, z], yaw, pitch, roll);
                     let k = scale * DIST / (DIST - rz);
                     let (px, py) = (at.0 + rx * k, at.1 + ry * k);

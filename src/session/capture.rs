@@ -18,7 +18,9 @@ use crate::smileid::job::{ImageType, JobImage};
 use crate::vision::decode::rgb;
 use crate::vision::encode::{fit_long_side, jpeg, jpeg_long_side};
 use crate::vision::face::FaceBox;
-use crate::vision::quality::{analyze_document, analyze_face, face_motion, prepare, Debounce, Hint};
+use crate::vision::planar::{flatness, Points};
+use crate::vision::pose::Pose;
+use crate::vision::quality::{analyze_document, analyze_face, face_motion, prepare, Debounce, Hint, Quality};
 
 /// Wall-clock limit and camera-loss handling shared by the capture loops.
 struct Clock {
@@ -92,20 +94,32 @@ pub fn capture_selfie_and_liveness(
     s: &CaptureSettings,
     retries: &mut u32,
 ) -> Result<Vec<JobImage>, SessionError> {
-    capture_face(cam, display, input, s, retries).map(|(images, _)| images)
+    capture_face(cam, display, input, s, retries).map(|c| c.images)
 }
 
-/// [`capture_selfie_and_liveness`], also giving the selfie frame's brightness and the face's
-/// sharpness (the fleet's camera trends).
+/// What a face capture gives besides its images: measurements for the job's metadata.
+pub struct FaceCapture {
+    pub images: Vec<JobImage>,
+    /// The selfie frame's brightness and the face's sharpness (the fleet's camera trends).
+    pub selfie_quality: Option<Quality>,
+    pub selfie_pose: Option<Pose>,
+    /// How far the liveness frames' keypoints are from one plane ([`crate::vision::planar`]):
+    /// a print or a screen stays near 0. Recorded, not yet acted on.
+    pub flatness: Option<f32>,
+}
+
+/// [`capture_selfie_and_liveness`], also measuring the selfie and the liveness frames.
 pub fn capture_face(
     cam: &mut dyn FrameSource,
     display: &mut dyn Display,
     input: &dyn Input,
     s: &CaptureSettings,
     retries: &mut u32,
-) -> Result<(Vec<JobImage>, Option<crate::vision::quality::Quality>), SessionError> {
+) -> Result<FaceCapture, SessionError> {
     cam.set_scene(Scene::Face);
-    let mut selfie_quality = None;
+    let (mut selfie_quality, mut selfie_pose) = (None, None);
+    // Keypoints (pixels) and yaw of each liveness frame kept.
+    let mut kept: Vec<(Points, f32)> = Vec::new();
     let total = s.liveness_frames + 1;
     let interval = Duration::from_millis(s.liveness_interval_ms);
     let mut clock = Clock::new(s);
@@ -140,10 +154,15 @@ pub fn capture_face(
                     jpeg,
                 });
                 last = Some((frame.at, face));
+                if let (Some(d), Some(p)) = (a.detection, a.pose) {
+                    let (w, h) = (prepared.rgb.width as f32, prepared.rgb.height as f32);
+                    kept.push((d.keypoints.map(|(x, y)| (x * w, y * h)), p.yaw));
+                }
             } else if n >= s.liveness_frames && due {
                 let jpeg = jpeg_long_side(&frame, s.selfie_long_side, s.jpeg_quality)?;
                 images.push(JobImage { image_type: ImageType::SelfieFile, file_name: "selfie.jpg".into(), jpeg });
                 selfie_quality = Some(a.quality);
+                selfie_pose = a.pose;
             }
         }
         *retries += hint.is_some() as u32;
@@ -164,7 +183,12 @@ pub fn capture_face(
             })?;
         }
     }
-    Ok((images, selfie_quality))
+    // The most frontal liveness frame is the reference the others are compared with.
+    let flatness = kept
+        .iter()
+        .min_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+        .and_then(|(reference, _)| flatness(reference, &kept.iter().map(|k| k.0).collect::<Vec<_>>()));
+    Ok(FaceCapture { images, selfie_quality, selfie_pose, flatness })
 }
 
 /// Captures one side of an ID document: a frame that has passed the document gates for half a

@@ -38,7 +38,8 @@ pub struct CaptureSettings {
     pub document_long_side: u32,
     pub document_jpeg_quality: u8,
     pub time_limit_secs: u64,
-    /// Smallest face the detector looks for, in pixels at its 320 px working width.
+    /// Read so that older configs still load; unused since the face model replaced the cascade
+    /// (it has no window size; `thresholds.min_tracked_face` sets the smallest face).
     pub min_face_px: u32,
     /// A new hint replaces the shown one only after this long (no flicker).
     pub hint_hold_ms: u64,
@@ -224,7 +225,8 @@ pub fn run(
             documents.push(capture_document(cam, display, input, s, Scene::DocumentBack, &mut retries)?);
         }
     }
-    let (mut images, quality) = capture::capture_face(cam, display, input, s, &mut retries)?;
+    let face = capture::capture_face(cam, display, input, s, &mut retries)?;
+    let (mut images, quality) = (face.images, face.selfie_quality);
     // Selfie first, then liveness, then the document: the order the server SDKs send.
     images.rotate_right(1);
     images.extend(documents);
@@ -247,11 +249,22 @@ pub fn run(
             Metadatum { name: "client".into(), value: concat!("kiosk-agent/", env!("CARGO_PKG_VERSION")).into() },
         ],
     };
+    let round = |v: f32| serde_json::Value::from((v * 10.0).round() as f64 / 10.0);
     if let Some(q) = quality {
         // The selfie's mean brightness (0-255) and the face's sharpness: a camera's drift shows here.
-        let round = |v: f32| serde_json::Value::from((v * 10.0).round() as f64 / 10.0);
         job.metadata.push(Metadatum { name: "selfie_brightness".into(), value: round(q.mean_luma) });
         job.metadata.push(Metadatum { name: "selfie_sharpness".into(), value: round(q.sharpness) });
+    }
+    if let Some(p) = face.selfie_pose {
+        // Degrees, as the person turned: yaw > 0 to their left, pitch > 0 up, roll > 0 clockwise.
+        job.metadata.push(Metadatum { name: "selfie_yaw".into(), value: round(p.yaw) });
+        job.metadata.push(Metadatum { name: "selfie_pitch".into(), value: round(p.pitch) });
+        job.metadata.push(Metadatum { name: "selfie_roll".into(), value: round(p.roll) });
+    }
+    if let Some(f) = face.flatness {
+        // How far the liveness frames' keypoints miss one plane, as a share of the eye distance.
+        let v = serde_json::Value::from((f * 1000.0).round() as f64 / 1000.0);
+        job.metadata.push(Metadatum { name: "liveness_flatness".into(), value: v });
     }
     validate(&job)?;
     Ok(job)

@@ -242,20 +242,3 @@ mod tests {
         assert!(FaceModel::shared().detect(&rgb).is_empty());
     }
 }
-#[cfg(test)]
-mod timing {
-    #[test]
-    #[ignore]
-    fn time_it() {
-        let m = super::FaceModel::shared();
-        let mut v: Vec<_> = (0..200)
-            .map(|_| {
-                let t = std::time::Instant::now();
-                std::hint::black_box(m.raw(vec![0.1; 128 * 128 * 3]).unwrap());
-                t.elapsed()
-            })
-            .collect();
-        v.sort();
-        eprintln!("net min {:?} p50 {:?}", v[0], v[100]);
-    }
-}

@@ -9,5 +9,6 @@ pub mod encode;
 pub mod face;
 pub mod infer;
 pub mod onnx;
+pub mod planar;
 pub mod pose;
 pub mod quality;
