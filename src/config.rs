@@ -772,7 +772,10 @@ impl Config {
             ));
         }
         if !(24..=240).contains(&c.min_face_px) {
-            return Err(invalid("capture.min_face_px", "must be 24 to 240 (pixels at 320 px width)"));
+            return Err(invalid(
+                "capture.min_face_px",
+                "must be 24 to 240; it is no longer used (thresholds.min_tracked_face sets the smallest face): remove it",
+            ));
         }
         if !(0.0..0.5).contains(&t.min_tracked_face) || t.min_tracked_face >= t.min_face_area {
             return Err(invalid(

@@ -139,8 +139,9 @@ pub fn capture_face(
             continue;
         };
         let a = analyze_face(&prepared, &s.thresholds);
-        hint = a.hint;
         let n = images.len() as u32;
+        // The pose limits are the selfie's: liveness frames are taken as the head moves.
+        hint = a.hint.filter(|h| !(*h == Hint::LookStraight && n < s.liveness_frames));
         if let (None, Some(face)) = (hint, a.face) {
             let due = last.is_none_or(|(at, _)| frame.at.saturating_sub(at) >= interval);
             let moved = last.is_none_or(|(_, prev)| face_motion(&prev, &face) >= s.thresholds.min_motion);
@@ -183,11 +184,13 @@ pub fn capture_face(
             })?;
         }
     }
-    // The most frontal liveness frame is the reference the others are compared with.
-    let flatness = kept
-        .iter()
-        .min_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
-        .and_then(|(reference, _)| flatness(reference, &kept.iter().map(|k| k.0).collect::<Vec<_>>()));
+    // The most frontal liveness frame is the reference the others are compared with; two others
+    // at least, or there is nothing to say.
+    let front = (0..kept.len()).min_by(|&a, &b| kept[a].1.abs().total_cmp(&kept[b].1.abs()));
+    let flatness = front.filter(|_| kept.len() >= 3).and_then(|r| {
+        let others: Vec<Points> = kept.iter().enumerate().filter(|(i, _)| *i != r).map(|(_, k)| k.0).collect();
+        flatness(&kept[r].0, &others)
+    });
     Ok(FaceCapture { images, selfie_quality, selfie_pose, flatness })
 }
 

@@ -1,7 +1,8 @@
 //! MediaPipe's BlazeFace short-range detector (Apache-2.0, `assets/NOTICE.md`), run by
 //! [`super::infer`]: the frame letterboxed to 128×128, 896 anchors scored, boxes and six
 //! keypoints decoded, overlapping hits blended (MediaPipe's weighted suppression). It finds
-//! faces rolled well past 30° and cut by the frame's edge, and its keypoints give the head pose.
+//! faces rolled 30° (tested both ways) and cut by the frame's edge, and its keypoints give the
+//! head pose.
 
 use std::sync::OnceLock;
 
@@ -98,6 +99,9 @@ impl FaceModel {
 
     /// Every face in `img`, best first.
     pub fn detect(&self, img: &Rgb) -> Vec<Detection> {
+        if img.width == 0 || img.height == 0 || img.data.len() < (img.width * img.height * 3) as usize {
+            return Vec::new();
+        }
         let (input, lb) = letterbox(img);
         let Ok((reg, logits)) = self.raw(input) else { return Vec::new() };
         let (fw, fh) = (img.width as f32, img.height as f32);
@@ -117,14 +121,19 @@ impl FaceModel {
             for (k, p) in keypoints.iter_mut().enumerate() {
                 *p = (fx(r[4 + 2 * k] + ax * s), fy(r[5 + 2 * k] + ay * s));
             }
-            found.push(Detection {
+            let d = Detection {
                 score,
                 x: fx(cx - r[2] / 2.0),
                 y: fy(cy - r[3] / 2.0),
                 w: r[2] / lb.scale / fw,
                 h: r[3] / lb.scale / fh,
                 keypoints,
-            });
+            };
+            let finite =
+                [d.x, d.y, d.w, d.h].iter().chain(keypoints.iter().flat_map(|k| [&k.0, &k.1])).all(|v| v.is_finite());
+            if finite && d.w > 0.0 && d.h > 0.0 {
+                found.push(d);
+            }
         }
         blend(found)
     }
@@ -171,8 +180,10 @@ fn iou(a: &Detection, b: &Detection) -> f32 {
 fn blend(mut hits: Vec<Detection>) -> Vec<Detection> {
     hits.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut out = Vec::new();
-    while let Some(best) = hits.first().copied() {
-        let (group, rest): (Vec<Detection>, Vec<Detection>) = hits.into_iter().partition(|d| iou(&best, d) > 0.3);
+    while !hits.is_empty() {
+        let best = hits.remove(0);
+        let (mut group, rest): (Vec<Detection>, Vec<Detection>) = hits.into_iter().partition(|d| iou(&best, d) > 0.3);
+        group.push(best);
         hits = rest;
         let total: f32 = group.iter().map(|d| d.score).sum();
         let mut m = Detection { score: best.score, x: 0.0, y: 0.0, w: 0.0, h: 0.0, keypoints: [(0.0, 0.0); 6] };

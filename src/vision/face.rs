@@ -12,14 +12,16 @@ use super::decode::Gray;
 
 const CASCADE_XML: &str = include_str!("../../assets/lbpcascade_frontalface.xml");
 
-/// A face box in the pixels of the image searched.
+/// A face box: in the pixels of the image searched when the cascade gives it, in fractions of the
+/// frame in [`super::quality::Analysis`].
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct FaceBox {
     pub x: f32,
     pub y: f32,
     pub w: f32,
     pub h: f32,
-    /// How many raw window hits were grouped into this box (a confidence proxy).
+    /// The cascade: how many raw window hits were grouped into this box (a confidence proxy).
+    /// The face model: its score in hundredths.
     pub hits: u32,
 }
 

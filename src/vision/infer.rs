@@ -94,6 +94,9 @@ pub struct Net {
     pool: std::sync::Mutex<Pool>,
 }
 
+/// Spare buffers kept at most: one run of the face model needs about 20.
+const MAX_SPARE: usize = 64;
+
 /// Spare activation buffers.
 #[derive(Debug, Default)]
 struct Pool(Vec<Vec<f32>>);
@@ -113,8 +116,11 @@ impl Pool {
         v.truncate(n);
         v
     }
+    /// Keeps `v` for later runs; a run takes back what it gives, the cap is a backstop.
     fn put(&mut self, v: Vec<f32>) {
-        self.0.push(v);
+        if v.capacity() > 0 && self.0.len() < MAX_SPARE {
+            self.0.push(v);
+        }
     }
 }
 
@@ -347,14 +353,19 @@ impl Net {
             v[out] = Some(act);
             for x in s.reads() {
                 if self.last_use[x] == i {
-                    if let Some(done) = v[x].take() {
+                    // The caller's input did not come from the pool: it is dropped, not kept.
+                    if let (Some(done), false) = (v[x].take(), x == self.input) {
                         pool.put(done.data);
                     }
                 }
             }
         }
         let outs = self.outputs.iter().map(|&o| take(&v, o).data.clone()).collect();
-        pool.0.extend(v.into_iter().flatten().map(|a| a.data));
+        for (i, a) in v.into_iter().enumerate() {
+            if let (Some(a), false) = (a, i == self.input) {
+                pool.put(a.data);
+            }
+        }
         *self.pool.lock().unwrap_or_else(|e| e.into_inner()) = pool;
         Ok(outs)
     }
@@ -675,6 +686,14 @@ mod tests {
         assert_eq!(&y[..4], &[10.5, 0.0, 24.5, 0.0], "the second filter is clipped by the fused ReLU");
         assert_eq!(y[6], (5 + 6 + 7 + 9 + 10 + 11 + 13 + 14 + 15) as f32 + 0.5);
         assert!(net.run(vec![0.0; 3]).is_err());
+        // Buffers are reused, not gathered: the spare count settles after the first run.
+        let spare = || net.pool.lock().unwrap().0.len();
+        net.run(vec![1.0; 16]).unwrap();
+        let settled = spare();
+        for _ in 0..20 {
+            net.run(vec![1.0; 16]).unwrap();
+        }
+        assert_eq!(spare(), settled);
     }
 
     #[test]

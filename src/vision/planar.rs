@@ -24,7 +24,7 @@ fn normalise(p: &Points) -> ([(f64, f64); 6], [f64; 3]) {
 fn solve(mut a: [[f64; 8]; 8], mut b: [f64; 8]) -> Option<[f64; 8]> {
     for c in 0..8 {
         let p = (c..8).max_by(|&i, &j| a[i][c].abs().total_cmp(&a[j][c].abs()))?;
-        if a[p][c].abs() < 1e-12 {
+        if a[p][c].is_nan() || a[p][c].abs() < 1e-12 {
             return None;
         }
         a.swap(c, p);
@@ -79,7 +79,7 @@ pub fn residual(from: &Points, to: &Points) -> Option<f32> {
     }
     let rms_px = (sum / 6.0).sqrt() / s;
     let eyes = ((to[1].0 - to[0].0).powi(2) + (to[1].1 - to[0].1).powi(2)).sqrt() as f64;
-    Some((rms_px / eyes.max(1e-6)) as f32)
+    Some((rms_px / eyes.max(1e-6)) as f32).filter(|v| v.is_finite())
 }
 
 /// The largest [`residual`] from `reference` to any of `frames`: small for anything flat.
@@ -127,5 +127,7 @@ mod tests {
     fn points_all_in_one_place_are_no_answer() {
         let p = [(10.0, 10.0); 6];
         assert_eq!(residual(&p, &p), None);
+        let nan = [(f32::NAN, 1.0); 6];
+        assert_eq!(residual(&nan, &nan), None);
     }
 }

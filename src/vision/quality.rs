@@ -2,8 +2,9 @@
 //!
 //! Selfie and liveness frames ([`analyze_face`]): brightness, exactly one face (faces under 3 %
 //! of the frame are bystanders and ignored), face size (box area 10–30 % of the frame by
-//! default), face centred and wholly inside the frame, the head turned no further than Smile
-//! ID's selfie limits, and sharpness measured on the face itself. Document frames ([`analyze_document`]): brightness,
+//! default), face centred and wholly inside the frame, sharpness measured on the face itself,
+//! and last the head turned no further than Smile ID's selfie limits (a hint the liveness
+//! frames, taken as the head moves, do without). Document frames ([`analyze_document`]): brightness,
 //! the card's fill of the frame (from its edges) and sharpness. Measurements run on gray at a
 //! fixed working width, so thresholds mean the same for 640×480 and 1280×720 cameras.
 
@@ -18,7 +19,7 @@ use crate::camera::{Frame, PixelFormat};
 
 /// Width the brightness and sharpness checks run at (frames are box-downscaled to at least this).
 pub const WORK_WIDTH: u32 = 640;
-/// Width the face detector runs at (half the working width).
+/// Width of the small gray the brightness is measured on (half the working width).
 pub const DETECT_WIDTH: u32 = 320;
 
 /// Measurements of one frame.
@@ -155,7 +156,7 @@ pub struct Analysis {
 }
 
 /// Gray at the working width, a smaller gray for brightness, and the colour frame the face
-/// model reads.
+/// model reads (decoded once; the loops that keep a frame decode their own copy still).
 pub struct Prepared {
     pub work: Gray,
     pub detect: Gray,
@@ -209,17 +210,20 @@ pub fn analyze_face(p: &Prepared, t: &Thresholds) -> Analysis {
     let area = f.w * f.h;
     let (cx, cy) = f.center();
     let inside = f.x >= 0.0 && f.y >= 0.0 && f.x + f.w <= 1.0 && f.y + f.h <= 1.0;
-    let turned = pose.yaw.abs() > t.max_yaw || pose.pitch.abs() > t.max_pitch || pose.roll.abs() > t.max_roll;
+    // Written so that a pose that could not be measured (NaN) counts as turned.
+    let turned = !(pose.yaw.abs() <= t.max_yaw && pose.pitch.abs() <= t.max_pitch && pose.roll.abs() <= t.max_roll);
     a.hint = if area < t.min_face_area {
         Some(Hint::MoveCloser)
     } else if area > t.max_face_area {
         Some(Hint::MoveBack)
     } else if !inside || (cx - 0.5).abs() > t.max_off_centre || (cy - 0.5).abs() > t.max_off_centre {
         Some(Hint::Centre)
-    } else if turned {
-        Some(Hint::LookStraight)
     } else if a.quality.sharpness < t.min_sharpness {
         Some(Hint::HoldStill)
+    } else if turned {
+        // Last, so that a frame failing only here passed everything else: liveness frames, taken
+        // as the head moves, do not need it (see `session::capture`).
+        Some(Hint::LookStraight)
     } else {
         None
     };
