@@ -134,39 +134,43 @@ pub fn capture_face(
         if clock.over(Some(frame.at)) {
             return Err(SessionError::TimedOut { limit: clock.limit, hint });
         }
-        let Ok(prepared) = prepare(&frame) else {
-            *retries += 1;
-            continue;
-        };
-        let a = analyze_face(&prepared, &s.thresholds);
+        // Nothing can be kept before the interval is up: such frames are shown, not analysed
+        // (a Pi's CPU is better spent; an emulated one would take minutes).
         let n = images.len() as u32;
-        // The pose limits are the selfie's: liveness frames are taken as the head moves.
-        hint = a.hint.filter(|h| !(*h == Hint::LookStraight && n < s.liveness_frames));
-        if let (None, Some(face)) = (hint, a.face) {
-            let due = last.is_none_or(|(at, _)| frame.at.saturating_sub(at) >= interval);
-            let moved = last.is_none_or(|(_, prev)| face_motion(&prev, &face) >= s.thresholds.min_motion);
-            if n < s.liveness_frames && due && !moved {
-                hint = Some(Hint::MoveALittle);
-            } else if n < s.liveness_frames && due {
-                let jpeg = jpeg_long_side(&frame, s.liveness_long_side, s.jpeg_quality)?;
-                images.push(JobImage {
-                    image_type: ImageType::LivenessFile,
-                    file_name: format!("liveness_{n}.jpg"),
-                    jpeg,
-                });
-                last = Some((frame.at, face));
-                if let (Some(d), Some(p)) = (a.detection, a.pose) {
-                    let (w, h) = (prepared.rgb.width as f32, prepared.rgb.height as f32);
-                    kept.push((d.keypoints.map(|(x, y)| (x * w, y * h)), p.yaw));
+        let due = last.is_none_or(|(at, _)| frame.at.saturating_sub(at) >= interval);
+        if due {
+            let Ok(prepared) = prepare(&frame) else {
+                *retries += 1;
+                continue;
+            };
+            let a = analyze_face(&prepared, &s.thresholds);
+            // The pose limits are the selfie's: liveness frames are taken as the head moves.
+            hint = a.hint.filter(|h| !(*h == Hint::LookStraight && n < s.liveness_frames));
+            if let (None, Some(face)) = (hint, a.face) {
+                let moved = last.is_none_or(|(_, prev)| face_motion(&prev, &face) >= s.thresholds.min_motion);
+                if n < s.liveness_frames && !moved {
+                    hint = Some(Hint::MoveALittle);
+                } else if n < s.liveness_frames {
+                    let jpeg = jpeg_long_side(&frame, s.liveness_long_side, s.jpeg_quality)?;
+                    images.push(JobImage {
+                        image_type: ImageType::LivenessFile,
+                        file_name: format!("liveness_{n}.jpg"),
+                        jpeg,
+                    });
+                    last = Some((frame.at, face));
+                    if let (Some(d), Some(p)) = (a.detection, a.pose) {
+                        let (w, h) = (prepared.rgb.width as f32, prepared.rgb.height as f32);
+                        kept.push((d.keypoints.map(|(x, y)| (x * w, y * h)), p.yaw));
+                    }
+                } else {
+                    let jpeg = jpeg_long_side(&frame, s.selfie_long_side, s.jpeg_quality)?;
+                    images.push(JobImage { image_type: ImageType::SelfieFile, file_name: "selfie.jpg".into(), jpeg });
+                    selfie_quality = Some(a.quality);
+                    selfie_pose = a.pose;
                 }
-            } else if n >= s.liveness_frames && due {
-                let jpeg = jpeg_long_side(&frame, s.selfie_long_side, s.jpeg_quality)?;
-                images.push(JobImage { image_type: ImageType::SelfieFile, file_name: "selfie.jpg".into(), jpeg });
-                selfie_quality = Some(a.quality);
-                selfie_pose = a.pose;
             }
+            *retries += hint.is_some() as u32;
         }
-        *retries += hint.is_some() as u32;
         // Redraw when what the person should see changed, and on live displays (drawn on their own
         // thread) also to move the preview along, at most 15 times a second.
         let state = (images.len() as u32, debounce.update(hint, frame.at));
