@@ -38,6 +38,9 @@ fn boot(payload: &str, helpers: &[&str]) -> tempfile::TempDir {
         .arg("run")
         .arg(share.path())
         .arg(root().join(payload))
+        // The emulated CPU runs the face model on every analysed frame: the display payload's
+        // four captures took 430 s beside a second VM (vm.sh's default limit is 600 s).
+        .env("VM_TIMEOUT", std::env::var("VM_TIMEOUT").unwrap_or_else(|_| "900".into()))
         .current_dir(root())
         .output()
         .unwrap();
