@@ -24,6 +24,8 @@ echo vivid.0 > /sys/bus/platform/drivers/vivid/bind || exit 14
 wait $pid || exit 15
 
 # 4. A stalled stream: vivid drops every buffer for a while (no frame arrives), then recovers.
+#    The stall outlasts the frames already queued (4 buffers at about a second of analysis each
+#    on this emulated CPU), so the agent's frame timeout is what notices it.
 cat > $W/stall.toml <<TOML
 state_dir = "$W/stall"
 [smileid]
@@ -38,7 +40,7 @@ $A camera test --config $W/stall.toml --frames 60 --seconds 240 > /mnt/stall.jso
 pid=$!
 sleep 5
 $L /mnt/vivid_feed set "Percentage of Dropped Buffers" 100 || exit 19
-sleep 4
+sleep 12
 $L /mnt/vivid_feed set "Percentage of Dropped Buffers" 0 || exit 19
 wait $pid || exit 20
 
