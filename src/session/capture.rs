@@ -3,7 +3,8 @@
 //!
 //! Liveness: 8 frames at least `liveness_interval_ms` apart, each passing every face gate, each
 //! with the face box moved by at least `min_motion` of the face width since the last one kept;
-//! then the selfie, the next frame that passes. Documents: a frame that passes the document gates
+//! then the selfie, the next frame that passes (and is within the pose limits). Frames that come
+//! before the interval is up are shown but not analysed. Documents: a frame that passes the document gates
 //! for half a second, shown for review, retaken if the person says no. A camera that goes away
 //! (unplugged, stalled) puts "camera missing" on screen while the camera is looked for again;
 //! every loop ends at the time limit with the last problem as its reason.
