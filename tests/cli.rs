@@ -733,3 +733,34 @@ fn check_config_accepts_exactly_the_metrics_brand_and_identity_the_agent_builds(
         assert!(text(&o).contains(name), "{bad}: {}", text(&o));
     }
 }
+
+/// The face gates' keys as an operator writes them: the bystander size and the selfie's pose
+/// limits (and an old config's `min_face_px`) are accepted; values that cannot work are refused
+/// with exit 78 naming the key.
+#[test]
+fn check_config_accepts_the_face_gates_and_refuses_what_cannot_work() {
+    let dir = tempfile::tempdir().unwrap();
+    let (key, config) = (dir.path().join("api_key"), dir.path().join("kiosk.toml"));
+    std::fs::write(&key, "k").unwrap();
+    let write = |extra: &str| {
+        let toml = format!(
+            "state_dir = {:?}\n[smileid]\npartner_id = \"085\"\nenvironment = \"sandbox\"\napi_key_file = {key:?}\n{extra}",
+            dir.path().join("state"),
+        );
+        std::fs::write(&config, toml).unwrap();
+    };
+    write("[capture]\nmin_face_px = 40\n[capture.thresholds]\nmin_tracked_face = 0.05\nmax_yaw = 20.0\nmax_pitch = 25.0\nmax_roll = 10.0\n");
+    let o = agent(&["check-config"], &config);
+    assert_eq!(o.status.code(), Some(0), "{}", text(&o));
+    for (bad, name) in [
+        ("[capture.thresholds]\nmax_yaw = 120.0\n", "capture.thresholds.max_yaw"),
+        ("[capture.thresholds]\nmax_roll = -1.0\n", "capture.thresholds.max_roll"),
+        ("[capture.thresholds]\nmin_tracked_face = 0.2\n", "capture.thresholds.min_tracked_face"),
+        ("[capture]\nmin_face_px = 10\n", "capture.min_face_px"),
+    ] {
+        write(bad);
+        let o = agent(&["check-config"], &config);
+        assert_eq!(o.status.code(), Some(78), "{bad}: {}", text(&o));
+        assert!(text(&o).contains(name), "{bad}: {}", text(&o));
+    }
+}
