@@ -774,7 +774,7 @@ fn run(cli: Cli) -> Result<()> {
                     eprintln!("  {line}");
                     last = line;
                 }
-                if ["queued", "declined", "cancelled", "timed_out", "failed"]
+                if ["queued", "declined", "cancelled", "timed_out", "refused", "failed"]
                     .contains(&v["state"].as_str().unwrap_or(""))
                 {
                     break v;

@@ -46,6 +46,7 @@ pub fn screen_for(f: &Facts) -> Option<Screen> {
             SessionState::Queued => return Some(Screen::Saved),
             SessionState::Declined | SessionState::Cancelled => Problem::Cancelled,
             SessionState::TimedOut => Problem::TimedOut,
+            SessionState::Refused => Problem::NotLive,
             SessionState::Failed if camera_failed => Problem::CameraMissing,
             _ => Problem::SaveFailed,
         };
@@ -310,6 +311,7 @@ mod tests {
             (SessionState::Declined, false, Problem::Cancelled),
             (SessionState::Cancelled, false, Problem::Cancelled),
             (SessionState::TimedOut, false, Problem::TimedOut),
+            (SessionState::Refused, false, Problem::NotLive),
             (SessionState::Failed, true, Problem::CameraMissing),
             (SessionState::Failed, false, Problem::SaveFailed),
         ] {

@@ -81,8 +81,9 @@ impl Head {
         const DIST: f32 = 60.0;
         let (w, h) = (frame.width as usize, frame.height as usize);
         let mut depth = vec![f32::MIN; w * h];
-        // Half a pixel between samples, so a turned surface leaves no holes.
-        let step = 0.5 / scale;
+        // 0.7 px between samples: perspective magnifies the near surface by a few per cent at
+        // most, so no holes open, at half the work of half-pixel steps.
+        let step = 0.7 / scale;
         let (a, b, _) = AXES;
         let mut y = CENTRE.0 - b;
         while y < CENTRE.0 + b {

@@ -67,4 +67,7 @@ pub enum Scene {
 pub trait FrameSource {
     fn next_frame(&mut self) -> Result<Frame, CameraError>;
     fn set_scene(&mut self, _scene: Scene) {}
+    /// The head turn the screen asks for now (active liveness). Real cameras ignore it; the
+    /// synthetic person does as asked, as a person reading the screen would.
+    fn prompt(&mut self, _task: Option<crate::session::active::Task>) {}
 }

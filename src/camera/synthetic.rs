@@ -1,7 +1,10 @@
-//! A test camera: frames of a real face photo that drifts and sways as a person would in
-//! front of a kiosk, on a virtual clock (no sleeping), so capture logic runs at full speed.
-//! It delivers RGB, YUYV or MJPEG like a UVC camera, and can show the bad cases the gates must
-//! catch: too dark, blurred, two people (a picture without a face is just another fixture).
+//! A test camera on a virtual clock (no sleeping), so capture logic runs at full speed. By
+//! default it shows a person: the bundled portrait on a 3-D head ([`super::head`]) that turns
+//! as the screen asks (it is told through [`FrameSource::prompt`], as a person reads the
+//! screen) and otherwise sways a little. Given a fixture photo it shows that photo as a flat
+//! print held up to the camera, swayed about or tilted as asked: the presentation attack
+//! liveness must refuse. It delivers RGB, YUYV or MJPEG like a UVC camera, and can show the bad
+//! cases the gates must catch: too dark, blurred, two people.
 
 use std::f32::consts::TAU;
 use std::time::Duration;
@@ -13,8 +16,10 @@ use embedded_graphics::prelude::*;
 use embedded_graphics::primitives::{PrimitiveStyle, Rectangle, RoundedRectangle};
 use embedded_graphics::text::Text;
 
+use super::head::{room, Head};
 use super::{CameraError, Frame, FrameSource, PixelFormat, Scene};
 use crate::display::Canvas;
+use crate::session::active::Task;
 use crate::vision::decode::{rgb_to_yuyv, Rgb};
 use crate::vision::encode::jpeg;
 
@@ -34,7 +39,37 @@ pub enum Variant {
     TwoFaces,
 }
 
+/// How a print is moved in front of the camera.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum PrintMotion {
+    /// Slid about in the picture's plane.
+    Sway,
+    /// Turned and tilted in 3-D, in perspective, as the screen asks a head to turn.
+    Tilt,
+}
+
+/// Who is in front of the camera.
+enum Subject {
+    /// A head that turns (or, `flat`, a print turned the same way).
+    Head(Box<Head>),
+    /// A flat picture slid about.
+    Sway,
+}
+
+/// Degrees a head turns to for each task: past Smile ID's thresholds (27°, 17°) with room for
+/// the pose estimate's error.
+const TURN: (f32, f32) = (38.0, 32.0);
+/// Degrees per second a head turns at.
+const TURN_SPEED: f32 = 100.0;
+/// The head's size in the picture: pixels per centimetre (the face box about 15 % of the frame).
+const HEAD_SCALE: f32 = 15.0;
+
 pub struct SyntheticCamera {
+    subject: Subject,
+    /// The asked-for turn, and the head's pose now (yaw, pitch).
+    task: Option<Task>,
+    pose: (f32, f32),
     base: image::RgbImage,
     face: image::RgbImage,
     scene: Scene,
@@ -48,13 +83,17 @@ pub struct SyntheticCamera {
 }
 
 impl SyntheticCamera {
-    /// Frames of `fixture` (JPEG or PNG bytes) at `fps` on the camera's virtual clock.
+    /// A flat print of `fixture` (JPEG or PNG bytes) at `fps` on the camera's virtual clock,
+    /// slid about.
     pub fn new(fixture: &[u8], fps: u32) -> Result<Self, CameraError> {
         let base = image::load_from_memory(fixture).map_err(|e| CameraError::Fixture(e.to_string()))?.to_rgb8();
         if base.width() % 2 == 1 {
             return Err(CameraError::Fixture("the fixture's width must be even (YUYV pairs pixels)".into()));
         }
         Ok(SyntheticCamera {
+            subject: Subject::Sway,
+            task: None,
+            pose: (0.0, 0.0),
             face: base.clone(),
             base,
             scene: Scene::Face,
@@ -78,8 +117,59 @@ impl SyntheticCamera {
         self
     }
 
+    /// The print moved `m`: tilted needs a face the face model finds in the fixture (the print
+    /// is turned about it); a picture without one is slid about.
+    pub fn with_print_motion(mut self, m: PrintMotion) -> Self {
+        self.subject = match m {
+            PrintMotion::Sway => Subject::Sway,
+            PrintMotion::Tilt => {
+                let (w, h) = self.face.dimensions();
+                let rgb = Rgb { width: w, height: h, data: self.face.as_raw().clone() };
+                match Head::from_portrait(&rgb) {
+                    Some(mut head) => {
+                        head.flat = true;
+                        Subject::Head(Box::new(head))
+                    }
+                    None => Subject::Sway,
+                }
+            }
+        };
+        self
+    }
+
+    /// The bundled portrait's person: a head that turns as asked.
     pub fn with_default_face() -> Self {
-        Self::new(FIXTURE_FACE, 30).expect("the bundled fixture decodes")
+        // 15 frames a second: each is drawn in 3-D, and the capture looks at ten a second.
+        let mut cam = Self::new(FIXTURE_FACE, 15).expect("the bundled fixture decodes");
+        cam.subject = Subject::Head(Box::new(Head::bundled()));
+        cam
+    }
+
+    /// The bundled portrait as a flat print (the attack), moved `m`.
+    pub fn with_default_print(m: PrintMotion) -> Self {
+        Self::new(FIXTURE_FACE, 15).expect("the bundled fixture decodes").with_print_motion(m)
+    }
+
+    /// A frame of the head (or tilted print) at time `t`, turning towards the asked pose.
+    fn render_head(&mut self, t: f32) -> image::RgbImage {
+        let Subject::Head(head) = &self.subject else { unreachable!("only heads are rendered") };
+        let target = match self.task {
+            Some(Task::TurnLeft) => (TURN.0, 0.0),
+            Some(Task::TurnRight) => (-TURN.0, 0.0),
+            Some(Task::LookUp) => (0.0, TURN.1),
+            // A person waiting turns a little this way and that.
+            None => (4.0 * (TAU * t / 2.3).sin(), 2.0 * (TAU * t / 1.7).sin()),
+        };
+        let step = TURN_SPEED / self.fps as f32;
+        self.pose.0 += (target.0 - self.pose.0).clamp(-step, step);
+        self.pose.1 += (target.1 - self.pose.1).clamp(-step, step);
+        let (w, h) = self.face.dimensions();
+        let mut frame = room(w, h);
+        // Drift a little from side to side too, as people do.
+        let at = (w as f32 / 2.0 + 10.0 * (TAU * t / 1.6).sin(), h as f32 * 0.43 + 3.0 * (TAU * t / 1.1).sin());
+        let scale = HEAD_SCALE * w as f32 / 640.0;
+        head.draw(&mut frame, (self.pose.0, self.pose.1, 0.0), at, scale);
+        apply(&image::RgbImage::from_raw(w, h, frame.data).expect("room size"), self.variant)
     }
 }
 
@@ -156,9 +246,18 @@ impl FrameSource for SyntheticCamera {
         }
     }
 
+    fn prompt(&mut self, task: Option<Task>) {
+        self.task = task;
+    }
+
     fn next_frame(&mut self) -> Result<Frame, CameraError> {
         let t = self.n as f32 / self.fps as f32;
         self.n += 1;
+        if let (Scene::Face, Subject::Head(_)) = (self.scene, &self.subject) {
+            let img = self.render_head(t);
+            let (w, h) = img.dimensions();
+            return self.deliver(w, h, img.into_raw(), t);
+        }
         // A slow sway (1.6 s period) plus a small nod: motion between liveness frames, like a live person.
         let dx = (self.sway_px * (TAU * t / 1.6).sin()).round() as i64;
         let dy = (self.sway_px * 0.25 * (TAU * t / 1.1).sin()).round() as i64;
@@ -174,6 +273,12 @@ impl FrameSource for SyntheticCamera {
                 data[d..d + 3].copy_from_slice(&src[s..s + 3]);
             }
         }
+        self.deliver(w, h, data, t)
+    }
+}
+
+impl SyntheticCamera {
+    fn deliver(&self, w: u32, h: u32, data: Vec<u8>, t: f32) -> Result<Frame, CameraError> {
         let at = Duration::from_secs_f32(t);
         let data = match self.format {
             PixelFormat::Rgb8 => data,

@@ -23,6 +23,11 @@ pub enum Pictogram {
     Back,
     /// A head with arrows to both sides: turn your head.
     Turn,
+    /// A head and one large arrow: turn to the left or right as the person sees the screen
+    /// (never mirrored for right-to-left languages: it is a direction in the room), or look up.
+    TurnLeft,
+    TurnRight,
+    LookUp,
     /// One person, not two.
     One,
     Tick,
@@ -154,6 +159,17 @@ pub fn draw(c: &mut Canvas, p: Pictogram, o: Point, size: i32, color: Rgb888) {
             let y = o.y - s * 3 / 10;
             arrow(c, Point::new(o.x + s / 10, y), Point::new(o.x + s * 45 / 100, y), s / 9, color, w);
             arrow(c, Point::new(o.x - s / 10, y), Point::new(o.x - s * 45 / 100, y), s / 9, color, w);
+        }
+        Pictogram::TurnLeft | Pictogram::TurnRight => {
+            let side = if p == Pictogram::TurnLeft { -1 } else { 1 };
+            head(c, o + Point::new(-side * s / 8, s / 12), s / 2, color);
+            let y = o.y - s / 12;
+            let (a, b) = (Point::new(o.x + side * s / 10, y), Point::new(o.x + side * s * 46 / 100, y));
+            arrow(c, a, b, s / 6, color, w * 2);
+        }
+        Pictogram::LookUp => {
+            head(c, o + Point::new(0, s / 5), s / 2, color);
+            arrow(c, Point::new(o.x, o.y - s / 20), Point::new(o.x, o.y - s * 46 / 100), s / 6, color, w * 2);
         }
         Pictogram::One => {
             head(c, o, s * 7 / 10, color);

@@ -71,6 +71,8 @@ pub enum Problem {
     Cancelled,
     SaveFailed,
     TimedOut,
+    /// Liveness refused: the face did not turn as a person's does (a photo or a screen).
+    NotLive,
 }
 
 /// A camera picture to show: packed RGB.
@@ -148,6 +150,9 @@ pub fn hint_key(h: Hint) -> &'static str {
         Hint::MoveBack => "hint_back",
         Hint::Centre => "hint_centre",
         Hint::LookStraight => "hint_straight",
+        Hint::TurnLeft => "hint_turn_left",
+        Hint::TurnRight => "hint_turn_right",
+        Hint::LookUp => "hint_look_up",
     }
 }
 
@@ -167,6 +172,9 @@ fn hint_icon(h: Hint) -> Pictogram {
         Hint::OneFaceOnly => Pictogram::One,
         Hint::MoveCloser => Pictogram::Closer,
         Hint::MoveBack => Pictogram::Back,
+        Hint::TurnLeft => Pictogram::TurnLeft,
+        Hint::TurnRight => Pictogram::TurnRight,
+        Hint::LookUp => Pictogram::LookUp,
     }
 }
 
@@ -579,6 +587,7 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
                 Problem::Cancelled => ("cancelled_title", "cancelled_body", Pictogram::Cross),
                 Problem::SaveFailed => ("error_save_title", "error_save_body", Pictogram::Warning),
                 Problem::TimedOut => ("timeout_title", "timeout_body", Pictogram::Clock),
+                Problem::NotLive => ("notlive_title", "notlive_body", Pictogram::Turn),
             };
             let color = if *problem == Problem::Cancelled { PALETTE.muted } else { PALETTE.bad };
             message(c, &s, set, (icon, color), None, &t.get(title), &t.get(body), 0);

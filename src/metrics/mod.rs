@@ -27,17 +27,20 @@ pub enum SessionOutcome {
     TimedOut,
     /// The host application cancelled it.
     Cancelled,
+    /// Liveness refused it: a photo or a screen.
+    Refused,
     /// The camera, the storage or the job failed.
     Failed,
 }
 
 impl SessionOutcome {
-    pub const ALL: [SessionOutcome; 6] = [
+    pub const ALL: [SessionOutcome; 7] = [
         SessionOutcome::Completed,
         SessionOutcome::Declined,
         SessionOutcome::Abandoned,
         SessionOutcome::TimedOut,
         SessionOutcome::Cancelled,
+        SessionOutcome::Refused,
         SessionOutcome::Failed,
     ];
 
@@ -48,13 +51,14 @@ impl SessionOutcome {
             SessionOutcome::Abandoned => "abandoned",
             SessionOutcome::TimedOut => "timed_out",
             SessionOutcome::Cancelled => "cancelled",
+            SessionOutcome::Refused => "refused",
             SessionOutcome::Failed => "failed",
         }
     }
 }
 
 /// The hints a capture can time out on, with their label values; "none" when none was showing.
-const HINTS: [(Option<Hint>, &str); 11] = [
+const HINTS: [(Option<Hint>, &str); 14] = [
     (None, "none"),
     (Some(Hint::MoreLight), "more_light"),
     (Some(Hint::LessLight), "less_light"),
@@ -66,6 +70,9 @@ const HINTS: [(Option<Hint>, &str); 11] = [
     (Some(Hint::Centre), "centre"),
     (Some(Hint::MoveALittle), "move_a_little"),
     (Some(Hint::LookStraight), "look_straight"),
+    (Some(Hint::TurnLeft), "turn_left"),
+    (Some(Hint::TurnRight), "turn_right"),
+    (Some(Hint::LookUp), "look_up"),
 ];
 
 /// Smile ID's refusal codes are kept apart up to this many; further codes count as "other", so
@@ -145,7 +152,7 @@ pub struct Registry {
     pub jobs_quarantined: AtomicU64,
     jobs_refused: AtomicU64,
     failed_by_code: Mutex<Vec<(String, u64)>>,
-    sessions: [AtomicU64; 6],
+    sessions: [AtomicU64; 7],
     timeouts_by_hint: [AtomicU64; 10],
     pub upload_seconds: Histogram,
     pub capture_seconds: Histogram,

@@ -1,17 +1,23 @@
 //! Guided capture: the loops that read frames, run the gates, show the debounced hint and keep
 //! the frames Smile ID expects.
 //!
-//! Liveness: 8 frames at least `liveness_interval_ms` apart, each passing every face gate, each
-//! with the face box moved by at least `min_motion` of the face width since the last one kept;
-//! then the selfie, the next frame that passes (and is within the pose limits). Frames that come
-//! before the interval is up are shown but not analysed. Documents: a frame that passes the document gates
-//! for half a second, shown for review, retaken if the person says no. A camera that goes away
-//! (unplugged, stalled) puts "camera missing" on screen while the camera is looked for again;
-//! every loop ends at the time limit with the last problem as its reason.
+//! Liveness, active (the default): the first good frame is the person's neutral pose, then the
+//! head turns of [`super::active`] are asked for with arrows and the frames are kept along them;
+//! frames are analysed at most every 100 ms. If the turns time out, the remaining frames are
+//! taken as in motion mode and the job is flagged. Then the frames' keypoints must leave one
+//! plane ([`crate::vision::planar`]), or the session ends refused: a photo or a screen.
+//! Liveness, motion (weaker): frames at least `liveness_interval_ms` apart, each passing every
+//! face gate with the face box moved by `min_motion` of its width since the last one kept.
+//! Then the selfie: the next frame that passes (and is within the pose limits). Frames that come
+//! before they could be kept are shown but not analysed. Documents: a frame that passes the
+//! document gates for half a second, shown for review, retaken if the person says no. A camera
+//! that goes away (unplugged, stalled) puts "camera missing" on screen while the camera is
+//! looked for again; every loop ends at the time limit with the last problem as its reason.
 
 use std::time::{Duration, Instant};
 
-use super::{CaptureSettings, Input, SessionError};
+use super::active::{Active, Task, TaskRecord};
+use super::{CaptureSettings, Input, Liveness, SessionError};
 use crate::camera::{Frame, FrameSource, Scene};
 use crate::display::screens::{FaceStep, Problem, Side};
 use crate::display::{Display, Screen};
@@ -105,9 +111,14 @@ pub struct FaceCapture {
     pub selfie_quality: Option<Quality>,
     pub selfie_pose: Option<Pose>,
     /// How far the liveness frames' keypoints are from one plane ([`crate::vision::planar`]):
-    /// a print or a screen stays near 0. Recorded, not yet acted on.
+    /// a print or a screen stays near 0.
     pub flatness: Option<f32>,
+    /// Active liveness: the tasks in the order asked, how long each took, whether they timed out.
+    pub tasks: Option<(Vec<TaskRecord>, bool)>,
 }
+
+/// Active-liveness frames are analysed at most this often (a turn held 150 ms is seen twice).
+const TRACK_EVERY: Duration = Duration::from_millis(100);
 
 /// [`capture_selfie_and_liveness`], also measuring the selfie and the liveness frames.
 pub fn capture_face(
@@ -123,10 +134,13 @@ pub fn capture_face(
     let mut kept: Vec<(Points, f32)> = Vec::new();
     let total = s.liveness_frames + 1;
     let interval = Duration::from_millis(s.liveness_interval_ms);
+    let mut active =
+        (s.liveness == Liveness::Active).then(|| Active::new(Task::shuffled(), s.liveness_frames, interval, &s.active));
     let mut clock = Clock::new(s);
     let mut debounce = Debounce::new(Duration::from_millis(s.hint_hold_ms));
     let mut images = Vec::with_capacity(total as usize);
     let mut last: Option<(Duration, FaceBox)> = None;
+    let mut analysed: Option<Duration> = None;
     let mut shown: Option<(u32, Option<Hint>)> = None;
     let mut drawn_at = Duration::ZERO;
     let mut hint = None;
@@ -135,11 +149,18 @@ pub fn capture_face(
         if clock.over(Some(frame.at)) {
             return Err(SessionError::TimedOut { limit: clock.limit, hint });
         }
-        // Nothing can be kept before the interval is up: such frames are shown, not analysed
-        // (a Pi's CPU is better spent; an emulated one would take minutes).
         let n = images.len() as u32;
-        let due = last.is_none_or(|(at, _)| frame.at.saturating_sub(at) >= interval);
+        let tracking = active.as_ref().is_some_and(|a| !a.done() && !a.timed_out()) && n < s.liveness_frames;
+        // Nothing can be kept before the interval is up: such frames are shown, not analysed
+        // (a Pi's CPU is better spent; an emulated one would take minutes). Head turns are
+        // followed more closely.
+        let due = if tracking {
+            analysed.is_none_or(|at| frame.at.saturating_sub(at) >= TRACK_EVERY)
+        } else {
+            last.is_none_or(|(at, _)| frame.at.saturating_sub(at) >= interval)
+        };
         if due {
+            analysed = Some(frame.at);
             let Ok(prepared) = prepare(&frame) else {
                 *retries += 1;
                 continue;
@@ -147,30 +168,48 @@ pub fn capture_face(
             let a = analyze_face(&prepared, &s.thresholds);
             // The pose limits are the selfie's: liveness frames are taken as the head moves.
             hint = a.hint.filter(|h| !(*h == Hint::LookStraight && n < s.liveness_frames));
-            if let (None, Some(face)) = (hint, a.face) {
+            *retries += hint.is_some() as u32;
+            let mut keep_liveness = false;
+            if let (true, Some(act)) = (tracking, active.as_mut()) {
+                let good = a.pose.filter(|_| hint.is_none() && a.face.is_some());
+                keep_liveness = act.observe(frame.at, good).keep;
+                cam.prompt(act.task());
+                if hint.is_none() {
+                    hint = act.task().map(|t| match t {
+                        Task::TurnLeft => Hint::TurnLeft,
+                        Task::TurnRight => Hint::TurnRight,
+                        Task::LookUp => Hint::LookUp,
+                    });
+                }
+                if act.timed_out() {
+                    crate::log::warn("the person did not make the head turns in time; the capture goes on without them and the job is flagged", &[]);
+                }
+            } else if let (None, Some(face)) = (hint, a.face) {
                 let moved = last.is_none_or(|(_, prev)| face_motion(&prev, &face) >= s.thresholds.min_motion);
                 if n < s.liveness_frames && !moved {
                     hint = Some(Hint::MoveALittle);
-                } else if n < s.liveness_frames {
-                    let jpeg = jpeg_long_side(&frame, s.liveness_long_side, s.jpeg_quality)?;
-                    images.push(JobImage {
-                        image_type: ImageType::LivenessFile,
-                        file_name: format!("liveness_{n}.jpg"),
-                        jpeg,
-                    });
-                    last = Some((frame.at, face));
-                    if let (Some(d), Some(p)) = (a.detection, a.pose) {
-                        let (w, h) = (prepared.rgb.width as f32, prepared.rgb.height as f32);
-                        kept.push((d.keypoints.map(|(x, y)| (x * w, y * h)), p.yaw));
-                    }
                 } else {
-                    let jpeg = jpeg_long_side(&frame, s.selfie_long_side, s.jpeg_quality)?;
-                    images.push(JobImage { image_type: ImageType::SelfieFile, file_name: "selfie.jpg".into(), jpeg });
-                    selfie_quality = Some(a.quality);
-                    selfie_pose = a.pose;
+                    keep_liveness = n < s.liveness_frames;
                 }
             }
-            *retries += hint.is_some() as u32;
+            if keep_liveness {
+                let jpeg = jpeg_long_side(&frame, s.liveness_long_side, s.jpeg_quality)?;
+                images.push(JobImage {
+                    image_type: ImageType::LivenessFile,
+                    file_name: format!("liveness_{n}.jpg"),
+                    jpeg,
+                });
+                last = a.face.map(|f| (frame.at, f));
+                if let (Some(d), Some(p)) = (a.detection, a.pose) {
+                    let (w, h) = (prepared.rgb.width as f32, prepared.rgb.height as f32);
+                    kept.push((d.keypoints.map(|(x, y)| (x * w, y * h)), p.yaw));
+                }
+            } else if let (None, Some(_), true) = (hint, a.face, n >= s.liveness_frames) {
+                let jpeg = jpeg_long_side(&frame, s.selfie_long_side, s.jpeg_quality)?;
+                images.push(JobImage { image_type: ImageType::SelfieFile, file_name: "selfie.jpg".into(), jpeg });
+                selfie_quality = Some(a.quality);
+                selfie_pose = a.pose;
+            }
         }
         // Redraw when what the person should see changed, and on live displays (drawn on their own
         // thread) also to move the preview along, at most 15 times a second.
@@ -189,6 +228,7 @@ pub fn capture_face(
             })?;
         }
     }
+    cam.prompt(None);
     // The most frontal liveness frame is the reference the others are compared with; two others
     // at least, or there is nothing to say.
     let front = (0..kept.len()).min_by(|&a, &b| kept[a].1.abs().total_cmp(&kept[b].1.abs()));
@@ -196,7 +236,18 @@ pub fn capture_face(
         let others: Vec<Points> = kept.iter().enumerate().filter(|(i, _)| *i != r).map(|(_, k)| k.0).collect();
         flatness(&kept[r].0, &others)
     });
-    Ok(FaceCapture { images, selfie_quality, selfie_pose, flatness })
+    if let (Some(_), Some(f)) = (&active, flatness) {
+        if f < s.active.min_depth {
+            crate::log::warn(
+                &format!("liveness refused: the face's keypoints stayed on one plane ({f:.3} of the eye distance, under {}): a photo or a screen", s.active.min_depth),
+                &[],
+            );
+            display.show(&Screen::Error { problem: Problem::NotLive })?;
+            return Err(SessionError::NotLive { flatness: f });
+        }
+    }
+    let tasks = active.map(|a| (a.record(), a.timed_out()));
+    Ok(FaceCapture { images, selfie_quality, selfie_pose, flatness, tasks })
 }
 
 /// Captures one side of an ID document: a frame that has passed the document gates for half a

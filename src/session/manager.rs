@@ -28,12 +28,14 @@ pub enum SessionState {
     Declined,
     Cancelled,
     TimedOut,
+    /// Liveness refused: a photo or a screen, not a person.
+    Refused,
     Failed,
 }
 
 impl SessionState {
     pub fn is_over(self) -> bool {
-        matches!(self, Self::Queued | Self::Declined | Self::Cancelled | Self::TimedOut | Self::Failed)
+        matches!(self, Self::Queued | Self::Declined | Self::Cancelled | Self::TimedOut | Self::Refused | Self::Failed)
     }
 }
 
@@ -400,6 +402,7 @@ impl SessionManager {
                 Err(SessionError::Declined) => end(SessionState::Declined, None, false),
                 Err(SessionError::Cancelled) => end(SessionState::Cancelled, None, false),
                 Err(e @ SessionError::TimedOut { .. }) => end(SessionState::TimedOut, Some(e.to_string()), false),
+                Err(e @ SessionError::NotLive { .. }) => end(SessionState::Refused, Some(e.to_string()), false),
                 Err(e @ SessionError::Camera(_)) => end(SessionState::Failed, Some(e.to_string()), true),
                 Err(e) => end(SessionState::Failed, Some(e.to_string()), false),
             }
@@ -468,6 +471,7 @@ fn count(
         Err(SessionError::Declined) => (O::Declined, None),
         Err(SessionError::Cancelled) => (O::Cancelled, None),
         Err(SessionError::TimedOut { hint, .. }) => (O::TimedOut, *hint),
+        Err(SessionError::NotLive { .. }) => (O::Refused, None),
         Err(_) => (O::Failed, None),
     };
     m.session_ended(outcome, hint);

@@ -9,6 +9,7 @@
 //!               Declined                Cancelled / TimedOut / Failed
 //! ```
 
+pub mod active;
 pub mod capture;
 pub mod manager;
 
@@ -25,10 +26,24 @@ use crate::vision::encode::EncodeError;
 use crate::vision::quality::{Hint, Thresholds};
 use capture::capture_document;
 
+/// How liveness is shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Liveness {
+    /// Head turns asked for in random order, frames taken along them, flat pictures refused
+    /// ([`active`]; Smile ID's enhanced SmartSelfie).
+    Active,
+    /// Only that the face moved between frames: weaker, a photo moved about passes.
+    Motion,
+}
+
 /// Capture parameters (Smile ID's mobile SDK values by default, protocol §8).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct CaptureSettings {
+    pub liveness: Liveness,
+    /// The head turns of `liveness = "active"`.
+    pub active: active::ActiveSettings,
     pub liveness_frames: u32,
     pub liveness_interval_ms: u64,
     pub selfie_long_side: u32,
@@ -49,6 +64,8 @@ pub struct CaptureSettings {
 impl Default for CaptureSettings {
     fn default() -> Self {
         CaptureSettings {
+            liveness: Liveness::Active,
+            active: active::ActiveSettings::default(),
             liveness_frames: 8,
             liveness_interval_ms: 250,
             selfie_long_side: 640,
@@ -155,6 +172,8 @@ pub enum SessionError {
     Cancelled,
     #[error("capture took longer than {limit:?}; last problem: {}. Ask the person to try again", hint.map(crate::display::screens::hint_text).unwrap_or_else(|| "none".into()))]
     TimedOut { limit: Duration, hint: Option<Hint> },
+    #[error("liveness refused: the face's keypoints stayed on one plane as it moved ({flatness:.3} of the eye distance): a photo or a screen, not a person. Nothing was kept; the person may try again in person")]
+    NotLive { flatness: f32 },
     #[error(transparent)]
     Camera(#[from] CameraError),
     #[error(transparent)]
@@ -260,6 +279,23 @@ pub fn run(
         job.metadata.push(Metadatum { name: "selfie_yaw".into(), value: round(p.yaw) });
         job.metadata.push(Metadatum { name: "selfie_pitch".into(), value: round(p.pitch) });
         job.metadata.push(Metadatum { name: "selfie_roll".into(), value: round(p.roll) });
+    }
+    match &face.tasks {
+        // As Smile ID's SDKs name them; then the tasks in the order asked and how long each one
+        // that was done took (ms).
+        Some((tasks, timed_out)) => {
+            job.metadata.push(Metadatum { name: "active_liveness_type".into(), value: "head_pose".into() });
+            let order: Vec<&str> = tasks.iter().map(|t| t.task.name()).collect();
+            job.metadata.push(Metadatum { name: "active_liveness_tasks".into(), value: order.join(",").into() });
+            for t in tasks {
+                if let Some(ms) = t.took_ms {
+                    let name = format!("active_liveness_{}_ms", t.task.name());
+                    job.metadata.push(Metadatum { name, value: ms.into() });
+                }
+            }
+            job.metadata.push(Metadatum { name: "active_liveness_timed_out".into(), value: (*timed_out).into() });
+        }
+        None => job.metadata.push(Metadatum { name: "liveness_check".into(), value: "motion".into() }),
     }
     if let Some(f) = face.flatness {
         // How far the liveness frames' keypoints miss one plane, as a share of the eye distance.

@@ -88,6 +88,10 @@ pub enum Hint {
     MoveALittle,
     /// The head is turned or tilted past the selfie's limits.
     LookStraight,
+    /// Active liveness asks for a head turn: to the person's own left or right, or up.
+    TurnLeft,
+    TurnRight,
+    LookUp,
 }
 
 /// Gate thresholds (fractions are of the whole frame).
