@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-use crate::camera::synthetic::SyntheticCamera;
+use crate::camera::synthetic::{PrintMotion, SyntheticCamera};
 use crate::camera::v4l2::{V4l2Camera, V4l2Settings};
 use crate::camera::{CameraError, FrameSource};
 use crate::display::fb::Framebuffer;
@@ -251,8 +251,11 @@ pub struct CameraConfig {
     pub formats: Vec<String>,
     /// No frame for this long: the stream is restarted (and "camera missing" shown while it stays away).
     pub frame_timeout_ms: u64,
-    /// Image the synthetic camera shows instead of the bundled face.
+    /// Photo the synthetic camera shows, as a flat print held up, instead of the bundled
+    /// person (who turns their head): the presentation attack liveness must refuse.
     pub fixture: Option<PathBuf>,
+    /// How the print is moved: "sway" (in its plane) or "tilt" (turned in 3-D as the screen asks).
+    pub fixture_motion: PrintMotion,
 }
 
 impl Default for CameraConfig {
@@ -267,6 +270,7 @@ impl Default for CameraConfig {
             formats: v.formats,
             frame_timeout_ms: v.frame_timeout.as_millis() as u64,
             fixture: None,
+            fixture_motion: PrintMotion::Sway,
         }
     }
 }
@@ -290,7 +294,7 @@ impl CameraConfig {
             (_, Some(p)) => {
                 let bytes = std::fs::read(p)
                     .map_err(|e| CameraError::Fixture(format!("camera.fixture {}: {e}", p.display())))?;
-                Box::new(SyntheticCamera::new(&bytes, 30)?)
+                Box::new(SyntheticCamera::new(&bytes, 15)?.with_print_motion(self.fixture_motion))
             }
             (_, None) => Box::new(SyntheticCamera::with_default_face()),
         })
@@ -794,6 +798,28 @@ impl Config {
                     "is degrees from facing the camera, 0 to 90 (Smile ID: yaw 15, pitch and roll 30)",
                 ));
             }
+        }
+        let a = &c.active;
+        if !(5.0..=60.0).contains(&a.turn_yaw) {
+            return Err(invalid("capture.active.turn_yaw", "is degrees of head turn, 5 to 60 (Smile ID: 27)"));
+        }
+        if !(5.0..=45.0).contains(&a.look_up_pitch) {
+            return Err(invalid("capture.active.look_up_pitch", "is degrees of looking up, 5 to 45 (Smile ID: 17)"));
+        }
+        if a.hold_ms > 3_000 {
+            return Err(invalid("capture.active.hold_ms", "must be 0 to 3000 ms (Smile ID: 150)"));
+        }
+        if a.timeout_secs < 5 || a.timeout_secs >= c.time_limit_secs {
+            return Err(invalid(
+                "capture.active.timeout_secs",
+                format!("must be at least 5 s and under capture.time_limit_secs ({} s), so that the capture can go on without the turns", c.time_limit_secs),
+            ));
+        }
+        if !(0.0..0.5).contains(&a.min_depth) {
+            return Err(invalid(
+                "capture.active.min_depth",
+                "is a share of the eye distance, 0 (off) to under 0.5 (default 0.07)",
+            ));
         }
         Ok(())
     }

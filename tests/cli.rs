@@ -764,3 +764,78 @@ fn check_config_accepts_the_face_gates_and_refuses_what_cannot_work() {
         assert!(text(&o).contains(name), "{bad}: {}", text(&o));
     }
 }
+
+/// Liveness as an operator configures it: the default asks a person for head turns and the
+/// uploaded job says so in its metadata; a photo held up (the synthetic camera's fixture) is
+/// refused with the reason and nothing is queued; "motion" is still accepted; impossible values
+/// are refused naming the key.
+#[test]
+fn active_liveness_from_the_config_passes_a_person_refuses_a_photo_and_checks_its_keys() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let base = std::fs::read_to_string(&config).unwrap();
+    let capture = ["capture", "--user-id", "u-live", "--consent-given", "--job-type", "4"];
+
+    let o = agent(&capture, &config);
+    assert!(o.status.success(), "{}", text(&o));
+    let job_id = String::from_utf8(o.stdout.clone()).unwrap().trim().to_string();
+    assert!(text(&o).contains("active liveness done:"), "{}", text(&o));
+    let up = agent(&["upload"], &config);
+    assert!(up.status.success(), "{}", text(&up));
+    // What Smile ID received: prep_upload's metadata, as the sandbox stored it.
+    let jobs = std::fs::read_dir(sb.dir.path().join("state/jobs")).unwrap();
+    let prep: serde_json::Value = jobs
+        .map(|e| e.unwrap().path().join("prep_upload.json"))
+        .filter_map(|p| std::fs::read(p).ok())
+        .map(|b| serde_json::from_slice(&b).unwrap())
+        .find(|v: &serde_json::Value| v["partner_params"]["job_id"] == job_id.as_str())
+        .expect("the job's prep_upload");
+    let meta: std::collections::HashMap<String, serde_json::Value> = prep["metadata"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| (m["name"].as_str().unwrap().to_string(), m["value"].clone()))
+        .collect();
+    assert_eq!(meta["active_liveness_type"], "head_pose");
+    assert_eq!(meta["active_liveness_timed_out"], false);
+    let order = meta["active_liveness_tasks"].as_str().unwrap();
+    for task in ["turn_left", "turn_right", "look_up"] {
+        assert!(order.contains(task), "{order}");
+        assert!(meta[&format!("active_liveness_{task}_ms")].as_u64().is_some(), "{meta:?}");
+    }
+    assert!(meta["liveness_flatness"].as_f64().unwrap() >= 0.07, "{meta:?}");
+
+    // A photo held up to the camera and tilted as asked: refused, nothing queued.
+    let photo = dir.path().join("photo.jpg");
+    std::fs::write(&photo, kiosk_agent::camera::synthetic::FIXTURE_FACE).unwrap();
+    let held_up = format!("source = \"synthetic\"\nfixture = {photo:?}\nfixture_motion = \"tilt\"\n");
+    let attack = base.replacen("source = \"synthetic\"\n", &held_up, 1) + "[capture.active]\ntimeout_secs = 5\n";
+    std::fs::write(&config, &attack).unwrap();
+    let o = agent(&capture, &config);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("liveness refused") && text(&o).contains("a photo or a screen"), "{}", text(&o));
+    let ls = agent(&["queue", "ls", "--json"], &config);
+    let records: Vec<serde_json::Value> = serde_json::from_slice(&ls.stdout).unwrap();
+    assert_eq!(records.len(), 1, "only the person's job: {}", text(&ls));
+
+    for (extra, code, name) in [
+        ("[capture]\nliveness = \"motion\"\n", 0, ""),
+        ("[capture.active]\nturn_yaw = 35.0\nlook_up_pitch = 20.0\nhold_ms = 300\nmin_depth = 0.0\n", 0, ""),
+        ("[capture]\nliveness = \"blink\"\n", 78, "liveness"),
+        ("[capture.active]\nturn_yaw = 80.0\n", 78, "capture.active.turn_yaw"),
+        ("[capture.active]\ntimeout_secs = 200\n", 78, "capture.active.timeout_secs"),
+        ("[capture.active]\nmin_depth = 0.7\n", 78, "capture.active.min_depth"),
+        ("[camera]\nsource = \"synthetic\"\nfixture_motion = \"spin\"\n", 78, "fixture_motion"),
+    ] {
+        let cfg = if extra.starts_with("[camera]") {
+            base.replace("[camera]\nsource = \"synthetic\"\n", extra)
+        } else {
+            format!("{base}{extra}")
+        };
+        std::fs::write(&config, cfg).unwrap();
+        let o = agent(&["check-config"], &config);
+        assert_eq!(o.status.code(), Some(code), "{extra}: {}", text(&o));
+        assert!(text(&o).contains(name), "{extra}: {}", text(&o));
+    }
+}

@@ -19,10 +19,15 @@ fn demo_completes_a_biometric_kyc_job() {
     assert_eq!(status["result"]["PartnerParams"]["job_type"], 1);
     assert_eq!(
         status["result"]["Actions"]["Liveness_Check"], "Passed",
-        "the synthetic face moved between liveness frames"
+        "the synthetic person's liveness frames passed"
     );
     assert!(timestamp::parse(status["timestamp"].as_str().unwrap()).is_some());
     assert!(stderr.contains("signature verified"), "{stderr}");
+    // The synthetic person made the three head turns, in the order the screen asked.
+    let turns = stderr.lines().find(|l| l.contains("active liveness done:")).unwrap_or_else(|| panic!("{stderr}"));
+    for task in ["turn_left", "turn_right", "look_up"] {
+        assert!(turns.contains(task), "{turns}");
+    }
 
     let screens: Vec<String> = std::fs::read_dir(out.path().join("screens"))
         .unwrap()

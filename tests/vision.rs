@@ -7,10 +7,12 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
-use kiosk_agent::camera::synthetic::{SyntheticCamera, Variant};
+use kiosk_agent::camera::synthetic::{PrintMotion, SyntheticCamera, Variant};
 use kiosk_agent::camera::{Frame, FrameSource, PixelFormat, Scene};
+use kiosk_agent::display::screens::Problem;
 use kiosk_agent::display::{Canvas, Display, DisplayError, Screen};
-use kiosk_agent::session::capture::{capture_document, capture_selfie_and_liveness};
+use kiosk_agent::session::active::Task;
+use kiosk_agent::session::capture::{capture_document, capture_face, capture_selfie_and_liveness};
 use kiosk_agent::session::{CaptureSettings, ScriptedInput, SessionError};
 use kiosk_agent::vision::decode::{gray, rgb};
 use kiosk_agent::vision::quality::{analyze_document, analyze_face, face_motion, prepare, Analysis, Hint, Thresholds};
@@ -392,4 +394,85 @@ fn a_print_turned_is_flat_and_a_turning_head_is_not() {
     let print: Vec<Points> = moves.iter().map(|&t| keypoints(&head, t, (300.0, 230.0))).collect();
     let (flat, live) = (flatness(&print_ref, &print).unwrap(), flatness(&real_ref, &real).unwrap());
     assert!(flat < live, "print {flat}, head {live}");
+}
+
+/// Active liveness with a short time for the turns, so that prints reach their verdict quickly.
+fn active_settings() -> CaptureSettings {
+    let mut s = CaptureSettings { time_limit_secs: 40, ..CaptureSettings::default() };
+    s.active.timeout_secs = 5;
+    s
+}
+
+#[test]
+fn the_turning_head_passes_active_liveness_in_the_order_asked() {
+    let s = CaptureSettings::default();
+    for format in [PixelFormat::Mjpeg, PixelFormat::Yuyv, PixelFormat::Rgb8] {
+        let mut cam = synthetic(Variant::Good, format);
+        let mut screens = Screens::default();
+        let c = capture_face(&mut cam, &mut screens, &ScriptedInput::accepting(), &s, &mut 0).unwrap();
+        assert_eq!(c.images.len(), 9);
+        let (tasks, timed_out) = c.tasks.expect("active liveness by default");
+        assert!(!timed_out);
+        assert!(tasks.iter().all(|t| t.took_ms.is_some_and(|ms| ms < 5_000)), "{tasks:?}");
+        // Each asked turn was on screen, in the order asked, before the next one.
+        let shown: Vec<Hint> = screens
+            .0
+            .iter()
+            .filter_map(|s| match s {
+                Screen::Face { hint: Some(h @ (Hint::TurnLeft | Hint::TurnRight | Hint::LookUp)), .. } => Some(*h),
+                _ => None,
+            })
+            .fold(Vec::new(), |mut v, h| {
+                if v.last() != Some(&h) {
+                    v.push(h)
+                }
+                v
+            });
+        let asked: Vec<Hint> = tasks
+            .iter()
+            .map(|t| match t.task {
+                Task::TurnLeft => Hint::TurnLeft,
+                Task::TurnRight => Hint::TurnRight,
+                Task::LookUp => Hint::LookUp,
+            })
+            .collect();
+        assert_eq!(shown, asked, "{format:?}");
+        let depth = c.flatness.unwrap();
+        assert!(depth >= 2.0 * s.active.min_depth, "a head leaves the plane: {depth}");
+    }
+}
+
+/// Every flat photo, held at a kiosk's distance and slid about or tilted in 3-D as the screen
+/// asks, is refused: the astronaut and the documented face frames (tests/fixtures/frames).
+#[test]
+fn every_flat_photo_is_refused_swayed_or_tilted() {
+    let s = active_settings();
+    let mut photos = vec![("astronaut", kiosk_agent::camera::synthetic::FIXTURE_FACE.to_vec())];
+    for f in ["640x480_center.jpg", "640x480_left.jpg", "640x480_large.jpg", "1280x720_center.jpg"] {
+        photos.push((f, fixture(f)));
+    }
+    let cases: Vec<_> =
+        photos.iter().flat_map(|(n, b)| [PrintMotion::Sway, PrintMotion::Tilt].map(|m| (*n, b.clone(), m))).collect();
+    let run = |(name, bytes, motion): (&str, Vec<u8>, PrintMotion)| {
+        let mut cam =
+            SyntheticCamera::new(&bytes, 15).unwrap().with_print_motion(motion).with_format(PixelFormat::Mjpeg);
+        let mut screens = Screens::default();
+        let r = capture_face(&mut cam, &mut screens, &ScriptedInput::accepting(), &s, &mut 0);
+        match r {
+            Err(SessionError::NotLive { flatness }) => {
+                assert!(flatness < s.active.min_depth);
+                // The person reads why, in words.
+                assert!(matches!(screens.0.last(), Some(Screen::Error { problem: Problem::NotLive })), "{name}");
+            }
+            Err(e) => panic!("{name} {motion:?}: refused, but not as flat: {e}"),
+            Ok(c) => panic!("{name} {motion:?}: accepted, flatness {:?} tasks {:?}", c.flatness, c.tasks.map(|t| t.1)),
+        }
+    };
+    // Two at a time: the machine's two cores.
+    let (a, b) = cases.split_at(cases.len() / 2);
+    std::thread::scope(|sc| {
+        let h = sc.spawn(|| a.iter().cloned().for_each(run));
+        b.iter().cloned().for_each(run);
+        h.join().unwrap();
+    });
 }

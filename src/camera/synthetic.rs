@@ -51,9 +51,10 @@ pub enum PrintMotion {
 
 /// Who is in front of the camera.
 enum Subject {
-    /// A head that turns (or, `flat`, a print turned the same way).
-    Head(Box<Head>),
-    /// A flat picture slid about.
+    /// A head that turns as asked; or, `flat`, a print of the face at the head's size, moved
+    /// as the motion says.
+    Head(Box<Head>, Option<PrintMotion>),
+    /// The whole picture slid about (documents, and photos without a face to hold up).
     Sway,
 }
 
@@ -117,22 +118,17 @@ impl SyntheticCamera {
         self
     }
 
-    /// The print moved `m`: tilted needs a face the face model finds in the fixture (the print
-    /// is turned about it); a picture without one is slid about.
+    /// The photo as a print of its face held where a person's head would be, moved `m`; a
+    /// picture without a face the model finds is slid about whole.
     pub fn with_print_motion(mut self, m: PrintMotion) -> Self {
-        self.subject = match m {
-            PrintMotion::Sway => Subject::Sway,
-            PrintMotion::Tilt => {
-                let (w, h) = self.face.dimensions();
-                let rgb = Rgb { width: w, height: h, data: self.face.as_raw().clone() };
-                match Head::from_portrait(&rgb) {
-                    Some(mut head) => {
-                        head.flat = true;
-                        Subject::Head(Box::new(head))
-                    }
-                    None => Subject::Sway,
-                }
+        let (w, h) = self.face.dimensions();
+        let rgb = Rgb { width: w, height: h, data: self.face.as_raw().clone() };
+        self.subject = match Head::from_portrait(&rgb) {
+            Some(mut head) => {
+                head.flat = true;
+                Subject::Head(Box::new(head), Some(m))
             }
+            None => Subject::Sway,
         };
         self
     }
@@ -141,7 +137,7 @@ impl SyntheticCamera {
     pub fn with_default_face() -> Self {
         // 15 frames a second: each is drawn in 3-D, and the capture looks at ten a second.
         let mut cam = Self::new(FIXTURE_FACE, 15).expect("the bundled fixture decodes");
-        cam.subject = Subject::Head(Box::new(Head::bundled()));
+        cam.subject = Subject::Head(Box::new(Head::bundled()), None);
         cam
     }
 
@@ -152,13 +148,19 @@ impl SyntheticCamera {
 
     /// A frame of the head (or tilted print) at time `t`, turning towards the asked pose.
     fn render_head(&mut self, t: f32) -> image::RgbImage {
-        let Subject::Head(head) = &self.subject else { unreachable!("only heads are rendered") };
-        let target = match self.task {
-            Some(Task::TurnLeft) => (TURN.0, 0.0),
-            Some(Task::TurnRight) => (-TURN.0, 0.0),
-            Some(Task::LookUp) => (0.0, TURN.1),
+        let Subject::Head(head, motion) = &self.subject else { unreachable!("only heads are rendered") };
+        let target = match (self.task, motion) {
+            // A print slid about and rocked in its own plane, whatever the screen says.
+            (_, Some(PrintMotion::Sway)) => (0.0, 0.0),
+            (Some(Task::TurnLeft), _) => (TURN.0, 0.0),
+            (Some(Task::TurnRight), _) => (-TURN.0, 0.0),
+            (Some(Task::LookUp), _) => (0.0, TURN.1),
             // A person waiting turns a little this way and that.
-            None => (4.0 * (TAU * t / 2.3).sin(), 2.0 * (TAU * t / 1.7).sin()),
+            (None, _) => (4.0 * (TAU * t / 2.3).sin(), 2.0 * (TAU * t / 1.7).sin()),
+        };
+        let (drift, roll) = match motion {
+            Some(PrintMotion::Sway) => (40.0, 10.0 * (TAU * t / 2.9).sin()),
+            _ => (10.0, 0.0),
         };
         let step = TURN_SPEED / self.fps as f32;
         self.pose.0 += (target.0 - self.pose.0).clamp(-step, step);
@@ -166,9 +168,10 @@ impl SyntheticCamera {
         let (w, h) = self.face.dimensions();
         let mut frame = room(w, h);
         // Drift a little from side to side too, as people do.
-        let at = (w as f32 / 2.0 + 10.0 * (TAU * t / 1.6).sin(), h as f32 * 0.43 + 3.0 * (TAU * t / 1.1).sin());
+        let at =
+            (w as f32 / 2.0 + drift * (TAU * t / 1.6).sin(), h as f32 * 0.43 + 0.3 * drift * (TAU * t / 1.1).sin());
         let scale = HEAD_SCALE * w as f32 / 640.0;
-        head.draw(&mut frame, (self.pose.0, self.pose.1, 0.0), at, scale);
+        head.draw(&mut frame, (self.pose.0, self.pose.1, roll), at, scale);
         apply(&image::RgbImage::from_raw(w, h, frame.data).expect("room size"), self.variant)
     }
 }
@@ -253,7 +256,7 @@ impl FrameSource for SyntheticCamera {
     fn next_frame(&mut self) -> Result<Frame, CameraError> {
         let t = self.n as f32 / self.fps as f32;
         self.n += 1;
-        if let (Scene::Face, Subject::Head(_)) = (self.scene, &self.subject) {
+        if let (Scene::Face, Subject::Head(..)) = (self.scene, &self.subject) {
             let img = self.render_head(t);
             let (w, h) = img.dimensions();
             return self.deliver(w, h, img.into_raw(), t);

@@ -106,7 +106,7 @@ pub struct ActiveSettings {
 
 impl Default for ActiveSettings {
     fn default() -> Self {
-        ActiveSettings { turn_yaw: 27.0, look_up_pitch: 17.0, hold_ms: 150, timeout_secs: 45, min_depth: 0.06 }
+        ActiveSettings { turn_yaw: 27.0, look_up_pitch: 17.0, hold_ms: 150, timeout_secs: 45, min_depth: 0.07 }
     }
 }
 

@@ -229,10 +229,9 @@ pub fn capture_face(
         }
     }
     cam.prompt(None);
-    // The most frontal liveness frame is the reference the others are compared with; two others
-    // at least, or there is nothing to say.
+    // The most frontal liveness frame is the reference the others are compared with.
     let front = (0..kept.len()).min_by(|&a, &b| kept[a].1.abs().total_cmp(&kept[b].1.abs()));
-    let flatness = front.filter(|_| kept.len() >= 3).and_then(|r| {
+    let flatness = front.and_then(|r| {
         let others: Vec<Points> = kept.iter().enumerate().filter(|(i, _)| *i != r).map(|(_, k)| k.0).collect();
         flatness(&kept[r].0, &others)
     });
@@ -247,6 +246,15 @@ pub fn capture_face(
         }
     }
     let tasks = active.map(|a| (a.record(), a.timed_out()));
+    if let Some((record, timed_out)) = &tasks {
+        let done: Vec<String> = record
+            .iter()
+            .map(|t| format!("{} {}", t.task.name(), t.took_ms.map_or("not done".into(), |ms| format!("{ms} ms"))))
+            .collect();
+        let how = if *timed_out { "timed out" } else { "done" };
+        let depth = flatness.map_or("-".into(), |f| format!("{f:.3}"));
+        crate::log::info(&format!("active liveness {how}: {}; depth {depth}", done.join(", ")), &[]);
+    }
     Ok(FaceCapture { images, selfie_quality, selfie_pose, flatness, tasks })
 }
 
