@@ -4,6 +4,10 @@
 //!   head pose, face gates and face sharpness) of 1280×720 and 640×480 MJPEG and 640×480 YUYV
 //!   fixture frames, median and p90 over many runs, single thread; its parts (decode, detection);
 //!   the face model's network alone, and its size;
+//! - head pose on the rendered head over −35…35° of yaw and −20…20° of pitch: the largest errors,
+//!   absolute and as turns from the person's neutral pose, at two distances;
+//! - a print against a head: the depth ([`kiosk_agent::vision::planar`]) a print held up and
+//!   tilted through the asked turns shows, beside a head's;
 //! - bytes of a selfie, a liveness frame and a whole Biometric KYC upload zip captured from the
 //!   synthetic camera through the real capture loop;
 //! - when `PYTHON` names an interpreter with OpenCV (scripts/test.sh sets one up), the same
@@ -15,10 +19,10 @@
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
-use kiosk_agent::camera::synthetic::SyntheticCamera;
+use kiosk_agent::camera::synthetic::{PrintMotion, SyntheticCamera};
 use kiosk_agent::camera::{Frame, PixelFormat};
 use kiosk_agent::display::{Canvas, Display, DisplayError};
-use kiosk_agent::session::capture::capture_selfie_and_liveness;
+use kiosk_agent::session::capture::{capture_face, capture_selfie_and_liveness};
 use kiosk_agent::session::{CaptureSettings, ScriptedInput};
 use kiosk_agent::smileid::job::*;
 use kiosk_agent::smileid::package::{build_zip, info_json};
@@ -139,29 +143,63 @@ fn main() {
     println!("metric face_model_bytes {} B", kiosk_agent::vision::blazeface::MODEL.len());
 
     // Head pose on the rendered head (src/camera/head.rs) over −35…35° yaw × −20…20° pitch, 5°
-    // apart: the largest error of each angle, and the yaw error with the head level.
+    // apart: the largest error of each angle, the yaw error with the head level, and the errors
+    // of turns measured from the person's own neutral pose (what active liveness uses). At the
+    // kiosk's distance (the synthetic camera's: face box about 15 % of the frame) and at the
+    // far end of the size gate (about 10 %).
     let head = kiosk_agent::camera::head::Head::bundled();
-    let (mut yaw_err, mut pitch_err, mut level_yaw_err, mut missed) = (0f32, 0f32, 0f32, 0);
-    for yaw in (-35..=35).step_by(5) {
-        for pitch in (-20..=20).step_by(5) {
+    for (name, scale) in [("", 15.0), ("_far", 10.0)] {
+        let measure = |yaw: f32, pitch: f32| {
             let mut frame = kiosk_agent::camera::head::room(640, 480);
-            head.draw(&mut frame, (yaw as f32, pitch as f32, 0.0), (320.0, 220.0), 10.0);
-            let Some(d) = model.detect(&frame).first().copied() else {
-                missed += 1;
-                continue;
-            };
-            let p = kiosk_agent::vision::pose::estimate(&d, 640, 480);
-            yaw_err = yaw_err.max((p.yaw - yaw as f32).abs());
-            pitch_err = pitch_err.max((p.pitch - pitch as f32).abs());
-            if pitch == 0 {
-                level_yaw_err = level_yaw_err.max((p.yaw - yaw as f32).abs());
+            head.draw(&mut frame, (yaw, pitch, 0.0), (320.0, 206.0), scale);
+            model.detect(&frame).first().map(|d| kiosk_agent::vision::pose::estimate(d, 640, 480))
+        };
+        let neutral = measure(0.0, 0.0).expect("the frontal head is found");
+        let (mut yaw_err, mut pitch_err, mut level_yaw_err, mut missed) = (0f32, 0f32, 0f32, 0);
+        let (mut rel_yaw, mut rel_pitch) = (0f32, 0f32);
+        for yaw in (-35..=35).step_by(5) {
+            for pitch in (-20..=20).step_by(5) {
+                let (y, p) = (yaw as f32, pitch as f32);
+                let Some(e) = measure(y, p) else {
+                    missed += 1;
+                    continue;
+                };
+                yaw_err = yaw_err.max((e.yaw - y).abs());
+                pitch_err = pitch_err.max((e.pitch - p).abs());
+                rel_yaw = rel_yaw.max((e.yaw - neutral.yaw - y).abs());
+                rel_pitch = rel_pitch.max((e.pitch - neutral.pitch - p).abs());
+                if pitch == 0 {
+                    level_yaw_err = level_yaw_err.max((e.yaw - y).abs());
+                }
             }
         }
+        println!("metric pose_yaw_error_max{name} {yaw_err:.1} deg");
+        println!("metric pose_pitch_error_max{name} {pitch_err:.1} deg");
+        println!("metric pose_yaw_error_max_level{name} {level_yaw_err:.1} deg");
+        println!("metric pose_turn_yaw_error_max{name} {rel_yaw:.1} deg");
+        println!("metric pose_turn_pitch_error_max{name} {rel_pitch:.1} deg");
+        println!("metric pose_heads_missed{name} {missed} of 135");
     }
-    println!("metric pose_yaw_error_max {yaw_err:.1} deg");
-    println!("metric pose_pitch_error_max {pitch_err:.1} deg");
-    println!("metric pose_yaw_error_max_level {level_yaw_err:.1} deg");
-    println!("metric pose_heads_missed {missed} of 135");
+
+    // Active liveness through the real capture loop: the depth a head's turns show, and the most
+    // a print of the same face shows, slid about or tilted through the asked turns (refused under
+    // capture.active.min_depth).
+    let mut s = CaptureSettings { time_limit_secs: 40, ..CaptureSettings::default() };
+    s.active.timeout_secs = 5;
+    let depth =
+        |cam: &mut SyntheticCamera| match capture_face(cam, &mut NoDisplay, &ScriptedInput::accepting(), &s, &mut 0) {
+            Ok(c) => c.flatness.unwrap_or(0.0),
+            Err(kiosk_agent::session::SessionError::NotLive { flatness }) => flatness,
+            Err(e) => panic!("{e}"),
+        };
+    let head_depth = (0..3).map(|_| depth(&mut SyntheticCamera::with_default_face())).fold(f32::MAX, f32::min);
+    let print_depth = [PrintMotion::Sway, PrintMotion::Tilt]
+        .map(|m| depth(&mut SyntheticCamera::with_default_print(m)))
+        .into_iter()
+        .fold(0f32, f32::max);
+    println!("metric liveness_depth_head_min {head_depth:.3} eye_distances");
+    println!("metric liveness_depth_print_max {print_depth:.3} eye_distances");
+    println!("metric liveness_min_depth {:.3} eye_distances", s.active.min_depth);
 
     // Upload sizes from a real capture on the synthetic camera (MJPEG, as a UVC camera sends).
     let mut cam = SyntheticCamera::with_default_face().with_format(PixelFormat::Mjpeg);

@@ -65,7 +65,11 @@ fn main() {
     // Capture input 2 and output 0 are vivid's S-Video pair, the loopback's path.
     set_index(&cap, v4l::v4l2::vidioc::VIDIOC_S_INPUT, 2).expect("select S-Video input");
     set_index(&out, v4l::v4l2::vidioc::VIDIOC_S_OUTPUT, 0).expect("select S-Video output");
-    let mut cam = SyntheticCamera::with_default_face().with_format(PixelFormat::Yuyv);
+    // The portrait slid about (a loopback cannot tell the person what the screen asks, so the
+    // turning head has nothing to follow): the agents it feeds run `liveness = "motion"`.
+    let mut cam = SyntheticCamera::new(kiosk_agent::camera::synthetic::FIXTURE_FACE, 30)
+        .expect("the bundled fixture decodes")
+        .with_format(PixelFormat::Yuyv);
     let first = cam.next_frame().unwrap();
     let fmt = out.set_format(&Format::new(first.width, first.height, FourCC::new(b"YUYV"))).expect("output format");
     println!("feeding {out_path} -> {cap_path}: {}x{} {}", fmt.width, fmt.height, fmt.fourcc);

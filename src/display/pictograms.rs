@@ -65,7 +65,7 @@ fn head(c: &mut Canvas, o: Point, s: i32, color: Rgb888) {
 }
 
 /// An arrow from `a` to `b` with a head of `h` pixels.
-fn arrow(c: &mut Canvas, a: Point, b: Point, h: i32, color: Rgb888, w: i32) {
+pub fn arrow(c: &mut Canvas, a: Point, b: Point, h: i32, color: Rgb888, w: i32) {
     line(c, a, b, color, w);
     let (dx, dy) = ((b.x - a.x) as f32, (b.y - a.y) as f32);
     let len = dx.hypot(dy).max(1.0);

@@ -53,6 +53,16 @@ pub fn screens() -> Vec<(&'static str, Screen)> {
         ),
         ("liveness-ok", Screen::Face { step: FaceStep::Liveness, hint: None, done: 5, total: 9, preview: p.clone() }),
         (
+            "liveness-turn",
+            Screen::Face {
+                step: FaceStep::Liveness,
+                hint: Some(Hint::TurnLeft),
+                done: 2,
+                total: 9,
+                preview: p.clone(),
+            },
+        ),
+        (
             "selfie",
             Screen::Face { step: FaceStep::Selfie, hint: Some(Hint::HoldStill), done: 8, total: 9, preview: p.clone() },
         ),
@@ -73,6 +83,7 @@ pub fn screens() -> Vec<(&'static str, Screen)> {
         ("error-paused", Screen::Error { problem: Problem::QueuePaused }),
         ("cancelled", Screen::Error { problem: Problem::Cancelled }),
         ("timed-out", Screen::Error { problem: Problem::TimedOut }),
+        ("not-live", Screen::Error { problem: Problem::NotLive }),
     ]
 }
 

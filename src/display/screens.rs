@@ -222,6 +222,22 @@ fn oval(c: &mut Canvas, pic: Area, color: Rgb888, width: i32) {
     pictograms::ellipse(c, Point::new(pic.centre_x(), pic.y + pic.h / 2), ow / 2, oh / 2, width, color);
 }
 
+/// A large arrow on the picture, beside or above the oval, the way the head should turn: the
+/// picture is a mirror, so the person's left is the screen's left, in every language.
+fn turn_arrow(c: &mut Canvas, pic: Area, hint: Option<Hint>, color: Rgb888, width: i32) {
+    let (cx, cy) = (pic.centre_x(), pic.y + pic.h / 2);
+    let reach = pic.h * 35 / 100 * 3 / 4 + pic.w / 40;
+    let len = (pic.w / 2 - reach) * 4 / 5;
+    let (from, to) = match hint {
+        Some(Hint::TurnLeft) => (Point::new(cx - reach, cy), Point::new(cx - reach - len, cy)),
+        Some(Hint::TurnRight) => (Point::new(cx + reach, cy), Point::new(cx + reach + len, cy)),
+        Some(Hint::LookUp) => (Point::new(cx, pic.y + pic.h * 16 / 100), Point::new(cx, pic.y + pic.h / 40)),
+        _ => return,
+    };
+    let head = (pic.h / 9).max(6);
+    pictograms::arrow(c, from, to, head, color, width);
+}
+
 /// Corner marks of an ID-1 card (85.6 × 54 mm) frame, centred in the picture.
 fn card_frame(c: &mut Canvas, pic: Area, color: Rgb888, width: i32) {
     let w = pic.w * 80 / 100;
@@ -483,6 +499,7 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             }
             let drawn = stage(c, pic, preview, true, &s, Pictogram::Face);
             oval(c, drawn, if hint.is_some() { PALETTE.warn_bg } else { accent }, line * 2);
+            turn_arrow(c, drawn, *hint, PALETTE.warn_bg, line * 3);
             if w > h {
                 let at = Area::new(col.x, y + bar_h + 2 * s.unit, col.w, 0);
                 band(c, &msg, icon, at, &shrunk(&s, &msg, col.w, col.bottom() - at.y, set), colors, set);
