@@ -189,7 +189,7 @@ fn main() {
     let depth =
         |cam: &mut SyntheticCamera| match capture_face(cam, &mut NoDisplay, &ScriptedInput::accepting(), &s, &mut 0) {
             Ok(c) => c.flatness.unwrap_or(0.0),
-            Err(kiosk_agent::session::SessionError::NotLive { flatness }) => flatness,
+            Err(kiosk_agent::session::SessionError::NotLive { flatness, .. }) => flatness,
             Err(e) => panic!("{e}"),
         };
     let head_depth = (0..3).map(|_| depth(&mut SyntheticCamera::with_default_face())).fold(f32::MAX, f32::min);

@@ -799,31 +799,66 @@ impl Config {
                 ));
             }
         }
-        let a = &c.active;
-        if !(5.0..=60.0).contains(&a.turn_yaw) {
-            return Err(invalid("capture.active.turn_yaw", "is degrees of head turn, 5 to 60 (Smile ID: 27)"));
-        }
-        if !(5.0..=45.0).contains(&a.look_up_pitch) {
-            return Err(invalid("capture.active.look_up_pitch", "is degrees of looking up, 5 to 45 (Smile ID: 17)"));
-        }
-        if a.hold_ms > 3_000 {
-            return Err(invalid("capture.active.hold_ms", "must be 0 to 3000 ms (Smile ID: 150)"));
-        }
-        if a.timeout_secs < 5 || a.timeout_secs >= c.time_limit_secs {
-            return Err(invalid(
-                "capture.active.timeout_secs",
-                format!("must be at least 5 s and under capture.time_limit_secs ({} s), so that the capture can go on without the turns", c.time_limit_secs),
-            ));
-        }
-        if !(0.0..0.5).contains(&a.min_depth) {
-            return Err(invalid(
-                "capture.active.min_depth",
-                "is a share of the eye distance, 0 (off) to under 0.5 (default 0.07)",
-            ));
+        // The turns' settings matter only when they are asked for: a "motion" kiosk keeps working
+        // with whatever its older config says.
+        if c.liveness == crate::session::Liveness::Active {
+            check_active(c)?;
         }
         Ok(())
     }
+}
 
+/// `[capture.active]` against what the turns and the rest of the capture need.
+fn check_active(c: &crate::session::CaptureSettings) -> Result<(), ConfigError> {
+    let a = &c.active;
+    if c.liveness_frames < 4 {
+        return Err(invalid(
+            "capture.liveness_frames",
+            "must be at least 4 with liveness = \"active\": the neutral pose and a frame for each turn (Smile ID: 8)",
+        ));
+    }
+    if !(5.0..=40.0).contains(&a.turn_yaw) {
+        return Err(invalid(
+            "capture.active.turn_yaw",
+            "is degrees of head turn, 5 to 40 (Smile ID: 27; head pose is measured well to about 40)",
+        ));
+    }
+    if !(5.0..=45.0).contains(&a.look_up_pitch) {
+        return Err(invalid("capture.active.look_up_pitch", "is degrees of looking up, 5 to 45 (Smile ID: 17)"));
+    }
+    if a.hold_ms > 3_000 {
+        return Err(invalid("capture.active.hold_ms", "must be 0 to 3000 ms (Smile ID: 150)"));
+    }
+    // The turns' clock starts at the first good frame; the other frames and the selfie need
+    // time after them.
+    if a.timeout_secs < 5 || a.timeout_secs + 15 > c.time_limit_secs {
+        return Err(invalid(
+            "capture.active.timeout_secs",
+            format!(
+                "must be at least 5 s and 15 s under capture.time_limit_secs ({} s), so that the capture can finish after the turns",
+                c.time_limit_secs
+            ),
+        ));
+    }
+    let spacing = c.liveness_interval_ms.saturating_mul(c.liveness_frames as u64);
+    if spacing > a.timeout_secs * 1000 / 2 {
+        return Err(invalid(
+            "capture.liveness_interval_ms",
+            format!(
+                "× liveness_frames is {spacing} ms, more than half of capture.active.timeout_secs: the frames along the turns could not all be taken in time"
+            ),
+        ));
+    }
+    if !(0.0..0.5).contains(&a.min_depth) {
+        return Err(invalid(
+            "capture.active.min_depth",
+            "is a share of the eye distance, 0 (off) to under 0.5 (default 0.07)",
+        ));
+    }
+    Ok(())
+}
+
+impl Config {
     /// The v1 API root for `smileid.environment`.
     pub fn base_url(&self) -> Result<String, ConfigError> {
         Ok(match self.smileid.environment.as_str() {

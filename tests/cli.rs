@@ -814,13 +814,18 @@ fn active_liveness_from_the_config_passes_a_person_refuses_a_photo_and_checks_it
     std::fs::write(&config, &attack).unwrap();
     let o = agent(&capture, &config);
     assert!(!o.status.success(), "{}", text(&o));
-    assert!(text(&o).contains("liveness refused") && text(&o).contains("a photo or a screen"), "{}", text(&o));
+    assert!(text(&o).contains("liveness refused") && text(&o).contains("a photo, a screen"), "{}", text(&o));
     let ls = agent(&["queue", "ls", "--json"], &config);
     let records: Vec<serde_json::Value> = serde_json::from_slice(&ls.stdout).unwrap();
     assert_eq!(records.len(), 1, "only the person's job: {}", text(&ls));
 
     for (extra, code, name) in [
         ("[capture]\nliveness = \"motion\"\n", 0, ""),
+        // An older config for a motion kiosk: few frames and a short limit are still fine.
+        ("[capture]\nliveness = \"motion\"\nliveness_frames = 2\ntime_limit_secs = 30\n", 0, ""),
+        ("[capture]\nliveness_frames = 3\n", 78, "capture.liveness_frames"),
+        ("[capture]\ntime_limit_secs = 50\n", 78, "capture.active.timeout_secs"),
+        ("[capture]\nliveness_interval_ms = 3000\n", 78, "capture.liveness_interval_ms"),
         ("[capture.active]\nturn_yaw = 35.0\nlook_up_pitch = 20.0\nhold_ms = 300\nmin_depth = 0.0\n", 0, ""),
         ("[capture]\nliveness = \"blink\"\n", 78, "liveness"),
         ("[capture.active]\nturn_yaw = 80.0\n", 78, "capture.active.turn_yaw"),

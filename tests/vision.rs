@@ -459,7 +459,7 @@ fn every_flat_photo_is_refused_swayed_or_tilted() {
         let mut screens = Screens::default();
         let r = capture_face(&mut cam, &mut screens, &ScriptedInput::accepting(), &s, &mut 0);
         match r {
-            Err(SessionError::NotLive { flatness }) => {
+            Err(SessionError::NotLive { flatness, .. }) => {
                 assert!(flatness < s.active.min_depth);
                 // The person reads why, in words.
                 assert!(matches!(screens.0.last(), Some(Screen::Error { problem: Problem::NotLive })), "{name}");

@@ -153,7 +153,7 @@ pub struct Registry {
     jobs_refused: AtomicU64,
     failed_by_code: Mutex<Vec<(String, u64)>>,
     sessions: [AtomicU64; 7],
-    timeouts_by_hint: [AtomicU64; 10],
+    timeouts_by_hint: [AtomicU64; HINTS.len()],
     pub upload_seconds: Histogram,
     pub capture_seconds: Histogram,
     pub job_bytes: Histogram,
@@ -404,6 +404,22 @@ mod tests {
             .unwrap_or_else(|| panic!("{series} missing in\n{text}"))
             .parse()
             .unwrap()
+    }
+
+    /// Every hint a capture can time out on is counted and exposed (the turn hints came after
+    /// the first ten: a short array once panicked the session thread).
+    #[test]
+    fn a_time_out_on_any_hint_is_counted_under_its_label() {
+        let r = Registry::default();
+        for (hint, _) in HINTS {
+            r.session_ended(SessionOutcome::TimedOut, hint);
+        }
+        r.session_ended(SessionOutcome::Refused, None);
+        let text = expose(&r, &Identity::default(), "x");
+        for (_, label) in HINTS {
+            assert!(text.contains(&format!("kiosk_session_timeouts_total{{hint=\"{label}\"}} 1")), "{label}: {text}");
+        }
+        assert!(text.contains("kiosk_sessions_total{outcome=\"refused\"} 1"), "{text}");
     }
 
     #[test]

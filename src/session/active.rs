@@ -97,7 +97,7 @@ pub struct ActiveSettings {
     /// How long the turn must be held, in milliseconds.
     pub hold_ms: u64,
     /// After this many seconds from the neutral frame the tasks stop (timed out): the capture
-    /// goes on without them and the job is flagged.
+    /// goes on without them and the job is flagged (its frames must still show depth).
     pub timeout_secs: u64,
     /// Liveness frames whose keypoints stay closer to one plane than this share of the eye
     /// distance are a flat picture and refused ([`crate::vision::planar`]); 0 turns it off.

@@ -1,11 +1,12 @@
 //! Guided capture: the loops that read frames, run the gates, show the debounced hint and keep
 //! the frames Smile ID expects.
 //!
-//! Liveness, active (the default): the first good frame is the person's neutral pose, then the
-//! head turns of [`super::active`] are asked for with arrows and the frames are kept along them;
-//! frames are analysed at most every 100 ms. If the turns time out, the remaining frames are
-//! taken as in motion mode and the job is flagged. Then the frames' keypoints must leave one
-//! plane ([`crate::vision::planar`]), or the session ends refused: a photo or a screen.
+//! Liveness, active (the default): the first good frame facing the camera is the person's
+//! neutral pose, then the head turns of [`super::active`] are asked for with arrows and the
+//! frames are kept along them; frames are analysed at most every 100 ms. If the turns time out,
+//! the remaining frames are taken as in motion mode and the job is flagged. Then the frames'
+//! keypoints must leave the neutral frame's plane ([`crate::vision::planar`]) in three frames,
+//! or the session ends refused (fail closed: no measure is no proof): a photo or a screen.
 //! Liveness, motion (weaker): frames at least `liveness_interval_ms` apart, each passing every
 //! face gate with the face box moved by `min_motion` of its width since the last one kept.
 //! Then the selfie: the next frame that passes (and is within the pose limits). Frames that come
@@ -150,7 +151,11 @@ pub fn capture_face(
             return Err(SessionError::TimedOut { limit: clock.limit, hint });
         }
         let n = images.len() as u32;
-        let tracking = active.as_ref().is_some_and(|a| !a.done() && !a.timed_out()) && n < s.liveness_frames;
+        // Until the turns are done (or timed out) the selfie waits, however many frames are kept.
+        let tracking = active.as_ref().is_some_and(|a| !a.done() && !a.timed_out());
+        // The first frame of active liveness sets the person's neutral pose: it must face the
+        // camera (the selfie's limits), or a turn from it could be out of reach.
+        let neutral_next = tracking && active.as_ref().is_some_and(|a| a.task().is_none());
         // Nothing can be kept before the interval is up: such frames are shown, not analysed
         // (a Pi's CPU is better spent; an emulated one would take minutes). Head turns are
         // followed more closely.
@@ -166,14 +171,15 @@ pub fn capture_face(
                 continue;
             };
             let a = analyze_face(&prepared, &s.thresholds);
-            // The pose limits are the selfie's: liveness frames are taken as the head moves.
-            hint = a.hint.filter(|h| !(*h == Hint::LookStraight && n < s.liveness_frames));
-            *retries += hint.is_some() as u32;
+            // The pose limits are the selfie's (and the neutral frame's): liveness frames are
+            // taken as the head moves.
+            hint = a.hint.filter(|h| !(*h == Hint::LookStraight && n < s.liveness_frames && !neutral_next));
             let mut keep_liveness = false;
             if let (true, Some(act)) = (tracking, active.as_mut()) {
                 let good = a.pose.filter(|_| hint.is_none() && a.face.is_some());
-                keep_liveness = act.observe(frame.at, good).keep;
+                keep_liveness = act.observe(frame.at, good).keep && n < s.liveness_frames;
                 cam.prompt(act.task());
+                *retries += hint.is_some() as u32;
                 if hint.is_none() {
                     hint = act.task().map(|t| match t {
                         Task::TurnLeft => Hint::TurnLeft,
@@ -182,7 +188,7 @@ pub fn capture_face(
                     });
                 }
                 if act.timed_out() {
-                    crate::log::warn("the person did not make the head turns in time; the capture goes on without them and the job is flagged", &[]);
+                    crate::log::warn("the person did not make the head turns in time; the capture goes on without them (the job is flagged, and refused unless its frames show a head's depth)", &[]);
                 }
             } else if let (None, Some(face)) = (hint, a.face) {
                 let moved = last.is_none_or(|(_, prev)| face_motion(&prev, &face) >= s.thresholds.min_motion);
@@ -191,6 +197,9 @@ pub fn capture_face(
                 } else {
                     keep_liveness = n < s.liveness_frames;
                 }
+                *retries += hint.is_some() as u32;
+            } else {
+                *retries += 1;
             }
             if keep_liveness {
                 let jpeg = jpeg_long_side(&frame, s.liveness_long_side, s.jpeg_quality)?;
@@ -204,7 +213,7 @@ pub fn capture_face(
                     let (w, h) = (prepared.rgb.width as f32, prepared.rgb.height as f32);
                     kept.push((d.keypoints.map(|(x, y)| (x * w, y * h)), p.yaw));
                 }
-            } else if let (None, Some(_), true) = (hint, a.face, n >= s.liveness_frames) {
+            } else if let (None, Some(_), true, false) = (hint, a.face, n >= s.liveness_frames, tracking) {
                 let jpeg = jpeg_long_side(&frame, s.selfie_long_side, s.jpeg_quality)?;
                 images.push(JobImage { image_type: ImageType::SelfieFile, file_name: "selfie.jpg".into(), jpeg });
                 selfie_quality = Some(a.quality);
@@ -229,20 +238,30 @@ pub fn capture_face(
         }
     }
     cam.prompt(None);
-    // The most frontal liveness frame is the reference the others are compared with.
-    let front = (0..kept.len()).min_by(|&a, &b| kept[a].1.abs().total_cmp(&kept[b].1.abs()));
+    // The reference the others are compared with: the neutral frame of active liveness (it faced
+    // the camera), else the most frontal frame.
+    let front = match active {
+        Some(_) => (!kept.is_empty()).then_some(0),
+        None => (0..kept.len()).min_by(|&a, &b| kept[a].1.abs().total_cmp(&kept[b].1.abs())),
+    };
     let flatness = front.and_then(|r| {
         let others: Vec<Points> = kept.iter().enumerate().filter(|(i, _)| *i != r).map(|(_, k)| k.0).collect();
         flatness(&kept[r].0, &others)
     });
-    if let (Some(_), Some(f)) = (&active, flatness) {
-        if f < s.active.min_depth {
+    // Active liveness fails closed: no measure of depth (too few frames) is no proof of a head.
+    if let Some(act) = &active {
+        let depth = flatness.unwrap_or(0.0);
+        if s.active.min_depth > 0.0 && depth < s.active.min_depth {
+            let turns = if act.timed_out() { "the head turns were not made in time and " } else { "" };
             crate::log::warn(
-                &format!("liveness refused: the face's keypoints stayed on one plane ({f:.3} of the eye distance, under {}): a photo or a screen", s.active.min_depth),
+                &format!(
+                    "liveness refused: {turns}the face's keypoints stayed on one plane ({depth:.3} of the eye distance, under {}): a photo, a screen, or a head that did not turn",
+                    s.active.min_depth
+                ),
                 &[],
             );
             display.show(&Screen::Error { problem: Problem::NotLive })?;
-            return Err(SessionError::NotLive { flatness: f });
+            return Err(SessionError::NotLive { flatness: depth, timed_out: act.timed_out() });
         }
     }
     let tasks = active.map(|a| (a.record(), a.timed_out()));

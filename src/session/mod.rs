@@ -4,9 +4,9 @@
 //!
 //! ```text
 //! Idle ─start─▶ Consent ─accept─▶ Capture (document front, back; liveness ×8; selfie) ─▶ Review ─▶ Queued
-//!                  │ decline / timeout        │ cancel / time limit / camera lost
+//!                  │ decline / timeout        │ cancel / time limit / camera lost / flat face
 //!                  ▼                          ▼
-//!               Declined                Cancelled / TimedOut / Failed
+//!               Declined                Cancelled / TimedOut / Failed / Refused
 //! ```
 
 pub mod active;
@@ -172,8 +172,8 @@ pub enum SessionError {
     Cancelled,
     #[error("capture took longer than {limit:?}; last problem: {}. Ask the person to try again", hint.map(crate::display::screens::hint_text).unwrap_or_else(|| "none".into()))]
     TimedOut { limit: Duration, hint: Option<Hint> },
-    #[error("liveness refused: the face's keypoints stayed on one plane as it moved ({flatness:.3} of the eye distance): a photo or a screen, not a person. Nothing was kept; the person may try again in person")]
-    NotLive { flatness: f32 },
+    #[error("liveness refused: {}the face's keypoints stayed on one plane ({flatness:.3} of the eye distance): a photo, a screen, or a head that did not turn. Nothing was kept; ask the person to stand in front of the camera themselves and follow the arrows", if *timed_out { "the head turns were not made in time and " } else { "" })]
+    NotLive { flatness: f32, timed_out: bool },
     #[error(transparent)]
     Camera(#[from] CameraError),
     #[error(transparent)]
@@ -281,8 +281,9 @@ pub fn run(
         job.metadata.push(Metadatum { name: "selfie_roll".into(), value: round(p.roll) });
     }
     match &face.tasks {
-        // As Smile ID's SDKs name them; then the tasks in the order asked and how long each one
-        // that was done took (ms).
+        // `active_liveness_type` as Smile ID's SDKs send it; the rest are the kiosk's own: the
+        // tasks in the order asked, how long each one that was done took (ms, from the previous
+        // one), and whether they timed out (the SDKs report that as a failure reason instead).
         Some((tasks, timed_out)) => {
             job.metadata.push(Metadatum { name: "active_liveness_type".into(), value: "head_pose".into() });
             let order: Vec<&str> = tasks.iter().map(|t| t.task.name()).collect();

@@ -53,18 +53,18 @@ device = "/dev/video0"
 backend = "framebuffer"
 device = "/dev/fb0"
 language = "sw"
+# vivid's loopback shows a swaying photo, and cannot show the head turns active liveness asks
+# for: the weaker motion check here; the walk-up below, on the synthetic person who turns as
+# the screen asks, runs active liveness. (Before [input]: the walk-up appends input keys.)
+[capture]
+liveness = "motion"
+# An emulated CPU runs the face model about twenty times slower than a Pi.
+time_limit_secs = 300
 [input]
 backend = "gpio"
 chip = "/dev/$chip"
 line = 3
 answer_timeout_secs = 120
-# vivid's loopback shows a swaying photo, and cannot show the head turns active liveness asks
-# for: the weaker motion check here; the walk-up below, on the synthetic person who turns as
-# the screen asks, runs active liveness.
-[capture]
-liveness = "motion"
-# An emulated CPU runs the face model about twenty times slower than a Pi.
-time_limit_secs = 300
 TOML
 printf '{"country":"NG","id_type":"NIN_V2","id_number":"12345678901","first_name":"Ada","entered":true}' > $W/id.json
 sleep 3
