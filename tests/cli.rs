@@ -384,7 +384,9 @@ fn operator_commands_beside_the_running_service_go_through_it_and_lose_nothing()
 
 /// What `check-config` accepts is exactly what the agent builds: every camera source, display
 /// backend (both SPI panel models), input backend, evdev mode (none, "auto", a named device)
-/// and walk-up mode, through the CLI as an operator runs it, then built as `run` builds it.
+/// and walk-up mode, with each liveness mode and each synthetic-camera subject (the person, a
+/// photo swayed or tilted) in turn, through the CLI as an operator runs it, then built as `run`
+/// builds it.
 /// Devices that are not on this machine (the framebuffer, the SPI bus, the GPIO chip, the
 /// named input device: named so that they cannot exist) fail only as missing devices, never as
 /// configuration.
@@ -395,6 +397,10 @@ fn check_config_accepts_exactly_what_the_agent_builds() {
     let dir = tempfile::tempdir().unwrap();
     let key = dir.path().join("api_key");
     std::fs::write(&key, "k").unwrap();
+    let photo = dir.path().join("photo.jpg");
+    std::fs::write(&photo, kiosk_agent::camera::synthetic::FIXTURE_FACE).unwrap();
+    let subjects =
+        [String::new(), format!("fixture = {photo:?}\n"), format!("fixture = {photo:?}\nfixture_motion = \"tilt\"\n")];
     let config = dir.path().join("kiosk.toml");
     let mut combos = 0;
     for cam in CameraSource::ALL {
@@ -408,13 +414,15 @@ fn check_config_accepts_exactly_what_the_agent_builds() {
                             let n = combos;
                             let toml = format!(
                             "state_dir = {:?}\n[smileid]\npartner_id = \"085\"\nenvironment = \"sandbox\"\napi_key_file = {key:?}\n\
-                             [camera]\nsource = \"{}\"\ndevice = \"/dev/video-none\"\n\
+                             [camera]\nsource = \"{}\"\ndevice = \"/dev/video-none\"\n{}\
                              [display]\nbackend = \"{}\"\nlanguage = \"{}\"\n{}device = \"/dev/fb-none\"\nspi_model = \"{model}\"\nspi_device = \"/dev/spidev-none\"\ngpio_chip = \"/dev/gpiochip-none\"\nout_dir = {:?}\n\
                              [input]\nbackend = \"{}\"\nchip = \"/dev/gpiochip-none\"\nwalk_up = \"{}\"\nwalk_up_country = \"KE\"\nwalk_up_id_type = \"NATIONAL_ID\"\n\
                              evdev = {evdev}\ntouch_rotation = {}\n{}\
-                             [api]\nsocket = {:?}\n",
+                             [api]\nsocket = {:?}\n[capture]\nliveness = \"{}\"\n",
                             dir.path().join(format!("state{n}")),
                             as_text(serde_json::to_value(cam).unwrap()),
+                            // The synthetic camera's subject: the person, or a photo swayed or tilted.
+                            subjects[n % 3],
                             as_text(serde_json::to_value(disp).unwrap()),
                             // Every built-in language, and a panel diagonal set or guessed.
                             kiosk_agent::display::text::BUILT_IN[n % 10].0,
@@ -426,6 +434,7 @@ fn check_config_accepts_exactly_what_the_agent_builds() {
                             [0, 90, 180, 270][n % 4],
                             if n % 3 == 0 { "touch_calibration = [4000, 100, 0, 4095]\n" } else { "" },
                             dir.path().join(format!("api{n}.sock")),
+                            ["active", "motion"][n % 2],
                         );
                             std::fs::write(&config, &toml).unwrap();
                             let o = agent(&["check-config"], &config);
@@ -440,6 +449,10 @@ fn check_config_accepts_exactly_what_the_agent_builds() {
                                 continue;
                             }
                             let c = Config::parse(&toml, "kiosk.toml").unwrap();
+                            assert_eq!(
+                                as_text(serde_json::to_value(c.capture.liveness).unwrap()),
+                                ["active", "motion"][n % 2]
+                            );
                             c.camera.open().unwrap_or_else(|e| panic!("{what}: the camera: {e}"));
                             let queue = std::sync::Arc::new(
                                 kiosk_agent::queue::Queue::open(&c.state_dir, c.queue.clone()).unwrap(),
