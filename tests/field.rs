@@ -1,5 +1,5 @@
 //! The soak: 300 queued jobs drained through a link that is up 20 s and down 40 s (netem in a
-//! VM, tests/vm/field.sh) while the agent is SIGKILLed every 30–90 s. Every job must reach the
+//! VM, tests/vm/field.sh) while the agent is SIGKILLed as the first job lands, then every 30–90 s. Every job must reach the
 //! sandbox exactly once and end with its result in the agent's queue.
 //!
 //! Run: `cargo test --release --test field -- --ignored --nocapture` (SOAK_JOBS, SOAK_LIMIT_SECS).

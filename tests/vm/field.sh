@@ -3,7 +3,8 @@
 #   MODE=bench PROFILES="name:rate:one_way_delay_ms:loss_pct ..."   drain the queue once per profile
 #   MODE=soak  PROFILES="name:..." UP=20 DOWN=40 KILL_MIN=30 KILL_MAX=90 LIMIT=780
 #              drain it through a link that is up UP s and down DOWN s (netem loss 100 %) while
-#              the agent is SIGKILLed every KILL_MIN..KILL_MAX s, for at most LIMIT s.
+#              the agent is SIGKILLed when the first job reaches the sandbox, then every
+#              KILL_MIN..KILL_MAX s, for at most LIMIT s.
 # Both ends' netem qdiscs get the profile, so the delay is one way and the loss is per direction.
 # Results: /mnt/out/<profile>/{result.env,records.txt,queue.json,agent.log}.
 set -x
@@ -96,10 +97,16 @@ for p in $PROFILES; do
       AG=$!
       life=$((KILL_MIN + RANDOM % (KILL_MAX - KILL_MIN + 1)))
       end=$(( $(now_cs) + life * 100 ))
-      while kill -0 $AG 2>/dev/null && [ "$(now_cs)" -lt $end ]; do sleep 0.2; done
+      why="after $life s"
+      while kill -0 $AG 2>/dev/null && [ "$(now_cs)" -lt $end ]; do
+        # The first kill comes as the first job reaches the sandbox, so a fast drain that would
+        # outrun KILL_MIN is still cut mid-stream at least once.
+        if [ $kills = 0 ] && [ -n "$(ls "$W/sb/jobs" 2>/dev/null)" ]; then why="as the first job landed"; break; fi
+        sleep 0.2
+      done
       if kill -0 $AG 2>/dev/null; then
         kill -9 $AG; wait $AG; kills=$((kills + 1))
-        echo "== killed after $life s" | tee -a "$W/agent.log"
+        echo "== killed $why" | tee -a "$W/agent.log"
       else
         wait $AG && { done_ok=1; break; }
       fi
