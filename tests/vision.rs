@@ -437,9 +437,92 @@ fn the_turning_head_passes_active_liveness_in_the_order_asked() {
             })
             .collect();
         assert_eq!(shown, asked, "{format:?}");
+        assert!(!screens.0.iter().any(|s| matches!(s, Screen::Face { hint: Some(Hint::StartAgain), .. })));
         let depth = c.flatness.unwrap();
         assert!(depth >= 2.0 * s.active.min_depth, "a head leaves the plane: {depth}");
     }
+}
+
+/// One person, then another: the bundled portrait's person starts the turns, steps away (an
+/// empty room for 1.3 s) and a second person, from a documented face frame, steps in at the same
+/// place. Each frame carries a corner mark saying whose it is.
+struct Swap {
+    first: SyntheticCamera,
+    second: SyntheticCamera,
+    /// Frames delivered, and the one at which the first person stepped away.
+    n: u64,
+    left_at: Option<u64>,
+    asked: Vec<Task>,
+}
+
+/// The corner mark's colours: the first person's frames, the empty room's, the second's.
+const MARKS: [[u8; 3]; 3] = [[0, 200, 0], [0, 0, 200], [200, 0, 0]];
+
+impl FrameSource for Swap {
+    fn set_scene(&mut self, scene: Scene) {
+        self.first.set_scene(scene);
+        self.second.set_scene(scene);
+    }
+    fn prompt(&mut self, task: Option<Task>) {
+        if let Some(t) = task.filter(|t| self.asked.last() != Some(t)) {
+            self.asked.push(t);
+        }
+        self.first.prompt(task);
+        self.second.prompt(task);
+    }
+    fn next_frame(&mut self) -> Result<Frame, kiosk_agent::camera::CameraError> {
+        let n = self.n;
+        self.n += 1;
+        // The first person steps away while doing their second turn.
+        if self.left_at.is_none() && self.asked.len() >= 2 {
+            self.left_at = Some(n);
+        }
+        let (mut f, who) = match self.left_at.map(|at| n - at) {
+            None => (self.first.next_frame()?, 0),
+            Some(gap) if gap < 20 => {
+                let r = kiosk_agent::camera::head::room(640, 480);
+                (Frame { width: 640, height: 480, format: PixelFormat::Rgb8, data: r.data, at: Duration::ZERO }, 1)
+            }
+            Some(_) => (self.second.next_frame()?, 2),
+        };
+        for y in 0..24 {
+            for x in 0..24 {
+                let i = (y * 640 + x) * 3;
+                f.data[i..i + 3].copy_from_slice(&MARKS[who]);
+            }
+        }
+        f.at = Duration::from_millis(n * 1000 / 15);
+        Ok(f)
+    }
+}
+
+#[test]
+fn a_person_who_leaves_mid_capture_and_another_who_steps_in_start_it_again() {
+    let s = CaptureSettings::default();
+    let mut cam = Swap {
+        first: SyntheticCamera::with_default_face(),
+        second: SyntheticCamera::person(&fixture("640x480_center.jpg"), 15).unwrap(),
+        n: 0,
+        left_at: None,
+        asked: Vec::new(),
+    };
+    let mut screens = Screens::default();
+    let mut retries = 0;
+    let c = capture_face(&mut cam, &mut screens, &ScriptedInput::accepting(), &s, &mut retries).unwrap();
+    assert!(cam.left_at.is_some(), "the first person never left");
+    // Every image kept is the second person's: nothing of the first survives the restart.
+    assert_eq!(c.images.len(), 9);
+    for (i, img) in c.images.iter().enumerate() {
+        let px = image::load_from_memory(&img.jpeg).unwrap().to_rgb8().get_pixel(2, 2).0;
+        let who = (0..3).min_by_key(|&w| (0..3).map(|k| (px[k] as i32 - MARKS[w][k] as i32).abs()).sum::<i32>());
+        assert_eq!(who, Some(2), "image {i} ({}) is not the second person's: {px:?}", img.file_name);
+    }
+    // The second person did all three turns, and was told the capture starts again.
+    let (tasks, timed_out) = c.tasks.unwrap();
+    assert!(!timed_out && tasks.iter().all(|t| t.took_ms.is_some()), "{tasks:?}");
+    let notices = screens.0.iter().filter(|s| matches!(s, Screen::Face { hint: Some(Hint::StartAgain), .. })).count();
+    assert!(notices >= 1, "no 'starting again' on screen");
+    assert!(retries >= 1);
 }
 
 /// Every flat photo, held at a kiosk's distance and slid about or tilted in 3-D as the screen

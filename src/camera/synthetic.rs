@@ -141,6 +141,17 @@ impl SyntheticCamera {
         cam
     }
 
+    /// A person wearing the face in `fixture` (JPEG or PNG bytes), who turns as asked; an error
+    /// if the face model finds no face in it.
+    pub fn person(fixture: &[u8], fps: u32) -> Result<Self, CameraError> {
+        let mut cam = Self::new(fixture, fps)?;
+        let (w, h) = cam.face.dimensions();
+        let head = Head::from_portrait(&Rgb { width: w, height: h, data: cam.face.as_raw().clone() })
+            .ok_or_else(|| CameraError::Fixture("the face model finds no face in the fixture".into()))?;
+        cam.subject = Subject::Head(Box::new(head), None);
+        Ok(cam)
+    }
+
     /// The bundled portrait as a flat print (the attack), moved `m`.
     pub fn with_default_print(m: PrintMotion) -> Self {
         Self::new(FIXTURE_FACE, 15).expect("the bundled fixture decodes").with_print_motion(m)

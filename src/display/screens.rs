@@ -153,6 +153,7 @@ pub fn hint_key(h: Hint) -> &'static str {
         Hint::TurnLeft => "hint_turn_left",
         Hint::TurnRight => "hint_turn_right",
         Hint::LookUp => "hint_look_up",
+        Hint::StartAgain => "hint_start_again",
     }
 }
 
@@ -168,7 +169,7 @@ fn hint_icon(h: Hint) -> Pictogram {
         Hint::LessLight => Pictogram::TooBright,
         Hint::HoldStill => Pictogram::Still,
         Hint::MoveALittle => Pictogram::Turn,
-        Hint::NoFace | Hint::Centre | Hint::LookStraight => Pictogram::Face,
+        Hint::NoFace | Hint::Centre | Hint::LookStraight | Hint::StartAgain => Pictogram::Face,
         Hint::OneFaceOnly => Pictogram::One,
         Hint::MoveCloser => Pictogram::Closer,
         Hint::MoveBack => Pictogram::Back,

@@ -58,7 +58,7 @@ impl SessionOutcome {
 }
 
 /// The hints a capture can time out on, with their label values; "none" when none was showing.
-const HINTS: [(Option<Hint>, &str); 14] = [
+const HINTS: [(Option<Hint>, &str); 15] = [
     (None, "none"),
     (Some(Hint::MoreLight), "more_light"),
     (Some(Hint::LessLight), "less_light"),
@@ -73,6 +73,7 @@ const HINTS: [(Option<Hint>, &str); 14] = [
     (Some(Hint::TurnLeft), "turn_left"),
     (Some(Hint::TurnRight), "turn_right"),
     (Some(Hint::LookUp), "look_up"),
+    (Some(Hint::StartAgain), "start_again"),
 ];
 
 /// Smile ID's refusal codes are kept apart up to this many; further codes count as "other", so

@@ -9,7 +9,9 @@
 //! or the session ends refused (fail closed: no measure is no proof): a photo or a screen.
 //! Liveness, motion (weaker): frames at least `liveness_interval_ms` apart, each passing every
 //! face gate with the face box moved by `min_motion` of its width since the last one kept.
-//! Then the selfie: the next frame that passes (and is within the pose limits). Frames that come
+//! Then the selfie: the next frame that passes (and is within the pose limits). One person is
+//! followed throughout ([`crate::vision::track`]): if their face leaves or another takes its
+//! place, what was kept is dropped and, after a moment's notice, the capture starts again. Frames that come
 //! before they could be kept are shown but not analysed. Documents: a frame that passes the
 //! document gates for half a second, shown for review, retaken if the person says no. A camera
 //! that goes away (unplugged, stalled) puts "camera missing" on screen while the camera is
@@ -29,6 +31,7 @@ use crate::vision::face::FaceBox;
 use crate::vision::planar::{flatness, Points};
 use crate::vision::pose::Pose;
 use crate::vision::quality::{analyze_document, analyze_face, face_motion, prepare, Debounce, Hint, Quality};
+use crate::vision::track::{Seen, Tracker};
 
 /// Wall-clock limit and camera-loss handling shared by the capture loops.
 struct Clock {
@@ -120,6 +123,8 @@ pub struct FaceCapture {
 
 /// Active-liveness frames are analysed at most this often (a turn held 150 ms is seen twice).
 const TRACK_EVERY: Duration = Duration::from_millis(100);
+/// After a restart, "starting again" stays on screen this long before the capture goes on.
+const RESTART_NOTICE: Duration = Duration::from_secs(2);
 
 /// [`capture_selfie_and_liveness`], also measuring the selfie and the liveness frames.
 pub fn capture_face(
@@ -145,6 +150,8 @@ pub fn capture_face(
     let mut shown: Option<(u32, Option<Hint>)> = None;
     let mut drawn_at = Duration::ZERO;
     let mut hint = None;
+    let mut tracker = Tracker::default();
+    let mut notice_until: Option<Duration> = None;
     while (images.len() as u32) < total {
         let frame = next_frame(cam, display, input, &mut clock, hint)?;
         if clock.over(Some(frame.at)) {
@@ -164,13 +171,39 @@ pub fn capture_face(
         } else {
             last.is_none_or(|(at, _)| frame.at.saturating_sub(at) >= interval)
         };
-        if due {
+        // After a restart the capture pauses while "starting again" is read.
+        let paused = notice_until.is_some_and(|until| frame.at < until);
+        if paused {
+            hint = Some(Hint::StartAgain);
+        } else if due {
             analysed = Some(frame.at);
             let Ok(prepared) = prepare(&frame) else {
                 *retries += 1;
                 continue;
             };
             let a = analyze_face(&prepared, &s.thresholds);
+            // One person from the first kept frame to the selfie: when the tracked face leaves or
+            // another takes its place, everything kept so far is dropped and the capture restarts,
+            // with new turns (Smile ID's SDK does the same when its tracker's face changes).
+            if tracker.observe(frame.at, a.face) == Seen::Changed && !images.is_empty() {
+                crate::log::warn(
+                    &format!(
+                        "the face being captured left or changed after {} of {total} frames; the capture starts again",
+                        images.len()
+                    ),
+                    &[],
+                );
+                images.clear();
+                kept.clear();
+                last = None;
+                active = active.map(|_| Active::new(Task::shuffled(), s.liveness_frames, interval, &s.active));
+                cam.prompt(None);
+                notice_until = Some(frame.at + RESTART_NOTICE);
+                *retries += 1;
+                // The capture goes on after the notice: its first frame must face the camera to be
+                // the new neutral one, which this frame was not checked for.
+                continue;
+            }
             // The pose limits are the selfie's (and the neutral frame's): liveness frames are
             // taken as the head moves.
             hint = a.hint.filter(|h| !(*h == Hint::LookStraight && n < s.liveness_frames && !neutral_next));

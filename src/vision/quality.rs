@@ -92,6 +92,8 @@ pub enum Hint {
     TurnLeft,
     TurnRight,
     LookUp,
+    /// The tracked face left or another took its place: the capture starts again.
+    StartAgain,
 }
 
 /// Gate thresholds (fractions are of the whole frame).
