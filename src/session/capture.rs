@@ -11,8 +11,8 @@
 //! face gate with the face box moved by `min_motion` of its width since the last one kept.
 //! Then the selfie: the next frame that passes (and is within the pose limits). One person is
 //! followed throughout ([`crate::vision::track`]): if their face leaves or another takes its
-//! place, what was kept is dropped and, after a moment's notice, the capture starts again. Frames that come
-//! before they could be kept are shown but not analysed. Documents: a frame that passes the
+//! place, what was kept is dropped and, after a moment's notice, the capture starts again.
+//! Frames that come before they could be kept are shown but not analysed. Documents: a frame that passes the
 //! document gates for half a second, shown for review, retaken if the person says no. A camera
 //! that goes away (unplugged, stalled) puts "camera missing" on screen while the camera is
 //! looked for again; every loop ends at the time limit with the last problem as its reason.
