@@ -14,6 +14,7 @@ use crate::display::png::PngDisplay;
 use crate::display::threaded::Threaded;
 use crate::display::{Display, DisplayError, Texts};
 use crate::queue::QueueSettings;
+use crate::session::active::{AFTER_TURNS_SECS, MIN_TURN_SECS};
 use crate::session::CaptureSettings;
 use crate::smileid::signature::{ApiKey, LocalKeySigner, Signer};
 use crate::uplink::custody::{AuthSmileSigner, PartnerSigner, Secret};
@@ -831,11 +832,11 @@ fn check_active(c: &crate::session::CaptureSettings) -> Result<(), ConfigError> 
     }
     // The turns' clock starts at the first good frame; the other frames and the selfie need
     // time after them.
-    if a.timeout_secs < 5 || a.timeout_secs + 15 > c.time_limit_secs {
+    if a.timeout_secs < MIN_TURN_SECS || a.timeout_secs + AFTER_TURNS_SECS > c.time_limit_secs {
         return Err(invalid(
             "capture.active.timeout_secs",
             format!(
-                "must be at least 5 s and 15 s under capture.time_limit_secs ({} s), so that the capture can finish after the turns",
+                "must be at least {MIN_TURN_SECS} s and {AFTER_TURNS_SECS} s under capture.time_limit_secs ({} s), so that the capture can finish after the turns",
                 c.time_limit_secs
             ),
         ));

@@ -12,7 +12,7 @@ use kiosk_agent::camera::{Frame, FrameSource, PixelFormat, Scene};
 use kiosk_agent::display::screens::Problem;
 use kiosk_agent::display::{Canvas, Display, DisplayError, Screen};
 use kiosk_agent::session::active::Task;
-use kiosk_agent::session::capture::{capture_document, capture_face, capture_selfie_and_liveness};
+use kiosk_agent::session::capture::{capture_document, capture_face, capture_selfie_and_liveness, FaceCapture};
 use kiosk_agent::session::{CaptureSettings, ScriptedInput, SessionError};
 use kiosk_agent::vision::decode::{gray, rgb};
 use kiosk_agent::vision::quality::{analyze_document, analyze_face, face_motion, prepare, Analysis, Hint, Thresholds};
@@ -102,7 +102,7 @@ fn faces_are_found_where_the_manifest_says() {
         );
         if !f["expect_face"].as_bool().unwrap() {
             // The profile is a face, but never one to take.
-            assert!(a.faces == 0 || a.hint.is_some(), "{name}: {a:?}");
+            assert!(a.faces.is_empty() || a.hint.is_some(), "{name}: {a:?}");
             continue;
         }
         let Some(face) = a.face else { continue };
@@ -443,12 +443,14 @@ fn the_turning_head_passes_active_liveness_in_the_order_asked() {
     }
 }
 
-/// One person, then another: the bundled portrait's person starts the turns, steps away (an
-/// empty room for 1.3 s) and a second person, from a documented face frame, steps in at the same
-/// place. Each frame carries a corner mark saying whose it is.
+/// One person, then an empty room, then another (or the same one back): the bundled portrait's
+/// person starts the turns and, during the second, is out of view for `gap` frames; then
+/// `second`, from a documented face frame, steps in at the same place, or with `None` the first
+/// comes back. Each frame carries a corner mark saying whose it is.
 struct Swap {
     first: SyntheticCamera,
-    second: SyntheticCamera,
+    second: Option<SyntheticCamera>,
+    gap: u64,
     /// Frames delivered, and the one at which the first person stepped away.
     n: u64,
     left_at: Option<u64>,
@@ -461,14 +463,14 @@ const MARKS: [[u8; 3]; 3] = [[0, 200, 0], [0, 0, 200], [200, 0, 0]];
 impl FrameSource for Swap {
     fn set_scene(&mut self, scene: Scene) {
         self.first.set_scene(scene);
-        self.second.set_scene(scene);
+        self.second.iter_mut().for_each(|c| c.set_scene(scene));
     }
     fn prompt(&mut self, task: Option<Task>) {
         if let Some(t) = task.filter(|t| self.asked.last() != Some(t)) {
             self.asked.push(t);
         }
         self.first.prompt(task);
-        self.second.prompt(task);
+        self.second.iter_mut().for_each(|c| c.prompt(task));
     }
     fn next_frame(&mut self) -> Result<Frame, kiosk_agent::camera::CameraError> {
         let n = self.n;
@@ -479,11 +481,14 @@ impl FrameSource for Swap {
         }
         let (mut f, who) = match self.left_at.map(|at| n - at) {
             None => (self.first.next_frame()?, 0),
-            Some(gap) if gap < 20 => {
+            Some(gap) if gap < self.gap => {
                 let r = kiosk_agent::camera::head::room(640, 480);
                 (Frame { width: 640, height: 480, format: PixelFormat::Rgb8, data: r.data, at: Duration::ZERO }, 1)
             }
-            Some(_) => (self.second.next_frame()?, 2),
+            Some(_) => match self.second.as_mut() {
+                Some(c) => (c.next_frame()?, 2),
+                None => (self.first.next_frame()?, 0),
+            },
         };
         for y in 0..24 {
             for x in 0..24 {
@@ -496,34 +501,131 @@ impl FrameSource for Swap {
     }
 }
 
+impl Swap {
+    fn new(second: Option<SyntheticCamera>, gap: Duration) -> Swap {
+        let gap = gap.as_millis() as u64 * 15 / 1000;
+        Swap { first: SyntheticCamera::with_default_face(), second, gap, n: 0, left_at: None, asked: Vec::new() }
+    }
+
+    /// Captures through it; the images kept, whose each one is (an index into [`MARKS`]), the
+    /// tasks' outcome and how many times "starting again" was shown.
+    fn capture(mut self) -> (Vec<(String, usize)>, FaceCapture, usize) {
+        let s = CaptureSettings::default();
+        let mut screens = Screens::default();
+        let c = capture_face(&mut self, &mut screens, &ScriptedInput::accepting(), &s, &mut 0).unwrap();
+        assert!(self.left_at.is_some(), "the first person never left");
+        let whose = c
+            .images
+            .iter()
+            .map(|img| {
+                let px = image::load_from_memory(&img.jpeg).unwrap().to_rgb8().get_pixel(2, 2).0;
+                let d = |w: usize| (0..3).map(|k| (px[k] as i32 - MARKS[w][k] as i32).abs()).sum::<i32>();
+                (img.file_name.clone(), (0..3).min_by_key(|&w| d(w)).unwrap())
+            })
+            .collect();
+        let notice: Vec<bool> =
+            screens.0.iter().map(|s| matches!(s, Screen::Face { hint: Some(Hint::StartAgain), .. })).collect();
+        let episodes = notice.iter().enumerate().filter(|&(i, &on)| on && (i == 0 || !notice[i - 1])).count();
+        (whose, c, episodes)
+    }
+}
+
 #[test]
 fn a_person_who_leaves_mid_capture_and_another_who_steps_in_start_it_again() {
-    let s = CaptureSettings::default();
-    let mut cam = Swap {
-        first: SyntheticCamera::with_default_face(),
-        second: SyntheticCamera::person(&fixture("640x480_center.jpg"), 15).unwrap(),
-        n: 0,
-        left_at: None,
-        asked: Vec::new(),
-    };
-    let mut screens = Screens::default();
-    let c = capture_face(&mut cam, &mut screens, &ScriptedInput::accepting(), &s, &mut 0).unwrap();
-    assert!(cam.left_at.is_some(), "the first person never left");
+    let second = SyntheticCamera::person(&fixture("640x480_center.jpg"), 15).unwrap();
+    let (whose, c, restarts) = Swap::new(Some(second), Duration::from_secs(3)).capture();
     // Every image kept is the second person's: nothing of the first survives the restart.
-    assert_eq!(c.images.len(), 9);
-    for (i, img) in c.images.iter().enumerate() {
-        let px = image::load_from_memory(&img.jpeg).unwrap().to_rgb8().get_pixel(2, 2).0;
-        let who = (0..3).min_by_key(|&w| (0..3).map(|k| (px[k] as i32 - MARKS[w][k] as i32).abs()).sum::<i32>());
-        assert_eq!(who, Some(2), "image {i} ({}) is not the second person's: {px:?}", img.file_name);
+    assert_eq!(whose.len(), 9);
+    for (name, who) in &whose {
+        assert_eq!(*who, 2, "{name} is not the second person's");
     }
-    // The second person did all three turns, and was told the capture starts again.
+    // The second person did all three turns, and was told once that the capture starts again.
     let (tasks, timed_out) = c.tasks.unwrap();
     assert!(!timed_out && tasks.iter().all(|t| t.took_ms.is_some()), "{tasks:?}");
-    // Exactly one restart: one stretch of "starting again" on screen.
-    let notice: Vec<bool> =
-        screens.0.iter().map(|s| matches!(s, Screen::Face { hint: Some(Hint::StartAgain), .. })).collect();
-    let episodes = notice.iter().enumerate().filter(|&(i, &on)| on && (i == 0 || !notice[i - 1])).count();
-    assert_eq!(episodes, 1, "'starting again' shown {episodes} times");
+    assert_eq!(restarts, 1, "'starting again' shown {restarts} times");
+}
+
+/// A face that changes with too little of the time limit left for new turns ends the capture
+/// then, as timed out, rather than restarting turns that would time out and be refused.
+#[test]
+fn a_face_that_changes_too_late_for_new_turns_ends_the_capture_as_timed_out() {
+    let mut s = CaptureSettings { time_limit_secs: 24, ..Default::default() };
+    s.active.timeout_secs = 9;
+    let second = SyntheticCamera::person(&fixture("640x480_center.jpg"), 15).unwrap();
+    let mut cam = Swap::new(Some(second), Duration::from_secs(3));
+    let r = capture_face(&mut cam, &mut Screens::default(), &ScriptedInput::accepting(), &s, &mut 0);
+    assert!(matches!(r, Err(SessionError::TimedOut { .. })), "{:?}", r.map(|c| c.images.len()));
+    // It ended at the change (the second person's first frames), not at the limit.
+    let (left, ended) = (cam.left_at.unwrap(), cam.n);
+    assert!(ended - left < cam.gap + 15, "ended {} frames after the first person left", ended - left);
+}
+
+/// A head turned out of the detector's sight for a second and a half (or a glance down at the
+/// kiosk) and back: the same person goes on, nothing is dropped.
+#[test]
+fn a_person_out_of_sight_for_a_moment_goes_on_where_they_were() {
+    let (whose, c, restarts) = Swap::new(None, Duration::from_millis(1500)).capture();
+    assert_eq!(restarts, 0, "'starting again' shown {restarts} times");
+    assert_eq!(whose.len(), 9);
+    assert!(whose.iter().all(|(_, who)| *who == 0), "{whose:?}");
+    let (tasks, timed_out) = c.tasks.unwrap();
+    assert!(!timed_out && tasks.iter().all(|t| t.took_ms.is_some()), "{tasks:?}");
+}
+
+/// The bundled person doing the turns, and for four seconds of their second turn a bystander
+/// (the face of a documented frame, as large) in view at the frame's left edge.
+struct Bystander {
+    person: SyntheticCamera,
+    by: image::RgbImage,
+    n: u64,
+    came_at: Option<u64>,
+    asked: usize,
+}
+
+impl FrameSource for Bystander {
+    fn set_scene(&mut self, scene: Scene) {
+        self.person.set_scene(scene);
+    }
+    fn prompt(&mut self, task: Option<Task>) {
+        self.asked += task.is_some() as usize;
+        self.person.prompt(task);
+    }
+    fn next_frame(&mut self) -> Result<Frame, kiosk_agent::camera::CameraError> {
+        let n = self.n;
+        self.n += 1;
+        let mut f = self.person.next_frame()?;
+        assert_eq!((f.format, f.width), (PixelFormat::Rgb8, 640));
+        if self.came_at.is_none() && self.asked >= 2 {
+            self.came_at = Some(n);
+        }
+        if self.came_at.is_some_and(|at| n - at < 60) {
+            for (x, y, px) in self.by.enumerate_pixels() {
+                let i = ((y + 140) * 640 + x) as usize * 3;
+                f.data[i..i + 3].copy_from_slice(&px.0);
+            }
+        }
+        Ok(f)
+    }
+}
+
+#[test]
+fn a_bystander_in_view_for_a_while_does_not_restart_the_capture() {
+    // The documented frame's face is at (248, 130) 144 px square: cropped with a margin.
+    let frame = image::load_from_memory(&fixture("640x480_center.jpg")).unwrap().to_rgb8();
+    let by = image::imageops::crop_imm(&frame, 220, 102, 200, 200).to_image();
+    let mut cam = Bystander { person: SyntheticCamera::with_default_face(), by, n: 0, came_at: None, asked: 0 };
+    let mut screens = Screens::default();
+    let c =
+        capture_face(&mut cam, &mut screens, &ScriptedInput::accepting(), &CaptureSettings::default(), &mut 0).unwrap();
+    assert!(cam.came_at.is_some(), "the bystander never came");
+    // The bystander was seen (the person was asked to be alone), and nothing restarted.
+    let hints: Vec<_> =
+        screens.0.iter().filter_map(|s| if let Screen::Face { hint, .. } = s { *hint } else { None }).collect();
+    assert!(hints.contains(&Hint::OneFaceOnly), "the bystander was not seen: {hints:?}");
+    assert!(!hints.contains(&Hint::StartAgain), "the capture restarted: {hints:?}");
+    let (tasks, timed_out) = c.tasks.unwrap();
+    assert!(!timed_out && tasks.iter().all(|t| t.took_ms.is_some()), "{tasks:?}");
+    assert_eq!(c.images.len(), 9);
 }
 
 /// Every flat photo, held at a kiosk's distance and slid about or tilted in 3-D as the screen

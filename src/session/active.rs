@@ -86,6 +86,12 @@ impl Task {
     }
 }
 
+/// The turns get at least this many seconds...
+pub const MIN_TURN_SECS: u64 = 5;
+/// ... and leave at least this many of the capture's time limit for the frames and the selfie
+/// after them.
+pub const AFTER_TURNS_SECS: u64 = 15;
+
 /// How far each turn must go and for how long (Smile ID's enhanced SmartSelfie values).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]

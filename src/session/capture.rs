@@ -11,7 +11,8 @@
 //! face gate with the face box moved by `min_motion` of its width since the last one kept.
 //! Then the selfie: the next frame that passes (and is within the pose limits). One person is
 //! followed throughout ([`crate::vision::track`]): if their face leaves or another takes its
-//! place, what was kept is dropped and, after a moment's notice, the capture starts again.
+//! place, what was kept is dropped and, after a moment's notice, the capture starts again (with
+//! the time left; too little for new turns, and it ends as timed out).
 //! Frames that come before they could be kept are shown but not analysed. Documents: a frame that passes the
 //! document gates for half a second, shown for review, retaken if the person says no. A camera
 //! that goes away (unplugged, stalled) puts "camera missing" on screen while the camera is
@@ -19,7 +20,7 @@
 
 use std::time::{Duration, Instant};
 
-use super::active::{Active, Task, TaskRecord};
+use super::active::{Active, ActiveSettings, Task, TaskRecord, AFTER_TURNS_SECS, MIN_TURN_SECS};
 use super::{CaptureSettings, Input, Liveness, SessionError};
 use crate::camera::{Frame, FrameSource, Scene};
 use crate::display::screens::{FaceStep, Problem, Side};
@@ -43,6 +44,13 @@ struct Clock {
 impl Clock {
     fn new(s: &CaptureSettings) -> Self {
         Clock { limit: Duration::from_secs(s.time_limit_secs), started: Instant::now(), first_frame: None }
+    }
+
+    /// What is left of the limit at camera time `frame_at` (by the camera's clock and the wall
+    /// clock, whichever has run further).
+    fn left(&self, frame_at: Duration) -> Duration {
+        let camera = frame_at.saturating_sub(self.first_frame.unwrap_or(frame_at));
+        self.limit.saturating_sub(camera.max(self.started.elapsed()))
     }
 
     /// Over the limit by the camera's clock (virtual for the synthetic camera) or the wall clock.
@@ -185,7 +193,7 @@ pub fn capture_face(
             // One person from the first kept frame to the selfie: when the tracked face leaves or
             // another takes its place, everything kept so far is dropped and the capture restarts,
             // with new turns (Smile ID's SDK does the same when its tracker's face changes).
-            if tracker.observe(frame.at, a.face) == Seen::Changed && !images.is_empty() {
+            if tracker.observe(frame.at, &a.faces) == Seen::Changed && !images.is_empty() {
                 crate::log::warn(
                     &format!(
                         "the face being captured left or changed after {} of {total} frames; the capture starts again",
@@ -196,9 +204,26 @@ pub fn capture_face(
                 images.clear();
                 kept.clear();
                 last = None;
-                active = active.map(|_| Active::new(Task::shuffled(), s.liveness_frames, interval, &s.active));
+                if active.is_some() {
+                    // The new turns get what is left of the time limit, less the notice and what
+                    // the selfie needs after them; too little, and the time is up now rather than
+                    // at a refusal for turns nobody had time to make.
+                    let left = clock.left(frame.at).saturating_sub(RESTART_NOTICE).as_secs();
+                    let turns = left.saturating_sub(AFTER_TURNS_SECS).min(s.active.timeout_secs);
+                    let needed = (MIN_TURN_SECS * 1000).max(2 * interval.as_millis() as u64 * s.liveness_frames as u64);
+                    if turns * 1000 < needed {
+                        crate::log::warn(
+                            "the face changed too late to start the head turns again; the capture ends",
+                            &[],
+                        );
+                        return Err(SessionError::TimedOut { limit: clock.limit, hint });
+                    }
+                    let settings = ActiveSettings { timeout_secs: turns, ..s.active };
+                    active = Some(Active::new(Task::shuffled(), s.liveness_frames, interval, &settings));
+                }
                 cam.prompt(None);
                 notice_until = Some(frame.at + RESTART_NOTICE);
+                debounce.show_now(Some(Hint::StartAgain));
                 *retries += 1;
                 // The capture goes on after the notice: its first frame must face the camera to be
                 // the new neutral one, which this frame was not checked for.

@@ -153,7 +153,8 @@ pub struct Analysis {
     pub quality: Quality,
     /// The face, in fractions of the frame (x, y, w, h all 0..1), when exactly one was found.
     pub face: Option<FaceBox>,
-    pub faces: usize,
+    /// Every face big enough to be tracked (the one above among them), in fractions of the frame.
+    pub faces: Vec<FaceBox>,
     /// The face's keypoints (fractions of the frame) and its head pose, with that face.
     pub detection: Option<Detection>,
     pub pose: Option<Pose>,
@@ -198,9 +199,11 @@ pub fn analyze_face(p: &Prepared, t: &Thresholds) -> Analysis {
     let found: Vec<Detection> =
         FaceModel::shared().detect(&p.rgb).into_iter().filter(|d| d.w * d.h >= t.min_tracked_face).collect();
     let one = (found.len() == 1).then(|| found[0]);
-    let face = one.map(|d| FaceBox { x: d.x, y: d.y, w: d.w, h: d.h, hits: (d.score * 100.0) as u32 });
+    let faces: Vec<FaceBox> =
+        found.iter().map(|d| FaceBox { x: d.x, y: d.y, w: d.w, h: d.h, hits: (d.score * 100.0) as u32 }).collect();
+    let face = (faces.len() == 1).then(|| faces[0]);
     let pose = one.map(|d| estimate(&d, p.rgb.width, p.rgb.height));
-    let mut a = Analysis { quality: whole, face, faces: found.len(), detection: one, pose, hint: None };
+    let mut a = Analysis { quality: whole, face, faces, detection: one, pose, hint: None };
     if let Some(h) = light(&whole, t) {
         a.hint = Some(h);
         return a;
@@ -277,7 +280,7 @@ pub fn face_motion(a: &FaceBox, b: &FaceBox) -> f32 {
 /// The document gates: brightness, sharpness, fill (the card's edge bounding box against the frame), centring.
 pub fn analyze_document(p: &Prepared, t: &Thresholds) -> Analysis {
     let q = measure(&p.work);
-    let mut a = Analysis { quality: q, face: None, faces: 0, detection: None, pose: None, hint: light(&q, t) };
+    let mut a = Analysis { quality: q, face: None, faces: Vec::new(), detection: None, pose: None, hint: light(&q, t) };
     if a.hint.is_some() {
         return a;
     }
@@ -343,6 +346,12 @@ pub struct Debounce {
 impl Debounce {
     pub fn new(hold: std::time::Duration) -> Self {
         Debounce { hold, shown: None, candidate: None }
+    }
+
+    /// Shows `hint` now, without waiting: a notice the capture pauses for.
+    pub fn show_now(&mut self, hint: Option<Hint>) {
+        self.shown = hint;
+        self.candidate = None;
     }
 
     /// Feeds the latest frame's hint at camera time `at`; returns the hint to show.
