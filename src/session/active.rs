@@ -206,7 +206,7 @@ impl Active {
                 return skip;
             }
         }
-        let Some(p) = pose.filter(|p| p.yaw.is_finite() && p.pitch.is_finite()) else {
+        let Some(p) = pose.filter(Pose::measured) else {
             self.held_since = None;
             return skip;
         };
@@ -370,5 +370,18 @@ mod tests {
         let nan = Some(Pose { yaw: f32::NAN, pitch: 0.0, roll: 0.0, confidence: 0.0 });
         assert!(!a.observe(ms(0), nan).keep);
         assert_eq!(a.task(), None);
+    }
+
+    #[test]
+    fn a_turn_measured_with_little_confidence_does_not_count() {
+        let mut a = Active::new(Task::ALL, 4, ms(100), &ActiveSettings::default());
+        assert!(a.observe(ms(0), pose(0.0, 0.0)).keep);
+        assert_eq!(a.task(), Some(Task::ALL[0]));
+        // Keypoints that fit no head, far past the turn, held: nothing is kept, nothing done.
+        let unsure = Some(Pose { yaw: 60.0, pitch: 40.0, roll: 0.0, confidence: 0.1 });
+        for t in 1..=20 {
+            assert!(!a.observe(ms(100 * t), unsure).keep);
+        }
+        assert_eq!(a.task(), Some(Task::ALL[0]));
     }
 }

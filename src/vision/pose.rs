@@ -15,6 +15,17 @@ pub struct Pose {
     pub confidence: f32,
 }
 
+/// Under this the keypoints fit no head so turned (a face half hidden, a mis-placed keypoint):
+/// the angles mean nothing.
+pub const MIN_CONFIDENCE: f32 = 0.3;
+
+impl Pose {
+    /// The angles can be relied on: all measured, and the keypoints fit a head so turned.
+    pub fn measured(&self) -> bool {
+        [self.yaw, self.pitch, self.roll].iter().all(|a| a.is_finite()) && self.confidence >= MIN_CONFIDENCE
+    }
+}
+
 /// The mean face: x to the picture's right, y down, z towards the camera; origin between the
 /// eyes. Outline from the model's keypoints on a frontal face (the bundled portrait), depths
 /// from anthropometry: the nose tip 2.7 cm in front of the eyes, the mouth 0.7. The model's "ear"
@@ -156,7 +167,9 @@ mod tests {
     #[test]
     fn keypoints_no_head_could_make_have_little_confidence() {
         let mut d = turned(0.0, 0.0, 0.0);
+        assert!(estimate(&d, 640, 480).measured());
         d.keypoints[2] = (0.9, 0.1);
-        assert!(estimate(&d, 640, 480).confidence < 0.5);
+        let p = estimate(&d, 640, 480);
+        assert!(p.confidence < 0.5 && !p.measured(), "{p:?}");
     }
 }

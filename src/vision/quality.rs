@@ -219,8 +219,12 @@ pub fn analyze_face(p: &Prepared, t: &Thresholds) -> Analysis {
     let area = f.w * f.h;
     let (cx, cy) = f.center();
     let inside = f.x >= 0.0 && f.y >= 0.0 && f.x + f.w <= 1.0 && f.y + f.h <= 1.0;
-    // Written so that a pose that could not be measured (NaN) counts as turned.
-    let turned = !(pose.yaw.abs() <= t.max_yaw && pose.pitch.abs() <= t.max_pitch && pose.roll.abs() <= t.max_roll);
+    // Written so that a pose that could not be measured (NaN, keypoints fitting no head) counts as
+    // turned.
+    let turned = !(pose.measured()
+        && pose.yaw.abs() <= t.max_yaw
+        && pose.pitch.abs() <= t.max_pitch
+        && pose.roll.abs() <= t.max_roll);
     a.hint = if area < t.min_face_area {
         Some(Hint::MoveCloser)
     } else if area > t.max_face_area {
