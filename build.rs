@@ -1,6 +1,9 @@
 //! Puts the commit the binary was built from into `kiosk-agent --version` and the metrics'
 //! `kiosk_info` (KIOSK_COMMIT), so a fleet sees exactly what each kiosk runs. Outside a git
 //! checkout (a source package), KIOSK_COMMIT from the environment, else "unknown".
+//!
+//! Deflates the bundled fonts and face model into OUT_DIR (`src/assets.rs` inflates them): they
+//! are half the size so, some 0.7 MB of a binary that ARM boards download over mobile links.
 
 use std::process::Command;
 
@@ -17,4 +20,31 @@ fn main() {
         (out.status.success() && !c.is_empty()).then_some(c)
     });
     println!("cargo:rustc-env=KIOSK_COMMIT={}", commit.unwrap_or_else(|| "unknown".into()));
+    pack();
+}
+
+/// The bundled files stored deflated, by their path under `assets/` (the same list as
+/// `src/assets.rs`).
+const PACKED: &[&str] = &[
+    "fonts/NotoSans-Regular.ttf",
+    "fonts/NotoSans-Bold.ttf",
+    "fonts/NotoSansEthiopic-Regular.ttf",
+    "fonts/NotoSansEthiopic-Bold.ttf",
+    "fonts/NotoSansArabic-Regular.ttf",
+    "fonts/NotoSansArabic-Bold.ttf",
+    "blazeface_short_128.onnx",
+];
+
+fn pack() {
+    let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
+    for name in PACKED {
+        let src = std::path::Path::new("assets").join(name);
+        println!("cargo:rerun-if-changed={}", src.display());
+        let raw = std::fs::read(&src).unwrap_or_else(|e| panic!("reading {}: {e}", src.display()));
+        let packed = miniz_oxide::deflate::compress_to_vec(&raw, 9);
+        let dst = out.join(format!("{name}.deflate"));
+        std::fs::create_dir_all(dst.parent().expect("a file has a folder"))
+            .unwrap_or_else(|e| panic!("creating {}: {e}", out.display()));
+        std::fs::write(&dst, packed).unwrap_or_else(|e| panic!("writing {}: {e}", dst.display()));
+    }
 }

@@ -140,7 +140,8 @@ fn main() {
     // to the binary: the model's bytes (the interpreter is a few hundred lines, no crate).
     let model = FaceModel::shared();
     report("face_model", time(runs, || drop(std::hint::black_box(model.raw(vec![0.1; 128 * 128 * 3]).unwrap()))));
-    println!("metric face_model_bytes {} B", kiosk_agent::vision::blazeface::MODEL.len());
+    println!("metric face_model_bytes {} B", kiosk_agent::vision::blazeface::model().len());
+    println!("metric face_model_bytes_in_binary {} B", kiosk_agent::vision::blazeface::MODEL_PACKED.len());
 
     // Head pose on the rendered head (src/camera/head.rs) over −35…35° yaw × −20…20° pitch, 5°
     // apart: the largest error of each angle, the yaw error with the head level, and the errors

@@ -17,6 +17,7 @@ pub const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("KIOSK_C
 
 pub mod api;
 pub mod app;
+pub mod assets;
 pub mod bundle;
 pub mod camera;
 pub mod clock;

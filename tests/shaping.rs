@@ -55,7 +55,7 @@ fn every_built_in_text_shapes_as_harfbuzz_shapes_it() {
     for ((face, rtl, lang, scale), list) in &groups {
         let (name, _, bytes) = FILES[*face as usize];
         let font = dir.path().join(name);
-        std::fs::write(&font, bytes).unwrap();
+        std::fs::write(&font, kiosk_agent::assets::inflate(bytes)).unwrap();
         let texts = dir.path().join("runs.txt");
         let mut body = String::new();
         for (text, _) in list {

@@ -10,8 +10,13 @@ use super::decode::Rgb;
 use super::infer::{Net, NetError};
 use super::onnx::OnnxError;
 
-/// The model, compiled into the binary: `blazeface_short_128.onnx` (425,659 bytes).
-pub const MODEL: &[u8] = include_bytes!("../../assets/blazeface_short_128.onnx");
+/// The model, compiled into the binary deflated: `blazeface_short_128.onnx` (425,659 bytes).
+pub const MODEL_PACKED: &[u8] = crate::packed!("blazeface_short_128.onnx");
+
+/// The bundled model's ONNX bytes.
+pub fn model() -> Vec<u8> {
+    crate::assets::inflate(MODEL_PACKED)
+}
 
 const SIDE: usize = 128;
 
@@ -86,7 +91,7 @@ impl FaceModel {
     /// The bundled model, loaded once per process.
     pub fn shared() -> &'static FaceModel {
         static M: OnceLock<FaceModel> = OnceLock::new();
-        M.get_or_init(|| FaceModel::load(MODEL).expect("the bundled face model loads (unit-tested)"))
+        M.get_or_init(|| FaceModel::load(&model()).expect("the bundled face model loads (unit-tested)"))
     }
 
     /// The model's raw outputs for an input already letterboxed: 896 × 16 regressors, 896 scores

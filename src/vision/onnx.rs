@@ -244,7 +244,7 @@ mod tests {
 
     #[test]
     fn reads_the_bundled_face_model() {
-        let g = parse(super::super::blazeface::MODEL).unwrap();
+        let g = parse(&super::super::blazeface::model()).unwrap();
         assert_eq!(g.inputs, ["input"]);
         assert_eq!(g.outputs, ["regressors", "classificators"]);
         assert_eq!(g.nodes.len(), 94);
@@ -260,7 +260,7 @@ mod tests {
 
     #[test]
     fn truncated_or_garbled_bytes_are_an_error_not_a_panic() {
-        let m = super::super::blazeface::MODEL;
+        let m = super::super::blazeface::model();
         for cut in [1, 2, 10, 1000, m.len() / 2, m.len() - 1] {
             let _ = parse(&m[..cut]);
         }

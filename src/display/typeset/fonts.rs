@@ -42,18 +42,15 @@ fn adjust(name: &str) -> f32 {
     }
 }
 
-/// The built-in files: (name, weight, bytes), in the order they are tried for a character.
+/// The built-in files: (name, weight, deflated bytes: [`crate::assets::inflate`]), in the order
+/// they are tried for a character.
 pub const FILES: &[(&str, Weight, &[u8])] = &[
-    ("NotoSans-Regular.ttf", Weight::Regular, include_bytes!("../../../assets/fonts/NotoSans-Regular.ttf")),
-    ("NotoSans-Bold.ttf", Weight::Bold, include_bytes!("../../../assets/fonts/NotoSans-Bold.ttf")),
-    (
-        "NotoSansEthiopic-Regular.ttf",
-        Weight::Regular,
-        include_bytes!("../../../assets/fonts/NotoSansEthiopic-Regular.ttf"),
-    ),
-    ("NotoSansEthiopic-Bold.ttf", Weight::Bold, include_bytes!("../../../assets/fonts/NotoSansEthiopic-Bold.ttf")),
-    ("NotoSansArabic-Regular.ttf", Weight::Regular, include_bytes!("../../../assets/fonts/NotoSansArabic-Regular.ttf")),
-    ("NotoSansArabic-Bold.ttf", Weight::Bold, include_bytes!("../../../assets/fonts/NotoSansArabic-Bold.ttf")),
+    ("NotoSans-Regular.ttf", Weight::Regular, crate::packed!("fonts/NotoSans-Regular.ttf")),
+    ("NotoSans-Bold.ttf", Weight::Bold, crate::packed!("fonts/NotoSans-Bold.ttf")),
+    ("NotoSansEthiopic-Regular.ttf", Weight::Regular, crate::packed!("fonts/NotoSansEthiopic-Regular.ttf")),
+    ("NotoSansEthiopic-Bold.ttf", Weight::Bold, crate::packed!("fonts/NotoSansEthiopic-Bold.ttf")),
+    ("NotoSansArabic-Regular.ttf", Weight::Regular, crate::packed!("fonts/NotoSansArabic-Regular.ttf")),
+    ("NotoSansArabic-Bold.ttf", Weight::Bold, crate::packed!("fonts/NotoSansArabic-Bold.ttf")),
 ];
 
 /// All built-in faces, parsed once.
@@ -63,7 +60,8 @@ pub fn faces() -> &'static [Face] {
         FILES
             .iter()
             .map(|&(name, weight, bytes)| {
-                let font = Font::new(bytes, 0).expect("the built-in fonts parse (assets/fonts/)");
+                let font =
+                    Font::new(crate::assets::inflate(bytes), 0).expect("the built-in fonts parse (assets/fonts/)");
                 let m = font.metrics();
                 let upem = m.units_per_em as f32;
                 let line = m.hhea_line.or(m.typo_line).expect("the built-in fonts have line metrics");
