@@ -2,8 +2,8 @@
 //! `kiosk_info` (KIOSK_COMMIT), so a fleet sees exactly what each kiosk runs. Outside a git
 //! checkout (a source package), KIOSK_COMMIT from the environment, else "unknown".
 //!
-//! Deflates the bundled fonts and face model into OUT_DIR (`src/assets.rs` inflates them): they
-//! are half the size so, some 0.7 MB of a binary that ARM boards download over mobile links.
+//! Deflates the bundled fonts and face model into OUT_DIR (`src/assets.rs` inflates them): 0.8 MB
+//! less in a binary that ARM boards download over mobile links.
 
 use std::process::Command;
 
@@ -23,8 +23,8 @@ fn main() {
     pack();
 }
 
-/// The bundled files stored deflated, by their path under `assets/` (the same list as
-/// `src/assets.rs`).
+/// The bundled files stored deflated, by their path under `assets/` (included by
+/// `src/display/typeset/fonts.rs` and `src/vision/blazeface.rs`).
 const PACKED: &[&str] = &[
     "fonts/NotoSans-Regular.ttf",
     "fonts/NotoSans-Bold.ttf",
