@@ -189,20 +189,23 @@ pub fn load_pem_certs(path: &Path) -> Result<Vec<Certificate<'static>>, HttpErro
 
 impl HttpClient {
     pub fn new(extra_ca_file: Option<&Path>, t: &Timeouts) -> Result<Self, HttpError> {
-        let roots = match extra_ca_file {
-            None => RootCerts::WebPki,
-            Some(path) => {
-                let mut certs: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-                    .iter()
-                    .map(|c| Certificate::from_der(c.as_ref()).to_owned())
-                    .collect();
-                certs.extend(load_pem_certs(path)?);
-                RootCerts::Specific(Arc::new(certs))
-            }
-        };
+        // Mozilla's roots from webpki-root-certs, always: ureq is built without its own copy of
+        // the same list (webpki-roots, some 50 KB of the binary), and so without a default
+        // crypto provider, named below.
+        let mut certs: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
+            .iter()
+            .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+            .collect();
+        if let Some(path) = extra_ca_file {
+            certs.extend(load_pem_certs(path)?);
+        }
+        let tls = TlsConfig::builder()
+            .root_certs(RootCerts::Specific(Arc::new(certs)))
+            .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .build();
         let secs = |s: u64| Some(Duration::from_secs(s.max(1)));
         let config = ureq::Agent::config_builder()
-            .tls_config(TlsConfig::builder().root_certs(roots).build())
+            .tls_config(tls)
             .http_status_as_error(false)
             .user_agent(concat!("kiosk-agent/", env!("CARGO_PKG_VERSION")))
             .timeout_per_read(secs(t.idle_secs))

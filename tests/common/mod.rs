@@ -87,7 +87,12 @@ pub fn sandbox_agent(sb: &SandboxProcess) -> ureq::Agent {
         kiosk_agent::uplink::http::load_pem_certs(&sb.ca_pem).unwrap(),
     ));
     ureq::Agent::config_builder()
-        .tls_config(ureq::tls::TlsConfig::builder().root_certs(roots).build())
+        .tls_config(
+            ureq::tls::TlsConfig::builder()
+                .root_certs(roots)
+                .unversioned_rustls_crypto_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+                .build(),
+        )
         .http_status_as_error(false)
         .build()
         .new_agent()
