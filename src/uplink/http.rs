@@ -187,15 +187,25 @@ pub fn load_pem_certs(path: &Path) -> Result<Vec<Certificate<'static>>, HttpErro
     Ok(certs)
 }
 
+/// Roots Mozilla trusts for some domains only. The bare certificates do not carry those limits
+/// (webpki-roots' anchors do), and Smile ID's hosts are in none of the domains: left out.
+const DOMAIN_LIMITED: &[(&str, &[u8])] = &[(".tr", b"TUBITAK Kamu SM SSL Kok Sertifikasi")];
+
+/// Mozilla's roots for TLS servers (webpki-root-certs), less [`DOMAIN_LIMITED`].
+fn mozilla_roots() -> Vec<Certificate<'static>> {
+    let limited = |der: &[u8]| DOMAIN_LIMITED.iter().any(|(_, name)| der.windows(name.len()).any(|w| w == *name));
+    webpki_root_certs::TLS_SERVER_ROOT_CERTS
+        .iter()
+        .filter(|c| !limited(c.as_ref()))
+        .map(|c| Certificate::from_der(c.as_ref()).to_owned())
+        .collect()
+}
+
 impl HttpClient {
     pub fn new(extra_ca_file: Option<&Path>, t: &Timeouts) -> Result<Self, HttpError> {
-        // Mozilla's roots from webpki-root-certs, always: ureq is built without its own copy of
-        // the same list (webpki-roots, some 50 KB of the binary), and so without a default
-        // crypto provider, named below.
-        let mut certs: Vec<Certificate<'static>> = webpki_root_certs::TLS_SERVER_ROOT_CERTS
-            .iter()
-            .map(|c| Certificate::from_der(c.as_ref()).to_owned())
-            .collect();
+        // ureq is built without its own copy of Mozilla's list (webpki-roots, some 50 KB of the
+        // binary), and so without a default crypto provider, named below.
+        let mut certs = mozilla_roots();
         if let Some(path) = extra_ca_file {
             certs.extend(load_pem_certs(path)?);
         }
@@ -305,6 +315,16 @@ pub fn host_of(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_roots_are_mozillas_less_those_limited_to_some_domains() {
+        let roots = mozilla_roots();
+        assert_eq!(roots.len(), webpki_root_certs::TLS_SERVER_ROOT_CERTS.len() - DOMAIN_LIMITED.len());
+        assert!(roots.len() > 100, "{} roots", roots.len());
+        for (_, name) in DOMAIN_LIMITED {
+            assert!(!roots.iter().any(|c| c.der().windows(name.len()).any(|w| w == *name)));
+        }
+    }
 
     #[test]
     fn origin_and_host() {

@@ -15,8 +15,9 @@ pub struct Pose {
     pub confidence: f32,
 }
 
-/// Under this the keypoints fit no head so turned (a face half hidden, a mis-placed keypoint):
-/// the angles mean nothing.
+/// Under this the angles mean nothing: the keypoints fit no head so turned (a face half hidden, a
+/// mis-placed keypoint), or the detector itself was unsure (the confidence is the fit times the
+/// detection's score, which is at least 0.5: such a face needs a fit of 0.6).
 pub const MIN_CONFIDENCE: f32 = 0.3;
 
 impl Pose {

@@ -1,9 +1,11 @@
 //! One person through a capture, sans-IO: each analysed frame's faces (their boxes, with the
 //! frame's time) are matched to the tracked one. A face near where the tracked face was last seen
-//! and of a like size continues the track, whatever else is in view (a bystander does not end it).
+//! and of a like size continues the track, whatever else is in view (a bystander does not end it,
+//! and, followed as it moves, cannot take the tracked face's place while that is out of sight).
 //! A track whose face has been missing for [`LOST_AFTER`] and at least [`LOST_FRAMES`] analyses is
-//! lost; a face that then comes back to the very place and size within [`RETURN_WITHIN`] is the
-//! same person (a turn too far, a glance down), any other face starts a new track. Smile ID's SDK
+//! lost; a face that then comes back to about its place and size (half a width, 30 %) within
+//! [`RETURN_WITHIN`] is the same person (a turn too far, a glance down), any other face starts a
+//! new track. Smile ID's SDK
 //! restarts a capture when its face tracker's id changes; the capture loop does the same on
 //! [`Seen::Changed`].
 //!
@@ -67,7 +69,9 @@ struct Reach {
 
 /// Between analyses: a head turning moves its box by about a third of its width.
 const FOLLOW: Reach = Reach { shift: 0.8, growth: 1.6 };
-/// After a loss: back where it was, nearly to the pixel (a person who steps back in is rarely so).
+/// After a loss: back where it was, within half a face width and 30 % of its size. The face gates
+/// lead everyone to the same place, so this alone does not tell two people apart: it holds for
+/// `RETURN_WITHIN` only.
 const RETURN: Reach = Reach { shift: 0.5, growth: 1.3 };
 
 /// What one analysed frame says about the person being tracked.
@@ -110,10 +114,23 @@ impl Tracker {
                     (true, true) => Some(RETURN),
                     (true, false) => None,
                 };
+                // A face within reach of where a bystander was is that bystander: while the
+                // tracked face is out of sight always (else a bystander could walk into its place
+                // step by step), while it is in view unless it is nearer the tracked face.
+                let by = |f: &FaceBox| {
+                    self.others.iter().filter_map(|o| distance(o, f, FOLLOW)).min_by(|a, b| a.total_cmp(b))
+                };
+                let out_of_sight = self.missed > 0;
                 let nearest = reach.and_then(|r| {
                     faces
                         .iter()
-                        .filter_map(|f| distance(&prev, f, r).map(|d| (d, f)))
+                        .filter_map(|f| {
+                            let d = distance(&prev, f, r)?;
+                            match by(f) {
+                                Some(b) if out_of_sight || b < d => None,
+                                _ => Some((d, f)),
+                            }
+                        })
                         .min_by(|a, b| a.0.total_cmp(&b.0))
                         .map(|(_, f)| *f)
                 });
@@ -259,6 +276,23 @@ mod tests {
             assert_eq!(t.observe(ms(at), &[by]), Seen::Missing, "at {at} ms");
         }
         assert_eq!(t.observe(ms(2400), &[by]), Seen::Changed);
+    }
+
+    #[test]
+    fn a_bystander_walking_into_the_place_of_a_face_out_of_sight_does_not_take_it_over() {
+        let mut t = tracking();
+        let by = |x: f32| face(x, 0.30, 0.20);
+        assert_eq!(t.observe(ms(100), &[face(0.40, 0.30, 0.20), by(0.70)]), Seen::Same);
+        // The tracked person ducks out; the bystander walks over to their place, in steps a head
+        // turn could make, and stays there.
+        for (i, x) in [0.70, 0.60, 0.50, 0.45, 0.40, 0.40, 0.40].into_iter().enumerate() {
+            assert_eq!(t.observe(ms(200 + 100 * i as u64), &[by(x)]), Seen::Missing, "at x = {x}");
+        }
+        // The tracked person back at their place beside the bystander, now at the old one's.
+        let mut t = tracking();
+        assert_eq!(t.observe(ms(100), &[face(0.40, 0.30, 0.20), by(0.70)]), Seen::Same);
+        assert_eq!(t.observe(ms(200), &[by(0.70)]), Seen::Missing);
+        assert_eq!(t.observe(ms(300), &[face(0.41, 0.30, 0.20), by(0.70)]), Seen::Same);
     }
 
     #[test]
