@@ -23,21 +23,19 @@ fn main() {
     pack();
 }
 
-/// The bundled files stored deflated, by their path under `assets/` (included by
-/// `src/display/typeset/fonts.rs` and `src/vision/blazeface.rs`).
-const PACKED: &[&str] = &[
-    "fonts/NotoSans-Regular.ttf",
-    "fonts/NotoSans-Bold.ttf",
-    "fonts/NotoSansEthiopic-Regular.ttf",
-    "fonts/NotoSansEthiopic-Bold.ttf",
-    "fonts/NotoSansArabic-Regular.ttf",
-    "fonts/NotoSansArabic-Bold.ttf",
-    "blazeface_short_128.onnx",
-];
-
 fn pack() {
     let out = std::path::PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets OUT_DIR"));
-    for name in PACKED {
+    // Every font under assets/fonts/ and the face model: no list here to keep beside the
+    // `packed!` calls (a file they name and this misses fails the build).
+    println!("cargo:rerun-if-changed=assets/fonts");
+    let fonts = std::fs::read_dir("assets/fonts").expect("assets/fonts/ is there");
+    let mut names: Vec<String> = fonts
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .filter(|n| n.ends_with(".ttf"))
+        .map(|n| format!("fonts/{n}"))
+        .collect();
+    names.push("blazeface_short_128.onnx".into());
+    for name in &names {
         let src = std::path::Path::new("assets").join(name);
         println!("cargo:rerun-if-changed={}", src.display());
         let raw = std::fs::read(&src).unwrap_or_else(|e| panic!("reading {}: {e}", src.display()));

@@ -5,9 +5,8 @@
 //! A track whose face has been missing for [`LOST_AFTER`] and at least [`LOST_FRAMES`] analyses is
 //! lost; a face that then comes back to about its place and size (half a width, 30 %) within
 //! [`RETURN_WITHIN`] is the same person (a turn too far, a glance down), any other face starts a
-//! new track. Smile ID's SDK
-//! restarts a capture when its face tracker's id changes; the capture loop does the same on
-//! [`Seen::Changed`].
+//! new track. Smile ID's SDK restarts a capture when its face tracker's id changes; the capture
+//! loop does the same on [`Seen::Changed`].
 //!
 //! ```text
 //!  no track ──one face──▶ First ──a face near──▶ Same ◀────────────┐
@@ -288,7 +287,7 @@ mod tests {
         for (i, x) in [0.70, 0.60, 0.50, 0.45, 0.40, 0.40, 0.40].into_iter().enumerate() {
             assert_eq!(t.observe(ms(200 + 100 * i as u64), &[by(x)]), Seen::Missing, "at x = {x}");
         }
-        // The tracked person back at their place beside the bystander, now at the old one's.
+        // The tracked face back after one missed analysis, the bystander still where it stood.
         let mut t = tracking();
         assert_eq!(t.observe(ms(100), &[face(0.40, 0.30, 0.20), by(0.70)]), Seen::Same);
         assert_eq!(t.observe(ms(200), &[by(0.70)]), Seen::Missing);
