@@ -302,7 +302,8 @@ fn the_face_model_finds_at_least_the_faces_the_cascade_found() {
         frames += 1;
         let frame = mjpeg(name);
         let p = prepare(&frame).unwrap();
-        let (w, h) = (p.rgb.width as f32, p.rgb.height as f32);
+        // Boxes in the frame's pixels (the analysis reads it box-downscaled).
+        let (w, h) = (p.size.0 as f32, p.size.1 as f32);
         let model: Vec<[f32; 4]> =
             FaceModel::shared().detect(&p.rgb).iter().map(|d| [d.x * w, d.y * h, d.w * w, d.h * h]).collect();
         let k = w / p.detect.width as f32;

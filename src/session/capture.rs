@@ -268,7 +268,7 @@ pub fn capture_face(
                 });
                 last = a.face.map(|f| (frame.at, f));
                 if let (Some(d), Some(p)) = (a.detection, a.pose) {
-                    let (w, h) = (prepared.rgb.width as f32, prepared.rgb.height as f32);
+                    let (w, h) = (prepared.size.0 as f32, prepared.size.1 as f32);
                     kept.push((d.keypoints.map(|(x, y)| (x * w, y * h)), p.yaw));
                 }
             } else if let (None, Some(_), true, false) = (hint, a.face, n >= s.liveness_frames, tracking) {

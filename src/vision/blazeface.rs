@@ -211,6 +211,7 @@ fn blend(mut hits: Vec<Detection>) -> Vec<Detection> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::vision::infer::Simd;
 
     #[test]
     fn the_bundled_model_compiles_and_finds_the_fixture_face() {
@@ -228,7 +229,8 @@ mod tests {
     }
 
     /// The interpreter against onnxruntime on the same picture (`scripts/blazeface_golden.py`;
-    /// the JPEG decoders differ by a level here and there, hence the tolerance).
+    /// the JPEG decoders differ by a level here and there, hence the tolerance), with each set of
+    /// vector instructions this CPU runs.
     #[test]
     fn the_interpreter_agrees_with_onnxruntime() {
         let golden: serde_json::Value =
@@ -236,20 +238,29 @@ mod tests {
         let img = image::load_from_memory(crate::camera::synthetic::FIXTURE_FACE).unwrap().to_rgb8();
         let rgb = Rgb { width: img.width(), height: img.height(), data: img.into_raw() };
         let (input, _) = letterbox(&rgb);
-        let (reg, logits) = FaceModel::shared().raw(input).unwrap();
-        assert_eq!((reg.len(), logits.len()), (896 * 16, 896));
-        let (mut worst_logit, mut worst_reg) = (0f32, 0f32);
-        for t in golden["top"].as_array().unwrap() {
-            let i = t["anchor"].as_u64().unwrap() as usize;
-            worst_logit = worst_logit.max((logits[i] - t["logit"].as_f64().unwrap() as f32).abs());
-            for (k, v) in t["regressors"].as_array().unwrap().iter().enumerate() {
-                worst_reg = worst_reg.max((reg[i * 16 + k] - v.as_f64().unwrap() as f32).abs());
+        let mut sets = vec![Simd::Baseline, Simd::detect()];
+        sets.dedup();
+        for simd in sets {
+            let mut m = FaceModel::load(&model()).unwrap();
+            m.net.simd = simd;
+            let (reg, logits) = m.raw(input.clone()).unwrap();
+            assert_eq!((reg.len(), logits.len()), (896 * 16, 896));
+            let (mut worst_logit, mut worst_reg) = (0f32, 0f32);
+            for t in golden["top"].as_array().unwrap() {
+                let i = t["anchor"].as_u64().unwrap() as usize;
+                worst_logit = worst_logit.max((logits[i] - t["logit"].as_f64().unwrap() as f32).abs());
+                for (k, v) in t["regressors"].as_array().unwrap().iter().enumerate() {
+                    worst_reg = worst_reg.max((reg[i * 16 + k] - v.as_f64().unwrap() as f32).abs());
+                }
             }
+            let sum: f32 = logits.iter().sum();
+            let want_sum = golden["logit_sum"].as_f64().unwrap() as f32;
+            assert!(
+                worst_logit < 0.02 && worst_reg < 0.05,
+                "{simd:?}: logit off by {worst_logit}, regressor by {worst_reg} px"
+            );
+            assert!((sum - want_sum).abs() / want_sum.abs() < 0.01, "{simd:?}: logit sum {sum} against {want_sum}");
         }
-        let sum: f32 = logits.iter().sum();
-        let want_sum = golden["logit_sum"].as_f64().unwrap() as f32;
-        assert!(worst_logit < 0.02 && worst_reg < 0.05, "logit off by {worst_logit}, regressor by {worst_reg} px");
-        assert!((sum - want_sum).abs() / want_sum.abs() < 0.01, "logit sum {sum} against {want_sum}");
     }
 
     #[test]

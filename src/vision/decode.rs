@@ -1,7 +1,7 @@
 //! Camera bytes to pixels. MJPEG frames are checked (SOI/EOI, minimum size) and decoded with
 //! zune-jpeg; frames without Huffman tables, which many UVC cameras send, get the standard
-//! tables spliced in first. YUYV gives gray for free (every other byte). Analysis needs gray at
-//! a working scale only; RGB is decoded just for the frames that are kept or previewed.
+//! tables spliced in first. YUYV gives gray for free (every other byte). Analysis reads gray and
+//! colour box-downscaled to a working scale; kept and previewed frames are decoded again in full.
 
 use std::borrow::Cow;
 use std::sync::OnceLock;
@@ -146,7 +146,56 @@ pub fn gray(f: &Frame, min_width: u32) -> Result<Gray, DecodeError> {
 /// colour, instead of decoding it a second time.
 pub fn gray_of(img: &Rgb, min_width: u32) -> Gray {
     let luma = img.data.chunks_exact(3).map(|p| luma601(p[0], p[1], p[2])).collect();
-    box_down(&Gray { width: img.width, height: img.height, data: luma }, (img.width / min_width.max(1)).max(1))
+    let g = Gray { width: img.width, height: img.height, data: luma };
+    match img.width / min_width.max(1) {
+        0 | 1 => g,
+        k => box_down(&g, k),
+    }
+}
+
+/// Averages `k`×`k` blocks of an RGB picture (k ≤ 1 returns it as it is).
+pub fn rgb_box_down(img: Rgb, k: u32) -> Rgb {
+    if k <= 1 {
+        return img;
+    }
+    let (w, h) = (img.width / k, img.height / k);
+    let (k, src_w, n) = (k as usize, img.width as usize * 3, k * k);
+    let mut data = Vec::with_capacity(w as usize * h as usize * 3);
+    if k == 2 {
+        // The common case (720p halved): rows summed in a pass that vectorises, then pairs of
+        // pixels.
+        let (w, h) = (w as usize, h as usize);
+        data.resize(w * h * 3, 0);
+        let mut sum = vec![0u16; w * 6];
+        for (y, out) in data.chunks_exact_mut(w * 3).enumerate() {
+            let (r0, r1) = (&img.data[2 * y * src_w..][..w * 6], &img.data[(2 * y + 1) * src_w..][..w * 6]);
+            for ((s, a), b) in sum.iter_mut().zip(r0).zip(r1) {
+                *s = *a as u16 + *b as u16;
+            }
+            for (o, s) in out.chunks_exact_mut(3).zip(sum.chunks_exact(6)) {
+                o[0] = ((s[0] + s[3] + 2) >> 2) as u8;
+                o[1] = ((s[1] + s[4] + 2) >> 2) as u8;
+                o[2] = ((s[2] + s[5] + 2) >> 2) as u8;
+            }
+        }
+        return Rgb { width: w as u32, height: h as u32, data };
+    }
+    let mut acc = vec![0u32; w as usize * 3];
+    for y in 0..h as usize {
+        acc.fill(0);
+        for yy in 0..k {
+            let row = &img.data[(y * k + yy) * src_w..][..w as usize * k * 3];
+            for (a, block) in acc.chunks_exact_mut(3).zip(row.chunks_exact(3 * k)) {
+                for px in block.chunks_exact(3) {
+                    a[0] += px[0] as u32;
+                    a[1] += px[1] as u32;
+                    a[2] += px[2] as u32;
+                }
+            }
+        }
+        data.extend(acc.iter().map(|&a| ((a + n / 2) / n) as u8));
+    }
+    Rgb { width: w, height: h, data }
 }
 
 /// BT.601 luma in fixed point.
@@ -280,5 +329,21 @@ mod tests {
         assert_eq!(box_down(&g, 2), Gray { width: 2, height: 1, data: vec![3, 25] });
         let g = Gray { width: 6, height: 3, data: (0..18).collect() };
         assert_eq!(box_down(&g, 3), Gray { width: 2, height: 1, data: vec![7, 10] });
+    }
+
+    /// Each channel averaged on its own, rounded; the halving path and the general one agree
+    /// with the sum by hand, and odd edges are dropped.
+    #[test]
+    fn rgb_box_down_averages_each_channel() {
+        // 5×2 pixels: channel c of pixel (x, y) is 10·x + y + 100·c.
+        let data: Vec<u8> =
+            (0..2).flat_map(|y| (0..5).flat_map(move |x| (0..3).map(move |c| 10 * x + y + 100 * c))).collect();
+        let img = Rgb { width: 5, height: 2, data };
+        // Pixels (0..2, 0..2): 10·0.5 + 0.5 = 5.5, rounded to 6; the fifth column is dropped.
+        assert_eq!(rgb_box_down(img.clone(), 2).data, vec![6, 106, 206, 26, 126, 226]);
+        let g = Rgb { width: 3, height: 3, data: (0..27).collect() };
+        // Channel 0 of the nine pixels: 0, 3, …, 24, mean 12.
+        assert_eq!(rgb_box_down(g, 3), Rgb { width: 1, height: 1, data: vec![12, 13, 14] });
+        assert_eq!(rgb_box_down(img.clone(), 1), img);
     }
 }

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize};
 
 use super::blazeface::{Detection, FaceModel};
 pub use super::decode::Gray;
-use super::decode::{box_down, gray, gray_of, rgb, DecodeError, Rgb};
+use super::decode::{box_down, gray, gray_of, rgb, rgb_box_down, DecodeError, Rgb};
 use super::face::FaceBox;
 use super::pose::{estimate, Pose};
 use crate::camera::{Frame, PixelFormat};
@@ -162,23 +162,29 @@ pub struct Analysis {
     pub hint: Option<Hint>,
 }
 
-/// Gray at the working width, a smaller gray for brightness, and the colour frame the face
-/// model reads (decoded once; the loops that keep a frame decode their own copy still).
+/// Gray at the working width, a smaller gray for brightness, and the colour the face model
+/// reads, box-downscaled to about the working width too: the model sees 128 pixels, and a 720p
+/// frame halved first makes every later pass a quarter of the work. (The loops that keep a frame
+/// decode their own full copy.)
 pub struct Prepared {
     pub work: Gray,
     pub detect: Gray,
     pub rgb: Rgb,
+    /// The frame's own width and height (an MJPEG frame's as decoded).
+    pub size: (u32, u32),
 }
 
 pub fn prepare(f: &Frame) -> Result<Prepared, DecodeError> {
-    let rgb = rgb(f)?;
+    let full = rgb(f)?;
+    let (size, k) = ((full.width, full.height), full.width / WORK_WIDTH);
+    let rgb = rgb_box_down(full, k);
     // An MJPEG frame is decoded once, to colour; YUYV's gray is its Y bytes, cheaper than luma.
     let work = match f.format {
         PixelFormat::Mjpeg => gray_of(&rgb, WORK_WIDTH),
         _ => gray(f, WORK_WIDTH)?,
     };
     let k = (work.width / DETECT_WIDTH).max(1);
-    Ok(Prepared { detect: box_down(&work, k), work, rgb })
+    Ok(Prepared { detect: box_down(&work, k), work, rgb, size })
 }
 
 fn light(q: &Quality, t: &Thresholds) -> Option<Hint> {
