@@ -492,24 +492,20 @@ impl InputConfig {
         self.backend != InputBackend::None || !self.evdev.is_empty()
     }
 
-    /// Starts reading the evdev devices; their gestures come on one channel, with whether any
-    /// of them is a touch panel. `auto` finding nothing is no error (a kiosk with a button and
-    /// no panel); a named device that cannot be opened is.
+    /// Starts reading the evdev devices, and those plugged in later, until `stop`; their
+    /// gestures come on one channel, with whether any of them is a touch panel. `auto` finding
+    /// nothing is no error (a kiosk with a button and no panel); a named device that cannot be
+    /// opened at the start is.
     pub fn watch_evdev(
         &self,
         panel: (u32, u32),
+        stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
     ) -> Result<(std::sync::mpsc::Receiver<crate::input::evdev::Gesture>, bool), crate::input::evdev::EvdevError> {
         use crate::input::evdev;
         let (tx, rx) = std::sync::mpsc::channel();
         let touch = evdev::TouchSettings { calibration: self.touch_calibration, rotation: self.touch_rotation, panel };
-        let mut any_touch = false;
-        for path in evdev::resolve(&self.evdev) {
-            let caps = evdev::watch(&path, touch, tx.clone())?;
-            let what = if caps.touch { "a touch panel" } else { "keys" };
-            crate::log::info(&format!("reading input device {} ({what})", path.display()), &[]);
-            any_touch |= caps.touch;
-        }
-        Ok((rx, any_touch))
+        let opened = evdev::watch_all(&self.evdev, touch, tx, stop)?;
+        Ok((rx, opened.iter().any(|(_, caps)| caps.touch)))
     }
 
     /// The button's answers for one session, when a button is configured.

@@ -414,6 +414,58 @@ fn a_person_chooses_a_language_starts_reads_and_agrees_on_the_touch_panel() {
     });
 }
 
+/// A panel unplugged (here: the FIFO standing in for its device loses its writer, which the
+/// agent reads as the device going away) is read again once it is back, within the rescan.
+#[test]
+fn a_touch_panel_unplugged_and_plugged_back_in_is_read_again() {
+    use kiosk_agent::display::screens::{Link, Start};
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let fifo = dir.path().join("event0");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    let custody = format!(
+        "api_key_file = {:?}\n[input]\nwalk_up = \"smart_selfie\"\nevdev = [{fifo:?}]\ntouch_calibration = [0, 4095, 0, 4095]\n",
+        sb.key_file
+    );
+    let a = start_agent_with(&sb, &sb.ca_pem, &custody, "languages = [\"fr\", \"sw\"]", TOUCH_PANEL);
+    // Opened without waiting (a FIFO's writer otherwise waits for a reader for ever): refused
+    // until the agent opens its end.
+    let plug_in = || {
+        use std::os::unix::fs::OpenOptionsExt;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            match std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(&fifo) {
+                Ok(f) => break FakeTouch(f),
+                Err(e) => assert!(Instant::now() < deadline, "the agent does not read the panel: {e}"),
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    };
+    let idle = Screen::Idle { link: Link::Online, start: Start::Touch { languages: true } };
+    let shows =
+        |t: &Arc<Texts>, s: &[(String, PathBuf)]| s.last().is_some_and(|(_, p)| shows_in(p, &idle, t, TOUCH_PANEL));
+    let (en, fr, sw) =
+        (kiosk_agent::display::english(), Texts::load("fr", None).unwrap(), Texts::load("sw", None).unwrap());
+    let mut touch = plug_in();
+    wait_screen(&a, "the welcome", |s| shows(&en, s));
+    touch.send(&[(1, 106, 1), (1, 106, 0), (0, 0, 0)]);
+    wait_screen(&a, "the welcome in French", |s| shows(&fr, s));
+    drop(touch);
+    let gone = "closed (unplugged?); it is read again when it is back";
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while !std::fs::read_to_string(&a.log).unwrap().contains(gone) {
+        assert!(Instant::now() < deadline, "the agent did not notice the panel go");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The open meets the agent's when it looks again.
+    let mut touch = plug_in();
+    touch.send(&[(1, 106, 1), (1, 106, 0), (0, 0, 0)]);
+    wait_screen(&a, "the welcome in Swahili, from the panel plugged back in", |s| shows(&sw, s));
+    let log = std::fs::read_to_string(&a.log).unwrap();
+    assert_eq!(log.matches("reading input device").count(), 2, "{log}");
+}
+
 #[test]
 fn health_says_what_is_wrong() {
     let sb = start_sandbox(&[]);

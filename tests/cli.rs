@@ -402,6 +402,8 @@ fn check_config_accepts_exactly_what_the_agent_builds() {
     let subjects =
         [String::new(), format!("fixture = {photo:?}\n"), format!("fixture = {photo:?}\nfixture_motion = \"tilt\"\n")];
     let config = dir.path().join("kiosk.toml");
+    // Set from the start: the devices are opened once, no scan for more follows.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let mut combos = 0;
     for cam in CameraSource::ALL {
         for disp in DisplayBackend::ALL {
@@ -474,7 +476,7 @@ fn check_config_accepts_exactly_what_the_agent_builds() {
                             }
                             // As `run` starts them: none, whatever "auto" finds, or the named one
                             // missing, named in the error.
-                            match (evdev, c.input.watch_evdev((320, 240))) {
+                            match (evdev, c.input.watch_evdev((320, 240), stop.clone())) {
                                 ("[]", Ok((_, false))) => {}
                                 ("[\"auto\"]", Ok(_)) => {}
                                 (_, Err(e)) if evdev.contains("event-none") => {

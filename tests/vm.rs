@@ -192,6 +192,11 @@ fn framebuffer_and_gpio_button() {
     let jobs = jobs.as_array().unwrap();
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     assert!(jobs[0]["user_id"].as_str().unwrap().starts_with("walkup-"), "{}", jobs[0]);
+    // The panel unplugged (its uinput device destroyed) and another plugged in: the rescan took
+    // the new device up, and its right arrow chose a language.
+    let gone = log.find("(unplugged?); it is read again when it is back").expect("the unplugging logged");
+    assert!(log[gone..].contains("reading input device /dev/input/event"), "{log}");
+    assert!(log[gone..].contains("language chosen at the kiosk"), "{log}");
 }
 
 /// One screen read back from bochs' XRGB8888 framebuffer, as packed RGB.

@@ -176,7 +176,7 @@ impl Agent {
                 .expect("a thread can be spawned");
         }
         if !c.input.evdev.is_empty() {
-            let (rx, touch) = c.input.watch_evdev(self.display.size)?;
+            let (rx, touch) = c.input.watch_evdev(self.display.size, threads_stop.clone())?;
             // The Start button, the language arrows and "Read more" need a finger.
             self.service.touch.store(touch, Ordering::Relaxed);
             self.service.sessions.read_more.store(touch, Ordering::Relaxed);

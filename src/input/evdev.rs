@@ -6,11 +6,16 @@
 //! landed (sliding off cancels, as on a phone). Single-touch panels (`BTN_TOUCH`, `ABS_X/Y`)
 //! and multitouch type B (`ABS_MT_SLOT`, tracking ids) are both read; a second finger on the
 //! glass makes the touch no tap (a palm, a child's hand). Keys count on the way down, never on
-//! auto-repeat. [`watch`] reads devices in threads and sends the gestures on a channel.
+//! auto-repeat. [`watch_all`] reads devices in threads and sends the gestures on a channel,
+//! and takes up devices plugged in (or back) later.
 
+use std::collections::HashSet;
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 /// Event types and codes from `linux/input-event-codes.h`.
 mod code {
@@ -97,6 +102,9 @@ pub enum Gesture {
         up: Point,
     },
     Key(Key),
+    /// No person's act: a touch panel plugged in after the start is now read, so the screens
+    /// can offer what needs a finger.
+    TouchPanel,
 }
 
 /// One axis's raw range as the device reports it (`EVIOCGABS`).
@@ -354,6 +362,11 @@ pub struct TouchSettings {
 /// The devices to read: `auto` stands for every `/dev/input/event*` with a touch panel or an
 /// Enter key.
 pub fn resolve(entries: &[String]) -> Vec<PathBuf> {
+    resolve_except(entries, &HashSet::new())
+}
+
+/// As [`resolve`], leaving out `skip` (devices read already: not opened to ask what they are).
+fn resolve_except(entries: &[String], skip: &HashSet<PathBuf>) -> Vec<PathBuf> {
     let mut out = Vec::new();
     for e in entries {
         if e == "auto" {
@@ -363,11 +376,12 @@ pub fn resolve(entries: &[String]) -> Vec<PathBuf> {
                 .flatten()
                 .map(|d| d.path())
                 .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("event")))
+                .filter(|p| !skip.contains(p))
                 .filter(|p| std::fs::File::open(p).map(|f| caps(&f)).is_ok_and(|c| c.touch || c.keys))
                 .collect();
             found.sort();
             out.extend(found);
-        } else {
+        } else if !skip.contains(Path::new(e)) {
             out.push(PathBuf::from(e));
         }
     }
@@ -375,10 +389,57 @@ pub fn resolve(entries: &[String]) -> Vec<PathBuf> {
     out
 }
 
-/// Opens `path` and reads it in a thread until the receiver goes away or the device does;
-/// returns what it can do. Without ranges from the device (a pipe standing in for one in tests)
-/// the calibration must come from the config, and a configured calibration makes it a touch panel.
-pub fn watch(path: &Path, touch: TouchSettings, tx: Sender<Gesture>) -> Result<Caps, EvdevError> {
+/// How often devices are looked for again: one plugged in, or back after being unplugged or a
+/// USB reset, is read within this.
+pub const RESCAN: Duration = Duration::from_secs(2);
+
+/// Reads the devices `entries` name, now and as they come and go, each on its own thread; what
+/// was opened at the start, with what it can do. A named device that cannot be opened at the
+/// start is an error (a wrong path in the config). Afterwards every [`RESCAN`] (until `stop`),
+/// a device that went away is opened again once it is back, and `auto` takes up touch panels
+/// and keyboards plugged in; a touch panel so found sends [`Gesture::TouchPanel`].
+pub fn watch_all(
+    entries: &[String],
+    touch: TouchSettings,
+    tx: Sender<Gesture>,
+    stop: Arc<AtomicBool>,
+) -> Result<Vec<(PathBuf, Caps)>, EvdevError> {
+    let reading: Arc<Mutex<HashSet<PathBuf>>> = Default::default();
+    let mut opened = Vec::new();
+    for path in resolve(entries) {
+        let caps = watch(&path, touch, tx.clone(), reading.clone())?;
+        opened.push((path, caps));
+    }
+    let entries = entries.to_vec();
+    std::thread::Builder::new()
+        .name("evdev-scan".into())
+        .spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                std::thread::sleep(RESCAN);
+                let skip = reading.lock().unwrap_or_else(|e| e.into_inner()).clone();
+                for path in resolve_except(&entries, &skip) {
+                    // Not there (yet): looked for again at the next scan.
+                    let Ok(caps) = watch(&path, touch, tx.clone(), reading.clone()) else { continue };
+                    if caps.touch && tx.send(Gesture::TouchPanel).is_err() {
+                        return;
+                    }
+                }
+            }
+        })
+        .map_err(|e| EvdevError { path: "/dev/input".into(), detail: e.to_string() })?;
+    Ok(opened)
+}
+
+/// Opens `path` and reads it in a thread, listed in `reading` until the receiver goes away or
+/// the device does; returns what it can do. Without ranges from the device (a pipe standing in
+/// for one in tests) the calibration must come from the config, and a configured calibration
+/// makes it a touch panel.
+fn watch(
+    path: &Path,
+    touch: TouchSettings,
+    tx: Sender<Gesture>,
+    reading: Arc<Mutex<HashSet<PathBuf>>>,
+) -> Result<Caps, EvdevError> {
     let err = |detail: String| EvdevError { path: path.display().to_string(), detail };
     let mut file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
     let mut found = caps(&file);
@@ -393,36 +454,43 @@ pub fn watch(path: &Path, touch: TouchSettings, tx: Sender<Gesture>) -> Result<C
     let (x, y) = ranges.unwrap_or((Range { min: 0, max: 0 }, Range { min: 0, max: 0 }));
     let mut decoder = Decoder::new(Calibration { x, y, rotation: touch.rotation, panel: touch.panel });
     let name = path.display().to_string();
+    let what = if found.touch { "a touch panel" } else { "keys" };
+    crate::log::info(&format!("reading input device {name} ({what})"), &[]);
+    reading.lock().unwrap_or_else(|e| e.into_inner()).insert(path.to_path_buf());
+    let mut read = move || {
+        let mut buf = vec![0u8; EVENT_BYTES * 64];
+        let mut have = 0;
+        loop {
+            match file.read(&mut buf[have..]) {
+                Ok(0) => return Some("closed".to_string()),
+                Ok(n) => have += n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => return Some(e.to_string()),
+            }
+            let whole = have / EVENT_BYTES * EVENT_BYTES;
+            for record in buf[..whole].chunks_exact(EVENT_BYTES) {
+                let (kind, code, value) = parse(record);
+                if let Some(g) = decoder.event(kind, code, value) {
+                    if tx.send(g).is_err() {
+                        return None;
+                    }
+                }
+            }
+            buf.copy_within(whole..have, 0);
+            have -= whole;
+        }
+    };
+    let path = path.to_path_buf();
     std::thread::Builder::new()
         .name("evdev".into())
         .spawn(move || {
-            let mut buf = vec![0u8; EVENT_BYTES * 64];
-            let mut have = 0;
-            loop {
-                match file.read(&mut buf[have..]) {
-                    Ok(0) => {
-                        crate::log::warn(&format!("input device {name} closed; no more input from it"), &[]);
-                        return;
-                    }
-                    Ok(n) => have += n,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                    Err(e) => {
-                        crate::log::warn(&format!("input device {name}: {e}; no more input from it"), &[]);
-                        return;
-                    }
-                }
-                let whole = have / EVENT_BYTES * EVENT_BYTES;
-                for record in buf[..whole].chunks_exact(EVENT_BYTES) {
-                    let (kind, code, value) = parse(record);
-                    if let Some(g) = decoder.event(kind, code, value) {
-                        if tx.send(g).is_err() {
-                            return;
-                        }
-                    }
-                }
-                buf.copy_within(whole..have, 0);
-                have -= whole;
+            if let Some(why) = read() {
+                crate::log::warn(
+                    &format!("input device {name}: {why} (unplugged?); it is read again when it is back"),
+                    &[],
+                );
             }
+            reading.lock().unwrap_or_else(|e| e.into_inner()).remove(&path);
         })
         .map_err(|e| err(e.to_string()))?;
     Ok(found)
