@@ -492,10 +492,10 @@ impl InputConfig {
         self.backend != InputBackend::None || !self.evdev.is_empty()
     }
 
-    /// Starts reading the evdev devices, and those plugged in later, until `stop`; their
-    /// gestures come on one channel, with whether any of them is a touch panel. `auto` finding
-    /// nothing is no error (a kiosk with a button and no panel); a named device that cannot be
-    /// opened at the start is.
+    /// Starts reading the evdev devices, and looks for those plugged in (or back) later until
+    /// `stop`; their gestures come on one channel, with whether any of them is a touch panel.
+    /// `auto` finding nothing is no error (a kiosk with a button and no panel); a named device
+    /// that cannot be opened at the start is.
     pub fn watch_evdev(
         &self,
         panel: (u32, u32),

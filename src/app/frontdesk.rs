@@ -87,11 +87,6 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
     let mut home = load(&d.language);
     let outcome_for = Duration::from_secs(d.outcome_secs);
     let input = &service.config.input;
-    let start = match (input.walk_up, service.touch.load(Ordering::Relaxed)) {
-        (WalkUp::Off, _) => Start::Staff,
-        (_, false) => Start::Button,
-        (_, true) => Start::Touch { languages: !d.languages.is_empty() },
-    };
     // What is on the panel: the screen and the language it was drawn in.
     let mut drawn: Option<(Screen, String)> = None;
     let mut slow: Option<(std::time::Instant, bool, bool)> = None;
@@ -128,7 +123,12 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
             camera_missing,
             storage_full,
             link: service.link(),
-            start,
+            // Looked at each time: a touch panel may be plugged in while the welcome shows.
+            start: match (input.walk_up, service.touch.load(Ordering::Relaxed)) {
+                (WalkUp::Off, _) => Start::Staff,
+                (_, false) => Start::Button,
+                (_, true) => Start::Touch { languages: !d.languages.is_empty() },
+            },
         };
         match screen_for(&facts) {
             // The session draws; whatever it leaves is not ours to trust.

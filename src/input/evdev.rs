@@ -9,7 +9,7 @@
 //! auto-repeat. [`watch_all`] reads devices in threads and sends the gestures on a channel,
 //! and takes up devices plugged in (or back) later.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -360,32 +360,45 @@ pub struct TouchSettings {
 }
 
 /// The devices to read: `auto` stands for every `/dev/input/event*` with a touch panel or an
-/// Enter key.
+/// Enter key. Links (by-id, by-path) are followed to their eventN, so a device named twice is
+/// read once.
 pub fn resolve(entries: &[String]) -> Vec<PathBuf> {
-    resolve_except(entries, &HashSet::new())
+    resolve_except(entries, &HashSet::new(), &mut HashMap::new())
 }
 
-/// As [`resolve`], leaving out `skip` (devices read already: not opened to ask what they are).
-fn resolve_except(entries: &[String], skip: &HashSet<PathBuf>) -> Vec<PathBuf> {
+/// As [`resolve`], leaving out `skip` (devices read already) and, for `auto`, those in
+/// `not_ours` (opened once and found with neither a panel nor keys: a mouse, the power button),
+/// which are not opened again while the same device, by its number, is there.
+fn resolve_except(entries: &[String], skip: &HashSet<PathBuf>, not_ours: &mut HashMap<PathBuf, u64>) -> Vec<PathBuf> {
+    use std::os::unix::fs::MetadataExt;
     let mut out = Vec::new();
     for e in entries {
         if e == "auto" {
-            let mut found: Vec<PathBuf> = std::fs::read_dir("/dev/input")
-                .into_iter()
-                .flatten()
-                .flatten()
-                .map(|d| d.path())
-                .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("event")))
-                .filter(|p| !skip.contains(p))
-                .filter(|p| std::fs::File::open(p).map(|f| caps(&f)).is_ok_and(|c| c.touch || c.keys))
-                .collect();
+            let mut found = Vec::new();
+            let nodes = std::fs::read_dir("/dev/input").into_iter().flatten().flatten().map(|d| d.path());
+            for p in nodes.filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("event"))) {
+                let number = std::fs::metadata(&p).map_or(0, |m| m.rdev());
+                if skip.contains(&p) || not_ours.get(&p) == Some(&number) {
+                    continue;
+                }
+                match std::fs::File::open(&p).map(|f| caps(&f)) {
+                    Ok(c) if c.touch || c.keys => found.push(p),
+                    Ok(_) => drop(not_ours.insert(p, number)),
+                    // Not readable (yet: udev may not have set its group): tried again.
+                    Err(_) => {}
+                }
+            }
             found.sort();
             out.extend(found);
-        } else if !skip.contains(Path::new(e)) {
-            out.push(PathBuf::from(e));
+        } else {
+            let p = std::fs::canonicalize(e).unwrap_or_else(|_| PathBuf::from(e));
+            if !skip.contains(&p) {
+                out.push(p);
+            }
         }
     }
-    out.dedup();
+    let mut seen = HashSet::new();
+    out.retain(|p| seen.insert(p.clone()));
     out
 }
 
@@ -395,9 +408,10 @@ pub const RESCAN: Duration = Duration::from_secs(2);
 
 /// Reads the devices `entries` name, now and as they come and go, each on its own thread; what
 /// was opened at the start, with what it can do. A named device that cannot be opened at the
-/// start is an error (a wrong path in the config). Afterwards every [`RESCAN`] (until `stop`),
-/// a device that went away is opened again once it is back, and `auto` takes up touch panels
-/// and keyboards plugged in; a touch panel so found sends [`Gesture::TouchPanel`].
+/// start is an error (a wrong path in the config). Afterwards, every [`RESCAN`] until `stop`, a
+/// device that went away is opened again once it is back, and `auto` takes up touch panels and
+/// keyboards plugged in; a touch panel so found sends [`Gesture::TouchPanel`]. (A reader blocked
+/// on a quiet device ends with the process, not with `stop`.)
 pub fn watch_all(
     entries: &[String],
     touch: TouchSettings,
@@ -411,18 +425,21 @@ pub fn watch_all(
         opened.push((path, caps));
     }
     let entries = entries.to_vec();
+    let mut not_ours = HashMap::new();
     std::thread::Builder::new()
         .name("evdev-scan".into())
-        .spawn(move || {
-            while !stop.load(Ordering::Relaxed) {
-                std::thread::sleep(RESCAN);
-                let skip = reading.lock().unwrap_or_else(|e| e.into_inner()).clone();
-                for path in resolve_except(&entries, &skip) {
-                    // Not there (yet): looked for again at the next scan.
-                    let Ok(caps) = watch(&path, touch, tx.clone(), reading.clone()) else { continue };
-                    if caps.touch && tx.send(Gesture::TouchPanel).is_err() {
-                        return;
-                    }
+        .spawn(move || loop {
+            std::thread::sleep(RESCAN);
+            if stop.load(Ordering::Relaxed) {
+                return;
+            }
+            let skip = reading.lock().unwrap_or_else(|e| e.into_inner()).clone();
+            for path in resolve_except(&entries, &skip, &mut not_ours) {
+                // Not there (yet): looked for again at the next scan. (A named FIFO, as the
+                // tests use, is opened here only once a writer comes.)
+                let Ok(caps) = watch(&path, touch, tx.clone(), reading.clone()) else { continue };
+                if caps.touch && tx.send(Gesture::TouchPanel).is_err() {
+                    return;
                 }
             }
         })
@@ -442,8 +459,18 @@ fn watch(
 ) -> Result<Caps, EvdevError> {
     let err = |detail: String| EvdevError { path: path.display().to_string(), detail };
     let mut file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
+    {
+        use std::os::unix::fs::FileTypeExt;
+        let kind = file.metadata().map_err(|e| err(e.to_string()))?.file_type();
+        // A FIFO stands in for a device in tests; a file or directory would be read, end, and
+        // be opened again at every scan.
+        if !(kind.is_char_device() || kind.is_fifo()) {
+            return Err(err("not an input device (a character device under /dev/input)".into()));
+        }
+    }
     let mut found = caps(&file);
-    found.touch |= touch.calibration.is_some();
+    // Something that says nothing of itself (a FIFO) is the touch panel the calibration is for.
+    found.touch |= found == Caps::default() && touch.calibration.is_some();
     let ranges = match touch.calibration {
         Some([x0, x1, y0, y1]) => Some((Range { min: x0, max: x1 }, Range { min: y0, max: y1 })),
         None => {
@@ -480,6 +507,7 @@ fn watch(
             have -= whole;
         }
     };
+    let (path_after, reading_after) = (path.to_path_buf(), reading.clone());
     let path = path.to_path_buf();
     std::thread::Builder::new()
         .name("evdev".into())
@@ -492,7 +520,11 @@ fn watch(
             }
             reading.lock().unwrap_or_else(|e| e.into_inner()).remove(&path);
         })
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| {
+            // Not read after all: looked for again at the next scan.
+            reading_after.lock().unwrap_or_else(|e| e.into_inner()).remove(&path_after);
+            err(e.to_string())
+        })?;
     Ok(found)
 }
 

@@ -159,6 +159,9 @@ pub fn rgb_box_down(img: Rgb, k: u32) -> Rgb {
         return img;
     }
     let (w, h) = (img.width / k, img.height / k);
+    if w == 0 || h == 0 {
+        return Rgb { width: w, height: h, data: Vec::new() };
+    }
     let (k, src_w, n) = (k as usize, img.width as usize * 3, k * k);
     let mut data = Vec::with_capacity(w as usize * h as usize * 3);
     if k == 2 {
@@ -345,5 +348,6 @@ mod tests {
         // Channel 0 of the nine pixels: 0, 3, …, 24, mean 12.
         assert_eq!(rgb_box_down(g, 3), Rgb { width: 1, height: 1, data: vec![12, 13, 14] });
         assert_eq!(rgb_box_down(img.clone(), 1), img);
+        assert_eq!(rgb_box_down(Rgb { width: 1, height: 1, data: vec![1, 2, 3] }, 2).data, Vec::<u8>::new());
     }
 }

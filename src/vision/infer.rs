@@ -93,8 +93,9 @@ pub struct Net {
     last_use: Vec<usize>,
     /// Buffers kept between runs: a fresh allocation of this size is a page fault per 4 KiB.
     pool: std::sync::Mutex<Pool>,
-    /// The convolutions' vector instructions.
-    pub simd: Simd,
+    /// The convolutions' vector instructions: [`Simd::detect`]'s, or in tests the baseline
+    /// (private: `Avx2` on a CPU without it would run instructions it does not have).
+    pub(crate) simd: Simd,
 }
 
 /// Which vector instructions the convolutions use.
@@ -102,8 +103,9 @@ pub struct Net {
 pub enum Simd {
     /// The target's baseline: SSE2 on x86_64, NEON on aarch64, none elsewhere.
     Baseline,
-    /// 256-bit AVX2 with fused multiply-adds (x86_64 CPUs since 2013): the face model in
-    /// 2.5 ms here against 4.2.
+    /// 256-bit AVX2 with fused multiply-adds (Intel Core since 2013, AMD since 2015; not the
+    /// Atom-class Celeron and Pentium chips of many x86 kiosks, which keep SSE): the face model
+    /// in 2.5 ms here against 4.2.
     Avx2,
 }
 
