@@ -348,19 +348,25 @@ fn centre(screen: Screen, texts: &Arc<Texts>, action: Action) -> (i32, i32) {
     ((t.x + t.w / 2) * 4095 / (w as i32 - 1), (t.y + t.h / 2) * 4095 / (h as i32 - 1))
 }
 
-#[test]
-fn a_person_chooses_a_language_starts_reads_and_agrees_on_the_touch_panel() {
-    use kiosk_agent::display::screens::{Link, Start};
-    let sb = start_sandbox(&[]);
-    let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("event0");
+/// An agent offering walk-up SmartSelfie, English, French and Swahili, whose touch panel is a
+/// FIFO in `dir` (calibrated 0..4095 on both axes); the agent opens it after its socket.
+fn agent_with_fifo_panel(sb: &SandboxProcess, dir: &Path) -> (Agent, PathBuf) {
+    let fifo = dir.join("event0");
     let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
     let custody = format!(
         "api_key_file = {:?}\n[input]\nwalk_up = \"smart_selfie\"\nevdev = [{fifo:?}]\ntouch_calibration = [0, 4095, 0, 4095]\n",
         sb.key_file
     );
-    let a = start_agent_with(&sb, &sb.ca_pem, &custody, "languages = [\"fr\", \"sw\"]", TOUCH_PANEL);
+    (start_agent_with(sb, &sb.ca_pem, &custody, "languages = [\"fr\", \"sw\"]", TOUCH_PANEL), fifo)
+}
+
+#[test]
+fn a_person_chooses_a_language_starts_reads_and_agrees_on_the_touch_panel() {
+    use kiosk_agent::display::screens::{Link, Start};
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (a, fifo) = agent_with_fifo_panel(&sb, dir.path());
     // The agent opens the device after its socket; a FIFO's open meets the writer's.
     let mut touch = FakeTouch(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
     let (en, fr) = (kiosk_agent::display::english(), Texts::load("fr", None).unwrap());
@@ -421,14 +427,7 @@ fn a_touch_panel_unplugged_and_plugged_back_in_is_read_again() {
     use kiosk_agent::display::screens::{Link, Start};
     let sb = start_sandbox(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let fifo = dir.path().join("event0");
-    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
-    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
-    let custody = format!(
-        "api_key_file = {:?}\n[input]\nwalk_up = \"smart_selfie\"\nevdev = [{fifo:?}]\ntouch_calibration = [0, 4095, 0, 4095]\n",
-        sb.key_file
-    );
-    let a = start_agent_with(&sb, &sb.ca_pem, &custody, "languages = [\"fr\", \"sw\"]", TOUCH_PANEL);
+    let (a, fifo) = agent_with_fifo_panel(&sb, dir.path());
     // Opened without waiting (a FIFO's writer otherwise waits for a reader for ever): refused
     // until the agent opens its end.
     let plug_in = || {

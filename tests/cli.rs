@@ -402,6 +402,11 @@ fn check_config_accepts_exactly_what_the_agent_builds() {
     let subjects =
         [String::new(), format!("fixture = {photo:?}\n"), format!("fixture = {photo:?}\nfixture_motion = \"tilt\"\n")];
     let config = dir.path().join("kiosk.toml");
+    // No device attached, "auto", one missing, and a path there that is no device (a file).
+    let not_a_device = dir.path().join("event-file");
+    std::fs::write(&not_a_device, b"").unwrap();
+    let evdevs =
+        ["[]".to_string(), "[\"auto\"]".into(), "[\"/dev/input/event-none\"]".into(), format!("[{not_a_device:?}]")];
     // Set from the start: the devices are opened once, no scan for more follows.
     let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(true));
     let mut combos = 0;
@@ -410,7 +415,8 @@ fn check_config_accepts_exactly_what_the_agent_builds() {
             let models: &[&str] = if disp == DisplayBackend::Spi { &["st7789", "ili9341"] } else { &["st7789"] };
             for model in models {
                 for inp in InputBackend::ALL {
-                    for evdev in ["[]", "[\"auto\"]", "[\"/dev/input/event-none\"]"] {
+                    for evdev in &evdevs {
+                        let evdev = evdev.as_str();
                         for walk in WalkUp::ALL {
                             combos += 1;
                             let n = combos;
@@ -475,12 +481,15 @@ fn check_config_accepts_exactly_what_the_agent_builds() {
                                 (_, r) => panic!("{what}: the button: {:?}", r.map(|r| r.is_some())),
                             }
                             // As `run` starts them: none, whatever "auto" finds, or the named one
-                            // missing, named in the error.
+                            // missing or no device, named in the error.
                             match (evdev, c.input.watch_evdev((320, 240), stop.clone())) {
                                 ("[]", Ok((_, false))) => {}
                                 ("[\"auto\"]", Ok(_)) => {}
                                 (_, Err(e)) if evdev.contains("event-none") => {
                                     assert!(e.to_string().contains("/dev/input/event-none"), "{what}: {e}")
+                                }
+                                (_, Err(e)) if evdev.contains("event-file") => {
+                                    assert!(e.to_string().contains("not an input device"), "{what}: {e}")
                                 }
                                 (_, r) => panic!("{what}: the input devices: {:?}", r.map(|r| r.1)),
                             }
@@ -490,7 +499,7 @@ fn check_config_accepts_exactly_what_the_agent_builds() {
             }
         }
     }
-    assert_eq!(combos, 2 * 4 * 2 * 3 * 3, "every value of every choice");
+    assert_eq!(combos, 2 * 4 * 2 * 4 * 3, "every value of every choice");
     // A diagonal no panel has is refused, naming the key.
     let good = std::fs::read_to_string(&config).unwrap().replace("diagonal_inches = 2.8\n", "");
     std::fs::write(&config, good.replace("[display]\n", "[display]\ndiagonal_inches = 0.5\n")).unwrap();

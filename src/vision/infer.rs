@@ -668,31 +668,11 @@ impl Conv {
                 }
                 continue;
             }
+            if V::FOUR_PIXELS {
+                ox = self.dense_run::<V, 4>(src, pw, (oy, ox), ow, &mut out);
+            }
+            ox = self.dense_run::<V, 2>(src, pw, (oy, ox), ow, &mut out);
             let chunks = self.cout.div_ceil(L);
-            while V::FOUR_PIXELS && ox + 4 <= ow {
-                let dst = &mut out[(oy * ow + ox) * self.cout..][..4 * self.cout];
-                let mut c = 0;
-                while c + 2 <= chunks {
-                    self.dense_at::<V, 4, 2>(src, pw, (oy, ox), c, dst);
-                    c += 2;
-                }
-                if c < chunks {
-                    self.dense_at::<V, 4, 1>(src, pw, (oy, ox), c, dst);
-                }
-                ox += 4;
-            }
-            while ox + 2 <= ow {
-                let dst = &mut out[(oy * ow + ox) * self.cout..][..2 * self.cout];
-                let mut c = 0;
-                while c + 2 <= chunks {
-                    self.dense_at::<V, 2, 2>(src, pw, (oy, ox), c, dst);
-                    c += 2;
-                }
-                if c < chunks {
-                    self.dense_at::<V, 2, 1>(src, pw, (oy, ox), c, dst);
-                }
-                ox += 2;
-            }
             for ox in ox..ow {
                 let dst = &mut out[(oy * ow + ox) * self.cout..][..self.cout];
                 for c in 0..chunks {
@@ -702,6 +682,33 @@ impl Conv {
         }
         pool.put(padded);
         Act { h: oh, w: ow, c: self.cout, data: out }
+    }
+
+    /// Row `oy`'s output pixels from `ox` on, `P` at a time while `P` are left; where it
+    /// stopped.
+    #[inline(always)]
+    fn dense_run<V: Lanes, const P: usize>(
+        &self,
+        src: &[f32],
+        pw: usize,
+        (oy, mut ox): (usize, usize),
+        ow: usize,
+        out: &mut [f32],
+    ) -> usize {
+        let chunks = self.cout.div_ceil(L);
+        while ox + P <= ow {
+            let dst = &mut out[(oy * ow + ox) * self.cout..][..P * self.cout];
+            let mut c = 0;
+            while c + 2 <= chunks {
+                self.dense_at::<V, P, 2>(src, pw, (oy, ox), c, dst);
+                c += 2;
+            }
+            if c < chunks {
+                self.dense_at::<V, P, 1>(src, pw, (oy, ox), c, dst);
+            }
+            ox += P;
+        }
+        ox
     }
 
     fn store(&self, acc: &[f32; L], chunk: usize, dst: &mut [f32]) {
