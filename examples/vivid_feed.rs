@@ -2,12 +2,18 @@
 //! vivid's video output, with vivid's output-to-capture loopback on, so that the agent's real
 //! V4L2 capture path sees a person. Prints the devices, inputs and controls it found.
 //!
-//!     vivid_feed SECONDS           feed the face for SECONDS
-//!     vivid_feed set NAME VALUE    set one of vivid's integer controls on the capture node
+//!     vivid_feed SECONDS                 feed the portrait, slid about, for SECONDS
+//!     vivid_feed SECONDS --follow FILE   feed a 3-D head that turns as FILE says
+//!     vivid_feed set NAME VALUE          set one of vivid's integer controls on the capture node
+//!
+//! With `--follow`, FILE's last word is what the screen asks now, as the person in front of the
+//! kiosk reads it (`turn_left`, `turn_right`, `look_up`; anything else, or no file: look ahead).
+//! The test writes there what the host application's view of the session shows.
 use std::time::{Duration, Instant};
 
 use kiosk_agent::camera::synthetic::SyntheticCamera;
 use kiosk_agent::camera::{FrameSource, PixelFormat};
+use kiosk_agent::session::active::Task;
 use v4l::capability::Flags;
 use v4l::control::{Control, Value};
 use v4l::video::Output;
@@ -44,6 +50,11 @@ fn main() {
         return;
     }
     let seconds: u64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(60);
+    let follow = match args.get(2).map(String::as_str) {
+        Some("--follow") => Some(std::path::PathBuf::from(args.get(3).expect("--follow FILE"))),
+        Some(other) => panic!("unknown argument {other:?}"),
+        None => None,
+    };
     let (mut cap, mut out) = (None, None);
     for p in kiosk_agent::camera::v4l2::device_paths() {
         let Ok(d) = Device::with_path(&p) else { continue };
@@ -65,11 +76,18 @@ fn main() {
     // Capture input 2 and output 0 are vivid's S-Video pair, the loopback's path.
     set_index(&cap, v4l::v4l2::vidioc::VIDIOC_S_INPUT, 2).expect("select S-Video input");
     set_index(&out, v4l::v4l2::vidioc::VIDIOC_S_OUTPUT, 0).expect("select S-Video output");
-    // The portrait slid about (a loopback cannot tell the person what the screen asks, so the
-    // turning head has nothing to follow): the agents it feeds run `liveness = "motion"`.
-    let mut cam = SyntheticCamera::new(kiosk_agent::camera::synthetic::FIXTURE_FACE, 30)
-        .expect("the bundled fixture decodes")
-        .with_format(PixelFormat::Yuyv);
+    // Without a screen to follow, the portrait slid about (for `liveness = "motion"`); with one,
+    // the person who turns their head as asked (active liveness).
+    let mut cam = match &follow {
+        None => SyntheticCamera::new(kiosk_agent::camera::synthetic::FIXTURE_FACE, 30).expect("the bundled fixture"),
+        Some(_) => SyntheticCamera::with_default_face(),
+    }
+    .with_format(PixelFormat::Yuyv);
+    let asked = |file: &std::path::Path| -> Option<Task> {
+        let text = std::fs::read_to_string(file).ok()?;
+        let word = text.split_whitespace().last()?;
+        Task::ALL.into_iter().find(|t| t.name() == word)
+    };
     let first = cam.next_frame().unwrap();
     let fmt = out.set_format(&Format::new(first.width, first.height, FourCC::new(b"YUYV"))).expect("output format");
     println!("feeding {out_path} -> {cap_path}: {}x{} {}", fmt.width, fmt.height, fmt.fourcc);
@@ -111,6 +129,9 @@ fn main() {
         maps.push(unsafe { std::slice::from_raw_parts_mut(ptr as *mut u8, b.length as usize) });
     }
     let mut fill_and_queue = |i: u32, maps: &mut Vec<&mut [u8]>| {
+        if let Some(file) = &follow {
+            cam.prompt(asked(file));
+        }
         let f = cam.next_frame().unwrap();
         let n = f.data.len().min(maps[i as usize].len());
         maps[i as usize][..n].copy_from_slice(&f.data[..n]);

@@ -253,14 +253,14 @@ fn deployed_kiosk() {
     let text = |name: &str| std::fs::read_to_string(dir.join(name)).unwrap_or_default();
     assert!(o.status.success(), "the deployed kiosk failed at step \"{}\" (log above)", text("step").trim());
 
-    // The operator edited only what the README names: the partner id, the environment, the CA;
-    // and, this kiosk's camera being vivid's loopback showing a photo that cannot turn its head,
-    // the weaker motion liveness.
+    // The operator edited only what the README names: the partner id and name, the environment,
+    // the CA. Liveness stays as packaged: active.
     let packaged = std::fs::read_to_string(root().join("config/kiosk.example.toml")).unwrap();
     let installed = text("kiosk.toml");
     let changed: Vec<&str> = installed.lines().filter(|l| !packaged.lines().any(|p| p == *l)).collect();
     let keys: Vec<&str> = changed.iter().map(|l| l.split(" =").next().unwrap()).collect();
-    assert_eq!(keys, ["partner_id", "environment", "extra_ca_file", "partner_name", "liveness"], "{changed:?}");
+    assert_eq!(keys, ["partner_id", "environment", "extra_ca_file", "partner_name"], "{changed:?}");
+    assert!(installed.lines().any(|l| l == r#"liveness = "active""#), "{installed}");
 
     // The screens as the framebuffer showed them, each exactly as drawn for that moment.
     let size = text("fb.txt");
@@ -335,6 +335,26 @@ fn deployed_kiosk() {
     for j in &jobs {
         let r = records.iter().find(|r| r["job_id"] == j.as_str()).unwrap_or_else(|| panic!("{j} not at Smile ID"));
         assert_eq!(r["uploads"], 1, "{r}");
+        // The person made the head turns through vivid's real capture path, in time, and the
+        // keypoints along them showed depth: what Smile ID was told in the job's metadata.
+        let prep = std::fs::read_dir(dir.join("sandbox/jobs"))
+            .unwrap()
+            .flatten()
+            .filter_map(|e| std::fs::read(e.path().join("prep_upload.json")).ok())
+            .map(|b| serde_json::from_slice::<Value>(&b).unwrap())
+            .find(|v| v["partner_params"]["job_id"] == j.as_str())
+            .unwrap_or_else(|| panic!("no prep_upload for {j}"));
+        let meta = |name: &str| {
+            prep["metadata"].as_array().unwrap().iter().find(|m| m["name"] == name).map(|m| m["value"].clone())
+        };
+        assert_eq!(meta("active_liveness_type"), Some("head_pose".into()), "{prep}");
+        assert_eq!(meta("active_liveness_timed_out"), Some(false.into()), "{prep}");
+        for task in ["turn_left", "turn_right", "look_up"] {
+            let ms = meta(&format!("active_liveness_{task}_ms"));
+            assert!(ms.as_ref().is_some_and(|v| v.is_u64()), "{task}: {prep}");
+            println!("{j}: {task} done in {} ms", ms.unwrap());
+        }
+        assert!(meta("liveness_flatness").and_then(|v| v.as_f64()).is_some_and(|f| f >= 0.07), "{prep}");
     }
     assert_eq!(json(dir, "status-end.json")["queue"]["pending"], 0);
 

@@ -66,8 +66,8 @@ backend = "png"
 out_dir = "/mnt/screens"
 width = 320
 height = 240
-# vivid's loopback shows a swaying photo, and cannot show the head turns active liveness asks
-# for: the weaker motion check (active liveness is tested where the person sees the screen).
+# The feed is the portrait slid about: the weaker motion check an operator may choose (active
+# liveness through vivid is the deployed kiosk's test, where the feed's head follows the screen).
 [capture]
 liveness = "motion"
 TOML

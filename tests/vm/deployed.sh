@@ -1,7 +1,8 @@
 # The deployed kiosk (tests/vm.rs, deployed_kiosk): runs as a unit inside the VM's Debian rootfs
 # with systemd as PID 1 and the share at /mnt. The package is installed with apt, configured
 # only where the README tells an operator to edit, started with systemctl; a host application
-# in the API group drives two sessions, a person presses the button, an operator looks on.
+# in the API group drives two sessions, a person presses the button and turns their head as the
+# screen asks (active liveness, as packaged), an operator looks on.
 # Every step is printed, so a failure names the step that broke.
 set -u
 step() { echo "== step: $*"; echo "$*" > /mnt/step; }
@@ -34,7 +35,8 @@ mkdir -p /mnt/sandbox
 $L /mnt/kiosk-agent sandbox --listen 127.0.0.1:8443 --partner-id 085 --api-key-file $W/api_key \
   --state-dir /mnt/sandbox --latency-ms 2000 > /mnt/sandbox.log 2>&1 &
 until_ok 60 test -s /mnt/sandbox/ca.pem || fail "the sandbox did not start"
-$L /mnt/vivid_feed 900 > /mnt/feed.log 2>&1 &
+# The person at the kiosk: a 3-D head fed into vivid's loopback, turning as $W/screen says.
+$L /mnt/vivid_feed 900 --follow $W/screen > /mnt/feed.log 2>&1 &
 
 step "apt install ./kiosk-agent_*_amd64.deb"
 cp /mnt/kiosk-agent_*_amd64.deb $W/
@@ -56,9 +58,6 @@ install -m 0644 /mnt/sandbox/ca.pem /etc/kiosk-agent/extra-ca.pem
 sed -i -e 's/^partner_id = ""/partner_id = "085"/' -e 's/^# partner_name = .*/partner_name = "Kiosk Test Bank"/' \
   -e 's#^environment = "production"#environment = "https://127.0.0.1:8443/v1"#' \
   -e 's@^\# extra_ca_file = .*@extra_ca_file = "/etc/kiosk-agent/extra-ca.pem"@' /etc/kiosk-agent/kiosk.toml
-# The camera here is vivid's loopback showing a swaying photo: it cannot make the head turns
-# active liveness asks for, so this kiosk runs the weaker motion check (as an operator may).
-sed -i 's/^liveness = "active"/liveness = "motion"/' /etc/kiosk-agent/kiosk.toml
 [ "$chip" = gpiochip0 ] || sed -i "s#^chip = \"/dev/gpiochip0\"#chip = \"/dev/$chip\"#" /etc/kiosk-agent/kiosk.toml
 cp /etc/kiosk-agent/kiosk.toml /mnt/kiosk.toml
 kiosk-agent check-config > /mnt/check-config.txt 2>&1 || fail "check-config: $(cat /mnt/check-config.txt)"
@@ -86,6 +85,12 @@ session() {
   fb "consent$n"
   press
   until_ok 60 grep -q capturing "/mnt/session$n.err" || fail "capture did not start: $(cat /mnt/session$n.err)"
+  # The person does what the screen asks: the host application's view of the session (its last
+  # line ends with the guidance shown, turn_left for one) is what the head in the feed follows.
+  (while kill -0 $s 2> /dev/null; do
+    tail -n 1 "/mnt/session$n.err" > $W/screen.new && mv $W/screen.new $W/screen
+    sleep 0.2
+  done) &
   # An emulated CPU draws a 1280x800 preview slowly: three looks, a moment apart.
   for k in a b c; do sleep 0.7; fb "capture$n$k"; done
   wait $s || fail "session $n: $(cat /mnt/session$n.err)"

@@ -53,9 +53,10 @@ device = "/dev/video0"
 backend = "framebuffer"
 device = "/dev/fb0"
 language = "sw"
-# vivid's loopback shows a swaying photo, and cannot show the head turns active liveness asks
-# for: the weaker motion check here; the walk-up below, on the synthetic person who turns as
-# the screen asks, runs active liveness. (Before [input]: the walk-up appends input keys.)
+# The feed here is the portrait slid about, for the weaker motion check an operator may choose
+# (the deployed kiosk's test feeds a head that turns as asked, for active liveness); the walk-up
+# below, on the synthetic person, runs active liveness. (Before [input]: the walk-up appends
+# input keys.)
 [capture]
 liveness = "motion"
 # An emulated CPU runs the face model about twenty times slower than a Pi.
