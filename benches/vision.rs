@@ -3,7 +3,9 @@
 //! - full analysis per frame (decode, gray at the working scale, brightness, the face model,
 //!   head pose, face gates and face sharpness) of 1280×720 and 640×480 MJPEG and 640×480 YUYV
 //!   fixture frames, median and p90 over many runs, single thread; its parts (decode, detection);
-//!   the face model's network alone, and its size;
+//!   the face model's network alone, its size, and the cold build time it adds (its ONNX parser
+//!   and interpreter, `src/vision/{onnx,infer}.rs`, compiled alone by rustc as the release
+//!   profile builds the crate: it adds no crate);
 //! - head pose on the rendered head over −35…35° of yaw and −20…20° of pitch: the largest errors,
 //!   absolute and as turns from the person's neutral pose, at two distances;
 //! - a print against a head: the depth ([`kiosk_agent::vision::planar`]) a print held up and
@@ -34,6 +36,55 @@ use kiosk_agent::vision::quality::{analyze_face, prepare, Thresholds};
 
 fn fixture(name: &str) -> Vec<u8> {
     std::fs::read(PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/frames").join(name)).unwrap()
+}
+
+/// Seconds rustc takes to build the face model's parser and interpreter from nothing, as a crate
+/// of their own with the crate's release settings (opt-level 3, one codegen unit); or why that
+/// cannot be done here.
+fn cold_build_secs() -> Result<f64, String> {
+    let deps = std::env::current_exe().map_err(|e| e.to_string())?.parent().unwrap().to_path_buf();
+    let dir = std::env::temp_dir().join(format!("kiosk-cold-build-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src/vision");
+    let lib = format!(
+        "pub mod vision {{ #[path = {:?}] pub mod onnx; #[path = {:?}] pub mod infer; }}",
+        src.join("onnx.rs"),
+        src.join("infer.rs")
+    );
+    std::fs::write(dir.join("lib.rs"), lib).map_err(|e| e.to_string())?;
+    // Several thiserror builds may sit in deps (versions, feature sets): the one that compiles.
+    let mut candidates: Vec<PathBuf> = std::fs::read_dir(&deps)
+        .map_err(|e| e.to_string())?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.file_name().is_some_and(|n| n.to_string_lossy().starts_with("libthiserror-")))
+        .filter(|p| p.extension().is_some_and(|x| x == "rlib"))
+        .collect();
+    candidates.sort();
+    let rustc = std::env::var("RUSTC").unwrap_or_else(|_| "rustc".into());
+    let mut last = String::from("no thiserror build in the deps directory");
+    for rlib in candidates {
+        let t0 = Instant::now();
+        let o = std::process::Command::new(&rustc)
+            .args(["--edition", "2021", "--crate-type", "lib", "--crate-name", "face_model"])
+            .args(["-C", "opt-level=3", "-C", "codegen-units=1", "-A", "warnings", "-L"])
+            .arg(format!("dependency={}", deps.display()))
+            .arg("--extern")
+            .arg(format!("thiserror={}", rlib.display()))
+            .arg("--out-dir")
+            .arg(&dir)
+            .arg(dir.join("lib.rs"))
+            .output()
+            .map_err(|e| format!("{rustc}: {e}"))?;
+        let secs = t0.elapsed().as_secs_f64();
+        if o.status.success() {
+            let _ = std::fs::remove_dir_all(&dir);
+            return Ok(secs);
+        }
+        last = String::from_utf8_lossy(&o.stderr).lines().next().unwrap_or_default().to_string();
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+    Err(last)
 }
 
 /// Median and p90 in milliseconds of `runs` calls of `f`, after a warm-up.
@@ -142,6 +193,10 @@ fn main() {
     report("face_model", time(runs, || drop(std::hint::black_box(model.raw(vec![0.1; 128 * 128 * 3]).unwrap()))));
     println!("metric face_model_bytes {} B", kiosk_agent::vision::blazeface::model().len());
     println!("metric face_model_bytes_in_binary {} B", kiosk_agent::vision::blazeface::MODEL_PACKED.len());
+    match cold_build_secs() {
+        Ok(s) => println!("metric face_model_cold_build {s:.1} s (parser and interpreter, rustc -O, one unit)"),
+        Err(e) => println!("face_model_cold_build: not measured: {e}"),
+    }
 
     // Head pose on the rendered head (src/camera/head.rs) over −35…35° yaw × −20…20° pitch, 5°
     // apart: the largest error of each angle, the yaw error with the head level, and the errors
