@@ -192,12 +192,19 @@ fn framebuffer_and_gpio_button() {
     let jobs = jobs.as_array().unwrap();
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     assert!(jobs[0]["user_id"].as_str().unwrap().starts_with("walkup-"), "{}", jobs[0]);
-    // The panel unplugged (its uinput device destroyed) was noted; restarted without a panel,
-    // the agent took up one plugged in later, and a tap on the Start button it then offered
-    // started a session.
-    assert!(log.contains("(unplugged?); it is read again when it is back"), "{log}");
-    let log = std::fs::read_to_string(dir.join("touch2.log")).unwrap();
-    let plugged = log.find("(a touch panel)").expect("the panel plugged in was read");
+    // The panel unplugged (its uinput device destroyed) was noted, and the welcome offered the
+    // button instead of a Start button nobody could tap; a panel plugged in later was taken
+    // up, and a tap on the Start button the welcome offered again started a session.
+    let gone = log.find("(unplugged?); it is read again when it is back").unwrap_or_else(|| panic!("{log}"));
+    let idle = Screen::Idle {
+        link: kiosk_agent::display::screens::Link::Offline,
+        start: kiosk_agent::display::screens::Start::Button,
+    };
+    let mut want = Canvas::new(w, h);
+    render(&idle, &kiosk_agent::display::english(), &mut want);
+    let shown = screen_dump(dir, "touch-unplugged.raw", (w, h));
+    assert!(shown == want.rgb, "the framebuffer did not show the button's welcome with the panel unplugged");
+    let plugged = gone + log[gone..].find("(a touch panel)").expect("the panel plugged in was read");
     assert!(log[plugged..].contains("walk-up session started"), "{log}");
 }
 

@@ -188,10 +188,10 @@ pub fn on_gesture(service: &Service, slot: &DisplaySlot, g: Gesture) {
         // The nth language offered, counting from 1.
         Gesture::Key(Key::Digit(d)) => choose_language(service, |_, n| (d as usize).clamp(1, n) - 1),
         // As when a panel is there from the start (`App::run`): the Start button, the language
-        // arrows and "Read more" need a finger.
-        Gesture::TouchPanel => {
-            service.touch.store(true, Ordering::Relaxed);
-            service.sessions.read_more.store(true, Ordering::Relaxed);
+        // arrows and "Read more" need a finger; without one, the screens offer the button.
+        Gesture::TouchPanel { present } => {
+            service.touch.store(present, Ordering::Relaxed);
+            service.sessions.read_more.store(present, Ordering::Relaxed);
         }
     }
 }

@@ -102,9 +102,12 @@ pub enum Gesture {
         up: Point,
     },
     Key(Key),
-    /// No person's act: a touch panel plugged in after the start is now read, so the screens
-    /// can offer what needs a finger.
-    TouchPanel,
+    /// No person's act: a touch panel plugged in after the start is now read (`present`), so
+    /// the screens can offer what needs a finger; or the last one read went away, so they
+    /// should not.
+    TouchPanel {
+        present: bool,
+    },
 }
 
 /// One axis's raw range as the device reports it (`EVIOCGABS`).
@@ -363,13 +366,13 @@ pub struct TouchSettings {
 /// Enter key. Links (by-id, by-path) are followed to their eventN, so a device named twice is
 /// read once.
 pub fn resolve(entries: &[String]) -> Vec<PathBuf> {
-    resolve_except(entries, &HashSet::new(), &mut HashMap::new())
+    resolve_except(entries, &Reading::new(), &mut HashMap::new())
 }
 
 /// As [`resolve`], leaving out `skip` (devices read already) and, for `auto`, those in
 /// `not_ours` (opened once and found with neither a panel nor keys: a mouse, the power button),
 /// which are not opened again while the same device, by its number, is there.
-fn resolve_except(entries: &[String], skip: &HashSet<PathBuf>, not_ours: &mut HashMap<PathBuf, u64>) -> Vec<PathBuf> {
+fn resolve_except(entries: &[String], skip: &Reading, not_ours: &mut HashMap<PathBuf, u64>) -> Vec<PathBuf> {
     use std::os::unix::fs::MetadataExt;
     let mut out = Vec::new();
     for e in entries {
@@ -378,7 +381,7 @@ fn resolve_except(entries: &[String], skip: &HashSet<PathBuf>, not_ours: &mut Ha
             let nodes = std::fs::read_dir("/dev/input").into_iter().flatten().flatten().map(|d| d.path());
             for p in nodes.filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("event"))) {
                 let number = std::fs::metadata(&p).map_or(0, |m| m.rdev());
-                if skip.contains(&p) || not_ours.get(&p) == Some(&number) {
+                if skip.contains_key(&p) || not_ours.get(&p) == Some(&number) {
                     continue;
                 }
                 match std::fs::File::open(&p).map(|f| caps(&f)) {
@@ -392,7 +395,7 @@ fn resolve_except(entries: &[String], skip: &HashSet<PathBuf>, not_ours: &mut Ha
             out.extend(found);
         } else {
             let p = std::fs::canonicalize(e).unwrap_or_else(|_| PathBuf::from(e));
-            if !skip.contains(&p) {
+            if !skip.contains_key(&p) {
                 out.push(p);
             }
         }
@@ -402,6 +405,9 @@ fn resolve_except(entries: &[String], skip: &HashSet<PathBuf>, not_ours: &mut Ha
     out
 }
 
+/// The devices being read, each with whether it is a touch panel.
+type Reading = HashMap<PathBuf, bool>;
+
 /// How often devices are looked for again: one plugged in, or back after being unplugged or a
 /// USB reset, is read within this.
 pub const RESCAN: Duration = Duration::from_secs(2);
@@ -410,7 +416,8 @@ pub const RESCAN: Duration = Duration::from_secs(2);
 /// was opened at the start, with what it can do. A named device that cannot be opened at the
 /// start is an error (a wrong path in the config). Afterwards, every [`RESCAN`] until `stop`, a
 /// device that went away is opened again once it is back, and `auto` takes up touch panels and
-/// keyboards plugged in; a touch panel so found sends [`Gesture::TouchPanel`]. (A reader blocked
+/// keyboards plugged in; a touch panel so found sends [`Gesture::TouchPanel`], as does the last
+/// touch panel read going away. (A reader blocked
 /// on a quiet device ends with the process, not with `stop`.)
 pub fn watch_all(
     entries: &[String],
@@ -418,7 +425,7 @@ pub fn watch_all(
     tx: Sender<Gesture>,
     stop: Arc<AtomicBool>,
 ) -> Result<Vec<(PathBuf, Caps)>, EvdevError> {
-    let reading: Arc<Mutex<HashSet<PathBuf>>> = Default::default();
+    let reading: Arc<Mutex<Reading>> = Default::default();
     let mut opened = Vec::new();
     for path in resolve(entries) {
         let caps = watch(&path, touch, tx.clone(), reading.clone())?;
@@ -438,7 +445,7 @@ pub fn watch_all(
                 // Not there (yet): looked for again at the next scan. (A named FIFO, as the
                 // tests use, is opened here only once a writer comes.)
                 let Ok(caps) = watch(&path, touch, tx.clone(), reading.clone()) else { continue };
-                if caps.touch && tx.send(Gesture::TouchPanel).is_err() {
+                if caps.touch && tx.send(Gesture::TouchPanel { present: true }).is_err() {
                     return;
                 }
             }
@@ -455,7 +462,7 @@ fn watch(
     path: &Path,
     touch: TouchSettings,
     tx: Sender<Gesture>,
-    reading: Arc<Mutex<HashSet<PathBuf>>>,
+    reading: Arc<Mutex<Reading>>,
 ) -> Result<Caps, EvdevError> {
     let err = |detail: String| EvdevError { path: path.display().to_string(), detail };
     let mut file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
@@ -483,7 +490,8 @@ fn watch(
     let name = path.display().to_string();
     let what = if found.touch { "a touch panel" } else { "keys" };
     crate::log::info(&format!("reading input device {name} ({what})"), &[]);
-    reading.lock().unwrap_or_else(|e| e.into_inner()).insert(path.to_path_buf());
+    reading.lock().unwrap_or_else(|e| e.into_inner()).insert(path.to_path_buf(), found.touch);
+    let tx_gone = tx.clone();
     let mut read = move || {
         let mut buf = vec![0u8; EVENT_BYTES * 64];
         let mut have = 0;
@@ -508,7 +516,7 @@ fn watch(
         }
     };
     let (path_after, reading_after) = (path.to_path_buf(), reading.clone());
-    let path = path.to_path_buf();
+    let (path, was_touch) = (path.to_path_buf(), found.touch);
     std::thread::Builder::new()
         .name("evdev".into())
         .spawn(move || {
@@ -518,7 +526,16 @@ fn watch(
                     &[],
                 );
             }
-            reading.lock().unwrap_or_else(|e| e.into_inner()).remove(&path);
+            let touch_left = {
+                let mut r = reading.lock().unwrap_or_else(|e| e.into_inner());
+                r.remove(&path);
+                r.values().any(|&t| t)
+            };
+            // The last panel gone (unplugged, or its cable failed): the screens go back to the
+            // button. The receiver may be gone already; nothing is left to tell then.
+            if was_touch && !touch_left {
+                let _ = tx_gone.send(Gesture::TouchPanel { present: false });
+            }
         })
         .map_err(|e| {
             // Not read after all: looked for again at the next scan.
