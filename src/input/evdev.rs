@@ -416,9 +416,9 @@ pub const RESCAN: Duration = Duration::from_secs(2);
 /// was opened at the start, with what it can do. A named device that cannot be opened at the
 /// start is an error (a wrong path in the config). Afterwards, every [`RESCAN`] until `stop`, a
 /// device that went away is opened again once it is back, and `auto` takes up touch panels and
-/// keyboards plugged in; a touch panel so found sends [`Gesture::TouchPanel`], as does the last
-/// touch panel read going away. (A reader blocked
-/// on a quiet device ends with the process, not with `stop`.)
+/// keyboards plugged in. The first touch panel read and the last one gone each send
+/// [`Gesture::TouchPanel`]. (A reader blocked on a quiet device ends with the process, not with
+/// `stop`.)
 pub fn watch_all(
     entries: &[String],
     touch: TouchSettings,
@@ -444,10 +444,7 @@ pub fn watch_all(
             for path in resolve_except(&entries, &skip, &mut not_ours) {
                 // Not there (yet): looked for again at the next scan. (A named FIFO, as the
                 // tests use, is opened here only once a writer comes.)
-                let Ok(caps) = watch(&path, touch, tx.clone(), reading.clone()) else { continue };
-                if caps.touch && tx.send(Gesture::TouchPanel { present: true }).is_err() {
-                    return;
-                }
+                let _ = watch(&path, touch, tx.clone(), reading.clone());
             }
         })
         .map_err(|e| EvdevError { path: "/dev/input".into(), detail: e.to_string() })?;
@@ -490,7 +487,15 @@ fn watch(
     let name = path.display().to_string();
     let what = if found.touch { "a touch panel" } else { "keys" };
     crate::log::info(&format!("reading input device {name} ({what})"), &[]);
-    reading.lock().unwrap_or_else(|e| e.into_inner()).insert(path.to_path_buf(), found.touch);
+    {
+        let mut r = reading.lock().unwrap_or_else(|e| e.into_inner());
+        // The first panel read: the screens can offer what needs a finger. Told under the lock,
+        // as its going away is, so the two arrive in the order they happened.
+        if found.touch && !r.values().any(|&t| t) {
+            let _ = tx.send(Gesture::TouchPanel { present: true });
+        }
+        r.insert(path.to_path_buf(), found.touch);
+    }
     let tx_gone = tx.clone();
     let mut read = move || {
         let mut buf = vec![0u8; EVENT_BYTES * 64];
@@ -526,14 +531,11 @@ fn watch(
                     &[],
                 );
             }
-            let touch_left = {
-                let mut r = reading.lock().unwrap_or_else(|e| e.into_inner());
-                r.remove(&path);
-                r.values().any(|&t| t)
-            };
+            let mut r = reading.lock().unwrap_or_else(|e| e.into_inner());
+            r.remove(&path);
             // The last panel gone (unplugged, or its cable failed): the screens go back to the
-            // button. The receiver may be gone already; nothing is left to tell then.
-            if was_touch && !touch_left {
+            // button. (The receiver may be gone already; nothing is left to tell then.)
+            if was_touch && !r.values().any(|&t| t) {
                 let _ = tx_gone.send(Gesture::TouchPanel { present: false });
             }
         })
