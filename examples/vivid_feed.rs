@@ -7,8 +7,9 @@
 //!     vivid_feed set NAME VALUE          set one of vivid's integer controls on the capture node
 //!
 //! With `--follow`, FILE's last word is what the screen asks now, as the person in front of the
-//! kiosk reads it (`turn_left`, `turn_right`, `look_up`; anything else, or no file: look ahead).
-//! The test writes there what the host application's view of the session shows.
+//! kiosk reads it (`turn_left`, `turn_right`, `look_up`; anything else: look ahead), written
+//! by the test from the host application's view of the session; no FILE, no session: the
+//! person looks ahead and stands still.
 use std::time::{Duration, Instant};
 
 use kiosk_agent::camera::synthetic::SyntheticCamera;
@@ -80,7 +81,9 @@ fn main() {
     // the person who turns their head as asked (active liveness).
     let mut cam = match &follow {
         None => SyntheticCamera::new(kiosk_agent::camera::synthetic::FIXTURE_FACE, 30).expect("the bundled fixture"),
-        Some(_) => SyntheticCamera::with_default_face(),
+        // Five frames a second of the head's own clock: an emulated CPU draws a few a second,
+        // and the head must turn in real time at a person's pace, not a fifth of it.
+        Some(_) => SyntheticCamera::person(kiosk_agent::camera::synthetic::FIXTURE_FACE, 5).expect("a face in it"),
     }
     .with_format(PixelFormat::Yuyv);
     let asked = |file: &std::path::Path| -> Option<Task> {
@@ -128,13 +131,24 @@ fn main() {
         assert_ne!(ptr, libc::MAP_FAILED, "mmap");
         maps.push(unsafe { std::slice::from_raw_parts_mut(ptr as *mut u8, b.length as usize) });
     }
+    let mut filled = vec![false; rb.count as usize];
+    // Frames drawn since the last session ended (FILE gone).
+    let mut after = 0;
     let mut fill_and_queue = |i: u32, maps: &mut Vec<&mut [u8]>| {
-        if let Some(file) = &follow {
-            cam.prompt(asked(file));
+        // Following, with no FILE (between sessions) the person looks ahead again and then
+        // stands still: the buffers go back as they were, leaving the emulated CPU to the
+        // agent. (Standing still turned up, the next session's neutral pose would be that.)
+        let n = first.data.len().min(maps[i as usize].len());
+        let session = follow.as_ref().is_none_or(|f| f.exists());
+        after = if session { 0 } else { after + 1 };
+        if !filled[i as usize] || after <= 2 * maps.len() + 8 {
+            if let Some(file) = &follow {
+                cam.prompt(asked(file));
+            }
+            let f = cam.next_frame().unwrap();
+            maps[i as usize][..n].copy_from_slice(&f.data[..n]);
+            filled[i as usize] = true;
         }
-        let f = cam.next_frame().unwrap();
-        let n = f.data.len().min(maps[i as usize].len());
-        maps[i as usize][..n].copy_from_slice(&f.data[..n]);
         let mut b = desc(i);
         b.bytesused = n as u32;
         b.field = 1; // V4L2_FIELD_NONE

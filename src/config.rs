@@ -493,19 +493,23 @@ impl InputConfig {
     }
 
     /// Starts reading the evdev devices, and looks for those plugged in (or back) later until
-    /// `stop`; their gestures come on one channel, with whether any of them is a touch panel.
+    /// `stop`; their gestures come on one channel, with what they can do together (touch, keys).
     /// `auto` finding nothing is no error (a kiosk with a button and no panel); a named device
     /// that cannot be opened at the start is.
     pub fn watch_evdev(
         &self,
         panel: (u32, u32),
         stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
-    ) -> Result<(std::sync::mpsc::Receiver<crate::input::evdev::Gesture>, bool), crate::input::evdev::EvdevError> {
+    ) -> Result<
+        (std::sync::mpsc::Receiver<crate::input::evdev::Gesture>, crate::input::evdev::Caps),
+        crate::input::evdev::EvdevError,
+    > {
         use crate::input::evdev;
         let (tx, rx) = std::sync::mpsc::channel();
         let touch = evdev::TouchSettings { calibration: self.touch_calibration, rotation: self.touch_rotation, panel };
         let opened = evdev::watch_all(&self.evdev, touch, tx, stop)?;
-        Ok((rx, opened.iter().any(|(_, caps)| caps.touch)))
+        let any = |f: fn(&evdev::Caps) -> bool| opened.iter().any(|(_, c)| f(c));
+        Ok((rx, evdev::Caps { touch: any(|c| c.touch), keys: any(|c| c.keys) }))
     }
 
     /// The button's answers for one session, when a button is configured.

@@ -457,10 +457,11 @@ fn a_touch_panel_unplugged_and_plugged_back_in_is_read_again() {
         assert!(Instant::now() < deadline, "the agent did not notice the panel go");
         std::thread::sleep(Duration::from_millis(50));
     }
-    // Without a panel, the welcome offers the button again (no Start button nobody can tap).
-    let button = Screen::Idle { link: Link::Online, start: Start::Button };
-    wait_screen(&a, "the button's welcome, the panel gone", |s| {
-        s.last().is_some_and(|(_, p)| shows_in(p, &button, &fr, TOUCH_PANEL))
+    // Without the panel, this kiosk (no button, no keys) has nothing a person can answer with:
+    // the welcome asks for staff, not to tap a Start button nobody can tap.
+    let staff = Screen::Idle { link: Link::Online, start: Start::Staff };
+    wait_screen(&a, "the staff welcome, the panel gone", |s| {
+        s.last().is_some_and(|(_, p)| shows_in(p, &staff, &fr, TOUCH_PANEL))
     });
     // The open meets the agent's when it looks again.
     let mut touch = plug_in();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::api::{Backend, StartSession};
-use crate::config::WalkUp;
+use crate::config::{InputBackend, WalkUp};
 use crate::display::screens::{Link, More, Problem, Start};
 use crate::display::slot::DisplaySlot;
 use crate::display::touch::{self, Action};
@@ -87,6 +87,8 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
     let mut home = load(&d.language);
     let outcome_for = Duration::from_secs(d.outcome_secs);
     let input = &service.config.input;
+    // Something to press: the GPIO button, or a keyboard or keypad being read (Enter).
+    let press = || input.backend == InputBackend::Gpio || service.keys.load(Ordering::Relaxed);
     // What is on the panel: the screen and the language it was drawn in.
     let mut drawn: Option<(Screen, String)> = None;
     let mut slow: Option<(std::time::Instant, bool, bool)> = None;
@@ -123,12 +125,14 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
             camera_missing,
             storage_full,
             link: service.link(),
-            // Looked at each time: a touch panel may be plugged in while the welcome shows.
-            start: match (input.walk_up, service.touch.load(Ordering::Relaxed)) {
-                (WalkUp::Off, _) => Start::Staff,
-                (_, false) => Start::Button,
-                (_, true) => Start::Touch { languages: !d.languages.is_empty() },
-            },
+            // Looked at each time: a touch panel or keyboard may come or go while the welcome
+            // shows. With nothing a person can answer with, staff start the session.
+            start: start_offered(
+                input.walk_up,
+                service.touch.load(Ordering::Relaxed),
+                press(),
+                !d.languages.is_empty(),
+            ),
         };
         match screen_for(&facts) {
             // The session draws; whatever it leaves is not ours to trust.
@@ -187,11 +191,12 @@ pub fn on_gesture(service: &Service, slot: &DisplaySlot, g: Gesture) {
         Gesture::Key(Key::Next) => choose_language(service, |i, n| (i + 1) % n),
         // The nth language offered, counting from 1.
         Gesture::Key(Key::Digit(d)) => choose_language(service, |_, n| (d as usize).clamp(1, n) - 1),
-        // As when a panel is there from the start (`App::run`): the Start button, the language
-        // arrows and "Read more" need a finger; without one, the screens offer the button.
-        Gesture::TouchPanel { present } => {
-            service.touch.store(present, Ordering::Relaxed);
-            service.sessions.read_more.store(present, Ordering::Relaxed);
+        // As for the devices there at the start (`App::run`): the Start button, the language
+        // arrows and "Read more" need a finger, "press the button" a button or keys.
+        Gesture::Devices(can) => {
+            service.touch.store(can.touch, Ordering::Relaxed);
+            service.keys.store(can.keys, Ordering::Relaxed);
+            service.sessions.read_more.store(can.touch, Ordering::Relaxed);
         }
     }
 }
@@ -252,6 +257,16 @@ fn choose_language(service: &Service, pick: impl Fn(usize, usize) -> usize) {
     *chosen = Some((next, std::time::Instant::now()));
 }
 
+/// How the welcome asks a person to start: on the touch panel being read, with what there is to
+/// press, or through staff when walk-ups are off or nothing could answer.
+fn start_offered(walk_up: WalkUp, touch: bool, press: bool, languages: bool) -> Start {
+    match (walk_up, touch, press) {
+        (WalkUp::Off, ..) | (_, false, false) => Start::Staff,
+        (_, true, _) => Start::Touch { languages },
+        (_, false, true) => Start::Button,
+    }
+}
+
 /// Starts a walk-up session, when the kiosk offers them and nothing is in the way.
 fn start_walk_up(service: &Service) {
     let walk_up = &service.config.input;
@@ -302,6 +317,17 @@ mod tests {
             link: LinkState::Up,
             start: Start::Staff,
         }
+    }
+
+    #[test]
+    fn the_welcome_offers_only_what_a_person_can_answer_with() {
+        let doc = WalkUp::Document;
+        assert_eq!(start_offered(doc, true, true, true), Start::Touch { languages: true });
+        assert_eq!(start_offered(doc, true, false, false), Start::Touch { languages: false });
+        assert_eq!(start_offered(doc, false, true, true), Start::Button);
+        // The panel gone and no button or keys: not a button that is not there.
+        assert_eq!(start_offered(doc, false, false, true), Start::Staff);
+        assert_eq!(start_offered(WalkUp::Off, true, true, true), Start::Staff);
     }
 
     #[test]

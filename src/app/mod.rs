@@ -176,10 +176,11 @@ impl Agent {
                 .expect("a thread can be spawned");
         }
         if !c.input.evdev.is_empty() {
-            let (rx, touch) = c.input.watch_evdev(self.display.size, threads_stop.clone())?;
+            let (rx, can) = c.input.watch_evdev(self.display.size, threads_stop.clone())?;
             // The Start button, the language arrows and "Read more" need a finger.
-            self.service.touch.store(touch, Ordering::Relaxed);
-            self.service.sessions.read_more.store(touch, Ordering::Relaxed);
+            self.service.touch.store(can.touch, Ordering::Relaxed);
+            self.service.keys.store(can.keys, Ordering::Relaxed);
+            self.service.sessions.read_more.store(can.touch, Ordering::Relaxed);
             let (service, slot) = (self.service.clone(), self.display.clone());
             std::thread::Builder::new()
                 .name("touch".into())

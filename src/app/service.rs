@@ -50,8 +50,10 @@ pub struct Service {
     /// for the session they start; `None`: `[display] language`. The front desk forgets it when
     /// a session ends or after [`super::frontdesk::CHOICE_KEPT`] without one.
     pub chosen_language: std::sync::Mutex<Option<(String, std::time::Instant)>>,
-    /// A touch panel was found (`[input] evdev`): the screens offer on-screen choices.
+    /// A touch panel is being read (`[input] evdev`): the screens offer on-screen choices.
     pub touch: std::sync::atomic::AtomicBool,
+    /// A keyboard or keypad is being read (`[input] evdev`): Enter answers as the button does.
+    pub keys: std::sync::atomic::AtomicBool,
     /// What the kiosk counts for the fleet, and who it is.
     pub metrics: Arc<crate::metrics::Registry>,
     pub identity: crate::metrics::Identity,
@@ -263,6 +265,7 @@ pub fn build(
         ekyc_budget,
         chosen_language: Default::default(),
         touch: Default::default(),
+        keys: Default::default(),
         identity,
         metrics,
     })

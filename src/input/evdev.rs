@@ -102,12 +102,9 @@ pub enum Gesture {
         up: Point,
     },
     Key(Key),
-    /// No person's act: a touch panel plugged in after the start is now read (`present`), so
-    /// the screens can offer what needs a finger; or the last one read went away, so they
-    /// should not.
-    TouchPanel {
-        present: bool,
-    },
+    /// No person's act: what the devices being read can do changed (the first touch panel or
+    /// keyboard read, the last one gone), so the screens offer what can be answered.
+    Devices(Caps),
 }
 
 /// One axis's raw range as the device reports it (`EVIOCGABS`).
@@ -405,8 +402,26 @@ fn resolve_except(entries: &[String], skip: &Reading, not_ours: &mut HashMap<Pat
     out
 }
 
-/// The devices being read, each with whether it is a touch panel.
-type Reading = HashMap<PathBuf, bool>;
+/// The devices being read, each with what it can do.
+type Reading = HashMap<PathBuf, Caps>;
+
+/// What the devices in `r` can do together.
+fn can_do(r: &Reading) -> Caps {
+    Caps { touch: r.values().any(|c| c.touch), keys: r.values().any(|c| c.keys) }
+}
+
+/// Changes `r` and, if that changes what the devices read can do, says so on `tx`. Under the
+/// lock, so that the news of a device going and coming back arrive in that order. (The receiver
+/// may be gone already; nothing is left to tell then.)
+fn update<R>(reading: &Mutex<Reading>, tx: &Sender<Gesture>, change: impl FnOnce(&mut Reading) -> R) {
+    let mut r = reading.lock().unwrap_or_else(|e| e.into_inner());
+    let before = can_do(&r);
+    change(&mut r);
+    let after = can_do(&r);
+    if after != before {
+        let _ = tx.send(Gesture::Devices(after));
+    }
+}
 
 /// How often devices are looked for again: one plugged in, or back after being unplugged or a
 /// USB reset, is read within this.
@@ -416,9 +431,9 @@ pub const RESCAN: Duration = Duration::from_secs(2);
 /// was opened at the start, with what it can do. A named device that cannot be opened at the
 /// start is an error (a wrong path in the config). Afterwards, every [`RESCAN`] until `stop`, a
 /// device that went away is opened again once it is back, and `auto` takes up touch panels and
-/// keyboards plugged in. The first touch panel read and the last one gone each send
-/// [`Gesture::TouchPanel`]. (A reader blocked on a quiet device ends with the process, not with
-/// `stop`.)
+/// keyboards plugged in. A change in what the devices read can do together (the first touch
+/// panel or keyboard, the last one gone) sends [`Gesture::Devices`]. (A reader blocked on a
+/// quiet device ends with the process, not with `stop`.)
 pub fn watch_all(
     entries: &[String],
     touch: TouchSettings,
@@ -487,15 +502,7 @@ fn watch(
     let name = path.display().to_string();
     let what = if found.touch { "a touch panel" } else { "keys" };
     crate::log::info(&format!("reading input device {name} ({what})"), &[]);
-    {
-        let mut r = reading.lock().unwrap_or_else(|e| e.into_inner());
-        // The first panel read: the screens can offer what needs a finger. Told under the lock,
-        // as its going away is, so the two arrive in the order they happened.
-        if found.touch && !r.values().any(|&t| t) {
-            let _ = tx.send(Gesture::TouchPanel { present: true });
-        }
-        r.insert(path.to_path_buf(), found.touch);
-    }
+    update(&reading, &tx, |r| r.insert(path.to_path_buf(), found));
     let tx_gone = tx.clone();
     let mut read = move || {
         let mut buf = vec![0u8; EVENT_BYTES * 64];
@@ -521,7 +528,7 @@ fn watch(
         }
     };
     let (path_after, reading_after) = (path.to_path_buf(), reading.clone());
-    let (path, was_touch) = (path.to_path_buf(), found.touch);
+    let (tx_after, path) = (tx_gone.clone(), path.to_path_buf());
     std::thread::Builder::new()
         .name("evdev".into())
         .spawn(move || {
@@ -531,17 +538,12 @@ fn watch(
                     &[],
                 );
             }
-            let mut r = reading.lock().unwrap_or_else(|e| e.into_inner());
-            r.remove(&path);
-            // The last panel gone (unplugged, or its cable failed): the screens go back to the
-            // button. (The receiver may be gone already; nothing is left to tell then.)
-            if was_touch && !r.values().any(|&t| t) {
-                let _ = tx_gone.send(Gesture::TouchPanel { present: false });
-            }
+            // Unplugged, or its cable failed: the screens stop offering what it answered.
+            update(&reading, &tx_gone, |r| r.remove(&path));
         })
         .map_err(|e| {
             // Not read after all: looked for again at the next scan.
-            reading_after.lock().unwrap_or_else(|e| e.into_inner()).remove(&path_after);
+            update(&reading_after, &tx_after, |r| r.remove(&path_after));
             err(e.to_string())
         })?;
     Ok(found)

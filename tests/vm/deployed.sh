@@ -91,9 +91,12 @@ session() {
     tail -n 1 "/mnt/session$n.err" > $W/screen.new && mv $W/screen.new $W/screen
     sleep 0.2
   done) &
+  local person=$!
   # An emulated CPU draws a 1280x800 preview slowly: three looks, a moment apart.
   for k in a b c; do sleep 0.7; fb "capture$n$k"; done
   wait $s || fail "session $n: $(cat /mnt/session$n.err)"
+  kill $person 2> /dev/null; wait $person
+  rm -f $W/screen
 }
 
 step "session 1: consent by the button, capture, outcome, welcome"

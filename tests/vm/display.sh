@@ -199,15 +199,15 @@ log_has 1 "captured and queued" /mnt/touch.log || exit 47
 $A jobs --config $W/touch.toml --json > /mnt/touch-jobs.json
 # 8. The panel unplugged, then another plugged in while the agent runs: the uinput device is
 #    destroyed (its feed ends), which the agent notes, and the welcome (in the kiosk's language
-#    again after the session) offers the button instead; a new panel appears under another
+#    again after the session) offers the keyboard's Enter instead; a new panel appears under another
 #    eventN, evdev = ["auto"] takes it up within the rescan, the welcome offers its Start button
 #    again, and a tap on it starts a session.
 exec 7>&-
 wait $feed
 log_has 1 "unplugged?" /mnt/touch.log || exit 49
-# The session's outcome (2 s) over, and the welcome redrawn.
-sleep 4
-dd if=/dev/fb0 of=/mnt/touch-unplugged.raw bs=4096 2>/dev/null
+# The session's outcome (2 s) over, and the welcome redrawn: three looks, a moment apart.
+sleep 3
+for k in a b c; do sleep 1; dd if=/dev/fb0 of=/mnt/touch-unplugged-$k.raw bs=4096 2>/dev/null; done
 mkfifo $W/finger2
 $L /mnt/uinput_feed "$fbw" "$fbh" < $W/finger2 > /mnt/touch-feed2.log 2>&1 &
 feed=$!
