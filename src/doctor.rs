@@ -197,18 +197,27 @@ fn touch(c: Option<&Config>) -> Check {
     let Some(i) = c.map(|c| &c.input) else { return check("touch", Verdict::Warn, "no config", "pass --config") };
     let mut found = Vec::new();
     for path in evdev::resolve(&i.evdev) {
-        match std::fs::File::open(&path) {
+        match evdev::open(&path) {
             Ok(f) => {
                 let caps = evdev::caps(&f);
-                let what = if caps.touch || i.touch_calibration.is_some() { "touch panel" } else { "keys" };
+                let what = match (caps, i.touch_calibration) {
+                    (c, _) if c.touch => "touch panel",
+                    // What says nothing of itself is the panel the calibration is for (as run).
+                    (c, Some(_)) if c == evdev::Caps::default() => "touch panel",
+                    (c, _) if c.keys => "keys",
+                    _ => "neither a touch panel nor keys",
+                };
                 found.push(format!("{} ({what})", path.display()));
+            }
+            Err(e @ evdev::EvdevError::NotADevice { .. }) => {
+                return check("touch", Verdict::Fail, e.to_string(), "fix [input] evdev in the config")
             }
             Err(e) => {
                 return check(
                     "touch",
                     Verdict::Fail,
-                    format!("input device {}: {e}", path.display()),
-                    "check [input] evdev and that the service user is in group input",
+                    e.to_string(),
+                    "connect the device if it is unplugged",
                 )
             }
         }

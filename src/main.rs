@@ -363,7 +363,19 @@ fn main() {
     // the API key and, during a session, a person's name, ID number and face.
     // SAFETY: prctl(PR_SET_DUMPABLE) only changes this process's dumpable flag.
     unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) };
-    if let Err(e) = run(Cli::parse()) {
+    let cli = Cli::parse();
+    // Output piped into `head` or `grep -q` ends the command quietly when the reader goes, as
+    // with other tools (Rust ignores SIGPIPE, and a print to the closed pipe would panic). Not
+    // for the long-running service, whose sockets and child processes must not end it.
+    #[cfg(feature = "sandbox")]
+    let serves = matches!(cli.command, Command::Run { .. } | Command::Sandbox { .. });
+    #[cfg(not(feature = "sandbox"))]
+    let serves = matches!(cli.command, Command::Run { .. });
+    if !serves {
+        // SAFETY: restores the default disposition of one signal, before any thread starts.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_DFL) };
+    }
+    if let Err(e) = run(cli) {
         eprintln!("kiosk-agent: error: {e:#}");
         // A config that cannot work exits 78 (EX_CONFIG): the unit does not restart on it.
         let config_error = e.chain().any(|c| {
@@ -373,6 +385,9 @@ fn main() {
                     Some(
                         kiosk_agent::app::AppError::Config(_)
                             | kiosk_agent::app::AppError::Api(kiosk_agent::api::server::ServerError::Access(_))
+                            | kiosk_agent::app::AppError::Input(
+                                kiosk_agent::input::evdev::EvdevError::NotADevice { .. }
+                            )
                     )
                 )
         });

@@ -128,6 +128,51 @@ fn bad_input_is_refused_clearly() {
 }
 
 #[test]
+fn output_into_a_pipe_nobody_reads_ends_the_command_quietly() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    for args in [&["status", "--json"][..], &["queue", "ls"], &["check-config"]] {
+        // As `kiosk-agent status --json | head -c1` once the reader has gone: every write fails.
+        let (reader, writer) = std::io::pipe().unwrap();
+        drop(reader);
+        let o = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .stdout(writer)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(o.status.signal(), Some(libc::SIGPIPE), "{args:?}: {:?} {err}", o.status);
+    }
+}
+
+#[test]
+fn a_file_named_as_an_input_device_is_a_config_error_for_run_and_doctor() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let file = dir.path().join("id.json");
+    std::fs::write(&file, "{}").unwrap();
+    let mut cfg = std::fs::read_to_string(&config).unwrap();
+    cfg.push_str(&format!("[input]\nevdev = [{file:?}]\n[api]\nsocket = {:?}\n", dir.path().join("control.sock")));
+    std::fs::write(&config, cfg).unwrap();
+    // The service refuses it as a config mistake (78: systemd does not restart it in a loop).
+    let o = agent(&["run"], &config);
+    assert_eq!(o.status.code(), Some(78), "{}", text(&o));
+    assert!(text(&o).contains("not an input device") && text(&o).contains("id.json"), "{}", text(&o));
+    // The doctor fails it too, rather than listing it as keys.
+    let o = agent(&["doctor", "--json"], &config);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
+    let touch = report.as_array().unwrap().iter().find(|c| c["name"] == "touch").unwrap();
+    assert_eq!(touch["verdict"], "FAIL", "{touch}");
+    assert!(touch["detail"].as_str().unwrap().contains("not an input device"), "{touch}");
+}
+
+#[test]
 fn check_config_accepts_every_display_the_docs_offer() {
     let sb = start_sandbox(&[]);
     let dir = tempfile::tempdir().unwrap();

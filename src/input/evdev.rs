@@ -299,10 +299,25 @@ pub fn parse(record: &[u8]) -> (u16, u16, i32) {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("input device {path}: {detail}; check [input] evdev and that the service user is in group input")]
-pub struct EvdevError {
-    pub path: String,
-    pub detail: String,
+pub enum EvdevError {
+    #[error("input device {path}: {detail}; check [input] evdev and that the service user is in group input")]
+    Open { path: String, detail: String },
+    /// A file or directory named as a device: a mistake in the config, not a device missing.
+    #[error("input device {path}: not an input device (a character device under /dev/input); name one in [input] evdev, or \"auto\"")]
+    NotADevice { path: String },
+}
+
+/// Opens the device at `path` for reading; a file or directory is refused. (A FIFO stands in
+/// for a device in tests; a file would be read, end, and be opened again at every scan.)
+pub fn open(path: &Path) -> Result<std::fs::File, EvdevError> {
+    use std::os::unix::fs::FileTypeExt;
+    let err = |e: std::io::Error| EvdevError::Open { path: path.display().to_string(), detail: e.to_string() };
+    let file = std::fs::File::open(path).map_err(err)?;
+    let kind = file.metadata().map_err(err)?.file_type();
+    if !(kind.is_char_device() || kind.is_fifo()) {
+        return Err(EvdevError::NotADevice { path: path.display().to_string() });
+    }
+    Ok(file)
 }
 
 /// What a device can do, from its capability bits.
@@ -462,7 +477,7 @@ pub fn watch_all(
                 let _ = watch(&path, touch, tx.clone(), reading.clone());
             }
         })
-        .map_err(|e| EvdevError { path: "/dev/input".into(), detail: e.to_string() })?;
+        .map_err(|e| EvdevError::Open { path: "/dev/input".into(), detail: e.to_string() })?;
     Ok(opened)
 }
 
@@ -476,17 +491,8 @@ fn watch(
     tx: Sender<Gesture>,
     reading: Arc<Mutex<Reading>>,
 ) -> Result<Caps, EvdevError> {
-    let err = |detail: String| EvdevError { path: path.display().to_string(), detail };
-    let mut file = std::fs::File::open(path).map_err(|e| err(e.to_string()))?;
-    {
-        use std::os::unix::fs::FileTypeExt;
-        let kind = file.metadata().map_err(|e| err(e.to_string()))?.file_type();
-        // A FIFO stands in for a device in tests; a file or directory would be read, end, and
-        // be opened again at every scan.
-        if !(kind.is_char_device() || kind.is_fifo()) {
-            return Err(err("not an input device (a character device under /dev/input)".into()));
-        }
-    }
+    let err = |detail: String| EvdevError::Open { path: path.display().to_string(), detail };
+    let mut file = open(path)?;
     let mut found = caps(&file);
     // Something that says nothing of itself (a FIFO) is the touch panel the calibration is for.
     found.touch |= found == Caps::default() && touch.calibration.is_some();
