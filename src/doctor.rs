@@ -212,14 +212,7 @@ fn touch(c: Option<&Config>) -> Check {
             Err(e @ evdev::EvdevError::NotADevice { .. }) => {
                 return check("touch", Verdict::Fail, e.to_string(), "fix [input] evdev in the config")
             }
-            Err(e) => {
-                return check(
-                    "touch",
-                    Verdict::Fail,
-                    e.to_string(),
-                    "connect the device if it is unplugged",
-                )
-            }
+            Err(e) => return check("touch", Verdict::Fail, e.to_string(), "connect the device if it is unplugged"),
         }
     }
     match (found.is_empty(), i.backend == crate::config::InputBackend::Gpio) {

@@ -87,7 +87,8 @@ enum Command {
         /// The person's user_id in the partner's system.
         #[arg(long)]
         user_id: String,
-        /// Smile ID job type: 1 Biometric KYC, 2 SmartSelfie authentication, 4 SmartSelfie enrollment.
+        /// Smile ID job type: 1 Biometric KYC, 2 SmartSelfie authentication, 4 SmartSelfie
+        /// enrollment, 6 Document Verification, 11 Enhanced Document Verification.
         #[arg(long, default_value_t = 1)]
         job_type: i64,
         /// JSON file with the id_info (country, id_type, id_number, names, dob, entered).
@@ -380,6 +381,7 @@ fn main() {
         // A config that cannot work exits 78 (EX_CONFIG): the unit does not restart on it.
         let config_error = e.chain().any(|c| {
             c.downcast_ref::<kiosk_agent::config::ConfigError>().is_some()
+                || matches!(c.downcast_ref::<QueueError>(), Some(QueueError::NotADirectory { .. }))
                 || matches!(
                     c.downcast_ref::<kiosk_agent::app::AppError>(),
                     Some(
@@ -441,9 +443,16 @@ fn start_watchdog(heartbeat: std::sync::Arc<std::sync::atomic::AtomicI64>) {
 /// `wait` rides out a short-lived holder (an operator's read-only command) for that long.
 fn open_queue(c: &Config, wait: std::time::Duration) -> Result<Queue> {
     let give_up = std::time::Instant::now() + wait;
+    let mut said = false;
     let q = loop {
         match Queue::open(&c.state_dir, c.queue.clone()) {
-            Err(QueueError::Busy { .. }) if std::time::Instant::now() < give_up => {
+            Err(QueueError::Busy { path }) if std::time::Instant::now() < give_up => {
+                if !std::mem::replace(&mut said, true) {
+                    eprintln!(
+                        "kiosk-agent: the queue in {path} is in use by another kiosk-agent process; waiting up to {} s for it",
+                        wait.as_secs()
+                    );
+                }
                 std::thread::sleep(std::time::Duration::from_millis(200))
             }
             r => break r?,
@@ -666,8 +675,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Capture { config, user_id, job_type, id_info, job_id, language, consent_given } => {
             let c = Config::load(&config)?;
-            let job_type = JobType::from_code(job_type)
-                .with_context(|| format!("--job-type {job_type} is not a Smile ID job type (1, 2, 4)"))?;
+            let job_type = JobType::from_code(job_type).with_context(|| {
+                format!("--job-type {job_type} is not a Smile ID job type the kiosk captures (1, 2, 4, 6, 11)")
+            })?;
             let id_info: IdInfo = match id_info {
                 Some(p) => {
                     serde_json::from_slice(&std::fs::read(&p).with_context(|| format!("reading {}", p.display()))?)
@@ -838,7 +848,7 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 Err(QueueError::Busy { .. } | QueueError::NoAccess { .. }) => {
                     let h = api_call(&c.api.socket, "GET", "/v1/health", None)
-                        .context("the queue belongs to the service, and its control API did not answer (is `kiosk-agent run` running?)")?;
+                        .context("the queue is in use by another kiosk-agent process and no service answers on its control API: a `capture` or `upload` run by hand may hold it (try again when it ends), or start the service")?;
                     serde_json::json!({"uplink": h["uplink"], "queue": h["queue"]})
                 }
                 Err(e @ QueueError::Missing { .. }) => {

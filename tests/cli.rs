@@ -173,6 +173,23 @@ fn a_file_named_as_an_input_device_is_a_config_error_for_run_and_doctor() {
 }
 
 #[test]
+fn a_state_dir_that_is_a_file_is_a_config_error_for_every_command() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    std::fs::write(dir.path().join("state"), "not a directory").unwrap();
+    let mut cfg = std::fs::read_to_string(&config).unwrap();
+    cfg.push_str(&format!("[api]\nsocket = {:?}\n", dir.path().join("control.sock")));
+    std::fs::write(&config, cfg).unwrap();
+    for args in [&["run"][..], &["upload"], &["status"], &["queue", "ls"]] {
+        let o = agent(args, &config);
+        assert_eq!(o.status.code(), Some(78), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains("is not a directory"), "{args:?}: {}", text(&o));
+    }
+    assert_eq!(std::fs::read_to_string(dir.path().join("state")).unwrap(), "not a directory");
+}
+
+#[test]
 fn check_config_accepts_every_display_the_docs_offer() {
     let sb = start_sandbox(&[]);
     let dir = tempfile::tempdir().unwrap();

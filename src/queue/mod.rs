@@ -134,6 +134,10 @@ impl QueueSettings {
 pub enum QueueError {
     #[error("the queue in {path} cannot be opened: {detail}; check its owner and permissions")]
     Open { path: String, detail: String },
+    #[error(
+        "state_dir {path} is not a directory; name a directory (or a path yet to be made) as state_dir in the config"
+    )]
+    NotADirectory { path: String },
     #[error("the queue in {path} is in use by another kiosk-agent process (normally the service, `kiosk-agent run`); while it runs, use the commands that go through it: `kiosk-agent status`, `kiosk-agent queue ...`, `kiosk-agent jobs`, `kiosk-agent session`")]
     Busy { path: String },
     #[error("there is no queue in {path} yet (nothing was ever captured there); check state_dir in the config")]
@@ -471,6 +475,9 @@ impl Queue {
         settings.check().map_err(|(k, p)| open_err(format!("{k} {p}")))?;
         let index_path = dir.join("index.sled");
         let rw = access == Access::ReadWrite;
+        if std::fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
+            return Err(QueueError::NotADirectory { path: dir.display().to_string() });
+        }
         let no_access =
             |e: std::io::Error| QueueError::NoAccess { path: dir.display().to_string(), detail: e.to_string() };
         if !rw {
