@@ -21,7 +21,6 @@ use kiosk_agent::session::{self, ScriptedInput};
 use kiosk_agent::smileid::job::{IdInfo, JobOptions, JobType};
 use kiosk_agent::smileid::submit::Outcome;
 use kiosk_agent::uplink::drive::Event;
-use kiosk_agent::uplink::http::HttpClient;
 use kiosk_agent::uplink::service::LinkState;
 
 /// Identity-capture kiosk agent: guides a person through Smile ID verification on the
@@ -416,9 +415,14 @@ fn log_event(r: &Record, ev: &Event) {
     match ev {
         Event::Sent { .. } => {}
         Event::Retrying { error, after, .. } => {
-            let after = format!("{after:?}");
+            // As an operator reads them ("0ns" read as a fault).
+            let after = match after.as_millis() {
+                0 => "at once".to_string(),
+                ms if ms < 1000 => format!("in {ms} ms"),
+                _ => format!("in {} s", after.as_secs()),
+            };
             log::warn(
-                &format!("{}: retrying in {after}: {error}", r.job_id),
+                &format!("{}: retrying {after}: {error}", r.job_id),
                 &[("job_id", &r.job_id), ("retry_in", &after)],
             );
         }
@@ -973,9 +977,11 @@ fn run(cli: Cli) -> Result<()> {
         Command::CheckConfig { config, path } => {
             let config = path.unwrap_or(config);
             let c = Config::load(&config)?;
-            let http = HttpClient::new(c.smileid.extra_ca_file.as_deref(), &c.http)?;
-            c.signer(&http).context("the configuration is valid, but")?;
-            println!("{}: ok (API {}, state in {})", config.display(), c.base_url()?, c.state_dir.display());
+            // The link as the service builds it: the CA file and the key, each a config error.
+            SmileLink::new(&c)?;
+            // Absolute: a relative state_dir is taken from where the command runs, not the config.
+            let state = std::path::absolute(&c.state_dir).unwrap_or_else(|_| c.state_dir.clone());
+            println!("{}: ok (API {}, state in {})", config.display(), c.base_url()?, state.display());
         }
     }
     Ok(())

@@ -190,6 +190,21 @@ fn a_state_dir_that_is_a_file_is_a_config_error_for_every_command() {
 }
 
 #[test]
+fn a_missing_extra_ca_file_is_the_same_config_error_for_check_config_and_upload() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let gone = dir.path().join("gone.pem");
+    let cfg = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, cfg.replace(&format!("{:?}", sb.ca_pem), &format!("{gone:?}"))).unwrap();
+    for args in [&["check-config"][..], &["upload"]] {
+        let o = agent(args, &config);
+        assert_eq!(o.status.code(), Some(78), "{args:?}: {}", text(&o));
+        assert!(text(&o).contains("smileid.extra_ca_file") && text(&o).contains("gone.pem"), "{args:?}: {}", text(&o));
+    }
+}
+
+#[test]
 fn check_config_accepts_every_display_the_docs_offer() {
     let sb = start_sandbox(&[]);
     let dir = tempfile::tempdir().unwrap();
