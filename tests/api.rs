@@ -70,7 +70,8 @@ fn start_agent_with(sb: &SandboxProcess, ca: &Path, custody: &str, display: &str
         .spawn()
         .unwrap();
     let t = Instant::now();
-    while !socket.exists() {
+    // Listening, not only bound: the file appears a moment before connections are taken.
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
         assert!(
             t.elapsed() < Duration::from_secs(30),
             "the agent did not open its socket: {}",
@@ -86,7 +87,9 @@ fn start_agent(sb: &SandboxProcess, custody: &str) -> Agent {
 }
 
 fn api(a: &Agent, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
-    call(&a.socket, method, path, body.as_ref()).unwrap()
+    call(&a.socket, method, path, body.as_ref()).unwrap_or_else(|e| {
+        panic!("{method} {path}: {e}; the agent's log:\n{}", std::fs::read_to_string(&a.log).unwrap_or_default())
+    })
 }
 
 fn wait_for(a: &Agent, path: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
