@@ -382,6 +382,10 @@ fn main() {
             c.downcast_ref::<kiosk_agent::config::ConfigError>().is_some()
                 || matches!(c.downcast_ref::<QueueError>(), Some(QueueError::NotADirectory { .. }))
                 || matches!(
+                    c.downcast_ref::<kiosk_agent::input::evdev::EvdevError>(),
+                    Some(kiosk_agent::input::evdev::EvdevError::NotADevice { .. })
+                )
+                || matches!(
                     c.downcast_ref::<kiosk_agent::app::AppError>(),
                     Some(
                         kiosk_agent::app::AppError::Config(_)
@@ -979,6 +983,12 @@ fn run(cli: Cli) -> Result<()> {
             let c = Config::load(&config)?;
             // The link as the service builds it: the CA file and the key, each a config error.
             SmileLink::new(&c)?;
+            // What the service would refuse as a mistake in the config, not as a device or a
+            // disk missing: a state_dir or a named input device that is a file.
+            kiosk_agent::queue::check_dir(&c.state_dir)?;
+            for path in c.input.evdev.iter().filter(|e| *e != "auto") {
+                kiosk_agent::input::evdev::check_path(std::path::Path::new(path))?;
+            }
             // Absolute: a relative state_dir is taken from where the command runs, not the config.
             let state = std::path::absolute(&c.state_dir).unwrap_or_else(|_| c.state_dir.clone());
             println!("{}: ok (API {}, state in {})", config.display(), c.base_url()?, state.display());

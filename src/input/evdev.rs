@@ -307,16 +307,28 @@ pub enum EvdevError {
     NotADevice { path: String },
 }
 
-/// Opens the device at `path` for reading; a file or directory is refused. (A FIFO stands in
-/// for a device in tests; a file would be read, end, and be opened again at every scan.)
-pub fn open(path: &Path) -> Result<std::fs::File, EvdevError> {
+/// A file or directory where a device is named is refused. (A FIFO stands in for a device in
+/// tests; a file would be read, end, and be opened again at every scan.)
+fn device_kind(path: &Path, m: &std::fs::Metadata) -> Result<(), EvdevError> {
     use std::os::unix::fs::FileTypeExt;
+    let kind = m.file_type();
+    match kind.is_char_device() || kind.is_fifo() {
+        true => Ok(()),
+        false => Err(EvdevError::NotADevice { path: path.display().to_string() }),
+    }
+}
+
+/// Whether `path`, if there, could be a device: what check-config can tell without opening it
+/// (a missing one may be unplugged, and only the service's user may be allowed to open it).
+pub fn check_path(path: &Path) -> Result<(), EvdevError> {
+    std::fs::metadata(path).map_or(Ok(()), |m| device_kind(path, &m))
+}
+
+/// Opens the device at `path` for reading; a file or directory is refused.
+pub fn open(path: &Path) -> Result<std::fs::File, EvdevError> {
     let err = |e: std::io::Error| EvdevError::Open { path: path.display().to_string(), detail: e.to_string() };
     let file = std::fs::File::open(path).map_err(err)?;
-    let kind = file.metadata().map_err(err)?.file_type();
-    if !(kind.is_char_device() || kind.is_fifo()) {
-        return Err(EvdevError::NotADevice { path: path.display().to_string() });
-    }
+    device_kind(path, &file.metadata().map_err(err)?)?;
     Ok(file)
 }
 

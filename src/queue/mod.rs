@@ -130,6 +130,14 @@ impl QueueSettings {
     }
 }
 
+/// `dir` can hold a queue: a directory, or nothing yet (it is made at the first open).
+pub fn check_dir(dir: &Path) -> Result<(), QueueError> {
+    match std::fs::metadata(dir) {
+        Ok(m) if !m.is_dir() => Err(QueueError::NotADirectory { path: dir.display().to_string() }),
+        _ => Ok(()),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
     #[error("the queue in {path} cannot be opened: {detail}; check its owner and permissions")]
@@ -475,9 +483,7 @@ impl Queue {
         settings.check().map_err(|(k, p)| open_err(format!("{k} {p}")))?;
         let index_path = dir.join("index.sled");
         let rw = access == Access::ReadWrite;
-        if std::fs::metadata(dir).is_ok_and(|m| !m.is_dir()) {
-            return Err(QueueError::NotADirectory { path: dir.display().to_string() });
-        }
+        check_dir(dir)?;
         let no_access =
             |e: std::io::Error| QueueError::NoAccess { path: dir.display().to_string(), detail: e.to_string() };
         if !rw {
