@@ -536,6 +536,31 @@ fn invalid(key: &'static str, problem: impl Into<String>) -> ConfigError {
     ConfigError::Invalid { key, problem: problem.into() }
 }
 
+/// The operator's language directory exists, and every `<code>.toml` in it is a language file
+/// the screens can use: a host application may ask for any of them in a session.
+fn check_lang_dir(dir: &Path) -> Result<(), ConfigError> {
+    let entries = std::fs::read_dir(dir).map_err(|e| {
+        let what = match e.kind() {
+            std::io::ErrorKind::NotFound => "does not exist".to_string(),
+            std::io::ErrorKind::NotADirectory => "is not a directory".to_string(),
+            _ => format!("cannot be read ({e})"),
+        };
+        invalid(
+            "display.lang_dir",
+            format!("{} {what}; make it a directory the service may read, holding your <code>.toml files, or remove the key", dir.display()),
+        )
+    })?;
+    let mut codes: Vec<String> = entries
+        .filter_map(|e| e.ok())
+        .filter_map(|e| e.file_name().to_str()?.strip_suffix(".toml").map(str::to_string))
+        .collect();
+    codes.sort();
+    for code in codes {
+        Texts::load(&code, Some(dir)).map_err(|e| invalid("display.lang_dir", e.to_string()))?;
+    }
+    Ok(())
+}
+
 impl Config {
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let p = path.display().to_string();
@@ -708,6 +733,9 @@ impl Config {
         }
         if !(1..=600).contains(&d.outcome_secs) {
             return Err(invalid("display.outcome_secs", "must be 1 to 600 seconds"));
+        }
+        if let Some(dir) = &d.lang_dir {
+            check_lang_dir(dir)?;
         }
         if let Err(e) = Texts::load(&d.language, d.lang_dir.as_deref()) {
             return Err(invalid("display.language", e.to_string()));

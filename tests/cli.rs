@@ -648,6 +648,60 @@ fn display_render_previews_a_translators_language_file() {
     assert!(!o.status.success() && text(&o).contains("WIDTHxHEIGHT"), "{}", text(&o));
 }
 
+/// An operator's language directory is checked whole, as the service reads it: a directory that
+/// is missing or is a file, a file in it that a host application could ask for but that lacks a
+/// key, and a language file that cannot be read (which used to give way quietly to the built-in
+/// text it was written to replace) are each refused, naming the key and the file.
+#[test]
+fn check_config_reads_every_file_of_the_language_directory() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let base = std::fs::read_to_string(&config).unwrap();
+    let langs = dir.path().join("lang");
+    let with_dir = |d: &Path| {
+        std::fs::write(
+            &config,
+            base.replace("[display]\n", &format!("[display]\nlanguage = \"ha\"\nlang_dir = {d:?}\n")),
+        )
+        .unwrap();
+        agent(&["check-config"], &config)
+    };
+    let o = with_dir(&langs);
+    assert_eq!(o.status.code(), Some(78), "{}", text(&o));
+    assert!(text(&o).contains("display.lang_dir") && text(&o).contains("does not exist"), "{}", text(&o));
+    std::fs::write(&langs, "").unwrap();
+    let o = with_dir(&langs);
+    assert_eq!(o.status.code(), Some(78), "{}", text(&o));
+    assert!(text(&o).contains("is not a directory"), "{}", text(&o));
+    std::fs::remove_file(&langs).unwrap();
+    std::fs::create_dir(&langs).unwrap();
+    let ha = kiosk_agent::display::text::BUILT_IN.iter().find(|(c, _)| *c == "ha").unwrap().1;
+    std::fs::write(langs.join("ha.toml"), ha.replace("Barka da zuwa", "Sannu")).unwrap();
+    let o = with_dir(&langs);
+    assert!(o.status.success(), "{}", text(&o));
+    // A language no session is set to yet, but one a host application may ask for.
+    std::fs::write(langs.join("ff.toml"), "reviewed = false\nwelcome_title = \"Jaraama\"\n").unwrap();
+    let o = with_dir(&langs);
+    assert_eq!(o.status.code(), Some(78), "{}", text(&o));
+    assert!(text(&o).contains("ff.toml") && text(&o).contains("is missing"), "{}", text(&o));
+    std::fs::remove_file(langs.join("ff.toml")).unwrap();
+    // The Hausa file made unreadable: refused by check-config and by the preview alike.
+    std::fs::remove_file(langs.join("ha.toml")).unwrap();
+    std::fs::create_dir(langs.join("ha.toml")).unwrap();
+    let o = with_dir(&langs);
+    assert_eq!(o.status.code(), Some(78), "{}", text(&o));
+    assert!(text(&o).contains("ha.toml") && text(&o).contains("cannot read it"), "{}", text(&o));
+    let o = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
+        .args(["display", "render", "--language", "ha", "--lang-dir"])
+        .arg(&langs)
+        .arg("--out")
+        .arg(dir.path().join("png"))
+        .output()
+        .unwrap();
+    assert!(!o.status.success() && text(&o).contains("cannot read it"), "{}", text(&o));
+}
+
 /// A partner's accent and logo, set in the config as README shows, reach the screens the agent
 /// draws: the welcome under `run` carries the logo where the pictogram was, the capture's oval
 /// is in the accent and the kiosk's own teal is gone; an accent that would not read, or a logo

@@ -30,12 +30,41 @@ pub enum ServerError {
 }
 
 /// Binds the socket (replacing a stale one) with mode 0660 and, if given, the group.
+///
+/// The socket is made under a temporary name and renamed into place once it listens with its
+/// mode and group: a host application that waits for the path to appear can connect at once
+/// (between bind and listen a connect is refused), and never meets a socket with the umask's
+/// mode.
 pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, ServerError> {
     let err = |d: String| ServerError::Bind { path: path.to_owned(), detail: d };
-    match std::fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(err(e.to_string())),
-        _ => {}
+    let name = path.file_name().ok_or_else(|| err("the path names no file".into()))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(".new");
+    let tmp = path.with_file_name(tmp_name);
+    // A socket's path has room for 107 bytes: one that only just fits is made in place.
+    if tmp.as_os_str().len() > 107 {
+        match std::fs::remove_file(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(err(e.to_string())),
+            _ => return bind_at(path, group),
+        }
     }
+    let _ = std::fs::remove_file(&tmp);
+    let made = bind_at(&tmp, group).and_then(|l| match std::fs::rename(&tmp, path) {
+        Ok(()) => Ok(l),
+        Err(e) => Err(err(e.to_string())),
+    });
+    if made.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    made.map_err(|e| match e {
+        ServerError::Bind { detail, .. } => err(detail),
+        e => e,
+    })
+}
+
+fn bind_at(path: &Path, group: Option<&str>) -> Result<UnixListener, ServerError> {
+    let err = |d: String| ServerError::Bind { path: path.to_owned(), detail: d };
     let l = UnixListener::bind(path).map_err(|e| err(e.to_string()))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660)).map_err(|e| err(e.to_string()))?;
     if let Some(g) = group {
@@ -296,5 +325,37 @@ impl crate::httpd::Handler for Api<'_> {
 
     fn body_limit(&self, req: &Request) -> usize {
         super::body_limit(req)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+
+    #[test]
+    fn the_socket_appears_listening_with_its_mode_over_a_stale_one() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("control.sock");
+        std::fs::write(&path, "stale").unwrap();
+        let l = bind(&path, None).unwrap();
+        let meta = std::fs::metadata(&path).unwrap();
+        assert!(meta.file_type().is_socket());
+        assert_eq!(meta.permissions().mode() & 0o777, 0o660);
+        UnixStream::connect(&path).unwrap();
+        assert!(l.accept().is_ok());
+        let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, ["control.sock"], "nothing left beside it");
+    }
+
+    #[test]
+    fn a_path_with_no_room_for_the_temporary_name_is_bound_in_place() {
+        let d = tempfile::tempdir().unwrap();
+        let room = 107 - d.path().as_os_str().len() - 1;
+        let path = d.path().join("s".repeat(room - 2));
+        let _l = bind(&path, None).unwrap();
+        UnixStream::connect(&path).unwrap();
+        let e = bind(&d.path().join("s".repeat(room + 5)), None).unwrap_err().to_string();
+        assert!(e.contains(&"s".repeat(room + 5)) && !e.contains(".new"), "{e}");
     }
 }

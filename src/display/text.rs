@@ -126,8 +126,17 @@ impl Texts {
     pub fn load(code: &str, dir: Option<&Path>) -> Result<Arc<Texts>, TextError> {
         if let Some(d) = dir {
             let p = d.join(format!("{code}.toml"));
-            if let Ok(s) = std::fs::read_to_string(&p) {
-                return Texts::parse(code, &s, &p.display().to_string()).map(Arc::new);
+            match std::fs::read_to_string(&p) {
+                Ok(s) => return Texts::parse(code, &s, &p.display().to_string()).map(Arc::new),
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                // An operator's file that cannot be read must not quietly give way to the
+                // built-in text it was written to replace.
+                Err(e) => {
+                    return Err(TextError::Invalid {
+                        file: p.display().to_string(),
+                        detail: format!("cannot read it ({e}); check it is a UTF-8 text file the service may read"),
+                    })
+                }
             }
         }
         let (_, s) = BUILT_IN.iter().find(|(c, _)| *c == code).ok_or_else(|| TextError::Unknown(code.into()))?;
