@@ -566,7 +566,14 @@ impl Config {
         let p = path.display().to_string();
         let text =
             std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: p.clone(), detail: e.to_string() })?;
-        let mut c = Self::parse(&text, &p)?;
+        let mut c = Self::read(&text, &p)?;
+        // The same config names the same files wherever the command runs: relative paths are
+        // taken from the config's directory (secrets' names are resolved below, as the service's
+        // credentials).
+        if let Some(dir) = std::path::absolute(path).ok().as_deref().and_then(Path::parent) {
+            c.resolve_paths(dir);
+        }
+        c.check()?;
         // Whatever command reads this kiosk's config logs as this kiosk.
         crate::log::set_kiosk_id(&c.kiosk.id());
         // Outside systemd (an operator's `check-config` or `doctor`), relative secret names are
@@ -585,11 +592,35 @@ impl Config {
         Ok(c)
     }
 
+    /// Parses and checks a config; relative paths stay relative to the current directory.
     pub fn parse(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        let c: Config = toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { path: origin.into(), detail: e.to_string().trim().to_string() })?;
+        let c = Self::read(text, origin)?;
         c.check()?;
         Ok(c)
+    }
+
+    fn read(text: &str, origin: &str) -> Result<Config, ConfigError> {
+        toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: origin.into(), detail: e.to_string().trim().to_string() })
+    }
+
+    /// Takes the relative paths of files and directories (not secrets, nor devices) from `dir`.
+    fn resolve_paths(&mut self, dir: &Path) {
+        let Config { state_dir, smileid, camera, display, api, metrics, .. } = self;
+        let required = [state_dir, &mut api.socket, &mut display.out_dir];
+        let optional = [
+            &mut smileid.extra_ca_file,
+            &mut camera.fixture,
+            &mut display.lang_dir,
+            &mut display.logo,
+            &mut metrics.tls_cert,
+            &mut metrics.client_ca,
+        ];
+        for p in required.into_iter().chain(optional.into_iter().flatten()) {
+            if p.is_relative() {
+                *p = dir.join(&*p);
+            }
+        }
     }
 
     fn check(&self) -> Result<(), ConfigError> {

@@ -648,6 +648,39 @@ fn display_render_previews_a_translators_language_file() {
     assert!(!o.status.success() && text(&o).contains("WIDTHxHEIGHT"), "{}", text(&o));
 }
 
+/// Relative paths in a config are taken from the config's directory, so an operator's command
+/// run from elsewhere works on the same queue: a job captured from the config's directory is
+/// listed from another one, and check-config shows where.
+#[test]
+fn relative_paths_are_taken_from_the_configs_directory() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let cfg = std::fs::read_to_string(&config).unwrap();
+    let cfg = cfg.replace(&format!("state_dir = {:?}", dir.path().join("state")), "state_dir = \"queue\"");
+    std::fs::write(&config, cfg.replace("[display]\n", "[display]\nlang_dir = \"lang\"\n")).unwrap();
+    std::fs::create_dir(dir.path().join("lang")).unwrap();
+    let elsewhere = tempfile::tempdir().unwrap();
+    let run_in = |cwd: &Path, args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
+            .args(args)
+            .arg("--config")
+            .arg(&config)
+            .current_dir(cwd)
+            .output()
+            .unwrap()
+    };
+    let o = run_in(dir.path(), &["capture", "--user-id", "u", "--consent-given", "--job-type", "4"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let job = String::from_utf8(o.stdout).unwrap().trim().to_string();
+    let o = run_in(elsewhere.path(), &["queue", "ls"]);
+    assert!(o.status.success() && text(&o).contains(&job), "{}", text(&o));
+    let o = run_in(elsewhere.path(), &["check-config"]);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains(&dir.path().join("queue").display().to_string()), "{}", text(&o));
+    assert!(std::fs::read_dir(elsewhere.path()).unwrap().next().is_none(), "nothing made where the command ran");
+}
+
 /// An operator's language directory is checked whole, as the service reads it: a directory that
 /// is missing or is a file, a file in it that a host application could ask for but that lacks a
 /// key, and a language file that cannot be read (which used to give way quietly to the built-in
