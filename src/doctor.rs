@@ -307,10 +307,11 @@ fn secret_file(name: &'static str, p: Option<&Path>) -> Check {
             format!("{}: {e}", resolved.display()),
             "create it (mode 0600, owned by root) or pass it with LoadCredential=",
         ),
-        Ok(m) if m.len() == 0 => check(
+        // Read as the service reads it: a file of blanks is as empty as one of no bytes.
+        Ok(_) if crate::config::read_secret(p).is_err() => check(
             name,
             Verdict::Fail,
-            format!("{} is empty", resolved.display()),
+            format!("{} is empty or unreadable", resolved.display()),
             "put the secret in it, alone on one line",
         ),
         Ok(m) if m.permissions().mode() & 0o077 != 0 => check(
@@ -323,7 +324,8 @@ fn secret_file(name: &'static str, p: Option<&Path>) -> Check {
     }
 }
 
-fn custody(c: &Config) -> Check {
+/// Where the key or token is, and whether it is private.
+pub fn custody(c: &Config) -> Check {
     let s = &c.smileid;
     match s.custody {
         Custody::LocalKey => {

@@ -989,9 +989,13 @@ fn run(cli: Cli) -> Result<()> {
             for path in c.input.evdev.iter().filter(|e| *e != "auto") {
                 kiosk_agent::input::evdev::check_path(std::path::Path::new(path))?;
             }
-            // Absolute: a relative state_dir is taken from where the command runs, not the config.
-            let state = std::path::absolute(&c.state_dir).unwrap_or_else(|_| c.state_dir.clone());
-            println!("{}: ok (API {}, state in {})", config.display(), c.base_url()?, state.display());
+            // A key others may read works, but should not stay so: said, not refused.
+            let key = kiosk_agent::doctor::custody(&c);
+            if key.verdict == kiosk_agent::doctor::Verdict::Warn {
+                eprintln!("warning: {}; {}", key.detail, key.advice);
+            }
+            // Absolute: `load` took a relative state_dir from the config's directory.
+            println!("{}: ok (API {}, state in {})", config.display(), c.base_url()?, c.state_dir.display());
         }
     }
     Ok(())

@@ -249,6 +249,37 @@ fn another_users_queue_is_not_written() {
     assert_eq!(std::fs::read_dir(&state).unwrap().count(), 0, "nothing was created in another user's queue");
 }
 
+/// The service's user meets its own queue made read-only (a careless chmod): it is told to give
+/// itself access back, not to run as root or as another user. Needs root to act as another user.
+#[test]
+fn a_queue_its_owner_may_not_write_says_so() {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: cannot act as another user here");
+        return;
+    }
+    use std::os::unix::fs::PermissionsExt;
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir(&state).unwrap();
+    std::os::unix::fs::chown(&state, Some(65534), Some(65534)).unwrap();
+    std::fs::set_permissions(&state, std::fs::Permissions::from_mode(0o500)).unwrap();
+    use std::os::unix::process::CommandExt;
+    let o = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
+        .args(["queue", "retry", "some-job", "--config"])
+        .arg(&config)
+        .uid(65534)
+        .gid(65534)
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("this user's own") && text(&o).contains("chmod"), "{}", text(&o));
+    assert!(!text(&o).contains("as root"), "{}", text(&o));
+}
+
 fn status(config: &Path) -> serde_json::Value {
     let o = agent(&["status", "--json"], config);
     assert!(o.status.success(), "{}", text(&o));

@@ -52,6 +52,16 @@ fn explains_every_missing_part_and_never_panics() {
     assert_eq!(find(&checks, "network")["verdict"], "FAIL");
     assert!(find(&checks, "network")["detail"].as_str().unwrap().contains("cannot reach"));
     assert_eq!(find(&checks, "key custody")["verdict"], "WARN", "the key file is world-readable (0644)");
+    // check-config accepts such a key, and says so.
+    let o =
+        Command::new(env!("CARGO_BIN_EXE_kiosk-agent")).args(["check-config", "--config"]).arg(&cfg).output().unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success() && err.contains("warning") && err.contains("readable by others"), "{err}");
+    // A key file of blanks is as empty to the doctor as to the service that would sign with it.
+    std::fs::write(&key, " \n").unwrap();
+    let (_, blank) = doctor(&cfg);
+    assert_eq!(find(&blank, "key custody")["verdict"], "FAIL", "{blank:#}");
+    std::fs::write(&key, "k").unwrap();
     if std::fs::read_dir("/dev").unwrap().flatten().all(|e| !e.file_name().to_string_lossy().starts_with("video")) {
         assert_ne!(find(&checks, "camera")["verdict"], "PASS");
     }

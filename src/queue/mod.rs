@@ -152,6 +152,8 @@ pub enum QueueError {
     Missing { path: String },
     #[error("this user may not open the queue in {path} ({detail}); it belongs to the service's user: use the commands that go through the service (`kiosk-agent status`, `kiosk-agent queue ...`) as a member of its API group, or run as root")]
     NoAccess { path: String, detail: String },
+    #[error("the queue in {path} is this user's own but its permissions refuse it ({detail}); give the owner access back: chmod -R u+rwX {path}")]
+    OwnerRefused { path: String, detail: String },
     #[error("the queue in {path} belongs to uid {owner}, not to this user; run the command as that user (`sudo -u kiosk-agent kiosk-agent ...`) so that no file in it ends up owned by someone the service cannot write as")]
     NotOwner { path: String, owner: u32 },
     #[error("the queue was opened read-only; {0} needs the service stopped, or goes through its control API")]
@@ -484,8 +486,15 @@ impl Queue {
         let index_path = dir.join("index.sled");
         let rw = access == Access::ReadWrite;
         check_dir(dir)?;
-        let no_access =
-            |e: std::io::Error| QueueError::NoAccess { path: dir.display().to_string(), detail: e.to_string() };
+        let no_access = |e: std::io::Error| {
+            use std::os::unix::fs::MetadataExt;
+            let (path, detail) = (dir.display().to_string(), e.to_string());
+            // SAFETY: geteuid has no preconditions.
+            match std::fs::metadata(dir) {
+                Ok(m) if m.uid() == unsafe { libc::geteuid() } => QueueError::OwnerRefused { path, detail },
+                _ => QueueError::NoAccess { path, detail },
+            }
+        };
         if !rw {
             match index_path.try_exists() {
                 Ok(true) => {}
