@@ -816,7 +816,8 @@ fn run(cli: Cli) -> Result<()> {
             };
             println!("{view}");
             if view["state"] != "queued" {
-                anyhow::bail!("the session ended {}: {}", view["state"], view["error"].as_str().unwrap_or("-"));
+                let state = view["state"].as_str().unwrap_or("-");
+                anyhow::bail!("the session ended {state}: {}", view["error"].as_str().unwrap_or("no reason given"));
             }
         }
         Command::Jobs { at, job_id, purge, json } => {

@@ -516,6 +516,7 @@ fn declined_cancelled_and_busy_sessions() {
     api(&a, "POST", &format!("/v1/sessions/{sid}/consent"), Some(json!({"granted": false})));
     let v = wait_for(&a, &format!("/v1/sessions/{sid}"), "declined", |v| v["state"] != "awaiting_consent");
     assert_eq!(v["state"], "declined");
+    assert!(v["error"].as_str().unwrap().contains("consent was declined"), "{v}");
     let (_, v) = api(&a, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u3"})));
     let sid = v["session_id"].as_str().unwrap().to_string();
     api(&a, "POST", &format!("/v1/sessions/{sid}/cancel"), None);

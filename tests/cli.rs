@@ -249,6 +249,30 @@ fn another_users_queue_is_not_written() {
     assert_eq!(std::fs::read_dir(&state).unwrap().count(), 0, "nothing was created in another user's queue");
 }
 
+/// An operator starts a session from the CLI on a kiosk nobody stands at, without
+/// --consent-given: it ends saying nobody answered the consent screen and how to give the
+/// consent the host application recorded, and nothing is queued.
+#[test]
+fn a_session_nobody_answers_says_so() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let socket = dir.path().join("control.sock");
+    let mut cfg = std::fs::read_to_string(&config).unwrap();
+    cfg.push_str(&format!("[api]\nsocket = {socket:?}\nconsent_timeout_secs = 1\n"));
+    std::fs::write(&config, cfg).unwrap();
+    let _svc = start_service(dir.path(), &config);
+    let o = agent(&["session", "--job-type", "4", "--user-id", "walk-by"], &config);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("nobody answered the consent screen") && text(&o).contains("--consent-given"),
+        "{}",
+        text(&o)
+    );
+    let s = status(&config);
+    assert_eq!(s["queue"]["pending"], 0, "{s}");
+}
+
 /// The service's user meets its own queue made read-only (a careless chmod): it is told to give
 /// itself access back, not to run as root or as another user. Needs root to act as another user.
 #[test]

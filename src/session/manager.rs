@@ -399,7 +399,16 @@ impl SessionManager {
                     end(SessionState::Queued, None, false)
                 }
                 Ok(Err(e)) => end(SessionState::Failed, Some(e.to_string()), false),
-                Err(SessionError::Declined) => end(SessionState::Declined, None, false),
+                // Said in the view, so a host application (and `kiosk-agent session`) can tell a
+                // person who said no from a consent screen nobody answered.
+                Err(SessionError::Declined) if input.walked_away => end(
+                    SessionState::Declined,
+                    Some("nobody answered the consent screen in time; if the host application recorded the person's consent, send it (POST /v1/sessions/<id>/consent, or `kiosk-agent session --consent-given`)".into()),
+                    false,
+                ),
+                Err(SessionError::Declined) => {
+                    end(SessionState::Declined, Some("consent was declined, on the kiosk or by the host application".into()), false)
+                }
                 Err(SessionError::Cancelled) => end(SessionState::Cancelled, None, false),
                 Err(e @ SessionError::TimedOut { .. }) => end(SessionState::TimedOut, Some(e.to_string()), false),
                 Err(e @ SessionError::NotLive { .. }) => end(SessionState::Refused, Some(e.to_string()), false),
