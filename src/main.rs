@@ -683,6 +683,9 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Capture { config, user_id, job_type, id_info, job_id, language, consent_given } => {
             let c = Config::load(&config)?;
+            if JobType::from_code(job_type).is_some_and(|t| !t.has_images()) {
+                anyhow::bail!("--job-type {job_type} is Enhanced KYC, which takes no photos: ask for it with `kiosk-agent ekyc --user-id ID --id-info FILE` while the service runs");
+            }
             let job_type = JobType::from_code(job_type).with_context(|| {
                 format!("--job-type {job_type} is not a Smile ID job type the kiosk captures (1, 2, 4, 6, 11)")
             })?;

@@ -107,6 +107,9 @@ fn bad_input_is_refused_clearly() {
     // An unknown job type.
     let o = agent(&["capture", "--user-id", "u", "--consent-given", "--job-type", "3"], &config);
     assert!(text(&o).contains("--job-type 3"), "{}", text(&o));
+    // Enhanced KYC takes no photos: the message says which command asks for it.
+    let o = agent(&["capture", "--user-id", "u", "--consent-given", "--job-type", "5"], &config);
+    assert!(!o.status.success() && text(&o).contains("kiosk-agent ekyc"), "{}", text(&o));
     // A typo in the config names the key and the file.
     let bad = dir.path().join("bad.toml");
     std::fs::write(&bad, std::fs::read_to_string(&config).unwrap().replace("environment", "enviroment")).unwrap();

@@ -182,7 +182,7 @@ pub enum SessionError {
     Encode(#[from] EncodeError),
     #[error("the captured job is not valid: {0}")]
     Invalid(#[from] ValidationError),
-    #[error("job type {0:?} has no capture session (Enhanced KYC is a direct call)")]
+    #[error("job type {} takes no photos, so it has no capture session (Enhanced KYC is a direct call: POST /v1/enhanced_kyc)", .0.code())]
     Unsupported(JobType),
 }
 
