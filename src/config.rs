@@ -617,13 +617,20 @@ impl Config {
             &mut metrics.client_ca,
         ];
         for p in required.into_iter().chain(optional.into_iter().flatten()) {
-            if p.is_relative() {
+            // An empty path stays empty, for `check` to refuse rather than mean the directory.
+            if p.is_relative() && !p.as_os_str().is_empty() {
                 *p = dir.join(&*p);
             }
         }
     }
 
     fn check(&self) -> Result<(), ConfigError> {
+        if self.state_dir.as_os_str().is_empty() {
+            return Err(invalid(
+                "state_dir",
+                "is empty; name the directory for the queue, e.g. \"/var/lib/kiosk-agent\"",
+            ));
+        }
         let s = &self.smileid;
         if s.partner_id.is_empty() || !s.partner_id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(invalid("smileid.partner_id", "must be the numeric partner id as a string, e.g. \"085\""));
@@ -785,6 +792,19 @@ impl Config {
         }
         if !(96..=4096).contains(&d.width) || !(96..=4096).contains(&d.height) {
             return Err(invalid("display.width/height", "must each be between 96 and 4096 pixels"));
+        }
+        let h = &self.http;
+        for (key, v) in [
+            ("http.connect_secs", h.connect_secs),
+            ("http.idle_secs", h.idle_secs),
+            ("http.send_body_secs", h.send_body_secs),
+            ("http.recv_response_secs", h.recv_response_secs),
+            ("http.recv_body_secs", h.recv_body_secs),
+        ] {
+            // 0 would end every request at once, and the failure would read as a dead link.
+            if !(1..=86_400).contains(&v) {
+                return Err(invalid(key, "must be 1 to 86400 seconds"));
+            }
         }
         let c = &self.capture;
         if !(1..=16).contains(&c.liveness_frames) {
@@ -985,9 +1005,17 @@ pub fn read_api_key(path: &Path) -> Result<ApiKey, ConfigError> {
 pub fn read_secret(path: &Path) -> Result<Secret, ConfigError> {
     let resolved = crate::store::secret_path(path);
     let p = resolved.display().to_string();
-    let raw = std::fs::read_to_string(&resolved)
-        .map(zeroize::Zeroizing::new)
-        .map_err(|e| ConfigError::ApiKey { path: p.clone(), detail: e.to_string() })?;
+    let raw = std::fs::read_to_string(&resolved).map(zeroize::Zeroizing::new).map_err(|e| {
+        // A name left relative was found neither among the credentials nor beside the config:
+        // say where it was looked for last, from here.
+        let detail = match std::path::absolute(&resolved) {
+            Ok(a) if resolved.is_relative() => {
+                format!("{e} (looked for as {}, and in credentials/ beside the config)", a.display())
+            }
+            _ => e.to_string(),
+        };
+        ConfigError::ApiKey { path: p.clone(), detail }
+    })?;
     let key = raw.trim();
     if key.is_empty() {
         return Err(ConfigError::ApiKey { path: p, detail: "the file is empty".into() });

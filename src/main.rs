@@ -101,7 +101,7 @@ enum Command {
         language: Option<String>,
         /// The person's consent was recorded by the host application; without it the
         /// consent screen is shown and the person answers on the kiosk's button ([input]
-        /// backend = "gpio"); with no button the session ends as declined.
+        /// backend = "gpio"); with no button the command refuses to start.
         #[arg(long)]
         consent_given: bool,
     },
@@ -531,22 +531,32 @@ impl Jobs<'_> {
 }
 
 /// `status` for a person: what the link is doing and why, and the queue in words.
-fn print_status(v: &serde_json::Value) {
-    let (u, q) = (&v["uplink"], &v["queue"]);
-    let n = |k: &str| q[k].as_u64().unwrap_or(0);
-    let link = match u["link"].as_str().unwrap_or("unknown") {
+/// The link's state as an operator reads it, from its JSON (`status.json`, the API's health).
+fn link_words(u: &serde_json::Value) -> String {
+    match u["link"].as_str().unwrap_or("unknown") {
         "up" => "up: Smile ID's API answers".to_string(),
         "down" => format!("down: {}", u["error"].as_str().unwrap_or("no answer")),
         "paused" => {
             let until = u["retry_at"].as_i64().map(|t| format!(" (asks again at {})", iso(t))).unwrap_or_default();
             format!("paused{until}: {}", u["error"].as_str().unwrap_or(""))
         }
-        "clock_wrong" => format!(
-            "clock wrong by {} s: nothing is signed until NTP sets it right",
-            u["skew_secs"].as_i64().unwrap_or(0)
-        ),
+        "clock_wrong" => {
+            // The kiosk's clock less Smile ID's.
+            let skew = u["skew_secs"].as_i64().unwrap_or(0);
+            let way = if skew < 0 { "behind" } else { "ahead of" };
+            format!("clock wrong: {} s {way} Smile ID's; nothing is signed until NTP sets it right", skew.abs())
+        }
         other => format!("{other} (no upload tried yet)"),
-    };
+    }
+}
+
+fn print_status(v: &serde_json::Value) {
+    let (u, q) = (&v["uplink"], &v["queue"]);
+    let n = |k: &str| q[k].as_u64().unwrap_or(0);
+    let link = link_words(u);
+    if v["service"] == "stopped" {
+        println!("{:<11}not running: no uploads until it starts (`systemctl start kiosk-agent`)", "service");
+    }
     println!("{:<11}{link}", "link");
     if let Some(t) = u["updated_at"].as_str() {
         println!("{:<11}{t}", "checked");
@@ -626,6 +636,10 @@ fn queue_command(jobs: Jobs, action: QueueAction) -> Result<()> {
         QueueAction::Retry { job_id } => {
             let r = jobs.one(&job_id, "retry")?;
             println!("{job_id}: {}; it is tried at the next pass", r.stage.as_str());
+            // The running service signs with the key it read at its start.
+            if r.last_error.as_deref().is_some_and(|e| e.contains("credentials")) {
+                println!("if you changed the key or the config, restart the service first (`systemctl restart kiosk-agent`): it reads them when it starts");
+            }
         }
         QueueAction::Restore { job_id } => {
             let r = jobs.one(&job_id, "restore")?;
@@ -710,16 +724,23 @@ fn run(cli: Cli) -> Result<()> {
             let req = kiosk_agent::app::session_request(&c, start)?;
             // The queue first: while the service owns it, nothing touches the camera or screen.
             let queue = open_queue(&c, std::time::Duration::ZERO)?;
+            // Refuse before the person spends two minutes in front of the camera, not after.
+            if let Ok(r) = queue.get(&req.job_id) {
+                return Err(QueueError::Duplicate(r.job_id).into());
+            }
+            // Without --consent-given, the person answers on the kiosk's button (this command
+            // reads no touch panel or keys: the service's sessions do).
+            let mut button = if consent_given { None } else { c.input.open()? };
+            if !consent_given && button.is_none() {
+                anyhow::bail!("nobody can answer the consent screen here: `capture` reads only a GPIO button ([input] backend = \"gpio\"); pass --consent-given if the host application recorded the person's consent, or start the session through the service (`kiosk-agent session`), which reads the touch panel and keys too");
+            }
             let mut cam = c.camera.open()?;
             let mut display = c.display.open()?;
-            // Refuse before the person spends two minutes in front of the camera, not after.
             if let Err(e) = queue.check_room(kiosk_agent::queue::TYPICAL_JOB_BYTES) {
                 display.show(&Screen::Error { problem: kiosk_agent::display::screens::Problem::StorageFull })?;
                 return Err(e.into());
             }
-            // Without --consent-given, the person answers on the kiosk's button (when one is configured).
             let mut scripted = ScriptedInput { accept: consent_given, confirmations: Vec::new() };
-            let mut button = if consent_given { None } else { c.input.open()? };
             let input: &mut dyn session::Input = match button.as_mut() {
                 Some(b) => b,
                 None => &mut scripted,
@@ -749,8 +770,8 @@ fn run(cli: Cli) -> Result<()> {
             let pending = queue.stats()?.pending;
             if !matches!(uplink.link, LinkState::Up | LinkState::Unknown) {
                 eprintln!(
-                    "kiosk-agent: uploads stopped, {pending} job(s) kept in the queue: {}",
-                    serde_json::to_string(&uplink.link)?
+                    "kiosk-agent: uploads stopped, {pending} job(s) kept in the queue; link {}",
+                    link_words(&serde_json::to_value(&uplink.link)?)
                 );
                 std::process::exit(3);
             }
@@ -795,8 +816,21 @@ fn run(cli: Cli) -> Result<()> {
                     Some(&serde_json::json!({"granted": true})),
                 )?;
             }
+            // Ctrl-C (or SIGTERM) cancels the session on the kiosk: it must not run on unwatched,
+            // holding the camera against the next one.
+            install_stop_handler();
+            let mut cancelling = false;
             let mut last = String::new();
             let view = loop {
+                if STOP.load(Ordering::Relaxed) && !std::mem::replace(&mut cancelling, true) {
+                    eprintln!("cancelling session {id}");
+                    if let Err(e) = api_call(&socket, "POST", &format!("/v1/sessions/{id}/cancel"), None) {
+                        eprintln!("kiosk-agent: could not cancel it: {e:#}");
+                    }
+                    // A second Ctrl-C ends this command without waiting for the kiosk.
+                    // SAFETY: restoring a default disposition has no preconditions.
+                    unsafe { libc::signal(libc::SIGINT, libc::SIG_DFL) };
+                }
                 let v = api_call(&socket, "GET", &format!("/v1/sessions/{id}"), None)?;
                 let line = format!(
                     "{} {}/{} {} {}",
@@ -852,7 +886,8 @@ fn run(cli: Cli) -> Result<()> {
                         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
                         .unwrap_or_else(|| serde_json::json!({"link": "unknown"}));
                     let stats = kiosk_agent::uplink::service::stats_json(&queue.stats()?);
-                    let mut v = serde_json::json!({"uplink": link, "queue": stats});
+                    // The queue was free: no service holds it, and the link is as last seen.
+                    let mut v = serde_json::json!({"uplink": link, "queue": stats, "service": "stopped"});
                     if let Some(k) = &queue.report.key_problem {
                         v["keys_problem"] = k.clone().into();
                     }
@@ -861,7 +896,7 @@ fn run(cli: Cli) -> Result<()> {
                 Err(QueueError::Busy { .. } | QueueError::NoAccess { .. }) => {
                     let h = api_call(&c.api.socket, "GET", "/v1/health", None)
                         .context("the queue is in use by another kiosk-agent process and no service answers on its control API: a `capture` or `upload` run by hand may hold it (try again when it ends), or start the service")?;
-                    serde_json::json!({"uplink": h["uplink"], "queue": h["queue"]})
+                    serde_json::json!({"uplink": h["uplink"], "queue": h["queue"], "service": "running"})
                 }
                 Err(e @ QueueError::Missing { .. }) => {
                     eprintln!("kiosk-agent: {e}");
@@ -919,6 +954,15 @@ fn run(cli: Cli) -> Result<()> {
         Command::Display {
             action: DisplayCommand::Render { language, lang_dir, size, diagonal, accent, logo, out },
         } => {
+            if let Some(d) = lang_dir.as_deref().filter(|d| !d.is_dir()) {
+                anyhow::bail!(
+                    "--lang-dir {}: not a directory; give the directory holding your <code>.toml files",
+                    d.display()
+                );
+            }
+            if let Some(d) = diagonal.filter(|d| !(1.0..=100.0).contains(d)) {
+                anyhow::bail!("--diagonal {d}: give the panel's diagonal, 1 to 100 inches");
+            }
             let texts = kiosk_agent::display::Texts::load(&language, lang_dir.as_deref())?;
             let (w, h) = size
                 .split_once('x')

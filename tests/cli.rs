@@ -81,18 +81,32 @@ fn capture_offline_then_upload_exactly_once() {
     assert_eq!(std::fs::read_dir(dir.path().join("state/bundles")).unwrap().count(), 0);
 }
 
+/// `capture` without --consent-given on a kiosk with no button: nobody could answer the consent
+/// screen, so it refuses before the camera starts, says why and what to do, and records nothing.
 #[test]
-fn declined_consent_records_nothing() {
+fn a_consent_nobody_can_give_records_nothing() {
     let sb = start_sandbox(&[]);
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sb);
     let o = agent(&["capture", "--user-id", "u-8", "--job-type", "4"], &config);
     assert!(!o.status.success());
-    assert!(text(&o).contains("declined consent"), "{}", text(&o));
+    assert!(
+        text(&o).contains("nobody can answer the consent screen") && text(&o).contains("--consent-given"),
+        "{}",
+        text(&o)
+    );
+    assert!(!dir.path().join("screens").exists(), "the screen was not touched");
     let ls = agent(&["queue", "ls", "--json"], &config);
     let records: Vec<serde_json::Value> = serde_json::from_slice(&ls.stdout).unwrap();
     assert!(records.is_empty(), "{}", text(&ls));
     assert_eq!(text(&agent(&["queue", "ls"], &config)).lines().count(), 1, "a header, no jobs");
+    // A job_id already queued is refused before anyone stands in front of the camera.
+    let once = ["capture", "--user-id", "u-8", "--job-type", "4", "--consent-given", "--job-id", "kiosk-twice"];
+    assert!(agent(&once, &config).status.success());
+    std::fs::remove_dir_all(dir.path().join("screens")).unwrap();
+    let o = agent(&once, &config);
+    assert!(!o.status.success() && text(&o).contains("already in the queue"), "{}", text(&o));
+    assert!(!dir.path().join("screens").exists(), "no screen was drawn again");
 }
 
 #[test]
@@ -128,6 +142,11 @@ fn bad_input_is_refused_clearly() {
     // The whole queue is paused, visibly, instead of burning through every job.
     let s = status(&config);
     assert_eq!(s["uplink"]["link"], "paused", "{s}");
+    // Retrying the job reminds the operator that a service only reads a new key when restarted.
+    let ls: Vec<serde_json::Value> =
+        serde_json::from_slice(&agent(&["queue", "ls", "--json"], &config).stdout).unwrap();
+    let o = agent(&["queue", "retry", ls[0]["job_id"].as_str().unwrap()], &config);
+    assert!(o.status.success() && text(&o).contains("restart the service"), "{}", text(&o));
 }
 
 #[test]
@@ -276,6 +295,36 @@ fn a_session_nobody_answers_says_so() {
     assert_eq!(s["queue"]["pending"], 0, "{s}");
 }
 
+/// Ctrl-C on `kiosk-agent session` cancels the session on the kiosk, so the next one can start
+/// (it used to run on unwatched, and the next got "a session is already running").
+#[test]
+fn ctrl_c_on_a_session_cancels_it_on_the_kiosk() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let _svc = start_service(dir.path(), &config);
+    for round in 0..2 {
+        let err = dir.path().join(format!("session-{round}.err"));
+        let mut s = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
+            .args(["session", "--job-type", "4", "--user-id", "walk-by", "--config"])
+            .arg(&config)
+            .stderr(std::fs::File::create(&err).unwrap())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let t = std::time::Instant::now();
+        while !std::fs::read_to_string(&err).unwrap().contains("awaiting_consent") {
+            assert!(t.elapsed().as_secs() < 30, "{}", std::fs::read_to_string(&err).unwrap());
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        // SAFETY: kill has no memory preconditions.
+        unsafe { libc::kill(s.id() as i32, libc::SIGINT) };
+        let st = s.wait().unwrap();
+        let e = std::fs::read_to_string(&err).unwrap();
+        assert!(!st.success() && e.contains("ended cancelled"), "round {round}: {e}");
+    }
+}
+
 /// The service's user meets its own queue made read-only (a careless chmod): it is told to give
 /// itself access back, not to run as root or as another user. Needs root to act as another user.
 #[test]
@@ -327,7 +376,11 @@ fn wrong_clock_and_dead_link_keep_jobs_queued_and_say_why() {
     let s = status(&config);
     assert_eq!(s["uplink"]["link"], "clock_wrong", "{s}");
     let words = text(&agent(&["status"], &config));
-    assert!(words.contains("clock wrong by") && words.contains("1 waiting"), "{words}");
+    assert!(
+        words.contains("clock wrong:") && words.contains("s behind Smile ID's") && words.contains("1 waiting"),
+        "{words}"
+    );
+    assert!(words.contains("not running"), "no service runs here: {words}");
     assert!((s["uplink"]["skew_secs"].as_i64().unwrap() + 3600).abs() <= 5, "{s}");
     assert_eq!(s["queue"]["pending"], 1);
 
@@ -482,6 +535,7 @@ fn operator_commands_beside_the_running_service_go_through_it_and_lose_nothing()
     for _ in 0..3 {
         let s = status(&config);
         assert!(s["queue"]["pending"].is_number(), "{s}");
+        assert_eq!(s["service"], "running", "{s}");
         let ls = agent(&["queue", "ls"], &config);
         assert!(ls.status.success() && text(&ls).contains(&first), "{}", text(&ls));
         for refused in [vec!["capture", "--user-id", "u", "--consent-given", "--job-type", "4"], vec!["upload"]] {
