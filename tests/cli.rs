@@ -793,6 +793,36 @@ fn relative_paths_are_taken_from_the_configs_directory() {
     assert!(std::fs::read_dir(elsewhere.path()).unwrap().next().is_none(), "nothing made where the command ran");
 }
 
+/// Values that would only fail later, and then look like something else, are refused up front
+/// naming their key: an empty state_dir (personal data in the config's directory), an HTTP
+/// timeout of 0 (every upload read as a dead link), a preview's panel of 0 inches (it aborted
+/// allocating 155 GB).
+#[test]
+fn values_that_would_fail_later_are_refused_naming_them() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let good = std::fs::read_to_string(&config).unwrap();
+    let state = format!("state_dir = {:?}", dir.path().join("state"));
+    for (bad, key) in [
+        (good.replace(&state, "state_dir = \"\""), "state_dir"),
+        (format!("{good}[http]\nidle_secs = 0\n"), "http.idle_secs"),
+        (format!("{good}[http]\nrecv_response_secs = 0\n"), "http.recv_response_secs"),
+    ] {
+        std::fs::write(&config, bad).unwrap();
+        let o = agent(&["check-config"], &config);
+        assert_eq!(o.status.code(), Some(78), "{key}: {}", text(&o));
+        assert!(text(&o).contains(key), "{}", text(&o));
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
+        .args(["display", "render", "--diagonal", "0", "--out"])
+        .arg(dir.path().join("png"))
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    assert!(text(&o).contains("--diagonal"), "{}", text(&o));
+}
+
 /// An operator's language directory is checked whole, as the service reads it: a directory that
 /// is missing or is a file, a file in it that a host application could ask for but that lacks a
 /// key, and a language file that cannot be read (which used to give way quietly to the built-in
