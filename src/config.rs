@@ -785,7 +785,13 @@ impl Config {
             };
             return Err(invalid(key, e.to_string()));
         }
-        for code in &d.languages {
+        for (i, code) in d.languages.iter().enumerate() {
+            if d.languages[..i].contains(code) {
+                return Err(invalid(
+                    "display.languages",
+                    format!("{code:?} is listed twice; offer each language once"),
+                ));
+            }
             if let Err(e) = Texts::load(code, d.lang_dir.as_deref()) {
                 return Err(invalid("display.languages", e.to_string()));
             }

@@ -717,10 +717,12 @@ fn check_config_accepts_exactly_what_the_agent_builds() {
         assert!(text(&o).contains(key), "{bad}: {}", text(&o));
     }
     let t = good.lines().filter(|l| !l.starts_with("languages")).collect::<Vec<_>>().join("\n");
-    std::fs::write(&config, t.replace("[display]\n", "[display]\nlanguages = [\"xx\"]\n")).unwrap();
-    let o = agent(&["check-config"], &config);
-    assert_eq!(o.status.code(), Some(78), "{}", text(&o));
-    assert!(text(&o).contains("display.languages"), "{}", text(&o));
+    for (list, says) in [("[\"xx\"]", "xx"), ("[\"fr\", \"en\", \"fr\"]", "listed twice")] {
+        std::fs::write(&config, t.replace("[display]\n", &format!("[display]\nlanguages = {list}\n"))).unwrap();
+        let o = agent(&["check-config"], &config);
+        assert_eq!(o.status.code(), Some(78), "{}", text(&o));
+        assert!(text(&o).contains("display.languages") && text(&o).contains(says), "{}", text(&o));
+    }
 }
 
 /// A translator previews a language file of their own, as README says: every screen as PNG,
