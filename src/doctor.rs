@@ -307,7 +307,16 @@ fn secret_file(name: &'static str, p: Option<&Path>) -> Check {
             format!("{}: {e}", resolved.display()),
             "create it (mode 0600, owned by root) or pass it with LoadCredential=",
         ),
-        // Read as the service reads it: a file of blanks is as empty as one of no bytes.
+        // Read as the service reads it: a file of blanks is as empty as one of no bytes. One
+        // this user may not read (an operator's doctor beside a root-only key) is unchecked.
+        Ok(_) if std::fs::File::open(&resolved).is_err_and(|e| e.kind() == std::io::ErrorKind::PermissionDenied) => {
+            check(
+                name,
+                Verdict::Warn,
+                format!("{} cannot be read by this user", resolved.display()),
+                "run `kiosk-agent doctor` as root to check it",
+            )
+        }
         Ok(_) if crate::config::read_secret(p).is_err() => check(
             name,
             Verdict::Fail,

@@ -530,7 +530,6 @@ impl Jobs<'_> {
     }
 }
 
-/// `status` for a person: what the link is doing and why, and the queue in words.
 /// The link's state as an operator reads it, from its JSON (`status.json`, the API's health).
 fn link_words(u: &serde_json::Value) -> String {
     match u["link"].as_str().unwrap_or("unknown") {
@@ -550,6 +549,7 @@ fn link_words(u: &serde_json::Value) -> String {
     }
 }
 
+/// `status` for a person: what the link is doing and why, and the queue in words.
 fn print_status(v: &serde_json::Value) {
     let (u, q) = (&v["uplink"], &v["queue"]);
     let n = |k: &str| q[k].as_u64().unwrap_or(0);

@@ -62,6 +62,25 @@ fn explains_every_missing_part_and_never_panics() {
     let (_, blank) = doctor(&cfg);
     assert_eq!(find(&blank, "key custody")["verdict"], "FAIL", "{blank:#}");
     std::fs::write(&key, "k").unwrap();
+    // An operator who is not root runs the doctor beside a root-only key: it says it could not
+    // look, not that the key is missing or empty. (Needs root to make such a key.)
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } == 0 {
+        use std::os::unix::{fs::PermissionsExt, process::CommandExt};
+        std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
+            .args(["doctor", "--json", "--config"])
+            .arg(&cfg)
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap();
+        let as_nobody: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+        let k = find(&as_nobody, "key custody");
+        assert!(k["verdict"] == "WARN" && k["detail"].as_str().unwrap().contains("cannot be read by this user"), "{k}");
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o644)).unwrap();
+    }
     if std::fs::read_dir("/dev").unwrap().flatten().all(|e| !e.file_name().to_string_lossy().starts_with("video")) {
         assert_ne!(find(&checks, "camera")["verdict"], "PASS");
     }
