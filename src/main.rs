@@ -248,7 +248,9 @@ fn api_call(
 ) -> Result<serde_json::Value> {
     let (status, v) = kiosk_agent::api::client::call(socket, method, path, body)?;
     if status >= 400 {
-        anyhow::bail!("the agent refused ({status}): {}", v["error"].as_str().unwrap_or(&v.to_string()));
+        // The reason first: it says what to do; the HTTP status is for the host application's
+        // developer.
+        anyhow::bail!("{} (the agent answered HTTP {status})", v["error"].as_str().unwrap_or(&v.to_string()));
     }
     Ok(v)
 }
@@ -418,16 +420,24 @@ fn install_stop_handler() {
 fn log_event(r: &Record, ev: &Event) {
     match ev {
         Event::Sent { .. } => {}
-        Event::Retrying { error, after, .. } => {
-            // As an operator reads them ("0ns" read as a fault).
-            let after = match after.as_millis() {
-                0 => "at once".to_string(),
-                ms if ms < 1000 => format!("in {ms} ms"),
-                _ => format!("in {} s", after.as_secs()),
+        Event::Retrying { class, error, after } => {
+            use kiosk_agent::smileid::wire::RetryClass;
+            // As an operator reads them ("0ns" read as a fault). A protocol step is not a
+            // retry after a fault: say which step follows, so a refused key's one re-signing
+            // is not read as the agent retrying a refusal at once.
+            let next = match class {
+                RetryClass::Resign => "signing again with a fresh timestamp, once".to_string(),
+                RetryClass::NewUploadUrl => "asking for a new upload URL".to_string(),
+                RetryClass::RetryFlag => "preparing it again, flagged as a retry".to_string(),
+                _ => match after.as_millis() {
+                    0 => "retrying at once".to_string(),
+                    ms if ms < 1000 => format!("retrying in {ms} ms"),
+                    _ => format!("retrying in {} s", after.as_secs()),
+                },
             };
             log::warn(
-                &format!("{}: retrying {after}: {error}", r.job_id),
-                &[("job_id", &r.job_id), ("retry_in", &after)],
+                &format!("{}: {error}; {next}", r.job_id),
+                &[("job_id", &r.job_id), ("retry_in", &format!("{} ms", after.as_millis()))],
             );
         }
     }
@@ -587,7 +597,7 @@ fn iso(ms: i64) -> String {
 fn print_jobs(records: &[Record]) {
     println!(
         "{:>6}  {:<40}  {:>4}  {:<11}  {:>8}  {:<20}  LAST ERROR",
-        "SEQ", "JOB_ID", "TYPE", "STAGE", "ATTEMPTS", "CAPTURED (UTC)"
+        "SEQ", "JOB_ID", "TYPE", "STAGE", "FAILURES", "CAPTURED (UTC)"
     );
     for r in records {
         println!(
@@ -607,7 +617,11 @@ fn print_jobs(records: &[Record]) {
 fn print_job(r: &Record) {
     let line = |k: &str, v: &str| println!("{k:<11}{v}");
     line("job", &format!("{} (type {}, user {})", r.job_id, r.job_type, r.user_id));
-    line("stage", &format!("{}, {} attempt(s)", r.stage.as_str(), r.attempts));
+    // Tries that ended in an error; one cut short by a crash or a stop counts nothing.
+    line(
+        "stage",
+        &format!("{}, {} failed tr{}", r.stage.as_str(), r.attempts, if r.attempts == 1 { "y" } else { "ies" }),
+    );
     line("captured", &iso(r.created_at));
     if let Some(t) = r.finished_at {
         line("finished", &iso(t));

@@ -740,3 +740,12 @@ fn a_key_named_as_a_credential_is_never_made_by_the_agent() {
     assert!(e.contains("systemd credential") && e.contains("/etc/kiosk-agent/keys"), "{e}");
     assert!(!d.path().join("device_key").exists() && !d.path().join("keys/device.key").exists());
 }
+
+#[test]
+fn a_state_dir_that_cannot_be_made_says_to_name_another() {
+    // /proc takes no new directories, whoever asks: owner or mode advice would be wrong.
+    let e = Queue::open(Path::new("/proc/kiosk-agent-test/state"), settings()).err().expect("refused");
+    assert!(matches!(e, QueueError::Uncreatable { .. }), "{e:?}");
+    let msg = e.to_string();
+    assert!(msg.contains("name as state_dir") && !msg.contains("owner"), "{msg}");
+}

@@ -146,6 +146,8 @@ pub enum QueueError {
         "state_dir {path} is not a directory; name a directory (or a path yet to be made) as state_dir in the config"
     )]
     NotADirectory { path: String },
+    #[error("state_dir {path} cannot be made there ({detail}); name as state_dir in the config a directory on a writable disk (the package's is /var/lib/kiosk-agent)")]
+    Uncreatable { path: String, detail: String },
     #[error("the queue in {path} is in use by another kiosk-agent process (normally the service, `kiosk-agent run`); while it runs, use the commands that go through it: `kiosk-agent status`, `kiosk-agent queue ...`, `kiosk-agent jobs`, `kiosk-agent session`")]
     Busy { path: String },
     #[error("there is no queue in {path} yet (nothing was ever captured there); check state_dir in the config")]
@@ -514,6 +516,10 @@ impl Queue {
             }
             private_dir(dir).map_err(|e| match e.kind() {
                 std::io::ErrorKind::PermissionDenied => no_access(e),
+                // No owner or mode would help: a read-only disk, or a place such as /proc.
+                std::io::ErrorKind::NotFound | std::io::ErrorKind::ReadOnlyFilesystem => {
+                    QueueError::Uncreatable { path: dir.display().to_string(), detail: e.to_string() }
+                }
                 _ => open_err(e.to_string()),
             })?;
         }

@@ -22,7 +22,7 @@ pub enum Event {
 pub enum DriveError {
     #[error("gave up after {attempts} failed attempts; last error: {last}")]
     GaveUp { attempts: u32, last: SubmitError },
-    #[error("Smile ID refuses this kiosk's credentials ({0}); uploads are paused: check the partner id, the API key for this environment, and the clock; the service reads its config and key when it starts, so restart it after changing them (`systemctl restart kiosk-agent`)")]
+    #[error("uploads are paused, every job kept, because this kiosk's credentials were refused: {0}. Check the partner id, the API key for this environment, and the clock; the service reads its config and key when it starts, so restart it after changing them (`systemctl restart kiosk-agent`)")]
     Paused(SubmitError),
     #[error("the server at the configured URL answered HTTP {status} without Smile ID's codes, so it is not Smile ID's API; uploads are paused and every job kept: check smileid.environment (\"sandbox\", \"production\", or a URL ending in /v1) and any proxy in between")]
     Misdirected { status: u16 },
