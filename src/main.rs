@@ -739,9 +739,7 @@ fn run(cli: Cli) -> Result<()> {
             // The queue first: while the service owns it, nothing touches the camera or screen.
             let queue = open_queue(&c, std::time::Duration::ZERO)?;
             // Refuse before the person spends two minutes in front of the camera, not after.
-            if let Ok(r) = queue.get(&req.job_id) {
-                return Err(QueueError::Duplicate(r.job_id).into());
-            }
+            queue.check_new_job_id(&req.job_id)?;
             // Without --consent-given, the person answers on the kiosk's button (this command
             // reads no touch panel or keys: the service's sessions do).
             let mut button = if consent_given { None } else { c.input.open()? };
@@ -987,9 +985,20 @@ fn run(cli: Cli) -> Result<()> {
                 })?;
             let brand = kiosk_agent::display::brand::Brand::new(accent.as_deref(), logo.as_deref())
                 .context("--accent/--logo")?;
-            let written =
-                kiosk_agent::display::samples::render_to(&texts, (w, h), diagonal, &std::sync::Arc::new(brand), &out)?;
+            let brand = std::sync::Arc::new(brand);
+            let written = kiosk_agent::display::samples::render_to(&texts, (w, h), diagonal, &brand, &out)?;
             println!("{} screens in {} ({w}x{h}, {})", written.len(), out.display(), texts.code);
+            // A translation too long for the panel: found here, not by a customer.
+            let faults = kiosk_agent::display::audit::check(&texts, (w, h), diagonal, &brand);
+            if !faults.is_empty() {
+                for (screen, f) in &faults {
+                    eprintln!("{screen}: {f}");
+                }
+                anyhow::bail!(
+                    "on a {w}x{h} panel, {}: shorten those texts (the PNGs show where), or preview the size the kiosk has",
+                    kiosk_agent::display::audit::describe(&faults)
+                );
+            }
         }
         Command::Camera { action: CameraCommand::List } => {
             println!("{}", serde_json::to_string_pretty(&kiosk_agent::camera::v4l2::list())?);
@@ -1055,6 +1064,10 @@ fn run(cli: Cli) -> Result<()> {
             let key = kiosk_agent::doctor::custody(&c);
             if key.verdict == kiosk_agent::doctor::Verdict::Warn {
                 eprintln!("warning: {}; {}", key.detail, key.advice);
+            }
+            // Nor is a language too long for the panel: the service shows it, cramped.
+            for warning in kiosk_agent::display::audit::check_config(&c.display) {
+                eprintln!("warning: {warning}");
             }
             // Absolute: `load` took a relative state_dir from the config's directory.
             println!("{}: ok (API {}, state in {})", config.display(), c.base_url()?, c.state_dir.display());

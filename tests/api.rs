@@ -189,8 +189,15 @@ fn host_app_drives_every_job_type_with_a_local_key() {
     ] {
         assert!(m.contains(want), "{want} in {m}");
     }
-    let (s, _) = api(&a, "DELETE", &format!("/v1/jobs/{}", records[0]["job_id"].as_str().unwrap()), None);
+    let purged = records[0]["job_id"].as_str().unwrap();
+    let (s, _) = api(&a, "DELETE", &format!("/v1/jobs/{purged}"), None);
     assert_eq!(s, 200);
+    // A purged job's job_id starts no new session: Smile ID has that job, and another person's
+    // photos must never go into it.
+    let start = json!({"user_id": "host-user-2", "job_type": 4, "job_id": purged});
+    let (s, v) = api(&a, "POST", "/v1/sessions", Some(start));
+    assert_eq!(s, 409, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("was used by an earlier job"), "{v}");
     assert_clean_logs(&a, &[API_KEY, ID_NUMBER]);
 }
 

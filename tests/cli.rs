@@ -752,6 +752,19 @@ fn display_render_previews_a_translators_language_file() {
     assert!(o.status.success(), "{}", text(&o));
     assert_ne!(std::fs::read(a.join("idle.png")).unwrap(), std::fs::read(b.join("idle.png")).unwrap());
     assert_eq!(std::fs::read(a.join("consent.png")).unwrap(), std::fs::read(b.join("consent.png")).unwrap());
+    // A word too long for a small panel's line: the screens are written, and the command fails
+    // naming where the text does not fit.
+    std::fs::write(langs.join("ha.toml"), ha.replace("Barka da zuwa", "Donaudampfschifffahrtsgesellschaftskapitän"))
+        .unwrap();
+    let small = dir.path().join("small");
+    let o = render(
+        &["--language", "ha", "--lang-dir", langs.to_str().unwrap(), "--size", "240x320", "--out"]
+            .into_iter()
+            .chain([small.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+    );
+    assert!(!o.status.success() && small.join("idle.png").exists(), "{}", text(&o));
+    assert!(text(&o).contains("idle: a word of \"Donaudampf") && text(&o).contains("do not fit"), "{}", text(&o));
 
     // A Tamil word: no built-in font has it, and the message says which character and key.
     std::fs::write(langs.join("ha.toml"), ha.replace("Barka da zuwa", "வணக்கம்")).unwrap();
@@ -864,7 +877,15 @@ fn check_config_reads_every_file_of_the_language_directory() {
     let ha = kiosk_agent::display::text::BUILT_IN.iter().find(|(c, _)| *c == "ha").unwrap().1;
     std::fs::write(langs.join("ha.toml"), ha.replace("Barka da zuwa", "Sannu")).unwrap();
     let o = with_dir(&langs);
+    assert!(o.status.success() && !text(&o).contains("warning: language"), "{}", text(&o));
+    // A welcome too long for the panel: the service would show it cut, so check-config says so
+    // (a warning: a cramped screen is no reason to keep the kiosk down).
+    let long = "Donaudampfschifffahrtsgesellschaftskapitän";
+    std::fs::write(langs.join("ha.toml"), ha.replace("Barka da zuwa", long)).unwrap();
+    let o = with_dir(&langs);
     assert!(o.status.success(), "{}", text(&o));
+    assert!(text(&o).contains("warning: language ha on a") && text(&o).contains("Donaudampf"), "{}", text(&o));
+    std::fs::write(langs.join("ha.toml"), ha.replace("Barka da zuwa", "Sannu")).unwrap();
     // A language no session is set to yet, but one a host application may ask for.
     std::fs::write(langs.join("ff.toml"), "reviewed = false\nwelcome_title = \"Jaraama\"\n").unwrap();
     let o = with_dir(&langs);

@@ -504,8 +504,16 @@ fn a_purge_during_an_upload_stays_purged_and_updates_do_not_overwrite_each_other
     q.apply(&mut copy, Event::Progress(progress.clone())).unwrap();
     let r = q.get("p2").unwrap();
     assert_eq!((r.attempts, r.progress, r.last_error.as_deref()), (0, progress, Some("down")));
-    // The job_id is free again once purged.
-    q.enqueue(&job("p1", "m")).unwrap();
+    // A purged job's job_id names no new job, even after a restart: Smile ID may have that
+    // job, and a 2215 for it must never be taken for our own (one person's photos sent into
+    // another's job).
+    let e = q.enqueue(&job("p1", "m")).unwrap_err();
+    assert!(matches!(e, QueueError::Reused(_)), "{e}");
+    drop(q);
+    let q = Queue::open(d.path(), settings()).unwrap();
+    assert!(matches!(q.check_new_job_id("p1"), Err(QueueError::Reused(_))));
+    assert!(matches!(q.check_new_job_id("p2"), Err(QueueError::Duplicate(_))));
+    q.check_new_job_id("p3").unwrap();
 }
 
 #[test]

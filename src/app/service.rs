@@ -63,7 +63,9 @@ fn queue_refusal(e: QueueError) -> Refusal {
     match e {
         QueueError::NotFound(_) => Refusal::new(404, e.to_string()),
         QueueError::Full(_) => Refusal::new(507, e.to_string()),
-        QueueError::Refused { .. } | QueueError::Transition(_) => Refusal::new(409, e.to_string()),
+        QueueError::Refused { .. } | QueueError::Transition(_) | QueueError::Duplicate(_) | QueueError::Reused(_) => {
+            Refusal::new(409, e.to_string())
+        }
         _ => Refusal::new(500, e.to_string()),
     }
 }
@@ -104,12 +106,8 @@ impl Backend for Service {
         }
         let req = super::session_request(&self.config, r).map_err(|e| Refusal::new(400, format!("language: {e}")))?;
         let job_id = &req.job_id;
-        if self.queue.get(job_id).is_ok() {
-            return Err(Refusal::new(
-                409,
-                format!("job_id {job_id} is already used; every session needs a new job_id"),
-            ));
-        }
+        // Refused before the person spends two minutes at the camera, not when the job is saved.
+        self.queue.check_new_job_id(job_id).map_err(queue_refusal)?;
         match self.sessions.start(req) {
             Ok(v) => Ok(v),
             Err(e @ StartError::Busy(_)) => Err(Refusal::new(409, e.to_string())),

@@ -14,6 +14,20 @@ pub struct Canvas {
     pub targets: Vec<super::touch::Target>,
     /// The partner's accent and logo ([`super::brand`]).
     pub brand: std::sync::Arc<super::brand::Brand>,
+    /// Where text was drawn, for the layout check ([`super::audit`]).
+    pub texts: Vec<TextBox>,
+}
+
+/// The box a text's lines took on the canvas.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TextBox {
+    pub x: i32,
+    pub y: i32,
+    pub w: i32,
+    pub h: i32,
+    /// A word in it was cut between characters: it was wider than the line.
+    pub cut: bool,
+    pub excerpt: String,
 }
 
 impl Canvas {
@@ -32,6 +46,7 @@ impl Canvas {
             px_per_mm,
             targets: Vec::new(),
             brand: super::brand::Brand::builtin(),
+            texts: Vec::new(),
         }
     }
 

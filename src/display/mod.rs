@@ -1,6 +1,7 @@
 //! What the person sees: screens drawn with embedded-graphics onto a [`Canvas`] in the
 //! person's language ([`text`]), shown by a [`Display`] backend.
 
+pub mod audit;
 pub mod brand;
 pub mod canvas;
 pub mod fb;

@@ -12,9 +12,10 @@ use super::pictograms::{self, Pictogram};
 use super::style::{scale, Scale, PALETTE};
 use super::text::Texts;
 use super::touch::Action;
-use super::typeset::{Align, Setting};
+use super::typeset::{Align, Block, Setting};
 use super::widgets::{
-    band, band_height, button, buttons, fit, link_width, progress, status, status_height, Area, Button, Kind,
+    band, band_height, band_words, button, buttons, fit, link_width, progress, status, status_height, Area, Button,
+    Kind,
 };
 use super::Canvas;
 use crate::vision::quality::Hint;
@@ -269,7 +270,12 @@ fn message(
     let (w, h, m) = (c.width as i32, c.height as i32, s.margin);
     let inner = Area::new(m, m, w - 2 * m, h - 2 * m - below);
     let title_b = fit(title, s.title, inner.w, s.title.px as i32 * 3, s, set);
-    let body_b = fit(body, s.body, inner.w, inner.h / 2, s, set);
+    let mut body_b = fit(body, s.body, inner.w, inner.h / 2, s, set);
+    // Where title and body cannot both fit (a welcome above the Start button and the language
+    // row of a small panel), the title stays: the buttons under it say what to do.
+    if title_b.height() + s.unit + body_b.height() > inner.h {
+        body_b = Block::empty();
+    }
     // The pictogram gives way when the words need the room.
     let room = inner.h - title_b.height() - body_b.height() - 3 * s.unit;
     let icon_side = if room >= s.unit * 5 { s.icon.min(room) } else { 0 };
@@ -304,8 +310,9 @@ fn split(c: &Canvas, s: &Scale, text_h: i32, rtl: bool) -> (Area, Area) {
         return split_portrait(c, s, text_h);
     }
     {
-        // Small landscape panels keep half the width for the words.
-        let share = if s.compact { 50 } else { 56 };
+        // Small landscape panels keep more than half the width for the words: a hint's longest
+        // word must fit the column at the smallest type.
+        let share = if s.compact { 44 } else { 56 };
         let pw = ((h - 2 * m) * 4 / 3).min(w * share / 100);
         let pic = Area::new(m, m, pw, h - 2 * m).mirrored(outer, rtl);
         let col = Area::new(pw + 2 * m, m, w - pw - 3 * m, h - 2 * m).mirrored(outer, rtl);
@@ -335,9 +342,9 @@ fn under_picture(s: &Scale, msg: &str, pic: Area, drawn: Area, bottom: i32, set:
 }
 
 /// The scale for a band of `msg` that must fit in `room` px: the small size when the body
-/// size would not.
+/// size would not, or would cut a word.
 fn shrunk(s: &Scale, msg: &str, w: i32, room: i32, set: Setting) -> Scale {
-    if band_height(msg, s, w, set) > room {
+    if band_height(msg, s, w, set) > room || band_words(msg, s, w, set).cut {
         Scale { body: s.small, ..*s }
     } else {
         *s
@@ -392,15 +399,24 @@ fn consent(c: &mut Canvas, t: &Texts, partner: &str, more: More, key: &str) -> b
     let top = buttons(c, &list, &s, full.x, full.w, h - m, full.h / 2, set);
     // On small panels the title keeps to one line, leaving the room to what is agreed to.
     let title_max = if s.compact { (s.title.px * 1.5) as i32 } else { full.h / 4 };
-    let title = fit(&t.get("consent_title"), s.title, full.w, title_max, &s, set);
+    let mut title = fit(&t.get("consent_title"), s.title, full.w, title_max, &s, set);
+    // What is agreed to comes first: where it cannot fit under the title, the title goes.
+    let whole = key == "consent_more";
+    let text = t.fmt(key, &[("partner", partner)]);
+    let body_style = if whole { s.small } else { s.body };
+    let untitled = top - m - 2 * s.unit;
+    if fit(&text, body_style, full.w, untitled - title.height() - s.unit, &s, set).height()
+        > untitled - title.height() - s.unit
+    {
+        title = Block::empty();
+    }
     let mut room = top - m - title.height() - 3 * s.unit;
     // "Read more" under the text, as tall as a finger needs, where the text keeps two lines'
     // room; the whole text gets the small type.
     let link = t.get("button_read_more");
     let link_h = if more == More::Link && room - s.target - s.unit >= (s.body.px * 2.6) as i32 { s.target } else { 0 };
     room -= link_h + if link_h > 0 { s.unit } else { 0 };
-    let whole = key == "consent_more";
-    let body = fit(&t.fmt(key, &[("partner", partner)]), if whole { s.small } else { s.body }, full.w, room, &s, set);
+    let body = fit(&text, body_style, full.w, room, &s, set);
     let group = title.height() + s.unit + body.height() + if link_h > 0 { s.unit + link_h } else { 0 };
     let y = m + (top - 2 * s.unit - m - group).max(0) / 2;
     title.draw(c, full.x, y, full.w, Align::Centre, PALETTE.ink);
@@ -477,6 +493,7 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             {
                 let _ = c.clear(PALETTE.bg);
                 c.targets.clear();
+                c.texts.clear();
                 consent(c, t, partner, more, "consent_body");
             }
         }

@@ -44,13 +44,14 @@ impl Area {
 }
 
 /// Lays `text` out at `st`, shrinking it (not below the body floor) until it is at most
-/// `max_h` tall: a long translation gets smaller type rather than running off the panel.
+/// `max_h` tall and no word is wider than the line: a long translation gets smaller type
+/// rather than running off the panel or breaking inside a word.
 pub fn fit(text: &str, st: Style, w: i32, max_h: i32, s: &Scale, set: Setting) -> Block {
     let floor = (BODY_FLOOR_MM * s.px_per_mm).min(st.px);
     let mut st = st;
     loop {
         let b = layout(text, st, w, set);
-        if b.height() <= max_h || st.px <= floor {
+        if (b.height() <= max_h && !b.cut) || st.px <= floor {
             return b;
         }
         st.px = (st.px * 0.92).max(floor).floor();
@@ -80,10 +81,20 @@ fn label_style(s: &Scale) -> Style {
     Style { weight: s.title.weight, ..if s.compact { s.small } else { s.body } }
 }
 
+/// The room a label keeps from its button's sides: half the grid on small panels, where two
+/// buttons side by side leave a word little room.
+fn side_pad(s: &Scale) -> i32 {
+    if s.compact {
+        s.unit / 2
+    } else {
+        s.unit
+    }
+}
+
 fn button_height(b: &Button, s: &Scale, w: i32, set: Setting) -> i32 {
-    let pad = s.unit;
-    let label = layout(b.label, label_style(s), w - 2 * pad, set).height();
-    let gesture = b.gesture.map(|g| layout(g, s.small, w - 2 * pad, set).height()).unwrap_or(0);
+    let (pad, inner) = (s.unit, w - 2 * side_pad(s));
+    let label = layout(b.label, label_style(s), inner, set).height();
+    let gesture = b.gesture.map(|g| layout(g, s.small, inner, set).height()).unwrap_or(0);
     (label + gesture + 2 * pad).max(s.target)
 }
 
@@ -104,7 +115,7 @@ pub fn button(c: &mut Canvas, b: &Button, s: &Scale, at: Area, set: Setting) {
             .build();
         let _ = RoundedRectangle::with_equal_corners(at.rect(), radius).into_styled(style).draw(c);
     }
-    let pad = s.unit;
+    let pad = side_pad(s);
     let inner = at.w - 2 * pad;
     let label = layout(b.label, label_style(s), inner, set);
     let gesture = b.gesture.map(|g| layout(g, s.small, inner, set));
@@ -156,7 +167,7 @@ pub fn buttons(
     let gap = s.unit * 2;
     let each = (w - gap * (n - 1)) / n;
     let stacked: i32 = list.iter().map(|b| button_height(b, s, w, set) + s.unit).sum::<i32>() - s.unit;
-    if list.iter().all(|b| words_fit(b, s, each - 2 * s.unit, set)) || stacked > max_h {
+    if list.iter().all(|b| words_fit(b, s, each - 2 * side_pad(s), set)) || stacked > max_h {
         let h = list.iter().map(|b| button_height(b, s, each, set)).max().unwrap_or(s.target);
         for (i, b) in list.iter().enumerate() {
             let a =
@@ -176,20 +187,39 @@ pub fn buttons(
     }
 }
 
-/// A band's pictogram side: none in a narrow band, where the words need the room.
-fn band_icon(s: &Scale, w: i32) -> i32 {
-    if (w as f32) < s.body.px * 9.0 {
+/// A band's words `inner` px wide.
+fn band_layout(text: &str, s: &Scale, inner: i32, set: Setting) -> Block {
+    layout(text, Style { weight: s.title.weight, ..s.body }, inner, set)
+}
+
+/// A band's pictogram side: none in a narrow band, or where a word would not fit beside it.
+fn band_icon(text: &str, s: &Scale, w: i32, set: Setting) -> i32 {
+    let side = (s.body.px * 2.0) as i32;
+    if (w as f32) < s.body.px * 9.0 || band_layout(text, s, w - 3 * s.unit - side, set).cut {
         0
     } else {
-        (s.body.px * 2.0) as i32
+        side
     }
+}
+
+/// Where a band's words start from its reading-side edge, and their width: the grid's unit
+/// from each side, and from the pictogram when there is one.
+fn band_text_box(text: &str, s: &Scale, w: i32, set: Setting) -> (i32, i32) {
+    match band_icon(text, s, w, set) {
+        0 => (s.unit, w - 2 * s.unit),
+        side => (2 * s.unit + side, w - 3 * s.unit - side),
+    }
+}
+
+/// The words of a band `w` px wide.
+pub fn band_words(text: &str, s: &Scale, w: i32, set: Setting) -> Block {
+    band_layout(text, s, band_text_box(text, s, w, set).1, set)
 }
 
 /// The height [`band`] takes for `text` in `w` px.
 pub fn band_height(text: &str, s: &Scale, w: i32, set: Setting) -> i32 {
-    let (pad, icon_side) = (s.unit, band_icon(s, w));
-    let block = layout(text, Style { weight: s.title.weight, ..s.body }, w - 3 * pad - icon_side, set);
-    (block.height() + 2 * pad).max(icon_side + 2 * pad).max(s.target)
+    let (pad, icon_side) = (s.unit, band_icon(text, s, w, set));
+    (band_words(text, s, w, set).height() + 2 * pad).max(icon_side + 2 * pad).max(s.target)
 }
 
 /// A band with a pictogram on the reading side and a line or two of text; returns its bottom.
@@ -204,9 +234,9 @@ pub fn band(
 ) -> i32 {
     let (fill, ink) = colors;
     let pad = s.unit;
-    let icon_side = band_icon(s, at.w);
-    let inner = at.w - 3 * pad - icon_side;
-    let block = layout(text, Style { weight: s.title.weight, ..s.body }, inner, set);
+    let icon_side = band_icon(text, s, at.w, set);
+    let (offset, inner) = band_text_box(text, s, at.w, set);
+    let block = band_words(text, s, at.w, set);
     let h = band_height(text, s, at.w, set);
     let r = Size::new(s.unit as u32 * 2, s.unit as u32 * 2);
     let _ = RoundedRectangle::with_equal_corners(Area::new(at.x, at.y, at.w, h).rect(), r)
@@ -217,7 +247,7 @@ pub fn band(
         let icon_area = Area::new(at.x + pad, at.y, icon_side, h).mirrored(outer, set.rtl);
         pictograms::draw(c, icon, Point::new(icon_area.centre_x(), at.y + h / 2), icon_side, ink);
     }
-    let text_area = Area::new(at.x + 2 * pad + icon_side, at.y, inner, h).mirrored(outer, set.rtl);
+    let text_area = Area::new(at.x + offset, at.y, inner, h).mirrored(outer, set.rtl);
     block.draw(c, text_area.x, at.y + (h - block.height()) / 2, inner, Align::Start, ink);
     at.y + h
 }

@@ -166,6 +166,8 @@ pub enum QueueError {
     Bundle(#[from] BundleError),
     #[error("job_id {0} is already in the queue; every session needs a new job_id")]
     Duplicate(String),
+    #[error("job_id {0} was used by an earlier job on this kiosk (since purged or removed after its result); Smile ID keeps a job_id for one job, so every session needs a new job_id")]
+    Reused(String),
     #[error("the kiosk's storage is full ({0}); no new session can be saved until queued jobs upload. Nothing queued was dropped")]
     Full(String),
     #[error("no job {0} in the queue")]
@@ -263,6 +265,11 @@ pub struct Queue {
 }
 
 const SEQ_HWM: &[u8] = b"seq_hwm";
+
+/// `meta` key that marks a job_id used by a job since removed (value: when, in ms).
+fn retired_key(job_id: &str) -> Vec<u8> {
+    [b"retired/".as_slice(), job_id.as_bytes()].concat()
+}
 
 /// A Biometric KYC bundle is about 200 KB (9 JPEGs); used to refuse a session before capture.
 pub const TYPICAL_JOB_BYTES: u64 = 400 * 1024;
@@ -931,6 +938,19 @@ impl Queue {
         }
     }
 
+    /// Whether `job_id` may name a new job: not in the queue, and never used by a job since
+    /// removed. A reused job_id is Smile ID's job already: a 2215 would then be taken for our own
+    /// earlier try, and one person's photos sent into another's job.
+    pub fn check_new_job_id(&self, job_id: &str) -> Result<(), QueueError> {
+        if self.by_job.contains_key(job_id.as_bytes()).map_err(idx)? {
+            return Err(QueueError::Duplicate(job_id.to_string()));
+        }
+        if self.meta.contains_key(retired_key(job_id)).map_err(idx)? {
+            return Err(QueueError::Reused(job_id.to_string()));
+        }
+        Ok(())
+    }
+
     /// Inserts a new record and claims its job_id, atomically; false if the job_id is taken.
     fn insert_new(&self, rec: &Record) -> Result<bool, QueueError> {
         let key = rec.seq.to_be_bytes();
@@ -1018,9 +1038,7 @@ impl Queue {
     pub fn enqueue_owned(&self, job: &Job, owner: Option<u32>) -> Result<Record, QueueError> {
         self.writable("saving a job")?;
         let pp = &job.partner_params;
-        if self.by_job.contains_key(pp.job_id.as_bytes()).map_err(idx)? {
-            return Err(QueueError::Duplicate(pp.job_id.clone()));
-        }
+        self.check_new_job_id(&pp.job_id)?;
         let now = self.now_ms();
         let b = Bundle { job: job.clone(), created_at: now };
         let (seq, path, bytes) = loop {
@@ -1054,7 +1072,7 @@ impl Queue {
             // Not acknowledged: take back the record (a commit whose flush failed may still
             // reach the disk) and then the bundle, so nothing half-stored remains.
             if stored.is_err() {
-                let _ = self.remove(&rec);
+                let _ = self.remove(&rec, false);
             }
             let _ = std::fs::remove_file(&path);
         }
@@ -1210,7 +1228,7 @@ impl Queue {
                     done.erased += 1;
                 }
                 if trusted.is_some_and(|t| r.purge_due(t, keep)) {
-                    self.remove(&r)?;
+                    self.remove(&r, true)?;
                     done.purged += 1;
                 }
                 Ok::<_, QueueError>(())
@@ -1229,13 +1247,19 @@ impl Queue {
         Ok(done)
     }
 
-    fn remove(&self, r: &Record) -> Result<(), QueueError> {
+    /// Removes a record; with `retire`, its job_id is remembered as used (a few bytes a job,
+    /// kept for good): [`Queue::check_new_job_id`] refuses it for a new job.
+    fn remove(&self, r: &Record, retire: bool) -> Result<(), QueueError> {
         let key = r.seq.to_be_bytes();
-        (&self.jobs, &self.by_job)
-            .transaction(|(jobs, by_job)| {
+        let now = self.now_ms().to_be_bytes();
+        (&self.jobs, &self.by_job, &self.meta)
+            .transaction(|(jobs, by_job, meta)| {
                 jobs.remove(&key)?;
                 if by_job.get(r.job_id.as_bytes())?.is_some_and(|v| v.as_ref() == key) {
                     by_job.remove(r.job_id.as_bytes())?;
+                }
+                if retire {
+                    meta.insert(retired_key(&r.job_id), &now)?;
                 }
                 Ok::<_, ConflictableTransactionError<()>>(())
             })
@@ -1320,7 +1344,7 @@ impl Queue {
         self.writable("queue purge")?;
         let r = self.get(job_id)?;
         self.erase_files(r.seq)?;
-        self.remove(&r)
+        self.remove(&r, true)
     }
 
     pub fn stats(&self) -> Result<QueueStats, QueueError> {

@@ -600,6 +600,12 @@ impl Submission {
 
     fn prep_refused(&mut self, err: ApiError) -> Result<(), SubmitError> {
         self.prep_signed = None;
+        // Smile ID answered with its code: this prep made no job. Only an earlier prep whose
+        // answer was lost can make a 2215 ours; one that was itself refused (a job_id Smile ID
+        // already had) must not, or a retry sends this person's photos into that job.
+        if err.code.is_some() {
+            self.progress.prep_attempted = self.attempted_before;
+        }
         match err.class {
             // Our own earlier prep reached Smile ID: the same job_id again, flagged as a retry.
             RetryClass::RetryFlag if !self.retry_flag && self.attempted_before => {
@@ -690,6 +696,16 @@ mod tests {
             .unwrap_err();
         assert_eq!(e.class(), RetryClass::RetryFlag);
         assert_eq!(fresh.phase(), Phase::Done);
+        // ... and stays so when an operator retries the job: that prep made nothing of ours.
+        assert!(!fresh.progress().prep_attempted);
+        let cfg = SubmitConfig::new("085", "https://s.test/v1", ResponseCheck::Key(key()));
+        let mut again = Submission::resume(job(), cfg, fresh.progress().clone()).unwrap();
+        let req = send(&mut again, t);
+        assert!(body(&req).get("retry").is_none());
+        again
+            .handle_response(HttpResponse::new(400, br#"{"error":"Job already exists","code":"2215"}"#.to_vec()), t)
+            .unwrap_err();
+        assert_eq!(again.phase(), Phase::Done, "no upload into the job Smile ID already had");
         // After a prep whose answer was lost, the 2215 is ours.
         send(&mut s, t);
         s.handle_transport_error("connection reset");

@@ -47,6 +47,10 @@ pub struct Block {
     pub ascent: i32,
     /// From one baseline to the next, in px.
     pub line_height: i32,
+    /// A word was wider than the line and was cut between its characters.
+    pub cut: bool,
+    /// The text's beginning, to name it in a layout fault ([`crate::display::audit`]).
+    pub excerpt: String,
 }
 
 /// Text to set: the language decides the paragraph direction and the OpenType language system.
@@ -57,6 +61,11 @@ pub struct Setting<'a> {
 }
 
 impl Block {
+    /// No text: nothing drawn, no height.
+    pub fn empty() -> Block {
+        Block { lines: Vec::new(), rtl: false, ascent: 0, line_height: 0, cut: false, excerpt: String::new() }
+    }
+
     pub fn height(&self) -> i32 {
         self.lines.len() as i32 * self.line_height
     }
@@ -66,8 +75,10 @@ impl Block {
         self.lines.iter().map(|l| (l.width + 63) / 64).max().unwrap_or(0)
     }
 
-    /// Draws the lines in the box of width `w` whose top-left is (`x`, `y`).
+    /// Draws the lines in the box of width `w` whose top-left is (`x`, `y`), and notes where
+    /// on the canvas ([`Canvas::texts`]).
     pub fn draw(&self, c: &mut Canvas, x: i32, y: i32, w: i32, align: Align, color: Rgb888) {
+        let (mut x0, mut x1) = (i32::MAX, i32::MIN);
         for (i, line) in self.lines.iter().enumerate() {
             let lw = (line.width + 63) / 64;
             let left = match (align, self.rtl) {
@@ -75,6 +86,9 @@ impl Block {
                 (Align::Start, false) | (Align::End, true) => x,
                 (Align::Start, true) | (Align::End, false) => x + w - lw,
             };
+            if lw > 0 {
+                (x0, x1) = (x0.min(left), x1.max(left + lw));
+            }
             let baseline = (y + self.ascent + i as i32 * self.line_height) * 64;
             let mut pen = left * 64;
             for run in &line.runs {
@@ -83,6 +97,16 @@ impl Block {
                     pen += g.x_advance;
                 }
             }
+        }
+        if x0 < x1 {
+            c.texts.push(crate::display::canvas::TextBox {
+                x: x0,
+                y,
+                w: x1 - x0,
+                h: self.height(),
+                cut: self.cut,
+                excerpt: self.excerpt.clone(),
+            });
         }
     }
 }
@@ -122,10 +146,10 @@ fn trimmed(text: &str, r: Range<usize>) -> Range<usize> {
 }
 
 /// Breaks one paragraph into line ranges no wider than `max` (1/64 px) where the text allows;
-/// a word wider than the line is cut between characters (never before a mark).
-fn break_lines(text: &str, levels: &[Level], max: i32, style: Style, set: Setting) -> Vec<Range<usize>> {
+/// a word wider than the line is cut between characters (never before a mark), and said so.
+fn break_lines(text: &str, levels: &[Level], max: i32, style: Style, set: Setting) -> (Vec<Range<usize>>, bool) {
     let fits = |r: Range<usize>| measure(text, levels, trimmed(text, r), style, set) <= max;
-    let mut lines = Vec::new();
+    let (mut lines, mut cut_any) = (Vec::new(), false);
     let (mut start, mut fit) = (0usize, None::<usize>);
     for (pos, opportunity) in linebreaks(text) {
         if !fits(start..pos) {
@@ -150,6 +174,7 @@ fn break_lines(text: &str, levels: &[Level], max: i32, style: Style, set: Settin
                 }
                 lines.push(start..cut);
                 start = cut;
+                cut_any = true;
             }
         }
         if opportunity == BreakOpportunity::Mandatory && pos < text.len() {
@@ -163,7 +188,7 @@ fn break_lines(text: &str, levels: &[Level], max: i32, style: Style, set: Settin
     if start < text.len() {
         lines.push(start..text.len());
     }
-    lines
+    (lines, cut_any)
 }
 
 /// Lays out `text` in lines at most `max_width` px wide.
@@ -171,13 +196,16 @@ pub fn layout(text: &str, style: Style, max_width: i32, set: Setting) -> Block {
     let base = if set.rtl { Level::rtl() } else { Level::ltr() };
     let mut lines = Vec::new();
     let mut used = Vec::new();
+    let mut cut = false;
     for para in text.split('\n') {
         let bidi = BidiInfo::new(para, Some(base));
         let Some(info) = bidi.paragraphs.first() else {
             lines.push(Line { runs: Vec::new(), width: 0 });
             continue;
         };
-        for range in break_lines(para, &bidi.levels, max_width.max(1) * 64, style, set) {
+        let (ranges, cut_here) = break_lines(para, &bidi.levels, max_width.max(1) * 64, style, set);
+        cut |= cut_here;
+        for range in ranges {
             let range = trimmed(para, range);
             if range.is_empty() {
                 lines.push(Line { runs: Vec::new(), width: 0 });
@@ -206,5 +234,12 @@ pub fn layout(text: &str, style: Style, max_width: i32, set: Setting) -> Block {
     let em = |v: f32, f: &super::fonts::Face| v * style.px * f.adjust / f.upem;
     let ascent = used.iter().map(|&f| em(faces()[f as usize].ascent, &faces()[f as usize])).fold(0.0, f32::max);
     let descent = used.iter().map(|&f| em(faces()[f as usize].descent, &faces()[f as usize])).fold(0.0, f32::max);
-    Block { lines, rtl: set.rtl, ascent: ascent.ceil() as i32, line_height: (ascent + descent).ceil() as i32 }
+    Block {
+        lines,
+        rtl: set.rtl,
+        ascent: ascent.ceil() as i32,
+        line_height: (ascent + descent).ceil() as i32,
+        cut,
+        excerpt: text.chars().take(32).collect(),
+    }
 }
