@@ -8,6 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+use kiosk_agent::api::escape_segment;
 use kiosk_agent::app::SmileLink;
 #[cfg(feature = "sandbox")]
 use kiosk_agent::config::read_api_key;
@@ -521,11 +522,14 @@ impl Jobs<'_> {
             (Jobs::Local(q), "retry") => Ok(q.retry(job_id)?),
             (Jobs::Local(q), "restore") => Ok(q.restore(job_id)?),
             (Jobs::Service(s), "show") => {
-                Ok(serde_json::from_value(api_call(s, "GET", &format!("/v1/jobs/{job_id}"), None)?)?)
+                Ok(serde_json::from_value(api_call(s, "GET", &format!("/v1/jobs/{}", escape_segment(job_id)), None)?)?)
             }
-            (Jobs::Service(s), a) => {
-                Ok(serde_json::from_value(api_call(s, "POST", &format!("/v1/jobs/{job_id}/{a}"), None)?)?)
-            }
+            (Jobs::Service(s), a) => Ok(serde_json::from_value(api_call(
+                s,
+                "POST",
+                &format!("/v1/jobs/{}/{a}", escape_segment(job_id)),
+                None,
+            )?)?),
             (Jobs::Local(_), a) => anyhow::bail!("unknown queue action {a}"),
             (Jobs::Empty, _) => anyhow::bail!("no job {job_id}: there is no queue yet"),
         }
@@ -534,7 +538,9 @@ impl Jobs<'_> {
     fn purge(&self, job_id: &str) -> Result<()> {
         match self {
             Jobs::Local(q) => Ok(q.purge(job_id)?),
-            Jobs::Service(s) => api_call(s, "DELETE", &format!("/v1/jobs/{job_id}"), None).map(|_| ()),
+            Jobs::Service(s) => {
+                api_call(s, "DELETE", &format!("/v1/jobs/{}", escape_segment(job_id)), None).map(|_| ())
+            }
             Jobs::Empty => anyhow::bail!("no job {job_id}: there is no queue yet"),
         }
     }
@@ -872,8 +878,8 @@ fn run(cli: Cli) -> Result<()> {
         Command::Jobs { at, job_id, purge, json } => {
             let socket = at.socket()?;
             let v = match (&job_id, purge) {
-                (Some(j), true) => api_call(&socket, "DELETE", &format!("/v1/jobs/{j}"), None)?,
-                (Some(j), false) => api_call(&socket, "GET", &format!("/v1/jobs/{j}"), None)?,
+                (Some(j), true) => api_call(&socket, "DELETE", &format!("/v1/jobs/{}", escape_segment(j)), None)?,
+                (Some(j), false) => api_call(&socket, "GET", &format!("/v1/jobs/{}", escape_segment(j)), None)?,
                 (None, _) => api_call(&socket, "GET", "/v1/jobs", None)?,
             };
             match (json, job_id, purge) {

@@ -669,3 +669,39 @@ fn partner_signer_and_auth_smile_custody_keep_the_key_off_the_kiosk() {
     assert!(sandbox_jobs(&sb).iter().all(|r| r["job_id"] != job_id.as_str()));
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
 }
+
+/// A job_id holding a slash, a space, `?`, `#`, `%` or letters outside ASCII is reached through
+/// the API escaped, and through the CLI (which escapes it), like any other: it used to be
+/// accepted, delivered, and then out of reach (404, or "only HTTP/1.x is spoken here").
+#[test]
+fn a_job_id_of_any_printable_characters_stays_reachable() {
+    let sb = start_sandbox(&[]);
+    let a = start_agent(&sb, &format!("custody = \"local_key\"\napi_key_file = {:?}", sb.key_file));
+    let id = "../x y?#jöb%2F";
+    let (s, v) = api(&a, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u-1", "job_id": id})));
+    assert_eq!(s, 202, "{v}");
+    let sid = v["session_id"].as_str().unwrap().to_string();
+    wait_for(&a, &format!("/v1/sessions/{sid}"), "the consent screen", |v| v["state"] == "awaiting_consent");
+    let (s, v) = api(&a, "POST", &format!("/v1/sessions/{sid}/consent"), Some(json!({"granted": true})));
+    assert_eq!(s, 200, "{v}");
+    let path = format!("/v1/jobs/{}", kiosk_agent::api::escape_segment(id));
+    let job = wait_for(&a, &path, "Smile ID's result", |v| v["stage"] == "erased");
+    assert_eq!(job["job_id"], id);
+    let cli = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
+            .arg("jobs")
+            .arg("--socket")
+            .arg(&a.socket)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let o = cli(&[id]);
+    assert!(o.status.success() && String::from_utf8_lossy(&o.stdout).contains(id), "{o:?}");
+    let o = cli(&[id, "--purge"]);
+    assert!(o.status.success(), "{o:?}");
+    assert_eq!(api(&a, "GET", &path, None).0, 404);
+    // An escape that is not one is refused as such.
+    let (s, v) = api(&a, "GET", "/v1/jobs/%zz", None);
+    assert_eq!(s, 400, "{v}");
+}

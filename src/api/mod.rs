@@ -279,9 +279,43 @@ pub fn body_limit(req: &Request) -> usize {
     }
 }
 
-/// The role a request needs; `None` for health, which any peer may read.
+/// A path's segments with their %-escapes decoded: a job_id may hold any printable character,
+/// and a client sends a `/`, a space or a letter outside ASCII in it escaped. `None` for an
+/// escape that is not `%XX`, or bytes that are not UTF-8.
+pub fn segments(path: &str) -> Option<Vec<String>> {
+    path.trim_end_matches('/')
+        .split('/')
+        .skip(1)
+        .map(|seg| {
+            let (mut out, mut bytes) = (Vec::with_capacity(seg.len()), seg.bytes());
+            while let Some(b) = bytes.next() {
+                if b == b'%' {
+                    let hex = [bytes.next()?, bytes.next()?];
+                    out.push(u8::from_str_radix(std::str::from_utf8(&hex).ok()?, 16).ok()?);
+                } else {
+                    out.push(b);
+                }
+            }
+            String::from_utf8(out).ok()
+        })
+        .collect()
+}
+
+/// `s` as one path segment: every byte but RFC 3986's unreserved characters %-escaped.
+pub fn escape_segment(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => (b as char).to_string(),
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// The role a request needs; `None` for health, which any peer may read. A path that does not
+/// decode needs the most (it is refused anyway).
 pub fn required_role(req: &Request) -> Option<Role> {
-    let parts: Vec<&str> = req.path.trim_end_matches('/').split('/').skip(1).collect();
+    let Some(seg) = segments(&req.path) else { return Some(Role::Administer) };
+    let parts: Vec<&str> = seg.iter().map(String::as_str).collect();
     match (req.method.as_str(), parts.as_slice()) {
         (_, ["v1", "health"]) => None,
         (_, ["v1", "sessions", ..]) | ("GET", ["v1", "jobs", _]) => Some(Role::Operate),
@@ -440,7 +474,11 @@ fn found<T>(v: Option<T>, what: &str) -> Result<T, Refusal> {
 /// Routes one request for `caller`. Never panics on any input; answers 4xx for every bad
 /// request, 403 when the caller lacks the route's role.
 pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
-    let parts: Vec<&str> = req.path.trim_end_matches('/').split('/').skip(1).collect();
+    let Some(seg) = segments(&req.path) else {
+        let msg = "the path has a %-escape that is not %XX of UTF-8 bytes; escape each byte of a job_id's reserved characters as %XX";
+        return Response::json(400, &json!({ "error": msg }));
+    };
+    let parts: Vec<&str> = seg.iter().map(String::as_str).collect();
     let m = req.method.as_str();
     if let Some(need) = required_role(req) {
         if caller.role.is_none_or(|r| r < need) {
@@ -507,5 +545,30 @@ pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
             | ["metrics"],
         ) => Response::json(405, &json!({"error": format!("{m} is not allowed on {}", req.path)})),
         _ => Response::json(404, &json!({"error": format!("no endpoint {} {}; see GET /v1/health", m, req.path)})),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_id_with_reserved_characters_is_reached_escaped() {
+        for id in ["../../etc/passwd", "a b?c#d", "jöb-1", "50%", "plain-1"] {
+            let seg = segments(&format!("/v1/jobs/{}/retry", escape_segment(id))).unwrap();
+            assert_eq!(seg, ["v1", "jobs", id, "retry"]);
+        }
+        assert_eq!(escape_segment("plain-1.x_~"), "plain-1.x_~");
+        for bad in ["/v1/jobs/%zz", "/v1/jobs/%C3", "/v1/jobs/%4"] {
+            assert!(segments(bad).is_none(), "{bad}");
+            let req = Request {
+                method: "GET".into(),
+                path: bad.into(),
+                query: String::new(),
+                headers: Vec::new(),
+                body: Vec::new(),
+            };
+            assert_eq!(required_role(&req), Some(Role::Administer));
+        }
     }
 }
