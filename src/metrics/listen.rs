@@ -5,8 +5,8 @@
 
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use rustls::pki_types::pem::PemObject;
@@ -14,8 +14,14 @@ use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
 use crate::httpd::{Handler, Limits, Request, Response};
 
-/// Scrapes served at once; more connections are closed at once (Prometheus retries next interval).
+/// Connections served at once. When all are taken, the oldest is closed for the newcomer: a
+/// scrape is answered in milliseconds, so the oldest is one that sends nothing (or trickles, or
+/// stalls a TLS handshake without a certificate), and such connections must not shut
+/// Prometheus out until their deadlines pass.
 const MAX_CONNECTIONS: usize = 8;
+/// A connection this young is not closed for a newcomer: under a flood of connections, the
+/// newcomer is refused instead, and a scrape that just got in is answered.
+const SHIELDED: Duration = Duration::from_secs(1);
 /// A TLS client has this long to finish its handshake.
 const HANDSHAKE: Duration = Duration::from_secs(5);
 
@@ -110,7 +116,9 @@ pub fn serve(
     let listener = TcpListener::bind(addr).map_err(err)?;
     let bound = listener.local_addr().map_err(err)?;
     let handler = Arc::new(Scrape { render });
-    let busy = Arc::new(AtomicUsize::new(0));
+    // The open connections: (id, a handle to close it by, when it came).
+    let open: Arc<Mutex<Vec<(u64, TcpStream, std::time::Instant)>>> = Arc::default();
+    let ids = AtomicU64::new(0);
     std::thread::Builder::new()
         .name("metrics".into())
         .spawn(move || {
@@ -120,18 +128,36 @@ pub fn serve(
             while !stop.load(Ordering::Relaxed) {
                 match listener.accept() {
                     Ok((sock, _)) => {
-                        if busy.fetch_add(1, Ordering::AcqRel) >= MAX_CONNECTIONS {
-                            busy.fetch_sub(1, Ordering::AcqRel);
-                            continue;
+                        let Ok(handle) = sock.try_clone() else { continue };
+                        let id = ids.fetch_add(1, Ordering::Relaxed);
+                        {
+                            let mut open = open.lock().unwrap_or_else(|e| e.into_inner());
+                            if open.len() >= MAX_CONNECTIONS {
+                                match open.iter().position(|(_, _, at)| at.elapsed() >= SHIELDED) {
+                                    // Its thread sees the socket closed and lets go of its place.
+                                    Some(i) => {
+                                        let (_, old, _) = open.remove(i);
+                                        let _ = old.shutdown(std::net::Shutdown::Both);
+                                    }
+                                    None => continue,
+                                }
+                            }
+                            open.push((id, handle, std::time::Instant::now()));
                         }
-                        let (handler, done, stop, tls) = (handler.clone(), busy.clone(), stop.clone(), tls.clone());
-                        let spawned = std::thread::Builder::new().name("metrics-scrape".into()).spawn(move || {
-                            connection(sock, tls, &*handler, &stop);
-                            done.fetch_sub(1, Ordering::AcqRel);
+                        let (handler, open, stop, tls) = (handler.clone(), open.clone(), stop.clone(), tls.clone());
+                        let forget = move |open: &Mutex<Vec<(u64, TcpStream, std::time::Instant)>>| {
+                            open.lock().unwrap_or_else(|e| e.into_inner()).retain(|(i, _, _)| *i != id);
+                        };
+                        let spawned = std::thread::Builder::new().name("metrics-scrape".into()).spawn({
+                            let open = open.clone();
+                            move || {
+                                connection(sock, tls, &*handler, &stop);
+                                forget(&open);
+                            }
                         });
                         if spawned.is_err() {
                             // No thread to be had: the connection went with the closure.
-                            busy.fetch_sub(1, Ordering::AcqRel);
+                            forget(&open);
                             crate::log::warn("metrics: no thread for a scrape; it is refused", &[]);
                         }
                     }
@@ -206,6 +232,21 @@ mod tests {
         // A port in use is refused naming the key.
         let e = serve(&addr.to_string(), None, String::new, stop.clone()).unwrap_err();
         assert!(e.to_string().contains("[metrics] listen"), "{e}");
+        stop.store(true, Ordering::Relaxed);
+    }
+
+    /// Connections that send nothing (or trickle) do not shut Prometheus out: with every place
+    /// taken by silent ones, a scrape is still answered.
+    #[test]
+    fn silent_connections_do_not_shut_a_scrape_out() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let addr = serve("127.0.0.1:0", None, || "kiosk_up 1\n".to_string(), stop.clone()).unwrap();
+        let silent: Vec<TcpStream> = (0..MAX_CONNECTIONS + 4).map(|_| TcpStream::connect(addr).unwrap()).collect();
+        std::thread::sleep(SHIELDED + Duration::from_millis(200));
+        // (It used to be closed unanswered: every place was taken.)
+        let ok = get(addr, "GET /metrics HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n");
+        assert!(ok.starts_with("HTTP/1.1 200") && ok.ends_with("kiosk_up 1\n"), "{ok}");
+        drop(silent);
         stop.store(true, Ordering::Relaxed);
     }
 
