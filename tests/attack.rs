@@ -227,10 +227,14 @@ fn enhanced_kyc_lookups_are_rate_limited() {
     let body = json!({"user_id": "u-ekyc", "id_info": {"country": "NG", "id_type": "NIN_V2", "id_number": "00000000000", "first_name": "Ada", "last_name": "Obi", "dob": "1990-01-01"}});
     let answers: Vec<u16> = (0..6).map(|_| admin(&a, "POST", "/v1/enhanced_kyc", Some(body.clone())).0).collect();
     assert_eq!(answers, [200, 200, 200, 429, 429, 429], "three lookups, then the limit");
-    let (_, v) = admin(&a, "POST", "/v1/enhanced_kyc", Some(body));
+    let (_, v) = admin(&a, "POST", "/v1/enhanced_kyc", Some(body.clone()));
     assert!(v["error"].as_str().unwrap().contains("enhanced_kyc_per_hour"), "{v}");
     let billed = sandbox_jobs(&sb).len();
     assert!(billed <= 3, "{billed} lookups reached Smile ID");
+    // Lookups that never reach Smile ID (no link) spend none of the hour's: each says why.
+    let off = agent::start(BIN, NO_SMILE_ID, None, "enhanced_kyc_per_hour = 3\n", None);
+    let answers: Vec<u16> = (0..6).map(|_| admin(&off, "POST", "/v1/enhanced_kyc", Some(body.clone())).0).collect();
+    assert_eq!(answers, [502; 6], "unreachable, not limited");
 }
 
 #[test]

@@ -188,6 +188,12 @@ impl RateLimit {
         RateLimit { per_hour, burst: burst.max(1) as f64, tokens: burst.max(1) as f64, last: None }
     }
 
+    /// Returns a token taken for a lookup that never reached Smile ID (nothing looked up,
+    /// nothing billed).
+    pub fn give_back(&mut self) {
+        self.tokens = (self.tokens + 1.0).min(self.burst);
+    }
+
     /// Takes one token, or says how long until one is free.
     pub fn take(&mut self, now: Instant) -> Result<(), Duration> {
         let rate = self.per_hour as f64 / 3600.0;

@@ -183,13 +183,22 @@ impl Backend for Service {
             metadata: Vec::new(),
         };
         let pp = &job.partner_params;
+        // A lookup that never reached Smile ID (no key, no link) spends none of the hour's.
+        let unsent = |e: Refusal| {
+            self.ekyc_budget.lock().unwrap_or_else(|e| e.into_inner()).give_back();
+            e
+        };
         let ctx = SignContext { job_type: 5, job_id: &pp.job_id, user_id: &pp.user_id };
-        let signed = self.smile.signer.sign(UnixMillis::now(), &ctx).map_err(|e| Refusal::new(502, e.to_string()))?;
-        let base = self.config.base_url().map_err(|e| Refusal::new(500, e.to_string()))?;
+        let signed =
+            self.smile.signer.sign(UnixMillis::now(), &ctx).map_err(|e| unsent(Refusal::new(502, e.to_string())))?;
+        let base = self.config.base_url().map_err(|e| unsent(Refusal::new(500, e.to_string())))?;
         let req = crate::smileid::id_verification_request(&job, &self.config.smileid.partner_id, &base, &signed)
-            .map_err(|e| Refusal::new(422, e.to_string()))?;
-        let resp =
-            self.smile.http.execute(&req).map_err(|e| Refusal::new(502, format!("Smile ID is unreachable: {e}")))?;
+            .map_err(|e| unsent(Refusal::new(422, e.to_string())))?;
+        let resp = self
+            .smile
+            .http
+            .execute(&req)
+            .map_err(|e| unsent(Refusal::new(502, format!("Smile ID is unreachable: {e}"))))?;
         let result = crate::smileid::id_verification_result(resp.status, &resp.body)
             .map_err(|e| Refusal::new(502, e.to_string()))?;
         Ok(EnhancedKycAnswer { job_id: pp.job_id.clone(), result })
