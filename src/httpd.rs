@@ -147,6 +147,8 @@ enum ReadError {
     Bad(&'static str),
     TooLarge,
     Io,
+    /// The body stopped short of its Content-Length (the peer closed, or its deadline passed).
+    Short,
     /// The handler asked for the body to be cut short.
     #[cfg(feature = "sandbox")]
     Cut,
@@ -175,8 +177,11 @@ fn read_request<S: Read + Write, H: Handler + ?Sized>(
 ) -> Result<Request, ReadError> {
     let line = read_line(r)?;
     let mut parts = line.split(' ');
-    let (Some(method), Some(target), Some(version)) = (parts.next(), parts.next(), parts.next()) else {
-        return Err(ReadError::Bad("malformed request line"));
+    let (Some(method), Some(target), Some(version), None) = (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return Err(ReadError::Bad(
+            "malformed request line: METHOD PATH HTTP/1.1, one space apart (a space in the path is sent as %20)",
+        ));
     };
     if !version.starts_with("HTTP/1.") {
         return Err(ReadError::Bad("only HTTP/1.x is spoken here"));
@@ -247,11 +252,12 @@ fn read_request<S: Read + Write, H: Handler + ?Sized>(
 /// Appends exactly `n` bytes from `r` to `body`, growing it only as bytes arrive.
 fn read_exactly(r: &mut impl Read, n: usize, body: &mut Vec<u8>) -> Result<(), ReadError> {
     let want = body.len() + n;
-    r.take(n as u64).read_to_end(body).map_err(|_| ReadError::Io)?;
+    // A read error here is the body's deadline passing (or the peer going): short either way.
+    let _ = r.take(n as u64).read_to_end(body);
     if body.len() == want {
         Ok(())
     } else {
-        Err(ReadError::Io)
+        Err(ReadError::Short)
     }
 }
 
@@ -378,6 +384,13 @@ pub fn serve_stream<S: Read + Write, H: Handler + ?Sized>(
                 return;
             }
             Err(ReadError::Bad(why)) => {
+                let _ =
+                    write_response(reader.get_mut(), &Response::json(400, &serde_json::json!({"error": why})), false);
+                return;
+            }
+            // Said to a peer still listening (one whose Content-Length counts more than it sent).
+            Err(ReadError::Short) => {
+                let why = "the body stopped before the length its Content-Length gives; send exactly that many bytes";
                 let _ =
                     write_response(reader.get_mut(), &Response::json(400, &serde_json::json!({"error": why})), false);
                 return;

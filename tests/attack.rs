@@ -73,14 +73,15 @@ fn oversized_and_half_sent_bodies_take_no_memory_and_are_cut_off() {
         Duration::from_secs(10),
     );
     assert_eq!(status, 413);
-    // A body within the cap that stops halfway: the connection is closed at the deadline.
+    // A body within the cap that stops halfway: at the deadline, an answer saying so, and the
+    // connection closed.
     let t = Instant::now();
-    let (status, _) = raw(
+    let (status, body) = raw(
         &a.socket,
         b"POST /v1/sessions HTTP/1.1\r\nContent-Length: 9000\r\n\r\n{\"job_type\": 1, \"user_id\":",
         Duration::from_secs(20),
     );
-    assert_eq!(status, 0, "a half-sent body got an answer");
+    assert!(status == 400 && body.contains("Content-Length"), "{body}");
     assert!(t.elapsed() < Duration::from_secs(6), "held {:?}, past the 2 s body deadline", t.elapsed());
     let grown = a.status_kb("VmRSS:").saturating_sub(before);
     assert!(grown < 16 * 1024, "RSS grew by {grown} kB");
@@ -264,6 +265,32 @@ fn a_20_mb_field_and_bidi_ids_are_refused_and_nothing_is_queued() {
     assert_eq!(admin(&a, "GET", "/v1/jobs", None).1, json!([]));
     let (_, h) = admin(&a, "GET", "/v1/health", None);
     assert_eq!((h["queue"]["pending"].as_u64(), h["queue"]["holding_images"].as_u64()), (Some(0), Some(0)), "{h}");
+    assert_sound(&mut a);
+}
+
+/// Requests broken in ways a host application's own HTTP code gets wrong are answered with what
+/// is wrong, not dropped: a body shorter than its Content-Length, a space in the path.
+#[test]
+fn a_short_body_and_a_space_in_the_path_are_answered_with_what_is_wrong() {
+    let mut a = agent::start(BIN, NO_SMILE_ID, None, "", None);
+    let mut s = UnixStream::connect(&a.socket).unwrap();
+    s.write_all(b"POST /v1/sessions HTTP/1.1\r\nContent-Length: 100\r\n\r\n{\"job_type\": 4").unwrap();
+    s.shutdown(std::net::Shutdown::Write).unwrap();
+    let whole = |s: &mut UnixStream| {
+        let mut text = String::new();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        let _ = std::io::Read::read_to_string(s, &mut text);
+        text
+    };
+    let body = whole(&mut s);
+    assert!(body.starts_with("HTTP/1.1 400") && body.contains("Content-Length gives"), "{body}");
+    let mut s = UnixStream::connect(&a.socket).unwrap();
+    s.write_all(b"GET /v1/jobs/a b HTTP/1.1\r\n\r\n").unwrap();
+    let body = whole(&mut s);
+    assert!(body.starts_with("HTTP/1.1 400") && body.contains("%20"), "{body}");
+    // A job_type sent as text is named as sent, not as missing.
+    let (st, v) = admin(&a, "POST", "/v1/sessions", Some(json!({"job_type": "1", "user_id": "u"})));
+    assert!(st == 422 && v["error"].as_str().unwrap().contains("whole number"), "{v}");
     assert_sound(&mut a);
 }
 

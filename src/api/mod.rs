@@ -311,10 +311,11 @@ pub fn escape_segment(s: &str) -> String {
         .collect()
 }
 
-/// The role a request needs; `None` for health, which any peer may read. A path that does not
-/// decode needs the most (it is refused anyway).
+/// The role a request needs; `None` for health, which any peer may read. A path whose escapes
+/// do not decode is judged by its shape as sent (it is refused anyway, for that).
 pub fn required_role(req: &Request) -> Option<Role> {
-    let Some(seg) = segments(&req.path) else { return Some(Role::Administer) };
+    let seg = segments(&req.path)
+        .unwrap_or_else(|| req.path.trim_end_matches('/').split('/').skip(1).map(String::from).collect());
     let parts: Vec<&str> = seg.iter().map(String::as_str).collect();
     match (req.method.as_str(), parts.as_slice()) {
         (_, ["v1", "health"]) => None,
@@ -356,8 +357,12 @@ pub fn parse_start_session(body: &serde_json::Map<String, Value>) -> Result<Star
         &["job_type", "user_id", "job_id", "partner_params", "id_info", "options", "document_back", "language"],
         "",
     )?;
-    let jt =
-        body.get("job_type").and_then(Value::as_i64).ok_or_else(|| bad("job_type", "is required: 1, 2, 4, 6 or 11"))?;
+    let jt = match body.get("job_type") {
+        None | Some(Value::Null) => return Err(bad("job_type", "is required: 1, 2, 4, 6 or 11")),
+        Some(v) => {
+            v.as_i64().ok_or_else(|| bad("job_type", &format!("must be a whole number (1, 2, 4, 6 or 11), not {v}")))?
+        }
+    };
     let job_type = JobType::from_code(jt)
         .filter(|t| t.has_images())
         .ok_or_else(|| bad("job_type", "must be 1, 2, 4, 6 or 11 (5 is POST /v1/enhanced_kyc)"))?;
@@ -474,11 +479,6 @@ fn found<T>(v: Option<T>, what: &str) -> Result<T, Refusal> {
 /// Routes one request for `caller`. Never panics on any input; answers 4xx for every bad
 /// request, 403 when the caller lacks the route's role.
 pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
-    let Some(seg) = segments(&req.path) else {
-        let msg = "the path has a %-escape that is not %XX of UTF-8 bytes; escape each byte of a job_id's reserved characters as %XX";
-        return Response::json(400, &json!({ "error": msg }));
-    };
-    let parts: Vec<&str> = seg.iter().map(String::as_str).collect();
     let m = req.method.as_str();
     if let Some(need) = required_role(req) {
         if caller.role.is_none_or(|r| r < need) {
@@ -492,6 +492,11 @@ pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
             return Response::json(403, &json!({ "error": msg }));
         }
     }
+    let Some(seg) = segments(&req.path) else {
+        let msg = "the path has a %-escape that is not %XX of UTF-8 bytes; escape each byte of a job_id's reserved characters as %XX";
+        return Response::json(400, &json!({ "error": msg }));
+    };
+    let parts: Vec<&str> = seg.iter().map(String::as_str).collect();
     // An operator sees only the results of the jobs it started, and acts only on its own
     // sessions and the kiosk's walk-up ones.
     let admin = caller.role >= Some(Role::Administer);
@@ -568,7 +573,7 @@ mod tests {
                 headers: Vec::new(),
                 body: Vec::new(),
             };
-            assert_eq!(required_role(&req), Some(Role::Administer));
+            assert_eq!(required_role(&req), Some(Role::Operate), "a job's read, as sent");
         }
     }
 }
