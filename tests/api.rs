@@ -163,6 +163,12 @@ fn host_app_drives_every_job_type_with_a_local_key() {
     assert!(records.iter().all(|r| r["uploads"] == 1 && r["consent_recorded"] == true), "{records:#?}");
     let (_, health) = api(&a, "GET", "/v1/health", None);
     assert_eq!(health["uplink"]["link"], "up", "{health}");
+    // When the agent started, so a host application tells a restart (its sessions gone) from
+    // a mistyped id.
+    let started = health["started_at"].as_str().unwrap().to_string();
+    let (s, v) = api(&a, "GET", "/v1/sessions/from-before", None);
+    assert_eq!(s, 404);
+    assert!(v["error"].as_str().unwrap().contains(&format!("started at {started}")), "{v}");
     assert_eq!(
         (health["status"].as_str(), health["problems"].as_array().map(Vec::len)),
         (Some("ok"), Some(0)),

@@ -92,6 +92,9 @@ pub struct Health {
     pub uplink: LinkState,
     pub queue: Option<QueueStats>,
     pub version: &'static str,
+    /// When this agent started (UTC, ISO 8601): a host application that sees it change knows
+    /// the agent restarted, and the sessions it was following are gone.
+    pub started_at: Option<String>,
 }
 
 /// What the API drives, in the agent's own types (JSON is made only here, at the edge);
@@ -107,6 +110,10 @@ pub trait Backend: Send + Sync {
     fn retry(&self, job_id: &str) -> Result<Record, Refusal>;
     fn restore(&self, job_id: &str) -> Result<Record, Refusal>;
     fn enhanced_kyc(&self, req: EnhancedKyc) -> Result<EnhancedKycAnswer, Refusal>;
+    /// When the agent started (UTC, ISO 8601), if known.
+    fn started_at(&self) -> Option<String> {
+        None
+    }
     fn health(&self) -> Health;
     fn metrics(&self) -> String;
 }
@@ -169,7 +176,14 @@ impl Backend for AcceptAll {
         Ok(EnhancedKycAnswer { job_id: r.job_id.unwrap_or_default(), result: json!({}) })
     }
     fn health(&self) -> Health {
-        Health { status: "ok", problems: Vec::new(), uplink: LinkState::Unknown, queue: None, version: "test" }
+        Health {
+            status: "ok",
+            problems: Vec::new(),
+            uplink: LinkState::Unknown,
+            queue: None,
+            version: "test",
+            started_at: None,
+        }
     }
     fn metrics(&self) -> String {
         String::new()
@@ -472,6 +486,16 @@ fn reply<T: Serialize>(r: Result<T, Refusal>, ok: u16) -> Response {
     }
 }
 
+/// A session id not known: mistyped, or from before a restart (sessions live in the agent).
+fn no_session(b: &dyn Backend) -> String {
+    match b.started_at() {
+        Some(t) => format!(
+            "no session with that id; sessions last only while the agent runs, and it started at {t}: one begun before then ended with it"
+        ),
+        None => "no session with that id".into(),
+    }
+}
+
 fn found<T>(v: Option<T>, what: &str) -> Result<T, Refusal> {
     v.ok_or_else(|| Refusal::new(404, format!("no {what} with that id")))
 }
@@ -504,7 +528,7 @@ pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
     let session_mine = |id: &str| admin || b.session(id).is_none_or(|v| v.owner.is_none_or(|o| o == caller.uid));
     if let ["v1", "sessions", id, ..] = parts.as_slice() {
         if !session_mine(id) {
-            return Response::json(404, &json!({"error": "no session with that id"}));
+            return Response::json(404, &json!({"error": no_session(b)}));
         }
     }
     match (m, parts.as_slice()) {
@@ -512,15 +536,17 @@ pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
             let start = parse_body(req).and_then(|o| parse_start_session(&o));
             reply(start.and_then(|r| b.start_session(StartSession { owner: Some(caller.uid), ..r })), 202)
         }
-        ("GET", ["v1", "sessions", id]) => reply(found(b.session(id), "session"), 200),
+        ("GET", ["v1", "sessions", id]) => reply(b.session(id).ok_or_else(|| Refusal::new(404, no_session(b))), 200),
         ("POST", ["v1", "sessions", id, "consent"]) => {
             let granted = parse_body(req).and_then(|o| {
                 only_keys(&o, &["granted"], "")?;
                 o.get("granted").and_then(Value::as_bool).ok_or_else(|| bad("granted", "is required: true or false"))
             });
-            reply(granted.and_then(|g| found(b.consent(id, g), "session")), 200)
+            reply(granted.and_then(|g| b.consent(id, g).ok_or_else(|| Refusal::new(404, no_session(b)))), 200)
         }
-        ("POST", ["v1", "sessions", id, "cancel"]) => reply(found(b.cancel(id), "session"), 200),
+        ("POST", ["v1", "sessions", id, "cancel"]) => {
+            reply(b.cancel(id).ok_or_else(|| Refusal::new(404, no_session(b))), 200)
+        }
         ("GET", ["v1", "jobs"]) => reply(b.jobs(), 200),
         ("GET", ["v1", "jobs", id]) => reply(found(b.job(id).and_then(mine), "job"), 200),
         ("DELETE", ["v1", "jobs", id]) => reply(b.purge(id).map(|_| json!({"purged": id})), 200),

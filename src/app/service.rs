@@ -57,6 +57,8 @@ pub struct Service {
     /// What the kiosk counts for the fleet, and who it is.
     pub metrics: Arc<crate::metrics::Registry>,
     pub identity: crate::metrics::Identity,
+    /// When the service was built (UTC, ISO 8601).
+    pub started_at: String,
 }
 
 fn queue_refusal(e: QueueError) -> Refusal {
@@ -233,7 +235,12 @@ impl Backend for Service {
             uplink: link,
             queue: stats.ok(),
             version: env!("CARGO_PKG_VERSION"),
+            started_at: Some(self.started_at.clone()),
         }
+    }
+
+    fn started_at(&self) -> Option<String> {
+        Some(self.started_at.clone())
     }
 
     fn metrics(&self) -> String {
@@ -275,6 +282,7 @@ pub fn build(
         keys: Default::default(),
         identity,
         metrics,
+        started_at: UnixMillis::now().to_iso(),
     })
 }
 
