@@ -167,7 +167,11 @@ pub fn buttons(
     let gap = s.unit * 2;
     let each = (w - gap * (n - 1)) / n;
     let stacked: i32 = list.iter().map(|b| button_height(b, s, w, set) + s.unit).sum::<i32>() - s.unit;
-    if list.iter().all(|b| words_fit(b, s, each - 2 * side_pad(s), set)) || stacked > max_h {
+    // Side by side also wants each label in two lines at most: three-line labels in two narrow
+    // columns read worse than two full-width buttons.
+    let inner = each - 2 * side_pad(s);
+    let short = |b: &Button| layout(b.label, label_style(s), inner, set).lines.len() <= 2;
+    if list.iter().all(|b| words_fit(b, s, inner, set) && short(b)) || stacked > max_h {
         let h = list.iter().map(|b| button_height(b, s, each, set)).max().unwrap_or(s.target);
         for (i, b) in list.iter().enumerate() {
             let a =
