@@ -158,6 +158,7 @@ fn host_app_drives_every_job_type_with_a_local_key() {
     let (s, v) = api(&a, "POST", "/v1/enhanced_kyc", Some(json!({"user_id": "host-user-1", "id_info": person()})));
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["result"]["ResultCode"], "1012");
+    let looked_up = v["job_id"].as_str().unwrap().to_string();
     let records = sandbox_jobs(&sb);
     assert_eq!(records.len(), 5);
     assert!(records.iter().all(|r| r["uploads"] == 1 && r["consent_recorded"] == true), "{records:#?}");
@@ -204,6 +205,11 @@ fn host_app_drives_every_job_type_with_a_local_key() {
     let (s, v) = api(&a, "POST", "/v1/sessions", Some(start));
     assert_eq!(s, 409, "{v}");
     assert!(v["error"].as_str().unwrap().contains("was used by an earlier job"), "{v}");
+    // Nor a lookup's, nor a lookup with a used one.
+    let start = json!({"user_id": "host-user-2", "job_type": 4, "job_id": looked_up});
+    assert_eq!(api(&a, "POST", "/v1/sessions", Some(start)).0, 409);
+    let lookup = json!({"user_id": "host-user-1", "job_id": purged, "id_info": person()});
+    assert_eq!(api(&a, "POST", "/v1/enhanced_kyc", Some(lookup)).0, 409);
     assert_clean_logs(&a, &[API_KEY, ID_NUMBER]);
 }
 

@@ -490,7 +490,7 @@ fn reply<T: Serialize>(r: Result<T, Refusal>, ok: u16) -> Response {
 fn no_session(b: &dyn Backend) -> String {
     match b.started_at() {
         Some(t) => format!(
-            "no session with that id; sessions last only while the agent runs, and it started at {t}: one begun before then ended with it"
+            "no session with that id that this caller may see: mistyped, another operator's, long finished, or begun before the agent started at {t} (sessions end with the agent)"
         ),
         None => "no session with that id".into(),
     }

@@ -185,6 +185,11 @@ impl Backend for Service {
             metadata: Vec::new(),
         };
         let pp = &job.partner_params;
+        // A job_id names one job at Smile ID, a lookup's too.
+        if let Err(e) = self.queue.check_new_job_id(&pp.job_id) {
+            self.ekyc_budget.lock().unwrap_or_else(|e| e.into_inner()).give_back();
+            return Err(queue_refusal(e));
+        }
         // A lookup that never reached Smile ID (no key, no link) spends none of the hour's.
         let unsent = |e: Refusal| {
             self.ekyc_budget.lock().unwrap_or_else(|e| e.into_inner()).give_back();
@@ -201,6 +206,10 @@ impl Backend for Service {
             .http
             .execute(&req)
             .map_err(|e| unsent(Refusal::new(502, format!("Smile ID is unreachable: {e}"))))?;
+        // Smile ID has seen this job_id now, whatever it answered.
+        if let Err(e) = self.queue.retire(&pp.job_id) {
+            crate::log::warn(&format!("job {}: {e}", pp.job_id), &[("JOB_ID", &pp.job_id)]);
+        }
         let result = crate::smileid::id_verification_result(resp.status, &resp.body)
             .map_err(|e| Refusal::new(502, e.to_string()))?;
         Ok(EnhancedKycAnswer { job_id: pp.job_id.clone(), result })

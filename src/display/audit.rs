@@ -97,8 +97,8 @@ pub fn describe(faults: &[(&str, Fault)]) -> String {
     let mut screens: Vec<&str> = faults.iter().map(|(s, _)| *s).collect();
     screens.dedup();
     let first: Vec<String> = faults.iter().take(4).map(|(s, f)| format!("{s}: {f}")).collect();
-    let more = if faults.len() > 4 { format!("; and {} more", faults.len() - 4) } else { String::new() };
-    format!("{} screen(s) do not fit: {}{more}", screens.len(), first.join("; "))
+    let more = if faults.len() > 4 { format!("; and {} more fault(s)", faults.len() - 4) } else { String::new() };
+    format!("{} screen(s) do not fit ({} fault(s)): {}{more}", screens.len(), faults.len(), first.join("; "))
 }
 
 /// What `check-config` says of the configured languages on the configured panel (on a
@@ -116,8 +116,22 @@ pub fn check_config(d: &crate::config::DisplayConfig) -> Vec<String> {
         for (w, h) in &sizes {
             let faults = check(&texts, (*w, *h), d.diagonal_inches, &brand);
             if !faults.is_empty() {
+                // The preview as the service would show it: the same files, size and diagonal.
+                let mut preview = format!("kiosk-agent display render --language {lang} --size {w}x{h}");
+                if let Some(dir) = &d.lang_dir {
+                    preview += &format!(" --lang-dir {}", dir.display());
+                }
+                if let Some(inches) = d.diagonal_inches {
+                    preview += &format!(" --diagonal {inches}");
+                }
+                let own = d.lang_dir.as_ref().is_some_and(|dir| dir.join(format!("{lang}.toml")).is_file());
+                let fix = if own {
+                    "shorten those texts in the language file"
+                } else {
+                    "the built-in texts do not fit a panel this small: check that diagonal_inches is the panel's, or override the texts named in a language file in lang_dir"
+                };
                 out.push(format!(
-                    "language {lang} on a {w}x{h} panel: {}; shorten those texts, and preview them with `kiosk-agent display render --language {lang} --size {w}x{h}`",
+                    "language {lang} on a {w}x{h} panel: {}; {fix}; see where with `{preview} --out DIR`",
                     describe(&faults)
                 ));
             }

@@ -19,9 +19,12 @@ use crate::httpd::{Handler, Limits, Request, Response};
 /// stalls a TLS handshake without a certificate), and such connections must not shut
 /// Prometheus out until their deadlines pass.
 const MAX_CONNECTIONS: usize = 8;
-/// A connection this young is not closed for a newcomer: under a flood of connections, the
-/// newcomer is refused instead, and a scrape that just got in is answered.
+/// A connection this young is not closed for another peer's newcomer: under a flood of
+/// connections, the newcomer is refused instead, and a scrape that just got in is answered.
 const SHIELDED: Duration = Duration::from_secs(1);
+/// Places one peer address may hold: a newcomer beyond them closes that peer's own oldest, so
+/// one client opening connections fast cannot fill every place with young ones.
+const PER_PEER: usize = MAX_CONNECTIONS / 2;
 /// A TLS client has this long to finish its handshake.
 const HANDSHAKE: Duration = Duration::from_secs(5);
 
@@ -80,6 +83,14 @@ pub fn tls_config(cert: &Path, key: &Path, client_ca: Option<&Path>) -> Result<A
     Ok(Arc::new(config))
 }
 
+/// A connection being served: a handle to close it by, its peer's address, when it came.
+struct Open {
+    id: u64,
+    handle: TcpStream,
+    peer: Option<std::net::IpAddr>,
+    since: std::time::Instant,
+}
+
 struct Scrape<F> {
     render: F,
 }
@@ -117,7 +128,7 @@ pub fn serve(
     let bound = listener.local_addr().map_err(err)?;
     let handler = Arc::new(Scrape { render });
     // The open connections: (id, a handle to close it by, when it came).
-    let open: Arc<Mutex<Vec<(u64, TcpStream, std::time::Instant)>>> = Arc::default();
+    let open: Arc<Mutex<Vec<Open>>> = Arc::default();
     let ids = AtomicU64::new(0);
     std::thread::Builder::new()
         .name("metrics".into())
@@ -129,24 +140,34 @@ pub fn serve(
                 match listener.accept() {
                     Ok((sock, _)) => {
                         let Ok(handle) = sock.try_clone() else { continue };
+                        let peer = sock.peer_addr().map(|a| a.ip()).ok();
                         let id = ids.fetch_add(1, Ordering::Relaxed);
                         {
                             let mut open = open.lock().unwrap_or_else(|e| e.into_inner());
-                            if open.len() >= MAX_CONNECTIONS {
-                                match open.iter().position(|(_, _, at)| at.elapsed() >= SHIELDED) {
-                                    // Its thread sees the socket closed and lets go of its place.
-                                    Some(i) => {
-                                        let (_, old, _) = open.remove(i);
-                                        let _ = old.shutdown(std::net::Shutdown::Both);
-                                    }
+                            let own = |o: &&Open| o.peer == peer;
+                            // Whom the newcomer displaces: its own peer's oldest past the
+                            // peer's share; else, when every place is taken, the oldest past
+                            // its first second (the list is in arrival order).
+                            let victim = if open.iter().filter(own).count() >= PER_PEER {
+                                open.iter().position(|o| o.peer == peer)
+                            } else if open.len() >= MAX_CONNECTIONS {
+                                match open.iter().position(|o| o.since.elapsed() >= SHIELDED) {
+                                    Some(i) => Some(i),
                                     None => continue,
                                 }
+                            } else {
+                                None
+                            };
+                            if let Some(i) = victim {
+                                // Its thread sees the socket closed and lets go of its place.
+                                let old = open.remove(i);
+                                let _ = old.handle.shutdown(std::net::Shutdown::Both);
                             }
-                            open.push((id, handle, std::time::Instant::now()));
+                            open.push(Open { id, handle, peer, since: std::time::Instant::now() });
                         }
                         let (handler, open, stop, tls) = (handler.clone(), open.clone(), stop.clone(), tls.clone());
-                        let forget = move |open: &Mutex<Vec<(u64, TcpStream, std::time::Instant)>>| {
-                            open.lock().unwrap_or_else(|e| e.into_inner()).retain(|(i, _, _)| *i != id);
+                        let forget = move |open: &Mutex<Vec<Open>>| {
+                            open.lock().unwrap_or_else(|e| e.into_inner()).retain(|o| o.id != id);
                         };
                         let spawned = std::thread::Builder::new().name("metrics-scrape".into()).spawn({
                             let open = open.clone();
@@ -247,6 +268,59 @@ mod tests {
         let ok = get(addr, "GET /metrics HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n");
         assert!(ok.starts_with("HTTP/1.1 200") && ok.ends_with("kiosk_up 1\n"), "{ok}");
         drop(silent);
+        stop.store(true, Ordering::Relaxed);
+    }
+
+    /// A TCP connection to `to` from the loopback address `from` (another peer than 127.0.0.1).
+    fn connect_from(from: [u8; 4], to: SocketAddr) -> TcpStream {
+        use std::os::fd::FromRawFd;
+        let sin = |ip: [u8; 4], port: u16| libc::sockaddr_in {
+            sin_family: libc::AF_INET as libc::sa_family_t,
+            sin_port: port.to_be(),
+            sin_addr: libc::in_addr { s_addr: u32::from_ne_bytes(ip) },
+            sin_zero: [0; 8],
+        };
+        let std::net::IpAddr::V4(ip) = to.ip() else { panic!("IPv4 only") };
+        let len = std::mem::size_of::<libc::sockaddr_in>() as libc::socklen_t;
+        // SAFETY: plain socket calls on a descriptor made here, with sockaddr_in of the right size.
+        unsafe {
+            let fd = libc::socket(libc::AF_INET, libc::SOCK_STREAM, 0);
+            assert!(fd >= 0);
+            let (a, b) = (sin(from, 0), sin(ip.octets(), to.port()));
+            assert_eq!(libc::bind(fd, &a as *const _ as *const libc::sockaddr, len), 0);
+            assert_eq!(libc::connect(fd, &b as *const _ as *const libc::sockaddr, len), 0);
+            TcpStream::from_raw_fd(fd)
+        }
+    }
+
+    /// One client opening silent connections faster than a second apart takes at most its
+    /// share of the places: Prometheus, from another address, is still answered.
+    #[test]
+    fn a_client_churning_connections_leaves_room_for_another() {
+        let stop = Arc::new(AtomicBool::new(false));
+        let addr = serve("127.0.0.1:0", None, || "kiosk_up 1\n".to_string(), stop.clone()).unwrap();
+        let flooding = Arc::new(AtomicBool::new(true));
+        let flood = {
+            let flooding = flooding.clone();
+            std::thread::spawn(move || {
+                let mut held = Vec::new();
+                while flooding.load(Ordering::Relaxed) {
+                    held.extend(TcpStream::connect(addr).ok());
+                    held.drain(..held.len().saturating_sub(300));
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+            })
+        };
+        std::thread::sleep(Duration::from_millis(500));
+        for _ in 0..5 {
+            let mut s = connect_from([127, 0, 0, 2], addr);
+            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n").unwrap();
+            let mut out = String::new();
+            let _ = s.read_to_string(&mut out);
+            assert!(out.starts_with("HTTP/1.1 200") && out.ends_with("kiosk_up 1\n"), "{out:?}");
+        }
+        flooding.store(false, Ordering::Relaxed);
+        flood.join().unwrap();
         stop.store(true, Ordering::Relaxed);
     }
 

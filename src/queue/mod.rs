@@ -266,9 +266,11 @@ pub struct Queue {
 
 const SEQ_HWM: &[u8] = b"seq_hwm";
 
-/// `meta` key that marks a job_id used by a job since removed (value: when, in ms).
-fn retired_key(job_id: &str) -> Vec<u8> {
-    [b"retired/".as_slice(), job_id.as_bytes()].concat()
+/// `meta` key that marks a job_id used by a job since removed (value: when, in ms): the
+/// id's MAC under the seal key, not the id, so a purged job leaves no readable trace of it.
+fn retired_key(sealer: &Sealer, job_id: &str) -> Vec<u8> {
+    let mac = sealer.mac(&[b"retired job_id\0".as_slice(), job_id.as_bytes()].concat());
+    [b"retired/".as_slice(), &mac].concat()
 }
 
 /// A Biometric KYC bundle is about 200 KB (9 JPEGs); used to refuse a session before capture.
@@ -945,10 +947,18 @@ impl Queue {
         if self.by_job.contains_key(job_id.as_bytes()).map_err(idx)? {
             return Err(QueueError::Duplicate(job_id.to_string()));
         }
-        if self.meta.contains_key(retired_key(job_id)).map_err(idx)? {
+        if self.meta.contains_key(retired_key(&self.sealer, job_id)).map_err(idx)? {
             return Err(QueueError::Reused(job_id.to_string()));
         }
         Ok(())
+    }
+
+    /// Marks `job_id` used by a job that never entered the queue (an Enhanced KYC lookup that
+    /// reached Smile ID): [`Queue::check_new_job_id`] refuses it from now on.
+    pub fn retire(&self, job_id: &str) -> Result<(), QueueError> {
+        self.writable("remembering a job_id")?;
+        self.meta.insert(retired_key(&self.sealer, job_id), &self.now_ms().to_be_bytes()).map_err(idx)?;
+        self.flush()
     }
 
     /// Inserts a new record and claims its job_id, atomically; false if the job_id is taken.
@@ -1252,6 +1262,7 @@ impl Queue {
     fn remove(&self, r: &Record, retire: bool) -> Result<(), QueueError> {
         let key = r.seq.to_be_bytes();
         let now = self.now_ms().to_be_bytes();
+        let retired = retired_key(&self.sealer, &r.job_id);
         (&self.jobs, &self.by_job, &self.meta)
             .transaction(|(jobs, by_job, meta)| {
                 jobs.remove(&key)?;
@@ -1259,7 +1270,7 @@ impl Queue {
                     by_job.remove(r.job_id.as_bytes())?;
                 }
                 if retire {
-                    meta.insert(retired_key(&r.job_id), &now)?;
+                    meta.insert(retired.as_slice(), &now)?;
                 }
                 Ok::<_, ConflictableTransactionError<()>>(())
             })
