@@ -745,6 +745,9 @@ fn run(cli: Cli) -> Result<()> {
             // The queue first: while the service owns it, nothing touches the camera or screen.
             let queue = open_queue(&c, std::time::Duration::ZERO)?;
             // Refuse before the person spends two minutes in front of the camera, not after.
+            for (field, v) in [("user_id", &req.user_id), ("job_id", &req.job_id)] {
+                kiosk_agent::api::check_text(field, v, 128).map_err(|r| anyhow::anyhow!(r.error))?;
+            }
             queue.check_new_job_id(&req.job_id)?;
             // Without --consent-given, the person answers on the kiosk's button (this command
             // reads no touch panel or keys: the service's sessions do).

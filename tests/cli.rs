@@ -107,6 +107,11 @@ fn a_consent_nobody_can_give_records_nothing() {
     let o = agent(&once, &config);
     assert!(!o.status.success() && text(&o).contains("already in the queue"), "{}", text(&o));
     assert!(!dir.path().join("screens").exists(), "no screen was drawn again");
+    // An id Smile ID would refuse after the capture is refused before it.
+    let bad = ["capture", "--user-id", "u-8", "--job-type", "4", "--consent-given", "--job-id", "x\ny"];
+    let o = agent(&bad, &config);
+    assert!(!o.status.success() && text(&o).contains("invalid job_id"), "{}", text(&o));
+    assert!(!dir.path().join("screens").exists(), "no screen was drawn");
 }
 
 #[test]

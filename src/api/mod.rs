@@ -273,8 +273,9 @@ fn forbidden_char(c: char) -> bool {
         || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
 
-/// A text field: at most `max` characters, none of them [`forbidden_char`].
-fn check_text(field: &str, v: &str, max: usize) -> Result<(), Refusal> {
+/// A text field: at most `max` characters, none of them [`forbidden_char`]. The CLI checks
+/// its ids with it too, before the camera starts.
+pub fn check_text(field: &str, v: &str, max: usize) -> Result<(), Refusal> {
     if v.chars().count() > max {
         return Err(bad(field, &format!("is longer than {max} characters")));
     }

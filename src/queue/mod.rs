@@ -166,7 +166,7 @@ pub enum QueueError {
     Bundle(#[from] BundleError),
     #[error("job_id {0} is already in the queue; every session needs a new job_id")]
     Duplicate(String),
-    #[error("job_id {0} was used by an earlier job on this kiosk (since purged or removed after its result); Smile ID keeps a job_id for one job, so every session needs a new job_id")]
+    #[error("job_id {0} was used by an earlier job on this kiosk (since purged or removed after its result, or an Enhanced KYC lookup); Smile ID keeps a job_id for one job, so every session needs a new job_id")]
     Reused(String),
     #[error("the kiosk's storage is full ({0}); no new session can be saved until queued jobs upload. Nothing queued was dropped")]
     Full(String),
