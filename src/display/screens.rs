@@ -14,8 +14,7 @@ use super::text::Texts;
 use super::touch::Action;
 use super::typeset::{Align, Block, Setting};
 use super::widgets::{
-    band, band_height, band_words, button, buttons, fit, link_width, progress, status, status_height, Area, Button,
-    Kind,
+    band, band_fit, band_height, button, buttons, fit, link_width, progress, status, status_height, Area, Button, Kind,
 };
 use super::Canvas;
 use crate::vision::quality::Hint;
@@ -344,7 +343,8 @@ fn under_picture(s: &Scale, msg: &str, pic: Area, drawn: Area, bottom: i32, set:
 /// The scale for a band of `msg` that must fit in `room` px: the small size when the body
 /// size would not, or would cut a word.
 fn shrunk(s: &Scale, msg: &str, w: i32, room: i32, set: Setting) -> Scale {
-    if band_height(msg, s, w, set) > room || band_words(msg, s, w, set).cut {
+    let f = band_fit(msg, s, w, set);
+    if f.height > room || f.words.cut {
         Scale { body: s.small, ..*s }
     } else {
         *s

@@ -191,39 +191,32 @@ pub fn buttons(
     }
 }
 
-/// A band's words `inner` px wide.
-fn band_layout(text: &str, s: &Scale, inner: i32, set: Setting) -> Block {
-    layout(text, Style { weight: s.title.weight, ..s.body }, inner, set)
+/// A band laid out `w` px wide, decided once (a band is drawn with every camera frame): its
+/// pictogram's side (none in a narrow band, nor where a word would not fit beside it), where its
+/// words start from the reading-side edge and how wide they are, the words, and its height.
+pub struct BandFit {
+    pub icon: i32,
+    offset: i32,
+    inner: i32,
+    pub words: Block,
+    pub height: i32,
 }
 
-/// A band's pictogram side: none in a narrow band, or where a word would not fit beside it.
-fn band_icon(text: &str, s: &Scale, w: i32, set: Setting) -> i32 {
-    let side = (s.body.px * 2.0) as i32;
-    if (w as f32) < s.body.px * 9.0 || band_layout(text, s, w - 3 * s.unit - side, set).cut {
-        0
-    } else {
-        side
-    }
-}
-
-/// Where a band's words start from its reading-side edge, and their width: the grid's unit
-/// from each side, and from the pictogram when there is one.
-fn band_text_box(text: &str, s: &Scale, w: i32, set: Setting) -> (i32, i32) {
-    match band_icon(text, s, w, set) {
-        0 => (s.unit, w - 2 * s.unit),
-        side => (2 * s.unit + side, w - 3 * s.unit - side),
-    }
-}
-
-/// The words of a band `w` px wide.
-pub fn band_words(text: &str, s: &Scale, w: i32, set: Setting) -> Block {
-    band_layout(text, s, band_text_box(text, s, w, set).1, set)
+pub fn band_fit(text: &str, s: &Scale, w: i32, set: Setting) -> BandFit {
+    let (unit, side) = (s.unit, (s.body.px * 2.0) as i32);
+    let words = |inner: i32| layout(text, Style { weight: s.title.weight, ..s.body }, inner, set);
+    let beside = ((w as f32) >= s.body.px * 9.0).then(|| words(w - 3 * unit - side)).filter(|b| !b.cut);
+    let (icon, offset, inner, words) = match beside {
+        Some(b) => (side, 2 * unit + side, w - 3 * unit - side, b),
+        None => (0, unit, w - 2 * unit, words(w - 2 * unit)),
+    };
+    let height = (words.height() + 2 * unit).max(icon + 2 * unit).max(s.target);
+    BandFit { icon, offset, inner, words, height }
 }
 
 /// The height [`band`] takes for `text` in `w` px.
 pub fn band_height(text: &str, s: &Scale, w: i32, set: Setting) -> i32 {
-    let (pad, icon_side) = (s.unit, band_icon(text, s, w, set));
-    (band_words(text, s, w, set).height() + 2 * pad).max(icon_side + 2 * pad).max(s.target)
+    band_fit(text, s, w, set).height
 }
 
 /// A band with a pictogram on the reading side and a line or two of text; returns its bottom.
@@ -238,10 +231,7 @@ pub fn band(
 ) -> i32 {
     let (fill, ink) = colors;
     let pad = s.unit;
-    let icon_side = band_icon(text, s, at.w, set);
-    let (offset, inner) = band_text_box(text, s, at.w, set);
-    let block = band_words(text, s, at.w, set);
-    let h = band_height(text, s, at.w, set);
+    let BandFit { icon: icon_side, offset, inner, words: block, height: h } = band_fit(text, s, at.w, set);
     let r = Size::new(s.unit as u32 * 2, s.unit as u32 * 2);
     let _ = RoundedRectangle::with_equal_corners(Area::new(at.x, at.y, at.w, h).rect(), r)
         .into_styled(PrimitiveStyle::with_fill(fill))
