@@ -598,6 +598,8 @@ fn bad_requests_get_a_4xx_naming_the_field() {
             "id_info.id_type",
         ),
         ("PUT", "/v1/health", None, 405, "not allowed"),
+        ("GET", "/v1/sessions/abc/consent", None, 405, "not allowed"),
+        ("POST", "/v1/sessions/abc/retake", None, 404, "no endpoint"),
         ("GET", "/v2/anything", None, 404, "no endpoint"),
     ];
     for (m, p, body, status, names) in cases {

@@ -294,6 +294,46 @@ fn a_short_body_and_a_space_in_the_path_are_answered_with_what_is_wrong() {
     assert_sound(&mut a);
 }
 
+/// A host application's pool of keep-alive connections, polling without pause, holds every
+/// worker; its own next request on a fresh connection still gets in (one of its idle ones
+/// gives way), and so does another's.
+#[test]
+fn a_pool_of_busy_keep_alive_connections_leaves_room_for_a_fresh_request() {
+    let mut a = agent::start(BIN, NO_SMILE_ID, None, short_deadlines(), None);
+    std::fs::set_permissions(a.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::set_permissions(&a.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pool: Vec<_> = (0..8)
+        .map(|_| {
+            let (socket, stop) = (a.socket.clone(), stop.clone());
+            std::thread::spawn(move || {
+                let mut polls = 0;
+                while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                    // A connection closed to make room is opened again, as a pool does.
+                    let Ok(mut s) = UnixStream::connect(&socket) else { continue };
+                    while !stop.load(std::sync::atomic::Ordering::Relaxed)
+                        && s.write_all(b"GET /v1/health HTTP/1.1\r\n\r\n").is_ok()
+                        && raw_answer(&mut s).0 == 200
+                    {
+                        polls += 1;
+                        std::thread::sleep(Duration::from_millis(3));
+                    }
+                }
+                polls
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    for _ in 0..20 {
+        assert_eq!(a.health().0, 200, "a fresh request refused beside the pool's connections");
+        assert_eq!(as_user(NOBODY, &a, "GET", "/v1/health", None).0, 200, "another user refused");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let polls: usize = pool.into_iter().map(|t| t.join().unwrap()).sum();
+    assert!(polls > 100, "the pool itself was shut out: {polls} polls");
+    assert_sound(&mut a);
+}
+
 fn raw_answer(s: &mut UnixStream) -> (u16, String) {
     use std::io::Read;
     s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();

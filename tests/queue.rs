@@ -514,6 +514,24 @@ fn a_purge_during_an_upload_stays_purged_and_updates_do_not_overwrite_each_other
     assert!(matches!(q.check_new_job_id("p1"), Err(QueueError::Reused(_))));
     assert!(matches!(q.check_new_job_id("p2"), Err(QueueError::Duplicate(_))));
     q.check_new_job_id("p3").unwrap();
+    // Nor after the index is lost (deleted, or too damaged to read) and rebuilt from the
+    // bundles, which know nothing of p1; none of the ids is readable beside the index.
+    type Loss = fn(&Path);
+    let losses: [(&str, Loss); 2] = [
+        ("index deleted", |p| std::fs::remove_dir_all(p.join("index.sled")).unwrap()),
+        ("db overwritten", |p| std::fs::write(p.join("index.sled/db"), vec![0xA5u8; 70_000]).unwrap()),
+    ];
+    let mut q = q;
+    for (what, lose) in losses {
+        drop(q);
+        lose(d.path());
+        q = Queue::open(d.path(), settings()).unwrap();
+        assert!(matches!(q.check_new_job_id("p1"), Err(QueueError::Reused(_))), "{what}: {:?}", q.report);
+        assert!(matches!(q.check_new_job_id("p2"), Err(QueueError::Duplicate(_))), "{what}");
+        q.check_new_job_id("p3").unwrap();
+    }
+    let used = std::fs::read(d.path().join("used_ids")).unwrap();
+    assert!(!used.is_empty() && !used.windows(2).any(|w| w == b"p1"), "job_ids readable in used_ids");
 }
 
 #[test]

@@ -568,7 +568,7 @@ pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
             _,
             ["v1", "sessions"]
             | ["v1", "sessions", _]
-            | ["v1", "sessions", _, _]
+            | ["v1", "sessions", _, "consent" | "cancel"]
             | ["v1", "jobs"]
             | ["v1", "jobs", _]
             | ["v1", "jobs", _, "retry" | "restore"]

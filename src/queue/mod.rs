@@ -30,6 +30,7 @@
 //! bundles migrate.
 
 pub mod machine;
+mod used_ids;
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -269,8 +270,19 @@ const SEQ_HWM: &[u8] = b"seq_hwm";
 /// `meta` key that marks a job_id used by a job since removed (value: when, in ms): the
 /// id's MAC under the seal key, not the id, so a purged job leaves no readable trace of it.
 fn retired_key(sealer: &Sealer, job_id: &str) -> Vec<u8> {
-    let mac = sealer.mac(&[b"retired job_id\0".as_slice(), job_id.as_bytes()].concat());
-    [b"retired/".as_slice(), &mac].concat()
+    retired_key_of(&used_mac(sealer, job_id))
+}
+
+fn retired_key_of(mac: &[u8; 32]) -> Vec<u8> {
+    [RETIRED, &mac[..]].concat()
+}
+
+const RETIRED: &[u8] = b"retired/";
+/// `meta` key: how many of `used_ids`' records the index has taken in.
+const USED_IDS_TAKEN: &[u8] = b"used_ids_taken";
+
+fn used_mac(sealer: &Sealer, job_id: &str) -> [u8; 32] {
+    sealer.mac(&[b"retired job_id\0".as_slice(), job_id.as_bytes()].concat())
 }
 
 /// A Biometric KYC bundle is about 200 KB (9 JPEGs); used to refuse a session before capture.
@@ -621,6 +633,7 @@ impl Queue {
         };
         if rw {
             q.reconcile()?;
+            q.sync_used_ids()?;
             keep_reserve(dir, q.settings.reserve_bytes, q.settings.min_free_bytes);
         }
         q.next_seq.store(q.highest_seq()? + 1, Ordering::SeqCst);
@@ -958,6 +971,51 @@ impl Queue {
     pub fn retire(&self, job_id: &str) -> Result<(), QueueError> {
         self.writable("remembering a job_id")?;
         self.meta.insert(retired_key(&self.sealer, job_id), &self.now_ms().to_be_bytes()).map_err(idx)?;
+        self.flush()?;
+        self.note_used(job_id);
+        Ok(())
+    }
+
+    /// Adds `job_id` to `used_ids`. The index already refuses it; the file only matters if the
+    /// index is ever rebuilt, so a failure here is logged, not the caller's.
+    fn note_used(&self, job_id: &str) {
+        if let Err(e) = used_ids::append(&self.dir, &[used_mac(&self.sealer, job_id)]) {
+            crate::log::warn(
+                "a used job_id could not be added to used_ids (the index still refuses it; a rebuilt one would not)",
+                &[("path", &self.dir.join(used_ids::FILE).display().to_string()), ("error", &e.to_string())],
+            );
+        }
+    }
+
+    /// Keeps `used_ids` in step with the index: made from the index the first time (a queue
+    /// from before the file), and what the index has not taken in yet (all of it, when the
+    /// index was lost and rebuilt from the bundles) read into it.
+    fn sync_used_ids(&mut self) -> Result<(), QueueError> {
+        let be = |v: &[u8]| u64::from_be_bytes(v.try_into().unwrap_or([0; 8])) as usize;
+        let mut macs = used_ids::read(&self.dir).unwrap_or_else(|e| {
+            self.report.unreadable.push(format!("{}: {e}; used job_ids may be accepted again", used_ids::FILE));
+            Vec::new()
+        });
+        if !used_ids::exists(&self.dir) {
+            for k in self.by_job.iter().keys() {
+                macs.push(used_mac(&self.sealer, &String::from_utf8_lossy(&k.map_err(idx)?)));
+            }
+            for k in self.meta.scan_prefix(RETIRED).keys() {
+                macs.extend(<[u8; 32]>::try_from(&k.map_err(idx)?[RETIRED.len()..]));
+            }
+            if let Err(e) = used_ids::append(&self.dir, &macs) {
+                crate::log::warn(
+                    "used_ids could not be made; job_ids stay refused by the index alone",
+                    &[("error", &e.to_string())],
+                );
+            }
+        }
+        let taken = self.meta.get(USED_IDS_TAKEN).map_err(idx)?.map_or(0, |v| be(&v));
+        let now = self.now_ms().to_be_bytes();
+        for mac in macs.iter().skip(taken) {
+            self.meta.insert(retired_key_of(mac), &now).map_err(idx)?;
+        }
+        self.meta.insert(USED_IDS_TAKEN, &(macs.len() as u64).to_be_bytes()).map_err(idx)?;
         self.flush()
     }
 
@@ -1087,7 +1145,10 @@ impl Queue {
             let _ = std::fs::remove_file(&path);
         }
         match stored {
-            Ok(true) => Ok(rec),
+            Ok(true) => {
+                self.note_used(&pp.job_id);
+                Ok(rec)
+            }
             Ok(false) => Err(QueueError::Duplicate(pp.job_id.clone())),
             Err(e) => Err(e),
         }
