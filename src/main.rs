@@ -599,17 +599,26 @@ fn iso(ms: i64) -> String {
     kiosk_agent::smileid::timestamp::UnixMillis(ms).to_iso()
 }
 
-/// The queue as a table a person reads: one line a job, no personal data.
+/// The queue as a table a person reads: one line a job, no personal data. The JOB_ID column is
+/// as wide as its longest id, so no id (up to 128 characters, any script) shifts the others.
 fn print_jobs(records: &[Record]) {
+    let ids: Vec<String> = records.iter().map(|r| shown_id(&r.job_id)).collect();
+    let col = ids.iter().map(|i| columns(i)).max().unwrap_or(0).max(6);
+    let pad = |s: &str| format!("{s}{}", " ".repeat(col - columns(s)));
     println!(
-        "{:>6}  {:<40}  {:>4}  {:<11}  {:>8}  {:<20}  LAST ERROR",
-        "SEQ", "JOB_ID", "TYPE", "STAGE", "FAILURES", "CAPTURED (UTC)"
+        "{:>6}  {}  {:>4}  {:<11}  {:>8}  {:<20}  LAST ERROR",
+        "SEQ",
+        pad("JOB_ID"),
+        "TYPE",
+        "STAGE",
+        "FAILURES",
+        "CAPTURED (UTC)"
     );
-    for r in records {
+    for (r, id) in records.iter().zip(&ids) {
         println!(
-            "{:>6}  {:<40}  {:>4}  {:<11}  {:>8}  {:<20}  {}",
+            "{:>6}  {}  {:>4}  {:<11}  {:>8}  {:<20}  {}",
             r.seq,
-            r.job_id,
+            pad(id),
             r.job_type,
             r.stage.as_str(),
             r.attempts,
@@ -619,10 +628,39 @@ fn print_jobs(records: &[Record]) {
     }
 }
 
+/// A job_id as an operator copies it: quoted when a space in it (or at its ends) would be lost.
+fn shown_id(id: &str) -> String {
+    if id.is_empty() || id.contains(char::is_whitespace) {
+        format!("{id:?}")
+    } else {
+        id.to_string()
+    }
+}
+
+/// Terminal columns `s` takes: combining marks none, East Asian wide characters and emoji two.
+fn columns(s: &str) -> usize {
+    use kiosk_agent::display::typeset::fonts::is_mark;
+    let wide = |c: u32| {
+        matches!(c, 0x1100..=0x115F | 0x2E80..=0xA4CF | 0xAC00..=0xD7A3 | 0xF900..=0xFAFF | 0xFE30..=0xFE4F
+            | 0xFF00..=0xFF60 | 0xFFE0..=0xFFE6 | 0x1F300..=0x1F64F | 0x1F900..=0x1F9FF | 0x20000..=0x3FFFD)
+    };
+    s.chars()
+        .map(|c| {
+            if is_mark(c) {
+                0
+            } else if wide(c as u32) {
+                2
+            } else {
+                1
+            }
+        })
+        .sum()
+}
+
 /// One job in words: where it is and Smile ID's verdict, without the result's personal data.
 fn print_job(r: &Record) {
     let line = |k: &str, v: &str| println!("{k:<11}{v}");
-    line("job", &format!("{} (type {}, user {})", r.job_id, r.job_type, r.user_id));
+    line("job", &format!("{} (type {}, user {})", shown_id(&r.job_id), r.job_type, shown_id(&r.user_id)));
     // Tries that ended in an error; one cut short by a crash or a stop counts nothing.
     line(
         "stage",

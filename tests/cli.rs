@@ -413,6 +413,31 @@ fn capture(config: &Path) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
+/// `queue ls` keeps its columns whatever the job_ids: long ones, combining marks, wide
+/// characters, and a space (quoted, so the operator copies the whole id).
+#[test]
+fn queue_ls_columns_hold_for_any_job_id() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let long = "k".repeat(100);
+    for id in ["short", long.as_str(), "j\u{1ecd}\u{301}b-\u{5de5}\u{4f5c}", "two words"] {
+        let o = agent(&["capture", "--user-id", "u", "--consent-given", "--job-type", "4", "--job-id", id], &config);
+        assert!(o.status.success(), "{id}: {}", text(&o));
+    }
+    let ls = text(&agent(&["queue", "ls"], &config));
+    // Terminal columns: the Yoruba id's combining mark takes none, each CJK character two.
+    let columns = |s: &str| {
+        s.chars().filter(|c| *c != '\u{301}').count()
+            + s.chars().filter(|c| ('\u{4e00}'..='\u{9fff}').contains(c)).count()
+    };
+    let at: Vec<usize> =
+        ls.lines().map(|l| columns(&l[..l.find(" STAGE").or(l.find(" queued")).unwrap_or(0)])).collect();
+    assert_eq!(at.len(), 5, "{ls}");
+    assert!(at.iter().all(|&c| c == at[0] && c > 100), "the STAGE column moves: {at:?}\n{ls}");
+    assert!(ls.contains("\"two words\""), "{ls}");
+}
+
 fn bundle_count(dir: &Path) -> usize {
     std::fs::read_dir(dir.join("state/bundles")).map(|d| d.count()).unwrap_or(0)
 }
