@@ -144,7 +144,7 @@ fn screen(name: &str) -> Screen {
     match name {
         "idle" => Screen::Idle { link: Link::Offline, start: Start::Touch { languages: true } },
         "consent" => Screen::Consent { partner: "This service".into(), more: More::Link },
-        "review" => Screen::Document { side: Side::Front, hint: None, preview: None, review: true },
+        "review" => Screen::Document { side: Side::Front, hint: None, preview: None, review: true, tap: true },
         other => panic!("no screen {other:?}: idle, consent or review"),
     }
 }

@@ -68,10 +68,23 @@ pub fn screens() -> Vec<(&'static str, Screen)> {
         ),
         (
             "document-front",
-            Screen::Document { side: Side::Front, hint: Some(Hint::MoveCloser), preview: p.clone(), review: false },
+            Screen::Document {
+                side: Side::Front,
+                hint: Some(Hint::MoveCloser),
+                preview: p.clone(),
+                review: false,
+                tap: false,
+            },
         ),
-        ("document-back", Screen::Document { side: Side::Back, hint: None, preview: None, review: false }),
-        ("document-review", Screen::Document { side: Side::Front, hint: None, preview: p, review: true }),
+        ("document-back", Screen::Document { side: Side::Back, hint: None, preview: None, review: false, tap: false }),
+        (
+            "document-review",
+            Screen::Document { side: Side::Front, hint: None, preview: p.clone(), review: true, tap: false },
+        ),
+        (
+            "document-review-touch",
+            Screen::Document { side: Side::Front, hint: None, preview: p, review: true, tap: true },
+        ),
         ("review", Screen::Review { images: 9 }),
         ("saved", Screen::Saved),
         ("uploading", Screen::Uploading),

@@ -104,6 +104,8 @@ pub enum Screen {
         hint: Option<Hint>,
         preview: Option<Preview>,
         review: bool,
+        /// Answered by tapping the panel: the buttons carry no press or hold legend.
+        tap: bool,
     },
     Review {
         images: u32,
@@ -378,20 +380,21 @@ fn language_row(c: &mut Canvas, t: &Texts, s: &Scale, row: Area, set: Setting) -
     row.y
 }
 
-/// The consent screen with the text of `key`; false when that text did not fit its room.
-fn consent(c: &mut Canvas, t: &Texts, partner: &str, more: More, key: &str) -> bool {
+/// The consent screen with the text of `key`; false when that text did not fit its room. With
+/// `tap`, the buttons are tapped (no press or hold legend).
+fn consent(c: &mut Canvas, t: &Texts, partner: &str, more: More, tap: bool, key: &str) -> bool {
     let s = scale(c);
     let set = t.setting();
     let (m, w, h) = (s.margin, c.width as i32, c.height as i32);
     let full = Area::new(m, m, w - 2 * m, h - 2 * m);
-    let (press, hold) = gestures(t);
+    let (press, hold) = gestures(t, tap);
     let open = more == More::Open;
     let (yes, no) = (t.get("button_yes"), t.get(if open { "button_back" } else { "button_no" }));
     let list = [
-        Button { label: &yes, gesture: Some(&press), kind: Kind::Primary, action: Action::Yes },
+        Button { label: &yes, gesture: press.as_deref(), kind: Kind::Primary, action: Action::Yes },
         Button {
             label: &no,
-            gesture: Some(&hold),
+            gesture: hold.as_deref(),
             kind: Kind::Secondary,
             action: if open { Action::Back } else { Action::No },
         },
@@ -431,9 +434,14 @@ fn consent(c: &mut Canvas, t: &Texts, partner: &str, more: More, key: &str) -> b
     body.height() <= room
 }
 
-/// The button legend for a physical button: "Press" or "Hold" under each label.
-fn gestures(t: &Texts) -> (String, String) {
-    (t.get("button_press"), t.get("button_hold"))
+/// The button legend for a physical button, "Press" or "Hold" under each label; none where the
+/// buttons are tapped (a touch panel), which a hold would only confuse.
+fn gestures(t: &Texts, tap: bool) -> (Option<String>, Option<String>) {
+    if tap {
+        (None, None)
+    } else {
+        (Some(t.get("button_press")), Some(t.get("button_hold")))
+    }
 }
 
 /// Draws `screen` onto `c` in the language `t`.
@@ -480,21 +488,21 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
         Screen::Consent { partner, more } => {
             // "Read more" only where the whole text fits the panel at a readable size; where it
             // cannot (a 2.8" panel), the whole-text view, unreachable, keeps the short text.
-            let mut more = *more;
+            let (mut more, tap) = (*more, *more != More::No);
             if more == More::Link {
                 let mut scratch = Canvas::new(c.width, c.height);
                 scratch.px_per_mm = c.px_per_mm;
-                if !consent(&mut scratch, t, partner, More::Open, "consent_more") {
+                if !consent(&mut scratch, t, partner, More::Open, tap, "consent_more") {
                     more = More::No;
                 }
             }
-            if !consent(c, t, partner, more, if more == More::Open { "consent_more" } else { "consent_body" })
+            if !consent(c, t, partner, more, tap, if more == More::Open { "consent_more" } else { "consent_body" })
                 && more == More::Open
             {
                 let _ = c.clear(PALETTE.bg);
                 c.targets.clear();
                 c.texts.clear();
-                consent(c, t, partner, more, "consent_body");
+                consent(c, t, partner, more, tap, "consent_body");
             }
         }
         Screen::Face { step, hint, done, total, preview } => {
@@ -526,7 +534,7 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
                 band(c, &msg, icon, at, &s, colors, set);
             }
         }
-        Screen::Document { side, hint, preview, review } => {
+        Screen::Document { side, hint, preview, review, tap } => {
             let key = match (review, side) {
                 (true, _) => "doc_review_title",
                 (false, Side::Front) => "doc_front_title",
@@ -538,10 +546,10 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             let title_h = fit(&title, s.title, full.w, (s.title.px * title_lines) as i32, &s, set).height();
             let (col, pic) = split(c, &s, title_h + s.unit, set.rtl);
             let (keep, retake) = (t.get("button_keep"), t.get("button_retake"));
-            let (press, hold) = gestures(t);
+            let (press, hold) = gestures(t, *tap);
             let list = [
-                Button { label: &keep, gesture: Some(&press), kind: Kind::Primary, action: Action::Keep },
-                Button { label: &retake, gesture: Some(&hold), kind: Kind::Secondary, action: Action::Retake },
+                Button { label: &keep, gesture: press.as_deref(), kind: Kind::Primary, action: Action::Keep },
+                Button { label: &retake, gesture: hold.as_deref(), kind: Kind::Secondary, action: Action::Retake },
             ];
             // Portrait and small panels: the buttons go across the bottom, the photo between them
             // and the title, as large as it can be.

@@ -58,7 +58,9 @@ pub struct Shown {
 pub fn without_picture(screen: &Screen) -> Screen {
     match screen {
         &Screen::Face { step, hint, done, total, .. } => Screen::Face { step, hint, done, total, preview: None },
-        &Screen::Document { side, hint, review, .. } => Screen::Document { side, hint, review, preview: None },
+        &Screen::Document { side, hint, review, tap, .. } => {
+            Screen::Document { side, hint, review, tap, preview: None }
+        }
         other => other.clone(),
     }
 }

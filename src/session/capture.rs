@@ -371,7 +371,13 @@ pub fn capture_document(
         let show = debounce.update(hint, frame.at);
         if shown != Some(show) {
             shown = Some(show);
-            display.show(&Screen::Document { side, hint: show, preview: preview(&frame), review: false })?;
+            display.show(&Screen::Document {
+                side,
+                hint: show,
+                preview: preview(&frame),
+                review: false,
+                tap: input.touch(),
+            })?;
         }
         if good_since.is_some_and(|t| frame.at.saturating_sub(t) >= settle) {
             let img =
@@ -381,6 +387,7 @@ pub fn capture_document(
                 hint: None,
                 preview: Some((img.width, img.height, img.data.clone())),
                 review: true,
+                tap: input.touch(),
             })?;
             if input.confirm(scene) {
                 return Ok(JobImage { image_type, file_name: name.into(), jpeg: jpeg(&img, s.document_jpeg_quality)? });

@@ -132,7 +132,7 @@ impl Input for ChannelInput {
         self.consent_answer() == Answer::Yes
     }
 
-    fn can_read_more(&self) -> bool {
+    fn touch(&self) -> bool {
         self.read_more
     }
 

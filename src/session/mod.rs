@@ -96,8 +96,9 @@ pub enum Answer {
 pub trait Input {
     /// True when the person accepts the consent screen (blocks until they answer or give up).
     fn consent(&mut self) -> bool;
-    /// True when the person can ask for the whole consent text (a touch panel).
-    fn can_read_more(&self) -> bool {
+    /// True when the person answers by tapping the panel (a touch panel): the consent screen
+    /// offers the whole text, and buttons show no press or hold legend.
+    fn touch(&self) -> bool {
         false
     }
     /// One answer on the consent screens; inputs without a "read more" answer yes or no only.
@@ -212,7 +213,7 @@ pub fn run(
     let partner = req.partner_name.clone();
     let mut more = false;
     loop {
-        let view = match (more, input.can_read_more()) {
+        let view = match (more, input.touch()) {
             (true, _) => More::Open,
             (false, true) => More::Link,
             (false, false) => More::No,
