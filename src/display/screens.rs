@@ -254,16 +254,16 @@ fn card_frame(c: &mut Canvas, pic: Area, color: Rgb888, width: i32) {
     }
 }
 
-/// A centred message: pictogram, title, body, and optionally buttons at the bottom.
 /// A centred message: a pictogram (or, on the welcome screen, the partner's logo in its place),
-/// a title and a body, in the panel above `below` px.
+/// a title and a body, in the panel above `below` px. A logo given with `true` takes the body's
+/// place where both cannot fit (a touch welcome, whose Start button says what to do).
 #[allow(clippy::too_many_arguments)]
 fn message(
     c: &mut Canvas,
     s: &Scale,
     set: Setting,
     icon: (Pictogram, Rgb888),
-    logo: Option<&Logo>,
+    logo: Option<(&Logo, bool)>,
     title: &str,
     body: &str,
     below: i32,
@@ -277,25 +277,35 @@ fn message(
     if title_b.height() + s.unit + body_b.height() > inner.h {
         body_b = Block::empty();
     }
-    // The pictogram gives way when the words need the room.
-    let room = inner.h - title_b.height() - body_b.height() - 3 * s.unit;
-    let icon_side = if room >= s.unit * 5 { s.icon.min(room) } else { 0 };
-    // A logo takes the pictogram's height at most, and three fifths of the width.
-    let mark = match logo {
-        Some(l) if icon_side > 0 => l.fitted(inner.w * 3 / 5, icon_side),
-        _ => (icon_side, icon_side),
+    // The pictogram gives way when the words need the room. The partner's logo, which says
+    // whose kiosk this is, takes the pictogram's height at most (or, where the pictogram gives
+    // way, the room left, down to a line of type's height) and three fifths of the width.
+    let fitted = |body_b: &Block| {
+        let room = inner.h - title_b.height() - body_b.height() - 3 * s.unit;
+        let icon_side = if room >= s.unit * 5 { s.icon.min(room) } else { 0 };
+        let logo = logo
+            .map(|(l, _)| (l, l.fitted(inner.w * 3 / 5, if icon_side > 0 { icon_side } else { room })))
+            .filter(|(_, (_, lh))| *lh >= s.body.px as i32);
+        (icon_side, logo)
     };
-    let gap = if mark.1 > 0 { 2 * s.unit } else { 0 };
-    let total = mark.1 + gap + title_b.height() + s.unit + body_b.height();
+    let (mut icon_side, mut logo_at) = fitted(&body_b);
+    if logo_at.is_none() && logo.is_some_and(|(_, over_body)| over_body) {
+        body_b = Block::empty();
+        (icon_side, logo_at) = fitted(&body_b);
+    }
+    let logo = logo_at;
+    let mark_h = logo.map_or(icon_side, |(_, (_, lh))| lh);
+    let gap = if mark_h > 0 { 2 * s.unit } else { 0 };
+    let total = mark_h + gap + title_b.height() + s.unit + body_b.height();
     let mut y = inner.y + (inner.h - total).max(0) / 2;
     match logo {
-        Some(l) if mark.1 > 0 => l.draw(c, inner.centre_x() - mark.0 / 2, y, mark.0, mark.1),
-        _ if icon_side > 0 => {
+        Some((l, (lw, lh))) => l.draw(c, inner.centre_x() - lw / 2, y, lw, lh),
+        None if icon_side > 0 => {
             pictograms::draw(c, icon.0, Point::new(inner.centre_x(), y + icon_side / 2), icon_side, icon.1)
         }
-        _ => {}
+        None => {}
     }
-    y += mark.1 + gap;
+    y += mark_h + gap;
     title_b.draw(c, inner.x, y, inner.w, Align::Centre, PALETTE.ink);
     y += title_b.height() + s.unit;
     body_b.draw(c, inner.x, y, inner.w, Align::Centre, PALETTE.muted);
@@ -482,7 +492,8 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             }
             let brand = c.brand.clone();
             let (title, body) = (t.get("welcome_title"), t.get(how));
-            message(c, &s, set, (Pictogram::Face, accent), brand.logo.as_ref(), &title, &body, below);
+            let logo = brand.logo.as_ref().map(|l| (l, matches!(start, Start::Touch { .. })));
+            message(c, &s, set, (Pictogram::Face, accent), logo, &title, &body, below);
             status(c, &t.get(key), dot, &s, full, set);
         }
         Screen::Consent { partner, more } => {
@@ -658,6 +669,29 @@ mod tests {
         let dark = |c: &Canvas, x: u32| c.pixel(x, 240) == [31, 41, 55];
         assert!(dark(&ltr, 60) && !dark(&ltr, 740));
         assert!(dark(&rtl, 740) && !dark(&rtl, 60));
+    }
+
+    #[test]
+    fn the_partners_logo_is_on_every_welcome_with_room_for_a_line_of_type() {
+        // 300×100 in a colour no screen uses.
+        use super::super::brand::Brand;
+        let logo = Logo { width: 300, height: 100, rgba: [200, 0, 200, 255].repeat(300 * 100) };
+        let brand = std::sync::Arc::new(Brand { logo: Some(logo), ..(*Brand::builtin()).clone() });
+        let touch = Start::Touch { languages: false };
+        for (size, starts) in [
+            ((800, 480), &[Start::Button, Start::Staff, touch][..]),
+            ((480, 320), &[Start::Button, Start::Staff, touch]),
+            ((320, 240), &[Start::Button, Start::Staff]),
+            ((240, 320), &[Start::Button, Start::Staff]),
+        ] {
+            for &start in starts {
+                let mut c = Canvas::new(size.0, size.1);
+                c.brand = brand.clone();
+                render(&Screen::Idle { link: Link::Offline, start }, &Texts::english(), &mut c);
+                let shown = (0..c.height).filter(|&y| (0..c.width).any(|x| c.pixel(x, y) == [200, 0, 200])).count();
+                assert!(shown >= 12, "{size:?} {start:?}: the logo is {shown} px tall");
+            }
+        }
     }
 
     #[test]
