@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use kiosk_agent::camera::synthetic::{PrintMotion, SyntheticCamera, Variant};
 use kiosk_agent::camera::{Frame, FrameSource, PixelFormat, Scene};
-use kiosk_agent::display::screens::Problem;
+use kiosk_agent::display::screens::{FaceStep, Problem};
 use kiosk_agent::display::{Canvas, Display, DisplayError, Screen};
 use kiosk_agent::session::active::Task;
 use kiosk_agent::session::capture::{capture_document, capture_face, capture_selfie_and_liveness, FaceCapture};
@@ -439,6 +439,18 @@ fn the_turning_head_passes_active_liveness_in_the_order_asked() {
             .collect();
         assert_eq!(shown, asked, "{format:?}");
         assert!(!screens.0.iter().any(|s| matches!(s, Screen::Face { hint: Some(Hint::StartAgain), .. })));
+        // A turn is never asked for under the selfie's "look straight at the camera".
+        let torn = screens.0.iter().find(|s| {
+            matches!(
+                s,
+                Screen::Face {
+                    step: FaceStep::Selfie,
+                    hint: Some(Hint::TurnLeft | Hint::TurnRight | Hint::LookUp),
+                    ..
+                }
+            )
+        });
+        assert!(torn.is_none(), "{format:?}: {:?}", torn.map(|s| s.name()));
         let depth = c.flatness.unwrap();
         assert!(depth >= 2.0 * s.active.min_depth, "a head leaves the plane: {depth}");
     }

@@ -285,7 +285,14 @@ pub fn capture_face(
         if shown != Some(state) || refresh {
             shown = Some(state);
             drawn_at = frame.at;
-            let step = if images.len() as u32 >= s.liveness_frames { FaceStep::Selfie } else { FaceStep::Liveness };
+            // A turn still asked for keeps the turning title: "look straight at the camera"
+            // over "turn to your right" would say two things at once.
+            let turning = matches!(state.1, Some(Hint::TurnLeft | Hint::TurnRight | Hint::LookUp));
+            let step = if images.len() as u32 >= s.liveness_frames && !turning {
+                FaceStep::Selfie
+            } else {
+                FaceStep::Liveness
+            };
             display.show(&Screen::Face {
                 step,
                 hint: state.1,
