@@ -52,22 +52,22 @@ pub fn screen_for(f: &Facts) -> Option<Screen> {
         };
         return Some(Screen::Error { problem });
     }
-    let problem = if f.camera_missing {
-        Problem::CameraMissing
-    } else if f.storage_full {
-        Problem::StorageFull
-    } else {
-        match f.link {
-            LinkState::Paused { .. } => Problem::QueuePaused,
-            LinkState::ClockWrong { .. } => Problem::ClockWrong,
-            // Unknown (not probed yet) says "offline": true to the person, jobs are kept.
-            LinkState::Up => return Some(Screen::Idle { link: Link::Online, start: f.start }),
-            LinkState::Down { .. } | LinkState::Unknown => {
-                return Some(Screen::Idle { link: Link::Offline, start: f.start })
-            }
-        }
+    if f.camera_missing {
+        return Some(Screen::Error { problem: Problem::CameraMissing });
+    }
+    if f.storage_full {
+        return Some(Screen::Error { problem: Problem::StorageFull });
+    }
+    // Uploads held (refused credentials, a wrong clock) stop no one's verification, which is
+    // kept: the welcome stays, its status line in red for staff.
+    let link = match f.link {
+        LinkState::Up => Link::Online,
+        LinkState::Paused { .. } => Link::Paused,
+        LinkState::ClockWrong { .. } => Link::ClockWrong,
+        // Unknown (not probed yet) says "offline": true to the person, jobs are kept.
+        LinkState::Down { .. } | LinkState::Unknown => Link::Offline,
     };
-    Some(Screen::Error { problem })
+    Some(Screen::Idle { link, start: f.start })
 }
 
 /// How often the facts are looked at again (a press or a session's end shows within this).
@@ -362,11 +362,15 @@ mod tests {
         let cases = [
             (Facts { camera_missing: true, storage_full: true, ..idle() }, Problem::CameraMissing),
             (Facts { storage_full: true, link: paused.clone(), ..idle() }, Problem::StorageFull),
-            (Facts { link: paused, ..idle() }, Problem::QueuePaused),
-            (Facts { link: LinkState::ClockWrong { skew_secs: 900 }, ..idle() }, Problem::ClockWrong),
         ];
         for (f, problem) in cases {
             assert_eq!(screen_for(&f), Some(Screen::Error { problem }), "{f:?}");
+        }
+        // Held uploads keep the welcome (a walk-up still works, and is kept): a status line.
+        let held = [(paused, Link::Paused), (LinkState::ClockWrong { skew_secs: 900 }, Link::ClockWrong)];
+        for (state, link) in held {
+            let f = Facts { link: state, start: Start::Button, ..idle() };
+            assert_eq!(screen_for(&f), Some(Screen::Idle { link, start: Start::Button }));
         }
     }
 }

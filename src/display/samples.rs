@@ -37,6 +37,7 @@ pub fn screens() -> Vec<(&'static str, Screen)> {
     vec![
         ("idle", Screen::Idle { link: Link::Offline, start: Start::Button }),
         ("idle-online", Screen::Idle { link: Link::Online, start: Start::Staff }),
+        ("idle-paused", Screen::Idle { link: Link::Paused, start: Start::Touch { languages: false } }),
         ("idle-touch", Screen::Idle { link: Link::Online, start: Start::Touch { languages: true } }),
         ("consent", Screen::Consent { partner: "Example Bank".into(), more: More::No }),
         ("consent-touch", Screen::Consent { partner: "Example Bank".into(), more: More::Link }),
@@ -92,8 +93,6 @@ pub fn screens() -> Vec<(&'static str, Screen)> {
         ("result-fail", Screen::Result { success: false }),
         ("error-camera", Screen::Error { problem: Problem::CameraMissing }),
         ("error-storage", Screen::Error { problem: Problem::StorageFull }),
-        ("error-clock", Screen::Error { problem: Problem::ClockWrong }),
-        ("error-paused", Screen::Error { problem: Problem::QueuePaused }),
         ("cancelled", Screen::Error { problem: Problem::Cancelled }),
         ("timed-out", Screen::Error { problem: Problem::TimedOut }),
         ("not-live", Screen::Error { problem: Problem::NotLive }),

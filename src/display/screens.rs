@@ -66,8 +66,6 @@ pub enum Side {
 pub enum Problem {
     CameraMissing,
     StorageFull,
-    ClockWrong,
-    QueuePaused,
     Cancelled,
     SaveFailed,
     TimedOut,
@@ -636,8 +634,6 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             let (title, body, icon) = match problem {
                 Problem::CameraMissing => ("error_camera_title", "error_camera_body", Pictogram::Camera),
                 Problem::StorageFull => ("error_storage_title", "error_storage_body", Pictogram::Storage),
-                Problem::ClockWrong => ("error_clock_title", "error_clock_body", Pictogram::Clock),
-                Problem::QueuePaused => ("error_paused_title", "error_paused_body", Pictogram::Warning),
                 Problem::Cancelled => ("cancelled_title", "cancelled_body", Pictogram::Cross),
                 Problem::SaveFailed => ("error_save_title", "error_save_body", Pictogram::Warning),
                 Problem::TimedOut => ("timeout_title", "timeout_body", Pictogram::Clock),
