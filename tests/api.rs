@@ -503,6 +503,10 @@ fn health_says_what_is_wrong() {
     assert_eq!(s, 200);
     assert_eq!(health["status"], "camera_missing", "{health}");
     assert!(health["problems"].as_array().unwrap().contains(&json!("camera_missing")), "{health}");
+    // No consent is asked for photos no camera can take.
+    let (s, v) = api(&a, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u"})));
+    assert_eq!(s, 503, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("/dev/video-unplugged"), "{v}");
 }
 
 #[test]

@@ -675,3 +675,24 @@ fn every_flat_photo_is_refused_swayed_or_tilted() {
         h.join().unwrap();
     });
 }
+
+/// A camera unplugged for the whole capture: "camera missing" on screen while it is looked for,
+/// and at the time limit the session fails as the camera's fault (its outcome screen says the
+/// camera, the API's error names it), not "time is up" told to the person.
+#[test]
+fn a_camera_gone_until_the_time_limit_fails_as_the_camera_not_the_person() {
+    struct Unplugged;
+    impl FrameSource for Unplugged {
+        fn next_frame(&mut self) -> Result<Frame, kiosk_agent::camera::CameraError> {
+            Err(kiosk_agent::camera::CameraError::Unavailable("/dev/video0".into(), "No such device".into()))
+        }
+    }
+    let s = CaptureSettings { time_limit_secs: 1, ..CaptureSettings::default() };
+    let mut screens = Screens::default();
+    let Err(e) = capture_face(&mut Unplugged, &mut screens, &ScriptedInput::accepting(), &s, &mut 0) else {
+        panic!("captured with no camera")
+    };
+    assert!(matches!(e, SessionError::Camera(_)), "{e}");
+    assert!(e.to_string().contains("/dev/video0"), "{e}");
+    assert_eq!(screens.0, [Screen::Error { problem: Problem::CameraMissing }]);
+}

@@ -110,6 +110,16 @@ impl Backend for Service {
         let job_id = &req.job_id;
         // Refused before the person spends two minutes at the camera, not when the job is saved.
         self.queue.check_new_job_id(job_id).map_err(queue_refusal)?;
+        // Nor asked for consent to photos no camera can take (the welcome says so meanwhile).
+        if self.camera_missing() {
+            return Err(Refusal::new(
+                503,
+                format!(
+                    "no session was started: the camera ({}) is missing; plug it in (it is found again at once), or set [camera] device in kiosk.toml; `kiosk-agent doctor` lists the cameras found",
+                    self.config.camera.device
+                ),
+            ));
+        }
         match self.sessions.start(req) {
             Ok(v) => Ok(v),
             Err(e @ StartError::Busy(_)) => Err(Refusal::new(409, e.to_string())),

@@ -71,7 +71,6 @@ fn next_frame(
     display: &mut dyn Display,
     input: &dyn Input,
     clock: &mut Clock,
-    hint: Option<Hint>,
 ) -> Result<Frame, SessionError> {
     let mut shown = false;
     loop {
@@ -82,8 +81,9 @@ fn next_frame(
             Ok(f) => return Ok(f),
             Err(e) if e.is_transient() => {
                 crate::log::warn(&e.to_string(), &[]);
+                // Out of time with the camera still gone: the camera's failure, not the person's.
                 if clock.over(None) {
-                    return Err(SessionError::TimedOut { limit: clock.limit, hint });
+                    return Err(e.into());
                 }
                 if !shown {
                     shown = true;
@@ -161,7 +161,7 @@ pub fn capture_face(
     let mut tracker = Tracker::default();
     let mut notice_until: Option<Duration> = None;
     while (images.len() as u32) < total {
-        let frame = next_frame(cam, display, input, &mut clock, hint)?;
+        let frame = next_frame(cam, display, input, &mut clock)?;
         if clock.over(Some(frame.at)) {
             return Err(SessionError::TimedOut { limit: clock.limit, hint });
         }
@@ -364,7 +364,7 @@ pub fn capture_document(
     let mut shown = None;
     let mut hint = None;
     loop {
-        let frame = next_frame(cam, display, input, &mut clock, hint)?;
+        let frame = next_frame(cam, display, input, &mut clock)?;
         if clock.over(Some(frame.at)) {
             return Err(SessionError::TimedOut { limit: clock.limit, hint });
         }
