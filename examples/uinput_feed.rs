@@ -143,8 +143,8 @@ impl Device {
 fn screen(name: &str) -> Screen {
     match name {
         "idle" => Screen::Idle { link: Link::Offline, start: Start::Touch { languages: true } },
-        "consent" => Screen::Consent { partner: "This service".into(), more: More::Link },
-        "review" => Screen::Document { side: Side::Front, hint: None, preview: None, review: true, tap: true },
+        "consent" => Screen::Consent { partner: "This service".into(), more: More::Link, legend: false },
+        "review" => Screen::Document { side: Side::Front, hint: None, preview: None, review: true, legend: false },
         other => panic!("no screen {other:?}: idle, consent or review"),
     }
 }

@@ -272,7 +272,7 @@ fn assert_shows(path: &Path, screen: &kiosk_agent::display::Screen) {
 
 #[test]
 fn run_keeps_the_screen_attended_between_sessions() {
-    use kiosk_agent::display::screens::{Link, Problem, Start};
+    use kiosk_agent::display::screens::{Link, More, Problem, Start};
     use kiosk_agent::display::Screen;
     let sb = start_sandbox(&[]);
     let a = start_agent(&sb, &format!("api_key_file = {:?}", sb.key_file));
@@ -296,6 +296,9 @@ fn run_keeps_the_screen_attended_between_sessions() {
     let names: Vec<&str> = s.iter().map(|(n, _)| n.as_str()).collect();
     let consent = names.iter().position(|n| *n == "consent").expect("consent shown");
     assert!(names[consent..saved].contains(&"capture"), "{names:?}");
+    // With no push button (the host application answers), no "Press"/"Hold" under its buttons.
+    let asked = Screen::Consent { partner: "Test Bank".into(), more: More::No, legend: false };
+    assert_shows(&s[consent].1, &asked);
     // A person who says no sees "Cancelled", then the welcome again.
     let (st, v) = api(&a, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "host-user-2"})));
     assert_eq!(st, 202, "{v}");
@@ -413,13 +416,15 @@ fn a_person_chooses_a_language_starts_reads_and_agrees_on_the_touch_panel() {
     let (_, jobs) = api(&a, "GET", "/v1/jobs", None);
     assert_eq!(jobs.as_array().map(Vec::len), Some(0), "{jobs}");
     touch.tap(idle.clone(), &fr, Action::Start);
-    let consent = Screen::Consent { partner: "Test Bank".into(), more: kiosk_agent::display::screens::More::Link };
+    let consent =
+        Screen::Consent { partner: "Test Bank".into(), more: kiosk_agent::display::screens::More::Link, legend: false };
     wait_screen(&a, "the consent screen in French", |s| {
         s.last().is_some_and(|(n, p)| n == "consent" && shows_in(p, &consent, &fr, TOUCH_PANEL))
     });
     // "Read more": the whole text, then back to the short one, then "I agree".
     touch.tap(consent.clone(), &fr, Action::More);
-    let open = Screen::Consent { partner: "Test Bank".into(), more: kiosk_agent::display::screens::More::Open };
+    let open =
+        Screen::Consent { partner: "Test Bank".into(), more: kiosk_agent::display::screens::More::Open, legend: false };
     wait_screen(&a, "the whole consent text", |s| {
         s.last().is_some_and(|(n, p)| n == "consent-more" && shows_in(p, &open, &fr, TOUCH_PANEL))
     });

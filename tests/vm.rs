@@ -135,7 +135,11 @@ fn framebuffer_and_gpio_button() {
     );
     let mut want = Canvas::new(w, h);
     render(
-        &Screen::Consent { partner: "This service".into(), more: kiosk_agent::display::screens::More::No },
+        &Screen::Consent {
+            partner: "This service".into(),
+            more: kiosk_agent::display::screens::More::No,
+            legend: true,
+        },
         &Texts::load("sw", None).unwrap(),
         &mut want,
     );
@@ -299,6 +303,7 @@ fn deployed_kiosk() {
             &drawn(&Screen::Consent {
                 partner: "Kiosk Test Bank".into(),
                 more: kiosk_agent::display::screens::More::No,
+                legend: true,
             }),
         ),
         (
@@ -306,6 +311,7 @@ fn deployed_kiosk() {
             &drawn(&Screen::Consent {
                 partner: "Kiosk Test Bank".into(),
                 more: kiosk_agent::display::screens::More::No,
+                legend: true,
             }),
         ),
         ("outcome1", &drawn(&Screen::Saved)),

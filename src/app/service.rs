@@ -286,6 +286,7 @@ pub fn build(
         answers_on_device.then(|| Duration::from_secs(config.input.answer_timeout_secs)),
     );
     sessions.metrics = metrics.clone();
+    sessions.button = config.input.backend == crate::config::InputBackend::Gpio;
     let identity = config.kiosk.identity();
     let per_hour = config.api.enhanced_kyc_per_hour;
     let ekyc_budget = std::sync::Mutex::new(crate::api::access::RateLimit::new(per_hour, per_hour.min(5)));

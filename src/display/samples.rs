@@ -39,9 +39,9 @@ pub fn screens() -> Vec<(&'static str, Screen)> {
         ("idle-online", Screen::Idle { link: Link::Online, start: Start::Staff }),
         ("idle-paused", Screen::Idle { link: Link::Paused, start: Start::Touch { languages: false } }),
         ("idle-touch", Screen::Idle { link: Link::Online, start: Start::Touch { languages: true } }),
-        ("consent", Screen::Consent { partner: "Example Bank".into(), more: More::No }),
-        ("consent-touch", Screen::Consent { partner: "Example Bank".into(), more: More::Link }),
-        ("consent-more", Screen::Consent { partner: "Example Bank".into(), more: More::Open }),
+        ("consent", Screen::Consent { partner: "Example Bank".into(), more: More::No, legend: true }),
+        ("consent-touch", Screen::Consent { partner: "Example Bank".into(), more: More::Link, legend: false }),
+        ("consent-more", Screen::Consent { partner: "Example Bank".into(), more: More::Open, legend: false }),
         (
             "liveness",
             Screen::Face {
@@ -74,17 +74,20 @@ pub fn screens() -> Vec<(&'static str, Screen)> {
                 hint: Some(Hint::MoveCloser),
                 preview: p.clone(),
                 review: false,
-                tap: false,
+                legend: false,
             },
         ),
-        ("document-back", Screen::Document { side: Side::Back, hint: None, preview: None, review: false, tap: false }),
+        (
+            "document-back",
+            Screen::Document { side: Side::Back, hint: None, preview: None, review: false, legend: false },
+        ),
         (
             "document-review",
-            Screen::Document { side: Side::Front, hint: None, preview: p.clone(), review: true, tap: false },
+            Screen::Document { side: Side::Front, hint: None, preview: p.clone(), review: true, legend: true },
         ),
         (
             "document-review-touch",
-            Screen::Document { side: Side::Front, hint: None, preview: p, review: true, tap: true },
+            Screen::Document { side: Side::Front, hint: None, preview: p, review: true, legend: false },
         ),
         ("review", Screen::Review { images: 9 }),
         ("saved", Screen::Saved),

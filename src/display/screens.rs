@@ -87,6 +87,8 @@ pub enum Screen {
     Consent {
         partner: String,
         more: More,
+        /// The buttons carry the push button's "Press"/"Hold" legend.
+        legend: bool,
     },
     /// Face guidance: mirrored preview with the oval, the hint, liveness progress.
     Face {
@@ -102,8 +104,8 @@ pub enum Screen {
         hint: Option<Hint>,
         preview: Option<Preview>,
         review: bool,
-        /// Answered by tapping the panel: the buttons carry no press or hold legend.
-        tap: bool,
+        /// The buttons carry the push button's "Press"/"Hold" legend.
+        legend: bool,
     },
     Review {
         images: u32,
@@ -388,14 +390,13 @@ fn language_row(c: &mut Canvas, t: &Texts, s: &Scale, row: Area, set: Setting) -
     row.y
 }
 
-/// The consent screen with the text of `key`; false when that text did not fit its room. With
-/// `tap`, the buttons are tapped (no press or hold legend).
-fn consent(c: &mut Canvas, t: &Texts, partner: &str, more: More, tap: bool, key: &str) -> bool {
+/// The consent screen with the text of `key`; false when that text did not fit its room.
+fn consent(c: &mut Canvas, t: &Texts, partner: &str, more: More, legend: bool, key: &str) -> bool {
     let s = scale(c);
     let set = t.setting();
     let (m, w, h) = (s.margin, c.width as i32, c.height as i32);
     let full = Area::new(m, m, w - 2 * m, h - 2 * m);
-    let (press, hold) = gestures(t, tap);
+    let (press, hold) = gestures(t, legend);
     let open = more == More::Open;
     let (yes, no) = (t.get("button_yes"), t.get(if open { "button_back" } else { "button_no" }));
     let list = [
@@ -442,13 +443,12 @@ fn consent(c: &mut Canvas, t: &Texts, partner: &str, more: More, tap: bool, key:
     body.height() <= room
 }
 
-/// The button legend for a physical button, "Press" or "Hold" under each label; none where the
-/// buttons are tapped (a touch panel), which a hold would only confuse.
-fn gestures(t: &Texts, tap: bool) -> (Option<String>, Option<String>) {
-    if tap {
-        (None, None)
-    } else {
+/// The push button's legend, "Press" or "Hold" under each label, or none.
+fn gestures(t: &Texts, legend: bool) -> (Option<String>, Option<String>) {
+    if legend {
         (Some(t.get("button_press")), Some(t.get("button_hold")))
+    } else {
+        (None, None)
     }
 }
 
@@ -494,24 +494,24 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             message(c, &s, set, (Pictogram::Face, accent), logo, &title, &body, below);
             status(c, &t.get(key), dot, &s, full, set);
         }
-        Screen::Consent { partner, more } => {
+        Screen::Consent { partner, more, legend } => {
             // "Read more" only where the whole text fits the panel at a readable size; where it
             // cannot (a 2.8" panel), the whole-text view, unreachable, keeps the short text.
-            let (mut more, tap) = (*more, *more != More::No);
+            let mut more = *more;
             if more == More::Link {
                 let mut scratch = Canvas::new(c.width, c.height);
                 scratch.px_per_mm = c.px_per_mm;
-                if !consent(&mut scratch, t, partner, More::Open, tap, "consent_more") {
+                if !consent(&mut scratch, t, partner, More::Open, *legend, "consent_more") {
                     more = More::No;
                 }
             }
-            if !consent(c, t, partner, more, tap, if more == More::Open { "consent_more" } else { "consent_body" })
+            if !consent(c, t, partner, more, *legend, if more == More::Open { "consent_more" } else { "consent_body" })
                 && more == More::Open
             {
                 let _ = c.clear(PALETTE.bg);
                 c.targets.clear();
                 c.texts.clear();
-                consent(c, t, partner, more, tap, "consent_body");
+                consent(c, t, partner, more, *legend, "consent_body");
             }
         }
         Screen::Face { step, hint, done, total, preview } => {
@@ -543,7 +543,7 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
                 band(c, &msg, icon, at, &s, colors, set);
             }
         }
-        Screen::Document { side, hint, preview, review, tap } => {
+        Screen::Document { side, hint, preview, review, legend } => {
             let key = match (review, side) {
                 (true, _) => "doc_review_title",
                 (false, Side::Front) => "doc_front_title",
@@ -555,7 +555,7 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             let title_h = fit(&title, s.title, full.w, (s.title.px * title_lines) as i32, &s, set).height();
             let (col, pic) = split(c, &s, title_h + s.unit, set.rtl);
             let (keep, retake) = (t.get("button_keep"), t.get("button_retake"));
-            let (press, hold) = gestures(t, *tap);
+            let (press, hold) = gestures(t, *legend);
             let list = [
                 Button { label: &keep, gesture: press.as_deref(), kind: Kind::Primary, action: Action::Keep },
                 Button { label: &retake, gesture: hold.as_deref(), kind: Kind::Secondary, action: Action::Retake },

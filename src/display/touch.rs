@@ -58,8 +58,8 @@ pub struct Shown {
 pub fn without_picture(screen: &Screen) -> Screen {
     match screen {
         &Screen::Face { step, hint, done, total, .. } => Screen::Face { step, hint, done, total, preview: None },
-        &Screen::Document { side, hint, review, tap, .. } => {
-            Screen::Document { side, hint, review, tap, preview: None }
+        &Screen::Document { side, hint, review, legend, .. } => {
+            Screen::Document { side, hint, review, legend, preview: None }
         }
         other => other.clone(),
     }
@@ -94,7 +94,11 @@ mod tests {
             let texts = Texts::load(code, None).unwrap();
             for size in [(800, 480), (240, 320)] {
                 let shown = Shown {
-                    screen: Screen::Consent { partner: "Bank".into(), more: super::super::screens::More::Link },
+                    screen: Screen::Consent {
+                        partner: "Bank".into(),
+                        more: super::super::screens::More::Link,
+                        legend: false,
+                    },
                     texts: texts.clone(),
                     size,
                     px_per_mm: Canvas::new(size.0, size.1).px_per_mm,

@@ -383,7 +383,7 @@ pub fn capture_document(
                 hint: show,
                 preview: preview(&frame),
                 review: false,
-                tap: input.touch(),
+                legend: input.legend(),
             })?;
         }
         if good_since.is_some_and(|t| frame.at.saturating_sub(t) >= settle) {
@@ -394,7 +394,7 @@ pub fn capture_document(
                 hint: None,
                 preview: Some((img.width, img.height, img.data.clone())),
                 review: true,
-                tap: input.touch(),
+                legend: input.legend(),
             })?;
             if input.confirm(scene) {
                 return Ok(JobImage { image_type, file_name: name.into(), jpeg: jpeg(&img, s.document_jpeg_quality)? });

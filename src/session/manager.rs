@@ -109,6 +109,8 @@ pub struct SessionManager {
     review_timeout: Option<Duration>,
     /// A touch panel: the consent screen offers the whole text.
     pub read_more: AtomicBool,
+    /// A push button answers (press: yes, hold: no): its legend goes under the screen's buttons.
+    pub button: bool,
     ended: Arc<Mutex<Option<Ended>>>,
     /// Sessions are counted here by outcome, with their capture times and job sizes.
     pub metrics: Arc<crate::metrics::Registry>,
@@ -121,6 +123,7 @@ struct ChannelInput {
     review_timeout: Option<Duration>,
     job_id: String,
     read_more: bool,
+    button: bool,
     /// The consent question has been logged (once per session, whatever "read more" does).
     asked: bool,
     /// Nobody answered the consent screen in time (the person walked away).
@@ -134,6 +137,10 @@ impl Input for ChannelInput {
 
     fn touch(&self) -> bool {
         self.read_more
+    }
+
+    fn button(&self) -> bool {
+        self.button
     }
 
     fn consent_answer(&mut self) -> Answer {
@@ -275,6 +282,7 @@ impl SessionManager {
             consent_timeout,
             review_timeout,
             read_more: AtomicBool::new(false),
+            button: false,
             ended: Default::default(),
             metrics: Default::default(),
         }
@@ -340,7 +348,7 @@ impl SessionManager {
             self.ended.clone(),
             self.metrics.clone(),
         );
-        let read_more = self.read_more.load(Ordering::Relaxed);
+        let (read_more, button) = (self.read_more.load(Ordering::Relaxed), self.button);
         let (timeout, review_timeout) = (self.consent_timeout, self.review_timeout);
         let texts = req.texts.clone();
         let spawned = std::thread::Builder::new().name(format!("session-{id}")).spawn(move || {
@@ -382,6 +390,7 @@ impl SessionManager {
                 review_timeout,
                 job_id,
                 read_more,
+                button,
                 asked: false,
                 walked_away: false,
             };

@@ -101,6 +101,15 @@ pub trait Input {
     fn touch(&self) -> bool {
         false
     }
+    /// True when a push button answers (press: yes, hold: no).
+    fn button(&self) -> bool {
+        false
+    }
+    /// The screen's buttons carry the push button's "Press"/"Hold" legend: there is one, and
+    /// no touch panel whose taps a "hold" would confuse.
+    fn legend(&self) -> bool {
+        self.button() && !self.touch()
+    }
     /// One answer on the consent screens; inputs without a "read more" answer yes or no only.
     fn consent_answer(&mut self) -> Answer {
         if self.consent() {
@@ -218,7 +227,7 @@ pub fn run(
             (false, true) => More::Link,
             (false, false) => More::No,
         };
-        display.show(&Screen::Consent { partner: partner.clone(), more: view })?;
+        display.show(&Screen::Consent { partner: partner.clone(), more: view, legend: input.legend() })?;
         match input.consent_answer() {
             Answer::Yes => break,
             Answer::No => {
