@@ -806,7 +806,7 @@ fn run(cli: Cli) -> Result<()> {
             };
             let job = session::run(&req, &mut *cam, &mut *display, input, &c.capture)?;
             let rec = queue.enqueue(&job)?;
-            display.show(&Screen::Saved)?;
+            display.show(&Screen::Saved { online: false })?;
             println!("{}", rec.job_id);
         }
         Command::Upload { config } => {

@@ -288,7 +288,7 @@ fn run_keeps_the_screen_attended_between_sessions() {
         s.iter().rposition(|(n, _)| n == "saved").is_some_and(|i| s[i + 1..].iter().any(|(n, _)| n == "idle"))
     });
     let saved = s.iter().rposition(|(n, _)| n == "saved").unwrap();
-    assert_shows(&s[saved].1, &Screen::Saved);
+    assert_shows(&s[saved].1, &Screen::Saved { online: true });
     assert_shows(&s[saved + 1].1, &online);
     let modified = |p: &Path| std::fs::metadata(p).unwrap().modified().unwrap();
     let shown_for = modified(&s[saved + 1].1).duration_since(modified(&s[saved].1)).unwrap();

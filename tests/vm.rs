@@ -314,7 +314,7 @@ fn deployed_kiosk() {
                 legend: true,
             }),
         ),
-        ("outcome1", &drawn(&Screen::Saved)),
+        ("outcome1", &drawn(&Screen::Saved { online: true })),
         ("idle1", &welcome),
         ("restarted", &welcome),
     ] {

@@ -43,7 +43,7 @@ pub fn screen_for(f: &Facts) -> Option<Screen> {
     }
     if let Some((state, camera_failed)) = f.outcome {
         let problem = match state {
-            SessionState::Queued => return Some(Screen::Saved),
+            SessionState::Queued => return Some(Screen::Saved { online: f.link == LinkState::Up }),
             SessionState::Declined | SessionState::Cancelled => Problem::Cancelled,
             SessionState::TimedOut => Problem::TimedOut,
             SessionState::Refused => Problem::NotLive,
@@ -338,7 +338,9 @@ mod tests {
     #[test]
     fn the_outcome_comes_before_anything_else_then_idle() {
         let saved = Facts { outcome: Some((SessionState::Queued, false)), link: LinkState::Unknown, ..idle() };
-        assert_eq!(screen_for(&saved), Some(Screen::Saved));
+        assert_eq!(screen_for(&saved), Some(Screen::Saved { online: false }), "sent later");
+        let sent = Facts { link: LinkState::Up, ..saved };
+        assert_eq!(screen_for(&sent), Some(Screen::Saved { online: true }), "sent now");
         for (state, cam, problem) in [
             (SessionState::Declined, false, Problem::Cancelled),
             (SessionState::Cancelled, false, Problem::Cancelled),

@@ -110,7 +110,10 @@ pub enum Screen {
     Review {
         images: u32,
     },
-    Saved,
+    /// The job is kept; `online`: its upload follows at once.
+    Saved {
+        online: bool,
+    },
     Uploading,
     Result {
         success: bool,
@@ -131,7 +134,7 @@ impl Screen {
             Screen::Document { review: false, .. } => "document",
             Screen::Document { review: true, .. } => "document-review",
             Screen::Review { .. } => "review",
-            Screen::Saved => "saved",
+            Screen::Saved { .. } => "saved",
             Screen::Uploading => "uploading",
             Screen::Result { .. } => "result",
             Screen::Error { .. } => "error",
@@ -609,8 +612,10 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
         }
         // No references, codes or counts here: they mean nothing to the person at the screen
         // (they go to the log and the API).
-        Screen::Saved => {
-            message(c, &s, set, (Pictogram::Tick, PALETTE.ok), None, &t.get("saved_title"), &t.get("saved_body"), 0)
+        // Online, the upload follows at once: "as soon as the kiosk is online" would puzzle.
+        Screen::Saved { online } => {
+            let body = t.get(if *online { "result_ok_body" } else { "saved_body" });
+            message(c, &s, set, (Pictogram::Tick, PALETTE.ok), None, &t.get("saved_title"), &body, 0)
         }
         Screen::Uploading => message(
             c,
@@ -693,7 +698,7 @@ mod tests {
     #[test]
     fn messages_are_centred() {
         let mut c = Canvas::new(800, 480);
-        render(&Screen::Saved, &Texts::english(), &mut c);
+        render(&Screen::Saved { online: false }, &Texts::english(), &mut c);
         let (l, r) = ink_columns(&c, 0, 480);
         assert!((l as i32 + r as i32 - 800).abs() < 24, "{l}..{r}");
     }

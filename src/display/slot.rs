@@ -134,7 +134,7 @@ mod tests {
         let slot = DisplaySlot::new(Box::new(Named(shown.clone())));
         let mut a = slot.borrow(Duration::ZERO).expect("free at first");
         assert!(slot.borrow(Duration::from_millis(20)).is_none(), "lent out");
-        a.show(&Screen::Saved).unwrap();
+        a.show(&Screen::Saved { online: false }).unwrap();
         let waiter = {
             let slot = slot.clone();
             std::thread::spawn(move || slot.borrow(Duration::from_secs(5)).map(|mut b| b.show(&Screen::Uploading)))

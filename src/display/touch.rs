@@ -124,7 +124,7 @@ mod tests {
     #[test]
     fn screens_without_choices_have_no_targets() {
         let shown = Shown {
-            screen: Screen::Saved,
+            screen: Screen::Saved { online: false },
             texts: crate::display::english(),
             size: (800, 480),
             px_per_mm: 5.0,
