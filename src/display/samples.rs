@@ -64,6 +64,10 @@ pub fn screens() -> Vec<(&'static str, Screen)> {
             },
         ),
         (
+            "liveness-up",
+            Screen::Face { step: FaceStep::Liveness, hint: Some(Hint::LookUp), done: 5, total: 9, preview: p.clone() },
+        ),
+        (
             "selfie",
             Screen::Face { step: FaceStep::Selfie, hint: Some(Hint::HoldStill), done: 8, total: 9, preview: p.clone() },
         ),

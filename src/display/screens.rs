@@ -228,20 +228,27 @@ fn oval(c: &mut Canvas, pic: Area, color: Rgb888, width: i32) {
     pictograms::ellipse(c, Point::new(pic.centre_x(), pic.y + pic.h / 2), ow / 2, oh / 2, width, color);
 }
 
-/// A large arrow on the picture, beside or above the oval, the way the head should turn: the
-/// picture is a mirror, so the person's left is the screen's left, in every language.
+/// Large arrows on the picture beside the oval, the way the head should turn: the picture is a
+/// mirror, so the person's left is the screen's left, in every language. "Look up" is an arrow
+/// up on each side (above the oval there is no room for one a small panel shows as an arrow).
 fn turn_arrow(c: &mut Canvas, pic: Area, hint: Option<Hint>, color: Rgb888, width: i32) {
     let (cx, cy) = (pic.centre_x(), pic.y + pic.h / 2);
     let reach = pic.h * 35 / 100 * 3 / 4 + pic.w / 40;
     let len = (pic.w / 2 - reach) * 4 / 5;
-    let (from, to) = match hint {
-        Some(Hint::TurnLeft) => (Point::new(cx - reach, cy), Point::new(cx - reach - len, cy)),
-        Some(Hint::TurnRight) => (Point::new(cx + reach, cy), Point::new(cx + reach + len, cy)),
-        Some(Hint::LookUp) => (Point::new(cx, pic.y + pic.h * 16 / 100), Point::new(cx, pic.y + pic.h / 40)),
-        _ => return,
-    };
-    let head = (pic.h / 9).max(6);
-    pictograms::arrow(c, from, to, head, color, width);
+    // A head well wider than the shaft, so a small panel's arrow still reads as one.
+    let head = (pic.h / 9).max(width * 5 / 2).max(6);
+    let mut draw = |from: Point, to: Point| pictograms::arrow(c, from, to, head, color, width);
+    match hint {
+        Some(Hint::TurnLeft) => draw(Point::new(cx - reach, cy), Point::new(cx - reach - len, cy)),
+        Some(Hint::TurnRight) => draw(Point::new(cx + reach, cy), Point::new(cx + reach + len, cy)),
+        Some(Hint::LookUp) => {
+            let side = reach + (pic.w / 2 - reach) / 2;
+            for x in [cx - side, cx + side] {
+                draw(Point::new(x, cy + pic.h * 15 / 100), Point::new(x, cy - pic.h * 25 / 100));
+            }
+        }
+        _ => {}
+    }
 }
 
 /// Corner marks of an ID-1 card (85.6 × 54 mm) frame, centred in the picture.
