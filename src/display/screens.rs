@@ -536,7 +536,8 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             let progress_text = t.fmt("progress", &[("done", &done.to_string()), ("total", &total.to_string())]);
             let (msg, icon, colors) = match hint {
                 Some(hn) => (t.get(hint_key(*hn)), hint_icon(*hn), (PALETTE.warn_bg, PALETTE.ink)),
-                None => (progress_text, Pictogram::Tick, (accent, on_accent)),
+                // A tick only once something is done.
+                None => (progress_text, if *done > 0 { Pictogram::Tick } else { Pictogram::Face }, (accent, on_accent)),
             };
             if w <= h {
                 // Portrait: the band goes under the picture, which gives it room (never over the face).
