@@ -311,6 +311,13 @@ fn run_keeps_the_screen_attended_between_sessions() {
     });
     let err = s[before..].iter().rfind(|(n, _)| n == "error").unwrap();
     assert_shows(&err.1, &Screen::Error { problem: Problem::Cancelled });
+    // With nobody at the kiosk to answer it (no button, no touch panel), a document photo is
+    // kept unasked: no "is the card sharp?" flashes by and answers itself.
+    let before = s.len();
+    assert_eq!(session(&a, 6)["job_success"], true);
+    let s = screens(&a);
+    let names: Vec<&str> = s[before..].iter().map(|(n, _)| n.as_str()).collect();
+    assert!(names.contains(&"document") && !names.contains(&"document-review"), "{names:?}");
 }
 
 use kiosk_agent::display::touch::Action;

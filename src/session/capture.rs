@@ -389,13 +389,16 @@ pub fn capture_document(
         if good_since.is_some_and(|t| frame.at.saturating_sub(t) >= settle) {
             let img =
                 fit_long_side(&rgb(&frame).map_err(crate::vision::encode::EncodeError::from)?, s.document_long_side);
-            display.show(&Screen::Document {
-                side,
-                hint: None,
-                preview: Some((img.width, img.height, img.data.clone())),
-                review: true,
-                legend: input.legend(),
-            })?;
+            // Asked only of someone who can answer: else the question would flash and answer itself.
+            if input.reviews() {
+                display.show(&Screen::Document {
+                    side,
+                    hint: None,
+                    preview: Some((img.width, img.height, img.data.clone())),
+                    review: true,
+                    legend: input.legend(),
+                })?;
+            }
             if input.confirm(scene) {
                 return Ok(JobImage { image_type, file_name: name.into(), jpeg: jpeg(&img, s.document_jpeg_quality)? });
             }

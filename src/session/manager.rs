@@ -164,6 +164,10 @@ impl Input for ChannelInput {
         self.cancel.load(Ordering::Relaxed)
     }
 
+    fn reviews(&self) -> bool {
+        self.review_timeout.is_some()
+    }
+
     fn confirm(&mut self, _scene: crate::camera::Scene) -> bool {
         let Some(timeout) = self.review_timeout else { return true };
         // A second press meant for the consent screen must not answer the review.

@@ -122,6 +122,11 @@ pub trait Input {
     fn cancelled(&self) -> bool {
         false
     }
+    /// True when someone at the kiosk can answer the review of a document photo; without, the
+    /// photo (which passed every check) is kept unasked.
+    fn reviews(&self) -> bool {
+        true
+    }
     /// True when the person accepts the photo of a document side shown for review (false: retake).
     fn confirm(&mut self, _scene: Scene) -> bool {
         true
