@@ -127,8 +127,8 @@ const ROOM_WAIT: Duration = Duration::from_secs(1);
 /// new thread. When every worker is taken, the connection a worker has waited on longest for
 /// its request (idle, or trickling its head or body, for more than [`SLOW`]) is shut down to
 /// make room, else the least recently active of a user that holds more than half the workers
-/// (between its requests); a newcomer that finds no room within [`ROOM_WAIT`] gets 503. Nothing here can stop
-/// the acceptor.
+/// (between its requests); a newcomer that finds no room within [`ROOM_WAIT`] gets 503.
+/// Nothing here can stop the acceptor.
 pub struct Server {
     open: Mutex<Vec<Open>>,
     next_id: AtomicU64,
