@@ -610,7 +610,12 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
                     } else {
                         under_picture(&s, &msg, pic, drawn, h - m, set)
                     };
-                    band(c, &msg, hint_icon(*hn), at, &shrunk(&s, &msg, at.w, h - m - at.y, set), colors, set);
+                    // The card is what moves: a person's pictogram here would say the opposite.
+                    let icon = match hint_icon(*hn) {
+                        light @ (Pictogram::Light | Pictogram::TooBright) => light,
+                        _ => Pictogram::Card,
+                    };
+                    band(c, &msg, icon, at, &shrunk(&s, &msg, at.w, h - m - at.y, set), colors, set);
                 }
             }
         }
