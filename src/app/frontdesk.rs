@@ -43,7 +43,12 @@ pub fn screen_for(f: &Facts) -> Option<Screen> {
     }
     if let Some((state, camera_failed)) = f.outcome {
         let problem = match state {
-            SessionState::Queued => return Some(Screen::Saved { online: f.link == LinkState::Up }),
+            // Held uploads (paused, a wrong clock) leave the person done all the same; only a
+            // link down makes "sent when the kiosk is online" the truth.
+            SessionState::Queued => {
+                let online = !matches!(f.link, LinkState::Down { .. } | LinkState::Unknown);
+                return Some(Screen::Saved { online });
+            }
             SessionState::Declined | SessionState::Cancelled => Problem::Cancelled,
             SessionState::TimedOut => Problem::TimedOut,
             SessionState::Refused => Problem::NotLive,
@@ -339,8 +344,11 @@ mod tests {
     fn the_outcome_comes_before_anything_else_then_idle() {
         let saved = Facts { outcome: Some((SessionState::Queued, false)), link: LinkState::Unknown, ..idle() };
         assert_eq!(screen_for(&saved), Some(Screen::Saved { online: false }), "sent later");
-        let sent = Facts { link: LinkState::Up, ..saved };
+        let sent = Facts { link: LinkState::Up, ..saved.clone() };
         assert_eq!(screen_for(&sent), Some(Screen::Saved { online: true }), "sent now");
+        // An upload refused a moment later does not change what the person reads.
+        let held = Facts { link: LinkState::Paused { error: "401".into(), retry_at: 0 }, ..saved };
+        assert_eq!(screen_for(&held), Some(Screen::Saved { online: true }), "kept, the person is done");
         for (state, cam, problem) in [
             (SessionState::Declined, false, Problem::Cancelled),
             (SessionState::Cancelled, false, Problem::Cancelled),

@@ -112,11 +112,14 @@ impl Backend for Service {
         self.queue.check_new_job_id(job_id).map_err(queue_refusal)?;
         // Nor asked for consent to photos no camera can take (the welcome says so meanwhile).
         if self.camera_missing() {
+            let which = match self.config.camera.device.as_str() {
+                "auto" => "no camera is plugged in".to_string(),
+                d => format!("the camera {d} is missing"),
+            };
             return Err(Refusal::new(
                 503,
                 format!(
-                    "no session was started: the camera ({}) is missing; plug it in (it is found again at once), or set [camera] device in kiosk.toml; `kiosk-agent doctor` lists the cameras found",
-                    self.config.camera.device
+                    "no session was started: {which}; plug it in (it is found again at once), or set [camera] device in kiosk.toml; `kiosk-agent doctor` lists the cameras found"
                 ),
             ));
         }

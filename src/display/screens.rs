@@ -536,15 +536,17 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             let progress_text = t.fmt("progress", &[("done", &done.to_string()), ("total", &total.to_string())]);
             let (msg, icon, colors) = match hint {
                 Some(hn) => (t.get(hint_key(*hn)), hint_icon(*hn), (PALETTE.warn_bg, PALETTE.ink)),
-                // A tick only once something is done.
-                None => (progress_text, if *done > 0 { Pictogram::Tick } else { Pictogram::Face }, (accent, on_accent)),
+                // Green and a tick only once something is done: before the first photo (and the
+                // first look at the face) nothing has gone right yet.
+                None if *done == 0 => (progress_text, Pictogram::Face, (PALETTE.warn_bg, PALETTE.ink)),
+                None => (progress_text, Pictogram::Tick, (accent, on_accent)),
             };
             if w <= h {
                 // Portrait: the band goes under the picture, which gives it room (never over the face).
                 pic.h -= band_room(&s, &msg, pic.w, set);
             }
             let drawn = stage(c, pic, preview, true, &s, Pictogram::Face);
-            oval(c, drawn, if hint.is_some() { PALETTE.warn_bg } else { accent }, line * 2);
+            oval(c, drawn, if hint.is_some() || *done == 0 { PALETTE.warn_bg } else { accent }, line * 2);
             turn_arrow(c, drawn, *hint, PALETTE.warn_bg, line * 3);
             if w > h {
                 let at = Area::new(col.x, y + bar_h + 2 * s.unit, col.w, 0);

@@ -80,7 +80,10 @@ fn next_frame(
         match cam.next_frame() {
             Ok(f) => return Ok(f),
             Err(e) if e.is_transient() => {
-                crate::log::warn(&e.to_string(), &[]);
+                // Once per outage: it is looked for every 300 ms.
+                if !shown {
+                    crate::log::warn(&e.to_string(), &[]);
+                }
                 // Out of time with the camera still gone: the camera's failure, not the person's.
                 if clock.over(None) {
                     return Err(e.into());
