@@ -113,6 +113,9 @@ impl ButtonInput {
 }
 
 impl Input for ButtonInput {
+    fn button(&self) -> bool {
+        true
+    }
     fn consent(&mut self) -> bool {
         // Said in the log so that whoever is beside the kiosk (or a test) knows it is listening.
         crate::log::info("waiting at the consent screen for the button: press to agree, hold to decline", &[]);
