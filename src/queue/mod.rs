@@ -992,11 +992,15 @@ impl Queue {
     /// index was lost and rebuilt from the bundles) read into it.
     fn sync_used_ids(&mut self) -> Result<(), QueueError> {
         let be = |v: &[u8]| u64::from_be_bytes(v.try_into().unwrap_or([0; 8])) as usize;
-        let mut macs = used_ids::read(&self.dir).unwrap_or_else(|e| {
+        let mut taken = self.meta.get(USED_IDS_TAKEN).map_err(idx)?.map_or(0, |v| be(&v));
+        let read = used_ids::read_from(&self.dir, taken).unwrap_or_else(|e| {
             self.report.unreadable.push(format!("{}: {e}; used job_ids may be accepted again", used_ids::FILE));
-            Vec::new()
+            Some(Vec::new())
         });
-        if !used_ids::exists(&self.dir) {
+        let macs = if let Some(macs) = read {
+            macs
+        } else {
+            let mut macs = Vec::new();
             for k in self.by_job.iter().keys() {
                 macs.push(used_mac(&self.sealer, &String::from_utf8_lossy(&k.map_err(idx)?)));
             }
@@ -1009,13 +1013,17 @@ impl Queue {
                     &[("error", &e.to_string())],
                 );
             }
+            taken = 0;
+            macs
+        };
+        if macs.is_empty() {
+            return Ok(());
         }
-        let taken = self.meta.get(USED_IDS_TAKEN).map_err(idx)?.map_or(0, |v| be(&v));
         let now = self.now_ms().to_be_bytes();
-        for mac in macs.iter().skip(taken) {
+        for mac in &macs {
             self.meta.insert(retired_key_of(mac), &now).map_err(idx)?;
         }
-        self.meta.insert(USED_IDS_TAKEN, &(macs.len() as u64).to_be_bytes()).map_err(idx)?;
+        self.meta.insert(USED_IDS_TAKEN, &((taken + macs.len()) as u64).to_be_bytes()).map_err(idx)?;
         self.flush()
     }
 

@@ -7,7 +7,7 @@
 //! finished, purged or removed jobs.
 
 use std::fs::OpenOptions;
-use std::io::Write;
+use std::io::{Read, Seek, SeekFrom, Write};
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 
@@ -16,10 +16,6 @@ const MAC_LEN: usize = 32;
 
 fn path(dir: &Path) -> PathBuf {
     dir.join(FILE)
-}
-
-pub fn exists(dir: &Path) -> bool {
-    path(dir).exists()
 }
 
 /// Appends `macs` and fsyncs. A crash may leave a torn last record, which [`read`] skips.
@@ -34,14 +30,18 @@ pub fn append(dir: &Path, macs: &[[u8; MAC_LEN]]) -> std::io::Result<()> {
     f.sync_all()
 }
 
-/// The MACs in the file; none if it is missing.
-pub fn read(dir: &Path) -> std::io::Result<Vec<[u8; MAC_LEN]>> {
-    let bytes = match std::fs::read(path(dir)) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+/// The MACs in the file from record `first` on (those before are read once, not at every
+/// open); `None` if the file is missing.
+pub fn read_from(dir: &Path, first: usize) -> std::io::Result<Option<Vec<[u8; MAC_LEN]>>> {
+    let mut f = match std::fs::File::open(path(dir)) {
+        Ok(f) => f,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(e) => return Err(e),
     };
-    Ok(bytes.chunks_exact(MAC_LEN).map(|c| c.try_into().expect("chunks of MAC_LEN")).collect())
+    f.seek(SeekFrom::Start((first * MAC_LEN) as u64))?;
+    let mut bytes = Vec::new();
+    f.read_to_end(&mut bytes)?;
+    Ok(Some(bytes.chunks_exact(MAC_LEN).map(|c| c.try_into().expect("chunks of MAC_LEN")).collect()))
 }
 
 #[cfg(test)]
@@ -51,14 +51,15 @@ mod tests {
     #[test]
     fn a_torn_record_is_skipped_and_later_ones_stay_whole() {
         let dir = tempfile::tempdir().unwrap();
-        assert!(read(dir.path()).unwrap().is_empty());
+        assert!(read_from(dir.path(), 0).unwrap().is_none());
         append(dir.path(), &[[1; 32], [2; 32]]).unwrap();
         // A crash in the middle of the next append.
         let mut f = OpenOptions::new().append(true).open(path(dir.path())).unwrap();
         f.write_all(&[3; 10]).unwrap();
         append(dir.path(), &[[4; 32]]).unwrap();
-        let got = read(dir.path()).unwrap();
+        let got = read_from(dir.path(), 0).unwrap().unwrap();
         assert_eq!(got.len(), 4);
         assert_eq!((got[0], got[1], got[3]), ([1; 32], [2; 32], [4; 32]));
+        assert_eq!(read_from(dir.path(), 3).unwrap().unwrap(), [[4; 32]], "only the records not yet taken in");
     }
 }
