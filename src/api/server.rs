@@ -126,9 +126,9 @@ const ROOM_WAIT: Duration = Duration::from_secs(1);
 /// The API's connections: a fixed pool of workers, made once, so a connection never needs a
 /// new thread. When every worker is taken, the connection a worker has waited on longest for
 /// its request (idle, or trickling its head or body, for more than [`SLOW`]) is shut down to
-/// make room, else the least recently active of a user that holds more than half the workers
-/// (between its requests); a newcomer that finds no room within [`ROOM_WAIT`] gets 503.
-/// Nothing here can stop the acceptor.
+/// make room, else one of a user that holds more than half the workers (a newcomer from another
+/// user); a newcomer that finds no room within [`ROOM_WAIT`] gets 503. Nothing here can stop
+/// the acceptor.
 pub struct Server {
     open: Mutex<Vec<Open>>,
     next_id: AtomicU64,
@@ -182,8 +182,8 @@ impl Server {
         }
     }
 
-    /// Makes room for one more connection: true once there is.
-    fn room(&self, open: &mut Vec<Open>) -> bool {
+    /// Makes room for one more connection, from `uid`: true once there is.
+    fn room(&self, open: &mut Vec<Open>, uid: Option<u32>) -> bool {
         let workers = self.limits.workers.max(1);
         if open.len() < workers {
             return true;
@@ -197,21 +197,19 @@ impl Server {
                 (since < BUSY && now.saturating_sub(since) >= SLOW.as_millis() as u64).then_some((i, since))
             })
             .min_by_key(|(_, since)| *since);
-        // None slow: a user holding more than half the workers gives one up (whatever it is
-        // doing between requests), so that no client can shut the others out, nor its own
-        // newest request out with its older keep-alive connections.
+        // None slow: a user holding more than half the workers gives one up to another user
+        // (whatever it is doing between requests), so that no client can shut the others out.
         let hog = || {
             let count = |u: Option<u32>| open.iter().filter(|o| o.uid == u).count();
             let (top, n) = open.iter().map(|o| (o.uid, count(o.uid))).max_by_key(|(_, n)| *n)?;
-            if n * 2 <= workers {
+            if n * 2 <= workers || top == uid {
                 return None;
             }
             open.iter()
                 .enumerate()
-                .map(|(i, o)| (i, o.uid, o.state.load(Ordering::Relaxed)))
-                .filter(|&(_, u, since)| u == top && since < BUSY)
-                .min_by_key(|&(_, _, since)| since)
-                .map(|(i, _, since)| (i, since))
+                .filter(|(_, o)| o.uid == top && o.state.load(Ordering::Relaxed) != BUSY)
+                .min_by_key(|(_, o)| o.state.load(Ordering::Relaxed))
+                .map(|(i, o)| (i, o.state.load(Ordering::Relaxed)))
         };
         match slowest.or_else(hog) {
             Some((i, _)) => {
@@ -236,7 +234,7 @@ impl Server {
         };
         let give_up = Instant::now() + ROOM_WAIT;
         let mut open = self.open.lock().unwrap_or_else(|e| e.into_inner());
-        while !self.room(&mut open) {
+        while !self.room(&mut open, uid) {
             drop(open);
             if Instant::now() >= give_up {
                 return refuse(sock, "the kiosk agent is busy with other requests; try again shortly");
