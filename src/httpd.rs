@@ -69,6 +69,14 @@ pub trait Handler: Send + Sync {
     fn body_limit(&self, _req: &Request) -> usize {
         MAX_BODY
     }
+    /// A kept-alive connection now waits for its next request with none of it read: closing it
+    /// loses nothing (a client sends again a request whose connection closed unanswered).
+    fn at_rest(&self) {}
+    /// The next request's first bytes are in: false if the connection was closed meanwhile, and
+    /// the request is then dropped unhandled rather than run with nobody to hear the answer.
+    fn woken(&self) -> bool {
+        true
+    }
 }
 
 impl<F: Fn(&Request) -> Response + Send + Sync> Handler for F {
@@ -367,8 +375,17 @@ pub fn serve_stream<S: Read + Write, H: Handler + ?Sized>(
 ) {
     let mut reader = BufReader::new(Timed { inner: stream, deadline: None });
     let after = |d: Option<Duration>| d.map(|d| std::time::Instant::now() + d);
+    let mut served = false;
     while !stop.load(Ordering::Relaxed) {
         reader.get_mut().deadline = after(limits.head);
+        if served && reader.buffer().is_empty() {
+            handler.at_rest();
+            let closed = !reader.fill_buf().is_ok_and(|b| !b.is_empty());
+            if !handler.woken() || closed {
+                return;
+            }
+        }
+        served = true;
         let req = match read_request(&mut reader, handler, || after(limits.body)) {
             Ok(r) => r,
             Err(ReadError::Closed | ReadError::Io) => return,

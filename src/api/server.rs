@@ -108,8 +108,9 @@ struct Open {
     sock: UnixStream,
     /// The peer's uid, so that one user cannot hold every worker.
     uid: Option<u32>,
-    /// [`QUEUED`], [`BUSY`], or the time (ms since the server started) from which a worker has
-    /// been waiting for this connection's next request.
+    /// [`QUEUED`], [`BUSY`], [`CLOSED`], or the time (ms since the server started) from which a
+    /// worker has been waiting for this connection's next request, with [`AT_REST`] while none
+    /// of it has come.
     state: Arc<AtomicU64>,
 }
 
@@ -117,6 +118,11 @@ struct Open {
 const QUEUED: u64 = u64::MAX;
 /// In its handler now.
 const BUSY: u64 = u64::MAX - 1;
+/// Shut down to make room: a request read after this is dropped, not run.
+const CLOSED: u64 = u64::MAX - 2;
+/// Added to the time of a kept-alive connection that has answered and has none of its next
+/// request: closing it loses nothing, so its own user's newcomer may take its place.
+const AT_REST: u64 = 1 << 62;
 /// A connection a worker has waited on this long for its request may be closed to make room
 /// (a local client sends its request at once; only a trickle or an idle keep-alive takes this long).
 const SLOW: Duration = Duration::from_millis(25);
@@ -126,9 +132,9 @@ const ROOM_WAIT: Duration = Duration::from_secs(1);
 /// The API's connections: a fixed pool of workers, made once, so a connection never needs a
 /// new thread. When every worker is taken, the connection a worker has waited on longest for
 /// its request (idle, or trickling its head or body, for more than [`SLOW`]) is shut down to
-/// make room, else one of a user that holds more than half the workers (a newcomer from another
-/// user); a newcomer that finds no room within [`ROOM_WAIT`] gets 503. Nothing here can stop
-/// the acceptor.
+/// make room; else one of the newcomer's own user's kept-alive connections at rest; else one of
+/// a user that holds more than half the workers (for a newcomer from another user). A newcomer
+/// that finds no room within [`ROOM_WAIT`] gets 503. Nothing here can stop the acceptor.
 pub struct Server {
     open: Mutex<Vec<Open>>,
     next_id: AtomicU64,
@@ -189,36 +195,40 @@ impl Server {
             return true;
         }
         let now = self.now_ms();
-        let slowest = open
+        // Those waiting for a request: (index, state seen, waiting since, at rest). One at rest
+        // whose next request is already in the socket is left to its worker.
+        let waiting: Vec<(usize, u64, u64, bool)> = open
             .iter()
             .enumerate()
             .filter_map(|(i, o)| {
-                let since = o.state.load(Ordering::Relaxed);
-                (since < BUSY && now.saturating_sub(since) >= SLOW.as_millis() as u64).then_some((i, since))
+                let seen = o.state.load(Ordering::Relaxed);
+                let at_rest = seen & AT_REST != 0;
+                (seen < CLOSED && !(at_rest && pending(&o.sock))).then_some((i, seen, seen & !AT_REST, at_rest))
             })
-            .min_by_key(|(_, since)| *since);
-        // None slow: a user holding more than half the workers gives one up to another user
-        // (whatever it is doing between requests), so that no client can shut the others out.
+            .collect();
+        let slowest =
+            || waiting.iter().filter(|w| now.saturating_sub(w.2) >= SLOW.as_millis() as u64).min_by_key(|w| w.2);
+        // None slow: a user's newcomer takes the place of that user's own connection at rest,
+        // else a user holding more than half the workers gives one up to another user (at
+        // rest if it has one, whatever it is doing between requests if not), so that no client
+        // can shut the others out, nor its own next request out with its keep-alive pool.
+        let own = || waiting.iter().find(|w| w.3 && open[w.0].uid == uid);
         let hog = || {
             let count = |u: Option<u32>| open.iter().filter(|o| o.uid == u).count();
             let (top, n) = open.iter().map(|o| (o.uid, count(o.uid))).max_by_key(|(_, n)| *n)?;
             if n * 2 <= workers || top == uid {
                 return None;
             }
-            open.iter()
-                .enumerate()
-                .filter(|(_, o)| o.uid == top && o.state.load(Ordering::Relaxed) != BUSY)
-                .min_by_key(|(_, o)| o.state.load(Ordering::Relaxed))
-                .map(|(i, o)| (i, o.state.load(Ordering::Relaxed)))
+            waiting.iter().filter(|w| open[w.0].uid == top).min_by_key(|w| (!w.3, w.2))
         };
-        match slowest.or_else(hog) {
-            Some((i, _)) => {
-                let o = open.swap_remove(i);
-                let _ = o.sock.shutdown(std::net::Shutdown::Both);
-                true
-            }
-            None => false,
+        let Some(&(i, seen, ..)) = slowest().or_else(own).or_else(hog) else { return false };
+        // Unless its worker has just taken in a request or begun one: then look again.
+        if open[i].state.compare_exchange(seen, CLOSED, Ordering::Relaxed, Ordering::Relaxed).is_err() {
+            return false;
         }
+        let o = open.swap_remove(i);
+        let _ = o.sock.shutdown(std::net::Shutdown::Both);
+        true
     }
 
     fn admit(&self, sock: UnixStream, tx: &SyncSender<Conn>) {
@@ -282,6 +292,15 @@ fn wait_readable(listener: &UnixListener, ms: i32) {
     unsafe { libc::poll(&mut p, 1, ms) };
 }
 
+/// Whether bytes of a request wait in `sock`, unread by its worker.
+fn pending(sock: &UnixStream) -> bool {
+    use std::os::fd::AsRawFd;
+    let mut b = 0u8;
+    // SAFETY: a one-byte buffer that outlives the call; MSG_PEEK leaves the byte where it is.
+    let n = unsafe { libc::recv(sock.as_raw_fd(), (&mut b as *mut u8).cast(), 1, libc::MSG_PEEK | libc::MSG_DONTWAIT) };
+    n > 0
+}
+
 /// Answers 503 and closes, without reading the request (the answer is small enough for the
 /// socket's buffer, so this never waits on the client).
 fn refuse(mut sock: UnixStream, why: &str) {
@@ -306,7 +325,10 @@ struct Api<'a> {
 
 impl crate::httpd::Handler for Api<'_> {
     fn handle(&self, req: &Request) -> Response {
-        self.state.store(BUSY, Ordering::Relaxed);
+        if self.state.swap(BUSY, Ordering::Relaxed) == CLOSED {
+            // Shut down to make room while its request came in: nobody would hear the answer.
+            return Response::json(503, &serde_json::json!({"error": "closed to make room; send again"}));
+        }
         let resp = route(&*self.server.backend, &self.caller, req);
         if super::required_role(req) == Some(Role::Administer) && resp.status != 403 {
             crate::log::info(
@@ -325,6 +347,14 @@ impl crate::httpd::Handler for Api<'_> {
 
     fn body_limit(&self, req: &Request) -> usize {
         super::body_limit(req)
+    }
+
+    fn at_rest(&self) {
+        let _ = self.state.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| (s < CLOSED).then_some(s | AT_REST));
+    }
+
+    fn woken(&self) -> bool {
+        self.state.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| (s != CLOSED).then_some(s & !AT_REST)).is_ok()
     }
 }
 
