@@ -112,7 +112,7 @@ enum Command {
         #[arg(long, default_value = DEFAULT_CONFIG)]
         config: PathBuf,
     },
-    /// Run the uplink: upload queued jobs whenever the link is there, until stopped (SIGTERM).
+    /// Run the kiosk as its service does: the screens and walk-up sessions, the control API, and uploads whenever the link is there, until stopped (SIGTERM).
     Run {
         /// Path to the TOML configuration.
         #[arg(long, default_value = DEFAULT_CONFIG)]
@@ -630,7 +630,9 @@ fn print_jobs(records: &[Record]) {
 
 /// A job_id as an operator copies it: quoted when a space in it (or at its ends) would be lost.
 fn shown_id(id: &str) -> String {
-    if id.is_empty() || id.contains(char::is_whitespace) {
+    // Quoted, and escaped within, when it would not read as one word: an id that itself starts
+    // with a quote is told from a quoted one.
+    if id.is_empty() || id.contains(char::is_whitespace) || id.starts_with('"') {
         format!("{id:?}")
     } else {
         id.to_string()

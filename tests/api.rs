@@ -134,8 +134,14 @@ fn session(a: &Agent, job_type: u8) -> Value {
         !["awaiting_consent", "capturing", "review"].contains(&v["state"].as_str().unwrap_or(""))
     });
     assert_eq!(end["state"], "queued", "{end}");
+    assert!(end["job"]["stage"].is_string(), "a queued session says where its job stands: {end}");
     // Images are kept 0 s after the result (the default), so a finished job ends erased.
-    wait_for(a, &format!("/v1/jobs/{job_id}"), "Smile ID's result", |v| v["stage"] == "erased")
+    let job = wait_for(a, &format!("/v1/jobs/{job_id}"), "Smile ID's result", |v| v["stage"] == "erased");
+    // The host polling the session, not the job, sees the verdict too.
+    let (_, view) = api(a, "GET", &format!("/v1/sessions/{sid}"), None);
+    assert_eq!((&view["state"], &view["job"]["stage"]), (&json!("queued"), &json!("erased")), "{view}");
+    assert_eq!(view["job"]["job_success"], job["job_success"], "{view}");
+    job
 }
 
 fn assert_clean_logs(a: &Agent, secrets: &[&str]) {

@@ -421,7 +421,7 @@ fn queue_ls_columns_hold_for_any_job_id() {
     let dir = tempfile::tempdir().unwrap();
     let config = write_config(dir.path(), &sb);
     let long = "k".repeat(100);
-    for id in ["short", long.as_str(), "j\u{1ecd}\u{301}b-\u{5de5}\u{4f5c}", "two words"] {
+    for id in ["short", long.as_str(), "j\u{1ecd}\u{301}b-\u{5de5}\u{4f5c}", "two words", "\"two words\""] {
         let o = agent(&["capture", "--user-id", "u", "--consent-given", "--job-type", "4", "--job-id", id], &config);
         assert!(o.status.success(), "{id}: {}", text(&o));
     }
@@ -433,9 +433,10 @@ fn queue_ls_columns_hold_for_any_job_id() {
     };
     let at: Vec<usize> =
         ls.lines().map(|l| columns(&l[..l.find(" STAGE").or(l.find(" queued")).unwrap_or(0)])).collect();
-    assert_eq!(at.len(), 5, "{ls}");
+    assert_eq!(at.len(), 6, "{ls}");
     assert!(at.iter().all(|&c| c == at[0] && c > 100), "the STAGE column moves: {at:?}\n{ls}");
-    assert!(ls.contains("\"two words\""), "{ls}");
+    // An id with a space is quoted; one that is itself in quotes is told from it.
+    assert!(ls.contains("  \"two words\" ") && ls.contains("  \"\\\"two words\\\"\" "), "{ls}");
 }
 
 fn bundle_count(dir: &Path) -> usize {

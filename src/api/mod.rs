@@ -3,7 +3,7 @@
 //! | method and path | does |
 //! |---|---|
 //! | `POST /v1/sessions` | start a capture session (job types 1, 2, 4, 6, 11) |
-//! | `GET /v1/sessions/{id}` | the session's state, on-screen hint and progress |
+//! | `GET /v1/sessions/{id}` | the session's state, on-screen hint and progress; once queued, its job's `stage` and `job_success` |
 //! | `POST /v1/sessions/{id}/consent` | `{"granted": bool}`: the person's answer on the consent screen |
 //! | `POST /v1/sessions/{id}/cancel` | stop the session; nothing is kept |
 //! | `GET /v1/jobs`, `GET /v1/jobs/{job_id}` | queued and finished jobs with their Smile ID result |
@@ -139,6 +139,7 @@ impl AcceptAll {
             error: None,
             started_at: String::new(),
             owner: None,
+            job: None,
         }
     }
 }

@@ -69,8 +69,10 @@ pub fn screen_for(f: &Facts) -> Option<Screen> {
         LinkState::Up => Link::Online,
         LinkState::Paused { .. } => Link::Paused,
         LinkState::ClockWrong { .. } => Link::ClockWrong,
-        // Unknown (not probed yet) says "offline": true to the person, jobs are kept.
-        LinkState::Down { .. } | LinkState::Unknown => Link::Offline,
+        LinkState::Down { .. } => Link::Offline,
+        // Not probed yet: saying "offline" for the probe's fraction of a second would be wrong
+        // on most starts.
+        LinkState::Unknown => Link::Checking,
     };
     Some(Screen::Idle { link, start: f.start })
 }
@@ -368,6 +370,8 @@ mod tests {
         let down = LinkState::Down { error: "x".into() };
         let walk_up = Facts { link: down.clone(), start: Start::Button, ..idle() };
         assert_eq!(screen_for(&walk_up), Some(Screen::Idle { link: Link::Offline, start: Start::Button }));
+        let starting = Facts { link: LinkState::Unknown, ..walk_up };
+        assert_eq!(screen_for(&starting), Some(Screen::Idle { link: Link::Checking, start: Start::Button }));
         let paused = LinkState::Paused { error: "401".into(), retry_at: 0 };
         let cases = [
             (Facts { camera_missing: true, storage_full: true, ..idle() }, Problem::CameraMissing),

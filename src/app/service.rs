@@ -11,7 +11,7 @@ use crate::config::Config;
 use crate::display::slot::DisplaySlot;
 use crate::display::Display;
 use crate::queue::{Queue, QueueError, Record};
-use crate::session::manager::{Devices, SessionManager, SessionView, StartError};
+use crate::session::manager::{Devices, JobProgress, SessionManager, SessionState, SessionView, StartError};
 use crate::session::new_job_id;
 use crate::smileid::job::{Job, JobOptions, JobType, PartnerParams};
 use crate::smileid::signature::SignContext;
@@ -132,7 +132,11 @@ impl Backend for Service {
     }
 
     fn session(&self, id: &str) -> Option<SessionView> {
-        self.sessions.view(id)
+        let mut v = self.sessions.view(id)?;
+        if v.state == SessionState::Queued {
+            v.job = self.queue.get(&v.job_id).ok().map(|r| JobProgress { stage: r.stage, job_success: r.job_success });
+        }
+        Some(v)
     }
 
     fn consent(&self, id: &str, granted: bool) -> Option<SessionView> {

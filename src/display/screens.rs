@@ -22,6 +22,8 @@ use crate::vision::quality::Hint;
 /// The uplink's state as the idle screen shows it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Link {
+    /// Not probed yet (the first seconds after a start): no status line, its room kept.
+    Checking,
     Online,
     Offline,
     Paused,
@@ -139,6 +141,16 @@ impl Screen {
             Screen::Result { .. } => "result",
             Screen::Error { .. } => "error",
         }
+    }
+}
+
+/// A hint's language key while the card is in view: the card moves, not the person.
+pub fn card_hint_key(h: Hint) -> &'static str {
+    match h {
+        Hint::MoveCloser => "hint_card_closer",
+        Hint::MoveBack => "hint_card_back",
+        Hint::Centre => "hint_card_centre",
+        h => hint_key(h),
     }
 }
 
@@ -474,10 +486,11 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
     match screen {
         Screen::Idle { link, start } => {
             let (key, dot) = match link {
-                Link::Online => ("link_online", PALETTE.ok),
-                Link::Offline => ("link_offline", PALETTE.warn),
-                Link::Paused => ("link_paused", PALETTE.bad),
-                Link::ClockWrong => ("link_clock", PALETTE.bad),
+                Link::Checking => ("link_online", None),
+                Link::Online => ("link_online", Some(PALETTE.ok)),
+                Link::Offline => ("link_offline", Some(PALETTE.warn)),
+                Link::Paused => ("link_paused", Some(PALETTE.bad)),
+                Link::ClockWrong => ("link_clock", Some(PALETTE.bad)),
             };
             let status_h = status_height(&t.get(key), &s, full.w, set) + 2 * s.unit;
             let how = match start {
@@ -502,7 +515,9 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             let (title, body) = (t.get("welcome_title"), t.get(how));
             let logo = brand.logo.as_ref().map(|l| (l, matches!(start, Start::Touch { .. })));
             message(c, &s, set, (Pictogram::Face, accent), logo, &title, &body, below);
-            status(c, &t.get(key), dot, &s, full, set);
+            if let Some(dot) = dot {
+                status(c, &t.get(key), dot, &s, full, set);
+            }
         }
         Screen::Consent { partner, more, legend } => {
             // "Read more" only where the whole text fits the panel at a readable size; where it
@@ -597,7 +612,7 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             let title_b = fit(&title, s.title, col.w, title_max, &s, set);
             title_b.draw(c, col.x, col.y, col.w, Align::Centre, PALETTE.ink);
             let y = col.y + title_b.height() + 2 * s.unit;
-            let hint_msg = hint.filter(|_| !*review).map(|hn| t.get(hint_key(hn)));
+            let hint_msg = hint.filter(|_| !*review).map(|hn| t.get(card_hint_key(hn)));
             if !*review && w <= h {
                 pic.h -= band_room(&s, hint_msg.as_deref().unwrap_or(""), pic.w, set);
             }

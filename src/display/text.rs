@@ -72,6 +72,11 @@ fn read(table: toml::Table) -> Result<(BTreeMap<String, String>, bool, bool), St
 /// operator's file written for an earlier version still loads.
 const RETIRED_KEYS: [&str; 4] = ["error_clock_title", "error_clock_body", "error_paused_title", "error_paused_body"];
 
+/// Texts added since operators may have written their files, each with the older text a file
+/// without it falls back to (a document's hints once said what the selfie's say).
+const ADDED_KEYS: [(&str, &str); 3] =
+    [("hint_card_closer", "hint_closer"), ("hint_card_back", "hint_back"), ("hint_card_centre", "hint_centre")];
+
 fn marks(s: &str) -> Vec<&str> {
     s.split('{').skip(1).filter_map(|p| p.split_once('}').map(|(m, _)| m)).collect()
 }
@@ -81,7 +86,12 @@ impl Texts {
     pub fn parse(code: &str, toml_text: &str, file: &str) -> Result<Texts, TextError> {
         let bad = |detail: String| TextError::Invalid { file: file.into(), detail };
         let table: toml::Table = toml::from_str(toml_text).map_err(|e| bad(e.to_string()))?;
-        let (map, rtl, reviewed) = read(table).map_err(bad)?;
+        let (mut map, rtl, reviewed) = read(table).map_err(bad)?;
+        for (added, older) in ADDED_KEYS {
+            if let (false, Some(t)) = (map.contains_key(added), map.get(older).cloned()) {
+                map.insert(added.into(), t);
+            }
+        }
         if code != "en" {
             let en = Texts::english();
             for (k, v) in &en.map {
@@ -188,6 +198,10 @@ mod tests {
         // A file from an earlier version, with the texts of a retired screen, still loads.
         let older = en.replace("welcome_title =", "error_paused_title = \"Uploads paused\"\nwelcome_title =");
         assert!(older != en && Texts::parse("xx", &older, "xx.toml").is_ok());
+        // One without the card's own hints says the selfie's, as that version did.
+        let uncarded: String = en.lines().filter(|l| !l.starts_with("hint_card_")).map(|l| format!("{l}\n")).collect();
+        let t = Texts::parse("xx", &uncarded, "xx.toml").unwrap();
+        assert!(uncarded.len() < en.len() && t.get("hint_card_closer") == t.get("hint_closer"));
         let missing = en.replace("welcome_title = \"Welcome\"\n", "");
         assert!(Texts::parse("xx", &missing, "xx.toml").unwrap_err().to_string().contains("welcome_title"));
         let glyph = en.replace("\"Welcome\"", "\"Karibu \u{263A}\"");

@@ -55,6 +55,18 @@ pub struct SessionView {
     pub started_at: String,
     /// The uid of the control-API peer that started it; `None` for a walk-up session.
     pub owner: Option<u32>,
+    /// Once its job is queued: where the job stands now (the whole result is at
+    /// `GET /v1/jobs/{job_id}`). Filled in by the service as it answers.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub job: Option<JobProgress>,
+}
+
+/// A queued session's job, as the host application polls it.
+#[derive(Debug, Clone, Serialize)]
+pub struct JobProgress {
+    pub stage: crate::queue::Stage,
+    /// Smile ID's verdict, once it has answered.
+    pub job_success: Option<bool>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -334,6 +346,7 @@ impl SessionManager {
             error: None,
             started_at: UnixMillis::now().to_iso(),
             owner: req.owner,
+            job: None,
         };
         views.insert(id.clone(), view.clone());
         drop(views);
