@@ -37,6 +37,8 @@ pub struct Response {
     pub content_type: &'static str,
     pub body: Vec<u8>,
     pub wire: Wire,
+    /// Sent as `Retry-After` (a 429 or 503).
+    pub retry_after_secs: Option<u64>,
 }
 
 /// How an answer goes on the wire: whole, or broken on purpose (the sandbox's fault injection).
@@ -93,11 +95,19 @@ impl Response {
             content_type: "application/json",
             body: serde_json::to_vec(v).unwrap_or_default(),
             wire: Wire::Whole,
+            retry_after_secs: None,
         }
     }
 
     pub fn empty(status: u16) -> Self {
-        Response { date: None, status, content_type: "text/plain", body: Vec::new(), wire: Wire::Whole }
+        Response {
+            date: None,
+            status,
+            content_type: "text/plain",
+            body: Vec::new(),
+            wire: Wire::Whole,
+            retry_after_secs: None,
+        }
     }
 }
 
@@ -272,6 +282,7 @@ fn read_exactly(r: &mut impl Read, n: usize, body: &mut Vec<u8>) -> Result<(), R
 fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
+        202 => "Accepted",
         400 => "Bad Request",
         401 => "Unauthorized",
         403 => "Forbidden",
@@ -285,20 +296,31 @@ fn reason(status: u16) -> &'static str {
         502 => "Bad Gateway",
         503 => "Service Unavailable",
         504 => "Gateway Timeout",
+        507 => "Insufficient Storage",
         _ => "Status",
     }
 }
 
-fn write_response(w: &mut impl Write, resp: &Response, keep_alive: bool) -> std::io::Result<()> {
+/// Writes `resp`; `keep_alive` is `None` when the connection is closed after it, else how long
+/// (s) an idle one is kept for its next request, if that is bounded.
+fn write_response(w: &mut impl Write, resp: &Response, keep_alive: Option<Option<u64>>) -> std::io::Result<()> {
     let date = resp.date.unwrap_or_else(crate::smileid::timestamp::UnixMillis::now).to_http_date();
-    let head = format!(
-        "HTTP/1.1 {} {}\r\nDate: {date}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: {}\r\n\r\n",
+    let mut head = format!(
+        "HTTP/1.1 {} {}\r\nDate: {date}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
         resp.status,
         reason(resp.status),
         resp.content_type,
         resp.body.len(),
-        if keep_alive { "keep-alive" } else { "close" }
     );
+    if let Some(secs) = resp.retry_after_secs {
+        head += &format!("Retry-After: {secs}\r\n");
+    }
+    // A client told how long an idle connection lasts does not send into one being closed.
+    head += &match keep_alive {
+        Some(Some(secs)) => format!("Connection: keep-alive\r\nKeep-Alive: timeout={secs}\r\n\r\n"),
+        Some(None) => "Connection: keep-alive\r\n\r\n".into(),
+        None => "Connection: close\r\n\r\n".into(),
+    };
     match resp.wire {
         Wire::Whole => {
             w.write_all(head.as_bytes())?;
@@ -396,27 +418,29 @@ pub fn serve_stream<S: Read + Write, H: Handler + ?Sized>(
                 let _ = write_response(
                     reader.get_mut(),
                     &Response::json(413, &serde_json::json!({"error": "request body too large"})),
-                    false,
+                    None,
                 );
                 return;
             }
             Err(ReadError::Bad(why)) => {
                 let _ =
-                    write_response(reader.get_mut(), &Response::json(400, &serde_json::json!({"error": why})), false);
+                    write_response(reader.get_mut(), &Response::json(400, &serde_json::json!({"error": why})), None);
                 return;
             }
             // Said to a peer still listening (one whose Content-Length counts more than it sent).
             Err(ReadError::Short) => {
                 let why = "the body stopped before the length its Content-Length gives; send exactly that many bytes";
                 let _ =
-                    write_response(reader.get_mut(), &Response::json(400, &serde_json::json!({"error": why})), false);
+                    write_response(reader.get_mut(), &Response::json(400, &serde_json::json!({"error": why})), None);
                 return;
             }
         };
         reader.get_mut().deadline = None;
         let keep_alive = !req.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
         let resp = handler.handle(&req);
-        if write_response(reader.get_mut(), &resp, keep_alive).is_err() || !keep_alive {
+        // Idle, a connection is closed when its next head is due: a second early, said here.
+        let kept = keep_alive.then(|| limits.head.map(|d| d.as_secs().saturating_sub(1).max(1)));
+        if write_response(reader.get_mut(), &resp, kept).is_err() || !keep_alive {
             on_close(&mut reader.get_mut().inner);
             return;
         }

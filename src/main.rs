@@ -905,7 +905,7 @@ fn run(cli: Cli) -> Result<()> {
                     eprintln!("  {line}");
                     last = line;
                 }
-                if ["queued", "declined", "cancelled", "timed_out", "refused", "failed"]
+                if ["queued", "declined", "abandoned", "cancelled", "timed_out", "refused", "failed"]
                     .contains(&v["state"].as_str().unwrap_or(""))
                 {
                     break v;

@@ -121,7 +121,7 @@ fn session(a: &Agent, job_type: u8) -> Value {
         "POST",
         "/v1/sessions",
         Some(
-            json!({"job_type": job_type, "user_id": "host-user-1", "id_info": id_info, "partner_params": {"kiosk_id": "K-01"}}),
+            json!({"job_type": job_type, "user_id": "host-user-1", "id_info": id_info, "partner_params": {"branch": "K-01"}}),
         ),
     );
     assert_eq!(s, 202, "{v}");
@@ -135,6 +135,10 @@ fn session(a: &Agent, job_type: u8) -> Value {
     });
     assert_eq!(end["state"], "queued", "{end}");
     assert!(end["job"]["stage"].is_string(), "a queued session says where its job stands: {end}");
+    // Captured with consent: a cancel now cannot take it back, and says who can.
+    let (s, v) = api(a, "POST", &format!("/v1/sessions/{sid}/cancel"), None);
+    assert_eq!((s, &v["code"]), (409, &json!("session_ended")), "{v}");
+    assert!(v["error"].as_str().unwrap().contains("DELETE /v1/jobs/"), "{v}");
     // Images are kept 0 s after the result (the default), so a finished job ends erased.
     let job = wait_for(a, &format!("/v1/jobs/{job_id}"), "Smile ID's result", |v| v["stage"] == "erased");
     // The host polling the session, not the job, sees the verdict too.
@@ -165,6 +169,9 @@ fn host_app_drives_every_job_type_with_a_local_key() {
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["result"]["ResultCode"], "1012");
     let looked_up = v["job_id"].as_str().unwrap().to_string();
+    // A host whose client gave up before the answer reads it again by its job_id.
+    let (s, again) = api(&a, "GET", &format!("/v1/jobs/{looked_up}"), None);
+    assert_eq!((s, &again["result"], &again["job_type"]), (200, &v["result"], &json!(5)), "{again}");
     let records = sandbox_jobs(&sb);
     assert_eq!(records.len(), 5);
     assert!(records.iter().all(|r| r["uploads"] == 1 && r["consent_recorded"] == true), "{records:#?}");
@@ -553,18 +560,36 @@ fn declined_cancelled_and_busy_sessions() {
     let (_, v) = api(&a, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u"})));
     let sid = v["session_id"].as_str().unwrap().to_string();
     let (s, busy) = api(&a, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u2"})));
-    assert_eq!(s, 409, "one camera, one session at a time: {busy}");
+    assert_eq!((s, &busy["code"]), (409, &json!("session_running")), "one camera, one session at a time: {busy}");
     api(&a, "POST", &format!("/v1/sessions/{sid}/consent"), Some(json!({"granted": false})));
     let v = wait_for(&a, &format!("/v1/sessions/{sid}"), "declined", |v| v["state"] != "awaiting_consent");
     assert_eq!(v["state"], "declined");
     assert!(v["error"].as_str().unwrap().contains("consent was declined"), "{v}");
+    // An answer to a session that has ended is refused, saying so.
+    let (s, v) = api(&a, "POST", &format!("/v1/sessions/{sid}/consent"), Some(json!({"granted": true})));
+    assert_eq!((s, &v["code"]), (409, &json!("session_ended")), "{v}");
     let (_, v) = api(&a, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u3"})));
     let sid = v["session_id"].as_str().unwrap().to_string();
-    api(&a, "POST", &format!("/v1/sessions/{sid}/cancel"), None);
-    let v = wait_for(&a, &format!("/v1/sessions/{sid}"), "cancelled", |v| v["state"] != "awaiting_consent");
-    assert_eq!(v["state"], "cancelled");
+    // The answer to a cancel is how the session ended, not the state before.
+    let (s, v) = api(&a, "POST", &format!("/v1/sessions/{sid}/cancel"), None);
+    assert_eq!((s, &v["state"]), (200, &json!("cancelled")), "{v}");
+    // With the camera running and no question on screen, a "no" is not taken silently.
+    let (_, v) = api(&a, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u4"})));
+    let sid = v["session_id"].as_str().unwrap().to_string();
+    api(&a, "POST", &format!("/v1/sessions/{sid}/consent"), Some(json!({"granted": true})));
+    wait_for(&a, &format!("/v1/sessions/{sid}"), "the camera", |v| v["state"] == "capturing");
+    let (s, v) = api(&a, "POST", &format!("/v1/sessions/{sid}/consent"), Some(json!({"granted": false})));
+    assert_eq!((s, &v["code"]), (409, &json!("no_question")), "{v}");
+    assert!(v["error"].as_str().unwrap().contains("/cancel"), "{v}");
+    let (s, v) = api(&a, "POST", &format!("/v1/sessions/{sid}/cancel"), None);
+    assert_eq!((s, &v["state"]), (200, &json!("cancelled")), "{v}");
     let (_, jobs) = api(&a, "GET", "/v1/jobs", None);
     assert_eq!(jobs.as_array().unwrap().len(), 0, "nothing kept: {jobs}");
+    // A host application that restarted finds its sessions, newest first.
+    let (s, all) = api(&a, "GET", "/v1/sessions", None);
+    let states: Vec<&str> = all.as_array().unwrap().iter().map(|v| v["state"].as_str().unwrap()).collect();
+    assert_eq!((s, states), (200, vec!["cancelled", "cancelled", "declined"]), "{all}");
+    assert_eq!(all[0]["session_id"], sid.as_str());
 }
 
 #[test]
@@ -584,7 +609,7 @@ fn bad_requests_get_a_4xx_naming_the_field() {
         ),
         ("POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": ""})), 422, "user_id"),
         ("POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u", "language": "fr fr"})), 422, "language"),
-        ("POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u", "language": "zz"})), 400, "language"),
+        ("POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u", "language": "zz"})), 422, "language"),
         ("POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u", "colour": "red"})), 422, "colour"),
         (
             "POST",
@@ -592,6 +617,13 @@ fn bad_requests_get_a_4xx_naming_the_field() {
             Some(json!({"job_type": 4, "user_id": "u", "partner_params": {"n": 5}})),
             422,
             "partner_params.n",
+        ),
+        (
+            "POST",
+            "/v1/sessions",
+            Some(json!({"job_type": 4, "user_id": "u", "partner_params": {"kiosk_id": "spoof"}})),
+            422,
+            "partner_params.kiosk_id",
         ),
         (
             "POST",

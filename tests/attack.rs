@@ -230,6 +230,7 @@ fn enhanced_kyc_lookups_are_rate_limited() {
     assert_eq!(answers, [200, 200, 200, 429, 429, 429], "three lookups, then the limit");
     let (_, v) = admin(&a, "POST", "/v1/enhanced_kyc", Some(body.clone()));
     assert!(v["error"].as_str().unwrap().contains("enhanced_kyc_per_hour"), "{v}");
+    assert!(v["code"] == "rate_limited" && v["retry_after_secs"].as_u64() > Some(0), "{v}");
     let billed = sandbox_jobs(&sb).len();
     assert!(billed <= 3, "{billed} lookups reached Smile ID");
     // Lookups that never reach Smile ID (no link) spend none of the hour's: each says why.
@@ -324,6 +325,12 @@ fn a_pool_of_busy_keep_alive_connections_leaves_room_for_a_fresh_request() {
         })
         .collect();
     std::thread::sleep(Duration::from_millis(500));
+    // An idle connection's life is said (the head deadline of 2 s, a second early).
+    let mut s = UnixStream::connect(&a.socket).unwrap();
+    s.write_all(b"GET /v1/health HTTP/1.1\r\n\r\n").unwrap();
+    let (_, head) = raw_answer(&mut s);
+    assert!(head.contains("\r\nKeep-Alive: timeout=1\r\n"), "{head}");
+    drop(s);
     for _ in 0..20 {
         assert_eq!(a.health().0, 200, "a fresh request refused beside the pool's connections");
         assert_eq!(as_user(NOBODY, &a, "GET", "/v1/health", None).0, 200, "another user refused");
@@ -436,8 +443,9 @@ fn keys_leave_the_state_dir_once_they_come_as_credentials() {
     assert_eq!(s, 202, "{v}");
     let sid = v["session_id"].as_str().unwrap().to_string();
     let t = Instant::now();
+    admin(&a, "POST", &format!("/v1/sessions/{sid}/consent"), Some(json!({"granted": true})));
     loop {
-        let (_, v) = admin(&a, "POST", &format!("/v1/sessions/{sid}/consent"), Some(json!({"granted": true})));
+        let (_, v) = admin(&a, "GET", &format!("/v1/sessions/{sid}"), None);
         if v["state"] == "queued" {
             break;
         }

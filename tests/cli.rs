@@ -296,6 +296,7 @@ fn a_session_nobody_answers_says_so() {
         "{}",
         text(&o)
     );
+    assert!(text(&o).contains("\"state\":\"abandoned\""), "told from a \"no\": {}", text(&o));
     let s = status(&config);
     assert_eq!(s["queue"]["pending"], 0, "{s}");
 }

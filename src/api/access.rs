@@ -90,7 +90,9 @@ impl Access {
         let operators = match (&api.operators, &api.group) {
             (Some(list), _) => list.iter().map(|e| resolve("operators", e)).collect::<Result<_, _>>()?,
             (None, Some(g)) => vec![resolve("group", &format!("group:{g}"))?],
-            (None, None) => Vec::new(),
+            // The socket is then made in the agent's own group: those who may open it by that.
+            // SAFETY: getegid has no preconditions.
+            (None, None) => vec![Principal::Group(unsafe { libc::getegid() })],
         };
         let admins = api.admins.iter().map(|e| resolve("admins", e)).collect::<Result<_, _>>()?;
         // SAFETY: geteuid has no preconditions.
@@ -236,6 +238,12 @@ mod tests {
         assert_eq!(a.role(4242, 500), Some(Role::Operate), "primary group");
         assert_eq!(a.role(4242, 501), None);
         assert!(Role::Administer > Role::Operate);
+        // Neither operators nor the socket's group set: the socket is the agent's group's.
+        let own = Access::from_config(&crate::config::ApiConfig::default()).unwrap();
+        // SAFETY: getegid has no preconditions.
+        let gid = unsafe { libc::getegid() };
+        assert_eq!(own.role(4242, gid), Some(Role::Operate));
+        assert_eq!(own.role(4242, gid.wrapping_add(4242)), None);
     }
 
     #[test]

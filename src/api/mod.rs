@@ -3,10 +3,11 @@
 //! | method and path | does |
 //! |---|---|
 //! | `POST /v1/sessions` | start a capture session (job types 1, 2, 4, 6, 11) |
+//! | `GET /v1/sessions` | the sessions the agent knows (the running one, the last that ended), newest first |
 //! | `GET /v1/sessions/{id}` | the session's state, on-screen hint and progress; once queued, its job's `stage` and `job_success` |
-//! | `POST /v1/sessions/{id}/consent` | `{"granted": bool}`: the person's answer on the consent screen |
-//! | `POST /v1/sessions/{id}/cancel` | stop the session; nothing is kept |
-//! | `GET /v1/jobs`, `GET /v1/jobs/{job_id}` | queued and finished jobs with their Smile ID result |
+//! | `POST /v1/sessions/{id}/consent` | `{"granted": bool}`: the answer to the question on screen (consent, or keeping a document photo); 409 when there is none |
+//! | `POST /v1/sessions/{id}/cancel` | stop the session, nothing kept; answered once it has ended (409 if its job was already queued) |
+//! | `GET /v1/jobs`, `GET /v1/jobs/{job_id}` | queued and finished jobs with their Smile ID result (and Enhanced KYC answers of the last 10 minutes) |
 //! | `DELETE /v1/jobs/{job_id}` | purge a job: images erased, record removed |
 //! | `POST /v1/jobs/{job_id}/retry` | a failed job whose images remain back in line; a waiting one now |
 //! | `POST /v1/jobs/{job_id}/restore` | a quarantined job back once its bundle checks again |
@@ -15,7 +16,7 @@
 //! | `GET /metrics` | Prometheus text |
 //!
 //! Requests are checked here, field by field: a bad one gets a 4xx whose `error` names the
-//! field. Every text has a length cap and no control or bidi-override characters; bodies have
+//! field (and a `code` where two refusals share a status). Every text has a length cap and no control or bidi-override characters; bodies have
 //! a cap per route ([`body_limit`]). Each route needs a role ([`required_role`]): health is
 //! open to any peer that can connect; sessions and a job's own result need `operate`;
 //! everything else `administer` (see [`access`]). The routing is pure ([`route`] over a
@@ -34,7 +35,7 @@ use serde_json::{json, Value};
 
 use crate::httpd::{Request, Response};
 use crate::queue::{QueueStats, Record};
-use crate::session::manager::SessionView;
+use crate::session::manager::{SessionState, SessionView};
 use crate::smileid::job::{IdInfo, ImageType, Job, JobImage, JobOptions, JobType, PartnerParams};
 use crate::smileid::validate::validate;
 use crate::uplink::service::LinkState;
@@ -68,11 +69,20 @@ pub struct EnhancedKyc {
 pub struct Refusal {
     pub status: u16,
     pub error: String,
+    /// What a host application branches on, where two refusals share a status (`session_running`
+    /// and `job_id_used` are both 409).
+    pub code: Option<&'static str>,
+    /// For a 429 or 503: when to try again (also sent as `Retry-After`).
+    pub retry_after_secs: Option<u64>,
 }
 
 impl Refusal {
     pub fn new(status: u16, error: impl Into<String>) -> Self {
-        Refusal { status, error: error.into() }
+        Refusal { status, error: error.into(), code: None, retry_after_secs: None }
+    }
+
+    pub fn coded(status: u16, code: &'static str, error: impl Into<String>) -> Self {
+        Refusal { code: Some(code), ..Refusal::new(status, error) }
     }
 }
 
@@ -102,10 +112,18 @@ pub struct Health {
 pub trait Backend: Send + Sync {
     fn start_session(&self, req: StartSession) -> Result<SessionView, Refusal>;
     fn session(&self, id: &str) -> Option<SessionView>;
+    /// The sessions the agent still knows (the running one and the last ones that ended).
+    fn sessions(&self) -> Vec<SessionView> {
+        Vec::new()
+    }
     fn consent(&self, id: &str, granted: bool) -> Option<SessionView>;
     fn cancel(&self, id: &str) -> Option<SessionView>;
     fn jobs(&self) -> Result<Vec<Record>, Refusal>;
     fn job(&self, job_id: &str) -> Option<Record>;
+    /// An Enhanced KYC answer of the last minutes, by its job_id.
+    fn enhanced_kyc_answer(&self, _job_id: &str) -> Option<EnhancedKycAnswer> {
+        None
+    }
     fn purge(&self, job_id: &str) -> Result<(), Refusal>;
     fn retry(&self, job_id: &str) -> Result<Record, Refusal>;
     fn restore(&self, job_id: &str) -> Result<Record, Refusal>;
@@ -192,7 +210,7 @@ impl Backend for AcceptAll {
 }
 
 fn bad(field: &str, problem: &str) -> Refusal {
-    Refusal::new(422, format!("invalid {field}: {problem}"))
+    Refusal::coded(422, "invalid_field", format!("invalid {field}: {problem}"))
 }
 
 fn opt_str(o: &serde_json::Map<String, Value>, key: &str, field: &str) -> Result<Option<String>, Refusal> {
@@ -397,6 +415,13 @@ pub fn parse_start_session(body: &serde_json::Map<String, Value>) -> Result<Star
             if ["user_id", "job_id", "job_type"].contains(&k.as_str()) {
                 return Err(bad(&format!("partner_params.{k}"), "is set at the top level of the request"));
             }
+            // They trace a result to the kiosk that took it: only its own config says them.
+            if ["kiosk_id", "kiosk_site", "kiosk_region"].contains(&k.as_str()) {
+                return Err(bad(
+                    &format!("partner_params.{k}"),
+                    "is set by the kiosk itself, from [kiosk] in kiosk.toml",
+                ));
+            }
             if !v.is_string() {
                 return Err(bad(&format!("partner_params.{k}"), "must be a string"));
             }
@@ -484,7 +509,16 @@ pub fn parse_enhanced_kyc(body: &serde_json::Map<String, Value>) -> Result<Enhan
 fn reply<T: Serialize>(r: Result<T, Refusal>, ok: u16) -> Response {
     match r.and_then(|v| serde_json::to_value(v).map_err(|e| Refusal::new(500, e.to_string()))) {
         Ok(v) => Response::json(ok, &v),
-        Err(e) => Response::json(e.status, &json!({"error": e.error})),
+        Err(e) => {
+            let mut v = json!({"error": e.error});
+            if let Some(code) = e.code {
+                v["code"] = code.into();
+            }
+            if let Some(secs) = e.retry_after_secs {
+                v["retry_after_secs"] = secs.into();
+            }
+            Response { retry_after_secs: e.retry_after_secs, ..Response::json(e.status, &v) }
+        }
     }
 }
 
@@ -496,6 +530,20 @@ fn no_session(b: &dyn Backend) -> String {
         ),
         None => "no session with that id".into(),
     }
+}
+
+/// A session that has ended, asked to change: what became of it, and what can still be done.
+fn ended(v: &SessionView) -> Refusal {
+    let state = serde_json::to_value(v.state).ok().and_then(|s| s.as_str().map(str::to_string)).unwrap_or_default();
+    let what = match v.state {
+        SessionState::Queued => format!(
+            "its job {} is in the queue, captured with the person's consent; an admin can purge it (DELETE /v1/jobs/{})",
+            v.job_id,
+            escape_segment(&v.job_id)
+        ),
+        _ => "nothing of it was kept".into(),
+    };
+    Refusal::coded(409, "session_ended", format!("session {} has already ended ({state}): {what}", v.session_id))
 }
 
 fn found<T>(v: Option<T>, what: &str) -> Result<T, Refusal> {
@@ -538,19 +586,57 @@ pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
             let start = parse_body(req).and_then(|o| parse_start_session(&o));
             reply(start.and_then(|r| b.start_session(StartSession { owner: Some(caller.uid), ..r })), 202)
         }
+        ("GET", ["v1", "sessions"]) => {
+            // Newest first: a host application that restarted finds the session it started.
+            let mut all: Vec<SessionView> =
+                b.sessions().into_iter().filter(|v| admin || v.owner.is_none_or(|o| o == caller.uid)).collect();
+            all.sort_by(|a, b| b.started_at.cmp(&a.started_at));
+            reply(Ok::<_, Refusal>(all), 200)
+        }
         ("GET", ["v1", "sessions", id]) => reply(b.session(id).ok_or_else(|| Refusal::new(404, no_session(b))), 200),
         ("POST", ["v1", "sessions", id, "consent"]) => {
             let granted = parse_body(req).and_then(|o| {
                 only_keys(&o, &["granted"], "")?;
                 o.get("granted").and_then(Value::as_bool).ok_or_else(|| bad("granted", "is required: true or false"))
             });
-            reply(granted.and_then(|g| b.consent(id, g).ok_or_else(|| Refusal::new(404, no_session(b)))), 200)
+            let asked = |v: SessionView| {
+                match v.state {
+                SessionState::AwaitingConsent => Ok(()),
+                SessionState::Capturing if v.step == "document_review" => Ok(()),
+                s if s.is_over() => Err(ended(&v)),
+                _ => Err(Refusal::coded(409, "no_question", format!(
+                    "no question is on the kiosk's screen now (step {}); the answer was not taken. To stop the session and keep nothing: POST /v1/sessions/{id}/cancel",
+                    v.step
+                ))),
+            }
+            };
+            let view = || b.session(id).ok_or_else(|| Refusal::new(404, no_session(b)));
+            let answered = granted.and_then(|g| {
+                asked(view()?)?;
+                b.consent(id, g).ok_or_else(|| Refusal::new(404, no_session(b)))
+            });
+            reply(answered, 200)
         }
         ("POST", ["v1", "sessions", id, "cancel"]) => {
-            reply(b.cancel(id).ok_or_else(|| Refusal::new(404, no_session(b))), 200)
+            // A job already queued was captured with consent: cancelling cannot take it back.
+            let cancelled = b.cancel(id).ok_or_else(|| Refusal::new(404, no_session(b))).and_then(|v| match v.state {
+                SessionState::Queued => Err(ended(&v)),
+                _ => Ok(v),
+            });
+            reply(cancelled, 200)
         }
         ("GET", ["v1", "jobs"]) => reply(b.jobs(), 200),
-        ("GET", ["v1", "jobs", id]) => reply(found(b.job(id).and_then(mine), "job"), 200),
+        ("GET", ["v1", "jobs", id]) => match b.job(id).and_then(mine) {
+            Some(r) => reply(Ok::<_, Refusal>(r), 200),
+            // An Enhanced KYC lookup (admin only, as is asking for one), read again.
+            None => match b.enhanced_kyc_answer(id).filter(|_| admin) {
+                Some(a) => reply(
+                    Ok::<_, Refusal>(json!({"job_id": a.job_id, "job_type": 5, "stage": "result", "result": a.result})),
+                    200,
+                ),
+                None => reply(found(None::<Record>, "job"), 200),
+            },
+        },
         ("DELETE", ["v1", "jobs", id]) => reply(b.purge(id).map(|_| json!({"purged": id})), 200),
         ("POST", ["v1", "jobs", id, "retry"]) => reply(b.retry(id), 200),
         ("POST", ["v1", "jobs", id, "restore"]) => reply(b.restore(id), 200),
@@ -564,6 +650,7 @@ pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
             content_type: "text/plain; version=0.0.4",
             body: b.metrics().into_bytes(),
             wire: crate::httpd::Wire::Whole,
+            retry_after_secs: None,
         },
         (
             _,

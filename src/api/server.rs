@@ -306,10 +306,10 @@ fn pending(sock: &UnixStream) -> bool {
 fn refuse(mut sock: UnixStream, why: &str) {
     use std::io::Write;
     sock.set_nonblocking(true).ok();
-    let body = serde_json::json!({ "error": why }).to_string();
+    let body = serde_json::json!({ "error": why, "code": "busy", "retry_after_secs": 1 }).to_string();
     let _ = write!(
         sock,
-        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/json\r\nContent-Length: {}\r\nRetry-After: 1\r\nConnection: close\r\n\r\n{body}",
         body.len()
     );
     let _ = sock.shutdown(std::net::Shutdown::Both);

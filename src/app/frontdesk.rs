@@ -49,7 +49,7 @@ pub fn screen_for(f: &Facts) -> Option<Screen> {
                 let online = !matches!(f.link, LinkState::Down { .. } | LinkState::Unknown);
                 return Some(Screen::Saved { online });
             }
-            SessionState::Declined | SessionState::Cancelled => Problem::Cancelled,
+            SessionState::Declined | SessionState::Abandoned | SessionState::Cancelled => Problem::Cancelled,
             SessionState::TimedOut => Problem::TimedOut,
             SessionState::Refused => Problem::NotLive,
             SessionState::Failed if camera_failed => Problem::CameraMissing,
@@ -353,6 +353,7 @@ mod tests {
         assert_eq!(screen_for(&held), Some(Screen::Saved { online: true }), "kept, the person is done");
         for (state, cam, problem) in [
             (SessionState::Declined, false, Problem::Cancelled),
+            (SessionState::Abandoned, false, Problem::Cancelled),
             (SessionState::Cancelled, false, Problem::Cancelled),
             (SessionState::TimedOut, false, Problem::TimedOut),
             (SessionState::Refused, false, Problem::NotLive),

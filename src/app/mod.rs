@@ -97,11 +97,9 @@ pub fn session_request(
     if options.callback_url.is_none() {
         options.callback_url = c.smileid.callback_url.clone();
     }
-    // A host application's own values win.
+    // The kiosk's identity is its config's (the API refuses a host's kiosk_* keys).
     let mut extra = r.extra;
-    for (k, v) in kiosk_params(c) {
-        extra.entry(k).or_insert(v);
-    }
+    extra.extend(kiosk_params(c));
     Ok(SessionRequest {
         partner_name: c.smileid.partner_name.clone(),
         user_id: r.user_id,

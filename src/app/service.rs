@@ -46,6 +46,9 @@ pub struct Service {
     pub link: LinkWatch,
     /// Enhanced KYC lookups left ([api] enhanced_kyc_per_hour).
     pub ekyc_budget: std::sync::Mutex<crate::api::access::RateLimit>,
+    /// Recent Enhanced KYC answers, for a host whose client gave up before the answer came
+    /// (they hold personal data: in memory only, for [`EKYC_ANSWER_KEPT`]).
+    ekyc_answers: std::sync::Mutex<Vec<(std::time::Instant, EnhancedKycAnswer)>>,
     /// The language a person chose at the idle screen (one of `[display] languages`) and when,
     /// for the session they start; `None`: `[display] language`. The front desk forgets it when
     /// a session ends or after [`super::frontdesk::CHOICE_KEPT`] without one.
@@ -61,13 +64,15 @@ pub struct Service {
     pub started_at: String,
 }
 
+/// How long an Enhanced KYC answer can be read again by its job_id.
+pub const EKYC_ANSWER_KEPT: Duration = Duration::from_secs(600);
+
 fn queue_refusal(e: QueueError) -> Refusal {
     match e {
         QueueError::NotFound(_) => Refusal::new(404, e.to_string()),
-        QueueError::Full(_) => Refusal::new(507, e.to_string()),
-        QueueError::Refused { .. } | QueueError::Transition(_) | QueueError::Duplicate(_) | QueueError::Reused(_) => {
-            Refusal::new(409, e.to_string())
-        }
+        QueueError::Full(_) => Refusal::coded(507, "storage_full", e.to_string()),
+        QueueError::Duplicate(_) | QueueError::Reused(_) => Refusal::coded(409, "job_id_used", e.to_string()),
+        QueueError::Refused { .. } | QueueError::Transition(_) => Refusal::coded(409, "job_state", e.to_string()),
         _ => Refusal::new(500, e.to_string()),
     }
 }
@@ -106,7 +111,8 @@ impl Backend for Service {
         if r.language.is_none() {
             r.language = self.chosen_language.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|c| c.0.clone());
         }
-        let req = super::session_request(&self.config, r).map_err(|e| Refusal::new(400, format!("language: {e}")))?;
+        let req =
+            super::session_request(&self.config, r).map_err(|e| Refusal::new(422, format!("invalid language: {e}")))?;
         let job_id = &req.job_id;
         // Refused before the person spends two minutes at the camera, not when the job is saved.
         self.queue.check_new_job_id(job_id).map_err(queue_refusal)?;
@@ -116,8 +122,9 @@ impl Backend for Service {
                 "auto" => "no camera is plugged in".to_string(),
                 d => format!("the camera {d} is missing"),
             };
-            return Err(Refusal::new(
+            return Err(Refusal::coded(
                 503,
+                "camera_missing",
                 format!(
                     "no session was started: {which}; plug it in (it is found again at once), or set [camera] device in kiosk.toml; `kiosk-agent doctor` lists the cameras found"
                 ),
@@ -125,10 +132,16 @@ impl Backend for Service {
         }
         match self.sessions.start(req) {
             Ok(v) => Ok(v),
-            Err(e @ StartError::Busy(_)) => Err(Refusal::new(409, e.to_string())),
+            Err(e @ StartError::Busy(_)) => Err(Refusal::coded(409, "session_running", e.to_string())),
             Err(StartError::Full(e)) => Err(queue_refusal(e)),
-            Err(e @ StartError::Threads(_)) => Err(Refusal::new(503, e.to_string())),
+            Err(e @ StartError::Threads(_)) => {
+                Err(Refusal { retry_after_secs: Some(5), ..Refusal::coded(503, "busy", e.to_string()) })
+            }
         }
+    }
+
+    fn sessions(&self) -> Vec<SessionView> {
+        self.sessions.views().into_iter().filter_map(|v| self.session(&v.session_id)).collect()
     }
 
     fn session(&self, id: &str) -> Option<SessionView> {
@@ -144,7 +157,15 @@ impl Backend for Service {
     }
 
     fn cancel(&self, id: &str) -> Option<SessionView> {
-        self.sessions.cancel(id)
+        let mut v = self.sessions.cancel(id)?;
+        // Answered once the session has ended (its camera let go within a frame or two), so
+        // the host reads how it ended, not the state before.
+        let give_up = std::time::Instant::now() + Duration::from_secs(3);
+        while !v.state.is_over() && std::time::Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(20));
+            v = self.sessions.view(id)?;
+        }
+        self.session(id)
     }
 
     fn jobs(&self) -> Result<Vec<Record>, Refusal> {
@@ -153,6 +174,12 @@ impl Backend for Service {
 
     fn job(&self, job_id: &str) -> Option<Record> {
         self.queue.get(job_id).ok()
+    }
+
+    fn enhanced_kyc_answer(&self, job_id: &str) -> Option<EnhancedKycAnswer> {
+        let mut kept = self.ekyc_answers.lock().unwrap_or_else(|e| e.into_inner());
+        kept.retain(|(at, _)| at.elapsed() < EKYC_ANSWER_KEPT);
+        kept.iter().find(|(_, a)| a.job_id == job_id).map(|(_, a)| a.clone())
     }
 
     fn purge(&self, job_id: &str) -> Result<(), Refusal> {
@@ -179,14 +206,18 @@ impl Backend for Service {
         }
         let allowed = self.ekyc_budget.lock().unwrap_or_else(|e| e.into_inner()).take(std::time::Instant::now());
         if let Err(wait) = allowed {
-            return Err(Refusal::new(
-                429,
-                format!(
-                    "Enhanced KYC is limited to {} lookups an hour ([api] enhanced_kyc_per_hour); try again in {} s",
-                    self.config.api.enhanced_kyc_per_hour,
-                    wait.as_secs()
-                ),
-            ));
+            let secs = wait.as_secs().max(1);
+            return Err(Refusal {
+                retry_after_secs: Some(secs),
+                ..Refusal::coded(
+                    429,
+                    "rate_limited",
+                    format!(
+                        "Enhanced KYC is limited to {} lookups an hour ([api] enhanced_kyc_per_hour); try again in {secs} s",
+                        self.config.api.enhanced_kyc_per_hour,
+                    ),
+                )
+            });
         }
         let job = Job {
             partner_params: PartnerParams {
@@ -229,7 +260,12 @@ impl Backend for Service {
         }
         let result = crate::smileid::id_verification_result(resp.status, &resp.body)
             .map_err(|e| Refusal::new(502, e.to_string()))?;
-        Ok(EnhancedKycAnswer { job_id: pp.job_id.clone(), result })
+        crate::log::info(&format!("Enhanced KYC lookup {} answered", pp.job_id), &[("JOB_ID", &pp.job_id)]);
+        let answer = EnhancedKycAnswer { job_id: pp.job_id.clone(), result };
+        let mut kept = self.ekyc_answers.lock().unwrap_or_else(|e| e.into_inner());
+        kept.retain(|(at, _)| at.elapsed() < EKYC_ANSWER_KEPT);
+        kept.push((std::time::Instant::now(), answer.clone()));
+        Ok(answer)
     }
 
     fn health(&self) -> Health {
@@ -304,6 +340,7 @@ pub fn build(
         smile,
         config,
         ekyc_budget,
+        ekyc_answers: Default::default(),
         chosen_language: Default::default(),
         touch: Default::default(),
         keys: Default::default(),

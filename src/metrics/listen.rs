@@ -104,6 +104,7 @@ impl<F: Fn() -> String + Send + Sync> Handler for Scrape<F> {
                 content_type: "text/plain; version=0.0.4; charset=utf-8",
                 body: (self.render)().into_bytes(),
                 wire: Default::default(),
+                retry_after_secs: None,
             },
             ("GET", _) => Response::empty(404),
             _ => Response::empty(405),

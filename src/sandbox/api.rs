@@ -287,6 +287,7 @@ impl Sandbox {
                 content_type: "text/html",
                 body: page.into_bytes(),
                 wire: Wire::Whole,
+                retry_after_secs: None,
             };
         }
         let reply = match (req.method.as_str(), req.path.as_str()) {

@@ -26,6 +26,8 @@ pub enum SessionState {
     Review,
     Queued,
     Declined,
+    /// Nobody answered the consent screen in time: a person who walked away.
+    Abandoned,
     Cancelled,
     TimedOut,
     /// Liveness refused: a photo or a screen, not a person.
@@ -35,7 +37,16 @@ pub enum SessionState {
 
 impl SessionState {
     pub fn is_over(self) -> bool {
-        matches!(self, Self::Queued | Self::Declined | Self::Cancelled | Self::TimedOut | Self::Refused | Self::Failed)
+        matches!(
+            self,
+            Self::Queued
+                | Self::Declined
+                | Self::Abandoned
+                | Self::Cancelled
+                | Self::TimedOut
+                | Self::Refused
+                | Self::Failed
+        )
     }
 }
 
@@ -428,7 +439,7 @@ impl SessionManager {
                 // Said in the view, so a host application (and `kiosk-agent session`) can tell a
                 // person who said no from a consent screen nobody answered.
                 Err(SessionError::Declined) if input.walked_away => end(
-                    SessionState::Declined,
+                    SessionState::Abandoned,
                     Some("nobody answered the consent screen in time; if the host application recorded the person's consent, send it (POST /v1/sessions/<id>/consent, or `kiosk-agent session --consent-given`)".into()),
                     false,
                 ),
@@ -449,6 +460,10 @@ impl SessionManager {
             return Err(StartError::Threads(e));
         }
         Ok(view)
+    }
+
+    pub fn views(&self) -> Vec<SessionView> {
+        self.views.lock().unwrap_or_else(|e| e.into_inner()).values().cloned().collect()
     }
 
     pub fn view(&self, id: &str) -> Option<SessionView> {
