@@ -137,6 +137,13 @@ enum Command {
         /// JSON file with the id_info.
         #[arg(long)]
         id_info: Option<PathBuf>,
+        /// The language the screens speak to this person (a code such as fr, yo, am; default: the
+        /// one chosen at the kiosk, else [display] language).
+        #[arg(long)]
+        language: Option<String>,
+        /// Document jobs: photograph the back of the card too.
+        #[arg(long)]
+        document_back: bool,
         /// The host application already recorded the person's consent: answer the consent screen yes.
         #[arg(long)]
         consent_given: bool,
@@ -857,11 +864,17 @@ fn run(cli: Cli) -> Result<()> {
             agent.run(&STOP, log_event)?;
             kiosk_agent::systemd::notify("STOPPING=1");
         }
-        Command::Session { at, job_type, user_id, job_id, id_info, consent_given } => {
+        Command::Session { at, job_type, user_id, job_id, id_info, language, document_back, consent_given } => {
             let socket = at.socket()?;
             let mut body = serde_json::json!({"job_type": job_type, "user_id": user_id});
             if let Some(j) = job_id {
                 body["job_id"] = j.into();
+            }
+            if let Some(l) = language {
+                body["language"] = l.into();
+            }
+            if document_back {
+                body["document_back"] = true.into();
             }
             if let Some(p) = id_info {
                 body["id_info"] = read_json(&p)?;

@@ -297,6 +297,9 @@ fn a_session_nobody_answers_says_so() {
         text(&o)
     );
     assert!(text(&o).contains("\"state\":\"abandoned\""), "told from a \"no\": {}", text(&o));
+    // The person's language goes with the session, and one the kiosk lacks is named.
+    let o = agent(&["session", "--job-type", "4", "--user-id", "walk-by", "--language", "zz"], &config);
+    assert!(!o.status.success() && text(&o).contains("language \"zz\" is not available"), "{}", text(&o));
     let s = status(&config);
     assert_eq!(s["queue"]["pending"], 0, "{s}");
 }
