@@ -141,9 +141,9 @@ enum Command {
         /// one chosen at the kiosk, else [display] language).
         #[arg(long)]
         language: Option<String>,
-        /// Document jobs: photograph the back of the card too.
+        /// Document jobs: photograph only the front of the card (by default the back too).
         #[arg(long)]
-        document_back: bool,
+        front_only: bool,
         /// The host application already recorded the person's consent: answer the consent screen yes.
         #[arg(long)]
         consent_given: bool,
@@ -171,6 +171,10 @@ enum Command {
         /// JSON file with the id_info (country, id_type, id_number, names, dob).
         #[arg(long)]
         id_info: PathBuf,
+        /// A job_id for the lookup, to read its answer again (`jobs JOB_ID`) if this command is
+        /// cut off before it comes (default: a new unique one).
+        #[arg(long)]
+        job_id: Option<String>,
     },
     /// Show the link state and the queue's counts.
     Status {
@@ -864,7 +868,7 @@ fn run(cli: Cli) -> Result<()> {
             agent.run(&STOP, log_event)?;
             kiosk_agent::systemd::notify("STOPPING=1");
         }
-        Command::Session { at, job_type, user_id, job_id, id_info, language, document_back, consent_given } => {
+        Command::Session { at, job_type, user_id, job_id, id_info, language, front_only, consent_given } => {
             let socket = at.socket()?;
             let mut body = serde_json::json!({"job_type": job_type, "user_id": user_id});
             if let Some(j) = job_id {
@@ -873,8 +877,8 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(l) = language {
                 body["language"] = l.into();
             }
-            if document_back {
-                body["document_back"] = true.into();
+            if front_only {
+                body["document_back"] = false.into();
             }
             if let Some(p) = id_info {
                 body["id_info"] = read_json(&p)?;
@@ -941,13 +945,18 @@ fn run(cli: Cli) -> Result<()> {
             match (json, job_id, purge) {
                 (true, _, _) => println!("{}", serde_json::to_string_pretty(&v)?),
                 (false, Some(j), true) => println!("{j}: images erased, record removed"),
+                // An Enhanced KYC lookup is not a queued job: shown as it came.
+                (false, Some(_), false) if v["job_type"] == 5 => println!("{}", serde_json::to_string_pretty(&v)?),
                 (false, Some(_), false) => print_job(&serde_json::from_value(v)?),
                 (false, None, _) => print_jobs(&serde_json::from_value::<Vec<Record>>(v)?),
             }
         }
-        Command::Ekyc { at, user_id, id_info } => {
+        Command::Ekyc { at, user_id, id_info, job_id } => {
             let socket = at.socket()?;
-            let body = serde_json::json!({"user_id": user_id, "id_info": read_json(&id_info)?});
+            let mut body = serde_json::json!({"user_id": user_id, "id_info": read_json(&id_info)?});
+            if let Some(j) = job_id {
+                body["job_id"] = j.into();
+            }
             let v = api_call(&socket, "POST", "/v1/enhanced_kyc", Some(&body))?;
             println!("{v}");
         }

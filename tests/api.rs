@@ -773,3 +773,25 @@ fn a_job_id_of_any_printable_characters_stays_reachable() {
     let (s, v) = api(&a, "GET", "/v1/jobs/%zz", None);
     assert_eq!(s, 400, "{v}");
 }
+
+/// A host whose client gave up on a slow Enhanced KYC lookup and asks again: the lookup under
+/// way is not sent twice (Smile ID bills each), and its answer is read by its job_id.
+#[test]
+fn an_enhanced_kyc_lookup_under_way_is_sent_once_and_read_again() {
+    let sb = start_sandbox(&["--latency-ms", "1500"]);
+    let a = start_agent(&sb, &format!("api_key_file = {:?}", sb.key_file));
+    let body = json!({"user_id": "host-user-1", "job_id": "ek-slow", "id_info": person()});
+    let (socket, first) = (a.socket.clone(), body.clone());
+    let slow = std::thread::spawn(move || call(&socket, "POST", "/v1/enhanced_kyc", Some(&first)).unwrap());
+    std::thread::sleep(Duration::from_millis(500));
+    let (s, v) = api(&a, "GET", "/v1/jobs/ek-slow", None);
+    assert_eq!((s, &v["stage"]), (200, &json!("uploaded")), "under way: {v}");
+    let (s, v) = api(&a, "POST", "/v1/enhanced_kyc", Some(body));
+    assert_eq!((s, &v["code"]), (409, &json!("job_id_used")), "sent again while under way: {v}");
+    let (s, answer) = slow.join().unwrap();
+    assert_eq!(s, 200, "{answer}");
+    let (s, again) = api(&a, "GET", "/v1/jobs/ek-slow", None);
+    assert_eq!((s, &again["stage"], &again["result"]), (200, &json!("result"), &answer["result"]), "{again}");
+    let log = std::fs::read_to_string(&a.log).unwrap();
+    assert_eq!(log.matches("Enhanced KYC lookup ek-slow answered").count(), 1, "{log}");
+}

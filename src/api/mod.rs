@@ -3,11 +3,11 @@
 //! | method and path | does |
 //! |---|---|
 //! | `POST /v1/sessions` | start a capture session (job types 1, 2, 4, 6, 11) |
-//! | `GET /v1/sessions` | the sessions the agent knows (the running one, the last that ended), newest first |
+//! | `GET /v1/sessions` | the sessions the agent knows (the running one and up to 64 that ended), newest first |
 //! | `GET /v1/sessions/{id}` | the session's state, on-screen hint and progress; once queued, its job's `stage` and `job_success` |
 //! | `POST /v1/sessions/{id}/consent` | `{"granted": bool}`: the answer to the question on screen (consent, or keeping a document photo); 409 when there is none |
 //! | `POST /v1/sessions/{id}/cancel` | stop the session, nothing kept; answered once it has ended (409 if its job was already queued) |
-//! | `GET /v1/jobs`, `GET /v1/jobs/{job_id}` | queued and finished jobs with their Smile ID result (and Enhanced KYC answers of the last 10 minutes) |
+//! | `GET /v1/jobs`, `GET /v1/jobs/{job_id}` | queued and finished jobs with their Smile ID result (and, by its job_id, an Enhanced KYC lookup under way or answered in the last 10 minutes) |
 //! | `DELETE /v1/jobs/{job_id}` | purge a job: images erased, record removed |
 //! | `POST /v1/jobs/{job_id}/retry` | a failed job whose images remain back in line; a waiting one now |
 //! | `POST /v1/jobs/{job_id}/restore` | a quarantined job back once its bundle checks again |
@@ -120,8 +120,9 @@ pub trait Backend: Send + Sync {
     fn cancel(&self, id: &str) -> Option<SessionView>;
     fn jobs(&self) -> Result<Vec<Record>, Refusal>;
     fn job(&self, job_id: &str) -> Option<Record>;
-    /// An Enhanced KYC answer of the last minutes, by its job_id.
-    fn enhanced_kyc_answer(&self, _job_id: &str) -> Option<EnhancedKycAnswer> {
+    /// An Enhanced KYC lookup by its job_id: `Some(None)` while under way, then its answer for
+    /// some minutes.
+    fn enhanced_kyc_answer(&self, _job_id: &str) -> Option<Option<EnhancedKycAnswer>> {
         None
     }
     fn purge(&self, job_id: &str) -> Result<(), Refusal>;
@@ -533,14 +534,17 @@ fn no_session(b: &dyn Backend) -> String {
 }
 
 /// A session that has ended, asked to change: what became of it, and what can still be done.
-fn ended(v: &SessionView) -> Refusal {
+fn ended(b: &dyn Backend, v: &SessionView) -> Refusal {
     let state = serde_json::to_value(v.state).ok().and_then(|s| s.as_str().map(str::to_string)).unwrap_or_default();
-    let what = match v.state {
-        SessionState::Queued => format!(
-            "its job {} is in the queue, captured with the person's consent; an admin can purge it (DELETE /v1/jobs/{})",
+    let what = match (v.state, b.job(&v.job_id)) {
+        (SessionState::Queued, Some(r)) if r.stage.holds_images() => format!(
+            "its job {} was captured with the person's consent and is kept ({}); an admin can purge it (DELETE /v1/jobs/{})",
             v.job_id,
+            r.stage.as_str(),
             escape_segment(&v.job_id)
         ),
+        (SessionState::Queued, Some(r)) => format!("its job {} is done ({})", v.job_id, r.stage.as_str()),
+        (SessionState::Queued, None) => format!("its job {} was purged", v.job_id),
         _ => "nothing of it was kept".into(),
     };
     Refusal::coded(409, "session_ended", format!("session {} has already ended ({state}): {what}", v.session_id))
@@ -603,7 +607,7 @@ pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
                 match v.state {
                 SessionState::AwaitingConsent => Ok(()),
                 SessionState::Capturing if v.step == "document_review" => Ok(()),
-                s if s.is_over() => Err(ended(&v)),
+                s if s.is_over() => Err(ended(b, &v)),
                 _ => Err(Refusal::coded(409, "no_question", format!(
                     "no question is on the kiosk's screen now (step {}); the answer was not taken. To stop the session and keep nothing: POST /v1/sessions/{id}/cancel",
                     v.step
@@ -613,14 +617,18 @@ pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
             let view = || b.session(id).ok_or_else(|| Refusal::new(404, no_session(b)));
             let answered = granted.and_then(|g| {
                 asked(view()?)?;
-                b.consent(id, g).ok_or_else(|| Refusal::new(404, no_session(b)))
+                // Its time ran out as the answer came: the session ended without it.
+                match b.consent(id, g).ok_or_else(|| Refusal::new(404, no_session(b)))? {
+                    v if v.state == SessionState::Abandoned => Err(ended(b, &v)),
+                    v => Ok(v),
+                }
             });
             reply(answered, 200)
         }
         ("POST", ["v1", "sessions", id, "cancel"]) => {
             // A job already queued was captured with consent: cancelling cannot take it back.
             let cancelled = b.cancel(id).ok_or_else(|| Refusal::new(404, no_session(b))).and_then(|v| match v.state {
-                SessionState::Queued => Err(ended(&v)),
+                SessionState::Queued => Err(ended(b, &v)),
                 _ => Ok(v),
             });
             reply(cancelled, 200)
@@ -630,10 +638,12 @@ pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
             Some(r) => reply(Ok::<_, Refusal>(r), 200),
             // An Enhanced KYC lookup (admin only, as is asking for one), read again.
             None => match b.enhanced_kyc_answer(id).filter(|_| admin) {
-                Some(a) => reply(
+                Some(Some(a)) => reply(
                     Ok::<_, Refusal>(json!({"job_id": a.job_id, "job_type": 5, "stage": "result", "result": a.result})),
                     200,
                 ),
+                // Sent, Smile ID not answered yet: what a queued job says then.
+                Some(None) => reply(Ok::<_, Refusal>(json!({"job_id": id, "job_type": 5, "stage": "uploaded"})), 200),
                 None => reply(found(None::<Record>, "job"), 200),
             },
         },

@@ -327,7 +327,10 @@ impl crate::httpd::Handler for Api<'_> {
     fn handle(&self, req: &Request) -> Response {
         if self.state.swap(BUSY, Ordering::Relaxed) == CLOSED {
             // Shut down to make room while its request came in: nobody would hear the answer.
-            return Response::json(503, &serde_json::json!({"error": "closed to make room; send again"}));
+            return Response::json(
+                503,
+                &serde_json::json!({"error": "closed to make room; send again", "code": "busy"}),
+            );
         }
         let resp = route(&*self.server.backend, &self.caller, req);
         if super::required_role(req) == Some(Role::Administer) && resp.status != 403 {

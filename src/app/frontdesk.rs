@@ -204,6 +204,7 @@ pub fn on_gesture(service: &Service, slot: &DisplaySlot, g: Gesture) {
             service.touch.store(can.touch, Ordering::Relaxed);
             service.keys.store(can.keys, Ordering::Relaxed);
             service.sessions.read_more.store(can.touch, Ordering::Relaxed);
+            service.sessions.keys.store(can.keys, Ordering::Relaxed);
         }
     }
 }

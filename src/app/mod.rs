@@ -179,6 +179,7 @@ impl Agent {
             self.service.touch.store(can.touch, Ordering::Relaxed);
             self.service.keys.store(can.keys, Ordering::Relaxed);
             self.service.sessions.read_more.store(can.touch, Ordering::Relaxed);
+            self.service.sessions.keys.store(can.keys, Ordering::Relaxed);
             let (service, slot) = (self.service.clone(), self.display.clone());
             std::thread::Builder::new()
                 .name("touch".into())

@@ -46,9 +46,10 @@ pub struct Service {
     pub link: LinkWatch,
     /// Enhanced KYC lookups left ([api] enhanced_kyc_per_hour).
     pub ekyc_budget: std::sync::Mutex<crate::api::access::RateLimit>,
-    /// Recent Enhanced KYC answers, for a host whose client gave up before the answer came
-    /// (they hold personal data: in memory only, for [`EKYC_ANSWER_KEPT`]).
-    ekyc_answers: std::sync::Mutex<Vec<(std::time::Instant, EnhancedKycAnswer)>>,
+    /// Enhanced KYC lookups under way (`None`) and recent answers, for a host whose client gave
+    /// up before the answer came (they hold personal data: in memory only, for
+    /// [`EKYC_ANSWER_KEPT`]).
+    ekyc_answers: std::sync::Mutex<Vec<(std::time::Instant, String, Option<EnhancedKycAnswer>)>>,
     /// The language a person chose at the idle screen (one of `[display] languages`) and when,
     /// for the session they start; `None`: `[display] language`. The front desk forgets it when
     /// a session ends or after [`super::frontdesk::CHOICE_KEPT`] without one.
@@ -111,8 +112,8 @@ impl Backend for Service {
         if r.language.is_none() {
             r.language = self.chosen_language.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|c| c.0.clone());
         }
-        let req =
-            super::session_request(&self.config, r).map_err(|e| Refusal::new(422, format!("invalid language: {e}")))?;
+        let req = super::session_request(&self.config, r)
+            .map_err(|e| Refusal::coded(422, "invalid_field", format!("invalid language: {e}")))?;
         let job_id = &req.job_id;
         // Refused before the person spends two minutes at the camera, not when the job is saved.
         self.queue.check_new_job_id(job_id).map_err(queue_refusal)?;
@@ -153,7 +154,16 @@ impl Backend for Service {
     }
 
     fn consent(&self, id: &str, granted: bool) -> Option<SessionView> {
-        self.sessions.consent(id, granted)
+        let before = self.sessions.view(id)?;
+        let mut v = self.sessions.consent(id, granted)?;
+        // Answered once the session has taken the answer (or ended, its time up as it came),
+        // so a 200 never hides an answer that was too late.
+        let give_up = std::time::Instant::now() + Duration::from_secs(1);
+        while (v.state, &v.step) == (before.state, &before.step) && std::time::Instant::now() < give_up {
+            std::thread::sleep(Duration::from_millis(20));
+            v = self.sessions.view(id)?;
+        }
+        self.session(id)
     }
 
     fn cancel(&self, id: &str) -> Option<SessionView> {
@@ -176,10 +186,10 @@ impl Backend for Service {
         self.queue.get(job_id).ok()
     }
 
-    fn enhanced_kyc_answer(&self, job_id: &str) -> Option<EnhancedKycAnswer> {
+    fn enhanced_kyc_answer(&self, job_id: &str) -> Option<Option<EnhancedKycAnswer>> {
         let mut kept = self.ekyc_answers.lock().unwrap_or_else(|e| e.into_inner());
-        kept.retain(|(at, _)| at.elapsed() < EKYC_ANSWER_KEPT);
-        kept.iter().find(|(_, a)| a.job_id == job_id).map(|(_, a)| a.clone())
+        kept.retain(|(at, _, a)| a.is_none() || at.elapsed() < EKYC_ANSWER_KEPT);
+        kept.iter().find(|(_, id, _)| id == job_id).map(|(_, _, a)| a.clone())
     }
 
     fn purge(&self, job_id: &str) -> Result<(), Refusal> {
@@ -233,14 +243,33 @@ impl Backend for Service {
             metadata: Vec::new(),
         };
         let pp = &job.partner_params;
-        // A job_id names one job at Smile ID, a lookup's too.
-        if let Err(e) = self.queue.check_new_job_id(&pp.job_id) {
-            self.ekyc_budget.lock().unwrap_or_else(|e| e.into_inner()).give_back();
-            return Err(queue_refusal(e));
-        }
+        // A job_id names one job at Smile ID, a lookup's too; one under way is not sent twice
+        // (a client that gave up and asks again).
+        let in_flight = {
+            let mut kept = self.ekyc_answers.lock().unwrap_or_else(|e| e.into_inner());
+            let taken = kept.iter().any(|(_, id, _)| *id == pp.job_id);
+            let free = self.queue.check_new_job_id(&pp.job_id);
+            if taken || free.is_err() {
+                self.ekyc_budget.lock().unwrap_or_else(|e| e.into_inner()).give_back();
+                return Err(match free {
+                    Err(e) => queue_refusal(e),
+                    Ok(()) => Refusal::coded(
+                        409,
+                        "job_id_used",
+                        format!("an Enhanced KYC lookup with job_id {} is under way or answered; read its answer at GET /v1/jobs/{}", pp.job_id, crate::api::escape_segment(&pp.job_id)),
+                    ),
+                });
+            }
+            kept.push((std::time::Instant::now(), pp.job_id.clone(), None));
+            pp.job_id.clone()
+        };
+        let forget = || {
+            self.ekyc_answers.lock().unwrap_or_else(|e| e.into_inner()).retain(|(_, id, _)| *id != in_flight);
+        };
         // A lookup that never reached Smile ID (no key, no link) spends none of the hour's.
         let unsent = |e: Refusal| {
             self.ekyc_budget.lock().unwrap_or_else(|e| e.into_inner()).give_back();
+            forget();
             e
         };
         let ctx = SignContext { job_type: 5, job_id: &pp.job_id, user_id: &pp.user_id };
@@ -258,13 +287,15 @@ impl Backend for Service {
         if let Err(e) = self.queue.retire(&pp.job_id) {
             crate::log::warn(&format!("job {}: {e}", pp.job_id), &[("JOB_ID", &pp.job_id)]);
         }
-        let result = crate::smileid::id_verification_result(resp.status, &resp.body)
-            .map_err(|e| Refusal::new(502, e.to_string()))?;
+        let result = crate::smileid::id_verification_result(resp.status, &resp.body).map_err(|e| {
+            forget();
+            Refusal::new(502, e.to_string())
+        })?;
         crate::log::info(&format!("Enhanced KYC lookup {} answered", pp.job_id), &[("JOB_ID", &pp.job_id)]);
         let answer = EnhancedKycAnswer { job_id: pp.job_id.clone(), result };
         let mut kept = self.ekyc_answers.lock().unwrap_or_else(|e| e.into_inner());
-        kept.retain(|(at, _)| at.elapsed() < EKYC_ANSWER_KEPT);
-        kept.push((std::time::Instant::now(), answer.clone()));
+        kept.retain(|(at, id, a)| *id != answer.job_id && (a.is_none() || at.elapsed() < EKYC_ANSWER_KEPT));
+        kept.push((std::time::Instant::now(), answer.job_id.clone(), Some(answer.clone())));
         Ok(answer)
     }
 

@@ -132,6 +132,8 @@ pub struct SessionManager {
     review_timeout: Option<Duration>,
     /// A touch panel: the consent screen offers the whole text.
     pub read_more: AtomicBool,
+    /// A keyboard or keypad is being read (Enter, Esc answer).
+    pub keys: AtomicBool,
     /// A push button answers (press: yes, hold: no): its legend goes under the screen's buttons.
     pub button: bool,
     ended: Arc<Mutex<Option<Ended>>>,
@@ -309,6 +311,7 @@ impl SessionManager {
             consent_timeout,
             review_timeout,
             read_more: AtomicBool::new(false),
+            keys: AtomicBool::new(false),
             button: false,
             ended: Default::default(),
             metrics: Default::default(),
@@ -377,7 +380,10 @@ impl SessionManager {
             self.metrics.clone(),
         );
         let (read_more, button) = (self.read_more.load(Ordering::Relaxed), self.button);
-        let (timeout, review_timeout) = (self.consent_timeout, self.review_timeout);
+        // The review only where someone at the kiosk can answer it now: a button, or a touch
+        // panel or keys found (the config may name input devices that are not there).
+        let answerable = button || read_more || self.keys.load(Ordering::Relaxed);
+        let (timeout, review_timeout) = (self.consent_timeout, self.review_timeout.filter(|_| answerable));
         let texts = req.texts.clone();
         let spawned = std::thread::Builder::new().name(format!("session-{id}")).spawn(move || {
             // The outcome screen is the screen owner's (it knows how long to keep it up);
@@ -440,13 +446,15 @@ impl SessionManager {
                 // person who said no from a consent screen nobody answered.
                 Err(SessionError::Declined) if input.walked_away => end(
                     SessionState::Abandoned,
-                    Some("nobody answered the consent screen in time; if the host application recorded the person's consent, send it (POST /v1/sessions/<id>/consent, or `kiosk-agent session --consent-given`)".into()),
+                    Some("nobody answered the consent screen in time; if the host application records the person's consent, send it while the consent screen shows (POST /v1/sessions/<id>/consent, or `kiosk-agent session --consent-given`)".into()),
                     false,
                 ),
                 Err(SessionError::Declined) => {
                     end(SessionState::Declined, Some("consent was declined, on the kiosk or by the host application".into()), false)
                 }
-                Err(SessionError::Cancelled) => end(SessionState::Cancelled, None, false),
+                Err(SessionError::Cancelled) => {
+                    end(SessionState::Cancelled, Some("cancelled by the host application or staff; nothing was kept".into()), false)
+                }
                 Err(e @ SessionError::TimedOut { .. }) => end(SessionState::TimedOut, Some(e.to_string()), false),
                 Err(e @ SessionError::NotLive { .. }) => end(SessionState::Refused, Some(e.to_string()), false),
                 Err(e @ SessionError::Camera(_)) => end(SessionState::Failed, Some(e.to_string()), true),
