@@ -628,6 +628,13 @@ fn bad_requests_get_a_4xx_naming_the_field() {
         (
             "POST",
             "/v1/sessions",
+            Some(json!({"job_type": 4, "user_id": "u", "partner_params": {"KIOSK_ID": "spoof"}})),
+            422,
+            "partner_params.KIOSK_ID",
+        ),
+        (
+            "POST",
+            "/v1/sessions",
             Some(json!({"job_type": 4, "user_id": "u", "options": {"return_history": "yes"}})),
             422,
             "options.return_history",

@@ -413,11 +413,14 @@ pub fn parse_start_session(body: &serde_json::Map<String, Value>) -> Result<Star
             if let Some(v) = v.as_str() {
                 check_text(&format!("partner_params.{k}"), v, 256)?;
             }
-            if ["user_id", "job_id", "job_type"].contains(&k.as_str()) {
+            // In any case: Smile ID's keys are not case-sensitive everywhere, and a host's
+            // KIOSK_ID would sit beside the kiosk's kiosk_id as a second, conflicting one.
+            let key = k.to_ascii_lowercase();
+            if ["user_id", "job_id", "job_type"].contains(&key.as_str()) {
                 return Err(bad(&format!("partner_params.{k}"), "is set at the top level of the request"));
             }
             // They trace a result to the kiosk that took it: only its own config says them.
-            if ["kiosk_id", "kiosk_site", "kiosk_region"].contains(&k.as_str()) {
+            if ["kiosk_id", "kiosk_site", "kiosk_region"].contains(&key.as_str()) {
                 return Err(bad(
                     &format!("partner_params.{k}"),
                     "is set by the kiosk itself, from [kiosk] in kiosk.toml",
