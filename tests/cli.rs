@@ -598,6 +598,17 @@ fn operator_commands_beside_the_running_service_go_through_it_and_lose_nothing()
     assert!(jobs.iter().all(|j| j["uploads"] == 1), "{jobs:?}");
     let names: Vec<_> = std::fs::read_dir(dir.path().join("state")).unwrap().map(|e| e.unwrap().file_name()).collect();
     assert!(!names.iter().any(|n| n.to_string_lossy().contains("damaged")), "{names:?}");
+    // An Enhanced KYC lookup with the job_id an operator chose, read again by it.
+    let id_info = dir.path().join("id.json");
+    let person = r#"{"country": "NG", "id_type": "NIN_V2", "id_number": "00000000000", "first_name": "Ada", "last_name": "Obi", "dob": "1990-01-01"}"#;
+    std::fs::write(&id_info, person).unwrap();
+    let via = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kiosk-agent")).args(args).arg("--socket").arg(&svc.socket).output().unwrap()
+    };
+    let looked_up = via(&["ekyc", "--user-id", "u3", "--job-id", "ek-cli", "--id-info", id_info.to_str().unwrap()]);
+    assert!(looked_up.status.success() && text(&looked_up).contains("\"ek-cli\""), "{}", text(&looked_up));
+    let again = via(&["jobs", "ek-cli"]);
+    assert!(again.status.success() && text(&again).contains("\"stage\": \"result\""), "{}", text(&again));
     // A look at a kiosk that never ran creates nothing.
     let fresh = dir.path().join("fresh.toml");
     std::fs::write(&fresh, std::fs::read_to_string(&config).unwrap().replace("/state\"", "/never\"")).unwrap();
