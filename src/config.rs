@@ -494,8 +494,8 @@ impl InputConfig {
 
     /// Starts reading the evdev devices, and looks for those plugged in (or back) later until
     /// `stop`; their gestures come on one channel, with what they can do together (touch, keys).
-    /// `auto` finding nothing is no error (a kiosk with a button and no panel); a named device
-    /// that cannot be opened at the start is.
+    /// `auto` finding nothing is no error (a kiosk with a button and no panel), nor a named device
+    /// not plugged in yet; one that is there and cannot be read is.
     pub fn watch_evdev(
         &self,
         panel: (u32, u32),

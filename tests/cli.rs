@@ -304,6 +304,70 @@ fn a_session_nobody_answers_says_so() {
     assert_eq!(s["queue"]["pending"], 0, "{s}");
 }
 
+/// `session --front-only` takes a document job's front and no back: the zip Smile ID gets has
+/// the ID card's front and no back image, where the same session without it has both. The
+/// config names a keypad that is not plugged in: nobody could answer the photo's review, so it
+/// is not shown (it used to wait for an answer, a minute per side).
+#[test]
+fn a_front_only_document_session_sends_no_back() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let missing = dir.path().join("no-such-keypad");
+    let cfg = std::fs::read_to_string(&config).unwrap() + &format!("[input]\nevdev = [{missing:?}]\n");
+    std::fs::write(&config, cfg).unwrap();
+    let id_info = dir.path().join("passport.json");
+    std::fs::write(&id_info, r#"{"country":"NG","id_type":"PASSPORT"}"#).unwrap();
+    let _svc = start_service(dir.path(), &config);
+    let types = |job_id: &str| {
+        let t = std::time::Instant::now();
+        loop {
+            let jobs = sandbox_jobs(&sb);
+            if let Some(j) = jobs.iter().find(|j| j["job_id"] == job_id && j["uploads"] == 1) {
+                let mut v: Vec<u64> = j["image_types"].as_array().unwrap().iter().filter_map(|t| t.as_u64()).collect();
+                v.sort();
+                v.dedup();
+                return v;
+            }
+            assert!(t.elapsed().as_secs() < 60, "{job_id} never uploaded: {jobs:?}");
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+    };
+    for (job_id, front_only) in [("doc-front-only", true), ("doc-both-sides", false)] {
+        let mut args = vec!["session", "--job-type", "6", "--user-id", "u-doc", "--consent-given", "--job-id", job_id];
+        args.extend(["--id-info", id_info.to_str().unwrap()]);
+        if front_only {
+            args.push("--front-only");
+        }
+        let o = agent(&args, &config);
+        let log = std::fs::read_to_string(dir.path().join("service.log")).unwrap();
+        assert!(o.status.success() && text(&o).contains("\"state\":\"queued\""), "{}\n{log}", text(&o));
+        let t = types(job_id);
+        // 1: the card's front as a file; 5: its back.
+        assert!(t.contains(&1), "{job_id}: {t:?}");
+        assert_eq!(t.contains(&5), !front_only, "{job_id}: {t:?}");
+    }
+    let log = std::fs::read_to_string(dir.path().join("service.log")).unwrap();
+    assert!(!log.contains("document_review"), "a review nobody could answer: {log}");
+    // Plugged in later, it is read (a FIFO stands in for the device node).
+    let c = std::ffi::CString::new(missing.to_str().unwrap()).unwrap();
+    // SAFETY: c is a valid NUL-terminated path.
+    assert_eq!(unsafe { libc::mkfifo(c.as_ptr(), 0o600) }, 0);
+    // Opening a FIFO's writing end waits for its reader: the agent's next scan.
+    let writer = std::thread::spawn(move || std::fs::OpenOptions::new().write(true).open(&missing).unwrap());
+    let t = std::time::Instant::now();
+    let read = format!("reading input device {}", dir.path().join("no-such-keypad").display());
+    while !std::fs::read_to_string(dir.path().join("service.log")).unwrap().contains(&read) {
+        assert!(
+            t.elapsed().as_secs() < 30,
+            "never read: {}",
+            std::fs::read_to_string(dir.path().join("service.log")).unwrap()
+        );
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    drop(writer.join().unwrap());
+}
+
 /// Ctrl-C on `kiosk-agent session` cancels the session on the kiosk, so the next one can start
 /// (it used to run on unwatched, and the next got "a session is already running").
 #[test]

@@ -300,8 +300,12 @@ pub fn parse(record: &[u8]) -> (u16, u16, i32) {
 
 #[derive(Debug, thiserror::Error)]
 pub enum EvdevError {
-    #[error("input device {path}: {detail}; check [input] evdev and that the service user is in group input")]
-    Open { path: String, detail: String },
+    #[error("input device {path}: {source}; check [input] evdev and that the service user is in group input")]
+    Open {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
     /// A file or directory named as a device: a mistake in the config, not a device missing.
     #[error("input device {path}: not an input device (a character device under /dev/input); name one in [input] evdev, or \"auto\"")]
     NotADevice { path: String },
@@ -326,7 +330,7 @@ pub fn check_path(path: &Path) -> Result<(), EvdevError> {
 
 /// Opens the device at `path` for reading; a file or directory is refused.
 pub fn open(path: &Path) -> Result<std::fs::File, EvdevError> {
-    let err = |e: std::io::Error| EvdevError::Open { path: path.display().to_string(), detail: e.to_string() };
+    let err = |source| EvdevError::Open { path: path.display().to_string(), source };
     let file = std::fs::File::open(path).map_err(err)?;
     device_kind(path, &file.metadata().map_err(err)?)?;
     Ok(file)
@@ -455,8 +459,10 @@ fn update<R>(reading: &Mutex<Reading>, tx: &Sender<Gesture>, change: impl FnOnce
 pub const RESCAN: Duration = Duration::from_secs(2);
 
 /// Reads the devices `entries` name, now and as they come and go, each on its own thread; what
-/// was opened at the start, with what it can do. A named device that cannot be opened at the
-/// start is an error (a wrong path in the config). Afterwards, every [`RESCAN`] until `stop`, a
+/// was opened at the start, with what it can do. A named device that is not there at the start
+/// (a keypad unplugged at boot) is logged and waited for: the kiosk runs without it, as it does
+/// when one is unplugged later. One that is there but cannot be read (no permission, a file) is
+/// an error: nothing but the config or the system's setup would change that. Afterwards, every [`RESCAN`] until `stop`, a
 /// device that went away is opened again once it is back, and `auto` takes up touch panels and
 /// keyboards plugged in. A change in what the devices read can do together (the first touch
 /// panel or keyboard, the last one gone) sends [`Gesture::Devices`]. (A reader blocked on a
@@ -470,8 +476,14 @@ pub fn watch_all(
     let reading: Arc<Mutex<Reading>> = Default::default();
     let mut opened = Vec::new();
     for path in resolve(entries) {
-        let caps = watch(&path, touch, tx.clone(), reading.clone())?;
-        opened.push((path, caps));
+        match watch(&path, touch, tx.clone(), reading.clone()) {
+            Ok(caps) => opened.push((path, caps)),
+            Err(EvdevError::Open { source, .. }) if absent(&source) => crate::log::warn(
+                &format!("input device {}: not there ({source}); it is read once it is plugged in", path.display()),
+                &[],
+            ),
+            Err(e) => return Err(e),
+        }
     }
     let entries = entries.to_vec();
     let mut not_ours = HashMap::new();
@@ -489,8 +501,13 @@ pub fn watch_all(
                 let _ = watch(&path, touch, tx.clone(), reading.clone());
             }
         })
-        .map_err(|e| EvdevError::Open { path: "/dev/input".into(), detail: e.to_string() })?;
+        .map_err(|source| EvdevError::Open { path: "/dev/input".into(), source })?;
     Ok(opened)
+}
+
+/// The device node is not there (unplugged), as opposed to there and refused.
+fn absent(e: &std::io::Error) -> bool {
+    e.kind() == std::io::ErrorKind::NotFound || matches!(e.raw_os_error(), Some(libc::ENODEV | libc::ENXIO))
 }
 
 /// Opens `path` and reads it in a thread, listed in `reading` until the receiver goes away or
@@ -503,7 +520,6 @@ fn watch(
     tx: Sender<Gesture>,
     reading: Arc<Mutex<Reading>>,
 ) -> Result<Caps, EvdevError> {
-    let err = |detail: String| EvdevError::Open { path: path.display().to_string(), detail };
     let mut file = open(path)?;
     let mut found = caps(&file);
     // Something that says nothing of itself (a FIFO) is the touch panel the calibration is for.
@@ -562,7 +578,7 @@ fn watch(
         .map_err(|e| {
             // Not read after all: looked for again at the next scan.
             update(&reading_after, &tx_after, |r| r.remove(&path_after));
-            err(e.to_string())
+            EvdevError::Open { path: path_after.display().to_string(), source: e }
         })?;
     Ok(found)
 }

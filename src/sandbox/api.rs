@@ -73,6 +73,9 @@ pub struct JobRecord {
     /// Whether the last zip's info.json carried the person's consent_information.
     #[serde(default)]
     pub consent_recorded: bool,
+    /// The image_type_id of every image in the last zip, in info.json's order.
+    #[serde(default)]
+    pub image_types: Vec<u8>,
     pub result: Option<Value>,
     /// The partner's keys beyond user_id, job_id and job_type (kiosk_id...), as prep_upload sent them.
     #[serde(default)]
@@ -415,6 +418,7 @@ impl Sandbox {
                     preps: 1,
                     uploads: 0,
                     consent_recorded: false,
+                    image_types: Vec::new(),
                     result: None,
                     partner_extras: field(&body, "partner_params")?
                         .as_object()
@@ -477,18 +481,20 @@ impl Sandbox {
             .find(|r| r.ref_id == ref_id)
             .cloned()
             .ok_or_else(|| reject(404, "2213", "No job was prepared for this upload URL"))?;
-        let (result, consent) = self.check_zip(&record, &req.body)?;
+        let (result, consent, image_types) = self.check_zip(&record, &req.body)?;
         let mut record = record;
         record.uploads += 1;
         record.consent_recorded = consent;
+        record.image_types = image_types;
         record.result = Some(result);
         self.save(&record, Some(("selfie.zip", &req.body)))?;
         jobs.insert(record.job_id.clone(), record);
         Ok(Response::empty(200))
     }
 
-    /// Validates the zip as Smile ID's processing would, and decides the job's result.
-    fn check_zip(&self, rec: &JobRecord, zip: &[u8]) -> Result<(Value, bool), Response> {
+    /// Validates the zip as Smile ID's processing would: the job's result, whether consent was
+    /// recorded, and the images' types.
+    fn check_zip(&self, rec: &JobRecord, zip: &[u8]) -> Result<(Value, bool, Vec<u8>), Response> {
         use crate::smileid::package::PackageError as P;
         let pkg = read_zip(zip, 8 * 1024 * 1024).map_err(|e| match e {
             P::NoInfoJson => reject(400, "2213", "A required parameter is missing: info.json is not in the zip"),
@@ -549,6 +555,7 @@ impl Sandbox {
         Ok((
             decide(rec, job_type, &pkg.info.id_info, liveness_ok, liveness_bad),
             pkg.info.consent_information.is_some(),
+            pkg.info.images.iter().map(|i| i.image_type_id.code()).collect(),
         ))
     }
 
