@@ -519,6 +519,18 @@ enum Jobs<'a> {
 }
 
 impl Jobs<'_> {
+    /// Whether the link was last seen paused because Smile ID refused the credentials (before
+    /// any job met it: the uplink's own check).
+    fn credentials_refused(&self, state_dir: &std::path::Path) -> bool {
+        let link = match self {
+            Jobs::Service(s) => api_call(s, "GET", "/v1/health", None).ok().map(|h| h["uplink"].clone()),
+            Jobs::Local(_) | Jobs::Empty => std::fs::read(state_dir.join("status.json"))
+                .ok()
+                .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok()),
+        };
+        link.is_some_and(|l| l["link"] == "paused" && l["error"].as_str().is_some_and(|e| e.contains("credentials")))
+    }
+
     fn records(&self) -> Result<Vec<Record>> {
         match self {
             Jobs::Local(q) => Ok(q.list()?),
@@ -693,7 +705,7 @@ fn print_job(r: &Record) {
     }
 }
 
-fn queue_command(jobs: Jobs, action: QueueAction) -> Result<()> {
+fn queue_command(jobs: Jobs, action: QueueAction, state_dir: &std::path::Path) -> Result<()> {
     match action {
         QueueAction::Ls { json } => {
             let records = jobs.records()?;
@@ -708,7 +720,8 @@ fn queue_command(jobs: Jobs, action: QueueAction) -> Result<()> {
             let r = jobs.one(&job_id, "retry")?;
             println!("{job_id}: {}; it is tried at the next pass", r.stage.as_str());
             // The running service signs with the key it read at its start.
-            if r.last_error.as_deref().is_some_and(|e| e.contains("credentials")) {
+            if r.last_error.as_deref().is_some_and(|e| e.contains("credentials")) || jobs.credentials_refused(state_dir)
+            {
                 println!("if you changed the key or the config, restart the service first (`systemctl restart kiosk-agent`): it reads them when it starts");
             }
         }
@@ -1003,10 +1016,10 @@ fn run(cli: Cli) -> Result<()> {
                 Queue::open_read_only(&c.state_dir, c.queue.clone())
             };
             match opened {
-                Ok(q) => queue_command(Jobs::Local(&q), action)?,
+                Ok(q) => queue_command(Jobs::Local(&q), action, &c.state_dir)?,
                 // The service owns the queue: the same command, through its control API.
                 Err(QueueError::Busy { .. } | QueueError::NoAccess { .. }) => {
-                    queue_command(Jobs::Service(&c.api.socket), action)?
+                    queue_command(Jobs::Service(&c.api.socket), action, &c.state_dir)?
                 }
                 // Another user's queue (root beside the service's): through the service if it
                 // runs, else refused with what to do.
@@ -1014,11 +1027,11 @@ fn run(cli: Cli) -> Result<()> {
                     if kiosk_agent::api::client::call(&c.api.socket, "GET", "/v1/health", None).is_err() {
                         return Err(e.into());
                     }
-                    queue_command(Jobs::Service(&c.api.socket), action)?
+                    queue_command(Jobs::Service(&c.api.socket), action, &c.state_dir)?
                 }
                 Err(e @ QueueError::Missing { .. }) if matches!(action, QueueAction::Ls { .. }) => {
                     eprintln!("kiosk-agent: {e}");
-                    queue_command(Jobs::Empty, action)?
+                    queue_command(Jobs::Empty, action, &c.state_dir)?
                 }
                 Err(e) => return Err(e.into()),
             }

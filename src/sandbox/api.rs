@@ -13,6 +13,7 @@
 //! | zip unreadable, info.json invalid, an image not JPEG | 400, 2203 |
 //! | info.json missing, a listed file missing, no selfie, no ID image for 6/11 | 400, 2213 |
 //! | job_status for an unknown job | 404, 2213 |
+//! | valid_documents (signed, no job: the agent's credentials check) | 200, a short list |
 //! | a path it does not serve (a wrong base URL) | 404 without a Smile ID code |
 //!
 //! Faults for field tests are queued with [`Sandbox::inject`] (see [`Fault`]), and the clock
@@ -298,6 +299,7 @@ impl Sandbox {
             ("POST", "/v1/job_status") => self.job_status(req, now),
             ("POST", "/v1/id_verification") => self.id_verification(req, now),
             ("POST", "/v1/auth_smile") => self.auth_smile(req, now),
+            ("POST", "/v1/valid_documents") => self.valid_documents(req, now),
             ("PUT", p) if p.starts_with("/uploads/") => self.upload(req, now),
             // What a link probe reaches: any answer with a Date proves TLS and HTTP work.
             ("GET", "/") => Ok(Response::json(200, &json!({"service": "kiosk-agent sandbox"}))),
@@ -340,6 +342,14 @@ impl Sandbox {
     }
 
     /// The partner and signature checks every signed endpoint makes.
+    /// The documents the sandbox "supports": a signed request makes no job.
+    fn valid_documents(&self, req: &Request, now: UnixMillis) -> Reply {
+        self.authenticate(&Self::parse_json(req)?, "partner_id", now)?;
+        let passport = json!({"code": "PASSPORT", "name": "Passport", "example": [], "has_back": false});
+        let country = json!({"code": "NG", "continent": "Africa", "name": "Nigeria"});
+        Ok(Response::json(200, &json!({"valid_documents": [{"country": country, "id_types": [passport]}]})))
+    }
+
     fn authenticate(&self, body: &Value, partner_key: &str, now: UnixMillis) -> Result<(), Response> {
         let partner = str_field(body, partner_key)?;
         let ts = str_field(body, "timestamp")?;

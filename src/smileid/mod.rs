@@ -49,6 +49,37 @@ pub fn id_verification_request(
     })
 }
 
+/// `POST /v1/valid_documents`, signed: it makes no job and costs nothing, so it tells before any
+/// job needs them whether Smile ID takes this kiosk's partner id and key (the Android SDK signs
+/// the same call; protocol §2).
+pub fn credentials_check_request(partner_id: &str, base_url: &str, signed: &Signed) -> HttpRequest {
+    let body = serde_json::json!({
+        "partner_id": partner_id,
+        "timestamp": signed.timestamp,
+        "signature": signed.signature,
+    });
+    HttpRequest {
+        method: Method::Post,
+        url: format!("{}/valid_documents", base_url.trim_end_matches('/')),
+        content_type: "application/json",
+        body: serde_json::to_vec(&body).expect("request bodies always serialize"),
+    }
+}
+
+/// Smile ID's refusal of the credentials, from the answer to [`credentials_check_request`]: only
+/// an answer with Smile ID's own code for credentials (2204, 2205, 2405) is one. Anything else
+/// (the list, an API without the endpoint, a server error) settles nothing: the jobs' own
+/// requests still find out.
+pub fn credentials_refused(status: u16, body: &[u8]) -> Option<ApiError> {
+    if (200..300).contains(&status) {
+        return None;
+    }
+    let e = ApiError::from_response(status, body);
+    let names_credentials =
+        e.code.is_some() && matches!(e.class, wire::RetryClass::Resign | wire::RetryClass::AuthPause);
+    names_credentials.then_some(ApiError { class: wire::RetryClass::AuthPause, ..e })
+}
+
 /// Reads the synchronous id_verification answer: the result object, or the typed refusal.
 pub fn id_verification_result(status: u16, body: &[u8]) -> Result<serde_json::Value, ApiError> {
     if !(200..300).contains(&status) {
@@ -60,4 +91,38 @@ pub fn id_verification_result(status: u16, body: &[u8]) -> Result<serde_json::Va
         message: format!("unreadable id_verification answer: {e}"),
         class: wire::RetryClass::Transient,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_smile_ids_own_codes_refuse_the_credentials() {
+        let refused = |status, body: &str| credentials_refused(status, body.as_bytes()).map(|e| e.code);
+        for code in ["2204", "2205", "2405"] {
+            let body = format!(r#"{{"error":"You are not authorized to do that","code":"{code}"}}"#);
+            assert_eq!(refused(401, &body), Some(Some(code.to_string())));
+        }
+        // The list, an API without the endpoint, a proxy's 403, a server error: nothing settled.
+        assert_eq!(refused(200, r#"{"valid_documents":[]}"#), None);
+        assert_eq!(refused(404, "Not Found"), None);
+        assert_eq!(refused(403, "<html>Forbidden</html>"), None);
+        assert_eq!(refused(500, r#"{"error":"System error","code":"2201"}"#), None);
+    }
+
+    #[test]
+    fn the_check_is_signed_as_every_request() {
+        let key = signature::ApiKey::new("k");
+        let signed = signature::sign_at(&key, "001", timestamp::UnixMillis(1_700_000_000_000));
+        let req = credentials_check_request("001", "https://h/v1/", &signed);
+        assert_eq!(req.url, "https://h/v1/valid_documents");
+        let body: serde_json::Value = serde_json::from_slice(&req.body).unwrap();
+        assert!(signature::verify(
+            &key,
+            "001",
+            body["timestamp"].as_str().unwrap(),
+            body["signature"].as_str().unwrap()
+        ));
+    }
 }

@@ -106,6 +106,11 @@ pub trait Signer: Send + Sync {
     fn response_check(&self) -> crate::smileid::submit::ResponseCheck {
         crate::smileid::submit::ResponseCheck::TlsOnly
     }
+    /// Whether it signs for no job at all (the credentials check): only the key on the device.
+    /// Those that ask elsewhere are asked for jobs only (Smile ID's `auth_smile` mints per job).
+    fn signs_without_a_job(&self) -> bool {
+        false
+    }
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -126,5 +131,9 @@ impl Signer for LocalKeySigner {
 
     fn response_check(&self) -> crate::smileid::submit::ResponseCheck {
         crate::smileid::submit::ResponseCheck::Key(self.key.clone())
+    }
+
+    fn signs_without_a_job(&self) -> bool {
+        true
     }
 }

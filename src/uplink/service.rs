@@ -9,7 +9,9 @@
 //! `next_attempt_at` by exponential backoff with jitter; a dead link, refused credentials
 //! (2204/2205), an API that answers without Smile ID's codes (a wrong URL) or a wrong clock stop
 //! the pass and show in the status instead of burning through the queue. No job fails for any
-//! of those: only Smile ID's verdict ends a job.
+//! of those: only Smile ID's verdict ends a job. With the key on the device, the first probe
+//! that finds the link up also asks Smile ID whether it takes the credentials (a signed call
+//! that makes no job), so refused ones pause the kiosk before the first customer's job waits.
 
 use std::collections::VecDeque;
 use std::path::PathBuf;
@@ -122,6 +124,8 @@ pub struct Uplink<'a> {
     logged_link: Option<LinkState>,
     /// When an idle kiosk last probed the API host (link state, clock).
     idle_probed: Option<std::time::Instant>,
+    /// Smile ID answered the credentials check (or a job's request) without refusing them.
+    credentials_settled: bool,
     /// Deliveries, refusals and upload times are counted here; the queue and link state are
     /// left in its snapshot after every pass.
     pub metrics: Arc<crate::metrics::Registry>,
@@ -161,6 +165,7 @@ impl<'a> Uplink<'a> {
             paused_until: None,
             logged_link: None,
             idle_probed: None,
+            credentials_settled: false,
             metrics: Default::default(),
         }
     }
@@ -474,11 +479,35 @@ impl<'a> Uplink<'a> {
                 if skew.is_some() {
                     self.queue.confirm_clock();
                 }
+                if let Some(refused) = self.credentials_refused() {
+                    let error = DriveError::Paused(SubmitError::Api(refused)).to_string();
+                    let retry_at = UnixMillis::now().0 + self.settings.paused_retry_secs as i64 * 1000;
+                    self.link = LinkState::Paused { error, retry_at };
+                    self.paused_until =
+                        Some(std::time::Instant::now() + Duration::from_secs(self.settings.paused_retry_secs));
+                    return false;
+                }
                 self.link = LinkState::Up;
                 self.paused_until = None;
                 true
             }
         }
+    }
+
+    /// Smile ID's refusal of this kiosk's credentials, asked once until it answers otherwise
+    /// (and again after each refusal: a pause ends in a new check). Only with a key on the device.
+    fn credentials_refused(&mut self) -> Option<crate::smileid::wire::ApiError> {
+        if self.credentials_settled || !self.signer.signs_without_a_job() {
+            return None;
+        }
+        let ctx = crate::smileid::signature::SignContext { job_type: 0, job_id: "", user_id: "" };
+        let signed = self.signer.sign(UnixMillis::now(), &ctx).ok()?;
+        let req = crate::smileid::credentials_check_request(&self.cfg.partner_id, &self.cfg.base_url, &signed);
+        // The network failing now settles nothing: asked again at the next probe.
+        let resp = self.http.execute(&req).ok()?;
+        let refused = crate::smileid::credentials_refused(resp.status, &resp.body);
+        self.credentials_settled = refused.is_none();
+        refused
     }
 
     fn write_status(&mut self) {
