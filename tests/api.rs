@@ -532,6 +532,9 @@ fn health_says_what_is_wrong() {
     let (s, v) = api(&a, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u"})));
     assert_eq!(s, 503, "{v}");
     assert!(v["error"].as_str().unwrap().contains("/dev/video-unplugged"), "{v}");
+    // The kiosk's staff see it in the journal too.
+    let log = std::fs::read_to_string(&a.log).unwrap();
+    assert!(log.contains("warning: no session was started: the camera /dev/video-unplugged is missing"), "{log}");
 }
 
 #[test]

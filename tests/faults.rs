@@ -216,6 +216,35 @@ fn a_clock_jump_stops_uploads_with_clock_wrong_then_they_resume() {
     assert_eq!(counts(&sb, "clock-1").1, 1);
 }
 
+/// An idle kiosk (nothing queued) whose link went down looks again as `run`'s backoff comes
+/// round, not only every few minutes: its return shows at the next pass. With a key Smile ID
+/// refuses, the first pass that finds the link pauses the kiosk, before any job.
+#[test]
+fn an_idle_kiosk_sees_its_link_return_and_a_refused_key_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = sandbox(dir.path());
+    let http = client(&sb);
+    let settings =
+        QueueSettings { min_free_bytes: 0, reserve_bytes: 0, encryption_key_file: None, ..Default::default() };
+    let queue = Queue::open(&dir.path().join("queue"), settings).unwrap();
+    let signer = signer();
+    let cfg = SubmitConfig::new(PARTNER_ID, &sb.base_url, ResponseCheck::Key(key()));
+    let mut up = Uplink::new(&queue, &http, &signer, cfg.clone(), UplinkSettings::default());
+    // The server drops the probe's connection: down.
+    sb.api.inject(Endpoint::Probe, Fault::Stall { ms: 0 });
+    up.pass(|_, _| {}).unwrap();
+    assert!(matches!(up.link, LinkState::Down { .. }), "{:?}", up.link);
+    up.pass(|_, _| {}).unwrap();
+    assert_eq!(up.link, LinkState::Up);
+
+    let wrong =
+        LocalKeySigner { partner_id: PARTNER_ID.into(), key: kiosk_agent::smileid::signature::ApiKey::new("wrong") };
+    let mut up = Uplink::new(&queue, &http, &wrong, cfg, UplinkSettings::default());
+    up.pass(|_, _| {}).unwrap();
+    assert!(matches!(&up.link, LinkState::Paused { error, .. } if error.contains("2205")), "{:?}", up.link);
+    assert!(sb.api.records().is_empty());
+}
+
 #[test]
 fn connections_are_reused_and_tls_sessions_resumed() {
     let dir = tempfile::tempdir().unwrap();

@@ -270,6 +270,8 @@ fn a_job_captured_on_a_slow_clock_is_not_old_when_the_clock_is_fixed() {
     assert_eq!((h.dated, h.expired), (1, 0), "{h:?}");
     let r = q.get("slow").unwrap();
     assert_eq!((r.stage, r.aged_from), (Stage::Queued, Some(T0)), "dated 2 h back by the boot clock");
+    // The fleet's "oldest job waiting" says when it was really captured, not 30 days ago.
+    assert_eq!(q.stats().unwrap().oldest_undelivered_at, Some(T0));
     // After a reboot nothing says how old an undated job is: its age counts from confirmation.
     drop(q);
     let q = clocked(d.path(), settings(), &clock);

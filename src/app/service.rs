@@ -123,18 +123,20 @@ impl Backend for Service {
                 "auto" => "no camera is plugged in".to_string(),
                 d => format!("the camera {d} is missing"),
             };
-            return Err(Refusal::coded(
-                503,
-                "camera_missing",
-                format!(
-                    "no session was started: {which}; plug it in (it is found again at once), or set [camera] device in kiosk.toml; `kiosk-agent doctor` lists the cameras found"
-                ),
-            ));
+            let why = format!(
+                "no session was started: {which}; plug it in (it is found again at once), or set [camera] device in kiosk.toml; `kiosk-agent doctor` lists the cameras found"
+            );
+            // The kiosk's staff read the journal, not the host application's answers.
+            crate::log::warn(&why, &[]);
+            return Err(Refusal::coded(503, "camera_missing", why));
         }
         match self.sessions.start(req) {
             Ok(v) => Ok(v),
             Err(e @ StartError::Busy(_)) => Err(Refusal::coded(409, "session_running", e.to_string())),
-            Err(StartError::Full(e)) => Err(queue_refusal(e)),
+            Err(StartError::Full(e)) => {
+                crate::log::warn(&format!("no session was started: {e}"), &[]);
+                Err(queue_refusal(e))
+            }
             Err(e @ StartError::Threads(_)) => {
                 Err(Refusal { retry_after_secs: Some(5), ..Refusal::coded(503, "busy", e.to_string()) })
             }

@@ -78,7 +78,15 @@ const HINTS: [(Option<Hint>, &str); 15] = [
 
 /// Smile ID's refusal codes are kept apart up to this many; further codes count as "other", so
 /// a stream of odd answers cannot grow the registry.
-pub const MAX_CODES: usize = 16;
+pub const MAX_CODES: usize = 24;
+
+/// The codes Smile ID ends a job with (protocol §6), counted from 0 at the start: a series that
+/// appeared only with its first refusal would hide that refusal from `increase()`. They take
+/// their places among [`MAX_CODES`].
+pub const FINAL_CODES: [&str; 15] = [
+    "2203", "2207", "2208", "2209", "2210", "2211", "2212", "2213", "2214", "2215", "2216", "2220", "2221", "2413",
+    "2414",
+];
 
 /// A Prometheus histogram with fixed buckets.
 pub struct Histogram {
@@ -152,7 +160,10 @@ pub struct Registry {
     pub jobs_delivered: AtomicU64,
     pub jobs_quarantined: AtomicU64,
     jobs_refused: AtomicU64,
+    /// Codes, then "none" and "other".
     failed_by_code: Mutex<Vec<(String, u64)>>,
+    /// Smile ID's results: jobs it processed with `job_success` false, and true.
+    results: [AtomicU64; 2],
     sessions: [AtomicU64; 7],
     timeouts_by_hint: [AtomicU64; HINTS.len()],
     pub upload_seconds: Histogram,
@@ -172,7 +183,10 @@ impl Default for Registry {
             jobs_delivered: AtomicU64::new(0),
             jobs_quarantined: AtomicU64::new(0),
             jobs_refused: AtomicU64::new(0),
-            failed_by_code: Mutex::new(Vec::with_capacity(MAX_CODES + 1)),
+            failed_by_code: Mutex::new(
+                FINAL_CODES.iter().chain(&["none", "other"]).map(|c| (c.to_string(), 0)).collect(),
+            ),
+            results: Default::default(),
             sessions: Default::default(),
             timeouts_by_hint: Default::default(),
             // A job is ~130 KB: seconds on a good link, minutes on 2G.
@@ -253,14 +267,23 @@ impl Registry {
         let code = code.filter(|c| !c.is_empty() && c.len() <= 8 && c.bytes().all(|b| b.is_ascii_alphanumeric()));
         let mut m = lock(&self.failed_by_code);
         let key = match code {
-            Some(c) if m.iter().any(|(k, _)| k == c) || m.len() < MAX_CODES => c,
+            Some(c) if m.iter().any(|(k, _)| k == c) || m.len() - 2 < MAX_CODES => c,
             Some(_) => "other",
             None => "none",
         };
-        match m.iter_mut().find(|(k, _)| k == key) {
-            Some((_, n)) => *n += 1,
-            None => m.push((key.to_string(), 1)),
+        match m.iter().position(|(k, _)| k == key) {
+            Some(i) => m[i].1 += 1,
+            // Before "none" and "other", which stay last.
+            None => {
+                let at = m.len() - 2;
+                m.insert(at, (key.to_string(), 1))
+            }
         }
+    }
+
+    /// Smile ID's result on a job it processed: `job_success` (a "no match" or a spoof is false).
+    pub fn job_result(&self, success: bool) {
+        self.results[success as usize].fetch_add(1, Relaxed);
     }
 
     /// A job that reached Smile ID after `seconds` of uploading (and polling).
@@ -332,6 +355,14 @@ pub fn expose(r: &Registry, who: &Identity, version: &str) -> String {
     );
     for (code, n) in lock(&r.failed_by_code).iter() {
         let _ = writeln!(out, "kiosk_jobs_failed_total{{code=\"{code}\"}} {n}");
+    }
+    let _ = writeln!(
+        out,
+        "# HELP kiosk_jobs_results_total Jobs Smile ID processed, by its job_success.\n\
+         # TYPE kiosk_jobs_results_total counter"
+    );
+    for (success, n) in ["false", "true"].iter().zip(&r.results) {
+        let _ = writeln!(out, "kiosk_jobs_results_total{{success=\"{success}\"}} {}", n.load(Relaxed));
     }
     let _ = writeln!(
         out,
@@ -432,6 +463,7 @@ mod tests {
         r.job_failed(Some("2205"));
         r.job_failed(Some("2205"));
         r.job_failed(None);
+        r.job_result(false);
         r.session_ended(SessionOutcome::Completed, None);
         r.session_ended(SessionOutcome::TimedOut, Some(Hint::MoreLight));
         r.set_snapshot(Snapshot {
@@ -449,6 +481,10 @@ mod tests {
         assert_eq!(value(&t, "kiosk_jobs_delivered_total"), 2.0);
         assert_eq!(value(&t, "kiosk_jobs_failed_total{code=\"2205\"}"), 2.0);
         assert_eq!(value(&t, "kiosk_jobs_failed_total{code=\"none\"}"), 1.0);
+        // Codes Smile ID ends jobs with are there before their first refusal.
+        assert_eq!(value(&t, "kiosk_jobs_failed_total{code=\"2213\"}"), 0.0);
+        assert_eq!(value(&t, "kiosk_jobs_results_total{success=\"false\"}"), 1.0);
+        assert_eq!(value(&t, "kiosk_jobs_results_total{success=\"true\"}"), 0.0);
         assert_eq!(value(&t, "kiosk_sessions_total{outcome=\"completed\"}"), 1.0);
         assert_eq!(value(&t, "kiosk_sessions_total{outcome=\"timed_out\"}"), 1.0);
         assert_eq!(value(&t, "kiosk_session_timeouts_total{hint=\"more_light\"}"), 1.0);
@@ -480,7 +516,9 @@ mod tests {
         r.job_failed(Some("bad code\n"));
         let t = expose(&r, &Identity::default(), "x");
         let codes = t.lines().filter(|l| l.starts_with("kiosk_jobs_failed_total{")).count();
-        assert_eq!(codes, MAX_CODES + 2, "16 codes, other, none");
-        assert_eq!(value(&t, "kiosk_jobs_failed_total{code=\"other\"}"), (1000 - MAX_CODES) as f64);
+        assert_eq!(codes, MAX_CODES + 2, "the codes, other, none");
+        // The documented codes had their places from the start.
+        let new_codes = MAX_CODES - FINAL_CODES.len();
+        assert_eq!(value(&t, "kiosk_jobs_failed_total{code=\"other\"}"), (1000 - new_codes) as f64);
     }
 }

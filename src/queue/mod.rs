@@ -1432,7 +1432,10 @@ impl Queue {
         for r in self.list()? {
             s.pending += r.stage.is_pending() as usize;
             if matches!(r.stage, Stage::Queued | Stage::Prepped) {
-                let t = s.oldest_undelivered_at.map_or(r.created_at, |t| t.min(r.created_at));
+                // Captured when a confirmed clock dates it, once one has: the kiosk's own clock
+                // at capture may have been wrong.
+                let at = r.aged_from.unwrap_or(r.created_at);
+                let t = s.oldest_undelivered_at.map_or(at, |t| t.min(at));
                 s.oldest_undelivered_at = Some(t);
             }
             if r.bundle_bytes > 0 {

@@ -227,8 +227,11 @@ impl<'a> Uplink<'a> {
         if self.queue.due(now, self.max_wait_ms())?.is_empty() {
             // Nothing to send, but the idle screen and health say whether the kiosk is online,
             // and finished or failed jobs wait on a confirmed clock for their retention: an idle
-            // kiosk asks the API host now and then (once at start, then every few minutes).
-            if self.idle_probed.is_none_or(|t| t.elapsed() >= IDLE_PROBE) {
+            // kiosk asks the API host now and then (once at start, then every few minutes;
+            // while the link is down, each time `run`'s backoff comes round, so its return shows
+            // within `max_probe_interval_secs`).
+            let down = matches!(self.link, LinkState::Down { .. });
+            if down || self.idle_probed.is_none_or(|t| t.elapsed() >= IDLE_PROBE) {
                 self.idle_probed = Some(std::time::Instant::now());
                 self.check_link();
             }
@@ -447,6 +450,9 @@ impl<'a> Uplink<'a> {
             }
         };
         log_outcome(rec, &outcome);
+        if let Ok(Outcome::Completed(s)) = &outcome {
+            self.metrics.job_result(s.job_success);
+        }
         match &outcome {
             Ok(Outcome::Failed(e)) => self.metrics.job_failed(e.code.as_deref()),
             Ok(_) if !delivered_before => {
