@@ -741,8 +741,9 @@ impl Config {
             ));
         }
         for (key, v) in [("kiosk.site", &self.kiosk.site), ("kiosk.region", &self.kiosk.region)] {
-            if v.as_deref().is_some_and(|v| v.is_empty() || v.len() > 64 || v.chars().any(char::is_control)) {
-                return Err(invalid(key, "must be 1 to 64 characters, without control characters"));
+            // They reach alerts and dashboards: no text that reads otherwise than it is (U+202E).
+            if v.as_deref().is_some_and(|v| v.is_empty() || v.len() > 64 || v.chars().any(crate::api::forbidden_char)) {
+                return Err(invalid(key, "must be 1 to 64 characters, without control or bidi-override characters"));
             }
         }
         let m = &self.metrics;

@@ -1144,6 +1144,14 @@ fn run(cli: Cli) -> Result<()> {
             for path in c.input.evdev.iter().filter(|e| *e != "auto") {
                 kiosk_agent::input::evdev::check_path(std::path::Path::new(path))?;
             }
+            // The metrics' TLS files as the service loads them: without them it serves no metrics.
+            let tls = c.metrics.tls().map_err(|e| kiosk_agent::config::ConfigError::Invalid {
+                key: "metrics.tls_cert",
+                problem: format!("{e}; the service would serve no metrics"),
+            })?;
+            if c.metrics.listen.is_some() && tls.is_some() && c.metrics.client_ca.is_none() {
+                eprintln!("warning: [metrics] has tls_cert but no client_ca: any client that reaches the port may scrape; set client_ca to the fleet's CA");
+            }
             // A key others may read works, but should not stay so: said, not refused.
             let key = kiosk_agent::doctor::custody(&c);
             if key.verdict == kiosk_agent::doctor::Verdict::Warn {

@@ -1209,6 +1209,8 @@ fn check_config_accepts_exactly_the_metrics_brand_and_identity_the_agent_builds(
                 std::fs::write(&config, &toml).unwrap();
                 let o = agent(&["check-config"], &config);
                 assert!(o.status.success(), "metrics mode {m}, brand {:?}, {ident:?}: {}", !brand.is_empty(), text(&o));
+                // TLS that lets any client scrape is said.
+                assert_eq!(text(&o).contains("no client_ca"), m == 2, "mode {m}: {}", text(&o));
                 // Built as `run` builds it: the agent, then the listener with its TLS.
                 let c = Config::parse(&toml, "kiosk.toml").unwrap();
                 let queue =
@@ -1235,6 +1237,12 @@ fn check_config_accepts_exactly_the_metrics_brand_and_identity_the_agent_builds(
         ("[metrics]\nlisten = \"kiosk:metrics\"\n", "metrics.listen"),
         ("[kiosk]\nid = \"nbo 01\"\n", "kiosk.id"),
         ("[kiosk]\nsite = \"\"\n", "kiosk.site"),
+        ("[kiosk]\nregion = \"\u{202E}GN\"\n", "kiosk.region"),
+        // Files that do not load: the service would run without its metrics.
+        (
+            &format!("[metrics]\nlisten = \"127.0.0.1:9464\"\ntls_cert = {key:?}\ntls_key = {tls_key:?}\n"),
+            "metrics TLS: certificate",
+        ),
     ] {
         let toml = format!(
             "state_dir = {:?}\n[smileid]\npartner_id = \"085\"\nenvironment = \"sandbox\"\napi_key_file = {key:?}\n{bad}",

@@ -288,7 +288,7 @@ fn id_info_cap(key: &str) -> usize {
 
 /// Characters never accepted in a request's text: controls, and the bidi embeddings, overrides
 /// and isolates that make a text read differently from what it holds (U+202E in a user_id).
-fn forbidden_char(c: char) -> bool {
+pub fn forbidden_char(c: char) -> bool {
     c.is_control()
         || matches!(c, '\u{200E}' | '\u{200F}' | '\u{061C}' | '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')
 }
