@@ -433,7 +433,21 @@ fn credentials(c: &Config) -> Check {
         .and_then(|v| v["code"].as_str().map(str::to_owned))
         .unwrap_or_default();
     let pid = &c.smileid.partner_id;
-    if matches!(resp.status, 401 | 403) || ["2204", "2205", "2405"].contains(&code.as_str()) {
+    // A signature made on a wrong clock is refused as a wrong key's is: the clock is named first.
+    let skew = resp.date.as_deref().and_then(|d| crate::uplink::drive::clock_skew_secs(d, UnixMillis::now()));
+    let refused = matches!(resp.status, 401 | 403) || ["2204", "2205", "2405"].contains(&code.as_str());
+    if let Some(s) = skew.filter(|s| refused && s.unsigned_abs() > c.uplink.max_clock_skew_secs) {
+        check(
+            "credentials",
+            Verdict::Fail,
+            format!(
+                "Smile ID refused the signature (code {code}), and this kiosk's clock is {} s {} Smile ID's",
+                s.unsigned_abs(),
+                if s < 0 { "behind" } else { "ahead of" }
+            ),
+            "set the clock right first (timedatectl; NTP), then run doctor again",
+        )
+    } else if refused {
         check(
             "credentials",
             Verdict::Fail,

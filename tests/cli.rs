@@ -492,6 +492,13 @@ fn wrong_clock_and_dead_link_keep_jobs_queued_and_say_why() {
     assert!(words.contains("not running"), "no service runs here: {words}");
     assert!((s["uplink"]["skew_secs"].as_i64().unwrap() + 3600).abs() <= 5, "{s}");
     assert_eq!(s["queue"]["pending"], 1);
+    // The doctor blames the clock for the refused signature, not the key.
+    let o = agent(&["doctor", "--json"], &config);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
+    let cred = report.as_array().unwrap().iter().find(|c| c["name"] == "credentials").unwrap();
+    assert_eq!(cred["verdict"], "FAIL", "{cred}");
+    assert!(cred["detail"].as_str().unwrap().contains("s behind Smile ID's"), "{cred}");
+    assert!(cred["advice"].as_str().unwrap().contains("set the clock right"), "{cred}");
 
     // The API host cannot be reached: the job waits, the status says the link is down.
     let cfg = std::fs::read_to_string(&config).unwrap().replace(&sb.base_url, "https://127.0.0.1:9/v1");
