@@ -526,6 +526,9 @@ pub enum ConfigError {
     Parse { path: String, detail: String },
     #[error("config key {key}: {problem}")]
     Invalid { key: &'static str, problem: String },
+    /// A key the file set to something that cannot work, with the file's name.
+    #[error("config file {path}: key {key}: {problem}")]
+    InvalidIn { path: String, key: &'static str, problem: String },
     #[error(
         "cannot read the API key file {path}: {detail}; create it with mode 0600 (with the packaged unit: /etc/kiosk-agent/credentials/<name>), or pass it as a systemd credential"
     )]
@@ -573,7 +576,10 @@ impl Config {
         if let Some(dir) = std::path::absolute(path).ok().as_deref().and_then(Path::parent) {
             c.resolve_paths(dir);
         }
-        c.check()?;
+        c.check().map_err(|e| match e {
+            ConfigError::Invalid { key, problem } => ConfigError::InvalidIn { path: p.clone(), key, problem },
+            e => e,
+        })?;
         // Whatever command reads this kiosk's config logs as this kiosk.
         crate::log::set_kiosk_id(&c.kiosk.id());
         // Outside systemd (an operator's `check-config` or `doctor`), relative secret names are

@@ -1145,7 +1145,8 @@ fn run(cli: Cli) -> Result<()> {
                 kiosk_agent::input::evdev::check_path(std::path::Path::new(path))?;
             }
             // The metrics' TLS files as the service loads them: without them it serves no metrics.
-            let tls = c.metrics.tls().map_err(|e| kiosk_agent::config::ConfigError::Invalid {
+            let tls = c.metrics.tls().map_err(|e| kiosk_agent::config::ConfigError::InvalidIn {
+                path: config.display().to_string(),
                 key: "metrics.tls_cert",
                 problem: format!("{e}; the service would serve no metrics"),
             })?;

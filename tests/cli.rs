@@ -1259,6 +1259,7 @@ fn check_config_accepts_exactly_the_metrics_brand_and_identity_the_agent_builds(
         let o = agent(&["check-config"], &config);
         assert_eq!(o.status.code(), Some(78), "{bad}: {}", text(&o));
         assert!(text(&o).contains(name), "{bad}: {}", text(&o));
+        assert!(text(&o).contains(&config.display().to_string()), "the file is named: {}", text(&o));
     }
 }
 
