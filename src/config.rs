@@ -373,6 +373,17 @@ impl DisplayConfig {
         crate::display::brand::Brand::new(self.accent.as_deref(), self.logo.as_deref())
     }
 
+    /// The display's device node is not there (a cable, a driver loading late), as opposed to
+    /// there and refused: the agent runs its uploads meanwhile.
+    pub fn device_absent(&self) -> bool {
+        let gone = |p: &str| !Path::new(p).exists();
+        match self.backend {
+            DisplayBackend::Framebuffer => gone(&self.device),
+            DisplayBackend::Spi => gone(&self.spi_device) || gone(&self.gpio_chip),
+            DisplayBackend::Png => false,
+        }
+    }
+
     /// The configured display, speaking the configured language.
     pub fn open(&self) -> Result<Box<dyn Display + Send>, DisplayError> {
         let texts = Texts::load(&self.language, self.lang_dir.as_deref())

@@ -524,6 +524,39 @@ fn capture(config: &Path) -> String {
     String::from_utf8_lossy(&o.stdout).trim().to_string()
 }
 
+/// The service started while its screen is not there (an HDMI cable, a driver loading late)
+/// still uploads the jobs captured before, says why in the log, and stops cleanly.
+#[test]
+fn a_kiosk_whose_screen_is_missing_still_uploads_its_queue() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let job_id = capture(&config);
+    let fb = dir.path().join("fb-unplugged");
+    let cfg = std::fs::read_to_string(&config)
+        .unwrap()
+        .replace("backend = \"png\"", &format!("backend = \"framebuffer\"\ndevice = {fb:?}"));
+    std::fs::write(&config, cfg + "[uplink]\nidle_poll_secs = 1\n").unwrap();
+    let log = dir.path().join("service.log");
+    let mut svc = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
+        .args(["run", "--config"])
+        .arg(&config)
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while !sandbox_jobs(&sb).iter().any(|j| j["job_id"] == job_id.as_str() && j["uploads"] == 1) {
+        assert!(t.elapsed().as_secs() < 30, "not uploaded: {}", std::fs::read_to_string(&log).unwrap());
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+    // SAFETY: kill has no memory preconditions.
+    unsafe { libc::kill(svc.id() as i32, libc::SIGTERM) };
+    let st = svc.wait().unwrap();
+    let said = std::fs::read_to_string(&log).unwrap();
+    assert!(st.success(), "{said}");
+    assert!(said.contains("fb-unplugged") && said.contains("uploading the queued jobs meanwhile"), "{said}");
+}
+
 /// `queue ls` keeps its columns whatever the job_ids: long ones, combining marks, wide
 /// characters, and a space (quoted, so the operator copies the whole id).
 #[test]
