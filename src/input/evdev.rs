@@ -462,9 +462,9 @@ pub const RESCAN: Duration = Duration::from_secs(2);
 /// was opened at the start, with what it can do. A named device that is not there at the start
 /// (a keypad unplugged at boot) is logged and waited for: the kiosk runs without it, as it does
 /// when one is unplugged later. One that is there but cannot be read (no permission, a file) is
-/// an error: nothing but the config or the system's setup would change that. Afterwards, every [`RESCAN`] until `stop`, a
-/// device that went away is opened again once it is back, and `auto` takes up touch panels and
-/// keyboards plugged in. A change in what the devices read can do together (the first touch
+/// an error: nothing but the config or the system's setup would change that. Afterwards, every
+/// [`RESCAN`] until `stop`, a device that went away is opened again once it is back, and `auto`
+/// takes up touch panels and keyboards plugged in. A change in what the devices read can do together (the first touch
 /// panel or keyboard, the last one gone) sends [`Gesture::Devices`]. (A reader blocked on a
 /// quiet device ends with the process, not with `stop`.)
 pub fn watch_all(

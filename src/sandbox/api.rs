@@ -341,7 +341,6 @@ impl Sandbox {
         Ok(v)
     }
 
-    /// The partner and signature checks every signed endpoint makes.
     /// The documents the sandbox "supports": a signed request makes no job.
     fn valid_documents(&self, req: &Request, now: UnixMillis) -> Reply {
         self.authenticate(&Self::parse_json(req)?, "partner_id", now)?;
@@ -350,6 +349,7 @@ impl Sandbox {
         Ok(Response::json(200, &json!({"valid_documents": [{"country": country, "id_types": [passport]}]})))
     }
 
+    /// The partner and signature checks every signed endpoint makes.
     fn authenticate(&self, body: &Value, partner_key: &str, now: UnixMillis) -> Result<(), Response> {
         let partner = str_field(body, partner_key)?;
         let ts = str_field(body, "timestamp")?;

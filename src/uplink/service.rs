@@ -124,7 +124,7 @@ pub struct Uplink<'a> {
     logged_link: Option<LinkState>,
     /// When an idle kiosk last probed the API host (link state, clock).
     idle_probed: Option<std::time::Instant>,
-    /// Smile ID answered the credentials check (or a job's request) without refusing them.
+    /// Smile ID answered the credentials check without refusing them: not asked again.
     credentials_settled: bool,
     /// Deliveries, refusals and upload times are counted here; the queue and link state are
     /// left in its snapshot after every pass.
