@@ -745,6 +745,9 @@ fn partner_signer_and_auth_smile_custody_keep_the_key_off_the_kiosk() {
     assert_eq!(rec["stage"], "queued", "{rec}");
     assert!(rec["last_error"].as_str().unwrap().contains("partner signer refused"), "{rec}");
     assert!(sandbox_jobs(&sb).iter().all(|r| r["job_id"] != job_id.as_str()));
+    // Every job would meet the same refusal: the kiosk is paused, and says what to check.
+    let h = wait_for(&b, "/v1/health", "uploads paused", |v| v["status"] == "paused");
+    assert!(h["uplink"]["error"].as_str().unwrap().contains("device token"), "{h}");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 

@@ -25,7 +25,11 @@ use kiosk_agent::uplink::http::{HttpClient, Timeouts};
 use kiosk_agent::uplink::service::{LinkState, Uplink, UplinkSettings};
 
 fn sandbox(dir: &std::path::Path) -> RunningSandbox {
-    start(SandboxOptions {
+    start(options(dir)).unwrap()
+}
+
+fn options(dir: &std::path::Path) -> SandboxOptions {
+    SandboxOptions {
         listen: "127.0.0.1:0".parse().unwrap(),
         partner_id: PARTNER_ID.into(),
         api_key: key(),
@@ -35,8 +39,7 @@ fn sandbox(dir: &std::path::Path) -> RunningSandbox {
         latency_ms: 0,
         clock_offset_secs: 0,
         auth_token: None,
-    })
-    .unwrap()
+    }
 }
 
 /// A client that notices a stalled server after 2 s without progress.
@@ -243,6 +246,39 @@ fn an_idle_kiosk_sees_its_link_return_and_a_refused_key_at_once() {
     up.pass(|_, _| {}).unwrap();
     assert!(matches!(&up.link, LinkState::Paused { error, .. } if error.contains("2205")), "{:?}", up.link);
     assert!(sb.api.records().is_empty());
+}
+
+/// While a pass takes its jobs up (slowly here: every answer 300 ms late), the fleet's figures
+/// count them as waiting, not as before they were captured.
+#[test]
+fn jobs_going_up_show_as_waiting_during_the_pass() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = start(SandboxOptions { latency_ms: 300, ..options(dir.path()) }).unwrap();
+    let http = client(&sb);
+    let settings =
+        QueueSettings { min_free_bytes: 0, reserve_bytes: 0, encryption_key_file: None, ..Default::default() };
+    let queue = Queue::open(&dir.path().join("queue"), settings).unwrap();
+    let signer = signer();
+    let cfg = SubmitConfig::new(PARTNER_ID, &sb.base_url, ResponseCheck::Key(key()));
+    let mut up = Uplink::new(&queue, &http, &signer, cfg, UplinkSettings::default());
+    let metrics = up.metrics.clone();
+    assert_eq!(up.pass(|_, _| {}).unwrap().len(), 0, "nothing yet");
+    queue.enqueue(&job(JobType::BiometricKyc, "slow-1")).unwrap();
+    let seen = std::sync::Mutex::new(Vec::new());
+    let done = AtomicBool::new(false);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            while !done.load(Ordering::Relaxed) {
+                seen.lock().unwrap().push(metrics.snapshot().pending);
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        });
+        assert_eq!(up.pass(|_, _| {}).unwrap().len(), 1);
+        done.store(true, Ordering::Relaxed);
+    });
+    let seen = seen.into_inner().unwrap();
+    assert!(seen.contains(&1), "the job never showed as waiting: {seen:?}");
+    assert_eq!(metrics.snapshot().pending, 0);
 }
 
 #[test]

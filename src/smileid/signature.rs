@@ -114,8 +114,20 @@ pub trait Signer: Send + Sync {
 }
 
 #[derive(Debug, thiserror::Error)]
-#[error("could not sign the request: {0}")]
-pub struct SignError(pub String);
+#[error("could not sign the request: {message}")]
+pub struct SignError {
+    pub message: String,
+    /// The signer answered and refused this kiosk (a wrong device token or auth_token): every
+    /// job would meet the same answer, so the uplink pauses rather than burn through the queue.
+    pub refused: bool,
+}
+
+impl SignError {
+    /// Signing failed this time (unreachable, an unreadable answer): tried again.
+    pub fn failed(message: impl Into<String>) -> Self {
+        SignError { message: message.into(), refused: false }
+    }
+}
 
 /// Key custody (a): the API key read from a root-only file or a systemd credential.
 #[derive(Debug, Clone)]

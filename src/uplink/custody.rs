@@ -55,15 +55,17 @@ struct SignedAnswer {
 fn read_answer(what: &str, status: u16, body: &[u8]) -> Result<Signed, SignError> {
     if !(200..300).contains(&status) {
         let detail = String::from_utf8_lossy(&body[..body.len().min(200)]).to_string();
-        return Err(SignError(format!("{what} refused to sign (HTTP {status}): {detail}")));
+        // Not this kiosk's to sign for (the token), rather than a passing fault of the signer.
+        let refused = matches!(status, 401 | 403) || crate::smileid::credentials_refused(status, body).is_some();
+        return Err(SignError { message: format!("{what} refused to sign (HTTP {status}): {detail}"), refused });
     }
-    let a: SignedAnswer =
-        serde_json::from_slice(body).map_err(|e| SignError(format!("{what} answered something unreadable: {e}")))?;
+    let a: SignedAnswer = serde_json::from_slice(body)
+        .map_err(|e| SignError::failed(format!("{what} answered something unreadable: {e}")))?;
     if a.success == Some(false) {
-        return Err(SignError(format!("{what} answered success: false")));
+        return Err(SignError::failed(format!("{what} answered success: false")));
     }
     if timestamp::parse(&a.timestamp).is_none() || a.signature.len() != 44 {
-        return Err(SignError(format!("{what} answered a malformed timestamp or signature")));
+        return Err(SignError::failed(format!("{what} answered a malformed timestamp or signature")));
     }
     Ok(Signed { timestamp: a.timestamp, signature: a.signature })
 }
@@ -89,7 +91,7 @@ impl Signer for PartnerSigner {
         let resp = self
             .http
             .execute_with_bearer(&req, self.device_token.expose())
-            .map_err(|e| SignError(format!("the partner signer is unreachable: {e}")))?;
+            .map_err(|e| SignError::failed(format!("the partner signer is unreachable: {e}")))?;
         read_answer("the partner signer", resp.status, &resp.body)
     }
 }
@@ -117,7 +119,7 @@ impl Signer for AuthSmileSigner {
             content_type: "application/json",
             body: serde_json::to_vec(&body).expect("json"),
         };
-        let resp = self.http.execute(&req).map_err(|e| SignError(format!("auth_smile is unreachable: {e}")))?;
+        let resp = self.http.execute(&req).map_err(|e| SignError::failed(format!("auth_smile is unreachable: {e}")))?;
         read_answer("auth_smile", resp.status, &resp.body)
     }
 }

@@ -249,6 +249,9 @@ impl<'a> Uplink<'a> {
         }
         // After the clock check: what is timed runs only on a confirmed clock.
         log_housekeeping(self.queue.housekeeping()?);
+        // The fleet sees the jobs now going up as waiting while the pass takes them (minutes on
+        // a slow link), not the figures from before they were captured.
+        self.write_status();
         let due = self.queue.due(UnixMillis::now().0, self.max_wait_ms())?;
         // Workers take jobs oldest first; a stop (link, credentials, clock) ends the pass for all.
         let todo = Mutex::new(VecDeque::from(due));
@@ -430,9 +433,17 @@ impl<'a> Uplink<'a> {
                 (Ok(o), None)
             }
             Err(e) => {
-                let msg = e.to_string();
+                let msg = match &e {
+                    DriveError::Sign(s) if s.refused => format!(
+                        "uploads are paused, every job kept, because the signer refused this kiosk: {}. Check the device token (smileid.device_token_file) or auth_token (smileid.auth_token_file) and the signer; the service reads them when it starts, so restart it after changing them (`systemctl restart kiosk-agent`)",
+                        s.message
+                    ),
+                    e => e.to_string(),
+                };
+                let pauses = matches!(&e, DriveError::Paused(_) | DriveError::Misdirected { .. })
+                    || matches!(&e, DriveError::Sign(s) if s.refused);
                 let stop = match &e {
-                    DriveError::Paused(_) | DriveError::Misdirected { .. } => {
+                    _ if pauses => {
                         let retry_at = UnixMillis::now().0 + self.settings.paused_retry_secs as i64 * 1000;
                         Some(LinkState::Paused { error: msg.clone(), retry_at })
                     }
