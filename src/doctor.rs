@@ -435,7 +435,8 @@ fn credentials(c: &Config) -> Check {
     let pid = &c.smileid.partner_id;
     // A signature made on a wrong clock is refused as a wrong key's is: the clock is named first.
     let skew = resp.date.as_deref().and_then(|d| crate::uplink::drive::clock_skew_secs(d, UnixMillis::now()));
-    let refused = matches!(resp.status, 401 | 403) || ["2204", "2205", "2405"].contains(&code.as_str());
+    let refused =
+        matches!(resp.status, 401 | 403) || crate::smileid::credentials_refused(resp.status, &resp.body).is_some();
     if let Some(s) = skew.filter(|s| refused && s.unsigned_abs() > c.uplink.max_clock_skew_secs) {
         check(
             "credentials",

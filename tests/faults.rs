@@ -47,6 +47,13 @@ fn client(sb: &RunningSandbox) -> HttpClient {
     HttpClient::new(Some(&sb.ca_pem_path), &Timeouts { idle_secs: 2, ..Timeouts::default() }).unwrap()
 }
 
+/// A queue in `dir` that neither keeps disk in reserve nor encrypts.
+fn queue(dir: &std::path::Path) -> Queue {
+    let settings =
+        QueueSettings { min_free_bytes: 0, reserve_bytes: 0, encryption_key_file: None, ..Default::default() };
+    Queue::open(&dir.join("queue"), settings).unwrap()
+}
+
 fn signer() -> LocalKeySigner {
     LocalKeySigner { partner_id: PARTNER_ID.into(), key: key() }
 }
@@ -168,11 +175,7 @@ fn a_clock_jump_stops_uploads_with_clock_wrong_then_they_resume() {
     let dir = tempfile::tempdir().unwrap();
     let sb = sandbox(dir.path());
     let http = client(&sb);
-    let queue = Queue::open(
-        &dir.path().join("queue"),
-        QueueSettings { min_free_bytes: 0, reserve_bytes: 0, encryption_key_file: None, ..Default::default() },
-    )
-    .unwrap();
+    let queue = queue(dir.path());
     queue.enqueue(&job(JobType::BiometricKyc, "clock-1")).unwrap();
     let signer = signer();
     let cfg = SubmitConfig::new(PARTNER_ID, &sb.base_url, ResponseCheck::Key(key()));
@@ -227,9 +230,7 @@ fn an_idle_kiosk_sees_its_link_return_and_a_refused_key_at_once() {
     let dir = tempfile::tempdir().unwrap();
     let sb = sandbox(dir.path());
     let http = client(&sb);
-    let settings =
-        QueueSettings { min_free_bytes: 0, reserve_bytes: 0, encryption_key_file: None, ..Default::default() };
-    let queue = Queue::open(&dir.path().join("queue"), settings).unwrap();
+    let queue = queue(dir.path());
     let signer = signer();
     let cfg = SubmitConfig::new(PARTNER_ID, &sb.base_url, ResponseCheck::Key(key()));
     let mut up = Uplink::new(&queue, &http, &signer, cfg.clone(), UplinkSettings::default());
@@ -255,9 +256,7 @@ fn jobs_going_up_show_as_waiting_during_the_pass() {
     let dir = tempfile::tempdir().unwrap();
     let sb = start(SandboxOptions { latency_ms: 300, ..options(dir.path()) }).unwrap();
     let http = client(&sb);
-    let settings =
-        QueueSettings { min_free_bytes: 0, reserve_bytes: 0, encryption_key_file: None, ..Default::default() };
-    let queue = Queue::open(&dir.path().join("queue"), settings).unwrap();
+    let queue = queue(dir.path());
     let signer = signer();
     let cfg = SubmitConfig::new(PARTNER_ID, &sb.base_url, ResponseCheck::Key(key()));
     let mut up = Uplink::new(&queue, &http, &signer, cfg, UplinkSettings::default());
