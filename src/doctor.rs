@@ -374,6 +374,7 @@ fn network(c: &Config) -> Check {
         body: Vec::new(),
     };
     match http.execute(&req) {
+        Err(e) if e.clock_behind_secs().is_some() => check("network", Verdict::Fail, e.to_string(), "fix the clock (NTP, or `timedatectl set-time`); jobs wait in the queue meanwhile"),
         Err(e) => check("network", Verdict::Fail, format!("cannot reach {root} over TLS: {e}"), "check the mobile data link, DNS, and that no captive portal or proxy intercepts TLS; jobs wait in the queue meanwhile"),
         Ok(r) => match r.date.as_deref().and_then(|d| clock_skew_secs(d, UnixMillis::now())) {
             Some(s) if s.unsigned_abs() > c.uplink.max_clock_skew_secs => check("network", Verdict::Fail, format!("{root} reachable, but this clock is {s} s off the server's"), "fix the clock (NTP); nothing is signed until then"),

@@ -604,9 +604,9 @@ fn link_words(u: &serde_json::Value) -> String {
         }
         "clock_wrong" => {
             // The kiosk's clock less Smile ID's.
-            let skew = u["skew_secs"].as_i64().unwrap_or(0);
-            let way = if skew < 0 { "behind" } else { "ahead of" };
-            format!("clock wrong: {} s {way} Smile ID's; nothing is signed until NTP sets it right", skew.abs())
+            let words =
+                kiosk_agent::uplink::drive::clock_words(u["skew_secs"].as_i64().unwrap_or(0), u["at_least"] == true);
+            format!("clock wrong: {words}; nothing is signed until NTP sets it right")
         }
         other => format!("{other} (no upload tried yet)"),
     }

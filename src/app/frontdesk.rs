@@ -383,7 +383,8 @@ mod tests {
             assert_eq!(screen_for(&f), Some(Screen::Error { problem }), "{f:?}");
         }
         // Held uploads keep the welcome (a walk-up still works, and is kept): a status line.
-        let held = [(paused, Link::Paused), (LinkState::ClockWrong { skew_secs: 900 }, Link::ClockWrong)];
+        let held =
+            [(paused, Link::Paused), (LinkState::ClockWrong { skew_secs: 900, at_least: false }, Link::ClockWrong)];
         for (state, link) in held {
             let f = Facts { link: state, start: Start::Button, ..idle() };
             assert_eq!(screen_for(&f), Some(Screen::Idle { link, start: Start::Button }));

@@ -26,12 +26,30 @@ pub enum DriveError {
     Paused(SubmitError),
     #[error("the server at the configured URL answered HTTP {status} without Smile ID's codes, so it is not Smile ID's API; uploads are paused and every job kept: check smileid.environment (\"sandbox\", \"production\", or a URL ending in /v1) and any proxy in between; the service reads its config when it starts, so restart it after changing it (`systemctl restart kiosk-agent`)")]
     Misdirected { status: u16 },
-    #[error("the kiosk's clock is {skew_secs} s off the server's; requests would be refused, so nothing is signed until the clock is fixed (check NTP)")]
-    ClockWrong { skew_secs: i64 },
+    #[error("{}; requests would be refused, so nothing is signed until the clock is fixed (check NTP)", clock_words(*skew_secs, *at_least))]
+    ClockWrong {
+        skew_secs: i64,
+        /// Known only as a bound: the server's certificate was not yet valid by this clock.
+        at_least: bool,
+    },
     #[error(transparent)]
     Sign(#[from] crate::smileid::signature::SignError),
     #[error("stopped before the next request: {0}")]
     Abandoned(String),
+}
+
+/// "the kiosk's clock is [at least] N s behind/ahead of the server's".
+pub fn clock_words(skew_secs: i64, at_least: bool) -> String {
+    let way = if skew_secs < 0 { "behind" } else { "ahead of" };
+    let bound = if at_least { "at least " } else { "" };
+    let secs = skew_secs.unsigned_abs();
+    // Seconds for NTP's small steps; hours or days too for a board that booted at its image's date.
+    let plain = match secs {
+        0..900 => String::new(),
+        900..172_800 => format!(" ({:.1} hours)", secs as f64 / 3600.0),
+        _ => format!(" ({:.0} days)", secs as f64 / 86_400.0),
+    };
+    format!("the kiosk's clock is {bound}{secs} s{plain} {way} the server's")
 }
 
 /// How hard to try before handing the job back to the queue.
@@ -102,11 +120,18 @@ pub fn drive(
                 let r = sub.handle_response(resp, UnixMillis::now());
                 if let Some(s) = skew.filter(|s| s.unsigned_abs() > policy.max_clock_skew.as_secs()) {
                     // The answer is kept (the machine has moved on); the next signature would be refused.
-                    return Err(DriveError::ClockWrong { skew_secs: s });
+                    return Err(DriveError::ClockWrong { skew_secs: s, at_least: false });
                 }
                 r
             }
-            Err(e) => Err(sub.handle_transport_error(e.to_string())),
+            Err(e) => {
+                let err = sub.handle_transport_error(e.to_string());
+                if let Some(behind) = e.clock_behind_secs() {
+                    // The handshake failed on this clock: nothing was sent, and no retry can help.
+                    return Err(DriveError::ClockWrong { skew_secs: -(behind as i64), at_least: true });
+                }
+                Err(err)
+            }
         };
         let Err(err) = result else { continue };
         if sub.phase() == Phase::Done {

@@ -44,6 +44,37 @@ pub enum HttpError {
     CaFile { path: PathBuf, detail: String },
     #[error("request to {host} failed: {detail}")]
     Transport { host: String, detail: String },
+    /// The server's certificate starts after this kiosk's "now": the clock is behind (a board
+    /// without a battery clock boots at its image's date). No certificate error says more.
+    #[error("request to {host} failed: its certificate is valid only from {behind_secs} s after this kiosk's time, so this clock is at least that far behind; nothing was sent. Set the clock (check NTP); the jobs wait")]
+    ClockBehind { host: String, behind_secs: u64 },
+}
+
+impl HttpError {
+    /// How far behind the server's certificate shows this kiosk's clock to be, if it does.
+    pub fn clock_behind_secs(&self) -> Option<u64> {
+        match self {
+            HttpError::ClockBehind { behind_secs, .. } => Some(*behind_secs),
+            _ => None,
+        }
+    }
+}
+
+/// A certificate not yet valid at this kiosk's time: how many seconds early the kiosk is.
+fn not_yet_valid(e: &ureq::Error) -> Option<u64> {
+    use rustls::CertificateError as C;
+    let tls = match e {
+        ureq::Error::Rustls(r) => r,
+        ureq::Error::Io(io) => io.get_ref()?.downcast_ref::<rustls::Error>()?,
+        _ => return None,
+    };
+    match tls {
+        rustls::Error::InvalidCertificate(C::NotValidYetContext { time, not_before }) => {
+            Some(not_before.as_secs().saturating_sub(time.as_secs()).max(1))
+        }
+        rustls::Error::InvalidCertificate(C::NotValidYet) => Some(1),
+        _ => None,
+    }
 }
 
 /// Largest answer the agent reads; Smile ID's JSON answers are a few KB.
@@ -252,7 +283,10 @@ impl HttpClient {
 
     fn send(&self, req: &HttpRequest, bearer: Option<&str>) -> Result<HttpResponse, HttpError> {
         let host = host_of(&req.url);
-        let fail = |e: ureq::Error| HttpError::Transport { host: host.clone(), detail: advise(e.to_string()) };
+        let fail = |e: ureq::Error| match not_yet_valid(&e) {
+            Some(behind_secs) => HttpError::ClockBehind { host: host.clone(), behind_secs },
+            None => HttpError::Transport { host: host.clone(), detail: advise(e.to_string()) },
+        };
         let result = match req.method {
             Method::Get => self.agent.get(&req.url).call(),
             Method::Post => {

@@ -81,6 +81,9 @@ pub enum LinkState {
     },
     ClockWrong {
         skew_secs: i64,
+        /// The skew is a bound (from the server's certificate), not a measurement.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        at_least: bool,
     },
 }
 
@@ -178,8 +181,9 @@ impl<'a> Uplink<'a> {
         }
     }
 
-    /// Reaches the API host over TLS; any HTTP answer means the link works. Returns the clock skew.
-    pub fn probe(&self) -> Result<Option<i64>, String> {
+    /// Reaches the API host over TLS; any HTTP answer means the link works. Returns the clock skew;
+    /// a certificate not yet valid by this clock is [`super::http::HttpError::ClockBehind`].
+    pub fn probe(&self) -> Result<Option<i64>, super::http::HttpError> {
         let root = super::http::origin_of(&self.cfg.base_url);
         let req = HttpRequest {
             method: Method::Get,
@@ -187,7 +191,7 @@ impl<'a> Uplink<'a> {
             content_type: "application/json",
             body: Vec::new(),
         };
-        let resp = self.http.execute(&req).map_err(|e| e.to_string())?;
+        let resp = self.http.execute(&req)?;
         Ok(resp.date.as_deref().and_then(|d| clock_skew_secs(d, UnixMillis::now())))
     }
 
@@ -447,7 +451,9 @@ impl<'a> Uplink<'a> {
                         let retry_at = UnixMillis::now().0 + self.settings.paused_retry_secs as i64 * 1000;
                         Some(LinkState::Paused { error: msg.clone(), retry_at })
                     }
-                    DriveError::ClockWrong { skew_secs } => Some(LinkState::ClockWrong { skew_secs: *skew_secs }),
+                    DriveError::ClockWrong { skew_secs, at_least } => {
+                        Some(LinkState::ClockWrong { skew_secs: *skew_secs, at_least: *at_least })
+                    }
                     DriveError::GaveUp { last: SubmitError::Transport(t), .. } => {
                         Some(LinkState::Down { error: t.clone() })
                     }
@@ -484,12 +490,18 @@ impl<'a> Uplink<'a> {
     fn check_link(&mut self) -> bool {
         match self.probe() {
             Err(e) => {
-                self.link = LinkState::Down { error: e };
+                self.link = match e.clock_behind_secs() {
+                    Some(behind) => {
+                        self.queue.distrust_clock();
+                        LinkState::ClockWrong { skew_secs: -(behind as i64), at_least: true }
+                    }
+                    None => LinkState::Down { error: e.to_string() },
+                };
                 false
             }
             Ok(Some(skew)) if skew.unsigned_abs() > self.settings.max_clock_skew_secs => {
                 self.queue.distrust_clock();
-                self.link = LinkState::ClockWrong { skew_secs: skew };
+                self.link = LinkState::ClockWrong { skew_secs: skew, at_least: false };
                 false
             }
             Ok(skew) => {
@@ -533,9 +545,12 @@ impl<'a> Uplink<'a> {
                 LinkState::Up => ("up", "Smile ID's API is reachable".to_string()),
                 LinkState::Down { error } => ("down", format!("Smile ID's API is unreachable: {error}")),
                 LinkState::Paused { error, .. } => ("paused", error.clone()),
-                LinkState::ClockWrong { skew_secs } => (
+                LinkState::ClockWrong { skew_secs, at_least } => (
                     "clock_wrong",
-                    format!("the clock is {skew_secs} s off the server's; nothing is signed until NTP fixes it"),
+                    format!(
+                        "{}; nothing is signed until NTP fixes it",
+                        super::drive::clock_words(*skew_secs, *at_least)
+                    ),
                 ),
                 LinkState::Unknown => ("unknown", String::new()),
             };
