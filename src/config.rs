@@ -373,8 +373,17 @@ impl DisplayConfig {
         crate::display::brand::Brand::new(self.accent.as_deref(), self.logo.as_deref())
     }
 
+    /// The device nodes the display needs, for messages.
+    pub fn device_names(&self) -> String {
+        match self.backend {
+            DisplayBackend::Framebuffer => self.device.clone(),
+            DisplayBackend::Spi => format!("{} and {}", self.spi_device, self.gpio_chip),
+            DisplayBackend::Png => self.out_dir.display().to_string(),
+        }
+    }
+
     /// The display's device node is not there (a cable, a driver loading late), as opposed to
-    /// there and refused: the agent runs its uploads meanwhile.
+    /// there and refused: the agent runs everything else meanwhile.
     pub fn device_absent(&self) -> bool {
         let gone = |p: &str| !Path::new(p).exists();
         match self.backend {
@@ -382,6 +391,19 @@ impl DisplayConfig {
             DisplayBackend::Spi => gone(&self.spi_device) || gone(&self.gpio_chip),
             DisplayBackend::Png => false,
         }
+    }
+
+    /// The configured display; while its device is not there, one that draws nothing and opens
+    /// the device once it appears ([`crate::display::awaited`]).
+    pub fn open_or_await(&self) -> Result<Box<dyn Display + Send>, DisplayError> {
+        if !self.device_absent() {
+            return self.open();
+        }
+        let texts = Texts::load(&self.language, self.lang_dir.as_deref())
+            .map_err(|e| DisplayError::Device { device: "language".into(), detail: e.to_string() })?;
+        let config = self.clone();
+        let open = Box::new(move || (!config.device_absent()).then(|| config.open()));
+        Ok(Box::new(crate::display::awaited::Awaited::new((self.width, self.height), texts, open)))
     }
 
     /// The configured display, speaking the configured language.

@@ -469,30 +469,6 @@ fn start_watchdog(heartbeat: std::sync::Arc<std::sync::atomic::AtomicI64>) {
     });
 }
 
-/// Runs the uplink until the configured display's device is there (true) or the service is
-/// stopped (false).
-fn upload_until_display(c: &Config, queue: &Queue) -> Result<bool> {
-    let smile = SmileLink::new(c)?;
-    let mut uplink = smile.uplink(c, queue);
-    kiosk_agent::systemd::notify("READY=1\nSTATUS=waiting for the display; uploading");
-    start_watchdog(uplink.heartbeat.clone());
-    // Set once the display is there, or the service is stopped: the uplink's pass then ends.
-    let done = std::sync::atomic::AtomicBool::new(false);
-    std::thread::scope(|s| {
-        let watcher = s.spawn(|| {
-            while c.display.device_absent() && !STOP.load(Ordering::Relaxed) && !done.load(Ordering::Relaxed) {
-                std::thread::sleep(std::time::Duration::from_secs(1));
-            }
-            done.store(true, Ordering::Relaxed);
-        });
-        let ran = uplink.run(&done, false, log_event);
-        done.store(true, Ordering::Relaxed);
-        let _ = watcher.join();
-        ran
-    })?;
-    Ok(!STOP.load(Ordering::Relaxed))
-}
-
 /// Opens the queue for this process alone and reports anything reconciliation had to repair.
 /// `wait` rides out a short-lived holder (an operator's read-only command) for that long.
 fn open_queue(c: &Config, wait: std::time::Duration) -> Result<Queue> {
@@ -639,6 +615,18 @@ fn print_status(v: &serde_json::Value) {
     }
     if let Some(k) = v["keys_problem"].as_str() {
         println!("{:<11}{k}", "keys");
+    }
+    // What the running service finds wrong beside the link (which has its own line).
+    let link_problems = ["paused", "clock_wrong", "link_down"];
+    let others: Vec<&str> = v["problems"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|p| p.as_str())
+        .filter(|p| !link_problems.contains(p))
+        .collect();
+    if !others.is_empty() {
+        println!("{:<11}{} (`kiosk-agent doctor` says what to do)", "problems", others.join(", "));
     }
 }
 
@@ -900,22 +888,7 @@ fn run(cli: Cli) -> Result<()> {
                 smile.uplink(&c, &queue).run(&STOP, true, log_event)?;
                 return Ok(());
             }
-            let agent = loop {
-                match kiosk_agent::app::Agent::build(c.clone(), queue.clone()) {
-                    // No screen yet (a loose cable, a driver loading late): the jobs already
-                    // captured still go up, and the screens start once it is there.
-                    Err(kiosk_agent::app::AppError::Display(e)) if c.display.device_absent() => {
-                        kiosk_agent::log::warn(
-                            &format!("{e}; uploading the queued jobs meanwhile; the screens, sessions and control API start once it is there (looked for every second)"),
-                            &[],
-                        );
-                        if !upload_until_display(&c, &queue)? {
-                            return Ok(());
-                        }
-                    }
-                    r => break r?,
-                }
-            };
+            let agent = kiosk_agent::app::Agent::build(c.clone(), queue.clone())?;
             start_watchdog(agent.heartbeat.clone());
             agent.run(&STOP, log_event)?;
             kiosk_agent::systemd::notify("STOPPING=1");
@@ -1031,7 +1004,7 @@ fn run(cli: Cli) -> Result<()> {
                 Err(QueueError::Busy { .. } | QueueError::NoAccess { .. }) => {
                     let h = api_call(&c.api.socket, "GET", "/v1/health", None)
                         .context("the queue is in use by another kiosk-agent process and no service answers on its control API: a `capture` or `upload` run by hand may hold it (try again when it ends), or start the service")?;
-                    serde_json::json!({"uplink": h["uplink"], "queue": h["queue"], "service": "running"})
+                    serde_json::json!({"uplink": h["uplink"], "queue": h["queue"], "service": "running", "problems": h["problems"]})
                 }
                 Err(e @ QueueError::Missing { .. }) => {
                     eprintln!("kiosk-agent: {e}");

@@ -525,7 +525,8 @@ fn capture(config: &Path) -> String {
 }
 
 /// The service started while its screen is not there (an HDMI cable, a driver loading late)
-/// still uploads the jobs captured before, says why in the log, and stops cleanly.
+/// still uploads the jobs captured before, serves its control API (health and `status` name
+/// the screen; a session is refused, saying why), says why in the log, and stops cleanly.
 #[test]
 fn a_kiosk_whose_screen_is_missing_still_uploads_its_queue() {
     let sb = start_sandbox(&[]);
@@ -536,7 +537,8 @@ fn a_kiosk_whose_screen_is_missing_still_uploads_its_queue() {
     let cfg = std::fs::read_to_string(&config)
         .unwrap()
         .replace("backend = \"png\"", &format!("backend = \"framebuffer\"\ndevice = {fb:?}"));
-    std::fs::write(&config, cfg + "[uplink]\nidle_poll_secs = 1\n").unwrap();
+    let socket = dir.path().join("control.sock");
+    std::fs::write(&config, cfg + &format!("[uplink]\nidle_poll_secs = 1\n[api]\nsocket = {socket:?}\n")).unwrap();
     let log = dir.path().join("service.log");
     let mut svc = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
         .args(["run", "--config"])
@@ -549,12 +551,27 @@ fn a_kiosk_whose_screen_is_missing_still_uploads_its_queue() {
         assert!(t.elapsed().as_secs() < 30, "not uploaded: {}", std::fs::read_to_string(&log).unwrap());
         std::thread::sleep(std::time::Duration::from_millis(200));
     }
+    let s = status(&config);
+    assert_eq!(s["service"], "running", "{s}");
+    assert!(s["problems"].as_array().unwrap().contains(&"display_missing".into()), "{s}");
+    let words = text(&agent(&["status"], &config));
+    assert!(words.contains("problems   display_missing"), "{words}");
+    let o = agent(&["session", "--job-type", "4", "--user-id", "u"], &config);
+    assert!(!o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("screen") && text(&o).contains("fb-unplugged") && text(&o).contains("503"),
+        "{}",
+        text(&o)
+    );
     // SAFETY: kill has no memory preconditions.
     unsafe { libc::kill(svc.id() as i32, libc::SIGTERM) };
     let st = svc.wait().unwrap();
     let said = std::fs::read_to_string(&log).unwrap();
     assert!(st.success(), "{said}");
-    assert!(said.contains("fb-unplugged") && said.contains("uploading the queued jobs meanwhile"), "{said}");
+    assert!(
+        said.contains("fb-unplugged") && said.contains("uploads, the control API and health run meanwhile"),
+        "{said}"
+    );
 }
 
 /// `queue ls` keeps its columns whatever the job_ids: long ones, combining marks, wide

@@ -99,6 +99,7 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
     // What is on the panel: the screen and the language it was drawn in.
     let mut drawn: Option<(Screen, String)> = None;
     let mut slow: Option<(std::time::Instant, bool, bool)> = None;
+    let mut display_missing = service.display_missing();
     // The number of the last session seen ending: a new one forgets the language chosen.
     let mut ended_seen = service.sessions.last_ended().map(|e| e.number);
     while !stop.load(Ordering::Relaxed) {
@@ -120,6 +121,11 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
         let (camera_missing, storage_full) = match slow {
             Some((at, c, s)) if at.elapsed() < SLOW_TICK => (c, s),
             _ => {
+                // A screen that has just appeared is drawn on at once (nothing has reached it).
+                let missing = service.display_missing();
+                if std::mem::replace(&mut display_missing, missing) && !missing {
+                    drawn = None;
+                }
                 let (c, s) = (service.camera_missing(), service.storage_full());
                 service.metrics.set_camera_present(!c);
                 slow = Some((std::time::Instant::now(), c, s));

@@ -19,7 +19,7 @@ use std::sync::Arc;
 
 use crate::config::{Config, ConfigError};
 use crate::display::slot::DisplaySlot;
-use crate::display::DisplayError;
+use crate::display::{Display, DisplayError};
 use crate::queue::{Queue, QueueError, Record};
 use crate::session::SessionRequest;
 use crate::smileid::signature::Signer;
@@ -126,9 +126,16 @@ pub struct Agent {
 }
 
 impl Agent {
-    /// Opens the display and builds every part; nothing runs yet.
+    /// Opens the display and builds every part; nothing runs yet. A display whose device is not
+    /// there yet is waited for: everything else runs, and sessions are refused until it is.
     pub fn build(config: Config, queue: Arc<Queue>) -> Result<Agent, AppError> {
-        let display = DisplaySlot::new(config.display.open()?);
+        if config.display.device_absent() {
+            crate::log::warn(
+                &format!("the display ({}) is not there: no sessions until it is (looked for every 2 s); uploads, the control API and health run meanwhile. Check its cable and driver, and the [display] settings", config.display.device_names()),
+                &[],
+            );
+        }
+        let display = DisplaySlot::new(config.display.open_or_await()?);
         let link: LinkWatch = Arc::new(std::sync::Mutex::new(LinkState::Unknown));
         let service = Arc::new(service::build(config.clone(), queue.clone(), display.clone(), link.clone())?);
         Ok(Agent { config, queue, service, display, link, heartbeat: Default::default() })
@@ -162,33 +169,31 @@ impl Agent {
         let threads_stop = Arc::new(AtomicBool::new(false));
         let c = &self.config;
         service::start_api(self.service.clone(), threads_stop.clone())?;
-        if let Some(rx) = c.input.watch()? {
-            let (service, slot) = (self.service.clone(), self.display.clone());
+        if c.display.device_absent() {
+            // Nobody can use the kiosk without its screen, and a touch panel maps to the
+            // screen's own size: the inputs are read once it is there and open.
+            let (service, slot, stop) = (self.service.clone(), self.display.clone(), threads_stop.clone());
             std::thread::Builder::new()
-                .name("button".into())
+                .name("inputs".into())
                 .spawn(move || {
-                    for ev in rx {
-                        frontdesk::on_button(&service, &slot, ev == crate::input::Event::Press);
+                    while !stop.load(Ordering::Relaxed) {
+                        // Opened by the front desk's first screen after the device appears.
+                        let open = slot.borrow(TICK).is_some_and(|d| d.live());
+                        if open {
+                            if let Err(e) = start_inputs(&service, &slot, stop) {
+                                crate::log::error(
+                                    &format!("{e}; the kiosk runs without its inputs until restarted"),
+                                    &[],
+                                );
+                            }
+                            return;
+                        }
+                        std::thread::sleep(TICK);
                     }
                 })
                 .expect("a thread can be spawned");
-        }
-        if !c.input.evdev.is_empty() {
-            let (rx, can) = c.input.watch_evdev(self.display.size, threads_stop.clone())?;
-            // The Start button, the language arrows and "Read more" need a finger.
-            self.service.touch.store(can.touch, Ordering::Relaxed);
-            self.service.keys.store(can.keys, Ordering::Relaxed);
-            self.service.sessions.read_more.store(can.touch, Ordering::Relaxed);
-            self.service.sessions.keys.store(can.keys, Ordering::Relaxed);
-            let (service, slot) = (self.service.clone(), self.display.clone());
-            std::thread::Builder::new()
-                .name("touch".into())
-                .spawn(move || {
-                    for g in rx {
-                        frontdesk::on_gesture(&service, &slot, g);
-                    }
-                })
-                .expect("a thread can be spawned");
+        } else {
+            start_inputs(&self.service, &self.display, threads_stop.clone())?;
         }
         {
             let (service, slot, stop) = (self.service.clone(), self.display.clone(), threads_stop.clone());
@@ -215,4 +220,42 @@ impl Agent {
         let _ = std::fs::remove_file(&c.api.socket);
         Ok(result?)
     }
+}
+
+/// How often a display that is not there yet is looked for.
+const TICK: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// Reads the button and the evdev devices (touch, keys), each on its own thread, into the
+/// front desk.
+fn start_inputs(service: &Arc<Service>, slot: &Arc<DisplaySlot>, stop: Arc<AtomicBool>) -> Result<(), AppError> {
+    let size = slot.borrow(std::time::Duration::from_secs(5)).map_or(slot.size, |d| d.size());
+    if let Some(rx) = service.config.input.watch()? {
+        let (service, slot) = (service.clone(), slot.clone());
+        std::thread::Builder::new()
+            .name("button".into())
+            .spawn(move || {
+                for ev in rx {
+                    frontdesk::on_button(&service, &slot, ev == crate::input::Event::Press);
+                }
+            })
+            .expect("a thread can be spawned");
+    }
+    if !service.config.input.evdev.is_empty() {
+        let (rx, can) = service.config.input.watch_evdev(size, stop)?;
+        // The Start button, the language arrows and "Read more" need a finger.
+        service.touch.store(can.touch, Ordering::Relaxed);
+        service.keys.store(can.keys, Ordering::Relaxed);
+        service.sessions.read_more.store(can.touch, Ordering::Relaxed);
+        service.sessions.keys.store(can.keys, Ordering::Relaxed);
+        let (service, slot) = (service.clone(), slot.clone());
+        std::thread::Builder::new()
+            .name("touch".into())
+            .spawn(move || {
+                for g in rx {
+                    frontdesk::on_gesture(&service, &slot, g);
+                }
+            })
+            .expect("a thread can be spawned");
+    }
+    Ok(())
 }

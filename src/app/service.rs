@@ -94,6 +94,11 @@ impl Service {
         !any_video
     }
 
+    /// The display's device is not there (yet): sessions wait for it.
+    pub fn display_missing(&self) -> bool {
+        self.config.display.device_absent()
+    }
+
     /// The link as the uplink last saw it.
     pub fn link(&self) -> LinkState {
         self.link.lock().unwrap_or_else(|e| e.into_inner()).clone()
@@ -117,6 +122,14 @@ impl Backend for Service {
         let job_id = &req.job_id;
         // Refused before the person spends two minutes at the camera, not when the job is saved.
         self.queue.check_new_job_id(job_id).map_err(queue_refusal)?;
+        if self.display_missing() {
+            let why = format!(
+                "no session was started: the kiosk's screen ({}) is not there; check its cable and driver (the agent finds it again by itself), or the [display] settings in kiosk.toml",
+                self.config.display.device_names()
+            );
+            crate::log::warn(&why, &[]);
+            return Err(Refusal::coded(503, "display_missing", why));
+        }
         // Nor asked for consent to photos no camera can take (the welcome says so meanwhile).
         if self.camera_missing() {
             let which = match self.config.camera.device.as_str() {
@@ -310,6 +323,9 @@ impl Backend for Service {
             LinkState::ClockWrong { .. } => problems.push("clock_wrong"),
             LinkState::Down { .. } => problems.push("link_down"),
             LinkState::Up | LinkState::Unknown => {}
+        }
+        if self.display_missing() {
+            problems.push("display_missing");
         }
         if self.camera_missing() {
             problems.push("camera_missing");

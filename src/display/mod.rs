@@ -2,6 +2,7 @@
 //! person's language ([`text`]), shown by a [`Display`] backend.
 
 pub mod audit;
+pub mod awaited;
 pub mod brand;
 pub mod canvas;
 pub mod fb;
