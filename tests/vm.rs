@@ -212,6 +212,26 @@ fn framebuffer_and_gpio_button() {
     assert!(looks.contains(&want.rgb), "the framebuffer did not show the {start:?} welcome with the panel unplugged");
     let plugged = gone + log[gone..].find("(a touch panel)").expect("the panel plugged in was read");
     assert!(log[plugged..].contains("walk-up session started"), "{log}");
+
+    // The screen's driver loaded after the service started: meanwhile the control API answered
+    // (`status` named the missing screen, a session was refused saying why); then the welcome
+    // was drawn on the new /dev/fb0, the touch panel was read, and a tap started a session.
+    let said = |f: &str| std::fs::read_to_string(dir.join(f)).unwrap_or_default();
+    let log = said("late.log");
+    assert!(said("late-status.txt").contains("display_missing"), "{}\n{log}", said("late-status.txt"));
+    let refused = said("late-session.txt");
+    assert!(refused.contains("screen (/dev/fb0) is not there") && refused.contains("503"), "{refused}\n{log}");
+    let there = log.find("the display is there now").unwrap_or_else(|| panic!("{log}"));
+    let touch = log.find("(a touch panel)").unwrap_or_else(|| panic!("{log}"));
+    assert!(touch > there, "the touch panel is read once the screen is open: {log}");
+    assert!(log[there..].contains("walk-up session started"), "{log}");
+    let idle = Screen::Idle {
+        link: kiosk_agent::display::screens::Link::Offline,
+        start: kiosk_agent::display::screens::Start::Touch { languages: true },
+    };
+    let mut want = Canvas::new(w, h);
+    render(&idle, &kiosk_agent::display::english(), &mut want);
+    assert!(screen_dump(dir, "late-idle.raw", (w, h)) == want.rgb, "the welcome was not drawn on the late screen");
 }
 
 /// One screen read back from bochs' XRGB8888 framebuffer, as packed RGB.

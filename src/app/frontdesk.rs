@@ -126,6 +126,7 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
                 if std::mem::replace(&mut display_missing, missing) && !missing {
                     drawn = None;
                 }
+                service.metrics.set_display_present(!missing);
                 let (c, s) = (service.camera_missing(), service.storage_full());
                 service.metrics.set_camera_present(!c);
                 slow = Some((std::time::Instant::now(), c, s));

@@ -237,6 +237,8 @@ pub struct Snapshot {
     pub link: Link,
     /// Whether the camera could be opened at last look (`None` while a session holds it).
     pub camera_present: Option<bool>,
+    /// Whether the screen's device is there (`None` before the front desk first looked).
+    pub display_present: Option<bool>,
 }
 
 /// Who this kiosk is, for the `kiosk_info` series.
@@ -293,14 +295,18 @@ impl Registry {
         self.last_upload.store(now_unix, Relaxed);
     }
 
-    /// The queue and link as of a pass (the camera's presence is kept: the front desk sets it).
+    /// The queue and link as of a pass (the devices' presence is kept: the front desk sets it).
     pub fn set_snapshot(&self, s: Snapshot) {
         let mut cur = lock(&self.snapshot);
-        *cur = Snapshot { camera_present: cur.camera_present, ..s };
+        *cur = Snapshot { camera_present: cur.camera_present, display_present: cur.display_present, ..s };
     }
 
     pub fn set_camera_present(&self, present: bool) {
         lock(&self.snapshot).camera_present = Some(present);
+    }
+
+    pub fn set_display_present(&self, present: bool) {
+        lock(&self.snapshot).display_present = Some(present);
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -409,6 +415,14 @@ pub fn expose(r: &Registry, who: &Identity, version: &str) -> String {
             &mut out,
             "kiosk_camera_present",
             "1 when the camera's device was there at the last look (0 also when it failed to open).",
+            present as u8 as f64,
+        );
+    }
+    if let Some(present) = s.display_present {
+        gauge(
+            &mut out,
+            "kiosk_display_present",
+            "1 when the screen's device is there (0: no sessions until it is).",
             present as u8 as f64,
         );
     }

@@ -147,9 +147,9 @@ impl RetryClass {
     }
 }
 
-/// A request Smile ID (or the network path to it) refused.
+/// A request Smile ID (or the network path to it) refused, or could not take now.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
-#[error("Smile ID refused the request (HTTP {status}{}): {message}", code.as_deref().map(|c| format!(", code {c}")).unwrap_or_default())]
+#[error("{}", self.describe())]
 pub struct ApiError {
     pub status: u16,
     pub code: Option<String>,
@@ -166,6 +166,18 @@ struct ErrorBody {
 }
 
 impl ApiError {
+    fn describe(&self) -> String {
+        let code = self.code.as_deref().map(|c| format!(", code {c}")).unwrap_or_default();
+        match self.class {
+            // A 503 from a busy server or a proxy is no refusal: nothing is wrong with the job.
+            RetryClass::Transient => format!(
+                "Smile ID could not take the request now (HTTP {}{code}): {}; it is tried again",
+                self.status, self.message
+            ),
+            _ => format!("Smile ID refused the request (HTTP {}{code}): {}", self.status, self.message),
+        }
+    }
+
     /// Reads a non-2xx response: `{error, code}` when the body has it, else the status decides.
     pub fn from_response(status: u16, body: &[u8]) -> Self {
         let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
@@ -195,6 +207,14 @@ impl ApiError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_busy_server_is_not_said_to_refuse() {
+        let busy = ApiError::from_response(503, b"<html>Service Unavailable</html>");
+        assert!(busy.to_string().starts_with("Smile ID could not take the request now (HTTP 503)"), "{busy}");
+        let refused = ApiError::from_response(400, br#"{"error":"Invalid job type","code":"2213"}"#);
+        assert_eq!(refused.to_string(), "Smile ID refused the request (HTTP 400, code 2213): Invalid job type");
+    }
 
     #[test]
     fn error_bodies_are_classified() {

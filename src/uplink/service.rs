@@ -590,6 +590,7 @@ impl<'a> Uplink<'a> {
                 LinkState::ClockWrong { .. } => Link::ClockWrong,
             },
             camera_present: None,
+            display_present: None,
         }
     }
 

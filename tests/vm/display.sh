@@ -217,6 +217,40 @@ sleep 1
 echo "tap idle start en" >&7
 log_has 2 "walk-up session started" /mnt/touch.log || exit 52
 kill $run
+wait $run
+exec 7>&-
+wait $feed
+
+# 9. The screen's driver loads late: the service starts with no /dev/fb0 (bochs unloaded),
+#    answers on its control API (`status` names the missing screen, a session is refused), and
+#    once the driver is loaded it draws the welcome on the new /dev/fb0 and reads the touch panel.
+unloaded=
+for _ in $(seq 10); do /bin/busybox rmmod bochs && { unloaded=1; break; }; sleep 1; done
+[ -n "$unloaded" ] || { /bin/busybox lsmod; exit 60; }
+for _ in $(seq 20); do [ -e /dev/fb0 ] || break; sleep 0.5; done
+[ -e /dev/fb0 ] && exit 61
+sed -e "s#$W/state-touch#$W/state-late#" -e "s#$W/touch.sock#$W/late.sock#" $W/touch.toml > $W/late.toml
+$A run --config $W/late.toml > /mnt/late.log 2>&1 &
+run=$!
+log_has 1 "running; control API" /mnt/late.log || exit 62
+$A status --config $W/late.toml > /mnt/late-status.txt 2>&1
+$A session --config $W/late.toml --user-id late-user --job-type 4 > /mnt/late-session.txt 2>&1 && exit 63
+mkfifo $W/finger3
+$L /mnt/uinput_feed "$fbw" "$fbh" < $W/finger3 > /mnt/touch-feed3.log 2>&1 &
+feed=$!
+exec 7> $W/finger3
+insmod "$(grep '/bochs.ko' /modules.list)" || exit 64
+# The new framebuffer takes the text console again: let it go, as in 1.
+for v in /sys/class/vtconsole/vtcon*; do
+  grep -q "frame buffer" $v/name && echo 0 > $v/bind
+done
+log_has 1 "the display is there now" /mnt/late.log || exit 65
+log_has 1 "(a touch panel)" /mnt/late.log || exit 66
+sleep 3
+dd if=/dev/fb0 of=/mnt/late-idle.raw bs=4096 2>/dev/null
+echo "tap idle start en" >&7
+log_has 1 "walk-up session started" /mnt/late.log || exit 67
+kill $run
 exec 7>&-
 wait $feed
 exit 0
