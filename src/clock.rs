@@ -53,14 +53,20 @@ impl Clock for SystemClock {
     }
 
     fn boot(&self) -> BootStamp {
-        let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
-        // SAFETY: a valid out-parameter for clock_gettime.
-        unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
-        // time_t and long are 32 bits on armv7: widen on every target.
-        #[allow(clippy::useless_conversion)]
-        let ms = i64::from(ts.tv_sec) * 1000 + i64::from(ts.tv_nsec) / 1_000_000;
-        BootStamp { boot_id: boot_id(), ms }
+        BootStamp { boot_id: boot_id(), ms: boot_ms() }
     }
+}
+
+/// Milliseconds of `CLOCK_BOOTTIME`: for intervals that NTP or an operator setting the clock
+/// must not stretch (the watchdog's heartbeat).
+pub fn boot_ms() -> i64 {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: a valid out-parameter for clock_gettime.
+    unsafe { libc::clock_gettime(libc::CLOCK_BOOTTIME, &mut ts) };
+    // time_t and long are 32 bits on armv7: widen on every target.
+    #[allow(clippy::useless_conversion)]
+    let ms = i64::from(ts.tv_sec) * 1000 + i64::from(ts.tv_nsec) / 1_000_000;
+    ms
 }
 
 /// A clock moved by hand, for tests: wall and boot time advance together unless the wall

@@ -460,7 +460,8 @@ fn log_event(r: &Record, ev: &Event) {
 fn start_watchdog(heartbeat: std::sync::Arc<std::sync::atomic::AtomicI64>) {
     let Some(every) = kiosk_agent::systemd::watchdog_interval() else { return };
     std::thread::spawn(move || loop {
-        let age_ms = kiosk_agent::smileid::timestamp::UnixMillis::now().0 - heartbeat.load(Ordering::Relaxed);
+        // Boot-clock ms on both sides: setting the wall clock neither trips nor blinds it.
+        let age_ms = kiosk_agent::clock::boot_ms() - heartbeat.load(Ordering::Relaxed);
         // A single upload on 2G may take minutes; beyond 4 minutes without progress, stop vouching.
         if age_ms < 240_000 {
             kiosk_agent::systemd::notify("WATCHDOG=1");

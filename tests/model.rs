@@ -30,17 +30,6 @@ fn text(o: &Output) -> String {
     format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
 }
 
-/// libfaketime, preloaded into the agent itself (the `faketime` wrapper would stand between the
-/// test and the agent's pid, so a SIGKILL would miss the agent).
-fn libfaketime() -> PathBuf {
-    let found = std::fs::read_dir("/usr/lib")
-        .unwrap()
-        .flatten()
-        .map(|e| e.path().join("faketime/libfaketime.so.1"))
-        .find(|p| p.exists());
-    found.expect("libfaketime is needed (Debian package faketime; scripts/test.sh installs it)")
-}
-
 /// The agent binary, its wall clock moved by `offset` (e.g. "+4d"); the boot clock is left
 /// alone, as a real clock jump leaves it.
 fn agent_at(offset: Option<&str>) -> Command {

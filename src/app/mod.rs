@@ -214,7 +214,7 @@ impl Agent {
         uplink.link_watch = Some(self.link.clone());
         uplink.metrics = self.service.metrics.clone();
         uplink.heartbeat = self.heartbeat.clone();
-        uplink.heartbeat.store(crate::smileid::timestamp::UnixMillis::now().0, Ordering::Relaxed);
+        uplink.heartbeat.store(crate::clock::boot_ms(), Ordering::Relaxed);
         let result = uplink.run(stop, false, on_event);
         threads_stop.store(true, Ordering::Relaxed);
         let _ = std::fs::remove_file(&c.api.socket);

@@ -117,10 +117,11 @@ pub struct Uplink<'a> {
     pub status_file: Option<PathBuf>,
     /// Given the link state after every pass.
     pub link_watch: Option<LinkWatch>,
-    /// Unix ms of the loop's last sign of life (pass started, request sent), for the watchdog.
+    /// The loop's last sign of life (pass started, request sent), for the watchdog: boot-clock
+    /// ms ([`crate::clock::boot_ms`]), which setting the clock does not move.
     pub heartbeat: Arc<AtomicI64>,
     /// When a pass last ended with the link up: a pass soon after needs no probe.
-    last_up_at: Option<i64>,
+    last_up_at: Option<std::time::Instant>,
     /// While paused, when to ask again (monotonic: a clock jump cannot stretch a pause).
     paused_until: Option<std::time::Instant>,
     /// The link state last written to the log: a change is logged once, not every pass.
@@ -138,7 +139,7 @@ pub struct Uplink<'a> {
 const IDLE_PROBE: Duration = Duration::from_secs(5 * 60);
 
 /// A link that worked this recently is not probed again: every answer's `Date` is checked anyway.
-const PROBE_SKIP_MS: i64 = 30_000;
+const PROBE_SKIP: Duration = Duration::from_secs(30);
 
 fn jitter() -> f64 {
     let mut b = [0u8; 2];
@@ -219,7 +220,7 @@ impl<'a> Uplink<'a> {
         keep: bool,
     ) -> Result<Vec<Delivered>, QueueError> {
         let now = UnixMillis::now().0;
-        self.heartbeat.store(now, Ordering::Relaxed);
+        self.heartbeat.store(crate::clock::boot_ms(), Ordering::Relaxed);
         if self.queue.take_wake() {
             // The operator asked for a try now (`queue retry`): that ends a pause too.
             self.paused_until = None;
@@ -228,13 +229,16 @@ impl<'a> Uplink<'a> {
             self.write_status();
             return Ok(Vec::new());
         }
-        if self.queue.due(now, self.max_wait_ms())?.is_empty() {
+        // A wrong clock set every job's next try by it: once it is right again (NTP set it back
+        // an hour), none waits out that hour. Every waiting job is due, and the probe decides.
+        let max_wait = if matches!(self.link, LinkState::ClockWrong { .. }) { 0 } else { self.max_wait_ms() };
+        if self.queue.due(now, max_wait)?.is_empty() {
             // Nothing to send, but the idle screen and health say whether the kiosk is online,
             // and finished or failed jobs wait on a confirmed clock for their retention: an idle
-            // kiosk asks the API host now and then (once at start, then every few minutes;
-            // while the link is down, each time `run`'s backoff comes round, so its return shows
-            // within `max_probe_interval_secs`).
-            let down = matches!(self.link, LinkState::Down { .. });
+            // kiosk asks the API host now and then (once at start, then every few minutes; while
+            // the link is down or the clock wrong, each time `run`'s backoff comes round, so a
+            // return shows within `max_probe_interval_secs`).
+            let down = matches!(self.link, LinkState::Down { .. } | LinkState::ClockWrong { .. });
             if down || self.idle_probed.is_none_or(|t| t.elapsed() >= IDLE_PROBE) {
                 self.idle_probed = Some(std::time::Instant::now());
                 self.check_link();
@@ -243,7 +247,7 @@ impl<'a> Uplink<'a> {
             self.write_status();
             return Ok(Vec::new());
         }
-        let recently_up = self.link == LinkState::Up && self.last_up_at.is_some_and(|t| now - t < PROBE_SKIP_MS);
+        let recently_up = self.link == LinkState::Up && self.last_up_at.is_some_and(|t| t.elapsed() < PROBE_SKIP);
         if !recently_up && !self.check_link() {
             self.write_status();
             return Ok(Vec::new());
@@ -256,7 +260,7 @@ impl<'a> Uplink<'a> {
         // The fleet sees the jobs now going up as waiting while the pass takes them (minutes on
         // a slow link), not the figures from before they were captured.
         self.write_status();
-        let due = self.queue.due(UnixMillis::now().0, self.max_wait_ms())?;
+        let due = self.queue.due(UnixMillis::now().0, max_wait)?;
         // Workers take jobs oldest first; a stop (link, credentials, clock) ends the pass for all.
         let todo = Mutex::new(VecDeque::from(due));
         let out = Mutex::new(Vec::new());
@@ -323,7 +327,7 @@ impl<'a> Uplink<'a> {
         }
         let mut out = out.into_inner().unwrap_or_else(|e| e.into_inner());
         out.sort_by_key(|d| d.record.seq);
-        self.last_up_at = (self.link == LinkState::Up).then(|| UnixMillis::now().0);
+        self.last_up_at = (self.link == LinkState::Up).then(std::time::Instant::now);
         log_housekeeping(self.queue.housekeeping()?);
         self.write_status();
         Ok(out)
@@ -383,7 +387,7 @@ impl<'a> Uplink<'a> {
         let policy = self.policy();
         let heartbeat = self.heartbeat.clone();
         let result = drive(&mut sub, self.http, self.signer, &policy, |ev, progress| {
-            heartbeat.store(UnixMillis::now().0, Ordering::Relaxed);
+            heartbeat.store(crate::clock::boot_ms(), Ordering::Relaxed);
             // Saved before the request leaves: after a crash, the next try knows what may have
             // reached Smile ID (a 2215 is ours; a PUT may have landed).
             if *progress != rec.progress {
@@ -628,16 +632,21 @@ impl<'a> Uplink<'a> {
                 .map(|r| r.next_attempt_at.min(now + self.max_wait_ms()))
                 .min();
             let idle_ms = self.settings.idle_poll_secs * 1000;
-            down_streak = if matches!(self.link, LinkState::Down { .. }) { down_streak + 1 } else { 0 };
+            // A wrong clock is asked about as a dead link is: soon, then less often.
+            let held = matches!(self.link, LinkState::Down { .. } | LinkState::ClockWrong { .. });
+            down_streak = if held { down_streak + 1 } else { 0 };
             let wait = match (&self.link, next_due) {
                 (LinkState::Up, Some(t)) => (t - now).clamp(0, idle_ms as i64),
-                (LinkState::Down { .. }, _) => {
+                (LinkState::Down { .. } | LinkState::ClockWrong { .. }, _) => {
                     backoff_ms(down_streak - 1, idle_ms, self.settings.max_probe_interval_secs * 1000, jitter()) as i64
                 }
                 _ => idle_ms as i64,
             };
-            let deadline = now + if failed { wait.max(idle_ms as i64) } else { wait };
-            while UnixMillis::now().0 < deadline && !stop.load(Ordering::Relaxed) && !self.queue.wake_pending() {
+            // On the monotonic clock: NTP setting the wall clock back an hour must not hold the
+            // next pass for an hour.
+            let wait = if failed { wait.max(idle_ms as i64) } else { wait };
+            let deadline = std::time::Instant::now() + Duration::from_millis(wait.max(0) as u64);
+            while std::time::Instant::now() < deadline && !stop.load(Ordering::Relaxed) && !self.queue.wake_pending() {
                 std::thread::sleep(Duration::from_millis(50));
             }
         }

@@ -165,3 +165,14 @@ pub fn job(job_type: JobType, job_id: &str) -> Job {
         metadata: vec![],
     }
 }
+
+/// libfaketime, preloaded into the agent itself (the `faketime` wrapper would stand between the
+/// test and the agent's pid, so a signal would miss the agent).
+pub fn libfaketime() -> PathBuf {
+    let found = std::fs::read_dir("/usr/lib")
+        .unwrap()
+        .flatten()
+        .map(|e| e.path().join("faketime/libfaketime.so.1"))
+        .find(|p| p.exists());
+    found.expect("libfaketime is needed (Debian package faketime; scripts/test.sh installs it)")
+}
