@@ -420,6 +420,33 @@ extern "C" fn on_signal(_: libc::c_int) {
     STOP.store(true, Ordering::Relaxed);
 }
 
+static HANGUP: AtomicBool = AtomicBool::new(false);
+
+extern "C" fn on_hangup(_: libc::c_int) {
+    HANGUP.store(true, Ordering::Relaxed);
+}
+
+/// `kill -HUP` (an operator's habit for "reload") and the user signals must not end the
+/// service: systemd counts a SIGHUP death as clean and would not restart it. A SIGHUP is
+/// answered in the log with what does reload the config.
+fn survive_hangups() {
+    // SAFETY: the handler only stores to an atomic; SIG_IGN has no preconditions.
+    unsafe {
+        libc::signal(libc::SIGHUP, on_hangup as *const () as libc::sighandler_t);
+        libc::signal(libc::SIGUSR1, libc::SIG_IGN);
+        libc::signal(libc::SIGUSR2, libc::SIG_IGN);
+    }
+    std::thread::spawn(|| loop {
+        if HANGUP.swap(false, Ordering::Relaxed) {
+            kiosk_agent::log::warn(
+                "SIGHUP: the agent reads its config and keys when it starts, so nothing was reloaded and it carries on; to apply a change, restart it (`systemctl restart kiosk-agent`)",
+                &[],
+            );
+        }
+        std::thread::sleep(std::time::Duration::from_millis(500));
+    });
+}
+
 /// SIGTERM (systemd stop) and SIGINT end `run` after the request in flight.
 fn install_stop_handler() {
     // SAFETY: the handler only stores to an atomic, which is async-signal-safe.
@@ -883,6 +910,7 @@ fn run(cli: Cli) -> Result<()> {
             let c = Config::load(&config)?;
             let queue = std::sync::Arc::new(open_queue(&c, std::time::Duration::from_secs(20))?);
             install_stop_handler();
+            survive_hangups();
             if exit_when_idle {
                 // Batch mode: drain and leave; no sessions, no control socket.
                 let smile = SmileLink::new(&c)?;

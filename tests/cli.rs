@@ -684,6 +684,25 @@ fn ntp_setting_the_clock_back_lets_the_queue_go_at_once() {
     assert!(svc.child.wait().unwrap().success(), "{}", std::fs::read_to_string(&log).unwrap());
 }
 
+/// `kill -HUP`, an operator's "reload", leaves the service running (systemd would not restart
+/// it after a death by SIGHUP) and says in the log what does reload the config.
+#[test]
+fn a_hangup_does_not_end_the_service() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let mut svc = start_service(dir.path(), &config);
+    for sig in [libc::SIGHUP, libc::SIGUSR1] {
+        // SAFETY: kill has no memory preconditions.
+        unsafe { libc::kill(svc.child.id() as i32, sig) };
+    }
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    let log = || std::fs::read_to_string(dir.path().join("service.log")).unwrap();
+    assert!(svc.child.try_wait().unwrap().is_none(), "the service ended: {}", log());
+    assert!(log().contains("SIGHUP") && log().contains("systemctl restart kiosk-agent"), "{}", log());
+    assert_eq!(status(&config)["service"], "running");
+}
+
 #[test]
 fn a_wrong_base_url_pauses_keeps_the_job_and_it_goes_once_corrected() {
     let sb = start_sandbox(&[]);
