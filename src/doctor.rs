@@ -291,8 +291,28 @@ fn storage(c: &Config) -> Check {
             format!("{} is mode {mode:o}: others can read personal data", dir.display()),
             format!("chmod 700 {}", dir.display()),
         )
+    } else if let Some(problem) = queue_keys_problem(c) {
+        check(
+            "storage",
+            Verdict::Fail,
+            problem,
+            "put back the keys the queue was written with, from the kiosk's backup; the jobs are kept meanwhile",
+        )
     } else {
         check("storage", Verdict::Pass, format!("{} writable, {} MB free", dir.display(), free >> 20), "")
+    }
+}
+
+/// The queue's jobs that the configured keys cannot read, as the service would refuse to start
+/// over them (nothing is changed: a read-only look).
+fn queue_keys_problem(c: &Config) -> Option<String> {
+    let q = crate::queue::Queue::open_read_only(&c.state_dir, c.queue.clone()).ok()?;
+    let unreadable = q.stats().map(|s| s.unreadable).unwrap_or(0);
+    match (&q.report.key_problem, unreadable) {
+        (Some(k), 0) => Some(format!("the queue's keys: {k}")),
+        (Some(k), n) => Some(format!("{n} queued job(s) cannot be read: {k}")),
+        (None, 0) => None,
+        (None, n) => Some(format!("{n} queued job(s) cannot be read with these keys")),
     }
 }
 

@@ -641,6 +641,9 @@ fn print_status(v: &serde_json::Value) {
     if let Some(f) = q["free_bytes"].as_u64() {
         println!("{:<11}{} MB free", "disk", f >> 20);
     }
+    if n("unreadable") > 0 {
+        println!("{:<11}{} job(s) kept that these keys cannot read (see keys)", "unreadable", n("unreadable"));
+    }
     if let Some(k) = v["keys_problem"].as_str() {
         println!("{:<11}{k}", "keys");
     }
@@ -751,9 +754,18 @@ fn queue_command(jobs: Jobs, action: QueueAction, state_dir: &std::path::Path) -
             let records = jobs.records()?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&records)?);
-                return Ok(());
+            } else {
+                print_jobs(&records);
             }
-            print_jobs(&records);
+            // Jobs these keys cannot read are not listed, but they are there: an empty list
+            // must not read as an empty queue.
+            if let Jobs::Local(q) = jobs {
+                let unreadable = q.stats()?.unreadable;
+                if unreadable > 0 {
+                    let why = q.report.key_problem.as_deref().unwrap_or("their records do not open with these keys");
+                    anyhow::bail!("{unreadable} job(s) in the queue are not listed because they cannot be read: {why}. They are kept; put back the keys they were written with");
+                }
+            }
         }
         QueueAction::Show { job_id } => println!("{}", serde_json::to_string_pretty(&jobs.one(&job_id, "show")?)?),
         QueueAction::Retry { job_id } => {

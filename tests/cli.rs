@@ -684,6 +684,50 @@ fn ntp_setting_the_clock_back_lets_the_queue_go_at_once() {
     assert!(svc.child.wait().unwrap().success(), "{}", std::fs::read_to_string(&log).unwrap());
 }
 
+/// With the bundle key missing or swapped for another (a restore from the wrong backup), the
+/// operator's looks do not show an empty queue: `queue ls` fails naming the key, `status`
+/// counts the jobs it cannot read, `queue show` says the job is there, and `doctor` fails.
+/// With the right key back, everything is as it was.
+#[test]
+fn jobs_a_wrong_key_cannot_read_are_not_shown_as_an_empty_queue() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let job_id = capture(&config);
+    let key = dir.path().join("state/keys/bundle.key");
+    let good = std::fs::read(&key).unwrap();
+    for wrong in [None, Some([7u8; 32])] {
+        match wrong {
+            None => std::fs::remove_file(&key).unwrap(),
+            Some(k) => std::fs::write(&key, k).unwrap(),
+        }
+        let ls = agent(&["queue", "ls"], &config);
+        assert!(!ls.status.success(), "{wrong:?}: {}", text(&ls));
+        assert!(
+            text(&ls).contains("1 job(s) in the queue are not listed") && text(&ls).contains("bundle.key"),
+            "{}",
+            text(&ls)
+        );
+        let s = status(&config);
+        assert_eq!(s["queue"]["unreadable"], 1, "{s}");
+        assert!(text(&agent(&["status"], &config)).contains("unreadable 1 job(s) kept"));
+        let show = agent(&["queue", "show", &job_id], &config);
+        assert!(
+            !show.status.success() && text(&show).contains("is in the queue, but its record cannot be read"),
+            "{}",
+            text(&show)
+        );
+        let o = agent(&["doctor", "--json"], &config);
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
+        let storage = report.as_array().unwrap().iter().find(|c| c["name"] == "storage").unwrap();
+        assert_eq!(storage["verdict"], "FAIL", "{storage}");
+    }
+    std::fs::write(&key, &good).unwrap();
+    let ls = agent(&["queue", "ls"], &config);
+    assert!(ls.status.success() && text(&ls).contains(&job_id), "{}", text(&ls));
+    assert_eq!(status(&config)["queue"]["unreadable"], 0);
+}
+
 /// `kill -HUP`, an operator's "reload", leaves the service running (systemd would not restart
 /// it after a death by SIGHUP) and says in the log what does reload the config.
 #[test]

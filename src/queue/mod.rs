@@ -179,6 +179,8 @@ pub enum QueueError {
     Transition(#[from] machine::TransitionError),
     #[error("the key file {path} cannot be used: {detail}")]
     Key { path: String, detail: String },
+    #[error("job {job_id} is in the queue, but its record cannot be read: {detail}. It is kept; put back the keys it was written with (the service names the key file it misses)")]
+    Unreadable { job_id: String, detail: String },
 }
 
 /// What reconciliation found when the queue was opened.
@@ -212,6 +214,8 @@ pub struct QueueStats {
     pub free_bytes: Option<u64>,
     /// When the oldest job Smile ID does not have yet was captured (Unix ms).
     pub oldest_undelivered_at: Option<i64>,
+    /// Records these keys cannot read (a missing or different bundle key): kept, not counted above.
+    pub unreadable: usize,
 }
 
 /// What one housekeeping round did.
@@ -1194,7 +1198,10 @@ impl Queue {
         let not_found = || QueueError::NotFound(job_id.into());
         let seq = self.by_job.get(job_id.as_bytes()).map_err(idx)?.ok_or_else(not_found)?;
         let v = self.jobs.get(&seq).map_err(idx)?.ok_or_else(not_found)?;
-        self.decode(seq_of_key(&seq), &v)
+        self.decode(seq_of_key(&seq), &v).map_err(|e| match e {
+            QueueError::Index(detail) => QueueError::Unreadable { job_id: job_id.into(), detail },
+            e => e,
+        })
     }
 
     /// Jobs the uplink should try at `now`, oldest first. A wait that reaches further than
@@ -1429,7 +1436,9 @@ impl Queue {
 
     pub fn stats(&self) -> Result<QueueStats, QueueError> {
         let mut s = QueueStats { free_bytes: free_bytes(&self.dir), ..Default::default() };
-        for r in self.list()? {
+        let records = self.list()?;
+        s.unreadable = self.jobs.len().saturating_sub(records.len());
+        for r in records {
             s.pending += r.stage.is_pending() as usize;
             if matches!(r.stage, Stage::Queued | Stage::Prepped) {
                 // Captured when a confirmed clock dates it, once one has: the kiosk's own clock
