@@ -616,6 +616,45 @@ fn a_full_disk_refuses_new_sessions_keeps_the_queue_and_recovers() {
     assert!(e.to_string().contains("kept in reserve"), "{e}");
 }
 
+/// On a disk filled to the last block (a power cut left the kiosk there), neither an operator's
+/// look nor the service's open may tear the index: a look is refused saying why, the open
+/// first releases the reserve, and every record (a finished job's too, which has no bundle to be
+/// rebuilt from) is there afterwards.
+#[test]
+fn a_disk_full_to_the_last_block_loses_no_record_to_a_look_or_an_open() {
+    let d = tempfile::tempdir().unwrap();
+    let mnt = d.path().join("small");
+    let _fs = Tmpfs::mount(&mnt, "4m");
+    let state = mnt.join("state");
+    let small = || QueueSettings { reserve_bytes: 512 * 1024, ..settings() };
+    let q = Queue::open(&state, small()).unwrap();
+    let mut done = q.enqueue(&job("finished", "m")).unwrap();
+    q.apply(&mut done, Event::Final { success: Some(true), result: serde_json::json!({"ResultCode": "1020"}) })
+        .unwrap();
+    q.erase_images(&mut done).unwrap();
+    q.enqueue(&job("waiting", "m")).unwrap();
+    drop(q);
+    // Every last block taken.
+    let mut n = 0;
+    while std::fs::write(mnt.join(format!("filler{n}")), vec![0u8; 64 * 1024]).is_ok() {
+        n += 1;
+    }
+    while std::fs::write(mnt.join(format!("crumb{n}")), vec![0u8; 1024]).is_ok() {
+        n += 1;
+    }
+    for _ in 0..3 {
+        let e = Queue::open_read_only(&state, small()).err().expect("a look is refused on a full disk");
+        assert!(matches!(e, QueueError::NoRoom { .. }) && e.to_string().contains("left alone"), "{e}");
+    }
+    let q = Queue::open(&state, small()).unwrap();
+    assert!(q.report.reserve_released && !q.report.index_rebuilt, "{:?}", q.report);
+    assert_eq!(q.get("finished").unwrap().stage, Stage::Erased);
+    assert_eq!(q.get("waiting").unwrap().stage, Stage::Queued);
+    drop(q);
+    let look = Queue::open_read_only(&state, small()).unwrap();
+    assert_eq!(look.list().unwrap().len(), 2);
+}
+
 #[test]
 fn sleds_own_lock_held_elsewhere_is_busy_not_damage() {
     let d = tempfile::tempdir().unwrap();

@@ -149,6 +149,8 @@ pub enum QueueError {
     NotADirectory { path: String },
     #[error("state_dir {path} cannot be made there ({detail}); name as state_dir in the config a directory on a writable disk (the package's is /var/lib/kiosk-agent)")]
     Uncreatable { path: String, detail: String },
+    #[error("the queue in {path} cannot be opened: the disk is full ({detail}); free some space on it (logs, files that are not the kiosk's). Nothing queued was dropped")]
+    NoRoom { path: String, detail: String },
     #[error("the queue in {path} is in use by another kiosk-agent process (normally the service, `kiosk-agent run`); while it runs, use the commands that go through it: `kiosk-agent status`, `kiosk-agent queue ...`, `kiosk-agent jobs`, `kiosk-agent session`")]
     Busy { path: String },
     #[error("there is no queue in {path} yet (nothing was ever captured there); check state_dir in the config")]
@@ -382,6 +384,9 @@ struct KeyChecks {
     bundle: Option<String>,
 }
 
+/// Free space the index needs before it is opened, even for a look (sled writes as it opens).
+const INDEX_ROOM: u64 = 4 * SEGMENT_BYTES as u64;
+
 /// sled's log segment size. Records are about 1 KB; sled's default 512 KiB segments would keep
 /// several MB allocated for a few KB of live records, which dominates a small queue's footprint.
 const SEGMENT_BYTES: usize = 64 * 1024;
@@ -563,7 +568,24 @@ impl Queue {
                 private_dir(&dir.join(sub)).map_err(|e| open_err(e.to_string()))?;
             }
         }
+        // sled writes as it opens, even for a look: on a full disk that write can tear the index
+        // (rebuilt from the bundles, it would lack the finished jobs' records). So the reserve
+        // goes first, and without room the index is not opened at all.
         let mut report = OpenReport::default();
+        if free_bytes(dir).is_some_and(|f| f < INDEX_ROOM) {
+            report.reserve_released = rw && release_reserve(dir);
+            let free = free_bytes(dir).unwrap_or(0);
+            if free < INDEX_ROOM {
+                let what = if rw { "opening" } else { "a look at" };
+                return Err(QueueError::NoRoom {
+                    path: dir.display().to_string(),
+                    detail: format!(
+                        "{} KB free; {what} its index now could damage it, so it was left alone",
+                        free >> 10
+                    ),
+                });
+            }
+        }
         let cache = settings.index_cache_bytes;
         // sled lets go of its own lock a while after a close (its background threads), so a
         // lock this very process still holds is waited out; one held by another process is Busy.
@@ -582,7 +604,10 @@ impl Queue {
             report.reserve_released = true;
             opened = open_index(&index_path, cache);
         }
-        let full = || open_err("the disk is full; free some space".into());
+        let full = || QueueError::NoRoom {
+            path: dir.display().to_string(),
+            detail: format!("{} KB free", free_bytes(dir).unwrap_or(0) >> 10),
+        };
         let db = match opened {
             Ok(x) => x,
             Err(IndexError::NoSpace) => return Err(full()),
@@ -597,7 +622,12 @@ impl Queue {
                 let aside = dir.join(format!("index.sled.damaged-{}", clock.wall_ms()));
                 std::fs::rename(&index_path, &aside)
                     .map_err(|e| open_err(format!("moving the damaged index aside: {e}")))?;
-                match open_index(&index_path, cache) {
+                let mut fresh = open_index(&index_path, cache);
+                if matches!(fresh, Err(IndexError::NoSpace)) && release_reserve(dir) {
+                    report.reserve_released = true;
+                    fresh = open_index(&index_path, cache);
+                }
+                match fresh {
                     Ok(x) => x,
                     Err(IndexError::NoSpace) => return Err(full()),
                     Err(IndexError::Locked) => return Err(QueueError::Busy { path: dir.display().to_string() }),
