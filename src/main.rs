@@ -778,12 +778,24 @@ fn queue_command(jobs: Jobs, action: QueueAction, state_dir: &std::path::Path) -
             }
         }
         QueueAction::Restore { job_id } => {
+            // Opening the queue for this command already took it back (its bundle checks again).
+            if let Jobs::Local(q) = &jobs {
+                if q.report.restored.contains(&job_id) {
+                    println!("{job_id}: out of quarantine, {}", q.get(&job_id)?.stage.as_str());
+                    return Ok(());
+                }
+            }
             let r = jobs.one(&job_id, "restore")?;
             println!("{job_id}: out of quarantine, {}", r.stage.as_str());
         }
         QueueAction::Purge { job_id } => {
+            let before = jobs.one(&job_id, "show").ok();
             jobs.purge(&job_id)?;
             println!("{job_id}: images erased, record removed");
+            // A purge ends the kiosk's part, not Smile ID's: a zip that went up is processed there.
+            if before.is_some_and(|r| r.progress.put_attempted || r.progress.uploaded) {
+                println!("its zip had gone up (or was going up) to Smile ID, which may process it: its result comes to your callback or through Smile ID's portal, no longer here");
+            }
         }
     }
     Ok(())
@@ -1042,9 +1054,12 @@ fn run(cli: Cli) -> Result<()> {
                     }
                     v
                 }
-                Err(QueueError::Busy { .. } | QueueError::NoAccess { .. }) => {
-                    let h = api_call(&c.api.socket, "GET", "/v1/health", None)
-                        .context("the queue is in use by another kiosk-agent process and no service answers on its control API: a `capture` or `upload` run by hand may hold it (try again when it ends), or start the service")?;
+                Err(e @ (QueueError::Busy { .. } | QueueError::NoAccess { .. })) => {
+                    let why = match e {
+                        QueueError::NoAccess { .. } => format!("{e}; and no service answers on its control API either (start it, or run this as root)"),
+                        _ => "the queue is in use by another kiosk-agent process and no service answers on its control API: a `capture` or `upload` run by hand may hold it (try again when it ends), or start the service".into(),
+                    };
+                    let h = api_call(&c.api.socket, "GET", "/v1/health", None).context(why)?;
                     serde_json::json!({"uplink": h["uplink"], "queue": h["queue"], "service": "running", "problems": h["problems"]})
                 }
                 Err(e @ QueueError::Missing { .. }) => {

@@ -1453,7 +1453,7 @@ impl Queue {
                 Err(e) => last = e.to_string(),
             }
         }
-        Err(refuse(format!("its bundle still does not check: {last}; restore the keys it was sealed with")))
+        Err(refuse(format!("its bundle still does not check: {last}; put back a good copy of the file in quarantine/ (from a backup) or the keys it was sealed with")))
     }
 
     /// Deletes a job entirely: images erased, record removed (operator's `queue purge`).
