@@ -571,13 +571,23 @@ impl Drop for Tmpfs {
     }
 }
 
-#[test]
-fn a_full_disk_refuses_new_sessions_keeps_the_queue_and_recovers() {
+/// A 4 MB disk (kept mounted while the first two live) and the state dir on it.
+fn small_disk() -> (tempfile::TempDir, Tmpfs, PathBuf, PathBuf) {
     let d = tempfile::tempdir().unwrap();
     let mnt = d.path().join("small");
-    let _fs = Tmpfs::mount(&mnt, "4m");
+    let fs = Tmpfs::mount(&mnt, "4m");
     let state = mnt.join("state");
-    let small = || QueueSettings { reserve_bytes: 512 * 1024, ..settings() };
+    (d, fs, mnt, state)
+}
+
+/// A queue's settings for [`small_disk`]: a 512 KB reserve.
+fn small() -> QueueSettings {
+    QueueSettings { reserve_bytes: 512 * 1024, ..settings() }
+}
+
+#[test]
+fn a_full_disk_refuses_new_sessions_keeps_the_queue_and_recovers() {
+    let (_d, _fs, mnt, state) = small_disk();
     let q = Queue::open(&state, small()).unwrap();
     assert!(state.join("reserve.bin").exists());
     // Eat the disk with a filler file, then enqueue until refused.
@@ -622,11 +632,7 @@ fn a_full_disk_refuses_new_sessions_keeps_the_queue_and_recovers() {
 /// rebuilt from) is there afterwards.
 #[test]
 fn a_disk_full_to_the_last_block_loses_no_record_to_a_look_or_an_open() {
-    let d = tempfile::tempdir().unwrap();
-    let mnt = d.path().join("small");
-    let _fs = Tmpfs::mount(&mnt, "4m");
-    let state = mnt.join("state");
-    let small = || QueueSettings { reserve_bytes: 512 * 1024, ..settings() };
+    let (_d, _fs, mnt, state) = small_disk();
     let q = Queue::open(&state, small()).unwrap();
     let mut done = q.enqueue(&job("finished", "m")).unwrap();
     q.apply(&mut done, Event::Final { success: Some(true), result: serde_json::json!({"ResultCode": "1020"}) })

@@ -222,7 +222,7 @@ impl Agent {
     }
 }
 
-/// How often a display that is not there yet is looked for.
+/// How often the inputs wait for a screen that was not there at the start to be open.
 const TICK: std::time::Duration = std::time::Duration::from_secs(1);
 
 /// Reads the button and the evdev devices (touch, keys), each on its own thread, into the
