@@ -869,6 +869,8 @@ fn run(cli: Cli) -> Result<()> {
                 language,
                 owner: None,
             };
+            // Refused before the person spends two minutes at the camera, as the API refuses it.
+            kiosk_agent::smileid::validate::validate(&kiosk_agent::api::provisional_job(&start))?;
             let req = kiosk_agent::app::session_request(&c, start)?;
             // The queue first: while the service owns it, nothing touches the camera or screen.
             let queue = open_queue(&c, std::time::Duration::ZERO)?;

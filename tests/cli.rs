@@ -110,7 +110,7 @@ fn a_consent_nobody_can_give_records_nothing() {
     // An id Smile ID would refuse after the capture is refused before it.
     let bad = ["capture", "--user-id", "u-8", "--job-type", "4", "--consent-given", "--job-id", "x\ny"];
     let o = agent(&bad, &config);
-    assert!(!o.status.success() && text(&o).contains("invalid job_id"), "{}", text(&o));
+    assert!(!o.status.success() && text(&o).contains("invalid partner_params.job_id"), "{}", text(&o));
     assert!(!dir.path().join("screens").exists(), "no screen was drawn");
 }
 
@@ -726,6 +726,30 @@ fn jobs_a_wrong_key_cannot_read_are_not_shown_as_an_empty_queue() {
     let ls = agent(&["queue", "ls"], &config);
     assert!(ls.status.success() && text(&ls).contains(&job_id), "{}", text(&ls));
     assert_eq!(status(&config)["queue"]["unreadable"], 0);
+}
+
+/// `capture` refuses an id_info Smile ID would refuse before the camera starts, as the API
+/// does, and says so once.
+#[test]
+fn capture_refuses_a_bad_id_info_before_the_camera() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let id = dir.path().join("id.json");
+    std::fs::write(&id, r#"{"country":"NG","id_type":"NIN_V2","id_number":"12345678901"}"#).unwrap();
+    let t = std::time::Instant::now();
+    let o = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
+        .args(["capture", "--user-id", "u", "--consent-given", "--job-type", "1", "--id-info"])
+        .arg(&id)
+        .arg("--config")
+        .arg(&config)
+        .output()
+        .unwrap();
+    assert!(!o.status.success(), "{}", text(&o));
+    assert_eq!(text(&o).matches("id_info.entered").count(), 1, "{}", text(&o));
+    assert!(t.elapsed().as_secs() < 10, "the capture ran first: {:?}", t.elapsed());
+    assert_eq!(bundle_count(dir.path()), 0);
+    assert!(!dir.path().join("screens").exists(), "a screen was drawn");
 }
 
 /// `kill -HUP`, an operator's "reload", leaves the service running (systemd would not restart

@@ -171,7 +171,7 @@ pub enum QueueError {
     Duplicate(String),
     #[error("job_id {0} was used by an earlier job on this kiosk (since purged or removed after its result, or an Enhanced KYC lookup); Smile ID keeps a job_id for one job, so every session needs a new job_id")]
     Reused(String),
-    #[error("the kiosk's storage is full ({0}); no new session can be saved until queued jobs upload. Nothing queued was dropped")]
+    #[error("the kiosk's storage is full ({0}); no new session can be saved until there is room: queued jobs make room as they upload, or free space on the disk. Nothing queued was dropped")]
     Full(String),
     #[error("no job {0} in the queue")]
     NotFound(String),

@@ -441,7 +441,14 @@ impl SessionManager {
                     );
                     end(SessionState::Queued, None, false)
                 }
-                Ok(Err(e)) => end(SessionState::Failed, Some(e.to_string()), false),
+                Ok(Err(e)) => {
+                    // The person was told on screen; staff read the journal.
+                    crate::log::error(
+                        &format!("job {}: captured, but it could not be saved: {e}", req.job_id),
+                        &[("JOB_ID", &req.job_id), ("STAGE", "session")],
+                    );
+                    end(SessionState::Failed, Some(e.to_string()), false)
+                }
                 // Said in the view, so a host application (and `kiosk-agent session`) can tell a
                 // person who said no from a consent screen nobody answered.
                 Err(SessionError::Declined) if input.walked_away => end(
