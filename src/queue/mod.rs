@@ -600,10 +600,15 @@ impl Queue {
             std::thread::sleep(std::time::Duration::from_millis(100));
             opened = open_index(&index_path, cache);
         }
-        if rw && matches!(opened, Err(IndexError::NoSpace)) && release_reserve(dir) {
-            report.reserve_released = true;
-            opened = open_index(&index_path, cache);
-        }
+        // Out of room all the same (sled wanted more than was checked): the reserve goes, once.
+        let make_room = |opened: Result<sled::Db, IndexError>, released: &mut bool| match opened {
+            Err(IndexError::NoSpace) if rw && release_reserve(dir) => {
+                *released = true;
+                open_index(&index_path, cache)
+            }
+            r => r,
+        };
+        let opened = make_room(opened, &mut report.reserve_released);
         let full = || QueueError::NoRoom {
             path: dir.display().to_string(),
             detail: format!("{} KB free", free_bytes(dir).unwrap_or(0) >> 10),
@@ -622,12 +627,7 @@ impl Queue {
                 let aside = dir.join(format!("index.sled.damaged-{}", clock.wall_ms()));
                 std::fs::rename(&index_path, &aside)
                     .map_err(|e| open_err(format!("moving the damaged index aside: {e}")))?;
-                let mut fresh = open_index(&index_path, cache);
-                if matches!(fresh, Err(IndexError::NoSpace)) && release_reserve(dir) {
-                    report.reserve_released = true;
-                    fresh = open_index(&index_path, cache);
-                }
-                match fresh {
+                match make_room(open_index(&index_path, cache), &mut report.reserve_released) {
                     Ok(x) => x,
                     Err(IndexError::NoSpace) => return Err(full()),
                     Err(IndexError::Locked) => return Err(QueueError::Busy { path: dir.display().to_string() }),
