@@ -184,6 +184,22 @@ pub struct SmileIdConfig {
     pub partner_name: String,
 }
 
+impl SmileIdConfig {
+    /// Jobs go to Smile ID's production API: by its name, or by its URL written out (in any
+    /// case, with its port or the host's trailing dot).
+    pub fn production(&self) -> bool {
+        let e = self.environment.trim().to_ascii_lowercase();
+        if e == "production" {
+            return true;
+        }
+        let host = e.strip_prefix("https://").and_then(|rest| rest.split('/').next()).unwrap_or_default();
+        let host =
+            host.rsplit_once(':').filter(|(_, port)| port.chars().all(|c| c.is_ascii_digit())).map_or(host, |(h, _)| h);
+        let production = crate::smileid::PRODUCTION_URL.trim_start_matches("https://").split('/').next();
+        Some(host.trim_end_matches('.')) == production
+    }
+}
+
 /// Key custody modes (see `uplink::custody`).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -382,28 +398,71 @@ impl DisplayConfig {
         }
     }
 
+    /// The display's device nodes (each one's device and inode number) while all are there: a
+    /// node the driver made again (unbound and bound, a USB panel plugged back) is a new device.
+    pub fn device_ids(&self) -> Option<Vec<u64>> {
+        use std::os::unix::fs::MetadataExt;
+        let nodes: Vec<&str> = match self.backend {
+            DisplayBackend::Framebuffer => vec![&self.device],
+            DisplayBackend::Spi => vec![&self.spi_device, &self.gpio_chip],
+            DisplayBackend::Png => vec![],
+        };
+        nodes
+            .iter()
+            .map(|p| std::fs::metadata(p).ok().map(|m| [m.rdev(), m.ino()]))
+            .collect::<Option<Vec<_>>>()
+            .map(|ids| ids.concat())
+    }
+
     /// The display's device node is not there (a cable, a driver loading late), as opposed to
     /// there and refused: the agent runs everything else meanwhile.
     pub fn device_absent(&self) -> bool {
-        let gone = |p: &str| !Path::new(p).exists();
-        match self.backend {
-            DisplayBackend::Framebuffer => gone(&self.device),
-            DisplayBackend::Spi => gone(&self.spi_device) || gone(&self.gpio_chip),
-            DisplayBackend::Png => false,
+        self.device_ids().is_none()
+    }
+
+    /// The screen as it is now: its device nodes' ids ([`Self::device_ids`]), or `None` while
+    /// it cannot show anything: the device is not there, or every connector of its card is
+    /// unplugged (an HDMI cable out leaves `/dev/fb0` in place).
+    pub fn screen_now(&self) -> Option<Vec<u64>> {
+        self.device_ids().filter(|_| !self.unplugged())
+    }
+
+    /// What keeps the screen from showing anything, in words for the log and `status`.
+    pub fn screen_missing_why(&self) -> Option<String> {
+        let names = self.device_names();
+        if self.device_absent() {
+            Some(format!("the screen's device ({names}) is not there; check its cable and driver"))
+        } else if self.unplugged() {
+            Some(format!("the screen on {names} is unplugged or off (every connector of its card says disconnected); check its cable and power"))
+        } else {
+            None
         }
     }
 
-    /// The configured display; while its device is not there, one that draws nothing and opens
-    /// the device once it appears ([`crate::display::awaited`]).
+    fn unplugged(&self) -> bool {
+        self.backend == DisplayBackend::Framebuffer && crate::display::fb::unplugged(&self.device)
+    }
+
+    /// The configured display, opened now if its device is there. It opens the device again
+    /// whenever the device is made anew, and draws nothing while it is gone
+    /// ([`crate::display::awaited`]), so a screen that comes late or goes for a while costs only
+    /// the screens, never the uploads, the control API or health.
     pub fn open_or_await(&self) -> Result<Box<dyn Display + Send>, DisplayError> {
-        if !self.device_absent() {
+        if self.backend == DisplayBackend::Png {
             return self.open();
         }
         let texts = Texts::load(&self.language, self.lang_dir.as_deref())
             .map_err(|e| DisplayError::Device { device: "language".into(), detail: e.to_string() })?;
-        let config = self.clone();
-        let open = Box::new(move || (!config.device_absent()).then(|| config.open()));
-        Ok(Box::new(crate::display::awaited::Awaited::new((self.width, self.height), texts, open)))
+        let (config, nodes) = (self.clone(), self.clone());
+        let mut d = crate::display::awaited::Awaited::new(
+            (self.width, self.height),
+            texts,
+            Box::new(move || config.open()),
+            Box::new(move || nodes.device_ids()),
+        );
+        // A device there but refused (permissions, not a framebuffer) stops the start, as before.
+        d.attach()?;
+        Ok(Box::new(d))
     }
 
     /// The configured display, speaking the configured language.
@@ -709,7 +768,28 @@ impl Config {
         if api.enhanced_kyc_per_hour > 3_600 {
             return Err(invalid("api.enhanced_kyc_per_hour", "must be 0 (off) to 3600"));
         }
-        if self.display.backend == DisplayBackend::Png && s.environment == "production" {
+        // The name is set in the consent text on every screen that asks for it: a character no
+        // built-in font draws would show as a box in the customer's legal text.
+        use crate::display::typeset::{uncovered, Weight};
+        if let Some(c) = s
+            .partner_name
+            .chars()
+            .find(|c| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+        {
+            return Err(invalid(
+                "smileid.partner_name",
+                format!("U+{:04X} is a control or bidi override character; write the name without it", c as u32),
+            ));
+        }
+        if let Some(c) =
+            uncovered(&s.partner_name, Weight::Regular).or_else(|| uncovered(&s.partner_name, Weight::Bold))
+        {
+            return Err(invalid(
+                "smileid.partner_name",
+                format!("the built-in fonts have no glyph for {c:?} (U+{:04X}), which would show as a box; they cover Latin, Ethiopic and Arabic script", c as u32),
+            ));
+        }
+        if self.display.backend == DisplayBackend::Png && s.production() {
             return Err(invalid(
                 "display.backend",
                 "\"png\" writes every screen, live face previews included, to files: it is for demos and \
@@ -1035,7 +1115,7 @@ impl Config {
                 base_url: self.base_url()?,
                 partner_id: s.partner_id.clone(),
                 auth_token: secret(&s.auth_token_file, "smileid.auth_token_file")?,
-                production: s.environment == "production",
+                production: s.production(),
                 http: http.clone(),
             }),
         })
@@ -1180,6 +1260,39 @@ api_key_file = "api_key"
             (defaults.camera.source, defaults.display.backend),
             (CameraSource::V4l2, DisplayBackend::Framebuffer)
         );
+    }
+
+    #[test]
+    fn production_is_known_by_its_name_and_by_its_url_written_out() {
+        let on = |environment: &str| {
+            let text = GOOD.replace("\"sandbox\"", &format!("{environment:?}"));
+            Config::parse(&text, "t").unwrap_or_else(|e| panic!("{environment}: {e}")).smileid.production()
+        };
+        for yes in [
+            "production",
+            "https://api.smileidentity.com/v1",
+            "https://API.SmileIdentity.com:443/v1/",
+            "https://api.smileidentity.com./v1",
+        ] {
+            assert!(on(yes), "{yes}");
+        }
+        for no in [
+            "sandbox",
+            "https://testapi.smileidentity.com/v1",
+            "https://127.0.0.1:18755/v1",
+            "https://api.smileidentity.com.evil.example/v1",
+        ] {
+            assert!(!on(no), "{no}");
+        }
+        // A bank's name the fonts cannot draw (an emoji) is named, not shown as a box.
+        let emoji = GOOD.replace("environment", "partner_name = \"Banque de l'Ouest \u{1F3E6}\"\nenvironment");
+        let e = Config::parse(&emoji, "t").unwrap_err().to_string();
+        assert!(e.contains("smileid.partner_name") && e.contains("U+1F3E6"), "{e}");
+        // Screens as files (live face previews) are refused however production is named.
+        let png =
+            GOOD.replace("\"sandbox\"", "\"https://API.smileidentity.com/v1\"") + "[display]\nbackend = \"png\"\n";
+        let e = Config::parse(&png, "t").unwrap_err().to_string();
+        assert!(e.contains("display.backend"), "{e}");
     }
 
     #[test]

@@ -81,7 +81,8 @@ pub fn run(out: &Path) -> Result<serde_json::Value> {
 
     let rec = queue.enqueue(&job)?;
     eprintln!("queue: job {} stored durably as #{} before any network call", rec.job_id, rec.seq);
-    display.show(&Screen::Saved { online: true })?;
+    // Online, the upload follows at once: no "you are done" before "please wait" (the kiosk's
+    // own service, which does not wait for the result, ends on "Saved").
 
     let http = HttpClient::new(Some(&sb.ca_pem_path), &Timeouts::default())?;
     let signer = LocalKeySigner { partner_id: PARTNER_ID.into(), key: key.clone() };

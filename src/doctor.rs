@@ -131,6 +131,12 @@ fn display(c: Option<&Config>) -> Check {
         ("framebuffer", _) => {
             let dev = c.map(|c| c.display.device.clone()).unwrap_or_else(|| "/dev/fb0".into());
             match crate::display::fb::Framebuffer::open(&dev) {
+                Ok(_) if crate::display::fb::unplugged(&dev) => check(
+                    "display",
+                    Verdict::Fail,
+                    format!("{dev} is there, but every connector of its card says disconnected: nothing shows"),
+                    "plug the screen's cable in and switch it on; the agent sees it come back by itself",
+                ),
                 Ok(fb) => {
                     check("display", Verdict::Pass, format!("{dev}: {}x{} {:?}", fb.width, fb.height, fb.format), "")
                 }
@@ -298,9 +304,29 @@ fn storage(c: &Config) -> Check {
             problem,
             "put back the keys the queue was written with, from the kiosk's backup; the jobs are kept meanwhile",
         )
+    } else if let Some(words) = keys_beside_data_words(c) {
+        check(
+            "storage",
+            Verdict::Warn,
+            words,
+            "on a kiosk, install the package: its keys come as systemd credentials from /etc/kiosk-agent/keys, named by [queue] encryption_key_file = \"bundle_key\" and device_key_file = \"device_key\"",
+        )
     } else {
         check("storage", Verdict::Pass, format!("{} writable, {} MB free", dir.display(), free >> 20), "")
     }
+}
+
+/// The queue's keys in the state dir, in words, if they are there.
+pub fn keys_beside_data_words(c: &Config) -> Option<String> {
+    let keys = crate::queue::keys_beside_data(&c.state_dir, &c.queue);
+    let names: Vec<String> = keys.iter().map(|k| k.display().to_string()).collect();
+    (!names.is_empty()).then(|| {
+        format!(
+            "the queue's keys ({}) are in {}, beside the jobs they protect: a copy of that directory reads every queued job",
+            names.join(", "),
+            c.state_dir.display()
+        )
+    })
 }
 
 /// The queue's jobs that the configured keys cannot read, as the service would refuse to start

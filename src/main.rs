@@ -306,6 +306,9 @@ enum DisplayCommand {
         /// The partner's logo, PNG or JPEG (as `[display] logo`).
         #[arg(long)]
         logo: Option<PathBuf>,
+        /// The partner's name as the consent says it (as `[smileid] partner_name`).
+        #[arg(long, default_value = kiosk_agent::display::samples::EXAMPLE_PARTNER)]
+        partner: String,
         /// Directory the PNG files go to.
         #[arg(long)]
         out: PathBuf,
@@ -1118,7 +1121,7 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Display {
-            action: DisplayCommand::Render { language, lang_dir, size, diagonal, accent, logo, out },
+            action: DisplayCommand::Render { language, lang_dir, size, diagonal, accent, logo, partner, out },
         } => {
             if let Some(d) = lang_dir.as_deref().filter(|d| !d.is_dir()) {
                 anyhow::bail!(
@@ -1140,10 +1143,10 @@ fn run(cli: Cli) -> Result<()> {
             let brand = kiosk_agent::display::brand::Brand::new(accent.as_deref(), logo.as_deref())
                 .context("--accent/--logo")?;
             let brand = std::sync::Arc::new(brand);
-            let written = kiosk_agent::display::samples::render_to(&texts, (w, h), diagonal, &brand, &out)?;
+            let written = kiosk_agent::display::samples::render_to(&texts, (w, h), diagonal, &brand, &partner, &out)?;
             println!("{} screens in {} ({w}x{h}, {})", written.len(), out.display(), texts.code);
             // A translation too long for the panel: found here, not by a customer.
-            let faults = kiosk_agent::display::audit::check(&texts, (w, h), diagonal, &brand);
+            let faults = kiosk_agent::display::audit::check(&texts, (w, h), diagonal, &brand, &partner);
             if !faults.is_empty() {
                 for (screen, f) in &faults {
                     eprintln!("{screen}: {f}");
@@ -1228,8 +1231,11 @@ fn run(cli: Cli) -> Result<()> {
             if key.verdict == kiosk_agent::doctor::Verdict::Warn {
                 eprintln!("warning: {}; {}", key.detail, key.advice);
             }
+            if let Some(words) = kiosk_agent::doctor::keys_beside_data_words(&c) {
+                eprintln!("warning: {words}; on a kiosk, name the package's credentials in [queue] (encryption_key_file = \"bundle_key\", device_key_file = \"device_key\")");
+            }
             // Nor is a language too long for the panel: the service shows it, cramped.
-            for warning in kiosk_agent::display::audit::check_config(&c.display) {
+            for warning in kiosk_agent::display::audit::check_config(&c.display, &c.smileid.partner_name) {
                 eprintln!("warning: {warning}");
             }
             // Absolute: `load` took a relative state_dir from the config's directory.

@@ -186,7 +186,16 @@ fn an_operator_reads_only_its_own_jobs_and_administers_nothing() {
         assert!(error_of(&r).contains(need) && error_of(&r).contains("uid 4242"), "{}", error_of(&r));
     }
     let nobody = Caller { uid: 4243, role: None };
-    assert_eq!(route(&Fake, &nobody, &get("/v1/health")).status, 200, "health is open to any peer");
+    let health = |who: &Caller| {
+        let r = route(&Fake, who, &get("/v1/health"));
+        assert_eq!(r.status, 200, "health is open to any peer");
+        serde_json::from_slice::<serde_json::Value>(&r.body).unwrap()
+    };
+    // What the server said about the link (it may quote the request) is for callers with a role.
+    let open = health(&nobody);
+    assert_eq!((&open["status"], &open["uplink"]["link"]), (&json!("link_down"), &json!("down")), "{open}");
+    assert!(!open.to_string().contains("502"), "{open}");
+    assert!(health(&op)["uplink"]["error"].as_str().unwrap().contains("HTTP 502"));
     assert_eq!(route(&Fake, &nobody, &get("/v1/sessions/s")).status, 403);
     assert_eq!(route(&Fake, &op, &get("/v1/sessions/s")).status, 200);
 }

@@ -713,7 +713,7 @@ fn jobs_a_wrong_key_cannot_read_are_not_shown_as_an_empty_queue() {
         assert!(text(&agent(&["status"], &config)).contains("unreadable 1 job(s) kept"));
         let show = agent(&["queue", "show", &job_id], &config);
         assert!(
-            !show.status.success() && text(&show).contains("is in the queue, but its record cannot be read"),
+            !show.status.success() && text(&show).contains(&job_id) && text(&show).contains("cannot be read"),
             "{}",
             text(&show)
         );
@@ -1084,7 +1084,7 @@ fn display_render_previews_a_translators_language_file() {
     let o = render(&["--language", "yo", "--size", "240x320", "--out", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     let pngs = std::fs::read_dir(&out).unwrap().count();
-    assert_eq!(pngs, kiosk_agent::display::samples::screens().len());
+    assert_eq!(pngs, kiosk_agent::display::samples::all().len());
     let idle = image::open(out.join("idle.png")).unwrap().to_rgb8();
     assert_eq!(idle.dimensions(), (240, 320));
 
@@ -1112,6 +1112,21 @@ fn display_render_previews_a_translators_language_file() {
     );
     assert!(!o.status.success() && small.join("idle.png").exists(), "{}", text(&o));
     assert!(text(&o).contains("idle: a word of \"Donaudampf") && text(&o).contains("do not fit"), "{}", text(&o));
+    // So are the texts a person meets only when something is wrong (a hint at the camera).
+    let hint = ha.lines().find(|l| l.starts_with("hint_more_light")).unwrap();
+    std::fs::write(
+        langs.join("ha.toml"),
+        ha.replace(hint, "hint_more_light = \"Donaudampfschifffahrtsgesellschaftskapitän\""),
+    )
+    .unwrap();
+    let o = render(
+        &["--language", "ha", "--lang-dir", langs.to_str().unwrap(), "--size", "240x320", "--out"]
+            .into_iter()
+            .chain([small.to_str().unwrap()])
+            .collect::<Vec<_>>(),
+    );
+    assert!(!o.status.success() && small.join("hint-more-light.png").exists(), "{}", text(&o));
+    assert!(text(&o).contains("hint-more-light: a word of \"Donaudampf"), "{}", text(&o));
 
     // A Tamil word: no built-in font has it, and the message says which character and key.
     std::fs::write(langs.join("ha.toml"), ha.replace("Barka da zuwa", "வணக்கம்")).unwrap();

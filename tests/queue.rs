@@ -778,7 +778,7 @@ fn one_file_that_will_not_go_does_not_stop_housekeeping() {
 fn the_index_keeps_no_personal_data_and_none_in_clear() {
     let d = tempfile::tempdir().unwrap();
     let q = Queue::open(d.path(), settings()).unwrap();
-    let mut j = job("pii-1", "MARKER-NAME-5c1d");
+    let mut j = job("MARKER-JOB-4b1f", "MARKER-NAME-5c1d");
     j.partner_params.user_id = "MARKER-USER-77e0".into();
     let mut rec = q.enqueue(&j).unwrap();
     let p = Progress { prep_attempted: true, put_attempted: true, uploaded: true, smile_job_id: Some("7".into()) };
@@ -786,23 +786,32 @@ fn the_index_keeps_no_personal_data_and_none_in_clear() {
     let result = serde_json::json!({
         "ResultCode": "1020", "ResultText": "Exact Match", "SmileJobID": "7",
         "FullName": "MARKER-NAME-5c1d", "IDNumber": "MARKER-IDNO-31aa", "DOB": "1990-01-01",
-        "Photo": "MARKER-PHOTO", "PartnerParams": {"job_id": "pii-1", "user_id": "MARKER-USER-77e0", "job_type": 4},
+        "Photo": "MARKER-PHOTO",
+        "PartnerParams": {"job_id": "MARKER-JOB-4b1f", "user_id": "MARKER-USER-77e0", "job_type": 4, "customer": "MARKER-NAME-5c1d"},
     });
     q.apply(&mut rec, Event::Final { success: Some(true), result }).unwrap();
-    let kept = q.get("pii-1").unwrap().result.unwrap();
+    let kept = q.get("MARKER-JOB-4b1f").unwrap().result.unwrap();
     assert_eq!(kept["ResultCode"], "1020");
     for gone in ["FullName", "IDNumber", "DOB", "Photo"] {
         assert!(kept.get(gone).is_none(), "{gone} was kept: {kept}");
     }
+    // Smile ID echoes every partner param: a host's own (a name) is not kept, the job's are.
+    assert_eq!(
+        kept["PartnerParams"],
+        serde_json::json!({"job_id": "MARKER-JOB-4b1f", "user_id": "MARKER-USER-77e0", "job_type": 4})
+    );
     drop(q);
     // Nothing personal on disk in clear: not in the index (sled's files), not in the bundles.
-    for marker in [&b"MARKER-NAME-5c1d"[..], b"MARKER-IDNO-31aa", b"MARKER-USER-77e0", b"Exact Match"] {
+    // Nor the job_id, which a host may make of anything: the index finds jobs by its MAC.
+    for marker in
+        [&b"MARKER-NAME-5c1d"[..], b"MARKER-IDNO-31aa", b"MARKER-USER-77e0", b"Exact Match", b"MARKER-JOB-4b1f"]
+    {
         let found = files_containing(d.path(), marker);
         assert!(found.is_empty(), "{} in clear in {found:?}", String::from_utf8_lossy(marker));
     }
     // Reopened with the key it reads back; without the key, the records are not readable.
     let q = Queue::open(d.path(), settings()).unwrap();
-    assert_eq!(q.get("pii-1").unwrap().result.unwrap()["ResultText"], "Exact Match");
+    assert_eq!(q.get("MARKER-JOB-4b1f").unwrap().result.unwrap()["ResultText"], "Exact Match");
 }
 
 #[test]

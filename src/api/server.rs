@@ -338,7 +338,15 @@ impl crate::httpd::Handler for Api<'_> {
                 "administrative request",
                 &[
                     ("peer_uid", &self.caller.uid.to_string()),
-                    ("request", &format!("{} {}", req.method, req.path)),
+                    // A path that names nothing is not echoed: a host's mistake may put anything
+                    // in it, a customer's id number included, and this goes to the fleet's journal.
+                    (
+                        "request",
+                        &match resp.status {
+                            404 => format!("{} (a path that names nothing here)", req.method),
+                            _ => format!("{} {}", req.method, req.path),
+                        },
+                    ),
                     ("status", &resp.status.to_string()),
                 ],
             );

@@ -99,7 +99,8 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
     // What is on the panel: the screen and the language it was drawn in.
     let mut drawn: Option<(Screen, String)> = None;
     let mut slow: Option<(std::time::Instant, bool, bool)> = None;
-    let mut display_missing = service.display_missing();
+    // The screen as last seen: its device's nodes, `None` while it is gone or unplugged.
+    let mut screen = d.screen_now();
     // The number of the last session seen ending: a new one forgets the language chosen.
     let mut ended_seen = service.sessions.last_ended().map(|e| e.number);
     while !stop.load(Ordering::Relaxed) {
@@ -121,12 +122,21 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
         let (camera_missing, storage_full) = match slow {
             Some((at, c, s)) if at.elapsed() < SLOW_TICK => (c, s),
             _ => {
-                // A screen that has just appeared is drawn on at once (nothing has reached it).
-                let missing = service.display_missing();
-                if std::mem::replace(&mut display_missing, missing) && !missing {
+                // A screen that has just appeared, come back or been made anew is drawn on at
+                // once: nothing has reached it.
+                let now = d.screen_now();
+                if now != screen {
+                    match (&now, d.screen_missing_why()) {
+                        (None, Some(why)) => crate::log::warn(
+                            &format!("{why}: nothing is shown and sessions are refused until it is back"),
+                            &[],
+                        ),
+                        _ => crate::log::info("the screen is there: the welcome is drawn on it", &[]),
+                    }
                     drawn = None;
+                    screen = now;
                 }
-                service.metrics.set_display_present(!missing);
+                service.metrics.set_display_present(screen.is_some());
                 let (c, s) = (service.camera_missing(), service.storage_full());
                 service.metrics.set_camera_present(!c);
                 slow = Some((std::time::Instant::now(), c, s));

@@ -129,9 +129,15 @@ impl Agent {
     /// Opens the display and builds every part; nothing runs yet. A display whose device is not
     /// there yet is waited for: everything else runs, and sessions are refused until it is.
     pub fn build(config: Config, queue: Arc<Queue>) -> Result<Agent, AppError> {
-        if config.display.device_absent() {
+        if let Some(why) = config.display.screen_missing_why() {
             crate::log::warn(
-                &format!("the display ({}) is not there: no sessions until it is (looked for every 2 s); uploads, the control API and health run meanwhile. Check its cable and driver, and the [display] settings", config.display.device_names()),
+                &format!("{why}, or the [display] settings: no sessions until it is there (looked for every 2 s); uploads, the control API and health run meanwhile"),
+                &[],
+            );
+        }
+        if let Some(words) = crate::doctor::keys_beside_data_words(&config) {
+            crate::log::warn(
+                &format!("{words}; fine for a trial, not for a kiosk: `kiosk-agent doctor` says what to do"),
                 &[],
             );
         }

@@ -94,9 +94,10 @@ impl Service {
         !any_video
     }
 
-    /// The display's device is not there (yet): sessions wait for it.
+    /// The screen cannot show anything (its device is not there, or it is unplugged): sessions
+    /// wait for it.
     pub fn display_missing(&self) -> bool {
-        self.config.display.device_absent()
+        self.config.display.screen_now().is_none()
     }
 
     /// The link as the uplink last saw it.
@@ -123,9 +124,9 @@ impl Backend for Service {
         // Refused before the person spends two minutes at the camera, not when the job is saved.
         self.queue.check_new_job_id(job_id).map_err(queue_refusal)?;
         if self.display_missing() {
+            let missing = self.config.display.screen_missing_why().unwrap_or_else(|| "the screen is missing".into());
             let why = format!(
-                "no session was started: the kiosk's screen ({}) is not there; check its cable and driver (the agent finds it again by itself), or the [display] settings in kiosk.toml",
-                self.config.display.device_names()
+                "no session was started: {missing} (the agent finds it again by itself), or the [display] settings in kiosk.toml"
             );
             crate::log::warn(&why, &[]);
             return Err(Refusal::coded(503, "display_missing", why));

@@ -76,11 +76,18 @@ pub fn faults(c: &Canvas) -> Vec<Fault> {
     out
 }
 
-/// Every sample screen of `texts` laid out at `size` (and `diagonal`, else the usual panel's)
-/// in `brand` (a logo takes room): the screens' names with their faults.
-pub fn check(texts: &Texts, size: (u32, u32), diagonal: Option<f32>, brand: &Arc<Brand>) -> Vec<(&'static str, Fault)> {
+/// Every screen a person may see ([`samples::all_for`] `partner`) of `texts` laid out at `size`
+/// (and `diagonal`, else the usual panel's) in `brand` (a logo takes room): the screens' names
+/// with their faults.
+pub fn check(
+    texts: &Texts,
+    size: (u32, u32),
+    diagonal: Option<f32>,
+    brand: &Arc<Brand>,
+    partner: &str,
+) -> Vec<(&'static str, Fault)> {
     let mut out = Vec::new();
-    for (name, screen) in samples::screens() {
+    for (name, screen) in samples::all_for(partner) {
         let mut c = match diagonal {
             Some(d) => Canvas::for_panel(size.0, size.1, d),
             None => Canvas::new(size.0, size.1),
@@ -104,7 +111,7 @@ pub fn describe(faults: &[(&str, Fault)]) -> String {
 /// What `check-config` says of the configured languages on the configured panel (on a
 /// framebuffer, whose size only the driver knows, the sizes layouts are made for): one line per
 /// language and size that does not fit. The config was checked: what cannot load is skipped.
-pub fn check_config(d: &crate::config::DisplayConfig) -> Vec<String> {
+pub fn check_config(d: &crate::config::DisplayConfig, partner: &str) -> Vec<String> {
     let sizes = match d.backend {
         crate::config::DisplayBackend::Framebuffer => samples::SIZES.to_vec(),
         _ => vec![(d.width, d.height)],
@@ -114,10 +121,11 @@ pub fn check_config(d: &crate::config::DisplayConfig) -> Vec<String> {
     for lang in std::iter::once(&d.language).chain(&d.languages) {
         let Ok(texts) = Texts::load(lang, d.lang_dir.as_deref()) else { continue };
         for (w, h) in &sizes {
-            let faults = check(&texts, (*w, *h), d.diagonal_inches, &brand);
+            let faults = check(&texts, (*w, *h), d.diagonal_inches, &brand, partner);
             if !faults.is_empty() {
                 // The preview as the service would show it: the same files, size and diagonal.
-                let mut preview = format!("kiosk-agent display render --language {lang} --size {w}x{h}");
+                let mut preview =
+                    format!("kiosk-agent display render --language {lang} --size {w}x{h} --partner {partner:?}");
                 if let Some(dir) = &d.lang_dir {
                     preview += &format!(" --lang-dir {}", dir.display());
                 }
@@ -151,7 +159,7 @@ mod tests {
         for lang in built_in_codes() {
             let t = Texts::load(lang, None).unwrap();
             for size in samples::SIZES {
-                for (screen, f) in check(&t, size, None, &Brand::builtin()) {
+                for (screen, f) in check(&t, size, None, &Brand::builtin(), samples::EXAMPLE_PARTNER) {
                     bad.push(format!("{lang} {}x{} {screen}: {f}", size.0, size.1));
                 }
             }
@@ -160,12 +168,22 @@ mod tests {
     }
 
     #[test]
+    fn the_partners_own_name_is_laid_out_not_the_examples() {
+        let t = Texts::load("fr", None).unwrap();
+        let small = (240, 320);
+        assert!(check(&t, small, None, &Brand::builtin(), "Banque Régionale de l'Ouest").is_empty());
+        let long = "Banque Régionale de Solidarité de l'Afrique de l'Ouest Donaudampfschifffahrtsgesellschaft";
+        let faults = check(&t, small, None, &Brand::builtin(), long);
+        assert!(faults.iter().any(|(screen, _)| screen.starts_with("consent")), "{faults:?}");
+    }
+
+    #[test]
     fn a_text_too_long_for_the_panel_is_found() {
         let mut en: toml::Table = toml::from_str(BUILT_IN[0].1).unwrap();
         let long = "Donaudampfschifffahrtsgesellschaftskapitänswitwe ".repeat(30);
         en.insert("consent_body".into(), long.into());
         let t = Texts::parse("en", &toml::to_string(&en).unwrap(), "en.toml").unwrap();
-        let faults = check(&t, (320, 240), None, &Brand::builtin());
+        let faults = check(&t, (320, 240), None, &Brand::builtin(), samples::EXAMPLE_PARTNER);
         assert!(faults.iter().any(|(s, f)| *s == "consent" && matches!(f, Fault::Cut { .. })), "{faults:?}");
         assert!(faults.iter().any(|(s, f)| *s == "consent" && matches!(f, Fault::UnderButton { .. })), "{faults:?}");
     }

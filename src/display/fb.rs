@@ -292,6 +292,29 @@ pub fn self_test(path: &str, texts: Arc<Texts>, save: Option<&std::path::Path>) 
     })
 }
 
+/// The screen behind framebuffer `device` is unplugged: every display connector of its DRM card
+/// (HDMI, DSI, …) says "disconnected". The device node stays while a cable is out, so only the
+/// connectors tell; a card with no connectors, or one that says "unknown", is taken as there.
+pub fn unplugged(device: &str) -> bool {
+    let Ok(node) = std::fs::canonicalize(device) else { return false };
+    let Some(name) = node.file_name() else { return false };
+    let cards = std::path::Path::new("/sys/class/graphics").join(name).join("device/drm");
+    connectors_all_off(&cards)
+}
+
+/// Below `cards` (a device's `drm` directory): at least one connector, and all disconnected.
+fn connectors_all_off(cards: &std::path::Path) -> bool {
+    let statuses: Vec<String> = std::fs::read_dir(cards)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|card| card.file_name().to_string_lossy().starts_with("card"))
+        .flat_map(|card| std::fs::read_dir(card.path()).into_iter().flatten().flatten())
+        .filter_map(|c| std::fs::read_to_string(c.path().join("status")).ok())
+        .collect();
+    !statuses.is_empty() && statuses.iter().all(|s| s.trim() == "disconnected")
+}
+
 fn decode(mem: &[u8], width: u32, height: u32, stride: usize, format: FbFormat) -> Vec<u8> {
     let bpp = if format == FbFormat::Rgb565 { 2 } else { 4 };
     let mut out = Vec::with_capacity((width * height * 3) as usize);
@@ -323,6 +346,26 @@ mod tests {
             let [r2, g2, b2] = rgb565_to_rgb(rgb565(r, g, b));
             assert!(r.abs_diff(r2) <= 8 && g.abs_diff(g2) <= 4 && b.abs_diff(b2) <= 8);
         }
+    }
+
+    #[test]
+    fn a_screen_is_unplugged_only_when_every_connector_says_so() {
+        let dir = tempfile::tempdir().unwrap();
+        let cards = dir.path();
+        assert!(!connectors_all_off(cards), "no connectors: nothing to tell by");
+        let connector = |name: &str, status: &str| {
+            let c = cards.join("card1").join(name);
+            std::fs::create_dir_all(&c).unwrap();
+            std::fs::write(c.join("status"), format!("{status}\n")).unwrap();
+        };
+        connector("card1-HDMI-A-1", "disconnected");
+        assert!(connectors_all_off(cards));
+        connector("card1-HDMI-A-2", "connected");
+        assert!(!connectors_all_off(cards), "the screen is on the other port");
+        connector("card1-HDMI-A-2", "disconnected");
+        connector("card1-Composite-1", "unknown");
+        assert!(!connectors_all_off(cards), "a connector that cannot tell is taken as there");
+        assert!(!unplugged("/dev/null"), "not a framebuffer: no connectors");
     }
 
     #[test]

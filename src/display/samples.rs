@@ -32,6 +32,9 @@ fn preview() -> (u32, u32, Vec<u8>) {
     (w, h, rgb)
 }
 
+/// The partner the sample consent names (`display render --partner` names another).
+pub const EXAMPLE_PARTNER: &str = "Example Bank";
+
 pub fn screens() -> Vec<(&'static str, Screen)> {
     let p = Some(preview());
     vec![
@@ -39,9 +42,9 @@ pub fn screens() -> Vec<(&'static str, Screen)> {
         ("idle-online", Screen::Idle { link: Link::Online, start: Start::Staff }),
         ("idle-paused", Screen::Idle { link: Link::Paused, start: Start::Touch { languages: false } }),
         ("idle-touch", Screen::Idle { link: Link::Online, start: Start::Touch { languages: true } }),
-        ("consent", Screen::Consent { partner: "Example Bank".into(), more: More::No, legend: true }),
-        ("consent-touch", Screen::Consent { partner: "Example Bank".into(), more: More::Link, legend: false }),
-        ("consent-more", Screen::Consent { partner: "Example Bank".into(), more: More::Open, legend: false }),
+        ("consent", Screen::Consent { partner: EXAMPLE_PARTNER.into(), more: More::No, legend: true }),
+        ("consent-touch", Screen::Consent { partner: EXAMPLE_PARTNER.into(), more: More::Link, legend: false }),
+        ("consent-more", Screen::Consent { partner: EXAMPLE_PARTNER.into(), more: More::Open, legend: false }),
         (
             "liveness",
             Screen::Face {
@@ -107,13 +110,69 @@ pub fn screens() -> Vec<(&'static str, Screen)> {
     ]
 }
 
-/// Renders every sample screen in `texts` at `size`, in `brand`, and writes them to `dir` as
-/// NAME.png.
+/// The rest of what a person may see, beyond the golden [`screens`]: every hint on the face and
+/// card screens, the welcome with a wrong clock, and a job that could not be saved. Checked for
+/// fit and written by `display render` with them, so a translator sees every text in place.
+pub fn variants() -> Vec<(&'static str, Screen)> {
+    let p = Some(preview());
+    let face =
+        |hint| Screen::Face { step: FaceStep::Liveness, hint: Some(hint), done: 4, total: 9, preview: p.clone() };
+    let card = |hint| Screen::Document {
+        side: Side::Front,
+        hint: Some(hint),
+        preview: p.clone(),
+        review: false,
+        legend: false,
+    };
+    let mut out = vec![
+        ("idle-clock", Screen::Idle { link: Link::ClockWrong, start: Start::Touch { languages: true } }),
+        ("error-save", Screen::Error { problem: Problem::SaveFailed }),
+    ];
+    out.extend([
+        ("hint-more-light", face(Hint::MoreLight)),
+        ("hint-less-light", face(Hint::LessLight)),
+        ("hint-no-face", face(Hint::NoFace)),
+        ("hint-one-face", face(Hint::OneFaceOnly)),
+        ("hint-back", face(Hint::MoveBack)),
+        ("hint-centre", face(Hint::Centre)),
+        ("hint-move", face(Hint::MoveALittle)),
+        ("hint-straight", face(Hint::LookStraight)),
+        ("hint-turn-right", face(Hint::TurnRight)),
+        ("hint-start-again", face(Hint::StartAgain)),
+        ("card-hint-back", card(Hint::MoveBack)),
+        ("card-hint-centre", card(Hint::Centre)),
+        ("card-hint-more-light", card(Hint::MoreLight)),
+        ("card-hint-hold-still", card(Hint::HoldStill)),
+    ]);
+    out
+}
+
+/// Every screen a person may see: [`screens`] and their [`variants`].
+pub fn all() -> Vec<(&'static str, Screen)> {
+    let mut out = screens();
+    out.extend(variants());
+    out
+}
+
+/// [`all`], the consent naming `partner` (the configured `partner_name`) instead of the example.
+pub fn all_for(partner: &str) -> Vec<(&'static str, Screen)> {
+    all()
+        .into_iter()
+        .map(|(name, screen)| match screen {
+            Screen::Consent { more, legend, .. } => (name, Screen::Consent { partner: partner.into(), more, legend }),
+            screen => (name, screen),
+        })
+        .collect()
+}
+
+/// Renders every screen a person may see ([`all_for`] `partner`) in `texts` at `size`, in
+/// `brand`, and writes them to `dir` as NAME.png.
 pub fn render_to(
     texts: &Texts,
     (w, h): (u32, u32),
     diagonal: Option<f32>,
     brand: &std::sync::Arc<super::brand::Brand>,
+    partner: &str,
     dir: &Path,
 ) -> Result<Vec<PathBuf>, DisplayError> {
     let err = |p: &Path, e: &dyn std::fmt::Display| DisplayError::Write {
@@ -122,7 +181,7 @@ pub fn render_to(
     };
     std::fs::create_dir_all(dir).map_err(|e| err(dir, &e))?;
     let mut written = Vec::new();
-    for (name, screen) in screens() {
+    for (name, screen) in all_for(partner) {
         let mut c = match diagonal {
             Some(d) => Canvas::for_panel(w, h, d),
             None => Canvas::new(w, h),

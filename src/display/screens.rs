@@ -292,7 +292,12 @@ fn message(
 ) {
     let (w, h, m) = (c.width as i32, c.height as i32, s.margin);
     let inner = Area::new(m, m, w - 2 * m, h - 2 * m - below);
-    let title_b = fit(title, s.title, inner.w, s.title.px as i32 * 3, s, set);
+    let mut title_b = fit(title, s.title, inner.w, (s.title.px as i32 * 3).min(inner.h), s, set);
+    // The title gives way last, where even it cannot fit (a small landscape panel's welcome over
+    // the Start button, the language row and a two-line status): the buttons say what to do.
+    if title_b.height() > inner.h {
+        title_b = Block::empty();
+    }
     let mut body_b = fit(body, s.body, inner.w, inner.h / 2, s, set);
     // Where title and body cannot both fit (a welcome above the Start button and the language
     // row of a small panel), the title stays: the buttons under it say what to do.
@@ -478,7 +483,7 @@ fn gestures(t: &Texts, legend: bool) -> (Option<String>, Option<String>) {
 pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
     let _ = c.clear(PALETTE.bg);
     let s = scale(c);
-    let (accent, on_accent) = (c.brand.accent, c.brand.on_accent);
+    let accent = c.brand.accent;
     let set = t.setting();
     let (m, w, h) = (s.margin, c.width as i32, c.height as i32);
     let full = Area::new(m, m, w - 2 * m, h - 2 * m);
@@ -554,21 +559,35 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
                 // Green and a tick only once something is done: before the first photo (and the
                 // first look at the face) nothing has gone right yet.
                 None if *done == 0 => (progress_text, Pictogram::Face, (PALETTE.warn_bg, PALETTE.ink)),
-                None => (progress_text, Pictogram::Tick, (accent, on_accent)),
+                // Going well is green whatever the partner's accent (a red one would say "wrong").
+                None => (progress_text, Pictogram::Tick, (PALETTE.ok, Rgb888::WHITE)),
             };
+            // Portrait: the band goes under the picture, which gives it room (never over the
+            // face), in the small size where the body size would take more than half of it.
+            let band_scale = if w <= h { shrunk(&s, &msg, pic.w, pic.h / 2, set) } else { s };
             if w <= h {
-                // Portrait: the band goes under the picture, which gives it room (never over the face).
-                pic.h -= band_room(&s, &msg, pic.w, set);
+                pic.h -= band_room(&band_scale, &msg, pic.w, set);
             }
             let drawn = stage(c, pic, preview, true, &s, Pictogram::Face);
-            oval(c, drawn, if hint.is_some() || *done == 0 { PALETTE.warn_bg } else { accent }, line * 2);
+            oval(c, drawn, if hint.is_some() || *done == 0 { PALETTE.warn_bg } else { PALETTE.ok }, line * 2);
             turn_arrow(c, drawn, *hint, PALETTE.warn_bg, line * 3);
             if w > h {
                 let at = Area::new(col.x, y + bar_h + 2 * s.unit, col.w, 0);
-                band(c, &msg, icon, at, &shrunk(&s, &msg, col.w, col.bottom() - at.y, set), colors, set);
+                let small = shrunk(&s, &msg, col.w, col.bottom() - at.y, set);
+                if at.y + band_height(&msg, &small, col.w, set) <= col.bottom() {
+                    band(c, &msg, icon, at, &small, colors, set);
+                } else {
+                    // A small panel's column has no room left for a long hint: it goes across
+                    // the panel under the picture, or over the picture's lower edge (never over
+                    // the face in its middle), and under the column's words.
+                    let small = shrunk(&s, &msg, full.w, h - m - at.y, set);
+                    let bh = band_height(&msg, &small, full.w, set);
+                    let y = (drawn.bottom() + s.unit).min(h - m - bh).max(at.y);
+                    band(c, &msg, icon, Area::new(full.x, y, full.w, 0), &small, colors, set);
+                }
             } else {
-                let at = under_picture(&s, &msg, pic, drawn, h - m, set);
-                band(c, &msg, icon, at, &s, colors, set);
+                let at = under_picture(&band_scale, &msg, pic, drawn, h - m, set);
+                band(c, &msg, icon, at, &band_scale, colors, set);
             }
         }
         Screen::Document { side, hint, preview, review, legend } => {
@@ -618,7 +637,7 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             }
             let drawn = stage(c, pic, preview, false, &s, Pictogram::Card);
             if !*review {
-                card_frame(c, drawn, if hint.is_some() { PALETTE.warn_bg } else { accent }, line * 2);
+                card_frame(c, drawn, if hint.is_some() { PALETTE.warn_bg } else { PALETTE.ok }, line * 2);
                 if let Some(hn) = hint {
                     let colors = (PALETTE.warn_bg, PALETTE.ink);
                     let msg = hint_msg.clone().unwrap_or_default();

@@ -100,6 +100,9 @@ impl Display for Loan {
     }
 
     fn show(&mut self, screen: &Screen) -> Result<(), DisplayError> {
+        // Drawn first: a display that opens its device at this screen ([`super::awaited`]) knows
+        // the device's size and brand, which the touch targets are laid out with, only then.
+        let drawn = self.inner_mut().show(screen);
         let shown = Shown {
             screen: without_picture(screen),
             texts: self.texts(),
@@ -108,7 +111,7 @@ impl Display for Loan {
             brand: self.brand(),
         };
         *self.slot.shown.lock().unwrap_or_else(|e| e.into_inner()) = Some(shown);
-        self.inner_mut().show(screen)
+        drawn
     }
 }
 

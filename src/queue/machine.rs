@@ -402,10 +402,22 @@ pub fn kept_result(result: serde_json::Value) -> serde_json::Value {
         "IsMachineResult",
         "IDType",
     ];
+    // Smile ID echoes every partner param the job was sent with, and a host may have sent a
+    // customer's name in one: only the three that identify the job are kept.
+    const PARAMS_KEPT: [&str; 3] = ["job_id", "job_type", "user_id"];
     match result {
-        serde_json::Value::Object(o) => {
-            serde_json::Value::Object(o.into_iter().filter(|(k, _)| KEPT.contains(&k.as_str())).collect())
-        }
+        serde_json::Value::Object(o) => serde_json::Value::Object(
+            o.into_iter()
+                .filter(|(k, _)| KEPT.contains(&k.as_str()))
+                .map(|(k, v)| match (k.as_str(), v) {
+                    ("PartnerParams", serde_json::Value::Object(p)) => {
+                        let p = p.into_iter().filter(|(k, _)| PARAMS_KEPT.contains(&k.as_str())).collect();
+                        (k, serde_json::Value::Object(p))
+                    }
+                    (_, v) => (k, v),
+                })
+                .collect(),
+        ),
         // A result that is not an object says nothing personal the kiosk could pick out.
         _ => serde_json::Value::Null,
     }

@@ -183,6 +183,8 @@ pub enum QueueError {
     Key { path: String, detail: String },
     #[error("job {job_id} is in the queue, but its record cannot be read: {detail}. It is kept; put back the keys it was written with (the service names the key file it misses)")]
     Unreadable { job_id: String, detail: String },
+    #[error("job {job_id} is not among the jobs these keys can read, and {unreadable} job(s) in the queue cannot be read: it may be one. They are kept; put back the keys they were written with (the service names the key file it misses)")]
+    Hidden { job_id: String, unreadable: usize },
 }
 
 /// What reconciliation found when the queue was opened.
@@ -287,6 +289,12 @@ const RETIRED: &[u8] = b"retired/";
 /// `meta` key: how many of `used_ids`' records the index has taken in.
 const USED_IDS_TAKEN: &[u8] = b"used_ids_taken";
 
+/// The tree from each job_id's MAC ([`used_mac`]) to its record's key: no readable trace of
+/// the id. (Older indexes had "by_job", keyed by the job_id itself: dropped at the first
+/// read-write open, which rebuilds this from the records.)
+const JOB_MACS: &str = "job_macs";
+const OLD_BY_JOB: &str = "by_job";
+
 fn used_mac(sealer: &Sealer, job_id: &str) -> [u8; 32] {
     sealer.mac(&[b"retired job_id\0".as_slice(), job_id.as_bytes()].concat())
 }
@@ -363,6 +371,20 @@ fn forget_legacy_copies(dir: &Path, loaded: &[(&Path, &[u8; 32])]) {
     }
 }
 
+/// The queue's key files that lie in the state dir, beside the jobs they protect (a kiosk run
+/// by hand, an older install): a copy of that directory alone reads every queued job.
+pub fn keys_beside_data(state_dir: &Path, s: &QueueSettings) -> Vec<PathBuf> {
+    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+    let dir = abs(state_dir);
+    [s.encryption_key_file.as_deref(), Some(s.device_key_file.as_path())]
+        .into_iter()
+        .flatten()
+        .filter(|p| !is_credential_name(p))
+        .map(|p| resolve_key_path(state_dir, p))
+        .filter(|k| abs(k).starts_with(&dir))
+        .collect()
+}
+
 /// A bare key name ("bundle_key") names a systemd credential, which the installer makes and
 /// the agent never does; a name with a directory ("keys/bundle.key") is a state-dir file.
 fn is_credential_name(p: &Path) -> bool {
@@ -406,7 +428,7 @@ fn open_index(path: &Path, cache: u64) -> Result<sled::Db, IndexError> {
     let p = path.to_owned();
     let r = std::panic::catch_unwind(move || {
         let db = sled::Config::new().path(p).cache_capacity(cache).segment_size(SEGMENT_BYTES).open()?;
-        for t in ["jobs", "by_job", "meta"] {
+        for t in ["jobs", JOB_MACS, "meta"] {
             db.open_tree(t)?;
         }
         Ok::<_, sled::Error>(db)
@@ -636,7 +658,7 @@ impl Queue {
             }
         };
         let jobs = db.open_tree("jobs").map_err(idx)?;
-        let by_job = db.open_tree("by_job").map_err(idx)?;
+        let by_job = db.open_tree(JOB_MACS).map_err(idx)?;
         let meta = db.open_tree("meta").map_err(idx)?;
         // A look at the index needs no keys, but says when they would stop the service (as far
         // as this user can see them: they may be the service's systemd credentials).
@@ -963,10 +985,15 @@ impl Queue {
             })?;
             self.report.quarantined.push(format!("{}: bundle file missing", r.job_id));
         }
-        // The job_id tree follows the records (it may be new, or from before a crash).
+        // The job_id tree follows the records (it may be new, or from before a crash); an older
+        // index's tree of job_ids in clear goes.
+        if self.db.tree_names().iter().any(|t| t.as_ref() == OLD_BY_JOB.as_bytes()) {
+            self.db.drop_tree(OLD_BY_JOB).map_err(idx)?;
+        }
         for r in self.list()? {
-            if self.by_job.get(r.job_id.as_bytes()).map_err(idx)?.is_none() {
-                self.by_job.insert(r.job_id.as_bytes(), &r.seq.to_be_bytes()).map_err(idx)?;
+            let mac = used_mac(&self.sealer, &r.job_id);
+            if self.by_job.get(mac).map_err(idx)?.is_none() {
+                self.by_job.insert(mac, &r.seq.to_be_bytes()).map_err(idx)?;
             }
         }
         for kv in self.by_job.iter() {
@@ -991,7 +1018,7 @@ impl Queue {
     /// removed. A reused job_id is Smile ID's job already: a 2215 would then be taken for our own
     /// earlier try, and one person's photos sent into another's job.
     pub fn check_new_job_id(&self, job_id: &str) -> Result<(), QueueError> {
-        if self.by_job.contains_key(job_id.as_bytes()).map_err(idx)? {
+        if self.by_job.contains_key(used_mac(&self.sealer, job_id)).map_err(idx)? {
             return Err(QueueError::Duplicate(job_id.to_string()));
         }
         if self.meta.contains_key(retired_key(&self.sealer, job_id)).map_err(idx)? {
@@ -1036,7 +1063,7 @@ impl Queue {
         } else {
             let mut macs = Vec::new();
             for k in self.by_job.iter().keys() {
-                macs.push(used_mac(&self.sealer, &String::from_utf8_lossy(&k.map_err(idx)?)));
+                macs.extend(<[u8; 32]>::try_from(&k.map_err(idx)?[..]));
             }
             for k in self.meta.scan_prefix(RETIRED).keys() {
                 macs.extend(<[u8; 32]>::try_from(&k.map_err(idx)?[RETIRED.len()..]));
@@ -1065,11 +1092,12 @@ impl Queue {
     fn insert_new(&self, rec: &Record) -> Result<bool, QueueError> {
         let key = rec.seq.to_be_bytes();
         let value = self.sealer.seal_record(rec.seq, serde_json::to_vec(rec).expect("records serialize"));
+        let mac = used_mac(&self.sealer, &rec.job_id);
         let r = (&self.jobs, &self.by_job, &self.meta).transaction(|(jobs, by_job, meta)| {
-            if by_job.get(rec.job_id.as_bytes())?.is_some() || jobs.get(key)?.is_some() {
+            if by_job.get(mac)?.is_some() || jobs.get(key)?.is_some() {
                 return Err(ConflictableTransactionError::Abort(()));
             }
-            by_job.insert(rec.job_id.as_bytes(), &key)?;
+            by_job.insert(&mac, &key)?;
             jobs.insert(&key, value.clone())?;
             let hwm = meta.get(SEQ_HWM)?.map(|v| u64::from_be_bytes(v.as_ref().try_into().unwrap_or([0; 8])));
             if hwm.is_none_or(|h| h < rec.seq) {
@@ -1217,6 +1245,24 @@ impl Queue {
         Ok(out)
     }
 
+    /// A job the job_id tree does not name, looked for among the records: a look (read-only) at
+    /// an older index, whose tree was keyed otherwise. Records these keys cannot read may hold it.
+    fn find(&self, job_id: &str) -> Result<Record, QueueError> {
+        let mut unreadable = 0;
+        for kv in self.jobs.iter() {
+            let (k, v) = kv.map_err(idx)?;
+            match self.decode(seq_of_key(&k), &v) {
+                Ok(r) if r.job_id == job_id => return Ok(r),
+                Ok(_) => {}
+                Err(_) => unreadable += 1,
+            }
+        }
+        match unreadable {
+            0 => Err(QueueError::NotFound(job_id.into())),
+            n => Err(QueueError::Hidden { job_id: job_id.into(), unreadable: n }),
+        }
+    }
+
     /// A stored record: decrypted, then read in any known schema.
     fn decode(&self, seq: u64, stored: &[u8]) -> Result<Record, QueueError> {
         let json = self.sealer.open_record(seq, stored).map_err(QueueError::Index)?;
@@ -1226,7 +1272,9 @@ impl Queue {
     /// One job by its job_id, through the job_id tree.
     pub fn get(&self, job_id: &str) -> Result<Record, QueueError> {
         let not_found = || QueueError::NotFound(job_id.into());
-        let seq = self.by_job.get(job_id.as_bytes()).map_err(idx)?.ok_or_else(not_found)?;
+        let Some(seq) = self.by_job.get(used_mac(&self.sealer, job_id)).map_err(idx)? else {
+            return self.find(job_id);
+        };
         let v = self.jobs.get(&seq).map_err(idx)?.ok_or_else(not_found)?;
         self.decode(seq_of_key(&seq), &v).map_err(|e| match e {
             QueueError::Index(detail) => QueueError::Unreadable { job_id: job_id.into(), detail },
@@ -1369,11 +1417,12 @@ impl Queue {
         let key = r.seq.to_be_bytes();
         let now = self.now_ms().to_be_bytes();
         let retired = retired_key(&self.sealer, &r.job_id);
+        let mac = used_mac(&self.sealer, &r.job_id);
         (&self.jobs, &self.by_job, &self.meta)
             .transaction(|(jobs, by_job, meta)| {
                 jobs.remove(&key)?;
-                if by_job.get(r.job_id.as_bytes())?.is_some_and(|v| v.as_ref() == key) {
-                    by_job.remove(r.job_id.as_bytes())?;
+                if by_job.get(mac)?.is_some_and(|v| v.as_ref() == key) {
+                    by_job.remove(&mac)?;
                 }
                 if retire {
                     meta.insert(retired.as_slice(), &now)?;

@@ -186,14 +186,13 @@ impl ApiError {
             serde_json::Value::Number(n) => Some(n.to_string()),
             _ => None,
         });
-        let message = parsed.and_then(|b| b.error).unwrap_or_else(|| {
-            let text = String::from_utf8_lossy(&body[..body.len().min(200)]).trim().to_string();
-            if text.is_empty() {
-                format!("HTTP {status} with no body")
-            } else {
-                text
-            }
-        });
+        let message = match parsed.and_then(|b| b.error) {
+            Some(error) => quoted(&error),
+            None => match quoted(&String::from_utf8_lossy(&body[..body.len().min(4096)])) {
+                text if text.is_empty() => format!("HTTP {status} with no body"),
+                text => text,
+            },
+        };
         let class = match &code {
             Some(c) => RetryClass::for_code(c),
             None if status >= 500 || status == 408 || status == 429 => RetryClass::Transient,
@@ -204,9 +203,48 @@ impl ApiError {
     }
 }
 
+/// The longest text from another server that is kept (in logs, job records, status, health).
+const QUOTED_CHARS: usize = 160;
+
+/// Text another server sent (an error message, an answer's body), fit to be logged and shown:
+/// one line, no control characters, at most [`QUOTED_CHARS`] characters. The far end may echo
+/// what it was sent; callers holding a secret that went with the request also redact it.
+pub fn quoted(text: &str) -> String {
+    let mut out = String::new();
+    for (i, word) in text.split(|c: char| c.is_whitespace() || c.is_control()).filter(|w| !w.is_empty()).enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+        if out.chars().count() > QUOTED_CHARS {
+            break;
+        }
+    }
+    match out.char_indices().nth(QUOTED_CHARS) {
+        Some((cut, _)) => format!("{}…", &out[..cut]),
+        None => out,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_another_server_says_is_kept_to_one_short_line() {
+        let long = format!("bad\r\n\tthing\x1b[31m {}", "é".repeat(400));
+        let e = ApiError::from_response(
+            400,
+            format!(r#"{{"error":{},"code":"2213"}}"#, serde_json::json!(long)).as_bytes(),
+        );
+        assert!(e.message.starts_with("bad thing [31m éé") && e.message.ends_with('…'), "{}", e.message);
+        assert_eq!(e.message.chars().count(), QUOTED_CHARS + 1);
+        let page = format!("<html>\n{}</html>", "x ".repeat(3000));
+        let e = ApiError::from_response(502, page.as_bytes());
+        assert!(!e.message.contains('\n') && e.message.chars().count() <= QUOTED_CHARS + 1, "{}", e.message);
+        assert_eq!(quoted(" \n "), "");
+        assert_eq!(quoted("Invalid job type"), "Invalid job type");
+    }
 
     #[test]
     fn a_busy_server_is_not_said_to_refuse() {

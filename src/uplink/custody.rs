@@ -52,9 +52,15 @@ struct SignedAnswer {
     success: Option<bool>,
 }
 
-fn read_answer(what: &str, status: u16, body: &[u8]) -> Result<Signed, SignError> {
+fn read_answer(what: &str, status: u16, body: &[u8], sent: &Secret) -> Result<Signed, SignError> {
     if !(200..300).contains(&status) {
-        let detail = String::from_utf8_lossy(&body[..body.len().min(200)]).to_string();
+        // A signer (or a proxy before it) may echo the request, token included: the token is
+        // cut out before the text is shortened, so no part of it survives either.
+        let text = String::from_utf8_lossy(&body[..body.len().min(4096)]);
+        let detail = match sent.expose() {
+            "" => crate::smileid::wire::quoted(&text),
+            token => crate::smileid::wire::quoted(&text.replace(token, "[the token]")),
+        };
         // Not this kiosk's to sign for (the token), rather than a passing fault of the signer.
         let refused = matches!(status, 401 | 403) || crate::smileid::credentials_refused(status, body).is_some();
         return Err(SignError { message: format!("{what} refused to sign (HTTP {status}): {detail}"), refused });
@@ -92,7 +98,7 @@ impl Signer for PartnerSigner {
             .http
             .execute_with_bearer(&req, self.device_token.expose())
             .map_err(|e| SignError::failed(format!("the partner signer is unreachable: {e}")))?;
-        read_answer("the partner signer", resp.status, &resp.body)
+        read_answer("the partner signer", resp.status, &resp.body, &self.device_token)
     }
 }
 
@@ -120,6 +126,26 @@ impl Signer for AuthSmileSigner {
             body: serde_json::to_vec(&body).expect("json"),
         };
         let resp = self.http.execute(&req).map_err(|e| SignError::failed(format!("auth_smile is unreachable: {e}")))?;
-        read_answer("auth_smile", resp.status, &resp.body)
+        read_answer("auth_smile", resp.status, &resp.body, &self.auth_token)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_signer_echoing_the_request_does_not_put_the_token_in_the_message() {
+        let token = Secret::new("DEVTOKEN-s3cr3t-0123456789abcdef");
+        let echo = format!(
+            r#"{{"error":"unauthorized","got_authorization":"Bearer {}","padding":"{}"}}"#,
+            token.expose(),
+            "x".repeat(300)
+        );
+        let e = read_answer("the partner signer", 401, echo.as_bytes(), &token).expect_err("refused");
+        assert!(e.refused, "401 is this kiosk's token refused");
+        assert!(!e.message.contains("DEVTOKEN") && !e.message.contains("s3cr3t"), "{}", e.message);
+        assert!(e.message.contains("[the token]") && e.message.contains("HTTP 401"), "{}", e.message);
+        assert!(e.message.len() < 300, "{}", e.message);
     }
 }

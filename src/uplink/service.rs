@@ -87,6 +87,18 @@ pub enum LinkState {
     },
 }
 
+impl LinkState {
+    /// The state without what the server or the network said about it.
+    pub fn without_detail(self) -> LinkState {
+        let error = "the reason is shown to callers with a role ([api] operators or admins)".to_string();
+        match self {
+            LinkState::Down { .. } => LinkState::Down { error },
+            LinkState::Paused { retry_at, .. } => LinkState::Paused { error, retry_at },
+            other => other,
+        }
+    }
+}
+
 /// The link state as the uplink last saw it, shared with the rest of the running agent (the
 /// idle screen, health) without a trip through `status.json`.
 pub type LinkWatch = Arc<std::sync::Mutex<LinkState>>;

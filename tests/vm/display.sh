@@ -248,6 +248,37 @@ log_has 1 "the display is there now" /mnt/late.log || exit 65
 log_has 1 "(a touch panel)" /mnt/late.log || exit 66
 sleep 3
 dd if=/dev/fb0 of=/mnt/late-idle.raw bs=4096 2>/dev/null
+
+# 10. The screen goes while the service runs, and comes back. (a) Its cable out: /dev/fb0 stays,
+#     and the card's connector says disconnected (forced through DRM's sysfs, which reads as a
+#     real HDMI unplug does); `status` names the missing screen and a session is refused; plugged
+#     in again, the welcome is drawn again over a blanked picture. (b) Its driver unbound (a USB
+#     panel unplugged, a driver reloaded): /dev/fb0 goes; bound again, the new /dev/fb0 is opened
+#     and the welcome drawn on it, and the touch panel still starts a session (9's tap, below).
+con=$(ls -d /sys/class/graphics/fb0/device/drm/card*/card*-* | head -1)
+echo off > $con/status || exit 70
+log_has 1 "sessions are refused until it is back" /mnt/late.log || exit 71
+$A status --config $W/late.toml > /mnt/unplugged-status.txt 2>&1
+$A session --config $W/late.toml --user-id gone-user --job-type 4 > /mnt/unplugged-session.txt 2>&1 && exit 72
+sleep 1
+dd if=/dev/zero of=/dev/fb0 bs=4096 2>/dev/null
+echo detect > $con/status
+log_has 2 "the screen is there" /mnt/late.log || exit 73
+sleep 3
+dd if=/dev/fb0 of=/mnt/replugged-idle.raw bs=4096 2>/dev/null
+pci=$(basename "$(readlink -f /sys/class/graphics/fb0/device)")
+drv=$(basename "$(readlink -f /sys/class/graphics/fb0/device/driver)")
+echo $pci > /sys/bus/pci/drivers/$drv/unbind || exit 74
+log_has 2 "sessions are refused until it is back" /mnt/late.log || exit 75
+$A status --config $W/late.toml > /mnt/unbound-status.txt 2>&1
+echo $pci > /sys/bus/pci/drivers/$drv/bind || exit 76
+for v in /sys/class/vtconsole/vtcon*; do
+  grep -q "frame buffer" $v/name && echo 0 > $v/bind
+done
+log_has 3 "the screen is there" /mnt/late.log || exit 77
+log_has 2 "the display is there now" /mnt/late.log || exit 78
+sleep 3
+dd if=/dev/fb0 of=/mnt/rebound-idle.raw bs=4096 2>/dev/null
 echo "tap idle start en" >&7
 log_has 1 "walk-up session started" /mnt/late.log || exit 67
 kill $run
