@@ -92,37 +92,48 @@ impl Texts {
                 map.insert(added.into(), t);
             }
         }
+        // Every problem of the file at once: a translator fixes them in one pass, not one a run.
+        let mut problems = Vec::new();
         if code != "en" {
             let en = Texts::english();
             for (k, v) in &en.map {
-                let Some(t) = map.get(k) else { return Err(bad(format!("key {k:?} is missing"))) };
+                let Some(t) = map.get(k) else {
+                    problems.push(format!("key {k:?} is missing"));
+                    continue;
+                };
                 let (mut a, mut b) = (marks(v), marks(t));
                 a.sort();
                 b.sort();
                 if a != b {
-                    return Err(bad(format!("key {k:?} must use the marks {a:?}, not {b:?}")));
+                    problems.push(format!("key {k:?} must use the marks {a:?}, not {b:?}"));
                 }
             }
-            if let Some(k) = map.keys().find(|k| !en.map.contains_key(*k) && !RETIRED_KEYS.contains(&k.as_str())) {
-                return Err(bad(format!("key {k:?} is not a known text")));
+            for k in map.keys().filter(|k| !en.map.contains_key(*k) && !RETIRED_KEYS.contains(&k.as_str())) {
+                problems.push(format!("key {k:?} is not a known text"));
             }
         }
         for (k, v) in &map {
             if let Some(c) =
                 v.chars().find(|c| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
             {
-                return Err(bad(format!(
+                problems.push(format!(
                     "key {k:?}: U+{:04X} is a control or bidi override character; write the text without it",
                     c as u32
-                )));
+                ));
+                continue;
             }
             let missing = typeset::uncovered(v, Weight::Regular).or_else(|| typeset::uncovered(v, Weight::Bold));
             if let Some(c) = missing {
-                return Err(bad(format!(
+                problems.push(format!(
                     "key {k:?}: the built-in fonts have no glyph for {c:?} (U+{:04X}); they cover Latin, Ethiopic and Arabic script",
                     c as u32
-                )));
+                ));
             }
+        }
+        match problems.len() {
+            0 => {}
+            1 => return Err(bad(problems.remove(0))),
+            n => return Err(bad(format!("{n} problems: {}", problems.join("; ")))),
         }
         Ok(Texts { code: code.into(), rtl, reviewed, map })
     }
@@ -215,5 +226,12 @@ mod tests {
         let mark = en.replace("{n} photos", "{count} photos");
         assert!(Texts::parse("xx", &mark, "xx.toml").unwrap_err().to_string().contains("marks"));
         assert_eq!(Texts::load("zz", None).unwrap_err(), TextError::Unknown("zz".into()));
+        // Every problem at once, for a translator to fix in one pass.
+        let many =
+            missing.replace("saved_body = ", "saved_bodyy = ").replace("\"Uploading\"", "\"Uploading \u{1F600}\"");
+        let e = Texts::parse("xx", &many, "xx.toml").unwrap_err().to_string();
+        for part in ["4 problems", "welcome_title", "\"saved_body\" is missing", "saved_bodyy", "U+1F600"] {
+            assert!(e.contains(part), "{part} in {e}");
+        }
     }
 }

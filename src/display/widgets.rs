@@ -123,7 +123,9 @@ pub fn button(c: &mut Canvas, b: &Button, s: &Scale, at: Area, set: Setting) {
     let y = at.y + (at.h - total) / 2;
     label.draw(c, at.x + pad, y, inner, Align::Centre, ink);
     if b.kind == Kind::Link {
-        let (lw, base) = (label.width().min(inner), y + label.height() - (s.unit / 2).max(1));
+        // Under the whole line box, not at the baseline: a line there runs through the dots under
+        // Igbo's ụ and Yoruba's ẹ, and through descenders (reading "Gukwuo" for "Gụkwuo").
+        let (lw, base) = (label.width().min(inner), y + label.height() + (s.unit / 4).max(1));
         let x0 = at.x + pad + (inner - lw) / 2;
         let _ = embedded_graphics::primitives::Line::new(Point::new(x0, base), Point::new(x0 + lw, base))
             .into_styled(PrimitiveStyle::with_stroke(ink, (s.unit / 4).max(1) as u32))
