@@ -787,6 +787,8 @@ fn a_wrong_base_url_pauses_keeps_the_job_and_it_goes_once_corrected() {
     let o = agent(&["upload"], &config);
     assert_eq!(o.status.code(), Some(3), "{}", text(&o));
     assert!(text(&o).contains("smileid.environment"), "{}", text(&o));
+    // Said as soon as the link is checked (an idle kiosk's first probe too), not only by a job.
+    assert!(text(&o).contains("answered 404 (no such call) to a signed valid_documents"), "{}", text(&o));
     let r: serde_json::Value = serde_json::from_slice(&agent(&["queue", "show", &job_id], &config).stdout).unwrap();
     assert_eq!(r["stage"], "queued", "{r}");
     assert_eq!(bundle_count(dir.path()), 1);

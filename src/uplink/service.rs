@@ -550,6 +550,16 @@ impl<'a> Uplink<'a> {
         let req = crate::smileid::credentials_check_request(&self.cfg.partner_id, &self.cfg.base_url, &signed);
         // The network failing now settles nothing: asked again at the next probe.
         let resp = self.http.execute(&req).ok()?;
+        if resp.status == 404 {
+            // Smile ID's API always has this call: a root without it is likely not the API's.
+            crate::log::warn(
+                &format!(
+                    "{} answered 404 (no such call) to a signed valid_documents: smileid.environment may not be Smile ID's v1 API root; jobs are kept, and paused if their own requests are refused too",
+                    req.url
+                ),
+                &[],
+            );
+        }
         let refused = crate::smileid::credentials_refused(resp.status, &resp.body);
         self.credentials_settled = refused.is_none();
         refused
