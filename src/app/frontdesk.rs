@@ -98,6 +98,8 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
     let press = || input.backend == InputBackend::Gpio || service.keys.load(Ordering::Relaxed);
     // What is on the panel: the screen and the language it was drawn in.
     let mut drawn: Option<(Screen, String)> = None;
+    // Why the last screen could not be drawn, until one is.
+    let mut failing: Option<String> = None;
     let mut slow: Option<(std::time::Instant, bool, bool)> = None;
     // The screen as last seen: its device's nodes, `None` while it is gone or unplugged.
     let mut screen = d.screen_now();
@@ -175,8 +177,18 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
                     if let Some(mut display) = slot.borrow(TICK) {
                         display.set_texts(texts);
                         match display.show(&now.0) {
-                            Ok(()) => drawn = Some(now),
-                            Err(e) => crate::log::warn(&format!("the screen could not be drawn: {e}"), &[]),
+                            Ok(()) => {
+                                drawn = Some(now);
+                                failing = None;
+                            }
+                            // Tried again each tick: said once, not five times a second.
+                            Err(e) => {
+                                let e = e.to_string();
+                                if failing.as_ref() != Some(&e) {
+                                    crate::log::warn(&format!("the screen could not be drawn: {e}"), &[]);
+                                    failing = Some(e);
+                                }
+                            }
                         }
                     }
                 }

@@ -1273,7 +1273,13 @@ impl Queue {
     pub fn get(&self, job_id: &str) -> Result<Record, QueueError> {
         let not_found = || QueueError::NotFound(job_id.into());
         let Some(seq) = self.by_job.get(used_mac(&self.sealer, job_id)).map_err(idx)? else {
-            return self.find(job_id);
+            // Not every call for an unknown id decodes the whole queue: only where the tree may
+            // not name the job (an older index not yet opened for changes, or other keys).
+            let unindexed = self.by_job.is_empty() && !self.jobs.is_empty();
+            return match unindexed || self.report.key_problem.is_some() {
+                true => self.find(job_id),
+                false => Err(not_found()),
+            };
         };
         let v = self.jobs.get(&seq).map_err(idx)?.ok_or_else(not_found)?;
         self.decode(seq_of_key(&seq), &v).map_err(|e| match e {
