@@ -184,6 +184,38 @@ pub struct SmileIdConfig {
     pub partner_name: String,
 }
 
+/// What is wrong with `name` as the consent would name the partner, if anything. The consent
+/// asks the person's leave in that name: it must name someone, and in characters the built-in
+/// fonts draw (anything else shows as a box in the customer's legal text).
+pub fn partner_name_problem(name: &str) -> Option<String> {
+    use crate::display::typeset::{uncovered, Weight};
+    if !name.chars().any(char::is_alphanumeric) {
+        return Some(format!("{name:?} names no one: give the partner's name as its customers know it"));
+    }
+    if let Some(c) =
+        name.chars().find(|c| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
+    {
+        return Some(format!("U+{:04X} is a control or bidi override character; write the name without it", c as u32));
+    }
+    if let Some(c) = uncovered(name, Weight::Regular).or_else(|| uncovered(name, Weight::Bold)) {
+        return Some(format!(
+            "the built-in fonts have no glyph for {c:?} (U+{:04X}), which would show as a box; they cover Latin, Ethiopic and Arabic script",
+            c as u32
+        ));
+    }
+    // No script stacks more than a few marks on one letter (Yoruba's ẹ̀ has two); more run
+    // down over the consent's other lines.
+    let combining = |c: char| matches!(c, '\u{0300}'..='\u{036F}' | '\u{1AB0}'..='\u{1AFF}' | '\u{1DC0}'..='\u{1DFF}' | '\u{20D0}'..='\u{20FF}' | '\u{FE20}'..='\u{FE2F}');
+    let mut run = 0;
+    for c in name.chars() {
+        run = if combining(c) { run + 1 } else { 0 };
+        if run > 3 {
+            return Some("more than three combining marks stacked on one letter; write the name as it is spelt".into());
+        }
+    }
+    None
+}
+
 impl SmileIdConfig {
     /// Jobs go to Smile ID's production API: by its name, or by its URL written out (in any
     /// case, with its port or the host's trailing dot).
@@ -768,26 +800,8 @@ impl Config {
         if api.enhanced_kyc_per_hour > 3_600 {
             return Err(invalid("api.enhanced_kyc_per_hour", "must be 0 (off) to 3600"));
         }
-        // The name is set in the consent text on every screen that asks for it: a character no
-        // built-in font draws would show as a box in the customer's legal text.
-        use crate::display::typeset::{uncovered, Weight};
-        if let Some(c) = s
-            .partner_name
-            .chars()
-            .find(|c| c.is_control() || matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}'))
-        {
-            return Err(invalid(
-                "smileid.partner_name",
-                format!("U+{:04X} is a control or bidi override character; write the name without it", c as u32),
-            ));
-        }
-        if let Some(c) =
-            uncovered(&s.partner_name, Weight::Regular).or_else(|| uncovered(&s.partner_name, Weight::Bold))
-        {
-            return Err(invalid(
-                "smileid.partner_name",
-                format!("the built-in fonts have no glyph for {c:?} (U+{:04X}), which would show as a box; they cover Latin, Ethiopic and Arabic script", c as u32),
-            ));
+        if let Some(problem) = partner_name_problem(&s.partner_name) {
+            return Err(invalid("smileid.partner_name", problem));
         }
         if self.display.backend == DisplayBackend::Png && s.production() {
             return Err(invalid(
@@ -1288,6 +1302,11 @@ api_key_file = "api_key"
         let emoji = GOOD.replace("environment", "partner_name = \"Banque de l'Ouest \u{1F3E6}\"\nenvironment");
         let e = Config::parse(&emoji, "t").unwrap_err().to_string();
         assert!(e.contains("smileid.partner_name") && e.contains("U+1F3E6"), "{e}");
+        // Nor one that names no one, or whose marks would run over the consent's other lines.
+        assert!(partner_name_problem("  \u{a0}\u{200b}\u{301}").is_some_and(|p| p.contains("names no one")));
+        assert!(partner_name_problem(&format!("Ba{}nk", "\u{338}\u{323}".repeat(3))).is_some());
+        assert_eq!(partner_name_problem("Ọ̀yọ́ Microfinance Bank"), None);
+        assert_eq!(partner_name_problem("بنك مصر"), None);
         // Screens as files (live face previews) are refused however production is named.
         let png =
             GOOD.replace("\"sandbox\"", "\"https://API.smileidentity.com/v1\"") + "[display]\nbackend = \"png\"\n";

@@ -1132,6 +1132,9 @@ fn run(cli: Cli) -> Result<()> {
             if let Some(d) = diagonal.filter(|d| !(1.0..=100.0).contains(d)) {
                 anyhow::bail!("--diagonal {d}: give the panel's diagonal, 1 to 100 inches");
             }
+            if let Some(problem) = kiosk_agent::config::partner_name_problem(&partner) {
+                anyhow::bail!("--partner: {problem}");
+            }
             let texts = kiosk_agent::display::Texts::load(&language, lang_dir.as_deref())?;
             let (w, h) = size
                 .split_once('x')

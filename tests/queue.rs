@@ -831,3 +831,23 @@ fn a_state_dir_that_cannot_be_made_says_to_name_another() {
     let msg = e.to_string();
     assert!(msg.contains("name as state_dir") && !msg.contains("owner"), "{msg}");
 }
+
+/// Keys in the state dir are told from keys outside it by where they really are: through a
+/// symlink into it, or a ".." out of it.
+#[test]
+fn keys_beside_the_data_are_found_where_they_really_are() {
+    let d = tempfile::tempdir().unwrap();
+    let state = d.path().join("state");
+    std::fs::create_dir_all(state.join("keys")).unwrap();
+    std::fs::create_dir_all(d.path().join("outside")).unwrap();
+    std::os::unix::fs::symlink(state.join("keys"), d.path().join("link")).unwrap();
+    let with = |bundle: std::path::PathBuf, device: &str| QueueSettings {
+        encryption_key_file: Some(bundle),
+        device_key_file: device.into(),
+        ..QueueSettings::default()
+    };
+    let beside = |s: &QueueSettings| kiosk_agent::queue::keys_beside_data(&state, s).len();
+    assert_eq!(beside(&QueueSettings::default()), 2, "keys/bundle.key and keys/device.key, made in the state dir");
+    assert_eq!(beside(&with("../outside/bundle.key".into(), "bundle_key")), 0, "outside, and a credential name");
+    assert_eq!(beside(&with(d.path().join("link/bundle.key"), "device_key")), 1, "through a symlink, inside");
+}

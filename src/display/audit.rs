@@ -133,7 +133,11 @@ pub fn check_config(d: &crate::config::DisplayConfig, partner: &str) -> Vec<Stri
                     preview += &format!(" --diagonal {inches}");
                 }
                 let own = d.lang_dir.as_ref().is_some_and(|dir| dir.join(format!("{lang}.toml")).is_file());
-                let fix = if own {
+                // The texts fit with a short name: it is the partner's that does not.
+                let name = check(&texts, (*w, *h), d.diagonal_inches, &brand, samples::EXAMPLE_PARTNER).is_empty();
+                let fix = if name {
+                    "the partner's name is too long for the consent on this panel: give [smileid] partner_name a shorter form of it"
+                } else if own {
                     "shorten those texts in the language file"
                 } else {
                     "the built-in texts do not fit a panel this small: check that diagonal_inches is the panel's, or override the texts named in a language file in lang_dir"
@@ -175,6 +179,9 @@ mod tests {
         let long = "Banque Régionale de Solidarité de l'Afrique de l'Ouest Donaudampfschifffahrtsgesellschaft";
         let faults = check(&t, small, None, &Brand::builtin(), long);
         assert!(faults.iter().any(|(screen, _)| screen.starts_with("consent")), "{faults:?}");
+        // check-config says it is the name, not the built-in texts, that does not fit.
+        let warnings = check_config(&crate::config::DisplayConfig::default(), long);
+        assert!(!warnings.is_empty() && warnings.iter().all(|w| w.contains("[smileid] partner_name")), "{warnings:?}");
     }
 
     #[test]

@@ -568,26 +568,34 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             if w <= h {
                 pic.h -= band_room(&band_scale, &msg, pic.w, set);
             }
+            // Landscape: in the column under the progress, or, where a small panel's column has
+            // no room left for a long hint, across the foot of the panel, the picture (and so the
+            // face and its oval) made shorter to stay clear of it.
+            let in_column = Area::new(col.x, y + bar_h + 2 * s.unit, col.w, 0);
+            let column_scale = shrunk(&s, &msg, col.w, col.bottom() - in_column.y, set);
+            let across =
+                (w > h && in_column.y + band_height(&msg, &column_scale, col.w, set) > col.bottom()).then(|| {
+                    let small = shrunk(&s, &msg, full.w, h - m - in_column.y, set);
+                    let top = (h - m - band_height(&msg, &small, full.w, set)).max(in_column.y);
+                    (Area::new(full.x, top, full.w, 0), small)
+                });
+            if let Some((at, _)) = &across {
+                pic.h = pic.h.min(at.y - s.unit - pic.y).max(8);
+            }
             let drawn = stage(c, pic, preview, true, &s, Pictogram::Face);
             oval(c, drawn, if hint.is_some() || *done == 0 { PALETTE.warn_bg } else { PALETTE.ok }, line * 2);
             turn_arrow(c, drawn, *hint, PALETTE.warn_bg, line * 3);
-            if w > h {
-                let at = Area::new(col.x, y + bar_h + 2 * s.unit, col.w, 0);
-                let small = shrunk(&s, &msg, col.w, col.bottom() - at.y, set);
-                if at.y + band_height(&msg, &small, col.w, set) <= col.bottom() {
+            match across {
+                Some((at, small)) => {
                     band(c, &msg, icon, at, &small, colors, set);
-                } else {
-                    // A small panel's column has no room left for a long hint: it goes across
-                    // the panel under the picture, or over the picture's lower edge (never over
-                    // the face in its middle), and under the column's words.
-                    let small = shrunk(&s, &msg, full.w, h - m - at.y, set);
-                    let bh = band_height(&msg, &small, full.w, set);
-                    let y = (drawn.bottom() + s.unit).min(h - m - bh).max(at.y);
-                    band(c, &msg, icon, Area::new(full.x, y, full.w, 0), &small, colors, set);
                 }
-            } else {
-                let at = under_picture(&band_scale, &msg, pic, drawn, h - m, set);
-                band(c, &msg, icon, at, &band_scale, colors, set);
+                None if w > h => {
+                    band(c, &msg, icon, in_column, &column_scale, colors, set);
+                }
+                None => {
+                    let at = under_picture(&band_scale, &msg, pic, drawn, h - m, set);
+                    band(c, &msg, icon, at, &band_scale, colors, set);
+                }
             }
         }
         Screen::Document { side, hint, preview, review, legend } => {

@@ -374,7 +374,15 @@ fn forget_legacy_copies(dir: &Path, loaded: &[(&Path, &[u8; 32])]) {
 /// The queue's key files that lie in the state dir, beside the jobs they protect (a kiosk run
 /// by hand, an older install): a copy of that directory alone reads every queued job.
 pub fn keys_beside_data(state_dir: &Path, s: &QueueSettings) -> Vec<PathBuf> {
-    let abs = |p: &Path| std::path::absolute(p).unwrap_or_else(|_| p.to_owned());
+    // Where a path really is (through symlinks and ".."), whether or not its file exists yet.
+    let abs = |p: &Path| {
+        std::fs::canonicalize(p)
+            .or_else(|e| match (p.parent(), p.file_name()) {
+                (Some(dir), Some(name)) => std::fs::canonicalize(dir).map(|d| d.join(name)),
+                _ => Err(e),
+            })
+            .unwrap_or_else(|_| std::path::absolute(p).unwrap_or_else(|_| p.to_owned()))
+    };
     let dir = abs(state_dir);
     [s.encryption_key_file.as_deref(), Some(s.device_key_file.as_path())]
         .into_iter()

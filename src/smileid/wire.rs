@@ -188,10 +188,14 @@ impl ApiError {
         });
         let message = match parsed.and_then(|b| b.error) {
             Some(error) => quoted(&error),
-            None => match quoted(&String::from_utf8_lossy(&body[..body.len().min(4096)])) {
-                text if text.is_empty() => format!("HTTP {status} with no body"),
-                text => text,
-            },
+            // Not Smile ID's own words (a proxy's or a captive portal's page, which may quote
+            // the request): described, not repeated.
+            None if body.iter().all(u8::is_ascii_whitespace) => format!("HTTP {status} with no body"),
+            None => {
+                let page = body.windows(5).any(|w| w.eq_ignore_ascii_case(b"<html"));
+                let what = if page { "a web page (a proxy or a Wi-Fi login page?)" } else { "an answer" };
+                format!("HTTP {status} with {what} that is not Smile ID's, of {} bytes", body.len())
+            }
         };
         let class = match &code {
             Some(c) => RetryClass::for_code(c),
@@ -211,6 +215,9 @@ const QUOTED_CHARS: usize = 160;
 /// what it was sent; callers holding a secret that went with the request also redact it.
 pub fn quoted(text: &str) -> String {
     let mut out = String::new();
+    // Bidi overrides and isolates would reorder what a terminal or log viewer shows.
+    let text: String =
+        text.chars().filter(|c| !matches!(c, '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}')).collect();
     for (i, word) in text.split(|c: char| c.is_whitespace() || c.is_control()).filter(|w| !w.is_empty()).enumerate() {
         if i > 0 {
             out.push(' ');
@@ -239,9 +246,10 @@ mod tests {
         );
         assert!(e.message.starts_with("bad thing [31m éé") && e.message.ends_with('…'), "{}", e.message);
         assert_eq!(e.message.chars().count(), QUOTED_CHARS + 1);
-        let page = format!("<html>\n{}</html>", "x ".repeat(3000));
+        let page = format!("<html>\n{}Authorization: Bearer T0KEN</html>", "x ".repeat(3000));
         let e = ApiError::from_response(502, page.as_bytes());
-        assert!(!e.message.contains('\n') && e.message.chars().count() <= QUOTED_CHARS + 1, "{}", e.message);
+        assert!(e.message.contains("web page") && !e.message.contains("T0KEN"), "{}", e.message);
+        assert_eq!(quoted("a\u{202E}b\u{2066}c"), "abc", "no bidi override reaches a log");
         assert_eq!(quoted(" \n "), "");
         assert_eq!(quoted("Invalid job type"), "Invalid job type");
     }

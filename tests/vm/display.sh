@@ -11,9 +11,12 @@ ls -la /dev/fb0 || exit 21
 # No text console drawing into the picture: stop the cursor blink and unbind fbcon (only
 # fbcon: the dummy console must stay bound for fbcon to let go).
 echo 0 > /sys/class/graphics/fbcon/cursor_blink
-for v in /sys/class/vtconsole/vtcon*; do
-  grep -q "frame buffer" $v/name && echo 0 > $v/bind
-done
+fbcon_off() {
+  for v in /sys/class/vtconsole/vtcon*; do
+    grep -q "frame buffer" $v/name && echo 0 > $v/bind
+  done
+}
+fbcon_off
 cat /sys/class/vtconsole/vtcon*/name /sys/class/vtconsole/vtcon*/bind
 mkdir -p /mnt/fb-en /mnt/fb-fr
 $A display test --device /dev/fb0 --language en --save /mnt/fb-en > /mnt/fb-en.json || exit 22
@@ -241,9 +244,7 @@ feed=$!
 exec 7> $W/finger3
 insmod "$(grep '/bochs.ko' /modules.list)" || exit 64
 # The new framebuffer takes the text console again: let it go, as in 1.
-for v in /sys/class/vtconsole/vtcon*; do
-  grep -q "frame buffer" $v/name && echo 0 > $v/bind
-done
+fbcon_off
 log_has 1 "the display is there now" /mnt/late.log || exit 65
 log_has 1 "(a touch panel)" /mnt/late.log || exit 66
 sleep 3
@@ -272,9 +273,7 @@ echo $pci > /sys/bus/pci/drivers/$drv/unbind || exit 74
 log_has 2 "sessions are refused until it is back" /mnt/late.log || exit 75
 $A status --config $W/late.toml > /mnt/unbound-status.txt 2>&1
 echo $pci > /sys/bus/pci/drivers/$drv/bind || exit 76
-for v in /sys/class/vtconsole/vtcon*; do
-  grep -q "frame buffer" $v/name && echo 0 > $v/bind
-done
+fbcon_off
 log_has 3 "the screen is there" /mnt/late.log || exit 77
 log_has 2 "the display is there now" /mnt/late.log || exit 78
 sleep 3
