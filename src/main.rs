@@ -370,6 +370,9 @@ enum QueueAction {
     },
 }
 
+/// What check-config and display render say of a red accent.
+const ACCENT_RED: &str = "[display] accent is a red, the colour these screens give what went wrong (\"Not verified\", a missing camera): \"I agree\", Start and the welcome in it may read as warnings to customers; if the brand allows, use another of its colours (what goes well stays green whatever the accent)";
+
 fn main() {
     kiosk_agent::memory::tune_allocator();
     // Everything the agent writes is the kiosk's or a person's business: private by default,
@@ -1145,6 +1148,9 @@ fn run(cli: Cli) -> Result<()> {
                 })?;
             let brand = kiosk_agent::display::brand::Brand::new(accent.as_deref(), logo.as_deref())
                 .context("--accent/--logo")?;
+            if brand.accent_reads_as_error() {
+                eprintln!("warning: {ACCENT_RED}");
+            }
             let brand = std::sync::Arc::new(brand);
             let written = kiosk_agent::display::samples::render_to(&texts, (w, h), diagonal, &brand, &partner, &out)?;
             println!("{} screens in {} ({w}x{h}, {})", written.len(), out.display(), texts.code);
@@ -1236,6 +1242,9 @@ fn run(cli: Cli) -> Result<()> {
             }
             if let Some(words) = kiosk_agent::doctor::keys_beside_data_words(&c) {
                 eprintln!("warning: {words}; on a kiosk, name the package's credentials in [queue] (encryption_key_file = \"bundle_key\", device_key_file = \"device_key\")");
+            }
+            if c.display.brand().is_ok_and(|b| b.accent_reads_as_error()) {
+                eprintln!("warning: {}", ACCENT_RED);
             }
             // Nor is a language too long for the panel: the service shows it, cramped.
             for warning in kiosk_agent::display::audit::check_config(&c.display, &c.smileid.partner_name) {

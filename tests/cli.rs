@@ -1135,6 +1135,9 @@ fn display_render_previews_a_translators_language_file() {
     let o = render(&["--language", "ha", "--lang-dir", langs.to_str().unwrap(), "--out", b.to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(text(&o).contains("U+0BB5") && text(&o).contains("welcome_title"), "{}", text(&o));
+    // A red accent is drawn, and said to read as a warning.
+    let o = render(&["--accent", "#B00020", "--out", b.to_str().unwrap()]);
+    assert!(o.status.success() && text(&o).contains("accent is a red"), "{}", text(&o));
     let o = render(&["--size", "800", "--out", b.to_str().unwrap()]);
     assert!(!o.status.success() && text(&o).contains("WIDTHxHEIGHT"), "{}", text(&o));
 }

@@ -74,6 +74,22 @@ impl Brand {
     }
 }
 
+impl Brand {
+    /// The accent is a red, the colour the screens give what went wrong ("Not verified", a
+    /// missing camera): buttons and the welcome in it may read as warnings. Said, not refused:
+    /// many banks' colour is red.
+    pub fn accent_reads_as_error(&self) -> bool {
+        let (r, g, b) = (self.accent.r() as f32, self.accent.g() as f32, self.accent.b() as f32);
+        let (max, min) = (r.max(g).max(b), r.min(g).min(b));
+        if max - min < 0.35 * max || r < max {
+            return false;
+        }
+        // Hue within 20° of red, on either side.
+        let hue = 60.0 * (g - b) / (max - min);
+        hue.abs() <= 20.0
+    }
+}
+
 /// "#RRGGBB" (the "#" optional, either case).
 pub fn parse_colour(s: &str) -> Option<Rgb888> {
     let hex = s.trim().strip_prefix('#').unwrap_or(s.trim());
@@ -202,6 +218,17 @@ fn span(t: i64, n: i64, len: i64) -> (i64, i64) {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_red_accent_is_told_from_the_others() {
+        let reads = |hex: &str| Brand::new(Some(hex), None).unwrap().accent_reads_as_error();
+        for red in ["#B00020", "#B91C1C", "#C8102E", "#A6192E"] {
+            assert!(reads(red), "{red}");
+        }
+        for other in ["#0B3D91", "#00695C", "#6A1B9A", "#8B4513", "#555555", "#9C4A00"] {
+            assert!(!reads(other), "{other}");
+        }
+    }
+
     use super::*;
 
     fn png(w: u32, h: u32, px: impl Fn(u32, u32) -> [u8; 4]) -> Vec<u8> {
