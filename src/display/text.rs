@@ -48,24 +48,30 @@ pub struct Texts {
     map: BTreeMap<String, String>,
 }
 
-/// Splits a parsed file into its texts and its (rtl, reviewed) description.
-fn read(table: toml::Table) -> Result<(BTreeMap<String, String>, bool, bool), String> {
+/// What [`read`] makes of a file: its texts, (rtl, reviewed), and what is wrong with the rest.
+type Read = (BTreeMap<String, String>, bool, Option<bool>, Vec<String>);
+
+/// Splits a parsed file into its texts and its (rtl, reviewed) description; a value of the
+/// wrong kind is a problem, and its key is left out (not also reported missing).
+fn read(table: toml::Table) -> Read {
     let mut map = BTreeMap::new();
-    let (mut rtl, mut reviewed) = (false, None);
+    let (mut rtl, mut reviewed, mut problems) = (false, None, Vec::new());
     for (k, v) in table {
         match (k.as_str(), v) {
             ("direction", toml::Value::String(d)) if d == "ltr" || d == "rtl" => rtl = d == "rtl",
-            ("direction", v) => return Err(format!("direction must be \"ltr\" or \"rtl\", not {v}")),
+            ("direction", v) => problems.push(format!("direction must be \"ltr\" or \"rtl\", not {v}")),
             ("reviewed", toml::Value::Boolean(b)) => reviewed = Some(b),
-            ("reviewed", v) => return Err(format!("reviewed must be true or false, not {v}")),
+            ("reviewed", v) => problems.push(format!("reviewed must be true or false, not {v}")),
             (_, toml::Value::String(s)) => {
                 map.insert(k, s);
             }
-            (_, v) => return Err(format!("key {k:?} must be a text in quotes, not {}", v.type_str())),
+            (_, v) => {
+                problems.push(format!("key {k:?} must be a text in quotes, not {}", v.type_str()));
+                map.insert(k, String::new());
+            }
         }
     }
-    let reviewed = reviewed.ok_or("add reviewed = true or false: whether a native speaker has checked this file")?;
-    Ok((map, rtl, reviewed))
+    (map, rtl, reviewed, problems)
 }
 
 /// Texts of screens that are gone (uploads held now keep the welcome, with a status line): an
@@ -86,14 +92,16 @@ impl Texts {
     pub fn parse(code: &str, toml_text: &str, file: &str) -> Result<Texts, TextError> {
         let bad = |detail: String| TextError::Invalid { file: file.into(), detail };
         let table: toml::Table = toml::from_str(toml_text).map_err(|e| bad(e.to_string()))?;
-        let (mut map, rtl, reviewed) = read(table).map_err(bad)?;
+        let (mut map, rtl, reviewed, mut problems) = read(table);
         for (added, older) in ADDED_KEYS {
             if let (false, Some(t)) = (map.contains_key(added), map.get(older).cloned()) {
                 map.insert(added.into(), t);
             }
         }
         // Every problem of the file at once: a translator fixes them in one pass, not one a run.
-        let mut problems = Vec::new();
+        if reviewed.is_none() {
+            problems.push("add reviewed = true or false: whether a native speaker has checked this file".into());
+        }
         if code != "en" {
             let en = Texts::english();
             for (k, v) in &en.map {
@@ -104,7 +112,8 @@ impl Texts {
                 let (mut a, mut b) = (marks(v), marks(t));
                 a.sort();
                 b.sort();
-                if a != b {
+                // (Empty: a value that was not a text, said above.)
+                if a != b && !t.is_empty() {
                     problems.push(format!("key {k:?} must use the marks {a:?}, not {b:?}"));
                 }
             }
@@ -135,7 +144,7 @@ impl Texts {
             1 => return Err(bad(problems.remove(0))),
             n => return Err(bad(format!("{n} problems: {}", problems.join("; ")))),
         }
-        Ok(Texts { code: code.into(), rtl, reviewed, map })
+        Ok(Texts { code: code.into(), rtl, reviewed: reviewed.unwrap_or(false), map })
     }
 
     pub fn english() -> Texts {
@@ -233,5 +242,13 @@ mod tests {
         for part in ["4 problems", "welcome_title", "\"saved_body\" is missing", "saved_bodyy", "U+1F600"] {
             assert!(e.contains(part), "{part} in {e}");
         }
+        // A value of the wrong kind hides nothing else either, and is said once.
+        let kinds =
+            many.replace("direction = \"ltr\"", "direction = \"ttb\"").replace("review_body = ", "review_body = 5 #");
+        let e = Texts::parse("xx", &kinds, "xx.toml").unwrap_err().to_string();
+        for part in ["6 problems", "direction", "\"review_body\" must be a text", "U+1F600"] {
+            assert!(e.contains(part), "{part} in {e}");
+        }
+        assert_eq!(e.matches("review_body").count(), 1, "{e}");
     }
 }
