@@ -1106,12 +1106,11 @@ fn display_render_previews_a_translators_language_file() {
     std::fs::write(langs.join("ha.toml"), ha.replace("Barka da zuwa", "Donaudampfschifffahrtsgesellschaftskapitän"))
         .unwrap();
     let small = dir.path().join("small");
-    let o = render(
-        &["--language", "ha", "--lang-dir", langs.to_str().unwrap(), "--size", "240x320", "--out"]
-            .into_iter()
-            .chain([small.to_str().unwrap()])
-            .collect::<Vec<_>>(),
-    );
+    let render_small = || {
+        let (langs, small) = (langs.to_str().unwrap(), small.to_str().unwrap());
+        render(&["--language", "ha", "--lang-dir", langs, "--size", "240x320", "--out", small])
+    };
+    let o = render_small();
     assert!(!o.status.success() && small.join("idle.png").exists(), "{}", text(&o));
     assert!(text(&o).contains("idle: a word of \"Donaudampf") && text(&o).contains("do not fit"), "{}", text(&o));
     // So are the texts a person meets only when something is wrong (a hint at the camera).
@@ -1121,12 +1120,7 @@ fn display_render_previews_a_translators_language_file() {
         ha.replace(hint, "hint_more_light = \"Donaudampfschifffahrtsgesellschaftskapitän\""),
     )
     .unwrap();
-    let o = render(
-        &["--language", "ha", "--lang-dir", langs.to_str().unwrap(), "--size", "240x320", "--out"]
-            .into_iter()
-            .chain([small.to_str().unwrap()])
-            .collect::<Vec<_>>(),
-    );
+    let o = render_small();
     assert!(!o.status.success() && small.join("hint-more-light.png").exists(), "{}", text(&o));
     assert!(text(&o).contains("hint-more-light: a word of \"Donaudampf"), "{}", text(&o));
 
