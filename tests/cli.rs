@@ -1129,6 +1129,14 @@ fn display_render_previews_a_translators_language_file() {
     let o = render(&["--language", "ha", "--lang-dir", langs.to_str().unwrap(), "--out", b.to_str().unwrap()]);
     assert!(!o.status.success());
     assert!(text(&o).contains("U+0BB5") && text(&o).contains("welcome_title"), "{}", text(&o));
+    // The partner's own name is laid out in the consent: one too long for the panel is found
+    // there, and one that names no one is refused before anything is drawn.
+    let long = "Banque Régionale Donaudampfschifffahrtsgesellschaftskapitän";
+    let o = render(&["--size", "240x320", "--partner", long, "--out", b.to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("consent: a word of"), "{}", text(&o));
+    let o = render(&["--partner", "   ", "--out", dir.path().join("blank").to_str().unwrap()]);
+    assert!(!o.status.success() && text(&o).contains("names no one"), "{}", text(&o));
+    assert!(!dir.path().join("blank").exists(), "nothing drawn for a name that names no one");
     // A red accent is drawn, and said to read as a warning.
     let o = render(&["--accent", "#B00020", "--out", b.to_str().unwrap()]);
     assert!(o.status.success() && text(&o).contains("accent is a red"), "{}", text(&o));

@@ -240,6 +240,8 @@ fn framebuffer_and_gpio_button() {
     assert!(said("unplugged-status.txt").contains("display_missing"), "{}\n{log}", said("unplugged-status.txt"));
     let refused = said("unplugged-session.txt");
     assert!(refused.contains("unplugged or off") && refused.contains("503"), "{refused}\n{log}");
+    let doctor = said("unplugged-doctor.txt");
+    assert!(doctor.contains("FAIL display") && doctor.contains("says disconnected"), "{doctor}");
     assert!(screen_dump(dir, "replugged-idle.raw", (w, h)) == want.rgb, "the welcome was not drawn again: {log}");
     assert!(said("unbound-status.txt").contains("display_missing"), "{}\n{log}", said("unbound-status.txt"));
     assert!(log.contains("made anew"), "the old device was not let go: {log}");

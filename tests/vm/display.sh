@@ -261,6 +261,7 @@ echo off > $con/status || exit 70
 log_has 1 "sessions are refused until it is back" /mnt/late.log || exit 71
 $A status --config $W/late.toml > /mnt/unplugged-status.txt 2>&1
 $A session --config $W/late.toml --user-id gone-user --job-type 4 > /mnt/unplugged-session.txt 2>&1 && exit 72
+$A doctor --config $W/late.toml > /mnt/unplugged-doctor.txt 2>&1
 sleep 1
 dd if=/dev/zero of=/dev/fb0 bs=4096 2>/dev/null
 echo detect > $con/status
