@@ -443,8 +443,11 @@ fn a_person_chooses_a_language_starts_reads_and_agrees_on_the_touch_panel() {
     });
     // "Read more": the whole text, then back to the short one, then "I agree".
     touch.tap(consent.clone(), &fr, Action::More);
-    let open =
-        Screen::Consent { partner: "Test Bank".into(), more: kiosk_agent::display::screens::More::Open, legend: false };
+    let open = Screen::Consent {
+        partner: "Test Bank".into(),
+        more: kiosk_agent::display::screens::More::Open(0),
+        legend: false,
+    };
     wait_screen(&a, "the whole consent text", |s| {
         s.last().is_some_and(|(n, p)| n == "consent-more" && shows_in(p, &open, &fr, TOUCH_PANEL))
     });

@@ -1086,7 +1086,9 @@ fn display_render_previews_a_translators_language_file() {
     let o = render(&["--language", "yo", "--size", "240x320", "--out", out.to_str().unwrap()]);
     assert!(o.status.success(), "{}", text(&o));
     let pngs = std::fs::read_dir(&out).unwrap().count();
-    assert_eq!(pngs, kiosk_agent::display::samples::all().len());
+    // Every screen, and the whole consent's further pages (three on a 2.8" panel).
+    assert_eq!(pngs, kiosk_agent::display::samples::all().len() + 2);
+    assert!(out.join("consent-more-3.png").is_file() && !out.join("consent-more-4.png").exists());
     let idle = image::open(out.join("idle.png")).unwrap().to_rgb8();
     assert_eq!(idle.dimensions(), (240, 320));
 

@@ -224,6 +224,10 @@ pub fn on_gesture(service: &Service, slot: &DisplaySlot, g: Gesture) {
             answer(service, if consent_open(slot) { Answer::Back } else { Answer::No });
         }
         Gesture::Key(Key::Previous) => choose_language(service, |i, n| (i + n - 1) % n),
+        // On the whole consent text, the next page; at the welcome, the next language.
+        Gesture::Key(Key::Next) if consent_open(slot) => {
+            answer(service, Answer::More);
+        }
         Gesture::Key(Key::Next) => choose_language(service, |i, n| (i + 1) % n),
         // The nth language offered, counting from 1.
         Gesture::Key(Key::Digit(d)) => choose_language(service, |_, n| (d as usize).clamp(1, n) - 1),
@@ -240,7 +244,7 @@ pub fn on_gesture(service: &Service, slot: &DisplaySlot, g: Gesture) {
 
 /// The whole consent text is on screen.
 fn consent_open(slot: &DisplaySlot) -> bool {
-    slot.shown().is_some_and(|s| matches!(s.screen, Screen::Consent { more: More::Open, .. }))
+    slot.shown().is_some_and(|s| matches!(s.screen, Screen::Consent { more: More::Open(_), .. }))
 }
 
 /// A tap: the on-screen button it began and ended on acts.

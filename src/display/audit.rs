@@ -76,7 +76,7 @@ pub fn faults(c: &Canvas) -> Vec<Fault> {
     out
 }
 
-/// Every screen a person may see ([`samples::all_for`] `partner`) of `texts` laid out at `size`
+/// Every screen a person may see ([`samples::every_page`] for `partner`) of `texts` laid out at `size`
 /// (and `diagonal`, else the usual panel's) in `brand` (a logo takes room): the screens' names
 /// with their faults.
 pub fn check(
@@ -87,12 +87,16 @@ pub fn check(
     partner: &str,
 ) -> Vec<(&'static str, Fault)> {
     let mut out = Vec::new();
-    for (name, screen) in samples::all_for(partner) {
+    let panel = || {
         let mut c = match diagonal {
             Some(d) => Canvas::for_panel(size.0, size.1, d),
             None => Canvas::new(size.0, size.1),
         };
         c.brand = brand.clone();
+        c
+    };
+    for (name, screen) in samples::every_page(partner, texts, &panel()) {
+        let mut c = panel();
         super::screens::render(&screen, texts, &mut c);
         out.extend(faults(&c).into_iter().map(|f| (name, f)));
     }

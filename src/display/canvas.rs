@@ -28,6 +28,8 @@ pub struct TextBox {
     /// A word in it was cut between characters: it was wider than the line.
     pub cut: bool,
     pub excerpt: String,
+    /// The em size its text was set at, in px.
+    pub px: f32,
 }
 
 impl Canvas {

@@ -44,7 +44,7 @@ pub fn screens() -> Vec<(&'static str, Screen)> {
         ("idle-touch", Screen::Idle { link: Link::Online, start: Start::Touch { languages: true } }),
         ("consent", Screen::Consent { partner: EXAMPLE_PARTNER.into(), more: More::No, legend: true }),
         ("consent-touch", Screen::Consent { partner: EXAMPLE_PARTNER.into(), more: More::Link, legend: false }),
-        ("consent-more", Screen::Consent { partner: EXAMPLE_PARTNER.into(), more: More::Open, legend: false }),
+        ("consent-more", Screen::Consent { partner: EXAMPLE_PARTNER.into(), more: More::Open(0), legend: false }),
         (
             "liveness",
             Screen::Face {
@@ -165,6 +165,39 @@ pub fn all_for(partner: &str) -> Vec<(&'static str, Screen)> {
         .collect()
 }
 
+/// The whole consent's pages after its first, as they are named.
+const MORE_PAGES: [&str; 7] = [
+    "consent-more-2",
+    "consent-more-3",
+    "consent-more-4",
+    "consent-more-5",
+    "consent-more-6",
+    "consent-more-7",
+    "consent-more-8",
+];
+
+/// [`all_for`] `partner` on a panel like `like` in `texts`, with every page of the whole consent
+/// (a small panel shows it in several).
+pub fn every_page(partner: &str, texts: &Texts, like: &Canvas) -> Vec<(&'static str, Screen)> {
+    let mut out = Vec::new();
+    for (name, screen) in all_for(partner) {
+        let pages = super::screens::pages(&screen, texts, like);
+        let next: Vec<_> = match &screen {
+            Screen::Consent { partner, legend, .. } => MORE_PAGES
+                .iter()
+                .zip(1..pages)
+                .map(|(n, p)| {
+                    (*n, Screen::Consent { partner: partner.clone(), more: More::Open(p as u16), legend: *legend })
+                })
+                .collect(),
+            _ => Vec::new(),
+        };
+        out.push((name, screen));
+        out.extend(next);
+    }
+    out
+}
+
 /// Renders every screen a person may see ([`all_for`] `partner`) in `texts` at `size`, in
 /// `brand`, and writes them to `dir` as NAME.png.
 pub fn render_to(
@@ -181,12 +214,16 @@ pub fn render_to(
     };
     std::fs::create_dir_all(dir).map_err(|e| err(dir, &e))?;
     let mut written = Vec::new();
-    for (name, screen) in all_for(partner) {
+    let panel = || {
         let mut c = match diagonal {
             Some(d) => Canvas::for_panel(w, h, d),
             None => Canvas::new(w, h),
         };
         c.brand = brand.clone();
+        c
+    };
+    for (name, screen) in every_page(partner, texts, &panel()) {
+        let mut c = panel();
         render(&screen, texts, &mut c);
         let path = dir.join(format!("{name}.png"));
         let img = image::RgbImage::from_raw(w, h, c.rgb).ok_or_else(|| err(&path, &"canvas size mismatch"))?;

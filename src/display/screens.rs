@@ -5,14 +5,14 @@
 
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
-use embedded_graphics::primitives::{Line, PrimitiveStyle};
+use embedded_graphics::primitives::{Line, Polyline, PrimitiveStyle};
 
 use super::brand::Logo;
 use super::pictograms::{self, Pictogram};
 use super::style::{scale, Scale, PALETTE};
 use super::text::Texts;
 use super::touch::Action;
-use super::typeset::{Align, Block, Setting};
+use super::typeset::{layout, Align, Block, Setting};
 use super::widgets::{
     band, band_fit, band_height, button, buttons, fit, link_width, progress, status, status_height, Area, Button, Kind,
 };
@@ -43,12 +43,12 @@ pub enum Start {
 }
 
 /// The consent screen's text: the short one, with a "Read more" link on touch panels, or the
-/// whole text.
+/// whole text at a page (counted on: the screen wraps it to the pages the panel needs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum More {
     No,
     Link,
-    Open,
+    Open(u16),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -130,7 +130,7 @@ impl Screen {
     pub fn name(&self) -> &'static str {
         match self {
             Screen::Idle { .. } => "idle",
-            Screen::Consent { more: More::Open, .. } => "consent-more",
+            Screen::Consent { more: More::Open(_), .. } => "consent-more",
             Screen::Consent { .. } => "consent",
             Screen::Face { .. } => "capture",
             Screen::Document { review: false, .. } => "document",
@@ -417,14 +417,16 @@ fn language_row(c: &mut Canvas, t: &Texts, s: &Scale, row: Area, set: Setting) -
     row.y
 }
 
-/// The consent screen with the text of `key`; false when that text did not fit its room.
-fn consent(c: &mut Canvas, t: &Texts, partner: &str, more: More, legend: bool, key: &str) -> bool {
+/// The consent screen with the text of `key`: its pages, or none when that text did not fit its
+/// room. The whole text ([`More::Open`]) is set at the body size, in pages where it is longer
+/// than the panel: a person who opened it is there to read it.
+fn consent(c: &mut Canvas, t: &Texts, partner: &str, more: More, legend: bool, key: &str) -> Option<usize> {
     let s = scale(c);
     let set = t.setting();
     let (m, w, h) = (s.margin, c.width as i32, c.height as i32);
     let full = Area::new(m, m, w - 2 * m, h - 2 * m);
     let (press, hold) = gestures(t, legend);
-    let open = more == More::Open;
+    let open = matches!(more, More::Open(_));
     let (yes, no) = (t.get("button_yes"), t.get(if open { "button_back" } else { "button_no" }));
     let list = [
         Button { label: &yes, gesture: press.as_deref(), kind: Kind::Primary, action: Action::Yes },
@@ -439,35 +441,96 @@ fn consent(c: &mut Canvas, t: &Texts, partner: &str, more: More, legend: bool, k
     // On small panels the title keeps to one line, leaving the room to what is agreed to.
     let title_max = if s.compact { (s.title.px * 1.5) as i32 } else { full.h / 4 };
     let mut title = fit(&t.get("consent_title"), s.title, full.w, title_max, &s, set);
-    // What is agreed to comes first: where it cannot fit under the title, the title goes.
-    let whole = key == "consent_more";
     let text = t.fmt(key, &[("partner", partner)]);
-    let body_style = if whole { s.small } else { s.body };
     let untitled = top - m - 2 * s.unit;
-    if fit(&text, body_style, full.w, untitled - title.height() - s.unit, &s, set).height()
-        > untitled - title.height() - s.unit
-    {
+    let under_title = untitled - title.height() - s.unit;
+    if let More::Open(page) = more {
+        // One page where the title can give way for it; else pages under the title, which on a
+        // small panel gives way to the text, set there in the small size (fewer pages to turn).
+        let body = layout(&text, s.body, full.w, set);
+        let paged = body.height() > untitled;
+        if (body.height() > under_title && !paged) || (paged && s.compact) {
+            title = Block::empty();
+        }
+        let body = if paged && s.compact { layout(&text, s.small, full.w, set) } else { body };
+        let room = top - m - title.height() - 3 * s.unit;
+        let (body, turner) = if body.height() <= room {
+            (body, None)
+        } else {
+            let per = ((room - s.target - s.unit) / body.line_height.max(1)).max(1) as usize;
+            let pages = body.lines.len().div_ceil(per);
+            let page = page as usize % pages;
+            let lines = body.lines[page * per..((page + 1) * per).min(body.lines.len())].to_vec();
+            (Block { lines, ..body }, Some((page, pages)))
+        };
+        let turner_h = if turner.is_some() { s.unit + s.target } else { 0 };
+        let group = title.height() + s.unit + body.height() + turner_h;
+        let y = m + (top - 2 * s.unit - m - group).max(0) / 2;
+        title.draw(c, full.x, y, full.w, Align::Centre, PALETTE.ink);
+        let body_y = y + title.height() + s.unit;
+        body.draw(c, full.x, body_y, full.w, Align::Start, PALETTE.ink);
+        if let Some((page, pages)) = turner {
+            page_turner(c, &s, full, body_y + body.height() + s.unit, (page, pages), set);
+        }
+        return (!body.cut && body.height() <= room).then_some(turner.map_or(1, |(_, pages)| pages));
+    }
+    // What is agreed to comes first: where it cannot fit under the title, the title goes.
+    if fit(&text, s.body, full.w, under_title, &s, set).height() > under_title {
         title = Block::empty();
     }
     let mut room = top - m - title.height() - 3 * s.unit;
     // "Read more" under the text, as tall as a finger needs, where the text keeps two lines'
-    // room; the whole text gets the small type.
-    let link = t.get("button_read_more");
-    let link_h = if more == More::Link && room - s.target - s.unit >= (s.body.px * 2.6) as i32 { s.target } else { 0 };
-    room -= link_h + if link_h > 0 { s.unit } else { 0 };
-    let body = fit(&text, body_style, full.w, room, &s, set);
+    // room.
+    let label = t.get("button_read_more");
+    let link_room = s.target + s.unit;
+    let mut link = more == More::Link && room - link_room >= (s.body.px * 2.6) as i32;
+    let mut body = fit(&text, s.body, full.w, room - if link { link_room } else { 0 }, &s, set);
+    if link && body.height() > room - link_room {
+        // Not both: the short text, which is what is agreed to, keeps the room.
+        link = false;
+        body = fit(&text, s.body, full.w, room, &s, set);
+    }
+    let link_h = if link { s.target } else { 0 };
+    room -= if link { link_room } else { 0 };
     let group = title.height() + s.unit + body.height() + if link_h > 0 { s.unit + link_h } else { 0 };
     let y = m + (top - 2 * s.unit - m - group).max(0) / 2;
     title.draw(c, full.x, y, full.w, Align::Centre, PALETTE.ink);
     let body_y = y + title.height() + s.unit;
-    body.draw(c, full.x, body_y, full.w, if whole { Align::Start } else { Align::Centre }, PALETTE.ink);
+    body.draw(c, full.x, body_y, full.w, Align::Centre, PALETTE.ink);
     if link_h > 0 {
-        let b = Button { label: &link, gesture: None, kind: Kind::Link, action: Action::More };
+        let b = Button { label: &label, gesture: None, kind: Kind::Link, action: Action::More };
         let lw = (link_width(&b, &s, set) + 4 * s.unit).min(full.w);
         let at = Area::new(full.centre_x() - lw / 2, body_y + body.height() + s.unit, lw, link_h);
         button(c, &b, &s, at, set);
     }
-    body.height() <= room
+    (body.height() <= room).then_some(1)
+}
+
+/// How many pages `screen` has on a panel like `like`: the whole consent may take several.
+pub fn pages(screen: &Screen, t: &Texts, like: &Canvas) -> usize {
+    let Screen::Consent { partner, more: More::Open(_), legend } = screen else { return 1 };
+    let mut scratch = Canvas::new(like.width, like.height);
+    scratch.px_per_mm = like.px_per_mm;
+    scratch.brand = like.brand.clone();
+    consent(&mut scratch, t, partner, More::Open(0), *legend, "consent_more").unwrap_or(1)
+}
+
+/// Under a page of the whole consent: "2 / 3" and a chevron pointing on in reading order, a
+/// button whose tap shows the next page (after the last, the first).
+fn page_turner(c: &mut Canvas, s: &Scale, full: Area, y: i32, (page, pages): (usize, usize), set: Setting) {
+    let label = format!("{} / {}", page + 1, pages);
+    let b = Button { label: &label, gesture: None, kind: Kind::Secondary, action: Action::More };
+    let chevron = s.target / 3;
+    // As much room on each side of the centred label as the chevron takes on one.
+    let bw = (link_width(&b, s, set) + 2 * (chevron + 3 * s.unit)).min(full.w);
+    let at = Area::new(full.centre_x() - bw / 2, y, bw, s.target);
+    button(c, &b, s, at, set);
+    let (dir, tip) = if set.rtl { (-1, at.x + 2 * s.unit) } else { (1, at.x + at.w - 2 * s.unit) };
+    let (back, cy) = (tip - dir * chevron / 2, at.y + at.h / 2);
+    let points = [Point::new(back, cy - chevron / 2), Point::new(tip, cy), Point::new(back, cy + chevron / 2)];
+    let _ = Polyline::new(&points)
+        .into_styled(PrimitiveStyle::with_stroke(c.brand.accent, (s.unit / 2).max(2) as u32))
+        .draw(c);
 }
 
 /// The push button's legend, "Press" or "Hold" under each label, or none.
@@ -525,18 +588,20 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             }
         }
         Screen::Consent { partner, more, legend } => {
-            // "Read more" only where the whole text fits the panel at a readable size; where it
-            // cannot (a 2.8" panel), the whole-text view, unreachable, keeps the short text.
+            // "Read more" only where the whole text can be set, in pages, at the body size; where
+            // it cannot (a word wider than the panel), the whole-text view, unreachable, keeps
+            // the short text.
             let mut more = *more;
             if more == More::Link {
                 let mut scratch = Canvas::new(c.width, c.height);
                 scratch.px_per_mm = c.px_per_mm;
-                if !consent(&mut scratch, t, partner, More::Open, *legend, "consent_more") {
+                if consent(&mut scratch, t, partner, More::Open(0), *legend, "consent_more").is_none() {
                     more = More::No;
                 }
             }
-            if !consent(c, t, partner, more, *legend, if more == More::Open { "consent_more" } else { "consent_body" })
-                && more == More::Open
+            let open = matches!(more, More::Open(_));
+            if consent(c, t, partner, more, *legend, if open { "consent_more" } else { "consent_body" }).is_none()
+                && open
             {
                 let _ = c.clear(PALETTE.bg);
                 c.targets.clear();
@@ -750,6 +815,47 @@ mod tests {
                 assert!(shown >= 12, "{size:?} {start:?}: the logo is {shown} px tall");
             }
         }
+    }
+
+    #[test]
+    fn the_whole_consent_is_read_at_the_body_size_on_a_7_inch_panel() {
+        for code in crate::display::text::built_in_codes() {
+            let t = Texts::load(code, None).unwrap();
+            for legend in [true, false] {
+                let mut c = Canvas::new(800, 480);
+                let body = scale(&c).body.px;
+                let partner = crate::display::samples::EXAMPLE_PARTNER.to_string();
+                render(&Screen::Consent { partner, more: More::Open(0), legend }, &t, &mut c);
+                let start: String = t.fmt("consent_more", &[("partner", "Example Bank")]).chars().take(16).collect();
+                let text = c.texts.iter().find(|b| b.excerpt.starts_with(&start)).expect("the consent is drawn");
+                assert_eq!(text.px, body, "{code}: the whole consent is set at {} px, not the body's {body}", text.px);
+            }
+        }
+    }
+
+    #[test]
+    fn the_whole_consent_turns_its_pages_on_a_small_panel() {
+        let t = Texts::english();
+        let open = |page| Screen::Consent { partner: "Example Bank".into(), more: More::Open(page), legend: false };
+        assert_eq!(pages(&open(0), &t, &Canvas::new(800, 480)), 1);
+        let small = Canvas::new(240, 320);
+        let n = pages(&open(0), &t, &small);
+        assert!((2..=4).contains(&n), "{n} pages");
+        let draw = |page| {
+            let mut c = Canvas::new(240, 320);
+            render(&open(page), &t, &mut c);
+            c
+        };
+        let (first, second) = (draw(0), draw(1));
+        let words = |c: &Canvas| c.texts.iter().map(|b| b.excerpt.clone()).collect::<Vec<_>>();
+        assert_ne!(words(&first), words(&second), "the second page shows other words");
+        // Past the last page, the first again; each page can be turned by a finger.
+        assert_eq!(draw(n as u16).rgb, first.rgb);
+        let turner = first.targets.iter().find(|t| t.action == Action::More).expect("a page turner");
+        assert!(turner.h as f32 / first.px_per_mm >= 8.9 && turner.w >= turner.h);
+        // Set in the small size: fewer pages to turn on a 2.8" panel.
+        let small = scale(&first).small.px;
+        assert!(first.texts.iter().any(|b| b.px == small), "{:?}", first.texts);
     }
 
     #[test]

@@ -225,12 +225,13 @@ pub fn run(
         display.set_texts(t.clone());
     }
     let partner = req.partner_name.clone();
-    let mut more = false;
+    // The whole text's page, once opened; "more" again turns the page.
+    let mut more: Option<u16> = None;
     loop {
         let view = match (more, input.touch()) {
-            (true, _) => More::Open,
-            (false, true) => More::Link,
-            (false, false) => More::No,
+            (Some(page), _) => More::Open(page),
+            (None, true) => More::Link,
+            (None, false) => More::No,
         };
         display.show(&Screen::Consent { partner: partner.clone(), more: view, legend: input.legend() })?;
         match input.consent_answer() {
@@ -239,8 +240,8 @@ pub fn run(
                 display.show(&Screen::Error { problem: crate::display::screens::Problem::Cancelled })?;
                 return Err(if input.cancelled() { SessionError::Cancelled } else { SessionError::Declined });
             }
-            Answer::More => more = true,
-            Answer::Back => more = false,
+            Answer::More => more = Some(more.map_or(0, |p| p.wrapping_add(1))),
+            Answer::Back => more = None,
         }
     }
     let consent = ConsentInformation {
@@ -320,4 +321,72 @@ pub fn run(
     }
     validate(&job)?;
     Ok(job)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::display::{Canvas, Screen};
+
+    /// A touch panel's person: reads the whole consent, turns its page, goes back, says no.
+    struct Reader(Vec<Answer>);
+
+    impl Input for Reader {
+        fn consent(&mut self) -> bool {
+            false
+        }
+        fn touch(&self) -> bool {
+            true
+        }
+        fn consent_answer(&mut self) -> Answer {
+            self.0.remove(0)
+        }
+    }
+
+    #[derive(Default)]
+    struct Screens(Vec<Screen>);
+
+    impl Display for Screens {
+        fn size(&self) -> (u32, u32) {
+            (240, 320)
+        }
+        fn present(&mut self, _: &Canvas, _: &str) -> Result<(), DisplayError> {
+            Ok(())
+        }
+        fn show(&mut self, s: &Screen) -> Result<(), DisplayError> {
+            self.0.push(s.clone());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_whole_consent_is_read_page_by_page_and_back() {
+        let req = SessionRequest {
+            partner_name: "Example Bank".into(),
+            user_id: "u".into(),
+            job_id: new_job_id(),
+            job_type: JobType::SmartSelfieEnrollment,
+            id_info: IdInfo::default(),
+            options: JobOptions::default(),
+            extra: Default::default(),
+            document_back: false,
+            texts: None,
+            owner: None,
+        };
+        let mut cam = crate::camera::synthetic::SyntheticCamera::with_default_face();
+        let mut screens = Screens::default();
+        let mut reader = Reader(vec![Answer::More, Answer::More, Answer::More, Answer::Back, Answer::No]);
+        let e = run(&req, &mut cam, &mut screens, &mut reader, &CaptureSettings::default()).unwrap_err();
+        assert!(matches!(e, SessionError::Declined), "{e}");
+        let views: Vec<More> = screens
+            .0
+            .iter()
+            .filter_map(|s| match s {
+                Screen::Consent { more, .. } => Some(*more),
+                _ => None,
+            })
+            .collect();
+        assert_eq!(views, [More::Link, More::Open(0), More::Open(1), More::Open(2), More::Link]);
+        assert!(reader.0.is_empty());
+    }
 }

@@ -51,6 +51,8 @@ pub struct Block {
     pub cut: bool,
     /// The text's beginning, to name it in a layout fault ([`crate::display::audit`]).
     pub excerpt: String,
+    /// The em size it was set at, in px.
+    pub px: f32,
 }
 
 /// Text to set: the language decides the paragraph direction and the OpenType language system.
@@ -63,7 +65,7 @@ pub struct Setting<'a> {
 impl Block {
     /// No text: nothing drawn, no height.
     pub fn empty() -> Block {
-        Block { lines: Vec::new(), rtl: false, ascent: 0, line_height: 0, cut: false, excerpt: String::new() }
+        Block { lines: Vec::new(), rtl: false, ascent: 0, line_height: 0, cut: false, excerpt: String::new(), px: 0.0 }
     }
 
     pub fn height(&self) -> i32 {
@@ -106,6 +108,7 @@ impl Block {
                 h: self.height(),
                 cut: self.cut,
                 excerpt: self.excerpt.clone(),
+                px: self.px,
             });
         }
     }
@@ -241,5 +244,6 @@ pub fn layout(text: &str, style: Style, max_width: i32, set: Setting) -> Block {
         line_height: (ascent + descent).ceil() as i32,
         cut,
         excerpt: text.chars().take(32).collect(),
+        px: style.px,
     }
 }
