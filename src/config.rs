@@ -368,6 +368,8 @@ pub struct DisplayConfig {
     pub spi_hz: u32,
     pub gpio_chip: String,
     pub dc_line: u32,
+    /// The panel's reset line, or `"none"` for a panel whose reset is wired to the board's.
+    #[serde(with = "line_or_none")]
     pub reset_line: Option<u32>,
     /// Language of the screens: a built-in code (en, fr, pt, ar, sw, ha, yo, ig, am, zu) or a file
     /// `<code>.toml` in `lang_dir`.
@@ -381,12 +383,23 @@ pub struct DisplayConfig {
     pub diagonal_inches: Option<f32>,
     /// Under `run`, how long a session's outcome stays on screen before the idle screen returns.
     pub outcome_secs: u64,
-    /// The partner's accent colour, "#RRGGBB": buttons, links, the oval, progress. It must read
+    /// The partner's accent colour, "#RRGGBB": buttons, links, progress (what goes well stays
+    /// green). It must read
     /// on the screen's background (4.5:1); unset, the kiosk's own teal.
     pub accent: Option<String>,
     /// The partner's logo (PNG or JPEG, at most 2 MB and 2048 px a side), at the top of the
     /// welcome screen.
     pub logo: Option<PathBuf>,
+}
+
+impl DisplayConfig {
+    /// The languages a person may choose, `language` first, each once (`languages` may repeat
+    /// it: `check-config` warns).
+    pub fn offered(&self) -> Vec<&str> {
+        let mut out = vec![self.language.as_str()];
+        out.extend(self.languages.iter().map(String::as_str).filter(|l| *l != self.language));
+        out
+    }
 }
 
 impl Default for DisplayConfig {
@@ -688,7 +701,62 @@ fn check_lang_dir(dir: &Path) -> Result<(), ConfigError> {
     Ok(())
 }
 
+/// A GPIO line number, or `"none"` (TOML has no null, and leaving the key out keeps the default).
+mod line_or_none {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Line {
+        Number(u32),
+        Word(String),
+    }
+
+    pub fn serialize<S: Serializer>(v: &Option<u32>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(n) => s.serialize_u32(*n),
+            None => s.serialize_str("none"),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        match Line::deserialize(d) {
+            Ok(Line::Number(n)) => Ok(Some(n)),
+            Ok(Line::Word(w)) if w == "none" => Ok(None),
+            _ => Err(serde::de::Error::custom(
+                "must be a GPIO line number, or \"none\" when the panel has no reset line",
+            )),
+        }
+    }
+}
+
+/// The longest path a Unix socket may have (`sun_path` is 108 bytes with its NUL).
+const MAX_SOCKET_PATH: usize = 107;
+
 impl Config {
+    /// Every path the config names, with its key.
+    fn paths(&self) -> Vec<(&'static str, &Path)> {
+        let (s, q, m, d) = (&self.smileid, &self.queue, &self.metrics, &self.display);
+        let mut out: Vec<(&'static str, &Path)> =
+            vec![("state_dir", &self.state_dir), ("api.socket", &self.api.socket), ("display.out_dir", &d.out_dir)];
+        out.push(("queue.device_key_file", &q.device_key_file));
+        let optional = [
+            ("smileid.api_key_file", &s.api_key_file),
+            ("smileid.device_token_file", &s.device_token_file),
+            ("smileid.auth_token_file", &s.auth_token_file),
+            ("smileid.extra_ca_file", &s.extra_ca_file),
+            ("camera.fixture", &self.camera.fixture),
+            ("display.lang_dir", &d.lang_dir),
+            ("display.logo", &d.logo),
+            ("metrics.tls_cert", &m.tls_cert),
+            ("metrics.tls_key", &m.tls_key),
+            ("metrics.client_ca", &m.client_ca),
+            ("queue.encryption_key_file", &q.encryption_key_file),
+        ];
+        out.extend(optional.into_iter().filter_map(|(k, p)| Some((k, p.as_deref()?))));
+        out
+    }
+
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let p = path.display().to_string();
         let text =
@@ -761,6 +829,36 @@ impl Config {
                 "is empty; name the directory for the queue, e.g. \"/var/lib/kiosk-agent\"",
             ));
         }
+        if let Some((key, path)) = self
+            .paths()
+            .into_iter()
+            .find(|(_, p)| p.components().any(|c| c.as_os_str().to_string_lossy().starts_with('~')))
+        {
+            // Nothing expands it: "~/x" would be a directory named "~" beside this file.
+            return Err(invalid(
+                key,
+                format!("{:?}: \"~\" is not expanded here (the service has no home directory); write the full path, e.g. \"/var/lib/kiosk-agent\"", path.display().to_string()),
+            ));
+        }
+        let socket = self.api.socket.as_os_str().len();
+        if socket == 0 || socket > MAX_SOCKET_PATH {
+            return Err(invalid(
+                "api.socket",
+                format!("must be a path of 1 to {MAX_SOCKET_PATH} bytes (a Unix socket's limit), e.g. \"/run/kiosk-agent/control.sock\""),
+            ));
+        }
+        if self.display.backend == DisplayBackend::Png && self.display.out_dir.as_os_str().is_empty() {
+            return Err(invalid(
+                "display.out_dir",
+                "is empty; name the directory the screens are written to (they hold face previews: keep it private)",
+            ));
+        }
+        if !(1..=3_600).contains(&self.api.consent_timeout_secs) {
+            return Err(invalid(
+                "api.consent_timeout_secs",
+                "must be 1 to 3600 seconds, the time a person has to read and answer the consent (0 ends every session at once; 120 suits most)",
+            ));
+        }
         let s = &self.smileid;
         if s.partner_id.is_empty() || !s.partner_id.bytes().all(|b| b.is_ascii_digit()) {
             return Err(invalid("smileid.partner_id", "must be the numeric partner id as a string, e.g. \"085\""));
@@ -828,6 +926,21 @@ impl Config {
         let d = &self.display;
         if d.backend == DisplayBackend::Spi && !(1_000_000..=100_000_000).contains(&d.spi_hz) {
             return Err(invalid("display.spi_hz", "must be 1 MHz to 100 MHz (32 MHz suits most panels)"));
+        }
+        if d.backend == DisplayBackend::Spi {
+            // One line cannot be two wires: the second claim fails, or drives the button.
+            let button = (self.input.backend == InputBackend::Gpio && self.input.chip == d.gpio_chip)
+                .then_some(("input.line", self.input.line));
+            let lines = [Some(("display.dc_line", d.dc_line)), d.reset_line.map(|l| ("display.reset_line", l)), button];
+            let lines: Vec<(&str, u32)> = lines.into_iter().flatten().collect();
+            for (i, (key, line)) in lines.iter().enumerate() {
+                if let Some((other, _)) = lines[..i].iter().find(|(_, l)| l == line) {
+                    return Err(invalid(
+                        "display.dc_line/reset_line",
+                        format!("{key} and {other} are both line {line} of {}; each needs its own wire", d.gpio_chip),
+                    ));
+                }
+            }
         }
         let i = &self.input;
         if i.settle_ms == 0 || i.hold_ms <= i.settle_ms || i.answer_timeout_secs == 0 {
@@ -953,10 +1066,25 @@ impl Config {
         if !(1..=100).contains(&c.jpeg_quality) {
             return Err(invalid("capture.jpeg_quality", "must be 1 to 100"));
         }
-        if c.selfie_long_side < 160 || c.liveness_long_side < 80 {
+        if !(160..=4096).contains(&c.selfie_long_side) || !(80..=c.selfie_long_side).contains(&c.liveness_long_side) {
             return Err(invalid(
-                "capture.selfie_long_side",
-                "selfie must be ≥ 160 px and liveness ≥ 80 px on the long side",
+                "capture.selfie_long_side/liveness_long_side",
+                "need 160 ≤ selfie ≤ 4096 px and 80 px ≤ liveness ≤ selfie on the long side (Smile ID: 640 and 320)",
+            ));
+        }
+        if !(1..=100).contains(&c.document_jpeg_quality) {
+            return Err(invalid("capture.document_jpeg_quality", "must be 1 to 100 (92 keeps a card's small print)"));
+        }
+        if !(640..=4096).contains(&c.document_long_side) {
+            return Err(invalid(
+                "capture.document_long_side",
+                "must be 640 to 4096 px: smaller, a card's small print cannot be read (1280 recommended)",
+            ));
+        }
+        if c.hint_hold_ms > 5_000 {
+            return Err(invalid(
+                "capture.hint_hold_ms",
+                "must be 0 to 5000 ms: longer, a hint stays up after the person has followed it",
             ));
         }
         self.queue.check().map_err(|(k, p)| invalid(k, p))?;
@@ -1207,6 +1335,40 @@ api_key_file = "api_key"
         assert!(e.contains("backend") && e.contains("framebuffer") && e.contains("spi"), "{e}");
         let bad = format!("{GOOD}\n[camera]\nformats = [\"H264\"]\n");
         assert!(Config::parse(&bad, "t").unwrap_err().to_string().contains("camera.formats"));
+    }
+
+    /// Values an operator may write that would take effect wrongly (an unreadable ID photo, a
+    /// consent nobody can answer, a service that cannot start) are refused, naming the key.
+    #[test]
+    fn values_that_cannot_work_are_refused_by_key() {
+        let refused = |extra: &str, key: &str| {
+            let e = Config::parse(&format!("{GOOD}\n{extra}\n"), "t").expect_err(extra).to_string();
+            assert!(e.contains(key), "{extra}: {e}");
+        };
+        refused("[capture]\ndocument_jpeg_quality = 0", "capture.document_jpeg_quality");
+        refused("[capture]\ndocument_jpeg_quality = 255", "capture.document_jpeg_quality");
+        refused("[capture]\ndocument_long_side = 16", "capture.document_long_side");
+        refused("[capture]\ndocument_long_side = 0", "capture.document_long_side");
+        refused("[capture]\nliveness_long_side = 1280", "liveness_long_side");
+        refused("[capture]\nhint_hold_ms = 600000", "capture.hint_hold_ms");
+        refused("[api]\nconsent_timeout_secs = 0", "api.consent_timeout_secs");
+        refused("[api]\nsocket = \"\"", "api.socket");
+        refused(&format!("[api]\nsocket = \"/run/{}/c.sock\"", "k".repeat(100)), "api.socket");
+        refused("[display]\nbackend = \"png\"\nout_dir = \"\"", "display.out_dir");
+        refused("[display]\nbackend = \"spi\"\ndc_line = 27", "display.dc_line/reset_line");
+        refused("[display]\nbackend = \"spi\"\ndc_line = 17\n[input]\nbackend = \"gpio\"", "input.line");
+        refused("[display]\nreset_line = \"off\"", "reset_line");
+        // "~" is nobody's home here: refused, not made a directory named "~".
+        let home = GOOD.replace("\"/var/lib/kiosk-agent\"", "\"~/kiosk-state\"");
+        assert!(Config::parse(&home, "t").unwrap_err().to_string().contains("state_dir"));
+        refused("[display]\nlogo = \"~kiosk/logo.png\"", "display.logo");
+        // The kiosk's language listed again among the others is offered once.
+        let twice = format!("{GOOD}\n[display]\nlanguage = \"fr\"\nlanguages = [\"en\", \"fr\", \"sw\"]\n");
+        assert_eq!(Config::parse(&twice, "t").unwrap().display.offered(), ["fr", "en", "sw"]);
+        // A panel without a reset line says so.
+        let c = Config::parse(&format!("{GOOD}\n[display]\nbackend = \"spi\"\nreset_line = \"none\"\n"), "t").unwrap();
+        assert_eq!(c.display.reset_line, None);
+        assert_eq!(Config::parse(GOOD, "t").unwrap().display.reset_line, Some(27));
     }
 
     /// Every backend and mode the types allow passes `check-config` (SPI included), and the

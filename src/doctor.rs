@@ -508,6 +508,26 @@ fn credentials(c: &Config) -> Check {
 }
 
 /// Runs every check; a check that panics is reported as failed.
+/// The control API's users and groups, looked up on this machine as the service does at start,
+/// where one that is not there stops it.
+pub fn control_api(c: &Config) -> Check {
+    let name = "control API";
+    let fix = "create them (the package makes the \"kiosk\" group), or fix [api] in kiosk.toml";
+    if let Err(e) = crate::api::access::Access::from_config(&c.api) {
+        return check(name, Verdict::Fail, format!("{e}: the service would not start"), fix);
+    }
+    if let Some(g) = c.api.group.as_deref().filter(|g| crate::api::access::group_id(g).is_none()) {
+        let detail = format!("[api] group: there is no group {g:?} on this system: the service would not start");
+        return check(name, Verdict::Fail, detail, fix);
+    }
+    check(
+        name,
+        Verdict::Pass,
+        format!("socket {}; its users and groups are on this system", c.api.socket.display()),
+        "",
+    )
+}
+
 pub fn run(config_path: &Path) -> Vec<Check> {
     let guard = |name: &'static str, f: &dyn Fn() -> Check| {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
@@ -534,6 +554,7 @@ pub fn run(config_path: &Path) -> Vec<Check> {
     if let Some(c) = c {
         out.push(guard("storage", &|| storage(c)));
         out.push(guard("key custody", &|| custody(c)));
+        out.push(guard("control API", &|| control_api(c)));
         out.push(guard("network", &|| network(c)));
         out.push(guard("credentials", &|| credentials(c)));
     }

@@ -409,7 +409,10 @@ fn main() {
                     c.downcast_ref::<kiosk_agent::app::AppError>(),
                     Some(
                         kiosk_agent::app::AppError::Config(_)
-                            | kiosk_agent::app::AppError::Api(kiosk_agent::api::server::ServerError::Access(_))
+                            | kiosk_agent::app::AppError::Api(
+                                kiosk_agent::api::server::ServerError::Access(_)
+                                    | kiosk_agent::api::server::ServerError::Group(_)
+                            )
                             | kiosk_agent::app::AppError::Input(
                                 kiosk_agent::input::evdev::EvdevError::NotADevice { .. }
                             )
@@ -1142,9 +1145,9 @@ fn run(cli: Cli) -> Result<()> {
             let (w, h) = size
                 .split_once('x')
                 .and_then(|(w, h)| Some((w.parse::<u32>().ok()?, h.parse::<u32>().ok()?)))
-                .filter(|&(w, h)| (64..=4096).contains(&w) && (64..=4096).contains(&h))
+                .filter(|&(w, h)| (96..=4096).contains(&w) && (96..=4096).contains(&h))
                 .with_context(|| {
-                    format!("--size {size:?}: give WIDTHxHEIGHT in pixels, each 64 to 4096, e.g. 800x480")
+                    format!("--size {size:?}: give WIDTHxHEIGHT in pixels, each 96 to 4096 (as display.width/height), e.g. 800x480")
                 })?;
             let brand = kiosk_agent::display::brand::Brand::new(accent.as_deref(), logo.as_deref())
                 .context("--accent/--logo")?;
@@ -1234,6 +1237,18 @@ fn run(cli: Cli) -> Result<()> {
             })?;
             if c.metrics.listen.is_some() && tls.is_some() && c.metrics.client_ca.is_none() {
                 eprintln!("warning: [metrics] has tls_cert but no client_ca: any client that reaches the port may scrape; set client_ca to the fleet's CA");
+            }
+            // Users and groups are the machine's: this may run where the config is prepared, not
+            // on the kiosk, so said, not refused (`doctor` on the kiosk fails on it).
+            let api = kiosk_agent::doctor::control_api(&c);
+            if api.verdict != kiosk_agent::doctor::Verdict::Pass {
+                eprintln!("warning: {}; {}", api.detail, api.advice);
+            }
+            if c.display.languages.contains(&c.display.language) {
+                eprintln!(
+                    "warning: [display] languages lists {:?}, which is display.language, offered first: it is offered once; list only the others",
+                    c.display.language
+                );
             }
             // A key others may read works, but should not stay so: said, not refused.
             let key = kiosk_agent::doctor::custody(&c);

@@ -235,6 +235,31 @@ fn a_file_named_as_an_input_device_is_a_config_error_for_run_and_doctor() {
     assert!(touch["detail"].as_str().unwrap().contains("not an input device"), "{touch}");
 }
 
+/// A group or user the config names that this machine lacks: check-config (which may run where
+/// the config is prepared) warns, doctor fails, and the service exits 78 rather than restarting
+/// every 5 s for ever.
+#[test]
+fn a_missing_api_group_is_warned_failed_by_doctor_and_stops_the_service() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let base = std::fs::read_to_string(&config).unwrap();
+    let socket = dir.path().join("control.sock");
+    for api in ["group = \"no-such-group-x\"", "operators = [\"user:no-such-user-x\"]"] {
+        std::fs::write(&config, format!("{base}[api]\nsocket = {socket:?}\n{api}\n")).unwrap();
+        let o = agent(&["check-config"], &config);
+        assert!(o.status.success(), "{api}: {}", text(&o));
+        assert!(text(&o).contains("warning: [api]") && text(&o).contains("would not start"), "{api}: {}", text(&o));
+        let o = agent(&["doctor", "--json"], &config);
+        let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
+        let check = report.as_array().unwrap().iter().find(|c| c["name"] == "control API").unwrap();
+        assert_eq!(check["verdict"], "FAIL", "{api}: {check}");
+        assert!(check["detail"].as_str().unwrap().contains("no-such-"), "{check}");
+        let o = agent(&["run"], &config);
+        assert_eq!(o.status.code(), Some(78), "{api}: {}", text(&o));
+    }
+}
+
 #[test]
 fn a_state_dir_that_is_a_file_is_a_config_error_for_every_command() {
     let sb = start_sandbox(&[]);

@@ -153,12 +153,7 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
             link: service.link(),
             // Looked at each time: a touch panel or keyboard may come or go while the welcome
             // shows. With nothing a person can answer with, staff start the session.
-            start: start_offered(
-                input.walk_up,
-                service.touch.load(Ordering::Relaxed),
-                press(),
-                !d.languages.is_empty(),
-            ),
+            start: start_offered(input.walk_up, service.touch.load(Ordering::Relaxed), press(), d.offered().len() > 1),
         };
         match screen_for(&facts) {
             // The session draws; whatever it leaves is not ours to trust.
@@ -287,13 +282,13 @@ fn answer(service: &Service, answer: Answer) -> bool {
 /// At the idle screen, another of the offered languages: `pick(current index, count)`.
 fn choose_language(service: &Service, pick: impl Fn(usize, usize) -> usize) {
     let d = &service.config.display;
-    if service.sessions.active().is_some() || d.languages.is_empty() {
+    let offered = d.offered();
+    if service.sessions.active().is_some() || offered.len() < 2 {
         return;
     }
-    let offered: Vec<&String> = std::iter::once(&d.language).chain(d.languages.iter()).collect();
     let mut chosen = service.chosen_language.lock().unwrap_or_else(|e| e.into_inner());
     let now = chosen.as_ref().and_then(|c| offered.iter().position(|o| **o == c.0)).unwrap_or(0);
-    let next = offered[pick(now, offered.len()).min(offered.len() - 1)].clone();
+    let next = offered[pick(now, offered.len()).min(offered.len() - 1)].to_string();
     crate::log::info(&format!("language chosen at the kiosk: {next}"), &[]);
     *chosen = Some((next, std::time::Instant::now()));
 }

@@ -122,7 +122,7 @@ pub fn check_config(d: &crate::config::DisplayConfig, partner: &str) -> Vec<Stri
     };
     let Ok(brand) = d.brand().map(Arc::new) else { return Vec::new() };
     let mut out = Vec::new();
-    for lang in std::iter::once(&d.language).chain(&d.languages) {
+    for lang in d.offered() {
         let Ok(texts) = Texts::load(lang, d.lang_dir.as_deref()) else { continue };
         for (w, h) in &sizes {
             let faults = check(&texts, (*w, *h), d.diagonal_inches, &brand, partner);
