@@ -730,6 +730,11 @@ mod line_or_none {
     }
 }
 
+/// A path written from a home directory ("~/x", "~kiosk/x"), which nothing here expands.
+fn starts_at_home(p: &Path) -> bool {
+    p.components().next().is_some_and(|c| c.as_os_str().to_string_lossy().starts_with('~'))
+}
+
 /// The longest path a Unix socket may have (`sun_path` is 108 bytes with its NUL).
 const MAX_SOCKET_PATH: usize = 107;
 
@@ -815,8 +820,9 @@ impl Config {
             &mut metrics.client_ca,
         ];
         for p in required.into_iter().chain(optional.into_iter().flatten()) {
-            // An empty path stays empty, for `check` to refuse rather than mean the directory.
-            if p.is_relative() && !p.as_os_str().is_empty() {
+            // An empty path stays empty, and "~/x" as written, for `check` to refuse rather than
+            // mean the directory.
+            if p.is_relative() && !p.as_os_str().is_empty() && !starts_at_home(p) {
                 *p = dir.join(&*p);
             }
         }
@@ -829,15 +835,14 @@ impl Config {
                 "is empty; name the directory for the queue, e.g. \"/var/lib/kiosk-agent\"",
             ));
         }
-        if let Some((key, path)) = self
-            .paths()
-            .into_iter()
-            .find(|(_, p)| p.components().any(|c| c.as_os_str().to_string_lossy().starts_with('~')))
-        {
+        if let Some((key, path)) = self.paths().into_iter().find(|(_, p)| starts_at_home(p)) {
             // Nothing expands it: "~/x" would be a directory named "~" beside this file.
             return Err(invalid(
                 key,
-                format!("{:?}: \"~\" is not expanded here (the service has no home directory); write the full path, e.g. \"/var/lib/kiosk-agent\"", path.display().to_string()),
+                format!(
+                    "{:?}: \"~\" is not expanded here (the service has no home directory); write the full path, from \"/\"",
+                    path.display().to_string()
+                ),
             ));
         }
         let socket = self.api.socket.as_os_str().len();
@@ -853,10 +858,10 @@ impl Config {
                 "is empty; name the directory the screens are written to (they hold face previews: keep it private)",
             ));
         }
-        if !(1..=3_600).contains(&self.api.consent_timeout_secs) {
+        if !(1..=86_400).contains(&self.api.consent_timeout_secs) {
             return Err(invalid(
                 "api.consent_timeout_secs",
-                "must be 1 to 3600 seconds, the time a person has to read and answer the consent (0 ends every session at once; 120 suits most)",
+                "must be 1 to 86400 seconds, the time a person has to read and answer the consent (0 ends every session at once; 120 suits most)",
             ));
         }
         let s = &self.smileid;
@@ -1066,19 +1071,20 @@ impl Config {
         if !(1..=100).contains(&c.jpeg_quality) {
             return Err(invalid("capture.jpeg_quality", "must be 1 to 100"));
         }
-        if !(160..=4096).contains(&c.selfie_long_side) || !(80..=c.selfie_long_side).contains(&c.liveness_long_side) {
+        if !(160..=4096).contains(&c.selfie_long_side) || !(80..=4096).contains(&c.liveness_long_side) {
             return Err(invalid(
                 "capture.selfie_long_side/liveness_long_side",
-                "need 160 ≤ selfie ≤ 4096 px and 80 px ≤ liveness ≤ selfie on the long side (Smile ID: 640 and 320)",
+                "need 160 to 4096 px for the selfie and 80 to 4096 px for liveness on the long side (Smile ID: 640 and 320)",
             ));
         }
         if !(1..=100).contains(&c.document_jpeg_quality) {
             return Err(invalid("capture.document_jpeg_quality", "must be 1 to 100 (92 keeps a card's small print)"));
         }
-        if !(640..=4096).contains(&c.document_long_side) {
+        // 0 keeps the camera's own size.
+        if c.document_long_side != 0 && !(320..=4096).contains(&c.document_long_side) {
             return Err(invalid(
                 "capture.document_long_side",
-                "must be 640 to 4096 px: smaller, a card's small print cannot be read (1280 recommended)",
+                "must be 320 to 4096 px (smaller, a card's print cannot be read; 1280 recommended), or 0 for the camera's own size",
             ));
         }
         if c.hint_hold_ms > 5_000 {
@@ -1348,8 +1354,8 @@ api_key_file = "api_key"
         refused("[capture]\ndocument_jpeg_quality = 0", "capture.document_jpeg_quality");
         refused("[capture]\ndocument_jpeg_quality = 255", "capture.document_jpeg_quality");
         refused("[capture]\ndocument_long_side = 16", "capture.document_long_side");
-        refused("[capture]\ndocument_long_side = 0", "capture.document_long_side");
-        refused("[capture]\nliveness_long_side = 1280", "liveness_long_side");
+        refused("[capture]\ndocument_long_side = 200", "capture.document_long_side");
+        refused("[capture]\nliveness_long_side = 8000", "liveness_long_side");
         refused("[capture]\nhint_hold_ms = 600000", "capture.hint_hold_ms");
         refused("[api]\nconsent_timeout_secs = 0", "api.consent_timeout_secs");
         refused("[api]\nsocket = \"\"", "api.socket");
@@ -1362,6 +1368,16 @@ api_key_file = "api_key"
         let home = GOOD.replace("\"/var/lib/kiosk-agent\"", "\"~/kiosk-state\"");
         assert!(Config::parse(&home, "t").unwrap_err().to_string().contains("state_dir"));
         refused("[display]\nlogo = \"~kiosk/logo.png\"", "display.logo");
+        // The ends of each range, and what an older config may hold, are accepted.
+        for fine in [
+            "[capture]\ndocument_long_side = 0\ndocument_jpeg_quality = 100\nhint_hold_ms = 5000",
+            "[capture]\ndocument_long_side = 320\nselfie_long_side = 256\nliveness_long_side = 320",
+            "[api]\nconsent_timeout_secs = 86400",
+            "[display]\nlogo = \"/srv/~kiosk/logo.png\"",
+        ] {
+            let e = Config::parse(&format!("{GOOD}\n{fine}\n"), "t").err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(!e.contains("document") && !e.contains("consent") && !e.contains("not expanded"), "{fine}: {e}");
+        }
         // The kiosk's language listed again among the others is offered once.
         let twice = format!("{GOOD}\n[display]\nlanguage = \"fr\"\nlanguages = [\"en\", \"fr\", \"sw\"]\n");
         assert_eq!(Config::parse(&twice, "t").unwrap().display.offered(), ["fr", "en", "sw"]);

@@ -257,6 +257,7 @@ fn a_missing_api_group_is_warned_failed_by_doctor_and_stops_the_service() {
         assert!(check["detail"].as_str().unwrap().contains("no-such-"), "{check}");
         let o = agent(&["run"], &config);
         assert_eq!(o.status.code(), Some(78), "{api}: {}", text(&o));
+        assert!(text(&o).contains("no-such-"), "{api}: {}", text(&o));
     }
 }
 

@@ -218,11 +218,14 @@ pub fn on_gesture(service: &Service, slot: &DisplaySlot, g: Gesture) {
         Gesture::Key(Key::Back) => {
             answer(service, if consent_open(slot) { Answer::Back } else { Answer::No });
         }
-        Gesture::Key(Key::Previous) => choose_language(service, |i, n| (i + n - 1) % n),
-        // On the whole consent text, the next page; at the welcome, the next language.
+        // On the whole consent text, a page on or back; at the welcome, another language.
+        Gesture::Key(Key::Previous) if consent_open(slot) => {
+            answer(service, Answer::Previous);
+        }
         Gesture::Key(Key::Next) if consent_open(slot) => {
             answer(service, Answer::More);
         }
+        Gesture::Key(Key::Previous) => choose_language(service, |i, n| (i + n - 1) % n),
         Gesture::Key(Key::Next) => choose_language(service, |i, n| (i + 1) % n),
         // The nth language offered, counting from 1.
         Gesture::Key(Key::Digit(d)) => choose_language(service, |_, n| (d as usize).clamp(1, n) - 1),

@@ -176,8 +176,8 @@ const MORE_PAGES: [&str; 7] = [
     "consent-more-8",
 ];
 
-/// [`all_for`] `partner` on a panel like `like` in `texts`, with every page of the whole consent
-/// (a small panel shows it in several).
+/// [`all_for`] `partner` on a panel like `like` in `texts`, with the whole consent's further
+/// pages (a small panel shows it in several; the first eight, all laid out alike).
 pub fn every_page(partner: &str, texts: &Texts, like: &Canvas) -> Vec<(&'static str, Screen)> {
     let mut out = Vec::new();
     for (name, screen) in all_for(partner) {
@@ -198,7 +198,7 @@ pub fn every_page(partner: &str, texts: &Texts, like: &Canvas) -> Vec<(&'static 
     out
 }
 
-/// Renders every screen a person may see ([`all_for`] `partner`) in `texts` at `size`, in
+/// Renders every screen a person may see ([`every_page`] for `partner`) in `texts` at `size`, in
 /// `brand`, and writes them to `dir` as NAME.png.
 pub fn render_to(
     texts: &Texts,

@@ -418,8 +418,9 @@ fn language_row(c: &mut Canvas, t: &Texts, s: &Scale, row: Area, set: Setting) -
 }
 
 /// The consent screen with the text of `key`: its pages, or none when that text did not fit its
-/// room. The whole text ([`More::Open`]) is set at the body size, in pages where it is longer
-/// than the panel: a person who opened it is there to read it.
+/// room. The whole text ([`More::Open`]) is not shrunk to fit, as the short one is: a person who
+/// opened it is there to read it. It is set at the body size, or on a small panel where it takes
+/// more than one page at the small size, in pages where it is longer than the panel.
 fn consent(c: &mut Canvas, t: &Texts, partner: &str, more: More, legend: bool, key: &str) -> Option<usize> {
     let s = scale(c);
     let set = t.setting();
@@ -442,39 +443,46 @@ fn consent(c: &mut Canvas, t: &Texts, partner: &str, more: More, legend: bool, k
     let title_max = if s.compact { (s.title.px * 1.5) as i32 } else { full.h / 4 };
     let mut title = fit(&t.get("consent_title"), s.title, full.w, title_max, &s, set);
     let text = t.fmt(key, &[("partner", partner)]);
-    let untitled = top - m - 2 * s.unit;
-    let under_title = untitled - title.height() - s.unit;
     if let More::Open(page) = more {
-        // One page where the title can give way for it; else pages under the title, which on a
-        // small panel gives way to the text, set there in the small size (fewer pages to turn).
+        // The room under a title `h` tall.
+        let room = |h: i32| top - m - h - 3 * s.unit;
+        // One page, under the title or where it gives way; else pages under the title, which
+        // on a small panel gives way to the text, set there in the small size (fewer pages).
         let body = layout(&text, s.body, full.w, set);
-        let paged = body.height() > untitled;
-        if (body.height() > under_title && !paged) || (paged && s.compact) {
+        let paged = body.height() > room(0);
+        if (!paged && body.height() > room(title.height())) || (paged && s.compact) {
             title = Block::empty();
         }
         let body = if paged && s.compact { layout(&text, s.small, full.w, set) } else { body };
-        let room = top - m - title.height() - 3 * s.unit;
-        let (body, turner) = if body.height() <= room {
-            (body, None)
-        } else {
-            let per = ((room - s.target - s.unit) / body.line_height.max(1)).max(1) as usize;
-            let pages = body.lines.len().div_ceil(per);
-            let page = page as usize % pages;
-            let lines = body.lines[page * per..((page + 1) * per).min(body.lines.len())].to_vec();
-            (Block { lines, ..body }, Some((page, pages)))
-        };
-        let turner_h = if turner.is_some() { s.unit + s.target } else { 0 };
-        let group = title.height() + s.unit + body.height() + turner_h;
+        let room = room(title.height());
+        if !paged {
+            let y = m + (top - 2 * s.unit - m - (title.height() + s.unit + body.height())).max(0) / 2;
+            title.draw(c, full.x, y, full.w, Align::Centre, PALETTE.ink);
+            body.draw(c, full.x, y + title.height() + s.unit, full.w, Align::Start, PALETTE.ink);
+            return (!body.cut).then_some(1);
+        }
+        // Every page takes the same box, the last one's lines at its top, so the page turner
+        // stays where the finger is; the lines are shared out evenly (no one-word last page).
+        let lh = body.line_height.max(1);
+        let most = (room - s.target - s.unit) / lh;
+        if most < 1 {
+            return None;
+        }
+        let pages = body.lines.len().div_ceil(most as usize);
+        let per = body.lines.len().div_ceil(pages);
+        let page = page as usize % pages;
+        let lines = body.lines[(page * per).min(body.lines.len())..((page + 1) * per).min(body.lines.len())].to_vec();
+        let text_h = per as i32 * lh;
+        let group = title.height() + s.unit + text_h + s.unit + s.target;
         let y = m + (top - 2 * s.unit - m - group).max(0) / 2;
         title.draw(c, full.x, y, full.w, Align::Centre, PALETTE.ink);
         let body_y = y + title.height() + s.unit;
-        body.draw(c, full.x, body_y, full.w, Align::Start, PALETTE.ink);
-        if let Some((page, pages)) = turner {
-            page_turner(c, &s, full, body_y + body.height() + s.unit, (page, pages), set);
-        }
-        return (!body.cut && body.height() <= room).then_some(turner.map_or(1, |(_, pages)| pages));
+        Block { lines, ..body.clone() }.draw(c, full.x, body_y, full.w, Align::Start, PALETTE.ink);
+        page_turner(c, &s, full, body_y + text_h + s.unit, (page, pages), set);
+        return (!body.cut).then_some(pages);
     }
     // What is agreed to comes first: where it cannot fit under the title, the title goes.
+    let under_title = top - m - title.height() - 3 * s.unit;
     if fit(&text, s.body, full.w, under_title, &s, set).height() > under_title {
         title = Block::empty();
     }
@@ -595,6 +603,7 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             if more == More::Link {
                 let mut scratch = Canvas::new(c.width, c.height);
                 scratch.px_per_mm = c.px_per_mm;
+                scratch.brand = c.brand.clone();
                 if consent(&mut scratch, t, partner, More::Open(0), *legend, "consent_more").is_none() {
                     more = More::No;
                 }
@@ -846,13 +855,25 @@ mod tests {
             render(&open(page), &t, &mut c);
             c
         };
-        let (first, second) = (draw(0), draw(1));
-        let words = |c: &Canvas| c.texts.iter().map(|b| b.excerpt.clone()).collect::<Vec<_>>();
-        assert_ne!(words(&first), words(&second), "the second page shows other words");
-        // Past the last page, the first again; each page can be turned by a finger.
+        let turner = |c: &Canvas| *c.targets.iter().find(|t| t.action == Action::More).expect("a page turner");
+        let first = draw(0);
+        let at = turner(&first);
+        assert!(at.h as f32 / first.px_per_mm >= 8.9 && at.w >= at.h);
+        // The words above the turner differ from page to page; the turner stays under the
+        // finger, on the last page too, and no text runs into it or the buttons.
+        let words = |c: &Canvas| c.rgb[..(at.y as usize * 240 * 3)].to_vec();
+        for page in 1..n as u16 {
+            let c = draw(page);
+            assert_ne!(words(&c), words(&first), "page {page} shows the first page's words");
+            assert_eq!(turner(&c), at, "page {page}");
+            assert!(
+                crate::display::audit::faults(&c).is_empty(),
+                "page {page}: {:?}",
+                crate::display::audit::faults(&c)
+            );
+        }
+        // Past the last page, the first again.
         assert_eq!(draw(n as u16).rgb, first.rgb);
-        let turner = first.targets.iter().find(|t| t.action == Action::More).expect("a page turner");
-        assert!(turner.h as f32 / first.px_per_mm >= 8.9 && turner.w >= turner.h);
         // Set in the small size: fewer pages to turn on a 2.8" panel.
         let small = scale(&first).small.px;
         assert!(first.texts.iter().any(|b| b.px == small), "{:?}", first.texts);

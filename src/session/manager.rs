@@ -210,7 +210,7 @@ impl Input for ChannelInput {
             match self.rx.recv_timeout(left) {
                 Ok(Answer::Yes) | Err(_) => break true,
                 Ok(Answer::No) => break false,
-                Ok(Answer::More | Answer::Back) => continue,
+                Ok(Answer::More | Answer::Previous | Answer::Back) => continue,
             }
         };
         if !keep {

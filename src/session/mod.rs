@@ -86,8 +86,10 @@ impl Default for CaptureSettings {
 pub enum Answer {
     Yes,
     No,
-    /// Show the whole consent text.
+    /// Show the whole consent text; shown, its next page.
     More,
+    /// The whole consent text's previous page.
+    Previous,
     /// Back from the whole text to the short one.
     Back,
 }
@@ -240,7 +242,9 @@ pub fn run(
                 display.show(&Screen::Error { problem: crate::display::screens::Problem::Cancelled })?;
                 return Err(if input.cancelled() { SessionError::Cancelled } else { SessionError::Declined });
             }
-            Answer::More => more = Some(more.map_or(0, |p| p.wrapping_add(1))),
+            // Counted on past the last page (the screen wraps it), and back to the first.
+            Answer::More => more = Some(more.map_or(0, |p| p.saturating_add(1))),
+            Answer::Previous => more = more.map(|p| p.saturating_sub(1)),
             Answer::Back => more = None,
         }
     }
@@ -375,7 +379,8 @@ mod tests {
         };
         let mut cam = crate::camera::synthetic::SyntheticCamera::with_default_face();
         let mut screens = Screens::default();
-        let mut reader = Reader(vec![Answer::More, Answer::More, Answer::More, Answer::Back, Answer::No]);
+        let mut reader =
+            Reader(vec![Answer::More, Answer::More, Answer::More, Answer::Previous, Answer::Back, Answer::No]);
         let e = run(&req, &mut cam, &mut screens, &mut reader, &CaptureSettings::default()).unwrap_err();
         assert!(matches!(e, SessionError::Declined), "{e}");
         let views: Vec<More> = screens
@@ -386,7 +391,7 @@ mod tests {
                 _ => None,
             })
             .collect();
-        assert_eq!(views, [More::Link, More::Open(0), More::Open(1), More::Open(2), More::Link]);
+        assert_eq!(views, [More::Link, More::Open(0), More::Open(1), More::Open(2), More::Open(1), More::Link]);
         assert!(reader.0.is_empty());
     }
 }
