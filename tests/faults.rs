@@ -170,6 +170,28 @@ fn a_job_id_prepared_by_someone_else_fails_with_2215_and_is_not_taken_over() {
     assert_eq!(counts(&sb, "taken"), (1, 0), "the agent must not prepare again with retry: true");
 }
 
+/// The same, when our own first prep's answer was lost (so the next 2215 might be ours): the
+/// agent asks job_status for this job's user before flagging a retry, finds no such job, and
+/// fails the job saying why, with none of this person's photos sent into the other job.
+#[test]
+fn a_job_id_another_user_has_is_not_taken_over_after_a_lost_prep_answer() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = sandbox(dir.path());
+    let http = client(&sb);
+    let cfg = SubmitConfig::new(PARTNER_ID, &sb.base_url, ResponseCheck::Key(key()));
+    let mut theirs = job(JobType::BiometricKyc, "taken-2");
+    theirs.partner_params.user_id = "someone-else".into();
+    let mut other = Submission::new(theirs, cfg).unwrap();
+    assert!(matches!(drive(&mut other, &http, &signer(), &policy(), |_, _| Ok(())), Ok(Outcome::Completed(_))));
+    // Our first prep's answer (a 2215) never comes.
+    sb.api.inject(Endpoint::PrepUpload, Fault::Stall { ms: 4000 });
+    let out = submit(&sb, &http, "taken-2").unwrap();
+    let Outcome::Failed(err) = out else { panic!("{out:?}") };
+    assert!(err.to_string().contains("another job's") && err.to_string().contains("capture it again"), "{err}");
+    assert_eq!(sb.api.pending_faults(), 0, "the lost answer was never staged, so the case proved nothing");
+    assert_eq!(counts(&sb, "taken-2"), (1, 1), "only the other user's prep and zip");
+}
+
 #[test]
 fn a_clock_jump_stops_uploads_with_clock_wrong_then_they_resume() {
     let dir = tempfile::tempdir().unwrap();

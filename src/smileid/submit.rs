@@ -10,9 +10,10 @@
 //! * `Prep`: a prep_upload (`POST /v1/upload`) must be signed and sent.
 //! * `PrepSent`: waiting for the prep_upload answer.
 //! * `Probe`: after a PUT that got no answer (or a 5xx), or a restart that may have cut one
-//!   off, a job_status asks whether the zip
-//!   arrived (Smile ID answers code 2314, "no zip file received", when it did not), so a zip is
-//!   never uploaded twice.
+//!   off, or a 2215 ("job already exists") after a prep whose answer was lost, a job_status
+//!   asks whether the zip arrived (Smile ID answers code 2314, "no zip file received", when it
+//!   did not) and, after the 2215, whether the job is this user's at all: a zip is never
+//!   uploaded twice, nor into another job.
 //! * `ProbeSent`: waiting for that answer.
 //! * `Upload`: the zip (built now, from the prep answer) must be PUT to the upload URL.
 //! * `UploadSent`: waiting for the PUT answer.
@@ -23,11 +24,14 @@
 //! ```text
 //!          sign                200                 sign, 200 not complete
 //!  Prep ─────────▶ PrepSent ─────────▶ Upload ──▶ UploadSent ──▶ Poll ⇄ PollSent ──▶ Done
-//!   ▲  ▲              │ 2215 (ours): retry=true     │ expired/2314     complete │ max polls
-//!   │  └──────────────┘ 2205 once: re-sign          │                          ▼
+//!   ▲  ▲              │ 2205 once: re-sign          │ expired/2314     complete │ max polls
+//!   │  └──────────────┘                             │                          ▼
 //!   └───────────────────────────────────────────────┘            Done(Completed | PollingExhausted)
 //!   ▲                        zip arrived
 //!   └── 2314 ── ProbeSent ◀── Probe ─────────────▶ Poll      (resume after an interrupted PUT)
+//!   (after a 2215,  │          ▲
+//!    retry=true)    │          └── PrepSent: 2215 after a prep whose answer was lost
+//!                   └── no such job for this user after a 2215 ─▶ Done(Failed)
 //!  any state ─ final code ─▶ Done(Failed);  transient error ─▶ back to the step's ready state,
 //!  except after a PUT (no answer or a 5xx): the zip may have landed, so ─▶ Probe
 //! ```
@@ -274,6 +278,8 @@ pub struct Submission {
     retry_flag: bool,
     /// Whether a prep_upload had been attempted before the one in flight: only then is a 2215 ours.
     attempted_before: bool,
+    /// A 2215 that may be ours is being checked with a job_status before the retry.
+    confirming_2215: bool,
     resigned: bool,
     progress: Progress,
 }
@@ -310,6 +316,7 @@ impl Submission {
             prep_signed: None,
             retry_flag: false,
             attempted_before: false,
+            confirming_2215: false,
             resigned: false,
             progress,
         })
@@ -468,6 +475,11 @@ impl Submission {
                 };
                 if !ok {
                     let err = ApiError::from_response(resp.status, &resp.body);
+                    // Smile ID has a job with this job_id (its 2215) but none for this job's
+                    // user: somebody else's. A retry would put this person's photos in it.
+                    if err.class == RetryClass::Final && std::mem::take(&mut self.confirming_2215) {
+                        return self.fail(self.job_id_taken(err));
+                    }
                     // Smile ID knows no such job (its code says so): it was never uploaded. A page
                     // without Smile ID's code (a wrong URL) says nothing about the job.
                     if err.class == RetryClass::Final {
@@ -485,7 +497,9 @@ impl Submission {
                     }
                 };
                 if status.job_complete || status.code != "2314" {
-                    // The interrupted PUT did arrive: never send the zip twice.
+                    // The interrupted PUT (or the zip of the prep that made the 2215) did
+                    // arrive: never send the zip twice.
+                    self.confirming_2215 = false;
                     self.progress.uploaded = true;
                     let smile_job_id = self.progress.smile_job_id.clone().unwrap_or_default();
                     self.step = if status.job_complete {
@@ -496,6 +510,10 @@ impl Submission {
                         Step::Done(Outcome::Submitted { smile_job_id })
                     };
                 } else {
+                    // Our own job, prepared, with no zip yet: prepared again, flagged as a retry.
+                    if std::mem::take(&mut self.confirming_2215) {
+                        self.retry_flag = true;
+                    }
                     self.step = not_received;
                 }
                 Ok(())
@@ -607,10 +625,19 @@ impl Submission {
             self.progress.prep_attempted = self.attempted_before;
         }
         match err.class {
-            // Our own earlier prep reached Smile ID: the same job_id again, flagged as a retry.
+            // Our own earlier prep may have reached Smile ID. Whether it did, and whether its zip
+            // too, job_status says for this job's user (a job_id another user's job has, or a
+            // queue restored from an older copy, must not get these photos again): then the
+            // same job_id again, flagged as a retry, or the answer.
             RetryClass::RetryFlag if !self.retry_flag && self.attempted_before => {
-                self.retry_flag = true;
+                self.confirming_2215 = true;
+                self.step = Step::Probe { upload: None };
                 Ok(())
+            }
+            // On a first prep, the job_id was never ours.
+            RetryClass::RetryFlag if !self.attempted_before => {
+                let e = self.job_id_taken(err);
+                self.fail(e)
             }
             RetryClass::Resign if !self.resigned => {
                 self.resigned = true;
@@ -622,6 +649,18 @@ impl Submission {
             RetryClass::Resign | RetryClass::AuthPause => Err(ApiError { class: RetryClass::AuthPause, ..err }.into()),
             RetryClass::Transient | RetryClass::Misdirected => Err(err.into()),
             _ => self.fail(err),
+        }
+    }
+
+    /// Smile ID has this job_id for another job: said so, with what to do (a retry cannot help).
+    fn job_id_taken(&self, err: ApiError) -> ApiError {
+        let id = &self.job.partner_params.job_id;
+        ApiError {
+            message: format!(
+                "job_id {id} is another job's at Smile ID already (it answered 2215 to the prep, and has no such job for this job's user_id): nothing of this job was sent; capture it again, for a new job_id (a host application that chooses job_ids must not reuse them)"
+            ),
+            class: RetryClass::Final,
+            ..err
         }
     }
 
@@ -694,7 +733,11 @@ mod tests {
         let e = fresh
             .handle_response(HttpResponse::new(400, br#"{"error":"Job already exists","code":"2215"}"#.to_vec()), t)
             .unwrap_err();
-        assert_eq!(e.class(), RetryClass::RetryFlag);
+        assert_eq!(e.class(), RetryClass::Final);
+        assert!(
+            e.to_string().contains("job_id j is another job's") && e.to_string().contains("capture it again"),
+            "{e}"
+        );
         assert_eq!(fresh.phase(), Phase::Done);
         // ... and stays so when an operator retries the job: that prep made nothing of ours.
         assert!(!fresh.progress().prep_attempted);
@@ -706,13 +749,18 @@ mod tests {
             .handle_response(HttpResponse::new(400, br#"{"error":"Job already exists","code":"2215"}"#.to_vec()), t)
             .unwrap_err();
         assert_eq!(again.phase(), Phase::Done, "no upload into the job Smile ID already had");
-        // After a prep whose answer was lost, the 2215 is ours.
+        // After a prep whose answer was lost, the 2215 may be ours: job_status says it is, with
+        // no zip yet (2314).
         send(&mut s, t);
         s.handle_transport_error("connection reset");
         let first = send(&mut s, t);
         assert!(body(&first).get("retry").is_none());
         s.handle_response(HttpResponse::new(400, br#"{"error":"Job already exists","code":"2215"}"#.to_vec()), t)
             .unwrap();
+        assert_eq!(s.phase(), Phase::Probe);
+        let probe = send(&mut s, t);
+        assert!(probe.url.ends_with("/job_status"), "{}", probe.url);
+        s.handle_response(HttpResponse::new(200, status_body("2314", false)), t).unwrap();
         let second = send(&mut s, UnixMillis(2_000));
         assert_eq!(body(&second)["retry"], true);
         assert_eq!(body(&second)["partner_params"]["job_id"], "j");
@@ -721,6 +769,53 @@ mod tests {
         let e = s.handle_response(HttpResponse::new(400, br#"{"error":"x","code":"2215"}"#.to_vec()), t).unwrap_err();
         assert_eq!(e.class(), RetryClass::RetryFlag);
         assert_eq!(s.phase(), Phase::Done);
+    }
+
+    /// A signed job_status answer with `code`.
+    fn status_body(code: &str, complete: bool) -> Vec<u8> {
+        let ts = "2024-01-01T00:00:00.000Z";
+        format!(
+            r#"{{"timestamp":"{ts}","signature":"{}","job_complete":{complete},"job_success":false,"code":"{code}"}}"#,
+            signature_for(&key(), "085", ts)
+        )
+        .into_bytes()
+    }
+
+    /// A 2215 after a prep whose answer was lost is checked before anything is sent again: a
+    /// job_id that another user's job has fails (no photos into that job), and a job whose zip
+    /// Smile ID has already (a queue restored from an older copy) is polled, not uploaded again.
+    #[test]
+    fn a_2215_after_a_lost_prep_is_checked_before_the_retry() {
+        let t = UnixMillis(1_000);
+        let exists = || HttpResponse::new(400, br#"{"error":"Job already exists","code":"2215"}"#.to_vec());
+        let after_lost_prep = || {
+            let mut s = machine();
+            send(&mut s, t);
+            s.handle_transport_error("connection reset");
+            send(&mut s, t);
+            s.handle_response(exists(), t).unwrap();
+            assert_eq!(s.phase(), Phase::Probe);
+            let probe = send(&mut s, t);
+            assert_eq!(body(&probe)["job_id"], "j");
+            s
+        };
+        let mut theirs = after_lost_prep();
+        let none = br#"{"error":"No job found for job_id j and user_id u","code":"2213"}"#;
+        let e = theirs.handle_response(HttpResponse::new(404, none.to_vec()), t).unwrap_err();
+        assert_eq!(theirs.phase(), Phase::Done);
+        assert!(e.to_string().contains("another job's"), "{e}");
+        assert!(!theirs.progress().put_attempted && !theirs.progress().uploaded);
+
+        let mut landed = after_lost_prep();
+        landed.handle_response(HttpResponse::new(200, status_body("2303", false)), t).unwrap();
+        assert_eq!(landed.phase(), Phase::Poll, "the zip is there: polled, not sent again");
+        assert!(landed.progress().uploaded);
+        let poll = send(&mut landed, UnixMillis(i64::MAX / 2));
+        assert!(poll.url.ends_with("/job_status"));
+
+        let mut done = after_lost_prep();
+        done.handle_response(HttpResponse::new(200, status_body("2302", true)), t).unwrap();
+        assert!(matches!(done.poll_output(t), Output::Done(Outcome::Completed(_))));
     }
 
     #[test]
