@@ -209,11 +209,31 @@ const DAY: i64 = 24 * HOUR;
 /// 2026-11-29, the day these tests were written.
 const T0: i64 = 1_795_910_400_000;
 
+/// By default nothing but Smile ID's verdict or an operator's purge ends a job: a month with the
+/// link down, on a confirmed clock, leaves it queued, images and all.
+#[test]
+fn by_default_a_job_waits_for_the_link_however_long_it_takes() {
+    let d = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new(T0);
+    let q = clocked(d.path(), settings(), &clock);
+    q.enqueue(&job("patient", "MARKER-PATIENT")).unwrap();
+    q.confirm_clock();
+    q.housekeeping().unwrap();
+    for _ in 0..30 {
+        clock.advance(DAY);
+        q.confirm_clock();
+        let h = q.housekeeping().unwrap();
+        assert_eq!((h.expired, h.erased, h.purged), (0, 0, 0), "{h:?}");
+    }
+    let r = q.get("patient").unwrap();
+    assert!(r.stage.is_pending() && r.bundle_bytes > 0, "{:?}", r.stage);
+}
+
 #[test]
 fn ttl_expires_only_on_a_confirmed_clock_and_failures_keep_their_images() {
     let d = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(T0);
-    let s = QueueSettings { encryption_key_file: None, result_retention_hours: 1000, ..settings() };
+    let s = QueueSettings { encryption_key_file: None, result_retention_hours: 1000, ttl_hours: 72, ..settings() };
     let q = clocked(d.path(), s, &clock);
     q.enqueue(&job("old", "MARKER-OLD-7f3a")).unwrap();
     assert_eq!(files_containing(d.path(), b"MARKER-OLD-7f3a").len(), 1, "plain bundle holds the marker");
@@ -292,7 +312,6 @@ fn ranges_that_could_lose_data_are_refused() {
     let d = tempfile::tempdir().unwrap();
     for (what, s) in [
         ("ttl_hours", QueueSettings { ttl_hours: 3_000_000_000_000, ..settings() }),
-        ("ttl_hours", QueueSettings { ttl_hours: 0, ..settings() }),
         ("result_retention_hours", QueueSettings { result_retention_hours: u64::MAX, ..settings() }),
         ("index_cache_bytes", QueueSettings { index_cache_bytes: 0, ..settings() }),
     ] {
@@ -754,7 +773,7 @@ fn keys_are_pinned_only_once_a_bundle_proves_them() {
 fn one_file_that_will_not_go_does_not_stop_housekeeping() {
     let d = tempfile::tempdir().unwrap();
     let clock = ManualClock::new(T0);
-    let s = QueueSettings { result_retention_hours: 1000, ..settings() };
+    let s = QueueSettings { result_retention_hours: 1000, ttl_hours: 72, ..settings() };
     let q = clocked(d.path(), s, &clock);
     q.enqueue(&job("h1", "m")).unwrap();
     q.enqueue(&job("h2", "m")).unwrap();

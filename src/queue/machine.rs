@@ -285,7 +285,10 @@ impl Record {
             (Queued | Prepped, Event::Expired) if !self.progress.put_attempted => {
                 // The images stay for the failed-job retention: `Retry` can still send it.
                 self.stage = Failed;
-                self.last_error = Some("expired before it could be delivered; capture again".into());
+                self.last_error = Some(
+                    "expired (queue.ttl_hours) before it could be delivered: `kiosk-agent queue retry` sends it anyway, until failed_retention_hours erase its images"
+                        .into(),
+                );
                 self.finished_at = Some(now);
             }
             (Result, Event::Erased) => {

@@ -58,8 +58,10 @@ pub struct QueueSettings {
     pub max_bytes: u64,
     /// Free space kept on the state file system; a session that would eat into it is refused.
     pub min_free_bytes: u64,
-    /// A job not delivered within this time (by a server-confirmed clock) fails as expired;
-    /// its images stay for `failed_retention_hours`, so `queue retry` can still send it.
+    /// 0 (the default): a job waits for delivery as long as it takes, ended only by Smile ID's
+    /// verdict or an operator's purge. Else, an operator's policy: a job not delivered within
+    /// this time (by a server-confirmed clock) fails as expired; its images stay for
+    /// `failed_retention_hours`, so `queue retry` can still send it.
     pub ttl_hours: u64,
     /// How long images stay after a final result (0: erased at once).
     pub image_retention_secs: u64,
@@ -90,7 +92,7 @@ impl Default for QueueSettings {
             max_jobs: 500,
             max_bytes: 256 * 1024 * 1024,
             min_free_bytes: 64 * 1024 * 1024,
-            ttl_hours: 72,
+            ttl_hours: 0,
             image_retention_secs: 0,
             failed_retention_hours: 168,
             result_retention_hours: 168,
@@ -109,8 +111,16 @@ impl QueueSettings {
         if self.max_jobs == 0 || self.max_bytes < 1024 * 1024 {
             return Err(("queue.max_jobs/max_bytes", "must allow at least one job (max_bytes ≥ 1 MiB)".into()));
         }
+        if self.ttl_hours > TEN_YEARS_H {
+            return Err((
+                "queue.ttl_hours",
+                format!(
+                    "must be 0 (jobs never expire) to {TEN_YEARS_H} hours (ten years); {} is out of range",
+                    self.ttl_hours
+                ),
+            ));
+        }
         for (key, v) in [
-            ("queue.ttl_hours", self.ttl_hours),
             ("queue.failed_retention_hours", self.failed_retention_hours),
             ("queue.result_retention_hours", self.result_retention_hours),
         ] {
@@ -1393,7 +1403,7 @@ impl Queue {
                     })?;
                     done.dated += 1;
                 }
-                if trusted.is_some_and(|t| r.expired(t, ttl)) {
+                if ttl > 0 && trusted.is_some_and(|t| r.expired(t, ttl)) {
                     self.apply(&mut r, Event::Expired)?;
                     done.expired += 1;
                 }
