@@ -261,6 +261,49 @@ fn a_missing_api_group_is_warned_failed_by_doctor_and_stops_the_service() {
     }
 }
 
+/// A bundles directory the agent's user cannot read (its mode changed by hand) is said to be
+/// unreadable, and its jobs are left as they are, not taken for missing and quarantined. Run as
+/// nobody: root reads whatever the mode says.
+#[test]
+fn an_unreadable_bundles_directory_changes_no_job() {
+    use std::os::unix::fs::PermissionsExt;
+    use std::os::unix::process::CommandExt;
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
+    std::fs::write(d.join("key"), "k").unwrap();
+    let cfg = format!(
+        "state_dir = {:?}\n[smileid]\npartner_id = \"085\"\nenvironment = \"https://127.0.0.1:9/v1\"\napi_key_file = {:?}\n\
+         [camera]\nsource = \"synthetic\"\n[display]\nbackend = \"png\"\nout_dir = {:?}\nwidth = 320\nheight = 240\n\
+         [input]\nbackend = \"none\"\nevdev = []\n[api]\nsocket = {:?}\n",
+        d.join("state"),
+        d.join("key"),
+        d.join("screens"),
+        d.join("control.sock")
+    );
+    std::fs::write(d.join("kiosk.toml"), cfg).unwrap();
+    assert!(Command::new("chown").args(["-R", "65534:65534"]).arg(d).status().unwrap().success());
+    let nobody = |args: &[&str]| {
+        Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
+            .args(args)
+            .arg("--config")
+            .arg(d.join("kiosk.toml"))
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap()
+    };
+    let o = nobody(&["capture", "--user-id", "u1", "--job-type", "4", "--consent-given"]);
+    assert!(o.status.success(), "{}", text(&o));
+    let bundles = d.join("state/bundles");
+    std::fs::set_permissions(&bundles, std::fs::Permissions::from_mode(0o000)).unwrap();
+    let o = nobody(&["upload"]);
+    assert!(text(&o).contains("cannot be read") && text(&o).contains("no job was changed"), "{}", text(&o));
+    std::fs::set_permissions(&bundles, std::fs::Permissions::from_mode(0o700)).unwrap();
+    let o = nobody(&["queue", "ls"]);
+    assert!(text(&o).contains("queued") && !text(&o).contains("quarantined"), "{}", text(&o));
+}
+
 #[test]
 fn a_state_dir_that_is_a_file_is_a_config_error_for_every_command() {
     let sb = start_sandbox(&[]);

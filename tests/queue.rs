@@ -604,6 +604,24 @@ fn small() -> QueueSettings {
     QueueSettings { reserve_bytes: 512 * 1024, ..settings() }
 }
 
+/// A card the kernel remounted read-only (after disk errors) is named as such, not sent to
+/// owners and permissions; its jobs are all still there once it is writable again.
+#[test]
+fn a_read_only_state_file_system_is_said_to_be_read_only() {
+    let (_d, _fs, mnt, state) = small_disk();
+    let q = Queue::open(&state, small()).unwrap();
+    q.enqueue(&job("ro-1", "m")).unwrap();
+    drop(q);
+    let remount = |how: &str| {
+        assert!(Command::new("mount").args(["-o", &format!("remount,{how}")]).arg(&mnt).status().unwrap().success())
+    };
+    remount("ro");
+    let e = Queue::open(&state, small()).err().map(|e| e.to_string()).unwrap_or_default();
+    remount("rw");
+    assert!(e.contains("read-only") && e.contains("dmesg") && !e.contains("owner and permissions"), "{e}");
+    assert_eq!(Queue::open(&state, small()).unwrap().get("ro-1").unwrap().stage, Stage::Queued);
+}
+
 #[test]
 fn a_full_disk_refuses_new_sessions_keeps_the_queue_and_recovers() {
     let (_d, _fs, mnt, state) = small_disk();

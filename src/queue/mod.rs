@@ -141,6 +141,16 @@ impl QueueSettings {
     }
 }
 
+/// What to do about a queue that cannot be opened, from what the system said.
+fn open_advice(detail: &str) -> &'static str {
+    if detail.contains("os error 30") {
+        // EROFS: the kernel remounts a file system read-only after errors on the card.
+        "its file system is read-only: the kernel does that after disk errors (see `dmesg`); check or replace the storage, then remount it read-write"
+    } else {
+        "check its owner and permissions"
+    }
+}
+
 /// `dir` can hold a queue: a directory, or nothing yet (it is made at the first open).
 pub fn check_dir(dir: &Path) -> Result<(), QueueError> {
     match std::fs::metadata(dir) {
@@ -151,7 +161,7 @@ pub fn check_dir(dir: &Path) -> Result<(), QueueError> {
 
 #[derive(Debug, thiserror::Error)]
 pub enum QueueError {
-    #[error("the queue in {path} cannot be opened: {detail}; check its owner and permissions")]
+    #[error("the queue in {path} cannot be opened: {detail}; {}", open_advice(detail))]
     Open { path: String, detail: String },
     #[error(
         "state_dir {path} is not a directory; name a directory (or a path yet to be made) as state_dir in the config"
@@ -504,6 +514,15 @@ fn keep_reserve(dir: &Path, bytes: u64, min_free: u64) {
 /// The seq a bundle or quarantined file is named for (`0000000000000042.kab[.N]`).
 fn seq_of(name: &str) -> Option<u64> {
     name.split('.').next().and_then(|s| s.parse::<u64>().ok())
+}
+
+/// [`names_in`], but a directory that is there and cannot be read is an error, not empty.
+fn names_in_readable(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
+    match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
+        Err(e) => Err(e),
+        Ok(_) => Ok(names_in(dir)),
+    }
 }
 
 fn names_in(dir: &Path) -> Vec<(String, PathBuf)> {
@@ -894,7 +913,18 @@ impl Queue {
                 }
             }
         }
-        for (name, path) in names_in(&self.dir.join("bundles")) {
+        // A bundles/ that cannot be read (its permissions changed) hides nothing's absence:
+        // no job is taken for missing then.
+        let bundles_dir = self.dir.join("bundles");
+        let listed = names_in_readable(&bundles_dir).map_err(|e| {
+            self.report.unreadable.push(format!(
+                "{} cannot be read ({e}): no job was changed; give it back to the agent's user (the package's: chown -R kiosk-agent: {}), then start the agent again",
+                bundles_dir.display(),
+                self.dir.display()
+            ));
+        });
+        let bundles_readable = listed.is_ok();
+        for (name, path) in listed.unwrap_or_default() {
             if name.starts_with('.') {
                 // A write cut off by a crash: the job was never acknowledged.
                 let _ = std::fs::remove_file(&path);
@@ -992,9 +1022,9 @@ impl Queue {
                 }
             }
         }
-        for r in
-            records.iter().filter(|r| r.stage.holds_images() && r.stage != Stage::Quarantined && !seen.contains(&r.seq))
-        {
+        for r in records.iter().filter(|r| {
+            bundles_readable && r.stage.holds_images() && r.stage != Stage::Quarantined && !seen.contains(&r.seq)
+        }) {
             let now = self.now_ms();
             self.update(r.seq, &r.job_id, |x| {
                 x.apply(Event::Integrity("bundle file missing".into()), now)?;
