@@ -287,7 +287,12 @@ fn storage(c: &Config) -> Check {
         check(
             "storage",
             Verdict::Fail,
-            format!("{} MB free in {}, {} MB needed", free >> 20, dir.display(), need >> 20),
+            format!(
+                "{} free in {}, {} needed",
+                crate::queue::bytes_text(free),
+                dir.display(),
+                crate::queue::bytes_text(need)
+            ),
             "free space on the SD card; queued jobs are kept until uploaded",
         )
     } else if mode & 0o077 != 0 {
@@ -312,7 +317,12 @@ fn storage(c: &Config) -> Check {
             "on a kiosk, install the package: its keys come as systemd credentials from /etc/kiosk-agent/keys, named by [queue] encryption_key_file = \"bundle_key\" and device_key_file = \"device_key\"",
         )
     } else {
-        check("storage", Verdict::Pass, format!("{} writable, {} MB free", dir.display(), free >> 20), "")
+        check(
+            "storage",
+            Verdict::Pass,
+            format!("{} writable, {} free", dir.display(), crate::queue::bytes_text(free)),
+            "",
+        )
     }
 }
 

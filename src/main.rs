@@ -648,7 +648,7 @@ fn print_status(v: &serde_json::Value) {
         n("finished")
     );
     if let Some(f) = q["free_bytes"].as_u64() {
-        println!("{:<11}{} MB free", "disk", f >> 20);
+        println!("{:<11}{} free", "disk", kiosk_agent::queue::bytes_text(f));
     }
     if n("unreadable") > 0 {
         println!("{:<11}{} job(s) kept that these keys cannot read (see keys)", "unreadable", n("unreadable"));

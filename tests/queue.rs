@@ -660,7 +660,7 @@ fn a_full_disk_refuses_new_sessions_keeps_the_queue_and_recovers() {
     drop(q);
     let q = Queue::open(&state, QueueSettings { min_free_bytes: 3 * 1024 * 1024, ..small() }).unwrap();
     let e = q.enqueue(&big_job("margin")).unwrap_err();
-    assert!(e.to_string().contains("kept in reserve"), "{e}");
+    assert!(e.to_string().contains("3 MB kept free") && e.to_string().contains("free on disk"), "{e}");
 }
 
 /// On a disk filled to the last block (a power cut left the kiosk there), neither an operator's

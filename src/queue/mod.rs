@@ -141,6 +141,15 @@ impl QueueSettings {
     }
 }
 
+/// A size as an operator reads it: MB, or kB under one (not "0 MB free" for 900 kB).
+pub fn bytes_text(b: u64) -> String {
+    if b >= 1 << 20 {
+        format!("{} MB", b >> 20)
+    } else {
+        format!("{} kB", b.div_ceil(1024))
+    }
+}
+
 /// What to do about a queue that cannot be opened, from what the system said.
 fn open_advice(detail: &str) -> &'static str {
     if detail.contains("os error 30") {
@@ -1206,9 +1215,10 @@ impl Queue {
         if let Some(free) = s.free_bytes {
             if free < bytes + self.settings.min_free_bytes {
                 return Err(QueueError::Full(format!(
-                    "{} MB free on disk, {} MB are kept in reserve",
-                    free >> 20,
-                    self.settings.min_free_bytes >> 20
+                    "{} free on disk, {} kept free, and the job takes {}",
+                    bytes_text(free),
+                    bytes_text(self.settings.min_free_bytes),
+                    bytes_text(bytes)
                 )));
             }
         }
