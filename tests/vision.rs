@@ -9,11 +9,12 @@ use std::time::Duration;
 
 use kiosk_agent::camera::synthetic::{PrintMotion, SyntheticCamera, Variant};
 use kiosk_agent::camera::{Frame, FrameSource, PixelFormat, Scene};
-use kiosk_agent::display::screens::{FaceStep, Problem};
+use kiosk_agent::display::screens::{FaceStep, More, Problem};
 use kiosk_agent::display::{Canvas, Display, DisplayError, Screen};
 use kiosk_agent::session::active::Task;
 use kiosk_agent::session::capture::{capture_document, capture_face, capture_selfie_and_liveness, FaceCapture};
-use kiosk_agent::session::{CaptureSettings, ScriptedInput, SessionError};
+use kiosk_agent::session::{Answer, CaptureSettings, Input, ScriptedInput, SessionError, SessionRequest};
+use kiosk_agent::smileid::job::{IdInfo, JobOptions, JobType};
 use kiosk_agent::vision::decode::{gray, rgb};
 use kiosk_agent::vision::quality::{analyze_document, analyze_face, face_motion, prepare, Analysis, Hint, Thresholds};
 
@@ -695,4 +696,52 @@ fn a_camera_gone_until_the_time_limit_fails_as_the_camera_not_the_person() {
     assert!(matches!(e, SessionError::Camera(_)), "{e}");
     assert!(e.to_string().contains("/dev/video0"), "{e}");
     assert_eq!(screens.0, [Screen::Error { problem: Problem::CameraMissing }]);
+}
+
+/// A touch panel's person: reads the whole consent, turns its pages on and back, goes back to
+/// the short text, says no.
+struct Reader(Vec<Answer>);
+
+impl Input for Reader {
+    fn consent(&mut self) -> bool {
+        false
+    }
+    fn touch(&self) -> bool {
+        true
+    }
+    fn consent_answer(&mut self) -> Answer {
+        self.0.remove(0)
+    }
+}
+
+#[test]
+fn the_whole_consent_is_read_page_by_page_and_back() {
+    let req = SessionRequest {
+        partner_name: "Example Bank".into(),
+        user_id: "u".into(),
+        job_id: kiosk_agent::session::new_job_id(),
+        job_type: JobType::SmartSelfieEnrollment,
+        id_info: IdInfo::default(),
+        options: JobOptions::default(),
+        extra: Default::default(),
+        document_back: false,
+        texts: None,
+        owner: None,
+    };
+    let mut cam = synthetic(Variant::Good, PixelFormat::Mjpeg);
+    let mut screens = Screens::default();
+    let mut reader = Reader(vec![Answer::More, Answer::More, Answer::More, Answer::Previous, Answer::Back, Answer::No]);
+    let e =
+        kiosk_agent::session::run(&req, &mut cam, &mut screens, &mut reader, &CaptureSettings::default()).unwrap_err();
+    assert!(matches!(e, SessionError::Declined), "{e}");
+    let views: Vec<More> = screens
+        .0
+        .iter()
+        .filter_map(|s| match s {
+            Screen::Consent { more, .. } => Some(*more),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(views, [More::Link, More::Open(0), More::Open(1), More::Open(2), More::Open(1), More::Link]);
+    assert!(reader.0.is_empty());
 }
