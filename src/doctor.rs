@@ -517,17 +517,18 @@ fn credentials(c: &Config) -> Check {
     }
 }
 
-/// Runs every check; a check that panics is reported as failed.
 /// The control API's users and groups, looked up on this machine as the service does at start,
 /// where one that is not there stops it.
 pub fn control_api(c: &Config) -> Check {
     let name = "control API";
-    let fix = "create them (the package makes the \"kiosk\" group), or fix [api] in kiosk.toml";
+    let fix = "the package makes the \"kiosk\" group; users and groups of your own are yours to create";
     if let Err(e) = crate::api::access::Access::from_config(&c.api) {
-        return check(name, Verdict::Fail, format!("{e}: the service would not start"), fix);
+        return check(name, Verdict::Fail, format!("the service would not start: {e}"), fix);
     }
     if let Some(g) = c.api.group.as_deref().filter(|g| crate::api::access::group_id(g).is_none()) {
-        let detail = format!("[api] group: there is no group {g:?} on this system: the service would not start");
+        let detail = format!(
+            "the service would not start: [api] group: there is no group {g:?} on this system; create it or fix the entry"
+        );
         return check(name, Verdict::Fail, detail, fix);
     }
     check(
@@ -538,6 +539,7 @@ pub fn control_api(c: &Config) -> Check {
     )
 }
 
+/// Runs every check; a check that panics is reported as failed.
 pub fn run(config_path: &Path) -> Vec<Check> {
     let guard = |name: &'static str, f: &dyn Fn() -> Check| {
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))

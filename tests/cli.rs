@@ -249,7 +249,7 @@ fn a_missing_api_group_is_warned_failed_by_doctor_and_stops_the_service() {
         std::fs::write(&config, format!("{base}[api]\nsocket = {socket:?}\n{api}\n")).unwrap();
         let o = agent(&["check-config"], &config);
         assert!(o.status.success(), "{api}: {}", text(&o));
-        assert!(text(&o).contains("warning: [api]") && text(&o).contains("would not start"), "{api}: {}", text(&o));
+        assert!(text(&o).contains("warning: the service would not start: [api]"), "{api}: {}", text(&o));
         let o = agent(&["doctor", "--json"], &config);
         let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap_or_else(|_| panic!("{}", text(&o)));
         let check = report.as_array().unwrap().iter().find(|c| c["name"] == "control API").unwrap();

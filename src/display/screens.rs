@@ -596,9 +596,9 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             }
         }
         Screen::Consent { partner, more, legend } => {
-            // "Read more" only where the whole text can be set, in pages, at the body size; where
-            // it cannot (a word wider than the panel), the whole-text view, unreachable, keeps
-            // the short text.
+            // "Read more" only where the whole text can be set, in pages if need be, unshrunk;
+            // where it cannot (a word wider than the panel, no room for a page), the whole-text
+            // view, unreachable, keeps the short text.
             let mut more = *more;
             if more == More::Link {
                 let mut scratch = Canvas::new(c.width, c.height);
