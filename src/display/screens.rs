@@ -446,14 +446,16 @@ fn consent(c: &mut Canvas, t: &Texts, partner: &str, more: More, legend: bool, k
     if let More::Open(page) = more {
         // The room under a title `h` tall.
         let room = |h: i32| top - m - h - 3 * s.unit;
-        // One page, under the title or where it gives way; else pages under the title, which
-        // on a small panel gives way to the text, set there in the small size (fewer pages).
-        let body = layout(&text, s.body, full.w, set);
+        // One page, under the title or where it gives way; else pages under the title. A small
+        // panel sets a text too long for it in the small size, and in pages without the title.
+        let mut body = layout(&text, s.body, full.w, set);
+        if body.height() > room(0) && s.compact {
+            body = layout(&text, s.small, full.w, set);
+        }
         let paged = body.height() > room(0);
         if (!paged && body.height() > room(title.height())) || (paged && s.compact) {
             title = Block::empty();
         }
-        let body = if paged && s.compact { layout(&text, s.small, full.w, set) } else { body };
         let room = room(title.height());
         if !paged {
             let y = m + (top - 2 * s.unit - m - (title.height() + s.unit + body.height())).max(0) / 2;
