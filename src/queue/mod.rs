@@ -525,24 +525,21 @@ fn seq_of(name: &str) -> Option<u64> {
     name.split('.').next().and_then(|s| s.parse::<u64>().ok())
 }
 
-/// [`names_in`], but a directory that is there and cannot be read is an error, not empty.
+/// The files in `dir`, sorted by name; none where it is not there. A directory that is there
+/// and cannot be read is an error, not empty.
 fn names_in_readable(dir: &Path) -> std::io::Result<Vec<(String, PathBuf)>> {
-    match std::fs::read_dir(dir) {
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Vec::new()),
-        Err(e) => Err(e),
-        Ok(_) => Ok(names_in(dir)),
-    }
+    let entries = match std::fs::read_dir(dir) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        r => r?,
+    };
+    let mut v: Vec<_> = entries.flatten().map(|e| (e.file_name().to_string_lossy().into_owned(), e.path())).collect();
+    v.sort();
+    Ok(v)
 }
 
+/// [`names_in_readable`], an unreadable directory taken as empty.
 fn names_in(dir: &Path) -> Vec<(String, PathBuf)> {
-    let mut v: Vec<_> = std::fs::read_dir(dir)
-        .into_iter()
-        .flatten()
-        .flatten()
-        .map(|e| (e.file_name().to_string_lossy().into_owned(), e.path()))
-        .collect();
-    v.sort();
-    v
+    names_in_readable(dir).unwrap_or_default()
 }
 
 /// Moves `from` to `to_dir/name` without ever replacing a file there (a `.N` suffix if taken).
