@@ -338,7 +338,7 @@ use kiosk_agent::display::{Screen, Texts};
 
 /// A touch panel and keys, through a FIFO standing in for the evdev device (a test double: the
 /// VM tests have the kernel's own). Kernel event records as a touch controller sends them.
-struct FakeTouch(std::fs::File);
+struct FakeTouch(std::fs::File, (u32, u32));
 
 impl FakeTouch {
     fn send(&mut self, events: &[(u16, u16, i32)]) {
@@ -358,13 +358,13 @@ impl FakeTouch {
     /// A finger on the centre of the button that does `action` on `screen`, and off again. Raw
     /// units 0..4095 on both axes (the config's touch_calibration).
     fn tap(&mut self, screen: Screen, texts: &Arc<Texts>, action: Action) {
-        let (x, y) = centre(screen, texts, action);
+        let (x, y) = centre(screen, texts, action, self.1);
         self.send(&[(1, 0x14a, 1), (3, 0, x), (3, 1, y), (0, 0, 0), (1, 0x14a, 0), (0, 0, 0)]);
     }
 
     /// A finger down on the button, slid to the panel's top left corner before it leaves.
     fn slide_off(&mut self, screen: Screen, texts: &Arc<Texts>, action: Action) {
-        let (x, y) = centre(screen, texts, action);
+        let (x, y) = centre(screen, texts, action, self.1);
         let up = [(3, 0, 5), (3, 1, 5), (0, 0, 0), (1, 0x14a, 0), (0, 0, 0)];
         self.send(&[(1, 0x14a, 1), (3, 0, x), (3, 1, y), (0, 0, 0)]);
         self.send(&up);
@@ -374,15 +374,17 @@ impl FakeTouch {
 /// The touch test's panel: a 7" 800×480, where the whole consent text fits.
 const TOUCH_PANEL: (u32, u32) = (800, 480);
 
-/// The raw point at the centre of the button doing `action` on `screen` at the touch panel's size.
-fn centre(screen: Screen, texts: &Arc<Texts>, action: Action) -> (i32, i32) {
+/// A 2.8" 240×320 touch panel, where the whole consent text takes pages.
+const SMALL_TOUCH_PANEL: (u32, u32) = (240, 320);
+
+/// The raw point at the centre of the button doing `action` on `screen` on a `w` × `h` panel.
+fn centre(screen: Screen, texts: &Arc<Texts>, action: Action, (w, h): (u32, u32)) -> (i32, i32) {
     use kiosk_agent::display::touch::{targets, Shown};
-    let (w, h) = TOUCH_PANEL;
     let px_per_mm = kiosk_agent::display::Canvas::new(w, h).px_per_mm;
     let shown = Shown {
         screen: screen.clone(),
         texts: texts.clone(),
-        size: TOUCH_PANEL,
+        size: (w, h),
         px_per_mm,
         brand: kiosk_agent::display::brand::Brand::builtin(),
     };
@@ -395,7 +397,7 @@ fn centre(screen: Screen, texts: &Arc<Texts>, action: Action) -> (i32, i32) {
 
 /// An agent offering walk-up SmartSelfie, English, French and Swahili, whose touch panel is a
 /// FIFO in `dir` (calibrated 0..4095 on both axes); the agent opens it after its socket.
-fn agent_with_fifo_panel(sb: &SandboxProcess, dir: &Path) -> (Agent, PathBuf) {
+fn agent_with_fifo_panel(sb: &SandboxProcess, dir: &Path, size: (u32, u32)) -> (Agent, PathBuf) {
     let fifo = dir.join("event0");
     let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
@@ -403,7 +405,7 @@ fn agent_with_fifo_panel(sb: &SandboxProcess, dir: &Path) -> (Agent, PathBuf) {
         "api_key_file = {:?}\n[input]\nwalk_up = \"smart_selfie\"\nevdev = [{fifo:?}]\ntouch_calibration = [0, 4095, 0, 4095]\n",
         sb.key_file
     );
-    (start_agent_with(sb, &sb.ca_pem, &custody, "languages = [\"fr\", \"sw\"]", TOUCH_PANEL), fifo)
+    (start_agent_with(sb, &sb.ca_pem, &custody, "languages = [\"fr\", \"sw\"]", size), fifo)
 }
 
 #[test]
@@ -411,9 +413,9 @@ fn a_person_chooses_a_language_starts_reads_and_agrees_on_the_touch_panel() {
     use kiosk_agent::display::screens::{Link, Start};
     let sb = start_sandbox(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let (a, fifo) = agent_with_fifo_panel(&sb, dir.path());
+    let (a, fifo) = agent_with_fifo_panel(&sb, dir.path(), TOUCH_PANEL);
     // The agent opens the device after its socket; a FIFO's open meets the writer's.
-    let mut touch = FakeTouch(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap());
+    let mut touch = FakeTouch(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap(), TOUCH_PANEL);
     let (en, fr) = (kiosk_agent::display::english(), Texts::load("fr", None).unwrap());
     let idle = Screen::Idle { link: Link::Online, start: Start::Touch { languages: true } };
     wait_screen(&a, "the welcome with a Start button", |s| {
@@ -470,6 +472,44 @@ fn a_person_chooses_a_language_starts_reads_and_agrees_on_the_touch_panel() {
     });
 }
 
+/// On a 2.8" panel the whole consent takes pages: a tap on "1 / 3 ›" turns on, the button
+/// beside it back, and "I agree" stays on every page.
+#[test]
+fn a_person_turns_the_whole_consents_pages_on_and_back_on_a_small_touch_panel() {
+    use kiosk_agent::display::screens::{Link, More, Start};
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let (a, fifo) = agent_with_fifo_panel(&sb, dir.path(), SMALL_TOUCH_PANEL);
+    let mut touch = FakeTouch(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap(), SMALL_TOUCH_PANEL);
+    let en = kiosk_agent::display::english();
+    let idle = Screen::Idle { link: Link::Online, start: Start::Touch { languages: true } };
+    let on = |s: &[(String, PathBuf)], screen: &Screen| {
+        s.last().is_some_and(|(_, p)| shows_in(p, screen, &en, SMALL_TOUCH_PANEL))
+    };
+    wait_screen(&a, "the welcome with a Start button", |s| on(s, &idle));
+    touch.tap(idle, &en, Action::Start);
+    let consent = |more| Screen::Consent { partner: "Test Bank".into(), more, legend: false };
+    wait_screen(&a, "the consent screen", |s| on(s, &consent(More::Link)));
+    touch.tap(consent(More::Link), &en, Action::More);
+    wait_screen(&a, "the whole consent's first page", |s| on(s, &consent(More::Open(0))));
+    touch.tap(consent(More::Open(0)), &en, Action::More);
+    wait_screen(&a, "its second page", |s| on(s, &consent(More::Open(1))));
+    touch.tap(consent(More::Open(1)), &en, Action::PreviousPage);
+    let s = wait_screen(&a, "the first page again", |s| {
+        on(s, &consent(More::Open(0))) && s.iter().filter(|(n, _)| n == "consent-more").count() == 3
+    });
+    let pages: Vec<bool> = s
+        .iter()
+        .filter(|(n, _)| n == "consent-more")
+        .map(|(_, p)| shows_in(p, &consent(More::Open(1)), &en, SMALL_TOUCH_PANEL))
+        .collect();
+    assert_eq!(pages, [false, true, false], "first, second, first");
+    touch.tap(consent(More::Open(0)), &en, Action::Yes);
+    wait_screen(&a, "the outcome", |s| s.iter().any(|(n, _)| n == "saved"));
+    let (_, jobs) = api(&a, "GET", "/v1/jobs", None);
+    assert_eq!(jobs.as_array().map(Vec::len), Some(1), "{jobs}");
+}
+
 /// A panel unplugged (here: the FIFO standing in for its device loses its writer, which the
 /// agent reads as the device going away) is read again once it is back, within the rescan.
 #[test]
@@ -477,7 +517,7 @@ fn a_touch_panel_unplugged_and_plugged_back_in_is_read_again() {
     use kiosk_agent::display::screens::{Link, Start};
     let sb = start_sandbox(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let (a, fifo) = agent_with_fifo_panel(&sb, dir.path());
+    let (a, fifo) = agent_with_fifo_panel(&sb, dir.path(), TOUCH_PANEL);
     // Opened without waiting (a FIFO's writer otherwise waits for a reader for ever): refused
     // until the agent opens its end.
     let plug_in = || {
@@ -485,7 +525,7 @@ fn a_touch_panel_unplugged_and_plugged_back_in_is_read_again() {
         let deadline = Instant::now() + Duration::from_secs(10);
         loop {
             match std::fs::OpenOptions::new().write(true).custom_flags(libc::O_NONBLOCK).open(&fifo) {
-                Ok(f) => break FakeTouch(f),
+                Ok(f) => break FakeTouch(f, TOUCH_PANEL),
                 Err(e) => assert!(Instant::now() < deadline, "the agent does not read the panel: {e}"),
             }
             std::thread::sleep(Duration::from_millis(50));

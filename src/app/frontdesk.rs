@@ -261,6 +261,9 @@ fn on_tap(service: &Service, slot: &DisplaySlot, down: Point, up: Point) {
         Some(Action::Back) => {
             answer(service, Answer::Back);
         }
+        Some(Action::PreviousPage) => {
+            answer(service, Answer::Previous);
+        }
         Some(Action::Start) => start_walk_up(service),
         Some(Action::PreviousLanguage) => choose_language(service, |i, n| (i + n - 1) % n),
         Some(Action::NextLanguage) => choose_language(service, |i, n| (i + 1) % n),

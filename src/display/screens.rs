@@ -526,18 +526,38 @@ pub fn pages(screen: &Screen, t: &Texts, like: &Canvas) -> usize {
 }
 
 /// Under a page of the whole consent: "2 / 3" and a chevron pointing on in reading order, a
-/// button whose tap shows the next page (after the last, the first).
+/// button whose tap shows the next page (after the last, the first), and on its reading side a
+/// square button back to the page before. The back button's room is kept on the first page,
+/// where it is not drawn, so the button on stays where the finger is on every page.
 fn page_turner(c: &mut Canvas, s: &Scale, full: Area, y: i32, (page, pages): (usize, usize), set: Setting) {
     let label = format!("{} / {}", page + 1, pages);
     let b = Button { label: &label, gesture: None, kind: Kind::Secondary, action: Action::More };
-    let chevron = s.target / 3;
+    let size = s.target / 3;
+    let (back_w, gap) = (s.target, 2 * s.unit);
     // As much room on each side of the centred label as the chevron takes on one.
-    let bw = (link_width(&b, s, set) + 2 * (chevron + 3 * s.unit)).min(full.w);
-    let at = Area::new(full.centre_x() - bw / 2, y, bw, s.target);
+    let bw = (link_width(&b, s, set) + 2 * (size + 3 * s.unit)).min(full.w - back_w - gap);
+    let x0 = full.centre_x() - (back_w + gap + bw) / 2;
+    let (on_x, back_x) = if set.rtl { (x0, x0 + bw + gap) } else { (x0 + back_w + gap, x0) };
+    // Pointing on (right, or left for right-to-left languages), or back.
+    let on = if set.rtl { -1 } else { 1 };
+    let at = Area::new(on_x, y, bw, s.target);
     button(c, &b, s, at, set);
-    let (dir, tip) = if set.rtl { (-1, at.x + 2 * s.unit) } else { (1, at.x + at.w - 2 * s.unit) };
-    let (back, cy) = (tip - dir * chevron / 2, at.y + at.h / 2);
-    let points = [Point::new(back, cy - chevron / 2), Point::new(tip, cy), Point::new(back, cy + chevron / 2)];
+    let tip = if set.rtl { at.x + 2 * s.unit } else { at.x + at.w - 2 * s.unit };
+    chevron(c, s, tip, at.y + at.h / 2, on);
+    if page > 0 {
+        let back = Button { label: "", gesture: None, kind: Kind::Secondary, action: Action::PreviousPage };
+        let at = Area::new(back_x, y, back_w, s.target);
+        button(c, &back, s, at, set);
+        chevron(c, s, at.centre_x() - on * size / 4, at.y + at.h / 2, -on);
+    }
+}
+
+/// A chevron a third of a target tall, its tip at (`tip`, `cy`), pointing right (`dir` 1) or
+/// left (-1).
+fn chevron(c: &mut Canvas, s: &Scale, tip: i32, cy: i32, dir: i32) {
+    let size = s.target / 3;
+    let back = tip - dir * size / 2;
+    let points = [Point::new(back, cy - size / 2), Point::new(tip, cy), Point::new(back, cy + size / 2)];
     let _ = Polyline::new(&points)
         .into_styled(PrimitiveStyle::with_stroke(c.brand.accent, (s.unit / 2).max(2) as u32))
         .draw(c);
@@ -876,6 +896,19 @@ mod tests {
         }
         // Past the last page, the first again.
         assert_eq!(draw(n as u16).rgb, first.rgb);
+        // A button back to the page before, from the second page on, on the reading side of
+        // the turner (the right for Arabic), as large as a finger needs and apart from it.
+        let back = |c: &Canvas| c.targets.iter().find(|t| t.action == Action::PreviousPage).copied();
+        assert_eq!(back(&first), None, "a back button on the first page");
+        let second = draw(1);
+        let b = back(&second).expect("a back button on the second page");
+        assert!(b.h as f32 / second.px_per_mm >= 8.9 && b.w >= b.h, "{b:?}");
+        assert!(b.y == at.y && b.x + b.w < at.x, "{b:?} beside {at:?}");
+        let ar = Texts::load("ar", None).unwrap();
+        let mut c = Canvas::new(240, 320);
+        render(&open(1), &ar, &mut c);
+        let (on, b) = (turner(&c), back(&c).expect("a back button in Arabic"));
+        assert!(b.x > on.x + on.w, "{b:?} is not right of {on:?}");
         // Set in the small size: fewer pages to turn on a 2.8" panel.
         let small = scale(&first).small.px;
         assert!(first.texts.iter().any(|b| b.px == small), "{:?}", first.texts);

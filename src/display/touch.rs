@@ -18,9 +18,10 @@ pub enum Action {
     Retake,
     /// Idle: start a verification.
     Start,
-    /// Consent: the whole text, and back from it.
+    /// Consent: the whole text (or its next page), back from it, and its page before.
     More,
     Back,
+    PreviousPage,
     /// Idle: the language before or after the one shown, among those offered.
     PreviousLanguage,
     NextLanguage,
