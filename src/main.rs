@@ -631,7 +631,13 @@ fn print_status(v: &serde_json::Value) {
     let n = |k: &str| q[k].as_u64().unwrap_or(0);
     let link = link_words(u);
     if v["service"] == "stopped" {
-        println!("{:<11}not running: no uploads until it starts (`systemctl start kiosk-agent`)", "service");
+        // A service that stopped itself (exit 78: a config or setup problem) would only stop
+        // again if started: doctor names what stops it.
+        println!(
+            "{:<11}not running: no uploads until it runs; `kiosk-agent doctor` says what stops it, \
+             `systemctl start kiosk-agent` starts it",
+            "service"
+        );
     }
     println!("{:<11}{link}", "link");
     if let Some(t) = u["updated_at"].as_str() {
