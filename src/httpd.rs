@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// One parsed request.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Request {
     pub method: String,
     /// Path without the query.
@@ -163,7 +163,7 @@ impl<S: Write> Write for Timed<S> {
 enum ReadError {
     Closed,
     Bad(&'static str),
-    TooLarge,
+    TooLarge(usize),
     Io,
     /// The body stopped short of its Content-Length (the peer closed, or its deadline passed).
     Short,
@@ -235,7 +235,7 @@ fn read_request<S: Read + Write, H: Handler + ?Sized>(
     let cap = handler.body_limit(&req);
     let declared: Option<usize> = req.header("content-length").and_then(|l| l.parse().ok());
     if declared.is_some_and(|n| n > cap) {
-        return Err(ReadError::TooLarge);
+        return Err(ReadError::TooLarge(cap));
     }
     if req.header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
         let w = r.get_mut();
@@ -248,7 +248,7 @@ fn read_request<S: Read + Write, H: Handler + ?Sized>(
             let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
                 .map_err(|_| ReadError::Bad("bad chunk size"))?;
             if size > cap.saturating_sub(req.body.len()) {
-                return Err(ReadError::TooLarge);
+                return Err(ReadError::TooLarge(cap));
             }
             if size == 0 {
                 while !read_line(r)?.is_empty() {}
@@ -260,7 +260,7 @@ fn read_request<S: Read + Write, H: Handler + ?Sized>(
     } else if let Some(len) = req.header("content-length") {
         let len: usize = len.parse().map_err(|_| ReadError::Bad("bad Content-Length"))?;
         if len > cap {
-            return Err(ReadError::TooLarge);
+            return Err(ReadError::TooLarge(cap));
         }
         read_exactly(r, len, &mut req.body)?;
     }
@@ -303,7 +303,13 @@ fn reason(status: u16) -> &'static str {
 
 /// Writes `resp`; `keep_alive` is `None` when the connection is closed after it, else how long
 /// (s) an idle one is kept for its next request, if that is bounded.
-fn write_response(w: &mut impl Write, resp: &Response, keep_alive: Option<Option<u64>>) -> std::io::Result<()> {
+/// Writes `resp`; its body only if `body` (not for a HEAD, whose answer has none: RFC 9110).
+fn write_response(
+    w: &mut impl Write,
+    resp: &Response,
+    keep_alive: Option<Option<u64>>,
+    body: bool,
+) -> std::io::Result<()> {
     let date = resp.date.unwrap_or_else(crate::smileid::timestamp::UnixMillis::now).to_http_date();
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nDate: {date}\r\nContent-Type: {}\r\nContent-Length: {}\r\n",
@@ -324,7 +330,9 @@ fn write_response(w: &mut impl Write, resp: &Response, keep_alive: Option<Option
     match resp.wire {
         Wire::Whole => {
             w.write_all(head.as_bytes())?;
-            w.write_all(&resp.body)?;
+            if body {
+                w.write_all(&resp.body)?;
+            }
         }
         #[cfg(feature = "sandbox")]
         Wire::Silent { wait_ms } => {
@@ -414,33 +422,46 @@ pub fn serve_stream<S: Read + Write, H: Handler + ?Sized>(
             // Cut: dropped with the body unread, so the peer sees a reset mid-upload.
             #[cfg(feature = "sandbox")]
             Err(ReadError::Cut) => return,
-            Err(ReadError::TooLarge) => {
+            Err(ReadError::TooLarge(cap)) => {
+                let why =
+                    format!("the request body is larger than this endpoint takes ({cap} bytes); send a smaller one");
                 let _ = write_response(
                     reader.get_mut(),
-                    &Response::json(413, &serde_json::json!({"error": "request body too large"})),
+                    &Response::json(413, &serde_json::json!({"error": why, "code": "too_large"})),
                     None,
+                    true,
                 );
                 return;
             }
             Err(ReadError::Bad(why)) => {
-                let _ =
-                    write_response(reader.get_mut(), &Response::json(400, &serde_json::json!({"error": why})), None);
+                let _ = write_response(
+                    reader.get_mut(),
+                    &Response::json(400, &serde_json::json!({"error": why})),
+                    None,
+                    true,
+                );
                 return;
             }
             // Said to a peer still listening (one whose Content-Length counts more than it sent).
             Err(ReadError::Short) => {
                 let why = "the body stopped before the length its Content-Length gives; send exactly that many bytes";
-                let _ =
-                    write_response(reader.get_mut(), &Response::json(400, &serde_json::json!({"error": why})), None);
+                let _ = write_response(
+                    reader.get_mut(),
+                    &Response::json(400, &serde_json::json!({"error": why})),
+                    None,
+                    true,
+                );
                 return;
             }
         };
         reader.get_mut().deadline = None;
         let keep_alive = !req.header("connection").is_some_and(|v| v.eq_ignore_ascii_case("close"));
-        let resp = handler.handle(&req);
+        // A HEAD is answered as its GET would be, without the body (health checkers send one).
+        let head = req.method == "HEAD";
+        let resp = if head { handler.handle(&Request { method: "GET".into(), ..req }) } else { handler.handle(&req) };
         // Idle, a connection is closed when its next head is due: a second early, said here.
         let kept = keep_alive.then(|| limits.head.map(|d| d.as_secs().saturating_sub(1).max(1)));
-        if write_response(reader.get_mut(), &resp, kept).is_err() || !keep_alive {
+        if write_response(reader.get_mut(), &resp, kept, !head).is_err() || !keep_alive {
             on_close(&mut reader.get_mut().inner);
             return;
         }

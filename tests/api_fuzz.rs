@@ -198,4 +198,14 @@ fn an_operator_reads_only_its_own_jobs_and_administers_nothing() {
     assert!(health(&op)["uplink"]["error"].as_str().unwrap().contains("HTTP 502"));
     assert_eq!(route(&Fake, &nobody, &get("/v1/sessions/s")).status, 403);
     assert_eq!(route(&Fake, &op, &get("/v1/sessions/s")).status, 200);
+    // A path that names nothing is a 404 for everyone: an operator's typo is not answered with
+    // advice to make it an admin.
+    for path in ["/v1/session", "/v2/sessions", "//v1/sessions", "/v1/job/abc"] {
+        for who in [&op, &nobody] {
+            let r = route(&Fake, who, &get(path));
+            assert_eq!(r.status, 404, "{path}: {}", error_of(&r));
+            assert!(error_of(&r).contains("no endpoint") && !error_of(&r).contains("admins"), "{}", error_of(&r));
+        }
+    }
+    assert!(error_of(&route(&Fake, &op, &get("//v1/sessions"))).contains("trailing"));
 }

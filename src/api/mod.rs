@@ -346,13 +346,35 @@ pub fn escape_segment(s: &str) -> String {
         .collect()
 }
 
-/// The role a request needs; `None` for health, which any peer may read. A path whose escapes
-/// do not decode is judged by its shape as sent (it is refused anyway, for that).
+/// The path's segments, or where its escapes do not decode, its shape as sent (it is refused
+/// anyway, for that).
+fn shape(path: &str) -> Vec<String> {
+    segments(path).unwrap_or_else(|| path.trim_end_matches('/').split('/').skip(1).map(String::from).collect())
+}
+
+/// The path names an endpoint (with some method).
+fn endpoint(parts: &[&str]) -> bool {
+    matches!(
+        parts,
+        ["v1", "sessions"]
+            | ["v1", "sessions", _]
+            | ["v1", "sessions", _, "consent" | "cancel"]
+            | ["v1", "jobs"]
+            | ["v1", "jobs", _]
+            | ["v1", "jobs", _, "retry" | "restore"]
+            | ["v1", "enhanced_kyc"]
+            | ["v1", "health"]
+            | ["metrics"]
+    )
+}
+
+/// The role a request needs; `None` for health, which any peer may read, and for a path that
+/// names nothing (answered 404 whoever asks: a typo is not a reason to grant a role).
 pub fn required_role(req: &Request) -> Option<Role> {
-    let seg = segments(&req.path)
-        .unwrap_or_else(|| req.path.trim_end_matches('/').split('/').skip(1).map(String::from).collect());
+    let seg = shape(&req.path);
     let parts: Vec<&str> = seg.iter().map(String::as_str).collect();
     match (req.method.as_str(), parts.as_slice()) {
+        (_, p) if !endpoint(p) => None,
         (_, ["v1", "health"]) => None,
         (_, ["v1", "sessions", ..]) | ("GET", ["v1", "jobs", _]) => Some(Role::Operate),
         _ => Some(Role::Administer),
@@ -675,19 +697,16 @@ pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
             wire: crate::httpd::Wire::Whole,
             retry_after_secs: None,
         },
-        (
-            _,
-            ["v1", "sessions"]
-            | ["v1", "sessions", _]
-            | ["v1", "sessions", _, "consent" | "cancel"]
-            | ["v1", "jobs"]
-            | ["v1", "jobs", _]
-            | ["v1", "jobs", _, "retry" | "restore"]
-            | ["v1", "enhanced_kyc"]
-            | ["v1", "health"]
-            | ["metrics"],
-        ) => Response::json(405, &json!({"error": format!("{m} is not allowed on {}", req.path)})),
-        _ => Response::json(404, &json!({"error": format!("no endpoint {} {}; see GET /v1/health", m, req.path)})),
+        (_, p) if endpoint(p) => Response::json(405, &json!({"error": format!("{m} is not allowed on {}", req.path)})),
+        _ => {
+            // "//v1/…": a base URL written with a trailing slash.
+            let hint = if req.path.starts_with("//") { " (a base URL with a trailing \"/\"?)" } else { "" };
+            let msg = format!(
+                "no endpoint {m} {}{hint}; the endpoints are under /v1/ (README: the host application's side)",
+                req.path
+            );
+            Response::json(404, &json!({ "error": msg, "code": "no_endpoint" }))
+        }
     }
 }
 
