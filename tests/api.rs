@@ -844,10 +844,27 @@ fn an_enhanced_kyc_lookup_under_way_is_sent_once_and_read_again() {
     assert_eq!((s, &v["stage"]), (200, &json!("uploaded")), "under way: {v}");
     let (s, v) = api(&a, "POST", "/v1/enhanced_kyc", Some(body));
     assert_eq!((s, &v["code"]), (409, &json!("job_id_used")), "sent again while under way: {v}");
+    // Nor does a capture session take the lookup's job_id: its job would be refused when saved,
+    // after the person's two minutes at the camera.
+    let (s, v) = api(&a, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u", "job_id": "ek-slow"})));
+    assert_eq!((s, &v["code"]), (409, &json!("job_id_used")), "a session with a lookup's job_id: {v}");
     let (s, answer) = slow.join().unwrap();
     assert_eq!(s, 200, "{answer}");
     let (s, again) = api(&a, "GET", "/v1/jobs/ek-slow", None);
     assert_eq!((s, &again["stage"], &again["result"]), (200, &json!("result"), &answer["result"]), "{again}");
     let log = std::fs::read_to_string(&a.log).unwrap();
     assert_eq!(log.matches("Enhanced KYC lookup ek-slow answered").count(), 1, "{log}");
+    // A session's job_id is its own from the 202: a lookup cannot take it meanwhile.
+    let start = json!({"job_type": 4, "user_id": "u", "job_id": "s-own"});
+    let (s, v) = api(&a, "POST", "/v1/sessions", Some(start.clone()));
+    assert_eq!(s, 202, "{v}");
+    let sid = v["session_id"].as_str().unwrap().to_string();
+    let (s, v) =
+        api(&a, "POST", "/v1/enhanced_kyc", Some(json!({"user_id": "u", "job_id": "s-own", "id_info": person()})));
+    assert_eq!((s, &v["code"]), (409, &json!("job_id_used")), "a lookup with a running session's job_id: {v}");
+    // The same request sent again (its answer lost) is told which session it started.
+    let (s, v) = api(&a, "POST", "/v1/sessions", Some(start));
+    assert_eq!((s, &v["code"]), (409, &json!("session_running")), "{v}");
+    assert!(v["error"].as_str().unwrap().contains(&format!("GET /v1/sessions/{sid}")), "{v}");
+    api(&a, "POST", &format!("/v1/sessions/{sid}/cancel"), None);
 }

@@ -123,6 +123,16 @@ impl Backend for Service {
         let job_id = &req.job_id;
         // Refused before the person spends two minutes at the camera, not when the job is saved.
         self.queue.check_new_job_id(job_id).map_err(queue_refusal)?;
+        // Nor taken by an Enhanced KYC lookup under way. Held until the session is started, so
+        // a lookup asked for meanwhile finds the session's job_id taken (`enhanced_kyc`).
+        let lookups = self.ekyc_answers.lock().unwrap_or_else(|e| e.into_inner());
+        if lookups.iter().any(|(_, id, _)| id == job_id) {
+            return Err(Refusal::coded(
+                409,
+                "job_id_used",
+                format!("job_id {job_id} is an Enhanced KYC lookup's; a session needs a new job_id"),
+            ));
+        }
         if self.display_missing() {
             let missing = self.config.display.screen_missing_why().unwrap_or_else(|| "the screen is missing".into());
             let why = format!(
@@ -144,9 +154,27 @@ impl Backend for Service {
             crate::log::warn(&why, &[]);
             return Err(Refusal::coded(503, "camera_missing", why));
         }
-        match self.sessions.start(req) {
+        let (owner, job_id) = (req.owner, req.job_id.clone());
+        let started = self.sessions.start(req);
+        drop(lookups);
+        match started {
             Ok(v) => Ok(v),
-            Err(e @ StartError::Busy(_)) => Err(Refusal::coded(409, "session_running", e.to_string())),
+            Err(e @ StartError::Busy(_)) => {
+                let running = self.sessions.active().and_then(|id| self.sessions.view(&id));
+                let msg = match running {
+                    // The same request sent again (its answer lost): the session it started.
+                    Some(v) if v.job_id == job_id && v.owner == owner => format!(
+                        "the session for job_id {job_id} is already running: {} (this request sent again?); read it at GET /v1/sessions/{}",
+                        v.session_id, v.session_id
+                    ),
+                    // Another host application's: neither its id nor a cancel it may not send.
+                    Some(v) if v.owner.is_some() && v.owner != owner => {
+                        "another host application's session is running on this kiosk; try again when it ends".into()
+                    }
+                    _ => e.to_string(),
+                };
+                Err(Refusal::coded(409, "session_running", msg))
+            }
             Err(StartError::Full(e)) => {
                 crate::log::warn(&format!("no session was started: {e}"), &[]);
                 Err(queue_refusal(e))
@@ -263,6 +291,20 @@ impl Backend for Service {
         // (a client that gave up and asks again).
         let in_flight = {
             let mut kept = self.ekyc_answers.lock().unwrap_or_else(|e| e.into_inner());
+            // A capture session's job_id is its own from the moment it starts.
+            let session =
+                self.sessions.active().and_then(|id| self.sessions.view(&id)).filter(|v| v.job_id == pp.job_id);
+            if let Some(v) = session {
+                self.ekyc_budget.lock().unwrap_or_else(|e| e.into_inner()).give_back();
+                return Err(Refusal::coded(
+                    409,
+                    "job_id_used",
+                    format!(
+                        "job_id {} is the running session {}'s; a lookup needs a new job_id",
+                        pp.job_id, v.session_id
+                    ),
+                ));
+            }
             let taken = kept.iter().any(|(_, id, _)| *id == pp.job_id);
             let free = self.queue.check_new_job_id(&pp.job_id);
             if taken || free.is_err() {

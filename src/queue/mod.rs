@@ -196,7 +196,7 @@ pub enum QueueError {
     Index(String),
     #[error(transparent)]
     Bundle(#[from] BundleError),
-    #[error("job_id {0} is already in the queue; every session needs a new job_id")]
+    #[error("job_id {0} is already in the queue: a request sent again finds its job there (GET /v1/jobs/…, `kiosk-agent queue show`); a new session needs a new job_id")]
     Duplicate(String),
     #[error("job_id {0} was used by an earlier job on this kiosk (since purged or removed after its result, or an Enhanced KYC lookup); Smile ID keeps a job_id for one job, so every session needs a new job_id")]
     Reused(String),
