@@ -1215,7 +1215,20 @@ fn check_active(c: &crate::session::CaptureSettings) -> Result<(), ConfigError> 
 impl Config {
     /// The v1 API root for `smileid.environment`.
     pub fn base_url(&self) -> Result<String, ConfigError> {
-        Ok(match self.smileid.environment.as_str() {
+        // user:password@ would be kept in a world-readable file and shown in every message that
+        // names the host; not echoed here either.
+        let url = self.smileid.environment.as_str();
+        if url.split_once("://").is_some_and(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or("").contains('@'))
+        {
+            return Err(invalid(
+                "smileid.environment",
+                "has a user name or password in it (user:password@host); remove them: kiosk.toml is readable by every \
+                 user, and the host is named in logs and health. A gateway that needs a login belongs in front of the \
+                 kiosk's network, not in its URL"
+                    .to_string(),
+            ));
+        }
+        Ok(match url {
             "sandbox" => crate::smileid::SANDBOX_URL.into(),
             "production" => crate::smileid::PRODUCTION_URL.into(),
             url if url.starts_with("https://") && url.trim_end_matches('/').ends_with("/v1") => {
@@ -1368,6 +1381,11 @@ api_key_file = "api_key"
         let home = GOOD.replace("\"/var/lib/kiosk-agent\"", "\"~/kiosk-state\"");
         assert!(Config::parse(&home, "t").unwrap_err().to_string().contains("state_dir"));
         refused("[display]\nlogo = \"~kiosk/logo.png\"", "display.logo");
+        // A login in the API's URL: refused without repeating it.
+        let login = GOOD.replace("environment = \"sandbox\"", "environment = \"https://gw:Secret1@gw.example/v1\"");
+        assert_ne!(login, GOOD);
+        let e = Config::parse(&login, "t").unwrap_err().to_string();
+        assert!(e.contains("smileid.environment") && !e.contains("Secret1"), "{e}");
         // The ends of each range, and what an older config may hold, are accepted.
         for fine in [
             "[capture]\ndocument_long_side = 0\ndocument_jpeg_quality = 100\nhint_hold_ms = 5000",

@@ -512,8 +512,26 @@ fn credentials(c: &Config) -> Check {
             format!("Smile ID refused the signature of partner {pid} at {base} (HTTP {}, code {code})", resp.status),
             advice,
         )
-    } else {
+    } else if let Some(page) = crate::smileid::not_smile_ids(resp.status, &resp.body) {
+        check(
+            "credentials",
+            Verdict::Fail,
+            format!("{base} answered {}, not Smile ID's API", page.message),
+            "log the kiosk in to its Wi-Fi or take it off the proxy that answers in Smile ID's place; jobs wait in the queue meanwhile",
+        )
+    } else if (200..300).contains(&resp.status) || !code.is_empty() {
+        // Smile ID's own answer about a job it does not have: the signature was taken.
         check("credentials", Verdict::Pass, format!("Smile ID accepts partner {pid}'s signature at {base}"), "")
+    } else {
+        check(
+            "credentials",
+            Verdict::Warn,
+            format!(
+                "not settled: {base} answered HTTP {} without Smile ID's codes to a signed job_status",
+                resp.status
+            ),
+            "run doctor again shortly; if it persists, check smileid.environment and any proxy in between",
+        )
     }
 }
 

@@ -271,6 +271,40 @@ fn an_idle_kiosk_sees_its_link_return_and_a_refused_key_at_once() {
     assert!(sb.api.records().is_empty());
 }
 
+/// A Wi-Fi login page (or a proxy) answering 200 with HTML in Smile ID's place: the link is down,
+/// saying so, not up; a job's own prep that meets it pauses uploads with the job kept, not
+/// failed; once the page is gone the job goes up, once.
+#[test]
+fn a_wifi_login_page_answering_200_is_not_taken_for_smile_ids_api() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = sandbox(dir.path());
+    let http = client(&sb);
+    let queue = queue(dir.path());
+    queue.enqueue(&job(JobType::BiometricKyc, "portal-1")).unwrap();
+    let signer = signer();
+    let cfg = SubmitConfig::new(PARTNER_ID, &sb.base_url, ResponseCheck::Key(key()));
+    let settings = UplinkSettings { paused_retry_secs: 1, ..UplinkSettings::default() };
+    let mut up = Uplink::new(&queue, &http, &signer, cfg, settings);
+    sb.api.inject(Endpoint::ValidDocuments, Fault::Status(200));
+    up.pass(|_, _| {}).unwrap();
+    assert!(matches!(&up.link, LinkState::Down { error } if error.contains("Wi-Fi login")), "{:?}", up.link);
+    assert!(sb.api.records().is_empty(), "a job was sent past the page");
+    // The credentials check passes, but the job's prep meets the page.
+    sb.api.inject(Endpoint::PrepUpload, Fault::Status(200));
+    up.pass(|_, _| {}).unwrap();
+    assert!(matches!(&up.link, LinkState::Paused { error, .. } if error.contains("Wi-Fi login")), "{:?}", up.link);
+    assert_eq!(sb.api.pending_faults(), 0);
+    let rec = queue.get("portal-1").unwrap();
+    assert!(rec.stage.is_pending(), "kept, not failed: {:?}", rec.stage);
+    let t = std::time::Instant::now();
+    while queue.get("portal-1").unwrap().stage.is_pending() {
+        assert!(t.elapsed() < Duration::from_secs(20), "never delivered: {:?}", queue.get("portal-1").unwrap());
+        std::thread::sleep(Duration::from_millis(200));
+        up.pass(|_, _| {}).unwrap();
+    }
+    assert_eq!(counts(&sb, "portal-1"), (1, 1));
+}
+
 /// While a pass takes its jobs up (slowly here: every answer 300 ms late), the fleet's figures
 /// count them as waiting, not as before they were captured.
 #[test]

@@ -91,6 +91,8 @@ pub enum Endpoint {
     PrepUpload,
     Upload,
     JobStatus,
+    /// The agent's credentials check.
+    ValidDocuments,
 }
 
 /// One misbehaviour, used by the next request to its endpoint.
@@ -277,6 +279,7 @@ impl Sandbox {
             ("GET", "/") => Some(Endpoint::Probe),
             ("POST", "/v1/upload") => Some(Endpoint::PrepUpload),
             ("POST", "/v1/job_status") => Some(Endpoint::JobStatus),
+            ("POST", "/v1/valid_documents") => Some(Endpoint::ValidDocuments),
             ("PUT", p) if p.starts_with("/uploads/") => Some(Endpoint::Upload),
             _ => None,
         };

@@ -80,6 +80,14 @@ pub fn credentials_refused(status: u16, body: &[u8]) -> Option<ApiError> {
     names_credentials.then_some(ApiError { class: wire::RetryClass::AuthPause, ..e })
 }
 
+/// A 2xx answer that is not even the start of a JSON object: a page from something between the
+/// kiosk and Smile ID (a Wi-Fi login page, a proxy), classed [`wire::RetryClass::Misdirected`].
+/// An answer cut short mid-JSON is not one (that is the network's, and retried).
+pub fn not_smile_ids(status: u16, body: &[u8]) -> Option<ApiError> {
+    let json = body.trim_ascii_start().starts_with(b"{");
+    ((200..300).contains(&status) && !json).then(|| ApiError::from_response(status, body))
+}
+
 /// Reads the synchronous id_verification answer: the result object, or the typed refusal.
 pub fn id_verification_result(status: u16, body: &[u8]) -> Result<serde_json::Value, ApiError> {
     if !(200..300).contains(&status) {
@@ -96,6 +104,15 @@ pub fn id_verification_result(status: u16, body: &[u8]) -> Result<serde_json::Va
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_page_in_smile_ids_place_is_told_from_an_answer_cut_short() {
+        let page = not_smile_ids(200, b"\n<!DOCTYPE html><html>Log in to Airport Wi-Fi</html>").expect("a page");
+        assert_eq!(page.class, wire::RetryClass::Misdirected);
+        assert!(page.message.contains("Wi-Fi login"), "{}", page.message);
+        assert!(not_smile_ids(200, br#" {"upload_url": "https://x/"#).is_none(), "cut short: the network's");
+        assert!(not_smile_ids(502, b"<html>Bad gateway</html>").is_none(), "not a 2xx: classed as such");
+    }
 
     #[test]
     fn only_smile_ids_own_codes_refuse_the_credentials() {

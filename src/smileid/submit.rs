@@ -522,6 +522,9 @@ impl Submission {
                 if !ok {
                     return self.prep_refused(ApiError::from_response(resp.status, &resp.body));
                 }
+                if let Some(page) = super::not_smile_ids(resp.status, &resp.body) {
+                    return Err(page.into());
+                }
                 let prep: PrepUploadResponse = serde_json::from_slice(&resp.body)
                     .map_err(|e| SubmitError::BadResponse { what: "prep_upload", detail: e.to_string() })?;
                 // The zip holds the person's face and ID data: it never goes in plaintext.
@@ -606,6 +609,9 @@ impl Submission {
     }
 
     fn read_status(&self, body: &[u8]) -> Result<JobStatusResponse, SubmitError> {
+        if let Some(page) = super::not_smile_ids(200, body) {
+            return Err(page.into());
+        }
         let status: JobStatusResponse = serde_json::from_slice(body)
             .map_err(|e| SubmitError::BadResponse { what: "job_status", detail: e.to_string() })?;
         if let ResponseCheck::Key(key) = &self.cfg.response_check {

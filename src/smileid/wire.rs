@@ -212,8 +212,10 @@ const QUOTED_CHARS: usize = 160;
 
 /// Text another server sent (an error message, an answer's body), fit to be logged and shown:
 /// one line, no control characters, at most [`QUOTED_CHARS`] characters. The far end may echo
-/// what it was sent; callers holding a secret that went with the request also redact it.
+/// what it was sent; callers holding a secret that went with the request also redact it, and
+/// anything shaped like a key, a signature or a token is cut out here whoever calls.
 pub fn quoted(text: &str) -> String {
+    let text = without_tokens(text);
     let mut out = String::new();
     // Bidi overrides and isolates would reorder what a terminal or log viewer shows.
     let text: String =
@@ -233,9 +235,56 @@ pub fn quoted(text: &str) -> String {
     }
 }
 
+/// Runs of base64 or hex characters at least this long, with letters and digits both, are taken
+/// for secrets: a request's signature (44), an API key, a bearer token. Words, job ids (in parts
+/// between their hyphens) and numbers are shorter or not so mixed.
+const TOKEN_CHARS: usize = 24;
+
+/// `text` with every token-shaped run replaced by "[redacted]".
+fn without_tokens(text: &str) -> String {
+    let in_token = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
+    let (mut out, mut run) = (String::with_capacity(text.len()), String::new());
+    let flush = |out: &mut String, run: &mut String| {
+        let mixed = run.chars().any(|c| c.is_ascii_digit()) && run.chars().any(|c| c.is_ascii_alphabetic());
+        out.push_str(if run.chars().count() >= TOKEN_CHARS && mixed { "[redacted]" } else { run });
+        run.clear();
+    };
+    for c in text.chars() {
+        if in_token(c) {
+            run.push(c);
+        } else {
+            flush(&mut out, &mut run);
+            out.push(c);
+        }
+    }
+    flush(&mut out, &mut run);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_signature_or_key_echoed_back_is_not_kept() {
+        let echo = r#"You are not authorized. Echo: {"partner_id":"085","signature":"GarTCb4B3MAA6iPEq5IG2pZ7+MPpfyK7iDFwqUuqyAQ=","timestamp":"2026-12-05T16:26:54.445Z"}"#;
+        let e = ApiError::from_response(
+            401,
+            format!(r#"{{"code":"2205","error":{}}}"#, serde_json::json!(echo)).as_bytes(),
+        );
+        assert!(!e.message.contains("GarTCb4B3") && e.message.contains("[redacted]"), "{}", e.message);
+        assert!(e.message.contains("not authorized"), "{}", e.message);
+        assert_eq!(quoted("bearer 0123456789abcdef0123456789abcdef"), "bearer [redacted]");
+        // What Smile ID says about a job stays whole.
+        for plain in [
+            "Job already exists. Did you mean to set the retry flag to true?",
+            "Invalid job_id kiosk-1796487742757-c47892cd2873",
+            "Unauthorized partner 1234567",
+            "https://testapi.smileidentity.com/v1/upload",
+        ] {
+            assert_eq!(quoted(plain), plain);
+        }
+    }
 
     #[test]
     fn what_another_server_says_is_kept_to_one_short_line() {

@@ -24,7 +24,7 @@ pub enum DriveError {
     GaveUp { attempts: u32, last: SubmitError },
     #[error("uploads are paused, every job kept, because this kiosk's credentials were refused: {0}. Check the partner id, the API key for this environment, and the clock; the service reads its config and key when it starts, so restart it after changing them (`systemctl restart kiosk-agent`)")]
     Paused(SubmitError),
-    #[error("the server at the configured URL answered HTTP {status} without Smile ID's codes, so it is not Smile ID's API; uploads are paused and every job kept: check smileid.environment (\"sandbox\", \"production\", or a URL ending in /v1) and any proxy in between; the service reads its config when it starts, so restart it after changing it (`systemctl restart kiosk-agent`)")]
+    #[error("the server at the configured URL answered HTTP {status} without Smile ID's codes, so it is not Smile ID's API; uploads are paused and every job kept: check smileid.environment (\"sandbox\", \"production\", or a URL ending in /v1) and any proxy or Wi-Fi login page in between; the service reads its config when it starts, so restart it after changing it (`systemctl restart kiosk-agent`)")]
     Misdirected { status: u16 },
     #[error("{}; requests would be refused, so nothing is signed until the clock is fixed (check NTP)", clock_words(*skew_secs, *at_least))]
     ClockWrong {

@@ -340,10 +340,12 @@ pub fn origin_of(url: &str) -> String {
     }
 }
 
-/// `host[:port]` of a URL, for error messages that must not echo query strings.
+/// `host[:port]` of a URL, for error messages that must not echo query strings or a
+/// `user:password@` (the config refuses one; this is the second line).
 pub fn host_of(url: &str) -> String {
     let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    rest.split(['/', '?']).next().unwrap_or("").to_string()
+    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    authority.rsplit_once('@').map_or(authority, |(_, host)| host).to_string()
 }
 
 #[cfg(test)]
@@ -365,5 +367,8 @@ mod tests {
         assert_eq!(origin_of("https://testapi.smileidentity.com/v1"), "https://testapi.smileidentity.com");
         assert_eq!(origin_of("https://127.0.0.1:8443/v1/upload?x=1"), "https://127.0.0.1:8443");
         assert_eq!(host_of("https://h:1/a?b"), "h:1");
+        // Nor a login, which the config refuses.
+        assert_eq!(host_of("https://user:Secret1@gw.example:8443/v1?k=v"), "gw.example:8443");
+        assert_eq!(origin_of("https://u:p@api.example/v1"), "https://api.example");
     }
 }

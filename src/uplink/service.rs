@@ -525,6 +525,12 @@ impl<'a> Uplink<'a> {
                     self.queue.confirm_clock();
                 }
                 if let Some(refused) = self.credentials_refused() {
+                    if refused.class == crate::smileid::wire::RetryClass::Misdirected {
+                        // A Wi-Fi login page or a proxy answers in Smile ID's place: not reached.
+                        let root = super::http::origin_of(&self.cfg.base_url);
+                        self.link = LinkState::Down { error: format!("{root} answered {}", refused.message) };
+                        return false;
+                    }
                     let error = DriveError::Paused(SubmitError::Api(refused)).to_string();
                     let retry_at = UnixMillis::now().0 + self.settings.paused_retry_secs as i64 * 1000;
                     self.link = LinkState::Paused { error, retry_at };
@@ -541,6 +547,8 @@ impl<'a> Uplink<'a> {
 
     /// Smile ID's refusal of this kiosk's credentials, asked once until it answers otherwise
     /// (and again after each refusal: a pause ends in a new check). Only with a key on the device.
+    /// A page that is not Smile ID's answer settles nothing either, and comes back classed
+    /// [`crate::smileid::wire::RetryClass::Misdirected`].
     fn credentials_refused(&mut self) -> Option<crate::smileid::wire::ApiError> {
         if self.credentials_settled || !self.signer.signs_without_a_job() {
             return None;
@@ -559,6 +567,9 @@ impl<'a> Uplink<'a> {
                 ),
                 &[],
             );
+        }
+        if let Some(page) = crate::smileid::not_smile_ids(resp.status, &resp.body) {
+            return Some(page);
         }
         let refused = crate::smileid::credentials_refused(resp.status, &resp.body);
         self.credentials_settled = refused.is_none();
