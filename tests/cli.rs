@@ -899,6 +899,28 @@ fn a_quarantined_job_is_refused_a_retry_and_comes_back_once_its_bundle_checks() 
     assert_eq!((jobs.len(), jobs[0]["uploads"].as_u64()), (1, Some(1)));
 }
 
+/// A job found damaged as the service starts is counted for the fleet, as one found at upload is
+/// (the shipped KioskJobsQuarantined alert reads the queue's own count).
+#[test]
+fn a_job_quarantined_as_the_service_starts_is_counted_for_the_fleet() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    capture(&config);
+    let bundle = std::fs::read_dir(dir.path().join("state/bundles")).unwrap().next().unwrap().unwrap().path();
+    let mut bad = std::fs::read(&bundle).unwrap();
+    bad[60] ^= 1;
+    std::fs::write(&bundle, bad).unwrap();
+    let svc = start_service(dir.path(), &config);
+    let mut s = std::os::unix::net::UnixStream::connect(&svc.socket).unwrap();
+    std::io::Write::write_all(&mut s, b"GET /metrics HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n").unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut s, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains("\nkiosk_jobs_quarantined_total 1\n"), "{answer}");
+    assert!(answer.contains("kiosk_queue_jobs{stage=\"quarantined\"} 1"), "{answer}");
+}
+
 /// `kiosk-agent run` as the service, with its control socket.
 struct Service {
     child: std::process::Child,

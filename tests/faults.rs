@@ -305,6 +305,36 @@ fn a_wifi_login_page_answering_200_is_not_taken_for_smile_ids_api() {
     assert_eq!(counts(&sb, "portal-1"), (1, 1));
 }
 
+/// A job whose zip landed but whose result did not come in that attempt (the link went as it
+/// was asked for) is counted delivered once: when it landed, not never.
+#[test]
+fn a_job_whose_result_comes_on_a_later_attempt_is_counted_delivered_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = sandbox(dir.path());
+    let http = client(&sb);
+    let queue = queue(dir.path());
+    queue.enqueue(&job(JobType::BiometricKyc, "late-1")).unwrap();
+    let signer = signer();
+    let cfg = SubmitConfig::new(PARTNER_ID, &sb.base_url, ResponseCheck::Key(key()));
+    let settings = UplinkSettings { base_backoff_secs: 0, ..UplinkSettings::default() };
+    let mut up = Uplink::new(&queue, &http, &signer, cfg, settings);
+    let delivered = |up: &Uplink| up.metrics.jobs_delivered.load(Ordering::Relaxed);
+    for _ in 0..3 {
+        sb.api.inject(Endpoint::JobStatus, Fault::Status(503));
+    }
+    up.pass(|_, _| {}).unwrap();
+    assert_eq!(queue.get("late-1").unwrap().stage, Stage::Uploaded);
+    assert_eq!(delivered(&up), 1, "the zip landed");
+    let t = std::time::Instant::now();
+    while queue.get("late-1").unwrap().stage.is_pending() {
+        assert!(t.elapsed() < Duration::from_secs(20), "{:?}", queue.get("late-1").unwrap());
+        std::thread::sleep(Duration::from_millis(200));
+        up.pass(|_, _| {}).unwrap();
+    }
+    assert_eq!(delivered(&up), 1, "counted once, not again with its result");
+    assert_eq!(counts(&sb, "late-1"), (1, 1));
+}
+
 /// While a pass takes its jobs up (slowly here: every answer 300 ms late), the fleet's figures
 /// count them as waiting, not as before they were captured.
 #[test]

@@ -413,6 +413,8 @@ pub fn build(
     let devices = Arc::new(ConfiguredDevices { config: config.clone(), display });
     let answers_on_device = config.input.on_device();
     let metrics = Arc::new(crate::metrics::Registry::default());
+    // Those set aside as the queue opened count too, not only those found damaged at upload.
+    metrics.jobs_quarantined.fetch_add(queue.report.quarantined.len() as u64, std::sync::atomic::Ordering::Relaxed);
     let mut sessions = SessionManager::new(
         queue.clone(),
         devices,

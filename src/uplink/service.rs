@@ -371,8 +371,13 @@ impl<'a> Uplink<'a> {
         on_event: &dyn Fn(&Record, &Event),
     ) -> Result<(Delivered, Option<LinkState>), QueueError> {
         let started = std::time::Instant::now();
-        // A job Smile ID already has (its result is being asked for again) is not delivered twice.
-        let delivered_before = rec.stage == crate::queue::Stage::Uploaded;
+        // Delivered once, when its zip is first known to have landed: whether the result comes
+        // in this attempt, a later one or a later process.
+        let landed = |before: &crate::smileid::submit::Progress, now: &crate::smileid::submit::Progress| {
+            if now.uploaded && !before.uploaded {
+                self.metrics.job_delivered(started.elapsed().as_secs_f64(), UnixMillis::now().0 / 1000);
+            }
+        };
         let job = match self.queue.load_job(rec) {
             Ok(j) => j,
             Err(QueueError::Bundle(e)) => {
@@ -403,6 +408,7 @@ impl<'a> Uplink<'a> {
             // Saved before the request leaves: after a crash, the next try knows what may have
             // reached Smile ID (a 2215 is ours; a PUT may have landed).
             if *progress != rec.progress {
+                landed(&rec.progress, progress);
                 if let Err(e) = self.queue.apply(rec, QEvent::Progress(progress.clone())) {
                     let why = e.to_string();
                     save_err = Some(e);
@@ -416,6 +422,7 @@ impl<'a> Uplink<'a> {
             return Err(e);
         }
         if *sub.progress() != rec.progress {
+            landed(&rec.progress, sub.progress());
             self.queue.apply(rec, QEvent::Progress(sub.progress().clone()))?;
         }
         let backoff = self.per_job_backoff(rec);
@@ -486,12 +493,8 @@ impl<'a> Uplink<'a> {
         if let Ok(Outcome::Completed(s)) = &outcome {
             self.metrics.job_result(s.job_success);
         }
-        match &outcome {
-            Ok(Outcome::Failed(e)) => self.metrics.job_failed(e.code.as_deref()),
-            Ok(_) if !delivered_before => {
-                self.metrics.job_delivered(started.elapsed().as_secs_f64(), UnixMillis::now().0 / 1000)
-            }
-            Ok(_) | Err(_) => {}
+        if let Ok(Outcome::Failed(e)) = &outcome {
+            self.metrics.job_failed(e.code.as_deref());
         }
         Ok((Delivered { record: rec.clone(), outcome }, stop))
     }
