@@ -149,12 +149,19 @@ pub fn serve(
                             // Whom the newcomer displaces: its own peer's oldest past the
                             // peer's share; else, when every place is taken, the oldest past
                             // its first second (the list is in arrival order).
-                            let victim = if open.iter().filter(own).count() >= PER_PEER {
+                            let mine = open.iter().filter(own).count();
+                            let victim = if mine >= PER_PEER {
                                 open.iter().position(|o| o.peer == peer)
                             } else if open.len() >= MAX_CONNECTIONS {
                                 match open.iter().position(|o| o.since.elapsed() >= SHIELDED) {
                                     Some(i) => Some(i),
-                                    None => continue,
+                                    // All young (a flood from a few peers): the oldest of the
+                                    // peer holding the most places, when it holds more than a
+                                    // fair share beside the newcomer's; a scrape gets in.
+                                    None => match busiest(&open) {
+                                        Some((i, held)) if held > mine + 1 => Some(i),
+                                        _ => continue,
+                                    },
                                 }
                             } else {
                                 None
@@ -227,6 +234,13 @@ fn connection(sock: TcpStream, tls: Option<Arc<rustls::ServerConfig>>, handler: 
     }
 }
 
+/// The oldest connection of the peer holding the most places, and how many it holds.
+fn busiest(open: &[Open]) -> Option<(usize, usize)> {
+    let held = |peer| open.iter().filter(|o| o.peer == peer).count();
+    let top = open.iter().max_by_key(|o| held(o.peer))?.peer;
+    Some((open.iter().position(|o| o.peer == top)?, held(top)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -294,24 +308,29 @@ mod tests {
         }
     }
 
-    /// One client opening silent connections faster than a second apart takes at most its
-    /// share of the places: Prometheus, from another address, is still answered.
+    /// Clients opening silent connections faster than a second apart, one alone or several
+    /// together, take at most their share of the places: Prometheus, from another address, is
+    /// still answered.
     #[test]
-    fn a_client_churning_connections_leaves_room_for_another() {
+    fn clients_churning_connections_leave_room_for_another() {
         let stop = Arc::new(AtomicBool::new(false));
         let addr = serve("127.0.0.1:0", None, || "kiosk_up 1\n".to_string(), stop.clone()).unwrap();
         let flooding = Arc::new(AtomicBool::new(true));
-        let flood = {
-            let flooding = flooding.clone();
-            std::thread::spawn(move || {
-                let mut held = Vec::new();
-                while flooding.load(Ordering::Relaxed) {
-                    held.extend(TcpStream::connect(addr).ok());
-                    held.drain(..held.len().saturating_sub(300));
-                    std::thread::sleep(Duration::from_millis(2));
-                }
+        // One peer, and two together (each within its own share of the places).
+        let floods: Vec<_> = [[127, 0, 0, 1], [127, 0, 0, 3], [127, 0, 0, 4]]
+            .into_iter()
+            .map(|from| {
+                let flooding = flooding.clone();
+                std::thread::spawn(move || {
+                    let mut held = Vec::new();
+                    while flooding.load(Ordering::Relaxed) {
+                        held.push(connect_from(from, addr));
+                        held.drain(..held.len().saturating_sub(100));
+                        std::thread::sleep(Duration::from_millis(2));
+                    }
+                })
             })
-        };
+            .collect();
         std::thread::sleep(Duration::from_millis(500));
         for _ in 0..5 {
             let mut s = connect_from([127, 0, 0, 2], addr);
@@ -321,7 +340,9 @@ mod tests {
             assert!(out.starts_with("HTTP/1.1 200") && out.ends_with("kiosk_up 1\n"), "{out:?}");
         }
         flooding.store(false, Ordering::Relaxed);
-        flood.join().unwrap();
+        for f in floods {
+            f.join().unwrap();
+        }
         stop.store(true, Ordering::Relaxed);
     }
 
