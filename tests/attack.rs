@@ -184,7 +184,8 @@ fn as_user(uid: u32, a: &RunningAgent, method: &str, path: &str, body: Option<Va
 #[test]
 fn a_peer_without_the_role_is_refused_and_admin_actions_are_logged() {
     const OTHER_OPERATOR: u32 = 64_998;
-    let a = agent::start(BIN, NO_SMILE_ID, None, "operators = [\"user:nobody\", \"user:64998\"]\n", None);
+    let a =
+        agent::start(BIN, NO_SMILE_ID, None, "operators = [\"user:nobody\", \"user:64998\", \"group:64990\"]\n", None);
     // Let every local user reach the socket, so that only the roles decide.
     std::fs::set_permissions(a.dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
     std::fs::set_permissions(&a.socket, std::fs::Permissions::from_mode(0o666)).unwrap();
@@ -194,6 +195,16 @@ fn a_peer_without_the_role_is_refused_and_admin_actions_are_logged() {
     assert_eq!(s, 403, "{v}");
     let e = v["error"].as_str().unwrap();
     assert!(e.contains("operate") && e.contains(&STRANGER.to_string()) && e.contains("[api] operators"), "{e}");
+    // A process given an operators' group by the kernel (a unit's SupplementaryGroups=, `sg`),
+    // though the group database does not list its user there, operates.
+    let with_group = Command::new("setpriv")
+        .args([&format!("--reuid={STRANGER}"), &format!("--regid={STRANGER}"), "--groups=64990", "--"])
+        .args(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket"])
+        .arg(&a.socket)
+        .arg("http://kiosk/v1/sessions")
+        .output()
+        .expect("setpriv runs");
+    assert_eq!(String::from_utf8_lossy(&with_group.stdout), "200", "{with_group:?}");
     // An operator runs a session to its end and reads its own job, nothing administrative.
     let (s, v) = as_user(NOBODY, &a, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "op-user"})));
     assert_eq!(s, 202, "{v}");

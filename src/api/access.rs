@@ -99,13 +99,19 @@ impl Access {
         Ok(Access { operators, admins, own_uid: unsafe { libc::geteuid() } })
     }
 
-    /// The role of a peer with this uid and primary gid (its other groups are looked up).
-    pub fn role(&self, uid: u32, gid: u32) -> Option<Role> {
+    /// The role of a peer with this uid, primary gid and the supplementary groups the kernel
+    /// gives its process (a unit's SupplementaryGroups=, `sg`); the user's groups in the group
+    /// database count too.
+    pub fn role(&self, uid: u32, gid: u32, kernel_groups: &[u32]) -> Option<Role> {
         let mut groups: Option<Vec<u32>> = None;
         let mut matches = |list: &[Principal]| {
             list.iter().any(|p| match *p {
                 Principal::User(u) => u == uid,
-                Principal::Group(g) => g == gid || groups.get_or_insert_with(|| groups_of(uid, gid)).contains(&g),
+                Principal::Group(g) => {
+                    g == gid
+                        || kernel_groups.contains(&g)
+                        || groups.get_or_insert_with(|| groups_of(uid, gid)).contains(&g)
+                }
             })
         };
         if uid == 0 || uid == self.own_uid || matches(&self.admins) {
@@ -137,6 +143,41 @@ pub fn peer(fd: std::os::fd::BorrowedFd<'_>) -> std::io::Result<(u32, u32, i32)>
         return Err(std::io::Error::last_os_error());
     }
     Ok((cred.uid, cred.gid, cred.pid))
+}
+
+/// The peer's supplementary groups as the kernel holds them for its process (SO_PEERGROUPS,
+/// Linux 4.13 on); none where the kernel cannot say.
+pub fn peer_groups(fd: std::os::fd::BorrowedFd<'_>) -> Vec<u32> {
+    use std::os::fd::AsRawFd;
+    let size = std::mem::size_of::<libc::gid_t>();
+    let mut groups: Vec<libc::gid_t> = vec![0; 64];
+    loop {
+        let mut len = (groups.len() * size) as libc::socklen_t;
+        // SAFETY: `groups` is valid for writes of `len` bytes.
+        let r = unsafe {
+            libc::getsockopt(
+                fd.as_raw_fd(),
+                libc::SOL_SOCKET,
+                libc::SO_PEERGROUPS,
+                groups.as_mut_ptr().cast(),
+                &mut len,
+            )
+        };
+        let needed = len as usize / size;
+        if r == 0 {
+            groups.truncate(needed);
+            return groups;
+        }
+        // Too small a buffer: the kernel said how large (at most NGROUPS_MAX, 65536).
+        if std::io::Error::last_os_error().raw_os_error() == Some(libc::ERANGE)
+            && needed > groups.len()
+            && needed <= 65_536
+        {
+            groups.resize(needed, 0);
+            continue;
+        }
+        return Vec::new();
+    }
 }
 
 pub(crate) fn group_id(name: &str) -> Option<u32> {
@@ -232,18 +273,19 @@ mod tests {
     #[test]
     fn roles_follow_users_and_groups() {
         let a = Access { operators: vec![Principal::Group(500)], admins: vec![Principal::User(700)], own_uid: 900 };
-        assert_eq!(a.role(0, 0), Some(Role::Administer), "root");
-        assert_eq!(a.role(900, 1), Some(Role::Administer), "the agent's own user");
-        assert_eq!(a.role(700, 1), Some(Role::Administer));
-        assert_eq!(a.role(4242, 500), Some(Role::Operate), "primary group");
-        assert_eq!(a.role(4242, 501), None);
+        assert_eq!(a.role(0, 0, &[]), Some(Role::Administer), "root");
+        assert_eq!(a.role(900, 1, &[]), Some(Role::Administer), "the agent's own user");
+        assert_eq!(a.role(700, 1, &[]), Some(Role::Administer));
+        assert_eq!(a.role(4242, 500, &[]), Some(Role::Operate), "primary group");
+        assert_eq!(a.role(4242, 501, &[]), None);
+        assert_eq!(a.role(4242, 501, &[77, 500]), Some(Role::Operate), "a group the kernel gives the process");
         assert!(Role::Administer > Role::Operate);
         // Neither operators nor the socket's group set: the socket is the agent's group's.
         let own = Access::from_config(&crate::config::ApiConfig::default()).unwrap();
         // SAFETY: getegid has no preconditions.
         let gid = unsafe { libc::getegid() };
-        assert_eq!(own.role(4242, gid), Some(Role::Operate));
-        assert_eq!(own.role(4242, gid.wrapping_add(4242)), None);
+        assert_eq!(own.role(4242, gid, &[]), Some(Role::Operate));
+        assert_eq!(own.role(4242, gid.wrapping_add(4242), &[]), None);
     }
 
     #[test]

@@ -274,7 +274,9 @@ impl Server {
     fn serve(&self, sock: &UnixStream, state: &AtomicU64, stop: &AtomicBool) {
         use std::os::fd::AsFd;
         let caller = match super::access::peer(sock.as_fd()) {
-            Ok((uid, gid, _)) => Caller { uid, role: self.access.role(uid, gid) },
+            Ok((uid, gid, _)) => {
+                Caller { uid, role: self.access.role(uid, gid, &super::access::peer_groups(sock.as_fd())) }
+            }
             Err(_) => return,
         };
         // Its wait for a request counts from here, after the role's lookups.

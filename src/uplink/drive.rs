@@ -20,7 +20,10 @@ pub enum Event {
 
 #[derive(Debug, thiserror::Error)]
 pub enum DriveError {
-    #[error("gave up after {attempts} failed attempts; last error: {last}")]
+    /// Not the job's end: it stays queued and a later pass tries it again.
+    #[error(
+        "{attempts} requests in a row failed; the job waits in the queue and is tried again later. Last error: {last}"
+    )]
     GaveUp { attempts: u32, last: SubmitError },
     #[error("uploads are paused, every job kept, because this kiosk's credentials were refused: {0}. Check the partner id, the API key for this environment, and the clock; the service reads its config and key when it starts, so restart it after changing them (`systemctl restart kiosk-agent`)")]
     Paused(SubmitError),
