@@ -119,7 +119,7 @@ pub struct ApiConfig {
     pub socket: PathBuf,
     /// Group allowed to connect (the socket is 0660); unset: the agent's own group.
     pub group: Option<String>,
-    /// How long a session waits on the consent screen before it ends as declined.
+    /// How long a session waits on the consent screen before it ends as abandoned.
     pub consent_timeout_secs: u64,
     /// Who may run sessions and read their own jobs' results: "user:NAME" or "group:NAME"
     /// entries, matched against the peer's credentials; unset: members of `group`.

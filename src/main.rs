@@ -662,8 +662,8 @@ fn print_status(v: &serde_json::Value) {
     if let Some(k) = v["keys_problem"].as_str() {
         println!("{:<11}{k}", "keys");
     }
-    // What the running service finds wrong beside the link (which has its own line).
-    let link_problems = ["paused", "clock_wrong", "link_down"];
+    // What is wrong beside the link and the service (which have their own lines).
+    let link_problems = ["paused", "clock_wrong", "link_down", "service_stopped"];
     let others: Vec<&str> = v["problems"]
         .as_array()
         .into_iter()
@@ -1063,9 +1063,16 @@ fn run(cli: Cli) -> Result<()> {
                         .ok()
                         .and_then(|b| serde_json::from_slice::<serde_json::Value>(&b).ok())
                         .unwrap_or_else(|| serde_json::json!({"link": "unknown"}));
-                    let stats = kiosk_agent::uplink::service::stats_json(&queue.stats()?);
-                    // The queue was free: no service holds it, and the link is as last seen.
-                    let mut v = serde_json::json!({"uplink": link, "queue": stats, "service": "stopped"});
+                    let counts = queue.stats()?;
+                    let stats = kiosk_agent::uplink::service::stats_json(&counts);
+                    // The queue was free: no service holds it, and the link is as last seen. A
+                    // script reading `problems` finds the stopped service first.
+                    let mut problems = vec!["service_stopped"];
+                    if counts.quarantined > 0 {
+                        problems.push("quarantined_jobs");
+                    }
+                    let mut v =
+                        serde_json::json!({"uplink": link, "queue": stats, "service": "stopped", "problems": problems});
                     if let Some(k) = &queue.report.key_problem {
                         v["keys_problem"] = k.clone().into();
                     }

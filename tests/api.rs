@@ -620,10 +620,18 @@ fn declined_cancelled_and_busy_sessions() {
     let (s, v) = api(&a, "POST", &format!("/v1/sessions/{sid}/cancel"), None);
     assert_eq!((s, &v["state"]), (200, &json!("cancelled")), "{v}");
     // With the camera running and no question on screen, a "no" is not taken silently.
-    let (_, v) = api(&a, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u4"})));
+    // A language tag as a platform writes it finds its language.
+    let (_, v) = api(&a, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u4", "language": "pt_BR"})));
     let sid = v["session_id"].as_str().unwrap().to_string();
     api(&a, "POST", &format!("/v1/sessions/{sid}/consent"), Some(json!({"granted": true})));
     wait_for(&a, &format!("/v1/sessions/{sid}"), "the camera", |v| v["state"] == "capturing");
+    // A "yes" sent again (its answer lost) is told the person has agreed already.
+    let (s, v) = api(&a, "POST", &format!("/v1/sessions/{sid}/consent"), Some(json!({"granted": true})));
+    assert_eq!((s, &v["code"]), (409, &json!("no_question")), "{v}");
+    assert!(
+        v["error"].as_str().unwrap().contains("agreed already") && !v["error"].as_str().unwrap().contains("/cancel"),
+        "{v}"
+    );
     let (s, v) = api(&a, "POST", &format!("/v1/sessions/{sid}/consent"), Some(json!({"granted": false})));
     assert_eq!((s, &v["code"]), (409, &json!("no_question")), "{v}");
     assert!(v["error"].as_str().unwrap().contains("/cancel"), "{v}");
@@ -636,6 +644,7 @@ fn declined_cancelled_and_busy_sessions() {
     let states: Vec<&str> = all.as_array().unwrap().iter().map(|v| v["state"].as_str().unwrap()).collect();
     assert_eq!((s, states), (200, vec!["cancelled", "cancelled", "declined"]), "{all}");
     assert_eq!(all[0]["session_id"], sid.as_str());
+    assert_eq!((&all[0]["user_id"], &all[0]["language"]), (&json!("u4"), &json!("pt")), "its customer: {all}");
 }
 
 #[test]

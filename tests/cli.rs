@@ -559,6 +559,7 @@ fn wrong_clock_and_dead_link_keep_jobs_queued_and_say_why() {
         "{words}"
     );
     assert!(words.contains("not running"), "no service runs here: {words}");
+    assert_eq!(s["problems"][0], "service_stopped", "a script reads the stopped service: {s}");
     assert!((s["uplink"]["skew_secs"].as_i64().unwrap() + 3600).abs() <= 5, "{s}");
     assert_eq!(s["queue"]["pending"], 1);
     // The doctor blames the clock for the refused signature, not the key.
@@ -912,13 +913,42 @@ fn a_job_quarantined_as_the_service_starts_is_counted_for_the_fleet() {
     bad[60] ^= 1;
     std::fs::write(&bundle, bad).unwrap();
     let svc = start_service(dir.path(), &config);
-    let mut s = std::os::unix::net::UnixStream::connect(&svc.socket).unwrap();
-    std::io::Write::write_all(&mut s, b"GET /metrics HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n").unwrap();
-    let mut answer = String::new();
-    std::io::Read::read_to_string(&mut s, &mut answer).unwrap();
+    let answer = service_get(&svc, "/metrics");
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     assert!(answer.contains("\nkiosk_jobs_quarantined_total 1\n"), "{answer}");
     assert!(answer.contains("kiosk_queue_jobs{stage=\"quarantined\"} 1"), "{answer}");
+}
+
+/// A `[metrics] listen` whose port is taken: the kiosk serves on, and health says the fleet
+/// cannot see it.
+#[test]
+fn a_metrics_listener_that_cannot_start_is_a_health_problem() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut cfg = std::fs::read_to_string(&config).unwrap();
+    cfg.push_str(&format!("[metrics]\nlisten = \"{}\"\n", taken.local_addr().unwrap()));
+    std::fs::write(&config, cfg).unwrap();
+    let svc = start_service(dir.path(), &config);
+    // The listener is tried just after the control socket opens.
+    let t = std::time::Instant::now();
+    let mut health = service_get(&svc, "/v1/health");
+    while !health.contains("\"metrics_not_served\"") && t.elapsed().as_secs() < 10 {
+        std::thread::sleep(std::time::Duration::from_millis(100));
+        health = service_get(&svc, "/v1/health");
+    }
+    assert!(health.contains("\"metrics_not_served\""), "{health}");
+}
+
+/// The answer to a GET of `path` on the service's control socket, head and body.
+fn service_get(svc: &Service, path: &str) -> String {
+    let mut s = std::os::unix::net::UnixStream::connect(&svc.socket).unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n");
+    std::io::Write::write_all(&mut s, req.as_bytes()).unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut s, &mut answer).unwrap();
+    answer
 }
 
 /// `kiosk-agent run` as the service, with its control socket.

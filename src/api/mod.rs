@@ -150,6 +150,8 @@ impl AcceptAll {
             session_id: "s".into(),
             job_id: "j".into(),
             job_type,
+            user_id: "u".into(),
+            language: None,
             state: crate::session::manager::SessionState::AwaitingConsent,
             hint: None,
             step: "consent".into(),
@@ -422,7 +424,7 @@ pub fn parse_start_session(body: &serde_json::Map<String, Value>) -> Result<Star
     };
     let job_type = JobType::from_code(jt)
         .filter(|t| t.has_images())
-        .ok_or_else(|| bad("job_type", "must be 1, 2, 4, 6 or 11 (5 is POST /v1/enhanced_kyc)"))?;
+        .ok_or_else(|| bad("job_type", "must be 1, 2, 4, 6 or 11 (5 is POST /v1/enhanced_kyc, or `kiosk-agent ekyc`)"))?;
     let (user_id, job_id) = user_and_job(body)?;
     let mut extra = BTreeMap::new();
     if let Some(pp) = body.get("partner_params").filter(|v| !v.is_null()) {
@@ -628,13 +630,22 @@ pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
         ("POST", ["v1", "sessions", id, "consent"]) => {
             let granted = parse_body(req).and_then(|o| {
                 only_keys(&o, &["granted"], "")?;
-                o.get("granted").and_then(Value::as_bool).ok_or_else(|| bad("granted", "is required: true or false"))
+                match o.get("granted") {
+                    Some(Value::Bool(g)) => Ok(*g),
+                    Some(_) => Err(bad("granted", "must be true or false (a JSON boolean, not a string or number)")),
+                    None => Err(bad("granted", "is required: true or false")),
+                }
             });
-            let asked = |v: SessionView| {
+            let asked = |v: SessionView, g: bool| {
                 match v.state {
                 SessionState::AwaitingConsent => Ok(()),
                 SessionState::Capturing if v.step == "document_review" => Ok(()),
                 s if s.is_over() => Err(ended(b, &v)),
+                // Past the consent, which was given (a "yes" sent again after its answer was lost).
+                _ if g => Err(Refusal::coded(409, "no_question", format!(
+                    "no question is on the kiosk's screen now (step {}); the answer was not taken, and none is needed: the person has agreed already. A document photo's review, when it comes, shows as step document_review",
+                    v.step
+                ))),
                 _ => Err(Refusal::coded(409, "no_question", format!(
                     "no question is on the kiosk's screen now (step {}); the answer was not taken. To stop the session and keep nothing: POST /v1/sessions/{id}/cancel",
                     v.step
@@ -643,7 +654,7 @@ pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
             };
             let view = || b.session(id).ok_or_else(|| Refusal::new(404, no_session(b)));
             let answered = granted.and_then(|g| {
-                asked(view()?)?;
+                asked(view()?, g)?;
                 // Its time ran out as the answer came: the session ended without it.
                 match b.consent(id, g).ok_or_else(|| Refusal::new(404, no_session(b)))? {
                     v if v.state == SessionState::Abandoned => Err(ended(b, &v)),

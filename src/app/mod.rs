@@ -92,7 +92,10 @@ pub fn session_request(
     r: crate::api::StartSession,
 ) -> Result<SessionRequest, crate::display::text::TextError> {
     let d = &c.display;
-    let texts = crate::display::Texts::load(r.language.as_deref().unwrap_or(&d.language), d.lang_dir.as_deref())?;
+    let texts = match r.language.as_deref() {
+        Some(tag) => crate::display::Texts::lookup(tag, d.lang_dir.as_deref())?,
+        None => crate::display::Texts::load(&d.language, d.lang_dir.as_deref())?,
+    };
     let mut options = r.options;
     if options.callback_url.is_none() {
         options.callback_url = c.smileid.callback_url.clone();
@@ -212,6 +215,7 @@ impl Agent {
             // The fleet's view is not worth the person's: without it the kiosk still serves.
             if let Err(e) = self.serve_metrics(addr, threads_stop.clone()) {
                 crate::log::error(&format!("{e}; the kiosk runs without serving metrics until restarted"), &[]);
+                self.service.metrics_unserved.store(true, Ordering::Relaxed);
             }
         }
         crate::log::info(&format!("running; control API on {}", c.api.socket.display()), &[]);

@@ -1,7 +1,7 @@
 //! What the control API and the button ask of the running agent: sessions (camera and the
 //! borrowed display), the queue, Enhanced KYC calls, health and metrics.
 
-use std::sync::atomic::AtomicBool;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -63,6 +63,8 @@ pub struct Service {
     pub identity: crate::metrics::Identity,
     /// When the service was built (UTC, ISO 8601).
     pub started_at: String,
+    /// `[metrics] listen` is set but its listener could not start: the fleet sees nothing.
+    pub metrics_unserved: AtomicBool,
 }
 
 /// How long an Enhanced KYC answer can be read again by its job_id.
@@ -373,6 +375,9 @@ impl Backend for Service {
         if self.camera_missing() {
             problems.push("camera_missing");
         }
+        if self.metrics_unserved.load(Ordering::Relaxed) {
+            problems.push("metrics_not_served");
+        }
         let room = self.config.queue.min_free_bytes + crate::queue::TYPICAL_JOB_BYTES;
         match &stats {
             Ok(s) if s.free_bytes.is_some_and(|f| f < room) || s.holding_images >= self.config.queue.max_jobs => {
@@ -414,7 +419,7 @@ pub fn build(
     let answers_on_device = config.input.on_device();
     let metrics = Arc::new(crate::metrics::Registry::default());
     // Those set aside as the queue opened count too, not only those found damaged at upload.
-    metrics.jobs_quarantined.fetch_add(queue.report.quarantined.len() as u64, std::sync::atomic::Ordering::Relaxed);
+    metrics.jobs_quarantined.fetch_add(queue.report.quarantined.len() as u64, Ordering::Relaxed);
     let mut sessions = SessionManager::new(
         queue.clone(),
         devices,
@@ -441,6 +446,7 @@ pub fn build(
         identity,
         metrics,
         started_at: UnixMillis::now().to_iso(),
+        metrics_unserved: AtomicBool::new(false),
     })
 }
 

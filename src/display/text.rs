@@ -177,6 +177,29 @@ impl Texts {
         Texts::parse(code, s, &format!("config/lang/{code}.toml")).map(Arc::new)
     }
 
+    /// The texts for a language tag as a host application's platform writes it ("fr-FR",
+    /// "FR", "pt_BR"): the tag itself, then lower-cased, then shorter by a subtag at a time
+    /// (RFC 4647's lookup), so "pt-BR" finds an operator's pt-br.toml, else pt.
+    pub fn lookup(tag: &str, dir: Option<&Path>) -> Result<Arc<Texts>, TextError> {
+        match Texts::load(tag, dir) {
+            Err(TextError::Unknown(_)) => {}
+            other => return other,
+        }
+        let mut candidate = tag.to_ascii_lowercase().replace('_', "-");
+        loop {
+            if candidate != tag {
+                match Texts::load(&candidate, dir) {
+                    Err(TextError::Unknown(_)) => {}
+                    other => return other,
+                }
+            }
+            match candidate.rfind('-') {
+                Some(i) => candidate.truncate(i),
+                None => return Err(TextError::Unknown(tag.into())),
+            }
+        }
+    }
+
     /// The text for `key` with its `{name}` marks filled from `args`.
     pub fn fmt(&self, key: &str, args: &[(&str, &str)]) -> String {
         let mut s = self.map.get(key).cloned().unwrap_or_else(|| key.to_string());
@@ -198,6 +221,15 @@ impl Texts {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn a_platforms_language_tag_finds_its_language() {
+        for (tag, code) in [("fr-FR", "fr"), ("FR", "fr"), ("pt_BR", "pt"), ("sw-Latn-KE", "sw"), ("en", "en")] {
+            assert_eq!(super::Texts::lookup(tag, None).unwrap().code, code, "{tag}");
+        }
+        let e = super::Texts::lookup("xx-YY", None).unwrap_err().to_string();
+        assert!(e.contains("\"xx-YY\" is not available"), "{e}");
+    }
+
     use super::*;
 
     #[test]

@@ -56,6 +56,9 @@ pub struct SessionView {
     pub session_id: String,
     pub job_id: String,
     pub job_type: u8,
+    /// Whom it is for, and the language on screen: a host that restarted finds its customer's.
+    pub user_id: String,
+    pub language: Option<String>,
     pub state: SessionState,
     /// The guidance currently on screen (more_light, hold_still, ...).
     pub hint: Option<Hint>,
@@ -352,6 +355,8 @@ impl SessionManager {
             session_id: id.clone(),
             job_id: req.job_id.clone(),
             job_type: req.job_type.code(),
+            user_id: req.user_id.clone(),
+            language: req.texts.as_ref().map(|t| t.code.clone()),
             state: SessionState::AwaitingConsent,
             hint: None,
             step: "consent".into(),
