@@ -212,6 +212,9 @@ fn host_app_drives_every_job_type_with_a_local_key() {
     let purged = records[0]["job_id"].as_str().unwrap();
     let (s, _) = api(&a, "DELETE", &format!("/v1/jobs/{purged}"), None);
     assert_eq!(s, 200);
+    // Read again, it is said to be gone, not never to have been.
+    let (s, v) = api(&a, "GET", &format!("/v1/jobs/{purged}"), None);
+    assert_eq!((s, &v["code"]), (404, &json!("job_gone")), "{v}");
     // A purged job's job_id starts no new session: Smile ID has that job, and another person's
     // photos must never go into it.
     let start = json!({"user_id": "host-user-2", "job_type": 4, "job_id": purged});

@@ -125,6 +125,10 @@ pub trait Backend: Send + Sync {
     fn enhanced_kyc_answer(&self, _job_id: &str) -> Option<Option<EnhancedKycAnswer>> {
         None
     }
+    /// The job_id named a job this kiosk no longer holds (purged, or removed after its result).
+    fn job_gone(&self, _job_id: &str) -> bool {
+        false
+    }
     fn purge(&self, job_id: &str) -> Result<(), Refusal>;
     fn retry(&self, job_id: &str) -> Result<Record, Refusal>;
     fn restore(&self, job_id: &str) -> Result<Record, Refusal>;
@@ -422,9 +426,9 @@ pub fn parse_start_session(body: &serde_json::Map<String, Value>) -> Result<Star
             v.as_i64().ok_or_else(|| bad("job_type", &format!("must be a whole number (1, 2, 4, 6 or 11), not {v}")))?
         }
     };
-    let job_type = JobType::from_code(jt)
-        .filter(|t| t.has_images())
-        .ok_or_else(|| bad("job_type", "must be 1, 2, 4, 6 or 11 (5 is POST /v1/enhanced_kyc, or `kiosk-agent ekyc`)"))?;
+    let job_type = JobType::from_code(jt).filter(|t| t.has_images()).ok_or_else(|| {
+        bad("job_type", "must be 1, 2, 4, 6 or 11 (5 is POST /v1/enhanced_kyc, or `kiosk-agent ekyc`)")
+    })?;
     let (user_id, job_id) = user_and_job(body)?;
     let mut extra = BTreeMap::new();
     if let Some(pp) = body.get("partner_params").filter(|v| !v.is_null()) {
@@ -682,6 +686,14 @@ pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
                 ),
                 // Sent, Smile ID not answered yet: what a queued job says then.
                 Some(None) => reply(Ok::<_, Refusal>(json!({"job_id": id, "job_type": 5, "stage": "uploaded"})), 200),
+                None if b.job_gone(id) => reply(
+                    Err::<Record, _>(Refusal::coded(
+                        404,
+                        "job_gone",
+                        format!("job {id} is no longer on this kiosk: it was purged, or removed after its result was kept its time (queue settings)"),
+                    )),
+                    200,
+                ),
                 None => reply(found(None::<Record>, "job"), 200),
             },
         },

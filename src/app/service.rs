@@ -232,6 +232,10 @@ impl Backend for Service {
         self.queue.get(job_id).ok()
     }
 
+    fn job_gone(&self, job_id: &str) -> bool {
+        matches!(self.queue.check_new_job_id(job_id), Err(QueueError::Reused(_)))
+    }
+
     fn enhanced_kyc_answer(&self, job_id: &str) -> Option<Option<EnhancedKycAnswer>> {
         let mut kept = self.ekyc_answers.lock().unwrap_or_else(|e| e.into_inner());
         kept.retain(|(at, _, a)| a.is_none() || at.elapsed() < EKYC_ANSWER_KEPT);
