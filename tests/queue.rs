@@ -285,6 +285,9 @@ fn a_job_captured_on_a_slow_clock_is_not_old_when_the_clock_is_fixed() {
     q.enqueue(&job("slow", "m")).unwrap();
     clock.advance(2 * HOUR);
     clock.jump(30 * DAY); // NTP sets the clock right
+                          // Before Smile ID confirms it, the fleet's "oldest job waiting" (KioskJobsWaiting) already
+                          // goes by the boot clock: 2 h, not 30 days.
+    assert_eq!(q.stats().unwrap().oldest_undelivered_at, Some(T0));
     q.confirm_clock();
     let h = q.housekeeping().unwrap();
     assert_eq!((h.dated, h.expired), (1, 0), "{h:?}");

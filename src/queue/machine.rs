@@ -228,11 +228,21 @@ impl Record {
         if self.aged_from.is_some() {
             return false;
         }
-        // An interval longer than this boot has lasted is not one (a faked or broken clock).
-        let elapsed =
-            self.created_boot.as_ref().and_then(|b| boot_now.since(b)).filter(|d| (0..=boot_now.ms).contains(d));
-        self.aged_from = Some(trusted_now - elapsed.unwrap_or(0));
+        self.aged_from = Some(trusted_now - self.boot_age(boot_now).unwrap_or(0));
         true
+    }
+
+    /// When the job was captured, as far as can be shown at `wall_now`: by a confirmed clock
+    /// once one has dated it; until then by the boot clock on the capture's own boot, and
+    /// across a reboot from now. A wall clock that was slow at capture cannot make it old.
+    pub fn captured_by(&self, wall_now: i64, boot_now: &BootStamp) -> i64 {
+        self.aged_from.unwrap_or_else(|| wall_now - self.boot_age(boot_now).unwrap_or(0))
+    }
+
+    /// Milliseconds since capture by the boot clock, on the capture's own boot. An interval
+    /// longer than this boot has lasted is not one (a faked or broken clock).
+    fn boot_age(&self, boot_now: &BootStamp) -> Option<i64> {
+        self.created_boot.as_ref().and_then(|b| boot_now.since(b)).filter(|d| (0..=boot_now.ms).contains(d))
     }
 
     /// Applies `event` at `now`; an impossible transition leaves the record untouched.

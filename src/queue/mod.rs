@@ -1578,12 +1578,12 @@ impl Queue {
         let mut s = QueueStats { free_bytes: free_bytes(&self.dir), ..Default::default() };
         let records = self.list()?;
         s.unreadable = self.jobs.len().saturating_sub(records.len());
+        let (wall, boot) = (self.clock.wall_ms(), self.clock.boot());
         for r in records {
             s.pending += r.stage.is_pending() as usize;
             if matches!(r.stage, Stage::Queued | Stage::Prepped) {
-                // Captured when a confirmed clock dates it, once one has: the kiosk's own clock
-                // at capture may have been wrong.
-                let at = r.aged_from.unwrap_or(r.created_at);
+                // The kiosk's own clock at capture may have been wrong.
+                let at = r.captured_by(wall, &boot);
                 let t = s.oldest_undelivered_at.map_or(at, |t| t.min(at));
                 s.oldest_undelivered_at = Some(t);
             }
