@@ -1222,8 +1222,8 @@ impl Config {
         {
             return Err(invalid(
                 "smileid.environment",
-                "has a user name or password in it (user:password@host); remove them: kiosk.toml is readable by every \
-                 user, and the host is named in logs and health. A gateway that needs a login belongs in front of the \
+                "has a user name or password in it (user:password@host); remove them: kiosk.toml is read by the kiosk's \
+                 staff and copied into backups, and the host is named in logs and health. A gateway that needs a login belongs in front of the \
                  kiosk's network, not in its URL"
                     .to_string(),
             ));

@@ -301,9 +301,9 @@ fn reason(status: u16) -> &'static str {
     }
 }
 
-/// Writes `resp`; `keep_alive` is `None` when the connection is closed after it, else how long
-/// (s) an idle one is kept for its next request, if that is bounded.
-/// Writes `resp`; its body only if `body` (not for a HEAD, whose answer has none: RFC 9110).
+/// Writes `resp`, its body only if `body` (not for a HEAD, whose answer has none: RFC 9110);
+/// `keep_alive` is `None` when the connection is closed after it, else how long (s) an idle one
+/// is kept for its next request, if that is bounded.
 fn write_response(
     w: &mut impl Write,
     resp: &Response,

@@ -1068,9 +1068,9 @@ fn run(cli: Cli) -> Result<()> {
                     // The queue was free: no service holds it, and the link is as last seen. A
                     // script reading `problems` finds the stopped service first.
                     let mut problems = vec!["service_stopped"];
-                    if counts.quarantined > 0 {
-                        problems.push("quarantined_jobs");
-                    }
+                    let last_link = serde_json::from_value::<kiosk_agent::uplink::service::LinkState>(link.clone());
+                    problems.extend(last_link.ok().as_ref().and_then(kiosk_agent::app::service::link_problem));
+                    problems.extend(kiosk_agent::app::service::queue_problem(&counts, &c.queue));
                     let mut v =
                         serde_json::json!({"uplink": link, "queue": stats, "service": "stopped", "problems": problems});
                     if let Some(k) = &queue.report.key_problem {

@@ -170,6 +170,31 @@ fn a_job_id_prepared_by_someone_else_fails_with_2215_and_is_not_taken_over() {
     assert_eq!(counts(&sb, "taken"), (1, 0), "the agent must not prepare again with retry: true");
 }
 
+/// A job Smile ID refuses, retried by an operator and refused again, is one refused job for
+/// the fleet (KioskJobsRefused counts them), not one per retry.
+#[test]
+fn a_job_refused_again_after_a_retry_is_counted_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let sb = sandbox(dir.path());
+    let http = client(&sb);
+    let cfg = SubmitConfig::new(PARTNER_ID, &sb.base_url, ResponseCheck::Key(key()));
+    let mut other = Submission::new(job(JobType::BiometricKyc, "taken-2"), cfg.clone()).unwrap();
+    sb.api.inject(Endpoint::Upload, Fault::Status(500));
+    let quick = RetryPolicy { max_failures: 1, ..policy() };
+    assert!(drive(&mut other, &http, &signer(), &quick, |_, _| Ok(())).is_err());
+    let queue = queue(dir.path());
+    queue.enqueue(&job(JobType::BiometricKyc, "taken-2")).unwrap();
+    let signer = signer();
+    let mut up = Uplink::new(&queue, &http, &signer, cfg, UplinkSettings::default());
+    for round in 1..=3 {
+        up.pass(|_, _| {}).unwrap();
+        let r = queue.get("taken-2").unwrap();
+        assert_eq!((r.stage, r.refusals), (Stage::Failed, round), "{r:?}");
+        assert_eq!(up.metrics.jobs_refused.load(Ordering::Relaxed), 1, "round {round}");
+        queue.retry("taken-2").unwrap();
+    }
+}
+
 /// The same, when our own first prep's answer was lost (so the next 2215 might be ours): the
 /// agent asks job_status for this job's user before flagging a retry, finds no such job, and
 /// fails the job saying why, with none of this person's photos sent into the other job.
@@ -272,8 +297,8 @@ fn an_idle_kiosk_sees_its_link_return_and_a_refused_key_at_once() {
 }
 
 /// A Wi-Fi login page (or a proxy) answering 200 with HTML in Smile ID's place: the link is down,
-/// saying so, not up; a job's own prep that meets it pauses uploads with the job kept, not
-/// failed; once the page is gone the job goes up, once.
+/// saying so, not up; a job's own prep that meets it (a page come after the check) finds the
+/// link down too, the job kept, not failed; once the page is gone the job goes up, once.
 #[test]
 fn a_wifi_login_page_answering_200_is_not_taken_for_smile_ids_api() {
     let dir = tempfile::tempdir().unwrap();
@@ -283,16 +308,18 @@ fn a_wifi_login_page_answering_200_is_not_taken_for_smile_ids_api() {
     queue.enqueue(&job(JobType::BiometricKyc, "portal-1")).unwrap();
     let signer = signer();
     let cfg = SubmitConfig::new(PARTNER_ID, &sb.base_url, ResponseCheck::Key(key()));
-    let settings = UplinkSettings { paused_retry_secs: 1, ..UplinkSettings::default() };
+    let settings = UplinkSettings { base_backoff_secs: 0, ..UplinkSettings::default() };
     let mut up = Uplink::new(&queue, &http, &signer, cfg, settings);
     sb.api.inject(Endpoint::ValidDocuments, Fault::Status(200));
     up.pass(|_, _| {}).unwrap();
     assert!(matches!(&up.link, LinkState::Down { error } if error.contains("Wi-Fi login")), "{:?}", up.link);
     assert!(sb.api.records().is_empty(), "a job was sent past the page");
-    // The credentials check passes, but the job's prep meets the page.
-    sb.api.inject(Endpoint::PrepUpload, Fault::Status(200));
+    // The credentials check passes, but the job's prep meets the page, as often as a pass tries.
+    for _ in 0..3 {
+        sb.api.inject(Endpoint::PrepUpload, Fault::Status(200));
+    }
     up.pass(|_, _| {}).unwrap();
-    assert!(matches!(&up.link, LinkState::Paused { error, .. } if error.contains("Wi-Fi login")), "{:?}", up.link);
+    assert!(matches!(&up.link, LinkState::Down { error } if error.contains("Wi-Fi login")), "{:?}", up.link);
     assert_eq!(sb.api.pending_faults(), 0);
     let rec = queue.get("portal-1").unwrap();
     assert!(rec.stage.is_pending(), "kept, not failed: {:?}", rec.stage);

@@ -1,6 +1,6 @@
 //! Who may do what on the control socket. The peer's uid and groups come from the kernel
-//! (`SO_PEERCRED`), not from anything the client says, and are matched against `[api] operators`
-//! and `[api] admins`. Also the Enhanced KYC rate limit: each lookup costs the partner money.
+//! (`SO_PEERCRED`, `SO_PEERGROUPS`) and the group database, not from anything the client says,
+//! and are matched against `[api] operators` and `[api] admins`. Also the Enhanced KYC rate limit: each lookup costs the partner money.
 
 use std::time::{Duration, Instant};
 

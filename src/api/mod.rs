@@ -19,7 +19,7 @@
 //! field (and a `code` where two refusals share a status). Every text has a length cap and no control or bidi-override characters; bodies have
 //! a cap per route ([`body_limit`]). Each route needs a role ([`required_role`]): health is
 //! open to any peer that can connect; sessions and a job's own result need `operate`;
-//! everything else `administer` (see [`access`]). The routing is pure ([`route`] over a
+//! everything else `administer` (see [`access`]); a path that names nothing is a 404 whoever asks. The routing is pure ([`route`] over a
 //! [`Backend`], for one [`Caller`]), so it is fuzzed without devices.
 
 pub mod access;
@@ -690,7 +690,7 @@ pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
                     Err::<Record, _>(Refusal::coded(
                         404,
                         "job_gone",
-                        format!("job {id} is no longer on this kiosk: it was purged, or removed after its result was kept its time (queue settings)"),
+                        format!("job {id} is no longer on this kiosk: it was purged, or removed after its result was kept its time (queue settings), or it was an Enhanced KYC lookup whose answer is kept 10 minutes"),
                     )),
                     200,
                 ),

@@ -125,16 +125,6 @@ impl Backend for Service {
         let job_id = &req.job_id;
         // Refused before the person spends two minutes at the camera, not when the job is saved.
         self.queue.check_new_job_id(job_id).map_err(queue_refusal)?;
-        // Nor taken by an Enhanced KYC lookup under way. Held until the session is started, so
-        // a lookup asked for meanwhile finds the session's job_id taken (`enhanced_kyc`).
-        let lookups = self.ekyc_answers.lock().unwrap_or_else(|e| e.into_inner());
-        if lookups.iter().any(|(_, id, _)| id == job_id) {
-            return Err(Refusal::coded(
-                409,
-                "job_id_used",
-                format!("job_id {job_id} is an Enhanced KYC lookup's; a session needs a new job_id"),
-            ));
-        }
         if self.display_missing() {
             let missing = self.config.display.screen_missing_why().unwrap_or_else(|| "the screen is missing".into());
             let why = format!(
@@ -157,6 +147,16 @@ impl Backend for Service {
             return Err(Refusal::coded(503, "camera_missing", why));
         }
         let (owner, job_id) = (req.owner, req.job_id.clone());
+        // Nor taken by an Enhanced KYC lookup under way. Held until the session is started, so
+        // a lookup asked for meanwhile finds the session's job_id taken (`enhanced_kyc`).
+        let lookups = self.ekyc_answers.lock().unwrap_or_else(|e| e.into_inner());
+        if lookups.iter().any(|(_, id, _)| *id == job_id) {
+            return Err(Refusal::coded(
+                409,
+                "job_id_used",
+                format!("job_id {job_id} is an Enhanced KYC lookup's; a session needs a new job_id"),
+            ));
+        }
         let started = self.sessions.start(req);
         drop(lookups);
         match started {
@@ -173,7 +173,9 @@ impl Backend for Service {
                     Some(v) if v.owner.is_some() && v.owner != owner => {
                         "another host application's session is running on this kiosk; try again when it ends".into()
                     }
-                    _ => e.to_string(),
+                    Some(v) if v.owner.is_none() || v.owner == owner => e.to_string(),
+                    // Ended in between, or another's: no id.
+                    _ => "a session is running on this kiosk; try again when it ends".into(),
                 };
                 Err(Refusal::coded(409, "session_running", msg))
             }
@@ -366,30 +368,20 @@ impl Backend for Service {
     fn health(&self) -> Health {
         let link = self.link();
         let stats = self.queue.stats();
-        let mut problems: Vec<&'static str> = Vec::new();
-        match link {
-            LinkState::Paused { .. } => problems.push("paused"),
-            LinkState::ClockWrong { .. } => problems.push("clock_wrong"),
-            LinkState::Down { .. } => problems.push("link_down"),
-            LinkState::Up | LinkState::Unknown => {}
-        }
+        let mut problems: Vec<&'static str> = link_problem(&link).into_iter().collect();
         if self.display_missing() {
             problems.push("display_missing");
         }
         if self.camera_missing() {
             problems.push("camera_missing");
         }
+        match &stats {
+            Ok(s) => problems.extend(queue_problem(s, &self.config.queue)),
+            Err(_) => problems.push("queue_unreadable"),
+        }
+        // Last: it stops nothing at the kiosk, only the fleet's view of it.
         if self.metrics_unserved.load(Ordering::Relaxed) {
             problems.push("metrics_not_served");
-        }
-        let room = self.config.queue.min_free_bytes + crate::queue::TYPICAL_JOB_BYTES;
-        match &stats {
-            Ok(s) if s.free_bytes.is_some_and(|f| f < room) || s.holding_images >= self.config.queue.max_jobs => {
-                problems.push("storage_low")
-            }
-            Ok(s) if s.quarantined > 0 => problems.push("quarantined_jobs"),
-            Ok(_) => {}
-            Err(_) => problems.push("queue_unreadable"),
         }
         // "ok", or the first problem by how much it stops: nothing captured, nothing sent, less.
         Health {
@@ -408,6 +400,29 @@ impl Backend for Service {
 
     fn metrics(&self) -> String {
         crate::metrics::expose(&self.metrics, &self.identity, crate::VERSION)
+    }
+}
+
+/// The link's problem as health and `status` name it.
+pub fn link_problem(link: &LinkState) -> Option<&'static str> {
+    match link {
+        LinkState::Paused { .. } => Some("paused"),
+        LinkState::ClockWrong { .. } => Some("clock_wrong"),
+        LinkState::Down { .. } => Some("link_down"),
+        LinkState::Up | LinkState::Unknown => None,
+    }
+}
+
+/// The queue's problem as health and `status` name it: too little room for a job, or a damaged
+/// one set aside.
+pub fn queue_problem(s: &crate::queue::QueueStats, q: &crate::queue::QueueSettings) -> Option<&'static str> {
+    let room = q.min_free_bytes + crate::queue::TYPICAL_JOB_BYTES;
+    if s.free_bytes.is_some_and(|f| f < room) || s.holding_images >= q.max_jobs {
+        Some("storage_low")
+    } else if s.quarantined > 0 {
+        Some("quarantined_jobs")
+    } else {
+        None
     }
 }
 

@@ -1,4 +1,4 @@
-//! `/metrics` over TCP for Prometheus (`[metrics] listen`): HTTP/1.1, GET only, a few scrapes
+//! `/metrics` over TCP for Prometheus (`[metrics] listen`): HTTP/1.1, GET (and HEAD) only, a few scrapes
 //! at a time. Plain on a management VPN or loopback address; over TLS with client certificates
 //! (`tls_cert`, `tls_key`, `client_ca`) for scrapes that cross the internet, where only a
 //! Prometheus holding a certificate from the fleet's own CA gets an answer.
@@ -19,8 +19,9 @@ use crate::httpd::{Handler, Limits, Request, Response};
 /// stalls a TLS handshake without a certificate), and such connections must not shut
 /// Prometheus out until their deadlines pass.
 const MAX_CONNECTIONS: usize = 8;
-/// A connection this young is not closed for another peer's newcomer: under a flood of
-/// connections, the newcomer is refused instead, and a scrape that just got in is answered.
+/// A connection this young is not closed for another peer's newcomer, unless its own peer holds
+/// more than a fair share (see `busiest`): under a flood of connections, the newcomer is
+/// refused instead, and a scrape that just got in is answered.
 const SHIELDED: Duration = Duration::from_secs(1);
 /// Places one peer address may hold: a newcomer beyond them closes that peer's own oldest, so
 /// one client opening connections fast cannot fill every place with young ones.
@@ -316,29 +317,32 @@ mod tests {
         let stop = Arc::new(AtomicBool::new(false));
         let addr = serve("127.0.0.1:0", None, || "kiosk_up 1\n".to_string(), stop.clone()).unwrap();
         let flooding = Arc::new(AtomicBool::new(true));
-        // One peer, and two together (each within its own share of the places).
-        let floods: Vec<_> = [[127, 0, 0, 1], [127, 0, 0, 3], [127, 0, 0, 4]]
-            .into_iter()
-            .map(|from| {
-                let flooding = flooding.clone();
-                std::thread::spawn(move || {
-                    let mut held = Vec::new();
-                    while flooding.load(Ordering::Relaxed) {
-                        held.push(connect_from(from, addr));
-                        held.drain(..held.len().saturating_sub(100));
-                        std::thread::sleep(Duration::from_millis(2));
-                    }
-                })
+        let flood = |from: [u8; 4]| {
+            let flooding = flooding.clone();
+            std::thread::spawn(move || {
+                let mut held = Vec::new();
+                while flooding.load(Ordering::Relaxed) {
+                    held.push(connect_from(from, addr));
+                    held.drain(..held.len().saturating_sub(100));
+                    std::thread::sleep(Duration::from_millis(2));
+                }
             })
-            .collect();
-        std::thread::sleep(Duration::from_millis(500));
-        for _ in 0..5 {
-            let mut s = connect_from([127, 0, 0, 2], addr);
-            s.write_all(b"GET /metrics HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n").unwrap();
-            let mut out = String::new();
-            let _ = s.read_to_string(&mut out);
-            assert!(out.starts_with("HTTP/1.1 200") && out.ends_with("kiosk_up 1\n"), "{out:?}");
-        }
+        };
+        let scrapes = || {
+            std::thread::sleep(Duration::from_millis(500));
+            for _ in 0..5 {
+                let mut s = connect_from([127, 0, 0, 2], addr);
+                s.write_all(b"GET /metrics HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n").unwrap();
+                let mut out = String::new();
+                let _ = s.read_to_string(&mut out);
+                assert!(out.starts_with("HTTP/1.1 200") && out.ends_with("kiosk_up 1\n"), "{out:?}");
+            }
+        };
+        // One peer alone, then three together (each within its own share of the places).
+        let mut floods = vec![flood([127, 0, 0, 1])];
+        scrapes();
+        floods.extend([flood([127, 0, 0, 3]), flood([127, 0, 0, 4])]);
+        scrapes();
         flooding.store(false, Ordering::Relaxed);
         for f in floods {
             f.join().unwrap();

@@ -159,7 +159,7 @@ pub struct Registry {
     pub jobs_captured: AtomicU64,
     pub jobs_delivered: AtomicU64,
     pub jobs_quarantined: AtomicU64,
-    jobs_refused: AtomicU64,
+    pub jobs_refused: AtomicU64,
     /// Codes, then "none" and "other".
     failed_by_code: Mutex<Vec<(String, u64)>>,
     /// Smile ID's results: jobs it processed with `job_success` false, and true.
@@ -432,7 +432,11 @@ pub fn expose(r: &Registry, who: &Identity, version: &str) -> String {
         "When Smile ID last took a job (Unix time; 0: not since start).",
         r.last_upload.load(Relaxed) as f64,
     );
-    r.upload_seconds.write(&mut out, "kiosk_upload_duration_seconds", "Time to deliver a job, upload and result.");
+    r.upload_seconds.write(
+        &mut out,
+        "kiosk_upload_duration_seconds",
+        "Time to deliver a job: from its attempt's start until its zip landed.",
+    );
     r.capture_seconds.write(&mut out, "kiosk_capture_duration_seconds", "Time a person spent in a completed session.");
     r.job_bytes.write(&mut out, "kiosk_job_size_bytes", "Size of each captured job's bundle.");
     r.frame_sharpness.write(&mut out, "kiosk_camera_sharpness", "Sharpness of the face in accepted selfies.");

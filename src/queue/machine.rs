@@ -185,6 +185,10 @@ pub struct Record {
     /// The uid of the control-API peer whose session made the job; operators read only theirs.
     #[serde(default)]
     pub owner: Option<u32>,
+    /// Times Smile ID refused the job for good; an operator's retry does not clear it, so the
+    /// fleet counts a job refused again after a retry once.
+    #[serde(default)]
+    pub refusals: u32,
 }
 
 impl Record {
@@ -211,6 +215,7 @@ impl Record {
             created_boot: None,
             quarantined_from: None,
             owner: None,
+            refusals: 0,
         }
     }
 
@@ -279,6 +284,7 @@ impl Record {
                 self.next_attempt_at = now.saturating_add(backoff_ms as i64);
             }
             (Queued | Prepped | Uploaded, Event::Refused { code, error }) => {
+                self.refusals = self.refusals.saturating_add(1);
                 self.stage = Failed;
                 self.last_code = code;
                 self.last_error = Some(error);

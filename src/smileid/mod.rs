@@ -81,8 +81,9 @@ pub fn credentials_refused(status: u16, body: &[u8]) -> Option<ApiError> {
 }
 
 /// A 2xx answer that is not even the start of a JSON object: a page from something between the
-/// kiosk and Smile ID (a Wi-Fi login page, a proxy), classed [`wire::RetryClass::Misdirected`].
-/// An answer cut short mid-JSON is not one (that is the network's, and retried).
+/// kiosk and Smile ID (a Wi-Fi login page, a proxy), classed [`wire::RetryClass::Misdirected`];
+/// the uplink takes it for the link down. An answer cut short mid-JSON is not one (that is the
+/// network's, and retried).
 pub fn not_smile_ids(status: u16, body: &[u8]) -> Option<ApiError> {
     let json = body.trim_ascii_start().starts_with(b"{");
     ((200..300).contains(&status) && !json).then(|| ApiError::from_response(status, body))

@@ -245,6 +245,12 @@ impl SubmitError {
     }
 }
 
+/// A page answering in Smile ID's place (a Wi-Fi login, a proxy): Smile ID was not reached, as
+/// when the network fails, so the job waits with the link down rather than uploads paused.
+fn not_reached(page: ApiError) -> SubmitError {
+    SubmitError::Transport(page.message)
+}
+
 #[derive(Debug, Clone)]
 enum Step {
     /// `upload`: the prep answer of a PUT cut off in this process, to PUT again if it did not land.
@@ -523,7 +529,7 @@ impl Submission {
                     return self.prep_refused(ApiError::from_response(resp.status, &resp.body));
                 }
                 if let Some(page) = super::not_smile_ids(resp.status, &resp.body) {
-                    return Err(page.into());
+                    return Err(not_reached(page));
                 }
                 let prep: PrepUploadResponse = serde_json::from_slice(&resp.body)
                     .map_err(|e| SubmitError::BadResponse { what: "prep_upload", detail: e.to_string() })?;
@@ -610,7 +616,7 @@ impl Submission {
 
     fn read_status(&self, body: &[u8]) -> Result<JobStatusResponse, SubmitError> {
         if let Some(page) = super::not_smile_ids(200, body) {
-            return Err(page.into());
+            return Err(not_reached(page));
         }
         let status: JobStatusResponse = serde_json::from_slice(body)
             .map_err(|e| SubmitError::BadResponse { what: "job_status", detail: e.to_string() })?;

@@ -235,14 +235,15 @@ pub fn quoted(text: &str) -> String {
     }
 }
 
-/// Runs of base64 or hex characters at least this long, with letters and digits both, are taken
-/// for secrets: a request's signature (44), an API key, a bearer token. Words, job ids (in parts
-/// between their hyphens) and numbers are shorter or not so mixed.
-const TOKEN_CHARS: usize = 24;
+/// Runs of base64 or hex characters (%-escapes included, as a URL-encoded signature has them) at
+/// least this long, with letters and digits both, are taken for secrets: a request's signature
+/// (44), a SHA-256 (64), a bearer token. Words, ids (a database's 24, a UUID's parts, a job_id's
+/// parts between its hyphens) and numbers are shorter or not so mixed.
+const TOKEN_CHARS: usize = 32;
 
 /// `text` with every token-shaped run replaced by "[redacted]".
 fn without_tokens(text: &str) -> String {
-    let in_token = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=');
+    let in_token = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '%');
     let (mut out, mut run) = (String::with_capacity(text.len()), String::new());
     let flush = |out: &mut String, run: &mut String| {
         let mixed = run.chars().any(|c| c.is_ascii_digit()) && run.chars().any(|c| c.is_ascii_alphabetic());
@@ -275,10 +276,15 @@ mod tests {
         assert!(!e.message.contains("GarTCb4B3") && e.message.contains("[redacted]"), "{}", e.message);
         assert!(e.message.contains("not authorized"), "{}", e.message);
         assert_eq!(quoted("bearer 0123456789abcdef0123456789abcdef"), "bearer [redacted]");
+        assert_eq!(
+            quoted("signature: GarTCb4B3MAA6iPEq5IG2pZ7%2BMPpfyK7iDFwqUuqyAQ%3D, t=1"),
+            "signature: [redacted], t=1"
+        );
         // What Smile ID says about a job stays whole.
         for plain in [
             "Job already exists. Did you mean to set the retry flag to true?",
             "Invalid job_id kiosk-1796487742757-c47892cd2873",
+            "No job 65f0c1a2b3c4d5e6f7a8b9c0 for user 5d1b2c3a-9e8f-4a7b-8c6d-1e2f3a4b5c6d",
             "Unauthorized partner 1234567",
             "https://testapi.smileidentity.com/v1/upload",
         ] {

@@ -408,12 +408,14 @@ impl<'a> Uplink<'a> {
             // Saved before the request leaves: after a crash, the next try knows what may have
             // reached Smile ID (a 2215 is ours; a PUT may have landed).
             if *progress != rec.progress {
-                landed(&rec.progress, progress);
+                let before = rec.progress.clone();
                 if let Err(e) = self.queue.apply(rec, QEvent::Progress(progress.clone())) {
                     let why = e.to_string();
                     save_err = Some(e);
                     return Err(why);
                 }
+                // Once saved: a landing not saved is found again, and counted, by the next try.
+                landed(&before, progress);
             }
             on_event(rec, ev);
             Ok(())
@@ -422,8 +424,9 @@ impl<'a> Uplink<'a> {
             return Err(e);
         }
         if *sub.progress() != rec.progress {
-            landed(&rec.progress, sub.progress());
+            let before = rec.progress.clone();
             self.queue.apply(rec, QEvent::Progress(sub.progress().clone()))?;
+            landed(&before, sub.progress());
         }
         let backoff = self.per_job_backoff(rec);
         let (outcome, stop) = match result {
@@ -493,8 +496,11 @@ impl<'a> Uplink<'a> {
         if let Ok(Outcome::Completed(s)) = &outcome {
             self.metrics.job_result(s.job_success);
         }
+        // Counted once per job: one refused again after an operator's retry is not a new one.
         if let Ok(Outcome::Failed(e)) = &outcome {
-            self.metrics.job_failed(e.code.as_deref());
+            if rec.refusals == 1 {
+                self.metrics.job_failed(e.code.as_deref());
+            }
         }
         Ok((Delivered { record: rec.clone(), outcome }, stop))
     }
