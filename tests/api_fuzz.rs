@@ -208,4 +208,7 @@ fn an_operator_reads_only_its_own_jobs_and_administers_nothing() {
         }
     }
     assert!(error_of(&route(&Fake, &op, &get("//v1/sessions"))).contains("trailing"));
+    // Nor is a method no endpoint takes: 405 for everyone.
+    let wrong = Request { method: "DELETE".into(), ..get("/v1/jobs") };
+    assert_eq!((route(&Fake, &op, &wrong).status, route(&Fake, &ADMIN, &wrong).status), (405, 405));
 }

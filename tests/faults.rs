@@ -323,13 +323,25 @@ fn a_wifi_login_page_answering_200_is_not_taken_for_smile_ids_api() {
     assert_eq!(sb.api.pending_faults(), 0);
     let rec = queue.get("portal-1").unwrap();
     assert!(rec.stage.is_pending(), "kept, not failed: {:?}", rec.stage);
-    let t = std::time::Instant::now();
-    while queue.get("portal-1").unwrap().stage.is_pending() {
-        assert!(t.elapsed() < Duration::from_secs(20), "never delivered: {:?}", queue.get("portal-1").unwrap());
-        std::thread::sleep(Duration::from_millis(200));
-        up.pass(|_, _| {}).unwrap();
-    }
-    assert_eq!(counts(&sb, "portal-1"), (1, 1));
+    let deliver = |up: &mut Uplink, id: &str| {
+        let t = std::time::Instant::now();
+        while queue.get(id).unwrap().stage.is_pending() {
+            assert!(t.elapsed() < Duration::from_secs(20), "never delivered: {:?}", queue.get(id).unwrap());
+            std::thread::sleep(Duration::from_millis(200));
+            up.pass(|_, _| {}).unwrap();
+        }
+        assert_eq!(counts(&sb, id), (1, 1), "{id}: (preps, zips received)");
+    };
+    deliver(&mut up, "portal-1");
+    // A page answering the zip's PUT took the zip, not storage: not counted as landed, asked
+    // about, and sent again to storage.
+    queue.enqueue(&job(JobType::BiometricKyc, "portal-2")).unwrap();
+    sb.api.inject(Endpoint::Upload, Fault::Status(200));
+    let landed = up.metrics.jobs_delivered.load(Ordering::Relaxed);
+    up.pass(|_, _| {}).unwrap();
+    assert_eq!(sb.api.pending_faults(), 0);
+    deliver(&mut up, "portal-2");
+    assert_eq!(up.metrics.jobs_delivered.load(Ordering::Relaxed), landed + 1);
 }
 
 /// A job whose zip landed but whose result did not come in that attempt (the link went as it

@@ -358,6 +358,21 @@ fn shape(path: &str) -> Vec<String> {
     segments(path).unwrap_or_else(|| path.trim_end_matches('/').split('/').skip(1).map(String::from).collect())
 }
 
+/// The method is one the endpoint at `parts` takes.
+fn allowed(method: &str, parts: &[&str]) -> bool {
+    matches!(
+        (method, parts),
+        ("POST" | "GET", ["v1", "sessions"])
+            | ("GET", ["v1", "sessions", _])
+            | ("POST", ["v1", "sessions", _, "consent" | "cancel"])
+            | ("GET", ["v1", "jobs"])
+            | ("GET" | "DELETE", ["v1", "jobs", _])
+            | ("POST", ["v1", "jobs", _, "retry" | "restore"])
+            | ("POST", ["v1", "enhanced_kyc"])
+            | ("GET", ["v1", "health"] | ["metrics"])
+    )
+}
+
 /// The path names an endpoint (with some method).
 fn endpoint(parts: &[&str]) -> bool {
     matches!(
@@ -375,12 +390,13 @@ fn endpoint(parts: &[&str]) -> bool {
 }
 
 /// The role a request needs; `None` for health, which any peer may read, and for a path that
-/// names nothing (answered 404 whoever asks: a typo is not a reason to grant a role).
+/// names nothing or a method its endpoint does not take (answered 404 or 405 whoever asks: a
+/// typo is not a reason to grant a role).
 pub fn required_role(req: &Request) -> Option<Role> {
     let seg = shape(&req.path);
     let parts: Vec<&str> = seg.iter().map(String::as_str).collect();
     match (req.method.as_str(), parts.as_slice()) {
-        (_, p) if !endpoint(p) => None,
+        (m, p) if !allowed(m, p) => None,
         (_, ["v1", "health"]) => None,
         (_, ["v1", "sessions", ..]) | ("GET", ["v1", "jobs", _]) => Some(Role::Operate),
         _ => Some(Role::Administer),

@@ -146,7 +146,7 @@ impl Backend for Service {
             crate::log::warn(&why, &[]);
             return Err(Refusal::coded(503, "camera_missing", why));
         }
-        let (owner, job_id) = (req.owner, req.job_id.clone());
+        let (owner, job_id, user_id) = (req.owner, req.job_id.clone(), req.user_id.clone());
         // Nor taken by an Enhanced KYC lookup under way. Held until the session is started, so
         // a lookup asked for meanwhile finds the session's job_id taken (`enhanced_kyc`).
         let lookups = self.ekyc_answers.lock().unwrap_or_else(|e| e.into_inner());
@@ -165,7 +165,7 @@ impl Backend for Service {
                 let running = self.sessions.active().and_then(|id| self.sessions.view(&id));
                 let msg = match running {
                     // The same request sent again (its answer lost): the session it started.
-                    Some(v) if v.job_id == job_id && v.owner == owner => format!(
+                    Some(v) if v.job_id == job_id && v.user_id == user_id && v.owner == owner => format!(
                         "the session for job_id {job_id} is already running: {} (this request sent again?); read it at GET /v1/sessions/{}",
                         v.session_id, v.session_id
                     ),

@@ -80,12 +80,16 @@ pub fn credentials_refused(status: u16, body: &[u8]) -> Option<ApiError> {
     names_credentials.then_some(ApiError { class: wire::RetryClass::AuthPause, ..e })
 }
 
-/// A 2xx answer that is not even the start of a JSON object: a page from something between the
-/// kiosk and Smile ID (a Wi-Fi login page, a proxy), classed [`wire::RetryClass::Misdirected`];
-/// the uplink takes it for the link down. An answer cut short mid-JSON is not one (that is the
-/// network's, and retried).
+/// A 2xx answer that is not even the start of a JSON object, or a redirect (Smile ID's API sends
+/// none): a page from something between the kiosk and Smile ID (a Wi-Fi login page, a proxy),
+/// classed [`wire::RetryClass::Misdirected`]; the uplink takes it for the link down. An answer
+/// cut short mid-JSON is not one (that is the network's, and retried).
 pub fn not_smile_ids(status: u16, body: &[u8]) -> Option<ApiError> {
     let json = body.trim_ascii_start().starts_with(b"{");
+    if (300..400).contains(&status) {
+        let message = format!("HTTP {status}, a redirect (a Wi-Fi login page or a proxy?), not Smile ID's answer");
+        return Some(ApiError { status, code: None, message, class: wire::RetryClass::Misdirected });
+    }
     ((200..300).contains(&status) && !json).then(|| ApiError::from_response(status, body))
 }
 
@@ -113,6 +117,8 @@ mod tests {
         assert!(page.message.contains("Wi-Fi login"), "{}", page.message);
         assert!(not_smile_ids(200, br#" {"upload_url": "https://x/"#).is_none(), "cut short: the network's");
         assert!(not_smile_ids(502, b"<html>Bad gateway</html>").is_none(), "not a 2xx: classed as such");
+        let redirect = not_smile_ids(307, b"").expect("Smile ID's API sends no redirect");
+        assert!(redirect.message.contains("redirect") && redirect.class == wire::RetryClass::Misdirected);
     }
 
     #[test]

@@ -471,6 +471,13 @@ impl Submission {
             return Err(SubmitError::Misuse("a response came with no request in flight"));
         }
         self.in_flight = false;
+        // Smile ID's API was not reached: asked again from the same step. (Storage, which takes
+        // the zip, answers otherwise: see `Step::Upload`.)
+        if !matches!(self.step, Step::Upload { .. }) {
+            if let Some(page) = super::not_smile_ids(resp.status, &resp.body) {
+                return Err(not_reached(page));
+            }
+        }
         let ok = (200..300).contains(&resp.status);
         match std::mem::replace(&mut self.step, Step::Prep) {
             Step::Probe { upload } => {
@@ -528,9 +535,6 @@ impl Submission {
                 if !ok {
                     return self.prep_refused(ApiError::from_response(resp.status, &resp.body));
                 }
-                if let Some(page) = super::not_smile_ids(resp.status, &resp.body) {
-                    return Err(not_reached(page));
-                }
                 let prep: PrepUploadResponse = serde_json::from_slice(&resp.body)
                     .map_err(|e| SubmitError::BadResponse { what: "prep_upload", detail: e.to_string() })?;
                 // The zip holds the person's face and ID data: it never goes in plaintext.
@@ -547,6 +551,15 @@ impl Submission {
                 Ok(())
             }
             Step::Upload { prep, signed } => {
+                // Storage answers a PUT with an empty body (or its own XML); a web page is
+                // something between (a Wi-Fi login, a proxy) that took the zip instead: asked
+                // about before the zip is sent again, as a PUT with no answer is.
+                let page = resp.body.windows(5).any(|w| w.eq_ignore_ascii_case(b"<html"));
+                if ok && page {
+                    let desc = ApiError::from_response(resp.status, &resp.body).message;
+                    self.step = Step::Probe { upload: Some(Box::new((prep, signed))) };
+                    return Err(SubmitError::Transport(desc));
+                }
                 if ok {
                     self.progress.uploaded = true;
                     self.step = if self.job.options.return_job_status {
@@ -615,9 +628,6 @@ impl Submission {
     }
 
     fn read_status(&self, body: &[u8]) -> Result<JobStatusResponse, SubmitError> {
-        if let Some(page) = super::not_smile_ids(200, body) {
-            return Err(not_reached(page));
-        }
         let status: JobStatusResponse = serde_json::from_slice(body)
             .map_err(|e| SubmitError::BadResponse { what: "job_status", detail: e.to_string() })?;
         if let ResponseCheck::Key(key) = &self.cfg.response_check {
