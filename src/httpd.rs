@@ -39,6 +39,8 @@ pub struct Response {
     pub wire: Wire,
     /// Sent as `Retry-After` (a 429 or 503).
     pub retry_after_secs: Option<u64>,
+    /// Sent as `Allow` (a 405: the methods the path takes).
+    pub allow: Option<&'static str>,
 }
 
 /// How an answer goes on the wire: whole, or broken on purpose (the sandbox's fault injection).
@@ -96,6 +98,7 @@ impl Response {
             body: serde_json::to_vec(v).unwrap_or_default(),
             wire: Wire::Whole,
             retry_after_secs: None,
+            allow: None,
         }
     }
 
@@ -107,6 +110,7 @@ impl Response {
             body: Vec::new(),
             wire: Wire::Whole,
             retry_after_secs: None,
+            allow: None,
         }
     }
 }
@@ -320,6 +324,9 @@ fn write_response(
     );
     if let Some(secs) = resp.retry_after_secs {
         head += &format!("Retry-After: {secs}\r\n");
+    }
+    if let Some(methods) = resp.allow {
+        head += &format!("Allow: {methods}\r\n");
     }
     // A client told how long an idle connection lasts does not send into one being closed.
     head += &match keep_alive {

@@ -101,6 +101,14 @@ proptest! {
             let v: Value = serde_json::from_slice(&resp.body).unwrap();
             prop_assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()));
         }
+        // A 405 lists the methods the path takes, and each of them is taken.
+        if resp.status == 405 {
+            let allow = resp.allow.expect("a 405 says what is allowed");
+            for m in allow.split(", ").filter(|m| *m != "HEAD") {
+                let other = route(&Fake, &ADMIN, &Request { method: m.into(), ..req.clone() });
+                prop_assert!(other.status != 405, "{m} {} is listed in Allow but refused", req.path);
+            }
+        }
     }
 
     #[test]
@@ -211,4 +219,5 @@ fn an_operator_reads_only_its_own_jobs_and_administers_nothing() {
     // Nor is a method no endpoint takes: 405 for everyone.
     let wrong = Request { method: "DELETE".into(), ..get("/v1/jobs") };
     assert_eq!((route(&Fake, &op, &wrong).status, route(&Fake, &ADMIN, &wrong).status), (405, 405));
+    assert_eq!(route(&Fake, &op, &wrong).allow, Some("GET, HEAD"));
 }

@@ -373,6 +373,17 @@ fn allowed(method: &str, parts: &[&str]) -> bool {
     )
 }
 
+/// The methods the endpoint at `parts` takes, as an `Allow` header lists them (a GET's path takes
+/// a HEAD too).
+fn methods(parts: &[&str]) -> &'static str {
+    match parts {
+        ["v1", "sessions"] => "GET, HEAD, POST",
+        ["v1", "jobs", _] => "GET, HEAD, DELETE",
+        ["v1", "sessions", _, _] | ["v1", "jobs", _, _] | ["v1", "enhanced_kyc"] => "POST",
+        _ => "GET, HEAD",
+    }
+}
+
 /// The path names an endpoint (with some method).
 fn endpoint(parts: &[&str]) -> bool {
     matches!(
@@ -735,8 +746,12 @@ pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
             body: b.metrics().into_bytes(),
             wire: crate::httpd::Wire::Whole,
             retry_after_secs: None,
+            allow: None,
         },
-        (_, p) if endpoint(p) => Response::json(405, &json!({"error": format!("{m} is not allowed on {}", req.path)})),
+        (_, p) if endpoint(p) => Response {
+            allow: Some(methods(p)),
+            ..Response::json(405, &json!({"error": format!("{m} is not allowed on {}; it takes {}", req.path, methods(p))}))
+        },
         _ => {
             // "//v1/…": a base URL written with a trailing slash.
             let hint = if req.path.starts_with("//") { " (a base URL with a trailing \"/\"?)" } else { "" };

@@ -106,9 +106,10 @@ impl<F: Fn() -> String + Send + Sync> Handler for Scrape<F> {
                 body: (self.render)().into_bytes(),
                 wire: Default::default(),
                 retry_after_secs: None,
+                allow: None,
             },
             ("GET", _) => Response::empty(404),
-            _ => Response::empty(405),
+            _ => Response { allow: Some("GET, HEAD"), ..Response::empty(405) },
         }
     }
 

@@ -295,6 +295,7 @@ impl Sandbox {
                 body: page.into_bytes(),
                 wire: Wire::Whole,
                 retry_after_secs: None,
+                allow: None,
             };
         }
         let reply = match (req.method.as_str(), req.path.as_str()) {
