@@ -1215,11 +1215,10 @@ fn check_active(c: &crate::session::CaptureSettings) -> Result<(), ConfigError> 
 impl Config {
     /// The v1 API root for `smileid.environment`.
     pub fn base_url(&self) -> Result<String, ConfigError> {
-        // user:password@ would be kept in a world-readable file and shown in every message that
-        // names the host; not echoed here either.
+        // user:password@ would be kept in the config file and shown in every message that names
+        // the host; not echoed here either.
         let url = self.smileid.environment.as_str();
-        if url.split_once("://").is_some_and(|(_, rest)| rest.split(['/', '?', '#']).next().unwrap_or("").contains('@'))
-        {
+        if crate::uplink::http::has_login(url) {
             return Err(invalid(
                 "smileid.environment",
                 "has a user name or password in it (user:password@host); remove them: kiosk.toml is read by the kiosk's \

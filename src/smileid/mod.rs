@@ -93,6 +93,21 @@ pub fn not_smile_ids(status: u16, body: &[u8]) -> Option<ApiError> {
     ((200..300).contains(&status) && !json).then(|| ApiError::from_response(status, body))
 }
 
+/// An answer to [`credentials_check_request`] that is not Smile ID's: a page or redirect
+/// ([`not_smile_ids`]), or a 2xx without the list Smile ID answers with (a portal's JSON).
+pub fn not_a_credentials_answer(status: u16, body: &[u8]) -> Option<ApiError> {
+    if let Some(page) = not_smile_ids(status, body) {
+        return Some(page);
+    }
+    let listed = serde_json::from_slice::<serde_json::Value>(body).is_ok_and(|v| v.get("valid_documents").is_some());
+    ((200..300).contains(&status) && !listed).then(|| ApiError {
+        status,
+        code: None,
+        message: format!("HTTP {status} with JSON that is not Smile ID's answer"),
+        class: wire::RetryClass::Misdirected,
+    })
+}
+
 /// Reads the synchronous id_verification answer: the result object, or the typed refusal.
 pub fn id_verification_result(status: u16, body: &[u8]) -> Result<serde_json::Value, ApiError> {
     if !(200..300).contains(&status) {
@@ -119,6 +134,10 @@ mod tests {
         assert!(not_smile_ids(502, b"<html>Bad gateway</html>").is_none(), "not a 2xx: classed as such");
         let redirect = not_smile_ids(307, b"").expect("Smile ID's API sends no redirect");
         assert!(redirect.message.contains("redirect") && redirect.class == wire::RetryClass::Misdirected);
+        // The credentials check's answer is Smile ID's list, not any JSON.
+        assert!(not_a_credentials_answer(200, br#"{"valid_documents": []}"#).is_none());
+        assert!(not_a_credentials_answer(200, br#"{"status": "log in first"}"#).is_some());
+        assert!(not_a_credentials_answer(401, br#"{"code": "2205"}"#).is_none(), "a refusal is Smile ID's");
     }
 
     #[test]

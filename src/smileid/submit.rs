@@ -554,8 +554,7 @@ impl Submission {
                 // Storage answers a PUT with an empty body (or its own XML); a web page is
                 // something between (a Wi-Fi login, a proxy) that took the zip instead: asked
                 // about before the zip is sent again, as a PUT with no answer is.
-                let page = resp.body.windows(5).any(|w| w.eq_ignore_ascii_case(b"<html"));
-                if ok && page {
+                if ok && super::wire::is_web_page(&resp.body) {
                     let desc = ApiError::from_response(resp.status, &resp.body).message;
                     self.step = Step::Probe { upload: Some(Box::new((prep, signed))) };
                     return Err(SubmitError::Transport(desc));

@@ -192,8 +192,7 @@ impl ApiError {
             // the request): described, not repeated.
             None if body.iter().all(u8::is_ascii_whitespace) => format!("HTTP {status} with no body"),
             None => {
-                let page = body.windows(5).any(|w| w.eq_ignore_ascii_case(b"<html"));
-                let what = if page { "a web page (a proxy or a Wi-Fi login page?)" } else { "an answer" };
+                let what = if is_web_page(body) { "a web page (a proxy or a Wi-Fi login page?)" } else { "an answer" };
                 format!("HTTP {status} with {what} that is not Smile ID's, of {} bytes", body.len())
             }
         };
@@ -205,6 +204,11 @@ impl ApiError {
         };
         ApiError { status, code, message, class }
     }
+}
+
+/// `body` is an HTML page (a proxy's, a Wi-Fi login's), not an API's answer.
+pub fn is_web_page(body: &[u8]) -> bool {
+    body.windows(5).any(|w| w.eq_ignore_ascii_case(b"<html"))
 }
 
 /// The longest text from another server that is kept (in logs, job records, status, health).

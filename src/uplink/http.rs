@@ -343,9 +343,19 @@ pub fn origin_of(url: &str) -> String {
 /// `host[:port]` of a URL, for error messages that must not echo query strings or a
 /// `user:password@` (the config refuses one; this is the second line).
 pub fn host_of(url: &str) -> String {
-    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
-    let authority = rest.split(['/', '?', '#']).next().unwrap_or("");
+    let authority = authority(url);
     authority.rsplit_once('@').map_or(authority, |(_, host)| host).to_string()
+}
+
+/// The URL carries a `user:password@`.
+pub fn has_login(url: &str) -> bool {
+    authority(url).contains('@')
+}
+
+/// `[user[:password]@]host[:port]` of a URL.
+fn authority(url: &str) -> &str {
+    let rest = url.split_once("://").map(|(_, r)| r).unwrap_or(url);
+    rest.split(['/', '?', '#']).next().unwrap_or("")
 }
 
 #[cfg(test)]
@@ -370,5 +380,6 @@ mod tests {
         // Nor a login, which the config refuses.
         assert_eq!(host_of("https://user:Secret1@gw.example:8443/v1?k=v"), "gw.example:8443");
         assert_eq!(origin_of("https://u:p@api.example/v1"), "https://api.example");
+        assert!(has_login("https://u:p@api.example/v1") && !has_login("https://api.example/v1?to=a@b"));
     }
 }

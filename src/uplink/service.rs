@@ -581,20 +581,8 @@ impl<'a> Uplink<'a> {
                 &[],
             );
         }
-        if let Some(page) = crate::smileid::not_smile_ids(resp.status, &resp.body) {
+        if let Some(page) = crate::smileid::not_a_credentials_answer(resp.status, &resp.body) {
             return Some(page);
-        }
-        // Smile ID's answer is its list; other JSON is something else's (a portal's).
-        let listed =
-            serde_json::from_slice::<serde_json::Value>(&resp.body).is_ok_and(|v| v.get("valid_documents").is_some());
-        if (200..300).contains(&resp.status) && !listed {
-            let message = format!("HTTP {} with JSON that is not Smile ID's answer", resp.status);
-            return Some(crate::smileid::wire::ApiError {
-                status: resp.status,
-                code: None,
-                message,
-                class: crate::smileid::wire::RetryClass::Misdirected,
-            });
         }
         let refused = crate::smileid::credentials_refused(resp.status, &resp.body);
         self.credentials_settled = refused.is_none();
