@@ -73,6 +73,12 @@ pub trait Handler: Send + Sync {
     fn body_limit(&self, _req: &Request) -> usize {
         MAX_BODY
     }
+    /// The answer to `req`, whose body is over [`Handler::body_limit`] and left unread (the
+    /// connection is closed after it): 413 naming the limit, unless the handler has a better
+    /// one (no such endpoint, say).
+    fn too_large(&self, _req: &Request, cap: usize) -> Response {
+        too_large(cap)
+    }
     /// A kept-alive connection now waits for its next request with none of it read: closing it
     /// loses nothing (a client sends again a request whose connection closed unanswered).
     fn at_rest(&self) {}
@@ -163,11 +169,18 @@ impl<S: Write> Write for Timed<S> {
     }
 }
 
+/// 413, naming the endpoint's limit.
+pub fn too_large(cap: usize) -> Response {
+    let why = format!("the request body is larger than this endpoint takes ({cap} bytes); send a smaller one");
+    Response::json(413, &serde_json::json!({"error": why, "code": "too_large"}))
+}
+
 #[derive(Debug)]
 enum ReadError {
     Closed,
     Bad(&'static str),
-    TooLarge(usize),
+    /// The body is over the handler's limit for this request (its headers read, its body not).
+    TooLarge(usize, Box<Request>),
     Io,
     /// The body stopped short of its Content-Length (the peer closed, or its deadline passed).
     Short,
@@ -239,7 +252,7 @@ fn read_request<S: Read + Write, H: Handler + ?Sized>(
     let cap = handler.body_limit(&req);
     let declared: Option<usize> = req.header("content-length").and_then(|l| l.parse().ok());
     if declared.is_some_and(|n| n > cap) {
-        return Err(ReadError::TooLarge(cap));
+        return Err(ReadError::TooLarge(cap, Box::new(req)));
     }
     if req.header("expect").is_some_and(|v| v.eq_ignore_ascii_case("100-continue")) {
         let w = r.get_mut();
@@ -252,7 +265,8 @@ fn read_request<S: Read + Write, H: Handler + ?Sized>(
             let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)
                 .map_err(|_| ReadError::Bad("bad chunk size"))?;
             if size > cap.saturating_sub(req.body.len()) {
-                return Err(ReadError::TooLarge(cap));
+                req.body.clear();
+                return Err(ReadError::TooLarge(cap, Box::new(req)));
             }
             if size == 0 {
                 while !read_line(r)?.is_empty() {}
@@ -264,7 +278,7 @@ fn read_request<S: Read + Write, H: Handler + ?Sized>(
     } else if let Some(len) = req.header("content-length") {
         let len: usize = len.parse().map_err(|_| ReadError::Bad("bad Content-Length"))?;
         if len > cap {
-            return Err(ReadError::TooLarge(cap));
+            return Err(ReadError::TooLarge(cap, Box::new(req)));
         }
         read_exactly(r, len, &mut req.body)?;
     }
@@ -429,15 +443,8 @@ pub fn serve_stream<S: Read + Write, H: Handler + ?Sized>(
             // Cut: dropped with the body unread, so the peer sees a reset mid-upload.
             #[cfg(feature = "sandbox")]
             Err(ReadError::Cut) => return,
-            Err(ReadError::TooLarge(cap)) => {
-                let why =
-                    format!("the request body is larger than this endpoint takes ({cap} bytes); send a smaller one");
-                let _ = write_response(
-                    reader.get_mut(),
-                    &Response::json(413, &serde_json::json!({"error": why, "code": "too_large"})),
-                    None,
-                    true,
-                );
+            Err(ReadError::TooLarge(cap, req)) => {
+                let _ = write_response(reader.get_mut(), &handler.too_large(&req, cap), None, true);
                 return;
             }
             Err(ReadError::Bad(why)) => {

@@ -73,6 +73,14 @@ fn oversized_and_half_sent_bodies_take_no_memory_and_are_cut_off() {
         Duration::from_secs(10),
     );
     assert_eq!(status, 413);
+    // A mistyped path or a wrong method is told so whatever the body's size: not to send less.
+    for (req, code) in [
+        (&b"POST /v1/session HTTP/1.1\r\nContent-Length: 33554432\r\n\r\n{"[..], 404),
+        (&b"PUT /v1/sessions HTTP/1.1\r\nContent-Length: 33554432\r\n\r\n{"[..], 405),
+    ] {
+        let (status, body) = raw(&a.socket, req, Duration::from_secs(10));
+        assert_eq!(status, code, "{body}");
+    }
     // A body within the cap that stops halfway: at the deadline, an answer saying so, and the
     // connection closed.
     let t = Instant::now();

@@ -400,6 +400,13 @@ fn endpoint(parts: &[&str]) -> bool {
     )
 }
 
+/// The request's method and path name an endpoint (it is answered 404 or 405 otherwise).
+pub fn routed(req: &Request) -> bool {
+    let seg = shape(&req.path);
+    let parts: Vec<&str> = seg.iter().map(String::as_str).collect();
+    allowed(&req.method, &parts)
+}
+
 /// The role a request needs; `None` for health, which any peer may read, and for a path that
 /// names nothing or a method its endpoint does not take (answered 404 or 405 whoever asks: a
 /// typo is not a reason to grant a role).

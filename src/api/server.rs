@@ -362,6 +362,14 @@ impl crate::httpd::Handler for Api<'_> {
         super::body_limit(req)
     }
 
+    /// A path or method that names nothing is told so (404, 405) whatever its body's size.
+    fn too_large(&self, req: &Request, cap: usize) -> Response {
+        match super::routed(req) {
+            true => crate::httpd::too_large(cap),
+            false => self.handle(req),
+        }
+    }
+
     fn at_rest(&self) {
         let _ = self.state.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |s| (s < CLOSED).then_some(s | AT_REST));
     }
