@@ -240,18 +240,28 @@ pub fn quoted(text: &str) -> String {
 }
 
 /// Runs of base64 or hex characters (%-escapes included, as a URL-encoded signature has them) at
-/// least this long, with letters and digits both, are taken for secrets: a request's signature
-/// (44), a SHA-256 (64), a bearer token. Words, ids (a database's 24, a UUID's parts, a job_id's
-/// parts between its hyphens) and numbers are shorter or not so mixed.
+/// least this long, with letters and digits both, or with capitals among a quarter to three
+/// quarters of their letters (one signature in 2000 has no digit), are taken for secrets: a
+/// request's signature (44), a SHA-256 (64), a bearer token. Words, ids (a database's 24, a UUID's
+/// parts, a job_id's parts between its hyphens), paths and CamelCase names are shorter, or not so
+/// mixed.
 const TOKEN_CHARS: usize = 32;
+
+/// `run` (of [`TOKEN_CHARS`] or more) looks random: a key, signature or token.
+fn token_shaped(run: &str) -> bool {
+    let count = |f: fn(&char) -> bool| run.chars().filter(f).count();
+    let (digits, upper, lower) =
+        (count(char::is_ascii_digit), count(char::is_ascii_uppercase), count(char::is_ascii_lowercase));
+    let letters = upper + lower;
+    run.chars().count() >= TOKEN_CHARS && letters > 0 && (digits > 0 || (4 * upper >= letters && 4 * lower >= letters))
+}
 
 /// `text` with every token-shaped run replaced by "[redacted]".
 fn without_tokens(text: &str) -> String {
     let in_token = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '%');
     let (mut out, mut run) = (String::with_capacity(text.len()), String::new());
     let flush = |out: &mut String, run: &mut String| {
-        let mixed = run.chars().any(|c| c.is_ascii_digit()) && run.chars().any(|c| c.is_ascii_alphabetic());
-        out.push_str(if run.chars().count() >= TOKEN_CHARS && mixed { "[redacted]" } else { run });
+        out.push_str(if token_shaped(run) { "[redacted]" } else { run });
         run.clear();
     };
     for c in text.chars() {
@@ -284,8 +294,12 @@ mod tests {
             quoted("signature: GarTCb4B3MAA6iPEq5IG2pZ7%2BMPpfyK7iDFwqUuqyAQ%3D, t=1"),
             "signature: [redacted], t=1"
         );
+        // A signature without a digit.
+        assert_eq!(quoted("sig: GarTCbBMAAiPEqIGpZ+MPpfyKiDFwqUuqyAQbcdEfgH="), "sig: [redacted]");
         // What Smile ID says about a job stays whole.
         for plain in [
+            "at com.example.AuthenticationFailedExceptionHandler.handle",
+            "/var/lib/kiosk-agent/queue/jobs/pending/incoming/bundles",
             "Job already exists. Did you mean to set the retry flag to true?",
             "Invalid job_id kiosk-1796487742757-c47892cd2873",
             "No job 65f0c1a2b3c4d5e6f7a8b9c0 for user 5d1b2c3a-9e8f-4a7b-8c6d-1e2f3a4b5c6d",
