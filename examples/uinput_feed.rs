@@ -143,7 +143,9 @@ impl Device {
 fn screen(name: &str) -> Screen {
     match name {
         "idle" => Screen::Idle { link: Link::Offline, start: Start::Touch { languages: true } },
-        "consent" => Screen::Consent { partner: "This service".into(), more: More::Link, legend: false },
+        "consent" => {
+            Screen::Consent { partner: "This service".into(), more: More::Link, legend: false, face_only: false }
+        }
         "review" => Screen::Document { side: Side::Front, hint: None, preview: None, review: true, legend: false },
         other => panic!("no screen {other:?}: idle, consent or review"),
     }

@@ -51,7 +51,7 @@ pub fn run(out: &Path) -> Result<serde_json::Value> {
 
     let mut display = PngDisplay::new(out.join("screens"), 480, 320)?;
     let queue = Queue::open(&out.join("state"), QueueSettings::default())?;
-    display.show(&Screen::Idle { link: Link::Online, start: Start::Staff })?;
+    display.show(&Screen::Idle { link: Link::Online, start: Start::Staff { languages: false } })?;
 
     let req = SessionRequest {
         owner: None,

@@ -293,7 +293,7 @@ fn run_keeps_the_screen_attended_between_sessions() {
     let sb = start_sandbox(&[]);
     let a = start_agent(&sb, &format!("api_key_file = {:?}", sb.key_file));
     // At start, before anyone asks for anything: the welcome screen, then online once probed.
-    let online = Screen::Idle { link: Link::Online, start: Start::Staff };
+    let online = Screen::Idle { link: Link::Online, start: Start::Staff { languages: false } };
     let s = wait_screen(&a, "the welcome screen", |s| !s.is_empty());
     assert_eq!(s[0].0, "idle", "{s:?}");
     wait_screen(&a, "the online welcome", |s| s.last().is_some_and(|(n, p)| n == "idle" && shows(p, &online)));
@@ -313,7 +313,7 @@ fn run_keeps_the_screen_attended_between_sessions() {
     let consent = names.iter().position(|n| *n == "consent").expect("consent shown");
     assert!(names[consent..saved].contains(&"capture"), "{names:?}");
     // With no push button (the host application answers), no "Press"/"Hold" under its buttons.
-    let asked = Screen::Consent { partner: "Test Bank".into(), more: More::No, legend: false };
+    let asked = Screen::Consent { partner: "Test Bank".into(), more: More::No, legend: false, face_only: true };
     assert_shows(&s[consent].1, &asked);
     // A person who says no sees "Cancelled", then the welcome again.
     let (st, v) = api(&a, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "host-user-2"})));
@@ -441,8 +441,12 @@ fn a_person_chooses_a_language_starts_reads_and_agrees_on_the_touch_panel() {
     let (_, jobs) = api(&a, "GET", "/v1/jobs", None);
     assert_eq!(jobs.as_array().map(Vec::len), Some(0), "{jobs}");
     touch.tap(idle.clone(), &fr, Action::Start);
-    let consent =
-        Screen::Consent { partner: "Test Bank".into(), more: kiosk_agent::display::screens::More::Link, legend: false };
+    let consent = Screen::Consent {
+        partner: "Test Bank".into(),
+        more: kiosk_agent::display::screens::More::Link,
+        legend: false,
+        face_only: true,
+    };
     wait_screen(&a, "the consent screen in French", |s| {
         s.last().is_some_and(|(n, p)| n == "consent" && shows_in(p, &consent, &fr, TOUCH_PANEL))
     });
@@ -452,6 +456,7 @@ fn a_person_chooses_a_language_starts_reads_and_agrees_on_the_touch_panel() {
         partner: "Test Bank".into(),
         more: kiosk_agent::display::screens::More::Open(0),
         legend: false,
+        face_only: true,
     };
     wait_screen(&a, "the whole consent text", |s| {
         s.last().is_some_and(|(n, p)| n == "consent-more" && shows_in(p, &open, &fr, TOUCH_PANEL))
@@ -491,7 +496,7 @@ fn a_person_turns_the_whole_consents_pages_on_and_back_on_a_small_touch_panel() 
     };
     wait_screen(&a, "the welcome with a Start button", |s| on(s, &idle));
     touch.tap(idle, &en, Action::Start);
-    let consent = |more| Screen::Consent { partner: "Test Bank".into(), more, legend: false };
+    let consent = |more| Screen::Consent { partner: "Test Bank".into(), more, legend: false, face_only: true };
     wait_screen(&a, "the consent screen", |s| on(s, &consent(More::Link)));
     touch.tap(consent(More::Link), &en, Action::More);
     wait_screen(&a, "the whole consent's first page", |s| on(s, &consent(More::Open(0))));
@@ -552,7 +557,7 @@ fn a_touch_panel_unplugged_and_plugged_back_in_is_read_again() {
     }
     // Without the panel, this kiosk (no button, no keys) has nothing a person can answer with:
     // the welcome asks for staff, not to tap a Start button nobody can tap.
-    let staff = Screen::Idle { link: Link::Online, start: Start::Staff };
+    let staff = Screen::Idle { link: Link::Online, start: Start::Staff { languages: false } };
     wait_screen(&a, "the staff welcome, the panel gone", |s| {
         s.last().is_some_and(|(_, p)| shows_in(p, &staff, &fr, TOUCH_PANEL))
     });

@@ -139,6 +139,7 @@ fn framebuffer_and_gpio_button() {
             partner: "This service".into(),
             more: kiosk_agent::display::screens::More::No,
             legend: true,
+            face_only: false,
         },
         &Texts::load("sw", None).unwrap(),
         &mut want,
@@ -203,7 +204,7 @@ fn framebuffer_and_gpio_button() {
     let gone = log.find("(unplugged?); it is read again when it is back").unwrap_or_else(|| panic!("{log}"));
     let start = match log[..gone].contains("(keys)") {
         true => kiosk_agent::display::screens::Start::Button,
-        false => kiosk_agent::display::screens::Start::Staff,
+        false => kiosk_agent::display::screens::Start::Staff { languages: false },
     };
     let idle = Screen::Idle { link: kiosk_agent::display::screens::Link::Offline, start };
     let mut want = Canvas::new(w, h);
@@ -320,7 +321,7 @@ fn deployed_kiosk() {
         render(s, &english(), &mut c);
         c.rgb
     };
-    let welcome = drawn(&Screen::Idle { link: Link::Online, start: Start::Staff });
+    let welcome = drawn(&Screen::Idle { link: Link::Online, start: Start::Staff { languages: false } });
     let fb = |name: &str| framebuffer_rgb(dir, name, (w, h, stride));
     // A screen that is not what it should be is kept for a look: target/vm-deployed/NAME.png.
     let keep = |name: &str, rgb: Vec<u8>| {
@@ -338,6 +339,7 @@ fn deployed_kiosk() {
                 partner: "Kiosk Test Bank".into(),
                 more: kiosk_agent::display::screens::More::No,
                 legend: true,
+                face_only: false,
             }),
         ),
         (
@@ -346,6 +348,7 @@ fn deployed_kiosk() {
                 partner: "Kiosk Test Bank".into(),
                 more: kiosk_agent::display::screens::More::No,
                 legend: true,
+                face_only: false,
             }),
         ),
         ("outcome1", &drawn(&Screen::Saved { online: true })),

@@ -227,8 +227,8 @@ pub fn on_gesture(service: &Service, slot: &DisplaySlot, g: Gesture) {
         }
         Gesture::Key(Key::Previous) => choose_language(service, |i, n| (i + n - 1) % n),
         Gesture::Key(Key::Next) => choose_language(service, |i, n| (i + 1) % n),
-        // The nth language offered, counting from 1.
-        Gesture::Key(Key::Digit(d)) => choose_language(service, |_, n| (d as usize).clamp(1, n) - 1),
+        // The nth language offered, counting from 1; 0 is the tenth, as on a phone's keypad.
+        Gesture::Key(Key::Digit(d)) => choose_language(service, |_, n| nth_language(d, n)),
         // As for the devices there at the start (`App::run`): the Start button, the language
         // arrows and "Read more" need a finger, "press the button" a button or keys.
         Gesture::Devices(can) => {
@@ -285,6 +285,13 @@ fn answer(service: &Service, answer: Answer) -> bool {
     true
 }
 
+/// The language a digit key picks among `n`: the nth, counting from 1, 0 being the tenth as on a
+/// phone's keypad; past the last, the last.
+fn nth_language(digit: u8, n: usize) -> usize {
+    let nth = if digit == 0 { 10 } else { digit as usize };
+    nth.min(n).max(1) - 1
+}
+
 /// At the idle screen, another of the offered languages: `pick(current index, count)`.
 fn choose_language(service: &Service, pick: impl Fn(usize, usize) -> usize) {
     let d = &service.config.display;
@@ -303,7 +310,8 @@ fn choose_language(service: &Service, pick: impl Fn(usize, usize) -> usize) {
 /// press, or through staff when walk-ups are off or nothing could answer.
 fn start_offered(walk_up: WalkUp, touch: bool, press: bool, languages: bool) -> Start {
     match (walk_up, touch, press) {
-        (WalkUp::Off, ..) | (_, false, false) => Start::Staff,
+        (WalkUp::Off, touch, _) => Start::Staff { languages: languages && touch },
+        (_, false, false) => Start::Staff { languages: false },
         (_, true, _) => Start::Touch { languages },
         (_, false, true) => Start::Button,
     }
@@ -357,7 +365,7 @@ mod tests {
             camera_missing: false,
             storage_full: false,
             link: LinkState::Up,
-            start: Start::Staff,
+            start: Start::Staff { languages: false },
         }
     }
 
@@ -368,8 +376,12 @@ mod tests {
         assert_eq!(start_offered(doc, true, false, false), Start::Touch { languages: false });
         assert_eq!(start_offered(doc, false, true, true), Start::Button);
         // The panel gone and no button or keys: not a button that is not there.
-        assert_eq!(start_offered(doc, false, false, true), Start::Staff);
-        assert_eq!(start_offered(WalkUp::Off, true, true, true), Start::Staff);
+        assert_eq!(start_offered(doc, false, false, true), Start::Staff { languages: false });
+        assert_eq!(start_offered(WalkUp::Off, true, true, true), Start::Staff { languages: true });
+        assert_eq!([nth_language(1, 10), nth_language(9, 10), nth_language(0, 10)], [0, 8, 9]);
+        assert_eq!([nth_language(0, 3), nth_language(5, 3), nth_language(2, 3)], [2, 2, 1]);
+        assert_eq!(start_offered(WalkUp::Off, true, true, false), Start::Staff { languages: false });
+        assert_eq!(start_offered(WalkUp::Off, false, true, true), Start::Staff { languages: false });
     }
 
     #[test]
@@ -398,7 +410,10 @@ mod tests {
             let f = Facts { outcome: Some((state, cam)), storage_full: true, ..idle() };
             assert_eq!(screen_for(&f), Some(Screen::Error { problem }), "{state:?}");
         }
-        assert_eq!(screen_for(&idle()), Some(Screen::Idle { link: Link::Online, start: Start::Staff }));
+        assert_eq!(
+            screen_for(&idle()),
+            Some(Screen::Idle { link: Link::Online, start: Start::Staff { languages: false } })
+        );
     }
 
     #[test]

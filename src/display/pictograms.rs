@@ -66,11 +66,14 @@ fn head(c: &mut Canvas, o: Point, s: i32, color: Rgb888) {
 
 /// An arrow from `a` to `b` with a head of `h` pixels.
 pub fn arrow(c: &mut Canvas, a: Point, b: Point, h: i32, color: Rgb888, w: i32) {
-    line(c, a, b, color, w);
     let (dx, dy) = ((b.x - a.x) as f32, (b.y - a.y) as f32);
     let len = dx.hypot(dy).max(1.0);
     let (ux, uy) = (dx / len, dy / len);
     let h = h as f32;
+    // The shaft ends inside the head: a shaft wider than the head's narrowing tip would show
+    // past it.
+    let end = Point::new((b.x as f32 - ux * h * 0.6) as i32, (b.y as f32 - uy * h * 0.6) as i32);
+    line(c, a, end, color, w);
     let p1 = Point::new((b.x as f32 - ux * h - uy * h * 0.6) as i32, (b.y as f32 - uy * h + ux * h * 0.6) as i32);
     let p2 = Point::new((b.x as f32 - ux * h + uy * h * 0.6) as i32, (b.y as f32 - uy * h - ux * h * 0.6) as i32);
     let _ = Triangle::new(b, p1, p2).into_styled(fill(color)).draw(c);

@@ -39,12 +39,25 @@ pub fn screens() -> Vec<(&'static str, Screen)> {
     let p = Some(preview());
     vec![
         ("idle", Screen::Idle { link: Link::Offline, start: Start::Button }),
-        ("idle-online", Screen::Idle { link: Link::Online, start: Start::Staff }),
+        ("idle-online", Screen::Idle { link: Link::Online, start: Start::Staff { languages: false } }),
         ("idle-paused", Screen::Idle { link: Link::Paused, start: Start::Touch { languages: false } }),
         ("idle-touch", Screen::Idle { link: Link::Online, start: Start::Touch { languages: true } }),
-        ("consent", Screen::Consent { partner: EXAMPLE_PARTNER.into(), more: More::No, legend: true }),
-        ("consent-touch", Screen::Consent { partner: EXAMPLE_PARTNER.into(), more: More::Link, legend: false }),
-        ("consent-more", Screen::Consent { partner: EXAMPLE_PARTNER.into(), more: More::Open(0), legend: false }),
+        (
+            "consent",
+            Screen::Consent { partner: EXAMPLE_PARTNER.into(), more: More::No, legend: true, face_only: false },
+        ),
+        (
+            "consent-touch",
+            Screen::Consent { partner: EXAMPLE_PARTNER.into(), more: More::Link, legend: false, face_only: false },
+        ),
+        (
+            "consent-more",
+            Screen::Consent { partner: EXAMPLE_PARTNER.into(), more: More::Open(0), legend: false, face_only: false },
+        ),
+        (
+            "consent-selfie",
+            Screen::Consent { partner: EXAMPLE_PARTNER.into(), more: More::Link, legend: false, face_only: true },
+        ),
         (
             "liveness",
             Screen::Face {
@@ -159,7 +172,9 @@ pub fn all_for(partner: &str) -> Vec<(&'static str, Screen)> {
     all()
         .into_iter()
         .map(|(name, screen)| match screen {
-            Screen::Consent { more, legend, .. } => (name, Screen::Consent { partner: partner.into(), more, legend }),
+            Screen::Consent { more, legend, face_only, .. } => {
+                (name, Screen::Consent { partner: partner.into(), more, legend, face_only })
+            }
             screen => (name, screen),
         })
         .collect()
@@ -183,11 +198,19 @@ pub fn every_page(partner: &str, texts: &Texts, like: &Canvas) -> Vec<(&'static 
     for (name, screen) in all_for(partner) {
         let pages = super::screens::pages(&screen, texts, like);
         let next: Vec<_> = match &screen {
-            Screen::Consent { partner, legend, .. } => MORE_PAGES
+            Screen::Consent { partner, legend, face_only, .. } => MORE_PAGES
                 .iter()
                 .zip(1..pages)
                 .map(|(n, p)| {
-                    (*n, Screen::Consent { partner: partner.clone(), more: More::Open(p as u16), legend: *legend })
+                    (
+                        *n,
+                        Screen::Consent {
+                            partner: partner.clone(),
+                            more: More::Open(p as u16),
+                            legend: *legend,
+                            face_only: *face_only,
+                        },
+                    )
                 })
                 .collect(),
             _ => Vec::new(),

@@ -5,16 +5,17 @@
 
 use embedded_graphics::pixelcolor::Rgb888;
 use embedded_graphics::prelude::*;
-use embedded_graphics::primitives::{Line, Polyline, PrimitiveStyle};
+use embedded_graphics::primitives::{Circle, Line, Polyline, PrimitiveStyle};
 
 use super::brand::Logo;
 use super::pictograms::{self, Pictogram};
 use super::style::{scale, Scale, PALETTE};
 use super::text::Texts;
-use super::touch::Action;
-use super::typeset::{layout, Align, Block, Setting};
+use super::touch::{Action, Target};
+use super::typeset::{layout, Align, Block, Setting, Style};
 use super::widgets::{
-    band, band_fit, band_height, button, buttons, fit, link_width, progress, status, status_height, Area, Button, Kind,
+    band, band_fit, band_height, button, buttons, fit, link_width, progress, row_areas, status, status_height, Area,
+    Button, Kind,
 };
 use super::Canvas;
 use crate::vision::quality::Hint;
@@ -39,7 +40,11 @@ pub enum Start {
     Touch {
         languages: bool,
     },
-    Staff,
+    /// Staff start the session (walk-ups off, or nothing to answer with); with `languages`, the
+    /// person may still choose their language on the touch panel first.
+    Staff {
+        languages: bool,
+    },
 }
 
 /// The consent screen's text: the short one, with a "Read more" link on touch panels, or the
@@ -91,6 +96,9 @@ pub enum Screen {
         more: More,
         /// The buttons carry the push button's "Press"/"Hold" legend.
         legend: bool,
+        /// Only the face is taken (SmartSelfie jobs): the short text does not speak of ID
+        /// details.
+        face_only: bool,
     },
     /// Face guidance: mirrored preview with the oval, the hint, liveness progress.
     Face {
@@ -247,8 +255,10 @@ fn turn_arrow(c: &mut Canvas, pic: Area, hint: Option<Hint>, color: Rgb888, widt
     let (cx, cy) = (pic.centre_x(), pic.y + pic.h / 2);
     let reach = pic.h * 35 / 100 * 3 / 4 + pic.w / 40;
     let len = (pic.w / 2 - reach) * 4 / 5;
-    // A head well wider than the shaft, so a small panel's arrow still reads as one.
-    let head = (pic.h / 9).max(width * 5 / 2).max(6);
+    // A head well wider than the shaft, and at most half the arrow, so a small panel's arrow
+    // still reads as one (not as a funnel).
+    let head = (pic.h / 9).max(width * 5 / 2).min(len / 2).max(4);
+    let width = width.min(head * 2 / 3).max(2);
     let mut draw = |from: Point, to: Point| pictograms::arrow(c, from, to, head, color, width);
     match hint {
         Some(Hint::TurnLeft) => draw(Point::new(cx - reach, cy), Point::new(cx - reach - len, cy)),
@@ -394,18 +404,19 @@ fn shrunk(s: &Scale, msg: &str, w: i32, room: i32, set: Setting) -> Scale {
 /// arrows point outwards, mirrored for right-to-left languages); returns the row's top.
 fn language_row(c: &mut Canvas, t: &Texts, s: &Scale, row: Area, set: Setting) -> i32 {
     let bw = (s.target * 3 / 2).min(row.w / 4);
-    // (where, points left, what it does): the previous language on the reading side.
+    // (where, points left, what it does). Not mirrored for a right-to-left language: the row
+    // goes from one script to another, and the button under the finger must keep going the
+    // same way through the list.
     let arrows = [
         (Area::new(row.x, row.y, bw, row.h), true, Action::PreviousLanguage),
         (Area::new(row.x + row.w - bw, row.y, bw, row.h), false, Action::NextLanguage),
     ];
     for (at, left, action) in arrows {
-        let at = at.mirrored(row, set.rtl);
         let b = Button { label: "", gesture: None, kind: Kind::Secondary, action };
         button(c, &b, s, at, set);
         // A chevron pointing outwards, drawn: a glyph would be text-sized.
         let (cx, cy, r) = (at.centre_x(), at.y + at.h / 2, (at.h / 5).max(3));
-        let dx = if left != set.rtl { -r / 2 } else { r / 2 };
+        let dx = if left { -r / 2 } else { r / 2 };
         let style = PrimitiveStyle::with_stroke(c.brand.accent, (s.unit / 2).max(2) as u32);
         for end in [cy - r, cy + r] {
             let _ = Line::new(Point::new(cx + dx, cy), Point::new(cx - dx, end)).into_styled(style).draw(c);
@@ -438,12 +449,16 @@ fn consent(c: &mut Canvas, t: &Texts, partner: &str, more: More, legend: bool, k
             action: if open { Action::Back } else { Action::No },
         },
     ];
-    let top = buttons(c, &list, &s, full.x, full.w, h - m, full.h / 2, set);
+    let areas = row_areas(&list, &s, full.x, full.w, h - m, full.h / 2, set);
+    let top = areas.iter().map(|a| a.y).min().unwrap_or(h - m);
     // On small panels the title keeps to one line, leaving the room to what is agreed to.
     let title_max = if s.compact { (s.title.px * 1.5) as i32 } else { full.h / 4 };
     let mut title = fit(&t.get("consent_title"), s.title, full.w, title_max, &s, set);
     let text = t.fmt(key, &[("partner", partner)]);
     if let More::Open(page) = more {
+        for (b, &a) in list.iter().zip(&areas) {
+            button(c, b, &s, a, set);
+        }
         // The room under a title `h` tall.
         let room = |h: i32| top - m - h - 3 * s.unit;
         // One page, under the title or where it gives way; else pages under the title. A small
@@ -484,29 +499,49 @@ fn consent(c: &mut Canvas, t: &Texts, partner: &str, more: More, legend: bool, k
         return (!body.cut).then_some(pages);
     }
     // What is agreed to comes first: where it cannot fit under the title, the title goes.
-    let under_title = top - m - title.height() - 3 * s.unit;
-    if fit(&text, s.body, full.w, under_title, &s, set).height() > under_title {
-        title = Block::empty();
-    }
-    let mut room = top - m - title.height() - 3 * s.unit;
     // "Read more" under the text, as tall as a finger needs, where the text keeps two lines'
-    // room.
-    let label = t.get("button_read_more");
+    // room; the text, with the buttons' row at `top`, and whether the link is under it.
     let link_room = s.target + s.unit;
-    let mut link = more == More::Link && room - link_room >= (s.body.px * 2.6) as i32;
-    let mut body = fit(&text, s.body, full.w, room - if link { link_room } else { 0 }, &s, set);
-    if link && body.height() > room - link_room {
-        // Not both: the short text, which is what is agreed to, keeps the room.
-        link = false;
-        body = fit(&text, s.body, full.w, room, &s, set);
+    let plan = |top: i32, wanted: bool| {
+        let under_title = top - m - title.height() - 3 * s.unit;
+        let title = match fit(&text, s.body, full.w, under_title, &s, set).height() > under_title {
+            true => Block::empty(),
+            false => title.clone(),
+        };
+        let room = top - m - title.height() - 3 * s.unit;
+        let link = wanted && room - link_room >= (s.body.px * 2.6) as i32;
+        let body = fit(&text, s.body, full.w, room - if link { link_room } else { 0 }, &s, set);
+        match link && body.height() > room - link_room {
+            // Not both: the short text, which is what is agreed to, keeps the room.
+            true => (title, fit(&text, s.body, full.w, room, &s, set), room, false),
+            false => (title, body, room - if link { link_room } else { 0 }, link),
+        }
+    };
+    let (title, mut body, room, link) = plan(top, more == More::Link);
+    for (b, &a) in list.iter().zip(&areas) {
+        button(c, b, &s, a, set);
     }
+    // No room for it under the text (a small panel): the text itself opens the whole text, an
+    // "i" after its last line saying so, so that a person can always read it all.
+    let mark = s.body.px as i32;
+    let in_text = more == More::Link && !link;
+    if in_text && body.lines.last().is_some_and(|l| (l.width + 63) / 64 + 2 * (mark + s.unit) > full.w) {
+        body = fit(&text, Style { px: body.px, ..s.body }, full.w - 2 * (mark + s.unit), room, &s, set);
+    }
+    let label = t.get("button_read_more");
     let link_h = if link { s.target } else { 0 };
-    room -= if link { link_room } else { 0 };
     let group = title.height() + s.unit + body.height() + if link_h > 0 { s.unit + link_h } else { 0 };
     let y = m + (top - 2 * s.unit - m - group).max(0) / 2;
     title.draw(c, full.x, y, full.w, Align::Centre, PALETTE.ink);
     let body_y = y + title.height() + s.unit;
     body.draw(c, full.x, body_y, full.w, Align::Centre, PALETTE.ink);
+    if let Some(last) = body.lines.last().filter(|_| in_text) {
+        let lw = (last.width + 63) / 64;
+        let x = if set.rtl { full.centre_x() - lw / 2 - s.unit - mark } else { full.centre_x() + lw / 2 + s.unit };
+        let y = body_y + body.height() - body.line_height;
+        info_mark(c, Area::new(x, y + (body.line_height - mark) / 2, mark, mark));
+        c.targets.push(Target { x: full.x, y: body_y, w: full.w, h: body.height(), action: Action::More });
+    }
     if link_h > 0 {
         let b = Button { label: &label, gesture: None, kind: Kind::Link, action: Action::More };
         let lw = (link_width(&b, &s, set) + 4 * s.unit).min(full.w);
@@ -518,7 +553,7 @@ fn consent(c: &mut Canvas, t: &Texts, partner: &str, more: More, legend: bool, k
 
 /// How many pages `screen` has on a panel like `like`: the whole consent may take several.
 pub fn pages(screen: &Screen, t: &Texts, like: &Canvas) -> usize {
-    let Screen::Consent { partner, more: More::Open(_), legend } = screen else { return 1 };
+    let Screen::Consent { partner, more: More::Open(_), legend, .. } = screen else { return 1 };
     let mut scratch = Canvas::new(like.width, like.height);
     scratch.px_per_mm = like.px_per_mm;
     scratch.brand = like.brand.clone();
@@ -550,6 +585,22 @@ fn page_turner(c: &mut Canvas, s: &Scale, full: Area, y: i32, (page, pages): (us
         button(c, &back, s, at, set);
         chevron(c, s, at.centre_x() - on * size / 4, at.y + at.h / 2, -on);
     }
+}
+
+/// An "i" in a circle filling `at`: there is more to read.
+fn info_mark(c: &mut Canvas, at: Area) {
+    let ink = c.brand.accent;
+    let (cx, cy, d) = (at.centre_x(), at.y + at.h / 2, at.h.min(at.w));
+    let stroke = (d / 10).max(2);
+    let _ = Circle::with_center(Point::new(cx, cy), (d - stroke) as u32)
+        .into_styled(PrimitiveStyle::with_stroke(ink, stroke as u32))
+        .draw(c);
+    let _ = Circle::with_center(Point::new(cx, cy - d / 5), (d / 7).max(2) as u32)
+        .into_styled(PrimitiveStyle::with_fill(ink))
+        .draw(c);
+    let _ = Line::new(Point::new(cx, cy - d / 14), Point::new(cx, cy + d / 4))
+        .into_styled(PrimitiveStyle::with_stroke(ink, (d / 8).max(2) as u32))
+        .draw(c);
 }
 
 /// A chevron a third of a target tall, its tip at (`tip`, `cy`), pointing right (`dir` 1) or
@@ -594,19 +645,25 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             let how = match start {
                 Start::Button => "welcome_body",
                 Start::Touch { .. } => "welcome_touch",
-                Start::Staff => "welcome_staff",
+                Start::Staff { .. } => "welcome_staff",
             };
             let mut below = status_h;
-            if let Start::Touch { languages } = *start {
-                let label = t.get("button_start");
-                let list = [Button { label: &label, gesture: None, kind: Kind::Primary, action: Action::Start }];
-                // One button, as wide as a thumb needs and centred, above the link status.
-                let bw = (full.w / 2).max(s.target * 4).min(full.w);
-                let x = full.x + (full.w - bw) / 2;
-                let mut top = buttons(c, &list, &s, x, bw, h - m - status_h, full.h / 3, set);
-                if languages {
-                    top = language_row(c, t, &s, Area::new(x, top - s.unit * 2 - s.target, bw, s.target), set);
+            // As wide as a thumb needs and centred, above the link status.
+            let bw = (full.w / 2).max(s.target * 4).min(full.w);
+            let x = full.x + (full.w - bw) / 2;
+            let languages = match *start {
+                Start::Touch { languages } => {
+                    let label = t.get("button_start");
+                    let list = [Button { label: &label, gesture: None, kind: Kind::Primary, action: Action::Start }];
+                    let top = buttons(c, &list, &s, x, bw, h - m - status_h, full.h / 3, set);
+                    below = h - m - top + 2 * s.unit;
+                    languages
                 }
+                Start::Staff { languages } => languages,
+                Start::Button => false,
+            };
+            if languages {
+                let top = language_row(c, t, &s, Area::new(x, h - m - below - s.target, bw, s.target), set);
                 below = h - m - top + 2 * s.unit;
             }
             let brand = c.brand.clone();
@@ -617,7 +674,7 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
                 status(c, &t.get(key), dot, &s, full, set);
             }
         }
-        Screen::Consent { partner, more, legend } => {
+        Screen::Consent { partner, more, legend, face_only } => {
             // "Read more" only where the whole text can be set, in pages if need be, unshrunk;
             // where it cannot (a word wider than the panel, no room for a page), the whole-text
             // view, unreachable, keeps the short text.
@@ -631,13 +688,12 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
                 }
             }
             let open = matches!(more, More::Open(_));
-            if consent(c, t, partner, more, *legend, if open { "consent_more" } else { "consent_body" }).is_none()
-                && open
-            {
+            let short = if *face_only { "consent_selfie" } else { "consent_body" };
+            if consent(c, t, partner, more, *legend, if open { "consent_more" } else { short }).is_none() && open {
                 let _ = c.clear(PALETTE.bg);
                 c.targets.clear();
                 c.texts.clear();
-                consent(c, t, partner, more, *legend, "consent_body");
+                consent(c, t, partner, more, *legend, short);
             }
         }
         Screen::Face { step, hint, done, total, preview } => {
@@ -833,10 +889,10 @@ mod tests {
         let brand = std::sync::Arc::new(Brand { logo: Some(logo), ..(*Brand::builtin()).clone() });
         let touch = Start::Touch { languages: false };
         for (size, starts) in [
-            ((800, 480), &[Start::Button, Start::Staff, touch][..]),
-            ((480, 320), &[Start::Button, Start::Staff, touch]),
-            ((320, 240), &[Start::Button, Start::Staff]),
-            ((240, 320), &[Start::Button, Start::Staff]),
+            ((800, 480), &[Start::Button, Start::Staff { languages: false }, touch][..]),
+            ((480, 320), &[Start::Button, Start::Staff { languages: false }, touch]),
+            ((320, 240), &[Start::Button, Start::Staff { languages: false }]),
+            ((240, 320), &[Start::Button, Start::Staff { languages: false }]),
         ] {
             for &start in starts {
                 let mut c = Canvas::new(size.0, size.1);
@@ -856,7 +912,7 @@ mod tests {
                 let mut c = Canvas::new(800, 480);
                 let body = scale(&c).body.px;
                 let partner = crate::display::samples::EXAMPLE_PARTNER.to_string();
-                render(&Screen::Consent { partner, more: More::Open(0), legend }, &t, &mut c);
+                render(&Screen::Consent { partner, more: More::Open(0), legend, face_only: false }, &t, &mut c);
                 let start: String = t.fmt("consent_more", &[("partner", "Example Bank")]).chars().take(16).collect();
                 let text = c.texts.iter().find(|b| b.excerpt.starts_with(&start)).expect("the consent is drawn");
                 assert_eq!(text.px, body, "{code}: the whole consent is set at {} px, not the body's {body}", text.px);
@@ -864,10 +920,60 @@ mod tests {
         }
     }
 
+    /// On every panel and in every language, a person on a touch panel can open the whole
+    /// consent text: "Read more" under the short text, or where there is no room for it, the
+    /// short text itself (an "i" after it), a target of a finger's size at least.
+    #[test]
+    fn the_whole_consent_can_be_opened_on_every_panel() {
+        for (code, _) in crate::display::text::BUILT_IN {
+            let t = Texts::load(code, None).unwrap();
+            for face_only in [false, true] {
+                for size in [(240, 320), (320, 240), (480, 320), (800, 480), (1280, 720)] {
+                    let mut c = Canvas::new(size.0, size.1);
+                    let screen =
+                        Screen::Consent { partner: "Example Bank".into(), more: More::Link, legend: false, face_only };
+                    render(&screen, &t, &mut c);
+                    let more = c.targets.iter().find(|t| t.action == Action::More);
+                    let more = more.unwrap_or_else(|| panic!("{code} {size:?}: no way to the whole text"));
+                    assert!(more.h as f32 / c.px_per_mm >= 8.9, "{code} {size:?}: {more:?}");
+                    assert!(crate::display::audit::faults(&c).is_empty(), "{code} {size:?}");
+                }
+            }
+        }
+    }
+
+    /// The language arrows keep their places in a right-to-left language: the button under the
+    /// finger goes on through the list whatever script the language shown is in. Staff-started
+    /// kiosks show them too, on a touch panel.
+    #[test]
+    fn the_language_arrows_do_not_turn_round_in_arabic() {
+        for start in [Start::Touch { languages: true }, Start::Staff { languages: true }] {
+            for code in ["en", "ar"] {
+                let mut c = Canvas::new(800, 480);
+                render(&Screen::Idle { link: Link::Online, start }, &Texts::load(code, None).unwrap(), &mut c);
+                let at = |a| c.targets.iter().find(|t| t.action == a).map(|t| t.x);
+                let (back, on) = (at(Action::PreviousLanguage), at(Action::NextLanguage));
+                assert!(back.zip(on).is_some_and(|(b, o)| b < o), "{start:?} {code}: {back:?} {on:?}");
+            }
+        }
+        let mut c = Canvas::new(800, 480);
+        render(
+            &Screen::Idle { link: Link::Online, start: Start::Staff { languages: false } },
+            &Texts::english(),
+            &mut c,
+        );
+        assert!(c.targets.is_empty(), "{:?}", c.targets);
+    }
+
     #[test]
     fn the_whole_consent_turns_its_pages_on_a_small_panel() {
         let t = Texts::english();
-        let open = |page| Screen::Consent { partner: "Example Bank".into(), more: More::Open(page), legend: false };
+        let open = |page| Screen::Consent {
+            partner: "Example Bank".into(),
+            more: More::Open(page),
+            legend: false,
+            face_only: false,
+        };
         assert_eq!(pages(&open(0), &t, &Canvas::new(800, 480)), 1);
         let small = Canvas::new(240, 320);
         let n = pages(&open(0), &t, &small);

@@ -99,6 +99,7 @@ mod tests {
                         partner: "Bank".into(),
                         more: super::super::screens::More::Link,
                         legend: false,
+                        face_only: false,
                     },
                     texts: texts.clone(),
                     size,

@@ -165,6 +165,15 @@ pub fn buttons(
     max_h: i32,
     set: Setting,
 ) -> i32 {
+    let areas = row_areas(list, s, x, w, bottom, max_h, set);
+    for (b, &a) in list.iter().zip(&areas) {
+        button(c, b, s, a, set);
+    }
+    areas.iter().map(|a| a.y).min().unwrap_or(bottom)
+}
+
+/// Where [`buttons`] puts each button of `list`, drawing nothing.
+pub fn row_areas(list: &[Button], s: &Scale, x: i32, w: i32, bottom: i32, max_h: i32, set: Setting) -> Vec<Area> {
     let n = list.len().max(1) as i32;
     let gap = s.unit * 2;
     let each = (w - gap * (n - 1)) / n;
@@ -175,21 +184,24 @@ pub fn buttons(
     let short = |b: &Button| layout(b.label, label_style(s), inner, set).lines.len() <= 2;
     if list.iter().all(|b| words_fit(b, s, inner, set) && short(b)) || stacked > max_h {
         let h = list.iter().map(|b| button_height(b, s, each, set)).max().unwrap_or(s.target);
-        for (i, b) in list.iter().enumerate() {
-            let a =
-                Area::new(x + i as i32 * (each + gap), bottom - h, each, h).mirrored(Area::new(x, 0, w, 1), set.rtl);
-            button(c, b, s, a, set);
-        }
-        bottom - h
+        (0..list.len())
+            .map(|i| {
+                Area::new(x + i as i32 * (each + gap), bottom - h, each, h).mirrored(Area::new(x, 0, w, 1), set.rtl)
+            })
+            .collect()
     } else {
-        let mut y = bottom;
-        for b in list.iter().rev() {
-            let h = button_height(b, s, w, set);
-            y -= h;
-            button(c, b, s, Area::new(x, y, w, h), set);
-            y -= s.unit;
-        }
-        y + s.unit
+        let mut y = bottom + s.unit;
+        let mut out: Vec<Area> = list
+            .iter()
+            .rev()
+            .map(|b| {
+                let h = button_height(b, s, w, set);
+                y -= h + s.unit;
+                Area::new(x, y, w, h)
+            })
+            .collect();
+        out.reverse();
+        out
     }
 }
 

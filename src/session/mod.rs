@@ -235,7 +235,8 @@ pub fn run(
             (None, true) => More::Link,
             (None, false) => More::No,
         };
-        display.show(&Screen::Consent { partner: partner.clone(), more: view, legend: input.legend() })?;
+        let face_only = matches!(req.job_type, JobType::SmartSelfieEnrollment | JobType::SmartSelfieAuthentication);
+        display.show(&Screen::Consent { partner: partner.clone(), more: view, legend: input.legend(), face_only })?;
         match input.consent_answer() {
             Answer::Yes => break,
             Answer::No => {
