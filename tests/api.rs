@@ -478,6 +478,36 @@ fn a_person_chooses_a_language_starts_reads_and_agrees_on_the_touch_panel() {
     wait_screen(&a, "the welcome in English after the visit", |s| {
         s.last().is_some_and(|(_, p)| shows_in(p, &idle, &en, TOUCH_PANEL))
     });
+    // The next person agrees, then changes their mind while the camera works: Esc stops the
+    // session, and nothing is kept.
+    let before = screens(&a).len();
+    touch.tap(idle.clone(), &en, Action::Start);
+    let consent_en = Screen::Consent {
+        partner: "Test Bank".into(),
+        more: kiosk_agent::display::screens::More::Link,
+        legend: false,
+        face_only: true,
+    };
+    wait_screen(&a, "the next consent", |s| {
+        s[before..].iter().any(|(n, p)| n == "consent" && shows_in(p, &consent_en, &en, TOUCH_PANEL))
+    });
+    touch.tap(consent_en, &en, Action::Yes);
+    wait_screen(&a, "the camera at work", |s| s[before..].iter().any(|(n, _)| n == "capture"));
+    touch.send(&[(1, 1, 1), (1, 1, 0), (0, 0, 0)]);
+    let t = Instant::now();
+    let state = loop {
+        let (_, v) = api(&a, "GET", "/v1/sessions", None);
+        let last = v.as_array().and_then(|l| l.first()).map(|s| s["state"].as_str().unwrap_or("").to_string());
+        match last.as_deref() {
+            Some("awaiting_consent" | "capturing") if t.elapsed() < Duration::from_secs(30) => {
+                std::thread::sleep(Duration::from_millis(100))
+            }
+            other => break other.map(String::from),
+        }
+    };
+    assert_eq!(state.as_deref(), Some("cancelled"), "Esc while the camera works stops the session");
+    let (_, jobs) = api(&a, "GET", "/v1/jobs", None);
+    assert_eq!(jobs.as_array().map(Vec::len), Some(1), "nothing kept of the stopped session: {jobs}");
 }
 
 /// On a 2.8" panel the whole consent takes pages: a tap on "1 / 3 ›" turns on, the button

@@ -214,8 +214,13 @@ pub fn on_gesture(service: &Service, slot: &DisplaySlot, g: Gesture) {
     match g {
         Gesture::Tap { down, up } => on_tap(service, slot, down, up),
         Gesture::Key(Key::Enter) => on_button(service, slot, true),
-        // From the whole consent text, Esc goes back to the short one; elsewhere it says no.
+        // From the whole consent text, Esc goes back to the short one; at a question it says
+        // no; while the camera takes the photos, it stops the session (a person who changed
+        // their mind), as the host application's cancel does: no job was made, nothing is kept.
         Gesture::Key(Key::Back) => {
+            if !asking(service) {
+                stop_capture(service);
+            }
             answer(service, if consent_open(slot) { Answer::Back } else { Answer::No });
         }
         // On the whole consent text, a page on or back; at the welcome, another language.
@@ -275,14 +280,25 @@ fn on_tap(service: &Service, slot: &DisplaySlot, down: Point, up: Point) {
 /// nothing else happens while one runs).
 fn answer(service: &Service, answer: Answer) -> bool {
     let Some(id) = service.sessions.active() else { return false };
-    let asking = service
-        .sessions
-        .view(&id)
-        .is_some_and(|v| v.state == SessionState::AwaitingConsent || v.step == "document_review");
-    if asking {
+    if asking(service) {
         service.sessions.answer(&id, answer);
     }
     true
+}
+
+/// The running session asks the person something (consent, or keep the document photo).
+fn asking(service: &Service) -> bool {
+    let view = service.sessions.active().and_then(|id| service.sessions.view(&id));
+    view.is_some_and(|v| v.state == SessionState::AwaitingConsent || v.step == "document_review")
+}
+
+/// Stops the running session while the camera takes its photos (before any job is made).
+fn stop_capture(service: &Service) {
+    let Some(id) = service.sessions.active() else { return };
+    if service.sessions.view(&id).is_some_and(|v| v.state == SessionState::Capturing) {
+        crate::log::info("the person stopped the session at the kiosk (Esc)", &[("session_id", &id)]);
+        service.sessions.cancel(&id);
+    }
 }
 
 /// The language a digit key picks among `n`: the nth, counting from 1, 0 being the tenth as on a
