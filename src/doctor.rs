@@ -260,7 +260,30 @@ fn clock() -> Check {
 }
 
 fn storage(c: &Config) -> Check {
+    use std::os::unix::fs::MetadataExt;
     let dir = &c.state_dir;
+    // A state dir that is not root's, looked at by root: written as root, the check would pass
+    // where the service cannot write, and would leave root's files behind. Its files must be the
+    // owner's.
+    // SAFETY: geteuid has no preconditions.
+    let me = unsafe { libc::geteuid() };
+    let owner = std::fs::metadata(dir).map(|m| m.uid()).ok().filter(|&o| o != me && me == 0);
+    if let Some(owner) = owner {
+        if let Some((f, uid)) = crate::queue::foreign_file(dir, owner) {
+            return check(
+                "storage",
+                Verdict::Fail,
+                format!(
+                    "{} belongs to uid {uid}, not to the service's user (uid {owner}): the service cannot write it",
+                    f.display()
+                ),
+                format!(
+                    "chown -R {owner}: {} (a command run as root beside the stopped service left it)",
+                    dir.display()
+                ),
+            );
+        }
+    }
     if let Err(e) = crate::store::private_dir(dir) {
         return check(
             "storage",
@@ -270,7 +293,12 @@ fn storage(c: &Config) -> Check {
         );
     }
     let probe = dir.join(".doctor-write-test");
-    if let Err(e) = crate::store::write_private(&probe, b"ok") {
+    let written = match owner {
+        // What root may write says nothing of what the service may: ask the modes instead.
+        Some(owner) => owner_may_write(dir, owner),
+        None => crate::store::write_private(&probe, b"ok"),
+    };
+    if let Err(e) = written {
         return check(
             "storage",
             Verdict::Fail,
@@ -302,7 +330,7 @@ fn storage(c: &Config) -> Check {
             format!("{} is mode {mode:o}: others can read personal data", dir.display()),
             format!("chmod 700 {}", dir.display()),
         )
-    } else if let Some(problem) = queue_keys_problem(c) {
+    } else if let Some(problem) = queue_keys_problem(c).filter(|_| !crate::queue::keys_are_the_services(&c.queue)) {
         check(
             "storage",
             Verdict::Fail,
@@ -324,6 +352,32 @@ fn storage(c: &Config) -> Check {
             "",
         )
     }
+}
+
+/// `owner` may write in `dir` and its bundles folder, by their modes (root checking for the
+/// service's user).
+fn owner_may_write(dir: &Path, owner: u32) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    for d in [dir.to_owned(), dir.join("bundles")] {
+        match std::fs::metadata(&d) {
+            Ok(m) if m.uid() == owner && m.mode() & 0o300 != 0o300 => {
+                return Err(std::io::Error::other(format!(
+                    "{} is mode {:o}: its owner cannot write in it",
+                    d.display(),
+                    m.mode() & 0o777
+                )));
+            }
+            Ok(m) if m.uid() != owner => {
+                return Err(std::io::Error::other(format!(
+                    "{} belongs to uid {}, not to the service's user",
+                    d.display(),
+                    m.uid()
+                )));
+            }
+            _ => {}
+        }
+    }
+    Ok(())
 }
 
 /// The queue's keys in the state dir, in words, if they are there.

@@ -657,7 +657,7 @@ fn print_status(v: &serde_json::Value) {
         println!("{:<11}{} free", "disk", kiosk_agent::queue::bytes_text(f));
     }
     if n("unreadable") > 0 {
-        println!("{:<11}{} job(s) kept that these keys cannot read (see keys)", "unreadable", n("unreadable"));
+        println!("{:<11}{} job(s) kept that this command cannot read (see keys)", "unreadable", n("unreadable"));
     }
     if let Some(k) = v["keys_problem"].as_str() {
         println!("{:<11}{k}", "keys");

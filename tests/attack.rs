@@ -518,4 +518,26 @@ fn keys_leave_the_state_dir_once_they_come_as_credentials() {
     assert!(!out.status.success(), "{text}");
     assert!(text.contains("device key is missing"), "{text}");
     assert!(!keys.join("device.key").exists(), "a new key was made over the queued job");
+    // An operator's command run by hand is given no credentials: its look says the keys are the
+    // service's, and doctor does not send anyone to reinstall or restore keys that are fine.
+    // (The package's config names the keys as credentials.)
+    let cfg = std::fs::read_to_string(dir.path().join("kiosk.toml")).unwrap();
+    let packaged = dir.path().join("packaged.toml");
+    let names = "[queue]\ndevice_key_file = \"device_key\"\nencryption_key_file = \"bundle_key\"\n";
+    std::fs::write(&packaged, cfg.replace("[queue]\n", names)).unwrap();
+    let by_hand = |args: &[&str]| {
+        let o = Command::new(BIN)
+            .args(args)
+            .arg("--config")
+            .arg(&packaged)
+            .env_remove("CREDENTIALS_DIRECTORY")
+            .output()
+            .unwrap();
+        format!("{}{}", String::from_utf8_lossy(&o.stdout), String::from_utf8_lossy(&o.stderr))
+    };
+    let status = by_hand(&["status"]);
+    assert!(status.contains("given only to the service") && !status.contains("reinstall"), "{status}");
+    let report: serde_json::Value = serde_json::from_str(&by_hand(&["doctor", "--json"])).unwrap();
+    let storage = report.as_array().unwrap().iter().find(|c| c["name"] == "storage").unwrap();
+    assert_ne!(storage["verdict"], "FAIL", "{storage}");
 }

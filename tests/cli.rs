@@ -3,7 +3,7 @@
 
 mod common;
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use common::*;
@@ -302,6 +302,90 @@ fn an_unreadable_bundles_directory_changes_no_job() {
     std::fs::set_permissions(&bundles, std::fs::Permissions::from_mode(0o700)).unwrap();
     let o = nobody(&["queue", "ls"]);
     assert!(text(&o).contains("queued") && !text(&o).contains("quarantined"), "{}", text(&o));
+}
+
+/// After a crash (kill -9), root's look at the stopped service's queue (`status`, `queue ls`)
+/// leaves nothing of root's in it: sled's recovery snapshot went to root and the service could
+/// no longer start. A folder root took over (bundles) is found by `doctor` as root, named by
+/// the service's health, and refuses sessions before anyone consents. Needs root (CI is).
+#[test]
+fn a_look_by_root_after_a_crash_leaves_the_service_its_queue() {
+    use std::os::unix::fs::MetadataExt;
+    use std::os::unix::process::CommandExt;
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("not root: cannot run the service as another user here");
+        return;
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    std::fs::write(d.join("key"), "k").unwrap();
+    let cfg = format!(
+        "state_dir = {:?}\n[smileid]\npartner_id = \"085\"\nenvironment = \"https://127.0.0.1:9/v1\"\napi_key_file = {:?}\n\
+         [camera]\nsource = \"synthetic\"\n[display]\nbackend = \"png\"\nout_dir = {:?}\nwidth = 320\nheight = 240\n\
+         [input]\nbackend = \"none\"\nevdev = []\n[api]\nsocket = {:?}\n",
+        d.join("state"),
+        d.join("key"),
+        d.join("screens"),
+        d.join("control.sock")
+    );
+    let config = d.join("kiosk.toml");
+    std::fs::write(&config, cfg).unwrap();
+    assert!(Command::new("chown").args(["-R", "65534:65534"]).arg(d).status().unwrap().success());
+    let as_nobody = |args: &[&str]| {
+        let mut c = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"));
+        c.args(args).arg("--config").arg(&config).uid(65534).gid(65534);
+        c
+    };
+    let o = as_nobody(&["capture", "--user-id", "u1", "--job-type", "4", "--consent-given"]).output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    let service = || {
+        let log = std::fs::File::create(d.join("service.log")).unwrap();
+        let child = as_nobody(&["run"]).stderr(log).stdout(std::process::Stdio::null()).spawn().unwrap();
+        let t = std::time::Instant::now();
+        while !d.join("control.sock").exists() {
+            assert!(t.elapsed().as_secs() < 30, "{}", std::fs::read_to_string(d.join("service.log")).unwrap());
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        Service { child, socket: d.join("control.sock") }
+    };
+    drop(service());
+    let _ = std::fs::remove_file(d.join("control.sock"));
+    for look in [&["status"][..], &["queue", "ls"]] {
+        let o = agent(look, &config);
+        assert!(o.status.success(), "{look:?}: {}", text(&o));
+    }
+    let roots: Vec<_> =
+        walk(&d.join("state")).into_iter().filter(|p| std::fs::metadata(p).unwrap().uid() == 0).collect();
+    assert!(roots.is_empty(), "root's look left {roots:?}");
+    // Root takes over the bundles folder: doctor (as root) says so and how to give it back.
+    std::os::unix::fs::chown(d.join("state/bundles"), Some(0), Some(0)).unwrap();
+    let o = agent(&["doctor", "--json"], &config);
+    let report: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let storage = report.as_array().unwrap().iter().find(|c| c["name"] == "storage").unwrap().clone();
+    assert_eq!(storage["verdict"], "FAIL", "{storage}");
+    assert!(storage["detail"].as_str().unwrap().contains("bundles belongs to uid 0"), "{storage}");
+    // The service starts (the index is its own), names the problem, and starts no session.
+    let svc = service();
+    let s = status(&config);
+    assert!(s["problems"].as_array().unwrap().iter().any(|p| p == "storage_unwritable"), "{s}");
+    let o = agent(&["session", "--job-type", "4", "--user-id", "u2", "--consent-given"], &config);
+    assert!(!o.status.success() && text(&o).contains("cannot save a job"), "{}", text(&o));
+    assert!(text(&o).contains("bundles cannot be written"), "{}", text(&o));
+    drop(svc);
+}
+
+/// Every file and folder under `dir`.
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(walk(&p));
+        }
+        out.push(p);
+    }
+    out
 }
 
 #[test]

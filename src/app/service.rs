@@ -74,6 +74,7 @@ fn queue_refusal(e: QueueError) -> Refusal {
     match e {
         QueueError::NotFound(_) => Refusal::new(404, e.to_string()),
         QueueError::Full(_) => Refusal::coded(507, "storage_full", e.to_string()),
+        QueueError::Unwritable(_) => Refusal::coded(507, "storage_unwritable", e.to_string()),
         QueueError::Duplicate(_) | QueueError::Reused(_) => Refusal::coded(409, "job_id_used", e.to_string()),
         QueueError::Refused { .. } | QueueError::Transition(_) => Refusal::coded(409, "job_state", e.to_string()),
         _ => Refusal::new(500, e.to_string()),
@@ -417,7 +418,9 @@ pub fn link_problem(link: &LinkState) -> Option<&'static str> {
 /// one set aside.
 pub fn queue_problem(s: &crate::queue::QueueStats, q: &crate::queue::QueueSettings) -> Option<&'static str> {
     let room = q.min_free_bytes + crate::queue::TYPICAL_JOB_BYTES;
-    if s.free_bytes.is_some_and(|f| f < room) || s.holding_images >= q.max_jobs {
+    if s.unwritable.is_some() {
+        Some("storage_unwritable")
+    } else if s.free_bytes.is_some_and(|f| f < room) || s.holding_images >= q.max_jobs {
         Some("storage_low")
     } else if s.quarantined > 0 {
         Some("quarantined_jobs")

@@ -160,6 +160,58 @@ fn open_advice(detail: &str) -> &'static str {
     }
 }
 
+/// The first folder of the state dir `dir` that this process may not write in (a job's files
+/// go there), and why; `None` when all may be. Asked of the kernel, without writing.
+fn unwritable(dir: &Path) -> Option<String> {
+    use std::os::unix::ffi::OsStrExt;
+    [dir.to_owned(), dir.join("bundles"), dir.join("index.sled")].into_iter().find_map(|d| {
+        let c = std::ffi::CString::new(d.as_os_str().as_bytes()).ok()?;
+        // SAFETY: a NUL-terminated path that outlives the call.
+        let r = unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::W_OK | libc::X_OK, libc::AT_EACCESS) };
+        (r != 0)
+            .then(|| format!("{} cannot be written by this user ({})", d.display(), std::io::Error::last_os_error()))
+    })
+}
+
+/// A file or folder in the state dir `dir` (or one level into its folders) that belongs to
+/// someone else than `uid`, and its owner: what stops the service (running as `uid`) after a
+/// command run as root beside it.
+pub fn foreign_file(dir: &Path, me: u32) -> Option<(PathBuf, u32)> {
+    use std::os::unix::fs::MetadataExt;
+    let entries = |d: &Path| std::fs::read_dir(d).into_iter().flatten().flatten().map(|e| e.path());
+    let mut all: Vec<PathBuf> = vec![dir.to_owned()];
+    for e in entries(dir) {
+        if e.is_dir() {
+            all.extend(entries(&e));
+        }
+        all.push(e);
+    }
+    all.into_iter().find_map(|p| std::fs::symlink_metadata(&p).ok().filter(|m| m.uid() != me).map(|m| (p, m.uid())))
+}
+
+/// After root looked at a queue that is not root's: the files sled wrote meanwhile (a snapshot
+/// after an unclean stop) go to the index's owner, so that the service can open it again.
+fn give_back(index: &Path) {
+    use std::os::unix::fs::MetadataExt;
+    let Ok(owner) = std::fs::metadata(index) else { return };
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 || owner.uid() == 0 {
+        return;
+    }
+    let mut dirs = vec![index.to_owned()];
+    while let Some(d) = dirs.pop() {
+        for p in std::fs::read_dir(&d).into_iter().flatten().flatten().map(|e| e.path()) {
+            let Ok(m) = std::fs::symlink_metadata(&p) else { continue };
+            if m.is_dir() {
+                dirs.push(p.clone());
+            }
+            if m.uid() == 0 {
+                let _ = std::os::unix::fs::lchown(&p, Some(owner.uid()), Some(owner.gid()));
+            }
+        }
+    }
+}
+
 /// `dir` can hold a queue: a directory, or nothing yet (it is made at the first open).
 pub fn check_dir(dir: &Path) -> Result<(), QueueError> {
     match std::fs::metadata(dir) {
@@ -202,6 +254,8 @@ pub enum QueueError {
     Reused(String),
     #[error("the kiosk's storage is full ({0}); no new session can be saved until there is room: queued jobs make room as they upload, or free space on the disk. Nothing queued was dropped")]
     Full(String),
+    #[error("the kiosk cannot save a job: {0}. Give the state dir back to the service's user (the package's: `sudo chown -R kiosk-agent: /var/lib/kiosk-agent`); sessions start again at once. Nothing queued was dropped")]
+    Unwritable(String),
     #[error("no job {0} in the queue")]
     NotFound(String),
     #[error("job {job_id} cannot be {what}: {why}")]
@@ -249,6 +303,10 @@ pub struct QueueStats {
     pub oldest_undelivered_at: Option<i64>,
     /// Records these keys cannot read (a missing or different bundle key): kept, not counted above.
     pub unreadable: usize,
+    /// What of the state dir the service cannot write (a folder root took over), and why: no
+    /// job could be saved. Only for the service's own open.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub unwritable: Option<String>,
 }
 
 /// What one housekeeping round did.
@@ -300,6 +358,16 @@ pub struct Queue {
     access: Access,
     _lock: Option<DirLock>,
     pub report: OpenReport,
+}
+
+impl Drop for Queue {
+    fn drop(&mut self) {
+        // What sled writes to the end of a look by root goes back to the index's owner too.
+        if self.access == Access::ReadOnly {
+            let _ = self.db.flush();
+            give_back(&self.dir.join("index.sled"));
+        }
+    }
 }
 
 const SEQ_HWM: &[u8] = b"seq_hwm";
@@ -358,6 +426,13 @@ fn load_key(path: &Path, name: &Path, may_create: bool, what: &str) -> Result<(Z
         }
         Ok(b) => Err(err(format!("expected 32 bytes, found {}; restore the right file", b.len()))),
         // A credential is made by whoever installs the kiosk, never by the agent.
+        // Run by hand: only the service is given its credentials.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && credential && by_hand() => Err(err(format!(
+            "the {what} is one of the service's systemd credentials (kept encrypted in /etc/kiosk-agent/keys), \
+             given only to the service: this command, run by hand, cannot read the jobs' records (the service \
+             can; they are kept). To read them by hand, run the command as the service does (systemd-run --pipe \
+             --wait -p User=kiosk-agent -p LoadCredentialEncrypted=kiosk-keys:/etc/kiosk-agent/keys kiosk-agent ...)"
+        ))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && credential => Err(err(format!(
             "the {what} is a systemd credential that the package makes in /etc/kiosk-agent/keys, and it \
              is not there: under systemd, reinstall the package; by hand, run the command as the service \
@@ -426,6 +501,19 @@ pub fn keys_beside_data(state_dir: &Path, s: &QueueSettings) -> Vec<PathBuf> {
 /// the agent never does; a name with a directory ("keys/bundle.key") is a state-dir file.
 fn is_credential_name(p: &Path) -> bool {
     p.is_relative() && p.components().count() == 1
+}
+
+/// Not run by systemd with credentials: an operator's command beside the service.
+fn by_hand() -> bool {
+    std::env::var_os("CREDENTIALS_DIRECTORY").is_none()
+}
+
+/// The queue's keys are the service's systemd credentials, which a command run by hand is not
+/// given: what it cannot read says nothing about the keys.
+pub fn keys_are_the_services(s: &QueueSettings) -> bool {
+    by_hand()
+        && is_credential_name(&s.device_key_file)
+        && s.encryption_key_file.as_deref().is_none_or(is_credential_name)
 }
 
 /// A non-secret value that tells whether a key is the one the queue was sealed with.
@@ -682,7 +770,20 @@ impl Queue {
             Ok(x) => x,
             Err(IndexError::NoSpace) => return Err(full()),
             Err(IndexError::Locked) => return Err(QueueError::Busy { path: dir.display().to_string() }),
-            Err(IndexError::Unavailable(e)) => return Err(open_err(e)),
+            Err(IndexError::Unavailable(e)) => {
+                // SAFETY: geteuid and getegid have no preconditions.
+                let (me, group) = unsafe { (libc::geteuid(), libc::getegid()) };
+                return Err(open_err(match foreign_file(dir, me) {
+                    Some((f, uid)) => {
+                        format!(
+                            "{e}: {} belongs to uid {uid}, not to this user (uid {me}): a command run as root beside a stopped service? `chown -R {me}:{group} {}` gives it back",
+                            f.display(),
+                            dir.display()
+                        )
+                    }
+                    None => e,
+                }));
+            }
             Err(IndexError::Damaged(e)) if !rw => {
                 return Err(open_err(format!("the index is damaged ({e}); the service repairs it when it starts")))
             }
@@ -700,6 +801,9 @@ impl Queue {
                 }
             }
         };
+        if !rw {
+            give_back(&index_path);
+        }
         let jobs = db.open_tree("jobs").map_err(idx)?;
         let by_job = db.open_tree(JOB_MACS).map_err(idx)?;
         let meta = db.open_tree("meta").map_err(idx)?;
@@ -1196,6 +1300,9 @@ impl Queue {
     /// Refuses a new bundle of `bytes` if a limit would be crossed; says which.
     pub fn check_room(&self, bytes: u64) -> Result<(), QueueError> {
         let s = self.stats()?;
+        if let Some(why) = s.unwritable {
+            return Err(QueueError::Unwritable(why));
+        }
         if s.holding_images >= self.settings.max_jobs {
             return Err(QueueError::Full(format!(
                 "{} jobs waiting, the limit is {}",
@@ -1575,7 +1682,8 @@ impl Queue {
     }
 
     pub fn stats(&self) -> Result<QueueStats, QueueError> {
-        let mut s = QueueStats { free_bytes: free_bytes(&self.dir), ..Default::default() };
+        let unwritable = if self.access == Access::ReadWrite { unwritable(&self.dir) } else { None };
+        let mut s = QueueStats { free_bytes: free_bytes(&self.dir), unwritable, ..Default::default() };
         let records = self.list()?;
         s.unreadable = self.jobs.len().saturating_sub(records.len());
         let (wall, boot) = (self.clock.wall_ms(), self.clock.boot());
