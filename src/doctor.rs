@@ -337,6 +337,8 @@ fn storage(c: &Config) -> Check {
             problem,
             "put back the keys the queue was written with, from the kiosk's backup; the jobs are kept meanwhile",
         )
+    } else if let Some(words) = expiry_words(c) {
+        check("storage", Verdict::Warn, words, "edit [queue] ttl_hours in the config, then restart the service")
     } else if let Some(words) = keys_beside_data_words(c) {
         check(
             "storage",
@@ -378,6 +380,17 @@ fn owner_may_write(dir: &Path, owner: u32) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// A `queue.ttl_hours` that fails jobs a kiosk could not send in time, in words: an older
+/// package's config set 72, and a kiosk upgraded keeps its config.
+pub fn expiry_words(c: &Config) -> Option<String> {
+    let (ttl, kept) = (c.queue.ttl_hours, c.queue.failed_retention_hours);
+    (ttl > 0).then(|| {
+        format!(
+            "queue.ttl_hours = {ttl}: a job not sent within {ttl} h (a kiosk offline that long) fails as expired, and {kept} h later its images are erased, lost by nobody's decision; set ttl_hours = 0 (the package's default: a job waits for the link as long as it takes) unless your policy drops captures that old (an older package's config said 72)"
+        )
+    })
 }
 
 /// The queue's keys in the state dir, in words, if they are there.

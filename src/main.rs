@@ -1268,6 +1268,9 @@ fn run(cli: Cli) -> Result<()> {
             if key.verdict == kiosk_agent::doctor::Verdict::Warn {
                 eprintln!("warning: {}; {}", key.detail, key.advice);
             }
+            if let Some(words) = kiosk_agent::doctor::expiry_words(&c) {
+                eprintln!("warning: {words}");
+            }
             if let Some(words) = kiosk_agent::doctor::keys_beside_data_words(&c) {
                 eprintln!("warning: {words}; on a kiosk, name the package's credentials in [queue] (encryption_key_file = \"bundle_key\", device_key_file = \"device_key\")");
             }

@@ -388,6 +388,33 @@ fn walk(dir: &Path) -> Vec<PathBuf> {
     out
 }
 
+/// A kiosk upgraded from a package whose config said `ttl_hours = 72` keeps that config: check-
+/// config and doctor say that jobs a kiosk could not send in 72 h would be failed and later
+/// erased, and how to keep them.
+#[test]
+fn an_upgraded_configs_job_expiry_is_pointed_out() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let o = agent(&["check-config"], &config);
+    assert!(o.status.success() && !text(&o).contains("ttl_hours"), "{}", text(&o));
+    let cfg = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{cfg}[queue]\nttl_hours = 72\n")).unwrap();
+    let o = agent(&["check-config"], &config);
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        text(&o).contains("warning: queue.ttl_hours = 72") && text(&o).contains("set ttl_hours = 0"),
+        "{}",
+        text(&o)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&agent(&["doctor", "--json"], &config).stdout).unwrap();
+    let storage = report.as_array().unwrap().iter().find(|c| c["name"] == "storage").unwrap();
+    assert!(
+        storage["verdict"] == "WARN" && storage["detail"].as_str().unwrap().contains("ttl_hours = 72"),
+        "{storage}"
+    );
+}
+
 #[test]
 fn a_state_dir_that_is_a_file_is_a_config_error_for_every_command() {
     let sb = start_sandbox(&[]);

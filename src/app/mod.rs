@@ -219,6 +219,9 @@ impl Agent {
             }
         }
         crate::log::info(&format!("running; control API on {}", c.api.socket.display()), &[]);
+        if let Some(words) = crate::doctor::expiry_words(c) {
+            crate::log::warn(&words, &[]);
+        }
         crate::systemd::notify("READY=1\nSTATUS=running");
         let mut uplink = self.service.smile.uplink(c, &self.queue);
         uplink.link_watch = Some(self.link.clone());
