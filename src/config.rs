@@ -655,6 +655,20 @@ impl InputConfig {
     }
 }
 
+/// Why the config could not be read, and for a refusal, who must be able to read it.
+fn read_detail(e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => {
+            // SAFETY: geteuid has no preconditions.
+            let uid = unsafe { libc::geteuid() };
+            format!(
+                "{e} (uid {uid}); the service's user must be able to read it: the package installs it mode 0640, owner root, group kiosk-agent (`chown root:kiosk-agent` and `chmod 0640` it)"
+            )
+        }
+        _ => e.to_string(),
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error("cannot read config file {path}: {detail}")]
@@ -764,8 +778,8 @@ impl Config {
 
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
         let p = path.display().to_string();
-        let text =
-            std::fs::read_to_string(path).map_err(|e| ConfigError::Read { path: p.clone(), detail: e.to_string() })?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::Read { path: p.clone(), detail: read_detail(&e) })?;
         let mut c = Self::read(&text, &p)?;
         // The same config names the same files wherever the command runs: relative paths are
         // taken from the config's directory (secrets' names are resolved below, as the service's

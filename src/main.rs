@@ -764,6 +764,14 @@ fn print_job(r: &Record) {
 }
 
 fn queue_command(jobs: Jobs, action: QueueAction, state_dir: &std::path::Path) -> Result<()> {
+    // An id no job can have (a pasted escape sequence) is refused before it is echoed.
+    if let QueueAction::Show { job_id }
+    | QueueAction::Retry { job_id }
+    | QueueAction::Restore { job_id }
+    | QueueAction::Purge { job_id } = &action
+    {
+        kiosk_agent::api::check_text("job_id", job_id, 128).map_err(|r| anyhow::anyhow!(r.error))?;
+    }
     match action {
         QueueAction::Ls { json } => {
             let records = jobs.records()?;

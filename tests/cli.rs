@@ -152,6 +152,9 @@ fn bad_input_is_refused_clearly() {
         serde_json::from_slice(&agent(&["queue", "ls", "--json"], &config).stdout).unwrap();
     let o = agent(&["queue", "retry", ls[0]["job_id"].as_str().unwrap()], &config);
     assert!(o.status.success() && text(&o).contains("restart the service"), "{}", text(&o));
+    // An id with a pasted escape sequence is refused, not echoed to the terminal.
+    let o = agent(&["queue", "purge", "\u{1b}[2Jjob"], &config);
+    assert!(!o.status.success() && text(&o).contains("U+001B") && !text(&o).contains('\u{1b}'), "{}", text(&o));
 }
 
 /// A kiosk installed with a key Smile ID refuses says so as soon as it runs, before any customer
