@@ -465,7 +465,7 @@ impl SessionManager {
                     end(SessionState::Declined, Some("consent was declined, on the kiosk or by the host application".into()), false)
                 }
                 Err(SessionError::Cancelled) => {
-                    end(SessionState::Cancelled, Some("cancelled by the host application or staff; nothing was kept".into()), false)
+                    end(SessionState::Cancelled, Some("cancelled by the person at the kiosk (Esc), the host application or staff; nothing was kept".into()), false)
                 }
                 Err(e @ SessionError::TimedOut { .. }) => end(SessionState::TimedOut, Some(e.to_string()), false),
                 Err(e @ SessionError::NotLive { .. }) => end(SessionState::Refused, Some(e.to_string()), false),
