@@ -270,32 +270,11 @@ fn a_missing_api_group_is_warned_failed_by_doctor_and_stops_the_service() {
 #[test]
 fn an_unreadable_bundles_directory_changes_no_job() {
     use std::os::unix::fs::PermissionsExt;
-    use std::os::unix::process::CommandExt;
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
     std::fs::set_permissions(d, std::fs::Permissions::from_mode(0o755)).unwrap();
-    std::fs::write(d.join("key"), "k").unwrap();
-    let cfg = format!(
-        "state_dir = {:?}\n[smileid]\npartner_id = \"085\"\nenvironment = \"https://127.0.0.1:9/v1\"\napi_key_file = {:?}\n\
-         [camera]\nsource = \"synthetic\"\n[display]\nbackend = \"png\"\nout_dir = {:?}\nwidth = 320\nheight = 240\n\
-         [input]\nbackend = \"none\"\nevdev = []\n[api]\nsocket = {:?}\n",
-        d.join("state"),
-        d.join("key"),
-        d.join("screens"),
-        d.join("control.sock")
-    );
-    std::fs::write(d.join("kiosk.toml"), cfg).unwrap();
-    assert!(Command::new("chown").args(["-R", "65534:65534"]).arg(d).status().unwrap().success());
-    let nobody = |args: &[&str]| {
-        Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
-            .args(args)
-            .arg("--config")
-            .arg(d.join("kiosk.toml"))
-            .uid(65534)
-            .gid(65534)
-            .output()
-            .unwrap()
-    };
+    let config = nobodys_kiosk(d);
+    let nobody = |args: &[&str]| as_nobody(&config, args).output().unwrap();
     let o = nobody(&["capture", "--user-id", "u1", "--job-type", "4", "--consent-given"]);
     assert!(o.status.success(), "{}", text(&o));
     let bundles = d.join("state/bundles");
@@ -314,7 +293,6 @@ fn an_unreadable_bundles_directory_changes_no_job() {
 #[test]
 fn a_look_by_root_after_a_crash_leaves_the_service_its_queue() {
     use std::os::unix::fs::MetadataExt;
-    use std::os::unix::process::CommandExt;
     // SAFETY: geteuid has no preconditions.
     if unsafe { libc::geteuid() } != 0 {
         eprintln!("not root: cannot run the service as another user here");
@@ -322,24 +300,8 @@ fn a_look_by_root_after_a_crash_leaves_the_service_its_queue() {
     }
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    std::fs::write(d.join("key"), "k").unwrap();
-    let cfg = format!(
-        "state_dir = {:?}\n[smileid]\npartner_id = \"085\"\nenvironment = \"https://127.0.0.1:9/v1\"\napi_key_file = {:?}\n\
-         [camera]\nsource = \"synthetic\"\n[display]\nbackend = \"png\"\nout_dir = {:?}\nwidth = 320\nheight = 240\n\
-         [input]\nbackend = \"none\"\nevdev = []\n[api]\nsocket = {:?}\n",
-        d.join("state"),
-        d.join("key"),
-        d.join("screens"),
-        d.join("control.sock")
-    );
-    let config = d.join("kiosk.toml");
-    std::fs::write(&config, cfg).unwrap();
-    assert!(Command::new("chown").args(["-R", "65534:65534"]).arg(d).status().unwrap().success());
-    let as_nobody = |args: &[&str]| {
-        let mut c = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"));
-        c.args(args).arg("--config").arg(&config).uid(65534).gid(65534);
-        c
-    };
+    let config = nobodys_kiosk(d);
+    let as_nobody = |args: &[&str]| as_nobody(&config, args);
     let o = as_nobody(&["capture", "--user-id", "u1", "--job-type", "4", "--consent-given"]).output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
     let service = || {
@@ -376,6 +338,32 @@ fn a_look_by_root_after_a_crash_leaves_the_service_its_queue() {
     assert!(!o.status.success() && text(&o).contains("cannot save a job"), "{}", text(&o));
     assert!(text(&o).contains("bundles cannot be written"), "{}", text(&o));
     drop(svc);
+}
+
+/// A kiosk whose files in `d` (its state dir to be, its config, a key) are nobody's, with no
+/// Smile ID to reach: its config's path.
+fn nobodys_kiosk(d: &Path) -> PathBuf {
+    std::fs::write(d.join("key"), "k").unwrap();
+    let cfg = format!(
+        "state_dir = {:?}\n[smileid]\npartner_id = \"085\"\nenvironment = \"https://127.0.0.1:9/v1\"\napi_key_file = {:?}\n\
+         [camera]\nsource = \"synthetic\"\n[display]\nbackend = \"png\"\nout_dir = {:?}\nwidth = 320\nheight = 240\n\
+         [input]\nbackend = \"none\"\nevdev = []\n[api]\nsocket = {:?}\n",
+        d.join("state"),
+        d.join("key"),
+        d.join("screens"),
+        d.join("control.sock")
+    );
+    std::fs::write(d.join("kiosk.toml"), cfg).unwrap();
+    assert!(Command::new("chown").args(["-R", "65534:65534"]).arg(d).status().unwrap().success());
+    d.join("kiosk.toml")
+}
+
+/// The agent with `args` and `config`, run as nobody.
+fn as_nobody(config: &Path, args: &[&str]) -> Command {
+    use std::os::unix::process::CommandExt;
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"));
+    c.args(args).arg("--config").arg(config).uid(65534).gid(65534);
+    c
 }
 
 /// Every file and folder under `dir`.
