@@ -295,9 +295,8 @@ fn asking(service: &Service) -> bool {
 /// Stops the running session while the camera takes its photos (before any job is made).
 fn stop_capture(service: &Service) {
     let Some(id) = service.sessions.active() else { return };
-    if service.sessions.view(&id).is_some_and(|v| v.state == SessionState::Capturing) {
+    if service.sessions.view(&id).is_some_and(|v| v.state == SessionState::Capturing) && service.sessions.stop(&id) {
         crate::log::info("the person stopped the session at the kiosk (Esc)", &[("session_id", &id)]);
-        service.sessions.cancel(&id);
     }
 }
 

@@ -190,26 +190,80 @@ pub fn foreign_file(dir: &Path, me: u32) -> Option<(PathBuf, u32)> {
 }
 
 /// After root looked at a queue that is not root's: the files sled wrote meanwhile (a snapshot
-/// after an unclean stop) go to the index's owner, so that the service can open it again.
+/// after an unclean stop) go to the index's owner, so that the service can open it again. The
+/// service's user owns these folders and could swap a name for a link to a file of root's: each
+/// is opened without following links, and only a regular file with one name, root's, is given
+/// away, through its descriptor.
 fn give_back(index: &Path) {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(owner) = std::fs::metadata(index) else { return };
+    use std::os::unix::ffi::OsStrExt;
     // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } != 0 || owner.uid() == 0 {
+    if unsafe { libc::geteuid() } != 0 {
         return;
     }
-    let mut dirs = vec![index.to_owned()];
-    while let Some(d) = dirs.pop() {
-        for p in std::fs::read_dir(&d).into_iter().flatten().flatten().map(|e| e.path()) {
-            let Ok(m) = std::fs::symlink_metadata(&p) else { continue };
-            if m.is_dir() {
-                dirs.push(p.clone());
-            }
-            if m.uid() == 0 {
-                let _ = std::os::unix::fs::lchown(&p, Some(owner.uid()), Some(owner.gid()));
-            }
-        }
+    let Ok(c) = std::ffi::CString::new(index.as_os_str().as_bytes()) else { return };
+    // SAFETY: a NUL-terminated path; the descriptor is closed by `give_back_in`.
+    let fd = unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
+    if fd >= 0 {
+        give_back_in(fd, None, 1);
     }
+}
+
+/// [`give_back`] in the folder open at `dir` (closed here), whose owner is `owner` (that of
+/// the index when `None`), and `depth` levels of folders under it.
+fn give_back_in(dir: libc::c_int, owner: Option<(u32, u32)>, depth: u32) {
+    // SAFETY: `dir` is an open descriptor; `st` a properly sized out-parameter.
+    let stat = |fd: libc::c_int| {
+        let mut st: libc::stat = unsafe { std::mem::zeroed() };
+        (unsafe { libc::fstat(fd, &mut st) } == 0).then_some(st)
+    };
+    let Some(own) = owner.or_else(|| stat(dir).map(|st| (st.st_uid, st.st_gid))) else {
+        // SAFETY: closing the descriptor this function was given.
+        unsafe { libc::close(dir) };
+        return;
+    };
+    // Root's own index: nothing to give.
+    let names: Vec<std::ffi::CString> = if own.0 == 0 {
+        Vec::new()
+    } else {
+        let proc_path = format!("/proc/self/fd/{dir}");
+        std::fs::read_dir(proc_path)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .filter_map(|e| {
+                use std::os::unix::ffi::OsStrExt;
+                std::ffi::CString::new(e.file_name().as_bytes()).ok()
+            })
+            .collect()
+    };
+    for name in names {
+        // SAFETY: a NUL-terminated name relative to the open folder; never follows a link.
+        let fd = unsafe {
+            libc::openat(dir, name.as_ptr(), libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+        };
+        if fd < 0 {
+            continue;
+        }
+        match stat(fd) {
+            Some(st) if st.st_mode & libc::S_IFMT == libc::S_IFDIR && depth > 0 => {
+                if st.st_uid == 0 {
+                    // SAFETY: the descriptor just opened.
+                    unsafe { libc::fchown(fd, own.0, own.1) };
+                }
+                give_back_in(fd, Some(own), depth - 1);
+                continue;
+            }
+            Some(st) if st.st_mode & libc::S_IFMT == libc::S_IFREG && st.st_nlink == 1 && st.st_uid == 0 => {
+                // SAFETY: the descriptor just opened.
+                unsafe { libc::fchown(fd, own.0, own.1) };
+            }
+            _ => {}
+        }
+        // SAFETY: the descriptor just opened.
+        unsafe { libc::close(fd) };
+    }
+    // SAFETY: closing the descriptor this function was given.
+    unsafe { libc::close(dir) };
 }
 
 /// `dir` can hold a queue: a directory, or nothing yet (it is made at the first open).

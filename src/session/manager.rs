@@ -96,6 +96,9 @@ pub enum StartError {
 struct Live {
     consent: Sender<Answer>,
     cancel: Arc<AtomicBool>,
+    /// The capture is over and its job is being saved: a cancel now comes too late. Checked
+    /// and set under this lock, as a cancel is, so a cancel either stops the job or is refused.
+    saving: Arc<Mutex<bool>>,
 }
 
 type Views = Arc<Mutex<HashMap<String, SessionView>>>;
@@ -371,10 +374,11 @@ impl SessionManager {
         drop(views);
         let (tx, rx) = channel();
         let cancel = Arc::new(AtomicBool::new(false));
+        let saving = Arc::new(Mutex::new(false));
         self.live
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .insert(id.clone(), Live { consent: tx, cancel: cancel.clone() });
+            .insert(id.clone(), Live { consent: tx, cancel: cancel.clone(), saving: saving.clone() });
         let (views, live, queue, devices, settings, ended, metrics) = (
             self.views.clone(),
             self.live.clone(),
@@ -436,6 +440,17 @@ impl SessionManager {
             let began = std::time::Instant::now();
             let outcome = run(&req, &mut *cam, &mut display, &mut input, &settings);
             drop((display, cam));
+            // A cancel after the last frame, before the job is saved, still stops it.
+            let outcome = outcome.and_then(|job| {
+                let mut saving = saving.lock().unwrap_or_else(|e| e.into_inner());
+                match input.cancel.load(Ordering::Relaxed) {
+                    true => Err(SessionError::Cancelled),
+                    false => {
+                        *saving = true;
+                        Ok(job)
+                    }
+                }
+            });
             let enqueued = outcome.map(|job| queue.enqueue_owned(&job, req.owner).map(|r| (r, job)));
             count(&metrics, &enqueued, input.walked_away, began.elapsed());
             match enqueued {
@@ -505,11 +520,21 @@ impl SessionManager {
     }
 
     pub fn cancel(&self, id: &str) -> Option<SessionView> {
-        if let Some(l) = self.live.lock().unwrap_or_else(|e| e.into_inner()).get(id) {
-            l.cancel.store(true, Ordering::Relaxed);
-            let _ = l.consent.send(Answer::No);
-        }
+        self.stop(id);
         self.view(id)
+    }
+
+    /// Stops the session, nothing kept; false when there is none running or its job is already
+    /// being saved (captured with consent: it is kept).
+    pub fn stop(&self, id: &str) -> bool {
+        let live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(l) = live.get(id) else { return false };
+        if *l.saving.lock().unwrap_or_else(|e| e.into_inner()) {
+            return false;
+        }
+        l.cancel.store(true, Ordering::Relaxed);
+        let _ = l.consent.send(Answer::No);
+        true
     }
 }
 
