@@ -202,11 +202,25 @@ pub fn on_button(service: &Service, slot: &DisplaySlot, press: bool) {
     if answer(service, if press { Answer::Yes } else { no }) {
         return;
     }
+    // Only at the welcome: a press to dismiss an outcome starts nothing.
+    if !welcome_shown(slot) {
+        return;
+    }
     if press {
         start_walk_up(service);
     } else {
         choose_language(service, |i, n| (i + 1) % n);
     }
+}
+
+/// The welcome is on screen.
+fn welcome_shown(slot: &DisplaySlot) -> bool {
+    slot.shown().is_some_and(|s| matches!(s.screen, Screen::Idle { .. }))
+}
+
+/// A question is on screen (consent, or keeping a document photo): Esc answers it.
+fn question_shown(slot: &DisplaySlot) -> bool {
+    slot.shown().is_some_and(|s| matches!(s.screen, Screen::Consent { .. } | Screen::Document { review: true, .. }))
 }
 
 /// What a person did on the touch panel or the keys.
@@ -215,19 +229,19 @@ pub fn on_gesture(service: &Service, slot: &DisplaySlot, g: Gesture) {
         Gesture::Tap { down, up } => on_tap(service, slot, down, up),
         Gesture::Key(Key::Enter) => on_button(service, slot, true),
         // From the whole consent text, Esc goes back to the short one; at a question it says
-        // no; while the camera takes the photos, it stops the session (a person who changed
-        // their mind), as the host application's cancel does: no job was made, nothing is kept.
-        Gesture::Key(Key::Back) => {
-            if !asking(service) {
-                stop_capture(service);
-            }
+        // no; anywhere else in a session (the camera at work), it stops the session (a person
+        // who changed their mind), as the host application's cancel does: nothing is kept. By
+        // what the person sees, not by the session's state, which moves on a moment later.
+        Gesture::Key(Key::Back) if question_shown(slot) => {
             answer(service, if consent_open(slot) { Answer::Back } else { Answer::No });
         }
+        Gesture::Key(Key::Back) => stop_session(service),
         // On the whole consent text, a page on or back; at the welcome, another language.
         Gesture::Key(Key::Previous) if consent_open(slot) => {
             answer(service, Answer::Previous);
         }
-        Gesture::Key(Key::Next) if consent_open(slot) => {
+        // At the short consent too: a person without a touch panel reads the whole text.
+        Gesture::Key(Key::Next) if slot.shown().is_some_and(|s| matches!(s.screen, Screen::Consent { .. })) => {
             answer(service, Answer::More);
         }
         Gesture::Key(Key::Previous) => choose_language(service, |i, n| (i + n - 1) % n),
@@ -292,10 +306,10 @@ fn asking(service: &Service) -> bool {
     view.is_some_and(|v| v.state == SessionState::AwaitingConsent || v.step == "document_review")
 }
 
-/// Stops the running session while the camera takes its photos (before any job is made).
-fn stop_capture(service: &Service) {
+/// Stops the running session, unless its job is already being saved.
+fn stop_session(service: &Service) {
     let Some(id) = service.sessions.active() else { return };
-    if service.sessions.view(&id).is_some_and(|v| v.state == SessionState::Capturing) && service.sessions.stop(&id) {
+    if service.sessions.stop(&id) {
         crate::log::info("the person stopped the session at the kiosk (Esc)", &[("session_id", &id)]);
     }
 }
