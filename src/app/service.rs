@@ -414,19 +414,15 @@ pub fn link_problem(link: &LinkState) -> Option<&'static str> {
     }
 }
 
-/// The queue's problem as health and `status` name it: too little room for a job, or a damaged
-/// one set aside.
-pub fn queue_problem(s: &crate::queue::QueueStats, q: &crate::queue::QueueSettings) -> Option<&'static str> {
+/// The queue's problems as health and `status` name them: a folder the service cannot write,
+/// too little room for a job, a damaged one set aside.
+pub fn queue_problem(s: &crate::queue::QueueStats, q: &crate::queue::QueueSettings) -> Vec<&'static str> {
     let room = q.min_free_bytes + crate::queue::TYPICAL_JOB_BYTES;
-    if s.unwritable.is_some() {
-        Some("storage_unwritable")
-    } else if s.free_bytes.is_some_and(|f| f < room) || s.holding_images >= q.max_jobs {
-        Some("storage_low")
-    } else if s.quarantined > 0 {
-        Some("quarantined_jobs")
-    } else {
-        None
-    }
+    let low = s.free_bytes.is_some_and(|f| f < room) || s.holding_images >= q.max_jobs;
+    [(s.unwritable.is_some(), "storage_unwritable"), (low, "storage_low"), (s.quarantined > 0, "quarantined_jobs")]
+        .into_iter()
+        .filter_map(|(is, name)| is.then_some(name))
+        .collect()
 }
 
 /// Builds the service from its config, around the display opened for the day.
