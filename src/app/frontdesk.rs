@@ -31,7 +31,8 @@ pub struct Facts {
     /// How the last session ended, and whether its outcome is still due on screen.
     pub outcome: Option<(SessionState, bool)>,
     pub camera_missing: bool,
-    pub storage_full: bool,
+    /// No job could be saved now, and what the person is told.
+    pub storage: Option<Problem>,
     pub link: LinkState,
     pub start: Start,
 }
@@ -60,8 +61,8 @@ pub fn screen_for(f: &Facts) -> Option<Screen> {
     if f.camera_missing {
         return Some(Screen::Error { problem: Problem::CameraMissing });
     }
-    if f.storage_full {
-        return Some(Screen::Error { problem: Problem::StorageFull });
+    if let Some(problem) = f.storage {
+        return Some(Screen::Error { problem });
     }
     // Uploads held (refused credentials, a wrong clock) stop no one's verification, which is
     // kept: the welcome stays, its status line in red for staff.
@@ -100,7 +101,7 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
     let mut drawn: Option<(Screen, String)> = None;
     // Why the last screen could not be drawn, until one is.
     let mut failing: Option<String> = None;
-    let mut slow: Option<(std::time::Instant, bool, bool)> = None;
+    let mut slow: Option<(std::time::Instant, bool, Option<Problem>)> = None;
     // The screen as last seen: its device's nodes, `None` while it is gone or unplugged.
     let mut screen = d.screen_now();
     // The number of the last session seen ending: a new one forgets the language chosen.
@@ -121,7 +122,7 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
             home = load(&code);
         }
         // The queue's counts decode every record: on a Pi with a full queue, not 5 times a second.
-        let (camera_missing, storage_full) = match slow {
+        let (camera_missing, storage) = match slow {
             Some((at, c, s)) if at.elapsed() < SLOW_TICK => (c, s),
             _ => {
                 // A screen that has just appeared, come back or been made anew is drawn on at
@@ -139,7 +140,7 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
                     screen = now;
                 }
                 service.metrics.set_display_present(screen.is_some());
-                let (c, s) = (service.camera_missing(), service.storage_full());
+                let (c, s) = (service.camera_missing(), service.storage_problem());
                 service.metrics.set_camera_present(!c);
                 slow = Some((std::time::Instant::now(), c, s));
                 (c, s)
@@ -149,7 +150,7 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
             session_running: service.sessions.active().is_some(),
             outcome: ended.as_ref().filter(|e| e.at.elapsed() < outcome_for).map(|e| (e.state, e.camera_failed)),
             camera_missing,
-            storage_full,
+            storage,
             link: service.link(),
             // Looked at each time: a touch panel or keyboard may come or go while the welcome
             // shows. With nothing a person can answer with, staff start the session.
@@ -355,7 +356,7 @@ fn start_walk_up(service: &Service) {
         WalkUp::Document => JobType::DocumentVerification,
     };
     // A press at an error screen starts nothing: the person could not finish.
-    if service.sessions.active().is_some() || service.camera_missing() || service.storage_full() {
+    if service.sessions.active().is_some() || service.camera_missing() || service.storage_problem().is_some() {
         return;
     }
     let language = service.chosen_language.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|c| c.0.clone());
@@ -392,7 +393,7 @@ mod tests {
             session_running: false,
             outcome: None,
             camera_missing: false,
-            storage_full: false,
+            storage: None,
             link: LinkState::Up,
             start: Start::Staff { languages: false },
         }
@@ -436,7 +437,7 @@ mod tests {
             (SessionState::Failed, true, Problem::CameraMissing),
             (SessionState::Failed, false, Problem::SaveFailed),
         ] {
-            let f = Facts { outcome: Some((state, cam)), storage_full: true, ..idle() };
+            let f = Facts { outcome: Some((state, cam)), storage: Some(Problem::StorageFull), ..idle() };
             assert_eq!(screen_for(&f), Some(Screen::Error { problem }), "{state:?}");
         }
         assert_eq!(
@@ -454,8 +455,8 @@ mod tests {
         assert_eq!(screen_for(&starting), Some(Screen::Idle { link: Link::Checking, start: Start::Button }));
         let paused = LinkState::Paused { error: "401".into(), retry_at: 0 };
         let cases = [
-            (Facts { camera_missing: true, storage_full: true, ..idle() }, Problem::CameraMissing),
-            (Facts { storage_full: true, link: paused.clone(), ..idle() }, Problem::StorageFull),
+            (Facts { camera_missing: true, storage: Some(Problem::StorageFull), ..idle() }, Problem::CameraMissing),
+            (Facts { storage: Some(Problem::StorageFull), link: paused.clone(), ..idle() }, Problem::StorageFull),
         ];
         for (f, problem) in cases {
             assert_eq!(screen_for(&f), Some(Screen::Error { problem }), "{f:?}");

@@ -109,8 +109,15 @@ impl Service {
     }
 
     /// No room for one more job: a session would be refused.
-    pub fn storage_full(&self) -> bool {
-        self.queue.check_room(crate::queue::TYPICAL_JOB_BYTES).is_err()
+    /// What stops the next job from being saved, as the person at the kiosk is told it: no room,
+    /// or (a folder it cannot write) a kiosk out of service.
+    pub fn storage_problem(&self) -> Option<crate::display::screens::Problem> {
+        use crate::display::screens::Problem;
+        match self.queue.check_room(crate::queue::TYPICAL_JOB_BYTES) {
+            Ok(()) => None,
+            Err(QueueError::Full(_)) => Some(Problem::StorageFull),
+            Err(_) => Some(Problem::OutOfService),
+        }
     }
 }
 

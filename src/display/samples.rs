@@ -117,6 +117,7 @@ pub fn screens() -> Vec<(&'static str, Screen)> {
         ("result-fail", Screen::Result { success: false }),
         ("error-camera", Screen::Error { problem: Problem::CameraMissing }),
         ("error-storage", Screen::Error { problem: Problem::StorageFull }),
+        ("error-service", Screen::Error { problem: Problem::OutOfService }),
         ("cancelled", Screen::Error { problem: Problem::Cancelled }),
         ("timed-out", Screen::Error { problem: Problem::TimedOut }),
         ("not-live", Screen::Error { problem: Problem::NotLive }),

@@ -73,6 +73,8 @@ pub enum Side {
 pub enum Problem {
     CameraMissing,
     StorageFull,
+    /// The kiosk cannot save a job for a reason staff must put right (a folder it may not write).
+    OutOfService,
     Cancelled,
     SaveFailed,
     TimedOut,
@@ -848,6 +850,7 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             let (title, body, icon) = match problem {
                 Problem::CameraMissing => ("error_camera_title", "error_camera_body", Pictogram::Camera),
                 Problem::StorageFull => ("error_storage_title", "error_storage_body", Pictogram::Storage),
+                Problem::OutOfService => ("error_service_title", "error_service_body", Pictogram::Warning),
                 Problem::Cancelled => ("cancelled_title", "cancelled_body", Pictogram::Cross),
                 Problem::SaveFailed => ("error_save_title", "error_save_body", Pictogram::Warning),
                 Problem::TimedOut => ("timeout_title", "timeout_body", Pictogram::Clock),

@@ -80,11 +80,13 @@ const RETIRED_KEYS: [&str; 4] = ["error_clock_title", "error_clock_body", "error
 
 /// Texts added since operators may have written their files, each with the older text a file
 /// without it falls back to (a document's hints once said what the selfie's say).
-const ADDED_KEYS: [(&str, &str); 4] = [
+const ADDED_KEYS: [(&str, &str); 6] = [
     ("hint_card_closer", "hint_closer"),
     ("hint_card_back", "hint_back"),
     ("hint_card_centre", "hint_centre"),
     ("consent_selfie", "consent_body"),
+    ("error_service_title", "error_save_title"),
+    ("error_service_body", "error_camera_body"),
 ];
 
 fn marks(s: &str) -> Vec<&str> {
