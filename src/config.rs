@@ -607,21 +607,22 @@ impl Default for InputConfig {
 }
 
 impl InputConfig {
-    /// The button's events (press, hold), read on their own thread, when a button is configured.
-    pub fn watch(
-        &self,
-    ) -> Result<Option<std::sync::mpsc::Receiver<crate::input::Event>>, crate::input::gpio::GpioError> {
-        if self.backend != InputBackend::Gpio {
-            return Ok(None);
-        }
-        crate::input::gpio::watch(&crate::input::gpio::ButtonSettings {
+    /// The button's settings, when one is configured.
+    pub fn button(&self) -> Option<crate::input::gpio::ButtonSettings> {
+        (self.backend == InputBackend::Gpio).then(|| crate::input::gpio::ButtonSettings {
             chip: self.chip.clone(),
             line: self.line,
             active_low: self.active_low,
             settle: Duration::from_millis(self.settle_ms),
             hold: Duration::from_millis(self.hold_ms),
         })
-        .map(Some)
+    }
+
+    /// The button's events (press, hold), read on their own thread, when a button is configured.
+    pub fn watch(
+        &self,
+    ) -> Result<Option<std::sync::mpsc::Receiver<crate::input::Event>>, crate::input::gpio::GpioError> {
+        self.button().map(|b| crate::input::gpio::watch(&b)).transpose()
     }
 
     /// True when a person can answer at the kiosk: a button, a touch panel or keys.

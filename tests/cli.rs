@@ -366,6 +366,23 @@ fn as_nobody(config: &Path, args: &[&str]) -> Command {
     c
 }
 
+/// A button that cannot be read (no such GPIO chip: a loose ribbon, a wrong line) stops no
+/// kiosk: the service runs without it, health says `button_missing`, and it is looked for again.
+#[test]
+fn a_button_that_cannot_be_read_is_a_health_problem_not_a_dead_kiosk() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let cfg = std::fs::read_to_string(&config).unwrap();
+    std::fs::write(&config, format!("{cfg}[input]\nbackend = \"gpio\"\nchip = \"/dev/gpiochip-none\"\nline = 17\n"))
+        .unwrap();
+    let _svc = start_service(dir.path(), &config);
+    let s = status(&config);
+    assert!(s["problems"].as_array().unwrap().iter().any(|p| p == "button_missing"), "{s}");
+    let log = std::fs::read_to_string(dir.path().join("service.log")).unwrap();
+    assert!(log.contains("/dev/gpiochip-none") && log.contains("runs without it"), "{log}");
+}
+
 /// Every file and folder under `dir`.
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::api::{Backend, StartSession};
-use crate::config::{InputBackend, WalkUp};
+use crate::config::WalkUp;
 use crate::display::screens::{Link, More, Problem, Start};
 use crate::display::slot::DisplaySlot;
 use crate::display::touch::{self, Action};
@@ -96,7 +96,7 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
     let outcome_for = Duration::from_secs(d.outcome_secs);
     let input = &service.config.input;
     // Something to press: the GPIO button, or a keyboard or keypad being read (Enter).
-    let press = || input.backend == InputBackend::Gpio || service.keys.load(Ordering::Relaxed);
+    let press = || service.sessions.button.load(Ordering::Relaxed) || service.keys.load(Ordering::Relaxed);
     // What is on the panel: the screen and the language it was drawn in.
     let mut drawn: Option<(Screen, String)> = None;
     // Why the last screen could not be drawn, until one is.

@@ -242,7 +242,8 @@ const TICK: std::time::Duration = std::time::Duration::from_secs(1);
 /// front desk.
 fn start_inputs(service: &Arc<Service>, slot: &Arc<DisplaySlot>, stop: Arc<AtomicBool>) -> Result<(), AppError> {
     let size = slot.borrow(std::time::Duration::from_secs(5)).map_or(slot.size, |d| d.size());
-    if let Some(rx) = service.config.input.watch()? {
+    if let Some(button) = service.config.input.button() {
+        let rx = crate::input::gpio::supervise(&button, service.sessions.button.clone());
         let (service, slot) = (service.clone(), slot.clone());
         std::thread::Builder::new()
             .name("button".into())

@@ -383,6 +383,9 @@ impl Backend for Service {
         if self.camera_missing() {
             problems.push("camera_missing");
         }
+        if self.config.input.button().is_some() && !self.sessions.button.load(Ordering::Relaxed) {
+            problems.push("button_missing");
+        }
         match &stats {
             Ok(s) => problems.extend(queue_problem(s, &self.config.queue)),
             Err(_) => problems.push("queue_unreadable"),
@@ -453,7 +456,6 @@ pub fn build(
         answers_on_device.then(|| Duration::from_secs(config.input.answer_timeout_secs)),
     );
     sessions.metrics = metrics.clone();
-    sessions.button = config.input.backend == crate::config::InputBackend::Gpio;
     let identity = config.kiosk.identity();
     let per_hour = config.api.enhanced_kyc_per_hour;
     let ekyc_budget = std::sync::Mutex::new(crate::api::access::RateLimit::new(per_hour, per_hour.min(5)));

@@ -36,16 +36,84 @@ pub fn holder(chip: &str, line: u32) -> Option<String> {
     info.consumer().map(str::to_owned)
 }
 
-/// Requests the line as an input and starts the sampling thread.
-pub fn watch(s: &ButtonSettings) -> Result<Receiver<Event>, GpioError> {
+/// The line requested as an input.
+fn open(s: &ButtonSettings) -> Result<CdevPin, GpioError> {
     let err = |e: &dyn std::fmt::Display| GpioError { chip: s.chip.clone(), line: s.line, detail: e.to_string() };
     let mut chip = Chip::new(&s.chip).map_err(|e| err(&e))?;
     let line = chip.get_line(s.line).map_err(|e| err(&e))?;
     // Requested without ACTIVE_LOW: CdevPin reports the physical level either way (it undoes the
-    // kernel's inversion), so the wiring is applied here, once.
+    // kernel's inversion), so the wiring is applied where it is sampled, once.
     let handle = line.request(LineRequestFlags::INPUT, 0, "kiosk-agent").map_err(|e| err(&e))?;
+    CdevPin::new(handle).map_err(|e| err(&e))
+}
+
+/// How often a button that could not be read is looked for again.
+const AGAIN: Duration = Duration::from_secs(2);
+
+/// For the service: the button's events, read for as long as the receiver lives, and in
+/// `present` whether it is read now. A button missing at the start, or failing later (a loose ribbon, the line taken),
+/// is said once and read again when it is back; the kiosk runs meanwhile (its screens then offer
+/// no button).
+pub fn supervise(s: &ButtonSettings, present: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Receiver<Event> {
+    use std::sync::atomic::Ordering;
+    let (tx, rx) = channel();
+    let (s, there) = (s.clone(), present.clone());
+    let spawned = std::thread::Builder::new().name("button".into()).spawn(move || {
+        let mut said = false;
+        loop {
+            let mut pin = match open(&s) {
+                Ok(p) => p,
+                Err(e) => {
+                    if !std::mem::replace(&mut said, true) {
+                        crate::log::warn(
+                            &format!("{e}; the kiosk runs without it, and reads it as soon as it can"),
+                            &[],
+                        );
+                    }
+                    std::thread::sleep(AGAIN);
+                    continue;
+                }
+            };
+            if std::mem::replace(&mut said, false) {
+                crate::log::info(&format!("button on {} line {} read again", s.chip, s.line), &[]);
+            }
+            there.store(true, Ordering::Relaxed);
+            let mut debounce = Debounce::new(s.settle, s.hold);
+            let start = Instant::now();
+            let failed = loop {
+                match pin.is_high().map(|high| high != s.active_low) {
+                    Ok(down) => {
+                        if let Some(ev) = debounce.sample(down, start.elapsed()) {
+                            if tx.send(ev).is_err() {
+                                return;
+                            }
+                        }
+                    }
+                    Err(e) => break format!("{e:?}"),
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            };
+            there.store(false, Ordering::Relaxed);
+            said = true;
+            crate::log::warn(
+                &format!("button on {} line {}: {failed}; read again as soon as it can be", s.chip, s.line),
+                &[],
+            );
+            std::thread::sleep(AGAIN);
+        }
+    });
+    if let Err(e) = spawned {
+        crate::log::error(&format!("the button cannot be read: no thread ({e})"), &[]);
+    }
+    rx
+}
+
+/// Requests the line as an input and starts the sampling thread (for a command run by hand: a
+/// button that cannot be read is an error).
+pub fn watch(s: &ButtonSettings) -> Result<Receiver<Event>, GpioError> {
+    let err = |e: &dyn std::fmt::Display| GpioError { chip: s.chip.clone(), line: s.line, detail: e.to_string() };
     let active_low = s.active_low;
-    let mut pin = CdevPin::new(handle).map_err(|e| err(&e))?;
+    let mut pin = open(s)?;
     let (tx, rx) = channel();
     let mut debounce = Debounce::new(s.settle, s.hold);
     let name = format!("{} line {}", s.chip, s.line);

@@ -141,7 +141,8 @@ pub struct SessionManager {
     /// A keyboard or keypad is being read (Enter, Esc answer).
     pub keys: AtomicBool,
     /// A push button answers (press: yes, hold: no): its legend goes under the screen's buttons.
-    pub button: bool,
+    /// Set while the button is read (it may be missing for a while).
+    pub button: Arc<AtomicBool>,
     ended: Arc<Mutex<Option<Ended>>>,
     /// Sessions are counted here by outcome, with their capture times and job sizes.
     pub metrics: Arc<crate::metrics::Registry>,
@@ -318,7 +319,7 @@ impl SessionManager {
             review_timeout,
             read_more: AtomicBool::new(false),
             keys: AtomicBool::new(false),
-            button: false,
+            button: Default::default(),
             ended: Default::default(),
             metrics: Default::default(),
         }
@@ -388,7 +389,7 @@ impl SessionManager {
             self.ended.clone(),
             self.metrics.clone(),
         );
-        let (read_more, button) = (self.read_more.load(Ordering::Relaxed), self.button);
+        let (read_more, button) = (self.read_more.load(Ordering::Relaxed), self.button.load(Ordering::Relaxed));
         // The review only where someone at the kiosk can answer it now: a button, or a touch
         // panel or keys found (the config may name input devices that are not there).
         let answerable = button || read_more || self.keys.load(Ordering::Relaxed);
