@@ -249,6 +249,17 @@ fn read_request<S: Read + Write, H: Handler + ?Sized>(
         let _ = r.read_exact(&mut part);
         return Err(ReadError::Cut);
     }
+    // Two lengths that differ, or a length beside chunks: which one frames the body is
+    // ambiguous (how requests are smuggled past a proxy), so neither is taken.
+    let mut lengths =
+        req.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case("content-length")).map(|(_, v)| v.trim());
+    let first = lengths.next();
+    if lengths.any(|v| Some(v) != first)
+        || (first.is_some()
+            && req.header("transfer-encoding").is_some_and(|v| !v.trim().eq_ignore_ascii_case("identity")))
+    {
+        return Err(ReadError::Bad("conflicting Content-Length or Transfer-Encoding headers"));
+    }
     let cap = handler.body_limit(&req);
     let declared: Option<usize> = req.header("content-length").and_then(|l| l.parse().ok());
     if declared.is_some_and(|n| n > cap) {

@@ -81,6 +81,14 @@ fn oversized_and_half_sent_bodies_take_no_memory_and_are_cut_off() {
         let (status, body) = raw(&a.socket, req, Duration::from_secs(10));
         assert_eq!(status, code, "{body}");
     }
+    // Two lengths that differ are refused at once, not waited on.
+    let t = Instant::now();
+    let (status, _) = raw(
+        &a.socket,
+        b"POST /v1/sessions HTTP/1.1\r\nContent-Length: 2\r\nContent-Length: 200\r\n\r\n{}",
+        Duration::from_secs(10),
+    );
+    assert!(status == 400 && t.elapsed() < Duration::from_secs(3), "{status} after {:?}", t.elapsed());
     // A body within the cap that stops halfway: at the deadline, an answer saying so, and the
     // connection closed.
     let t = Instant::now();

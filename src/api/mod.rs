@@ -313,9 +313,12 @@ pub fn check_text(field: &str, v: &str, max: usize) -> Result<(), Refusal> {
 
 /// The largest body each route takes: what a kiosk plausibly sends, with room to spare.
 pub fn body_limit(req: &Request) -> usize {
-    match (req.method.as_str(), req.path.trim_end_matches('/')) {
-        ("POST", "/v1/sessions") => 16 * 1024,
-        ("POST", "/v1/enhanced_kyc") => 8 * 1024,
+    // By the path as routed, its escapes decoded (`/v1/%73essions` is the sessions' path).
+    let seg = shape(&req.path);
+    let parts: Vec<&str> = seg.iter().map(String::as_str).collect();
+    match (req.method.as_str(), parts.as_slice()) {
+        ("POST", ["v1", "sessions"]) => 16 * 1024,
+        ("POST", ["v1", "enhanced_kyc"]) => 8 * 1024,
         _ => 1024,
     }
 }
@@ -404,7 +407,8 @@ fn endpoint(parts: &[&str]) -> bool {
 pub fn routed(req: &Request) -> bool {
     let seg = shape(&req.path);
     let parts: Vec<&str> = seg.iter().map(String::as_str).collect();
-    allowed(&req.method, &parts)
+    // A HEAD is answered as its GET.
+    allowed(if req.method == "HEAD" { "GET" } else { &req.method }, &parts)
 }
 
 /// The role a request needs; `None` for health, which any peer may read, and for a path that
