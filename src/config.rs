@@ -663,7 +663,7 @@ fn read_detail(e: &std::io::Error) -> String {
             // SAFETY: geteuid has no preconditions.
             let uid = unsafe { libc::geteuid() };
             format!(
-                "{e} (uid {uid}); the service's user must be able to read it: the package installs it mode 0640, owner root, group kiosk-agent (`chown root:kiosk-agent` and `chmod 0640` it)"
+                "{e} (this is uid {uid}); run the command with sudo, or as a member of the config's group. The service's user must read it too: the package installs it mode 0640, owner root, group kiosk-agent"
             )
         }
         _ => e.to_string(),

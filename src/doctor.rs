@@ -330,22 +330,27 @@ fn storage(c: &Config) -> Check {
             format!("{} is mode {mode:o}: others can read personal data", dir.display()),
             format!("chmod 700 {}", dir.display()),
         )
-    } else if let Some(problem) = queue_keys_problem(c).filter(|_| !crate::queue::keys_are_the_services(&c.queue)) {
+    } else if let Some(problem) = match crate::queue::keys_are_the_services(&c.queue) {
+        // Run by hand, the service's keys cannot be read here: whether the package's encrypted
+        // credentials are there is what can be told.
+        true => crate::queue::service_keys_missing(&c.queue),
+        false => queue_keys_problem(c),
+    } {
         check(
             "storage",
             Verdict::Fail,
             problem,
             "put back the keys the queue was written with, from the kiosk's backup; the jobs are kept meanwhile",
         )
-    } else if let Some(words) = expiry_words(c) {
-        check("storage", Verdict::Warn, words, "edit [queue] ttl_hours in the config, then restart the service")
-    } else if let Some(words) = keys_beside_data_words(c) {
-        check(
-            "storage",
-            Verdict::Warn,
-            words,
-            "on a kiosk, install the package: its keys come as systemd credentials from /etc/kiosk-agent/keys, named by [queue] encryption_key_file = \"bundle_key\" and device_key_file = \"device_key\"",
-        )
+    } else if expiry_words(c).is_some() || keys_beside_data_words(c).is_some() {
+        // Both, where both apply: neither hides the other.
+        let keys_advice = "on a kiosk, install the package: its keys come as systemd credentials from /etc/kiosk-agent/keys, named by [queue] encryption_key_file = \"bundle_key\" and device_key_file = \"device_key\"";
+        let found = [
+            expiry_words(c).map(|w| (w, "edit [queue] ttl_hours in the config, then restart the service")),
+            keys_beside_data_words(c).map(|w| (w, keys_advice)),
+        ];
+        let (words, advice): (Vec<String>, Vec<&str>) = found.into_iter().flatten().unzip();
+        check("storage", Verdict::Warn, words.join("; "), advice.join("; "))
     } else {
         check(
             "storage",
@@ -386,9 +391,10 @@ fn owner_may_write(dir: &Path, owner: u32) -> std::io::Result<()> {
 /// package's config set 72, and a kiosk upgraded keeps its config.
 pub fn expiry_words(c: &Config) -> Option<String> {
     let (ttl, kept) = (c.queue.ttl_hours, c.queue.failed_retention_hours);
-    (ttl > 0).then(|| {
+    // 72 is what an older package's config said: a policy of one's own is another number.
+    (ttl == 72).then(|| {
         format!(
-            "queue.ttl_hours = {ttl}: a job not sent within {ttl} h (a kiosk offline that long) fails as expired, and {kept} h later its images are erased, lost by nobody's decision; set ttl_hours = 0 (the package's default: a job waits for the link as long as it takes) unless your policy drops captures that old (an older package's config said 72)"
+            "queue.ttl_hours = {ttl}, an older package's default, kept by the upgrade: a job not sent within {ttl} h (a kiosk offline that long) fails as expired, and {kept} h later its images are erased unless an operator retries it; set ttl_hours = 0 (the package's default now: a job waits for the link as long as it takes), or another number if your policy drops captures that old"
         )
     })
 }

@@ -763,15 +763,20 @@ fn print_job(r: &Record) {
     }
 }
 
-fn queue_command(jobs: Jobs, action: QueueAction, state_dir: &std::path::Path) -> Result<()> {
-    // An id no job can have (a pasted escape sequence) is refused before it is echoed.
+/// An id no job can have (a pasted escape sequence) is refused before anything opens or echoes it.
+fn check_job_id(action: &QueueAction) -> Result<()> {
     if let QueueAction::Show { job_id }
     | QueueAction::Retry { job_id }
     | QueueAction::Restore { job_id }
-    | QueueAction::Purge { job_id } = &action
+    | QueueAction::Purge { job_id } = action
     {
-        kiosk_agent::api::check_text("job_id", job_id, 128).map_err(|r| anyhow::anyhow!(r.error))?;
+        kiosk_agent::api::check_text("job_id", job_id, 128)
+            .map_err(|r| anyhow::anyhow!("{}; copy the job_id from `kiosk-agent queue ls`", r.error))?;
     }
+    Ok(())
+}
+
+fn queue_command(jobs: Jobs, action: QueueAction, state_dir: &std::path::Path) -> Result<()> {
     match action {
         QueueAction::Ls { json } => {
             let records = jobs.records()?;
@@ -1109,6 +1114,7 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Queue { config, action } => {
             let c = Config::load(&config)?;
+            check_job_id(&action)?;
             let changes = !matches!(action, QueueAction::Ls { .. } | QueueAction::Show { .. });
             let opened = if changes {
                 Queue::open(&c.state_dir, c.queue.clone())

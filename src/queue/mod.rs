@@ -481,12 +481,15 @@ fn load_key(path: &Path, name: &Path, may_create: bool, what: &str) -> Result<(Z
         Ok(b) => Err(err(format!("expected 32 bytes, found {}; restore the right file", b.len()))),
         // A credential is made by whoever installs the kiosk, never by the agent.
         // Run by hand: only the service is given its credentials.
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound && credential && by_hand() => Err(err(format!(
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound && credential && by_hand() => Err(QueueError::Key {
+            path: Path::new(SERVICE_KEYS).join(name).display().to_string(),
+            detail: format!(
             "the {what} is one of the service's systemd credentials (kept encrypted in /etc/kiosk-agent/keys), \
-             given only to the service: this command, run by hand, cannot read the jobs' records (the service \
-             can; they are kept). To read them by hand, run the command as the service does (systemd-run --pipe \
+             given only to the service: this command, run by hand, cannot read the jobs' records (they are \
+             kept). To read them by hand, run the command as the service does (systemd-run --pipe \
              --wait -p User=kiosk-agent -p LoadCredentialEncrypted=kiosk-keys:/etc/kiosk-agent/keys kiosk-agent ...)"
-        ))),
+        ),
+        }),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound && credential => Err(err(format!(
             "the {what} is a systemd credential that the package makes in /etc/kiosk-agent/keys, and it \
              is not there: under systemd, reinstall the package; by hand, run the command as the service \
@@ -568,6 +571,28 @@ pub fn keys_are_the_services(s: &QueueSettings) -> bool {
     by_hand()
         && is_credential_name(&s.device_key_file)
         && s.encryption_key_file.as_deref().is_none_or(is_credential_name)
+}
+
+/// Where the package keeps the service's keys, encrypted (`LoadCredentialEncrypted=`).
+pub const SERVICE_KEYS: &str = "/etc/kiosk-agent/keys";
+
+/// The service's keys that are not among the package's encrypted credentials, in words: the
+/// service will not start without them.
+pub fn service_keys_missing(s: &QueueSettings) -> Option<String> {
+    let names = [Some(s.device_key_file.as_path()), s.encryption_key_file.as_deref()];
+    let missing: Vec<String> = names
+        .into_iter()
+        .flatten()
+        .map(|n| Path::new(SERVICE_KEYS).join(n))
+        .filter(|p| !p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    (!missing.is_empty()).then(|| {
+        format!(
+            "the service's key credential(s) {} are not there: the service will not start; reinstall the package, or put them back from the kiosk's backup",
+            missing.join(", ")
+        )
+    })
 }
 
 /// A non-secret value that tells whether a key is the one the queue was sealed with.

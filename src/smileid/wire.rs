@@ -241,7 +241,7 @@ pub fn quoted(text: &str) -> String {
 
 /// Runs of base64 or hex characters (%-escapes included, as a URL-encoded signature has them) at
 /// least this long, with letters and digits both, or with capitals among a quarter to three
-/// quarters of their letters (one signature in 2000 has no digit), are taken for secrets: a
+/// quarters of their letters (one signature in 1500 has no digit), are taken for secrets: a
 /// request's signature (44), a SHA-256 (64), a bearer token. Words, ids (a database's 24, a UUID's
 /// parts, a job_id's parts between its hyphens), paths and CamelCase names are shorter, or not so
 /// mixed.
