@@ -229,6 +229,7 @@ pub fn on_gesture(service: &Service, slot: &DisplaySlot, g: Gesture) {
     match g {
         Gesture::Tap { down, up } => on_tap(service, slot, down, up),
         Gesture::Key(Key::Enter) => on_button(service, slot, true),
+        Gesture::Key(Key::EnterHeld) => on_button(service, slot, false),
         // From the whole consent text, Esc goes back to the short one; at a question it says
         // no; anywhere else in a session (the camera at work), it stops the session (a person
         // who changed their mind), as the host application's cancel does: nothing is kept. By

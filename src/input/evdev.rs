@@ -66,6 +66,9 @@ pub enum Key {
     Next,
     /// A digit on the keyboard's row or the keypad: the nth choice.
     Digit(u8),
+    /// Enter held until it repeats: the button's hold (no, take again), as the legend under
+    /// the buttons says for a kiosk with both.
+    EnterHeld,
 }
 
 impl Key {
@@ -179,6 +182,8 @@ pub struct Decoder {
     dropped: bool,
     /// The device speaks multitouch: its slots are read, its single-touch emulation is not.
     multitouch: bool,
+    /// Enter is down, and whether it has repeated (held): told when it comes up.
+    enter: Option<bool>,
 }
 
 impl Decoder {
@@ -194,6 +199,7 @@ impl Decoder {
             last: Point { x: 0, y: 0 },
             dropped: false,
             multitouch: false,
+            enter: None,
         }
     }
 
@@ -222,6 +228,18 @@ impl Decoder {
                 self.single_pending.active = value != 0;
                 None
             }
+            // Enter is told on its way up, pressed or held; the other keys on the way down.
+            (EV_KEY, c) if Key::from_code(c) == Some(Key::Enter) => match value {
+                1 => {
+                    self.enter = Some(false);
+                    None
+                }
+                2 => {
+                    self.enter = self.enter.map(|_| true);
+                    None
+                }
+                _ => self.enter.take().map(|held| Gesture::Key(if held { Key::EnterHeld } else { Key::Enter })),
+            },
             (EV_KEY, c) if value == 1 => Key::from_code(c).map(Gesture::Key),
             (EV_ABS, ABS_MT_SLOT..=ABS_MT_TRACKING_ID) if !self.multitouch => {
                 self.multitouch = true;
@@ -701,7 +719,6 @@ mod tests {
             &mut d,
             &[
                 (EV_KEY, KEY_ENTER, 1),
-                (EV_KEY, KEY_ENTER, 2),
                 (EV_KEY, KEY_ENTER, 0),
                 (EV_KEY, KEY_ESC, 1),
                 (EV_KEY, KEY_RIGHT, 1),
@@ -716,6 +733,10 @@ mod tests {
         let keys: Vec<Gesture> =
             [Enter, Back, Next, Previous, Digit(3), Digit(7), Digit(0)].into_iter().map(Gesture::Key).collect();
         assert_eq!(g, keys);
+        // Enter held until it repeats is the button's hold, told once, when it comes up.
+        let g = feed(&mut d, &[(EV_KEY, KEY_ENTER, 1), (EV_KEY, KEY_ENTER, 2), (EV_KEY, KEY_ENTER, 2)]);
+        assert!(g.is_empty(), "{g:?}");
+        assert_eq!(feed(&mut d, &[(EV_KEY, KEY_ENTER, 0)]), [Gesture::Key(EnterHeld)]);
     }
 
     #[test]
