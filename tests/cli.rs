@@ -337,6 +337,11 @@ fn a_look_by_root_after_a_crash_leaves_the_service_its_queue() {
     let o = agent(&["session", "--job-type", "4", "--user-id", "u2", "--consent-given"], &config);
     assert!(!o.status.success() && text(&o).contains("cannot save a job"), "{}", text(&o));
     assert!(text(&o).contains("bundles cannot be written"), "{}", text(&o));
+    let t = std::time::Instant::now();
+    while !service_get(&svc, "/metrics").contains("kiosk_storage_writable 0") {
+        assert!(t.elapsed().as_secs() < 10, "{}", service_get(&svc, "/metrics"));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     drop(svc);
 }
 
@@ -376,9 +381,15 @@ fn a_button_that_cannot_be_read_is_a_health_problem_not_a_dead_kiosk() {
     let cfg = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, format!("{cfg}[input]\nbackend = \"gpio\"\nchip = \"/dev/gpiochip-none\"\nline = 17\n"))
         .unwrap();
-    let _svc = start_service(dir.path(), &config);
+    let svc = start_service(dir.path(), &config);
     let s = status(&config);
     assert!(s["problems"].as_array().unwrap().iter().any(|p| p == "button_missing"), "{s}");
+    // The fleet sees it too (KioskButtonMissing), once the front desk has looked.
+    let t = std::time::Instant::now();
+    while !service_get(&svc, "/metrics").contains("kiosk_button_present 0") {
+        assert!(t.elapsed().as_secs() < 10, "{}", service_get(&svc, "/metrics"));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
     let log = std::fs::read_to_string(dir.path().join("service.log")).unwrap();
     assert!(log.contains("/dev/gpiochip-none") && log.contains("runs without it"), "{log}");
 }

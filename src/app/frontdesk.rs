@@ -142,6 +142,10 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
                 service.metrics.set_display_present(screen.is_some());
                 let (c, s) = (service.camera_missing(), service.storage_problem());
                 service.metrics.set_camera_present(!c);
+                service.metrics.set_storage_writable(s != Some(Problem::OutOfService));
+                if service.config.input.button().is_some() {
+                    service.metrics.set_button_present(service.sessions.button.load(Ordering::Relaxed));
+                }
                 slow = Some((std::time::Instant::now(), c, s));
                 (c, s)
             }

@@ -239,6 +239,10 @@ pub struct Snapshot {
     pub camera_present: Option<bool>,
     /// Whether the screen's device is there (`None` before the front desk first looked).
     pub display_present: Option<bool>,
+    /// Whether the GPIO button is read (`None` without one configured).
+    pub button_present: Option<bool>,
+    /// Whether the service may write where a job is saved (`None` before the first look).
+    pub storage_writable: Option<bool>,
 }
 
 /// Who this kiosk is, for the `kiosk_info` series.
@@ -298,7 +302,13 @@ impl Registry {
     /// The queue and link as of a pass (the devices' presence is kept: the front desk sets it).
     pub fn set_snapshot(&self, s: Snapshot) {
         let mut cur = lock(&self.snapshot);
-        *cur = Snapshot { camera_present: cur.camera_present, display_present: cur.display_present, ..s };
+        *cur = Snapshot {
+            camera_present: cur.camera_present,
+            display_present: cur.display_present,
+            button_present: cur.button_present,
+            storage_writable: cur.storage_writable,
+            ..s
+        };
     }
 
     pub fn set_camera_present(&self, present: bool) {
@@ -307,6 +317,14 @@ impl Registry {
 
     pub fn set_display_present(&self, present: bool) {
         lock(&self.snapshot).display_present = Some(present);
+    }
+
+    pub fn set_button_present(&self, present: bool) {
+        lock(&self.snapshot).button_present = Some(present);
+    }
+
+    pub fn set_storage_writable(&self, writable: bool) {
+        lock(&self.snapshot).storage_writable = Some(writable);
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -424,6 +442,22 @@ pub fn expose(r: &Registry, who: &Identity, version: &str) -> String {
             "kiosk_display_present",
             "1 when the screen's device is there (0: no sessions until it is).",
             present as u8 as f64,
+        );
+    }
+    if let Some(present) = s.button_present {
+        gauge(
+            &mut out,
+            "kiosk_button_present",
+            "1 when the GPIO button is read (0: it is looked for again; the screens offer no button).",
+            present as u8 as f64,
+        );
+    }
+    if let Some(writable) = s.storage_writable {
+        gauge(
+            &mut out,
+            "kiosk_storage_writable",
+            "1 when the service may write where jobs are saved (0: no session starts).",
+            writable as u8 as f64,
         );
     }
     gauge(

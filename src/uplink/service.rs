@@ -639,8 +639,11 @@ impl<'a> Uplink<'a> {
                 LinkState::Paused { .. } => Link::Paused,
                 LinkState::ClockWrong { .. } => Link::ClockWrong,
             },
+            // The devices' and the state dir's: the front desk's to set.
             camera_present: None,
             display_present: None,
+            button_present: None,
+            storage_writable: None,
         }
     }
 
