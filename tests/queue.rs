@@ -111,6 +111,21 @@ fn v1_queue_is_migrated_and_still_uploads() {
     assert!(q.list().unwrap().iter().all(|r| r.stage == Stage::Erased));
 }
 
+/// A file where the quarantine folder should be (a slip of an operator's, or a restore gone
+/// wrong): the queue says no job can be saved, and why, before anyone is captured.
+#[test]
+fn a_file_in_a_folders_place_is_said_before_a_job_is_captured() {
+    let d = tempfile::tempdir().unwrap();
+    let q = Queue::open(d.path(), settings()).unwrap();
+    assert_eq!(q.stats().unwrap().unwritable, None);
+    std::fs::remove_dir(d.path().join("quarantine")).unwrap();
+    std::fs::write(d.path().join("quarantine"), b"not a folder").unwrap();
+    let why = q.stats().unwrap().unwritable.expect("said");
+    assert!(why.contains("quarantine is a file where a folder should be"), "{why}");
+    let e = q.check_room(1).unwrap_err();
+    assert!(matches!(e, QueueError::Unwritable(_)) && e.to_string().contains("nothing queued was dropped"), "{e}");
+}
+
 #[test]
 fn damaged_bundles_are_quarantined_and_the_rest_kept() {
     let d = tempfile::tempdir().unwrap();

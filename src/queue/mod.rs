@@ -161,15 +161,39 @@ fn open_advice(detail: &str) -> &'static str {
 }
 
 /// The first folder of the state dir `dir` that this process may not write in (a job's files
-/// go there), and why; `None` when all may be. Asked of the kernel, without writing.
+/// go there), why, and what to do; `None` when all may be. Asked of the kernel, without writing.
 fn unwritable(dir: &Path) -> Option<String> {
     use std::os::unix::ffi::OsStrExt;
-    [dir.to_owned(), dir.join("bundles"), dir.join("index.sled")].into_iter().find_map(|d| {
+    use std::os::unix::fs::MetadataExt;
+    let folders = [dir.to_owned(), dir.join("bundles"), dir.join("quarantine"), dir.join("index.sled")];
+    folders.into_iter().find_map(|d| {
+        let m = std::fs::metadata(&d).ok()?;
+        if !m.is_dir() {
+            return Some(format!(
+                "{} is a file where a folder should be; move it away (the service makes the folder again as it starts)",
+                d.display()
+            ));
+        }
         let c = std::ffi::CString::new(d.as_os_str().as_bytes()).ok()?;
         // SAFETY: a NUL-terminated path that outlives the call.
         let r = unsafe { libc::faccessat(libc::AT_FDCWD, c.as_ptr(), libc::W_OK | libc::X_OK, libc::AT_EACCESS) };
-        (r != 0)
-            .then(|| format!("{} cannot be written by this user ({})", d.display(), std::io::Error::last_os_error()))
+        if r == 0 {
+            return None;
+        }
+        let e = std::io::Error::last_os_error();
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        let fix = match e.raw_os_error() {
+            Some(libc::EROFS) => open_advice("os error 30").to_string(),
+            Some(libc::EPERM) => format!("it is marked immutable: chattr -i {}", d.display()),
+            _ if m.uid() == me => format!("give its owner access back: chmod u+rwx {}", d.display()),
+            _ => format!(
+                "it belongs to uid {}: give the state dir back to the service's user (uid {me}): chown -R {me}: {}",
+                m.uid(),
+                dir.display()
+            ),
+        };
+        Some(format!("{} cannot be written by this user ({e}); {fix}", d.display()))
     })
 }
 
@@ -308,7 +332,9 @@ pub enum QueueError {
     Reused(String),
     #[error("the kiosk's storage is full ({0}); no new session can be saved until there is room: queued jobs make room as they upload, or free space on the disk. Nothing queued was dropped")]
     Full(String),
-    #[error("the kiosk cannot save a job: {0}. Give the state dir back to the service's user (the package's: `sudo chown -R kiosk-agent: /var/lib/kiosk-agent`); sessions start again at once. Nothing queued was dropped")]
+    #[error(
+        "the kiosk cannot save a job: {0}. Sessions start again as soon as it is put right; nothing queued was dropped"
+    )]
     Unwritable(String),
     #[error("no job {0} in the queue")]
     NotFound(String),
@@ -850,16 +876,17 @@ impl Queue {
             Err(IndexError::NoSpace) => return Err(full()),
             Err(IndexError::Locked) => return Err(QueueError::Busy { path: dir.display().to_string() }),
             Err(IndexError::Unavailable(e)) => {
-                // SAFETY: geteuid and getegid have no preconditions.
-                let (me, group) = unsafe { (libc::geteuid(), libc::getegid()) };
-                return Err(open_err(match foreign_file(dir, me) {
-                    Some((f, uid)) => {
-                        format!(
-                            "{e}: {} belongs to uid {uid}, not to this user (uid {me}): a command run as root beside a stopped service? `chown -R {me}:{group} {}` gives it back",
-                            f.display(),
-                            dir.display()
-                        )
-                    }
+                // Refused: a file of someone else's than the state dir's owner, named.
+                use std::os::unix::fs::MetadataExt;
+                let owner = std::fs::metadata(dir).ok().map(|m| (m.uid(), m.gid()));
+                let refused = e.contains("os error 13");
+                let foreign = owner.filter(|_| refused).and_then(|o| Some((foreign_file(dir, o.0)?, o)));
+                return Err(open_err(match foreign {
+                    Some(((f, uid), (own, group))) => format!(
+                        "{e}: {} belongs to uid {uid}, not to the state dir's owner (uid {own}): a command run as root beside a stopped service? `chown -R {own}:{group} {}` gives it back",
+                        f.display(),
+                        dir.display()
+                    ),
                     None => e,
                 }));
             }
