@@ -610,12 +610,13 @@ pub fn service_keys_missing(s: &QueueSettings) -> Option<String> {
         .into_iter()
         .flatten()
         .map(|n| Path::new(SERVICE_KEYS).join(n))
-        .filter(|p| !p.exists())
+        // An encrypted credential is a file of some bytes: an empty one, or a folder, is no key.
+        .filter(|p| !std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.len() > 0))
         .map(|p| p.display().to_string())
         .collect();
     (!missing.is_empty()).then(|| {
         format!(
-            "the service's key credential(s) {} are not there: the service will not start; reinstall the package, or put them back from the kiosk's backup",
+            "the service's key credential(s) {} are not there (or empty): the service will not start; reinstall the package, or put them back from the kiosk's backup",
             missing.join(", ")
         )
     })
