@@ -339,7 +339,8 @@ fn deployed_kiosk() {
                 partner: "Kiosk Test Bank".into(),
                 more: kiosk_agent::display::screens::More::No,
                 legend: true,
-                face_only: false,
+                // The host application's sessions are SmartSelfie jobs (type 4).
+                face_only: true,
             }),
         ),
         (
@@ -348,7 +349,8 @@ fn deployed_kiosk() {
                 partner: "Kiosk Test Bank".into(),
                 more: kiosk_agent::display::screens::More::No,
                 legend: true,
-                face_only: false,
+                // The host application's sessions are SmartSelfie jobs (type 4).
+                face_only: true,
             }),
         ),
         ("outcome1", &drawn(&Screen::Saved { online: true })),
