@@ -494,20 +494,38 @@ fn a_person_chooses_a_language_starts_reads_and_agrees_on_the_touch_panel() {
     touch.tap(consent_en, &en, Action::Yes);
     wait_screen(&a, "the camera at work", |s| s[before..].iter().any(|(n, _)| n == "capture"));
     touch.send(&[(1, 1, 1), (1, 1, 0), (0, 0, 0)]);
-    let t = Instant::now();
-    let state = loop {
-        let (_, v) = api(&a, "GET", "/v1/sessions", None);
-        let last = v.as_array().and_then(|l| l.first()).map(|s| s["state"].as_str().unwrap_or("").to_string());
-        match last.as_deref() {
-            Some("awaiting_consent" | "capturing") if t.elapsed() < Duration::from_secs(30) => {
-                std::thread::sleep(Duration::from_millis(100))
+    // How the newest session ended.
+    let ended = || {
+        let t = Instant::now();
+        loop {
+            let (_, v) = api(&a, "GET", "/v1/sessions", None);
+            let last = v.as_array().and_then(|l| l.first()).map(|s| s["state"].as_str().unwrap_or("").to_string());
+            match last.as_deref() {
+                Some("awaiting_consent" | "capturing") if t.elapsed() < Duration::from_secs(30) => {
+                    std::thread::sleep(Duration::from_millis(100))
+                }
+                other => break other.map(String::from),
             }
-            other => break other.map(String::from),
         }
     };
-    assert_eq!(state.as_deref(), Some("cancelled"), "Esc while the camera works stops the session");
+    assert_eq!(ended().as_deref(), Some("cancelled"), "Esc while the camera works stops the session");
     let (_, jobs) = api(&a, "GET", "/v1/jobs", None);
     assert_eq!(jobs.as_array().map(Vec::len), Some(1), "nothing kept of the stopped session: {jobs}");
+    // Keys, as a kiosk without touch has them: the arrow on at the short consent opens the whole
+    // text; Enter held until it repeats answers as the button's hold, back from it, then no.
+    wait_screen(&a, "the welcome after the stop", |s| s.last().is_some_and(|(n, _)| n == "idle"));
+    let before = screens(&a).len();
+    touch.tap(idle.clone(), &en, Action::Start);
+    wait_screen(&a, "a third consent", |s| s[before..].iter().any(|(n, _)| n == "consent"));
+    touch.send(&[(1, 106, 1), (1, 106, 0), (0, 0, 0)]);
+    wait_screen(&a, "the whole text by the arrow key", |s| s.last().is_some_and(|(n, _)| n == "consent-more"));
+    let held = [(1, 28, 1), (0, 0, 0), (1, 28, 2), (1, 28, 2), (0, 0, 0), (1, 28, 0), (0, 0, 0)];
+    touch.send(&held);
+    wait_screen(&a, "the short consent again", |s| s.last().is_some_and(|(n, _)| n == "consent"));
+    touch.send(&held);
+    assert_eq!(ended().as_deref(), Some("declined"), "Enter held is no");
+    let (_, jobs) = api(&a, "GET", "/v1/jobs", None);
+    assert_eq!(jobs.as_array().map(Vec::len), Some(1), "{jobs}");
 }
 
 /// On a 2.8" panel the whole consent takes pages: a tap on "1 / 3 ›" turns on, the button
