@@ -51,9 +51,9 @@ fn open(s: &ButtonSettings) -> Result<CdevPin, GpioError> {
 const AGAIN: Duration = Duration::from_secs(2);
 
 /// For the service: the button's events, read for as long as the receiver lives, and in
-/// `present` whether it is read now. A button missing at the start, or failing later (a loose ribbon, the line taken),
-/// is said once and read again when it is back; the kiosk runs meanwhile (its screens then offer
-/// no button).
+/// `present` whether it is read now. A button missing at the start, or failing later (a loose
+/// ribbon, the line taken), is said once and read again when it is back; the kiosk runs
+/// meanwhile (its screens then offer no button).
 pub fn supervise(s: &ButtonSettings, present: std::sync::Arc<std::sync::atomic::AtomicBool>) -> Receiver<Event> {
     use std::sync::atomic::Ordering;
     let (tx, rx) = channel();
@@ -78,21 +78,7 @@ pub fn supervise(s: &ButtonSettings, present: std::sync::Arc<std::sync::atomic::
                 crate::log::info(&format!("button on {} line {} read again", s.chip, s.line), &[]);
             }
             there.store(true, Ordering::Relaxed);
-            let mut debounce = Debounce::new(s.settle, s.hold);
-            let start = Instant::now();
-            let failed = loop {
-                match pin.is_high().map(|high| high != s.active_low) {
-                    Ok(down) => {
-                        if let Some(ev) = debounce.sample(down, start.elapsed()) {
-                            if tx.send(ev).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    Err(e) => break format!("{e:?}"),
-                }
-                std::thread::sleep(Duration::from_millis(5));
-            };
+            let Some(failed) = sample(&mut pin, &s, &tx) else { return };
             there.store(false, Ordering::Relaxed);
             said = true;
             crate::log::warn(
@@ -108,34 +94,36 @@ pub fn supervise(s: &ButtonSettings, present: std::sync::Arc<std::sync::atomic::
     rx
 }
 
+/// Samples `pin` every 5 ms and sends its debounced events, until the receiver is gone (`None`)
+/// or a read fails (why).
+fn sample(pin: &mut CdevPin, s: &ButtonSettings, tx: &std::sync::mpsc::Sender<Event>) -> Option<String> {
+    let mut debounce = Debounce::new(s.settle, s.hold);
+    let start = Instant::now();
+    loop {
+        match pin.is_high().map(|high| high != s.active_low) {
+            Ok(down) => {
+                if let Some(ev) = debounce.sample(down, start.elapsed()) {
+                    tx.send(ev).ok()?;
+                }
+            }
+            Err(e) => return Some(format!("{e:?}")),
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    }
+}
+
 /// Requests the line as an input and starts the sampling thread (for a command run by hand: a
 /// button that cannot be read is an error).
 pub fn watch(s: &ButtonSettings) -> Result<Receiver<Event>, GpioError> {
     let err = |e: &dyn std::fmt::Display| GpioError { chip: s.chip.clone(), line: s.line, detail: e.to_string() };
-    let active_low = s.active_low;
     let mut pin = open(s)?;
     let (tx, rx) = channel();
-    let mut debounce = Debounce::new(s.settle, s.hold);
-    let name = format!("{} line {}", s.chip, s.line);
+    let s = s.clone();
     std::thread::Builder::new()
         .name("button".into())
         .spawn(move || {
-            let start = Instant::now();
-            loop {
-                match pin.is_high().map(|high| high != active_low) {
-                    Ok(down) => {
-                        if let Some(ev) = debounce.sample(down, start.elapsed()) {
-                            if tx.send(ev).is_err() {
-                                return;
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        crate::log::warn(&format!("button {name}: {e:?}; no more button input"), &[]);
-                        return;
-                    }
-                }
-                std::thread::sleep(Duration::from_millis(5));
+            if let Some(why) = sample(&mut pin, &s, &tx) {
+                crate::log::warn(&format!("button {} line {}: {why}; no more button input", s.chip, s.line), &[]);
             }
         })
         .map_err(|e| err(&e))?;
