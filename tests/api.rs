@@ -344,7 +344,20 @@ use kiosk_agent::display::{Screen, Texts};
 struct FakeTouch(std::fs::File, (u32, u32));
 
 impl FakeTouch {
+    /// A person looks at the screen before they act on it: the agent takes nothing done sooner
+    /// after a screen appears as meant for it.
+    fn read(&self) {
+        std::thread::sleep(kiosk_agent::app::frontdesk::NOT_YET_READ + Duration::from_millis(100));
+    }
+
+    /// The events, once the screen is read.
     fn send(&mut self, events: &[(u16, u16, i32)]) {
+        self.read();
+        self.send_at_once(events);
+    }
+
+    /// The events, without a look at the screen: a hurried finger.
+    fn send_at_once(&mut self, events: &[(u16, u16, i32)]) {
         use kiosk_agent::input::evdev::EVENT_BYTES;
         use std::io::Write;
         for &(kind, code, value) in events {
@@ -361,8 +374,13 @@ impl FakeTouch {
     /// A finger on the centre of the button that does `action` on `screen`, and off again. Raw
     /// units 0..4095 on both axes (the config's touch_calibration).
     fn tap(&mut self, screen: Screen, texts: &Arc<Texts>, action: Action) {
+        self.read();
+        self.tap_at_once(screen, texts, action);
+    }
+
+    fn tap_at_once(&mut self, screen: Screen, texts: &Arc<Texts>, action: Action) {
         let (x, y) = centre(screen, texts, action, self.1);
-        self.send(&[(1, 0x14a, 1), (3, 0, x), (3, 1, y), (0, 0, 0), (1, 0x14a, 0), (0, 0, 0)]);
+        self.send_at_once(&[(1, 0x14a, 1), (3, 0, x), (3, 1, y), (0, 0, 0), (1, 0x14a, 0), (0, 0, 0)]);
     }
 
     /// A finger down on the button, slid to the panel's top left corner before it leaves.
@@ -491,9 +509,9 @@ fn a_person_chooses_a_language_starts_reads_and_agrees_on_the_touch_panel() {
     wait_screen(&a, "the next consent", |s| {
         s[before..].iter().any(|(n, p)| n == "consent" && shows_in(p, &consent_en, &en, TOUCH_PANEL))
     });
-    touch.tap(consent_en, &en, Action::Yes);
+    touch.tap(consent_en.clone(), &en, Action::Yes);
     wait_screen(&a, "the camera at work", |s| s[before..].iter().any(|(n, _)| n == "capture"));
-    touch.send(&[(1, 1, 1), (1, 1, 0), (0, 0, 0)]);
+    touch.send_at_once(&[(1, 1, 1), (1, 1, 0), (0, 0, 0)]);
     // How the newest session ended.
     let ended = || {
         let t = Instant::now();
@@ -515,8 +533,15 @@ fn a_person_chooses_a_language_starts_reads_and_agrees_on_the_touch_panel() {
     // text; Enter held until it repeats answers as the button's hold, back from it, then no.
     wait_screen(&a, "the welcome after the stop", |s| s.last().is_some_and(|(n, _)| n == "idle"));
     let before = screens(&a).len();
-    touch.tap(idle.clone(), &en, Action::Start);
+    // Enter pressed twice in a hurry starts the session; the second press, and a finger landing
+    // on "I agree" the moment it appears, agree to nothing the person has not read.
+    touch.read();
+    touch.send_at_once(&[(1, 28, 1), (0, 0, 0), (1, 28, 0), (0, 0, 0), (1, 28, 1), (0, 0, 0), (1, 28, 0), (0, 0, 0)]);
     wait_screen(&a, "a third consent", |s| s[before..].iter().any(|(n, _)| n == "consent"));
+    touch.tap_at_once(consent_en.clone(), &en, Action::Yes);
+    std::thread::sleep(Duration::from_secs(1));
+    let (_, v) = api(&a, "GET", "/v1/sessions", None);
+    assert_eq!(v[0]["state"], "awaiting_consent", "a double press agreed to the consent: {v}");
     touch.send(&[(1, 106, 1), (1, 106, 0), (0, 0, 0)]);
     wait_screen(&a, "the whole text by the arrow key", |s| s.last().is_some_and(|(n, _)| n == "consent-more"));
     let held = [(1, 28, 1), (0, 0, 0), (1, 28, 2), (1, 28, 2), (0, 0, 0), (1, 28, 0), (0, 0, 0)];

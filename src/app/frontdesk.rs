@@ -85,6 +85,12 @@ const TICK: Duration = Duration::from_millis(200);
 /// finds the kiosk's own language again.
 pub const CHOICE_KEPT: Duration = Duration::from_secs(120);
 
+/// Sooner than this after a screen appears, a press or tap on it is not a person's answer (nobody
+/// reads a question and decides that fast, and phones take two taps 300 ms apart as one double
+/// tap) but the tail of what they did on the screen before: the second press of a double press
+/// that started a session would otherwise agree to a consent on screen for 16 ms.
+pub const NOT_YET_READ: Duration = Duration::from_millis(500);
+
 /// How often the costlier facts (the queue's counts, the disk, the camera's node) are looked at.
 const SLOW_TICK: Duration = Duration::from_secs(2);
 
@@ -204,7 +210,7 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
 pub fn on_button(service: &Service, slot: &DisplaySlot, press: bool) {
     // Held at the whole consent text, the button goes back (its legend says so).
     let no = if consent_open(slot) { Answer::Back } else { Answer::No };
-    if answer(service, if press { Answer::Yes } else { no }) {
+    if answer(service, slot, if press { Answer::Yes } else { no }) {
         return;
     }
     // Only at the welcome: a press to dismiss an outcome starts nothing.
@@ -212,10 +218,26 @@ pub fn on_button(service: &Service, slot: &DisplaySlot, press: bool) {
         return;
     }
     if press {
-        start_walk_up(service);
+        start_walk_up(service, slot);
     } else {
         choose_language(service, |i, n| (i + 1) % n);
     }
+}
+
+/// The screen has been up long enough for a press on it to be meant for it ([`NOT_YET_READ`]);
+/// if not, the press is said in the log, for whoever wonders why it did nothing.
+fn read(slot: &DisplaySlot) -> bool {
+    let up = slot.shown_for().unwrap_or_default();
+    if up < NOT_YET_READ {
+        crate::log::info(
+            &format!(
+                "a press {} ms after the screen changed was not taken for an answer to it (a double press or tap)",
+                up.as_millis()
+            ),
+            &[],
+        );
+    }
+    up >= NOT_YET_READ
 }
 
 /// The welcome is on screen.
@@ -239,16 +261,16 @@ pub fn on_gesture(service: &Service, slot: &DisplaySlot, g: Gesture) {
         // who changed their mind), as the host application's cancel does: nothing is kept. By
         // what the person sees, not by the session's state, which moves on a moment later.
         Gesture::Key(Key::Back) if question_shown(slot) => {
-            answer(service, if consent_open(slot) { Answer::Back } else { Answer::No });
+            answer(service, slot, if consent_open(slot) { Answer::Back } else { Answer::No });
         }
         Gesture::Key(Key::Back) => stop_session(service),
         // On the whole consent text, a page on or back; at the welcome, another language.
         Gesture::Key(Key::Previous) if consent_open(slot) => {
-            answer(service, Answer::Previous);
+            answer(service, slot, Answer::Previous);
         }
         // At the short consent too: a person without a touch panel reads the whole text.
         Gesture::Key(Key::Next) if slot.shown().is_some_and(|s| matches!(s.screen, Screen::Consent { .. })) => {
-            answer(service, Answer::More);
+            answer(service, slot, Answer::More);
         }
         Gesture::Key(Key::Previous) => choose_language(service, |i, n| (i + n - 1) % n),
         Gesture::Key(Key::Next) => choose_language(service, |i, n| (i + 1) % n),
@@ -275,32 +297,33 @@ fn on_tap(service: &Service, slot: &DisplaySlot, down: Point, up: Point) {
     let Some(shown) = slot.shown() else { return };
     match touch::hit(&touch::targets(&shown), down, up) {
         Some(Action::Yes | Action::Keep) => {
-            answer(service, Answer::Yes);
+            answer(service, slot, Answer::Yes);
         }
         Some(Action::No | Action::Retake) => {
-            answer(service, Answer::No);
+            answer(service, slot, Answer::No);
         }
         Some(Action::More) => {
-            answer(service, Answer::More);
+            answer(service, slot, Answer::More);
         }
         Some(Action::Back) => {
-            answer(service, Answer::Back);
+            answer(service, slot, Answer::Back);
         }
         Some(Action::PreviousPage) => {
-            answer(service, Answer::Previous);
+            answer(service, slot, Answer::Previous);
         }
-        Some(Action::Start) => start_walk_up(service),
+        Some(Action::Start) => start_walk_up(service, slot),
         Some(Action::PreviousLanguage) => choose_language(service, |i, n| (i + n - 1) % n),
         Some(Action::NextLanguage) => choose_language(service, |i, n| (i + 1) % n),
         None => {}
     }
 }
 
-/// Answers the running session's question; true when a session is running (asking or not:
-/// nothing else happens while one runs).
-fn answer(service: &Service, answer: Answer) -> bool {
+/// Answers the running session's question, once it is on screen and has been read; true when a
+/// session is running (asking or not: nothing else happens while one runs).
+fn answer(service: &Service, slot: &DisplaySlot, answer: Answer) -> bool {
     let Some(id) = service.sessions.active() else { return false };
-    if asking(service) {
+    // By what the person sees: the session asks a moment before its question is drawn.
+    if asking(service) && question_shown(slot) && read(slot) {
         service.sessions.answer(&id, answer);
     }
     true
@@ -352,8 +375,9 @@ fn start_offered(walk_up: WalkUp, touch: bool, press: bool, languages: bool) -> 
     }
 }
 
-/// Starts a walk-up session, when the kiosk offers them and nothing is in the way.
-fn start_walk_up(service: &Service) {
+/// Starts a walk-up session, when the kiosk offers them, nothing is in the way and the welcome
+/// has been read (a double tap on an outcome's last moment starts nothing).
+fn start_walk_up(service: &Service, slot: &DisplaySlot) {
     let walk_up = &service.config.input;
     let job_type = match walk_up.walk_up {
         WalkUp::Off => return,
@@ -362,6 +386,9 @@ fn start_walk_up(service: &Service) {
     };
     // A press at an error screen starts nothing: the person could not finish.
     if service.sessions.active().is_some() || service.camera_missing() || service.storage_problem().is_some() {
+        return;
+    }
+    if !read(slot) {
         return;
     }
     let language = service.chosen_language.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|c| c.0.clone());

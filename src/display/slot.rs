@@ -12,7 +12,8 @@ use super::{Canvas, Display, DisplayError, Screen, Texts};
 pub struct DisplaySlot {
     display: Mutex<Option<Box<dyn Display + Send>>>,
     returned: Condvar,
-    shown: Mutex<Option<Shown>>,
+    /// What was last shown, and since when.
+    shown: Mutex<Option<(Shown, Instant)>>,
     /// The panel's pixels.
     pub size: (u32, u32),
 }
@@ -43,7 +44,14 @@ impl DisplaySlot {
 
     /// The screen last shown through a loan, if any.
     pub fn shown(&self) -> Option<Shown> {
-        self.shown.lock().unwrap_or_else(|e| e.into_inner()).clone()
+        self.shown.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|s| s.0.clone())
+    }
+
+    /// How long the screen last shown has been up: drawn again the same (a new camera picture
+    /// behind the same words), it keeps its time; anything else on it, and its buttons may have
+    /// moved.
+    pub fn shown_for(&self) -> Option<Duration> {
+        self.shown.lock().unwrap_or_else(|e| e.into_inner()).as_ref().map(|s| s.1.elapsed())
     }
 }
 
@@ -110,7 +118,12 @@ impl Display for Loan {
             px_per_mm: self.px_per_mm(),
             brand: self.brand(),
         };
-        *self.slot.shown.lock().unwrap_or_else(|e| e.into_inner()) = Some(shown);
+        let mut last = self.slot.shown.lock().unwrap_or_else(|e| e.into_inner());
+        let since = match last.as_ref() {
+            Some((was, since)) if was.screen == shown.screen && was.texts.code == shown.texts.code => *since,
+            _ => Instant::now(),
+        };
+        *last = Some((shown, since));
         drawn
     }
 }
@@ -146,5 +159,26 @@ mod tests {
         drop(a);
         assert!(waiter.join().unwrap().is_some(), "the waiter got it once it came back");
         assert_eq!(*shown.lock().unwrap(), ["saved", "uploading"]);
+    }
+
+    #[test]
+    fn a_screen_drawn_again_the_same_keeps_its_time_on_screen() {
+        use super::super::screens::{More, Side};
+        let slot = DisplaySlot::new(Box::new(Named(Arc::new(Mutex::new(Vec::new())))));
+        assert_eq!(slot.shown_for(), None, "nothing shown yet");
+        let document =
+            |review, preview| Screen::Document { side: Side::Front, hint: None, preview, review, legend: false };
+        let mut loan = slot.borrow(Duration::ZERO).unwrap();
+        loan.show(&document(false, None)).unwrap();
+        std::thread::sleep(Duration::from_millis(60));
+        loan.show(&document(false, Some((2, 2, vec![0; 12])))).unwrap();
+        assert!(slot.shown_for().unwrap() >= Duration::from_millis(60), "a new picture behind the same words");
+        loan.show(&document(true, None)).unwrap();
+        assert!(slot.shown_for().unwrap() < Duration::from_millis(60), "keeping the photo is a new question");
+        let consent = |more| Screen::Consent { partner: "Bank".into(), more, legend: false, face_only: true };
+        loan.show(&consent(More::Link)).unwrap();
+        std::thread::sleep(Duration::from_millis(60));
+        loan.show(&consent(More::Open(0))).unwrap();
+        assert!(slot.shown_for().unwrap() < Duration::from_millis(60), "the whole text has its buttons elsewhere");
     }
 }
