@@ -254,11 +254,16 @@ fn read_request<S: Read + Write, H: Handler + ?Sized>(
     let mut lengths =
         req.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case("content-length")).map(|(_, v)| v.trim());
     let first = lengths.next();
-    if lengths.any(|v| Some(v) != first)
-        || (first.is_some()
-            && req.header("transfer-encoding").is_some_and(|v| !v.trim().eq_ignore_ascii_case("identity")))
-    {
+    let coding = req.header("transfer-encoding").map(|v| v.trim().to_ascii_lowercase());
+    if lengths.any(|v| Some(v) != first) || (first.is_some() && coding.is_some()) {
         return Err(ReadError::Bad("conflicting Content-Length or Transfer-Encoding headers"));
+    }
+    // Any other coding (gzip, the obsolete identity, chunked under another) leaves the body's end
+    // unknown: refused at once (RFC 9112 6.1), rather than waiting out the body's deadline.
+    if coding.as_deref().is_some_and(|c| c != "chunked") {
+        return Err(ReadError::Bad(
+            "Transfer-Encoding other than chunked; send the body chunked or with Content-Length",
+        ));
     }
     let cap = handler.body_limit(&req);
     let declared: Option<usize> = req.header("content-length").and_then(|l| l.parse().ok());
@@ -270,7 +275,7 @@ fn read_request<S: Read + Write, H: Handler + ?Sized>(
         w.write_all(b"HTTP/1.1 100 Continue\r\n\r\n").map_err(|_| ReadError::Io)?;
         w.flush().map_err(|_| ReadError::Io)?;
     }
-    if req.header("transfer-encoding").is_some_and(|v| v.to_ascii_lowercase().contains("chunked")) {
+    if coding.is_some() {
         loop {
             let size_line = read_line(r)?;
             let size = usize::from_str_radix(size_line.split(';').next().unwrap_or("").trim(), 16)

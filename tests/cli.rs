@@ -392,6 +392,30 @@ fn a_button_that_cannot_be_read_is_a_health_problem_not_a_dead_kiosk() {
     }
     let log = std::fs::read_to_string(dir.path().join("service.log")).unwrap();
     assert!(log.contains("/dev/gpiochip-none") && log.contains("runs without it"), "{log}");
+    // A FIFO where the chip should be: doctor says so, rather than waiting for a writer for ever.
+    let fifo = dir.path().join("gpiochip-fifo");
+    let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
+    assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
+    std::fs::write(&config, format!("{cfg}[input]\nbackend = \"gpio\"\nchip = {fifo:?}\nline = 17\n")).unwrap();
+    let mut doctor = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
+        .args(["doctor", "--json", "--config"])
+        .arg(&config)
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let t = std::time::Instant::now();
+    while doctor.try_wait().unwrap().is_none() {
+        if t.elapsed().as_secs() > 30 {
+            doctor.kill().unwrap();
+            panic!("doctor hung on a FIFO named as the GPIO chip");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let out = doctor.wait_with_output().unwrap();
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let input = report.as_array().unwrap().iter().find(|c| c["name"] == "input").unwrap();
+    assert_eq!(input["verdict"], "FAIL", "{input}");
+    assert!(input["detail"].as_str().unwrap().contains("is a FIFO, not a GPIO chip"), "{input}");
 }
 
 /// Every file and folder under `dir`.

@@ -197,6 +197,8 @@ pub fn open(
     use linux_embedded_hal::spidev::{SpiModeFlags, SpidevOptions};
     use linux_embedded_hal::{CdevPin, Delay, SpidevDevice};
     let dev = |d: &str, e: &dyn std::fmt::Display| DisplayError::Device { device: d.into(), detail: e.to_string() };
+    crate::input::gpio::char_device(spidev, "an SPI device (/dev/spidevB.C)").map_err(|e| dev(spidev, &e))?;
+    crate::input::gpio::char_device(chip, "a GPIO chip (/dev/gpiochipN)").map_err(|e| dev(chip, &e))?;
     let mut spi = SpidevDevice::open(spidev).map_err(|e| dev(spidev, &e))?;
     let opts = SpidevOptions::new().bits_per_word(8).max_speed_hz(hz).mode(SpiModeFlags::SPI_MODE_0).build();
     spi.configure(&opts).map_err(|e| dev(spidev, &e))?;

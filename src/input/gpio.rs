@@ -32,14 +32,39 @@ pub struct ButtonSettings {
 
 /// The label of whoever holds the line (the agent requests it as "kiosk-agent"), if anyone.
 pub fn holder(chip: &str, line: u32) -> Option<String> {
-    let info = Chip::new(chip).ok()?.get_line(line).ok()?.info().ok()?;
+    let info = open_chip(chip).ok()?.get_line(line).ok()?.info().ok()?;
     info.consumer().map(str::to_owned)
+}
+
+/// The GPIO chip at `path`.
+fn open_chip(path: &str) -> Result<Chip, String> {
+    char_device(path, "a GPIO chip (/dev/gpiochipN)")?;
+    Chip::new(path).map_err(|e| e.to_string())
+}
+
+/// That `path` is a character device (`what`, for the message), before it is opened: opening a
+/// FIFO put there by mistake would wait for a writer for ever, and the button, the panel or
+/// `doctor` with it.
+pub(crate) fn char_device(path: &str, what: &str) -> Result<(), String> {
+    use std::os::unix::fs::FileTypeExt;
+    let kind = std::fs::metadata(path).map_err(|e| format!("{path}: {e}"))?.file_type();
+    if kind.is_char_device() {
+        return Ok(());
+    }
+    let is = if kind.is_fifo() {
+        "a FIFO"
+    } else if kind.is_dir() {
+        "a folder"
+    } else {
+        "not a device"
+    };
+    Err(format!("{path} is {is}, not {what}"))
 }
 
 /// The line requested as an input.
 fn open(s: &ButtonSettings) -> Result<CdevPin, GpioError> {
     let err = |e: &dyn std::fmt::Display| GpioError { chip: s.chip.clone(), line: s.line, detail: e.to_string() };
-    let mut chip = Chip::new(&s.chip).map_err(|e| err(&e))?;
+    let mut chip = open_chip(&s.chip).map_err(|e| err(&e))?;
     let line = chip.get_line(s.line).map_err(|e| err(&e))?;
     // Requested without ACTIVE_LOW: CdevPin reports the physical level either way (it undoes the
     // kernel's inversion), so the wiring is applied where it is sampled, once.
