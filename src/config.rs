@@ -561,6 +561,9 @@ pub struct InputConfig {
     /// Walk-up document verification: the document's country (ISO 3166 alpha-2) and id type.
     pub walk_up_country: Option<String>,
     pub walk_up_id_type: Option<String>,
+    /// Walk-up document verification takes the card's back too (an ID card's); off for a
+    /// passport, which has none.
+    pub walk_up_document_back: bool,
     /// Touch panels, keyboards and keypads read through evdev: device paths
     /// (`/dev/input/by-path/...`), or "auto" for every one with a touch panel or an Enter key.
     pub evdev: Vec<String>,
@@ -599,6 +602,7 @@ impl Default for InputConfig {
             walk_up: WalkUp::Off,
             walk_up_country: None,
             walk_up_id_type: None,
+            walk_up_document_back: true,
             evdev: Vec::new(),
             touch_rotation: 0,
             touch_calibration: None,

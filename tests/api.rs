@@ -419,14 +419,64 @@ fn centre(screen: Screen, texts: &Arc<Texts>, action: Action, (w, h): (u32, u32)
 /// An agent offering walk-up SmartSelfie, English, French and Swahili, whose touch panel is a
 /// FIFO in `dir` (calibrated 0..4095 on both axes); the agent opens it after its socket.
 fn agent_with_fifo_panel(sb: &SandboxProcess, dir: &Path, size: (u32, u32)) -> (Agent, PathBuf) {
+    agent_with_fifo_panel_starting(sb, dir, size, "walk_up = \"smart_selfie\"\n")
+}
+
+/// The same, whose walk-ups are `walk_up` (the `[input]` lines).
+fn agent_with_fifo_panel_starting(
+    sb: &SandboxProcess,
+    dir: &Path,
+    size: (u32, u32),
+    walk_up: &str,
+) -> (Agent, PathBuf) {
     let fifo = dir.join("event0");
     let c_path = std::ffi::CString::new(fifo.to_str().unwrap()).unwrap();
     assert_eq!(unsafe { libc::mkfifo(c_path.as_ptr(), 0o600) }, 0);
     let custody = format!(
-        "api_key_file = {:?}\n[input]\nwalk_up = \"smart_selfie\"\nevdev = [{fifo:?}]\ntouch_calibration = [0, 4095, 0, 4095]\n",
+        "api_key_file = {:?}\n[input]\n{walk_up}evdev = [{fifo:?}]\ntouch_calibration = [0, 4095, 0, 4095]\n",
         sb.key_file
     );
     (start_agent_with(sb, &sb.ca_pem, &custody, "languages = [\"fr\", \"sw\"]", size), fifo)
+}
+
+/// A walk-up document verification on the touch panel: Start, I agree, then the card's front
+/// and its back, each kept at its review. The job Smile ID gets has both sides: an ID card's
+/// back is taken unless the config says `walk_up_document_back = false` (a passport).
+#[test]
+fn a_walk_up_document_verification_takes_the_cards_front_and_back() {
+    use kiosk_agent::display::screens::{Link, More, Side, Start};
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let walk_up = "walk_up = \"document\"\nwalk_up_country = \"KE\"\nwalk_up_id_type = \"NATIONAL_ID\"\n";
+    let (a, fifo) = agent_with_fifo_panel_starting(&sb, dir.path(), TOUCH_PANEL, walk_up);
+    let mut touch = FakeTouch(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap(), TOUCH_PANEL);
+    let en = kiosk_agent::display::english();
+    let idle = Screen::Idle { link: Link::Online, start: Start::Touch { languages: true } };
+    wait_screen(&a, "the welcome", |s| s.last().is_some_and(|(_, p)| shows_in(p, &idle, &en, TOUCH_PANEL)));
+    touch.tap(idle, &en, Action::Start);
+    let consent = Screen::Consent { partner: "Test Bank".into(), more: More::Link, legend: false, face_only: false };
+    wait_screen(&a, "the consent, of the face and the ID", |s| {
+        s.last().is_some_and(|(n, p)| n == "consent" && shows_in(p, &consent, &en, TOUCH_PANEL))
+    });
+    touch.tap(consent, &en, Action::Yes);
+    for (n, side) in [(1, Side::Front), (2, Side::Back)] {
+        wait_screen(&a, &format!("the review of the card's {side:?}"), |s| {
+            s.iter().filter(|(name, _)| name == "document-review").count() == n
+        });
+        let review = Screen::Document { side, hint: None, preview: None, review: true, legend: false };
+        touch.tap(review, &en, Action::Keep);
+    }
+    let t = Instant::now();
+    let types = loop {
+        let jobs = sandbox_jobs(&sb);
+        if let Some(j) = jobs.iter().find(|j| j["uploads"] == 1) {
+            break j["image_types"].as_array().unwrap().iter().filter_map(|t| t.as_u64()).collect::<Vec<_>>();
+        }
+        assert!(t.elapsed() < Duration::from_secs(60), "no job reached Smile ID: {jobs:?}");
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    // 1: the card's front; 5: its back.
+    assert!(types.contains(&1) && types.contains(&5), "{types:?}");
 }
 
 #[test]

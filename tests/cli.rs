@@ -1241,7 +1241,7 @@ fn check_config_accepts_exactly_what_the_agent_builds() {
                             "state_dir = {:?}\n[smileid]\npartner_id = \"085\"\nenvironment = \"sandbox\"\napi_key_file = {key:?}\n\
                              [camera]\nsource = \"{}\"\ndevice = \"/dev/video-none\"\n{}\
                              [display]\nbackend = \"{}\"\nlanguage = \"{}\"\n{}device = \"/dev/fb-none\"\nspi_model = \"{model}\"\nspi_device = \"/dev/spidev-none\"\ngpio_chip = \"/dev/gpiochip-none\"\n{reset}out_dir = {:?}\n\
-                             [input]\nbackend = \"{}\"\nchip = \"/dev/gpiochip-none\"\nwalk_up = \"{}\"\nwalk_up_country = \"KE\"\nwalk_up_id_type = \"NATIONAL_ID\"\n\
+                             [input]\nbackend = \"{}\"\nchip = \"/dev/gpiochip-none\"\nwalk_up = \"{}\"\nwalk_up_country = \"KE\"\nwalk_up_id_type = \"NATIONAL_ID\"\nwalk_up_document_back = {}\n\
                              evdev = {evdev}\ntouch_rotation = {}\n{}\
                              [api]\nsocket = {:?}\n[capture]\nliveness = \"{}\"\n",
                             dir.path().join(format!("state{n}")),
@@ -1256,6 +1256,8 @@ fn check_config_accepts_exactly_what_the_agent_builds() {
                             dir.path().join(format!("screens{n}")),
                             as_text(serde_json::to_value(inp).unwrap()),
                             as_text(serde_json::to_value(walk).unwrap()),
+                            // A card's back, or a passport's front only.
+                            n % 5 != 0,
                             [0, 90, 180, 270][n % 4],
                             if n % 3 == 0 { "touch_calibration = [4000, 100, 0, 4095]\n" } else { "" },
                             dir.path().join(format!("api{n}.sock")),

@@ -403,7 +403,7 @@ fn start_walk_up(service: &Service, slot: &DisplaySlot) {
             ..Default::default()
         },
         options: JobOptions::default(),
-        document_back: false,
+        document_back: job_type.is_document() && walk_up.walk_up_document_back,
         language,
         owner: None,
     };

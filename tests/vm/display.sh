@@ -117,7 +117,7 @@ wait $run
 #    photo again and a press keeps it.
 sed -e "s#$W/state#$W/state-walkup#" -e 's/^source = "v4l2"/source = "synthetic"/' -e '/^liveness = "motion"/d' \
   $W/kiosk.toml > $W/walkup.toml
-printf 'walk_up = "document"\nwalk_up_country = "NG"\nwalk_up_id_type = "PASSPORT"\n[api]\nsocket = "%s/walkup.sock"\n' "$W" >> $W/walkup.toml
+printf 'walk_up = "document"\nwalk_up_country = "NG"\nwalk_up_id_type = "PASSPORT"\nwalk_up_document_back = false\n[api]\nsocket = "%s/walkup.sock"\n' "$W" >> $W/walkup.toml
 $A run --config $W/walkup.toml > /mnt/walkup.log 2>&1 &
 run=$!
 log_has 1 "running; control API" || exit 30
@@ -170,6 +170,7 @@ evdev = ["auto"]
 walk_up = "document"
 walk_up_country = "NG"
 walk_up_id_type = "PASSPORT"
+walk_up_document_back = false
 answer_timeout_secs = 120
 [capture]
 time_limit_secs = 300
