@@ -553,7 +553,8 @@ pub struct InputConfig {
     pub settle_ms: u64,
     /// Holding the button this long means "no".
     pub hold_ms: u64,
-    /// No answer for this long: consent is declined (a document photo is kept).
+    /// No answer for this long: consent is declined; at a document photo's review, the person
+    /// walked away and the visit ends, nothing kept.
     pub answer_timeout_secs: u64,
     /// What a press at the idle screen starts under `run`: nothing (`off`, the host application
     /// starts sessions), or a walk-up session of the given kind.
@@ -648,7 +649,12 @@ impl InputConfig {
     > {
         use crate::input::evdev;
         let (tx, rx) = std::sync::mpsc::channel();
-        let touch = evdev::TouchSettings { calibration: self.touch_calibration, rotation: self.touch_rotation, panel };
+        let touch = evdev::TouchSettings {
+            calibration: self.touch_calibration,
+            rotation: self.touch_rotation,
+            panel,
+            hold: Duration::from_millis(self.hold_ms),
+        };
         let opened = evdev::watch_all(&self.evdev, touch, tx, stop)?;
         let any = |f: fn(&evdev::Caps) -> bool| opened.iter().any(|(_, c)| f(c));
         Ok((rx, evdev::Caps { touch: any(|c| c.touch), keys: any(|c| c.keys) }))

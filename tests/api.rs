@@ -441,24 +441,26 @@ fn agent_with_fifo_panel_starting(
 
 /// A walk-up document verification on the touch panel: Start, I agree, then the card's front
 /// and its back, each kept at its review. The job Smile ID gets has both sides: an ID card's
-/// back is taken unless the config says `walk_up_document_back = false` (a passport).
+/// back is taken unless the config says `walk_up_document_back = false` (a passport). The next
+/// person walks away at the review: the visit ends there, nothing kept, and the camera does not
+/// go on to take a selfie of whoever comes next.
 #[test]
 fn a_walk_up_document_verification_takes_the_cards_front_and_back() {
     use kiosk_agent::display::screens::{Link, More, Side, Start};
     let sb = start_sandbox(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let walk_up = "walk_up = \"document\"\nwalk_up_country = \"KE\"\nwalk_up_id_type = \"NATIONAL_ID\"\n";
+    let walk_up = "walk_up = \"document\"\nwalk_up_country = \"KE\"\nwalk_up_id_type = \"NATIONAL_ID\"\nanswer_timeout_secs = 3\n";
     let (a, fifo) = agent_with_fifo_panel_starting(&sb, dir.path(), TOUCH_PANEL, walk_up);
     let mut touch = FakeTouch(std::fs::OpenOptions::new().write(true).open(&fifo).unwrap(), TOUCH_PANEL);
     let en = kiosk_agent::display::english();
     let idle = Screen::Idle { link: Link::Online, start: Start::Touch { languages: true } };
     wait_screen(&a, "the welcome", |s| s.last().is_some_and(|(_, p)| shows_in(p, &idle, &en, TOUCH_PANEL)));
-    touch.tap(idle, &en, Action::Start);
+    touch.tap(idle.clone(), &en, Action::Start);
     let consent = Screen::Consent { partner: "Test Bank".into(), more: More::Link, legend: false, face_only: false };
     wait_screen(&a, "the consent, of the face and the ID", |s| {
         s.last().is_some_and(|(n, p)| n == "consent" && shows_in(p, &consent, &en, TOUCH_PANEL))
     });
-    touch.tap(consent, &en, Action::Yes);
+    touch.tap(consent.clone(), &en, Action::Yes);
     for (n, side) in [(1, Side::Front), (2, Side::Back)] {
         wait_screen(&a, &format!("the review of the card's {side:?}"), |s| {
             s.iter().filter(|(name, _)| name == "document-review").count() == n
@@ -477,6 +479,30 @@ fn a_walk_up_document_verification_takes_the_cards_front_and_back() {
     };
     // 1: the card's front; 5: its back.
     assert!(types.contains(&1) && types.contains(&5), "{types:?}");
+    // The next person agrees, then walks away at the review of the card's front.
+    wait_screen(&a, "the welcome again", |s| s.last().is_some_and(|(_, p)| shows_in(p, &idle, &en, TOUCH_PANEL)));
+    let before = screens(&a).len();
+    touch.tap(idle, &en, Action::Start);
+    wait_screen(&a, "the next consent", |s| s[before..].iter().any(|(n, _)| n == "consent"));
+    touch.tap(consent, &en, Action::Yes);
+    wait_screen(&a, "the review nobody answers", |s| s[before..].iter().any(|(n, _)| n == "document-review"));
+    let t = Instant::now();
+    let state = loop {
+        let (_, v) = api(&a, "GET", "/v1/sessions", None);
+        match v[0]["state"].as_str() {
+            Some("awaiting_consent" | "capturing") if t.elapsed() < Duration::from_secs(30) => {
+                std::thread::sleep(Duration::from_millis(100))
+            }
+            _ => break v[0].clone(),
+        }
+    };
+    assert_eq!(state["state"], "abandoned", "{state}");
+    assert!(state["error"].as_str().is_some_and(|e| e.contains("walked away")), "{state}");
+    let names: Vec<String> = screens(&a)[before..].iter().map(|(n, _)| n.clone()).collect();
+    let review = names.iter().position(|n| n == "document-review").unwrap();
+    assert!(!names[review..].iter().any(|n| n == "capture" || n == "document"), "went on after the review: {names:?}");
+    let (_, jobs) = api(&a, "GET", "/v1/jobs", None);
+    assert_eq!(jobs.as_array().map(Vec::len), Some(1), "nothing kept of the visit left at the review: {jobs}");
 }
 
 #[test]
@@ -594,13 +620,26 @@ fn a_person_chooses_a_language_starts_reads_and_agrees_on_the_touch_panel() {
     assert_eq!(v[0]["state"], "awaiting_consent", "a double press agreed to the consent: {v}");
     touch.send(&[(1, 106, 1), (1, 106, 0), (0, 0, 0)]);
     wait_screen(&a, "the whole text by the arrow key", |s| s.last().is_some_and(|(n, _)| n == "consent-more"));
-    let held = [(1, 28, 1), (0, 0, 0), (1, 28, 2), (1, 28, 2), (0, 0, 0), (1, 28, 0), (0, 0, 0)];
-    touch.send(&held);
+    // Enter down for `ms`, repeated by the kernel meanwhile, then up.
+    let enter_for = |touch: &mut FakeTouch, ms: u64| {
+        touch.send(&[(1, 28, 1), (0, 0, 0), (1, 28, 2), (1, 28, 2), (0, 0, 0)]);
+        std::thread::sleep(Duration::from_millis(ms));
+        touch.send_at_once(&[(1, 28, 0), (0, 0, 0)]);
+    };
+    // Held as long as the button's hold (800 ms): back from the whole text, then no.
+    enter_for(&mut touch, 900);
     wait_screen(&a, "the short consent again", |s| s.last().is_some_and(|(n, _)| n == "consent"));
-    touch.send(&held);
+    enter_for(&mut touch, 900);
     assert_eq!(ended().as_deref(), Some("declined"), "Enter held is no");
     let (_, jobs) = api(&a, "GET", "/v1/jobs", None);
     assert_eq!(jobs.as_array().map(Vec::len), Some(1), "{jobs}");
+    // A slow, firm press, long enough for the kernel to repeat it, is still a press: it agrees.
+    wait_screen(&a, "the welcome after the no", |s| s.last().is_some_and(|(n, _)| n == "idle"));
+    let before = screens(&a).len();
+    touch.tap(idle.clone(), &en, Action::Start);
+    wait_screen(&a, "a fourth consent", |s| s[before..].iter().any(|(n, _)| n == "consent"));
+    enter_for(&mut touch, 400);
+    assert_eq!(ended().as_deref(), Some("queued"), "a slow press is yes");
 }
 
 /// On a 2.8" panel the whole consent takes pages: a tap on "1 / 3 ›" turns on, the button

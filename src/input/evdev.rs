@@ -6,7 +6,8 @@
 //! landed (sliding off cancels, as on a phone). Single-touch panels (`BTN_TOUCH`, `ABS_X/Y`)
 //! and multitouch type B (`ABS_MT_SLOT`, tracking ids) are both read; a second finger on the
 //! glass makes the touch no tap (a palm, a child's hand). Keys count on the way down, never on
-//! auto-repeat. [`watch_all`] reads devices in threads and sends the gestures on a channel,
+//! auto-repeat; Enter on the way up, as a press or, down as long as the button's hold, a hold.
+//! [`watch_all`] reads devices in threads and sends the gestures on a channel,
 //! and takes up devices plugged in (or back) later.
 
 use std::collections::{HashMap, HashSet};
@@ -15,7 +16,7 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Event types and codes from `linux/input-event-codes.h`.
 mod code {
@@ -66,8 +67,9 @@ pub enum Key {
     Next,
     /// A digit on the keyboard's row or the keypad: the nth choice.
     Digit(u8),
-    /// Enter held until it repeats: the button's hold (no, take again), as the legend under
-    /// the buttons says for a kiosk with both.
+    /// Enter held as long as the button's hold (`input.hold_ms`): no, take again, as the legend
+    /// under the buttons says for a kiosk with both. Not merely until it repeats: the kernel
+    /// repeats after 250 ms, and a firm, slow press would decline a consent.
     EnterHeld,
 }
 
@@ -182,12 +184,14 @@ pub struct Decoder {
     dropped: bool,
     /// The device speaks multitouch: its slots are read, its single-touch emulation is not.
     multitouch: bool,
-    /// Enter is down, and whether it has repeated (held): told when it comes up.
-    enter: Option<bool>,
+    /// When Enter went down: told as a press or a hold when it comes up.
+    enter: Option<Instant>,
+    /// Enter down this long is a hold.
+    hold: Duration,
 }
 
 impl Decoder {
-    pub fn new(calibration: Calibration) -> Self {
+    pub fn new(calibration: Calibration, hold: Duration) -> Self {
         Decoder {
             calibration,
             slots: Default::default(),
@@ -200,11 +204,12 @@ impl Decoder {
             dropped: false,
             multitouch: false,
             enter: None,
+            hold,
         }
     }
 
-    /// Feeds one event; returns a gesture when one is complete.
-    pub fn event(&mut self, kind: u16, code: u16, value: i32) -> Option<Gesture> {
+    /// Feeds one event, read `at`; returns a gesture when one is complete.
+    pub fn event(&mut self, kind: u16, code: u16, value: i32, at: Instant) -> Option<Gesture> {
         use code::*;
         if self.dropped {
             if kind == EV_SYN && code == SYN_REPORT {
@@ -231,19 +236,23 @@ impl Decoder {
             // Enter is told on its way up, pressed or held; the other keys on the way down.
             (EV_KEY, c) if Key::from_code(c) == Some(Key::Enter) => match value {
                 1 => {
-                    self.enter = Some(false);
+                    self.enter = Some(at);
                     None
                 }
-                2 => {
-                    self.enter = self.enter.map(|_| true);
-                    None
-                }
-                _ => self.enter.take().map(|held| Gesture::Key(if held { Key::EnterHeld } else { Key::Enter })),
+                // The kernel's repeats: the hold is timed, not counted.
+                2 => None,
+                _ => self.enter.take().map(|down| {
+                    Gesture::Key(if at.saturating_duration_since(down) >= self.hold {
+                        Key::EnterHeld
+                    } else {
+                        Key::Enter
+                    })
+                }),
             },
             (EV_KEY, c) if value == 1 => Key::from_code(c).map(Gesture::Key),
             (EV_ABS, ABS_MT_SLOT..=ABS_MT_TRACKING_ID) if !self.multitouch => {
                 self.multitouch = true;
-                self.event(kind, code, value)
+                self.event(kind, code, value, at)
             }
             (EV_ABS, ABS_MT_SLOT) => {
                 self.slot = (value.max(0) as usize).min(SLOTS - 1);
@@ -406,6 +415,8 @@ pub struct TouchSettings {
     pub calibration: Option<[i32; 4]>,
     pub rotation: u16,
     pub panel: (u32, u32),
+    /// Enter held this long is the button's hold (`input.hold_ms`).
+    pub hold: Duration,
 }
 
 /// The devices to read: `auto` stands for every `/dev/input/event*` with a touch panel or an
@@ -550,7 +561,7 @@ fn watch(
         }
     };
     let (x, y) = ranges.unwrap_or((Range { min: 0, max: 0 }, Range { min: 0, max: 0 }));
-    let mut decoder = Decoder::new(Calibration { x, y, rotation: touch.rotation, panel: touch.panel });
+    let mut decoder = Decoder::new(Calibration { x, y, rotation: touch.rotation, panel: touch.panel }, touch.hold);
     let name = path.display().to_string();
     let what = if found.touch { "a touch panel" } else { "keys" };
     crate::log::info(&format!("reading input device {name} ({what})"), &[]);
@@ -569,7 +580,8 @@ fn watch(
             let whole = have / EVENT_BYTES * EVENT_BYTES;
             for record in buf[..whole].chunks_exact(EVENT_BYTES) {
                 let (kind, code, value) = parse(record);
-                if let Some(g) = decoder.event(kind, code, value) {
+                // Timed as read: a key's press and release arrive as they happen.
+                if let Some(g) = decoder.event(kind, code, value, Instant::now()) {
                     if tx.send(g).is_err() {
                         return None;
                     }
@@ -611,8 +623,14 @@ mod tests {
     }
 
     fn feed(d: &mut Decoder, events: &[(u16, u16, i32)]) -> Vec<Gesture> {
-        events.iter().filter_map(|&(t, c, v)| d.event(t, c, v)).collect()
+        feed_at(d, events, Instant::now())
     }
+
+    fn feed_at(d: &mut Decoder, events: &[(u16, u16, i32)], at: Instant) -> Vec<Gesture> {
+        events.iter().filter_map(|&(t, c, v)| d.event(t, c, v, at)).collect()
+    }
+
+    const HOLD: Duration = Duration::from_millis(800);
 
     const SYN: (u16, u16, i32) = (EV_SYN, SYN_REPORT, 0);
 
@@ -636,7 +654,7 @@ mod tests {
 
     #[test]
     fn single_touch_tap_reports_both_points_on_release() {
-        let mut d = Decoder::new(cal(0));
+        let mut d = Decoder::new(cal(0), HOLD);
         let g = feed(
             &mut d,
             &[
@@ -655,7 +673,7 @@ mod tests {
 
     #[test]
     fn multitouch_type_b_tap_and_a_second_finger_spoils_it() {
-        let mut d = Decoder::new(cal(0));
+        let mut d = Decoder::new(cal(0), HOLD);
         let tap = [
             (EV_ABS, ABS_MT_SLOT, 0),
             (EV_ABS, ABS_MT_TRACKING_ID, 7),
@@ -694,7 +712,7 @@ mod tests {
 
     #[test]
     fn dropped_events_make_the_touch_under_way_no_tap() {
-        let mut d = Decoder::new(cal(0));
+        let mut d = Decoder::new(cal(0), HOLD);
         let g = feed(
             &mut d,
             &[
@@ -714,7 +732,7 @@ mod tests {
 
     #[test]
     fn keys_count_on_the_way_down_only() {
-        let mut d = Decoder::new(cal(0));
+        let mut d = Decoder::new(cal(0), HOLD);
         let g = feed(
             &mut d,
             &[
@@ -733,10 +751,15 @@ mod tests {
         let keys: Vec<Gesture> =
             [Enter, Back, Next, Previous, Digit(3), Digit(7), Digit(0)].into_iter().map(Gesture::Key).collect();
         assert_eq!(g, keys);
-        // Enter held until it repeats is the button's hold, told once, when it comes up.
-        let g = feed(&mut d, &[(EV_KEY, KEY_ENTER, 1), (EV_KEY, KEY_ENTER, 2), (EV_KEY, KEY_ENTER, 2)]);
-        assert!(g.is_empty(), "{g:?}");
-        assert_eq!(feed(&mut d, &[(EV_KEY, KEY_ENTER, 0)]), [Gesture::Key(EnterHeld)]);
+        // Enter held as long as the button's hold is the hold, told once, when it comes up; a
+        // slow press that the kernel repeats is still a press.
+        let t = Instant::now();
+        let down = [(EV_KEY, KEY_ENTER, 1), (EV_KEY, KEY_ENTER, 2), (EV_KEY, KEY_ENTER, 2)];
+        for (up, want) in [(Duration::from_millis(500), Enter), (HOLD, EnterHeld)] {
+            let g = feed_at(&mut d, &down, t);
+            assert!(g.is_empty(), "{g:?}");
+            assert_eq!(feed_at(&mut d, &[(EV_KEY, KEY_ENTER, 0)], t + up), [Gesture::Key(want)], "up after {up:?}");
+        }
     }
 
     #[test]

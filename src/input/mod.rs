@@ -11,7 +11,7 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError};
 use std::time::Duration;
 
 use crate::camera::Scene;
-use crate::session::Input;
+use crate::session::{Input, Review};
 
 /// What the button did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,9 +121,12 @@ impl Input for ButtonInput {
         crate::log::info("waiting at the consent screen for the button: press to agree, hold to decline", &[]);
         self.answer().unwrap_or(false)
     }
-    fn confirm(&mut self, _scene: Scene) -> bool {
-        // No answer at the review: keep the photo, it passed every check.
-        self.answer().unwrap_or(true)
+    fn confirm(&mut self, _scene: Scene) -> Review {
+        match self.answer() {
+            Some(true) => Review::Keep,
+            Some(false) => Review::Retake,
+            None => Review::Gone,
+        }
     }
 }
 
@@ -190,7 +193,8 @@ mod tests {
             std::thread::sleep(Duration::from_millis(50));
             tx.send(Event::Press).unwrap();
         });
-        assert!(input.confirm(Scene::DocumentFront));
+        assert_eq!(input.confirm(Scene::DocumentFront), Review::Keep);
         t.join().unwrap();
+        assert_eq!(input.confirm(Scene::DocumentFront), Review::Gone, "nobody answered the review");
     }
 }

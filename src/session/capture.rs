@@ -21,7 +21,7 @@
 use std::time::{Duration, Instant};
 
 use super::active::{Active, ActiveSettings, Task, TaskRecord, AFTER_TURNS_SECS, MIN_TURN_SECS};
-use super::{CaptureSettings, Input, Liveness, SessionError};
+use super::{CaptureSettings, Input, Liveness, Review, SessionError};
 use crate::camera::{Frame, FrameSource, Scene};
 use crate::display::screens::{FaceStep, Problem, Side};
 use crate::display::{Display, Screen};
@@ -402,8 +402,16 @@ pub fn capture_document(
                     legend: input.legend(),
                 })?;
             }
-            if input.confirm(scene) {
-                return Ok(JobImage { image_type, file_name: name.into(), jpeg: jpeg(&img, s.document_jpeg_quality)? });
+            match input.confirm(scene) {
+                Review::Keep => {
+                    return Ok(JobImage {
+                        image_type,
+                        file_name: name.into(),
+                        jpeg: jpeg(&img, s.document_jpeg_quality)?,
+                    })
+                }
+                Review::Gone => return Err(SessionError::WalkedAway),
+                Review::Retake => {}
             }
             *retries += 1;
             good_since = None;

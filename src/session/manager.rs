@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use super::{run, Answer, CaptureSettings, Input, SessionError, SessionRequest};
+use super::{run, Answer, CaptureSettings, Input, Review, SessionError, SessionRequest};
 use crate::camera::FrameSource;
 use crate::display::screens::{FaceStep, Side};
 use crate::display::{Canvas, Display, DisplayError, Screen, Texts};
@@ -134,7 +134,8 @@ pub struct SessionManager {
     settings: CaptureSettings,
     consent_timeout: Duration,
     /// With a button or touch screen, how long the document review waits for "keep" or "take
-    /// again"; without one (`None`) the photo is kept, as nobody at the kiosk can answer.
+    /// again" (no answer: the person walked away); without one (`None`) the photo is kept, as
+    /// nobody at the kiosk can answer.
     review_timeout: Option<Duration>,
     /// A touch panel: the consent screen offers the whole text.
     pub read_more: AtomicBool,
@@ -200,8 +201,8 @@ impl Input for ChannelInput {
         self.review_timeout.is_some()
     }
 
-    fn confirm(&mut self, _scene: crate::camera::Scene) -> bool {
-        let Some(timeout) = self.review_timeout else { return true };
+    fn confirm(&mut self, _scene: crate::camera::Scene) -> Review {
+        let Some(timeout) = self.review_timeout else { return Review::Keep };
         // A second press meant for the consent screen must not answer the review.
         while self.rx.try_recv().is_ok() {}
         let fields = [("JOB_ID", self.job_id.as_str()), ("STAGE", "document_review")];
@@ -209,24 +210,25 @@ impl Input for ChannelInput {
             &format!("job {}: the person is asked to keep the document photo or take it again", self.job_id),
             &fields,
         );
-        // No answer: the photo passed every check, so it is kept. "Read more" and "back" are
-        // not answers here (a tap meant for the consent screens, arriving late).
+        // "Read more" and "back" are not answers here (a tap meant for the consent screens,
+        // arriving late).
         let until = Instant::now() + timeout;
-        let keep = loop {
+        let review = loop {
             let left = until.saturating_duration_since(Instant::now());
             match self.rx.recv_timeout(left) {
-                Ok(Answer::Yes) | Err(_) => break true,
-                Ok(Answer::No) => break false,
+                Ok(Answer::Yes) => break Review::Keep,
+                Ok(Answer::No) => break Review::Retake,
                 Ok(Answer::More | Answer::Previous | Answer::Back) => continue,
+                Err(_) => break Review::Gone,
             }
         };
-        if !keep {
-            crate::log::info(
-                &format!("job {}: the person asked to take the document photo again", self.job_id),
-                &fields,
-            );
-        }
-        keep
+        let said = match review {
+            Review::Retake => "the person asked to take the document photo again",
+            Review::Gone => "nobody answered the document photo's review: the person walked away, nothing is kept",
+            Review::Keep => return review,
+        };
+        crate::log::info(&format!("job {}: {said}", self.job_id), &fields);
+        review
     }
 }
 
@@ -480,6 +482,7 @@ impl SessionManager {
                 Err(SessionError::Declined) => {
                     end(SessionState::Declined, Some("consent was declined, on the kiosk or by the host application".into()), false)
                 }
+                Err(e @ SessionError::WalkedAway) => end(SessionState::Abandoned, Some(e.to_string()), false),
                 Err(SessionError::Cancelled) => {
                     end(SessionState::Cancelled, Some("cancelled by the person at the kiosk (Esc), the host application or staff; nothing was kept".into()), false)
                 }
@@ -565,6 +568,7 @@ fn count(
         Ok(Err(_)) => (O::Failed, None),
         Err(SessionError::Declined) if walked_away => (O::Abandoned, None),
         Err(SessionError::Declined) => (O::Declined, None),
+        Err(SessionError::WalkedAway) => (O::Abandoned, None),
         Err(SessionError::Cancelled) => (O::Cancelled, None),
         Err(SessionError::TimedOut { hint, .. }) => (O::TimedOut, *hint),
         Err(SessionError::NotLive { .. }) => (O::Refused, None),

@@ -129,10 +129,20 @@ pub trait Input {
     fn reviews(&self) -> bool {
         true
     }
-    /// True when the person accepts the photo of a document side shown for review (false: retake).
-    fn confirm(&mut self, _scene: Scene) -> bool {
-        true
+    /// The person's answer to the photo of a document side shown for review.
+    fn confirm(&mut self, _scene: Scene) -> Review {
+        Review::Keep
     }
+}
+
+/// An answer to a document photo's review.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Review {
+    Keep,
+    Retake,
+    /// Nobody answered in time: the person walked away. Going on would photograph whoever comes
+    /// next for this person's job, so the visit ends and nothing is kept.
+    Gone,
 }
 
 /// Input that answers from a script: for the demo and tests (a real button lives behind the same trait).
@@ -152,11 +162,10 @@ impl Input for ScriptedInput {
     fn consent(&mut self) -> bool {
         self.accept
     }
-    fn confirm(&mut self, _scene: Scene) -> bool {
-        if self.confirmations.is_empty() {
-            true
-        } else {
-            self.confirmations.remove(0)
+    fn confirm(&mut self, _scene: Scene) -> Review {
+        match self.confirmations.is_empty() || self.confirmations.remove(0) {
+            true => Review::Keep,
+            false => Review::Retake,
         }
     }
 }
@@ -187,6 +196,8 @@ pub enum SessionError {
     Declined,
     #[error("the session was cancelled; nothing was kept")]
     Cancelled,
+    #[error("nobody answered the document photo's review in time (the person walked away); nothing was kept")]
+    WalkedAway,
     #[error("capture took longer than {limit:?}; last problem: {}. Ask the person to try again", hint.map(crate::display::screens::hint_text).unwrap_or_else(|| "none".into()))]
     TimedOut { limit: Duration, hint: Option<Hint> },
     #[error("liveness refused: {}the face's keypoints stayed on one plane ({flatness:.3} of the eye distance): a photo, a screen, or a head that did not turn. Nothing was kept; ask the person to stand in front of the camera themselves and follow the arrows", if *timed_out { "the head turns were not made in time and " } else { "" })]
