@@ -671,8 +671,16 @@ fn print_status(v: &serde_json::Value) {
         .filter_map(|p| p.as_str())
         .filter(|p| !link_problems.contains(p))
         .collect();
-    if !others.is_empty() {
-        println!("{:<11}{} (`kiosk-agent doctor` says what to do)", "problems", others.join(", "));
+    // The queue's own limit is no fault doctor could find: it is said here.
+    if others.contains(&"queue_full") {
+        println!(
+            "{:<11}the queue is at its [queue] max_jobs or max_bytes: new sessions are refused until jobs go up (the link above says why they wait); nothing queued is dropped",
+            "queue full"
+        );
+    }
+    let rest: Vec<&str> = others.into_iter().filter(|p| *p != "queue_full").collect();
+    if !rest.is_empty() {
+        println!("{:<11}{} (`kiosk-agent doctor` says what to do)", "problems", rest.join(", "));
     }
 }
 

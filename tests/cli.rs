@@ -418,6 +418,46 @@ fn a_button_that_cannot_be_read_is_a_health_problem_not_a_dead_kiosk() {
     assert!(input["detail"].as_str().unwrap().contains("is a FIFO, not a GPIO chip"), "{input}");
 }
 
+/// A queue at its `max_jobs` (jobs waiting for a link that is down) refuses sessions: health
+/// and status say `queue_full`, not the disk's `storage_low`, and the fleet sees it
+/// (`kiosk_storage_full`, KioskStorageFull) and counts the people turned away.
+#[test]
+fn a_full_queue_is_named_and_the_people_it_turns_away_are_counted() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    // Smile ID unreachable: the job captured stays queued.
+    let cfg = std::fs::read_to_string(&config).unwrap().replace(&sb.base_url, "https://127.0.0.1:9/v1");
+    std::fs::write(&config, format!("{cfg}[queue]\nmax_jobs = 1\n")).unwrap();
+    let o = agent(&["capture", "--user-id", "u", "--consent-given", "--job-type", "4"], &config);
+    assert!(o.status.success(), "{}", text(&o));
+    let svc = start_service(dir.path(), &config);
+    let s = status(&config);
+    let problems = s["problems"].as_array().unwrap();
+    assert!(problems.iter().any(|p| p == "queue_full") && !problems.iter().any(|p| p == "storage_low"), "{s}");
+    let words = text(&agent(&["status"], &config));
+    assert!(words.contains("queue full") && words.contains("max_jobs") && !words.contains("doctor"), "{words}");
+    let mut c = std::os::unix::net::UnixStream::connect(&svc.socket).unwrap();
+    let body = r#"{"job_type": 4, "user_id": "u2"}"#;
+    let req = format!(
+        "POST /v1/sessions HTTP/1.1\r\nHost: k\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    std::io::Write::write_all(&mut c, req.as_bytes()).unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut c, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 507") && answer.contains("storage_full"), "{answer}");
+    let t = std::time::Instant::now();
+    loop {
+        let m = service_get(&svc, "/metrics");
+        if m.contains("kiosk_storage_full 1") && m.contains("kiosk_sessions_refused_total{reason=\"storage_full\"} 1") {
+            break;
+        }
+        assert!(t.elapsed().as_secs() < 10, "{m}");
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// Every file and folder under `dir`.
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

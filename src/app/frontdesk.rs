@@ -149,6 +149,7 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
                 let (c, s) = (service.camera_missing(), service.storage_problem());
                 service.metrics.set_camera_present(!c);
                 service.metrics.set_storage_writable(s != Some(Problem::OutOfService));
+                service.metrics.set_storage_full(s == Some(Problem::StorageFull));
                 if service.config.input.button().is_some() {
                     service.metrics.set_button_present(service.sessions.button.load(Ordering::Relaxed));
                 }

@@ -119,10 +119,9 @@ impl Service {
             Err(_) => Some(Problem::OutOfService),
         }
     }
-}
 
-impl Backend for Service {
-    fn start_session(&self, mut r: StartSession) -> Result<SessionView, Refusal> {
+    /// A session started, or why not.
+    fn start(&self, mut r: StartSession) -> Result<SessionView, Refusal> {
         // A session the host application starts without a language speaks the one the person
         // at the kiosk chose.
         if r.language.is_none() {
@@ -195,6 +194,17 @@ impl Backend for Service {
                 Err(Refusal { retry_after_secs: Some(5), ..Refusal::coded(503, "busy", e.to_string()) })
             }
         }
+    }
+}
+
+impl Backend for Service {
+    fn start_session(&self, r: StartSession) -> Result<SessionView, Refusal> {
+        let started = self.start(r);
+        // People turned away are counted for the fleet, by why.
+        if let Err(refusal) = &started {
+            self.metrics.session_refused(refusal.code);
+        }
+        started
     }
 
     fn sessions(&self) -> Vec<SessionView> {
@@ -425,14 +435,22 @@ pub fn link_problem(link: &LinkState) -> Option<&'static str> {
 }
 
 /// The queue's problems as health and `status` name them: a folder the service cannot write,
-/// too little room for a job, a damaged one set aside.
+/// too little room on the disk for a job, the queue at its job or byte limit, a damaged job set
+/// aside.
 pub fn queue_problem(s: &crate::queue::QueueStats, q: &crate::queue::QueueSettings) -> Vec<&'static str> {
     let room = q.min_free_bytes + crate::queue::TYPICAL_JOB_BYTES;
-    let low = s.free_bytes.is_some_and(|f| f < room) || s.holding_images >= q.max_jobs;
-    [(s.unwritable.is_some(), "storage_unwritable"), (low, "storage_low"), (s.quarantined > 0, "quarantined_jobs")]
-        .into_iter()
-        .filter_map(|(is, name)| is.then_some(name))
-        .collect()
+    let low = s.free_bytes.is_some_and(|f| f < room);
+    // The queue's own limits, not the disk: jobs waiting for the link, most likely.
+    let full = s.holding_images >= q.max_jobs || s.bundle_bytes + crate::queue::TYPICAL_JOB_BYTES > q.max_bytes;
+    [
+        (s.unwritable.is_some(), "storage_unwritable"),
+        (low, "storage_low"),
+        (full, "queue_full"),
+        (s.quarantined > 0, "quarantined_jobs"),
+    ]
+    .into_iter()
+    .filter_map(|(is, name)| is.then_some(name))
+    .collect()
 }
 
 /// Builds the service from its config, around the display opened for the day.

@@ -154,6 +154,10 @@ impl Mean {
     }
 }
 
+/// Why a session was refused: the control API's refusal codes the fleet watches, then "other".
+pub const REFUSALS: [&str; 7] =
+    ["storage_full", "storage_unwritable", "camera_missing", "display_missing", "session_running", "busy", "other"];
+
 /// What the agent counts. One per running agent, shared by its parts.
 pub struct Registry {
     pub jobs_captured: AtomicU64,
@@ -165,6 +169,8 @@ pub struct Registry {
     /// Smile ID's results: jobs it processed with `job_success` false, and true.
     results: [AtomicU64; 2],
     sessions: [AtomicU64; 7],
+    /// Sessions refused before they started, by [`REFUSALS`].
+    refused: [AtomicU64; REFUSALS.len()],
     timeouts_by_hint: [AtomicU64; HINTS.len()],
     pub upload_seconds: Histogram,
     pub capture_seconds: Histogram,
@@ -188,6 +194,7 @@ impl Default for Registry {
             ),
             results: Default::default(),
             sessions: Default::default(),
+            refused: Default::default(),
             timeouts_by_hint: Default::default(),
             // A job is ~130 KB: seconds on a good link, minutes on 2G.
             upload_seconds: Histogram::new(&[0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 180.0, 600.0]),
@@ -243,6 +250,9 @@ pub struct Snapshot {
     pub button_present: Option<bool>,
     /// Whether the service may write where a job is saved (`None` before the first look).
     pub storage_writable: Option<bool>,
+    /// No room for one more job (the queue at its job or byte limit, or the disk under
+    /// `min_free_bytes`): sessions are refused (`None` before the first look).
+    pub storage_full: Option<bool>,
 }
 
 /// Who this kiosk is, for the `kiosk_info` series.
@@ -307,6 +317,7 @@ impl Registry {
             display_present: cur.display_present,
             button_present: cur.button_present,
             storage_writable: cur.storage_writable,
+            storage_full: cur.storage_full,
             ..s
         };
     }
@@ -325,6 +336,17 @@ impl Registry {
 
     pub fn set_storage_writable(&self, writable: bool) {
         lock(&self.snapshot).storage_writable = Some(writable);
+    }
+
+    pub fn set_storage_full(&self, full: bool) {
+        lock(&self.snapshot).storage_full = Some(full);
+    }
+
+    /// A session refused before it started, by the refusal's code (the control API's).
+    pub fn session_refused(&self, code: Option<&str>) {
+        let last = REFUSALS.len() - 1;
+        let i = REFUSALS.iter().position(|r| Some(*r) == code).unwrap_or(last);
+        self.refused[i].fetch_add(1, Relaxed);
     }
 
     pub fn snapshot(&self) -> Snapshot {
@@ -400,6 +422,14 @@ pub fn expose(r: &Registry, who: &Identity, version: &str) -> String {
         "# HELP kiosk_session_timeouts_total Captures that ran out of time, by the hint showing then.\n\
          # TYPE kiosk_session_timeouts_total counter"
     );
+    let _ = writeln!(
+        out,
+        "# HELP kiosk_sessions_refused_total Sessions refused before they started (people turned away), by why.\n\
+         # TYPE kiosk_sessions_refused_total counter"
+    );
+    for (reason, n) in REFUSALS.iter().zip(&r.refused) {
+        let _ = writeln!(out, "kiosk_sessions_refused_total{{reason=\"{reason}\"}} {}", n.load(Relaxed));
+    }
     for ((_, name), n) in HINTS.iter().zip(&r.timeouts_by_hint) {
         let _ = writeln!(out, "kiosk_session_timeouts_total{{hint=\"{name}\"}} {}", n.load(Relaxed));
     }
@@ -450,6 +480,14 @@ pub fn expose(r: &Registry, who: &Identity, version: &str) -> String {
             "kiosk_button_present",
             "1 when the GPIO button is read (0: it is looked for again; the screens offer no button).",
             present as u8 as f64,
+        );
+    }
+    if let Some(full) = s.storage_full {
+        gauge(
+            &mut out,
+            "kiosk_storage_full",
+            "1 when there is no room for one more job (the queue at its limit, or the disk low): sessions are refused.",
+            full as u8 as f64,
         );
     }
     if let Some(writable) = s.storage_writable {
@@ -518,6 +556,9 @@ mod tests {
         r.job_result(false);
         r.session_ended(SessionOutcome::Completed, None);
         r.session_ended(SessionOutcome::TimedOut, Some(Hint::MoreLight));
+        r.session_refused(Some("storage_full"));
+        r.session_refused(Some("invalid_field"));
+        r.set_storage_full(true);
         r.set_snapshot(Snapshot {
             pending: 2,
             link: Link::Paused,
@@ -540,6 +581,10 @@ mod tests {
         assert_eq!(value(&t, "kiosk_sessions_total{outcome=\"completed\"}"), 1.0);
         assert_eq!(value(&t, "kiosk_sessions_total{outcome=\"timed_out\"}"), 1.0);
         assert_eq!(value(&t, "kiosk_session_timeouts_total{hint=\"more_light\"}"), 1.0);
+        assert_eq!(value(&t, "kiosk_sessions_refused_total{reason=\"storage_full\"}"), 1.0);
+        assert_eq!(value(&t, "kiosk_sessions_refused_total{reason=\"other\"}"), 1.0);
+        assert_eq!(value(&t, "kiosk_sessions_refused_total{reason=\"camera_missing\"}"), 0.0);
+        assert_eq!(value(&t, "kiosk_storage_full"), 1.0, "kept over the uplink's snapshot");
         assert_eq!(value(&t, "kiosk_link_state{state=\"paused\"}"), 1.0);
         assert_eq!(value(&t, "kiosk_link_state{state=\"down\"}"), 0.0);
         assert_eq!(value(&t, "kiosk_queue_jobs{stage=\"pending\"}"), 2.0);

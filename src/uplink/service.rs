@@ -644,6 +644,7 @@ impl<'a> Uplink<'a> {
             display_present: None,
             button_present: None,
             storage_writable: None,
+            storage_full: None,
         }
     }
 
