@@ -458,6 +458,44 @@ fn a_full_queue_is_named_and_the_people_it_turns_away_are_counted() {
     }
 }
 
+/// A kiosk whose API key has not been put in place (a fresh install): the service runs all the
+/// same, serving people and keeping their jobs, with uploads paused saying which file is
+/// missing; once the key is there and the service restarted, the job goes up. It used to exit
+/// 78, leaving the kiosk dark and its fleet seeing only a silent address.
+#[test]
+fn a_missing_api_key_pauses_uploads_and_the_kiosk_serves_on() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let key = dir.path().join("credentials-api_key");
+    let cfg = std::fs::read_to_string(&config).unwrap().replace(&format!("{:?}", sb.key_file), &format!("{key:?}"));
+    std::fs::write(&config, cfg).unwrap();
+    let svc = start_service(dir.path(), &config);
+    let t = std::time::Instant::now();
+    let s = loop {
+        let s = status(&config);
+        if s["uplink"]["link"] == "paused" || t.elapsed().as_secs() > 20 {
+            break s;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    assert_eq!(s["uplink"]["link"], "paused", "{s}");
+    let error = s["uplink"]["error"].as_str().unwrap_or_default();
+    assert!(error.contains("credentials-api_key") && error.contains("restart"), "{s}");
+    // A person's session is kept meanwhile.
+    let o = agent(&["session", "--job-type", "4", "--user-id", "u-missing-key", "--consent-given"], &config);
+    assert!(o.status.success() && text(&o).contains("\"state\":\"queued\""), "{}", text(&o));
+    assert!(sandbox_jobs(&sb).is_empty());
+    drop(svc);
+    std::fs::copy(&sb.key_file, &key).unwrap();
+    let _svc = start_service(dir.path(), &config);
+    let t = std::time::Instant::now();
+    while !sandbox_jobs(&sb).iter().any(|j| j["uploads"] == 1) {
+        assert!(t.elapsed().as_secs() < 30, "the kept job never went up: {}", status(&config));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// Every file and folder under `dir`.
 fn walk(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -59,10 +59,29 @@ pub struct SmileLink {
 }
 
 impl SmileLink {
+    /// For a command: a credential missing is an error.
     pub fn new(c: &Config) -> Result<SmileLink, ConfigError> {
+        Self::build(c, false)
+    }
+
+    /// For the service: a credential missing leaves the uplink paused saying so
+    /// ([`MissingCredential`](crate::uplink::custody::MissingCredential)), and the kiosk
+    /// serves people and keeps their jobs meanwhile.
+    pub fn for_service(c: &Config) -> Result<SmileLink, ConfigError> {
+        Self::build(c, true)
+    }
+
+    fn build(c: &Config, missing_ok: bool) -> Result<SmileLink, ConfigError> {
         let http = HttpClient::new(c.smileid.extra_ca_file.as_deref(), &c.http)
             .map_err(|e| ConfigError::Invalid { key: "smileid.extra_ca_file", problem: e.to_string() })?;
-        let signer = c.signer(&http)?;
+        let signer = match c.signer(&http) {
+            Err(e @ ConfigError::ApiKey { .. }) if missing_ok => {
+                let missing = crate::uplink::custody::MissingCredential::new(&e);
+                crate::log::error(missing.missing().unwrap_or_default(), &[]);
+                Box::new(missing)
+            }
+            r => r?,
+        };
         let submit = SubmitConfig::new(&c.smileid.partner_id, &c.base_url()?, signer.response_check());
         Ok(SmileLink { http, signer, submit })
     }

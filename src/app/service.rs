@@ -460,7 +460,7 @@ pub fn build(
     display: Arc<DisplaySlot>,
     link: LinkWatch,
 ) -> Result<Service, crate::config::ConfigError> {
-    let smile = super::SmileLink::new(&config)?;
+    let smile = super::SmileLink::for_service(&config)?;
     let devices = Arc::new(ConfiguredDevices { config: config.clone(), display });
     let answers_on_device = config.input.on_device();
     let metrics = Arc::new(crate::metrics::Registry::default());

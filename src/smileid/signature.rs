@@ -111,6 +111,11 @@ pub trait Signer: Send + Sync {
     fn signs_without_a_job(&self) -> bool {
         false
     }
+    /// Why it cannot sign at all (its credential was missing when the agent started), said as
+    /// the reason uploads are paused.
+    fn missing(&self) -> Option<&str> {
+        None
+    }
 }
 
 #[derive(Debug, thiserror::Error)]

@@ -18,6 +18,33 @@ use crate::smileid::timestamp::{self, UnixMillis};
 
 use super::http::HttpClient;
 
+/// No credential to sign with: its file was missing, unreadable or empty when the service
+/// started. The service runs all the same (screens, sessions, the queue), and its uplink stays
+/// paused saying which file is missing, rather than leave the kiosk dark and restarting.
+pub struct MissingCredential {
+    why: String,
+}
+
+impl MissingCredential {
+    /// `problem`: what reading the credential said (it names the file, never a secret).
+    pub fn new(problem: &dyn std::fmt::Display) -> Self {
+        let why = format!(
+            "uploads are paused, every job kept: {problem}; then restart the service (`systemctl restart kiosk-agent`), which reads its credentials when it starts"
+        );
+        MissingCredential { why }
+    }
+}
+
+impl Signer for MissingCredential {
+    fn sign(&self, _now: UnixMillis, _ctx: &SignContext) -> Result<Signed, SignError> {
+        Err(SignError { message: self.why.clone(), refused: true })
+    }
+
+    fn missing(&self) -> Option<&str> {
+        Some(&self.why)
+    }
+}
+
 /// A secret read from a file: `Debug` never prints it.
 #[derive(Clone)]
 pub struct Secret(String);

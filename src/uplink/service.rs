@@ -464,6 +464,7 @@ impl<'a> Uplink<'a> {
             }
             Err(e) => {
                 let msg = match &e {
+                    DriveError::Sign(s) if self.signer.missing().is_some() => s.message.clone(),
                     DriveError::Sign(s) if s.refused => format!(
                         "uploads are paused, every job kept, because the signer refused this kiosk: {}. Check the device token (smileid.device_token_file) or auth_token (smileid.auth_token_file) and the signer; the service reads them when it starts, so restart it after changing them (`systemctl restart kiosk-agent`)",
                         s.message
@@ -517,6 +518,12 @@ impl<'a> Uplink<'a> {
     /// Probes the API host: the link is up (and the clock confirmed by its `Date`), down, or
     /// the clock is wrong. True when jobs may be sent.
     fn check_link(&mut self) -> bool {
+        // Nothing can be signed: said whether or not the API host answers.
+        if let Some(why) = self.signer.missing() {
+            let retry_at = UnixMillis::now().0 + self.settings.paused_retry_secs as i64 * 1000;
+            self.link = LinkState::Paused { error: why.to_string(), retry_at };
+            return false;
+        }
         match self.probe() {
             Err(e) => {
                 self.link = match e.clock_behind_secs() {
