@@ -55,6 +55,16 @@ impl DisplaySlot {
     }
 }
 
+/// Two screens whose buttons are where they were: the same screen in the same language, or the
+/// welcome redrawn in another language or with the link's line changed (its Start button stays
+/// put: a person who has just picked their language may tap it at once).
+fn same_buttons(was: &Shown, now: &Shown) -> bool {
+    match (&was.screen, &now.screen) {
+        (Screen::Idle { start: a, .. }, Screen::Idle { start: b, .. }) => a == b,
+        (a, b) => a == b && was.texts.code == now.texts.code,
+    }
+}
+
 /// A borrowed display; dropping it returns the display to its slot.
 pub struct Loan {
     slot: Arc<DisplaySlot>,
@@ -120,7 +130,7 @@ impl Display for Loan {
         };
         let mut last = self.slot.shown.lock().unwrap_or_else(|e| e.into_inner());
         let since = match last.as_ref() {
-            Some((was, since)) if was.screen == shown.screen && was.texts.code == shown.texts.code => *since,
+            Some((was, since)) if same_buttons(was, &shown) => *since,
             _ => Instant::now(),
         };
         *last = Some((shown, since));
@@ -180,5 +190,12 @@ mod tests {
         std::thread::sleep(Duration::from_millis(60));
         loan.show(&consent(More::Open(0))).unwrap();
         assert!(slot.shown_for().unwrap() < Duration::from_millis(60), "the whole text has its buttons elsewhere");
+        use super::super::screens::{Link, Start};
+        let idle = |link| Screen::Idle { link, start: Start::Touch { languages: true } };
+        loan.show(&idle(Link::Online)).unwrap();
+        std::thread::sleep(Duration::from_millis(60));
+        loan.set_texts(Texts::load("fr", None).unwrap());
+        loan.show(&idle(Link::Offline)).unwrap();
+        assert!(slot.shown_for().unwrap() >= Duration::from_millis(60), "the welcome's Start stays put");
     }
 }
