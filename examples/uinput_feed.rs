@@ -13,7 +13,7 @@
 use std::io::{BufRead, Write};
 use std::os::fd::AsRawFd;
 
-use kiosk_agent::display::screens::{Link, More, Side, Start};
+use kiosk_agent::display::screens::{Legend, Link, More, Side, Start};
 use kiosk_agent::display::touch::{targets, Action, Shown};
 use kiosk_agent::display::{Canvas, Screen, Texts};
 
@@ -144,9 +144,11 @@ fn screen(name: &str) -> Screen {
     match name {
         "idle" => Screen::Idle { link: Link::Offline, start: Start::Touch { languages: true } },
         "consent" => {
-            Screen::Consent { partner: "This service".into(), more: More::Link, legend: false, face_only: false }
+            Screen::Consent { partner: "This service".into(), more: More::Link, legend: Legend::None, face_only: false }
         }
-        "review" => Screen::Document { side: Side::Front, hint: None, preview: None, review: true, legend: false },
+        "review" => {
+            Screen::Document { side: Side::Front, hint: None, preview: None, review: true, legend: Legend::None }
+        }
         other => panic!("no screen {other:?}: idle, consent or review"),
     }
 }

@@ -313,7 +313,7 @@ fn run_keeps_the_screen_attended_between_sessions() {
     let consent = names.iter().position(|n| *n == "consent").expect("consent shown");
     assert!(names[consent..saved].contains(&"capture"), "{names:?}");
     // With no push button (the host application answers), no "Press"/"Hold" under its buttons.
-    let asked = Screen::Consent { partner: "Test Bank".into(), more: More::No, legend: false, face_only: true };
+    let asked = Screen::Consent { partner: "Test Bank".into(), more: More::No, legend: Legend::None, face_only: true };
     assert_shows(&s[consent].1, &asked);
     // A person who says no sees "Cancelled", then the welcome again.
     let (st, v) = api(&a, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "host-user-2"})));
@@ -336,6 +336,7 @@ fn run_keeps_the_screen_attended_between_sessions() {
     assert!(names.contains(&"document") && !names.contains(&"document-review"), "{names:?}");
 }
 
+use kiosk_agent::display::screens::Legend;
 use kiosk_agent::display::touch::Action;
 use kiosk_agent::display::{Screen, Texts};
 
@@ -456,7 +457,8 @@ fn a_walk_up_document_verification_takes_the_cards_front_and_back() {
     let idle = Screen::Idle { link: Link::Online, start: Start::Touch { languages: true } };
     wait_screen(&a, "the welcome", |s| s.last().is_some_and(|(_, p)| shows_in(p, &idle, &en, TOUCH_PANEL)));
     touch.tap(idle.clone(), &en, Action::Start);
-    let consent = Screen::Consent { partner: "Test Bank".into(), more: More::Link, legend: false, face_only: false };
+    let consent =
+        Screen::Consent { partner: "Test Bank".into(), more: More::Link, legend: Legend::None, face_only: false };
     wait_screen(&a, "the consent, of the face and the ID", |s| {
         s.last().is_some_and(|(n, p)| n == "consent" && shows_in(p, &consent, &en, TOUCH_PANEL))
     });
@@ -465,7 +467,7 @@ fn a_walk_up_document_verification_takes_the_cards_front_and_back() {
         wait_screen(&a, &format!("the review of the card's {side:?}"), |s| {
             s.iter().filter(|(name, _)| name == "document-review").count() == n
         });
-        let review = Screen::Document { side, hint: None, preview: None, review: true, legend: false };
+        let review = Screen::Document { side, hint: None, preview: None, review: true, legend: Legend::None };
         touch.tap(review, &en, Action::Keep);
     }
     let t = Instant::now();
@@ -538,7 +540,7 @@ fn a_person_chooses_a_language_starts_reads_and_agrees_on_the_touch_panel() {
     let consent = Screen::Consent {
         partner: "Test Bank".into(),
         more: kiosk_agent::display::screens::More::Link,
-        legend: false,
+        legend: Legend::None,
         face_only: true,
     };
     wait_screen(&a, "the consent screen in French", |s| {
@@ -549,7 +551,7 @@ fn a_person_chooses_a_language_starts_reads_and_agrees_on_the_touch_panel() {
     let open = Screen::Consent {
         partner: "Test Bank".into(),
         more: kiosk_agent::display::screens::More::Open(0),
-        legend: false,
+        legend: Legend::None,
         face_only: true,
     };
     wait_screen(&a, "the whole consent text", |s| {
@@ -579,7 +581,7 @@ fn a_person_chooses_a_language_starts_reads_and_agrees_on_the_touch_panel() {
     let consent_en = Screen::Consent {
         partner: "Test Bank".into(),
         more: kiosk_agent::display::screens::More::Link,
-        legend: false,
+        legend: Legend::None,
         face_only: true,
     };
     wait_screen(&a, "the next consent", |s| {
@@ -658,7 +660,7 @@ fn a_person_turns_the_whole_consents_pages_on_and_back_on_a_small_touch_panel() 
     };
     wait_screen(&a, "the welcome with a Start button", |s| on(s, &idle));
     touch.tap(idle, &en, Action::Start);
-    let consent = |more| Screen::Consent { partner: "Test Bank".into(), more, legend: false, face_only: true };
+    let consent = |more| Screen::Consent { partner: "Test Bank".into(), more, legend: Legend::None, face_only: true };
     wait_screen(&a, "the consent screen", |s| on(s, &consent(More::Link)));
     touch.tap(consent(More::Link), &en, Action::More);
     wait_screen(&a, "the whole consent's first page", |s| on(s, &consent(More::Open(0))));

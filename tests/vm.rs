@@ -138,7 +138,7 @@ fn framebuffer_and_gpio_button() {
         &Screen::Consent {
             partner: "This service".into(),
             more: kiosk_agent::display::screens::More::No,
-            legend: true,
+            legend: kiosk_agent::display::screens::Legend::Button,
             face_only: false,
         },
         &Texts::load("sw", None).unwrap(),
@@ -338,7 +338,7 @@ fn deployed_kiosk() {
             &drawn(&Screen::Consent {
                 partner: "Kiosk Test Bank".into(),
                 more: kiosk_agent::display::screens::More::No,
-                legend: true,
+                legend: kiosk_agent::display::screens::Legend::Button,
                 // The host application's sessions are SmartSelfie jobs (type 4).
                 face_only: true,
             }),
@@ -348,7 +348,7 @@ fn deployed_kiosk() {
             &drawn(&Screen::Consent {
                 partner: "Kiosk Test Bank".into(),
                 more: kiosk_agent::display::screens::More::No,
-                legend: true,
+                legend: kiosk_agent::display::screens::Legend::Button,
                 // The host application's sessions are SmartSelfie jobs (type 4).
                 face_only: true,
             }),

@@ -101,8 +101,6 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
     let mut home = load(&d.language);
     let outcome_for = Duration::from_secs(d.outcome_secs);
     let input = &service.config.input;
-    // Something to press: the GPIO button, or a keyboard or keypad being read (Enter).
-    let press = || service.sessions.button.load(Ordering::Relaxed) || service.keys.load(Ordering::Relaxed);
     // What is on the panel: the screen and the language it was drawn in.
     let mut drawn: Option<(Screen, String)> = None;
     // Why the last screen could not be drawn, until one is.
@@ -165,7 +163,15 @@ pub fn run(service: Arc<Service>, slot: Arc<DisplaySlot>, stop: Arc<AtomicBool>)
             link: service.link(),
             // Looked at each time: a touch panel or keyboard may come or go while the welcome
             // shows. With nothing a person can answer with, staff start the session.
-            start: start_offered(input.walk_up, service.touch.load(Ordering::Relaxed), press(), d.offered().len() > 1),
+            start: start_offered(
+                input.walk_up,
+                Answers {
+                    touch: service.touch.load(Ordering::Relaxed),
+                    button: service.sessions.button.load(Ordering::Relaxed),
+                    keys: service.keys.load(Ordering::Relaxed),
+                },
+                d.offered().len() > 1,
+            ),
         };
         match screen_for(&facts) {
             // The session draws; whatever it leaves is not ours to trust.
@@ -365,14 +371,25 @@ fn choose_language(service: &Service, pick: impl Fn(usize, usize) -> usize) {
     *chosen = Some((next, std::time::Instant::now()));
 }
 
-/// How the welcome asks a person to start: on the touch panel being read, with what there is to
-/// press, or through staff when walk-ups are off or nothing could answer.
-fn start_offered(walk_up: WalkUp, touch: bool, press: bool, languages: bool) -> Start {
-    match (walk_up, touch, press) {
-        (WalkUp::Off, touch, _) => Start::Staff { languages: languages && touch },
-        (_, false, false) => Start::Staff { languages: false },
-        (_, true, _) => Start::Touch { languages },
-        (_, false, true) => Start::Button,
+/// What a person at the kiosk can answer with now: a touch panel, the GPIO button, keys.
+#[derive(Debug, Clone, Copy)]
+struct Answers {
+    touch: bool,
+    button: bool,
+    keys: bool,
+}
+
+/// How the welcome asks a person to start: on the touch panel being read, with the button or
+/// the keys, or through staff when walk-ups are off or nothing could answer. The language
+/// arrows are offered where a finger or the arrow keys can work them.
+fn start_offered(walk_up: WalkUp, can: Answers, languages: bool) -> Start {
+    let arrows = languages && (can.touch || can.keys);
+    match (walk_up, can) {
+        (WalkUp::Off, _) => Start::Staff { languages: arrows },
+        (_, Answers { touch: true, .. }) => Start::Touch { languages },
+        (_, Answers { button: true, .. }) => Start::Button,
+        (_, Answers { keys: true, .. }) => Start::Keys { languages },
+        _ => Start::Staff { languages: false },
     }
 }
 
@@ -435,16 +452,20 @@ mod tests {
     #[test]
     fn the_welcome_offers_only_what_a_person_can_answer_with() {
         let doc = WalkUp::Document;
-        assert_eq!(start_offered(doc, true, true, true), Start::Touch { languages: true });
-        assert_eq!(start_offered(doc, true, false, false), Start::Touch { languages: false });
-        assert_eq!(start_offered(doc, false, true, true), Start::Button);
+        let can = |touch, button, keys| Answers { touch, button, keys };
+        assert_eq!(start_offered(doc, can(true, true, false), true), Start::Touch { languages: true });
+        assert_eq!(start_offered(doc, can(true, false, false), false), Start::Touch { languages: false });
+        assert_eq!(start_offered(doc, can(false, true, true), true), Start::Button);
+        // A keypad alone: Enter starts, and the arrow keys work the language row.
+        assert_eq!(start_offered(doc, can(false, false, true), true), Start::Keys { languages: true });
         // The panel gone and no button or keys: not a button that is not there.
-        assert_eq!(start_offered(doc, false, false, true), Start::Staff { languages: false });
-        assert_eq!(start_offered(WalkUp::Off, true, true, true), Start::Staff { languages: true });
+        assert_eq!(start_offered(doc, can(false, false, false), true), Start::Staff { languages: false });
+        assert_eq!(start_offered(WalkUp::Off, can(true, true, false), true), Start::Staff { languages: true });
         assert_eq!([nth_language(1, 10), nth_language(9, 10), nth_language(0, 10)], [0, 8, 9]);
         assert_eq!([nth_language(0, 3), nth_language(5, 3), nth_language(2, 3)], [2, 2, 1]);
-        assert_eq!(start_offered(WalkUp::Off, true, true, false), Start::Staff { languages: false });
-        assert_eq!(start_offered(WalkUp::Off, false, true, true), Start::Staff { languages: false });
+        assert_eq!(start_offered(WalkUp::Off, can(true, true, false), false), Start::Staff { languages: false });
+        assert_eq!(start_offered(WalkUp::Off, can(false, true, false), true), Start::Staff { languages: false });
+        assert_eq!(start_offered(WalkUp::Off, can(false, false, true), true), Start::Staff { languages: true });
     }
 
     #[test]

@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use super::screens::{render, FaceStep, Link, More, Problem, Screen, Side, Start};
+use super::screens::{render, FaceStep, Legend, Link, More, Problem, Screen, Side, Start};
 use super::{Canvas, DisplayError, Texts};
 use crate::vision::quality::Hint;
 
@@ -42,21 +42,51 @@ pub fn screens() -> Vec<(&'static str, Screen)> {
         ("idle-online", Screen::Idle { link: Link::Online, start: Start::Staff { languages: false } }),
         ("idle-paused", Screen::Idle { link: Link::Paused, start: Start::Touch { languages: false } }),
         ("idle-touch", Screen::Idle { link: Link::Online, start: Start::Touch { languages: true } }),
+        ("idle-keys", Screen::Idle { link: Link::Online, start: Start::Keys { languages: true } }),
         (
             "consent",
-            Screen::Consent { partner: EXAMPLE_PARTNER.into(), more: More::No, legend: true, face_only: false },
+            Screen::Consent {
+                partner: EXAMPLE_PARTNER.into(),
+                more: More::No,
+                legend: Legend::Button,
+                face_only: false,
+            },
         ),
         (
             "consent-touch",
-            Screen::Consent { partner: EXAMPLE_PARTNER.into(), more: More::Link, legend: false, face_only: false },
+            Screen::Consent {
+                partner: EXAMPLE_PARTNER.into(),
+                more: More::Link,
+                legend: Legend::None,
+                face_only: false,
+            },
+        ),
+        (
+            "consent-keys",
+            Screen::Consent {
+                partner: EXAMPLE_PARTNER.into(),
+                more: More::Link,
+                legend: Legend::Keys,
+                face_only: false,
+            },
         ),
         (
             "consent-more",
-            Screen::Consent { partner: EXAMPLE_PARTNER.into(), more: More::Open(0), legend: false, face_only: false },
+            Screen::Consent {
+                partner: EXAMPLE_PARTNER.into(),
+                more: More::Open(0),
+                legend: Legend::None,
+                face_only: false,
+            },
         ),
         (
             "consent-selfie",
-            Screen::Consent { partner: EXAMPLE_PARTNER.into(), more: More::Link, legend: false, face_only: true },
+            Screen::Consent {
+                partner: EXAMPLE_PARTNER.into(),
+                more: More::Link,
+                legend: Legend::None,
+                face_only: true,
+            },
         ),
         (
             "liveness",
@@ -94,20 +124,26 @@ pub fn screens() -> Vec<(&'static str, Screen)> {
                 hint: Some(Hint::MoveCloser),
                 preview: p.clone(),
                 review: false,
-                legend: false,
+                legend: Legend::None,
             },
         ),
         (
             "document-back",
-            Screen::Document { side: Side::Back, hint: None, preview: None, review: false, legend: false },
+            Screen::Document { side: Side::Back, hint: None, preview: None, review: false, legend: Legend::None },
         ),
         (
             "document-review",
-            Screen::Document { side: Side::Front, hint: None, preview: p.clone(), review: true, legend: true },
+            Screen::Document {
+                side: Side::Front,
+                hint: None,
+                preview: p.clone(),
+                review: true,
+                legend: Legend::Button,
+            },
         ),
         (
             "document-review-touch",
-            Screen::Document { side: Side::Front, hint: None, preview: p, review: true, legend: false },
+            Screen::Document { side: Side::Front, hint: None, preview: p, review: true, legend: Legend::None },
         ),
         ("review", Screen::Review { images: 9 }),
         ("saved", Screen::Saved { online: false }),
@@ -136,7 +172,7 @@ pub fn variants() -> Vec<(&'static str, Screen)> {
         hint: Some(hint),
         preview: p.clone(),
         review: false,
-        legend: false,
+        legend: Legend::None,
     };
     let mut out = vec![
         ("idle-clock", Screen::Idle { link: Link::ClockWrong, start: Start::Touch { languages: true } }),

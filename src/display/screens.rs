@@ -31,11 +31,26 @@ pub enum Link {
     ClockWrong,
 }
 
+/// What the on-screen buttons say of the hardware that answers them, under their labels: the
+/// push button's "Press" and "Hold", a keypad's "Enter" and "Esc" (key names, as printed on
+/// the keys), or nothing (a touch panel: the buttons themselves are tapped).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Legend {
+    None,
+    Button,
+    Keys,
+}
+
 /// How a person starts a verification at this kiosk: with the button or on the touch screen
 /// (walk-up sessions), or through staff and the host application.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Start {
     Button,
+    /// A keyboard or keypad and no touch panel: the Start button as a key's legend (Enter), and
+    /// with `languages` the arrows either side of the language's name (the arrow keys).
+    Keys {
+        languages: bool,
+    },
     /// A Start button on screen; with `languages`, arrows either side of the language's name.
     Touch {
         languages: bool,
@@ -96,8 +111,8 @@ pub enum Screen {
     Consent {
         partner: String,
         more: More,
-        /// The buttons carry the push button's "Press"/"Hold" legend.
-        legend: bool,
+        /// What the buttons say of the button or keys answering them.
+        legend: Legend,
         /// Only the face is taken (SmartSelfie jobs): the short text does not speak of ID
         /// details.
         face_only: bool,
@@ -116,8 +131,8 @@ pub enum Screen {
         hint: Option<Hint>,
         preview: Option<Preview>,
         review: bool,
-        /// The buttons carry the push button's "Press"/"Hold" legend.
-        legend: bool,
+        /// What the buttons say of the button or keys answering them.
+        legend: Legend,
     },
     Review {
         images: u32,
@@ -434,7 +449,7 @@ fn language_row(c: &mut Canvas, t: &Texts, s: &Scale, row: Area, set: Setting) -
 /// room. The whole text ([`More::Open`]) is not shrunk to fit, as the short one is: a person who
 /// opened it is there to read it. It is set at the body size, or on a small panel where it takes
 /// more than one page at the small size, in pages where it is longer than the panel.
-fn consent(c: &mut Canvas, t: &Texts, partner: &str, more: More, legend: bool, key: &str) -> Option<usize> {
+fn consent(c: &mut Canvas, t: &Texts, partner: &str, more: More, legend: Legend, key: &str) -> Option<usize> {
     let s = scale(c);
     let set = t.setting();
     let (m, w, h) = (s.margin, c.width as i32, c.height as i32);
@@ -616,12 +631,13 @@ fn chevron(c: &mut Canvas, s: &Scale, tip: i32, cy: i32, dir: i32) {
         .draw(c);
 }
 
-/// The push button's legend, "Press" or "Hold" under each label, or none.
-fn gestures(t: &Texts, legend: bool) -> (Option<String>, Option<String>) {
-    if legend {
-        (Some(t.get("button_press")), Some(t.get("button_hold")))
-    } else {
-        (None, None)
+/// The legend under the yes and no buttons' labels: "Press" and "Hold", "Enter" and "Esc", or
+/// none.
+fn gestures(t: &Texts, legend: Legend) -> (Option<String>, Option<String>) {
+    match legend {
+        Legend::Button => (Some(t.get("button_press")), Some(t.get("button_hold"))),
+        Legend::Keys => (Some("Enter".into()), Some("Esc".into())),
+        Legend::None => (None, None),
     }
 }
 
@@ -645,7 +661,7 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             };
             let status_h = status_height(&t.get(key), &s, full.w, set) + 2 * s.unit;
             let how = match start {
-                Start::Button => "welcome_body",
+                Start::Button | Start::Keys { .. } => "welcome_body",
                 Start::Touch { .. } => "welcome_touch",
                 Start::Staff { .. } => "welcome_staff",
             };
@@ -654,9 +670,11 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             let bw = (full.w / 2).max(s.target * 4).min(full.w);
             let x = full.x + (full.w - bw) / 2;
             let languages = match *start {
-                Start::Touch { languages } => {
+                Start::Touch { languages } | Start::Keys { languages } => {
                     let label = t.get("button_start");
-                    let list = [Button { label: &label, gesture: None, kind: Kind::Primary, action: Action::Start }];
+                    // On a keypad the button is the Enter key's: its name under the label.
+                    let key = matches!(start, Start::Keys { .. }).then_some("Enter");
+                    let list = [Button { label: &label, gesture: key, kind: Kind::Primary, action: Action::Start }];
                     let top = buttons(c, &list, &s, x, bw, h - m - status_h, full.h / 3, set);
                     below = h - m - top + 2 * s.unit;
                     languages
@@ -670,7 +688,7 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             }
             let brand = c.brand.clone();
             let (title, body) = (t.get("welcome_title"), t.get(how));
-            let logo = brand.logo.as_ref().map(|l| (l, matches!(start, Start::Touch { .. })));
+            let logo = brand.logo.as_ref().map(|l| (l, matches!(start, Start::Touch { .. } | Start::Keys { .. })));
             message(c, &s, set, (Pictogram::Face, accent), logo, &title, &body, below);
             if let Some(dot) = dot {
                 status(c, &t.get(key), dot, &s, full, set);
@@ -911,7 +929,7 @@ mod tests {
     fn the_whole_consent_is_read_at_the_body_size_on_a_7_inch_panel() {
         for code in crate::display::text::built_in_codes() {
             let t = Texts::load(code, None).unwrap();
-            for legend in [true, false] {
+            for legend in [Legend::Button, Legend::Keys, Legend::None] {
                 let mut c = Canvas::new(800, 480);
                 let body = scale(&c).body.px;
                 let partner = crate::display::samples::EXAMPLE_PARTNER.to_string();
@@ -933,8 +951,12 @@ mod tests {
             for face_only in [false, true] {
                 for size in [(240, 320), (320, 240), (480, 320), (800, 480), (1280, 720)] {
                     let mut c = Canvas::new(size.0, size.1);
-                    let screen =
-                        Screen::Consent { partner: "Example Bank".into(), more: More::Link, legend: false, face_only };
+                    let screen = Screen::Consent {
+                        partner: "Example Bank".into(),
+                        more: More::Link,
+                        legend: Legend::None,
+                        face_only,
+                    };
                     render(&screen, &t, &mut c);
                     let more = c.targets.iter().find(|t| t.action == Action::More);
                     let more = more.unwrap_or_else(|| panic!("{code} {size:?}: no way to the whole text"));
@@ -974,7 +996,7 @@ mod tests {
         let open = |page| Screen::Consent {
             partner: "Example Bank".into(),
             more: More::Open(page),
-            legend: false,
+            legend: Legend::None,
             face_only: false,
         };
         assert_eq!(pages(&open(0), &t, &Canvas::new(800, 480)), 1);

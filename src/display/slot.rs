@@ -173,11 +173,11 @@ mod tests {
 
     #[test]
     fn a_screen_drawn_again_the_same_keeps_its_time_on_screen() {
-        use super::super::screens::{More, Side};
+        use super::super::screens::{Legend, More, Side};
         let slot = DisplaySlot::new(Box::new(Named(Arc::new(Mutex::new(Vec::new())))));
         assert_eq!(slot.shown_for(), None, "nothing shown yet");
         let document =
-            |review, preview| Screen::Document { side: Side::Front, hint: None, preview, review, legend: false };
+            |review, preview| Screen::Document { side: Side::Front, hint: None, preview, review, legend: Legend::None };
         let mut loan = slot.borrow(Duration::ZERO).unwrap();
         loan.show(&document(false, None)).unwrap();
         std::thread::sleep(Duration::from_millis(60));
@@ -185,7 +185,7 @@ mod tests {
         assert!(slot.shown_for().unwrap() >= Duration::from_millis(60), "a new picture behind the same words");
         loan.show(&document(true, None)).unwrap();
         assert!(slot.shown_for().unwrap() < Duration::from_millis(60), "keeping the photo is a new question");
-        let consent = |more| Screen::Consent { partner: "Bank".into(), more, legend: false, face_only: true };
+        let consent = |more| Screen::Consent { partner: "Bank".into(), more, legend: Legend::None, face_only: true };
         loan.show(&consent(More::Link)).unwrap();
         std::thread::sleep(Duration::from_millis(60));
         loan.show(&consent(More::Open(0))).unwrap();

@@ -98,7 +98,7 @@ mod tests {
                     screen: Screen::Consent {
                         partner: "Bank".into(),
                         more: super::super::screens::More::Link,
-                        legend: false,
+                        legend: screens::Legend::None,
                         face_only: false,
                     },
                     texts: texts.clone(),

@@ -157,6 +157,7 @@ struct ChannelInput {
     job_id: String,
     read_more: bool,
     button: bool,
+    keys: bool,
     /// The consent question has been logged (once per session, whatever "read more" does).
     asked: bool,
     /// Nobody answered the consent screen in time (the person walked away).
@@ -174,6 +175,10 @@ impl Input for ChannelInput {
 
     fn button(&self) -> bool {
         self.button
+    }
+
+    fn keys(&self) -> bool {
+        self.keys
     }
 
     fn consent_answer(&mut self) -> Answer {
@@ -392,9 +397,10 @@ impl SessionManager {
             self.metrics.clone(),
         );
         let (read_more, button) = (self.read_more.load(Ordering::Relaxed), self.button.load(Ordering::Relaxed));
+        let keys = self.keys.load(Ordering::Relaxed);
         // The review only where someone at the kiosk can answer it now: a button, or a touch
         // panel or keys found (the config may name input devices that are not there).
-        let answerable = button || read_more || self.keys.load(Ordering::Relaxed);
+        let answerable = button || read_more || keys;
         let (timeout, review_timeout) = (self.consent_timeout, self.review_timeout.filter(|_| answerable));
         let texts = req.texts.clone();
         let spawned = std::thread::Builder::new().name(format!("session-{id}")).spawn(move || {
@@ -437,6 +443,7 @@ impl SessionManager {
                 job_id,
                 read_more,
                 button,
+                keys,
                 asked: false,
                 walked_away: false,
             };

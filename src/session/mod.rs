@@ -18,7 +18,7 @@ use std::time::Duration;
 use serde::{Deserialize, Serialize};
 
 use crate::camera::{CameraError, FrameSource, Scene};
-use crate::display::screens::More;
+use crate::display::screens::{Legend, More};
 use crate::display::{Display, DisplayError, Screen};
 use crate::smileid::job::{ConsentInformation, Consented, IdInfo, Job, JobOptions, JobType, Metadatum, PartnerParams};
 use crate::smileid::validate::{validate, ValidationError};
@@ -107,10 +107,20 @@ pub trait Input {
     fn button(&self) -> bool {
         false
     }
-    /// The screen's buttons carry the push button's "Press"/"Hold" legend: there is one, and
-    /// no touch panel whose taps a "hold" would confuse.
-    fn legend(&self) -> bool {
-        self.button() && !self.touch()
+    /// True when a keyboard or keypad answers (Enter: yes, Esc: no, the arrow on: the whole
+    /// consent text).
+    fn keys(&self) -> bool {
+        false
+    }
+    /// What the screen's buttons say under their labels: nothing with a touch panel (they are
+    /// tapped), else the push button's "Press"/"Hold", else the keys' "Enter"/"Esc".
+    fn legend(&self) -> Legend {
+        match (self.touch(), self.button(), self.keys()) {
+            (true, _, _) => Legend::None,
+            (false, true, _) => Legend::Button,
+            (false, false, true) => Legend::Keys,
+            (false, false, false) => Legend::None,
+        }
     }
     /// One answer on the consent screens; inputs without a "read more" answer yes or no only.
     fn consent_answer(&mut self) -> Answer {
@@ -241,7 +251,8 @@ pub fn run(
     // The whole text's page, once opened; "more" again turns the page.
     let mut more: Option<u16> = None;
     loop {
-        let view = match (more, input.touch()) {
+        // The whole text is offered where it can be opened: a tap, or the arrow key.
+        let view = match (more, input.touch() || input.keys()) {
             (Some(page), _) => More::Open(page),
             (None, true) => More::Link,
             (None, false) => More::No,
@@ -337,4 +348,35 @@ pub fn run(
     }
     validate(&job)?;
     Ok(job)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    struct Can(bool, bool, bool);
+
+    impl Input for Can {
+        fn consent(&mut self) -> bool {
+            true
+        }
+        fn touch(&self) -> bool {
+            self.0
+        }
+        fn button(&self) -> bool {
+            self.1
+        }
+        fn keys(&self) -> bool {
+            self.2
+        }
+    }
+
+    #[test]
+    fn the_buttons_legend_names_what_answers_them() {
+        // A finger taps the buttons themselves; else the push button's press and hold; else keys.
+        assert_eq!(Can(true, true, true).legend(), Legend::None);
+        assert_eq!(Can(false, true, true).legend(), Legend::Button);
+        assert_eq!(Can(false, false, true).legend(), Legend::Keys);
+        assert_eq!(Can(false, false, false).legend(), Legend::None);
+    }
 }
