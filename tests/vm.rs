@@ -198,12 +198,12 @@ fn framebuffer_and_gpio_button() {
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     assert!(jobs[0]["user_id"].as_str().unwrap().starts_with("walkup-"), "{}", jobs[0]);
     // The panel unplugged (its uinput device destroyed) was noted, and the welcome no longer
-    // offered a Start button nobody could tap: "press the button" for the VM's own keyboard
-    // (Enter), or staff had there been none; a panel plugged in later was taken up, and a tap
-    // on the Start button the welcome offered again started a session.
+    // offered a Start button to tap: the VM's own keyboard's (Start marked "Enter", the arrow
+    // keys for the language), or staff had there been none; a panel plugged in later was taken
+    // up, and a tap on the Start button the welcome offered again started a session.
     let gone = log.find("(unplugged?); it is read again when it is back").unwrap_or_else(|| panic!("{log}"));
     let start = match log[..gone].contains("(keys)") {
-        true => kiosk_agent::display::screens::Start::Button,
+        true => kiosk_agent::display::screens::Start::Keys { languages: true },
         false => kiosk_agent::display::screens::Start::Staff { languages: false },
     };
     let idle = Screen::Idle { link: kiosk_agent::display::screens::Link::Offline, start };
