@@ -310,6 +310,12 @@ fn a_job_captured_on_a_slow_clock_is_not_old_when_the_clock_is_fixed() {
     assert_eq!((r.stage, r.aged_from), (Stage::Queued, Some(T0)), "dated 2 h back by the boot clock");
     // The fleet's "oldest job waiting" says when it was really captured, not 30 days ago.
     assert_eq!(q.stats().unwrap().oldest_undelivered_at, Some(T0));
+    // Once Smile ID has it, it waits for a result (KioskResultsWaiting), no longer to be sent.
+    let mut r = q.get("slow").unwrap();
+    let p = Progress { prep_attempted: true, put_attempted: true, uploaded: true, smile_job_id: Some("7".into()) };
+    q.apply(&mut r, Event::Progress(p)).unwrap();
+    let s = q.stats().unwrap();
+    assert_eq!((s.oldest_undelivered_at, s.oldest_awaiting_result_at), (None, Some(T0)), "{s:?}");
     // After a reboot nothing says how old an undated job is: its age counts from confirmation.
     drop(q);
     let q = clocked(d.path(), settings(), &clock);

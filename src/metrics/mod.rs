@@ -241,6 +241,8 @@ pub struct Snapshot {
     pub free_bytes: Option<u64>,
     /// When the oldest job Smile ID does not have yet was captured (Unix seconds).
     pub oldest_undelivered_at: Option<f64>,
+    /// When the oldest job Smile ID took but has not answered for was captured (Unix seconds).
+    pub oldest_awaiting_result_at: Option<f64>,
     pub link: Link,
     /// Whether the camera could be opened at last look (`None` while a session holds it).
     pub camera_present: Option<bool>,
@@ -448,6 +450,12 @@ pub fn expose(r: &Registry, who: &Identity, version: &str) -> String {
         "When the oldest job not yet sent to Smile ID was captured (Unix time; 0 when none waits).",
         s.oldest_undelivered_at.unwrap_or(0.0),
     );
+    gauge(
+        &mut out,
+        "kiosk_queue_oldest_awaiting_result_timestamp_seconds",
+        "When the oldest job Smile ID took but has given no result for was captured (Unix time; 0 when none).",
+        s.oldest_awaiting_result_at.unwrap_or(0.0),
+    );
     let _ = writeln!(
         out,
         "# HELP kiosk_link_state The uplink's state: 1 for the current one.\n# TYPE kiosk_link_state gauge"
@@ -563,6 +571,7 @@ mod tests {
             pending: 2,
             link: Link::Paused,
             oldest_undelivered_at: Some(1_700_000_050.0),
+            oldest_awaiting_result_at: Some(1_700_000_020.0),
             ..Default::default()
         });
         let who = Identity { id: "nbo-\"001\"".into(), site: "Westlands".into(), region: "KE".into() };
@@ -589,6 +598,7 @@ mod tests {
         assert_eq!(value(&t, "kiosk_link_state{state=\"down\"}"), 0.0);
         assert_eq!(value(&t, "kiosk_queue_jobs{stage=\"pending\"}"), 2.0);
         assert_eq!(value(&t, "kiosk_queue_oldest_undelivered_timestamp_seconds"), 1_700_000_050.0);
+        assert_eq!(value(&t, "kiosk_queue_oldest_awaiting_result_timestamp_seconds"), 1_700_000_020.0);
         assert_eq!(value(&t, "kiosk_jobs_refused_total"), 3.0);
         assert_eq!(value(&t, "kiosk_last_upload_timestamp_seconds"), 1_700_000_100.0);
         // Histogram buckets are cumulative and end at the count.

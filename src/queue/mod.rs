@@ -381,6 +381,9 @@ pub struct QueueStats {
     pub free_bytes: Option<u64>,
     /// When the oldest job Smile ID does not have yet was captured (Unix ms).
     pub oldest_undelivered_at: Option<i64>,
+    /// When the oldest job Smile ID has but has not given its result for was captured (Unix
+    /// ms): one stuck in processing keeps its images on the kiosk.
+    pub oldest_awaiting_result_at: Option<i64>,
     /// Records these keys cannot read (a missing or different bundle key): kept, not counted above.
     pub unreadable: usize,
     /// What of the state dir the service cannot write (a folder root took over), and why: no
@@ -1796,11 +1799,15 @@ impl Queue {
         let (wall, boot) = (self.clock.wall_ms(), self.clock.boot());
         for r in records {
             s.pending += r.stage.is_pending() as usize;
-            if matches!(r.stage, Stage::Queued | Stage::Prepped) {
-                // The kiosk's own clock at capture may have been wrong.
+            // The kiosk's own clock at capture may have been wrong.
+            let oldest = match r.stage {
+                Stage::Queued | Stage::Prepped => Some(&mut s.oldest_undelivered_at),
+                Stage::Uploaded => Some(&mut s.oldest_awaiting_result_at),
+                _ => None,
+            };
+            if let Some(oldest) = oldest {
                 let at = r.captured_by(wall, &boot);
-                let t = s.oldest_undelivered_at.map_or(at, |t| t.min(at));
-                s.oldest_undelivered_at = Some(t);
+                *oldest = Some(oldest.map_or(at, |t| t.min(at)));
             }
             if r.bundle_bytes > 0 {
                 s.holding_images += 1;

@@ -639,6 +639,7 @@ impl<'a> Uplink<'a> {
             bundle_bytes: stats.bundle_bytes,
             free_bytes: stats.free_bytes,
             oldest_undelivered_at: stats.oldest_undelivered_at.map(|t| t as f64 / 1000.0),
+            oldest_awaiting_result_at: stats.oldest_awaiting_result_at.map(|t| t as f64 / 1000.0),
             link: match self.link {
                 LinkState::Unknown => Link::Unknown,
                 LinkState::Up => Link::Up,
