@@ -26,6 +26,12 @@ const SHIELDED: Duration = Duration::from_secs(1);
 /// Places one peer address may hold: a newcomer beyond them closes that peer's own oldest, so
 /// one client opening connections fast cannot fill every place with young ones.
 const PER_PEER: usize = MAX_CONNECTIONS / 2;
+/// Peers that completed a scrape lately (Prometheus, an HA pair) keep a way in under a flood: a
+/// newcomer from one of them closes a young connection of a peer that never scraped. At most
+/// this many are remembered, each for `FRESH` after its last scrape; a place is given up only
+/// when stale, so a flood that scrapes too cannot push the fleet's Prometheus out.
+const KNOWN: usize = 4;
+const FRESH: Duration = Duration::from_secs(600);
 /// A TLS client has this long to finish its handshake.
 const HANDSHAKE: Duration = Duration::from_secs(5);
 
@@ -96,6 +102,50 @@ struct Scrape<F> {
     render: F,
 }
 
+/// The peers that completed a scrape lately, and when each last did.
+#[derive(Default)]
+struct Scrapers(Mutex<Vec<(std::net::IpAddr, std::time::Instant)>>);
+
+impl Scrapers {
+    fn served(&self, peer: std::net::IpAddr) {
+        let mut known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        let now = std::time::Instant::now();
+        if let Some(k) = known.iter_mut().find(|k| k.0 == peer) {
+            k.1 = now;
+        } else if known.len() < KNOWN {
+            known.push((peer, now));
+        } else if let Some(stale) = known.iter_mut().find(|k| k.1.elapsed() >= FRESH) {
+            *stale = (peer, now);
+        }
+    }
+
+    fn known(&self, peer: Option<std::net::IpAddr>) -> bool {
+        let known = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        peer.is_some_and(|p| known.iter().any(|k| k.0 == p && k.1.elapsed() < FRESH))
+    }
+}
+
+/// One connection's handler: the scrape, noting its peer once it is answered.
+struct Noted<'a> {
+    inner: &'a dyn Handler,
+    peer: Option<std::net::IpAddr>,
+    scrapers: &'a Scrapers,
+}
+
+impl Handler for Noted<'_> {
+    fn handle(&self, req: &Request) -> Response {
+        let resp = self.inner.handle(req);
+        if let (200, Some(peer)) = (resp.status, self.peer) {
+            self.scrapers.served(peer);
+        }
+        resp
+    }
+
+    fn body_limit(&self, req: &Request) -> usize {
+        self.inner.body_limit(req)
+    }
+}
+
 impl<F: Fn() -> String + Send + Sync> Handler for Scrape<F> {
     fn handle(&self, req: &Request) -> Response {
         match (req.method.as_str(), req.path.as_str()) {
@@ -132,6 +182,7 @@ pub fn serve(
     let handler = Arc::new(Scrape { render });
     // The open connections: (id, a handle to close it by, when it came).
     let open: Arc<Mutex<Vec<Open>>> = Arc::default();
+    let scrapers: Arc<Scrapers> = Arc::default();
     let ids = AtomicU64::new(0);
     std::thread::Builder::new()
         .name("metrics".into())
@@ -155,11 +206,14 @@ pub fn serve(
                             let victim = if mine >= PER_PEER {
                                 open.iter().position(|o| o.peer == peer)
                             } else if open.len() >= MAX_CONNECTIONS {
+                                let stranger = || open.iter().position(|o| !scrapers.known(o.peer));
                                 match open.iter().position(|o| o.since.elapsed() >= SHIELDED) {
                                     Some(i) => Some(i),
-                                    // All young (a flood from a few peers): the oldest of the
-                                    // peer holding the most places, when it holds more than a
-                                    // fair share beside the newcomer's; a scrape gets in.
+                                    // All young (a flood): a peer that scraped lately gets in
+                                    // over one that never did (however many peers flood).
+                                    None if scrapers.known(peer) && stranger().is_some() => stranger(),
+                                    // Else the oldest of the peer holding the most places, when
+                                    // it holds more than a fair share beside the newcomer's.
                                     None => match busiest(&open) {
                                         Some((i, held)) if held > mine + 1 => Some(i),
                                         _ => continue,
@@ -176,13 +230,15 @@ pub fn serve(
                             open.push(Open { id, handle, peer, since: std::time::Instant::now() });
                         }
                         let (handler, open, stop, tls) = (handler.clone(), open.clone(), stop.clone(), tls.clone());
+                        let scrapers = scrapers.clone();
                         let forget = move |open: &Mutex<Vec<Open>>| {
                             open.lock().unwrap_or_else(|e| e.into_inner()).retain(|o| o.id != id);
                         };
                         let spawned = std::thread::Builder::new().name("metrics-scrape".into()).spawn({
                             let open = open.clone();
                             move || {
-                                connection(sock, tls, &*handler, &stop);
+                                let noted = Noted { inner: &*handler, peer, scrapers: &scrapers };
+                                connection(sock, tls, &noted, &stop);
                                 forget(&open);
                             }
                         });
@@ -339,10 +395,13 @@ mod tests {
                 assert!(out.starts_with("HTTP/1.1 200") && out.ends_with("kiosk_up 1\n"), "{out:?}");
             }
         };
-        // One peer alone, then three together (each within its own share of the places).
+        // One peer alone, then three together (each within its own share of the places), then
+        // twelve (more peers than places: the scraper that was answered before gets in).
         let mut floods = vec![flood([127, 0, 0, 1])];
         scrapes();
         floods.extend([flood([127, 0, 0, 3]), flood([127, 0, 0, 4])]);
+        scrapes();
+        floods.extend((10..19).map(|i| flood([127, 0, 0, i])));
         scrapes();
         flooding.store(false, Ordering::Relaxed);
         for f in floods {
