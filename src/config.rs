@@ -562,9 +562,9 @@ pub struct InputConfig {
     /// Walk-up document verification: the document's country (ISO 3166 alpha-2) and id type.
     pub walk_up_country: Option<String>,
     pub walk_up_id_type: Option<String>,
-    /// Walk-up document verification takes the card's back too (an ID card's); off for a
-    /// passport, which has none.
-    pub walk_up_document_back: bool,
+    /// Walk-up document verification takes the card's back too; unset, it does unless the id
+    /// type is a passport's (which has no back), as walk-ups before this setting never did.
+    pub walk_up_document_back: Option<bool>,
     /// Touch panels, keyboards and keypads read through evdev: device paths
     /// (`/dev/input/by-path/...`), or "auto" for every one with a touch panel or an Enter key.
     pub evdev: Vec<String>,
@@ -603,7 +603,7 @@ impl Default for InputConfig {
             walk_up: WalkUp::Off,
             walk_up_country: None,
             walk_up_id_type: None,
-            walk_up_document_back: true,
+            walk_up_document_back: None,
             evdev: Vec::new(),
             touch_rotation: 0,
             touch_calibration: None,
@@ -658,6 +658,13 @@ impl InputConfig {
         let opened = evdev::watch_all(&self.evdev, touch, tx, stop)?;
         let any = |f: fn(&evdev::Caps) -> bool| opened.iter().any(|(_, c)| f(c));
         Ok((rx, evdev::Caps { touch: any(|c| c.touch), keys: any(|c| c.keys) }))
+    }
+
+    /// Whether a walk-up document verification takes the card's back: as set, else unless the
+    /// id type is a passport's.
+    pub fn walk_up_back(&self) -> bool {
+        let passport = self.walk_up_id_type.as_deref().is_some_and(|t| t.to_ascii_uppercase().contains("PASSPORT"));
+        self.walk_up_document_back.unwrap_or(!passport)
     }
 
     /// The button's answers for one session, when a button is configured.
@@ -1451,6 +1458,18 @@ api_key_file = "api_key"
                 }
             }
         }
+        // The card's back unless the document is a passport (as walk-ups were before the
+        // setting), or as set.
+        let back = |id_type: &str, set: &str| {
+            let text = format!(
+                "{GOOD}\n[input]\nbackend = \"gpio\"\nwalk_up = \"document\"\nwalk_up_country = \"NG\"\nwalk_up_id_type = {id_type:?}\n{set}"
+            );
+            Config::parse(&text, "t").unwrap().input.walk_up_back()
+        };
+        assert!(back("NATIONAL_ID", ""));
+        assert!(!back("PASSPORT", ""));
+        assert!(back("PASSPORT", "walk_up_document_back = true\n"));
+        assert!(!back("DRIVERS_LICENSE", "walk_up_document_back = false\n"));
     }
 
     #[test]

@@ -254,7 +254,14 @@ fn read_request<S: Read + Write, H: Handler + ?Sized>(
     let mut lengths =
         req.headers.iter().filter(|(k, _)| k.eq_ignore_ascii_case("content-length")).map(|(_, v)| v.trim());
     let first = lengths.next();
-    let coding = req.header("transfer-encoding").map(|v| v.trim().to_ascii_lowercase());
+    // Every Transfer-Encoding header, joined as one list (RFC 9110 5.3).
+    let codings: Vec<String> = req
+        .headers
+        .iter()
+        .filter(|(k, _)| k.eq_ignore_ascii_case("transfer-encoding"))
+        .map(|(_, v)| v.trim().to_ascii_lowercase())
+        .collect();
+    let coding = (!codings.is_empty()).then(|| codings.join(", "));
     if lengths.any(|v| Some(v) != first) || (first.is_some() && coding.is_some()) {
         return Err(ReadError::Bad("conflicting Content-Length or Transfer-Encoding headers"));
     }

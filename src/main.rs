@@ -612,7 +612,12 @@ fn link_words(u: &serde_json::Value) -> String {
         "up" => "up: Smile ID's API answers".to_string(),
         "down" => format!("down: {}", u["error"].as_str().unwrap_or("no answer")),
         "paused" => {
-            let until = u["retry_at"].as_i64().map(|t| format!(" (asks again at {})", iso(t))).unwrap_or_default();
+            // 0: nothing is asked again until the service restarts (a credential not in place).
+            let until = u["retry_at"]
+                .as_i64()
+                .filter(|&t| t > 0)
+                .map(|t| format!(" (asks again at {})", iso(t)))
+                .unwrap_or_default();
             format!("paused{until}: {}", u["error"].as_str().unwrap_or(""))
         }
         "clock_wrong" => {

@@ -88,6 +88,7 @@ fn oversized_and_half_sent_bodies_take_no_memory_and_are_cut_off() {
         &b"POST /v1/sessions HTTP/1.1\r\nTransfer-Encoding: gzip\r\n\r\n{}"[..],
         &b"POST /v1/sessions HTTP/1.1\r\nTransfer-Encoding: identity\r\n\r\n{}"[..],
         &b"POST /v1/sessions HTTP/1.1\r\nTransfer-Encoding: chunked, gzip\r\n\r\n2\r\n{}\r\n0\r\n\r\n"[..],
+        &b"POST /v1/sessions HTTP/1.1\r\nTransfer-Encoding: chunked\r\nTransfer-Encoding: gzip\r\n\r\n2\r\n{}\r\n0\r\n\r\n"[..],
     ] {
         let t = Instant::now();
         let (status, body) = raw(&a.socket, req, Duration::from_secs(10));

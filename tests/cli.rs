@@ -485,7 +485,12 @@ fn a_missing_api_key_pauses_uploads_and_the_kiosk_serves_on() {
     // A person's session is kept meanwhile.
     let o = agent(&["session", "--job-type", "4", "--user-id", "u-missing-key", "--consent-given"], &config);
     assert!(o.status.success() && text(&o).contains("\"state\":\"queued\""), "{}", text(&o));
+    // Held, not tried: the uplink passes every second here, and nothing reaches Smile ID; the
+    // pause is said once, not at every pass.
+    std::thread::sleep(std::time::Duration::from_secs(4));
     assert!(sandbox_jobs(&sb).is_empty());
+    let log = std::fs::read_to_string(dir.path().join("service.log")).unwrap();
+    assert_eq!(log.matches("LINK=paused").count(), 1, "{log}");
     drop(svc);
     std::fs::copy(&sb.key_file, &key).unwrap();
     let _svc = start_service(dir.path(), &config);

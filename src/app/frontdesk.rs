@@ -270,6 +270,11 @@ pub fn on_gesture(service: &Service, slot: &DisplaySlot, g: Gesture) {
         Gesture::Key(Key::Back) if question_shown(slot) => {
             answer(service, slot, if consent_open(slot) { Answer::Back } else { Answer::No });
         }
+        // A second Esc right after the first asked for the photo again lands on the framing
+        // screen: the tail of a double press, not a wish to stop the visit.
+        Gesture::Key(Key::Back)
+            if slot.shown().is_some_and(|s| matches!(s.screen, Screen::Document { review: false, .. }))
+                && !read(slot) => {}
         Gesture::Key(Key::Back) => stop_session(service),
         // On the whole consent text, a page on or back; at the welcome, another language.
         Gesture::Key(Key::Previous) if consent_open(slot) => {
@@ -421,7 +426,7 @@ fn start_walk_up(service: &Service, slot: &DisplaySlot) {
             ..Default::default()
         },
         options: JobOptions::default(),
-        document_back: job_type.is_document() && walk_up.walk_up_document_back,
+        document_back: job_type.is_document() && walk_up.walk_up_back(),
         language,
         owner: None,
     };

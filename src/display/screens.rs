@@ -541,9 +541,15 @@ fn consent(c: &mut Canvas, t: &Texts, partner: &str, more: More, legend: Legend,
     // No room for it under the text (a small panel): the text itself opens the whole text, an
     // "i" after its last line saying so, so that a person can always read it all.
     let mark = s.body.px as i32;
-    let in_text = more == More::Link && !link;
+    let mut in_text = more == More::Link && !link;
     if in_text && body.lines.last().is_some_and(|l| (l.width + 63) / 64 + 2 * (mark + s.unit) > full.w) {
-        body = fit(&text, Style { px: body.px, ..s.body }, full.w - 2 * (mark + s.unit), room, &s, set);
+        let narrow = fit(&text, Style { px: body.px, ..s.body }, full.w - 2 * (mark + s.unit), room, &s, set);
+        // Where even the narrower text has no room for the mark (the room less the gaps around
+        // it), the short text is kept whole: what is agreed to comes first.
+        match narrow.height() <= room + 2 * s.unit {
+            true => body = narrow,
+            false => in_text = false,
+        }
     }
     let label = t.get("button_read_more");
     let link_h = if link { s.target } else { 0 };

@@ -214,6 +214,8 @@ impl Decoder {
         if self.dropped {
             if kind == EV_SYN && code == SYN_REPORT {
                 self.dropped = false;
+                // What was lost may have been Enter's release: its press is no hold now.
+                self.enter = None;
                 // What was lost may have been a release: the touch under way is no tap.
                 self.pending = self.slots;
                 self.single_pending = self.single;
@@ -316,6 +318,19 @@ impl Decoder {
 /// Bytes of one `struct input_event`: a `timeval` of two longs, then u16 type, u16 code, i32
 /// value (24 on 64-bit, 16 on 32-bit ARM, whose kernel ABI keeps 32-bit fields here).
 pub const EVENT_BYTES: usize = 2 * std::mem::size_of::<libc::c_ulong>() + 8;
+
+/// When the kernel stamped one event record (its `timeval`; zero from something that is not
+/// a device, such as a FIFO).
+pub fn stamp(record: &[u8]) -> Duration {
+    const L: usize = std::mem::size_of::<libc::c_ulong>();
+    let long = |i: usize| {
+        let mut b = [0u8; 8];
+        b[..L].copy_from_slice(&record[i..i + L]);
+        u64::from_ne_bytes(b) as u128
+    };
+    let micros = long(0) * 1_000_000 + long(L);
+    Duration::from_micros(micros.min(u64::MAX as u128) as u64)
+}
 
 /// Splits one event record into (type, code, value).
 pub fn parse(record: &[u8]) -> (u16, u16, i32) {
@@ -570,6 +585,7 @@ fn watch(
     let mut read = move || {
         let mut buf = vec![0u8; EVENT_BYTES * 64];
         let mut have = 0;
+        let mut origin: Option<(Duration, Instant)> = None;
         loop {
             match file.read(&mut buf[have..]) {
                 Ok(0) => return Some("closed".to_string()),
@@ -580,8 +596,17 @@ fn watch(
             let whole = have / EVENT_BYTES * EVENT_BYTES;
             for record in buf[..whole].chunks_exact(EVENT_BYTES) {
                 let (kind, code, value) = parse(record);
-                // Timed as read: a key's press and release arrive as they happen.
-                if let Some(g) = decoder.event(kind, code, value, Instant::now()) {
+                // Timed by the kernel's stamps, mapped onto this clock from the first: a press
+                // and its release read together (this thread held up) keep the time between
+                // them. What stamps nothing (a FIFO) is timed as read.
+                let at = match stamp(record) {
+                    Duration::ZERO => Instant::now(),
+                    t => {
+                        let (t0, i0) = *origin.get_or_insert((t, Instant::now()));
+                        i0 + t.saturating_sub(t0)
+                    }
+                };
+                if let Some(g) = decoder.event(kind, code, value, at) {
                     if tx.send(g).is_err() {
                         return None;
                     }
@@ -760,11 +785,18 @@ mod tests {
             assert!(g.is_empty(), "{g:?}");
             assert_eq!(feed_at(&mut d, &[(EV_KEY, KEY_ENTER, 0)], t + up), [Gesture::Key(want)], "up after {up:?}");
         }
+        // Events lost between a press and its release: no hold is made up from the gap.
+        feed_at(&mut d, &[(EV_KEY, KEY_ENTER, 1), (EV_SYN, SYN_DROPPED, 0), SYN], t);
+        assert!(feed_at(&mut d, &[(EV_KEY, KEY_ENTER, 0), SYN], t + HOLD).is_empty());
     }
 
     #[test]
     fn records_split_as_the_kernel_lays_them_out() {
         let mut r = vec![0u8; EVENT_BYTES];
+        const L: usize = std::mem::size_of::<libc::c_ulong>();
+        r[..L].copy_from_slice(&(12 as libc::c_ulong).to_ne_bytes());
+        r[L..2 * L].copy_from_slice(&(250_000 as libc::c_ulong).to_ne_bytes());
+        assert_eq!(stamp(&r), Duration::from_millis(12_250));
         let at = EVENT_BYTES - 8;
         r[at..at + 2].copy_from_slice(&EV_ABS.to_ne_bytes());
         r[at + 2..at + 4].copy_from_slice(&ABS_MT_TRACKING_ID.to_ne_bytes());

@@ -101,14 +101,12 @@ impl ButtonInput {
         ButtonInput { events, timeout }
     }
 
-    fn answer(&mut self) -> Option<bool> {
+    /// Press: yes, hold: no; `Err` when nobody answered in time, or the button can no longer
+    /// be read (`Disconnected`).
+    fn answer(&mut self) -> Result<bool, RecvTimeoutError> {
         // Presses made before the question was shown are not answers to it.
         while self.events.try_recv().is_ok() {}
-        match self.events.recv_timeout(self.timeout) {
-            Ok(Event::Press) => Some(true),
-            Ok(Event::Hold) => Some(false),
-            Err(RecvTimeoutError::Timeout) | Err(RecvTimeoutError::Disconnected) => None,
-        }
+        self.events.recv_timeout(self.timeout).map(|e| e == Event::Press)
     }
 }
 
@@ -123,9 +121,11 @@ impl Input for ButtonInput {
     }
     fn confirm(&mut self, _scene: Scene) -> Review {
         match self.answer() {
-            Some(true) => Review::Keep,
-            Some(false) => Review::Retake,
-            None => Review::Gone,
+            Ok(true) => Review::Keep,
+            Ok(false) => Review::Retake,
+            Err(RecvTimeoutError::Timeout) => Review::Gone,
+            // The button gone mid-session: nobody can answer, and the photo passed every check.
+            Err(RecvTimeoutError::Disconnected) => Review::Keep,
         }
     }
 }
@@ -192,9 +192,13 @@ mod tests {
         let t = std::thread::spawn(move || {
             std::thread::sleep(Duration::from_millis(50));
             tx.send(Event::Press).unwrap();
+            tx
         });
         assert_eq!(input.confirm(Scene::DocumentFront), Review::Keep);
-        t.join().unwrap();
+        let tx = t.join().unwrap();
         assert_eq!(input.confirm(Scene::DocumentFront), Review::Gone, "nobody answered the review");
+        // The button no longer read: nobody can answer, and the photo passed every check.
+        drop(tx);
+        assert_eq!(input.confirm(Scene::DocumentFront), Review::Keep);
     }
 }

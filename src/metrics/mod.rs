@@ -421,17 +421,17 @@ pub fn expose(r: &Registry, who: &Identity, version: &str) -> String {
     }
     let _ = writeln!(
         out,
-        "# HELP kiosk_session_timeouts_total Captures that ran out of time, by the hint showing then.\n\
-         # TYPE kiosk_session_timeouts_total counter"
-    );
-    let _ = writeln!(
-        out,
         "# HELP kiosk_sessions_refused_total Sessions refused before they started (people turned away), by why.\n\
          # TYPE kiosk_sessions_refused_total counter"
     );
     for (reason, n) in REFUSALS.iter().zip(&r.refused) {
         let _ = writeln!(out, "kiosk_sessions_refused_total{{reason=\"{reason}\"}} {}", n.load(Relaxed));
     }
+    let _ = writeln!(
+        out,
+        "# HELP kiosk_session_timeouts_total Captures that ran out of time, by the hint showing then.\n\
+         # TYPE kiosk_session_timeouts_total counter"
+    );
     for ((_, name), n) in HINTS.iter().zip(&r.timeouts_by_hint) {
         let _ = writeln!(out, "kiosk_session_timeouts_total{{hint=\"{name}\"}} {}", n.load(Relaxed));
     }
@@ -606,11 +606,19 @@ mod tests {
         assert_eq!(value(&t, "kiosk_upload_duration_seconds_bucket{le=\"60\"}"), 2.0);
         assert_eq!(value(&t, "kiosk_upload_duration_seconds_bucket{le=\"+Inf\"}"), 2.0);
         assert_eq!(value(&t, "kiosk_upload_duration_seconds_sum"), 41.5);
-        // Every series has its HELP and TYPE first.
-        for l in t.lines().filter(|l| !l.starts_with('#')) {
+        // Every series comes right under its own HELP and TYPE (one family's lines together).
+        let mut family = "";
+        for l in t.lines() {
+            if let Some(rest) = l.strip_prefix("# TYPE ") {
+                family = rest.split(' ').next().unwrap();
+                continue;
+            }
+            if l.starts_with('#') {
+                continue;
+            }
             let name = l.split(['{', ' ']).next().unwrap();
             let base = ["_bucket", "_sum", "_count"].iter().fold(name, |n, s| n.strip_suffix(s).unwrap_or(n));
-            assert!(t.contains(&format!("# TYPE {base} ")) || t.contains(&format!("# TYPE {name} ")), "{l}");
+            assert!(family == base || family == name, "{l} under # TYPE {family}");
         }
     }
 

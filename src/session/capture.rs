@@ -410,7 +410,11 @@ pub fn capture_document(
                         jpeg: jpeg(&img, s.document_jpeg_quality)?,
                     })
                 }
-                Review::Gone => return Err(SessionError::WalkedAway),
+                Review::Gone => {
+                    // The person's ID photo does not stay on the panel for whoever comes next.
+                    display.show(&Screen::Error { problem: Problem::Cancelled })?;
+                    return Err(SessionError::WalkedAway);
+                }
                 Review::Retake => {}
             }
             *retries += 1;

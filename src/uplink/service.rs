@@ -519,9 +519,10 @@ impl<'a> Uplink<'a> {
     /// the clock is wrong. True when jobs may be sent.
     fn check_link(&mut self) -> bool {
         // Nothing can be signed: said whether or not the API host answers.
+        // Nothing is asked again until a restart reads the credential: no time to ask at (0),
+        // and the same state each pass, said once.
         if let Some(why) = self.signer.missing() {
-            let retry_at = UnixMillis::now().0 + self.settings.paused_retry_secs as i64 * 1000;
-            self.link = LinkState::Paused { error: why.to_string(), retry_at };
+            self.link = LinkState::Paused { error: why.to_string(), retry_at: 0 };
             return false;
         }
         match self.probe() {
