@@ -331,34 +331,33 @@ fn deployed_kiosk() {
         img.save(out.join(format!("{name}.png"))).unwrap();
         out.join(format!("{name}.png")).display().to_string()
     };
+    // The button's legend; "Read more" too when the VM's own keyboard is read (its arrow key
+    // opens the whole text), as it is where QEMU gives the guest one.
+    let consent = |more| {
+        drawn(&Screen::Consent {
+            partner: "Kiosk Test Bank".into(),
+            more,
+            legend: kiosk_agent::display::screens::Legend::Button,
+            // The host application's sessions are SmartSelfie jobs (type 4).
+            face_only: true,
+        })
+    };
+    let consent =
+        [consent(kiosk_agent::display::screens::More::Link), consent(kiosk_agent::display::screens::More::No)];
     for (name, want) in [
         ("idle", &welcome),
-        (
-            "consent1",
-            &drawn(&Screen::Consent {
-                partner: "Kiosk Test Bank".into(),
-                more: kiosk_agent::display::screens::More::No,
-                legend: kiosk_agent::display::screens::Legend::Button,
-                // The host application's sessions are SmartSelfie jobs (type 4).
-                face_only: true,
-            }),
-        ),
-        (
-            "consent2",
-            &drawn(&Screen::Consent {
-                partner: "Kiosk Test Bank".into(),
-                more: kiosk_agent::display::screens::More::No,
-                legend: kiosk_agent::display::screens::Legend::Button,
-                // The host application's sessions are SmartSelfie jobs (type 4).
-                face_only: true,
-            }),
-        ),
+        ("consent1", &consent[0]),
+        ("consent2", &consent[0]),
         ("outcome1", &drawn(&Screen::Saved { online: true })),
         ("idle1", &welcome),
         ("restarted", &welcome),
     ] {
         let shown = fb(name);
-        if shown != *want {
+        let ok = match name {
+            "consent1" | "consent2" => consent.contains(&shown),
+            _ => shown == *want,
+        };
+        if !ok {
             panic!("the framebuffer at {name} is not the expected screen: {}", keep(name, shown));
         }
     }
