@@ -600,8 +600,11 @@ fn page_turner(c: &mut Canvas, s: &Scale, full: Area, y: i32, (page, pages): (us
     let on = if set.rtl { -1 } else { 1 };
     let at = Area::new(on_x, y, bw, s.target);
     button(c, &b, s, at, set);
-    let tip = if set.rtl { at.x + 2 * s.unit } else { at.x + at.w - 2 * s.unit };
-    chevron(c, s, tip, at.y + at.h / 2, on);
+    // On the last page nothing points on: there is no more (a tap still goes round to the first).
+    if page + 1 < pages {
+        let tip = if set.rtl { at.x + 2 * s.unit } else { at.x + at.w - 2 * s.unit };
+        chevron(c, s, tip, at.y + at.h / 2, on);
+    }
     if page > 0 {
         let back = Button { label: "", gesture: None, kind: Kind::Secondary, action: Action::PreviousPage };
         let at = Area::new(back_x, y, back_w, s.target);
