@@ -699,7 +699,7 @@ pub enum ConfigError {
     #[error("config file {path}: key {key}: {problem}")]
     InvalidIn { path: String, key: &'static str, problem: String },
     #[error(
-        "cannot read the API key file {path}: {detail}; create it with mode 0600 (with the packaged unit: /etc/kiosk-agent/credentials/<name>), or pass it as a systemd credential"
+        "the API key file {path} cannot be used: {detail}; put the key alone in it, mode 0600, readable by the service's user (with the packaged unit: in /etc/kiosk-agent/credentials/, under the name kiosk.toml gives), or pass it as a systemd credential"
     )]
     ApiKey { path: String, detail: String },
 }

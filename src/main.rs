@@ -680,7 +680,7 @@ fn print_status(v: &serde_json::Value) {
     if others.contains(&"queue_full") {
         println!(
             "{:<11}the queue is at its [queue] max_jobs or max_bytes: new sessions are refused until jobs go up (the link above says why they wait); nothing queued is dropped",
-            "queue full"
+            "full"
         );
     }
     let rest: Vec<&str> = others.into_iter().filter(|p| *p != "queue_full").collect();

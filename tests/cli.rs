@@ -436,7 +436,10 @@ fn a_full_queue_is_named_and_the_people_it_turns_away_are_counted() {
     let problems = s["problems"].as_array().unwrap();
     assert!(problems.iter().any(|p| p == "queue_full") && !problems.iter().any(|p| p == "storage_low"), "{s}");
     let words = text(&agent(&["status"], &config));
-    assert!(words.contains("queue full") && words.contains("max_jobs") && !words.contains("doctor"), "{words}");
+    assert!(
+        words.contains("the queue is at its") && words.contains("max_jobs") && !words.contains("doctor"),
+        "{words}"
+    );
     let mut c = std::os::unix::net::UnixStream::connect(&svc.socket).unwrap();
     let body = r#"{"job_type": 4, "user_id": "u2"}"#;
     let req = format!(

@@ -330,7 +330,7 @@ pub enum QueueError {
     Duplicate(String),
     #[error("job_id {0} was used by an earlier job on this kiosk (since purged or removed after its result, or an Enhanced KYC lookup); Smile ID keeps a job_id for one job, so every session needs a new job_id")]
     Reused(String),
-    #[error("the kiosk's storage is full ({0}); no new session can be saved until there is room: queued jobs make room as they upload, or free space on the disk. Nothing queued was dropped")]
+    #[error("no room for another job ({0}); no new session can be saved until there is: queued jobs make room as they upload (or raise the [queue] limit named, or free space on the disk, whichever it is). Nothing queued was dropped")]
     Full(String),
     #[error(
         "the kiosk cannot save a job: {0}. Sessions start again as soon as it is put right; nothing queued was dropped"
@@ -1415,13 +1415,13 @@ impl Queue {
         }
         if s.holding_images >= self.settings.max_jobs {
             return Err(QueueError::Full(format!(
-                "{} jobs waiting, the limit is {}",
+                "{} job(s) waiting, the limit is max_jobs = {}",
                 s.holding_images, self.settings.max_jobs
             )));
         }
         if s.bundle_bytes + bytes > self.settings.max_bytes {
             return Err(QueueError::Full(format!(
-                "{} MB queued, the limit is {} MB",
+                "{} MB queued, the limit is max_bytes = {} MB",
                 s.bundle_bytes >> 20,
                 self.settings.max_bytes >> 20
             )));
