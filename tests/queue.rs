@@ -203,7 +203,10 @@ fn bounds_refuse_new_jobs_and_drop_nothing() {
     q.enqueue(&job("a", "m")).unwrap();
     q.enqueue(&job("b", "m")).unwrap();
     let e = q.enqueue(&job("c", "m")).unwrap_err();
-    assert!(matches!(e, QueueError::Full(_)) && e.to_string().contains("2 job(s) waiting, the limit is max_jobs = 2"), "{e}");
+    assert!(
+        matches!(e, QueueError::Full(_)) && e.to_string().contains("2 job(s) waiting, the limit is max_jobs = 2"),
+        "{e}"
+    );
     assert!(e.to_string().contains("Nothing queued was dropped"));
     assert!(matches!(q.enqueue(&job("a", "m")), Err(QueueError::Duplicate(_)) | Err(QueueError::Full(_))));
     assert_eq!(q.list().unwrap().len(), 2);
