@@ -492,7 +492,7 @@ fn a_walk_up_document_verification_takes_the_cards_front_and_back() {
     let state = loop {
         let (_, v) = api(&a, "GET", "/v1/sessions", None);
         match v[0]["state"].as_str() {
-            Some("awaiting_consent" | "capturing") if t.elapsed() < Duration::from_secs(30) => {
+            Some("awaiting_consent" | "capturing" | "review") if t.elapsed() < Duration::from_secs(30) => {
                 std::thread::sleep(Duration::from_millis(100))
             }
             _ => break v[0].clone(),
@@ -597,7 +597,7 @@ fn a_person_chooses_a_language_starts_reads_and_agrees_on_the_touch_panel() {
             let (_, v) = api(&a, "GET", "/v1/sessions", None);
             let last = v.as_array().and_then(|l| l.first()).map(|s| s["state"].as_str().unwrap_or("").to_string());
             match last.as_deref() {
-                Some("awaiting_consent" | "capturing") if t.elapsed() < Duration::from_secs(30) => {
+                Some("awaiting_consent" | "capturing" | "review") if t.elapsed() < Duration::from_secs(30) => {
                     std::thread::sleep(Duration::from_millis(100))
                 }
                 other => break other.map(String::from),
