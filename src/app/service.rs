@@ -441,7 +441,7 @@ pub fn queue_problem(s: &crate::queue::QueueStats, q: &crate::queue::QueueSettin
     let room = q.min_free_bytes + crate::queue::TYPICAL_JOB_BYTES;
     let low = s.free_bytes.is_some_and(|f| f < room);
     // The queue's own limits, not the disk: jobs waiting for the link, most likely.
-    let full = s.holding_images >= q.max_jobs || s.bundle_bytes + crate::queue::TYPICAL_JOB_BYTES > q.max_bytes;
+    let full = q.limit_reached(s, crate::queue::TYPICAL_JOB_BYTES).is_some();
     [
         (s.unwritable.is_some(), "storage_unwritable"),
         (low, "storage_low"),

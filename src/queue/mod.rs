@@ -105,6 +105,17 @@ impl Default for QueueSettings {
 }
 
 impl QueueSettings {
+    /// Which of the queue's own limits (`max_jobs`, `max_bytes`) one more job of `bytes` would
+    /// cross, in words; the disk's room is another matter ([`Queue::check_room`]).
+    pub fn limit_reached(&self, s: &QueueStats, bytes: u64) -> Option<String> {
+        if s.holding_images >= self.max_jobs {
+            return Some(format!("{} job(s) waiting, the limit is max_jobs = {}", s.holding_images, self.max_jobs));
+        }
+        (s.bundle_bytes + bytes > self.max_bytes).then(|| {
+            format!("{} MB queued, the limit is max_bytes = {} MB", s.bundle_bytes >> 20, self.max_bytes >> 20)
+        })
+    }
+
     /// Ranges that keep data safe and the disk quiet; `check-config` and every open use it.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         const TEN_YEARS_H: u64 = 10 * 366 * 24;
@@ -1413,18 +1424,8 @@ impl Queue {
         if let Some(why) = s.unwritable {
             return Err(QueueError::Unwritable(why));
         }
-        if s.holding_images >= self.settings.max_jobs {
-            return Err(QueueError::Full(format!(
-                "{} job(s) waiting, the limit is max_jobs = {}",
-                s.holding_images, self.settings.max_jobs
-            )));
-        }
-        if s.bundle_bytes + bytes > self.settings.max_bytes {
-            return Err(QueueError::Full(format!(
-                "{} MB queued, the limit is max_bytes = {} MB",
-                s.bundle_bytes >> 20,
-                self.settings.max_bytes >> 20
-            )));
+        if let Some(why) = self.settings.limit_reached(&s, bytes) {
+            return Err(QueueError::Full(why));
         }
         if let Some(free) = s.free_bytes {
             if free < bytes + self.settings.min_free_bytes {

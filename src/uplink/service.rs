@@ -518,9 +518,8 @@ impl<'a> Uplink<'a> {
     /// Probes the API host: the link is up (and the clock confirmed by its `Date`), down, or
     /// the clock is wrong. True when jobs may be sent.
     fn check_link(&mut self) -> bool {
-        // Nothing can be signed: said whether or not the API host answers.
-        // Nothing is asked again until a restart reads the credential: no time to ask at (0),
-        // and the same state each pass, said once.
+        // Nothing can be signed: said whether or not the API host answers, with no time to ask
+        // again at (0: only a restart reads the credential), the same state each pass, said once.
         if let Some(why) = self.signer.missing() {
             self.link = LinkState::Paused { error: why.to_string(), retry_at: 0 };
             return false;
