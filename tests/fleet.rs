@@ -407,13 +407,14 @@ fn a_fleet_of_five_is_seen_from_one_prometheus() {
     });
     assert!(alerts.iter().all(|(_, k)| k == "fleet-04" || k == "fleet-05"), "{alerts:?}");
 
-    // A kiosk that stops is down for Prometheus, and KioskDown fires for its address.
-    let gone = kiosks[2].target.clone();
+    // A kiosk that stops is down for Prometheus, and KioskDown fires naming it by the id it
+    // last gave (its own series are gone).
+    let (gone, id) = (kiosks[2].target.clone(), kiosks[2].id.clone());
     drop(kiosks.remove(2));
     until("kiosk 3 down and alerted", || {
         let up = query(&prom, &format!("up{{instance=\"{gone}\"}}"));
         let f = firing(&prom);
-        (up.first().is_some_and(|u| u.1 == 0.0) && f.contains(&("KioskDown".into(), gone.clone())), f)
+        (up.first().is_some_and(|u| u.1 == 0.0) && f.contains(&("KioskDown".into(), id.clone())), f)
     });
 
     // Every query of the shipped dashboard is valid PromQL, and its fleet figures have data.

@@ -456,6 +456,16 @@ pub fn expose(r: &Registry, who: &Identity, version: &str) -> String {
         "When the oldest job Smile ID took but has given no result for was captured (Unix time; 0 when none).",
         s.oldest_awaiting_result_at.unwrap_or(0.0),
     );
+    // The kiosk's own clock, as node_exporter's node_time_seconds: Prometheus compares it with
+    // the scrape's time (`kiosk_time_seconds - timestamp(kiosk_time_seconds)`), so a clock gone
+    // wrong shows while the uplink is down too, before a signature is refused for it.
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0.0, |d| d.as_secs_f64());
+    gauge(
+        &mut out,
+        "kiosk_time_seconds",
+        "The kiosk's wall clock when scraped (Unix time).",
+        (now * 1000.0).round() / 1000.0,
+    );
     let _ = writeln!(
         out,
         "# HELP kiosk_link_state The uplink's state: 1 for the current one.\n# TYPE kiosk_link_state gauge"
@@ -580,6 +590,9 @@ mod tests {
             t.contains("kiosk_info{kiosk_id=\"nbo-\\\"001\\\"\",site=\"Westlands\",region=\"KE\",version=\"0.1.0\"} 1")
         );
         assert_eq!(value(&t, "kiosk_jobs_captured_total"), 3.0);
+        // The kiosk's clock, for Prometheus to hold against its own.
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs_f64();
+        assert!((value(&t, "kiosk_time_seconds") - now).abs() < 5.0, "{t}");
         assert_eq!(value(&t, "kiosk_jobs_delivered_total"), 2.0);
         assert_eq!(value(&t, "kiosk_jobs_failed_total{code=\"2205\"}"), 2.0);
         assert_eq!(value(&t, "kiosk_jobs_failed_total{code=\"none\"}"), 1.0);
