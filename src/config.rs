@@ -835,8 +835,13 @@ impl Config {
     }
 
     fn read(text: &str, origin: &str) -> Result<Config, ConfigError> {
-        toml::from_str(text)
-            .map_err(|e| ConfigError::Parse { path: origin.into(), detail: e.to_string().trim().to_string() })
+        let mut c: Config = toml::from_str(text)
+            .map_err(|e| ConfigError::Parse { path: origin.into(), detail: e.to_string().trim().to_string() })?;
+        // Smile ID's codes are upper case ("KE", "NATIONAL_ID"); "ke" means the same.
+        for v in [&mut c.input.walk_up_country, &mut c.input.walk_up_id_type].into_iter().flatten() {
+            *v = v.trim().to_ascii_uppercase();
+        }
+        Ok(c)
     }
 
     /// Takes the relative paths of files and directories (not secrets, nor devices) from `dir`.
@@ -1005,13 +1010,35 @@ impl Config {
             ));
         }
         if i.walk_up == WalkUp::Document {
-            let country_ok =
-                i.walk_up_country.as_deref().is_some_and(|c| c.len() == 2 && c.bytes().all(|b| b.is_ascii_uppercase()));
-            if !country_ok || i.walk_up_id_type.as_deref().is_none_or(str::is_empty) {
-                return Err(invalid(
-                    "input.walk_up_country/walk_up_id_type",
-                    "walk_up = \"document\" needs the document's country (e.g. \"KE\") and id type (e.g. \"NATIONAL_ID\")",
-                ));
+            match i.walk_up_country.as_deref() {
+                None | Some("") => return Err(invalid(
+                    "input.walk_up_country",
+                    "walk_up = \"document\" needs the document's country, its two-letter ISO 3166 code, e.g. \"KE\"",
+                )),
+                Some(c) if c.len() != 2 || !c.bytes().all(|b| b.is_ascii_uppercase()) => {
+                    return Err(invalid(
+                        "input.walk_up_country",
+                        format!("{c:?} is not a two-letter ISO 3166 country code, such as \"KE\", \"NG\" or \"GH\""),
+                    ))
+                }
+                Some(_) => {}
+            }
+            match i.walk_up_id_type.as_deref() {
+                None | Some("") => {
+                    return Err(invalid(
+                        "input.walk_up_id_type",
+                        "walk_up = \"document\" needs the document's Smile ID id type, e.g. \"NATIONAL_ID\" or \"PASSPORT\"",
+                    ))
+                }
+                Some(t) if t.len() > 64 || !t.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_') => {
+                    return Err(invalid(
+                        "input.walk_up_id_type",
+                        format!(
+                            "{t:?} is not a Smile ID id type: those are letters, digits and '_', such as \"NATIONAL_ID\", \"PASSPORT\" or \"DRIVERS_LICENSE\" (Smile ID's list of supported documents names them)"
+                        ),
+                    ))
+                }
+                Some(_) => {}
             }
         }
         let ident_ok = |v: &str, max: usize| {
@@ -1467,6 +1494,33 @@ api_key_file = "api_key"
             Config::parse(&text, "t").unwrap().input.walk_up_back()
         };
         assert!(back("NATIONAL_ID", ""));
+        // Smile ID's codes in any case mean the same; a name that is not one is named.
+        let doc = |country: &str, id_type: &str| {
+            Config::parse(
+                &format!("{GOOD}\n[input]\nbackend = \"gpio\"\nwalk_up = \"document\"\nwalk_up_country = {country:?}\nwalk_up_id_type = {id_type:?}\n"),
+                "t",
+            )
+        };
+        let c = doc(" ke", "national_id").unwrap();
+        assert_eq!(
+            (c.input.walk_up_country.as_deref(), c.input.walk_up_id_type.as_deref()),
+            (Some("KE"), Some("NATIONAL_ID"))
+        );
+        assert!(!doc("ng", "passport").unwrap().input.walk_up_back());
+        for (country, id_type, key, says) in [
+            ("Kenya", "NATIONAL_ID", "input.walk_up_country", "\"KENYA\" is not a two-letter ISO 3166 country code"),
+            ("", "NATIONAL_ID", "input.walk_up_country", "needs the document's country"),
+            ("KE", "national id", "input.walk_up_id_type", "\"NATIONAL ID\" is not a Smile ID id type"),
+            ("KE", "", "input.walk_up_id_type", "needs the document's Smile ID id type"),
+        ] {
+            match doc(country, id_type) {
+                Err(ConfigError::Invalid { key: k, problem }) => {
+                    assert_eq!(k, key);
+                    assert!(problem.contains(says), "{problem}");
+                }
+                r => panic!("{country:?} {id_type:?}: {r:?}"),
+            }
+        }
         assert!(!back("PASSPORT", ""));
         assert!(back("PASSPORT", "walk_up_document_back = true\n"));
         assert!(!back("DRIVERS_LICENSE", "walk_up_document_back = false\n"));
