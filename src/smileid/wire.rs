@@ -247,8 +247,16 @@ pub fn quoted(text: &str) -> String {
 /// mixed.
 const TOKEN_CHARS: usize = 32;
 
+/// A URL-safe token (base64url: a JWT's parts, an OAuth token) has '-' and '_' at random, about
+/// one in 32 characters; ids put theirs between short fields (a UUID's longest is 12, a job_id's
+/// 13). A run with them is a token when a part between them is this long.
+const TOKEN_PART_CHARS: usize = 16;
+
 /// `run` (of [`TOKEN_CHARS`] or more) looks random: a key, signature or token.
 fn token_shaped(run: &str) -> bool {
+    if run.contains(['-', '_']) && run.split(['-', '_']).map(str::len).max().unwrap_or(0) < TOKEN_PART_CHARS {
+        return false;
+    }
     let count = |f: fn(&char) -> bool| run.chars().filter(f).count();
     let (digits, upper, lower) =
         (count(char::is_ascii_digit), count(char::is_ascii_uppercase), count(char::is_ascii_lowercase));
@@ -258,7 +266,7 @@ fn token_shaped(run: &str) -> bool {
 
 /// `text` with every token-shaped run replaced by "[redacted]".
 fn without_tokens(text: &str) -> String {
-    let in_token = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '%');
+    let in_token = |c: char| c.is_ascii_alphanumeric() || matches!(c, '+' | '/' | '=' | '%' | '-' | '_');
     let (mut out, mut run) = (String::with_capacity(text.len()), String::new());
     let flush = |out: &mut String, run: &mut String| {
         out.push_str(if token_shaped(run) { "[redacted]" } else { run });
@@ -294,6 +302,12 @@ mod tests {
             quoted("signature: GarTCb4B3MAA6iPEq5IG2pZ7%2BMPpfyK7iDFwqUuqyAQ%3D, t=1"),
             "signature: [redacted], t=1"
         );
+        // URL-safe tokens, their '-' and '_' anywhere: a JWT's parts, an opaque bearer token.
+        let jwt =
+            "eyJhbGciOiJIUzI1NiJ9.eyJzdWIiOiJrLTE2NzQ5MSIsImV4cCI6MTc2NX0.Qh3k_Vq2-Zr8pLx0WmN4tY7uE1aS5dF9gH2jK6lO3cB";
+        // (Its short header is no secret: the algorithm's name.)
+        assert_eq!(quoted(&format!("token {jwt} expired")), "token eyJhbGciOiJIUzI1NiJ9.[redacted].[redacted] expired");
+        assert_eq!(quoted("auth_token: Zk3-qP9wL2xR7_tY4uI8oA1sD6fG0hJ5kL"), "auth_token: [redacted]");
         // A signature without a digit.
         assert_eq!(quoted("sig: GarTCbBMAAiPEqIGpZ+MPpfyKiDFwqUuqyAQbcdEfgH="), "sig: [redacted]");
         // What Smile ID says about a job stays whole.
@@ -302,6 +316,8 @@ mod tests {
             "/var/lib/kiosk-agent/queue/jobs/pending/incoming/bundles",
             "Job already exists. Did you mean to set the retry flag to true?",
             "Invalid job_id kiosk-1796487742757-c47892cd2873",
+            "user walkup-1796487742757-c47892cd2873 and job kiosk_1796487742757_c47892cd2873",
+            "enhanced_document_verification_with_selfie_and_back_of_id_card",
             "No job 65f0c1a2b3c4d5e6f7a8b9c0 for user 5d1b2c3a-9e8f-4a7b-8c6d-1e2f3a4b5c6d",
             "Unauthorized partner 1234567",
             "https://testapi.smileidentity.com/v1/upload",
