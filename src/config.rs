@@ -1435,6 +1435,11 @@ api_key_file = "api_key"
         refused("[display]\nbackend = \"spi\"\ndc_line = 27", "display.dc_line/reset_line");
         refused("[display]\nbackend = \"spi\"\ndc_line = 17\n[input]\nbackend = \"gpio\"", "input.line");
         refused("[display]\nreset_line = \"off\"", "reset_line");
+        // A ballast too small to free room for the index on a full disk; 0 is no ballast.
+        refused("[queue]\nreserve_bytes = 4096", "queue.reserve_bytes");
+        refused("[queue]\nreserve_bytes = 2147483648", "queue.reserve_bytes");
+        refused("[queue]\nmin_free_bytes = 2199023255552", "queue.min_free_bytes");
+        assert!(Config::parse(&format!("{GOOD}\n[queue]\nreserve_bytes = 0\n"), "t").is_ok());
         // "~" is nobody's home here: refused, not made a directory named "~".
         let home = GOOD.replace("\"/var/lib/kiosk-agent\"", "\"~/kiosk-state\"");
         assert!(Config::parse(&home, "t").unwrap_err().to_string().contains("state_dir"));

@@ -145,8 +145,22 @@ impl QueueSettings {
         if self.index_cache_bytes < 256 * 1024 || self.index_cache_bytes > 1 << 30 {
             return Err(("queue.index_cache_bytes", "must be 256 KiB to 1 GiB".into()));
         }
-        if self.reserve_bytes > 1 << 30 || self.min_free_bytes > 1 << 40 {
-            return Err(("queue.reserve_bytes/min_free_bytes", "reserve ≤ 1 GiB, min_free ≤ 1 TiB".into()));
+        // Under 256 KiB the ballast frees too little for the index to record an upload on a full
+        // disk: it would only seem to protect the queue.
+        if self.reserve_bytes != 0 && !(256 * 1024..=1 << 30).contains(&self.reserve_bytes) {
+            return Err((
+                "queue.reserve_bytes",
+                format!(
+                    "must be 0 (no reserve) or 256 KiB to 1 GiB (262144 to 1073741824 bytes); {} is out of range",
+                    self.reserve_bytes
+                ),
+            ));
+        }
+        if self.min_free_bytes > 1 << 40 {
+            return Err((
+                "queue.min_free_bytes",
+                format!("must be at most 1 TiB (1099511627776 bytes); {} is out of range", self.min_free_bytes),
+            ));
         }
         Ok(())
     }
