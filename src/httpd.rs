@@ -473,7 +473,7 @@ pub fn serve_stream<S: Read + Write, H: Handler + ?Sized>(
             Err(ReadError::Bad(why)) => {
                 let _ = write_response(
                     reader.get_mut(),
-                    &Response::json(400, &serde_json::json!({"error": why})),
+                    &Response::json(400, &serde_json::json!({"error": why, "code": "bad_request"})),
                     None,
                     true,
                 );
@@ -484,7 +484,7 @@ pub fn serve_stream<S: Read + Write, H: Handler + ?Sized>(
                 let why = "the body stopped before the length its Content-Length gives; send exactly that many bytes";
                 let _ = write_response(
                     reader.get_mut(),
-                    &Response::json(400, &serde_json::json!({"error": why})),
+                    &Response::json(400, &serde_json::json!({"error": why, "code": "bad_request"})),
                     None,
                     true,
                 );

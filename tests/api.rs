@@ -779,6 +779,30 @@ fn declined_cancelled_and_busy_sessions() {
     let sid = v["session_id"].as_str().unwrap().to_string();
     let (s, busy) = api(&a, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "u2"})));
     assert_eq!((s, &busy["code"]), (409, &json!("session_running")), "one camera, one session at a time: {busy}");
+    assert_eq!(busy["session_id"], json!(sid), "the caller's own running session is named: {busy}");
+    // Every error carries a code to branch on, not only text.
+    for (method, path, body, status, code) in [
+        ("GET", "/v1/sessions/nosuch".to_string(), None, 404, "no_session"),
+        ("GET", "/v1/jobs/nosuch".to_string(), None, 404, "no_job"),
+        ("DELETE", "/v1/sessions".to_string(), None, 405, "method_not_allowed"),
+        ("POST", format!("/v1/sessions/{sid}/consent"), Some(json!(["granted"])), 400, "bad_request"),
+        (
+            "POST",
+            "/v1/sessions".to_string(),
+            Some(json!({"job_type": 4, "user_id": "é".repeat(129)})),
+            422,
+            "invalid_field",
+        ),
+    ] {
+        let (s, v) = api(&a, method, &path, body);
+        assert_eq!((s, &v["code"]), (status, &json!(code)), "{method} {path}: {v}");
+        assert!(v["error"].as_str().is_some_and(|e| !e.is_empty()), "{v}");
+    }
+    // An id's limit is in characters, as said, and the field is named as sent.
+    let (s, v) = api(&a, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "é".repeat(129)})));
+    assert!(s == 422 && v["error"].as_str().unwrap().starts_with("invalid user_id: is longer than 128"), "{v}");
+    let (s, v) = api(&a, "POST", "/v1/sessions", Some(json!({"job_type": 4, "user_id": "é".repeat(128)})));
+    assert_eq!((s, &v["code"]), (409, &json!("session_running")), "128 characters pass the check: {v}");
     api(&a, "POST", &format!("/v1/sessions/{sid}/consent"), Some(json!({"granted": false})));
     let v = wait_for(&a, &format!("/v1/sessions/{sid}"), "declined", |v| v["state"] != "awaiting_consent");
     assert_eq!(v["state"], "declined");

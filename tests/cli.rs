@@ -435,6 +435,10 @@ fn a_full_queue_is_named_and_the_people_it_turns_away_are_counted() {
     let s = status(&config);
     let problems = s["problems"].as_array().unwrap();
     assert!(problems.iter().any(|p| p == "queue_full") && !problems.iter().any(|p| p == "storage_low"), "{s}");
+    // What turns people away comes first, before the link that keeps the jobs waiting.
+    let answer = service_get(&svc, "/v1/health");
+    let h: serde_json::Value = serde_json::from_str(answer.split("\r\n\r\n").nth(1).unwrap_or_default()).unwrap();
+    assert_eq!(h["status"], "queue_full", "{h}");
     let words = text(&agent(&["status"], &config));
     assert!(
         words.contains("the queue is at its") && words.contains("max_jobs") && !words.contains("doctor"),

@@ -74,11 +74,29 @@ pub struct Refusal {
     pub code: Option<&'static str>,
     /// For a 429 or 503: when to try again (also sent as `Retry-After`).
     pub retry_after_secs: Option<u64>,
+    /// For `session_running`: the running session, when the caller may see it.
+    pub session_id: Option<String>,
 }
 
 impl Refusal {
     pub fn new(status: u16, error: impl Into<String>) -> Self {
-        Refusal { status, error: error.into(), code: None, retry_after_secs: None }
+        Refusal { status, error: error.into(), code: None, retry_after_secs: None, session_id: None }
+    }
+
+    /// The code a refusal made without one answers with: every error carries one.
+    fn code_or_default(&self) -> &'static str {
+        self.code.unwrap_or(match self.status {
+            400 => "bad_request",
+            403 => "forbidden",
+            404 => "not_found",
+            405 => "method_not_allowed",
+            413 => "too_large",
+            422 => "invalid_field",
+            429 => "rate_limited",
+            502 => "smileid_failed",
+            503 => "busy",
+            _ => "internal",
+        })
     }
 
     pub fn coded(status: u16, code: &'static str, error: impl Into<String>) -> Self {
@@ -218,6 +236,17 @@ impl Backend for AcceptAll {
 
 fn bad(field: &str, problem: &str) -> Refusal {
     Refusal::coded(422, "invalid_field", format!("invalid {field}: {problem}"))
+}
+
+/// A job's check failed: named as the request names the field (`user_id` and `job_id` are
+/// top-level fields here, partner_params on the wire).
+fn invalid(e: &crate::smileid::validate::ValidationError) -> Refusal {
+    let field = match e.field.as_str() {
+        "partner_params.user_id" => "user_id",
+        "partner_params.job_id" => "job_id",
+        f => f,
+    };
+    bad(field, &e.problem)
 }
 
 fn opt_str(o: &serde_json::Map<String, Value>, key: &str, field: &str) -> Result<Option<String>, Refusal> {
@@ -427,7 +456,11 @@ pub fn required_role(req: &Request) -> Option<Role> {
 
 fn parse_body(req: &Request) -> Result<serde_json::Map<String, Value>, Refusal> {
     if req.body.is_empty() {
-        return Err(Refusal::new(400, "the request needs a JSON object body"));
+        // A body sent without Content-Length (or chunked) is not read: HTTP has no other end to it.
+        return Err(Refusal::new(
+            400,
+            "the request needs a JSON object body, and none came: send it with a Content-Length (or chunked)",
+        ));
     }
     match serde_json::from_slice::<Value>(&req.body) {
         Ok(Value::Object(o)) => Ok(o),
@@ -529,7 +562,7 @@ pub fn parse_start_session(body: &serde_json::Map<String, Value>) -> Result<Star
     }
     let req = StartSession { job_type, user_id, job_id, extra, id_info, options, document_back, language, owner: None };
     // The same rules the job will meet after capture, checked now against stand-in images.
-    validate(&provisional_job(&req)).map_err(|e| bad(&e.field, &e.problem))?;
+    validate(&provisional_job(&req)).map_err(|e| invalid(&e))?;
     Ok(req)
 }
 
@@ -574,7 +607,7 @@ pub fn parse_enhanced_kyc(body: &serde_json::Map<String, Value>) -> Result<Enhan
         consent: None,
         metadata: Vec::new(),
     };
-    validate(&job).map_err(|e| bad(&e.field, &e.problem))?;
+    validate(&job).map_err(|e| invalid(&e))?;
     Ok(EnhancedKyc { user_id, job_id, id_info })
 }
 
@@ -582,12 +615,12 @@ fn reply<T: Serialize>(r: Result<T, Refusal>, ok: u16) -> Response {
     match r.and_then(|v| serde_json::to_value(v).map_err(|e| Refusal::new(500, e.to_string()))) {
         Ok(v) => Response::json(ok, &v),
         Err(e) => {
-            let mut v = json!({"error": e.error});
-            if let Some(code) = e.code {
-                v["code"] = code.into();
-            }
+            let mut v = json!({"error": e.error, "code": e.code_or_default()});
             if let Some(secs) = e.retry_after_secs {
                 v["retry_after_secs"] = secs.into();
+            }
+            if let Some(id) = &e.session_id {
+                v["session_id"] = id.as_str().into();
             }
             Response { retry_after_secs: e.retry_after_secs, ..Response::json(e.status, &v) }
         }
@@ -621,8 +654,13 @@ fn ended(b: &dyn Backend, v: &SessionView) -> Refusal {
     Refusal::coded(409, "session_ended", format!("session {} has already ended ({state}): {what}", v.session_id))
 }
 
-fn found<T>(v: Option<T>, what: &str) -> Result<T, Refusal> {
-    v.ok_or_else(|| Refusal::new(404, format!("no {what} with that id")))
+fn found<T>(v: Option<T>, what: &'static str) -> Result<T, Refusal> {
+    v.ok_or_else(|| Refusal::coded(404, "no_job", format!("no {what} with that id")))
+}
+
+/// 404 for a session id this caller cannot see.
+fn no_such_session(b: &dyn Backend) -> Refusal {
+    Refusal::coded(404, "no_session", no_session(b))
 }
 
 /// Routes one request for `caller`. Never panics on any input; answers 4xx for every bad
@@ -638,12 +676,12 @@ pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
                 caller.uid,
                 if need == Role::Administer { "admins" } else { "operators" }
             );
-            return Response::json(403, &json!({ "error": msg }));
+            return Response::json(403, &json!({ "error": msg, "code": "forbidden" }));
         }
     }
     let Some(seg) = segments(&req.path) else {
         let msg = "the path has a %-escape that is not %XX of UTF-8 bytes; escape each byte of a job_id's reserved characters as %XX";
-        return Response::json(400, &json!({ "error": msg }));
+        return Response::json(400, &json!({ "error": msg, "code": "bad_request" }));
     };
     let parts: Vec<&str> = seg.iter().map(String::as_str).collect();
     // An operator sees only the results of the jobs it started, and acts only on its own
@@ -653,7 +691,7 @@ pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
     let session_mine = |id: &str| admin || b.session(id).is_none_or(|v| v.owner.is_none_or(|o| o == caller.uid));
     if let ["v1", "sessions", id, ..] = parts.as_slice() {
         if !session_mine(id) {
-            return Response::json(404, &json!({"error": no_session(b)}));
+            return reply(Err::<(), _>(no_such_session(b)), 200);
         }
     }
     match (m, parts.as_slice()) {
@@ -668,7 +706,7 @@ pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
             all.sort_by(|a, b| b.started_at.cmp(&a.started_at));
             reply(Ok::<_, Refusal>(all), 200)
         }
-        ("GET", ["v1", "sessions", id]) => reply(b.session(id).ok_or_else(|| Refusal::new(404, no_session(b))), 200),
+        ("GET", ["v1", "sessions", id]) => reply(b.session(id).ok_or_else(|| no_such_session(b)), 200),
         ("POST", ["v1", "sessions", id, "consent"]) => {
             let granted = parse_body(req).and_then(|o| {
                 only_keys(&o, &["granted"], "")?;
@@ -694,11 +732,11 @@ pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
                 ))),
             }
             };
-            let view = || b.session(id).ok_or_else(|| Refusal::new(404, no_session(b)));
+            let view = || b.session(id).ok_or_else(|| no_such_session(b));
             let answered = granted.and_then(|g| {
                 asked(view()?, g)?;
                 // Its time ran out as the answer came: the session ended without it.
-                match b.consent(id, g).ok_or_else(|| Refusal::new(404, no_session(b)))? {
+                match b.consent(id, g).ok_or_else(|| no_such_session(b))? {
                     v if v.state == SessionState::Abandoned => Err(ended(b, &v)),
                     v => Ok(v),
                 }
@@ -707,7 +745,7 @@ pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
         }
         ("POST", ["v1", "sessions", id, "cancel"]) => {
             // A job already queued was captured with consent: cancelling cannot take it back.
-            let cancelled = b.cancel(id).ok_or_else(|| Refusal::new(404, no_session(b))).and_then(|v| match v.state {
+            let cancelled = b.cancel(id).ok_or_else(|| no_such_session(b)).and_then(|v| match v.state {
                 SessionState::Queued => Err(ended(b, &v)),
                 _ => Ok(v),
             });
@@ -761,7 +799,10 @@ pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
         },
         (_, p) if endpoint(p) => Response {
             allow: Some(methods(p)),
-            ..Response::json(405, &json!({"error": format!("{m} is not allowed on {}; it takes {}", req.path, methods(p))}))
+            ..Response::json(
+                405,
+                &json!({"error": format!("{m} is not allowed on {}; it takes {}", req.path, methods(p)), "code": "method_not_allowed"}),
+            )
         },
         _ => {
             // "//v1/…": a base URL written with a trailing slash.

@@ -72,7 +72,7 @@ pub const EKYC_ANSWER_KEPT: Duration = Duration::from_secs(600);
 
 fn queue_refusal(e: QueueError) -> Refusal {
     match e {
-        QueueError::NotFound(_) => Refusal::new(404, e.to_string()),
+        QueueError::NotFound(_) => Refusal::coded(404, "no_job", e.to_string()),
         QueueError::Full(_) => Refusal::coded(507, "storage_full", e.to_string()),
         QueueError::Unwritable(_) => Refusal::coded(507, "storage_unwritable", e.to_string()),
         QueueError::Duplicate(_) | QueueError::Reused(_) => Refusal::coded(409, "job_id_used", e.to_string()),
@@ -170,6 +170,8 @@ impl Service {
             Ok(v) => Ok(v),
             Err(e @ StartError::Busy(_)) => {
                 let running = self.sessions.active().and_then(|id| self.sessions.view(&id));
+                let shown =
+                    running.as_ref().filter(|v| v.owner.is_none() || v.owner == owner).map(|v| v.session_id.clone());
                 let msg = match running {
                     // The same request sent again (its answer lost): the session it started.
                     Some(v) if v.job_id == job_id && v.user_id == user_id && v.owner == owner => format!(
@@ -184,7 +186,7 @@ impl Service {
                     // Ended in between, or another's: no id.
                     _ => "a session is running on this kiosk; try again when it ends".into(),
                 };
-                Err(Refusal::coded(409, "session_running", msg))
+                Err(Refusal { session_id: shown, ..Refusal::coded(409, "session_running", msg) })
             }
             Err(StartError::Full(e)) => {
                 crate::log::warn(&format!("no session was started: {e}"), &[]);
@@ -282,7 +284,11 @@ impl Backend for Service {
 
     fn enhanced_kyc(&self, r: EnhancedKyc) -> Result<EnhancedKycAnswer, Refusal> {
         if self.config.api.enhanced_kyc_per_hour == 0 {
-            return Err(Refusal::new(403, "Enhanced KYC is off on this kiosk ([api] enhanced_kyc_per_hour = 0)"));
+            return Err(Refusal::coded(
+                403,
+                "enhanced_kyc_off",
+                "Enhanced KYC is off on this kiosk ([api] enhanced_kyc_per_hour = 0)",
+            ));
         }
         let allowed = self.ekyc_budget.lock().unwrap_or_else(|e| e.into_inner()).take(std::time::Instant::now());
         if let Err(wait) = allowed {
@@ -357,23 +363,24 @@ impl Backend for Service {
             e
         };
         let ctx = SignContext { job_type: 5, job_id: &pp.job_id, user_id: &pp.user_id };
-        let signed =
-            self.smile.signer.sign(UnixMillis::now(), &ctx).map_err(|e| unsent(Refusal::new(502, e.to_string())))?;
+        let signed = self
+            .smile
+            .signer
+            .sign(UnixMillis::now(), &ctx)
+            .map_err(|e| unsent(Refusal::coded(502, "not_signed", e.to_string())))?;
         let base = self.config.base_url().map_err(|e| unsent(Refusal::new(500, e.to_string())))?;
         let req = crate::smileid::id_verification_request(&job, &self.config.smileid.partner_id, &base, &signed)
             .map_err(|e| unsent(Refusal::new(422, e.to_string())))?;
-        let resp = self
-            .smile
-            .http
-            .execute(&req)
-            .map_err(|e| unsent(Refusal::new(502, format!("Smile ID is unreachable: {e}"))))?;
+        let resp = self.smile.http.execute(&req).map_err(|e| {
+            unsent(Refusal::coded(502, "smileid_unreachable", format!("Smile ID is unreachable: {e}; try again later")))
+        })?;
         // Smile ID has seen this job_id now, whatever it answered.
         if let Err(e) = self.queue.retire(&pp.job_id) {
             crate::log::warn(&format!("job {}: {e}", pp.job_id), &[("JOB_ID", &pp.job_id)]);
         }
         let result = crate::smileid::id_verification_result(resp.status, &resp.body).map_err(|e| {
             forget();
-            Refusal::new(502, e.to_string())
+            Refusal::coded(502, "smileid_refused", e.to_string())
         })?;
         crate::log::info(&format!("Enhanced KYC lookup {} answered", pp.job_id), &[("JOB_ID", &pp.job_id)]);
         let answer = EnhancedKycAnswer { job_id: pp.job_id.clone(), result };
@@ -386,20 +393,26 @@ impl Backend for Service {
     fn health(&self) -> Health {
         let link = self.link();
         let stats = self.queue.stats();
-        let mut problems: Vec<&'static str> = link_problem(&link).into_iter().collect();
+        // First what stops people being served (no screen, no camera, nowhere to keep a job),
+        // then what stops jobs going up, then the rest.
+        let mut problems: Vec<&'static str> = Vec::new();
         if self.display_missing() {
             problems.push("display_missing");
         }
         if self.camera_missing() {
             problems.push("camera_missing");
         }
+        let queue_problems = match &stats {
+            Ok(s) => queue_problem(s, &self.config.queue),
+            Err(_) => vec!["queue_unreadable"],
+        };
+        let (serving, later): (Vec<_>, Vec<_>) = queue_problems.into_iter().partition(|p| *p != "quarantined_jobs");
+        problems.extend(serving);
+        problems.extend(link_problem(&link));
         if self.config.input.button().is_some() && !self.sessions.button.load(Ordering::Relaxed) {
             problems.push("button_missing");
         }
-        match &stats {
-            Ok(s) => problems.extend(queue_problem(s, &self.config.queue)),
-            Err(_) => problems.push("queue_unreadable"),
-        }
+        problems.extend(later);
         // Last: it stops nothing at the kiosk, only the fleet's view of it.
         if self.metrics_unserved.load(Ordering::Relaxed) {
             problems.push("metrics_not_served");

@@ -117,8 +117,9 @@ pub struct Ended {
     pub at: Instant,
 }
 
-/// Ended sessions kept for the host application to read; older ones are dropped.
-const ENDED_VIEWS_KEPT: usize = 64;
+/// Ended sessions kept for the host application to read (a few days of a busy kiosk's; each a
+/// few hundred bytes, in memory only); older ones are dropped. Their jobs stay in the queue.
+const ENDED_VIEWS_KEPT: usize = 256;
 
 /// Makes the devices for one session.
 pub trait Devices: Send + Sync {

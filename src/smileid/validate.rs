@@ -33,7 +33,7 @@ pub fn validate(job: &Job) -> Result<(), ValidationError> {
         if v.trim().is_empty() {
             return Err(err(format!("partner_params.{name}"), "must be a non-empty string"));
         }
-        if v.len() > 128 || v.chars().any(|c| c.is_control()) {
+        if v.chars().count() > 128 || v.chars().any(|c| c.is_control()) {
             return Err(err(format!("partner_params.{name}"), "must be at most 128 printable characters"));
         }
     }
