@@ -465,6 +465,91 @@ fn a_full_queue_is_named_and_the_people_it_turns_away_are_counted() {
     }
 }
 
+/// The disk filled while the service ran, and sled failed a write: it fails every later one,
+/// room or not, so every person after was lost while health said ok (found by a field probe).
+/// Now the service says so, refuses sessions, and stops to be restarted (systemd restarts it);
+/// restarted with room again, the job it held goes up.
+#[test]
+fn a_queue_index_broken_by_a_full_disk_is_reopened_by_a_restart() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"]).arg(&state).status().unwrap();
+    assert!(mounted.success(), "mounting a tmpfs needs root (CI runs as root)");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(state.clone());
+    let config = write_config(dir.path(), &sb);
+    let live = std::fs::read_to_string(&config).unwrap() + "[queue]\nmin_free_bytes = 0\n";
+    // Smile ID unreachable: the job captured stays queued.
+    std::fs::write(&config, live.replace(&sb.base_url, "https://127.0.0.1:9/v1")).unwrap();
+    let o = agent(&["capture", "--user-id", "u", "--consent-given", "--job-type", "4"], &config);
+    assert!(o.status.success(), "{}", text(&o));
+    let job_id = String::from_utf8_lossy(&o.stdout).trim().to_string();
+    let mut svc = start_service(dir.path(), &config);
+    let filler = state.join("filler");
+    let fill = || {
+        use std::io::Write;
+        let mut f = std::fs::OpenOptions::new().create(true).append(true).open(&filler).unwrap();
+        for size in [64 * 1024, 4096, 512] {
+            while f.write_all(&vec![1u8; size]).is_ok() {}
+        }
+    };
+    // Operators' retries make the index write, on the full disk (the first ones may go into the
+    // reserve the queue releases, or sled's own slack).
+    let retry = || {
+        let mut c = std::os::unix::net::UnixStream::connect(&svc.socket).unwrap();
+        let req = format!(
+            "POST /v1/jobs/{job_id}/retry HTTP/1.1\r\nHost: k\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+        );
+        std::io::Write::write_all(&mut c, req.as_bytes()).unwrap();
+        let mut answer = String::new();
+        std::io::Read::read_to_string(&mut c, &mut answer).unwrap();
+        answer
+    };
+    let answer = (0..500)
+        .map(|_| {
+            fill();
+            retry()
+        })
+        .find(|a| !a.starts_with("HTTP/1.1 200"))
+        .expect("the index took 500 writes on a full disk");
+    assert!(answer.contains("No space left"), "{answer}");
+    // Health says so meanwhile (if asked before the service stops), so no person is let start
+    // what could not be saved.
+    if let Ok(mut c) = std::os::unix::net::UnixStream::connect(&svc.socket) {
+        let _ = std::io::Write::write_all(&mut c, b"GET /v1/health HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n");
+        let mut h = String::new();
+        let _ = std::io::Read::read_to_string(&mut c, &mut h);
+        assert!(h.is_empty() || h.contains("storage_unwritable"), "{h}");
+    }
+    let t = std::time::Instant::now();
+    let exited = loop {
+        if let Some(st) = svc.child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(t.elapsed().as_secs() < 20, "the service went on with a broken index: {answer}");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    };
+    let log = std::fs::read_to_string(dir.path().join("service.log")).unwrap();
+    assert!(!exited.success() && log.contains("index failed writing") && log.contains("restart"), "{log}");
+    drop(svc);
+    // Room again, the link back, and the restart: the job goes up.
+    std::fs::remove_file(&filler).unwrap();
+    std::fs::write(&config, &live).unwrap();
+    let _svc = start_service(dir.path(), &config);
+    let t = std::time::Instant::now();
+    while !sandbox_jobs(&sb).iter().any(|j| j["uploads"] == 1) {
+        assert!(t.elapsed().as_secs() < 30, "the kept job never went up: {}", status(&config));
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    }
+}
+
 /// A kiosk whose API key has not been put in place (a fresh install): the service runs all the
 /// same, serving people and keeping their jobs, with uploads paused saying which file is
 /// missing; once the key is there and the service restarted, the job goes up. It used to exit

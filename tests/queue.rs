@@ -915,3 +915,37 @@ fn keys_beside_the_data_are_found_where_they_really_are() {
     assert_eq!(beside(&with("../outside/bundle.key".into(), "bundle_key")), 0, "outside, and a credential name");
     assert_eq!(beside(&with(d.path().join("link/bundle.key"), "device_key")), 1, "through a symlink, inside");
 }
+
+/// sled fails every write after one that failed for a full disk, even once there is room again
+/// (it was found so: every later session lost, health green). The queue notes it: the state
+/// dir is then unwritable for its stats (health, sessions refused), and opening it again mends
+/// it with every job there.
+#[test]
+fn an_index_write_failed_on_a_full_disk_is_noted_and_a_reopening_mends_it() {
+    let (_d, _fs, mnt, state) = small_disk();
+    let q = Queue::open(&state, small()).unwrap();
+    q.enqueue(&job("full-1", "m")).unwrap();
+    let filler = mnt.join("filler");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&filler).unwrap();
+        let chunk = vec![1u8; 16 * 1024];
+        while f.write_all(&chunk).is_ok() {}
+    }
+    assert!(!q.index_failed());
+    let failed = (0..5000).find_map(|i| q.retire(&format!("retired-{i}-{}", "x".repeat(100))).err());
+    assert!(failed.is_some_and(|e| e.to_string().contains("No space left")), "the disk never filled");
+    assert!(q.index_failed());
+    std::fs::remove_file(&filler).unwrap();
+    // Room again, and sled still fails: only reopening mends it. Meanwhile no session starts.
+    assert!(q.retire("after-space").is_err(), "sled mended itself: the restart is no longer needed");
+    let why = q.stats().unwrap().unwritable.unwrap_or_default();
+    assert!(why.contains("index failed writing"), "{why}");
+    assert!(matches!(q.check_room(1024), Err(QueueError::Unwritable(_))));
+    drop(q);
+    let q = Queue::open(&state, small()).unwrap();
+    assert!(!q.index_failed() && q.stats().unwrap().unwritable.is_none());
+    q.retire("after-reopening").unwrap();
+    assert_eq!(q.get("full-1").unwrap().stage, Stage::Queued);
+    q.enqueue(&job("full-2", "m")).unwrap();
+}

@@ -47,6 +47,8 @@ pub enum AppError {
     Metrics(#[from] crate::metrics::listen::ListenError),
     #[error(transparent)]
     MetricsTls(#[from] crate::metrics::listen::TlsError),
+    #[error("the queue's index failed writing (a full disk, or a storage fault) and must be opened again: the agent stops so that its restart does (systemd restarts it); every job it acknowledged is kept. If it was the disk, free space on it")]
+    IndexFailed,
 }
 
 /// What talking to Smile ID needs, built once from the config: the HTTPS client (with the
@@ -247,10 +249,32 @@ impl Agent {
         uplink.metrics = self.service.metrics.clone();
         uplink.heartbeat = self.heartbeat.clone();
         uplink.heartbeat.store(crate::clock::boot_ms(), Ordering::Relaxed);
-        let result = uplink.run(stop, false, on_event);
+        // sled fails every write after one failed (a full disk, even once freed): only opening
+        // it again mends that. Once no person is mid-session, the agent stops to be restarted.
+        let (uplink_stop, reopen) = (AtomicBool::new(false), AtomicBool::new(false));
+        let result = std::thread::scope(|scope| {
+            scope.spawn(|| {
+                while !uplink_stop.load(Ordering::Relaxed) {
+                    if stop.load(Ordering::Relaxed) {
+                        uplink_stop.store(true, Ordering::Relaxed);
+                    } else if self.queue.index_failed() && self.service.sessions.active().is_none() {
+                        reopen.store(true, Ordering::Relaxed);
+                        uplink_stop.store(true, Ordering::Relaxed);
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(250));
+                }
+            });
+            let result = uplink.run(&uplink_stop, false, on_event);
+            uplink_stop.store(true, Ordering::Relaxed);
+            result
+        });
         threads_stop.store(true, Ordering::Relaxed);
         let _ = std::fs::remove_file(&c.api.socket);
-        Ok(result?)
+        result?;
+        if reopen.load(Ordering::Relaxed) {
+            return Err(AppError::IndexFailed);
+        }
+        Ok(())
     }
 }
 

@@ -464,6 +464,9 @@ pub struct Queue {
     /// Set by an operator's retry: the uplink tries now, even while paused.
     wake: std::sync::atomic::AtomicBool,
     access: Access,
+    /// sled failed a write (a full disk, a storage fault): it then fails every later one, even
+    /// with room again, until the index is opened afresh (by the agent's restart).
+    index_failed: std::sync::atomic::AtomicBool,
     _lock: Option<DirLock>,
     pub report: OpenReport,
 }
@@ -966,6 +969,7 @@ impl Queue {
             confirmed: Mutex::new(None),
             wake: Default::default(),
             access,
+            index_failed: Default::default(),
             _lock: lock,
             report,
         };
@@ -1081,6 +1085,25 @@ impl Queue {
         &self.dir
     }
 
+    /// An index error, noting whether sled's writing failed (see `index_failed`).
+    fn idx(&self, e: sled::Error) -> QueueError {
+        if let sled::Error::Io(io) = &e {
+            if !self.index_failed.swap(true, std::sync::atomic::Ordering::Relaxed) {
+                crate::log::error(
+                    &format!("the queue's index failed writing ({io}); no job can be saved or moved on until it is opened again: the agent restarts to do that (free disk space if it is full)"),
+                    &[],
+                );
+            }
+        }
+        idx(e)
+    }
+
+    /// The index failed writing and must be opened again (the agent restarts); every job
+    /// acknowledged before is on disk, and the reopening finds it.
+    pub fn index_failed(&self) -> bool {
+        self.index_failed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
     fn bundle_path(&self, seq: u64) -> PathBuf {
         self.dir.join("bundles").join(format!("{seq:016}.kab"))
     }
@@ -1088,11 +1111,11 @@ impl Queue {
     /// The highest seq anywhere: ever given, in records, bundles, quarantined files.
     fn highest_seq(&self) -> Result<u64, QueueError> {
         let be = |v: &[u8]| u64::from_be_bytes(v.try_into().unwrap_or([0; 8]));
-        let mut hi = match self.jobs.last().map_err(idx)? {
+        let mut hi = match self.jobs.last().map_err(|e| self.idx(e))? {
             Some((k, _)) => be(&k),
             None => 0,
         };
-        if let Some(v) = self.meta.get(SEQ_HWM).map_err(idx)? {
+        if let Some(v) = self.meta.get(SEQ_HWM).map_err(|e| self.idx(e))? {
             hi = hi.max(be(&v));
         }
         for sub in ["bundles", "quarantine"] {
@@ -1116,7 +1139,7 @@ impl Queue {
         let mut stale = Vec::new();
         let pinned = self.dir.join("keys.check").exists();
         for kv in self.jobs.iter().filter(|_| pinned) {
-            let (k, v) = kv.map_err(idx)?;
+            let (k, v) = kv.map_err(|e| self.idx(e))?;
             let seq = seq_of_key(&k);
             let Ok(json) = self.sealer.open_record(seq, &v) else { continue };
             let Ok(r) = machine::decode(&json) else { continue };
@@ -1138,7 +1161,7 @@ impl Queue {
             }
             // A file with no record is taken back only when the index was lost this time: any
             // other time its job was purged, or finished, and must not come back.
-            let raw = self.jobs.contains_key(seq.to_be_bytes()).map_err(idx)?;
+            let raw = self.jobs.contains_key(seq.to_be_bytes()).map_err(|e| self.idx(e))?;
             if record.is_none() && (raw || !self.report.index_rebuilt) {
                 continue;
             }
@@ -1242,7 +1265,7 @@ impl Queue {
                     })?;
                 }
                 Some(_) => {}
-                None if self.jobs.contains_key(seq.to_be_bytes()).map_err(idx)? => {
+                None if self.jobs.contains_key(seq.to_be_bytes()).map_err(|e| self.idx(e))? => {
                     // Its record is there but this agent cannot read it (a newer schema?).
                     self.report
                         .unreadable
@@ -1281,18 +1304,18 @@ impl Queue {
         // The job_id tree follows the records (it may be new, or from before a crash); an older
         // index's tree of job_ids in clear goes.
         if self.db.tree_names().iter().any(|t| t.as_ref() == OLD_BY_JOB.as_bytes()) {
-            self.db.drop_tree(OLD_BY_JOB).map_err(idx)?;
+            self.db.drop_tree(OLD_BY_JOB).map_err(|e| self.idx(e))?;
         }
         for r in self.list()? {
             let mac = used_mac(&self.sealer, &r.job_id);
-            if self.by_job.get(mac).map_err(idx)?.is_none() {
-                self.by_job.insert(mac, &r.seq.to_be_bytes()).map_err(idx)?;
+            if self.by_job.get(mac).map_err(|e| self.idx(e))?.is_none() {
+                self.by_job.insert(mac, &r.seq.to_be_bytes()).map_err(|e| self.idx(e))?;
             }
         }
         for kv in self.by_job.iter() {
-            let (k, v) = kv.map_err(idx)?;
-            if self.jobs.get(&v).map_err(idx)?.is_none() {
-                self.by_job.remove(k).map_err(idx)?;
+            let (k, v) = kv.map_err(|e| self.idx(e))?;
+            if self.jobs.get(&v).map_err(|e| self.idx(e))?.is_none() {
+                self.by_job.remove(k).map_err(|e| self.idx(e))?;
             }
         }
         self.flush()
@@ -1301,9 +1324,9 @@ impl Queue {
     fn flush(&self) -> Result<(), QueueError> {
         match self.db.flush() {
             Err(sled::Error::Io(e)) if e.raw_os_error() == Some(libc::ENOSPC) && release_reserve(&self.dir) => {
-                self.db.flush().map(|_| ()).map_err(idx)
+                self.db.flush().map(|_| ()).map_err(|e| self.idx(e))
             }
-            r => r.map(|_| ()).map_err(idx),
+            r => r.map(|_| ()).map_err(|e| self.idx(e)),
         }
     }
 
@@ -1311,10 +1334,10 @@ impl Queue {
     /// removed. A reused job_id is Smile ID's job already: a 2215 would then be taken for our own
     /// earlier try, and one person's photos sent into another's job.
     pub fn check_new_job_id(&self, job_id: &str) -> Result<(), QueueError> {
-        if self.by_job.contains_key(used_mac(&self.sealer, job_id)).map_err(idx)? {
+        if self.by_job.contains_key(used_mac(&self.sealer, job_id)).map_err(|e| self.idx(e))? {
             return Err(QueueError::Duplicate(job_id.to_string()));
         }
-        if self.meta.contains_key(retired_key(&self.sealer, job_id)).map_err(idx)? {
+        if self.meta.contains_key(retired_key(&self.sealer, job_id)).map_err(|e| self.idx(e))? {
             return Err(QueueError::Reused(job_id.to_string()));
         }
         Ok(())
@@ -1324,7 +1347,7 @@ impl Queue {
     /// reached Smile ID): [`Queue::check_new_job_id`] refuses it from now on.
     pub fn retire(&self, job_id: &str) -> Result<(), QueueError> {
         self.writable("remembering a job_id")?;
-        self.meta.insert(retired_key(&self.sealer, job_id), &self.now_ms().to_be_bytes()).map_err(idx)?;
+        self.meta.insert(retired_key(&self.sealer, job_id), &self.now_ms().to_be_bytes()).map_err(|e| self.idx(e))?;
         self.flush()?;
         self.note_used(job_id);
         Ok(())
@@ -1346,7 +1369,7 @@ impl Queue {
     /// index was lost and rebuilt from the bundles) read into it.
     fn sync_used_ids(&mut self) -> Result<(), QueueError> {
         let be = |v: &[u8]| u64::from_be_bytes(v.try_into().unwrap_or([0; 8])) as usize;
-        let mut taken = self.meta.get(USED_IDS_TAKEN).map_err(idx)?.map_or(0, |v| be(&v));
+        let mut taken = self.meta.get(USED_IDS_TAKEN).map_err(|e| self.idx(e))?.map_or(0, |v| be(&v));
         let read = used_ids::read_from(&self.dir, taken).unwrap_or_else(|e| {
             self.report.unreadable.push(format!("{}: {e}; used job_ids may be accepted again", used_ids::FILE));
             Some(Vec::new())
@@ -1356,10 +1379,10 @@ impl Queue {
         } else {
             let mut macs = Vec::new();
             for k in self.by_job.iter().keys() {
-                macs.extend(<[u8; 32]>::try_from(&k.map_err(idx)?[..]));
+                macs.extend(<[u8; 32]>::try_from(&k.map_err(|e| self.idx(e))?[..]));
             }
             for k in self.meta.scan_prefix(RETIRED).keys() {
-                macs.extend(<[u8; 32]>::try_from(&k.map_err(idx)?[RETIRED.len()..]));
+                macs.extend(<[u8; 32]>::try_from(&k.map_err(|e| self.idx(e))?[RETIRED.len()..]));
             }
             if let Err(e) = used_ids::append(&self.dir, &macs) {
                 crate::log::warn(
@@ -1375,9 +1398,9 @@ impl Queue {
         }
         let now = self.now_ms().to_be_bytes();
         for mac in &macs {
-            self.meta.insert(retired_key_of(mac), &now).map_err(idx)?;
+            self.meta.insert(retired_key_of(mac), &now).map_err(|e| self.idx(e))?;
         }
-        self.meta.insert(USED_IDS_TAKEN, &((taken + macs.len()) as u64).to_be_bytes()).map_err(idx)?;
+        self.meta.insert(USED_IDS_TAKEN, &((taken + macs.len()) as u64).to_be_bytes()).map_err(|e| self.idx(e))?;
         self.flush()
     }
 
@@ -1415,15 +1438,16 @@ impl Queue {
     ) -> Result<Record, QueueError> {
         let key = seq.to_be_bytes();
         loop {
-            let old = self.jobs.get(key).map_err(idx)?.ok_or_else(|| QueueError::NotFound(job_id.into()))?;
+            let old =
+                self.jobs.get(key).map_err(|e| self.idx(e))?.ok_or_else(|| QueueError::NotFound(job_id.into()))?;
             let mut r = self.decode(seq, &old)?;
             f(&mut r)?;
             let new = self.sealer.seal_record(seq, serde_json::to_vec(&r).expect("records serialize"));
             let swapped = match self.jobs.compare_and_swap(key, Some(&old), Some(new.clone())) {
                 Err(sled::Error::Io(e)) if e.raw_os_error() == Some(libc::ENOSPC) && release_reserve(&self.dir) => {
-                    self.jobs.compare_and_swap(key, Some(&old), Some(new)).map_err(idx)?
+                    self.jobs.compare_and_swap(key, Some(&old), Some(new)).map_err(|e| self.idx(e))?
                 }
-                r => r.map_err(idx)?,
+                r => r.map_err(|e| self.idx(e))?,
             };
             if swapped.is_ok() {
                 self.flush()?;
@@ -1524,7 +1548,7 @@ impl Queue {
     pub fn list(&self) -> Result<Vec<Record>, QueueError> {
         let mut out = Vec::new();
         for kv in self.jobs.iter() {
-            let (k, v) = kv.map_err(idx)?;
+            let (k, v) = kv.map_err(|e| self.idx(e))?;
             if let Ok(r) = self.decode(seq_of_key(&k), &v) {
                 out.push(r);
             }
@@ -1537,7 +1561,7 @@ impl Queue {
     fn find(&self, job_id: &str) -> Result<Record, QueueError> {
         let mut unreadable = 0;
         for kv in self.jobs.iter() {
-            let (k, v) = kv.map_err(idx)?;
+            let (k, v) = kv.map_err(|e| self.idx(e))?;
             match self.decode(seq_of_key(&k), &v) {
                 Ok(r) if r.job_id == job_id => return Ok(r),
                 Ok(_) => {}
@@ -1559,7 +1583,7 @@ impl Queue {
     /// One job by its job_id, through the job_id tree.
     pub fn get(&self, job_id: &str) -> Result<Record, QueueError> {
         let not_found = || QueueError::NotFound(job_id.into());
-        let Some(seq) = self.by_job.get(used_mac(&self.sealer, job_id)).map_err(idx)? else {
+        let Some(seq) = self.by_job.get(used_mac(&self.sealer, job_id)).map_err(|e| self.idx(e))? else {
             // Not every call for an unknown id decodes the whole queue: only where the tree may
             // not name the job (an older index not yet opened for changes, or other keys).
             let unindexed = self.by_job.is_empty() && !self.jobs.is_empty();
@@ -1568,7 +1592,7 @@ impl Queue {
                 false => Err(not_found()),
             };
         };
-        let v = self.jobs.get(&seq).map_err(idx)?.ok_or_else(not_found)?;
+        let v = self.jobs.get(&seq).map_err(|e| self.idx(e))?.ok_or_else(not_found)?;
         self.decode(seq_of_key(&seq), &v).map_err(|e| match e {
             QueueError::Index(detail) => QueueError::Unreadable { job_id: job_id.into(), detail },
             e => e,
@@ -1723,7 +1747,7 @@ impl Queue {
                 Ok::<_, ConflictableTransactionError<()>>(())
             })
             .map_err(|e| match e {
-                TransactionError::Storage(e) => idx(e),
+                TransactionError::Storage(e) => self.idx(e),
                 TransactionError::Abort(()) => QueueError::Index("removal aborted".into()),
             })?;
         self.flush()
@@ -1807,7 +1831,13 @@ impl Queue {
     }
 
     pub fn stats(&self) -> Result<QueueStats, QueueError> {
-        let unwritable = if self.access == Access::ReadWrite { unwritable(&self.dir) } else { None };
+        let unwritable = if self.index_failed() {
+            Some("the queue's index failed writing (a full disk, or a storage fault) and is being opened again".into())
+        } else if self.access == Access::ReadWrite {
+            unwritable(&self.dir)
+        } else {
+            None
+        };
         let mut s = QueueStats { free_bytes: free_bytes(&self.dir), unwritable, ..Default::default() };
         let records = self.list()?;
         s.unreadable = self.jobs.len().saturating_sub(records.len());
