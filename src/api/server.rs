@@ -19,6 +19,8 @@ use crate::httpd::{Limits, Request, Response};
 pub enum ServerError {
     #[error("cannot create the control socket {path}: {detail}; check the directory exists and is writable")]
     Bind { path: PathBuf, detail: String },
+    #[error("another process already serves the control API at {0} (another kiosk-agent, with its own state_dir?); stop it (`systemctl status kiosk-agent` names the service's), or give this one its own [api] socket")]
+    InUse(PathBuf),
     #[error("no group named {0:?} for the control socket; create it or fix [api] group")]
     Group(String),
     #[error("cannot give the control socket to group {group:?}: {detail}; under systemd make it the service's group (`systemctl edit kiosk-agent`: [Service] Group={group}), or fix [api] group")]
@@ -29,7 +31,8 @@ pub enum ServerError {
     Workers(std::io::Error),
 }
 
-/// Binds the socket (replacing a stale one) with mode 0660 and, if given, the group.
+/// Binds the socket (replacing a stale one, never one that answers) with mode 0660 and, if
+/// given, the group.
 ///
 /// The socket is made under a temporary name and renamed into place once it listens with its
 /// mode and group: a host application that waits for the path to appear can connect at once
@@ -42,6 +45,11 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, ServerErro
     tmp_name.push(name);
     tmp_name.push(".new");
     let tmp = path.with_file_name(tmp_name);
+    // Replaced, a live agent's socket would leave it serving nobody, and its host application
+    // talking to this one.
+    if UnixStream::connect(path).is_ok() {
+        return Err(ServerError::InUse(path.to_owned()));
+    }
     // A socket's path has room for 107 bytes: one that only just fits is made in place.
     if tmp.as_os_str().len() > 107 {
         match std::fs::remove_file(path) {
@@ -400,6 +408,21 @@ mod tests {
         assert!(l.accept().is_ok());
         let names: Vec<_> = std::fs::read_dir(d.path()).unwrap().map(|e| e.unwrap().file_name()).collect();
         assert_eq!(names, ["control.sock"], "nothing left beside it");
+    }
+
+    #[test]
+    fn a_socket_another_agent_serves_is_not_taken_over() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("control.sock");
+        let live = bind(&path, None).unwrap();
+        let e = bind(&path, None).unwrap_err().to_string();
+        assert!(e.contains("another process already serves") && e.contains("control.sock"), "{e}");
+        UnixStream::connect(&path).unwrap();
+        assert!(live.accept().is_ok(), "the first still serves");
+        // Once it is gone, its socket is stale and replaced.
+        drop(live);
+        let _l = bind(&path, None).unwrap();
+        UnixStream::connect(&path).unwrap();
     }
 
     #[test]
