@@ -872,6 +872,20 @@ impl Config {
                 "is empty; name the directory for the queue, e.g. \"/var/lib/kiosk-agent\"",
             ));
         }
+        // "/var/lib/kiosk-agent " names another, empty, directory: a queue started afresh there
+        // would strand the jobs waiting in the real one.
+        let spaced = |p: &Path| {
+            p.components().any(|c| {
+                let c = c.as_os_str().to_string_lossy();
+                c.trim() != c
+            })
+        };
+        if let Some((key, path)) = self.paths().into_iter().find(|(_, p)| spaced(p)) {
+            return Err(invalid(
+                key,
+                format!("{:?} has a space at the start or end of a name in it; remove it (a typo names another directory or file)", path.display().to_string()),
+            ));
+        }
         if let Some((key, path)) = self.paths().into_iter().find(|(_, p)| starts_at_home(p)) {
             // Nothing expands it: "~/x" would be a directory named "~" beside this file.
             return Err(invalid(
@@ -1435,6 +1449,12 @@ api_key_file = "api_key"
         refused("[display]\nbackend = \"spi\"\ndc_line = 27", "display.dc_line/reset_line");
         refused("[display]\nbackend = \"spi\"\ndc_line = 17\n[input]\nbackend = \"gpio\"", "input.line");
         refused("[display]\nreset_line = \"off\"", "reset_line");
+        // A stray space names another directory: a fresh, empty queue.
+        let spaced = GOOD.replace("\"/var/lib/kiosk-agent\"", "\"/var/lib/kiosk-agent \"");
+        assert_ne!(spaced, GOOD);
+        let e = Config::parse(&spaced, "t").unwrap_err().to_string();
+        assert!(e.contains("state_dir") && e.contains("space"), "{e}");
+        refused("[display]\nlang_dir = \" lang\"", "display.lang_dir");
         // A ballast too small to free room for the index on a full disk; 0 is no ballast.
         refused("[queue]\nreserve_bytes = 4096", "queue.reserve_bytes");
         refused("[queue]\nreserve_bytes = 2147483648", "queue.reserve_bytes");

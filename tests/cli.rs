@@ -465,6 +465,22 @@ fn a_full_queue_is_named_and_the_people_it_turns_away_are_counted() {
     }
 }
 
+/// A state_dir where no queue was (a fresh install, or a path changed by mistake) is said when
+/// the queue is made there, once: jobs waiting in the directory named before would not be sent.
+#[test]
+fn a_new_empty_queue_is_said_once() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let cfg = std::fs::read_to_string(&config).unwrap().replace(&sb.base_url, "https://127.0.0.1:9/v1");
+    std::fs::write(&config, cfg).unwrap();
+    let said = |o: &Output| String::from_utf8_lossy(&o.stderr).contains("a new, empty one was made there");
+    let first = agent(&["capture", "--user-id", "u", "--consent-given", "--job-type", "4"], &config);
+    assert!(first.status.success() && said(&first), "{}", text(&first));
+    let second = agent(&["capture", "--user-id", "u", "--consent-given", "--job-type", "4"], &config);
+    assert!(second.status.success() && !said(&second), "{}", text(&second));
+}
+
 /// The disk filled while the service ran, and sled failed a write: it fails every later one,
 /// room or not, so every person after was lost while health said ok (found by a field probe).
 /// Now the service says so, refuses sessions, and stops to be restarted (systemd restarts it);

@@ -378,6 +378,8 @@ pub enum QueueError {
 /// What reconciliation found when the queue was opened.
 #[derive(Debug, Default, Clone, Serialize)]
 pub struct OpenReport {
+    /// No queue was here: this open made a new, empty one.
+    pub created: bool,
     pub index_rebuilt: bool,
     pub index_error: Option<String>,
     /// The disk was full: the ballast file was released so the queue could open.
@@ -861,7 +863,7 @@ impl Queue {
         // sled writes as it opens, even for a look: on a full disk that write can tear the index
         // (rebuilt from the bundles, it would lack the finished jobs' records). So the reserve
         // goes first, and without room the index is not opened at all.
-        let mut report = OpenReport::default();
+        let mut report = OpenReport { created: rw && !index_path.exists(), ..Default::default() };
         if free_bytes(dir).is_some_and(|f| f < INDEX_ROOM) {
             report.reserve_released = rw && release_reserve(dir);
             let free = free_bytes(dir).unwrap_or(0);
