@@ -465,6 +465,47 @@ fn a_full_queue_is_named_and_the_people_it_turns_away_are_counted() {
     }
 }
 
+/// The service stopped (systemctl stop, an upgrade) with a person at the consent: the session
+/// is cancelled and said in the log, and the panel is left saying the kiosk is out of service,
+/// not holding a question nobody will answer.
+#[test]
+fn a_service_stopped_mid_session_leaves_the_screen_out_of_service() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let mut svc = start_service(dir.path(), &config);
+    let mut host = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
+        .args(["session", "--user-id", "u", "--job-type", "4", "--socket"])
+        .arg(&svc.socket)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let screens = dir.path().join("screens");
+    let newest = || {
+        let names = std::fs::read_dir(&screens).into_iter().flatten().flatten();
+        let numbered = names.filter_map(|e| {
+            let n = e.file_name().to_string_lossy().into_owned();
+            Some((n.split('-').next()?.parse::<u32>().ok()?, n))
+        });
+        numbered.max().map(|(_, n)| n).unwrap_or_default()
+    };
+    let t = std::time::Instant::now();
+    while !newest().contains("consent") {
+        assert!(t.elapsed().as_secs() < 20, "no consent screen: {}", newest());
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // SAFETY: kill has no memory preconditions.
+    unsafe { libc::kill(svc.child.id() as i32, libc::SIGTERM) };
+    let st = svc.child.wait().unwrap();
+    let log = std::fs::read_to_string(dir.path().join("service.log")).unwrap();
+    assert!(st.success(), "{log}");
+    assert!(log.contains("stopping with session") && log.contains("cancelled"), "{log}");
+    assert!(newest().ends_with("-error.png"), "the panel was left with {}", newest());
+    let _ = host.kill();
+    let _ = host.wait();
+}
+
 /// A state_dir where no queue was (a fresh install, or a path changed by mistake) is said when
 /// the queue is made there, once: jobs waiting in the directory named before would not be sent.
 #[test]

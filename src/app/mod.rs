@@ -270,6 +270,21 @@ impl Agent {
         });
         threads_stop.store(true, Ordering::Relaxed);
         let _ = std::fs::remove_file(&c.api.socket);
+        // Stopped (systemctl stop, an upgrade, the restart above): a person mid-session is told
+        // the kiosk is out of service, not left with a hint nobody is following.
+        if let Some(id) = self.service.sessions.active() {
+            crate::log::warn(
+                &format!("stopping with session {id} under way: it is cancelled, nothing of it kept"),
+                &[("SESSION_ID", &id)],
+            );
+            self.service.sessions.cancel(&id);
+        }
+        if let Some(mut d) = self.display.borrow(std::time::Duration::from_secs(3)) {
+            let _ = d.show(&crate::display::screens::Screen::Error {
+                problem: crate::display::screens::Problem::OutOfService,
+            });
+        }
+        crate::log::info("stopped", &[]);
         result?;
         if reopen.load(Ordering::Relaxed) {
             return Err(AppError::IndexFailed);
