@@ -189,11 +189,15 @@ fn agent_completes_every_job_type_against_the_sandbox() {
         JobType::DocumentVerification,
         JobType::EnhancedDocumentVerification,
     ] {
-        let mut sub = Submission::new(job(jt, &format!("agent-{}", jt.code())), cfg.clone()).unwrap();
+        let mut j = job(jt, &format!("agent-{}", jt.code()));
+        j.partner_params.extra.insert("application_id".into(), "APP-777".into());
+        let mut sub = Submission::new(j, cfg.clone()).unwrap();
         let out = drive(&mut sub, &http, &signer, &RetryPolicy::default(), |_, _| Ok(())).unwrap();
         let Outcome::Completed(status) = out else { panic!("{jt:?}: {out:?}") };
         assert!(status.job_success, "{jt:?}: {status:?}");
         assert_eq!(status.result["PartnerParams"]["job_id"], format!("agent-{}", jt.code()));
+        // Echoed as Smile ID does: the partner's own params too.
+        assert_eq!(status.result["PartnerParams"]["application_id"], "APP-777", "{jt:?}: {status:?}");
     }
     let ekyc = job(JobType::EnhancedKyc, "agent-5");
     let req = kiosk_agent::smileid::id_verification_request(

@@ -715,10 +715,15 @@ fn decide(rec: &JobRecord, job_type: JobType, id_info: &Value, liveness_ok: u32,
     actions["Liveness_Check"] = json!(liveness);
     actions["Selfie_Provided"] = json!("Passed");
     let (code, text) = if passed { (code, text) } else { ("0001", "Liveness images unusable") };
+    // As Smile ID does: the partner's own params back, beside its ids.
+    let mut partner_params = rec.partner_extras.clone();
+    partner_params.insert("user_id".into(), json!(rec.user_id));
+    partner_params.insert("job_id".into(), json!(rec.job_id));
+    partner_params.insert("job_type".into(), json!(rec.job_type));
     json!({
         "ResultCode": code, "ResultText": text, "ResultType": "SAIA",
         "SmileJobID": rec.smile_job_id,
-        "PartnerParams": {"user_id": rec.user_id, "job_id": rec.job_id, "job_type": rec.job_type},
+        "PartnerParams": partner_params,
         "ConfidenceValue": if passed { "99" } else { "0" }, "IsFinalResult": "true", "IsMachineResult": "true",
         "Actions": actions,
         "Country": id_info.get("country").cloned().unwrap_or(Value::Null),
