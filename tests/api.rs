@@ -996,6 +996,11 @@ fn partner_signer_and_auth_smile_custody_keep_the_key_off_the_kiosk() {
     // Every job would meet the same refusal: the kiosk is paused, and says what to check.
     let h = wait_for(&b, "/v1/health", "uploads paused", |v| v["status"] == "paused");
     assert!(h["uplink"]["error"].as_str().unwrap().contains("device token"), "{h}");
+    // The waiting job says what holds it, not only health.
+    let (_, rec) = api(&b, "GET", &format!("/v1/jobs/{job_id}"), None);
+    assert_eq!((&rec["stage"], &rec["held"]), (&json!("queued"), &json!("paused")), "{rec}");
+    let (_, all) = api(&b, "GET", "/v1/jobs", None);
+    assert!(all.as_array().unwrap().iter().any(|j| j["job_id"] == job_id.as_str() && j["held"] == "paused"), "{all}");
     stop.store(true, std::sync::atomic::Ordering::Relaxed);
 }
 

@@ -157,6 +157,21 @@ pub trait Backend: Send + Sync {
     }
     fn health(&self) -> Health;
     fn metrics(&self) -> String;
+    /// What holds every waiting job back now (`paused`, `clock_wrong`, `link_down`), if anything.
+    fn held(&self) -> Option<&'static str> {
+        None
+    }
+}
+
+/// A job as the API shows it: its record, and for one still to go up what holds it back, so a
+/// job waiting on paused uploads does not look as if it were on its way.
+fn job_view(b: &dyn Backend, r: Record) -> Value {
+    let pending = r.stage.is_pending() && r.stage != crate::queue::Stage::Uploaded;
+    let mut v = serde_json::to_value(r).unwrap_or(Value::Null);
+    if let (true, Some(held), Some(o)) = (pending, b.held(), v.as_object_mut()) {
+        o.insert("held".into(), held.into());
+    }
+    v
 }
 
 #[cfg(feature = "sandbox")]
@@ -751,9 +766,9 @@ pub fn route(b: &dyn Backend, caller: &Caller, req: &Request) -> Response {
             });
             reply(cancelled, 200)
         }
-        ("GET", ["v1", "jobs"]) => reply(b.jobs(), 200),
+        ("GET", ["v1", "jobs"]) => reply(b.jobs().map(|all| all.into_iter().map(|r| job_view(b, r)).collect::<Vec<_>>()), 200),
         ("GET", ["v1", "jobs", id]) => match b.job(id).and_then(mine) {
-            Some(r) => reply(Ok::<_, Refusal>(r), 200),
+            Some(r) => reply(Ok::<_, Refusal>(job_view(b, r)), 200),
             // An Enhanced KYC lookup (admin only, as is asking for one), read again.
             None => match b.enhanced_kyc_answer(id).filter(|_| admin) {
                 Some(Some(a)) => reply(

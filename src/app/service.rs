@@ -432,6 +432,10 @@ impl Backend for Service {
         Some(self.started_at.clone())
     }
 
+    fn held(&self) -> Option<&'static str> {
+        link_problem(&self.link())
+    }
+
     fn metrics(&self) -> String {
         crate::metrics::expose(&self.metrics, &self.identity, crate::VERSION)
     }
