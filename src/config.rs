@@ -699,7 +699,7 @@ pub enum ConfigError {
     #[error("config file {path}: key {key}: {problem}")]
     InvalidIn { path: String, key: &'static str, problem: String },
     #[error(
-        "the API key file {path} cannot be used: {detail}; put the key alone in it, mode 0600, readable by the service's user (with the packaged unit: in /etc/kiosk-agent/credentials/, under the name kiosk.toml gives), or pass it as a systemd credential"
+        "the API key file {path} cannot be used: {detail}; put the key alone in it, mode 0600, readable by the service's user (with the packaged unit: in /etc/kiosk-agent/credentials/, under the file name smileid.api_key_file gives), or pass it as a systemd credential"
     )]
     ApiKey { path: String, detail: String },
 }
@@ -818,8 +818,10 @@ impl Config {
             let s = &mut c.smileid;
             let secrets =
                 [&mut s.api_key_file, &mut s.device_token_file, &mut s.auth_token_file, &mut c.metrics.tls_key];
+            // Always there, found or not: the working directory is nobody's credentials, and a
+            // key found there would pass here and be missing for the service.
             for f in secrets.into_iter().flatten() {
-                if f.is_relative() && creds.join(&*f).exists() {
+                if f.is_relative() {
                     *f = creds.join(&*f);
                 }
             }

@@ -1688,14 +1688,17 @@ fn relative_paths_are_taken_from_the_configs_directory() {
     assert!(o.status.success(), "{}", text(&o));
     assert!(text(&o).contains(&dir.path().join("queue").display().to_string()), "{}", text(&o));
     assert!(std::fs::read_dir(elsewhere.path()).unwrap().next().is_none(), "nothing made where the command ran");
-    // A secret's relative name found nowhere: the error says where it was looked for.
+    // A secret's relative name found nowhere: the error names where it must be, in credentials/
+    // beside the config; a file of that name where the command runs is not taken (the service
+    // would not find it).
     let cfg = std::fs::read_to_string(&config).unwrap();
     std::fs::write(&config, cfg.replace(&format!("api_key_file = {:?}", sb.key_file), "api_key_file = \"no_key\""))
         .unwrap();
+    std::fs::copy(&sb.key_file, elsewhere.path().join("no_key")).unwrap();
     let o = run_in(elsewhere.path(), &["check-config"]);
-    assert!(!o.status.success(), "{}", text(&o));
-    let looked = std::fs::canonicalize(elsewhere.path()).unwrap().join("no_key");
-    assert!(text(&o).contains(&looked.display().to_string()) && text(&o).contains("credentials/"), "{}", text(&o));
+    assert!(!o.status.success(), "a key where the command ran was taken: {}", text(&o));
+    let looked = dir.path().join("credentials").join("no_key");
+    assert!(text(&o).contains(&looked.display().to_string()), "{}", text(&o));
 }
 
 /// Values that would only fail later, and then look like something else, are refused up front
