@@ -252,6 +252,9 @@ impl ApiAt {
     }
 }
 
+/// The queue is held, and no service answers: what to do.
+const HELD_BY_HAND: &str = "the queue is in use by another kiosk-agent process and no service answers on its control API: a `capture` or `upload` run by hand may hold it (try again when it ends), or start the service";
+
 fn api_call(
     socket: &std::path::Path,
     method: &str,
@@ -1114,8 +1117,10 @@ fn run(cli: Cli) -> Result<()> {
                 }
                 Err(e @ (QueueError::Busy { .. } | QueueError::NoAccess { .. })) => {
                     let why = match e {
-                        QueueError::NoAccess { .. } => format!("{e}; and no service answers on its control API either (start it, or run this as root)"),
-                        _ => "the queue is in use by another kiosk-agent process and no service answers on its control API: a `capture` or `upload` run by hand may hold it (try again when it ends), or start the service".into(),
+                        QueueError::NoAccess { .. } => format!(
+                            "{e}; and no service answers on its control API either (start it, or run this as root)"
+                        ),
+                        _ => HELD_BY_HAND.into(),
                     };
                     let h = api_call(&c.api.socket, "GET", "/v1/health", None).context(why)?;
                     serde_json::json!({"uplink": h["uplink"], "queue": h["queue"], "service": "running", "problems": h["problems"]})
@@ -1145,7 +1150,13 @@ fn run(cli: Cli) -> Result<()> {
             match opened {
                 Ok(q) => queue_command(Jobs::Local(&q), action, &c.state_dir)?,
                 // The service owns the queue: the same command, through its control API.
-                Err(QueueError::Busy { .. } | QueueError::NoAccess { .. }) => {
+                Err(e @ (QueueError::Busy { .. } | QueueError::NoAccess { .. })) => {
+                    // Held, and no service answers: a `capture` or `upload` run by hand has it.
+                    if matches!(e, QueueError::Busy { .. })
+                        && kiosk_agent::api::client::call(&c.api.socket, "GET", "/v1/health", None).is_err()
+                    {
+                        anyhow::bail!(HELD_BY_HAND);
+                    }
                     queue_command(Jobs::Service(&c.api.socket), action, &c.state_dir)?
                 }
                 // Another user's queue (root beside the service's): through the service if it

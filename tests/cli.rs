@@ -506,6 +506,23 @@ fn a_service_stopped_mid_session_leaves_the_screen_out_of_service() {
     let _ = host.wait();
 }
 
+/// The queue held by a command run by hand (`upload`, `capture`) and no service: an operator's
+/// `queue` command says so, not that the service seems to be down.
+#[test]
+fn a_queue_command_beside_a_hand_run_upload_says_what_holds_the_queue() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), &sb);
+    let job = capture(&config);
+    // What `kiosk-agent upload` holds while it runs: the queue, open for writing.
+    let held = kiosk_agent::queue::Queue::open(&dir.path().join("state"), Default::default());
+    assert!(held.is_ok(), "{:?}", held.err());
+    for args in [&["queue", "purge", job.as_str()][..], &["queue", "retry", job.as_str()]] {
+        let o = agent(args, &config);
+        assert!(!o.status.success() && text(&o).contains("run by hand may hold it"), "{args:?}: {}", text(&o));
+    }
+}
+
 /// A state_dir where no queue was (a fresh install, or a path changed by mistake) is said when
 /// the queue is made there, once: jobs waiting in the directory named before would not be sent.
 #[test]
