@@ -541,8 +541,8 @@ fn a_new_empty_queue_is_said_once() {
 
 /// The disk filled while the service ran, and sled failed a write: it fails every later one,
 /// room or not, so every person after was lost while health said ok (found by a field probe).
-/// Now the service says so, refuses sessions, and stops to be restarted (systemd restarts it);
-/// restarted with room again, the job it held goes up.
+/// Now the service says so and refuses sessions; once there is room to open the index again it
+/// stops to be restarted (systemd restarts it), and restarted, the job it held goes up.
 #[test]
 fn a_queue_index_broken_by_a_full_disk_is_reopened_by_a_restart() {
     let sb = start_sandbox(&[]);
@@ -559,7 +559,8 @@ fn a_queue_index_broken_by_a_full_disk_is_reopened_by_a_restart() {
     }
     let _unmount = Unmount(state.clone());
     let config = write_config(dir.path(), &sb);
-    let live = std::fs::read_to_string(&config).unwrap() + "[queue]\nmin_free_bytes = 0\n";
+    // No reserve to release: the disk stays full until someone frees it.
+    let live = std::fs::read_to_string(&config).unwrap() + "[queue]\nmin_free_bytes = 0\nreserve_bytes = 0\n";
     // Smile ID unreachable: the job captured stays queued.
     std::fs::write(&config, live.replace(&sb.base_url, "https://127.0.0.1:9/v1")).unwrap();
     let o = agent(&["capture", "--user-id", "u", "--consent-given", "--job-type", "4"], &config);
@@ -594,14 +595,16 @@ fn a_queue_index_broken_by_a_full_disk_is_reopened_by_a_restart() {
         .find(|a| !a.starts_with("HTTP/1.1 200"))
         .expect("the index took 500 writes on a full disk");
     assert!(answer.contains("No space left"), "{answer}");
-    // Health says so meanwhile (if asked before the service stops), so no person is let start
-    // what could not be saved.
-    if let Ok(mut c) = std::os::unix::net::UnixStream::connect(&svc.socket) {
-        let _ = std::io::Write::write_all(&mut c, b"GET /v1/health HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n");
-        let mut h = String::new();
-        let _ = std::io::Read::read_to_string(&mut c, &mut h);
-        assert!(h.is_empty() || h.contains("storage_unwritable"), "{h}");
-    }
+    // While the disk stays full it serves on (a restart could not open the queue), saying so:
+    // no person is let start what could not be saved.
+    std::thread::sleep(std::time::Duration::from_secs(2));
+    assert!(svc.child.try_wait().unwrap().is_none(), "it stopped with no room to open again");
+    let h = service_get(&svc, "/v1/health");
+    assert!(h.contains("storage_unwritable"), "{h}");
+    let o = agent(&["session", "--job-type", "4", "--user-id", "u2", "--consent-given"], &config);
+    assert!(!o.status.success() && text(&o).contains("507"), "{}", text(&o));
+    // Room again: it stops by itself, for its restart to open the index afresh.
+    std::fs::remove_file(&filler).unwrap();
     let t = std::time::Instant::now();
     let exited = loop {
         if let Some(st) = svc.child.try_wait().unwrap() {
@@ -613,8 +616,7 @@ fn a_queue_index_broken_by_a_full_disk_is_reopened_by_a_restart() {
     let log = std::fs::read_to_string(dir.path().join("service.log")).unwrap();
     assert!(!exited.success() && log.contains("index failed writing") && log.contains("restart"), "{log}");
     drop(svc);
-    // Room again, the link back, and the restart: the job goes up.
-    std::fs::remove_file(&filler).unwrap();
+    // The link back, and the restart: the job goes up.
     std::fs::write(&config, &live).unwrap();
     let _svc = start_service(dir.path(), &config);
     let t = std::time::Instant::now();

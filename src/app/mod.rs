@@ -250,14 +250,19 @@ impl Agent {
         uplink.heartbeat = self.heartbeat.clone();
         uplink.heartbeat.store(crate::clock::boot_ms(), Ordering::Relaxed);
         // sled fails every write after one failed (a full disk, even once freed): only opening
-        // it again mends that. Once no person is mid-session, the agent stops to be restarted.
+        // it again mends that. Once no person is mid-session and the disk has room for the
+        // open, the agent stops to be restarted (before, a restart would fail to open, and
+        // leave the kiosk dark to its fleet; meanwhile health says storage_unwritable).
         let (uplink_stop, reopen) = (AtomicBool::new(false), AtomicBool::new(false));
         let result = std::thread::scope(|scope| {
             scope.spawn(|| {
                 while !uplink_stop.load(Ordering::Relaxed) {
                     if stop.load(Ordering::Relaxed) {
                         uplink_stop.store(true, Ordering::Relaxed);
-                    } else if self.queue.index_failed() && self.service.sessions.active().is_none() {
+                    } else if self.queue.index_failed()
+                        && self.service.sessions.active().is_none()
+                        && self.queue.reopenable()
+                    {
                         reopen.store(true, Ordering::Relaxed);
                         uplink_stop.store(true, Ordering::Relaxed);
                     }
@@ -273,11 +278,22 @@ impl Agent {
         // Stopped (systemctl stop, an upgrade, the restart above): a person mid-session is told
         // the kiosk is out of service, not left with a hint nobody is following.
         if let Some(id) = self.service.sessions.active() {
-            crate::log::warn(
-                &format!("stopping with session {id} under way: it is cancelled, nothing of it kept"),
-                &[("SESSION_ID", &id)],
-            );
+            // A session saving its job cannot be cancelled: it is waited for (well inside
+            // systemd's stop time), so that its job is whole in the queue.
             self.service.sessions.cancel(&id);
+            let t = std::time::Instant::now();
+            while self.service.sessions.active().is_some() && t.elapsed() < std::time::Duration::from_secs(20) {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            let state = self.service.sessions.view(&id).map(|v| v.state);
+            let words = match state {
+                Some(crate::session::manager::SessionState::Queued) => {
+                    "its job was saved before the agent stopped".to_string()
+                }
+                Some(s) if s.is_over() => "it was cancelled by the stop, nothing of it kept".to_string(),
+                _ => "it had not ended after 20 s and was cut off; nothing of it kept".to_string(),
+            };
+            crate::log::warn(&format!("stopping with session {id} under way: {words}"), &[("SESSION_ID", &id)]);
         }
         if let Some(mut d) = self.display.borrow(std::time::Duration::from_secs(3)) {
             let _ = d.show(&crate::display::screens::Screen::Error {

@@ -863,7 +863,10 @@ impl Queue {
         // sled writes as it opens, even for a look: on a full disk that write can tear the index
         // (rebuilt from the bundles, it would lack the finished jobs' records). So the reserve
         // goes first, and without room the index is not opened at all.
-        let mut report = OpenReport { created: rw && !index_path.exists(), ..Default::default() };
+        // No index, and no job's files: nothing was ever kept here (an index lost beside its
+        // bundles is rebuilt, not new).
+        let created = rw && !index_path.exists() && names_in(&dir.join("bundles")).is_empty();
+        let mut report = OpenReport { created, ..Default::default() };
         if free_bytes(dir).is_some_and(|f| f < INDEX_ROOM) {
             report.reserve_released = rw && release_reserve(dir);
             let free = free_bytes(dir).unwrap_or(0);
@@ -1104,6 +1107,13 @@ impl Queue {
     /// acknowledged before is on disk, and the reopening finds it.
     pub fn index_failed(&self) -> bool {
         self.index_failed.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// An open would find room for the index now (the reserve, if still there, counts: the
+    /// open releases it). Without it a restart would only fail to open, again and again.
+    pub fn reopenable(&self) -> bool {
+        let reserve = std::fs::metadata(self.dir.join(RESERVE_FILE)).map_or(0, |m| m.len());
+        free_bytes(&self.dir).is_some_and(|f| f + reserve >= INDEX_ROOM)
     }
 
     fn bundle_path(&self, seq: u64) -> PathBuf {
