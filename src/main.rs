@@ -532,9 +532,9 @@ fn open_queue(c: &Config, wait: std::time::Duration) -> Result<Queue> {
     if r.created {
         // A state_dir changed by mistake starts afresh, and the jobs waiting in the old one
         // would wait unseen.
-        eprintln!(
-            "kiosk-agent: no queue was in {}: a new, empty one was made there. If this kiosk has captured before, check state_dir in the config: jobs waiting in the directory it named before are not sent from here",
-            c.state_dir.display()
+        kiosk_agent::log::warn(
+            &format!("no queue was in {}: a new, empty one was made there. If this kiosk has captured before, check state_dir in the config: jobs waiting in the directory it named before are not sent from here", c.state_dir.display()),
+            &[],
         );
     }
     if r.index_rebuilt {
