@@ -875,12 +875,14 @@ impl Config {
             ));
         }
         // "/var/lib/kiosk-agent " names another, empty, directory: a queue started afresh there
-        // would strand the jobs waiting in the real one.
+        // would strand the jobs waiting in the real one. One that is there already is what this
+        // kiosk has used all along, and stays.
         let spaced = |p: &Path| {
-            p.components().any(|c| {
-                let c = c.as_os_str().to_string_lossy();
-                c.trim() != c
-            })
+            !p.exists()
+                && p.components().any(|c| {
+                    let c = c.as_os_str().to_string_lossy();
+                    c.trim() != c
+                })
         };
         if let Some((key, path)) = self.paths().into_iter().find(|(_, p)| spaced(p)) {
             return Err(invalid(
@@ -1457,11 +1459,12 @@ api_key_file = "api_key"
         let e = Config::parse(&spaced, "t").unwrap_err().to_string();
         assert!(e.contains("state_dir") && e.contains("space"), "{e}");
         refused("[display]\nlang_dir = \" lang\"", "display.lang_dir");
-        // A ballast too small to free room for the index on a full disk; 0 is no ballast.
-        refused("[queue]\nreserve_bytes = 4096", "queue.reserve_bytes");
         refused("[queue]\nreserve_bytes = 2147483648", "queue.reserve_bytes");
         refused("[queue]\nmin_free_bytes = 2199023255552", "queue.min_free_bytes");
+        // 0 is no ballast; one too small to free room for the index is made 256 KiB.
         assert!(Config::parse(&format!("{GOOD}\n[queue]\nreserve_bytes = 0\n"), "t").is_ok());
+        let small = Config::parse(&format!("{GOOD}\n[queue]\nreserve_bytes = 4096\n"), "t").unwrap();
+        assert_eq!(small.queue.reserve(), 256 * 1024);
         // "~" is nobody's home here: refused, not made a directory named "~".
         let home = GOOD.replace("\"/var/lib/kiosk-agent\"", "\"~/kiosk-state\"");
         assert!(Config::parse(&home, "t").unwrap_err().to_string().contains("state_dir"));

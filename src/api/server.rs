@@ -19,7 +19,7 @@ use crate::httpd::{Limits, Request, Response};
 pub enum ServerError {
     #[error("cannot create the control socket {path}: {detail}; check the directory exists and is writable")]
     Bind { path: PathBuf, detail: String },
-    #[error("another process already serves the control API at {0} (another kiosk-agent, with its own state_dir?); stop it (`systemctl status kiosk-agent` names the service's), or give this one its own [api] socket")]
+    #[error("another process already serves the control API at {0} (the service, or another kiosk-agent); stop it (`systemctl status kiosk-agent` names the service's), or give this one its own [api] socket")]
     InUse(PathBuf),
     #[error("no group named {0:?} for the control socket; create it or fix [api] group")]
     Group(String),
@@ -47,7 +47,7 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, ServerErro
     let tmp = path.with_file_name(tmp_name);
     // Replaced, a live agent's socket would leave it serving nobody, and its host application
     // talking to this one.
-    if UnixStream::connect(path).is_ok() {
+    if answering(path) {
         return Err(ServerError::InUse(path.to_owned()));
     }
     // A socket's path has room for 107 bytes: one that only just fits is made in place.
@@ -69,6 +69,17 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, ServerErro
         ServerError::Bind { detail, .. } => err(detail),
         e => e,
     })
+}
+
+/// Something listens on the socket at `path`: a connect is taken, or waits (a listener whose
+/// backlog is full, an agent hung) longer than a second. A stale socket refuses at once.
+pub fn answering(path: &Path) -> bool {
+    let (tx, rx) = std::sync::mpsc::channel();
+    let p = path.to_owned();
+    let probe = std::thread::Builder::new().name("socket-probe".into()).spawn(move || {
+        let _ = tx.send(UnixStream::connect(&p).is_ok());
+    });
+    probe.is_ok() && rx.recv_timeout(Duration::from_secs(1)).unwrap_or(true)
 }
 
 fn bind_at(path: &Path, group: Option<&str>) -> Result<UnixListener, ServerError> {

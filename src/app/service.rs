@@ -77,6 +77,11 @@ fn queue_refusal(e: QueueError) -> Refusal {
         QueueError::Unwritable(_) => Refusal::coded(507, "storage_unwritable", e.to_string()),
         QueueError::Duplicate(_) | QueueError::Reused(_) => Refusal::coded(409, "job_id_used", e.to_string()),
         QueueError::Refused { .. } | QueueError::Transition(_) => Refusal::coded(409, "job_state", e.to_string()),
+        QueueError::Index(_) => Refusal::coded(
+            507,
+            "storage_unwritable",
+            format!("the kiosk cannot save or change jobs now ({e}); it restarts to mend its queue once the disk has room. Nothing it acknowledged is lost"),
+        ),
         _ => Refusal::new(500, e.to_string()),
     }
 }

@@ -116,6 +116,16 @@ impl QueueSettings {
         })
     }
 
+    /// The ballast kept: 0 (none), or at least 256 KiB. Less frees too little for the index to
+    /// record an upload on a full disk: it would only seem to protect the queue.
+    pub fn reserve(&self) -> u64 {
+        if self.reserve_bytes == 0 {
+            0
+        } else {
+            self.reserve_bytes.max(256 * 1024)
+        }
+    }
+
     /// Ranges that keep data safe and the disk quiet; `check-config` and every open use it.
     pub fn check(&self) -> Result<(), (&'static str, String)> {
         const TEN_YEARS_H: u64 = 10 * 366 * 24;
@@ -145,15 +155,10 @@ impl QueueSettings {
         if self.index_cache_bytes < 256 * 1024 || self.index_cache_bytes > 1 << 30 {
             return Err(("queue.index_cache_bytes", "must be 256 KiB to 1 GiB".into()));
         }
-        // Under 256 KiB the ballast frees too little for the index to record an upload on a full
-        // disk: it would only seem to protect the queue.
-        if self.reserve_bytes != 0 && !(256 * 1024..=1 << 30).contains(&self.reserve_bytes) {
+        if self.reserve_bytes > 1 << 30 {
             return Err((
                 "queue.reserve_bytes",
-                format!(
-                    "must be 0 (no reserve) or 256 KiB to 1 GiB (262144 to 1073741824 bytes); {} is out of range",
-                    self.reserve_bytes
-                ),
+                format!("must be 0 (no reserve) to 1 GiB (1073741824 bytes); {} is out of range", self.reserve_bytes),
             ));
         }
         if self.min_free_bytes > 1 << 40 {
@@ -513,7 +518,11 @@ fn used_mac(sealer: &Sealer, job_id: &str) -> [u8; 32] {
 pub const TYPICAL_JOB_BYTES: u64 = 400 * 1024;
 
 fn idx(e: sled::Error) -> QueueError {
-    QueueError::Index(e.to_string())
+    match e {
+        // The system's words ("No space left on device (os error 28)"), not sled's debug form.
+        sled::Error::Io(io) => QueueError::Index(io.to_string()),
+        e => QueueError::Index(e.to_string()),
+    }
 }
 
 /// Free bytes for unprivileged users on the file system holding `path`.
@@ -981,7 +990,7 @@ impl Queue {
         if rw {
             q.reconcile()?;
             q.sync_used_ids()?;
-            keep_reserve(dir, q.settings.reserve_bytes, q.settings.min_free_bytes);
+            keep_reserve(dir, q.settings.reserve(), q.settings.min_free_bytes);
         }
         q.next_seq.store(q.highest_seq()? + 1, Ordering::SeqCst);
         Ok(q)

@@ -247,14 +247,20 @@ pub fn quoted(text: &str) -> String {
 /// mixed.
 const TOKEN_CHARS: usize = 32;
 
-/// A URL-safe token (base64url: a JWT's parts, an OAuth token) has '-' and '_' at random, about
-/// one in 32 characters; ids put theirs between short fields (a UUID's longest is 12, a job_id's
-/// 13). A run with them is a token when a part between them is this long.
-const TOKEN_PART_CHARS: usize = 16;
+/// A field of an id between '-' or '_': a word in one case, digits, or lower-case hex (a UUID's
+/// parts, a job_id's time and random part). A URL-safe token (base64url: a JWT's parts, an OAuth
+/// token) has '-' and '_' at random, between mixed-case runs that are none of these.
+fn id_field(part: &str) -> bool {
+    let all = |f: fn(&u8) -> bool| part.bytes().all(|b| f(&b));
+    all(u8::is_ascii_lowercase)
+        || all(u8::is_ascii_uppercase)
+        || all(u8::is_ascii_digit)
+        || all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(b))
+}
 
 /// `run` (of [`TOKEN_CHARS`] or more) looks random: a key, signature or token.
 fn token_shaped(run: &str) -> bool {
-    if run.contains(['-', '_']) && run.split(['-', '_']).map(str::len).max().unwrap_or(0) < TOKEN_PART_CHARS {
+    if run.contains(['-', '_']) && run.split(['-', '_']).all(id_field) {
         return false;
     }
     let count = |f: fn(&char) -> bool| run.chars().filter(f).count();
@@ -308,6 +314,8 @@ mod tests {
         // (Its short header is no secret: the algorithm's name.)
         assert_eq!(quoted(&format!("token {jwt} expired")), "token eyJhbGciOiJIUzI1NiJ9.[redacted].[redacted] expired");
         assert_eq!(quoted("auth_token: Zk3-qP9wL2xR7_tY4uI8oA1sD6fG0hJ5kL"), "auth_token: [redacted]");
+        // Its '-' and '_' cutting it into short runs.
+        assert_eq!(quoted("t: Zk3qP9wL2xR7-tY4uI8oA1sD6f_G0hJ5kL9mN2bV;"), "t: [redacted];");
         // A signature without a digit.
         assert_eq!(quoted("sig: GarTCbBMAAiPEqIGpZ+MPpfyKiDFwqUuqyAQbcdEfgH="), "sig: [redacted]");
         // What Smile ID says about a job stays whole.
@@ -317,6 +325,7 @@ mod tests {
             "Job already exists. Did you mean to set the retry flag to true?",
             "Invalid job_id kiosk-1796487742757-c47892cd2873",
             "user walkup-1796487742757-c47892cd2873 and job kiosk_1796487742757_c47892cd2873",
+            "job_65f0c1a2b3c4d5e6f7a8b9c0_retry of ENHANCED_DOCUMENT_VERIFICATION_WITH_SELFIE",
             "enhanced_document_verification_with_selfie_and_back_of_id_card",
             "No job 65f0c1a2b3c4d5e6f7a8b9c0 for user 5d1b2c3a-9e8f-4a7b-8c6d-1e2f3a4b5c6d",
             "Unauthorized partner 1234567",
