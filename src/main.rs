@@ -1084,7 +1084,18 @@ fn run(cli: Cli) -> Result<()> {
                 (false, Some(j), true) => println!("{j}: images erased, record removed"),
                 // An Enhanced KYC lookup is not a queued job: shown as it came.
                 (false, Some(_), false) if v["job_type"] == 5 => println!("{}", serde_json::to_string_pretty(&v)?),
-                (false, Some(_), false) => print_job(&serde_json::from_value(v)?),
+                (false, Some(_), false) => {
+                    print_job(&serde_json::from_value(v.clone())?);
+                    // What holds it back, which the record alone does not say.
+                    if let Some(held) = v["held"].as_str() {
+                        let why = match held {
+                            "paused" => "uploads are paused (Smile ID refused the credentials, or the URL is wrong)",
+                            "clock_wrong" => "the kiosk's clock is wrong: nothing is signed until NTP sets it",
+                            _ => "Smile ID cannot be reached now",
+                        };
+                        println!("{:<11}{why}; `kiosk-agent status` says more", "held");
+                    }
+                }
                 (false, None, _) => print_jobs(&serde_json::from_value::<Vec<Record>>(v)?),
             }
         }

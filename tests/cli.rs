@@ -677,6 +677,10 @@ fn a_missing_api_key_pauses_uploads_and_the_kiosk_serves_on() {
     // A person's session is kept meanwhile.
     let o = agent(&["session", "--job-type", "4", "--user-id", "u-missing-key", "--consent-given"], &config);
     assert!(o.status.success() && text(&o).contains("\"state\":\"queued\""), "{}", text(&o));
+    // The job says, in words too, what holds it.
+    let view: serde_json::Value = serde_json::from_str(String::from_utf8_lossy(&o.stdout).trim()).unwrap();
+    let shown = agent(&["jobs", view["job_id"].as_str().unwrap()], &config);
+    assert!(shown.status.success() && text(&shown).contains("held       uploads are paused"), "{}", text(&shown));
     // Held, not tried: the uplink passes every second here, and nothing reaches Smile ID; the
     // pause is said once, not at every pass.
     std::thread::sleep(std::time::Duration::from_secs(4));
