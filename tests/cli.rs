@@ -650,6 +650,67 @@ fn a_queue_index_broken_by_a_full_disk_is_reopened_by_a_restart() {
     }
 }
 
+/// The disk filled into `min_free_bytes` (a log, another program's download) while a person was
+/// at the kiosk: their capture is kept all the same, as there is room for it; only the next
+/// person is turned away. It used to be refused at saving, after the whole capture.
+#[test]
+fn a_disk_filling_during_a_session_keeps_that_persons_job() {
+    let sb = start_sandbox(&[]);
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"]).arg(&state).status().unwrap();
+    assert!(mounted.success(), "mounting a tmpfs needs root (CI runs as root)");
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let _unmount = Unmount(state.clone());
+    let config = write_config(dir.path(), &sb);
+    let cfg = std::fs::read_to_string(&config).unwrap() + "[queue]\nmin_free_bytes = 8388608\n";
+    std::fs::write(&config, cfg.replace(&sb.base_url, "https://127.0.0.1:9/v1")).unwrap();
+    let svc = start_service(dir.path(), &config);
+    let host = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
+        .args(["session", "--user-id", "u-disk", "--job-type", "4", "--consent-given", "--socket"])
+        .arg(&svc.socket)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Once the capture is under way, the disk fills to 2 MiB free.
+    let t = std::time::Instant::now();
+    while !std::fs::read_dir(dir.path().join("screens"))
+        .into_iter()
+        .flatten()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().contains("capture"))
+    {
+        assert!(t.elapsed().as_secs() < 20, "the capture never began");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let free = || {
+        // SAFETY: statvfs writes only into the struct it is given.
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        let path = std::ffi::CString::new(state.as_os_str().as_encoded_bytes()).unwrap();
+        assert_eq!(unsafe { libc::statvfs(path.as_ptr(), &mut st) }, 0);
+        st.f_bavail as u64 * st.f_frsize as u64
+    };
+    let filler = state.join("filler");
+    std::fs::write(&filler, vec![1u8; (free() - 2 * 1024 * 1024) as usize]).unwrap();
+    assert!(free() < 3 * 1024 * 1024, "{} free", free());
+    let o = host.wait_with_output().unwrap();
+    assert!(o.status.success() && text(&o).contains("\"state\":\"queued\""), "{}", text(&o));
+    // The next person is turned away, saying why.
+    let o = agent(&["session", "--job-type", "4", "--user-id", "u-next", "--consent-given"], &config);
+    assert!(!o.status.success() && text(&o).contains("kept free"), "{}", text(&o));
+    drop(svc);
+    std::fs::remove_file(&filler).unwrap();
+    let q = agent(&["queue", "ls"], &config);
+    assert!(text(&q).contains("queued"), "{}", text(&q));
+}
+
 /// A kiosk whose API key has not been put in place (a fresh install): the service runs all the
 /// same, serving people and keeping their jobs, with uploads paused saying which file is
 /// missing; once the key is there and the service restarted, the job goes up. It used to exit

@@ -11,7 +11,7 @@ use common::*;
 use std::sync::Arc;
 
 use kiosk_agent::clock::{Clock, ManualClock};
-use kiosk_agent::queue::{Access, Event, Housekeeping, Queue, QueueError, QueueSettings, Stage};
+use kiosk_agent::queue::{Access, Event, Housekeeping, Queue, QueueError, QueueSettings, Stage, TYPICAL_JOB_BYTES};
 use kiosk_agent::smileid::job::*;
 use kiosk_agent::smileid::signature::{ApiKey, LocalKeySigner};
 use kiosk_agent::smileid::submit::Progress;
@@ -683,11 +683,13 @@ fn a_full_disk_refuses_new_sessions_keeps_the_queue_and_recovers() {
     // Space returns: work resumes.
     std::fs::remove_file(&filler).unwrap();
     q.enqueue(&big_job("after-space")).unwrap();
-    // The reserve margin refuses before the disk is actually full.
+    // The margin refuses a new person before the disk is actually full; a person let start
+    // before the disk filled into the margin has their job kept.
     drop(q);
     let q = Queue::open(&state, QueueSettings { min_free_bytes: 3 * 1024 * 1024, ..small() }).unwrap();
-    let e = q.enqueue(&big_job("margin")).unwrap_err();
+    let e = q.check_room(TYPICAL_JOB_BYTES).unwrap_err();
     assert!(e.to_string().contains("3 MB kept free") && e.to_string().contains("free on disk"), "{e}");
+    q.enqueue(&big_job("margin")).unwrap();
 }
 
 /// On a disk filled to the last block (a power cut left the kiosk there), neither an operator's

@@ -1477,8 +1477,14 @@ impl Queue {
         }
     }
 
-    /// Refuses a new bundle of `bytes` if a limit would be crossed; says which.
+    /// Refuses a new bundle of `bytes` if a limit would be crossed; says which. This is the gate
+    /// before a person starts: it keeps `min_free_bytes` free on disk.
     pub fn check_room(&self, bytes: u64) -> Result<(), QueueError> {
+        self.room_for(bytes, self.settings.min_free_bytes)
+    }
+
+    /// [`Queue::check_room`], keeping `keep` bytes free on disk.
+    fn room_for(&self, bytes: u64, keep: u64) -> Result<(), QueueError> {
         let s = self.stats()?;
         if let Some(why) = s.unwritable {
             return Err(QueueError::Unwritable(why));
@@ -1487,11 +1493,11 @@ impl Queue {
             return Err(QueueError::Full(why));
         }
         if let Some(free) = s.free_bytes {
-            if free < bytes + self.settings.min_free_bytes {
+            if free < bytes + keep {
                 return Err(QueueError::Full(format!(
                     "{} free on disk, {} kept free, and the job takes {}",
                     bytes_text(free),
-                    bytes_text(self.settings.min_free_bytes),
+                    bytes_text(keep),
                     bytes_text(bytes)
                 )));
             }
@@ -1515,7 +1521,10 @@ impl Queue {
             let seq = self.next_seq.fetch_add(1, Ordering::SeqCst);
             let bytes = bundle::encode(seq, &b, &self.sealer)
                 .map_err(|d| BundleError::Write { path: self.bundle_path(seq).display().to_string(), detail: d })?;
-            self.check_room(bytes.len() as u64)?;
+            // The disk may have filled since the person was let start (`check_room`): they
+            // have been captured, so their job is kept while the disk has room for it and the
+            // index's next writes; `min_free_bytes` only keeps new people from starting.
+            self.room_for(bytes.len() as u64, INDEX_ROOM)?;
             let path = self.bundle_path(seq);
             match write_new_private(&path, &bytes) {
                 Ok(()) => break (seq, path, bytes),
