@@ -66,47 +66,101 @@ impl Head {
         Head::from_portrait(&rgb).expect("the bundled portrait has a face")
     }
 
+    /// The portrait's colour at head point (x, y), interpolated between its pixels.
     fn texel(&self, x: f32, y: f32) -> [u8; 3] {
         let (s, c) = self.tilt;
         let (x, y) = (x * c - y * s, x * s + y * c);
-        let tx = (self.eyes_at.0 + x * self.px_per_cm).clamp(0.0, self.tex.width as f32 - 1.0) as usize;
-        let ty = (self.eyes_at.1 + y * self.px_per_cm).clamp(0.0, self.tex.height as f32 - 1.0) as usize;
-        let i = (ty * self.tex.width as usize + tx) * 3;
-        [self.tex.data[i], self.tex.data[i + 1], self.tex.data[i + 2]]
+        let (tw, th) = (self.tex.width as usize, self.tex.height as usize);
+        let tx = (self.eyes_at.0 + x * self.px_per_cm).clamp(0.0, tw as f32 - 1.001);
+        let ty = (self.eyes_at.1 + y * self.px_per_cm).clamp(0.0, th as f32 - 1.001);
+        let (x0, y0) = (tx as usize, ty as usize);
+        let (fx, fy) = (tx - x0 as f32, ty - y0 as f32);
+        let at = |x: usize, y: usize, k: usize| self.tex.data[(y * tw + x) * 3 + k] as f32;
+        std::array::from_fn(|k| {
+            let top = at(x0, y0, k) * (1.0 - fx) + at(x0 + 1, y0, k) * fx;
+            let bottom = at(x0, y0 + 1, k) * (1.0 - fx) + at(x0 + 1, y0 + 1, k) * fx;
+            (top * (1.0 - fy) + bottom * fy + 0.5) as u8
+        })
     }
 
     /// Draws the head turned by `(yaw, pitch, roll)` degrees onto `frame`, the eyes' midpoint at
     /// `at` (pixels) when facing the camera, `scale` pixels per cm, seen from 60 cm.
+    ///
+    /// The surface is a mesh of small triangles, each filled pixel by pixel (nearest wins):
+    /// scattering points instead left holes where a turn brings a steep side (the nose's, the
+    /// cheek's) to face the camera, and the model read those rings of holes as features.
     pub fn draw(&self, frame: &mut Rgb, (yaw, pitch, roll): (f32, f32, f32), at: (f32, f32), scale: f32) {
         const DIST: f32 = 60.0;
         let (w, h) = (frame.width as usize, frame.height as usize);
         let mut depth = vec![f32::MIN; w * h];
-        // 0.7 px between samples: perspective magnifies the near surface by a few per cent at
-        // most, so no holes open, at half the work of half-pixel steps.
-        let step = 0.7 / scale;
+        // Vertices 2 px apart, so no triangle spans more than a few pixels.
+        let step = 2.0 / scale;
         let (a, b, _) = AXES;
-        let mut y = CENTRE.0 - b;
-        while y < CENTRE.0 + b {
-            let mut x = -a;
-            while x < a {
-                let z = if self.flat { Some(0.0) } else { surface(x, y) };
-                if let Some(z) = z {
-                    let [rx, ry, rz] = rotate([x, y, z], yaw, pitch, roll);
-                    let k = scale * DIST / (DIST - rz);
-                    let (px, py) = (at.0 + rx * k, at.1 + ry * k);
-                    if px >= 0.0 && py >= 0.0 && (px as usize) < w && (py as usize) < h {
-                        let i = py as usize * w + px as usize;
-                        if rz > depth[i] {
-                            depth[i] = rz;
-                            frame.data[i * 3..i * 3 + 3].copy_from_slice(&self.texel(x, y));
-                        }
+        let (nx, ny) = ((2.0 * a / step).ceil() as usize + 1, (2.0 * b / step).ceil() as usize + 1);
+        let vertex = |i: usize, j: usize| -> Option<Vertex> {
+            let (x, y) = (-a + i as f32 * step, CENTRE.0 - b + j as f32 * step);
+            let z = if self.flat { 0.0 } else { surface(x, y)? };
+            let [rx, ry, rz] = rotate([x, y, z], yaw, pitch, roll);
+            let k = scale * DIST / (DIST - rz);
+            Some(Vertex { px: at.0 + rx * k, py: at.1 + ry * k, z: rz, x, y })
+        };
+        let mut above: Vec<Option<Vertex>> = (0..nx).map(|i| vertex(i, 0)).collect();
+        for j in 1..ny {
+            let row: Vec<Option<Vertex>> = (0..nx).map(|i| vertex(i, j)).collect();
+            for i in 0..nx - 1 {
+                if let (Some(p), Some(q), Some(r), Some(s)) = (above[i], above[i + 1], row[i], row[i + 1]) {
+                    for t in [[p, q, s], [p, s, r]] {
+                        self.fill(frame, &mut depth, t);
                     }
                 }
-                x += step;
             }
-            y += step;
+            above = row;
         }
     }
+
+    /// Fills one triangle: each pixel whose centre it covers takes the texture at the head point
+    /// there, if nothing nearer has been drawn.
+    fn fill(&self, frame: &mut Rgb, depth: &mut [f32], [v0, v1, v2]: [Vertex; 3]) {
+        let (w, h) = (frame.width as i64, frame.height as i64);
+        let area = (v1.px - v0.px) * (v2.py - v0.py) - (v2.px - v0.px) * (v1.py - v0.py);
+        if area.abs() < 1e-6 {
+            return;
+        }
+        let lo = |a: f32, b: f32, c: f32| a.min(b).min(c).floor() as i64;
+        let hi = |a: f32, b: f32, c: f32| a.max(b).max(c).ceil() as i64;
+        let (x0, x1) = (lo(v0.px, v1.px, v2.px).max(0), hi(v0.px, v1.px, v2.px).min(w - 1));
+        let (y0, y1) = (lo(v0.py, v1.py, v2.py).max(0), hi(v0.py, v1.py, v2.py).min(h - 1));
+        for py in y0..=y1 {
+            for px in x0..=x1 {
+                let (cx, cy) = (px as f32 + 0.5, py as f32 + 0.5);
+                // Barycentric weights; a hair of slack so that shared edges leave no seam.
+                let w1 = ((cx - v0.px) * (v2.py - v0.py) - (v2.px - v0.px) * (cy - v0.py)) / area;
+                let w2 = ((v1.px - v0.px) * (cy - v0.py) - (cx - v0.px) * (v1.py - v0.py)) / area;
+                let w0 = 1.0 - w1 - w2;
+                if w0 < -1e-4 || w1 < -1e-4 || w2 < -1e-4 {
+                    continue;
+                }
+                let z = w0 * v0.z + w1 * v1.z + w2 * v2.z;
+                let i = py as usize * w as usize + px as usize;
+                if z > depth[i] {
+                    depth[i] = z;
+                    let (x, y) = (w0 * v0.x + w1 * v1.x + w2 * v2.x, w0 * v0.y + w1 * v1.y + w2 * v2.y);
+                    frame.data[i * 3..i * 3 + 3].copy_from_slice(&self.texel(x, y));
+                }
+            }
+        }
+    }
+}
+
+/// A mesh vertex: where it falls in the frame (pixels), its depth after the turn (cm), and the
+/// head point it is (cm).
+#[derive(Clone, Copy)]
+struct Vertex {
+    px: f32,
+    py: f32,
+    z: f32,
+    x: f32,
+    y: f32,
 }
 
 /// A plain room behind the head: a lit wall fading to a darker floor, `w` × `h`.
