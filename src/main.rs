@@ -988,9 +988,7 @@ fn run(cli: Cli) -> Result<()> {
             let c = Config::load(&config)?;
             // Before the queue is opened (or made): another agent on this socket is a config
             // mistake, not a reason to touch this state dir.
-            if !exit_when_idle && kiosk_agent::api::server::answering(&c.api.socket) {
-                return Err(kiosk_agent::api::server::ServerError::InUse(c.api.socket.clone()).into());
-            }
+            let _claim = if exit_when_idle { None } else { kiosk_agent::api::server::claim(&c.api.socket)? };
             let queue = std::sync::Arc::new(open_queue(&c, std::time::Duration::from_secs(20))?);
             install_stop_handler();
             survive_hangups();

@@ -544,6 +544,59 @@ fn a_second_agent_on_a_served_socket_refuses_and_takes_nothing() {
     assert!(service_get(&svc, "/v1/health").starts_with("HTTP/1.1 200"), "the first stopped serving");
 }
 
+/// Two agents started at the same moment on one control socket (the service and an operator's
+/// `run`, each with its own state_dir): both used to find nothing answering, and the later bind
+/// took the socket from under the earlier one. Now one serves, and the other refuses having
+/// made nothing.
+#[test]
+fn two_agents_started_at_once_leave_one_serving() {
+    let sb = start_sandbox(&[]);
+    for round in 0..3 {
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), &sb);
+        let socket = dir.path().join("control.sock");
+        let cfg = std::fs::read_to_string(&config).unwrap() + &format!("[api]\nsocket = {socket:?}\n");
+        let state = |i: usize| dir.path().join(format!("state{i}"));
+        let agents: Vec<std::process::Child> = (0..2)
+            .map(|i| {
+                let path = dir.path().join(format!("agent{i}.toml"));
+                let own = cfg.replace(&format!("{:?}", dir.path().join("state")), &format!("{:?}", state(i)));
+                std::fs::write(&path, own).unwrap();
+                Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
+                    .args(["run", "--config"])
+                    .arg(&path)
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let mut agents: Vec<Service> =
+            agents.into_iter().map(|child| Service { child, socket: socket.clone() }).collect();
+        let t = std::time::Instant::now();
+        let (refused, status) = loop {
+            if let Some((i, st)) =
+                agents.iter_mut().enumerate().find_map(|(i, a)| a.child.try_wait().unwrap().map(|st| (i, st)))
+            {
+                break (i, st);
+            }
+            assert!(t.elapsed().as_secs() < 20, "round {round}: both agents kept running");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        };
+        let mut said = String::new();
+        std::io::Read::read_to_string(&mut agents[refused].child.stderr.take().unwrap(), &mut said).unwrap();
+        assert!(!status.success() && said.contains("already serves the control API"), "round {round}: {said}");
+        assert!(!state(refused).exists(), "round {round}: the refused agent made its state dir");
+        let serving = &agents[1 - refused];
+        let t = std::time::Instant::now();
+        while !socket.exists() {
+            assert!(t.elapsed().as_secs() < 20, "round {round}: nothing serves");
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+        let h = service_get(serving, "/v1/health");
+        assert!(h.starts_with("HTTP/1.1 200") && state(1 - refused).exists(), "round {round}: {h}");
+    }
+}
+
 /// A state_dir where no queue was (a fresh install, or a path changed by mistake) is said when
 /// the queue is made there, once: jobs waiting in the directory named before would not be sent.
 #[test]

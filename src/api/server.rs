@@ -71,6 +71,40 @@ pub fn bind(path: &Path, group: Option<&str>) -> Result<UnixListener, ServerErro
     })
 }
 
+/// The right to serve the control API at a socket path, held while the value lives.
+pub struct Claim(#[allow(dead_code)] std::fs::File);
+
+/// Claims the socket at `path` for this process, before anything else is touched: refused if
+/// another process holds it or something answers there. Two agents started at once both find
+/// nothing answering; the lock beside the socket lets only one of them on. The lock file is
+/// opened read-only and made world-readable, so one left by root's hand-run agent can still be
+/// locked by the service's user; the kernel drops the lock when its holder exits.
+pub fn claim(path: &Path) -> Result<Option<Claim>, ServerError> {
+    use std::os::fd::AsRawFd;
+    use std::os::unix::fs::OpenOptionsExt;
+    let Some(name) = path.file_name() else {
+        return Err(ServerError::Bind { path: path.to_owned(), detail: "the path names no file".into() });
+    };
+    let mut lock_name = std::ffi::OsString::from(".");
+    lock_name.push(name);
+    lock_name.push(".lock");
+    let lock = path.with_file_name(lock_name);
+    let file = std::fs::File::open(&lock)
+        .or_else(|_| std::fs::OpenOptions::new().read(true).write(true).create(true).mode(0o644).open(&lock));
+    let held = match file {
+        // SAFETY: flock on a descriptor this File owns.
+        Ok(f) if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 => Some(Claim(f)),
+        Ok(_) => return Err(ServerError::InUse(path.to_owned())),
+        // No lock where the socket goes (a directory not there yet or not writable): the bind
+        // will say what is wrong; the answer below still keeps a live agent's socket.
+        Err(_) => None,
+    };
+    if answering(path) {
+        return Err(ServerError::InUse(path.to_owned()));
+    }
+    Ok(held)
+}
+
 /// Something listens on the socket at `path`: a connect is taken, or waits (a listener whose
 /// backlog is full, an agent hung) longer than a second. A stale socket refuses at once.
 pub fn answering(path: &Path) -> bool {
@@ -445,5 +479,19 @@ mod tests {
         UnixStream::connect(&path).unwrap();
         let e = bind(&d.path().join("s".repeat(room + 5)), None).unwrap_err().to_string();
         assert!(e.contains(&"s".repeat(room + 5)) && !e.contains(".new"), "{e}");
+    }
+
+    #[test]
+    fn a_claimed_socket_is_refused_to_a_second_claim_until_the_first_is_dropped() {
+        let d = tempfile::tempdir().unwrap();
+        let path = d.path().join("api.sock");
+        let first = claim(&path).unwrap();
+        assert!(first.is_some());
+        assert!(matches!(claim(&path), Err(ServerError::InUse(_))));
+        drop(first);
+        assert!(claim(&path).unwrap().is_some());
+        // Where no lock can be made, a live socket still refuses.
+        let gone = d.path().join("no-such-dir").join("api.sock");
+        assert!(claim(&gone).unwrap().is_none());
     }
 }
