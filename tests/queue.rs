@@ -595,6 +595,25 @@ fn one_job_id_is_stored_once_even_when_raced() {
     assert_eq!(bundles(d.path()).len(), 1, "the losers took their bundles back");
 }
 
+/// Two operators purging one job at the same moment: one purge is done, the other is told the
+/// job is not there (both used to say it was purged).
+#[test]
+fn a_job_purged_twice_at_once_is_purged_once() {
+    let d = tempfile::tempdir().unwrap();
+    let q = Queue::open(d.path(), settings()).unwrap();
+    for round in 0..5 {
+        let id = format!("twice-{round}");
+        q.enqueue(&job(&id, "m")).unwrap();
+        let results: Vec<_> = std::thread::scope(|s| {
+            let hs: Vec<_> = (0..4).map(|_| s.spawn(|| q.purge(&id))).collect();
+            hs.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        assert_eq!(results.iter().filter(|r| r.is_ok()).count(), 1, "{results:?}");
+        assert!(results.iter().all(|r| matches!(r, Ok(()) | Err(QueueError::NotFound(_)))), "{results:?}");
+    }
+    assert!(q.list().unwrap().is_empty());
+}
+
 struct Tmpfs(PathBuf);
 
 impl Tmpfs {

@@ -1767,7 +1767,10 @@ impl Queue {
         let mac = used_mac(&self.sealer, &r.job_id);
         (&self.jobs, &self.by_job, &self.meta)
             .transaction(|(jobs, by_job, meta)| {
-                jobs.remove(&key)?;
+                // Already gone: another purge got there first, and this one is not done twice.
+                if jobs.remove(&key)?.is_none() {
+                    return Err(ConflictableTransactionError::Abort(()));
+                }
                 if by_job.get(mac)?.is_some_and(|v| v.as_ref() == key) {
                     by_job.remove(&mac)?;
                 }
@@ -1778,7 +1781,7 @@ impl Queue {
             })
             .map_err(|e| match e {
                 TransactionError::Storage(e) => self.idx(e),
-                TransactionError::Abort(()) => QueueError::Index("removal aborted".into()),
+                TransactionError::Abort(()) => QueueError::NotFound(r.job_id.clone()),
             })?;
         self.flush()
     }
