@@ -269,6 +269,7 @@ impl Record {
         match (self.stage, event) {
             (Captured, Event::Indexed) => self.stage = Queued,
             (Queued | Prepped | Uploaded, Event::Progress(p)) => {
+                let before = self.stage;
                 self.stage = if p.uploaded {
                     Uploaded
                 } else if p.smile_job_id.is_some() {
@@ -277,6 +278,11 @@ impl Record {
                     Queued
                 };
                 self.progress = p;
+                // A step further: the failure that held it is behind it, and an operator
+                // reading it beside "uploaded" would think the upload failed.
+                if self.stage != before {
+                    self.last_error = None;
+                }
             }
             (Queued | Prepped | Uploaded, Event::AttemptFailed { error, backoff_ms }) => {
                 self.attempts += 1;
@@ -529,6 +535,20 @@ mod tests {
         let future = String::from_utf8_lossy(v1).replace("\"schema\":1", "\"schema\":9");
         assert!(decode(future.as_bytes()).unwrap_err().contains("newer"));
         assert!(decode(b"\x00garbage").is_err());
+    }
+
+    #[test]
+    fn a_step_further_clears_the_failure_that_held_the_job() {
+        let mut r = Record::new(1, "j", "u", 1, 10, 0);
+        r.apply(Event::Indexed, 0).unwrap();
+        r.apply(Event::AttemptFailed { error: "down".into(), backoff_ms: 1 }, 1).unwrap();
+        // A try that got no further keeps saying what holds it.
+        r.apply(Event::Progress(Progress { prep_attempted: true, ..Default::default() }), 2).unwrap();
+        assert_eq!(r.last_error.as_deref(), Some("down"));
+        let uploaded =
+            Progress { prep_attempted: true, uploaded: true, smile_job_id: Some("9".into()), ..Default::default() };
+        r.apply(Event::Progress(uploaded), 3).unwrap();
+        assert_eq!((r.stage, r.last_error.as_deref()), (Stage::Uploaded, None));
     }
 
     #[test]
