@@ -922,6 +922,18 @@ fn bad_requests_get_a_4xx_naming_the_field() {
     // Malformed JSON on the wire.
     let (s, v) = call(&a.socket, "POST", "/v1/sessions", Some(&Value::String("{not json".into()))).unwrap();
     assert_eq!(s, 400, "{v}");
+    // A key twice: a proxy reading the first would see another request than the kiosk's.
+    let twice = r#"{"job_type": 4, "user_id": "alice", "user_id": "mallory"}"#;
+    let mut c = std::os::unix::net::UnixStream::connect(&a.socket).unwrap();
+    let req = format!(
+        "POST /v1/sessions HTTP/1.1\r\nHost: k\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{twice}",
+        twice.len()
+    );
+    std::io::Write::write_all(&mut c, req.as_bytes()).unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut c, &mut answer).unwrap();
+    let said = r#"\"user_id\" is given twice"#;
+    assert!(answer.starts_with("HTTP/1.1 400") && answer.contains(said) && answer.contains("bad_request"), "{answer}");
 }
 
 /// A stand-in for the partner's signing backend: holds the API key, checks the device token.

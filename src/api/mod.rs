@@ -24,6 +24,7 @@
 
 pub mod access;
 pub mod client;
+mod json;
 pub mod server;
 
 pub use access::{Caller, Role};
@@ -477,7 +478,7 @@ fn parse_body(req: &Request) -> Result<serde_json::Map<String, Value>, Refusal> 
             "the request needs a JSON object body, and none came: send it with a Content-Length (or chunked)",
         ));
     }
-    match serde_json::from_slice::<Value>(&req.body) {
+    match serde_json::from_slice::<json::Strict>(&req.body).map(|s| s.0) {
         Ok(Value::Object(o)) => Ok(o),
         Ok(_) => Err(Refusal::new(400, "the body must be a JSON object")),
         Err(e) => Err(Refusal::new(400, format!("the body is not valid JSON: {e}"))),
