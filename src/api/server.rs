@@ -89,8 +89,9 @@ pub fn claim(path: &Path) -> Result<Option<Claim>, ServerError> {
     lock_name.push(name);
     lock_name.push(".lock");
     let lock = path.with_file_name(lock_name);
-    let file = std::fs::File::open(&lock)
-        .or_else(|_| std::fs::OpenOptions::new().read(true).write(true).create(true).mode(0o644).open(&lock));
+    let file = std::fs::File::open(&lock).or_else(|_| {
+        std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o644).open(&lock)
+    });
     let held = match file {
         // SAFETY: flock on a descriptor this File owns.
         Ok(f) if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 => Some(Claim(f)),
