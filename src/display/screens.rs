@@ -726,7 +726,13 @@ pub fn render(screen: &Screen, t: &Texts, c: &mut Canvas) {
             }
         }
         Screen::Face { step, hint, done, total, preview } => {
-            let title = t.get(if *step == FaceStep::Liveness { "liveness_title" } else { "selfie_title" });
+            // "Slowly move your head" only while a move is asked: over "Hold still", or a hint
+            // about the light or the framing, it would say the opposite of the hint.
+            let moving = matches!(
+                hint,
+                None | Some(Hint::TurnLeft | Hint::TurnRight | Hint::LookUp | Hint::MoveALittle | Hint::LookStraight)
+            );
+            let title = t.get(if *step == FaceStep::Liveness && moving { "liveness_title" } else { "selfie_title" });
             let title_h = fit(&title, s.title, full.w, s.title.px as i32 * 3, &s, set).height();
             let (col, mut pic) = split(c, &s, title_h + s.unit * 3, set.rtl);
             let title_b = fit(&title, s.title, col.w, if w > h { col.h / 2 } else { title_h }, &s, set);
@@ -897,6 +903,26 @@ mod tests {
         let bg = c.pixel(0, 0);
         let xs: Vec<u32> = (0..c.width).filter(|&x| (y0..y1).any(|y| c.pixel(x, y) != bg)).collect();
         (xs[0], *xs.last().unwrap())
+    }
+
+    #[test]
+    fn the_liveness_title_asks_for_a_move_only_when_the_hint_does() {
+        let t = Texts::english();
+        let title_of = |hint| {
+            let mut c = Canvas::new(800, 480);
+            render(&Screen::Face { step: FaceStep::Liveness, hint, done: 4, total: 9, preview: None }, &t, &mut c);
+            let title = |key| {
+                let start: String = t.get(key).chars().take(12).collect();
+                c.texts.iter().any(|b| b.excerpt.starts_with(&start))
+            };
+            (title("liveness_title"), title("selfie_title"))
+        };
+        for hint in [None, Some(Hint::TurnLeft), Some(Hint::LookUp), Some(Hint::MoveALittle)] {
+            assert_eq!(title_of(hint), (true, false), "{hint:?}");
+        }
+        for hint in [Hint::HoldStill, Hint::MoreLight, Hint::Centre, Hint::MoveBack, Hint::StartAgain] {
+            assert_eq!(title_of(Some(hint)), (false, true), "{hint:?}");
+        }
     }
 
     #[test]
