@@ -177,7 +177,9 @@ pub fn row_areas(list: &[Button], s: &Scale, x: i32, w: i32, bottom: i32, max_h:
     let n = list.len().max(1) as i32;
     let gap = s.unit * 2;
     let each = (w - gap * (n - 1)) / n;
-    let stacked: i32 = list.iter().map(|b| button_height(b, s, w, set) + s.unit).sum::<i32>() - s.unit;
+    // Stacked buttons keep the same gap as side by side: a finger that misses one by a few
+    // millimetres must not land on the other.
+    let stacked: i32 = list.iter().map(|b| button_height(b, s, w, set) + gap).sum::<i32>() - gap;
     // Side by side also wants each label in two lines at most: three-line labels in two narrow
     // columns read worse than two full-width buttons.
     let inner = each - 2 * side_pad(s);
@@ -190,13 +192,13 @@ pub fn row_areas(list: &[Button], s: &Scale, x: i32, w: i32, bottom: i32, max_h:
             })
             .collect()
     } else {
-        let mut y = bottom + s.unit;
+        let mut y = bottom + gap;
         let mut out: Vec<Area> = list
             .iter()
             .rev()
             .map(|b| {
                 let h = button_height(b, s, w, set);
-                y -= h + s.unit;
+                y -= h + gap;
                 Area::new(x, y, w, h)
             })
             .collect();
