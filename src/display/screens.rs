@@ -276,7 +276,17 @@ fn turn_arrow(c: &mut Canvas, pic: Area, hint: Option<Hint>, color: Rgb888, widt
     // still reads as one (not as a funnel).
     let head = (pic.h / 9).max(width * 5 / 2).min(len / 2).max(4);
     let width = width.min(head * 2 / 3).max(2);
-    let mut draw = |from: Point, to: Point| pictograms::arrow(c, from, to, head, color, width);
+    // A dark edge round the light arrow: alone it all but vanished on a pale wall or skin. The
+    // edge's tip sits further out, as a sharp tip's outline does (about twice the edge).
+    let edge = (width / 3).max(2);
+    let mut draw = |from: Point, to: Point| {
+        let (dx, dy) = ((to.x - from.x) as f32, (to.y - from.y) as f32);
+        let l = dx.hypot(dy).max(1.0);
+        let out = |p: Point, k: f32| Point::new(p.x + (dx / l * k) as i32, p.y + (dy / l * k) as i32);
+        let (back, ahead) = (out(from, -(edge as f32)), out(to, edge as f32 * 1.9));
+        pictograms::arrow(c, back, ahead, head + edge * 2, PALETTE.ink, width + edge * 2);
+        pictograms::arrow(c, from, to, head, color, width);
+    };
     match hint {
         Some(Hint::TurnLeft) => draw(Point::new(cx - reach, cy), Point::new(cx - reach - len, cy)),
         Some(Hint::TurnRight) => draw(Point::new(cx + reach, cy), Point::new(cx + reach + len, cy)),
