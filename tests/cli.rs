@@ -726,21 +726,22 @@ fn a_disk_filling_during_a_session_keeps_that_persons_job() {
     std::fs::write(&config, cfg.replace(&sb.base_url, "https://127.0.0.1:9/v1")).unwrap();
     let svc = start_service(dir.path(), &config);
     let host = Command::new(env!("CARGO_BIN_EXE_kiosk-agent"))
-        .args(["session", "--user-id", "u-disk", "--job-type", "4", "--consent-given", "--socket"])
+        .args(["session", "--user-id", "u-disk", "--job-type", "4", "--socket"])
         .arg(&svc.socket)
         .stdout(std::process::Stdio::piped())
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    // Once the capture is under way, the disk fills to 2 MiB free.
+    // While the person reads the consent (the session let start), the disk fills to 2 MiB free;
+    // then they agree, and are captured.
     let t = std::time::Instant::now();
     while !std::fs::read_dir(dir.path().join("screens"))
         .into_iter()
         .flatten()
         .flatten()
-        .any(|e| e.file_name().to_string_lossy().contains("capture"))
+        .any(|e| e.file_name().to_string_lossy().contains("consent"))
     {
-        assert!(t.elapsed().as_secs() < 20, "the capture never began");
+        assert!(t.elapsed().as_secs() < 20, "no consent was asked");
         std::thread::sleep(std::time::Duration::from_millis(50));
     }
     let free = || {
@@ -753,6 +754,19 @@ fn a_disk_filling_during_a_session_keeps_that_persons_job() {
     let filler = state.join("filler");
     std::fs::write(&filler, vec![1u8; (free() - 2 * 1024 * 1024) as usize]).unwrap();
     assert!(free() < 3 * 1024 * 1024, "{} free", free());
+    let sessions: serde_json::Value =
+        serde_json::from_str(service_get(&svc, "/v1/sessions").split("\r\n\r\n").nth(1).expect("a body")).unwrap();
+    let id = sessions[0]["session_id"].as_str().unwrap_or_else(|| panic!("{sessions}")).to_string();
+    let mut c = std::os::unix::net::UnixStream::connect(&svc.socket).unwrap();
+    let body = r#"{"granted": true}"#;
+    let req = format!(
+        "POST /v1/sessions/{id}/consent HTTP/1.1\r\nHost: k\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    std::io::Write::write_all(&mut c, req.as_bytes()).unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut c, &mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let o = host.wait_with_output().unwrap();
     assert!(o.status.success() && text(&o).contains("\"state\":\"queued\""), "{}", text(&o));
     // The next person is turned away, saying why.

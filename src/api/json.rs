@@ -88,6 +88,10 @@ mod tests {
         // The same key in two objects is no repeat.
         assert!(read(r#"[{"a": 1}, {"a": 2}]"#).is_ok());
         // serde_json's own depth limit still holds.
-        assert!(read(&"[".repeat(10_000)).is_err());
+        let deep = "[".repeat(10_000) + &"]".repeat(10_000);
+        assert!(read(&deep).unwrap_err().contains("recursion limit"));
+        // Numbers as serde_json reads them: past u64, exponents, negative zero.
+        let numbers = "[100000000000000000000, 1e300, -0.0, -9223372036854775808]";
+        assert_eq!(read(numbers).unwrap(), serde_json::from_str::<Value>(numbers).unwrap());
     }
 }

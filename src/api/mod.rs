@@ -481,6 +481,7 @@ fn parse_body(req: &Request) -> Result<serde_json::Map<String, Value>, Refusal> 
     match serde_json::from_slice::<json::Strict>(&req.body).map(|s| s.0) {
         Ok(Value::Object(o)) => Ok(o),
         Ok(_) => Err(Refusal::new(400, "the body must be a JSON object")),
+        Err(e) if e.is_data() => Err(Refusal::new(400, format!("the body is refused: {e}"))),
         Err(e) => Err(Refusal::new(400, format!("the body is not valid JSON: {e}"))),
     }
 }

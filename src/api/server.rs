@@ -76,12 +76,17 @@ pub struct Claim(#[allow(dead_code)] std::fs::File);
 
 /// Claims the socket at `path` for this process, before anything else is touched: refused if
 /// another process holds it or something answers there. Two agents started at once both find
-/// nothing answering; the lock beside the socket lets only one of them on. The lock file is
-/// opened read-only and made world-readable, so one left by root's hand-run agent can still be
-/// locked by the service's user; the kernel drops the lock when its holder exits.
+/// nothing answering; the lock beside the socket lets only one of them on; the kernel drops it
+/// when its holder exits.
+///
+/// The lock file is never followed through a symbolic link (the socket's directory belongs to
+/// the service's user), and one made by root is given to the directory's owner, so that the
+/// service can lock it later. A lock that cannot be had for any other reason than another
+/// holder is logged and gone without: a kiosk is not left dark over its lock file, and the
+/// answer check still keeps a live agent's socket.
 pub fn claim(path: &Path) -> Result<Option<Claim>, ServerError> {
     use std::os::fd::AsRawFd;
-    use std::os::unix::fs::OpenOptionsExt;
+    use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
     let Some(name) = path.file_name() else {
         return Err(ServerError::Bind { path: path.to_owned(), detail: "the path names no file".into() });
     };
@@ -89,16 +94,56 @@ pub fn claim(path: &Path) -> Result<Option<Claim>, ServerError> {
     lock_name.push(name);
     lock_name.push(".lock");
     let lock = path.with_file_name(lock_name);
-    let file = std::fs::File::open(&lock).or_else(|_| {
-        std::fs::OpenOptions::new().read(true).write(true).create(true).truncate(false).mode(0o644).open(&lock)
-    });
-    let held = match file {
-        // SAFETY: flock on a descriptor this File owns.
-        Ok(f) if unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0 => Some(Claim(f)),
-        Ok(_) => return Err(ServerError::InUse(path.to_owned())),
-        // No lock where the socket goes (a directory not there yet or not writable): the bind
-        // will say what is wrong; the answer below still keeps a live agent's socket.
-        Err(_) => None,
+    let flags = libc::O_NOFOLLOW | libc::O_CLOEXEC;
+    let open = || {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .custom_flags(flags)
+            .open(&lock)
+            // Root's, on a kiosk whose service user may read it: a shared lock needs no write.
+            .or_else(|e| match e.kind() {
+                std::io::ErrorKind::PermissionDenied => {
+                    std::fs::OpenOptions::new().read(true).custom_flags(flags).open(&lock)
+                }
+                _ => Err(e),
+            })
+    };
+    let unlocked = |why: String| {
+        crate::log::warn(
+            &format!("cannot lock {} ({why}); going on without it: two agents started at once on this socket could both serve", lock.display()),
+            &[],
+        );
+        None
+    };
+    let held = match open() {
+        Ok(f) if !f.metadata().is_ok_and(|m| m.is_file()) => unlocked("it is not a regular file".into()),
+        Ok(f) => {
+            // SAFETY: flock on a descriptor this File owns.
+            let locked = unsafe { libc::flock(f.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } == 0;
+            let err = std::io::Error::last_os_error();
+            if locked {
+                // SAFETY: geteuid has no preconditions.
+                let root = unsafe { libc::geteuid() } == 0;
+                let dir = lock.parent().and_then(|d| std::fs::metadata(d).ok());
+                if let (true, Some(d), Ok(m)) = (root, dir, f.metadata()) {
+                    if m.uid() == 0 && d.uid() != 0 {
+                        let _ = std::os::unix::fs::fchown(&f, Some(d.uid()), Some(d.gid()));
+                    }
+                }
+                Some(Claim(f))
+            } else if err.raw_os_error() == Some(libc::EWOULDBLOCK) {
+                return Err(ServerError::InUse(path.to_owned()));
+            } else {
+                unlocked(err.to_string())
+            }
+        }
+        // No directory for the socket yet: the bind will say so.
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
+        Err(e) => unlocked(e.to_string()),
     };
     if answering(path) {
         return Err(ServerError::InUse(path.to_owned()));
@@ -491,8 +536,14 @@ mod tests {
         assert!(matches!(claim(&path), Err(ServerError::InUse(_))));
         drop(first);
         assert!(claim(&path).unwrap().is_some());
-        // Where no lock can be made, a live socket still refuses.
-        let gone = d.path().join("no-such-dir").join("api.sock");
-        assert!(claim(&gone).unwrap().is_none());
+        // A symbolic link for a lock file is not followed (nor anything made where it points).
+        let odd = d.path().join("odd.sock");
+        std::os::unix::fs::symlink(d.path().join("made-by-the-link"), d.path().join(".odd.sock.lock")).unwrap();
+        assert!(claim(&odd).unwrap().is_none());
+        assert!(!d.path().join("made-by-the-link").exists());
+        // Where no lock can be had, a live socket still refuses.
+        let _live = UnixListener::bind(&odd).unwrap();
+        assert!(matches!(claim(&odd), Err(ServerError::InUse(_))));
+        assert!(claim(&d.path().join("no-such-dir").join("api.sock")).unwrap().is_none());
     }
 }

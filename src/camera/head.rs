@@ -71,14 +71,15 @@ impl Head {
         let (s, c) = self.tilt;
         let (x, y) = (x * c - y * s, x * s + y * c);
         let (tw, th) = (self.tex.width as usize, self.tex.height as usize);
-        let tx = (self.eyes_at.0 + x * self.px_per_cm).clamp(0.0, tw as f32 - 1.001);
-        let ty = (self.eyes_at.1 + y * self.px_per_cm).clamp(0.0, th as f32 - 1.001);
+        let tx = (self.eyes_at.0 + x * self.px_per_cm).clamp(0.0, (tw - 1) as f32);
+        let ty = (self.eyes_at.1 + y * self.px_per_cm).clamp(0.0, (th - 1) as f32);
         let (x0, y0) = (tx as usize, ty as usize);
+        let (x1, y1) = ((x0 + 1).min(tw - 1), (y0 + 1).min(th - 1));
         let (fx, fy) = (tx - x0 as f32, ty - y0 as f32);
         let at = |x: usize, y: usize, k: usize| self.tex.data[(y * tw + x) * 3 + k] as f32;
         std::array::from_fn(|k| {
-            let top = at(x0, y0, k) * (1.0 - fx) + at(x0 + 1, y0, k) * fx;
-            let bottom = at(x0, y0 + 1, k) * (1.0 - fx) + at(x0 + 1, y0 + 1, k) * fx;
+            let top = at(x0, y0, k) * (1.0 - fx) + at(x1, y0, k) * fx;
+            let bottom = at(x0, y1, k) * (1.0 - fx) + at(x1, y1, k) * fx;
             (top * (1.0 - fy) + bottom * fy + 0.5) as u8
         })
     }

@@ -1522,9 +1522,11 @@ impl Queue {
             let bytes = bundle::encode(seq, &b, &self.sealer)
                 .map_err(|d| BundleError::Write { path: self.bundle_path(seq).display().to_string(), detail: d })?;
             // The disk may have filled since the person was let start (`check_room`): they
-            // have been captured, so their job is kept while the disk has room for it and the
-            // index's next writes; `min_free_bytes` only keeps new people from starting.
-            self.room_for(bytes.len() as u64, INDEX_ROOM)?;
+            // have been captured, so their job is kept while the disk has room for it and a
+            // margin (1 MiB at most) for the index's writes as it goes up, left above the room
+            // an open needs (so a restart need not spend the reserve). `min_free_bytes` whole
+            // only keeps new people from starting.
+            self.room_for(bytes.len() as u64, self.settings.min_free_bytes.min(4 * INDEX_ROOM))?;
             let path = self.bundle_path(seq);
             match write_new_private(&path, &bytes) {
                 Ok(()) => break (seq, path, bytes),
