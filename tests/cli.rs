@@ -613,6 +613,21 @@ fn a_new_empty_queue_is_said_once() {
     assert!(second.status.success() && !said(&second), "{}", text(&second));
 }
 
+/// The state dir `dir/state` on a 24 MB disk of its own (a tmpfs), unmounted when the guard goes.
+fn small_state_disk(dir: &Path) -> (PathBuf, impl Drop) {
+    struct Unmount(PathBuf);
+    impl Drop for Unmount {
+        fn drop(&mut self) {
+            let _ = Command::new("umount").arg(&self.0).status();
+        }
+    }
+    let state = dir.join("state");
+    std::fs::create_dir_all(&state).unwrap();
+    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"]).arg(&state).status().unwrap();
+    assert!(mounted.success(), "mounting a tmpfs needs root (CI runs as root)");
+    (state.clone(), Unmount(state))
+}
+
 /// The disk filled while the service ran, and sled failed a write: it fails every later one,
 /// room or not, so every person after was lost while health said ok (found by a field probe).
 /// Now the service says so and refuses sessions; once there is room to open the index again it
@@ -621,17 +636,7 @@ fn a_new_empty_queue_is_said_once() {
 fn a_queue_index_broken_by_a_full_disk_is_reopened_by_a_restart() {
     let sb = start_sandbox(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    std::fs::create_dir_all(&state).unwrap();
-    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"]).arg(&state).status().unwrap();
-    assert!(mounted.success(), "mounting a tmpfs needs root (CI runs as root)");
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(state.clone());
+    let (state, _unmount) = small_state_disk(dir.path());
     let config = write_config(dir.path(), &sb);
     // No reserve to release: the disk stays full until someone frees it.
     let live = std::fs::read_to_string(&config).unwrap() + "[queue]\nmin_free_bytes = 0\nreserve_bytes = 0\n";
@@ -651,16 +656,7 @@ fn a_queue_index_broken_by_a_full_disk_is_reopened_by_a_restart() {
     };
     // Operators' retries make the index write, on the full disk (the first ones may go into the
     // reserve the queue releases, or sled's own slack).
-    let retry = || {
-        let mut c = std::os::unix::net::UnixStream::connect(&svc.socket).unwrap();
-        let req = format!(
-            "POST /v1/jobs/{job_id}/retry HTTP/1.1\r\nHost: k\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-        );
-        std::io::Write::write_all(&mut c, req.as_bytes()).unwrap();
-        let mut answer = String::new();
-        std::io::Read::read_to_string(&mut c, &mut answer).unwrap();
-        answer
-    };
+    let retry = || service_post(&svc, &format!("/v1/jobs/{job_id}/retry"), "");
     let answer = (0..500)
         .map(|_| {
             fill();
@@ -710,17 +706,7 @@ fn a_queue_index_broken_by_a_full_disk_is_reopened_by_a_restart() {
 fn a_disk_filling_during_a_session_keeps_that_persons_job() {
     let sb = start_sandbox(&[]);
     let dir = tempfile::tempdir().unwrap();
-    let state = dir.path().join("state");
-    std::fs::create_dir_all(&state).unwrap();
-    let mounted = Command::new("mount").args(["-t", "tmpfs", "-o", "size=24m", "tmpfs"]).arg(&state).status().unwrap();
-    assert!(mounted.success(), "mounting a tmpfs needs root (CI runs as root)");
-    struct Unmount(PathBuf);
-    impl Drop for Unmount {
-        fn drop(&mut self) {
-            let _ = Command::new("umount").arg(&self.0).status();
-        }
-    }
-    let _unmount = Unmount(state.clone());
+    let (state, _unmount) = small_state_disk(dir.path());
     let config = write_config(dir.path(), &sb);
     let cfg = std::fs::read_to_string(&config).unwrap() + "[queue]\nmin_free_bytes = 8388608\n";
     std::fs::write(&config, cfg.replace(&sb.base_url, "https://127.0.0.1:9/v1")).unwrap();
@@ -757,15 +743,7 @@ fn a_disk_filling_during_a_session_keeps_that_persons_job() {
     let sessions: serde_json::Value =
         serde_json::from_str(service_get(&svc, "/v1/sessions").split("\r\n\r\n").nth(1).expect("a body")).unwrap();
     let id = sessions[0]["session_id"].as_str().unwrap_or_else(|| panic!("{sessions}")).to_string();
-    let mut c = std::os::unix::net::UnixStream::connect(&svc.socket).unwrap();
-    let body = r#"{"granted": true}"#;
-    let req = format!(
-        "POST /v1/sessions/{id}/consent HTTP/1.1\r\nHost: k\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    std::io::Write::write_all(&mut c, req.as_bytes()).unwrap();
-    let mut answer = String::new();
-    std::io::Read::read_to_string(&mut c, &mut answer).unwrap();
+    let answer = service_post(&svc, &format!("/v1/sessions/{id}/consent"), r#"{"granted": true}"#);
     assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
     let o = host.wait_with_output().unwrap();
     assert!(o.status.success() && text(&o).contains("\"state\":\"queued\""), "{}", text(&o));
@@ -1515,6 +1493,17 @@ fn a_metrics_listener_that_cannot_start_is_a_health_problem() {
 fn service_get(svc: &Service, path: &str) -> String {
     let mut s = std::os::unix::net::UnixStream::connect(&svc.socket).unwrap();
     let req = format!("GET {path} HTTP/1.1\r\nHost: k\r\nConnection: close\r\n\r\n");
+    std::io::Write::write_all(&mut s, req.as_bytes()).unwrap();
+    let mut answer = String::new();
+    std::io::Read::read_to_string(&mut s, &mut answer).unwrap();
+    answer
+}
+
+/// The answer to a POST of `body` to `path` on the service's control socket, head and body.
+fn service_post(svc: &Service, path: &str, body: &str) -> String {
+    let mut s = std::os::unix::net::UnixStream::connect(&svc.socket).unwrap();
+    let n = body.len();
+    let req = format!("POST {path} HTTP/1.1\r\nHost: k\r\nContent-Length: {n}\r\nConnection: close\r\n\r\n{body}");
     std::io::Write::write_all(&mut s, req.as_bytes()).unwrap();
     let mut answer = String::new();
     std::io::Read::read_to_string(&mut s, &mut answer).unwrap();
