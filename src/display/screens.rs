@@ -522,7 +522,9 @@ fn consent(c: &mut Canvas, t: &Texts, partner: &str, more: More, legend: Legend,
         title.draw(c, full.x, y, full.w, Align::Centre, PALETTE.ink);
         let body_y = y + title.height() + s.unit;
         Block { lines, ..body.clone() }.draw(c, full.x, body_y, full.w, Align::Start, PALETTE.ink);
-        page_turner(c, &s, full, body_y + text_h + s.unit, (page, pages), set);
+        // "2 of 3" in the person's words: "2 / 3" set right to left reads "3 / 2".
+        let label = t.fmt("progress", &[("done", &(page + 1).to_string()), ("total", &pages.to_string())]);
+        page_turner(c, &s, full, body_y + text_h + s.unit, &label, (page, pages), set);
         return (!body.cut).then_some(pages);
     }
     // What is agreed to comes first: where it cannot fit under the title, the title goes.
@@ -593,13 +595,20 @@ pub fn pages(screen: &Screen, t: &Texts, like: &Canvas) -> usize {
     consent(&mut scratch, t, partner, More::Open(0), *legend, "consent_more").unwrap_or(1)
 }
 
-/// Under a page of the whole consent: "2 / 3" and a chevron pointing on in reading order, a
+/// Under a page of the whole consent: `label` ("2 of 3") and a chevron pointing on in reading order, a
 /// button whose tap shows the next page (after the last, the first), and on its reading side a
 /// square button back to the page before. The back button's room is kept on the first page,
 /// where it is not drawn, so the button on stays where the finger is on every page.
-fn page_turner(c: &mut Canvas, s: &Scale, full: Area, y: i32, (page, pages): (usize, usize), set: Setting) {
-    let label = format!("{} / {}", page + 1, pages);
-    let b = Button { label: &label, gesture: None, kind: Kind::Secondary, action: Action::More };
+fn page_turner(
+    c: &mut Canvas,
+    s: &Scale,
+    full: Area,
+    y: i32,
+    label: &str,
+    (page, pages): (usize, usize),
+    set: Setting,
+) {
+    let b = Button { label, gesture: None, kind: Kind::Secondary, action: Action::More };
     let size = s.target / 3;
     let (back_w, gap) = (s.target, 2 * s.unit);
     // As much room on each side of the centred label as the chevron takes on one.
@@ -932,6 +941,21 @@ mod tests {
         }
         for hint in [Hint::HoldStill, Hint::MoreLight, Hint::Centre, Hint::MoveBack, Hint::StartAgain] {
             assert_eq!(title_of(Some(hint)), (false, true), "{hint:?}");
+        }
+    }
+
+    #[test]
+    fn the_consent_pages_are_counted_in_the_persons_words() {
+        for (code, want) in [("en", "1 of "), ("ar", "1 من "), ("fr", "1 sur ")] {
+            let t = Texts::load(code, None).unwrap();
+            let mut c = Canvas::new(240, 320);
+            let partner = crate::display::samples::EXAMPLE_PARTNER.to_string();
+            render(
+                &Screen::Consent { partner, more: More::Open(0), legend: Legend::None, face_only: false },
+                &t,
+                &mut c,
+            );
+            assert!(c.texts.iter().any(|b| b.excerpt.starts_with(want)), "{code}: {:?}", c.texts);
         }
     }
 
